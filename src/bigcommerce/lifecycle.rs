@@ -1,0 +1,359 @@
+//! The app's lifecycle in a store: install (token exchange), load, uninstall, remove user, and
+//! provisioning with its recorded outcomes. Handlers call these; these call `db` and the client.
+
+use std::time::Duration;
+
+use super::client::BcError;
+use super::provisioning::{self, Desired};
+use super::signed_payload::{self, SignedPayload, unix_now};
+use crate::config::SecretString;
+use crate::crypto::random_token;
+use crate::db::provisioning::{Item, ItemState};
+use crate::db::stores::{self, Install, Store};
+use crate::db::{self, users};
+use crate::domain::{StoreHash, UserId};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Provisioning that succeeded is re-checked on load once it is older than this.
+const RECHECK_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// The query of BigCommerce's auth callback.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AuthQuery {
+    pub code: Option<String>,
+    pub scope: Option<String>,
+    pub context: Option<String>,
+    pub account_uuid: Option<String>,
+    pub external_install: Option<String>,
+}
+
+/// The outcome of a successful install.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub store: StoreHash,
+    pub user: UserId,
+}
+
+/// `/bc/auth`: exchanges the code, stores the store, provisions it. Nothing is stored when
+/// the exchange fails.
+pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppError> {
+    let (Some(code), Some(context)) = (q.code.as_deref(), q.context.as_deref()) else {
+        return Err(AppError::BadRequest(
+            "The install link is incomplete (code and context are required). Start the installation again from BigCommerce.".into(),
+        ));
+    };
+    if code.is_empty() || code.len() > 512 {
+        return Err(AppError::BadRequest("The install code is not valid.".into()));
+    }
+    let store = StoreHash::from_context(context)
+        .map_err(|_| AppError::BadRequest("The install link names no valid store.".into()))?;
+    tracing::Span::current().record("store_hash", store.as_str());
+    let scope = q.scope.clone().unwrap_or_default();
+    let token = state
+        .bigcommerce
+        .exchange_code(code, &scope, context, &state.public("/bc/auth"))
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "token exchange failed");
+            AppError::Upstream(format!(
+                "BigCommerce did not confirm the installation ({e}). Nothing was saved: please install the app again."
+            ))
+        })?;
+    if token.context != context {
+        return Err(AppError::Upstream(
+            "BigCommerce confirmed the installation for another store. Nothing was saved."
+                .into(),
+        ));
+    }
+    if token.access_token.is_empty() {
+        return Err(AppError::Upstream(
+            "BigCommerce returned no access token. Nothing was saved.".into(),
+        ));
+    }
+    let install = Install {
+        hash: store.clone(),
+        access_token: token.access_token.clone(),
+        scopes: token.scope.clone(),
+        owner_id: UserId(token.owner.id),
+        owner_email: token.owner.email.clone(),
+        account_uuid: q.account_uuid.clone().or(token.account_uuid.clone()),
+        new_webhook_secret: SecretString::new(random_token(32)),
+    };
+    let user = users::StoreUser {
+        id: UserId(token.user.id),
+        email: token.user.email.clone(),
+        locale: None,
+        is_owner: token.user.id == token.owner.id,
+    };
+    let key = state.key.clone();
+    let hash = store.clone();
+    state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            stores::save_install(&tx, &key, &install)?;
+            users::touch(&tx, &hash, &user)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    tracing::info!("store installed");
+    provision_store(state, &store).await?;
+    Ok(Installed {
+        store,
+        user: UserId(token.user.id),
+    })
+}
+
+/// Runs provisioning for an installed store and records each item's outcome.
+pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), AppError> {
+    let lock = state.provision_lock(store);
+    let _guard = lock.lock().await;
+    let key = state.key.clone();
+    let hash = store.clone();
+    let secrets = state
+        .db
+        .call(move |conn| {
+            Ok((
+                stores::access_token(conn, &key, &hash)?,
+                stores::webhook_secret(conn, &key, &hash)?,
+            ))
+        })
+        .await?;
+    let (Some(token), Some(webhook_secret)) = secrets else {
+        return Err(AppError::Forbidden(
+            "The app is not installed in this store.".into(),
+        ));
+    };
+    let api = state.bigcommerce.store(store, token);
+
+    // The numeric store id ties webhooks' `store_id` to the store; a failure here is not
+    // fatal and is retried with the next provisioning run.
+    match api.store_info().await {
+        Ok(info) => {
+            let hash = store.clone();
+            state
+                .db
+                .call(move |conn| {
+                    stores::save_store_info(
+                        conn,
+                        &hash,
+                        info.store_id.as_deref().unwrap_or(&info.id),
+                        &info.name,
+                    )
+                })
+                .await?;
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read store information"),
+    }
+
+    let destination = state.public("/bc/webhooks");
+    let script_src = state.public(&state.checkout_script.path);
+    let desired = Desired {
+        webhook_destination: &destination,
+        webhook_secret: webhook_secret.expose(),
+        script_src: &script_src,
+        script_integrity: &state.checkout_script.integrity,
+    };
+    let outcomes = provisioning::provision(&api, &desired).await;
+    let records: Vec<(Item, Result<(), String>)> = outcomes
+        .into_iter()
+        .map(|(item, r)| {
+            if let Err(e) = &r {
+                tracing::warn!(item = item.as_str(), error = %e, "provisioning step failed");
+            }
+            (item, r.map_err(|e| merchant_reason(item, &e)))
+        })
+        .collect();
+    let hash = store.clone();
+    state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            for (item, outcome) in &records {
+                db::provisioning::record(&tx, &hash, *item, outcome.as_ref().map(|_| ()).map_err(String::as_str))?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+fn merchant_reason(item: Item, e: &BcError) -> String {
+    let what = match item {
+        Item::Webhooks => "Order notifications (webhooks) could not be set up",
+        Item::Script => "The checkout script could not be installed",
+        Item::Extension => "The \"seQura order information\" panel could not be added",
+    };
+    format!("{what}: {e}")
+}
+
+/// `/bc/load`: verifies the payload, requires an installed store, provisions a new user, and
+/// repairs provisioning (inline when something is failing, in the background when merely due).
+pub async fn load(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError> {
+    let payload = verify_payload(state, jwt)?;
+    let store = payload.store.clone();
+    tracing::Span::current().record("store_hash", store.as_str());
+    let user = users::StoreUser {
+        id: payload.user_id(),
+        email: payload.user.email.clone(),
+        locale: payload.user.locale.clone(),
+        is_owner: payload.is_owner(),
+    };
+    let hash = store.clone();
+    let (installed, items) = state
+        .db
+        .call(move |conn| {
+            let Some(_) = stores::get_installed(conn, &hash)? else {
+                return Ok((false, Vec::new()));
+            };
+            if users::touch(conn, &hash, &user)? {
+                tracing::info!(user_id = user.id.0, "new user opened the app");
+            }
+            Ok((true, db::provisioning::list(conn, &hash)?))
+        })
+        .await?;
+    if !installed {
+        return Err(AppError::Forbidden(
+            "The seQura app is not installed in this store. Install it from the BigCommerce marketplace first."
+                .into(),
+        ));
+    }
+    match provisioning_due(&items) {
+        Due::Now => {
+            if let Err(e) = provision_store(state, &store).await {
+                tracing::warn!(error = %e, "provisioning repair on load failed");
+            }
+        }
+        Due::Background => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = provision_store(&state, &store).await {
+                    tracing::warn!(error = %e, "background provisioning check failed");
+                }
+            });
+        }
+        Due::No => {}
+    }
+    Ok(payload)
+}
+
+enum Due {
+    Now,
+    Background,
+    No,
+}
+
+fn provisioning_due(items: &[ItemState]) -> Due {
+    if items.len() < Item::ALL.len() || items.iter().any(|i| !i.ok) {
+        return Due::Now;
+    }
+    let stale = items.iter().any(|i| {
+        time::OffsetDateTime::parse(
+            &i.checked_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| (time::OffsetDateTime::now_utc() - t) > RECHECK_AFTER)
+        .unwrap_or(true)
+    });
+    if stale { Due::Background } else { Due::No }
+}
+
+fn verify_payload(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError> {
+    signed_payload::verify(
+        jwt,
+        &state.settings.bigcommerce.client_id,
+        &state.settings.bigcommerce.client_secret,
+        unix_now(),
+    )
+    .map_err(|e| {
+        tracing::info!(reason = %e, "signed payload refused");
+        AppError::Unauthorized(format!(
+            "BigCommerce's signed link was refused: {e}. Open the app again from your control panel."
+        ))
+    })
+}
+
+/// `/bc/uninstall`: deletes the token and secrets at once; settings and history stay.
+pub async fn uninstall(state: &AppState, jwt: &str) -> Result<(), AppError> {
+    let payload = verify_payload(state, jwt)?;
+    let store = payload.store;
+    tracing::Span::current().record("store_hash", store.as_str());
+    let hash = store.clone();
+    let changed = state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            let changed = stores::mark_uninstalled(&tx, &hash)?;
+            db::provisioning::clear(&tx, &hash)?;
+            tx.commit()?;
+            Ok(changed)
+        })
+        .await?;
+    if changed {
+        tracing::info!("store uninstalled; secrets deleted");
+    }
+    Ok(())
+}
+
+/// `/bc/remove-user`: forgets that user of the store.
+pub async fn remove_user(state: &AppState, jwt: &str) -> Result<(), AppError> {
+    let payload = verify_payload(state, jwt)?;
+    let store = payload.store.clone();
+    tracing::Span::current().record("store_hash", store.as_str());
+    let user = payload.user_id();
+    state
+        .db
+        .call(move |conn| users::remove(conn, &store, user))
+        .await?;
+    Ok(())
+}
+
+/// What the dashboard shows about a store.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstallHealth {
+    pub store: Store,
+    pub items: Vec<ItemState>,
+    pub all_ok: bool,
+}
+
+/// The store's install health, for the dashboard.
+pub async fn health(state: &AppState, store: &StoreHash) -> Result<InstallHealth, AppError> {
+    let hash = store.clone();
+    let (store, items) = state
+        .db
+        .call(move |conn| {
+            Ok((
+                stores::get_installed(conn, &hash)?,
+                db::provisioning::list(conn, &hash)?,
+            ))
+        })
+        .await?;
+    let store = store.ok_or_else(|| {
+        AppError::Forbidden("The seQura app is not installed in this store.".into())
+    })?;
+    let all_ok = items.len() == Item::ALL.len() && items.iter().all(|i| i.ok);
+    Ok(InstallHealth {
+        store,
+        items,
+        all_ok,
+    })
+}
+
+/// Retries provisioning of every installed store with a failing item (background duty).
+pub async fn retry_failing(state: &AppState) {
+    let stores = match state.db.call(|c| db::provisioning::stores_failing(c)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list failing provisioning");
+            return;
+        }
+    };
+    for store in stores {
+        if let Err(e) = provision_store(state, &store).await {
+            tracing::warn!(store_hash = store.as_str(), error = %e, "provisioning retry failed");
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The command line: clap subcommands dispatching to one `*_command` function each. Every
+//! flag can also be set from the environment.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigError, Override, Settings, Sources};
+use crate::db::{self, Db, backup, lock::DataDirLock};
+use crate::domain::StoreHash;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sequra-bc",
+    version,
+    about = "seQura payments for BigCommerce stores: a self-hosted app serving many stores",
+    long_about = "seQura payments for BigCommerce stores: one binary, one SQLite file, many stores.\n\
+                  Settings come from defaults < config file < SEQURA_BC_<SECTION>__<KEY> environment < flags."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct CommonOptions {
+    /// Configuration file (default: config.toml in the platform config dir, if present).
+    #[arg(long, global = true, env = "SEQURA_BC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder holding the database and the secrets key ([storage] data_dir).
+    #[arg(long, global = true, env = "SEQURA_BC_STORAGE__DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log filter: error, warn, info, debug, trace ([log] level).
+    #[arg(long, global = true, env = "SEQURA_BC_LOG__LEVEL", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: text or json ([log] format).
+    #[arg(long, global = true, env = "SEQURA_BC_LOG__FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations, then serve the app until SIGTERM or SIGINT.
+    Serve(ServeArgs),
+    /// Apply pending database migrations, or list them with --status.
+    Migrate {
+        /// Only show applied and pending migrations.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Write a consistent snapshot of the database, safe while `serve` runs.
+    Backup {
+        /// Where to write it (default: <data_dir>/backups/sequra-bc-<time>.db).
+        #[arg(long, env = "SEQURA_BC_BACKUP_OUT", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Replace the database with a backup (stop the server first).
+    Restore {
+        /// The backup file to restore.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Inspect or remove stores.
+    #[command(subcommand)]
+    Stores(StoresCommand),
+    /// Start the app with stand-ins of BigCommerce on loopback: a simulated store in your browser.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on ([server] listen).
+    #[arg(long, env = "SEQURA_BC_SERVER__LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Public HTTPS base URL ([server] public_url).
+    #[arg(long, env = "SEQURA_BC_SERVER__PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration; print the effective settings, secrets as ***.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoresCommand {
+    /// List stores: hash, install state, install date, users, seQura connection.
+    List,
+    /// Remove every row of one store (asks for confirmation unless --yes).
+    Purge {
+        /// The store hash.
+        hash: String,
+        /// Do not ask for confirmation.
+        #[arg(long, env = "SEQURA_BC_PURGE_YES")]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address of the app.
+    #[arg(long, env = "SEQURA_BC_DEMO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Address of the simulated BigCommerce (control panel and APIs).
+    #[arg(long, env = "SEQURA_BC_DEMO_STORE_LISTEN", default_value = "127.0.0.1:8081")]
+    pub store_listen: String,
+}
+
+/// A failed command: its message and exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: i32,
+}
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        Self {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+type CliResult = Result<(), CliError>;
+
+impl Cli {
+    /// Settings for this invocation: common flags plus the command's own.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut cli: Vec<Override> = Vec::new();
+        let mut push = |s: &str, k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                cli.push((s.into(), k.into(), v.clone()));
+            }
+        };
+        let c = &self.common;
+        push(
+            "storage",
+            "data_dir",
+            &c.data_dir.as_ref().map(|p| p.display().to_string()),
+        );
+        push("log", "level", &c.log_level);
+        push("log", "format", &c.log_format);
+        if let Command::Serve(a) = &self.command {
+            push("server", "listen", &a.listen);
+            push("server", "public_url", &a.public_url);
+        }
+        Settings::load(&Sources::from_process(c.config.clone(), cli))
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> CliResult {
+    if let Command::Demo(args) = &cli.command {
+        crate::telemetry::init(
+            cli.common.log_level.as_deref().unwrap_or("info"),
+            crate::config::LogFormat::Text,
+        );
+        return crate::demo::demo_command(args, cli.common.data_dir.clone());
+    }
+    let settings = cli.settings().map_err(|e| CliError {
+        message: e.to_string(),
+        code: 2,
+    })?;
+    crate::telemetry::init(&settings.log.level, settings.log.format);
+    match cli.command {
+        Command::Serve(_) => serve_command(settings),
+        Command::Migrate { status } => migrate_command(&settings, status),
+        Command::Backup { out } => backup_command(&settings, out),
+        Command::Restore { file } => restore_command(&settings, &file),
+        Command::Config(ConfigCommand::Check) => config_check_command(&settings),
+        Command::Stores(StoresCommand::List) => stores_list_command(&settings),
+        Command::Stores(StoresCommand::Purge { hash, yes }) => {
+            stores_purge_command(&settings, &hash, yes)
+        }
+        Command::Demo(_) => unreachable!("handled above"),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn serve_command(settings: Settings) -> CliResult {
+    settings.validate_for_serve().map_err(|e| CliError {
+        message: e.to_string(),
+        code: 2,
+    })?;
+    runtime()?.block_on(async {
+        let app = crate::startup::Application::build(settings).await?;
+        app.run_until_stopped(crate::startup::shutdown_signal())
+            .await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+fn open_db(settings: &Settings) -> Result<Db, CliError> {
+    std::fs::create_dir_all(&settings.storage.data_dir)?;
+    Ok(Db::open(&settings.database_path())?)
+}
+
+fn migrate_command(settings: &Settings, status: bool) -> CliResult {
+    let db = open_db(settings)?;
+    if !status {
+        let applied = db.migrate()?;
+        if applied.is_empty() {
+            println!("Database is up to date.");
+        }
+        for m in applied {
+            println!("applied V{} {}", m.version, m.name);
+        }
+        return Ok(());
+    }
+    println!("database: {}", settings.database_path().display());
+    for m in db.migration_status()? {
+        match m.applied_on {
+            Some(at) => println!("V{:<4} {:<40} applied {at}", m.info.version, m.info.name),
+            None => println!("V{:<4} {:<40} pending", m.info.version, m.info.name),
+        }
+    }
+    Ok(())
+}
+
+fn stamp() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_else(|_| "now".into())
+}
+
+fn backup_command(settings: &Settings, out: Option<PathBuf>) -> CliResult {
+    let db_path = settings.database_path();
+    let out = out.unwrap_or_else(|| {
+        settings
+            .storage
+            .data_dir
+            .join("backups")
+            .join(format!("sequra-bc-{}.db", stamp()))
+    });
+    let interactive = std::io::stderr().is_terminal();
+    let mut last_shown = -1;
+    let report = backup::backup(&db_path, &out, |done, total| {
+        // Progress only matters for large databases.
+        if total >= 4096 {
+            let pct = if total > 0 { done * 100 / total } else { 100 };
+            if pct / 10 != last_shown / 10 {
+                last_shown = pct;
+                if interactive {
+                    eprint!("\rbacking up: {pct:>3}% of {total} pages");
+                } else {
+                    eprintln!("backing up: {pct}% of {total} pages");
+                }
+            }
+        }
+    })?;
+    if interactive && last_shown >= 0 {
+        eprintln!();
+    }
+    println!(
+        "Backup written: {} ({} bytes), integrity check ok.",
+        report.path.display(),
+        report.bytes
+    );
+    println!(
+        "Keep the secrets key file ({}) safe as well: a backup cannot be restored without it.",
+        settings.secrets_key_path().display()
+    );
+    Ok(())
+}
+
+fn restore_command(settings: &Settings, file: &std::path::Path) -> CliResult {
+    backup::verify_backup_file(file).map_err(|e| format!("refusing to restore: {e}"))?;
+    let _lock = DataDirLock::acquire(&settings.storage.data_dir)
+        .map_err(|e| format!("refusing to restore: {e}"))?;
+    let kept = backup::restore(&settings.database_path(), file, &stamp())?;
+    // The restored file may be from an older version: bring its schema up to date.
+    let db = Db::open(&settings.database_path())?;
+    db.migrate()?;
+    println!(
+        "Restored {} into {}.",
+        file.display(),
+        settings.database_path().display()
+    );
+    if let Some(kept) = kept {
+        println!("The replaced database was kept as {}.", kept.display());
+    }
+    if !settings.secrets_key_path().exists() {
+        println!(
+            "Warning: no secrets key file at {}: restore the key file that belongs to this backup.",
+            settings.secrets_key_path().display()
+        );
+    }
+    Ok(())
+}
+
+fn config_check_command(settings: &Settings) -> CliResult {
+    println!("{}", settings.redacted_toml());
+    match settings.validate_for_serve() {
+        Ok(()) => {
+            println!("# configuration is valid");
+            Ok(())
+        }
+        Err(e) => Err(CliError {
+            message: format!("configuration is not ready for `serve`: {e}"),
+            code: 2,
+        }),
+    }
+}
+
+fn stores_list_command(settings: &Settings) -> CliResult {
+    let db = open_db(settings)?;
+    db.migrate()?;
+    let stores = db.call_blocking(|c| db::stores::list(c))?;
+    if stores.is_empty() {
+        println!("No stores.");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<12} {:<22} {:>5}  SEQURA",
+        "HASH", "STATE", "INSTALLED AT", "USERS"
+    );
+    for s in stores {
+        println!(
+            "{:<16} {:<12} {:<22} {:>5}  {}",
+            s.store.hash,
+            if s.store.installed {
+                "installed"
+            } else {
+                "uninstalled"
+            },
+            s.store.installed_at,
+            s.users,
+            // seQura connections arrive with onboarding.
+            "not connected",
+        );
+    }
+    Ok(())
+}
+
+fn stores_purge_command(settings: &Settings, hash: &str, yes: bool) -> CliResult {
+    let hash = StoreHash::parse(hash).map_err(|_| format!("{hash:?} is not a store hash"))?;
+    let db = open_db(settings)?;
+    db.migrate()?;
+    let h = hash.clone();
+    if db.call_blocking(move |c| db::stores::get(c, &h))?.is_none() {
+        return Err(format!("no store {hash}").into());
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err("refusing to purge without confirmation: pass --yes".into());
+        }
+        print!("This deletes every row of store {hash}. Type the store hash to confirm: ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != hash.as_str() {
+            return Err("not confirmed; nothing was deleted".into());
+        }
+    }
+    db.call_blocking(move |c| db::stores::purge(c, &hash))?;
+    println!("Store purged.");
+    Ok(())
+}

@@ -1,0 +1,509 @@
+//! Settings: defaults < TOML file < `SEQURA_BC_<SECTION>__<KEY>` environment < CLI flags,
+//! validated with messages that tell the operator what to set.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Prefix of every environment variable the app reads.
+pub const ENV_PREFIX: &str = "SEQURA_BC_";
+
+/// A secret configuration value: `Debug` and `Display` never show it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself, for the few places that must send or key with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Everything the app can be configured with. Field names are the TOML keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub bigcommerce: BigCommerceSettings,
+    pub sequra: SequraSettings,
+    pub security: SecuritySettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the HTTP server binds to (plain HTTP; TLS is the reverse proxy's job).
+    pub listen: String,
+    /// The public HTTPS base URL BigCommerce and shoppers reach us at.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Folder holding `sequra-bc.db` (and, by default, the secrets key file).
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BigCommerceSettings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub login_url: String,
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SequraSettings {
+    pub sandbox_url: String,
+    pub live_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Empty means `<data_dir>/secrets.key`.
+    #[serde(default)]
+    pub secrets_key_file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration problem, phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings {
+                listen: "127.0.0.1:8080".into(),
+                public_url: "https://sequra.example.com".into(),
+            },
+            storage: StorageSettings {
+                data_dir: default_data_dir(),
+            },
+            bigcommerce: BigCommerceSettings {
+                client_id: String::new(),
+                client_secret: SecretString::default(),
+                login_url: "https://login.bigcommerce.com".into(),
+                api_url: "https://api.bigcommerce.com".into(),
+            },
+            sequra: SequraSettings {
+                sandbox_url: "https://sandbox.sequrapi.com".into(),
+                live_url: "https://live.sequrapi.com".into(),
+            },
+            security: SecuritySettings {
+                secrets_key_file: String::new(),
+            },
+            log: LogSettings {
+                level: "info".into(),
+                format: LogFormat::Text,
+            },
+        }
+    }
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("com", "seQura", "sequra-bc")
+}
+
+/// The platform data directory (e.g. `~/.local/share/sequra-bc`).
+pub fn default_data_dir() -> PathBuf {
+    project_dirs()
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("./data"))
+}
+
+/// The platform config file (e.g. `~/.config/sequra-bc/config.toml`), used when `--config` is not given.
+pub fn default_config_file() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+/// One `section.key = value` override from the environment or a CLI flag.
+pub type Override = (String, String, String);
+
+/// Where settings come from, in increasing precedence after the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// An explicit `--config` file: it must exist.
+    pub file: Option<PathBuf>,
+    /// Whether to fall back to the platform config file when `file` is None.
+    pub use_default_file: bool,
+    /// The process environment (name, value) pairs; only `SEQURA_BC_*` are read.
+    pub env: Vec<(String, String)>,
+    /// CLI flags, already split into section and key.
+    pub cli: Vec<Override>,
+}
+
+impl Sources {
+    /// The real process environment, an optional explicit file, and CLI overrides.
+    pub fn from_process(file: Option<PathBuf>, cli: Vec<Override>) -> Self {
+        Self {
+            file,
+            use_default_file: true,
+            env: std::env::vars().collect(),
+            cli,
+        }
+    }
+}
+
+impl Settings {
+    /// Builds the settings from every source; a wrong key or value is an error naming it.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::try_from(Settings::default())
+            .map_err(|e| ConfigError(format!("internal default settings: {e}")))?;
+        let file = match &sources.file {
+            Some(f) => Some(f.clone()),
+            None if sources.use_default_file => default_config_file().filter(|p| p.is_file()),
+            None => None,
+        };
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", path.display()))
+            })?;
+            let from_file: toml::Table = text
+                .parse()
+                .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+            merge_file(&mut table, from_file, &path)?;
+        }
+        for (section, key, value) in env_overrides(&sources.env)? {
+            set_key(&mut table, &section, &key, value, "environment")?;
+        }
+        for (section, key, value) in &sources.cli {
+            set_key(&mut table, section, key, value.clone(), "command line")?;
+        }
+        let settings: Settings = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError(format!("configuration: {}", e.message())))?;
+        settings.validate_common()?;
+        Ok(settings)
+    }
+
+    /// Checks every value that any command relies on.
+    fn validate_common(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        for (key, value) in [
+            ("bigcommerce.login_url", &self.bigcommerce.login_url),
+            ("bigcommerce.api_url", &self.bigcommerce.api_url),
+            ("sequra.sandbox_url", &self.sequra.sandbox_url),
+            ("sequra.live_url", &self.sequra.live_url),
+        ] {
+            parse_http_url(key, value)?;
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            ConfigError(format!(
+                "log.level = {:?} is not a valid filter ({e}); use error, warn, info, debug or trace",
+                self.log.level
+            ))
+        })?;
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError(
+                "storage.data_dir is empty: set it (or SEQURA_BC_STORAGE__DATA_DIR) to a folder"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What `serve` needs on top: the app's credentials and a usable public URL.
+    pub fn validate_for_serve(&self) -> Result<(), ConfigError> {
+        let mut missing = Vec::new();
+        if self.bigcommerce.client_id.trim().is_empty() {
+            missing.push("bigcommerce.client_id (SEQURA_BC_BIGCOMMERCE__CLIENT_ID)");
+        }
+        if self.bigcommerce.client_secret.is_empty() {
+            missing.push("bigcommerce.client_secret (SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET)");
+        }
+        if !missing.is_empty() {
+            return Err(ConfigError(format!(
+                "missing {}: copy them from your app in the BigCommerce Developer Portal",
+                missing.join(" and ")
+            )));
+        }
+        self.public_url()?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| {
+            ConfigError(format!(
+                "server.listen = {:?} is not an address like 127.0.0.1:8080",
+                self.server.listen
+            ))
+        })
+    }
+
+    /// The public base URL: `https://…`, or plain HTTP on loopback for local testing.
+    pub fn public_url(&self) -> Result<Url, ConfigError> {
+        let key = "server.public_url (SEQURA_BC_SERVER__PUBLIC_URL)";
+        let url = parse_http_url(key, &self.server.public_url)?;
+        if url.scheme() != "https" && !is_loopback(&url) {
+            return Err(ConfigError(format!(
+                "{key} = {:?} must use https:// (BigCommerce only calls HTTPS apps); plain http is accepted only on 127.0.0.1 or localhost",
+                self.server.public_url
+            )));
+        }
+        if url.host_str() == Some("sequra.example.com") {
+            return Err(ConfigError(format!(
+                "{key} is still the example value: set it to the HTTPS address of this server"
+            )));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError(format!(
+                "{key} must not have a query or fragment"
+            )));
+        }
+        Ok(url)
+    }
+
+    pub fn login_url(&self) -> Url {
+        // Validated at load.
+        Url::parse(&self.bigcommerce.login_url).expect("validated login_url")
+    }
+
+    pub fn api_url(&self) -> Url {
+        Url::parse(&self.bigcommerce.api_url).expect("validated api_url")
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.storage.data_dir.join("sequra-bc.db")
+    }
+
+    pub fn secrets_key_path(&self) -> PathBuf {
+        if self.security.secrets_key_file.trim().is_empty() {
+            self.storage.data_dir.join("secrets.key")
+        } else {
+            PathBuf::from(&self.security.secrets_key_file)
+        }
+    }
+
+    /// The effective settings as TOML with every secret shown as `***`.
+    pub fn redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        if !copy.bigcommerce.client_secret.is_empty() {
+            copy.bigcommerce.client_secret = SecretString::new("***");
+        }
+        if copy.security.secrets_key_file.is_empty() {
+            copy.security.secrets_key_file = self.secrets_key_path().display().to_string();
+        }
+        toml::to_string_pretty(&copy).unwrap_or_default()
+    }
+}
+
+/// True for `127.0.0.0/8`, `::1` and `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn parse_http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim()).map_err(|e| {
+        ConfigError(format!(
+            "{key} = {value:?} is not a URL ({e}); expected e.g. https://host"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError(format!(
+            "{key} = {value:?} must be an http(s) URL with a host"
+        )));
+    }
+    Ok(url)
+}
+
+fn merge_file(base: &mut toml::Table, file: toml::Table, path: &Path) -> Result<(), ConfigError> {
+    for (section, value) in file {
+        let Some(base_section) = base.get_mut(&section).and_then(|v| v.as_table_mut()) else {
+            return Err(ConfigError(format!(
+                "config file {}: unknown section [{section}]",
+                path.display()
+            )));
+        };
+        let toml::Value::Table(entries) = value else {
+            return Err(ConfigError(format!(
+                "config file {}: [{section}] must be a table",
+                path.display()
+            )));
+        };
+        for (key, v) in entries {
+            base_section.insert(key, v);
+        }
+    }
+    Ok(())
+}
+
+/// Reads `SEQURA_BC_<SECTION>__<KEY>` variables; other names are ignored.
+fn env_overrides(env: &[(String, String)]) -> Result<Vec<Override>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        // SEQURA_BC_CONFIG names the file, it is not a setting.
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
+        out.insert(
+            (section.to_ascii_lowercase(), key.to_ascii_lowercase()),
+            value.clone(),
+        );
+    }
+    Ok(out.into_iter().map(|((s, k), v)| (s, k, v)).collect())
+}
+
+fn set_key(
+    table: &mut toml::Table,
+    section: &str,
+    key: &str,
+    value: String,
+    source: &str,
+) -> Result<(), ConfigError> {
+    let Some(sec) = table.get_mut(section).and_then(|v| v.as_table_mut()) else {
+        return Err(ConfigError(format!(
+            "{source}: unknown setting {section}.{key}"
+        )));
+    };
+    if !sec.contains_key(key) {
+        return Err(ConfigError(format!(
+            "{source}: unknown setting {section}.{key}"
+        )));
+    }
+    sec.insert(key.to_string(), toml::Value::String(value));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(env: &[(&str, &str)], cli: &[(&str, &str, &str)]) -> Sources {
+        Sources {
+            file: None,
+            use_default_file: false,
+            env: env
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            cli: cli
+                .iter()
+                .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_cli_overrides_environment() {
+        let s = Settings::load(&sources(
+            &[
+                ("SEQURA_BC_SERVER__LISTEN", "127.0.0.1:9000"),
+                ("SEQURA_BC_LOG__LEVEL", "debug"),
+            ],
+            &[("server", "listen", "127.0.0.1:9100")],
+        ))
+        .unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:9100");
+        assert_eq!(s.log.level, "debug");
+    }
+
+    #[test]
+    fn an_unknown_environment_key_is_an_error_naming_it() {
+        let err = Settings::load(&sources(&[("SEQURA_BC_SERVER__LISTN", "x")], &[])).unwrap_err();
+        assert!(err.0.contains("server.listn"), "{err}");
+    }
+
+    #[test]
+    fn serve_refuses_plain_http_public_url_off_loopback() {
+        let mut s = Settings::default();
+        s.bigcommerce.client_id = "id".into();
+        s.bigcommerce.client_secret = SecretString::new("secret");
+        s.server.public_url = "http://example.org".into();
+        assert!(s.validate_for_serve().unwrap_err().0.contains("https"));
+        s.server.public_url = "http://127.0.0.1:8080".into();
+        s.validate_for_serve().unwrap();
+        s.server.public_url = "https://sequra.agency.example".into();
+        s.validate_for_serve().unwrap();
+    }
+
+    #[test]
+    fn serve_names_the_missing_client_secret() {
+        let mut s = Settings::default();
+        s.bigcommerce.client_id = "id".into();
+        let err = s.validate_for_serve().unwrap_err();
+        assert!(err.0.contains("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn redacted_toml_hides_the_client_secret() {
+        let mut s = Settings::default();
+        s.bigcommerce.client_secret = SecretString::new("hunter2-very-secret");
+        let out = s.redacted_toml();
+        assert!(!out.contains("hunter2"));
+        assert!(out.contains("***"));
+        assert_eq!(format!("{:?}", s.bigcommerce.client_secret), "***");
+    }
+
+    #[test]
+    fn config_example_parses_and_names_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        let defaults = toml::Table::try_from(Settings::default()).unwrap();
+        for (section, keys) in &defaults {
+            let keys = keys.as_table().unwrap();
+            let example = table[section].as_table().unwrap();
+            for key in keys.keys() {
+                assert!(example.contains_key(key), "example lacks {section}.{key}");
+                let env = format!(
+                    "SEQURA_BC_{}__{}",
+                    section.to_uppercase(),
+                    key.to_uppercase()
+                );
+                assert!(text.contains(&env), "example does not name {env}");
+            }
+        }
+        let loaded = Settings::load(&Sources {
+            file: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(loaded.server.listen, "127.0.0.1:8080");
+    }
+}

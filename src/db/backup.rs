@@ -1,0 +1,170 @@
+//! Online backup and offline restore of the database file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+
+use super::{DbError, connect};
+
+/// Pages copied per step: small enough to report progress, large enough to be quick.
+const PAGES_PER_STEP: std::ffi::c_int = 1024;
+
+/// What a finished backup wrote.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// Copies the live database at `db_path` to `out` as one consistent snapshot, even while a
+/// server writes to it: the copy goes to a temp file beside `out`, is checked with
+/// `PRAGMA integrity_check`, synced, and renamed into place. `progress(done, total)` is
+/// called with page counts.
+pub fn backup(
+    db_path: &Path,
+    out: &Path,
+    mut progress: impl FnMut(i32, i32),
+) -> Result<BackupReport, DbError> {
+    if !db_path.is_file() {
+        return Err(DbError::Invalid(format!(
+            "no database at {}",
+            db_path.display()
+        )));
+    }
+    if same_file(db_path, out) {
+        return Err(DbError::Invalid(
+            "the backup must not overwrite the database itself".into(),
+        ));
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let tmp = temp_sibling(out);
+    let result = (|| {
+        let src = connect(db_path)?;
+        // One read transaction for the whole copy: every step sees the same snapshot, so
+        // concurrent writers neither restart nor tear the backup.
+        src.execute_batch("BEGIN; SELECT count(*) FROM sqlite_master;")?;
+        let mut dst = Connection::open(&tmp)?;
+        {
+            let backup = Backup::new(&src, &mut dst)?;
+            loop {
+                let step = backup.step(PAGES_PER_STEP)?;
+                let p = backup.progress();
+                progress(p.pagecount - p.remaining, p.pagecount);
+                match step {
+                    StepResult::Done => break,
+                    StepResult::More => {}
+                    StepResult::Busy | StepResult::Locked => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+        src.execute_batch("COMMIT;")?;
+        // A backup file is a single self-contained file: no WAL beside it.
+        dst.pragma_update(None, "journal_mode", "DELETE")?;
+        check_integrity(&dst)?;
+        drop(dst);
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| DbError::Invalid(format!("cannot sync {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, out)
+            .map_err(|e| DbError::Invalid(format!("cannot write {}: {e}", out.display())))?;
+        let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+        Ok(BackupReport {
+            path: out.to_path_buf(),
+            bytes,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Checks that `file` is a sound sequra-bc database: readable, passing `integrity_check`,
+/// and carrying our schema.
+pub fn verify_backup_file(file: &Path) -> Result<(), DbError> {
+    if !file.is_file() {
+        return Err(DbError::Invalid(format!("{} is not a file", file.display())));
+    }
+    let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| DbError::Invalid(format!("{} cannot be opened: {e}", file.display())))?;
+    check_integrity(&conn)?;
+    let ours: bool = conn
+        .query_row(
+            "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table'
+             AND name IN ('refinery_schema_history', 'stores')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| DbError::Invalid(format!("{} is not a database: {e}", file.display())))?;
+    if !ours {
+        return Err(DbError::Invalid(format!(
+            "{} is not a sequra-bc database",
+            file.display()
+        )));
+    }
+    Ok(())
+}
+
+fn check_integrity(conn: &Connection) -> Result<(), DbError> {
+    let result: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| DbError::Invalid(format!("integrity check could not run: {e}")))?;
+    if result == "ok" {
+        Ok(())
+    } else {
+        Err(DbError::Invalid(format!("integrity check failed: {result}")))
+    }
+}
+
+/// Replaces the database at `db_path` with the verified `backup` file. The caller must hold
+/// the data directory lock (no server running). Returns where the replaced database was kept.
+pub fn restore(db_path: &Path, backup: &Path, stamp: &str) -> Result<Option<PathBuf>, DbError> {
+    verify_backup_file(backup)?;
+    let kept = if db_path.exists() {
+        // Fold the WAL into the main file so the kept copy is complete on its own.
+        let conn = connect(db_path)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        conn.pragma_update(None, "journal_mode", "DELETE")?;
+        drop(conn);
+        let kept = db_path.with_file_name(format!(
+            "{}.replaced-{stamp}",
+            db_path.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        std::fs::rename(db_path, &kept)
+            .map_err(|e| DbError::Invalid(format!("cannot keep the old database: {e}")))?;
+        Some(kept)
+    } else {
+        None
+    };
+    for suffix in ["-wal", "-shm"] {
+        let mut p = db_path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    let tmp = temp_sibling(db_path);
+    std::fs::copy(backup, &tmp)
+        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, db_path))
+        .map_err(|e| DbError::Invalid(format!("cannot put the backup in place: {e}")))?;
+    Ok(kept)
+}
+
+fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

@@ -1,0 +1,183 @@
+//! The one SQLite database: connections with the app's PRAGMAs, embedded migrations, and one
+//! file of queries per aggregate. SQL lives here and nowhere else.
+
+pub mod backup;
+pub mod lock;
+pub mod provisioning;
+pub mod stores;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// How long a connection waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle connections kept for reuse.
+const POOL_SIZE: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database migration: {0}")]
+    Migration(#[from] refinery::Error),
+    #[error("stored secret: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("database task failed: {0}")]
+    Task(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A handle to the database file: cheap to clone, hands out pooled connections and keeps
+/// blocking SQLite work off the async workers.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Opens a connection with the PRAGMAs every connection must have.
+pub fn connect(path: &Path) -> Result<Connection, DbError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // WAL: readers never block the writer; FULL: a committed transaction survives power loss.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file; its folder must exist.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let first = connect(path)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                idle: Mutex::new(vec![first]),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a pooled connection, on the current thread (CLI and start-up).
+    pub fn call_blocking<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
+        let pooled = self.inner.idle.lock().map_err(poisoned)?.pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.inner.path)?,
+        };
+        let result = f(&mut conn);
+        // A connection left inside a transaction (a panic in f) is dropped, not reused.
+        if conn.is_autocommit() {
+            let mut idle = self.inner.idle.lock().map_err(poisoned)?;
+            if idle.len() < POOL_SIZE {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Runs `f` on a pooled connection on tokio's blocking thread pool.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, DbError> + Send + 'static,
+    ) -> Result<R, DbError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.call_blocking(f))
+            .await
+            .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Applies pending migrations; returns the versions applied now.
+    pub fn migrate(&self) -> Result<Vec<MigrationInfo>, DbError> {
+        self.call_blocking(|conn| {
+            let report = embedded::migrations::runner().run(conn)?;
+            Ok(report
+                .applied_migrations()
+                .iter()
+                .map(MigrationInfo::from)
+                .collect())
+        })
+    }
+
+    /// Every known migration and whether it is applied.
+    pub fn migration_status(&self) -> Result<Vec<MigrationStatus>, DbError> {
+        self.call_blocking(|conn| {
+            let runner = embedded::migrations::runner();
+            let applied = runner.get_applied_migrations(conn)?;
+            Ok(runner
+                .get_migrations()
+                .iter()
+                .map(|m| MigrationStatus {
+                    info: MigrationInfo::from(m),
+                    applied_on: applied
+                        .iter()
+                        .find(|a| a.version() == m.version())
+                        .and_then(|a| a.applied_on().map(|t| t.to_string())),
+                })
+                .collect())
+        })
+    }
+
+    /// True when every embedded migration is applied (for `/readyz`).
+    pub fn schema_is_current(&self) -> Result<bool, DbError> {
+        Ok(self
+            .migration_status()?
+            .iter()
+            .all(|m| m.applied_on.is_some()))
+    }
+}
+
+fn poisoned<T>(_: T) -> DbError {
+    DbError::Task("connection pool lock poisoned".into())
+}
+
+#[derive(Debug, Clone)]
+pub struct MigrationInfo {
+    pub version: i64,
+    pub name: String,
+}
+
+impl From<&refinery::Migration> for MigrationInfo {
+    fn from(m: &refinery::Migration) -> Self {
+        Self {
+            version: m.version() as i64,
+            name: m.name().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MigrationStatus {
+    pub info: MigrationInfo,
+    /// When it was applied, or None while pending.
+    pub applied_on: Option<String>,
+}
+
+/// The current time as RFC 3339 UTC, the format every timestamp column uses.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,83 @@
+//! The `store_users` aggregate: control-panel users who opened the app.
+
+use rusqlite::{Connection, params};
+
+use super::{DbError, now};
+use crate::domain::{StoreHash, UserId};
+
+/// A control-panel user of a store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreUser {
+    pub id: UserId,
+    pub email: String,
+    pub locale: Option<String>,
+    pub is_owner: bool,
+}
+
+/// Records that `user` opened the app; returns true the first time the user is seen.
+pub fn touch(conn: &Connection, store: &StoreHash, user: &StoreUser) -> Result<bool, DbError> {
+    let now = now();
+    let inserted = conn.execute(
+        "INSERT INTO store_users (store_hash, user_id, email, locale, is_owner, first_seen_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (store_hash, user_id) DO NOTHING",
+        params![
+            store.as_str(),
+            user.id.0 as i64,
+            user.email,
+            user.locale,
+            user.is_owner,
+            now
+        ],
+    )?;
+    if inserted == 0 {
+        conn.execute(
+            "UPDATE store_users SET email = ?3, locale = COALESCE(?4, locale),
+                    is_owner = MAX(is_owner, ?5), last_seen_at = ?6
+             WHERE store_hash = ?1 AND user_id = ?2",
+            params![
+                store.as_str(),
+                user.id.0 as i64,
+                user.email,
+                user.locale,
+                user.is_owner,
+                now
+            ],
+        )?;
+    }
+    Ok(inserted > 0)
+}
+
+/// Whether the user is known for this store.
+pub fn exists(conn: &Connection, store: &StoreHash, user: UserId) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM store_users WHERE store_hash = ?1 AND user_id = ?2)",
+        params![store.as_str(), user.0 as i64],
+        |r| r.get(0),
+    )?)
+}
+
+/// Removes a user (BigCommerce's remove_user callback). Returns false if unknown.
+pub fn remove(conn: &Connection, store: &StoreHash, user: UserId) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "DELETE FROM store_users WHERE store_hash = ?1 AND user_id = ?2",
+        params![store.as_str(), user.0 as i64],
+    )?;
+    Ok(n > 0)
+}
+
+/// The store's users, by id.
+pub fn list(conn: &Connection, store: &StoreHash) -> Result<Vec<StoreUser>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT user_id, email, locale, is_owner FROM store_users WHERE store_hash = ?1 ORDER BY user_id",
+    )?;
+    let rows = stmt.query_map([store.as_str()], |r| {
+        Ok(StoreUser {
+            id: UserId(r.get::<_, i64>(0)? as u64),
+            email: r.get(1)?,
+            locale: r.get(2)?,
+            is_owner: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,34 @@
+//! sequra-bc: a self-hosted BigCommerce app for seQura payments.
+
+/// Embedded static files and the checkout script's SRI hash.
+pub mod assets;
+/// BigCommerce client, signed payloads, install and provisioning.
+pub mod bigcommerce;
+/// Command-line interface: `serve`, `migrate`, `backup`, `restore`, `config`, `stores`, `demo`.
+pub mod cli;
+/// Settings from defaults, file, environment and flags.
+pub mod config;
+/// Secrets at rest and constant-time checks.
+pub mod crypto;
+/// SQLite: connections, migrations, backup, one module per aggregate.
+pub mod db;
+/// The demo: the app with its stand-ins on loopback.
+pub mod demo;
+/// Validated domain values.
+pub mod domain;
+/// The app's error type and its status codes.
+pub mod error;
+/// Stand-ins for BigCommerce and seQura (tests and demo only).
+pub mod sandbox;
+/// Cookie-less merchant sessions.
+pub mod session;
+/// Building and running the server.
+pub mod startup;
+/// Shared application state.
+pub mod state;
+/// Embedded templates.
+pub mod templates;
+/// Logging set-up.
+pub mod telemetry;
+/// HTTP routes.
+pub mod web;

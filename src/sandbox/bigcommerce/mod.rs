@@ -1,0 +1,625 @@
+//! Stateful BigCommerce stand-in for tests and `sequra-bc demo`: the login service
+//! (`/oauth2/token`), the management API (`/stores/{hash}/v2|v3|graphql`) and a
+//! control-panel simulator, all on one loopback base URL (`login_url = api_url = base_url`).
+//!
+//! It enforces the contract in `spec/bigcommerce-api.md` and BigCommerce's OpenAPI files:
+//! whatever BigCommerce would refuse, it refuses with BigCommerce's status and error body.
+//! Behaviour BigCommerce does not document is marked [U] where it is chosen.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+//! let app_url: url::Url = "http://127.0.0.1:8080".parse()?;
+//! let bc = BigCommerceStandIn::start(([127, 0, 0, 1], 0).into(), StandInConfig::for_app(app_url)).await?;
+//! bc.add_store(StoreSpec::demo("abc123"));
+//! let owner = bc.store_owner("abc123").expect("added above");
+//! let auth_url = bc.begin_install("abc123", &owner); // open it as the browser would
+//! # let _ = auth_url; Ok(()) }
+//! ```
+
+mod api;
+mod control_panel;
+mod graphql;
+mod hooks;
+mod login;
+mod respond;
+mod scripts;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use url::Url;
+use warp::Filter;
+use warp::http::{HeaderMap, Method};
+
+use respond::Resp;
+use state::State;
+
+/// Largest request body accepted (BigCommerce's own limits are larger; no app request comes
+/// close).
+const MAX_BODY: u64 = 1024 * 1024;
+
+/// The app profile the stand-in knows: what the Developer Portal holds for the app.
+#[derive(Clone)]
+pub struct StandInConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// The app's public base URL; callbacks are `{app_url}/bc/auth|load|uninstall|remove-user`.
+    pub app_url: Url,
+    /// The app's configured OAuth scopes, space separated.
+    pub app_scopes: String,
+}
+
+impl std::fmt::Debug for StandInConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandInConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("app_url", &self.app_url.as_str())
+            .field("app_scopes", &self.app_scopes)
+            .finish()
+    }
+}
+
+/// The scopes the seQura app needs (spec §1.7).
+pub const SEQURA_APP_SCOPES: &str = "store_v2_orders store_v2_transactions_read_only \
+store_checkout store_content_checkout store_v2_content store_cart \
+store_v2_information_read_only store_v2_customers_read_only store_app_extensions_manage \
+store_channel_settings_read_only store_sites_read_only store_v2_products_read_only";
+
+impl StandInConfig {
+    /// A demo app profile (fixed client id and secret) with the scopes of §1.7.
+    pub fn for_app(app_url: Url) -> Self {
+        StandInConfig {
+            client_id: "sqdemo0client0id0for0bc0standin".to_owned(),
+            client_secret: "sqdemo0client0secret0for0the0bigcommerce0standin0".to_owned(),
+            app_url,
+            app_scopes: SEQURA_APP_SCOPES.to_owned(),
+        }
+    }
+}
+
+/// A control-panel user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: u64,
+    pub email: String,
+    /// BCP-47, e.g. `es-ES`.
+    pub locale: String,
+}
+
+/// A store on the simulated platform.
+#[derive(Clone, Debug)]
+pub struct StoreSpec {
+    pub hash: String,
+    pub name: String,
+    /// The numeric store id (`store_id` in `/v2/store` and webhook payloads).
+    pub store_id: u64,
+    pub owner: User,
+    pub country: String,
+    /// ISO 3166-1 alpha-2.
+    pub country_code: String,
+    pub currency: String,
+    pub language: String,
+    /// Primary storefront domain.
+    pub domain: String,
+    /// `secure_url` in `/v2/store`; `https://{domain}` when `None`.
+    pub secure_url: Option<Url>,
+    pub timezone: String,
+}
+
+impl StoreSpec {
+    /// A realistic Spanish store: Spain/ES, EUR, `es`, Europe/Madrid, owner with `es-ES`.
+    pub fn demo(hash: &str) -> Self {
+        // FNV-1a, so each hash gets a stable numeric id and owner id.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in hash.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        StoreSpec {
+            hash: hash.to_owned(),
+            name: format!("Tienda {hash}"),
+            store_id: 1_000_000 + h % 8_999_999,
+            owner: User {
+                id: 10_000 + h % 89_999,
+                email: format!("propietario+{hash}@example.com"),
+                locale: "es-ES".to_owned(),
+            },
+            country: "Spain".to_owned(),
+            country_code: "ES".to_owned(),
+            currency: "EUR".to_owned(),
+            language: "es".to_owned(),
+            domain: format!("tienda-{hash}.example.com"),
+            secure_url: None,
+            timezone: "Europe/Madrid".to_owned(),
+        }
+    }
+}
+
+/// One request the stand-in received.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Raw query string without `?` (empty when none).
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// First header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A `GET /app/{client_id}/install/succeeded|failed` the app sent after an external install.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalInstallReport {
+    pub client_id: String,
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    pub at: i64,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    base_url: Url,
+    /// For server-side callbacks (`/bc/uninstall`, `/bc/remove-user`).
+    http: reqwest::Client,
+}
+
+impl Shared {
+    /// Never held across `.await`.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct ServerGuard {
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let stop = self.stop.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(tx) = stop {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Handle to a running stand-in. Cheap to clone.
+///
+/// The server stops when the last handle is dropped, or at once with [`Self::shutdown`].
+#[derive(Clone)]
+pub struct BigCommerceStandIn {
+    shared: Arc<Shared>,
+    guard: Arc<ServerGuard>,
+}
+
+/// A parsed incoming request.
+pub(crate) struct Incoming {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Incoming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        serde_urlencoded::from_str(&self.query).unwrap_or_default()
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl BigCommerceStandIn {
+    /// Binds `listen` (port 0 picks a free port) and serves in a spawned task.
+    pub async fn start(listen: SocketAddr, cfg: StandInConfig) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let mut addr = listener.local_addr()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base_url = Url::parse(&format!("http://{addr}"))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(cfg)),
+            base_url,
+            http,
+        });
+
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = warp::serve(routes(shared.clone()))
+            .incoming(listener)
+            .graceful(async move {
+                let _ = rx.await;
+            });
+        let task = tokio::spawn(server.run());
+        tracing::info!(%addr, "BigCommerce stand-in listening");
+        Ok(BigCommerceStandIn {
+            shared,
+            guard: Arc::new(ServerGuard {
+                stop: Mutex::new(Some(tx)),
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// Stops the server (for every clone of this handle) and waits up to 5 s for it.
+    pub async fn shutdown(self) {
+        let stop = self.guard.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(tx) = stop {
+            let _ = tx.send(());
+        }
+        let task = self.guard.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut task) = task {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/`: the login service, the API and the control panel.
+    pub fn base_url(&self) -> Url {
+        self.shared.base_url.clone()
+    }
+
+    /// Points the app profile at the app (it may start after the stand-in).
+    pub fn set_app_url(&self, url: Url) {
+        self.shared.lock().cfg.app_url = url;
+    }
+
+    pub fn app_url(&self) -> Url {
+        self.shared.lock().cfg.app_url.clone()
+    }
+
+    pub fn client_id(&self) -> String {
+        self.shared.lock().cfg.client_id.clone()
+    }
+
+    pub fn client_secret(&self) -> String {
+        self.shared.lock().cfg.client_secret.clone()
+    }
+
+    /// The `account_uuid` sent to `/bc/auth` and returned by the token exchange.
+    pub fn account_uuid(&self) -> String {
+        self.shared.lock().account_uuid.clone()
+    }
+
+    /// Changes the app's configured scopes. Affects grants from now on; tokens already
+    /// issued keep their scopes (reinstall to get a token with the new ones).
+    pub fn set_app_scopes(&self, scopes: &str) {
+        self.shared.lock().cfg.app_scopes = scopes.to_owned();
+    }
+
+    /// Adds (or replaces) a store.
+    pub fn add_store(&self, spec: StoreSpec) {
+        let mut st = self.shared.lock();
+        let mut users = std::collections::BTreeMap::new();
+        users.insert(spec.owner.id, spec.owner.clone());
+        st.stores.insert(spec.hash.clone(), state::StoreRec { spec, users });
+    }
+
+    pub fn store(&self, store_hash: &str) -> Option<StoreSpec> {
+        self.shared
+            .lock()
+            .stores
+            .get(store_hash)
+            .map(|s| s.spec.clone())
+    }
+
+    pub fn store_owner(&self, store_hash: &str) -> Option<User> {
+        self.store(store_hash).map(|s| s.owner)
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+
+    /// All webhooks on a store (every client), as `webhook_Full` JSON.
+    pub fn webhooks(&self, store_hash: &str) -> Vec<serde_json::Value> {
+        let st = self.shared.lock();
+        st.webhooks
+            .iter()
+            .filter(|h| h.store_hash == store_hash)
+            .map(state::Webhook::to_json)
+            .collect()
+    }
+
+    /// All scripts on a store (every client), as `script_Full` JSON (`api_client_id` = owner).
+    pub fn scripts(&self, store_hash: &str) -> Vec<serde_json::Value> {
+        let st = self.shared.lock();
+        st.scripts
+            .iter()
+            .filter(|s| s.store_hash == store_hash)
+            .map(state::Script::to_json)
+            .collect()
+    }
+
+    /// All App Extensions on a store (every client), as the GraphQL `AppExtension` node.
+    pub fn app_extensions(&self, store_hash: &str) -> Vec<serde_json::Value> {
+        let st = self.shared.lock();
+        st.extensions
+            .iter()
+            .filter(|e| e.store_hash == store_hash)
+            .map(state::AppExtension::to_json)
+            .collect()
+    }
+
+    pub fn external_install_reports(&self) -> Vec<ExternalInstallReport> {
+        self.shared.lock().external_reports.clone()
+    }
+
+    /// Whether the app holds a live token for the store.
+    pub fn access_token_valid(&self, store_hash: &str) -> bool {
+        self.shared.lock().app_token(store_hash).is_some()
+    }
+
+    /// The app's live token for the store, if installed.
+    pub fn access_token(&self, store_hash: &str) -> Option<String> {
+        self.shared.lock().app_token(store_hash).map(str::to_owned)
+    }
+
+    /// Mints a token for another app or API account on a store (to test per-client
+    /// isolation). `scopes` is space separated.
+    pub fn issue_token(&self, store_hash: &str, client_id: &str, scopes: &str) -> String {
+        self.shared.lock().issue_token(store_hash, client_id, scopes)
+    }
+
+    /// The next `times` requests whose method matches and whose path contains
+    /// `path_contains` get `status` with the area's error body (v2 array, v3 object, or
+    /// the login error) instead of being handled. Rules are consumed in insertion order.
+    pub fn fail_next(&self, method: &str, path_contains: &str, status: u16, times: usize) {
+        if times == 0 {
+            return;
+        }
+        self.shared.lock().failures.push(state::FailRule {
+            method: method.to_owned(),
+            path_contains: path_contains.to_owned(),
+            status,
+            remaining: times,
+        });
+    }
+
+    /// Requests per 30 s window per store before 429 (default 450, the Pro plan).
+    pub fn set_rate_limit_quota(&self, quota: u32) {
+        self.shared.lock().rate_quota = quota;
+    }
+
+    /// Sets `is_active = false`, as BigCommerce does after the last failed retry.
+    /// Returns whether the hook exists.
+    pub fn deactivate_webhook(&self, store_hash: &str, id: u64) -> bool {
+        let mut st = self.shared.lock();
+        let now = state::now_unix();
+        match st
+            .webhooks
+            .iter_mut()
+            .find(|h| h.store_hash == store_hash && h.id == id)
+        {
+            Some(h) => {
+                h.is_active = false;
+                h.updated_at = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes every outstanding grant code expired (as if 10 minutes had passed).
+    pub fn expire_pending_codes(&self) {
+        let mut st = self.shared.lock();
+        for code in st.codes.values_mut() {
+            code.issued_at -= state::CODE_TTL_SECS + 1;
+        }
+    }
+
+    /// The merchant clicks Install: creates a single-use grant code and returns the
+    /// `/bc/auth` URL the control panel opens in its iframe.
+    ///
+    /// # Panics
+    /// If the store was not added with [`Self::add_store`].
+    pub fn begin_install(&self, store_hash: &str, user: &User) -> Url {
+        self.shared.begin_install(store_hash, user, false)
+    }
+
+    /// As [`Self::begin_install`], for an install started at
+    /// `login.bigcommerce.com/app/{client_id}/install`: adds `external_install=1`.
+    ///
+    /// # Panics
+    /// If the store was not added with [`Self::add_store`].
+    pub fn begin_external_install(&self, store_hash: &str, user: &User) -> Url {
+        self.shared.begin_install(store_hash, user, true)
+    }
+
+    /// The merchant opens the app from the Apps menu: `{app_url}/bc/load?signed_payload_jwt=…`
+    /// with `url` = `url_path` and `channel_id` null.
+    pub fn load_url(&self, store_hash: &str, user: &User, url_path: &str) -> Url {
+        self.shared.load_url(store_hash, user, url_path, None)
+    }
+
+    /// The merchant clicks "seQura order information" on an order: a load with
+    /// `url` = `/orders/{id}/sequra` and `channel_id` 1.
+    pub fn order_panel_url(&self, store_hash: &str, user: &User, order_id: u64) -> Url {
+        self.shared
+            .load_url(store_hash, user, &format!("/orders/{order_id}/sequra"), Some(1))
+    }
+
+    /// The `signed_payload_jwt` BigCommerce would send (claims of spec §1.4).
+    pub fn signed_payload_jwt(
+        &self,
+        store_hash: &str,
+        user: &User,
+        url_path: &str,
+        channel_id: Option<u64>,
+    ) -> String {
+        self.shared
+            .signed_payload_jwt(store_hash, user, url_path, channel_id)
+    }
+
+    /// Signs arbitrary claims with HS256 and the client secret, to craft variants.
+    pub fn mint_signed_payload_jwt(&self, claims: &serde_json::Value) -> String {
+        self.shared.mint_jwt(claims)
+    }
+
+    /// The merchant uninstalls the app: BigCommerce GETs `{app_url}/bc/uninstall` server-side,
+    /// then revokes the token and deletes the app's webhooks, `auto_uninstall` scripts and
+    /// App Extensions on that store, whatever the app answered. Returns the app's status.
+    pub async fn uninstall(&self, store_hash: &str) -> anyhow::Result<u16> {
+        self.shared.uninstall(store_hash).await
+    }
+
+    /// The store owner removes a user: BigCommerce GETs `{app_url}/bc/remove-user`.
+    /// Returns the app's status.
+    pub async fn remove_user(&self, store_hash: &str, user_id: u64) -> anyhow::Result<u16> {
+        self.shared.remove_user(store_hash, user_id).await
+    }
+}
+
+fn routes(
+    shared: Arc<Shared>,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let query = warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify();
+    // `content_length_limit` requires a Content-Length: bodiless requests (GET without one)
+    // take the second branch; chunked bodies are refused with 411.
+    let body = warp::body::content_length_limit(MAX_BODY)
+        .and(warp::body::bytes())
+        .or(warp::header::optional::<String>("content-length")
+            .and(warp::header::optional::<String>("transfer-encoding"))
+            .and_then(|cl: Option<String>, te: Option<String>| async move {
+                if cl.is_none() && te.is_none() {
+                    Ok(Bytes::new())
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            }))
+        .unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(body)
+        .then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers: HeaderMap,
+                  body: Bytes| {
+                let shared = shared.clone();
+                let req = Incoming {
+                    method,
+                    path: path.as_str().to_owned(),
+                    query,
+                    headers,
+                    body,
+                };
+                async move { dispatch(shared, req).await }
+            },
+        )
+        .recover(recover)
+}
+
+async fn recover(rejection: warp::Rejection) -> Result<Resp, std::convert::Infallible> {
+    use warp::reject::{LengthRequired, PayloadTooLarge};
+    let resp = if rejection.find::<PayloadTooLarge>().is_some() {
+        respond::v3_error(413, "The request body is too large.")
+    } else if rejection.find::<LengthRequired>().is_some() {
+        respond::v3_error(411, "A Content-Length header is required.")
+    } else {
+        respond::v3_error(400, "Input is invalid.")
+    };
+    Ok(resp)
+}
+
+async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
+    let injected = {
+        let mut st = shared.lock();
+        st.record(
+            req.method.as_str(),
+            &req.path,
+            &req.query,
+            &req.headers,
+            &req.body,
+        );
+        st.take_failure(req.method.as_str(), &req.path)
+    };
+    let segments: Vec<String> = req
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+
+    if let Some(status) = injected {
+        return injected_failure(&shared, &segs, status);
+    }
+
+    match segs.as_slice() {
+        ["oauth2", "token"] => login::token(&shared, &req),
+        ["app", client_id, "install", outcome] => {
+            login::install_report(&shared, &req, client_id, outcome)
+        }
+        ["stores", store_hash, rest @ ..] => api::handle(&shared, &req, store_hash, rest),
+        [] | ["manage", ..] => control_panel::page(&shared, &req, &segs).await,
+        _ => respond::text(404, "Not Found"),
+    }
+}
+
+/// The response for a request hit by [`BigCommerceStandIn::fail_next`].
+fn injected_failure(shared: &Shared, segs: &[&str], status: u16) -> Resp {
+    let title = respond::reason(status);
+    match segs {
+        ["oauth2", ..] => respond::oauth_error(status, "server_error", title),
+        ["stores", store_hash, rest @ ..] => {
+            let mut resp = if rest.first() == Some(&"v2") {
+                respond::v2_error(status, title)
+            } else {
+                respond::v3_error(status, title)
+            };
+            let mut st = shared.lock();
+            let mut rate = st.rate_tick(store_hash, false);
+            if status == 429 {
+                rate.left = 0;
+            }
+            api::add_rate_headers(&mut resp, &rate, status == 429);
+            resp
+        }
+        _ => respond::text(status, title),
+    }
+}

@@ -1,0 +1,400 @@
+//! The stand-in's state: stores, grant codes, tokens, webhooks, scripts, App Extensions,
+//! recorded requests and injected failures. Guarded by one `std::sync::Mutex`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rand::RngExt;
+use serde_json::{Map, Value, json};
+use warp::http::HeaderMap;
+
+use super::{ExternalInstallReport, RecordedRequest, StandInConfig, StoreSpec, User};
+
+/// Grant codes expire this long after `/bc/auth` is shown ([U]: BigCommerce documents no TTL).
+pub(crate) const CODE_TTL_SECS: i64 = 600;
+/// Scopes BigCommerce adds to every grant, whatever the app configured (spec §1.2).
+pub(crate) const EXTRA_GRANTED_SCOPES: [&str; 2] = ["store_v2_default", "users_basic_information"];
+/// Rate-limit window (spec §7).
+pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(30);
+
+pub(crate) struct StoreRec {
+    pub spec: StoreSpec,
+    /// Users BigCommerce has shown the app to (install or load), by id.
+    pub users: BTreeMap<u64, User>,
+}
+
+pub(crate) struct AuthCode {
+    pub store_hash: String,
+    pub user: User,
+    /// The scope string sent to `/bc/auth` (space separated).
+    pub scope: String,
+    pub issued_at: i64,
+    pub used: bool,
+}
+
+pub(crate) struct TokenRec {
+    pub store_hash: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub revoked: bool,
+}
+
+pub(crate) struct Webhook {
+    pub id: u64,
+    pub client_id: String,
+    pub store_hash: String,
+    pub scope: String,
+    pub destination: String,
+    pub headers: Option<Map<String, Value>>,
+    pub is_active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Webhook {
+    /// `webhook_Full`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "client_id": self.client_id,
+            "store_hash": self.store_hash,
+            "scope": self.scope,
+            "destination": self.destination,
+            "headers": self.headers,
+            "is_active": self.is_active,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Script {
+    pub uuid: String,
+    pub client_id: String,
+    pub store_hash: String,
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub src: Option<String>,
+    pub html: Option<String>,
+    pub auto_uninstall: bool,
+    pub load_method: String,
+    pub location: String,
+    pub visibility: String,
+    pub consent_category: String,
+    pub enabled: bool,
+    pub channel_id: u64,
+    pub integrity_hashes: Vec<String>,
+    pub date_created: String,
+    pub date_modified: String,
+}
+
+impl Script {
+    /// `script_Full`: `src` only for kind `src`, `html` only for kind `script_tag`.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "uuid": self.uuid,
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "auto_uninstall": self.auto_uninstall,
+            "load_method": self.load_method,
+            "location": self.location,
+            "visibility": self.visibility,
+            "api_client_id": self.client_id,
+            "consent_category": self.consent_category,
+            "enabled": self.enabled,
+            "channel_id": self.channel_id,
+            "integrity_hashes": self.integrity_hashes,
+            "date_created": self.date_created,
+            "date_modified": self.date_modified,
+        });
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(src) = &self.src {
+                obj.insert("src".into(), Value::String(src.clone()));
+            }
+            if let Some(html) = &self.html {
+                obj.insert("html".into(), Value::String(html.clone()));
+            }
+        }
+        v
+    }
+}
+
+pub(crate) struct AppExtension {
+    pub id: String,
+    pub store_hash: String,
+    pub client_id: String,
+    pub context: String,
+    pub model: String,
+    pub url: String,
+    pub label_default: String,
+    /// `(value, localeCode)` pairs.
+    pub label_locales: Vec<(String, String)>,
+}
+
+impl AppExtension {
+    pub fn to_json(&self) -> Value {
+        let locales: Vec<Value> = self
+            .label_locales
+            .iter()
+            .map(|(value, code)| json!({"value": value, "localeCode": code}))
+            .collect();
+        json!({
+            "id": self.id,
+            "context": self.context,
+            "model": self.model,
+            "url": self.url,
+            "label": {"defaultValue": self.label_default, "locales": locales},
+        })
+    }
+}
+
+pub(crate) struct FailRule {
+    pub method: String,
+    pub path_contains: String,
+    pub status: u16,
+    pub remaining: usize,
+}
+
+pub(crate) struct RateWindow {
+    pub started: Instant,
+    pub used: u32,
+}
+
+/// Rate-limit numbers for the response headers.
+pub(crate) struct RateInfo {
+    pub quota: u32,
+    pub left: u32,
+    pub reset_ms: u64,
+    pub exceeded: bool,
+}
+
+pub(crate) struct State {
+    pub cfg: StandInConfig,
+    /// The Developer Portal account that owns the app profile (`account_uuid`).
+    pub account_uuid: String,
+    pub stores: BTreeMap<String, StoreRec>,
+    pub codes: HashMap<String, AuthCode>,
+    pub tokens: HashMap<String, TokenRec>,
+    pub webhooks: Vec<Webhook>,
+    pub next_webhook_id: u64,
+    pub hook_admin_emails: HashMap<(String, String), Vec<String>>,
+    pub scripts: Vec<Script>,
+    pub extensions: Vec<AppExtension>,
+    pub next_extension_id: u64,
+    pub requests: Vec<RecordedRequest>,
+    pub failures: Vec<FailRule>,
+    pub external_reports: Vec<ExternalInstallReport>,
+    pub rate: HashMap<String, RateWindow>,
+    pub rate_quota: u32,
+    /// Control panel: iframe targets by one-time id (install URLs carry a single-use code).
+    pub frames: HashMap<String, String>,
+    /// Control panel: one notice per store, shown once.
+    pub notices: HashMap<String, String>,
+}
+
+impl State {
+    pub fn new(cfg: StandInConfig) -> Self {
+        State {
+            cfg,
+            account_uuid: uuid::Uuid::new_v4().to_string(),
+            stores: BTreeMap::new(),
+            codes: HashMap::new(),
+            tokens: HashMap::new(),
+            webhooks: Vec::new(),
+            next_webhook_id: 22_561_001,
+            hook_admin_emails: HashMap::new(),
+            scripts: Vec::new(),
+            extensions: Vec::new(),
+            next_extension_id: 1,
+            requests: Vec::new(),
+            failures: Vec::new(),
+            external_reports: Vec::new(),
+            rate: HashMap::new(),
+            rate_quota: 450,
+            frames: HashMap::new(),
+            notices: HashMap::new(),
+        }
+    }
+
+    /// The scope string BigCommerce grants: the app's scopes plus the ones it always adds.
+    pub fn granted_scope(&self) -> String {
+        let mut scopes: Vec<&str> = self.cfg.app_scopes.split_whitespace().collect();
+        for extra in EXTRA_GRANTED_SCOPES {
+            if !scopes.contains(&extra) {
+                scopes.push(extra);
+            }
+        }
+        scopes.join(" ")
+    }
+
+    /// The live token of the configured app on a store.
+    pub fn app_token(&self, store_hash: &str) -> Option<&str> {
+        self.tokens
+            .iter()
+            .find(|(_, t)| {
+                !t.revoked && t.store_hash == store_hash && t.client_id == self.cfg.client_id
+            })
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Revokes every token `client_id` holds on a store.
+    pub fn revoke_tokens(&mut self, store_hash: &str, client_id: &str) {
+        for t in self.tokens.values_mut() {
+            if t.store_hash == store_hash && t.client_id == client_id {
+                t.revoked = true;
+            }
+        }
+    }
+
+    pub fn issue_token(&mut self, store_hash: &str, client_id: &str, scope: &str) -> String {
+        let token = random_token(31);
+        self.tokens.insert(
+            token.clone(),
+            TokenRec {
+                store_hash: store_hash.to_owned(),
+                client_id: client_id.to_owned(),
+                scopes: scope.split_whitespace().map(str::to_owned).collect(),
+                revoked: false,
+            },
+        );
+        token
+    }
+
+    pub fn remember_user(&mut self, store_hash: &str, user: &User) {
+        if let Some(store) = self.stores.get_mut(store_hash) {
+            store.users.insert(user.id, user.clone());
+        }
+    }
+
+    /// What BigCommerce does when the app is uninstalled from a store: revoke the token,
+    /// delete the app's webhooks, its `auto_uninstall` scripts and its App Extensions.
+    pub fn apply_uninstall(&mut self, store_hash: &str) {
+        let client = self.cfg.client_id.clone();
+        self.revoke_tokens(store_hash, &client);
+        self.webhooks
+            .retain(|h| !(h.store_hash == store_hash && h.client_id == client));
+        self.scripts.retain(|s| {
+            !(s.store_hash == store_hash && s.client_id == client && s.auto_uninstall)
+        });
+        self.extensions
+            .retain(|e| !(e.store_hash == store_hash && e.client_id == client));
+    }
+
+    pub fn record(&mut self, method: &str, path: &str, query: &str, headers: &HeaderMap, body: &[u8]) {
+        self.requests.push(RecordedRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        });
+    }
+
+    /// Consumes one matching injected failure, if any.
+    pub fn take_failure(&mut self, method: &str, path: &str) -> Option<u16> {
+        let idx = self.failures.iter().position(|f| {
+            f.remaining > 0
+                && f.method.eq_ignore_ascii_case(method)
+                && path.contains(f.path_contains.as_str())
+        })?;
+        let rule = &mut self.failures[idx];
+        rule.remaining -= 1;
+        let status = rule.status;
+        if rule.remaining == 0 {
+            self.failures.remove(idx);
+        }
+        Some(status)
+    }
+
+    /// Counts one request against the store's quota when `count` is set.
+    pub fn rate_tick(&mut self, store_hash: &str, count: bool) -> RateInfo {
+        let quota = self.rate_quota;
+        let now = Instant::now();
+        let window = self
+            .rate
+            .entry(store_hash.to_owned())
+            .or_insert(RateWindow {
+                started: now,
+                used: 0,
+            });
+        if now.duration_since(window.started) >= RATE_WINDOW {
+            window.started = now;
+            window.used = 0;
+        }
+        let mut exceeded = false;
+        if count {
+            if window.used >= quota {
+                exceeded = true;
+            } else {
+                window.used += 1;
+            }
+        }
+        let elapsed = now.duration_since(window.started);
+        let reset_ms = RATE_WINDOW.saturating_sub(elapsed).as_millis() as u64;
+        RateInfo {
+            quota,
+            left: quota.saturating_sub(window.used),
+            reset_ms,
+            exceeded,
+        }
+    }
+}
+
+/// Whether a granted scope list covers `required`; a modify scope covers its `_read_only`.
+pub(crate) fn has_scope(scopes: &[String], required: &str) -> bool {
+    scopes.iter().any(|s| {
+        s == required
+            || required
+                .strip_suffix("_read_only")
+                .is_some_and(|modify| s == modify)
+    })
+}
+
+/// Lowercase alphanumeric, the alphabet of BigCommerce tokens, codes and client ids.
+pub(crate) fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub(crate) fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_scope;
+
+    #[test]
+    fn a_modify_scope_covers_its_read_only_scope_but_not_the_reverse() {
+        let granted = vec!["store_v2_content".to_owned()];
+        assert!(has_scope(&granted, "store_v2_content_read_only"));
+        assert!(has_scope(&granted, "store_v2_content"));
+        let ro = vec!["store_v2_content_read_only".to_owned()];
+        assert!(!has_scope(&ro, "store_v2_content"));
+    }
+}

@@ -1,0 +1,4 @@
+//! Stateful stand-ins for BigCommerce and seQura, used by the tests and by `sequra-bc demo`,
+//! never by `serve`.
+
+pub mod bigcommerce;

@@ -1,0 +1,130 @@
+//! `Application::build` → `port()` → `run_until_stopped()`: the server with its database,
+//! state and background duties, startable from tests on port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::bigcommerce::lifecycle;
+use crate::config::Settings;
+use crate::crypto::SecretsKey;
+use crate::db::Db;
+use crate::db::lock::DataDirLock;
+use crate::state::AppState;
+
+/// How often failing provisioning is retried in the background.
+const PROVISIONING_RETRY_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    _lock: DataDirLock,
+}
+
+impl Application {
+    /// Opens the data dir (lock, key file, database, migrations) and binds the listener.
+    /// An empty `server.public_url` means "the bound address" (loopback only: tests, demo).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let data_dir = settings.storage.data_dir.clone();
+        let lock = DataDirLock::acquire(&data_dir).map_err(anyhow::Error::msg)?;
+        let key = SecretsKey::load_or_create(&settings.secrets_key_path())?;
+        let db = Db::open(&settings.database_path())
+            .with_context(|| format!("opening {}", settings.database_path().display()))?;
+        let applied = db.migrate()?;
+        for m in &applied {
+            tracing::info!(version = m.version, name = %m.name, "migration applied");
+        }
+        let addr = settings.listen_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        let public_url = if settings.server.public_url.trim().is_empty() {
+            anyhow::ensure!(
+                local.ip().is_loopback(),
+                "server.public_url is required when listening beyond loopback"
+            );
+            Url::parse(&format!("http://{local}"))?
+        } else {
+            settings.public_url()?
+        };
+        let state = AppState::new(settings, public_url, db, key)?;
+        Ok(Self {
+            listener,
+            state,
+            _lock: lock,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the
+    /// background tasks before returning.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn(background_duties(self.state.clone(), stop_rx));
+        let routes = crate::web::routes(self.state.clone());
+        tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "serving");
+        warp::serve(routes)
+            .incoming(self.listener)
+            .graceful(shutdown)
+            .run()
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = background.await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Periodic duties inside the server process.
+async fn background_duties(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(PROVISIONING_RETRY_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate; installs just provisioned
+    loop {
+        tokio::select! {
+            _ = tick.tick() => lifecycle::retry_failing(&state).await,
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

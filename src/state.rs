@@ -1,0 +1,73 @@
+//! `AppState`: everything a request or background task needs, passed explicitly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use url::Url;
+
+use crate::assets::CheckoutScript;
+use crate::bigcommerce::client::BigCommerce;
+use crate::config::Settings;
+use crate::crypto::SecretsKey;
+use crate::db::Db;
+use crate::domain::StoreHash;
+use crate::session::SessionSigner;
+use crate::templates::Templates;
+
+/// Shared, cheaply cloned application state. No globals anywhere.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    /// Validated public base URL (no trailing slash in its string form).
+    pub public_url: Url,
+    pub db: Db,
+    pub key: SecretsKey,
+    pub sessions: SessionSigner,
+    pub bigcommerce: BigCommerce,
+    pub templates: Templates,
+    pub checkout_script: Arc<CheckoutScript>,
+    /// One provisioning run at a time per store, so concurrent installs never duplicate.
+    provision_locks: Arc<Mutex<HashMap<StoreHash, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl AppState {
+    pub fn new(
+        settings: Settings,
+        public_url: Url,
+        db: Db,
+        key: SecretsKey,
+    ) -> anyhow::Result<Self> {
+        let bigcommerce = BigCommerce::new(
+            settings.login_url(),
+            settings.api_url(),
+            settings.bigcommerce.client_id.clone(),
+            settings.bigcommerce.client_secret.clone(),
+        )?;
+        let sessions = SessionSigner::new(key.derive("merchant-session-v1"));
+        Ok(Self {
+            settings: Arc::new(settings),
+            public_url,
+            db,
+            key,
+            sessions,
+            bigcommerce,
+            templates: Templates::load()?,
+            checkout_script: Arc::new(CheckoutScript::load()?),
+            provision_locks: Arc::default(),
+        })
+    }
+
+    /// `{public_url}{path}` for a path starting with `/`.
+    pub fn public(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+
+    /// The per-store provisioning lock.
+    pub fn provision_lock(&self, store: &StoreHash) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .provision_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        locks.entry(store.clone()).or_default().clone()
+    }
+}

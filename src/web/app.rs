@@ -1,0 +1,146 @@
+//! BigCommerce's app callbacks: `/bc/auth`, `/bc/load`, `/bc/uninstall`, `/bc/remove-user`,
+//! and the webhook receiver's address `/bc/webhooks`.
+//! <https://developer.bigcommerce.com/docs/integrations/apps/guide/callbacks>
+
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use super::merchant;
+use super::respond::{Page, finish, redirect};
+use crate::bigcommerce::lifecycle::{self, AuthQuery};
+use crate::domain::BcOrderId;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+struct SignedQuery {
+    signed_payload_jwt: Option<String>,
+}
+
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static {
+    let with_state = warp::any().map(move || state.clone());
+    let auth = warp::path!("bc" / "auth")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .then(|state: AppState, raw: String| async move {
+            let page = auth(&state, &raw).await;
+            finish(&state, page)
+        });
+    let load = signed_route("load", with_state.clone(), load);
+    let uninstall = signed_route("uninstall", with_state.clone(), uninstall);
+    let remove_user = signed_route("remove-user", with_state.clone(), remove_user);
+    let webhooks = warp::path!("bc" / "webhooks")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(256 * 1024))
+        .map(|| {
+            // The receiver arrives with order management; until then BigCommerce keeps
+            // retrying (only a 2xx counts as delivered), so nothing is lost.
+            warp::reply::with_status("webhook processing is not enabled yet", StatusCode::SERVICE_UNAVAILABLE)
+        });
+    auth.or(load).or(uninstall).or(remove_user).or(webhooks)
+}
+
+/// A `GET /bc/{name}?signed_payload_jwt=…` route; a missing or repeated parameter is a 400.
+fn signed_route<F, Fut>(
+    name: &'static str,
+    with_state: impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    handler: F,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + Send + Sync + 'static
+where
+    F: Fn(AppState, String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Page> + Send,
+{
+    warp::path("bc")
+        .and(warp::path(name))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_state)
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .then(move |state: AppState, raw: String| {
+            let handler = handler.clone();
+            async move {
+                let page = match signed_payload_param(&raw) {
+                    Ok(jwt) => handler(state.clone(), jwt).await,
+                    Err(e) => Err(e),
+                };
+                finish(&state, page)
+            }
+        })
+}
+
+fn signed_payload_param(raw: &str) -> Result<String, AppError> {
+    let q: SignedQuery = serde_urlencoded::from_str(raw)
+        .map_err(|_| AppError::BadRequest("The link's query string is malformed.".into()))?;
+    q.signed_payload_jwt
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AppError::BadRequest("The link carries no signed payload. Open the app from your BigCommerce control panel.".into()))
+}
+
+async fn auth(state: &AppState, raw: &str) -> Page {
+    let q: AuthQuery = serde_urlencoded::from_str(raw)
+        .map_err(|_| AppError::BadRequest("The install link is malformed.".into()))?;
+    let external = q.external_install.is_some();
+    match lifecycle::install(state, &q).await {
+        Ok(installed) if external => {
+            let _ = installed;
+            Ok(redirect(
+                StatusCode::FOUND,
+                state.bigcommerce.external_install_report_url(true).as_str(),
+            ))
+        }
+        Ok(installed) => merchant::dashboard(state, &installed.store, installed.user).await,
+        Err(e) if external => {
+            tracing::warn!(error = %e, "external install failed");
+            Ok(redirect(
+                StatusCode::FOUND,
+                state.bigcommerce.external_install_report_url(false).as_str(),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn load(state: AppState, jwt: String) -> Page {
+    let payload = lifecycle::load(&state, &jwt).await?;
+    let user = payload.user_id();
+    match order_panel_target(&payload.url) {
+        Some(order) => merchant::order_panel(&state, &payload.store, user, order).await,
+        None => merchant::dashboard(&state, &payload.store, user).await,
+    }
+}
+
+/// `/orders/{id}/sequra` (the App Extension's deep link) → that order's id.
+fn order_panel_target(url: &str) -> Option<BcOrderId> {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let rest = path.strip_prefix("/orders/")?;
+    let (id, tail) = rest.split_once('/')?;
+    (tail == "sequra").then(|| BcOrderId::parse(id).ok()).flatten()
+}
+
+async fn uninstall(state: AppState, jwt: String) -> Page {
+    lifecycle::uninstall(&state, &jwt).await?;
+    Ok(warp::reply::json(&serde_json::json!({"status": "uninstalled"})).into_response())
+}
+
+async fn remove_user(state: AppState, jwt: String) -> Page {
+    lifecycle::remove_user(&state, &jwt).await?;
+    Ok(warp::reply::json(&serde_json::json!({"status": "removed"})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_order_panel_link_opens_the_panel() {
+        assert_eq!(order_panel_target("/orders/106/sequra"), Some(BcOrderId(106)));
+        assert_eq!(order_panel_target("/orders/106/sequra?x=1"), Some(BcOrderId(106)));
+        for other in ["/", "", "/orders/106", "/orders/x/sequra", "/orders/106/other", "/orders/0/sequra"] {
+            assert_eq!(order_panel_target(other), None, "{other}");
+        }
+    }
+}

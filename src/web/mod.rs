@@ -1,0 +1,80 @@
+//! The HTTP surface: one warp filter per area, composed here with one rejection handler and
+//! one request span (method, path without query, status, latency, store hash).
+
+mod app;
+mod assets;
+mod health;
+mod merchant;
+mod operator;
+mod respond;
+
+use std::convert::Infallible;
+
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use crate::state::AppState;
+
+pub use respond::{Page, html_page};
+
+/// Every route of the app.
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
+    health::routes(state.clone())
+        .or(app::routes(state.clone()))
+        .or(merchant::routes(state.clone()))
+        .or(assets::routes(state.clone()))
+        .or(operator::routes(state))
+        .recover(handle_rejection)
+        .with(warp::log::custom(|info| {
+            // The path only: query strings carry signed payloads and session tokens.
+            tracing::info!(
+                method = %info.method(),
+                path = info.path(),
+                status = info.status().as_u16(),
+                latency_ms = info.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+        }))
+        .with(warp::trace(|info| {
+            tracing::info_span!(
+                "http",
+                method = %info.method(),
+                path = info.path(),
+                store_hash = tracing::field::Empty,
+            )
+        }))
+}
+
+/// Rejections only mean "no route applies"; the answer is a short plain-text status.
+async fn handle_rejection(err: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let (status, text) = if err.is_not_found() {
+        (StatusCode::NOT_FOUND, "Not found")
+    } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+    } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+    } else if err.find::<warp::reject::InvalidQuery>().is_some() {
+        (StatusCode::BAD_REQUEST, "Invalid query string")
+    } else if err.find::<warp::reject::InvalidHeader>().is_some()
+        || err.find::<warp::reject::MissingHeader>().is_some()
+    {
+        (StatusCode::BAD_REQUEST, "Invalid or missing header")
+    } else if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
+    } else if err.find::<warp::body::BodyDeserializeError>().is_some() {
+        (StatusCode::BAD_REQUEST, "Malformed request body")
+    } else if err.find::<warp::reject::LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "Length required")
+    } else {
+        tracing::warn!(rejection = ?err, "unhandled rejection");
+        (StatusCode::BAD_REQUEST, "Bad request")
+    };
+    let mut resp = warp::reply::with_status(text, status).into_response();
+    resp.headers_mut().insert(
+        "x-content-type-options",
+        warp::http::HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
+}
