@@ -32,13 +32,28 @@ pub struct CommonOptions {
     #[arg(long, global = true, env = "SEQURA_BC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Folder holding the database and the secrets key ([storage] data_dir).
-    #[arg(long, global = true, env = "SEQURA_BC_STORAGE__DATA_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEQURA_BC_STORAGE__DATA_DIR",
+        value_name = "DIR"
+    )]
     pub data_dir: Option<PathBuf>,
     /// Log filter: error, warn, info, debug, trace ([log] level).
-    #[arg(long, global = true, env = "SEQURA_BC_LOG__LEVEL", value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEQURA_BC_LOG__LEVEL",
+        value_name = "LEVEL"
+    )]
     pub log_level: Option<String>,
     /// Log format: text or json ([log] format).
-    #[arg(long, global = true, env = "SEQURA_BC_LOG__FORMAT", value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEQURA_BC_LOG__FORMAT",
+        value_name = "FORMAT"
+    )]
     pub log_format: Option<String>,
 }
 
@@ -110,7 +125,11 @@ pub struct DemoArgs {
     #[arg(long, env = "SEQURA_BC_DEMO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Address of the simulated BigCommerce (control panel and APIs).
-    #[arg(long, env = "SEQURA_BC_DEMO_STORE_LISTEN", default_value = "127.0.0.1:8081")]
+    #[arg(
+        long,
+        env = "SEQURA_BC_DEMO_STORE_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
     pub store_listen: String,
 }
 

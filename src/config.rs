@@ -207,9 +207,12 @@ impl Settings {
         for (section, key, value) in &sources.cli {
             set_key(&mut table, section, key, value.clone(), "command line")?;
         }
-        let settings: Settings = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError(format!("configuration: {}", e.message())))?;
+        let settings: Settings = toml::Value::Table(table.clone()).try_into().map_err(
+            |e: toml::de::Error| match bad_key(&table) {
+                Some(key) => ConfigError(format!("configuration: {key}: {}", e.message())),
+                None => ConfigError(format!("configuration: {}", e.message())),
+            },
+        )?;
         settings.validate_common()?;
         Ok(settings)
     }
@@ -364,10 +367,35 @@ fn merge_file(base: &mut toml::Table, file: toml::Table, path: &Path) -> Result<
             )));
         };
         for (key, v) in entries {
+            if !base_section.contains_key(&key) {
+                return Err(ConfigError(format!(
+                    "config file {}: unknown setting {section}.{key}",
+                    path.display()
+                )));
+            }
             base_section.insert(key, v);
         }
     }
     Ok(())
+}
+
+/// The `section.key` whose value alone keeps the settings from deserializing, so the error
+/// can name it (serde's message says what is wrong, not where).
+fn bad_key(table: &toml::Table) -> Option<String> {
+    let defaults = toml::Table::try_from(Settings::default()).ok()?;
+    for (section, entries) in table {
+        for (key, value) in entries.as_table()? {
+            let mut probe = defaults.clone();
+            probe
+                .get_mut(section)?
+                .as_table_mut()?
+                .insert(key.clone(), value.clone());
+            if toml::Value::Table(probe).try_into::<Settings>().is_err() {
+                return Some(format!("{section}.{key}"));
+            }
+        }
+    }
+    None
 }
 
 /// Reads `SEQURA_BC_<SECTION>__<KEY>` variables; other names are ignored.
@@ -467,7 +495,10 @@ mod tests {
         let mut s = Settings::default();
         s.bigcommerce.client_id = "id".into();
         let err = s.validate_for_serve().unwrap_err();
-        assert!(err.0.contains("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET"), "{err}");
+        assert!(
+            err.0.contains("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -76,8 +76,8 @@ impl SecretsKey {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let bytes = hex::decode(text.trim())
-            .map_err(|_| err("is not a hex-encoded 32-byte key".into()))?;
+        let bytes =
+            hex::decode(text.trim()).map_err(|_| err("is not a hex-encoded 32-byte key".into()))?;
         let key: [u8; KEY_LEN] = bytes
             .try_into()
             .map_err(|_| err("is not a hex-encoded 32-byte key".into()))?;

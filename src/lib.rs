@@ -26,9 +26,9 @@ pub mod session;
 pub mod startup;
 /// Shared application state.
 pub mod state;
-/// Embedded templates.
-pub mod templates;
 /// Logging set-up.
 pub mod telemetry;
+/// Embedded templates.
+pub mod templates;
 /// HTTP routes.
 pub mod web;

@@ -53,6 +53,8 @@ impl Application {
         } else {
             settings.public_url()?
         };
+        let mut settings = settings;
+        settings.server.public_url = public_url.as_str().trim_end_matches('/').to_string();
         let state = AppState::new(settings, public_url, db, key)?;
         Ok(Self {
             listener,

@@ -6,7 +6,13 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber once; later calls (tests) are ignored.
 pub fn init(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // warp's own per-request lines repeat ours; keep them unless the operator asks for warp.
+    let directives = if level.contains("warp") {
+        level.to_string()
+    } else {
+        format!("{level},warp::filters::trace=warn")
+    };
+    let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

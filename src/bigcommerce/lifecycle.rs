@@ -44,7 +44,9 @@ pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppEr
         ));
     };
     if code.is_empty() || code.len() > 512 {
-        return Err(AppError::BadRequest("The install code is not valid.".into()));
+        return Err(AppError::BadRequest(
+            "The install code is not valid.".into(),
+        ));
     }
     let store = StoreHash::from_context(context)
         .map_err(|_| AppError::BadRequest("The install link names no valid store.".into()))?;
@@ -62,8 +64,7 @@ pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppEr
         })?;
     if token.context != context {
         return Err(AppError::Upstream(
-            "BigCommerce confirmed the installation for another store. Nothing was saved."
-                .into(),
+            "BigCommerce confirmed the installation for another store. Nothing was saved.".into(),
         ));
     }
     if token.access_token.is_empty() {
@@ -172,7 +173,12 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
         .call(move |conn| {
             let tx = conn.transaction()?;
             for (item, outcome) in &records {
-                db::provisioning::record(&tx, &hash, *item, outcome.as_ref().map(|_| ()).map_err(String::as_str))?;
+                db::provisioning::record(
+                    &tx,
+                    &hash,
+                    *item,
+                    outcome.as_ref().map(|_| ()).map_err(String::as_str),
+                )?;
             }
             tx.commit()?;
             Ok(())

@@ -91,11 +91,16 @@ pub fn backup(
 /// and carrying our schema.
 pub fn verify_backup_file(file: &Path) -> Result<(), DbError> {
     if !file.is_file() {
-        return Err(DbError::Invalid(format!("{} is not a file", file.display())));
+        return Err(DbError::Invalid(format!(
+            "{} is not a file",
+            file.display()
+        )));
     }
     let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| DbError::Invalid(format!("{} cannot be opened: {e}", file.display())))?;
-    check_integrity(&conn)?;
+    check_integrity(&conn).map_err(|e| {
+        DbError::Invalid(format!("{} is not a sound database: {e}", file.display()))
+    })?;
     let ours: bool = conn
         .query_row(
             "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table'
@@ -120,7 +125,9 @@ fn check_integrity(conn: &Connection) -> Result<(), DbError> {
     if result == "ok" {
         Ok(())
     } else {
-        Err(DbError::Invalid(format!("integrity check failed: {result}")))
+        Err(DbError::Invalid(format!(
+            "integrity check failed: {result}"
+        )))
     }
 }
 
@@ -129,25 +136,23 @@ fn check_integrity(conn: &Connection) -> Result<(), DbError> {
 pub fn restore(db_path: &Path, backup: &Path, stamp: &str) -> Result<Option<PathBuf>, DbError> {
     verify_backup_file(backup)?;
     let kept = if db_path.exists() {
-        // Fold the WAL into the main file so the kept copy is complete on its own.
-        let conn = connect(db_path)?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        conn.pragma_update(None, "journal_mode", "DELETE")?;
-        drop(conn);
-        let kept = db_path.with_file_name(format!(
-            "{}.replaced-{stamp}",
-            db_path.file_name().unwrap_or_default().to_string_lossy()
-        ));
+        // Fold the WAL into the main file so the kept copy is complete on its own. A
+        // database too damaged for that (the usual reason to restore) is kept as it is,
+        // its WAL beside it.
+        let folded = fold_wal(db_path).is_ok();
+        let kept = unused_name(db_path, stamp);
         std::fs::rename(db_path, &kept)
             .map_err(|e| DbError::Invalid(format!("cannot keep the old database: {e}")))?;
+        if !folded && with_suffix(db_path, "-wal").exists() {
+            std::fs::rename(with_suffix(db_path, "-wal"), with_suffix(&kept, "-wal"))
+                .map_err(|e| DbError::Invalid(format!("cannot keep the old WAL: {e}")))?;
+        }
         Some(kept)
     } else {
         None
     };
     for suffix in ["-wal", "-shm"] {
-        let mut p = db_path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
+        let _ = std::fs::remove_file(with_suffix(db_path, suffix));
     }
     let tmp = temp_sibling(db_path);
     std::fs::copy(backup, &tmp)
@@ -155,6 +160,35 @@ pub fn restore(db_path: &Path, backup: &Path, stamp: &str) -> Result<Option<Path
         .and_then(|_| std::fs::rename(&tmp, db_path))
         .map_err(|e| DbError::Invalid(format!("cannot put the backup in place: {e}")))?;
     Ok(kept)
+}
+
+fn fold_wal(db_path: &Path) -> Result<(), DbError> {
+    let conn = connect(db_path)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(())
+}
+
+/// `<db>.replaced-<stamp>`, or `…-2`, `…-3` when an earlier restore in the same second
+/// already kept a database there: a kept database is never overwritten.
+fn unused_name(db_path: &Path, stamp: &str) -> PathBuf {
+    let base = format!(
+        "{}.replaced-{stamp}",
+        db_path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let mut candidate = db_path.with_file_name(&base);
+    let mut n = 2;
+    while candidate.exists() || with_suffix(&candidate, "-wal").exists() {
+        candidate = db_path.with_file_name(format!("{base}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 fn temp_sibling(path: &Path) -> PathBuf {

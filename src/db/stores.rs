@@ -140,7 +140,13 @@ pub fn webhook_secret(
     key: &SecretsKey,
     hash: &StoreHash,
 ) -> Result<Option<SecretString>, DbError> {
-    open_secret(conn, key, hash, "webhook_secret", &webhook_secret_context(hash))
+    open_secret(
+        conn,
+        key,
+        hash,
+        "webhook_secret",
+        &webhook_secret_context(hash),
+    )
 }
 
 fn open_secret(

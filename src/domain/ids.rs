@@ -19,7 +19,8 @@ impl StoreHash {
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
         let ok = !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if ok {
             Ok(Self(s.to_string()))
         } else {

@@ -39,7 +39,10 @@ pub fn routes(
         .map(|| {
             // The receiver arrives with order management; until then BigCommerce keeps
             // retrying (only a 2xx counts as delivered), so nothing is lost.
-            warp::reply::with_status("webhook processing is not enabled yet", StatusCode::SERVICE_UNAVAILABLE)
+            warp::reply::with_status(
+                "webhook processing is not enabled yet",
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
         });
     auth.or(load).or(uninstall).or(remove_user).or(webhooks)
 }
@@ -47,7 +50,11 @@ pub fn routes(
 /// A `GET /bc/{name}?signed_payload_jwt=…` route; a missing or repeated parameter is a 400.
 fn signed_route<F, Fut>(
     name: &'static str,
-    with_state: impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    with_state: impl Filter<Extract = (AppState,), Error = std::convert::Infallible>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
     handler: F,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + Send + Sync + 'static
 where
@@ -97,7 +104,10 @@ async fn auth(state: &AppState, raw: &str) -> Page {
             tracing::warn!(error = %e, "external install failed");
             Ok(redirect(
                 StatusCode::FOUND,
-                state.bigcommerce.external_install_report_url(false).as_str(),
+                state
+                    .bigcommerce
+                    .external_install_report_url(false)
+                    .as_str(),
             ))
         }
         Err(e) => Err(e),
@@ -118,7 +128,9 @@ fn order_panel_target(url: &str) -> Option<BcOrderId> {
     let path = url.split(['?', '#']).next().unwrap_or("");
     let rest = path.strip_prefix("/orders/")?;
     let (id, tail) = rest.split_once('/')?;
-    (tail == "sequra").then(|| BcOrderId::parse(id).ok()).flatten()
+    (tail == "sequra")
+        .then(|| BcOrderId::parse(id).ok())
+        .flatten()
 }
 
 async fn uninstall(state: AppState, jwt: String) -> Page {
@@ -137,9 +149,22 @@ mod tests {
 
     #[test]
     fn only_the_order_panel_link_opens_the_panel() {
-        assert_eq!(order_panel_target("/orders/106/sequra"), Some(BcOrderId(106)));
-        assert_eq!(order_panel_target("/orders/106/sequra?x=1"), Some(BcOrderId(106)));
-        for other in ["/", "", "/orders/106", "/orders/x/sequra", "/orders/106/other", "/orders/0/sequra"] {
+        assert_eq!(
+            order_panel_target("/orders/106/sequra"),
+            Some(BcOrderId(106))
+        );
+        assert_eq!(
+            order_panel_target("/orders/106/sequra?x=1"),
+            Some(BcOrderId(106))
+        );
+        for other in [
+            "/",
+            "",
+            "/orders/106",
+            "/orders/x/sequra",
+            "/orders/106/other",
+            "/orders/0/sequra",
+        ] {
             assert_eq!(order_panel_target(other), None, "{other}");
         }
     }

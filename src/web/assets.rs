@@ -20,7 +20,11 @@ fn serve(state: &AppState, tail: &str) -> warp::reply::Response {
     let (body, cache, cors) = if format!("/assets/{tail}") == script.path {
         // The URL changes whenever the content does, so it can be cached forever; CORS lets
         // the storefront check its SRI hash cross-origin.
-        (script.body.clone(), "public, max-age=31536000, immutable", true)
+        (
+            script.body.clone(),
+            "public, max-age=31536000, immutable",
+            true,
+        )
     } else if tail.starts_with("checkout/") {
         return not_found();
     } else {
@@ -31,11 +35,20 @@ fn serve(state: &AppState, tail: &str) -> warp::reply::Response {
     };
     let mut resp = warp::reply::Response::new(body.into());
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(tail)));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(tail)),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if cors {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
     }
     resp
 }

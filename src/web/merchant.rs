@@ -32,9 +32,8 @@ pub fn routes(
             let from_query = serde_urlencoded::from_str::<SessionQuery>(&raw)
                 .ok()
                 .and_then(|q| q.session);
-            from_query.or_else(|| {
-                header.and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
-            })
+            from_query
+                .or_else(|| header.and_then(|h| h.strip_prefix("Bearer ").map(str::to_string)))
         });
     let dashboard = warp::path!("app")
         .and(warp::get())
@@ -52,18 +51,19 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(token.clone())
-        .then(|order: String, state: AppState, token: Option<String>| async move {
-            let page = async {
-                let s = authenticate(&state, token).await?;
-                let order = BcOrderId::parse(&order).map_err(|_| AppError::NotFound)?;
-                order_panel(&state, &s.store, s.user, order).await
-            }
-            .await;
-            finish(&state, page)
-        });
+        .then(
+            |order: String, state: AppState, token: Option<String>| async move {
+                let page = async {
+                    let s = authenticate(&state, token).await?;
+                    let order = BcOrderId::parse(&order).map_err(|_| AppError::NotFound)?;
+                    order_panel(&state, &s.store, s.user, order).await
+                }
+                .await;
+                finish(&state, page)
+            },
+        );
     let retry = warp::path!("app" / "provisioning" / "retry")
         .and(warp::post())
-        .and(warp::body::content_length_limit(4 * 1024))
         .and(with_state)
         .and(token)
         .then(|state: AppState, token: Option<String>| async move {
@@ -72,7 +72,10 @@ pub fn routes(
                 tracing::Span::current().record("store_hash", s.store.as_str());
                 lifecycle::provision_store(&state, &s.store).await?;
                 let fresh = state.sessions.issue(&s.store, s.user, unix_now());
-                Ok(redirect(StatusCode::SEE_OTHER, &format!("/app?session={fresh}")))
+                Ok(redirect(
+                    StatusCode::SEE_OTHER,
+                    &format!("/app?session={fresh}"),
+                ))
             }
             .await;
             finish(&state, page)
@@ -93,12 +96,14 @@ async fn authenticate(state: &AppState, token: Option<String>) -> Result<Session
         .map_err(|e| AppError::Unauthorized(e.to_string()))?;
     tracing::Span::current().record("store_hash", session.store.as_str());
     let (store, user) = (session.store.clone(), session.user);
-    let allowed = state
-        .db
-        .call(move |conn| {
-            Ok(stores::get_installed(conn, &store)?.is_some() && users::exists(conn, &store, user)?)
-        })
-        .await?;
+    let allowed =
+        state
+            .db
+            .call(move |conn| {
+                Ok(stores::get_installed(conn, &store)?.is_some()
+                    && users::exists(conn, &store, user)?)
+            })
+            .await?;
     if !allowed {
         return Err(AppError::Unauthorized(
             "This session is no longer valid: open the app again from your control panel.".into(),

@@ -2,9 +2,9 @@
 //! headers, redirects, and the one mapping of `AppError` to an error page.
 
 use serde::Serialize;
+use warp::Reply;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
-use warp::Reply;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -33,9 +33,15 @@ pub fn with_security_headers(state: &AppState, mut resp: Response) -> Response {
     if let Ok(csp) = HeaderValue::from_str(&content_security_policy(state)) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     resp
 }
 

@@ -92,7 +92,10 @@ pub(crate) fn add_rate_headers(resp: &mut Resp, rate: &RateInfo, retry_after: bo
     put("x-rate-limit-requests-quota", rate.quota.to_string());
     put("x-rate-limit-requests-left", rate.left.to_string());
     if retry_after {
-        put("x-retry-after", rate.reset_ms.div_ceil(1000).max(1).to_string());
+        put(
+            "x-retry-after",
+            rate.reset_ms.div_ceil(1000).max(1).to_string(),
+        );
     }
 }
 
@@ -198,8 +201,25 @@ fn store_information(st: &State, s: &super::StoreSpec) -> Value {
         "Europe/Lisbon" | "Europe/London" => (0, 3600, true),
         _ => (0, 0, false),
     };
-    let (first_name, last_name) = ("Ana", "García");
-    json!({
+    let timezone = json!({
+        "name": s.timezone,
+        "raw_offset": raw_offset,
+        "dst_offset": dst_offset,
+        "dst_correction": dst,
+        "date_format": {"display": "jS M Y", "export": "d/m/Y", "extended_display": "jS M Y @ G:i"},
+    });
+    let features = json!({
+        "stencil_enabled": true,
+        "sitewidehttps_enabled": true,
+        "facebook_catalog_id": "",
+        "checkout_type": "optimized",
+        "wishlists_enabled": false,
+        "graphql_storefront_api_enabled": true,
+        "shopper_consent_tracking_enabled": true,
+        "multi_storefront_enabled": false,
+        "storefront_limits": {"active": 1, "total_including_inactive": 1},
+    });
+    let identity = json!({
         "id": s.hash,
         "account_uuid": st.account_uuid,
         "domain": s.domain,
@@ -207,8 +227,8 @@ fn store_information(st: &State, s: &super::StoreSpec) -> Value {
         "control_panel_base_url": format!("https://store-{}.mybigcommerce.com", s.hash),
         "status": "live",
         "name": s.name,
-        "first_name": first_name,
-        "last_name": last_name,
+        "first_name": "Ana",
+        "last_name": "García",
         "address": format!("{}\nCalle Mayor 1\n28013 Madrid", s.name),
         "country": s.country,
         "country_code": s.country_code,
@@ -217,13 +237,12 @@ fn store_information(st: &State, s: &super::StoreSpec) -> Value {
         "admin_email": s.owner.email,
         "order_email": format!("pedidos@{}", s.domain),
         "favicon_url": "",
-        "timezone": {
-            "name": s.timezone,
-            "raw_offset": raw_offset,
-            "dst_offset": dst_offset,
-            "dst_correction": dst,
-            "date_format": {"display": "jS M Y", "export": "d/m/Y", "extended_display": "jS M Y @ G:i"},
-        },
+        "store_id": s.store_id,
+        "default_channel_id": 1,
+        "default_site_id": 1000,
+    });
+    let settings = json!({
+        "timezone": timezone,
         "language": s.language,
         "currency": s.currency,
         "currency_symbol": if s.currency == "EUR" { "€" } else { "$" },
@@ -242,29 +261,21 @@ fn store_information(st: &State, s: &super::StoreSpec) -> Value {
         "industry": "Fashion",
         "logo": [],
         "is_price_entered_with_tax": true,
-        "store_id": s.store_id,
-        "default_channel_id": 1,
-        "default_site_id": 1000,
         "active_comparison_modules": [],
-        "features": {
-            "stencil_enabled": true,
-            "sitewidehttps_enabled": true,
-            "facebook_catalog_id": "",
-            "checkout_type": "optimized",
-            "wishlists_enabled": false,
-            "graphql_storefront_api_enabled": true,
-            "shopper_consent_tracking_enabled": true,
-            "multi_storefront_enabled": false,
-            "storefront_limits": {"active": 1, "total_including_inactive": 1},
-        },
-    })
+        "features": features,
+    });
+    let mut out = identity;
+    if let (Some(o), Value::Object(more)) = (out.as_object_mut(), settings) {
+        o.extend(more);
+    }
+    out
 }
 
 /// The JSON object body of a v3 write; malformed → 400 `Input is invalid.` (webhooks.v3.yml).
-pub(crate) fn json_object(req: &Incoming) -> Result<Map<String, Value>, Resp> {
+pub(crate) fn json_object(req: &Incoming) -> Result<Map<String, Value>, Box<Resp>> {
     match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(obj)) => Ok(obj),
-        _ => Err(respond::v3_error(400, "Input is invalid.")),
+        _ => Err(Box::new(respond::v3_error(400, "Input is invalid."))),
     }
 }
 
@@ -274,17 +285,17 @@ pub(crate) struct Paging {
     pub limit: usize,
 }
 
-pub(crate) fn paging(req: &Incoming) -> Result<Paging, Resp> {
-    let parse = |name: &str, default: usize| -> Result<usize, Resp> {
+pub(crate) fn paging(req: &Incoming) -> Result<Paging, Box<Resp>> {
+    let parse = |name: &str, default: usize| -> Result<usize, Box<Resp>> {
         match req.query_param(name) {
             None => Ok(default),
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if n >= 1 => Ok(n),
-                _ => Err(respond::v3_error_detailed(
+                _ => Err(Box::new(respond::v3_error_detailed(
                     422,
                     "Invalid query parameter",
                     Map::from_iter([(name.to_owned(), json!("must be a positive integer"))]),
-                )),
+                ))),
             },
         }
     };

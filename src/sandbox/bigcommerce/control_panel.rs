@@ -239,9 +239,9 @@ pub(crate) async fn page(shared: &Shared, req: &Incoming, segs: &[&str]) -> Resp
                         Ok(status) => {
                             format!("seQura was uninstalled. The app answered HTTP {status}.")
                         }
-                        Err(e) => format!(
-                            "seQura was uninstalled, but the app could not be reached: {e}"
-                        ),
+                        Err(e) => {
+                            format!("seQura was uninstalled, but the app could not be reached: {e}")
+                        }
                     };
                     shared.lock().notices.insert(store.hash.clone(), notice);
                     respond::see_other(&format!("/manage/{}", store.hash))

@@ -9,10 +9,10 @@
 use serde_json::{Map, Value, json};
 use warp::http::Method;
 
+use super::Incoming;
 use super::api::{Area, Auth, forbidden, method_not_allowed};
 use super::respond::{self, Resp};
 use super::state::{AppExtension, State};
-use super::Incoming;
 
 /// "At most 2 extensions per app per model" (spec §5), per store.
 pub(crate) const MAX_PER_MODEL: usize = 2;
@@ -139,7 +139,9 @@ fn create(st: &mut State, auth: &Auth, input: &Map<String, Value>) -> Resp {
     let model = match input.get("model").and_then(Value::as_str) {
         Some(m) if MODELS.contains(&m) => m.to_owned(),
         _ => {
-            return gql_error("model must be one of ORDERS, PRODUCTS, PRODUCT_DESCRIPTION, CUSTOMERS");
+            return gql_error(
+                "model must be one of ORDERS, PRODUCTS, PRODUCT_DESCRIPTION, CUSTOMERS",
+            );
         }
     };
     let url = match validate_url(input.get("url")) {
@@ -167,7 +169,8 @@ fn create(st: &mut State, auth: &Auth, input: &Map<String, Value>) -> Resp {
         label_locales,
     };
     st.next_extension_id += 1;
-    let body = json!({"data": {"appExtension": {"createAppExtension": {"appExtension": ext.to_json()}}}});
+    let body =
+        json!({"data": {"appExtension": {"createAppExtension": {"appExtension": ext.to_json()}}}});
     st.extensions.push(ext);
     respond::json(200, &body)
 }

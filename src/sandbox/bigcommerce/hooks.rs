@@ -5,10 +5,10 @@ use serde_json::{Map, Value, json};
 use url::{Host, Url};
 use warp::http::{HeaderName, HeaderValue, Method};
 
+use super::Incoming;
 use super::api::{Area, Auth, json_object, method_not_allowed, paginate, paging};
 use super::respond::{self, Resp};
 use super::state::{State, Webhook, now_unix};
-use super::Incoming;
 
 /// At most this many hooks per store + client + scope (spec §2.1).
 pub(crate) const MAX_HOOKS_PER_SCOPE: usize = 10;
@@ -226,7 +226,7 @@ pub(crate) fn collection(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
 fn list(st: &State, auth: &Auth, req: &Incoming) -> Resp {
     let paging = match paging(req) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let is_active = match req.query_param("is_active").as_deref() {
         None => None,
@@ -257,7 +257,7 @@ fn list(st: &State, auth: &Auth, req: &Incoming) -> Resp {
 fn create(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
     let obj = match json_object(req) {
         Ok(o) => o,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let mut input = match parse_input(&obj) {
         Ok(i) => i,
@@ -309,9 +309,7 @@ fn create(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
 
 /// `GET|PUT|DELETE /v3/hooks/{id}`; another client's hook is 404 as well.
 pub(crate) fn item(st: &mut State, auth: &Auth, req: &Incoming, id: &str) -> Resp {
-    let not_found = || {
-        respond::v3_error(404, &format!("Webhook with id [{id}] not found"))
-    };
+    let not_found = || respond::v3_error(404, &format!("Webhook with id [{id}] not found"));
     let Some(idx) = id.parse::<u64>().ok().and_then(|n| {
         st.webhooks.iter().position(|h| {
             h.id == n && h.store_hash == auth.store_hash && h.client_id == auth.client_id
@@ -336,7 +334,7 @@ pub(crate) fn item(st: &mut State, auth: &Auth, req: &Incoming, id: &str) -> Res
 fn update(st: &mut State, auth: &Auth, req: &Incoming, idx: usize) -> Resp {
     let obj = match json_object(req) {
         Ok(o) => o,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let input = match parse_input(&obj) {
         Ok(i) => i,
@@ -419,7 +417,7 @@ pub(crate) fn admin(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
         Method::PUT => {
             let obj = match json_object(req) {
                 Ok(o) => o,
-                Err(resp) => return resp,
+                Err(resp) => return *resp,
             };
             let emails: Option<Vec<String>> = obj.get("emails").and_then(|v| {
                 v.as_array()?

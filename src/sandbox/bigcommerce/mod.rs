@@ -193,7 +193,11 @@ struct ServerGuard {
 
 impl Drop for ServerGuard {
     fn drop(&mut self) {
-        let stop = self.stop.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let stop = self
+            .stop
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(tx) = stop {
             let _ = tx.send(());
         }
@@ -273,18 +277,27 @@ impl BigCommerceStandIn {
 
     /// Stops the server (for every clone of this handle) and waits up to 5 s for it.
     pub async fn shutdown(self) {
-        let stop = self.guard.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stop = self
+            .guard
+            .stop
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(tx) = stop {
             let _ = tx.send(());
         }
-        let task = self.guard.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(mut task) = task {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+        let task = self
+            .guard
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut task) = task
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
                 .await
                 .is_err()
-            {
-                task.abort();
-            }
+        {
+            task.abort();
         }
     }
 
@@ -326,7 +339,8 @@ impl BigCommerceStandIn {
         let mut st = self.shared.lock();
         let mut users = std::collections::BTreeMap::new();
         users.insert(spec.owner.id, spec.owner.clone());
-        st.stores.insert(spec.hash.clone(), state::StoreRec { spec, users });
+        st.stores
+            .insert(spec.hash.clone(), state::StoreRec { spec, users });
     }
 
     pub fn store(&self, store_hash: &str) -> Option<StoreSpec> {
@@ -397,7 +411,9 @@ impl BigCommerceStandIn {
     /// Mints a token for another app or API account on a store (to test per-client
     /// isolation). `scopes` is space separated.
     pub fn issue_token(&self, store_hash: &str, client_id: &str, scopes: &str) -> String {
-        self.shared.lock().issue_token(store_hash, client_id, scopes)
+        self.shared
+            .lock()
+            .issue_token(store_hash, client_id, scopes)
     }
 
     /// The next `times` requests whose method matches and whose path contains
@@ -474,8 +490,12 @@ impl BigCommerceStandIn {
     /// The merchant clicks "seQura order information" on an order: a load with
     /// `url` = `/orders/{id}/sequra` and `channel_id` 1.
     pub fn order_panel_url(&self, store_hash: &str, user: &User, order_id: u64) -> Url {
-        self.shared
-            .load_url(store_hash, user, &format!("/orders/{order_id}/sequra"), Some(1))
+        self.shared.load_url(
+            store_hash,
+            user,
+            &format!("/orders/{order_id}/sequra"),
+            Some(1),
+        )
     }
 
     /// The `signed_payload_jwt` BigCommerce would send (claims of spec §1.4).
@@ -512,9 +532,7 @@ impl BigCommerceStandIn {
 fn routes(
     shared: Arc<Shared>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let query = warp::query::raw()
-        .or(warp::any().map(String::new))
-        .unify();
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     // `content_length_limit` requires a Content-Length: bodiless requests (GET without one)
     // take the second branch; chunked bodies are refused with 411.
     let body = warp::body::content_length_limit(MAX_BODY)

@@ -22,10 +22,8 @@ pub(crate) fn json(code: u16, body: &Value) -> Resp {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
     let mut resp = Resp::new(text.into());
     *resp.status_mut() = status(code);
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     resp
 }
 

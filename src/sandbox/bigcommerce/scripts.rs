@@ -10,10 +10,12 @@ use serde_json::{Map, Value, json};
 use url::{Host, Url};
 use warp::http::Method;
 
-use super::api::{Area, Auth, V3_404, forbidden, json_object, method_not_allowed, paginate, paging};
+use super::Incoming;
+use super::api::{
+    Area, Auth, V3_404, forbidden, json_object, method_not_allowed, paginate, paging,
+};
 use super::respond::{self, Resp};
 use super::state::{Script, State, now_rfc3339};
-use super::Incoming;
 
 /// "Each app can have 10 scripts installed" (scripts.v3.yml), per store.
 pub(crate) const MAX_SCRIPTS_PER_APP: usize = 10;
@@ -194,7 +196,10 @@ fn validate(obj: &Map<String, Value>) -> Result<Fields, Map<String, Value>> {
             err("src", "src must not be given when kind is script_tag");
         }
         if !load_method.is_empty() && load_method != "default" {
-            err("load_method", "load_method must be default when kind is script_tag");
+            err(
+                "load_method",
+                "load_method must be default when kind is script_tag",
+            );
         }
     }
     let location = choice("location", &LOCATIONS, "footer").unwrap_or_else(|e| {
@@ -205,8 +210,8 @@ fn validate(obj: &Map<String, Value>) -> Result<Fields, Map<String, Value>> {
         err("visibility", &e);
         String::new()
     });
-    let consent_category =
-        choice("consent_category", &CONSENT_CATEGORIES, "unknown").unwrap_or_else(|e| {
+    let consent_category = choice("consent_category", &CONSENT_CATEGORIES, "unknown")
+        .unwrap_or_else(|e| {
             err("consent_category", &e);
             String::new()
         });
@@ -233,7 +238,11 @@ fn validate(obj: &Map<String, Value>) -> Result<Fields, Map<String, Value>> {
         Some(Value::Array(items)) => {
             let hashes: Option<Vec<String>> = items
                 .iter()
-                .map(|i| i.as_str().filter(|h| valid_integrity_hash(h)).map(str::to_owned))
+                .map(|i| {
+                    i.as_str()
+                        .filter(|h| valid_integrity_hash(h))
+                        .map(str::to_owned)
+                })
                 .collect();
             match hashes {
                 Some(h) if h.len() <= MAX_INTEGRITY_HASHES => h,
@@ -251,13 +260,19 @@ fn validate(obj: &Map<String, Value>) -> Result<Fields, Map<String, Value>> {
             }
         }
         Some(_) => {
-            err("integrity_hashes", "integrity_hashes must be an array of strings");
+            err(
+                "integrity_hashes",
+                "integrity_hashes must be an array of strings",
+            );
             Vec::new()
         }
     };
     if kind == "script_tag" && !integrity_hashes.is_empty() {
         // [U] SRI applies to external `src` scripts only.
-        err("integrity_hashes", "integrity_hashes apply only to kind src");
+        err(
+            "integrity_hashes",
+            "integrity_hashes apply only to kind src",
+        );
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -313,12 +328,15 @@ pub(crate) fn collection(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
 }
 
 fn list(st: &State, auth: &Auth, req: &Incoming) -> Resp {
-    if !auth.has_any(&["store_v2_content_read_only", "store_content_checkout_read_only"]) {
+    if !auth.has_any(&[
+        "store_v2_content_read_only",
+        "store_content_checkout_read_only",
+    ]) {
         return forbidden(Area::V3);
     }
     let paging = match paging(req) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let channels: Option<Vec<u64>> = match req.query_param("channel_id:in") {
         None => None,
@@ -377,7 +395,7 @@ fn list(st: &State, auth: &Auth, req: &Incoming) -> Resp {
 fn create(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
     let obj = match json_object(req) {
         Ok(o) => o,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let fields = match validate(&obj) {
         Ok(f) => f,
@@ -397,7 +415,9 @@ fn create(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
             "The maximum number of scripts for this app has been reached.",
             Map::from_iter([(
                 "scripts".to_owned(),
-                json!(format!("each app can have {MAX_SCRIPTS_PER_APP} scripts installed")),
+                json!(format!(
+                    "each app can have {MAX_SCRIPTS_PER_APP} scripts installed"
+                )),
             )]),
         );
     }
@@ -412,7 +432,9 @@ fn create(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
             "The maximum number of scripts for this channel has been reached.",
             Map::from_iter([(
                 "channel_id".to_owned(),
-                json!(format!("at most {MAX_SCRIPTS_PER_CHANNEL} scripts per channel")),
+                json!(format!(
+                    "at most {MAX_SCRIPTS_PER_CHANNEL} scripts per channel"
+                )),
             )]),
         );
     }
@@ -476,7 +498,7 @@ pub(crate) fn item(st: &mut State, auth: &Auth, req: &Incoming, uuid: &str) -> R
 fn update(st: &mut State, auth: &Auth, req: &Incoming, idx: usize) -> Resp {
     let put = match json_object(req) {
         Ok(o) => o,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let current = st.scripts[idx].to_json();
     let mut merged: Map<String, Value> = current
@@ -489,7 +511,10 @@ fn update(st: &mut State, auth: &Auth, req: &Incoming, idx: usize) -> Resp {
         })
         .unwrap_or_default();
     // Switching kind drops the fields that belong to the old kind.
-    if put.get("kind").is_some_and(|k| Some(k) != merged.get("kind")) {
+    if put
+        .get("kind")
+        .is_some_and(|k| Some(k) != merged.get("kind"))
+    {
         for field in ["src", "html", "integrity_hashes", "load_method"] {
             merged.remove(field);
         }
@@ -503,7 +528,8 @@ fn update(st: &mut State, auth: &Auth, req: &Incoming, idx: usize) -> Resp {
         Ok(f) => f,
         Err(errors) => return respond::v3_error_detailed(422, INVALID_TITLE, errors),
     };
-    if !auth.has(modify_scope(&st.scripts[idx].visibility)) || !auth.has(modify_scope(&fields.visibility))
+    if !auth.has(modify_scope(&st.scripts[idx].visibility))
+        || !auth.has(modify_scope(&fields.visibility))
     {
         return forbidden(Area::V3);
     }

@@ -276,14 +276,20 @@ impl State {
         self.revoke_tokens(store_hash, &client);
         self.webhooks
             .retain(|h| !(h.store_hash == store_hash && h.client_id == client));
-        self.scripts.retain(|s| {
-            !(s.store_hash == store_hash && s.client_id == client && s.auto_uninstall)
-        });
+        self.scripts
+            .retain(|s| !(s.store_hash == store_hash && s.client_id == client && s.auto_uninstall));
         self.extensions
             .retain(|e| !(e.store_hash == store_hash && e.client_id == client));
     }
 
-    pub fn record(&mut self, method: &str, path: &str, query: &str, headers: &HeaderMap, body: &[u8]) {
+    pub fn record(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) {
         self.requests.push(RecordedRequest {
             method: method.to_owned(),
             path: path.to_owned(),

@@ -1,0 +1,171 @@
+//! `spawn_app()`: the stand-in, then the app configured against it, each on port 0.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sequra_bc::config::{SecretString, Settings};
+use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec, User};
+use sequra_bc::startup::Application;
+use sequra_bc::state::AppState;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use url::Url;
+
+/// Everything every test in this binary logged, so tests can assert what never appears.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .try_init();
+        buf
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub bc: BigCommerceStandIn,
+    pub state: AppState,
+    /// Does not follow redirects, so tests see them.
+    pub http: reqwest::Client,
+    _data_dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let _ = log_buffer();
+    let placeholder = Url::parse("http://127.0.0.1:9").unwrap();
+    let bc = BigCommerceStandIn::start(
+        "127.0.0.1:0".parse().unwrap(),
+        StandInConfig::for_app(placeholder),
+    )
+    .await
+    .expect("stand-in starts");
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.storage.data_dir = data_dir.path().to_path_buf();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.public_url = String::new();
+    settings.bigcommerce.client_id = bc.client_id();
+    settings.bigcommerce.client_secret = SecretString::new(bc.client_secret());
+    let base = bc.base_url().as_str().trim_end_matches('/').to_string();
+    settings.bigcommerce.login_url = base.clone();
+    settings.bigcommerce.api_url = base;
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    bc.set_app_url(Url::parse(&address).unwrap());
+    let state = app.state().clone();
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        bc,
+        state,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _data_dir: data_dir,
+        stop: Some(tx),
+    }
+}
+
+impl TestApp {
+    /// Adds a realistic store to the stand-in and returns its owner.
+    pub fn add_store(&self, hash: &str) -> User {
+        let spec = StoreSpec::demo(hash);
+        let owner = spec.owner.clone();
+        self.bc.add_store(spec);
+        owner
+    }
+
+    /// Installs the app as the merchant's browser would; returns the auth callback response.
+    pub async fn install(&self, hash: &str, user: &User) -> reqwest::Response {
+        let url = self.bc.begin_install(hash, user);
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// Adds a store and installs the app in it; returns the owner and the dashboard HTML.
+    pub async fn installed_store(&self, hash: &str) -> (User, String) {
+        let owner = self.add_store(hash);
+        let resp = self.install(hash, &owner).await;
+        assert_eq!(resp.status(), 200, "install of {hash}");
+        (owner, resp.text().await.unwrap())
+    }
+
+    pub async fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    pub async fn get_path(&self, path: &str) -> reqwest::Response {
+        self.get(format!("{}{}", self.address, path)).await
+    }
+
+    /// Runs a query against the app's database.
+    pub fn query<T>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> T {
+        let conn = rusqlite::Connection::open(self.state.db.path()).unwrap();
+        conn.query_row(sql, [], f).unwrap()
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.query(sql, |r| r.get(0))
+    }
+}
+
+/// The `session` token a rendered page carries in its links and forms.
+pub fn session_of(html: &str) -> String {
+    let start = html.find("session=").expect("page carries a session") + "session=".len();
+    let rest = &html[start..];
+    let end = rest.find(['"', '&', '\'']).unwrap();
+    urlencoding_decode(&rest[..end])
+}
+
+fn urlencoding_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// A user that is not the owner.
+pub fn staff_user(id: u64) -> User {
+    User {
+        id,
+        email: format!("staff{id}@example.com"),
+        locale: "en-US".into(),
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real app on port 0 with a temp data dir, against the BigCommerce
+//! stand-in, over real HTTP.
+
+mod helpers;
+
+mod app_lifecycle;
+mod isolation;
+mod load;
+mod pages;
+mod secrets;

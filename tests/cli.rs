@@ -1,0 +1,1152 @@
+//! Operator CLI and crash tests: the real `sequra-bc` binary, a fresh data dir per test, and
+//! real processes killed mid-write.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sequra-bc");
+const CLIENT_SECRET: &str = "test-secret-value-123";
+/// Set by the crash test on the child it starts as a writer process.
+const WRITER_ENV: &str = "SEQURA_BC_TEST_WRITER_DB";
+/// Rows per transaction of the writer process: after a crash, its rows come in whole tens.
+const WRITER_BATCH: i64 = 10;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+/// A fresh HOME (so no platform config file is found) holding the data dir `data/`.
+struct Sandbox {
+    home: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Self {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.home().join("data")
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.data_dir().join("sequra-bc.db")
+    }
+
+    /// The binary with no inherited `SEQURA_BC_*` variable, only PATH, HOME and the data dir.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("SEQURA_BC_STORAGE__DATA_DIR", self.data_dir())
+            .args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().unwrap())
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.cmd(args);
+        cmd.envs(env.iter().copied());
+        Run::from(cmd.output().unwrap())
+    }
+
+    /// A database with the current schema, made by the binary itself.
+    fn migrated(self) -> Self {
+        self.run(&["migrate"]).success();
+        self
+    }
+
+    fn connect(&self) -> Connection {
+        open_db(&self.db_path())
+    }
+
+    fn write_file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.home().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Starts `serve` on a free loopback port and waits until `/healthz` answers.
+    fn serve(&self) -> Server {
+        let port = free_port();
+        let log_path = self
+            .home()
+            .join(format!("serve-{port}-{}.log", rand_suffix()));
+        let log = File::create(&log_path).unwrap();
+        let child = self
+            .cmd(&["serve"])
+            .envs(serve_env(port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            port,
+            log: log_path,
+        };
+        server.wait_until_healthy();
+        server
+    }
+}
+
+fn serve_env(port: u16) -> Vec<(String, String)> {
+    vec![
+        ("SEQURA_BC_BIGCOMMERCE__CLIENT_ID".into(), "test-client".into()),
+        (
+            "SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET".into(),
+            CLIENT_SECRET.into(),
+        ),
+        (
+            "SEQURA_BC_SERVER__LISTEN".into(),
+            format!("127.0.0.1:{port}"),
+        ),
+        (
+            "SEQURA_BC_SERVER__PUBLIC_URL".into(),
+            format!("http://127.0.0.1:{port}"),
+        ),
+    ]
+}
+
+fn rand_suffix() -> u32 {
+    Instant::now().elapsed().subsec_nanos() ^ std::process::id()
+}
+
+/// A finished run of the binary.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    fn success(self) -> Self {
+        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
+        self
+    }
+
+    #[track_caller]
+    fn failure(self) -> Self {
+        assert!(
+            matches!(self.code, Some(c) if c != 0),
+            "expected a non-zero exit: {self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    fn stderr_has(self, needle: &str) -> Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}: {self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    fn stdout_has(self, needle: &str) -> Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}: {self:#?}"
+        );
+        self
+    }
+
+    /// The path printed after `marker` up to the sentence's final period.
+    #[track_caller]
+    fn path_after(&self, marker: &str) -> PathBuf {
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no line with {marker:?}: {self:#?}"));
+        let rest = &line[line.find(marker).unwrap() + marker.len()..];
+        PathBuf::from(rest.trim().trim_end_matches('.'))
+    }
+}
+
+/// A running `serve`, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    fn status(&self, path: &str) -> Option<u16> {
+        http_status(self.port, path)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_until_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                panic!("serve exited early with {exit}:\n{}", self.log());
+            }
+            if self.status("/healthz") == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("serve did not answer /healthz in 20 s:\n{}", self.log());
+    }
+
+    /// Waits for the process to exit by itself, up to `limit`.
+    fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        None
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn crash(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The status code of `GET path` over HTTP/1.0, or None when nothing answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A connection as a second writer would open one: WAL, waiting for the other writers.
+fn open_db(path: &Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    conn
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+fn store_count(path: &Path) -> i64 {
+    let conn = Connection::open(path).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    count(&conn, "SELECT count(*) FROM stores")
+}
+
+fn integrity(path: &Path) -> String {
+    let conn = Connection::open(path).unwrap();
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn insert_uninstalled(conn: &Connection, hash: &str) {
+    conn.execute(
+        "INSERT INTO stores (store_hash, status, installed_at)
+         VALUES (?1, 'uninstalled', '2026-01-01T00:00:00Z')",
+        [hash],
+    )
+    .unwrap();
+}
+
+/// Inserts one uninstalled store after another until `stop`; returns how many.
+fn write_until(path: &Path, prefix: &str, stop: &AtomicBool) -> i64 {
+    let conn = open_db(path);
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        insert_uninstalled(&conn, &format!("{prefix}{n}"));
+        n += 1;
+    }
+    n
+}
+
+/// Deterministic bytes that are no file format at all.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+// ---------------------------------------------------------------------------------------
+// Help and version
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn help_lists_every_subcommand() {
+    let out = Sandbox::new().run(&["--help"]).success();
+    let commands: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for name in [
+        "serve", "migrate", "backup", "restore", "config", "stores", "demo",
+    ] {
+        assert!(commands.contains(&name), "{name} missing from {commands:?}");
+    }
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = Sandbox::new().run(&["--version"]).success();
+    assert_eq!(
+        out.stdout.trim(),
+        format!("sequra-bc {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn serve_help_names_the_environment_variables() {
+    let out = Sandbox::new().run(&["serve", "--help"]).success();
+    for var in [
+        "SEQURA_BC_SERVER__LISTEN",
+        "SEQURA_BC_SERVER__PUBLIC_URL",
+        "SEQURA_BC_STORAGE__DATA_DIR",
+        "SEQURA_BC_CONFIG",
+        "SEQURA_BC_LOG__LEVEL",
+    ] {
+        assert!(out.stdout.contains(var), "serve --help lacks {var}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// config check and configuration errors
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn config_check_shows_the_client_secret_as_stars_and_exits_zero_when_complete() {
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .run_with(
+            &["config", "check"],
+            &[
+                ("SEQURA_BC_BIGCOMMERCE__CLIENT_ID", "test-client"),
+                ("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", CLIENT_SECRET),
+                ("SEQURA_BC_SERVER__PUBLIC_URL", "https://pay.agency.test"),
+            ],
+        )
+        .success()
+        .stdout_has("client_secret = \"***\"")
+        .stdout_has("client_id = \"test-client\"")
+        .stdout_has("public_url = \"https://pay.agency.test\"")
+        .stdout_has(&sandbox.data_dir().display().to_string())
+        .stdout_has("configuration is valid");
+    assert!(!out.stdout.contains(CLIENT_SECRET), "{out:#?}");
+    assert!(!out.stderr.contains(CLIENT_SECRET), "{out:#?}");
+}
+
+#[test]
+fn config_check_fails_naming_bigcommerce_client_id_when_it_is_missing() {
+    let out = Sandbox::new()
+        .run_with(
+            &["config", "check"],
+            &[
+                ("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", CLIENT_SECRET),
+                ("SEQURA_BC_SERVER__PUBLIC_URL", "https://pay.agency.test"),
+            ],
+        )
+        .failure()
+        .stderr_has("bigcommerce.client_id");
+    assert!(!out.stderr.contains("bigcommerce.client_secret"), "{out:#?}");
+    assert!(!out.stdout.contains(CLIENT_SECRET), "{out:#?}");
+    assert!(!out.stderr.contains(CLIENT_SECRET), "{out:#?}");
+}
+
+#[test]
+fn config_check_reads_an_explicit_config_file_below_the_environment() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write_file(
+        "sequra.toml",
+        "[server]\nlisten = \"127.0.0.1:9111\"\n\n[log]\nlevel = \"debug\"\n",
+    );
+    let out = sandbox
+        .run_with(
+            &["--config", file.to_str().unwrap(), "config", "check"],
+            &[("SEQURA_BC_LOG__LEVEL", "warn")],
+        )
+        .stdout_has("listen = \"127.0.0.1:9111\"")
+        .stdout_has("level = \"warn\"");
+    assert!(!out.stdout.contains("debug"), "{out:#?}");
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_an_error_naming_the_key_and_the_file() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write_file("bad.toml", "[server]\nlistn = \"x\"\n");
+    sandbox
+        .run(&["--config", file.to_str().unwrap(), "config", "check"])
+        .failure()
+        .stderr_has("server.listn")
+        .stderr_has("bad.toml");
+}
+
+#[test]
+fn an_unknown_section_in_the_config_file_is_an_error_naming_it() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write_file("bad.toml", "[sever]\nlisten = \"127.0.0.1:1\"\n");
+    sandbox
+        .run(&["--config", file.to_str().unwrap(), "config", "check"])
+        .failure()
+        .stderr_has("[sever]");
+}
+
+#[test]
+fn a_missing_explicit_config_file_is_an_error_naming_it() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.home().join("nowhere.toml");
+    sandbox
+        .run(&["--config", missing.to_str().unwrap(), "config", "check"])
+        .failure()
+        .stderr_has("nowhere.toml");
+}
+
+#[test]
+fn a_bad_server_listen_is_an_error_naming_the_key() {
+    Sandbox::new()
+        .run_with(
+            &["config", "check"],
+            &[("SEQURA_BC_SERVER__LISTEN", "not-an-address")],
+        )
+        .failure()
+        .stderr_has("server.listen")
+        .stderr_has("not-an-address");
+}
+
+#[test]
+fn a_log_format_of_xml_in_the_config_file_is_an_error_naming_log_format() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write_file("bad.toml", "[log]\nformat = \"xml\"\n");
+    sandbox
+        .run(&["--config", file.to_str().unwrap(), "config", "check"])
+        .failure()
+        .stderr_has("log.format")
+        .stderr_has("xml");
+}
+
+#[test]
+fn a_log_format_of_xml_in_the_environment_is_an_error_naming_log_format() {
+    Sandbox::new()
+        .run_with(&["config", "check"], &[("SEQURA_BC_LOG__FORMAT", "xml")])
+        .failure()
+        .stderr_has("log.format");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_in_the_config_file_is_an_error_naming_the_key() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write_file("bad.toml", "[server]\nlisten = 8080\n");
+    sandbox
+        .run(&["--config", file.to_str().unwrap(), "config", "check"])
+        .failure()
+        .stderr_has("server.listen");
+}
+
+#[test]
+fn an_unknown_environment_key_is_an_error_naming_it() {
+    Sandbox::new()
+        .run_with(
+            &["config", "check"],
+            &[("SEQURA_BC_SERVER__LISTN", "127.0.0.1:1")],
+        )
+        .failure()
+        .stderr_has("server.listn");
+}
+
+#[test]
+fn serve_refuses_a_plain_http_public_url_off_loopback_without_touching_the_data_dir() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run_with(
+            &["serve"],
+            &[
+                ("SEQURA_BC_BIGCOMMERCE__CLIENT_ID", "test-client"),
+                ("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", CLIENT_SECRET),
+                ("SEQURA_BC_SERVER__LISTEN", "127.0.0.1:0"),
+                ("SEQURA_BC_SERVER__PUBLIC_URL", "http://example.org"),
+            ],
+        )
+        .failure()
+        .stderr_has("https");
+    assert!(!sandbox.data_dir().exists());
+}
+
+#[test]
+fn serve_without_a_client_id_names_its_environment_variable() {
+    let out = Sandbox::new()
+        .run_with(
+            &["serve"],
+            &[
+                ("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", CLIENT_SECRET),
+                ("SEQURA_BC_SERVER__LISTEN", "127.0.0.1:0"),
+                ("SEQURA_BC_SERVER__PUBLIC_URL", "http://127.0.0.1:1"),
+            ],
+        )
+        .failure()
+        .stderr_has("SEQURA_BC_BIGCOMMERCE__CLIENT_ID");
+    assert!(!out.stderr.contains(CLIENT_SECRET), "{out:#?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// migrate
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn migrate_status_shows_v1_pending_on_a_fresh_data_dir_and_applied_after_migrate() {
+    let sandbox = Sandbox::new();
+    let v1 = |out: &Run| -> String {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with("V1 "))
+            .unwrap_or_else(|| panic!("no V1 line: {out:#?}"))
+            .to_string()
+    };
+
+    let before = sandbox.run(&["migrate", "--status"]).success();
+    assert!(v1(&before).ends_with("pending"), "{before:#?}");
+
+    sandbox
+        .run(&["migrate"])
+        .success()
+        .stdout_has("applied V1 stores_users_provisioning");
+
+    let after = sandbox.run(&["migrate", "--status"]).success();
+    let line = v1(&after);
+    assert!(line.contains("applied"), "{after:#?}");
+    assert!(!line.contains("pending"), "{after:#?}");
+}
+
+#[test]
+fn migrate_twice_says_the_database_is_up_to_date() {
+    let sandbox = Sandbox::new().migrated();
+    sandbox
+        .run(&["migrate"])
+        .success()
+        .stdout_has("Database is up to date.");
+}
+
+// ---------------------------------------------------------------------------------------
+// backup and restore
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn backups_taken_while_a_writer_inserts_are_sound_snapshots_and_restore_brings_one_back() {
+    let sandbox = Sandbox::new().migrated();
+    let db = sandbox.db_path();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || write_until(&db, "w", &stop))
+    };
+    while store_count(&db) < 20 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let mut snapshots = Vec::new();
+    let mut grew_during_a_backup = false;
+    for i in 0..4 {
+        let out_file = sandbox.home().join(format!("backups/b{i}.db"));
+        let before = store_count(&db);
+        let out = sandbox
+            .run(&["backup", "--out", out_file.to_str().unwrap()])
+            .success()
+            .stdout_has(&out_file.display().to_string())
+            .stdout_has("bytes")
+            .stdout_has("secrets key file");
+        let after = store_count(&db);
+        grew_during_a_backup |= after > before;
+
+        let bytes = std::fs::metadata(&out_file).unwrap().len();
+        out.clone_stdout_has(&format!("({bytes} bytes)"));
+        assert_eq!(integrity(&out_file), "ok");
+        assert!(!with_suffix(&out_file, "-wal").exists());
+        let conn = Connection::open(&out_file).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete", "a backup is one self-contained file");
+        let rows = count(&conn, "SELECT count(*) FROM stores");
+        assert!(
+            (before..=after).contains(&rows),
+            "backup {i} holds {rows} rows, not between {before} and {after}"
+        );
+        snapshots.push((out_file, rows));
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(
+        grew_during_a_backup,
+        "the writer never wrote while a backup ran"
+    );
+    let total = store_count(&db);
+    assert_eq!(total, written);
+
+    let (file, rows) = &snapshots[1];
+    assert!(*rows < total);
+    let out = sandbox
+        .run(&["restore", file.to_str().unwrap()])
+        .success()
+        .stdout_has("Restored");
+    let kept = out.path_after("kept as ");
+    assert!(kept.is_file(), "kept database {} is missing", kept.display());
+    assert_eq!(kept.parent().unwrap(), sandbox.data_dir());
+    assert_eq!(store_count(&db), *rows);
+    assert_eq!(integrity(&db), "ok");
+    assert_eq!(
+        store_count(&kept),
+        total,
+        "the kept database lost rows that were in its WAL"
+    );
+    assert_eq!(integrity(&kept), "ok");
+}
+
+impl Run {
+    #[track_caller]
+    fn clone_stdout_has(&self, needle: &str) {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}: {self:#?}"
+        );
+    }
+}
+
+#[test]
+fn backup_without_out_writes_into_the_backups_folder_of_the_data_dir() {
+    let sandbox = Sandbox::new().migrated();
+    let out = sandbox.run(&["backup"]).success();
+    let path = out.path_after("Backup written: ");
+    let path = PathBuf::from(path.to_str().unwrap().split(" (").next().unwrap());
+    assert_eq!(path.parent().unwrap(), sandbox.data_dir().join("backups"));
+    assert_eq!(integrity(&path), "ok");
+}
+
+#[test]
+fn backup_of_a_data_dir_without_a_database_fails_and_writes_nothing() {
+    let sandbox = Sandbox::new();
+    let out_file = sandbox.home().join("b.db");
+    sandbox
+        .run(&["backup", "--out", out_file.to_str().unwrap()])
+        .failure()
+        .stderr_has("no database");
+    assert!(!out_file.exists());
+}
+
+#[test]
+fn backup_refuses_to_overwrite_the_database_itself() {
+    let sandbox = Sandbox::new().migrated();
+    insert_uninstalled(&sandbox.connect(), "abc");
+    sandbox
+        .run(&["backup", "--out", sandbox.db_path().to_str().unwrap()])
+        .failure()
+        .stderr_has("must not overwrite");
+    assert_eq!(store_count(&sandbox.db_path()), 1);
+}
+
+/// A data dir with three stores and no open connection, so the file's bytes are stable.
+fn settled_with_three_stores() -> Sandbox {
+    let sandbox = Sandbox::new().migrated();
+    let conn = sandbox.connect();
+    for hash in ["aaa", "bbb", "ccc"] {
+        insert_uninstalled(&conn, hash);
+    }
+    drop(conn);
+    sandbox
+}
+
+fn data_dir_entries(sandbox: &Sandbox) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(sandbox.data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn restore_refuses_random_bytes_and_leaves_the_database_untouched() {
+    let sandbox = settled_with_three_stores();
+    let before = std::fs::read(sandbox.db_path()).unwrap();
+    let entries = data_dir_entries(&sandbox);
+    let junk = sandbox.home().join("junk.db");
+    std::fs::write(&junk, noise(8192)).unwrap();
+
+    sandbox
+        .run(&["restore", junk.to_str().unwrap()])
+        .failure()
+        .stderr_has("refusing to restore")
+        .stderr_has("junk.db");
+
+    assert_eq!(std::fs::read(sandbox.db_path()).unwrap(), before);
+    assert_eq!(data_dir_entries(&sandbox), entries);
+    assert_eq!(store_count(&sandbox.db_path()), 3);
+}
+
+#[test]
+fn restore_refuses_a_sqlite_file_that_is_not_a_sequra_bc_database() {
+    let sandbox = settled_with_three_stores();
+    let before = std::fs::read(sandbox.db_path()).unwrap();
+    let foreign = sandbox.home().join("other-app.db");
+    let conn = Connection::open(&foreign).unwrap();
+    conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');")
+        .unwrap();
+    drop(conn);
+
+    sandbox
+        .run(&["restore", foreign.to_str().unwrap()])
+        .failure()
+        .stderr_has("refusing to restore")
+        .stderr_has("not a sequra-bc database");
+
+    assert_eq!(std::fs::read(sandbox.db_path()).unwrap(), before);
+    assert_eq!(store_count(&sandbox.db_path()), 3);
+}
+
+#[test]
+fn restore_refuses_a_missing_file() {
+    let sandbox = settled_with_three_stores();
+    sandbox
+        .run(&["restore", "/nonexistent/backup.db"])
+        .failure()
+        .stderr_has("/nonexistent/backup.db");
+    assert_eq!(store_count(&sandbox.db_path()), 3);
+}
+
+#[test]
+fn two_restores_in_the_same_second_keep_both_replaced_databases() {
+    let sandbox = settled_with_three_stores();
+    let backup = sandbox.home().join("b.db");
+    sandbox
+        .run(&["backup", "--out", backup.to_str().unwrap()])
+        .success();
+    insert_uninstalled(&sandbox.connect(), "ddd");
+
+    let first = sandbox
+        .run(&["restore", backup.to_str().unwrap()])
+        .success()
+        .path_after("kept as ");
+    let second = sandbox
+        .run(&["restore", backup.to_str().unwrap()])
+        .success()
+        .path_after("kept as ");
+
+    assert_ne!(first, second);
+    assert_eq!(store_count(&first), 4, "the original database was lost");
+    assert_eq!(store_count(&second), 3);
+    assert_eq!(store_count(&sandbox.db_path()), 3);
+}
+
+#[test]
+fn restore_replaces_a_corrupt_database_and_keeps_its_bytes() {
+    let sandbox = settled_with_three_stores();
+    let backup = sandbox.home().join("b.db");
+    sandbox
+        .run(&["backup", "--out", backup.to_str().unwrap()])
+        .success();
+    let garbage = noise(4096);
+    std::fs::write(sandbox.db_path(), &garbage).unwrap();
+
+    let out = sandbox
+        .run(&["restore", backup.to_str().unwrap()])
+        .success();
+
+    let kept = out.path_after("kept as ");
+    assert_eq!(std::fs::read(&kept).unwrap(), garbage);
+    assert_eq!(store_count(&sandbox.db_path()), 3);
+    assert_eq!(integrity(&sandbox.db_path()), "ok");
+}
+
+#[test]
+fn restore_refuses_while_serve_uses_the_data_dir() {
+    let sandbox = settled_with_three_stores();
+    let server = sandbox.serve();
+    let backup = sandbox.home().join("b.db");
+    sandbox
+        .run(&["backup", "--out", backup.to_str().unwrap()])
+        .success();
+    insert_uninstalled(&sandbox.connect(), "ddd");
+
+    sandbox
+        .run(&["restore", backup.to_str().unwrap()])
+        .failure()
+        .stderr_has("a sequra-bc server is using");
+
+    assert_eq!(store_count(&sandbox.db_path()), 4);
+    assert_eq!(server.status("/readyz"), Some(200));
+    let kept = data_dir_entries(&sandbox)
+        .into_iter()
+        .filter(|n| n.contains("replaced"))
+        .count();
+    assert_eq!(kept, 0);
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_dir_refuses_to_start() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve();
+    sandbox
+        .run_with(
+            &["serve"],
+            &[
+                ("SEQURA_BC_BIGCOMMERCE__CLIENT_ID", "test-client"),
+                ("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", CLIENT_SECRET),
+                ("SEQURA_BC_SERVER__LISTEN", "127.0.0.1:0"),
+                ("SEQURA_BC_SERVER__PUBLIC_URL", "http://127.0.0.1:1"),
+            ],
+        )
+        .failure()
+        .stderr_has("a sequra-bc server is using");
+    assert_eq!(server.status("/healthz"), Some(200));
+}
+
+// ---------------------------------------------------------------------------------------
+// Crashes
+// ---------------------------------------------------------------------------------------
+
+/// Not a test: the writer process of the crash test, which starts this test binary with
+/// `WRITER_ENV` naming the database. Inserts stores in transactions of `WRITER_BATCH` rows
+/// until killed (or 30 s, should the crash test die first).
+#[test]
+#[ignore = "helper process of the crash test"]
+fn writer_child() {
+    let Some(db) = std::env::var_os(WRITER_ENV) else {
+        return;
+    };
+    let mut conn = open_db(Path::new(&db));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    while Instant::now() < deadline {
+        let tx = conn.transaction().unwrap();
+        for _ in 0..WRITER_BATCH {
+            tx.execute(
+                "INSERT INTO stores (store_hash, status, installed_at)
+                 VALUES (?1, 'uninstalled', '2026-01-01T00:00:00Z')",
+                params![format!("c{n}")],
+            )
+            .unwrap();
+            n += 1;
+        }
+        tx.commit().unwrap();
+    }
+}
+
+/// The writer process, killed when dropped.
+struct WriterProcess(Child);
+
+impl Drop for WriterProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn writer_rows(db: &Path) -> i64 {
+    let conn = Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    count(&conn, "SELECT count(*) FROM stores WHERE store_hash LIKE 'c%'")
+}
+
+#[test]
+fn a_database_killed_mid_write_with_its_server_reopens_sound_and_serves_again() {
+    let sandbox = Sandbox::new();
+    let mut server = sandbox.serve();
+    assert_eq!(server.status("/readyz"), Some(200));
+    let db = sandbox.db_path();
+
+    let mut writer = WriterProcess(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "writer_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(WRITER_ENV, &db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while writer_rows(&db) == 0 {
+        assert!(Instant::now() < deadline, "the writer process never wrote");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.status("/readyz"), Some(200));
+    let committed_before_kill = writer_rows(&db);
+
+    writer.0.kill().unwrap();
+    writer.0.wait().unwrap();
+    server.crash();
+
+    assert!(
+        with_suffix(&db, "-wal").exists(),
+        "no WAL left behind: the crash was not mid-write"
+    );
+    let conn = Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    let rows = writer_rows(&db);
+    assert!(
+        rows >= committed_before_kill,
+        "{rows} rows after the crash, {committed_before_kill} committed before it"
+    );
+    assert_eq!(
+        rows % WRITER_BATCH,
+        0,
+        "a transaction survived the crash in part"
+    );
+
+    let server = sandbox.serve();
+    assert_eq!(server.status("/readyz"), Some(200));
+    assert_eq!(writer_rows(&db), rows);
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm_and_releases_the_data_dir() {
+    let sandbox = Sandbox::new();
+    let mut server = sandbox.serve();
+    let pid = server.child.id().to_string();
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    let status = server
+        .wait_for_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("serve ignored SIGTERM:\n{}", server.log()));
+    assert!(status.success(), "{status}:\n{}", server.log());
+    assert!(
+        server.log().lines().any(|l| l.contains("stopped")),
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.status("/healthz"), None);
+    sequra_bc::db::lock::DataDirLock::acquire(&sandbox.data_dir())
+        .expect("the data dir lock is released");
+}
+
+// ---------------------------------------------------------------------------------------
+// stores
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn stores_list_on_an_empty_database_says_so() {
+    Sandbox::new()
+        .migrated()
+        .run(&["stores", "list"])
+        .success()
+        .stdout_has("No stores.");
+}
+
+/// `abc123` installed with a sealed-looking token and two users; `zzz999` uninstalled.
+fn two_stores() -> Sandbox {
+    let sandbox = Sandbox::new().migrated();
+    let conn = sandbox.connect();
+    conn.execute(
+        "INSERT INTO stores (store_hash, status, access_token, webhook_secret, installed_at)
+         VALUES ('abc123', 'installed', ?1, ?1, '2026-02-03T04:05:06Z')",
+        [vec![1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]],
+    )
+    .unwrap();
+    insert_uninstalled(&conn, "zzz999");
+    for (user, owner) in [(1, 1), (2, 0)] {
+        conn.execute(
+            "INSERT INTO store_users (store_hash, user_id, email, is_owner, first_seen_at,
+                                      last_seen_at)
+             VALUES ('abc123', ?1, ?2, ?3, '2026-02-03T04:05:06Z', '2026-02-03T04:05:06Z')",
+            params![user, format!("u{user}@shop.test"), owner],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO store_users (store_hash, user_id, email, first_seen_at, last_seen_at)
+         VALUES ('zzz999', 7, 'z@shop.test', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    sandbox
+}
+
+#[test]
+fn stores_list_shows_each_hash_with_its_install_state_and_users() {
+    let out = two_stores().run(&["stores", "list"]).success();
+    let row = |hash: &str| -> Vec<String> {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(hash))
+            .unwrap_or_else(|| panic!("no row for {hash}: {out:#?}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let installed = row("abc123");
+    assert_eq!(installed[1], "installed");
+    assert_eq!(installed[2], "2026-02-03T04:05:06Z");
+    assert_eq!(installed[3], "2");
+    let uninstalled = row("zzz999");
+    assert_eq!(uninstalled[1], "uninstalled");
+    assert_eq!(uninstalled[3], "1");
+    assert!(!out.stdout.contains("No stores."));
+}
+
+#[test]
+fn stores_purge_with_yes_removes_the_store_and_its_users_only() {
+    let sandbox = two_stores();
+    sandbox
+        .run(&["stores", "purge", "abc123", "--yes"])
+        .success()
+        .stdout_has("purged");
+    let conn = sandbox.connect();
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM stores WHERE store_hash = 'abc123'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM store_users WHERE store_hash = 'abc123'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM stores WHERE store_hash = 'zzz999'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM store_users WHERE store_hash = 'zzz999'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn stores_purge_without_yes_and_without_a_terminal_refuses_and_deletes_nothing() {
+    let sandbox = two_stores();
+    sandbox
+        .cmd(&["stores", "purge", "abc123"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            // Typing the hash on a pipe is not a confirmation.
+            child.stdin.take().unwrap().write_all(b"abc123\n")?;
+            child.wait_with_output()
+        })
+        .map(Run::from)
+        .unwrap()
+        .failure()
+        .stderr_has("--yes");
+    let conn = sandbox.connect();
+    assert_eq!(count(&conn, "SELECT count(*) FROM stores"), 2);
+    assert_eq!(count(&conn, "SELECT count(*) FROM store_users"), 3);
+}
+
+#[test]
+fn stores_purge_of_an_unknown_hash_fails_and_deletes_nothing() {
+    let sandbox = two_stores();
+    sandbox
+        .run(&["stores", "purge", "nosuch1", "--yes"])
+        .failure()
+        .stderr_has("no store nosuch1");
+    assert_eq!(store_count(&sandbox.db_path()), 2);
+}
+
+#[test]
+fn stores_purge_of_something_that_is_not_a_store_hash_fails() {
+    let sandbox = two_stores();
+    sandbox
+        .run(&["stores", "purge", "ABC'; DROP", "--yes"])
+        .failure()
+        .stderr_has("is not a store hash");
+    assert_eq!(store_count(&sandbox.db_path()), 2);
+}
