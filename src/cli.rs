@@ -351,8 +351,9 @@ fn stores_list_command(settings: &Settings) -> CliResult {
         "HASH", "STATE", "INSTALLED AT", "USERS"
     );
     for s in stores {
+        // seQura connections arrive with onboarding: until then every store is "not connected".
         println!(
-            "{:<16} {:<12} {:<22} {:>5}  {}",
+            "{:<16} {:<12} {:<22} {:>5}  not connected",
             s.store.hash,
             if s.store.installed {
                 "installed"
@@ -361,8 +362,6 @@ fn stores_list_command(settings: &Settings) -> CliResult {
             },
             s.store.installed_at,
             s.users,
-            // seQura connections arrive with onboarding.
-            "not connected",
         );
     }
     Ok(())

@@ -1,10 +1,88 @@
 //! `sequra-bc demo`: the app and a simulated BigCommerce on loopback, with its own temporary
-//! data dir, so a person can install the app into a store in the browser.
+//! data dir (unless `--data-dir` is given), so a person can install the app into a store and
+//! open it in the browser. Never touches the operator's configured database.
 
 use std::path::PathBuf;
 
-use crate::cli::{CliError, DemoArgs};
+use url::Url;
 
-pub fn demo_command(_args: &DemoArgs, _data_dir: Option<PathBuf>) -> Result<(), CliError> {
-    Err("demo is not wired yet".into())
+use crate::cli::{CliError, DemoArgs};
+use crate::config::{SecretString, Settings};
+use crate::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+use crate::startup::{Application, shutdown_signal};
+
+/// The simulated stores a person can install the app into.
+pub const DEMO_STORES: [&str; 2] = ["demo1", "demo2"];
+
+pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), CliError> {
+    let listen: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|_| format!("--listen {:?} is not an address", args.listen))?;
+    let store_listen: std::net::SocketAddr = args
+        .store_listen
+        .parse()
+        .map_err(|_| format!("--store-listen {:?} is not an address", args.store_listen))?;
+    if !listen.ip().is_loopback() || !store_listen.ip().is_loopback() {
+        return Err("the demo only listens on loopback addresses".into());
+    }
+    // Kept alive for the whole demo; removed on exit.
+    let temp = match &data_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("sequra-bc-demo-")
+                .tempdir()?,
+        ),
+    };
+    let data_dir =
+        data_dir.unwrap_or_else(|| temp.as_ref().expect("temp dir").path().to_path_buf());
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let placeholder = Url::parse("http://127.0.0.1:9")?;
+        let bc =
+            BigCommerceStandIn::start(store_listen, StandInConfig::for_app(placeholder)).await?;
+        let base = bc.base_url().as_str().trim_end_matches('/').to_string();
+        let mut settings = Settings::default();
+        settings.storage.data_dir = data_dir.clone();
+        settings.server.listen = listen.to_string();
+        settings.server.public_url = String::new();
+        settings.bigcommerce.client_id = bc.client_id();
+        settings.bigcommerce.client_secret = SecretString::new(bc.client_secret());
+        settings.bigcommerce.login_url = base.clone();
+        settings.bigcommerce.api_url = base.clone();
+        let app = Application::build(settings).await?;
+        let app_url = Url::parse(&format!("http://{}", app.local_addr()))?;
+        bc.set_app_url(app_url.clone());
+        for hash in DEMO_STORES {
+            bc.add_store(StoreSpec::demo(hash));
+        }
+        println!("seQura for BigCommerce demo");
+        println!();
+        println!(
+            "  Simulated BigCommerce control panel: {base}/manage/{}",
+            DEMO_STORES[0]
+        );
+        println!(
+            "  Another store:                       {base}/manage/{}",
+            DEMO_STORES[1]
+        );
+        println!("  The app (operator page):             {app_url}");
+        println!(
+            "  Data dir:                            {}",
+            data_dir.display()
+        );
+        println!();
+        println!(
+            "Open the control panel, click \"Install seQura\", then open the app. Ctrl-C stops."
+        );
+        app.run_until_stopped(shutdown_signal()).await;
+        drop(bc);
+        Ok::<_, anyhow::Error>(())
+    })?;
+    drop(temp);
+    Ok(())
 }

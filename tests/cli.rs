@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
@@ -88,9 +88,7 @@ impl Sandbox {
     /// Starts `serve` on a free loopback port and waits until `/healthz` answers.
     fn serve(&self) -> Server {
         let port = free_port();
-        let log_path = self
-            .home()
-            .join(format!("serve-{port}-{}.log", rand_suffix()));
+        let log_path = self.home().join(format!("serve-{}.log", next_log_number()));
         let log = File::create(&log_path).unwrap();
         let child = self
             .cmd(&["serve"])
@@ -112,7 +110,10 @@ impl Sandbox {
 
 fn serve_env(port: u16) -> Vec<(String, String)> {
     vec![
-        ("SEQURA_BC_BIGCOMMERCE__CLIENT_ID".into(), "test-client".into()),
+        (
+            "SEQURA_BC_BIGCOMMERCE__CLIENT_ID".into(),
+            "test-client".into(),
+        ),
         (
             "SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET".into(),
             CLIENT_SECRET.into(),
@@ -128,8 +129,10 @@ fn serve_env(port: u16) -> Vec<(String, String)> {
     ]
 }
 
-fn rand_suffix() -> u32 {
-    Instant::now().elapsed().subsec_nanos() ^ std::process::id()
+/// Numbers the server logs of one test run.
+fn next_log_number() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A finished run of the binary.
@@ -423,7 +426,10 @@ fn config_check_fails_naming_bigcommerce_client_id_when_it_is_missing() {
         )
         .failure()
         .stderr_has("bigcommerce.client_id");
-    assert!(!out.stderr.contains("bigcommerce.client_secret"), "{out:#?}");
+    assert!(
+        !out.stderr.contains("bigcommerce.client_secret"),
+        "{out:#?}"
+    );
     assert!(!out.stdout.contains(CLIENT_SECRET), "{out:#?}");
     assert!(!out.stderr.contains(CLIENT_SECRET), "{out:#?}");
 }
@@ -624,15 +630,14 @@ fn backups_taken_while_a_writer_inserts_are_sound_snapshots_and_restore_brings_o
         let before = store_count(&db);
         let out = sandbox
             .run(&["backup", "--out", out_file.to_str().unwrap()])
-            .success()
-            .stdout_has(&out_file.display().to_string())
-            .stdout_has("bytes")
-            .stdout_has("secrets key file");
+            .success();
         let after = store_count(&db);
         grew_during_a_backup |= after > before;
 
         let bytes = std::fs::metadata(&out_file).unwrap().len();
-        out.clone_stdout_has(&format!("({bytes} bytes)"));
+        out.stdout_has(&out_file.display().to_string())
+            .stdout_has(&format!("({bytes} bytes)"))
+            .stdout_has("secrets key file");
         assert_eq!(integrity(&out_file), "ok");
         assert!(!with_suffix(&out_file, "-wal").exists());
         let conn = Connection::open(&out_file).unwrap();
@@ -664,7 +669,11 @@ fn backups_taken_while_a_writer_inserts_are_sound_snapshots_and_restore_brings_o
         .success()
         .stdout_has("Restored");
     let kept = out.path_after("kept as ");
-    assert!(kept.is_file(), "kept database {} is missing", kept.display());
+    assert!(
+        kept.is_file(),
+        "kept database {} is missing",
+        kept.display()
+    );
     assert_eq!(kept.parent().unwrap(), sandbox.data_dir());
     assert_eq!(store_count(&db), *rows);
     assert_eq!(integrity(&db), "ok");
@@ -674,16 +683,6 @@ fn backups_taken_while_a_writer_inserts_are_sound_snapshots_and_restore_brings_o
         "the kept database lost rows that were in its WAL"
     );
     assert_eq!(integrity(&kept), "ok");
-}
-
-impl Run {
-    #[track_caller]
-    fn clone_stdout_has(&self, needle: &str) {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}: {self:#?}"
-        );
-    }
 }
 
 #[test]
@@ -918,7 +917,10 @@ impl Drop for WriterProcess {
 fn writer_rows(db: &Path) -> i64 {
     let conn = Connection::open(db).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    count(&conn, "SELECT count(*) FROM stores WHERE store_hash LIKE 'c%'")
+    count(
+        &conn,
+        "SELECT count(*) FROM stores WHERE store_hash LIKE 'c%'",
+    )
 }
 
 #[test]
@@ -988,10 +990,7 @@ fn serve_stops_cleanly_on_sigterm_and_releases_the_data_dir() {
     let mut server = sandbox.serve();
     let pid = server.child.id().to_string();
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(kill.success());
 
     let status = server
@@ -1116,10 +1115,13 @@ fn stores_purge_without_yes_and_without_a_terminal_refuses_and_deletes_nothing()
     sandbox
         .cmd(&["stores", "purge", "abc123"])
         .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .and_then(|mut child| {
-            // Typing the hash on a pipe is not a confirmation.
-            child.stdin.take().unwrap().write_all(b"abc123\n")?;
+            // Typing the hash on a pipe is not a confirmation. The child may already have
+            // refused and closed its stdin, so a failed write is fine.
+            let _ = child.stdin.take().unwrap().write_all(b"abc123\n");
             child.wait_with_output()
         })
         .map(Run::from)

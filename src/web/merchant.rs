@@ -38,7 +38,7 @@ pub fn routes(
     let dashboard = warp::path!("app")
         .and(warp::get())
         .and(with_state.clone())
-        .and(token.clone())
+        .and(token)
         .then(|state: AppState, token: Option<String>| async move {
             let page = async {
                 let s = authenticate(&state, token).await?;
@@ -50,7 +50,7 @@ pub fn routes(
     let panel = warp::path!("app" / "orders" / String / "sequra")
         .and(warp::get())
         .and(with_state.clone())
-        .and(token.clone())
+        .and(token)
         .then(
             |order: String, state: AppState, token: Option<String>| async move {
                 let page = async {

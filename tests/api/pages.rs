@@ -14,7 +14,13 @@ async fn healthz_and_readyz_answer() {
 #[tokio::test]
 async fn the_operator_page_lists_the_exact_callback_urls() {
     let app = spawn_app().await;
-    let html = app.get_path("/").await.text().await.unwrap().replace("&#x2f;", "/");
+    let html = app
+        .get_path("/")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/");
     for path in [
         "/bc/auth",
         "/bc/load",

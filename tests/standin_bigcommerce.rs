@@ -1,0 +1,1307 @@
+//! The BigCommerce stand-in, over real HTTP: it must refuse what BigCommerce refuses.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::StatusCode;
+use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec, User};
+use serde_json::{Value, json};
+use url::Url;
+
+const ERROR_TYPE: &str = "/api-docs/getting-started/api-status-codes";
+
+struct Harness {
+    bc: BigCommerceStandIn,
+    http: reqwest::Client,
+    /// Requests the fake app received: (path, query).
+    app_calls: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+/// A fake app that answers 200 to everything and records what it got.
+async fn fake_app() -> (Url, Arc<Mutex<Vec<(String, String)>>>) {
+    use warp::Filter;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let rec = calls.clone();
+    let route = warp::path::full()
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .map(move |p: warp::path::FullPath, q: String| {
+            rec.lock().unwrap().push((p.as_str().to_owned(), q));
+            "ok"
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    (Url::parse(&format!("http://{addr}")).unwrap(), calls)
+}
+
+async fn harness() -> Harness {
+    let (app_url, app_calls) = fake_app().await;
+    let bc = BigCommerceStandIn::start(([127, 0, 0, 1], 0).into(), StandInConfig::for_app(app_url))
+        .await
+        .unwrap();
+    bc.add_store(StoreSpec::demo("storea"));
+    bc.add_store(StoreSpec::demo("storeb"));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Harness {
+        bc,
+        http,
+        app_calls,
+    }
+}
+
+fn query_map(url: &Url) -> HashMap<String, String> {
+    url.query_pairs().into_owned().collect()
+}
+
+impl Harness {
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}{}",
+            self.bc.base_url().as_str().trim_end_matches('/'),
+            path
+        )
+    }
+
+    fn owner(&self, hash: &str) -> User {
+        self.bc.store_owner(hash).unwrap()
+    }
+
+    /// The exchange body the app sends for an `/bc/auth` URL.
+    fn exchange_body(&self, auth_url: &Url) -> Value {
+        let q = query_map(auth_url);
+        json!({
+            "client_id": self.bc.client_id(),
+            "client_secret": self.bc.client_secret(),
+            "code": q["code"],
+            "context": q["context"],
+            "scope": q["scope"],
+            "grant_type": "authorization_code",
+            "redirect_uri": format!("{}/bc/auth", self.bc.app_url().as_str().trim_end_matches('/')),
+        })
+    }
+
+    async fn exchange(&self, body: &Value) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url("/oauth2/token"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Installs the app on a store and returns its access token.
+    async fn install(&self, hash: &str) -> String {
+        let url = self.bc.begin_install(hash, &self.owner(hash));
+        let (status, body) = self.exchange(&self.exchange_body(&url)).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .header("accept", "application/json");
+        if let Some(t) = token {
+            req = req.header("x-auth-token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let resp = self.call(method, path, Some(token), body).await;
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn create_hook(&self, token: &str, scope: &str, dest: &str) -> (StatusCode, Value) {
+        self.json(
+            "POST",
+            "/stores/storea/v3/hooks",
+            token,
+            Some(
+                json!({"scope": scope, "destination": dest, "is_active": true,
+                        "headers": {"Authorization": "Bearer s3cret"}}),
+            ),
+        )
+        .await
+    }
+
+    async fn graphql(&self, token: &str, query: &str, variables: Value) -> (StatusCode, Value) {
+        self.json(
+            "POST",
+            "/stores/storea/graphql",
+            token,
+            Some(json!({"query": query, "variables": variables})),
+        )
+        .await
+    }
+}
+
+fn script(name: &str) -> Value {
+    json!({
+        "name": name,
+        "description": "seQura checkout",
+        "kind": "src",
+        "src": "https://app.example.com/static/checkout.js",
+        "load_method": "defer",
+        "location": "footer",
+        "visibility": "checkout",
+        "consent_category": "essential",
+        "auto_uninstall": true,
+        "integrity_hashes": [format!("sha384-{}", "A".repeat(64))],
+    })
+}
+
+const CREATE_EXT: &str = "mutation AppExtension($input: CreateAppExtensionInput!) { appExtension { createAppExtension(input: $input) { appExtension { id context model url label { defaultValue locales { value localeCode } } } } } }";
+
+fn ext_input(model: &str) -> Value {
+    json!({"input": {"context": "PANEL", "model": model, "url": "/orders/${id}/sequra",
+        "label": {"defaultValue": "seQura order information",
+                  "locales": [{"value": "Información del pedido seQura", "localeCode": "es-ES"}]}}})
+}
+
+// ----------------------------------------------------------------------------------------
+// Login service
+
+#[tokio::test]
+async fn a_code_exchanges_once_and_the_second_exchange_is_refused() {
+    let h = harness().await;
+    let url = h.bc.begin_install("storea", &h.owner("storea"));
+    let body = h.exchange_body(&url);
+
+    let (status, first) = h.exchange(&body).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["context"], "stores/storea");
+    assert_eq!(first["account_uuid"], h.bc.account_uuid().as_str());
+    assert_eq!(first["user"]["email"], h.owner("storea").email.as_str());
+    assert_eq!(first["owner"]["id"], h.owner("storea").id);
+    assert!(first["access_token"].as_str().unwrap().len() > 20);
+
+    let (status, second) = h.exchange(&body).await;
+    assert_eq!(status, 400);
+    assert_eq!(second["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn the_auth_url_carries_the_code_scope_context_and_account() {
+    let h = harness().await;
+    let url = h.bc.begin_install("storea", &h.owner("storea"));
+    assert_eq!(url.path(), "/bc/auth");
+    assert!(url.as_str().contains("context=stores%2Fstorea"));
+    let q = query_map(&url);
+    assert!(q["scope"].contains("store_content_checkout"));
+    assert!(q["scope"].contains("store_v2_default users_basic_information"));
+    assert_eq!(q["account_uuid"], h.bc.account_uuid());
+    assert!(!q.contains_key("external_install"));
+    let ext = h.bc.begin_external_install("storea", &h.owner("storea"));
+    assert_eq!(query_map(&ext)["external_install"], "1");
+}
+
+#[tokio::test]
+async fn a_form_encoded_exchange_works_and_grants_the_extra_scopes() {
+    let h = harness().await;
+    let url = h.bc.begin_install("storea", &h.owner("storea"));
+    let body = h.exchange_body(&url);
+    let form: Vec<(String, String)> = body
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let resp = h
+        .http
+        .post(h.url("/oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let granted: Value = resp.json().await.unwrap();
+    let scope = granted["scope"].as_str().unwrap();
+    assert!(scope.contains("store_v2_default"));
+    assert!(scope.contains("users_basic_information"));
+    assert!(scope.contains("store_app_extensions_manage"));
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_or_client_id_is_refused_and_the_code_survives() {
+    let h = harness().await;
+    let url = h.bc.begin_install("storea", &h.owner("storea"));
+    let mut body = h.exchange_body(&url);
+    body["client_secret"] = json!("nope");
+    let (status, err) = h.exchange(&body).await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"], "invalid_client");
+
+    let mut body = h.exchange_body(&url);
+    body["client_id"] = json!("someoneelse");
+    assert_eq!(h.exchange(&body).await.0, 401);
+
+    assert_eq!(h.exchange(&h.exchange_body(&url)).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_mismatched_context_redirect_uri_grant_type_or_scope_is_refused() {
+    let h = harness().await;
+    let url = h.bc.begin_install("storea", &h.owner("storea"));
+    let cases = [
+        ("context", json!("stores/storeb"), "invalid_grant"),
+        (
+            "redirect_uri",
+            json!("https://evil.example.com/bc/auth"),
+            "invalid_grant",
+        ),
+        (
+            "grant_type",
+            json!("client_credentials"),
+            "unsupported_grant_type",
+        ),
+        ("scope", json!("store_v2_orders"), "invalid_scope"),
+        ("code", json!("unknowncode"), "invalid_grant"),
+    ];
+    for (field, value, error) in cases {
+        let mut body = h.exchange_body(&url);
+        body[field] = value;
+        let (status, err) = h.exchange(&body).await;
+        assert_eq!(status, 400, "{field}");
+        assert_eq!(err["error"], error, "{field}");
+        assert!(err["error_description"].is_string());
+    }
+    let mut body = h.exchange_body(&url);
+    body.as_object_mut().unwrap().remove("redirect_uri");
+    assert_eq!(h.exchange(&body).await.1["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let h = harness().await;
+    let url = h.bc.begin_install("storea", &h.owner("storea"));
+    h.bc.expire_pending_codes();
+    let (status, err) = h.exchange(&h.exchange_body(&url)).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_reinstall_invalidates_the_previous_token() {
+    let h = harness().await;
+    let first = h.install("storea").await;
+    assert!(h.bc.access_token_valid("storea"));
+    let second = h.install("storea").await;
+    assert_ne!(first, second);
+    let (status, _) = h.json("GET", "/stores/storea/v2/store", &first, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = h
+        .json("GET", "/stores/storea/v2/store", &second, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h.bc.access_token("storea").as_deref(),
+        Some(second.as_str())
+    );
+}
+
+#[tokio::test]
+async fn external_install_reports_are_recorded_and_another_client_is_404() {
+    let h = harness().await;
+    let cid = h.bc.client_id();
+    let resp = h
+        .http
+        .get(h.url(&format!("/app/{cid}/install/succeeded")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("<p>"));
+    let resp = h
+        .http
+        .get(h.url("/app/otherclient/install/failed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let reports = h.bc.external_install_reports();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].outcome, "succeeded");
+    assert_eq!(reports[0].client_id, cid);
+}
+
+// ----------------------------------------------------------------------------------------
+// Authentication, scopes, rate limits
+
+#[tokio::test]
+async fn a_token_of_store_a_gets_401_on_store_b_in_both_error_shapes() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, v3) = h.json("GET", "/stores/storeb/v3/hooks", &token, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(v3["status"], 401);
+    assert_eq!(v3["type"], ERROR_TYPE);
+    assert!(v3["title"].is_string());
+
+    let (status, v2) = h.json("GET", "/stores/storeb/v2/store", &token, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(v2[0]["status"], 401);
+    assert!(v2[0]["message"].is_string());
+}
+
+#[tokio::test]
+async fn a_missing_or_unknown_token_gets_401() {
+    let h = harness().await;
+    let resp = h.call("GET", "/stores/storea/v3/hooks", None, None).await;
+    assert_eq!(resp.status(), 401);
+    let resp = h
+        .call("GET", "/stores/storea/v3/hooks", Some("madeup"), None)
+        .await;
+    assert_eq!(resp.status(), 401);
+    let resp = h.call("POST", "/stores/storea/graphql", None, None).await;
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn a_missing_scope_gets_403_with_the_v3_body() {
+    let h = harness().await;
+    h.bc.set_app_scopes("store_v2_orders store_v2_content");
+    let token = h.install("storea").await;
+    let (status, body) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(script("checkout")),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(body["status"], 403);
+    assert_eq!(body["type"], ERROR_TYPE);
+
+    let mut storefront = script("storefront");
+    storefront["visibility"] = json!("storefront");
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(storefront),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, _) = h.graphql(&token, CREATE_EXT, ext_input("ORDERS")).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn store_information_has_the_hash_the_numeric_store_id_and_spanish_defaults() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, store) = h.json("GET", "/stores/storea/v2/store", &token, None).await;
+    assert_eq!(status, 200);
+    let spec = h.bc.store("storea").unwrap();
+    assert_eq!(store["id"], "storea");
+    assert_eq!(store["store_id"], spec.store_id);
+    assert_eq!(store["country"], "Spain");
+    assert_eq!(store["country_code"], "ES");
+    assert_eq!(store["currency"], "EUR");
+    assert_eq!(store["language"], "es");
+    assert_eq!(store["secure_url"], format!("https://{}", spec.domain));
+    assert_eq!(store["timezone"]["name"], "Europe/Madrid");
+    assert_eq!(store["admin_email"], spec.owner.email.as_str());
+
+    let (status, time) = h.json("GET", "/stores/storea/v2/time", &token, None).await;
+    assert_eq!(status, 200);
+    assert!(time["time"].as_i64().unwrap() > 1_700_000_000);
+}
+
+#[tokio::test]
+async fn rate_limit_headers_are_on_every_api_response_and_the_quota_is_enforced() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    for (path, tok) in [
+        ("/stores/storea/v2/store", Some(token.as_str())),
+        ("/stores/storea/v3/hooks", Some(token.as_str())),
+        ("/stores/storea/v3/nothing", Some(token.as_str())),
+        ("/stores/storea/v3/hooks", None),
+    ] {
+        let resp = h.call("GET", path, tok, None).await;
+        for name in [
+            "x-rate-limit-time-window-ms",
+            "x-rate-limit-time-reset-ms",
+            "x-rate-limit-requests-quota",
+            "x-rate-limit-requests-left",
+        ] {
+            assert!(resp.headers().contains_key(name), "{name} on {path}");
+        }
+    }
+    h.bc.set_rate_limit_quota(4);
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(
+            h.call("GET", "/stores/storea/v2/time", Some(&token), None)
+                .await,
+        );
+    }
+    let last = last.unwrap();
+    assert_eq!(last.status(), 429);
+    assert_eq!(last.headers()["x-rate-limit-requests-left"], "0");
+    assert!(last.headers().contains_key("x-retry-after"));
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_malformed_json_is_400() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, body) = h
+        .json("GET", "/stores/storea/v3/catalog/nothing", &token, None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["status"], 404);
+    let (status, body) = h
+        .json("GET", "/stores/storea/v2/nothing", &token, None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body[0]["status"], 404);
+
+    let resp = h
+        .http
+        .post(h.url("/stores/storea/v3/hooks"))
+        .header("x-auth-token", &token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["title"], "Input is invalid.");
+}
+
+// ----------------------------------------------------------------------------------------
+// Webhooks
+
+#[tokio::test]
+async fn webhook_destinations_must_be_https_on_443_except_loopback() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, body) = h
+        .create_hook(
+            &token,
+            "store/order/created",
+            "https://app.example.com:8443/wh",
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["title"], "JSON data is missing or invalid");
+    assert!(body["errors"]["destination"].is_string());
+    let (status, _) = h
+        .create_hook(&token, "store/order/created", "http://app.example.com/wh")
+        .await;
+    assert_eq!(status, 422);
+
+    let (status, ok) = h
+        .create_hook(&token, "store/order/created", "https://app.example.com/wh")
+        .await;
+    assert_eq!(status, 200);
+    let (status, local) = h
+        .create_hook(&token, "store/order/created", "http://127.0.0.1:3000/wh")
+        .await;
+    assert_eq!(status, 200);
+    let hook = &local["data"];
+    assert_eq!(hook["client_id"], h.bc.client_id().as_str());
+    assert_eq!(hook["store_hash"], "storea");
+    assert_eq!(hook["is_active"], true);
+    assert_eq!(hook["headers"]["Authorization"], "Bearer s3cret");
+    assert!(hook["created_at"].as_i64().unwrap() > 0);
+    assert_eq!(local["meta"], json!({}));
+    assert_ne!(ok["data"]["id"], hook["id"]);
+}
+
+#[tokio::test]
+async fn webhook_creation_validates_every_field() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, body) = h
+        .json("POST", "/stores/storea/v3/hooks", &token, Some(json!({})))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"]["destination"], "error.path.missing.");
+    assert_eq!(body["errors"]["scope"], "error.path.missing.");
+    for bad in [
+        json!({"scope": "store/order/nothing", "destination": "https://a.example.com/w"}),
+        json!({"scope": "store/order/created", "destination": "https://a.example.com/w", "is_active": "yes"}),
+        json!({"scope": "store/order/created", "destination": "https://a.example.com/w", "headers": {"X-Key": 1}}),
+        json!({"scope": "store/order/created", "destination": "https://a.example.com/w", "headers": ["x"]}),
+    ] {
+        let (status, _) = h
+            .json("POST", "/stores/storea/v3/hooks", &token, Some(bad.clone()))
+            .await;
+        assert_eq!(status, 422, "{bad}");
+    }
+    let (status, body) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/hooks",
+            &token,
+            Some(json!({"scope": "store/order/*", "destination": "https://a.example.com/w", "headers": null})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["headers"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_duplicate_scope_and_destination_is_refused_with_422() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let dest = "https://app.example.com/wh";
+    assert_eq!(
+        h.create_hook(&token, "store/order/created", dest).await.0,
+        200
+    );
+    let (status, body) = h.create_hook(&token, "store/order/created", dest).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["type"], ERROR_TYPE);
+    assert!(body["title"].as_str().unwrap().contains("already exists"));
+    assert_eq!(
+        h.create_hook(&token, "store/order/updated", dest).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_eleventh_hook_for_a_scope_is_refused() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    for i in 0..10 {
+        let dest = format!("https://app{i}.example.com/wh");
+        assert_eq!(
+            h.create_hook(&token, "store/order/created", &dest).await.0,
+            200
+        );
+    }
+    let (status, body) = h
+        .create_hook(
+            &token,
+            "store/order/created",
+            "https://app10.example.com/wh",
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(body["errors"]["scope"].is_string());
+    let (status, _) = h
+        .create_hook(
+            &token,
+            "store/order/updated",
+            "https://app10.example.com/wh",
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_hook_list_shows_only_the_tokens_client_and_filters_and_paginates() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let other = h.bc.issue_token("storea", "otherclient", "store_v2_orders");
+    h.create_hook(&token, "store/order/created", "https://a.example.com/w")
+        .await;
+    h.create_hook(&token, "store/order/updated", "https://a.example.com/w")
+        .await;
+    h.create_hook(&other, "store/order/created", "https://b.example.com/w")
+        .await;
+    let (_, list) = h.json("GET", "/stores/storea/v3/hooks", &token, None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["destination"] == "https://a.example.com/w")
+    );
+    assert_eq!(list["meta"]["pagination"]["total"], 2);
+    assert_eq!(
+        list["meta"]["pagination"]["links"]["current"],
+        "?page=1&limit=50"
+    );
+
+    let (_, filtered) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/hooks?scope=store/order/updated",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(filtered["data"].as_array().unwrap().len(), 1);
+
+    let (_, page) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/hooks?limit=1&page=2",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["meta"]["pagination"]["total_pages"], 2);
+    assert_eq!(
+        page["meta"]["pagination"]["links"]["previous"],
+        "?page=1&limit=1"
+    );
+
+    let id = list["data"][0]["id"].as_u64().unwrap();
+    h.bc.deactivate_webhook("storea", id);
+    let (_, inactive) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/hooks?is_active=false",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(inactive["data"][0]["id"], id);
+    assert_eq!(h.bc.webhooks("storea").len(), 3);
+}
+
+#[tokio::test]
+async fn a_hook_can_be_updated_and_another_clients_hook_is_404() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let other = h.bc.issue_token("storea", "otherclient", "");
+    let (_, created) = h
+        .create_hook(&token, "store/order/created", "https://a.example.com/w")
+        .await;
+    let id = created["data"]["id"].as_u64().unwrap();
+    let path = format!("/stores/storea/v3/hooks/{id}");
+
+    let (status, updated) = h
+        .json("PUT", &path, &token, Some(json!({"is_active": false})))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(updated["data"]["is_active"], false);
+    assert_eq!(updated["data"]["scope"], "store/order/created");
+    let (status, _) = h.json("PUT", &path, &token, Some(json!({}))).await;
+    assert_eq!(status, 422);
+
+    let (status, body) = h.json("GET", &path, &other, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["title"], format!("Webhook with id [{id}] not found"));
+}
+
+#[tokio::test]
+async fn a_deleted_hook_is_404_with_the_documented_body() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (_, created) = h
+        .create_hook(&token, "store/order/created", "https://a.example.com/w")
+        .await;
+    let id = created["data"]["id"].as_u64().unwrap();
+    let path = format!("/stores/storea/v3/hooks/{id}");
+    let (status, deleted) = h.json("DELETE", &path, &token, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(deleted["data"]["id"], id);
+    let (status, body) = h.json("GET", &path, &token, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        json!({"status": 404, "title": format!("Webhook with id [{id}] not found"), "type": ERROR_TYPE})
+    );
+}
+
+// ----------------------------------------------------------------------------------------
+// Scripts
+
+#[tokio::test]
+async fn a_script_is_created_with_its_uuid_dates_and_integrity_hashes() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, body) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(script("seQura")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let s = &body["data"];
+    assert_eq!(s["name"], "seQura");
+    assert_eq!(s["kind"], "src");
+    assert_eq!(s["api_client_id"], h.bc.client_id().as_str());
+    assert_eq!(
+        s["integrity_hashes"][0],
+        format!("sha384-{}", "A".repeat(64))
+    );
+    assert!(s.get("html").is_none());
+    assert!(s["date_created"].as_str().unwrap().ends_with('Z'));
+    let uuid = s["uuid"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(uuid).is_ok());
+
+    let path = format!("/stores/storea/v3/content/scripts/{uuid}");
+    let (status, got) = h.json("GET", &path, &token, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["data"]["uuid"], uuid);
+    let (status, put) = h
+        .json("PUT", &path, &token, Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(put["data"]["enabled"], false);
+    assert_eq!(put["data"]["src"], s["src"]);
+    let resp = h.call("DELETE", &path, Some(&token), None).await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(h.json("GET", &path, &token, None).await.0, 404);
+}
+
+#[tokio::test]
+async fn invalid_scripts_are_refused_with_422() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let tag = "<script>window.seq=1</script>";
+    let cases = [
+        ("kind", json!({"kind": "inline"})),
+        (
+            "load_method",
+            json!({"kind": "script_tag", "src": null, "integrity_hashes": [], "html": tag, "load_method": "defer"}),
+        ),
+        (
+            "html",
+            json!({"kind": "script_tag", "src": null, "integrity_hashes": [], "html": "<div></div>", "load_method": "default"}),
+        ),
+        ("src", json!({"src": null})),
+        ("src", json!({"src": "/relative.js"})),
+        ("src", json!({"src": "http://cdn.example.com/a.js"})),
+        ("name", json!({"name": ""})),
+        ("visibility", json!({"visibility": "everywhere"})),
+        ("location", json!({"location": "body"})),
+        ("consent_category", json!({"consent_category": "unknown"})),
+        (
+            "integrity_hashes",
+            json!({"integrity_hashes": [{"hash": format!("sha384-{}", "A".repeat(64))}]}),
+        ),
+        (
+            "integrity_hashes",
+            json!({"integrity_hashes": ["sha384-short"]}),
+        ),
+        ("channel_id", json!({"channel_id": 0})),
+    ];
+    for (field, patch) in cases {
+        let mut body = script("bad");
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, err) = h
+            .json(
+                "POST",
+                "/stores/storea/v3/content/scripts",
+                &token,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 422, "{field}: {err}");
+        assert!(err["errors"][field].is_string(), "{field}: {err}");
+    }
+    let mut missing_name = script("x");
+    missing_name.as_object_mut().unwrap().remove("name");
+    let (status, err) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(missing_name),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(err["errors"]["name"].is_string());
+
+    let ok_tag =
+        json!({"name": "tag", "kind": "script_tag", "html": tag, "visibility": "checkout"});
+    let (status, body) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(ok_tag),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["load_method"], "default");
+    assert!(body["data"].get("src").is_none());
+}
+
+#[tokio::test]
+async fn the_eleventh_script_of_an_app_is_refused_and_other_apps_scripts_are_invisible() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    for i in 0..10 {
+        let (status, _) = h
+            .json(
+                "POST",
+                "/stores/storea/v3/content/scripts",
+                &token,
+                Some(script(&format!("s{i}"))),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, body) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(script("s10")),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["status"], 422);
+
+    let other =
+        h.bc.issue_token("storea", "otherclient", "store_content_checkout");
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &other,
+            Some(script("mine")),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = h
+        .json("GET", "/stores/storea/v3/content/scripts", &other, None)
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["meta"]["pagination"]["total"], 1);
+    let foreign = h.bc.scripts("storea")[0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/content/scripts/{foreign}"),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+// ----------------------------------------------------------------------------------------
+// GraphQL App Extensions
+
+#[tokio::test]
+async fn app_extensions_are_created_queried_updated_and_deleted() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, created) = h.graphql(&token, CREATE_EXT, ext_input("ORDERS")).await;
+    assert_eq!(status, 200);
+    let ext = &created["data"]["appExtension"]["createAppExtension"]["appExtension"];
+    let id = ext["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("bc/store/appExtension/"));
+    assert_eq!(ext["context"], "PANEL");
+    assert_eq!(ext["label"]["locales"][0]["localeCode"], "es-ES");
+
+    let (_, listed) = h
+        .graphql(
+            &token,
+            "query { store { appExtensions { edges { node { id url model context label { defaultValue } } } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = listed["data"]["store"]["appExtensions"]["edges"]
+        .as_array()
+        .unwrap();
+    assert_eq!(edges.len(), 1);
+    assert_eq!(edges[0]["node"]["url"], "/orders/${id}/sequra");
+
+    let (_, updated) = h
+        .graphql(
+            &token,
+            "mutation U($input: UpdateAppExtensionInput!) { appExtension { updateAppExtension(input: $input) { appExtension { id url } } } }",
+            json!({"input": {"id": id, "data": {"url": "/orders/${id}/sequra-v2"}}}),
+        )
+        .await;
+    assert_eq!(
+        updated["data"]["appExtension"]["updateAppExtension"]["appExtension"]["url"],
+        "/orders/${id}/sequra-v2"
+    );
+
+    let inline = format!(
+        "mutation {{ appExtension {{ deleteAppExtension(input: {{id: \"{id}\"}}) {{ deletedAppExtensionId }} }} }}"
+    );
+    let (_, deleted) = h.graphql(&token, &inline, Value::Null).await;
+    assert_eq!(
+        deleted["data"]["appExtension"]["deleteAppExtension"]["deletedAppExtensionId"],
+        id.as_str()
+    );
+    assert!(h.bc.app_extensions("storea").is_empty());
+}
+
+#[tokio::test]
+async fn the_third_extension_per_model_and_invalid_input_are_graphql_errors() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    for _ in 0..2 {
+        let (_, body) = h.graphql(&token, CREATE_EXT, ext_input("ORDERS")).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let (status, third) = h.graphql(&token, CREATE_EXT, ext_input("ORDERS")).await;
+    assert_eq!(status, 200);
+    assert!(third["errors"][0]["message"].is_string());
+    let (_, products) = h.graphql(&token, CREATE_EXT, ext_input("PRODUCTS")).await;
+    assert!(products.get("errors").is_none());
+
+    let mut bad = ext_input("ORDERS");
+    bad["input"]["url"] = json!(format!("/{}", "x".repeat(260)));
+    let (status, body) = h.graphql(&token, CREATE_EXT, bad).await;
+    assert_eq!(status, 200);
+    assert!(body["errors"][0]["message"].is_string());
+    let mut bad = ext_input("CUSTOMERS");
+    bad["input"]["context"] = json!("MODAL");
+    assert!(h.graphql(&token, CREATE_EXT, bad).await.1["errors"].is_array());
+    let mut bad = ext_input("CUSTOMERS");
+    bad["input"]["label"] = json!({"locales": []});
+    assert!(h.graphql(&token, CREATE_EXT, bad).await.1["errors"].is_array());
+
+    // Limits are per store: store B still has room for ORDERS extensions.
+    let token_b = h.install("storeb").await;
+    let (_, body) = h
+        .json(
+            "POST",
+            "/stores/storeb/graphql",
+            &token_b,
+            Some(json!({"query": CREATE_EXT, "variables": ext_input("ORDERS")})),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(h.bc.app_extensions("storeb").len(), 1);
+}
+
+// ----------------------------------------------------------------------------------------
+// Control-panel simulator
+
+#[tokio::test]
+async fn the_load_jwt_has_the_documented_claims_and_verifies_with_the_secret() {
+    let h = harness().await;
+    let owner = h.owner("storea");
+    let url = h.bc.load_url("storea", &owner, "/");
+    assert_eq!(url.path(), "/bc/load");
+    let jwt = query_map(&url)["signed_payload_jwt"].clone();
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_audience(&[h.bc.client_id()]);
+    v.set_issuer(&["bc"]);
+    let claims = jsonwebtoken::decode::<Value>(
+        &jwt,
+        &DecodingKey::from_secret(h.bc.client_secret().as_bytes()),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    let iat = claims["iat"].as_i64().unwrap();
+    assert_eq!(claims["nbf"].as_i64().unwrap(), iat - 5);
+    assert_eq!(claims["exp"].as_i64().unwrap(), iat - 5 + 86_400);
+    assert_eq!(claims["sub"], "stores/storea");
+    assert_eq!(claims["url"], "/");
+    assert_eq!(claims["channel_id"], Value::Null);
+    assert_eq!(claims["user"]["locale"], "es-ES");
+    assert_eq!(claims["owner"]["email"], owner.email.as_str());
+    assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok());
+
+    let panel = h.bc.order_panel_url("storea", &owner, 106);
+    let jwt = query_map(&panel)["signed_payload_jwt"].clone();
+    let claims = jsonwebtoken::decode::<Value>(
+        &jwt,
+        &DecodingKey::from_secret(h.bc.client_secret().as_bytes()),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["url"], "/orders/106/sequra");
+    assert_eq!(claims["channel_id"], 1);
+
+    let crafted = h.bc.mint_signed_payload_jwt(&json!({"aud": "x", "exp": 1}));
+    assert_eq!(crafted.split('.').count(), 3);
+}
+
+#[tokio::test]
+async fn uninstall_calls_the_app_and_removes_the_token_hooks_auto_scripts_and_extensions() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let token_b = h.install("storeb").await;
+    h.create_hook(&token, "store/order/created", "https://a.example.com/w")
+        .await;
+    let other = h.bc.issue_token("storea", "otherclient", "");
+    h.create_hook(&other, "store/order/created", "https://b.example.com/w")
+        .await;
+    h.json(
+        "POST",
+        "/stores/storea/v3/content/scripts",
+        &token,
+        Some(script("auto")),
+    )
+    .await;
+    let mut keep = script("keep");
+    keep["auto_uninstall"] = json!(false);
+    h.json(
+        "POST",
+        "/stores/storea/v3/content/scripts",
+        &token,
+        Some(keep),
+    )
+    .await;
+    h.graphql(&token, CREATE_EXT, ext_input("ORDERS")).await;
+
+    assert_eq!(h.bc.uninstall("storea").await.unwrap(), 200);
+
+    let calls = h.app_calls.lock().unwrap().clone();
+    let (path, query) = calls.last().unwrap();
+    assert_eq!(path, "/bc/uninstall");
+    assert!(query.starts_with("signed_payload_jwt="));
+    assert!(!h.bc.access_token_valid("storea"));
+    assert_eq!(
+        h.json("GET", "/stores/storea/v2/time", &token, None)
+            .await
+            .0,
+        401
+    );
+    let hooks = h.bc.webhooks("storea");
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["client_id"], "otherclient");
+    let scripts = h.bc.scripts("storea");
+    assert_eq!(scripts.len(), 1);
+    assert_eq!(scripts[0]["name"], "keep");
+    assert!(h.bc.app_extensions("storea").is_empty());
+    // Store B is untouched.
+    assert_eq!(
+        h.json("GET", "/stores/storeb/v2/time", &token_b, None)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn remove_user_calls_the_app_with_that_user_in_the_jwt() {
+    let h = harness().await;
+    h.install("storea").await;
+    let staff = User {
+        id: 777,
+        email: "staff@example.com".into(),
+        locale: "en-US".into(),
+    };
+    let _ = h.bc.load_url("storea", &staff, "/");
+    assert_eq!(h.bc.remove_user("storea", 777).await.unwrap(), 200);
+    let calls = h.app_calls.lock().unwrap().clone();
+    let (path, query) = calls.last().unwrap();
+    assert_eq!(path, "/bc/remove-user");
+    let jwt = query.trim_start_matches("signed_payload_jwt=");
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_audience(&[h.bc.client_id()]);
+    let claims = jsonwebtoken::decode::<Value>(
+        jwt,
+        &DecodingKey::from_secret(h.bc.client_secret().as_bytes()),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["user"]["id"], 777);
+    assert_eq!(claims["user"]["email"], "staff@example.com");
+    assert!(h.bc.access_token_valid("storea"));
+}
+
+#[tokio::test]
+async fn fail_next_returns_the_injected_status_once() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    h.bc.fail_next("POST", "/v3/content/scripts", 500, 1);
+    let (status, body) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(script("s")),
+        )
+        .await;
+    assert_eq!(status, 500);
+    assert_eq!(body["status"], 500);
+    assert_eq!(body["type"], ERROR_TYPE);
+    assert!(h.bc.scripts("storea").is_empty());
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(script("s")),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    h.bc.fail_next("GET", "/v2/store", 503, 2);
+    for _ in 0..2 {
+        let (status, body) = h.json("GET", "/stores/storea/v2/store", &token, None).await;
+        assert_eq!(status, 503);
+        assert_eq!(body[0]["status"], 503);
+    }
+    assert_eq!(
+        h.json("GET", "/stores/storea/v2/store", &token, None)
+            .await
+            .0,
+        200
+    );
+
+    h.bc.fail_next("GET", "/v3/hooks", 429, 1);
+    let resp = h
+        .call("GET", "/stores/storea/v3/hooks", Some(&token), None)
+        .await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("x-retry-after"));
+}
+
+#[tokio::test]
+async fn every_request_is_recorded_in_order() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    h.bc.clear_requests();
+    h.json("GET", "/stores/storea/v2/time?x=1", &token, None)
+        .await;
+    h.create_hook(&token, "store/order/created", "https://a.example.com/w")
+        .await;
+    let reqs = h.bc.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "GET");
+    assert_eq!(reqs[0].path, "/stores/storea/v2/time");
+    assert_eq!(reqs[0].query, "x=1");
+    assert_eq!(reqs[0].header("X-Auth-Token"), Some(token.as_str()));
+    assert_eq!(reqs[1].method, "POST");
+    assert!(reqs[1].body.contains("store/order/created"));
+}
+
+#[tokio::test]
+async fn the_control_panel_pages_install_open_and_uninstall_the_app() {
+    let h = harness().await;
+    let mut evil = StoreSpec::demo("storec");
+    evil.name = "<script>alert(1)</script>".into();
+    h.bc.add_store(evil);
+
+    let home = h.http.get(h.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let html = home.text().await.unwrap();
+    assert!(html.contains("/manage/storea"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("<script>alert"));
+
+    let page = h.http.get(h.url("/manage/storea")).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("Install seQura"));
+
+    let resp = h
+        .http
+        .post(h.url("/manage/storea/install"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let app_page = h.http.get(h.url(&location)).send().await.unwrap();
+    let html = app_page.text().await.unwrap();
+    assert!(html.contains("<iframe"));
+    assert!(html.contains("/bc/auth?account_uuid="));
+
+    // The fake app never exchanges the code, so the store is not installed yet.
+    h.install("storea").await;
+    let html = h
+        .http
+        .get(h.url("/manage/storea/app"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("/bc/load?signed_payload_jwt="));
+
+    let resp = h
+        .http
+        .post(h.url("/manage/storea/uninstall"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(!h.bc.access_token_valid("storea"));
+    let html = h
+        .http
+        .get(h.url("/manage/storea"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("answered HTTP 200"));
+    assert_eq!(
+        h.http
+            .get(h.url("/manage/nostore"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn the_orders_page_opens_the_registered_order_action_in_a_side_panel() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let html = h
+        .http
+        .get(h.url("/manage/storea/orders?panel=106"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("No app has registered"));
+    h.graphql(&token, CREATE_EXT, ext_input("ORDERS")).await;
+    let html = h
+        .http
+        .get(h.url("/manage/storea/orders?panel=106"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("class=\"panel\""));
+    assert!(html.contains("/bc/load?signed_payload_jwt="));
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server() {
+    let h = harness().await;
+    let url = h.url("/");
+    h.bc.clone().shutdown().await;
+    assert!(h.http.get(url).send().await.is_err());
+}
