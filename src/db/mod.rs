@@ -123,7 +123,18 @@ impl Db {
     pub fn migration_status(&self) -> Result<Vec<MigrationStatus>, DbError> {
         self.call_blocking(|conn| {
             let runner = embedded::migrations::runner();
-            let applied = runner.get_applied_migrations(conn)?;
+            // A fresh database has no history table yet: nothing is applied.
+            let has_history: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master
+                                WHERE type = 'table' AND name = 'refinery_schema_history')",
+                [],
+                |r| r.get(0),
+            )?;
+            let applied = if has_history {
+                runner.get_applied_migrations(conn)?
+            } else {
+                Vec::new()
+            };
             Ok(runner
                 .get_migrations()
                 .iter()

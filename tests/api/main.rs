@@ -4,6 +4,7 @@
 mod helpers;
 
 mod app_lifecycle;
+mod browser;
 mod isolation;
 mod load;
 mod pages;
