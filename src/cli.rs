@@ -176,14 +176,29 @@ impl Cli {
     }
 }
 
+/// Parses the process's arguments, noting whether `--data-dir` was typed on the command line
+/// (the demo must not pick up an operator's `SEQURA_BC_STORAGE__DATA_DIR`).
+pub fn parse() -> (Cli, bool) {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let typed = |m: &clap::ArgMatches| {
+        m.value_source("data_dir") == Some(clap::parser::ValueSource::CommandLine)
+    };
+    let data_dir_typed =
+        typed(&matches) || matches.subcommand().map(|(_, m)| typed(m)).unwrap_or(false);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, data_dir_typed)
+}
+
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> CliResult {
+pub fn run(cli: Cli, data_dir_typed: bool) -> CliResult {
     if let Command::Demo(args) = &cli.command {
         crate::telemetry::init(
             cli.common.log_level.as_deref().unwrap_or("info"),
             crate::config::LogFormat::Text,
         );
-        return crate::demo::demo_command(args, cli.common.data_dir.clone());
+        let data_dir = cli.common.data_dir.clone().filter(|_| data_dir_typed);
+        return crate::demo::demo_command(args, data_dir);
     }
     let settings = cli.settings().map_err(|e| CliError {
         message: e.to_string(),

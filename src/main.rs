@@ -1,10 +1,8 @@
 //! `sequra-bc`: parses the command line and dispatches.
 
-use clap::Parser;
-
 fn main() {
-    let cli = sequra_bc::cli::Cli::parse();
-    if let Err(e) = sequra_bc::cli::run(cli) {
+    let (cli, data_dir_typed) = sequra_bc::cli::parse();
+    if let Err(e) = sequra_bc::cli::run(cli, data_dir_typed) {
         eprintln!("error: {}", e.message);
         std::process::exit(e.code);
     }

@@ -1152,3 +1152,59 @@ fn stores_purge_of_something_that_is_not_a_store_hash_fails() {
         .stderr_has("is not a store hash");
     assert_eq!(store_count(&sandbox.db_path()), 2);
 }
+
+// ---------------------------------------------------------------------------------------
+// demo
+// ---------------------------------------------------------------------------------------
+
+/// Starts `demo` on two free ports with the operator's data dir in the environment.
+fn start_demo(sandbox: &Sandbox, extra: &[&str]) -> (Server, u16) {
+    let (app_port, store_port) = (free_port(), free_port());
+    let log_path = sandbox
+        .home()
+        .join(format!("demo-{}.log", next_log_number()));
+    let listen = format!("127.0.0.1:{app_port}");
+    let store_listen = format!("127.0.0.1:{store_port}");
+    let mut args = vec!["demo", "--listen", &listen, "--store-listen", &store_listen];
+    args.extend_from_slice(extra);
+    let child = sandbox
+        .cmd(&args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&log_path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child,
+        port: app_port,
+        log: log_path,
+    };
+    server.wait_until_healthy();
+    (server, store_port)
+}
+
+#[test]
+fn demo_serves_the_app_and_a_simulated_control_panel_without_touching_the_operators_database() {
+    let sandbox = Sandbox::new();
+    let (server, store_port) = start_demo(&sandbox, &[]);
+    assert_eq!(http_status(store_port, "/manage/demo1"), Some(200));
+    assert_eq!(server.status("/readyz"), Some(200));
+    let out = server.log();
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{store_port}/manage/demo1")),
+        "{out}"
+    );
+    assert!(
+        !sandbox.db_path().exists(),
+        "demo wrote into SEQURA_BC_STORAGE__DATA_DIR"
+    );
+}
+
+#[test]
+fn demo_uses_a_data_dir_given_on_the_command_line() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.home().join("demo-data");
+    let dir_arg = dir.display().to_string();
+    let (_server, _) = start_demo(&sandbox, &["--data-dir", &dir_arg]);
+    assert!(dir.join("sequra-bc.db").exists());
+}
