@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use sequra_bc::config::{SecretString, Settings};
 use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
 use sequra_bc::startup::Application;
 use url::Url;
@@ -38,15 +37,8 @@ fn main() -> anyhow::Result<()> {
             StandInConfig::for_app(Url::parse("http://127.0.0.1:9")?),
         )
         .await?;
-        let base = bc.base_url().as_str().trim_end_matches('/').to_string();
-        let mut settings = Settings::default();
-        settings.storage.data_dir = data_dir.path().to_path_buf();
-        settings.server.listen = "127.0.0.1:0".into();
-        settings.server.public_url = String::new();
-        settings.bigcommerce.client_id = bc.client_id();
-        settings.bigcommerce.client_secret = SecretString::new(bc.client_secret());
-        settings.bigcommerce.login_url = base.clone();
-        settings.bigcommerce.api_url = base;
+        let mut settings =
+            sequra_bc::sandbox::app_settings(&bc, data_dir.path(), "127.0.0.1:0");
         settings.log.level = "warn".into();
         let app = Application::build(settings).await?;
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::cli::{CliError, DemoArgs};
-use crate::config::{SecretString, Settings};
 use crate::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
 use crate::startup::{Application, shutdown_signal};
 
@@ -46,14 +45,7 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
         let bc =
             BigCommerceStandIn::start(store_listen, StandInConfig::for_app(placeholder)).await?;
         let base = bc.base_url().as_str().trim_end_matches('/').to_string();
-        let mut settings = Settings::default();
-        settings.storage.data_dir = data_dir.clone();
-        settings.server.listen = listen.to_string();
-        settings.server.public_url = String::new();
-        settings.bigcommerce.client_id = bc.client_id();
-        settings.bigcommerce.client_secret = SecretString::new(bc.client_secret());
-        settings.bigcommerce.login_url = base.clone();
-        settings.bigcommerce.api_url = base.clone();
+        let settings = crate::sandbox::app_settings(&bc, &data_dir, &listen.to_string());
         let app = Application::build(settings).await?;
         let app_url = Url::parse(&format!("http://{}", app.local_addr()))?;
         bc.set_app_url(app_url.clone());

@@ -81,13 +81,8 @@ async fn text_of(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_merchant_installs_from_the_control_panel_and_sees_the_app_in_its_iframe() {
-    let app = spawn_app().await;
-    app.add_store("store1");
-    let (c, _driver) = browser().await;
-    let base = app.bc.base_url().as_str().trim_end_matches('/').to_string();
-
+/// Clicks "Install seQura" in the simulated control panel and enters the app's iframe.
+async fn install_from_control_panel(c: &Client, base: &str) {
     c.goto(&format!("{base}/manage/store1")).await.unwrap();
     c.find(Locator::XPath("//button[contains(., 'Install seQura')]"))
         .await
@@ -95,13 +90,28 @@ async fn a_merchant_installs_from_the_control_panel_and_sees_the_app_in_its_ifra
         .click()
         .await
         .unwrap();
-    let frame = c
-        .wait()
+    enter_iframe(c).await;
+}
+
+async fn enter_iframe(c: &Client) {
+    c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css("iframe"))
         .await
+        .unwrap()
+        .enter_frame()
+        .await
         .unwrap();
-    frame.enter_frame().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_merchant_installs_from_the_control_panel_and_sees_the_app_in_its_iframe() {
+    let app = spawn_app().await;
+    app.add_store("store1");
+    let (c, _driver) = browser().await;
+    let base = app.bc.base_url().as_str().trim_end_matches('/').to_string();
+
+    install_from_control_panel(&c, &base).await;
     let health = text_of(&c, "#install-health").await;
     assert!(health.contains("All set"), "{health}");
     let connection = text_of(&c, "#connection").await;
@@ -122,13 +132,7 @@ async fn a_merchant_installs_from_the_control_panel_and_sees_the_app_in_its_ifra
     c.goto(&format!("{base}/manage/store1/orders?panel=106"))
         .await
         .unwrap();
-    let frame = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("iframe"))
-        .await
-        .unwrap();
-    frame.enter_frame().await.unwrap();
+    enter_iframe(&c).await;
     let panel = text_of(&c, "#order-panel").await;
     assert!(panel.contains("Order #106"), "{panel}");
     c.close().await.unwrap();
@@ -141,20 +145,7 @@ async fn a_failing_item_shows_its_reason_and_the_retry_button_repairs_it_in_the_
     app.bc.fail_next("POST", "/v3/hooks", 503, 1);
     let (c, _driver) = browser().await;
     let base = app.bc.base_url().as_str().trim_end_matches('/').to_string();
-    c.goto(&format!("{base}/manage/store1")).await.unwrap();
-    c.find(Locator::XPath("//button[contains(., 'Install seQura')]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let frame = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("iframe"))
-        .await
-        .unwrap();
-    frame.enter_frame().await.unwrap();
+    install_from_control_panel(&c, &base).await;
     let health = text_of(&c, "#install-health").await;
     assert!(health.contains("Needs attention"), "{health}");
     assert!(health.contains("webhooks"), "{health}");

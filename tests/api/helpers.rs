@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use sequra_bc::config::{SecretString, Settings};
 use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec, User};
 use sequra_bc::startup::Application;
 use sequra_bc::state::AppState;
@@ -70,15 +69,7 @@ pub async fn spawn_app() -> TestApp {
     .await
     .expect("stand-in starts");
     let data_dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
-    settings.storage.data_dir = data_dir.path().to_path_buf();
-    settings.server.listen = "127.0.0.1:0".into();
-    settings.server.public_url = String::new();
-    settings.bigcommerce.client_id = bc.client_id();
-    settings.bigcommerce.client_secret = SecretString::new(bc.client_secret());
-    let base = bc.base_url().as_str().trim_end_matches('/').to_string();
-    settings.bigcommerce.login_url = base.clone();
-    settings.bigcommerce.api_url = base;
+    let settings = sequra_bc::sandbox::app_settings(&bc, data_dir.path(), "127.0.0.1:0");
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     bc.set_app_url(Url::parse(&address).unwrap());
