@@ -68,7 +68,8 @@ pub fn record(
 pub fn list(conn: &Connection, store: &StoreHash) -> Result<Vec<ItemState>, DbError> {
     let mut stmt = conn.prepare(
         "SELECT item, state, reason, attempts, checked_at FROM provisioning
-         WHERE store_hash = ?1 ORDER BY item",
+         WHERE store_hash = ?1
+         ORDER BY CASE item WHEN 'webhooks' THEN 0 WHEN 'script' THEN 1 ELSE 2 END",
     )?;
     let rows = stmt.query_map([store.as_str()], |r| {
         Ok((
