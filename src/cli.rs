@@ -131,6 +131,13 @@ pub struct DemoArgs {
         default_value = "127.0.0.1:8081"
     )]
     pub store_listen: String,
+    /// Address of the simulated seQura API.
+    #[arg(
+        long,
+        env = "SEQURA_BC_DEMO_SEQURA_LISTEN",
+        default_value = "127.0.0.1:8082"
+    )]
+    pub sequra_listen: String,
 }
 
 /// A failed command: its message and exit code.
@@ -366,9 +373,12 @@ fn stores_list_command(settings: &Settings) -> CliResult {
         "HASH", "STATE", "INSTALLED AT", "USERS"
     );
     for s in stores {
-        // seQura connections arrive with onboarding: until then every store is "not connected".
+        let sequra = s
+            .sequra
+            .map(|env| format!("connected ({env})"))
+            .unwrap_or_else(|| "not connected".into());
         println!(
-            "{:<16} {:<12} {:<22} {:>5}  not connected",
+            "{:<16} {:<12} {:<22} {:>5}  {sequra}",
             s.store.hash,
             if s.store.installed {
                 "installed"

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::cli::{CliError, DemoArgs};
+use std::net::SocketAddr;
+
 use crate::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+use crate::sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
 use crate::startup::{Application, shutdown_signal};
 
 /// The simulated stores a person can install the app into.
@@ -22,7 +25,14 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
         .store_listen
         .parse()
         .map_err(|_| format!("--store-listen {:?} is not an address", args.store_listen))?;
-    if !listen.ip().is_loopback() || !store_listen.ip().is_loopback() {
+    let sequra_listen: SocketAddr = args
+        .sequra_listen
+        .parse()
+        .map_err(|_| format!("--sequra-listen {:?} is not an address", args.sequra_listen))?;
+    if !listen.ip().is_loopback()
+        || !store_listen.ip().is_loopback()
+        || !sequra_listen.ip().is_loopback()
+    {
         return Err("the demo only listens on loopback addresses".into());
     }
     // Kept alive for the whole demo; removed on exit.
@@ -44,8 +54,9 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
         let placeholder = Url::parse("http://127.0.0.1:9")?;
         let bc =
             BigCommerceStandIn::start(store_listen, StandInConfig::for_app(placeholder)).await?;
+        let sequra = SequraStandIn::start(sequra_listen).await?;
         let base = bc.base_url().as_str().trim_end_matches('/').to_string();
-        let settings = crate::sandbox::app_settings(&bc, &data_dir, &listen.to_string());
+        let settings = crate::sandbox::app_settings(&bc, &sequra, &data_dir, &listen.to_string());
         let app = Application::build(settings).await?;
         let app_url = Url::parse(&format!("http://{}", app.local_addr()))?;
         bc.set_app_url(app_url.clone());
@@ -68,11 +79,15 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
             data_dir.display()
         );
         println!();
+        println!("  seQura sandbox account to connect with:");
+        println!("    username {DEMO_USERNAME}, password {DEMO_PASSWORD}, environment Sandbox");
+        println!();
         println!(
             "Open the control panel, click \"Install seQura\", then open the app. Ctrl-C stops."
         );
         app.run_until_stopped(shutdown_signal()).await;
         drop(bc);
+        drop(sequra);
         Ok::<_, anyhow::Error>(())
     })?;
     drop(temp);

@@ -18,8 +18,14 @@ pub mod demo;
 pub mod domain;
 /// The app's error type and its status codes.
 pub mod error;
+/// English and Spanish catalogs for the merchant UI.
+pub mod i18n;
+/// seQura connection, selling countries, payment methods and settings.
+pub mod onboarding;
 /// Stand-ins for BigCommerce and seQura (tests and demo only).
 pub mod sandbox;
+/// seQura API client and models.
+pub mod sequra;
 /// Cookie-less merchant sessions.
 pub mod session;
 /// Building and running the server.

@@ -11,6 +11,8 @@ use crate::config::Settings;
 use crate::crypto::SecretsKey;
 use crate::db::Db;
 use crate::domain::StoreHash;
+use crate::i18n::Catalogs;
+use crate::sequra::SequraClient;
 use crate::session::SessionSigner;
 use crate::templates::Templates;
 
@@ -24,6 +26,8 @@ pub struct AppState {
     pub key: SecretsKey,
     pub sessions: SessionSigner,
     pub bigcommerce: BigCommerce,
+    pub sequra: SequraClient,
+    pub i18n: Catalogs,
     pub templates: Templates,
     pub checkout_script: Arc<CheckoutScript>,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
@@ -43,6 +47,10 @@ impl AppState {
             settings.bigcommerce.client_id.clone(),
             settings.bigcommerce.client_secret.clone(),
         )?;
+        let sequra = SequraClient::new(
+            Url::parse(&settings.sequra.sandbox_url)?,
+            Url::parse(&settings.sequra.live_url)?,
+        )?;
         let sessions = SessionSigner::new(key.derive("merchant-session-v1"));
         Ok(Self {
             settings: Arc::new(settings),
@@ -51,6 +59,8 @@ impl AppState {
             key,
             sessions,
             bigcommerce,
+            sequra,
+            i18n: Catalogs::load()?,
             templates: Templates::load()?,
             checkout_script: Arc::new(CheckoutScript::load()?),
             provision_locks: Arc::default(),

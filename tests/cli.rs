@@ -1159,13 +1159,22 @@ fn stores_purge_of_something_that_is_not_a_store_hash_fails() {
 
 /// Starts `demo` on two free ports with the operator's data dir in the environment.
 fn start_demo(sandbox: &Sandbox, extra: &[&str]) -> (Server, u16) {
-    let (app_port, store_port) = (free_port(), free_port());
+    let (app_port, store_port, sequra_port) = (free_port(), free_port(), free_port());
     let log_path = sandbox
         .home()
         .join(format!("demo-{}.log", next_log_number()));
     let listen = format!("127.0.0.1:{app_port}");
     let store_listen = format!("127.0.0.1:{store_port}");
-    let mut args = vec!["demo", "--listen", &listen, "--store-listen", &store_listen];
+    let sequra_listen = format!("127.0.0.1:{sequra_port}");
+    let mut args = vec![
+        "demo",
+        "--listen",
+        &listen,
+        "--store-listen",
+        &store_listen,
+        "--sequra-listen",
+        &sequra_listen,
+    ];
     args.extend_from_slice(extra);
     let child = sandbox
         .cmd(&args)

@@ -1305,3 +1305,361 @@ async fn shutdown_stops_the_server() {
     h.bc.clone().shutdown().await;
     assert!(h.http.get(url).send().await.is_err());
 }
+
+fn ids(list: &Value) -> Vec<u64> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn order_statuses_are_the_fifteen_of_the_spec_with_custom_labels() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, list) = h
+        .json("GET", "/stores/storea/v2/order_statuses", &token, None)
+        .await;
+    assert_eq!(status, 200);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 15);
+    for (i, s) in list.iter().enumerate() {
+        assert_eq!(s["id"], i as u64);
+        for field in ["name", "system_label", "custom_label", "system_description"] {
+            assert!(s[field].is_string(), "{field} of {s}");
+        }
+        assert!(s["order"].is_u64());
+    }
+    assert_eq!(list[0]["name"], "Incomplete");
+    assert_eq!(list[7]["name"], "Awaiting Payment");
+    assert_eq!(list[14]["name"], "Partially Refunded");
+    // The demo store relabels 11; the others keep their system label.
+    assert_eq!(list[11]["name"], "Awaiting Fulfillment");
+    assert_eq!(list[11]["system_label"], "Awaiting Fulfillment");
+    assert_eq!(list[11]["custom_label"], "Listo para preparar");
+    assert_eq!(list[7]["custom_label"], "Awaiting Payment");
+
+    assert!(h.bc.set_order_status_label("storea", 7, "Pendiente de pago"));
+    assert!(h.bc.reset_order_status_label("storea", 11));
+    assert!(!h.bc.set_order_status_label("nostore", 7, "x"));
+    let (_, list) = h
+        .json("GET", "/stores/storea/v2/order_statuses", &token, None)
+        .await;
+    assert_eq!(list[7]["custom_label"], "Pendiente de pago");
+    assert_eq!(list[11]["custom_label"], "Awaiting Fulfillment");
+
+    let (status, one) = h
+        .json("GET", "/stores/storea/v2/order_statuses/7", &token, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["custom_label"], "Pendiente de pago");
+    let (status, body) = h
+        .json("GET", "/stores/storea/v2/order_statuses/15", &token, None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body[0]["status"], 404);
+}
+
+#[tokio::test]
+async fn order_statuses_need_an_orders_scope_and_read_only_is_enough() {
+    let h = harness().await;
+    let ro =
+        h.bc.issue_token("storea", "ro", "store_v2_orders_read_only");
+    let (status, _) = h
+        .json("GET", "/stores/storea/v2/order_statuses", &ro, None)
+        .await;
+    assert_eq!(status, 200);
+    let none =
+        h.bc.issue_token("storea", "none", "store_v2_default store_v2_information");
+    let (status, body) = h
+        .json("GET", "/stores/storea/v2/order_statuses", &none, None)
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(body[0]["status"], 403);
+    assert!(body[0]["message"].is_string());
+}
+
+#[tokio::test]
+async fn shipping_zones_are_one_country_zone_per_shipping_country() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, zones) = h
+        .json("GET", "/stores/storea/v2/shipping/zones", &token, None)
+        .await;
+    assert_eq!(status, 200);
+    let zones = zones.as_array().unwrap();
+    let countries: Vec<&str> = zones
+        .iter()
+        .map(|z| z["locations"][0]["country_iso2"].as_str().unwrap())
+        .collect();
+    assert_eq!(countries, ["ES", "FR", "PT", "DE"]);
+    for z in zones {
+        assert_eq!(z["type"], "country");
+        assert!(z["id"].is_u64());
+        assert!(z["name"].is_string());
+        assert!(z["locations"][0]["id"].is_u64());
+        assert_eq!(z["enabled"], true);
+        assert!(z["free_shipping"]["enabled"].is_boolean());
+    }
+    assert_eq!(zones[0]["name"], "España");
+
+    h.bc.set_shipping_countries("storea", &["it"]);
+    h.bc.set_ships_rest_of_world("storea", true);
+    let (_, zones) = h
+        .json("GET", "/stores/storea/v2/shipping/zones", &token, None)
+        .await;
+    assert_eq!(zones.as_array().unwrap().len(), 2);
+    assert_eq!(zones[0]["locations"][0]["country_iso2"], "IT");
+    assert_eq!(zones[1]["type"], "global");
+    assert_eq!(zones[1]["locations"], json!([]));
+
+    h.bc.set_shipping_countries("storea", &[]);
+    h.bc.set_ships_rest_of_world("storea", false);
+    let resp = h
+        .call(
+            "GET",
+            "/stores/storea/v2/shipping/zones",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    assert!(resp.text().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn shipping_zones_need_the_information_scope() {
+    let h = harness().await;
+    let token =
+        h.bc.issue_token("storea", "c", "store_v2_default store_v2_orders");
+    let (status, body) = h
+        .json("GET", "/stores/storea/v2/shipping/zones", &token, None)
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(body[0]["status"], 403);
+    let modify = h.bc.issue_token("storea", "c", "store_v2_information");
+    let (status, _) = h
+        .json("GET", "/stores/storea/v2/shipping/zones", &modify, None)
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn products_filter_by_keyword_in_name_or_sku_case_insensitively() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, all) = h
+        .json("GET", "/stores/storea/v3/catalog/products", &token, None)
+        .await;
+    assert_eq!(status, 200);
+    let p = &all["data"][0];
+    assert_eq!(p["id"], 101);
+    assert_eq!(p["name"], "Camiseta básica de algodón");
+    assert_eq!(p["sku"], "CAM-001");
+    assert_eq!(p["price"], 19.95);
+    assert_eq!(p["categories"], json!([18, 19]));
+    assert!(p["type"].is_string());
+    let total = all["meta"]["pagination"]["total"].as_u64().unwrap();
+    assert_eq!(total as usize, all["data"].as_array().unwrap().len());
+    assert!(total >= 8);
+
+    let get = |q: &'static str| {
+        let h = &h;
+        let token = token.clone();
+        async move {
+            let (status, body) = h
+                .json(
+                    "GET",
+                    &format!("/stores/storea/v3/catalog/products?{q}"),
+                    &token,
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{q}: {body}");
+            body
+        }
+    };
+    assert_eq!(ids(&get("keyword=CAMISETA").await), [101, 102]);
+    assert_eq!(ids(&get("keyword=cam-00").await), [101, 102]);
+    assert_eq!(ids(&get("keyword=zap-001").await), [104]);
+    assert_eq!(ids(&get("keyword=B%C3%81SICA").await), [101]);
+    assert_eq!(ids(&get("keyword=blanco%20%26%20negro").await), [107]);
+    assert_eq!(ids(&get("keyword=nada+parecido").await), Vec::<u64>::new());
+    assert_eq!(ids(&get("id:in=108,101,999").await), [101, 108]);
+    assert_eq!(ids(&get("id%3Ain=104").await), [104]);
+    assert_eq!(ids(&get("id=105").await), [105]);
+    assert_eq!(ids(&get("sku=TRG-050").await), [108]);
+    // Unknown filters are ignored.
+    assert_eq!(
+        ids(&get("keyword=camiseta&is_featured=1&whatever=x").await),
+        [101, 102]
+    );
+
+    let slim = get("keyword=cam&include_fields=name,sku,categories").await;
+    let keys: Vec<&String> = slim["data"][0].as_object().unwrap().keys().collect();
+    let mut keys: Vec<&str> = keys.into_iter().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["categories", "id", "name", "sku"]);
+    let no_price = get("id=101&exclude_fields=price,id").await;
+    assert!(no_price["data"][0].get("price").is_none());
+    assert_eq!(no_price["data"][0]["id"], 101);
+}
+
+#[tokio::test]
+async fn products_paginate_with_meta_and_refuse_bad_paging() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, page) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/catalog/products?limit=3&page=2",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&page), [104, 105, 106]);
+    let meta = &page["meta"]["pagination"];
+    assert_eq!(meta["total"], 9);
+    assert_eq!(meta["count"], 3);
+    assert_eq!(meta["per_page"], 3);
+    assert_eq!(meta["current_page"], 2);
+    assert_eq!(meta["total_pages"], 3);
+    assert_eq!(meta["links"]["previous"], "?page=1&limit=3");
+    assert_eq!(meta["links"]["next"], "?page=3&limit=3");
+
+    for q in ["limit=0", "page=abc", "limit=-1"] {
+        let (status, body) = h
+            .json(
+                "GET",
+                &format!("/stores/storea/v3/catalog/products?{q}"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 422, "{q}");
+        assert_eq!(body["type"], ERROR_TYPE);
+        assert!(body["errors"].is_object());
+    }
+    let (status, body) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/catalog/products?id:in=1,x",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(body["errors"]["id:in"].is_string());
+}
+
+#[tokio::test]
+async fn categories_filter_by_name_like_id_in_and_parent() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let get = |q: &'static str| {
+        let h = &h;
+        let token = token.clone();
+        async move {
+            let (status, body) = h
+                .json(
+                    "GET",
+                    &format!("/stores/storea/v3/catalog/categories?{q}"),
+                    &token,
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{q}: {body}");
+            body
+        }
+    };
+    let all = get("").await;
+    let names: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for expected in ["Ropa", "Calzado", "Tarjetas regalo"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    let camisetas = &all["data"][1];
+    assert_eq!(camisetas["name"], "Camisetas");
+    assert_eq!(camisetas["parent_id"], 18);
+    assert_eq!(camisetas["custom_url"]["url"], "/ropa/camisetas/");
+    assert_eq!(all["meta"]["pagination"]["total"], 7);
+
+    assert_eq!(ids(&get("name:like=regalo").await), [23]);
+    assert_eq!(ids(&get("name%3Alike=CAL").await), [21]);
+    assert_eq!(ids(&get("name=Ropa").await), [18]);
+    assert_eq!(ids(&get("id:in=21,23").await), [21, 23]);
+    assert_eq!(ids(&get("parent_id=18").await), [19, 20]);
+    assert_eq!(ids(&get("name:like=zzz").await), Vec::<u64>::new());
+    let page = get("limit=2&page=4").await;
+    assert_eq!(ids(&page), [24]);
+    assert_eq!(page["meta"]["pagination"]["total_pages"], 4);
+    let slim = get("include_fields=parent_id,name&id=19").await;
+    assert_eq!(
+        slim["data"][0],
+        json!({"id": 19, "parent_id": 18, "name": "Camisetas"})
+    );
+}
+
+#[tokio::test]
+async fn the_catalog_needs_a_products_scope_and_is_per_store() {
+    let h = harness().await;
+    let none =
+        h.bc.issue_token("storea", "c", "store_v2_default store_v2_orders");
+    for path in [
+        "/stores/storea/v3/catalog/products",
+        "/stores/storea/v3/catalog/categories",
+    ] {
+        let (status, body) = h.json("GET", path, &none, None).await;
+        assert_eq!(status, 403, "{path}");
+        assert_eq!(body["status"], 403);
+        assert_eq!(body["type"], ERROR_TYPE);
+    }
+    let modify = h.bc.issue_token("storea", "c", "store_v2_products");
+    let (status, _) = h
+        .json("GET", "/stores/storea/v3/catalog/categories", &modify, None)
+        .await;
+    assert_eq!(status, 200);
+
+    h.bc.set_catalog(
+        "storeb",
+        vec![sequra_bc::sandbox::bigcommerce::CatalogProduct::new(
+            7,
+            "Solo en B",
+            "B-1",
+            100,
+            &[],
+        )],
+        vec![],
+    );
+    let token_b = h.install("storeb").await;
+    let (_, b) = h
+        .json("GET", "/stores/storeb/v3/catalog/products", &token_b, None)
+        .await;
+    assert_eq!(ids(&b), [7]);
+    let (_, cats) = h
+        .json(
+            "GET",
+            "/stores/storeb/v3/catalog/categories",
+            &token_b,
+            None,
+        )
+        .await;
+    assert_eq!(cats["data"], json!([]));
+    assert_eq!(cats["meta"]["pagination"]["total"], 0);
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storeb/v3/catalog/products",
+            &token_b,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 405);
+}

@@ -74,6 +74,9 @@ pub struct StoreInfo {
     pub store_id: Option<String>,
     #[serde(default)]
     pub name: String,
+    /// ISO 3166-1 alpha-2 country of the store (`store_information.v2.yml`).
+    #[serde(default)]
+    pub country_code: Option<String>,
 }
 
 fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -129,6 +132,97 @@ pub struct AppExtension {
     pub model: String,
     pub context: String,
 }
+
+/// An order status as `GET /v2/order_statuses` returns it (spec §3.4). `custom_label` is the
+/// merchant's name for it; the system name when BigCommerce leaves it blank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderStatus {
+    pub id: u32,
+    pub name: String,
+    #[serde(default)]
+    pub custom_label: String,
+}
+
+/// A shipping zone from `GET /v2/shipping/zones`, with the countries of its locations
+/// (uppercase, deduplicated, in order). A `global` zone has no countries: it covers the rest
+/// of the world. Serializes with `type` for `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShippingZone {
+    pub id: u64,
+    pub name: String,
+    /// `zip`, `country`, `state` or `global`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub countries: Vec<String>,
+}
+
+/// A catalog product (`GET /v3/catalog/products`, the fields the app asks for).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogProduct {
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub sku: String,
+    /// Category ids.
+    #[serde(default)]
+    pub categories: Vec<u64>,
+}
+
+/// A catalog category (`GET /v3/catalog/categories`); `parent_id` 0 is top level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogCategory {
+    pub id: u64,
+    #[serde(default)]
+    pub parent_id: u64,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The v2 zone object; only what [`ShippingZone`] keeps.
+#[derive(Deserialize)]
+struct RawZone {
+    id: u64,
+    #[serde(default)]
+    name: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    locations: Vec<RawZoneLocation>,
+}
+
+#[derive(Deserialize)]
+struct RawZoneLocation {
+    #[serde(default)]
+    country_iso2: Option<String>,
+}
+
+impl From<RawZone> for ShippingZone {
+    fn from(z: RawZone) -> Self {
+        let mut countries: Vec<String> = Vec::new();
+        for code in z.locations.into_iter().filter_map(|l| l.country_iso2) {
+            let code = code.trim().to_ascii_uppercase();
+            if !code.is_empty() && !countries.contains(&code) {
+                countries.push(code);
+            }
+        }
+        ShippingZone {
+            id: z.id,
+            name: z.name,
+            kind: z.kind,
+            countries,
+        }
+    }
+}
+
+/// The product fields the app reads; BigCommerce always adds `id`.
+const PRODUCT_FIELDS: &str = "id,name,sku,categories";
+const CATEGORY_FIELDS: &str = "id,parent_id,name";
+/// BigCommerce's largest `limit` (spec §7).
+const MAX_LIMIT: u32 = 250;
+/// Ids per `id:in` request, to keep URLs short.
+const IDS_PER_REQUEST: usize = 50;
 
 impl BigCommerce {
     pub fn new(
@@ -235,9 +329,34 @@ impl StoreApi {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, BcError> {
+        self.send_to(method, join(&self.base, path), body).await
+    }
+
+    /// `GET path?query` with each value percent-encoded (keys are the app's own constants).
+    async fn get_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, BcError> {
+        let mut url = join(&self.base, path);
+        let qs = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        url.set_query((!qs.is_empty()).then_some(qs.as_str()));
+        self.send_to(reqwest::Method::GET, url, None).await
+    }
+
+    async fn send_to<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<T, BcError> {
         let mut req = self
             .http
-            .request(method, join(&self.base, path))
+            .request(method, url)
             .header("X-Auth-Token", self.token.expose())
             .header("Accept", "application/json");
         if let Some(body) = body {
@@ -250,6 +369,108 @@ impl StoreApi {
     /// <https://developer.bigcommerce.com/docs/rest-management/store-information#get-store-information>
     pub async fn store_info(&self) -> Result<StoreInfo, BcError> {
         self.send(reqwest::Method::GET, "v2/store", None).await
+    }
+
+    /// The store's order statuses with the merchant's labels (a blank `custom_label` becomes
+    /// the system name).
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders/order-status#get-all-order-statuses>
+    pub async fn order_statuses(&self) -> Result<Vec<OrderStatus>, BcError> {
+        let statuses: Option<Vec<OrderStatus>> = self
+            .send(reqwest::Method::GET, "v2/order_statuses", None)
+            .await?;
+        Ok(statuses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut s| {
+                if s.custom_label.trim().is_empty() {
+                    s.custom_label = s.name.clone();
+                }
+                s
+            })
+            .collect())
+    }
+
+    /// The store's shipping zones; none (204 or an empty body) is an empty list.
+    /// <https://developer.bigcommerce.com/docs/rest-management/shipping-v2/shipping-zones#get-all-shipping-zones>
+    pub async fn shipping_zones(&self) -> Result<Vec<ShippingZone>, BcError> {
+        let zones: Option<Vec<RawZone>> = self
+            .send(reqwest::Method::GET, "v2/shipping/zones", None)
+            .await?;
+        Ok(zones
+            .unwrap_or_default()
+            .into_iter()
+            .map(ShippingZone::from)
+            .collect())
+    }
+
+    /// Up to `limit` (1–250) products whose name, SKU, description or brand matches
+    /// `keyword`; a blank keyword lists the first products.
+    /// <https://developer.bigcommerce.com/docs/rest-catalog/products#get-all-products>
+    pub async fn search_products(
+        &self,
+        keyword: &str,
+        limit: u32,
+    ) -> Result<Vec<CatalogProduct>, BcError> {
+        let limit = limit.clamp(1, MAX_LIMIT).to_string();
+        let keyword = keyword.trim();
+        let mut query = vec![("include_fields", PRODUCT_FIELDS), ("limit", &limit)];
+        if !keyword.is_empty() {
+            query.insert(0, ("keyword", keyword));
+        }
+        let env: Envelope<Vec<CatalogProduct>> =
+            self.get_with("v3/catalog/products", &query).await?;
+        Ok(env.data)
+    }
+
+    /// The products with these ids (unknown ids are left out), in BigCommerce's order.
+    /// <https://developer.bigcommerce.com/docs/rest-catalog/products#get-all-products>
+    pub async fn products_by_id(&self, ids: &[u64]) -> Result<Vec<CatalogProduct>, BcError> {
+        let mut unique: Vec<u64> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !unique.contains(id) {
+                unique.push(*id);
+            }
+        }
+        let mut out = Vec::new();
+        for chunk in unique.chunks(IDS_PER_REQUEST) {
+            let list = chunk
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let limit = MAX_LIMIT.to_string();
+            let env: Envelope<Vec<CatalogProduct>> = self
+                .get_with(
+                    "v3/catalog/products",
+                    &[
+                        ("id:in", &list),
+                        ("include_fields", PRODUCT_FIELDS),
+                        ("limit", &limit),
+                    ],
+                )
+                .await?;
+            out.extend(env.data);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` (1–250) categories whose name contains `name` (`name:like`); a blank
+    /// name lists the first categories.
+    /// <https://developer.bigcommerce.com/docs/rest-catalog/categories#get-all-categories>
+    pub async fn search_categories(
+        &self,
+        name: &str,
+        limit: u32,
+    ) -> Result<Vec<CatalogCategory>, BcError> {
+        let limit = limit.clamp(1, MAX_LIMIT).to_string();
+        let name = name.trim();
+        let mut query = vec![("include_fields", CATEGORY_FIELDS), ("limit", &limit)];
+        if !name.is_empty() {
+            query.insert(0, ("name:like", name));
+        }
+        let env: Envelope<Vec<CatalogCategory>> =
+            self.get_with("v3/catalog/categories", &query).await?;
+        Ok(env.data)
     }
 
     /// Every webhook of this app in the store, across pages.
@@ -427,6 +648,21 @@ fn join(base: &Url, path: &str) -> Url {
     Url::parse(&s).unwrap_or_else(|_| base.clone())
 }
 
+/// Percent-encodes a query value: RFC 3986 unreserved characters, `,` and `:` stay (id lists
+/// and `include_fields` read as BigCommerce documents them); everything else, including space,
+/// `&`, `#`, `+` and `=`, becomes `%XX` of its UTF-8 bytes.
+fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b',' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn transport(e: reqwest::Error) -> BcError {
     // Never include the URL: it can hold a store hash, never a token, but keep messages short.
     if e.is_timeout() {
@@ -511,5 +747,40 @@ fn error_message(body: &Value) -> String {
         "no details given".into()
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded_but_lists_stay_readable() {
+        assert_eq!(
+            encode_query_value("blanco & negro #2"),
+            "blanco%20%26%20negro%20%232"
+        );
+        assert_eq!(encode_query_value("a+b=c?d/e"), "a%2Bb%3Dc%3Fd%2Fe");
+        assert_eq!(encode_query_value("1,2,3"), "1,2,3");
+        assert_eq!(encode_query_value("Pantalón"), "Pantal%C3%B3n");
+    }
+
+    #[test]
+    fn zones_keep_location_countries_uppercase_and_once() {
+        let raw: RawZone = serde_json::from_value(json!({
+            "id": 3,
+            "name": "Península",
+            "type": "state",
+            "locations": [
+                {"id": 1, "country_iso2": "es", "state_iso2": "M"},
+                {"id": 2, "country_iso2": "ES", "state_iso2": "B"},
+                {"id": 3, "zip": "1000"},
+                {"id": 4, "country_iso2": "PT"},
+            ],
+        }))
+        .unwrap();
+        let zone = ShippingZone::from(raw);
+        assert_eq!(zone.kind, "state");
+        assert_eq!(zone.countries, vec!["ES".to_owned(), "PT".to_owned()]);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::client::BcError;
+use super::client::{BcError, StoreApi};
 use super::provisioning::{self, Desired};
 use super::signed_payload::{self, SignedPayload, unix_now};
 use crate::config::SecretString;
@@ -95,6 +95,7 @@ pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppEr
             let tx = conn.transaction()?;
             stores::save_install(&tx, &key, &install)?;
             users::touch(&tx, &hash, &user)?;
+            db::settings::write_default_mappings(&tx, &hash)?;
             tx.commit()?;
             Ok(())
         })
@@ -105,6 +106,18 @@ pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppEr
         store,
         user: UserId(token.user.id),
     })
+}
+
+/// The API of an installed store, with its decrypted token.
+pub async fn store_api(state: &AppState, store: &StoreHash) -> Result<StoreApi, AppError> {
+    let key = state.key.clone();
+    let hash = store.clone();
+    let token = state
+        .db
+        .call(move |conn| stores::access_token(conn, &key, &hash))
+        .await?
+        .ok_or_else(|| AppError::Forbidden("The app is not installed in this store.".into()))?;
+    Ok(state.bigcommerce.store(store, token))
 }
 
 /// Runs provisioning for an installed store and records each item's outcome.
@@ -294,6 +307,8 @@ pub async fn uninstall(state: &AppState, jwt: &str) -> Result<(), AppError> {
             let tx = conn.transaction()?;
             let changed = stores::mark_uninstalled(&tx, &hash)?;
             db::provisioning::clear(&tx, &hash)?;
+            // The seQura password goes with the other secrets; settings stay.
+            db::sequra::forget_credentials(&tx, &hash)?;
             tx.commit()?;
             Ok(changed)
         })

@@ -4,6 +4,8 @@
 pub mod backup;
 pub mod lock;
 pub mod provisioning;
+pub mod sequra;
+pub mod settings;
 pub mod stores;
 pub mod users;
 

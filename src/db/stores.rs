@@ -40,6 +40,8 @@ pub struct Install {
 pub struct StoreSummary {
     pub store: Store,
     pub users: i64,
+    /// The seQura environment the store is connected to, if any.
+    pub sequra: Option<String>,
 }
 
 fn token_context(hash: &StoreHash) -> String {
@@ -203,13 +205,15 @@ pub fn mark_uninstalled(conn: &Connection, hash: &StoreHash) -> Result<bool, DbE
 /// Every store with its number of users, by hash.
 pub fn list(conn: &Connection) -> Result<Vec<StoreSummary>, DbError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {STORE_COLUMNS}, (SELECT COUNT(*) FROM store_users u WHERE u.store_hash = s.store_hash)
+        "SELECT {STORE_COLUMNS}, (SELECT COUNT(*) FROM store_users u WHERE u.store_hash = s.store_hash),
+                (SELECT environment FROM sequra_connections c WHERE c.store_hash = s.store_hash)
          FROM stores s ORDER BY store_hash"
     ))?;
     let rows = stmt.query_map([], |row| {
         Ok(StoreSummary {
             store: store_from_row(row)?,
             users: row.get(10)?,
+            sequra: row.get(11)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -2,16 +2,23 @@
 //! never by `serve`.
 
 pub mod bigcommerce;
+pub mod sequra;
 
 use std::path::Path;
 
 use crate::config::{SecretString, Settings};
 use bigcommerce::BigCommerceStandIn;
+use sequra::SequraStandIn;
 
-/// Settings for an app wired to `bc`: its client id and secret, login and API on the
-/// stand-in, the database in `data_dir`, `listen` on loopback and the public URL taken from
-/// the bound address.
-pub fn app_settings(bc: &BigCommerceStandIn, data_dir: &Path, listen: &str) -> Settings {
+/// Settings for an app wired to the stand-ins: `bc`'s client id and secret, login and API on
+/// it, seQura's sandbox and live APIs on `sequra`, the database in `data_dir`, `listen` on
+/// loopback and the public URL taken from the bound address.
+pub fn app_settings(
+    bc: &BigCommerceStandIn,
+    sequra: &SequraStandIn,
+    data_dir: &Path,
+    listen: &str,
+) -> Settings {
     let base = bc.base_url().as_str().trim_end_matches('/').to_string();
     let mut settings = Settings::default();
     settings.storage.data_dir = data_dir.to_path_buf();
@@ -21,5 +28,7 @@ pub fn app_settings(bc: &BigCommerceStandIn, data_dir: &Path, listen: &str) -> S
     settings.bigcommerce.client_secret = SecretString::new(bc.client_secret());
     settings.bigcommerce.login_url = base.clone();
     settings.bigcommerce.api_url = base;
+    settings.sequra.sandbox_url = sequra.sandbox_url().to_string();
+    settings.sequra.live_url = sequra.live_url().to_string();
     settings
 }

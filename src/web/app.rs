@@ -118,8 +118,13 @@ async fn load(state: AppState, jwt: String) -> Page {
     let payload = lifecycle::load(&state, &jwt).await?;
     let user = payload.user_id();
     match order_panel_target(&payload.url) {
-        Some(order) => merchant::order_panel(&state, &payload.store, user, order).await,
-        None => merchant::dashboard(&state, &payload.store, user).await,
+        Some(order) => {
+            let merchant = merchant::Merchant::for_user(&state, &payload.store, user)
+                .await?
+                .ok_or_else(|| AppError::Forbidden("The seQura app is not installed in this store.".into()))?;
+            merchant::order_panel(&state, &merchant, order).await
+        }
+        None => merchant::landing(&state, &payload.store, user).await,
     }
 }
 

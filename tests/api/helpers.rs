@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec, User};
+use sequra_bc::sandbox::sequra::SequraStandIn;
 use sequra_bc::startup::Application;
 use sequra_bc::state::AppState;
 use tempfile::TempDir;
@@ -44,6 +45,7 @@ impl Write for LogWriter {
 pub struct TestApp {
     pub address: String,
     pub bc: BigCommerceStandIn,
+    pub sequra: SequraStandIn,
     pub state: AppState,
     /// Does not follow redirects, so tests see them.
     pub http: reqwest::Client,
@@ -69,7 +71,10 @@ pub async fn spawn_app() -> TestApp {
     .await
     .expect("stand-in starts");
     let data_dir = tempfile::tempdir().unwrap();
-    let settings = sequra_bc::sandbox::app_settings(&bc, data_dir.path(), "127.0.0.1:0");
+    let sequra = SequraStandIn::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("seQura stand-in starts");
+    let settings = sequra_bc::sandbox::app_settings(&bc, &sequra, data_dir.path(), "127.0.0.1:0");
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     bc.set_app_url(Url::parse(&address).unwrap());
@@ -81,6 +86,7 @@ pub async fn spawn_app() -> TestApp {
     TestApp {
         address,
         bc,
+        sequra,
         state,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

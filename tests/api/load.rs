@@ -28,13 +28,15 @@ async fn load_with(app: &TestApp, jwt: &str) -> reqwest::Response {
 }
 
 #[tokio::test]
-async fn load_opens_the_dashboard_with_a_session() {
+async fn load_opens_the_connection_page_until_connected_then_the_dashboard_with_a_session() {
     let app = spawn_app().await;
     let (owner, _) = app.installed_store("store1").await;
     let resp = app.get(app.bc.load_url("store1", &owner, "/")).await;
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.unwrap();
-    assert!(html.contains("id=\"install-health\""), "{html}");
+    assert!(html.contains("id=\"connect-form\""), "{html}");
+    // The owner's locale is es-ES: the page speaks Spanish.
+    assert!(html.contains("Conecta tu cuenta de seQura"), "{html}");
     let session = session_of(&html);
     let resp = app.get_path(&format!("/app?session={session}")).await;
     assert_eq!(resp.status(), 200);

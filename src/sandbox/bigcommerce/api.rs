@@ -1,13 +1,14 @@
 //! The management API under `/stores/{hash}`: authentication by `X-Auth-Token`, scope
 //! checks, rate-limit headers (spec §7), routing of v2, v3 and GraphQL, and the store
-//! information endpoints (`store_information.v2.yml`).
+//! information endpoints (`store_information.v2.yml`). Order statuses, shipping zones and
+//! the catalog live in their own modules.
 
 use serde_json::{Map, Value, json};
 use warp::http::{HeaderValue, Method};
 
 use super::respond::{self, Resp};
 use super::state::{RateInfo, State, has_scope, now_unix};
-use super::{Incoming, Shared, graphql, hooks, scripts};
+use super::{Incoming, Shared, catalog, graphql, hooks, order_statuses, scripts, shipping};
 
 /// The caller, as identified by its token.
 pub(crate) struct Auth {
@@ -64,7 +65,7 @@ pub(crate) fn forbidden(area: Area) -> Resp {
     }
 }
 
-fn not_found(area: Area) -> Resp {
+pub(crate) fn not_found(area: Area) -> Resp {
     match area {
         Area::V2 => respond::v2_error(404, V2_404),
         Area::V3 | Area::GraphQl => respond::v3_error(404, V3_404),
@@ -174,6 +175,9 @@ fn v2(st: &State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
             }
             respond::json(200, &json!({"time": now_unix()}))
         }
+        ["order_statuses"] => order_statuses::collection(st, auth, req),
+        ["order_statuses", id] => order_statuses::item(st, auth, req, id),
+        ["shipping", "zones"] => shipping::zones(st, auth, req),
         _ => not_found(Area::V2),
     }
 }
@@ -185,6 +189,8 @@ fn v3(st: &mut State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
         ["hooks", id] => hooks::item(st, auth, req, id),
         ["content", "scripts"] => scripts::collection(st, auth, req),
         ["content", "scripts", uuid] => scripts::item(st, auth, req, uuid),
+        ["catalog", "products"] => catalog::products(st, auth, req),
+        ["catalog", "categories"] => catalog::categories(st, auth, req),
         _ => not_found(Area::V3),
     }
 }

@@ -18,12 +18,15 @@
 //! ```
 
 mod api;
+mod catalog;
 mod control_panel;
 mod graphql;
 mod hooks;
 mod login;
+mod order_statuses;
 mod respond;
 mod scripts;
+mod shipping;
 mod state;
 
 use std::net::SocketAddr;
@@ -111,10 +114,102 @@ pub struct StoreSpec {
     /// `secure_url` in `/v2/store`; `https://{domain}` when `None`.
     pub secure_url: Option<Url>,
     pub timezone: String,
+    /// ISO 3166-1 alpha-2 codes the store ships to: one `country` zone each in
+    /// `GET /v2/shipping/zones`, in this order.
+    pub shipping_countries: Vec<String>,
+    /// Adds a `global` "Resto del mundo" zone (no locations) after the country zones.
+    pub ships_rest_of_world: bool,
+    /// Merchant-renamed order statuses `(status_id, custom_label)`; the others keep their
+    /// system label as `custom_label` in `GET /v2/order_statuses`.
+    pub order_status_labels: Vec<(u32, String)>,
+    /// `GET /v3/catalog/products`, in id order.
+    pub products: Vec<CatalogProduct>,
+    /// `GET /v3/catalog/categories`, in id order.
+    pub categories: Vec<CatalogCategory>,
+}
+
+/// A catalog product (the fields the stand-in models; the rest of `product_Full` is filled
+/// with fixed values).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogProduct {
+    pub id: u64,
+    pub name: String,
+    pub sku: String,
+    /// Price in cents of the store currency (`price` is `price_cents / 100`).
+    pub price_cents: i64,
+    /// Category ids.
+    pub categories: Vec<u64>,
+}
+
+/// A catalog category; `parent_id` 0 is a top-level category.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogCategory {
+    pub id: u64,
+    pub parent_id: u64,
+    pub name: String,
+}
+
+impl CatalogProduct {
+    pub fn new(id: u64, name: &str, sku: &str, price_cents: i64, categories: &[u64]) -> Self {
+        CatalogProduct {
+            id,
+            name: name.to_owned(),
+            sku: sku.to_owned(),
+            price_cents,
+            categories: categories.to_vec(),
+        }
+    }
+}
+
+impl CatalogCategory {
+    pub fn new(id: u64, parent_id: u64, name: &str) -> Self {
+        CatalogCategory {
+            id,
+            parent_id,
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// The demo catalog of a Spanish fashion shop: clothing, shoes, accessories, a gift card
+/// (a product, as merchants sell them) and a digital download.
+pub fn demo_categories() -> Vec<CatalogCategory> {
+    vec![
+        CatalogCategory::new(18, 0, "Ropa"),
+        CatalogCategory::new(19, 18, "Camisetas"),
+        CatalogCategory::new(20, 18, "Pantalones"),
+        CatalogCategory::new(21, 0, "Calzado"),
+        CatalogCategory::new(22, 0, "Accesorios"),
+        CatalogCategory::new(23, 0, "Tarjetas regalo"),
+        CatalogCategory::new(24, 0, "Descargas digitales"),
+    ]
+}
+
+/// See [`demo_categories`].
+pub fn demo_products() -> Vec<CatalogProduct> {
+    vec![
+        CatalogProduct::new(
+            101,
+            "Camiseta básica de algodón",
+            "CAM-001",
+            1995,
+            &[18, 19],
+        ),
+        CatalogProduct::new(102, "Camiseta de lino", "CAM-002", 2995, &[18, 19]),
+        CatalogProduct::new(103, "Pantalón chino", "PAN-001", 4995, &[18, 20]),
+        CatalogProduct::new(104, "Zapatillas urbanas", "ZAP-001", 7990, &[21]),
+        CatalogProduct::new(105, "Botas de piel", "BOT-001", 12900, &[21]),
+        CatalogProduct::new(106, "Bolso de mano", "BOL-001", 5900, &[22]),
+        CatalogProduct::new(107, "Calcetines Blanco & Negro", "CAL-003", 1200, &[22]),
+        CatalogProduct::new(108, "Tarjeta regalo 50 €", "TRG-050", 5000, &[23]),
+        CatalogProduct::new(109, "Guía de estilo (descarga PDF)", "DIG-001", 990, &[24]),
+    ]
 }
 
 impl StoreSpec {
-    /// A realistic Spanish store: Spain/ES, EUR, `es`, Europe/Madrid, owner with `es-ES`.
+    /// A realistic Spanish store: Spain/ES, EUR, `es`, Europe/Madrid, owner with `es-ES`;
+    /// ships to ES, FR, PT and DE; order status 11 relabelled "Listo para preparar"; the
+    /// catalog of [`demo_products`] and [`demo_categories`].
     pub fn demo(hash: &str) -> Self {
         // FNV-1a, so each hash gets a stable numeric id and owner id.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -138,6 +233,12 @@ impl StoreSpec {
             domain: format!("tienda-{hash}.example.com"),
             secure_url: None,
             timezone: "Europe/Madrid".to_owned(),
+            // DE is one seQura does not serve: the app must notice it.
+            shipping_countries: ["ES", "FR", "PT", "DE"].map(str::to_owned).to_vec(),
+            ships_rest_of_world: false,
+            order_status_labels: vec![(11, "Listo para preparar".to_owned())],
+            products: demo_products(),
+            categories: demo_categories(),
         }
     }
 }
@@ -353,6 +454,59 @@ impl BigCommerceStandIn {
 
     pub fn store_owner(&self, store_hash: &str) -> Option<User> {
         self.store(store_hash).map(|s| s.owner)
+    }
+
+    /// Changes a store's spec in place; `false` when there is no such store.
+    fn edit_store(&self, store_hash: &str, edit: impl FnOnce(&mut StoreSpec)) -> bool {
+        match self.shared.lock().stores.get_mut(store_hash) {
+            Some(store) => {
+                edit(&mut store.spec);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The merchant renames an order status (its `custom_label`). Returns whether the store
+    /// exists.
+    pub fn set_order_status_label(&self, store_hash: &str, status_id: u32, label: &str) -> bool {
+        self.edit_store(store_hash, |spec| {
+            spec.order_status_labels.retain(|(id, _)| *id != status_id);
+            spec.order_status_labels.push((status_id, label.to_owned()));
+        })
+    }
+
+    /// Restores an order status's system label. Returns whether the store exists.
+    pub fn reset_order_status_label(&self, store_hash: &str, status_id: u32) -> bool {
+        self.edit_store(store_hash, |spec| {
+            spec.order_status_labels.retain(|(id, _)| *id != status_id);
+        })
+    }
+
+    /// Replaces the countries the store ships to (one `country` zone each). Returns whether
+    /// the store exists.
+    pub fn set_shipping_countries(&self, store_hash: &str, countries: &[&str]) -> bool {
+        self.edit_store(store_hash, |spec| {
+            spec.shipping_countries = countries.iter().map(|c| (*c).to_owned()).collect();
+        })
+    }
+
+    /// Adds or removes the `global` "Resto del mundo" zone. Returns whether the store exists.
+    pub fn set_ships_rest_of_world(&self, store_hash: &str, ships: bool) -> bool {
+        self.edit_store(store_hash, |spec| spec.ships_rest_of_world = ships)
+    }
+
+    /// Replaces the store's catalog. Returns whether the store exists.
+    pub fn set_catalog(
+        &self,
+        store_hash: &str,
+        products: Vec<CatalogProduct>,
+        categories: Vec<CatalogCategory>,
+    ) -> bool {
+        self.edit_store(store_hash, |spec| {
+            spec.products = products;
+            spec.categories = categories;
+        })
     }
 
     /// Every request received, in order.

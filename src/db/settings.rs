@@ -1,0 +1,168 @@
+//! The store's seQura settings: selling countries, general settings, order-status mapping.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{DbError, now};
+use crate::domain::{Country, MerchantRef, SequraStatus, StoreHash};
+
+/// The stored general settings; JSON columns are decoded by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredGeneral {
+    pub allowed_ips: String,
+    pub excluded_categories: String,
+    pub excluded_products: String,
+    pub send_order_reports: bool,
+}
+
+impl Default for StoredGeneral {
+    fn default() -> Self {
+        Self {
+            allowed_ips: "[]".into(),
+            excluded_categories: "[]".into(),
+            excluded_products: "[]".into(),
+            send_order_reports: true,
+        }
+    }
+}
+
+/// Selling countries with their merchant refs.
+pub fn countries(conn: &Connection, store: &StoreHash) -> Result<Vec<(Country, MerchantRef)>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT country, merchant_ref FROM selling_countries WHERE store_hash = ?1",
+    )?;
+    let rows = stmt.query_map([store.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (country, merchant) = row?;
+        if let (Some(c), Ok(m)) = (Country::parse(&country), MerchantRef::parse(&merchant)) {
+            out.push((c, m));
+        }
+    }
+    out.sort_by_key(|(c, _)| Country::ALL.iter().position(|x| x == c));
+    Ok(out)
+}
+
+/// Replaces the selling countries.
+pub fn save_countries(
+    conn: &mut Connection,
+    store: &StoreHash,
+    countries: &[(Country, MerchantRef)],
+) -> Result<(), DbError> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "DELETE FROM selling_countries WHERE store_hash = ?1",
+        [store.as_str()],
+    )?;
+    for (c, m) in countries {
+        tx.execute(
+            "INSERT INTO selling_countries (store_hash, country, merchant_ref) VALUES (?1, ?2, ?3)",
+            params![store.as_str(), c.code(), m.as_str()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The general settings, or the defaults when never saved.
+pub fn general(conn: &Connection, store: &StoreHash) -> Result<StoredGeneral, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT allowed_ips, excluded_categories, excluded_products, send_order_reports
+             FROM general_settings WHERE store_hash = ?1",
+            [store.as_str()],
+            |r| {
+                Ok(StoredGeneral {
+                    allowed_ips: r.get(0)?,
+                    excluded_categories: r.get(1)?,
+                    excluded_products: r.get(2)?,
+                    send_order_reports: r.get(3)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+pub fn save_general(conn: &Connection, store: &StoreHash, g: &StoredGeneral) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO general_settings (store_hash, allowed_ips, excluded_categories, excluded_products,
+                                       send_order_reports, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (store_hash) DO UPDATE SET allowed_ips = excluded.allowed_ips,
+             excluded_categories = excluded.excluded_categories,
+             excluded_products = excluded.excluded_products,
+             send_order_reports = excluded.send_order_reports, updated_at = excluded.updated_at",
+        params![
+            store.as_str(),
+            g.allowed_ips,
+            g.excluded_categories,
+            g.excluded_products,
+            g.send_order_reports,
+            now()
+        ],
+    )?;
+    Ok(())
+}
+
+/// The status mapping; a status never written maps to its install default.
+pub fn status_mappings(
+    conn: &Connection,
+    store: &StoreHash,
+) -> Result<Vec<(SequraStatus, Option<u32>)>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT sequra_status, bc_status_id FROM order_status_mappings WHERE store_hash = ?1",
+    )?;
+    let rows = stmt.query_map([store.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<u32>>(1)?))
+    })?;
+    let mut stored = Vec::new();
+    for row in rows {
+        let (s, id) = row?;
+        if let Some(s) = SequraStatus::parse(&s) {
+            stored.push((s, id));
+        }
+    }
+    Ok(SequraStatus::ALL
+        .into_iter()
+        .map(|s| {
+            let id = stored
+                .iter()
+                .find(|(x, _)| *x == s)
+                .map(|(_, id)| *id)
+                .unwrap_or(Some(s.default_bc_status()));
+            (s, id)
+        })
+        .collect())
+}
+
+/// Writes the install defaults where nothing is set yet (a reinstall keeps the merchant's).
+pub fn write_default_mappings(conn: &Connection, store: &StoreHash) -> Result<(), DbError> {
+    for s in SequraStatus::ALL {
+        conn.execute(
+            "INSERT INTO order_status_mappings (store_hash, sequra_status, bc_status_id)
+             VALUES (?1, ?2, ?3) ON CONFLICT (store_hash, sequra_status) DO NOTHING",
+            params![store.as_str(), s.as_str(), s.default_bc_status()],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn save_status_mappings(
+    conn: &mut Connection,
+    store: &StoreHash,
+    mappings: &[(SequraStatus, Option<u32>)],
+) -> Result<(), DbError> {
+    let tx = conn.transaction()?;
+    for (s, id) in mappings {
+        tx.execute(
+            "INSERT INTO order_status_mappings (store_hash, sequra_status, bc_status_id)
+             VALUES (?1, ?2, ?3)
+             ON CONFLICT (store_hash, sequra_status) DO UPDATE SET bc_status_id = excluded.bc_status_id",
+            params![store.as_str(), s.as_str(), id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}

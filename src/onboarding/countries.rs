@@ -1,0 +1,194 @@
+//! Selling countries: the countries the store sells to (store country and shipping zones, from
+//! BigCommerce) that seQura supports, each with a merchant ref owned by the connected account.
+
+use std::collections::BTreeSet;
+
+use super::{FormError, FormErrors};
+use crate::bigcommerce::lifecycle::store_api;
+use crate::db;
+use crate::db::sequra::StoredMerchant;
+use crate::domain::{Country, MerchantRef, StoreHash};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// One supported country the store sells to.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CountryRow {
+    pub code: String,
+    pub enabled: bool,
+    /// The saved merchant ref, else the account's merchant for this country.
+    pub merchant_ref: String,
+    /// Merchant refs of the account that may serve this country.
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CountryView {
+    pub rows: Vec<CountryRow>,
+    /// Countries the store sells to that seQura does not support.
+    pub unsupported: Vec<String>,
+    /// BigCommerce could not be asked; the list falls back to what is known.
+    pub store_countries_unavailable: bool,
+}
+
+/// The countries the store sells to, from BigCommerce.
+async fn store_countries(state: &AppState, store: &StoreHash) -> Result<BTreeSet<String>, AppError> {
+    let api = store_api(state, store).await?;
+    let info = api.store_info().await?;
+    let zones = api.shipping_zones().await?;
+    let mut out = BTreeSet::new();
+    if let Some(c) = info.country_code.filter(|c| !c.trim().is_empty()) {
+        out.insert(c.trim().to_ascii_uppercase());
+    }
+    for z in zones {
+        out.extend(z.countries.into_iter().map(|c| c.to_ascii_uppercase()));
+    }
+    Ok(out)
+}
+
+fn serves(m: &StoredMerchant, country: Country) -> bool {
+    if m.country.eq_ignore_ascii_case(country.code()) {
+        return true;
+    }
+    serde_json::from_str::<serde_json::Value>(&m.payload)
+        .ok()
+        .and_then(|p| p.get("allowed_countries").cloned())
+        .and_then(|a| serde_json::from_value::<Vec<String>>(a).ok())
+        .is_some_and(|list| list.iter().any(|c| c.eq_ignore_ascii_case(country.code())))
+}
+
+struct Known {
+    offered: Vec<Country>,
+    unsupported: Vec<String>,
+    unavailable: bool,
+    saved: Vec<(Country, MerchantRef)>,
+    merchants: Vec<StoredMerchant>,
+}
+
+async fn known(state: &AppState, store: &StoreHash) -> Result<Known, AppError> {
+    let hash = store.clone();
+    let (saved, merchants) = state
+        .db
+        .call(move |conn| {
+            Ok((
+                db::settings::countries(conn, &hash)?,
+                db::sequra::merchants(conn, &hash)?,
+            ))
+        })
+        .await?;
+    let (sells_to, unavailable) = match store_countries(state, store).await {
+        Ok(c) => (c, false),
+        Err(e) => {
+            tracing::warn!(error = %e, "store countries unavailable");
+            // Fall back to what is already configured and what the account covers.
+            let mut c: BTreeSet<String> = saved.iter().map(|(c, _)| c.code().to_string()).collect();
+            c.extend(merchants.iter().map(|m| m.country.to_ascii_uppercase()));
+            (c, true)
+        }
+    };
+    let offered: Vec<Country> = Country::ALL
+        .into_iter()
+        .filter(|c| sells_to.contains(c.code()))
+        .collect();
+    let unsupported = sells_to
+        .iter()
+        .filter(|c| Country::parse(c).is_none())
+        .cloned()
+        .collect();
+    Ok(Known {
+        offered,
+        unsupported,
+        unavailable,
+        saved,
+        merchants,
+    })
+}
+
+/// The countries page.
+pub async fn countries_view(state: &AppState, store: &StoreHash) -> Result<CountryView, AppError> {
+    let k = known(state, store).await?;
+    let rows = k
+        .offered
+        .iter()
+        .map(|&c| {
+            let saved = k.saved.iter().find(|(x, _)| *x == c).map(|(_, m)| m.to_string());
+            let options: Vec<String> = k
+                .merchants
+                .iter()
+                .filter(|m| serves(m, c))
+                .map(|m| m.merchant_ref.to_string())
+                .collect();
+            let prefill = k
+                .merchants
+                .iter()
+                .find(|m| m.country.eq_ignore_ascii_case(c.code()))
+                .map(|m| m.merchant_ref.to_string());
+            CountryRow {
+                code: c.code().to_string(),
+                // Before the first save, every country the account has a merchant for is on.
+                enabled: if k.saved.is_empty() { prefill.is_some() } else { saved.is_some() },
+                merchant_ref: saved.or(prefill).unwrap_or_default(),
+                options,
+            }
+        })
+        .collect();
+    Ok(CountryView {
+        rows,
+        unsupported: k.unsupported,
+        store_countries_unavailable: k.unavailable,
+    })
+}
+
+/// One submitted row: the country, whether it is ticked, and the merchant ref typed or chosen.
+#[derive(Debug, Clone)]
+pub struct SubmittedCountry {
+    pub code: String,
+    pub enabled: bool,
+    pub merchant_ref: String,
+}
+
+/// Validates and saves the selling countries: each ticked country must be one the store
+/// sells to, with a merchant ref the account owns for that country.
+pub async fn save_countries(
+    state: &AppState,
+    store: &StoreHash,
+    submitted: &[SubmittedCountry],
+) -> Result<(), FormError> {
+    let k = known(state, store).await?;
+    if k.merchants.is_empty() {
+        return Err(FormError::Invalid(FormErrors::general("err_not_connected")));
+    }
+    let mut errors = FormErrors::default();
+    let mut chosen: Vec<(Country, MerchantRef)> = Vec::new();
+    for s in submitted.iter().filter(|s| s.enabled) {
+        let field = format!("ref_{}", s.code.to_ascii_uppercase());
+        let Some(country) = Country::parse(&s.code).filter(|c| k.offered.contains(c)) else {
+            errors = errors.field(&field, "err_country_not_offered");
+            continue;
+        };
+        if chosen.iter().any(|(c, _)| *c == country) {
+            continue;
+        }
+        let Ok(merchant_ref) = MerchantRef::parse(&s.merchant_ref) else {
+            errors = errors.field(&field, "err_merchant_ref_required");
+            continue;
+        };
+        match k.merchants.iter().find(|m| m.merchant_ref == merchant_ref) {
+            None => errors = errors.field(&field, "err_merchant_ref_unknown"),
+            Some(m) if !serves(m, country) => errors = errors.field(&field, "err_merchant_ref_country"),
+            Some(_) => chosen.push((country, merchant_ref)),
+        }
+    }
+    if errors.is_empty() && chosen.is_empty() {
+        errors = FormErrors::general("err_no_country");
+    }
+    if !errors.is_empty() {
+        return Err(FormError::Invalid(errors));
+    }
+    let hash = store.clone();
+    state
+        .db
+        .call(move |conn| db::settings::save_countries(conn, &hash, &chosen))
+        .await?;
+    Ok(())
+}

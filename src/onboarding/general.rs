@@ -1,0 +1,217 @@
+//! General settings: allowed IP addresses (empty = everyone), products and categories
+//! excluded from seQura (picked from the store's catalog), and the daily order report.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{FormError, FormErrors};
+use crate::bigcommerce::lifecycle::store_api;
+use crate::db;
+use crate::db::settings::StoredGeneral;
+use crate::domain::StoreHash;
+use crate::error::AppError;
+use crate::state::AppState;
+
+const MAX_IPS: usize = 100;
+const MAX_EXCLUDED: usize = 500;
+const MAX_NAME: usize = 255;
+/// Catalog search results per kind.
+const SEARCH_LIMIT: u32 = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExcludedProduct {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub sku: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExcludedCategory {
+    pub id: u64,
+    pub name: String,
+}
+
+/// The settings as the app uses them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GeneralSettings {
+    pub allowed_ips: Vec<IpAddr>,
+    pub excluded_categories: Vec<ExcludedCategory>,
+    pub excluded_products: Vec<ExcludedProduct>,
+    pub send_order_reports: bool,
+}
+
+/// What the form submits: the IP list as typed, and each ticked item as its JSON value.
+#[derive(Debug, Clone, Default)]
+pub struct GeneralForm {
+    pub allowed_ips: String,
+    pub excluded_categories: Vec<String>,
+    pub excluded_products: Vec<String>,
+    pub send_order_reports: bool,
+}
+
+fn decode(stored: StoredGeneral) -> GeneralSettings {
+    let ips: Vec<String> = serde_json::from_str(&stored.allowed_ips).unwrap_or_default();
+    GeneralSettings {
+        allowed_ips: ips.iter().filter_map(|s| s.parse().ok()).collect(),
+        excluded_categories: serde_json::from_str(&stored.excluded_categories).unwrap_or_default(),
+        excluded_products: serde_json::from_str(&stored.excluded_products).unwrap_or_default(),
+        send_order_reports: stored.send_order_reports,
+    }
+}
+
+pub async fn general_settings(state: &AppState, store: &StoreHash) -> Result<GeneralSettings, AppError> {
+    let hash = store.clone();
+    let stored = state
+        .db
+        .call(move |conn| db::settings::general(conn, &hash))
+        .await?;
+    Ok(decode(stored))
+}
+
+/// Parses the IP list: separated by commas, spaces or new lines; each one must be an IPv4 or
+/// IPv6 address.
+pub fn parse_ips(text: &str) -> Result<Vec<IpAddr>, FormErrors> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for part in text.split([',', ' ', '\n', '\r', '\t', ';']).filter(|p| !p.is_empty()) {
+        match part.parse::<IpAddr>() {
+            Ok(ip) if !out.contains(&ip) => out.push(ip),
+            Ok(_) => {}
+            Err(_) => {
+                let shown: String = part.chars().take(60).collect();
+                return Err(FormErrors::default().field_with("allowed_ips", "err_ip_invalid", Some(shown)));
+            }
+        }
+    }
+    if out.len() > MAX_IPS {
+        return Err(FormErrors::default().field("allowed_ips", "err_too_many"));
+    }
+    Ok(out)
+}
+
+fn parse_items<T: for<'de> Deserialize<'de> + PartialEq>(
+    values: &[String],
+    field: &str,
+    name_of: impl Fn(&T) -> (&str, u64),
+) -> Result<Vec<T>, FormErrors> {
+    if values.len() > MAX_EXCLUDED {
+        return Err(FormErrors::default().field(field, "err_too_many"));
+    }
+    let mut out: Vec<T> = Vec::new();
+    for v in values {
+        let item: T = serde_json::from_str(v)
+            .map_err(|_| FormErrors::default().field(field, "err_excluded_invalid"))?;
+        let (name, id) = name_of(&item);
+        if id == 0 || name.trim().is_empty() || name.len() > MAX_NAME {
+            return Err(FormErrors::default().field(field, "err_excluded_invalid"));
+        }
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+/// Validates and saves the general settings.
+pub async fn save_general(state: &AppState, store: &StoreHash, form: &GeneralForm) -> Result<(), FormError> {
+    let mut errors = FormErrors::default();
+    let ips = parse_ips(&form.allowed_ips).unwrap_or_else(|e| {
+        errors.fields.extend(e.fields);
+        Vec::new()
+    });
+    let categories = parse_items::<ExcludedCategory>(&form.excluded_categories, "excluded_categories", |c| {
+        (&c.name, c.id)
+    })
+    .unwrap_or_else(|e| {
+        errors.fields.extend(e.fields);
+        Vec::new()
+    });
+    let products = parse_items::<ExcludedProduct>(&form.excluded_products, "excluded_products", |p| {
+        if p.sku.len() > MAX_NAME { ("", 0) } else { (&p.name, p.id) }
+    })
+    .unwrap_or_else(|e| {
+        errors.fields.extend(e.fields);
+        Vec::new()
+    });
+    if !errors.is_empty() {
+        return Err(FormError::Invalid(errors));
+    }
+    let stored = StoredGeneral {
+        allowed_ips: to_json(&ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>()),
+        excluded_categories: to_json(&categories),
+        excluded_products: to_json(&products),
+        send_order_reports: form.send_order_reports,
+    };
+    let hash = store.clone();
+    state
+        .db
+        .call(move |conn| db::settings::save_general(conn, &hash, &stored))
+        .await?;
+    Ok(())
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Products and categories of the store's catalog matching `query` (name or SKU).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CatalogHits {
+    pub products: Vec<ExcludedProduct>,
+    pub categories: Vec<ExcludedCategory>,
+}
+
+pub async fn catalog_search(state: &AppState, store: &StoreHash, query: &str) -> Result<CatalogHits, AppError> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Ok(CatalogHits::default());
+    }
+    let query: String = query.chars().take(100).collect();
+    let api = store_api(state, store).await?;
+    let products = api.search_products(&query, SEARCH_LIMIT).await?;
+    let categories = api.search_categories(&query, SEARCH_LIMIT).await?;
+    Ok(CatalogHits {
+        products: products
+            .into_iter()
+            .map(|p| ExcludedProduct {
+                id: p.id,
+                name: p.name,
+                sku: p.sku,
+            })
+            .collect(),
+        categories: categories
+            .into_iter()
+            .map(|c| ExcludedCategory { id: c.id, name: c.name })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_lists_accept_v4_and_v6_in_any_separator_and_name_the_bad_one() {
+        let ips = parse_ips("1.2.3.4, 2001:db8::1\n10.0.0.1 1.2.3.4").unwrap();
+        assert_eq!(ips.len(), 3);
+        assert!(parse_ips("").unwrap().is_empty());
+        let err = parse_ips("1.2.3.4, 999.1.1.1").unwrap_err();
+        assert_eq!(err.fields["allowed_ips"].value.as_deref(), Some("999.1.1.1"));
+        assert!(parse_ips("10.0.0.0/8").is_err());
+    }
+
+    #[test]
+    fn excluded_items_must_be_well_formed() {
+        let ok = parse_items::<ExcludedProduct>(
+            &[r#"{"id":5,"name":"Camiseta","sku":"CAM-001"}"#.into()],
+            "p",
+            |p| (&p.name, p.id),
+        )
+        .unwrap();
+        assert_eq!(ok[0].sku, "CAM-001");
+        for bad in [r#"{"id":0,"name":"x"}"#, r#"{"id":1,"name":""}"#, "nope"] {
+            assert!(parse_items::<ExcludedProduct>(&[bad.into()], "p", |p| (&p.name, p.id)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Onboarding and configuration of a store's seQura integration: the connection (checked
+//! with seQura before anything is saved), selling countries, payment methods, general
+//! settings and the order-status mapping. Handlers call these; these call `db` and clients.
+
+mod connection;
+mod countries;
+mod general;
+mod methods;
+mod status_mapping;
+
+pub use connection::{ConnectForm, change_connection, connect, disconnect, sequra_account};
+pub use countries::{CountryRow, CountryView, SubmittedCountry, countries_view, save_countries};
+pub use general::{CatalogHits, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings, catalog_search, general_settings, save_general};
+pub use methods::{MethodRow, methods_view, refresh_methods};
+pub use status_mapping::{MappingRow, mapping_view, save_mapping};
+
+use std::collections::BTreeMap;
+
+use crate::db;
+use crate::db::sequra::SequraConnection;
+use crate::domain::{Country, MerchantRef, StoreHash};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A message of the i18n catalog with its optional `{value}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Msg {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// What a form submission got wrong: catalog messages per field and overall.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct FormErrors {
+    pub fields: BTreeMap<String, Msg>,
+    pub general: Option<Msg>,
+}
+
+impl FormErrors {
+    pub fn field(self, name: &str, key: &str) -> Self {
+        self.field_with(name, key, None)
+    }
+
+    /// A field error whose message shows the offending `value`.
+    pub fn field_with(mut self, name: &str, key: &str, value: Option<String>) -> Self {
+        self.fields.insert(
+            name.to_string(),
+            Msg {
+                key: key.to_string(),
+                value,
+            },
+        );
+        self
+    }
+
+    pub fn general(key: &str) -> Self {
+        Self {
+            general: Some(Msg {
+                key: key.to_string(),
+                value: None,
+            }),
+            ..Self::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.general.is_none()
+    }
+}
+
+/// A form outcome: saved, invalid input (shown inline), or a failure of the app itself.
+#[derive(Debug)]
+pub enum FormError {
+    Invalid(FormErrors),
+    App(AppError),
+}
+
+impl std::fmt::Display for FormError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FormError::Invalid(e) => {
+                let keys: Vec<&str> = e
+                    .general
+                    .iter()
+                    .chain(e.fields.values())
+                    .map(|m| m.key.as_str())
+                    .collect();
+                write!(f, "invalid: {}", keys.join(", "))
+            }
+            FormError::App(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl<E: Into<AppError>> From<E> for FormError {
+    fn from(e: E) -> Self {
+        FormError::App(e.into())
+    }
+}
+
+/// Where the store is in onboarding, for the dashboard and the wizard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Progress {
+    pub connection: Option<SequraConnection>,
+    pub countries: Vec<(Country, MerchantRef)>,
+    pub methods_imported: bool,
+}
+
+impl Progress {
+    pub fn connected(&self) -> bool {
+        self.connection.is_some()
+    }
+
+    /// Onboarding is done once connected, with countries and imported methods.
+    pub fn complete(&self) -> bool {
+        self.connected() && !self.countries.is_empty() && self.methods_imported
+    }
+
+    /// The wizard's next page, or None when onboarding is complete.
+    pub fn next_step(&self) -> Option<&'static str> {
+        if !self.connected() {
+            Some("connect")
+        } else if self.countries.is_empty() {
+            Some("countries")
+        } else if !self.methods_imported {
+            Some("methods")
+        } else {
+            None
+        }
+    }
+}
+
+/// The store's onboarding progress.
+pub async fn progress(state: &AppState, store: &StoreHash) -> Result<Progress, AppError> {
+    let hash = store.clone();
+    Ok(state
+        .db
+        .call(move |conn| {
+            Ok(Progress {
+                connection: db::sequra::connection(conn, &hash)?,
+                countries: db::settings::countries(conn, &hash)?,
+                methods_imported: !db::sequra::methods(conn, &hash)?.is_empty(),
+            })
+        })
+        .await?)
+}

@@ -1,0 +1,677 @@
+//! Stateful seQura stand-in for tests and `sequra-bc demo`: the merchant API of both
+//! environments on one loopback server (`{base}/sandbox/…`, `{base}/live/…`), the
+//! unauthenticated `GET {base}/deployments`, the identification form, and the callbacks
+//! seQura makes to the shop (IPN, events webhook) when a shopper completes the form.
+//!
+//! It enforces the contract in `spec/sequra-api.md` (§14 is the summary): whatever seQura
+//! would refuse, it refuses with seQura's status and body. Choices where the contract is
+//! silent are marked [U] where they are made.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use sequra_bc::sandbox::sequra::{SequraStandIn, ShopperProfile};
+//! let sq = SequraStandIn::start(([127, 0, 0, 1], 0).into()).await?;
+//! // configure the app with sandbox_url = sq.sandbox_url(), DEMO_USERNAME / DEMO_PASSWORD …
+//! # let uuid = "";
+//! let outcome = sq.complete_form(uuid, "i1", None, ShopperProfile::Approve).await?;
+//! # let _ = outcome; Ok(()) }
+//! ```
+
+mod api;
+mod form;
+mod methods;
+mod notify;
+mod respond;
+mod state;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use url::Url;
+use warp::Filter;
+use warp::http::{HeaderMap, Method};
+
+use respond::Resp;
+use state::{Env, State};
+
+pub use state::StoreIntegration;
+
+/// Largest request body accepted.
+const MAX_BODY: u64 = 1024 * 1024;
+
+/// The preloaded sandbox account (spec §13.2): merchants `dummy_automated_tests` (ES),
+/// `dummy_automated_tests_fr`, `_it` and `_pt`.
+pub const DEMO_USERNAME: &str = "sequra-demo";
+pub const DEMO_PASSWORD: &str = "sandbox-demo-password";
+/// The preloaded sandbox services account (password [`DEMO_PASSWORD`]): merchant
+/// `dummy_services_automated_tests` (ES) with the services contract options.
+pub const SERVICES_USERNAME: &str = "sequra-services-demo";
+/// The preloaded live account: merchant `demo_live_es` (ES).
+pub const LIVE_USERNAME: &str = "sequra-live-demo";
+pub const LIVE_PASSWORD: &str = "live-demo-password";
+
+/// Merchant refs of the preloaded accounts.
+pub const DEMO_MERCHANT_ES: &str = "dummy_automated_tests";
+pub const DEMO_MERCHANT_FR: &str = "dummy_automated_tests_fr";
+pub const DEMO_MERCHANT_IT: &str = "dummy_automated_tests_it";
+pub const DEMO_MERCHANT_PT: &str = "dummy_automated_tests_pt";
+pub const SERVICES_MERCHANT: &str = "dummy_services_automated_tests";
+pub const LIVE_MERCHANT: &str = "demo_live_es";
+
+/// One merchant ref of an account (one per country).
+#[derive(Clone, Debug)]
+pub struct MerchantSpec {
+    pub merchant_ref: String,
+    /// ISO 3166-1 alpha-2, e.g. `ES`.
+    pub country: String,
+    /// `EUR`.
+    pub currency: String,
+    /// E.g. `services`, `allow_first_instalment_delay`, `with_registration` (spec §2.1).
+    pub contract_options: Vec<String>,
+    /// `sequra` or `svea`.
+    pub realm: String,
+    /// Payment-method categories in the §5 shape (`GET merchants/{ref}/payment_methods`).
+    pub methods: Vec<Value>,
+}
+
+impl MerchantSpec {
+    /// A merchant with EUR, no contract options, realm `sequra` and
+    /// [`SequraStandIn::default_methods`] of its country.
+    pub fn new(merchant_ref: &str, country: &str) -> Self {
+        MerchantSpec {
+            merchant_ref: merchant_ref.to_owned(),
+            country: country.to_owned(),
+            currency: "EUR".to_owned(),
+            contract_options: Vec::new(),
+            realm: "sequra".to_owned(),
+            methods: methods::defaults(country),
+        }
+    }
+}
+
+/// A seQura account: HTTP Basic credentials of one environment owning merchant refs.
+#[derive(Clone)]
+pub struct AccountSpec {
+    /// `sandbox` or `live`.
+    pub environment: String,
+    pub username: String,
+    pub password: String,
+    pub merchants: Vec<MerchantSpec>,
+}
+
+impl std::fmt::Debug for AccountSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountSpec")
+            .field("environment", &self.environment)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("merchants", &self.merchants)
+            .finish()
+    }
+}
+
+/// One request the stand-in received.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Raw query string without `?` (empty when none).
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// First header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One callback seQura made to the shop.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    /// `ipn` (to `merchant.notify_url`) or `event` (to `merchant.events_webhook.url`).
+    pub kind: String,
+    /// `sq_state` of an IPN, `event` of an events webhook.
+    pub state: String,
+    pub url: String,
+    /// The form fields sent, in order.
+    pub fields: Vec<(String, String)>,
+    /// The shop's HTTP status; 0 when it did not answer (connection error or timeout).
+    pub status: u16,
+}
+
+/// An order as seQura holds it.
+#[derive(Clone, Debug)]
+pub struct OrderRecord {
+    pub uuid: String,
+    /// `sandbox` or `live`.
+    pub environment: String,
+    /// The account that solicited it.
+    pub username: String,
+    pub merchant_ref: String,
+    /// `solicited` | `on_hold` | `confirmed` | `cancelled`.
+    pub state: String,
+    pub order_ref_1: Option<String>,
+    /// The `order` object of `POST orders`, verbatim.
+    pub solicited: Value,
+    /// The `order` object of the last accepted `PUT orders/{uuid}`.
+    pub last_put: Option<Value>,
+    pub shipped_cart: Option<Value>,
+    pub unshipped_cart: Option<Value>,
+    /// The `order` objects of every accepted Order Update, in order.
+    pub updates: Vec<Value>,
+    /// The product and campaign the shopper completed the form with.
+    pub product: Option<String>,
+    pub campaign: Option<String>,
+    /// The last `sq_state` seQura reached: `approved` | `needs_review` | `cancelled`.
+    pub sq_state: Option<String>,
+    pub notifications: Vec<Notification>,
+}
+
+/// Who fills in the identification form (spec §13.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShopperProfile {
+    /// Any ordinary shopper: approved at once.
+    Approve,
+    /// Names "Review Test Approve": on hold, then approved.
+    ReviewApprove,
+    /// Names "Review Test Cancel": on hold, then cancelled.
+    ReviewCancel,
+}
+
+impl ShopperProfile {
+    /// `approve` | `review_approve` | `review_cancel`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShopperProfile::Approve => "approve",
+            ShopperProfile::ReviewApprove => "review_approve",
+            ShopperProfile::ReviewCancel => "review_cancel",
+        }
+    }
+
+    /// Parses [`Self::as_str`] (and the CamelCase variant names).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+            "approve" => Some(ShopperProfile::Approve),
+            "review_approve" | "reviewapprove" | "review_test_approve" => {
+                Some(ShopperProfile::ReviewApprove)
+            }
+            "review_cancel" | "reviewcancel" | "review_test_cancel" => {
+                Some(ShopperProfile::ReviewCancel)
+            }
+            _ => None,
+        }
+    }
+
+    /// The profile seQura's sandbox derives from the shopper's names.
+    pub fn for_names(given_names: &str, surnames: &str) -> Self {
+        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        match (norm(given_names).as_str(), norm(surnames).as_str()) {
+            ("review test approve", "review test approve") => ShopperProfile::ReviewApprove,
+            ("review test cancel", "review test cancel") => ShopperProfile::ReviewCancel,
+            _ => ShopperProfile::Approve,
+        }
+    }
+}
+
+/// What [`SequraStandIn::complete_form`] delivered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpnOutcome {
+    /// `(kind, sq_state or event, shop status)`: kind `ipn` or `event`; status 0 when the
+    /// shop did not answer.
+    pub deliveries: Vec<(String, String, u16)>,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    base_url: Url,
+    /// For IPNs and events webhooks.
+    http: reqwest::Client,
+}
+
+impl Shared {
+    /// Never held across `.await`.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `{base}/{env}/`.
+    fn env_url(&self, env: Env) -> Url {
+        self.base_url
+            .join(&format!("{}/", env.as_str()))
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    /// `{base}/_control/orders/{uuid}/complete`, where the form posts.
+    fn control_url(&self, uuid: &str) -> Url {
+        self.base_url
+            .join(&format!("_control/orders/{uuid}/complete"))
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+}
+
+struct ServerGuard {
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let stop = self
+            .stop
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(tx) = stop {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Handle to a running stand-in. Cheap to clone.
+///
+/// The server stops when the last handle is dropped, or at once with [`Self::shutdown`].
+#[derive(Clone)]
+pub struct SequraStandIn {
+    shared: Arc<Shared>,
+    guard: Arc<ServerGuard>,
+}
+
+/// A parsed incoming request.
+pub(crate) struct Incoming {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Incoming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        serde_urlencoded::from_str(&self.query).unwrap_or_default()
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+fn preloaded_accounts() -> Vec<AccountSpec> {
+    let svea = |merchant_ref: &str, country: &str| MerchantSpec {
+        realm: "svea".to_owned(),
+        ..MerchantSpec::new(merchant_ref, country)
+    };
+    vec![
+        AccountSpec {
+            environment: "sandbox".to_owned(),
+            username: DEMO_USERNAME.to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
+            merchants: vec![
+                MerchantSpec::new(DEMO_MERCHANT_ES, "ES"),
+                svea(DEMO_MERCHANT_FR, "FR"),
+                svea(DEMO_MERCHANT_IT, "IT"),
+                svea(DEMO_MERCHANT_PT, "PT"),
+            ],
+        },
+        AccountSpec {
+            environment: "sandbox".to_owned(),
+            username: SERVICES_USERNAME.to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
+            merchants: vec![MerchantSpec {
+                contract_options: [
+                    "services",
+                    "allow_first_instalment_delay",
+                    "with_registration",
+                    "allow_multiple_services_per_order",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                ..MerchantSpec::new(SERVICES_MERCHANT, "ES")
+            }],
+        },
+        AccountSpec {
+            environment: "live".to_owned(),
+            username: LIVE_USERNAME.to_owned(),
+            password: LIVE_PASSWORD.to_owned(),
+            merchants: vec![MerchantSpec::new(LIVE_MERCHANT, "ES")],
+        },
+    ]
+}
+
+impl SequraStandIn {
+    /// Binds `listen` (port 0 picks a free port) and serves in a spawned task, preloaded with
+    /// the demo, services and live accounts.
+    pub async fn start(listen: SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let mut addr = listener.local_addr()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base_url = Url::parse(&format!("http://{addr}/"))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new()),
+            base_url,
+            http,
+        });
+
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = warp::serve(routes(shared.clone()))
+            .incoming(listener)
+            .graceful(async move {
+                let _ = rx.await;
+            });
+        let task = tokio::spawn(server.run());
+        tracing::info!(%addr, "seQura stand-in listening");
+        let standin = SequraStandIn {
+            shared,
+            guard: Arc::new(ServerGuard {
+                stop: Mutex::new(Some(tx)),
+                task: Mutex::new(Some(task)),
+            }),
+        };
+        for account in preloaded_accounts() {
+            standin.add_account(account);
+        }
+        Ok(standin)
+    }
+
+    /// Stops the server (for every clone of this handle) and waits up to 5 s for it.
+    pub async fn shutdown(self) {
+        let stop = self
+            .guard
+            .stop
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(tx) = stop {
+            let _ = tx.send(());
+        }
+        let task = self
+            .guard
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut task) = task
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/`: `/deployments`, both environments and the control routes.
+    pub fn base_url(&self) -> Url {
+        self.shared.base_url.clone()
+    }
+
+    /// `{base}/sandbox/`: the sandbox API base (`sandbox.sequrapi.com`).
+    pub fn sandbox_url(&self) -> Url {
+        self.shared.env_url(Env::Sandbox)
+    }
+
+    /// `{base}/live/`: the live API base (`live.sequrapi.com`).
+    pub fn live_url(&self) -> Url {
+        self.shared.env_url(Env::Live)
+    }
+
+    /// Adds an account, or replaces the one with the same environment and username.
+    ///
+    /// # Panics
+    /// If `environment` is neither `sandbox` nor `live`.
+    pub fn add_account(&self, spec: AccountSpec) {
+        let env = Env::parse(&spec.environment).unwrap_or_else(|| {
+            panic!(
+                "add_account: environment must be \"sandbox\" or \"live\", not {:?}",
+                spec.environment
+            )
+        });
+        let mut st = self.shared.lock();
+        st.accounts
+            .retain(|(e, a)| !(*e == env && a.username == spec.username));
+        st.accounts.push((env, spec));
+    }
+
+    /// Realistic payment-method categories of a country (§5 shape): ES has `fp1`, `i1`,
+    /// `pp5` (campaign `temporary`, started a week ago), `sp1` (campaign `permanente`) and
+    /// `pp3`; FR, IT and PT have `pp3`; any other country a Spanish-titled `pp3`.
+    pub fn default_methods(country: &str) -> Vec<Value> {
+        methods::defaults(country)
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+
+    /// While on, every API call (both environments and `/deployments`) answers 503 with a
+    /// text body. The control routes keep working.
+    pub fn set_outage(&self, on: bool) {
+        self.shared.lock().outage = on;
+    }
+
+    /// Delay before answering every API call.
+    pub fn set_latency(&self, d: Duration) {
+        self.shared.lock().latency = d;
+    }
+
+    /// While on, IPNs echo `merchant.notification_parameters` with an `m_` prefix (as the
+    /// events webhook always does); off (the default) they are echoed unprefixed (spec §6.2).
+    pub fn set_prefixed_notification_parameters(&self, on: bool) {
+        self.shared.lock().prefixed = on;
+    }
+
+    /// Time between the `needs_review` IPN and the review's outcome (default zero). In the
+    /// real sandbox it is about a minute.
+    pub fn set_review_delay(&self, d: Duration) {
+        self.shared.lock().review_delay = d;
+    }
+
+    /// Every order, in solicitation order.
+    pub fn orders(&self) -> Vec<OrderRecord> {
+        self.shared
+            .lock()
+            .orders
+            .iter()
+            .map(state::Order::record)
+            .collect()
+    }
+
+    pub fn order(&self, uuid: &str) -> Option<OrderRecord> {
+        self.shared.lock().order(uuid).map(state::Order::record)
+    }
+
+    /// The `delivery_report` objects accepted, in order.
+    pub fn delivery_reports(&self) -> Vec<Value> {
+        self.shared.lock().delivery_reports.clone()
+    }
+
+    /// The store integrations registered (and whether they were deleted since).
+    pub fn store_integrations(&self) -> Vec<StoreIntegration> {
+        self.shared.lock().integrations.clone()
+    }
+
+    /// The shopper completes the identification form of order `uuid` with `product` (and
+    /// `campaign`; `None` = the first offered campaign of the product), and seQura notifies
+    /// the shop (spec §14.7):
+    ///
+    /// - `Approve`: IPN `approved`;
+    /// - `ReviewApprove`: IPN `needs_review`, then (after the review delay) IPN `approved`;
+    /// - `ReviewCancel`: IPN `needs_review`, then the order is cancelled and the events
+    ///   webhook gets `event=cancelled` (an IPN `sq_state=cancelled` when the order has no
+    ///   `events_webhook` [U]).
+    ///
+    /// A shop answer of 409 or 410 cancels the order and ends the sequence; so does no answer
+    /// or any other non-2xx status (no retries [U]). Returns every delivery with the shop's
+    /// status.
+    ///
+    /// # Errors
+    /// When the order does not exist, was already completed, is not awaiting the form, or the
+    /// product is not offered for it.
+    pub async fn complete_form(
+        &self,
+        uuid: &str,
+        product: &str,
+        campaign: Option<&str>,
+        profile: ShopperProfile,
+    ) -> anyhow::Result<IpnOutcome> {
+        let notices = self
+            .shared
+            .complete(uuid, product, campaign, profile, notify::FollowUp::Await)
+            .await
+            .map_err(|e| anyhow::anyhow!("complete_form({uuid}): {e}"))?;
+        Ok(IpnOutcome {
+            deliveries: notices
+                .into_iter()
+                .map(|n| (n.kind, n.state, n.status))
+                .collect(),
+        })
+    }
+}
+
+fn routes(
+    shared: Arc<Shared>,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    // `content_length_limit` requires a Content-Length: bodiless requests (GET without one)
+    // take the second branch; chunked bodies are refused with 411.
+    let body = warp::body::content_length_limit(MAX_BODY)
+        .and(warp::body::bytes())
+        .or(warp::header::optional::<String>("content-length")
+            .and(warp::header::optional::<String>("transfer-encoding"))
+            .and_then(|cl: Option<String>, te: Option<String>| async move {
+                if cl.is_none() && te.is_none() {
+                    Ok(Bytes::new())
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            }))
+        .unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(body)
+        .then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers: HeaderMap,
+                  body: Bytes| {
+                let shared = shared.clone();
+                let req = Incoming {
+                    method,
+                    path: path.as_str().to_owned(),
+                    query,
+                    headers,
+                    body,
+                };
+                async move { dispatch(shared, req).await }
+            },
+        )
+        .recover(recover)
+}
+
+async fn recover(rejection: warp::Rejection) -> Result<Resp, std::convert::Infallible> {
+    use warp::reject::{LengthRequired, PayloadTooLarge};
+    let resp = if rejection.find::<PayloadTooLarge>().is_some() {
+        respond::text(413, "Request Entity Too Large")
+    } else if rejection.find::<LengthRequired>().is_some() {
+        respond::text(411, "Length Required")
+    } else {
+        respond::text(400, "Bad Request")
+    };
+    Ok(resp)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Percent-decodes one path segment (`A14%2F12345` → `A14/12345`); `+` stays `+`.
+pub(crate) fn decode_segment(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
+    let (outage, latency) = {
+        let mut st = shared.lock();
+        st.record(
+            req.method.as_str(),
+            &req.path,
+            &req.query,
+            &req.headers,
+            &req.body,
+        );
+        (st.outage, st.latency)
+    };
+    let segments: Vec<String> = req
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+
+    match segs.as_slice() {
+        ["_control", rest @ ..] => return form::control(&shared, &req, rest).await,
+        [] if req.method == Method::GET => return form::index(&shared),
+        _ => {}
+    }
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if outage {
+        return respond::text(503, "Service Unavailable");
+    }
+    match segs.as_slice() {
+        ["deployments"] if req.method == Method::GET => api::deployments(&shared),
+        [env, rest @ ..] => match Env::parse(env) {
+            Some(env) => api::handle(&shared, &req, env, rest),
+            None => respond::not_found_html(),
+        },
+        _ => respond::not_found_html(),
+    }
+}

@@ -1,0 +1,225 @@
+//! The stand-in's state: accounts, orders, delivery reports, store integrations, recorded
+//! requests and the failure switches. Guarded by one `std::sync::Mutex`, never held across
+//! an `.await`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use warp::http::HeaderMap;
+
+use super::{AccountSpec, MerchantSpec, Notification, OrderRecord, RecordedRequest};
+
+/// One of the two environments every account belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Env {
+    Sandbox,
+    Live,
+}
+
+impl Env {
+    pub fn parse(s: &str) -> Option<Env> {
+        match s {
+            "sandbox" => Some(Env::Sandbox),
+            "live" => Some(Env::Live),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Env::Sandbox => "sandbox",
+            Env::Live => "live",
+        }
+    }
+}
+
+/// Where an order stands at seQura.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OrderState {
+    Solicited,
+    OnHold,
+    Confirmed,
+    Cancelled,
+}
+
+impl OrderState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Solicited => "solicited",
+            OrderState::OnHold => "on_hold",
+            OrderState::Confirmed => "confirmed",
+            OrderState::Cancelled => "cancelled",
+        }
+    }
+}
+
+pub(crate) struct Order {
+    pub uuid: String,
+    pub env: Env,
+    /// The account (username) that solicited it.
+    pub username: String,
+    pub merchant_ref: String,
+    pub state: OrderState,
+    pub order_ref_1: Option<String>,
+    pub order_ref_2: Option<String>,
+    /// `cart.order_total_with_tax` of the solicitation.
+    pub amount: i64,
+    /// The `order` object of `POST orders`, verbatim.
+    pub solicited: Value,
+    pub last_put: Option<Value>,
+    pub shipped_cart: Option<Value>,
+    pub unshipped_cart: Option<Value>,
+    pub updates: Vec<Value>,
+    /// Set when the shopper completed the form (with the product and campaign used).
+    pub completed: Option<(String, Option<String>)>,
+    /// The last `sq_state` notified (`approved` | `needs_review` | `cancelled`) and since when.
+    pub sq_state: Option<(String, Instant)>,
+    /// Cancelled by an Order Update with both carts empty (still reachable by `order_ref_1`).
+    pub cancelled_by_update: bool,
+    pub notifications: Vec<Notification>,
+}
+
+impl Order {
+    pub fn record(&self) -> OrderRecord {
+        OrderRecord {
+            uuid: self.uuid.clone(),
+            environment: self.env.as_str().to_owned(),
+            username: self.username.clone(),
+            merchant_ref: self.merchant_ref.clone(),
+            state: self.state.as_str().to_owned(),
+            order_ref_1: self.order_ref_1.clone(),
+            solicited: self.solicited.clone(),
+            last_put: self.last_put.clone(),
+            shipped_cart: self.shipped_cart.clone(),
+            unshipped_cart: self.unshipped_cart.clone(),
+            updates: self.updates.clone(),
+            product: self.completed.as_ref().map(|(p, _)| p.clone()),
+            campaign: self.completed.as_ref().and_then(|(_, c)| c.clone()),
+            sq_state: self.sq_state.as_ref().map(|(s, _)| s.clone()),
+            notifications: self.notifications.clone(),
+        }
+    }
+
+    /// A string member of the solicited order, e.g. `("merchant", "notify_url")`.
+    pub fn solicited_str(&self, object: &str, key: &str) -> Option<String> {
+        self.solicited
+            .get(object)
+            .and_then(|o| o.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}
+
+/// A `POST store_integrations` the stand-in accepted.
+#[derive(Clone, Debug)]
+pub struct StoreIntegration {
+    pub id: u64,
+    pub environment: String,
+    pub username: String,
+    /// The `store_integration` object, verbatim.
+    pub body: Value,
+    /// Set by `DELETE store_integrations/{webhook_url}`.
+    pub deleted: bool,
+}
+
+pub(crate) struct State {
+    pub accounts: Vec<(Env, AccountSpec)>,
+    pub orders: Vec<Order>,
+    pub delivery_reports: Vec<Value>,
+    pub integrations: Vec<StoreIntegration>,
+    pub requests: Vec<RecordedRequest>,
+    pub outage: bool,
+    pub latency: Duration,
+    pub prefixed: bool,
+    pub review_delay: Duration,
+}
+
+impl State {
+    pub fn new() -> Self {
+        State {
+            accounts: Vec::new(),
+            orders: Vec::new(),
+            delivery_reports: Vec::new(),
+            integrations: Vec::new(),
+            requests: Vec::new(),
+            outage: false,
+            latency: Duration::ZERO,
+            prefixed: false,
+            review_delay: Duration::ZERO,
+        }
+    }
+
+    pub fn account(&self, env: Env, username: &str) -> Option<&AccountSpec> {
+        self.accounts
+            .iter()
+            .find(|(e, a)| *e == env && a.username == username)
+            .map(|(_, a)| a)
+    }
+
+    /// The merchant `merchant_ref` of the account, if it owns it.
+    pub fn merchant(&self, env: Env, username: &str, merchant_ref: &str) -> Option<&MerchantSpec> {
+        self.account(env, username)?
+            .merchants
+            .iter()
+            .find(|m| m.merchant_ref == merchant_ref)
+    }
+
+    pub fn order(&self, uuid: &str) -> Option<&Order> {
+        self.orders.iter().find(|o| o.uuid == uuid)
+    }
+
+    pub fn order_mut(&mut self, uuid: &str) -> Option<&mut Order> {
+        self.orders.iter_mut().find(|o| o.uuid == uuid)
+    }
+
+    pub fn record(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) {
+        self.requests.push(RecordedRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        });
+    }
+}
+
+/// 32 lowercase hex characters derived from `seed` (stable per merchant, so a restarted
+/// stand-in answers the same credentials).
+pub(crate) fn hex_digest(seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(seed.as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// The `merchants/credentials` object of one merchant (spec §2.1).
+pub(crate) fn credentials_json(m: &MerchantSpec) -> Value {
+    json!({
+        "ref": m.merchant_ref,
+        "name": null,
+        "country": m.country,
+        "allowed_countries": [m.country],
+        "currency": m.currency,
+        "assets_key": &hex_digest(&format!("assets:{}", m.merchant_ref))[..10],
+        "contract_options": m.contract_options,
+        "extra_information": {"type": "regular", "phone_number": ""},
+        "verify_signature": false,
+        "signature_secret": hex_digest(&format!("signature:{}", m.merchant_ref)),
+        "confirmation_path": "default",
+        "realm": m.realm,
+    })
+}

@@ -1,0 +1,9 @@
+//! seQura: the API client and its request and response models.
+
+/// The typed HTTP client: accounts, environments, classified errors.
+pub mod client;
+/// Request and response bodies, field for field as seQura reads and writes them.
+pub mod models;
+
+pub use client::*;
+pub use models::*;

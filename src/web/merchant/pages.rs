@@ -1,0 +1,111 @@
+//! The dashboard, the order panel, and where a load lands.
+
+use serde::Serialize;
+use warp::http::StatusCode;
+
+use super::settings;
+use super::{Merchant, Request, see_other};
+use crate::bigcommerce::lifecycle;
+use crate::db::provisioning::{Item, ItemState};
+use crate::domain::{BcOrderId, StoreHash, UserId};
+use crate::error::AppError;
+use crate::onboarding;
+use crate::state::AppState;
+use crate::web::respond::Page;
+
+#[derive(Serialize)]
+struct ItemView {
+    key: &'static str,
+    ok: bool,
+    reason: Option<String>,
+    checked_at: String,
+}
+
+fn item_view(i: &ItemState) -> ItemView {
+    ItemView {
+        key: i.item.as_str(),
+        ok: i.ok,
+        reason: i.reason.clone(),
+        checked_at: readable_time(&i.checked_at),
+    }
+}
+
+/// `2026-11-28T05:43:47Z` → `2026-11-28 05:43 UTC`.
+pub(super) fn readable_time(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => rfc3339.to_string(),
+    }
+}
+
+async fn merchant_for(state: &AppState, store: &StoreHash, user: UserId) -> Result<Merchant, AppError> {
+    Merchant::for_user(state, store, user)
+        .await?
+        .ok_or_else(|| AppError::Forbidden("The seQura app is not installed in this store.".into()))
+}
+
+/// After install or load from the Apps menu: the onboarding step still to do, else the
+/// dashboard.
+pub(in crate::web) async fn landing(state: &AppState, store: &StoreHash, user: UserId) -> Page {
+    let merchant = merchant_for(state, store, user).await?;
+    let progress = onboarding::progress(state, store).await?;
+    match progress.next_step() {
+        Some("connect") => settings::render_connect(state, &merchant, &progress, None, Default::default()).await,
+        Some("countries") => settings::render_countries(state, &merchant, &progress, None, Vec::new()).await,
+        _ => render_dashboard(state, &merchant).await,
+    }
+}
+
+/// The dashboard for a user known from a verified payload.
+pub(in crate::web) async fn dashboard(state: &AppState, store: &StoreHash, user: UserId) -> Page {
+    let merchant = merchant_for(state, store, user).await?;
+    render_dashboard(state, &merchant).await
+}
+
+pub(super) async fn dashboard_page(state: AppState, merchant: Merchant, _req: Request) -> Page {
+    render_dashboard(&state, &merchant).await
+}
+
+async fn render_dashboard(state: &AppState, merchant: &Merchant) -> Page {
+    let health = lifecycle::health(state, &merchant.store).await?;
+    let progress = onboarding::progress(state, &merchant.store).await?;
+    let missing: Vec<&str> = [
+        (!progress.connected()).then_some("connect"),
+        progress.countries.is_empty().then_some("countries"),
+        (!progress.methods_imported).then_some("methods"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    merchant.render(
+        state,
+        StatusCode::OK,
+        "dashboard.html",
+        "dashboard",
+        minijinja::context! {
+            items => minijinja::value::Serde(health.items.iter().map(item_view).collect::<Vec<_>>()),
+            item_keys => Item::ALL.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
+            all_ok => health.all_ok,
+            connection => minijinja::value::Serde(&progress.connection),
+            countries => progress.countries.iter().map(|(c, m)| format!("{c} · {m}")).collect::<Vec<_>>(),
+            missing => missing,
+            complete => progress.complete(),
+        },
+    )
+}
+
+pub(super) async fn retry_provisioning(state: AppState, merchant: Merchant, _req: Request) -> Page {
+    lifecycle::provision_store(&state, &merchant.store).await?;
+    see_other(&merchant, "/app", None)
+}
+
+/// The order panel opened by the App Extension (its seQura details arrive with checkout).
+pub(in crate::web) async fn order_panel(state: &AppState, merchant: &Merchant, order: BcOrderId) -> Page {
+    merchant.render(
+        state,
+        StatusCode::OK,
+        "order_panel.html",
+        "order",
+        minijinja::context! { order_id => order.0 },
+    )
+}

@@ -1,0 +1,474 @@
+//! Onboarding and settings pages: connection, selling countries, payment methods, general
+//! settings, order-status mapping. Validation lives in `onboarding`; errors render inline.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use warp::http::StatusCode;
+
+use super::{Merchant, Request, see_other};
+use crate::config::SecretString;
+use crate::domain::Country;
+use crate::error::AppError;
+use crate::onboarding::{
+    self, ConnectForm, FormError, FormErrors, GeneralForm, Progress, SubmittedCountry,
+};
+use crate::state::AppState;
+use crate::web::respond::Page;
+
+/// Form errors in the merchant's language.
+#[derive(Debug, Default, Serialize)]
+struct Errors {
+    fields: BTreeMap<String, String>,
+    general: Option<String>,
+}
+
+fn translate(state: &AppState, merchant: &Merchant, e: &FormErrors) -> Errors {
+    let tr = |m: &onboarding::Msg| {
+        state.i18n.tf(
+            merchant.lang,
+            &m.key,
+            &[("value", m.value.as_deref().unwrap_or(""))],
+        )
+    };
+    Errors {
+        fields: e.fields.iter().map(|(k, m)| (k.clone(), tr(m))).collect(),
+        general: e.general.as_ref().map(tr),
+    }
+}
+
+/// The wizard's steps while onboarding is incomplete.
+fn wizard(progress: &Progress, current: &str) -> Option<minijinja::Value> {
+    (!progress.complete()).then(|| {
+        minijinja::context! {
+            current => current,
+            connected => progress.connected(),
+            countries_done => !progress.countries.is_empty(),
+            methods_done => progress.methods_imported,
+        }
+    })
+}
+
+/// Validation errors answer 422 with the form re-rendered; anything else is an app error.
+fn invalid_or<T>(r: Result<T, FormError>) -> Result<Result<T, FormErrors>, AppError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(FormError::Invalid(e)) => Ok(Err(e)),
+        Err(FormError::App(e)) => Err(e),
+    }
+}
+
+fn status_for(errors: &Option<FormErrors>) -> StatusCode {
+    if errors.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
+// ---- connection --------------------------------------------------------------------------
+
+#[derive(Debug, Default, Serialize)]
+pub(super) struct ConnectValues {
+    username: String,
+    environment: String,
+}
+
+pub(super) async fn render_connect(
+    state: &AppState,
+    merchant: &Merchant,
+    progress: &Progress,
+    errors: Option<FormErrors>,
+    values: ConnectValues,
+) -> Page {
+    let status = status_for(&errors);
+    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    merchant.render(
+        state,
+        status,
+        "connect.html",
+        "connect",
+        minijinja::context! {
+            wizard => wizard(progress, "connect"),
+            connection => minijinja::value::Serde(&progress.connection),
+            values => minijinja::value::Serde(&values),
+            errors => minijinja::value::Serde(&errors),
+        },
+    )
+}
+
+pub(super) async fn connect_page(state: AppState, merchant: Merchant, _req: Request) -> Page {
+    let progress = onboarding::progress(&state, &merchant.store).await?;
+    let values = ConnectValues {
+        username: progress
+            .connection
+            .as_ref()
+            .map(|c| c.username.clone())
+            .unwrap_or_default(),
+        environment: progress
+            .connection
+            .as_ref()
+            .map(|c| c.environment.clone())
+            .unwrap_or_else(|| "sandbox".into()),
+    };
+    render_connect(&state, &merchant, &progress, None, values).await
+}
+
+pub(super) async fn connect_submit(state: AppState, merchant: Merchant, req: Request) -> Page {
+    req.require_form()?;
+    let form = ConnectForm {
+        username: req.field("username").unwrap_or("").to_string(),
+        password: SecretString::new(req.field("password").unwrap_or("")),
+        environment: req.field("environment").unwrap_or("").to_string(),
+        confirm_switch: req.field("confirm_switch") == Some("yes"),
+    };
+    let before = onboarding::progress(&state, &merchant.store).await?;
+    let outcome = if before.connected() {
+        onboarding::change_connection(&state, &merchant.store, &form).await
+    } else {
+        onboarding::connect(&state, &merchant.store, &form).await
+    };
+    match invalid_or(outcome)? {
+        Ok(()) => {
+            let after = onboarding::progress(&state, &merchant.store).await?;
+            match after.next_step() {
+                Some("countries") => see_other(&merchant, "/app/countries", Some("connected")),
+                _ => see_other(&merchant, "/app/connect", Some("saved")),
+            }
+        }
+        Err(errors) => {
+            let values = ConnectValues {
+                username: form.username.trim().to_string(),
+                environment: form.environment,
+            };
+            render_connect(&state, &merchant, &before, Some(errors), values).await
+        }
+    }
+}
+
+pub(super) async fn disconnect_submit(state: AppState, merchant: Merchant, req: Request) -> Page {
+    req.require_form()?;
+    if req.field("confirm") != Some("yes") {
+        let progress = onboarding::progress(&state, &merchant.store).await?;
+        let errors = FormErrors::default().field("confirm", "err_confirm_disconnect");
+        let values = ConnectValues {
+            username: progress
+                .connection
+                .as_ref()
+                .map(|c| c.username.clone())
+                .unwrap_or_default(),
+            environment: progress
+                .connection
+                .as_ref()
+                .map(|c| c.environment.clone())
+                .unwrap_or_default(),
+        };
+        return render_connect(&state, &merchant, &progress, Some(errors), values).await;
+    }
+    onboarding::disconnect(&state, &merchant.store).await?;
+    see_other(&merchant, "/app/connect", Some("disconnected"))
+}
+
+// ---- countries -----------------------------------------------------------------------------
+
+pub(super) async fn render_countries(
+    state: &AppState,
+    merchant: &Merchant,
+    progress: &Progress,
+    errors: Option<FormErrors>,
+    submitted: Vec<SubmittedCountry>,
+) -> Page {
+    let mut view = onboarding::countries_view(state, &merchant.store).await?;
+    // A rejected submission shows what was typed, not what is stored.
+    for row in &mut view.rows {
+        if let Some(s) = submitted.iter().find(|s| s.code == row.code) {
+            row.enabled = s.enabled;
+            row.merchant_ref = s.merchant_ref.clone();
+        } else if !submitted.is_empty() {
+            row.enabled = false;
+        }
+    }
+    let status = status_for(&errors);
+    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    merchant.render(
+        state,
+        status,
+        "countries.html",
+        "countries",
+        minijinja::context! {
+            wizard => wizard(progress, "countries"),
+            connected => progress.connected(),
+            view => minijinja::value::Serde(&view),
+            errors => minijinja::value::Serde(&errors),
+        },
+    )
+}
+
+pub(super) async fn countries_page(state: AppState, merchant: Merchant, _req: Request) -> Page {
+    let progress = onboarding::progress(&state, &merchant.store).await?;
+    render_countries(&state, &merchant, &progress, None, Vec::new()).await
+}
+
+pub(super) async fn countries_submit(state: AppState, merchant: Merchant, req: Request) -> Page {
+    req.require_form()?;
+    let enabled = req.fields("country");
+    let submitted: Vec<SubmittedCountry> = Country::ALL
+        .iter()
+        .filter_map(|c| {
+            let code = c.code().to_string();
+            let merchant_ref = req.field(&format!("ref_{code}"))?.trim().to_string();
+            Some(SubmittedCountry {
+                enabled: enabled.contains(&code),
+                code,
+                merchant_ref,
+            })
+        })
+        .chain(
+            // A ticked country without its row (forged) is still checked.
+            enabled
+                .iter()
+                .filter(|c| Country::parse(c).is_none())
+                .map(|c| SubmittedCountry {
+                    code: c.chars().take(8).collect(),
+                    enabled: true,
+                    merchant_ref: String::new(),
+                }),
+        )
+        .collect();
+    let before = onboarding::progress(&state, &merchant.store).await?;
+    match invalid_or(onboarding::save_countries(&state, &merchant.store, &submitted).await)? {
+        Ok(()) if !before.complete() => see_other(&merchant, "/app/methods", Some("saved")),
+        Ok(()) => see_other(&merchant, "/app/countries", Some("saved")),
+        Err(errors) => render_countries(&state, &merchant, &before, Some(errors), submitted).await,
+    }
+}
+
+// ---- payment methods ------------------------------------------------------------------------
+
+async fn render_methods(
+    state: &AppState,
+    merchant: &Merchant,
+    filter: Option<Country>,
+    errors: Option<FormErrors>,
+) -> Page {
+    let progress = onboarding::progress(state, &merchant.store).await?;
+    let view = onboarding::methods_view(state, &merchant.store, filter, merchant.lang).await?;
+    let fetched_at = view
+        .rows
+        .iter()
+        .map(|r| r.fetched_at.as_str())
+        .min()
+        .map(super::pages::readable_time);
+    let status = if errors.is_some() {
+        StatusCode::BAD_GATEWAY
+    } else {
+        StatusCode::OK
+    };
+    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    merchant.render(
+        state,
+        status,
+        "methods.html",
+        "methods",
+        minijinja::context! {
+            wizard => wizard(&progress, "methods"),
+            connected => progress.connected(),
+            view => minijinja::value::Serde(&view),
+            fetched_at => fetched_at,
+            errors => minijinja::value::Serde(&errors),
+        },
+    )
+}
+
+pub(super) async fn methods_page(state: AppState, merchant: Merchant, req: Request) -> Page {
+    let filter = req.query("country").and_then(Country::parse);
+    render_methods(&state, &merchant, filter, None).await
+}
+
+pub(super) async fn methods_refresh(state: AppState, merchant: Merchant, _req: Request) -> Page {
+    match invalid_or(onboarding::refresh_methods(&state, &merchant.store).await)? {
+        Ok(()) => see_other(&merchant, "/app/methods", Some("refreshed")),
+        Err(errors) => render_methods(&state, &merchant, None, Some(errors)).await,
+    }
+}
+
+// ---- general settings -------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+struct GeneralValues {
+    allowed_ips: String,
+    excluded_categories: Vec<onboarding::ExcludedCategory>,
+    excluded_products: Vec<onboarding::ExcludedProduct>,
+    send_order_reports: bool,
+}
+
+/// Items shown with a checkbox: the value is the item's JSON, posted back as is.
+#[derive(Debug, Serialize)]
+struct Pick {
+    value: String,
+    label: String,
+    checked: bool,
+}
+
+fn picks<T: Serialize>(items: &[T], label: impl Fn(&T) -> String, checked: bool) -> Vec<Pick> {
+    items
+        .iter()
+        .filter_map(|i| {
+            Some(Pick {
+                value: serde_json::to_string(i).ok()?,
+                label: label(i),
+                checked,
+            })
+        })
+        .collect()
+}
+
+async fn render_general(
+    state: &AppState,
+    merchant: &Merchant,
+    values: GeneralValues,
+    query: &str,
+    errors: Option<FormErrors>,
+) -> Page {
+    let hits = match onboarding::catalog_search(state, &merchant.store, query).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "catalog search failed");
+            Default::default()
+        }
+    };
+    let product_label = |p: &onboarding::ExcludedProduct| {
+        if p.sku.is_empty() {
+            p.name.clone()
+        } else {
+            format!("{} ({})", p.name, p.sku)
+        }
+    };
+    let category_label = |c: &onboarding::ExcludedCategory| c.name.clone();
+    // Search results not already excluded, offered unticked.
+    let new_products: Vec<_> = hits
+        .products
+        .into_iter()
+        .filter(|p| !values.excluded_products.iter().any(|x| x.id == p.id))
+        .collect();
+    let new_categories: Vec<_> = hits
+        .categories
+        .into_iter()
+        .filter(|c| !values.excluded_categories.iter().any(|x| x.id == c.id))
+        .collect();
+    let status = status_for(&errors);
+    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    merchant.render(
+        state,
+        status,
+        "general.html",
+        "general",
+        minijinja::context! {
+            values => minijinja::value::Serde(&values),
+            products => minijinja::value::Serde(
+                picks(&values.excluded_products, product_label, true)
+                    .into_iter()
+                    .chain(picks(&new_products, product_label, false))
+                    .collect::<Vec<_>>()),
+            categories => minijinja::value::Serde(
+                picks(&values.excluded_categories, category_label, true)
+                    .into_iter()
+                    .chain(picks(&new_categories, category_label, false))
+                    .collect::<Vec<_>>()),
+            query => query,
+            searched => !query.trim().is_empty(),
+            errors => minijinja::value::Serde(&errors),
+        },
+    )
+}
+
+pub(super) async fn general_page(state: AppState, merchant: Merchant, req: Request) -> Page {
+    let g = onboarding::general_settings(&state, &merchant.store).await?;
+    let values = GeneralValues {
+        allowed_ips: g
+            .allowed_ips
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        excluded_categories: g.excluded_categories,
+        excluded_products: g.excluded_products,
+        send_order_reports: g.send_order_reports,
+    };
+    let query = req.query("q").unwrap_or("").to_string();
+    render_general(&state, &merchant, values, &query, None).await
+}
+
+pub(super) async fn general_submit(state: AppState, merchant: Merchant, req: Request) -> Page {
+    req.require_form()?;
+    let form = GeneralForm {
+        allowed_ips: req.field("allowed_ips").unwrap_or("").to_string(),
+        excluded_categories: req.fields("excluded_category"),
+        excluded_products: req.fields("excluded_product"),
+        send_order_reports: req.field("send_order_reports") == Some("on"),
+    };
+    match invalid_or(onboarding::save_general(&state, &merchant.store, &form).await)? {
+        Ok(()) => see_other(&merchant, "/app/general", Some("saved")),
+        Err(errors) => {
+            let values = GeneralValues {
+                allowed_ips: form.allowed_ips.clone(),
+                excluded_categories: parse_all(&form.excluded_categories),
+                excluded_products: parse_all(&form.excluded_products),
+                send_order_reports: form.send_order_reports,
+            };
+            render_general(&state, &merchant, values, "", Some(errors)).await
+        }
+    }
+}
+
+// ---- order status mapping -----------------------------------------------------------------------
+
+async fn render_status(
+    state: &AppState,
+    merchant: &Merchant,
+    submitted: Option<&[(String, String)]>,
+    errors: Option<FormErrors>,
+) -> Page {
+    let (mut rows, statuses) = onboarding::mapping_view(state, &merchant.store).await?;
+    if let Some(sub) = submitted {
+        for row in &mut rows {
+            row.bc_status_id = sub
+                .iter()
+                .find(|(k, _)| k == row.sequra_status)
+                .and_then(|(_, v)| v.parse().ok());
+        }
+    }
+    let status = status_for(&errors);
+    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    merchant.render(
+        state,
+        status,
+        "order_status.html",
+        "order-status",
+        minijinja::context! {
+            rows => minijinja::value::Serde(&rows),
+            statuses => minijinja::value::Serde(&statuses),
+            errors => minijinja::value::Serde(&errors),
+        },
+    )
+}
+
+pub(super) async fn status_page(state: AppState, merchant: Merchant, _req: Request) -> Page {
+    render_status(&state, &merchant, None, None).await
+}
+
+pub(super) async fn status_submit(state: AppState, merchant: Merchant, req: Request) -> Page {
+    req.require_form()?;
+    match invalid_or(onboarding::save_mapping(&state, &merchant.store, &req.form).await)? {
+        Ok(()) => see_other(&merchant, "/app/order-status", Some("saved")),
+        Err(errors) => render_status(&state, &merchant, Some(&req.form), Some(errors)).await,
+    }
+}
+
+/// The items of a rejected form that still parse, to show them again.
+fn parse_all<T: serde::de::DeserializeOwned>(values: &[String]) -> Vec<T> {
+    values
+        .iter()
+        .filter_map(|v| serde_json::from_str(v).ok())
+        .collect()
+}
