@@ -67,7 +67,13 @@ pub fn save_connection(
         tx.execute(
             "INSERT INTO sequra_merchants (store_hash, merchant_ref, country, currency, payload)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![store.as_str(), m.merchant_ref.as_str(), m.country, m.currency, m.payload],
+            params![
+                store.as_str(),
+                m.merchant_ref.as_str(),
+                m.country,
+                m.currency,
+                m.payload
+            ],
         )?;
     }
     tx.commit()?;
@@ -75,7 +81,10 @@ pub fn save_connection(
 }
 
 /// The store's connection, if any.
-pub fn connection(conn: &Connection, store: &StoreHash) -> Result<Option<SequraConnection>, DbError> {
+pub fn connection(
+    conn: &Connection,
+    store: &StoreHash,
+) -> Result<Option<SequraConnection>, DbError> {
     Ok(conn
         .query_row(
             "SELECT environment, username, connected_at FROM sequra_connections WHERE store_hash = ?1",
@@ -121,12 +130,7 @@ pub fn merchants(conn: &Connection, store: &StoreHash) -> Result<Vec<StoredMerch
          WHERE store_hash = ?1 ORDER BY merchant_ref",
     )?;
     let rows = stmt.query_map([store.as_str()], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-        ))
+        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
     let mut out = Vec::new();
     for row in rows {

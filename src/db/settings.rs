@@ -26,10 +26,12 @@ impl Default for StoredGeneral {
 }
 
 /// Selling countries with their merchant refs.
-pub fn countries(conn: &Connection, store: &StoreHash) -> Result<Vec<(Country, MerchantRef)>, DbError> {
-    let mut stmt = conn.prepare(
-        "SELECT country, merchant_ref FROM selling_countries WHERE store_hash = ?1",
-    )?;
+pub fn countries(
+    conn: &Connection,
+    store: &StoreHash,
+) -> Result<Vec<(Country, MerchantRef)>, DbError> {
+    let mut stmt =
+        conn.prepare("SELECT country, merchant_ref FROM selling_countries WHERE store_hash = ?1")?;
     let rows = stmt.query_map([store.as_str()], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
     })?;
@@ -85,7 +87,11 @@ pub fn general(conn: &Connection, store: &StoreHash) -> Result<StoredGeneral, Db
         .unwrap_or_default())
 }
 
-pub fn save_general(conn: &Connection, store: &StoreHash, g: &StoredGeneral) -> Result<(), DbError> {
+pub fn save_general(
+    conn: &Connection,
+    store: &StoreHash,
+    g: &StoredGeneral,
+) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO general_settings (store_hash, allowed_ips, excluded_categories, excluded_products,
                                        send_order_reports, updated_at)

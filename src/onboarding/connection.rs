@@ -62,11 +62,15 @@ async fn check_credentials(
         )),
         Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, "seQura unreachable while checking credentials");
-            Err(FormError::Invalid(FormErrors::general("err_sequra_unreachable")))
+            Err(FormError::Invalid(FormErrors::general(
+                "err_sequra_unreachable",
+            )))
         }
         Err(e) => {
             tracing::warn!(error = %e, "seQura refused the credentials check");
-            Err(FormError::Invalid(FormErrors::general("err_sequra_rejected")))
+            Err(FormError::Invalid(FormErrors::general(
+                "err_sequra_rejected",
+            )))
         }
     }
 }
@@ -111,7 +115,8 @@ async fn save(
                 &merchants,
             )?;
             // Countries whose merchant ref the account no longer owns go.
-            let owned: Vec<MerchantRef> = merchants.iter().map(|m| m.merchant_ref.clone()).collect();
+            let owned: Vec<MerchantRef> =
+                merchants.iter().map(|m| m.merchant_ref.clone()).collect();
             let kept: Vec<_> = db::settings::countries(conn, &hash)?
                 .into_iter()
                 .filter(|(_, m)| owned.contains(m))
@@ -125,11 +130,18 @@ async fn save(
 
 /// Onboarding step 1: check the credentials with seQura, then save them and import the
 /// payment methods of every merchant ref they own.
-pub async fn connect(state: &AppState, store: &StoreHash, form: &ConnectForm) -> Result<(), FormError> {
+pub async fn connect(
+    state: &AppState,
+    store: &StoreHash,
+    form: &ConnectForm,
+) -> Result<(), FormError> {
     let account = parse(form).map_err(FormError::Invalid)?;
     let merchants = check_credentials(state, &account).await?;
     save(state, store, &account, stored(&merchants), false).await?;
-    tracing::info!(environment = account.environment.as_str(), "seQura account connected");
+    tracing::info!(
+        environment = account.environment.as_str(),
+        "seQura account connected"
+    );
     if let Err(e) = methods::refresh_methods(state, store).await {
         tracing::warn!(error = %e, "payment methods could not be imported on connect");
     }
@@ -195,13 +207,13 @@ pub async fn sequra_account(
         })
         .await?;
     Ok(match found {
-        (Some(c), Some(password)) => Environment::parse(&c.environment).map(|environment| {
-            SequraAccount {
+        (Some(c), Some(password)) => {
+            Environment::parse(&c.environment).map(|environment| SequraAccount {
                 environment,
                 username: c.username,
                 password,
-            }
-        }),
+            })
+        }
         _ => None,
     })
 }

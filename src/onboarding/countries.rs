@@ -32,7 +32,10 @@ pub struct CountryView {
 }
 
 /// The countries the store sells to, from BigCommerce.
-async fn store_countries(state: &AppState, store: &StoreHash) -> Result<BTreeSet<String>, AppError> {
+async fn store_countries(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<BTreeSet<String>, AppError> {
     let api = store_api(state, store).await?;
     let info = api.store_info().await?;
     let zones = api.shipping_zones().await?;
@@ -111,7 +114,11 @@ pub async fn countries_view(state: &AppState, store: &StoreHash) -> Result<Count
         .offered
         .iter()
         .map(|&c| {
-            let saved = k.saved.iter().find(|(x, _)| *x == c).map(|(_, m)| m.to_string());
+            let saved = k
+                .saved
+                .iter()
+                .find(|(x, _)| *x == c)
+                .map(|(_, m)| m.to_string());
             let options: Vec<String> = k
                 .merchants
                 .iter()
@@ -126,7 +133,11 @@ pub async fn countries_view(state: &AppState, store: &StoreHash) -> Result<Count
             CountryRow {
                 code: c.code().to_string(),
                 // Before the first save, every country the account has a merchant for is on.
-                enabled: if k.saved.is_empty() { prefill.is_some() } else { saved.is_some() },
+                enabled: if k.saved.is_empty() {
+                    prefill.is_some()
+                } else {
+                    saved.is_some()
+                },
                 merchant_ref: saved.or(prefill).unwrap_or_default(),
                 options,
             }
@@ -163,7 +174,11 @@ pub async fn save_countries(
     for s in submitted.iter().filter(|s| s.enabled) {
         let field = format!("ref_{}", s.code.to_ascii_uppercase());
         let Some(country) = Country::parse(&s.code).filter(|c| k.offered.contains(c)) else {
-            errors = errors.field(&field, "err_country_not_offered");
+            // Not a row of the page (a forged or stale form): say so above the form.
+            errors.general = Some(super::Msg {
+                key: "err_country_not_offered".into(),
+                value: Some(s.code.chars().take(8).collect()),
+            });
             continue;
         };
         if chosen.iter().any(|(c, _)| *c == country) {
@@ -175,7 +190,9 @@ pub async fn save_countries(
         };
         match k.merchants.iter().find(|m| m.merchant_ref == merchant_ref) {
             None => errors = errors.field(&field, "err_merchant_ref_unknown"),
-            Some(m) if !serves(m, country) => errors = errors.field(&field, "err_merchant_ref_country"),
+            Some(m) if !serves(m, country) => {
+                errors = errors.field(&field, "err_merchant_ref_country")
+            }
             Some(_) => chosen.push((country, merchant_ref)),
         }
     }

@@ -61,7 +61,10 @@ fn decode(stored: StoredGeneral) -> GeneralSettings {
     }
 }
 
-pub async fn general_settings(state: &AppState, store: &StoreHash) -> Result<GeneralSettings, AppError> {
+pub async fn general_settings(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<GeneralSettings, AppError> {
     let hash = store.clone();
     let stored = state
         .db
@@ -74,13 +77,20 @@ pub async fn general_settings(state: &AppState, store: &StoreHash) -> Result<Gen
 /// IPv6 address.
 pub fn parse_ips(text: &str) -> Result<Vec<IpAddr>, FormErrors> {
     let mut out: Vec<IpAddr> = Vec::new();
-    for part in text.split([',', ' ', '\n', '\r', '\t', ';']).filter(|p| !p.is_empty()) {
+    for part in text
+        .split([',', ' ', '\n', '\r', '\t', ';'])
+        .filter(|p| !p.is_empty())
+    {
         match part.parse::<IpAddr>() {
             Ok(ip) if !out.contains(&ip) => out.push(ip),
             Ok(_) => {}
             Err(_) => {
                 let shown: String = part.chars().take(60).collect();
-                return Err(FormErrors::default().field_with("allowed_ips", "err_ip_invalid", Some(shown)));
+                return Err(FormErrors::default().field_with(
+                    "allowed_ips",
+                    "err_ip_invalid",
+                    Some(shown),
+                ));
             }
         }
     }
@@ -114,26 +124,36 @@ fn parse_items<T: for<'de> Deserialize<'de> + PartialEq>(
 }
 
 /// Validates and saves the general settings.
-pub async fn save_general(state: &AppState, store: &StoreHash, form: &GeneralForm) -> Result<(), FormError> {
+pub async fn save_general(
+    state: &AppState,
+    store: &StoreHash,
+    form: &GeneralForm,
+) -> Result<(), FormError> {
     let mut errors = FormErrors::default();
     let ips = parse_ips(&form.allowed_ips).unwrap_or_else(|e| {
         errors.fields.extend(e.fields);
         Vec::new()
     });
-    let categories = parse_items::<ExcludedCategory>(&form.excluded_categories, "excluded_categories", |c| {
-        (&c.name, c.id)
-    })
-    .unwrap_or_else(|e| {
-        errors.fields.extend(e.fields);
-        Vec::new()
-    });
-    let products = parse_items::<ExcludedProduct>(&form.excluded_products, "excluded_products", |p| {
-        if p.sku.len() > MAX_NAME { ("", 0) } else { (&p.name, p.id) }
-    })
-    .unwrap_or_else(|e| {
-        errors.fields.extend(e.fields);
-        Vec::new()
-    });
+    let categories =
+        parse_items::<ExcludedCategory>(&form.excluded_categories, "excluded_categories", |c| {
+            (&c.name, c.id)
+        })
+        .unwrap_or_else(|e| {
+            errors.fields.extend(e.fields);
+            Vec::new()
+        });
+    let products =
+        parse_items::<ExcludedProduct>(&form.excluded_products, "excluded_products", |p| {
+            if p.sku.len() > MAX_NAME {
+                ("", 0)
+            } else {
+                (&p.name, p.id)
+            }
+        })
+        .unwrap_or_else(|e| {
+            errors.fields.extend(e.fields);
+            Vec::new()
+        });
     if !errors.is_empty() {
         return Err(FormError::Invalid(errors));
     }
@@ -162,7 +182,11 @@ pub struct CatalogHits {
     pub categories: Vec<ExcludedCategory>,
 }
 
-pub async fn catalog_search(state: &AppState, store: &StoreHash, query: &str) -> Result<CatalogHits, AppError> {
+pub async fn catalog_search(
+    state: &AppState,
+    store: &StoreHash,
+    query: &str,
+) -> Result<CatalogHits, AppError> {
     let query = query.trim();
     if query.is_empty() {
         return Ok(CatalogHits::default());
@@ -182,7 +206,10 @@ pub async fn catalog_search(state: &AppState, store: &StoreHash, query: &str) ->
             .collect(),
         categories: categories
             .into_iter()
-            .map(|c| ExcludedCategory { id: c.id, name: c.name })
+            .map(|c| ExcludedCategory {
+                id: c.id,
+                name: c.name,
+            })
             .collect(),
     })
 }
@@ -197,7 +224,10 @@ mod tests {
         assert_eq!(ips.len(), 3);
         assert!(parse_ips("").unwrap().is_empty());
         let err = parse_ips("1.2.3.4, 999.1.1.1").unwrap_err();
-        assert_eq!(err.fields["allowed_ips"].value.as_deref(), Some("999.1.1.1"));
+        assert_eq!(
+            err.fields["allowed_ips"].value.as_deref(),
+            Some("999.1.1.1")
+        );
         assert!(parse_ips("10.0.0.0/8").is_err());
     }
 
@@ -211,7 +241,10 @@ mod tests {
         .unwrap();
         assert_eq!(ok[0].sku, "CAM-001");
         for bad in [r#"{"id":0,"name":"x"}"#, r#"{"id":1,"name":""}"#, "nope"] {
-            assert!(parse_items::<ExcludedProduct>(&[bad.into()], "p", |p| (&p.name, p.id)).is_err(), "{bad}");
+            assert!(
+                parse_items::<ExcludedProduct>(&[bad.into()], "p", |p| (&p.name, p.id)).is_err(),
+                "{bad}"
+            );
         }
     }
 }

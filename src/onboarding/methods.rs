@@ -32,8 +32,8 @@ pub async fn refresh_methods(state: &AppState, store: &StoreHash) -> Result<(), 
             .await
         {
             Ok(categories) => {
-                let json = serde_json::to_string(&categories)
-                    .map_err(|e| AppError::Internal(e.into()))?;
+                let json =
+                    serde_json::to_string(&categories).map_err(|e| AppError::Internal(e.into()))?;
                 let hash = store.clone();
                 state
                     .db
@@ -47,7 +47,9 @@ pub async fn refresh_methods(state: &AppState, store: &StoreHash) -> Result<(), 
         }
     }
     if failed {
-        return Err(FormError::Invalid(FormErrors::general("err_methods_refresh")));
+        return Err(FormError::Invalid(FormErrors::general(
+            "err_methods_refresh",
+        )));
     }
     Ok(())
 }
@@ -173,6 +175,9 @@ mod tests {
         assert!(uri.starts_with("data:image/svg+xml;base64,"));
         assert!(!uri.contains('<'));
         assert_eq!(icon_data_uri("<script>alert(1)</script>"), None);
-        assert_eq!(icon_data_uri(&format!("<svg>{}</svg>", "a".repeat(70_000))), None);
+        assert_eq!(
+            icon_data_uri(&format!("<svg>{}</svg>", "a".repeat(70_000))),
+            None
+        );
     }
 }

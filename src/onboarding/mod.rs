@@ -10,7 +10,10 @@ mod status_mapping;
 
 pub use connection::{ConnectForm, change_connection, connect, disconnect, sequra_account};
 pub use countries::{CountryRow, CountryView, SubmittedCountry, countries_view, save_countries};
-pub use general::{CatalogHits, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings, catalog_search, general_settings, save_general};
+pub use general::{
+    CatalogHits, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings, catalog_search,
+    general_settings, save_general,
+};
 pub use methods::{MethodRow, methods_view, refresh_methods};
 pub use status_mapping::{MappingRow, mapping_view, save_mapping};
 

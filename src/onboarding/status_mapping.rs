@@ -39,7 +39,10 @@ pub async fn mapping_view(
     ))
 }
 
-async fn selectable_statuses(state: &AppState, store: &StoreHash) -> Result<Vec<OrderStatus>, AppError> {
+async fn selectable_statuses(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<Vec<OrderStatus>, AppError> {
     let api = store_api(state, store).await?;
     let mut statuses = api.order_statuses().await?;
     // Incomplete (0) is BigCommerce's own state for unplaced orders: never a target.

@@ -121,7 +121,9 @@ async fn load(state: AppState, jwt: String) -> Page {
         Some(order) => {
             let merchant = merchant::Merchant::for_user(&state, &payload.store, user)
                 .await?
-                .ok_or_else(|| AppError::Forbidden("The seQura app is not installed in this store.".into()))?;
+                .ok_or_else(|| {
+                    AppError::Forbidden("The seQura app is not installed in this store.".into())
+                })?;
             merchant::order_panel(&state, &merchant, order).await
         }
         None => merchant::landing(&state, &payload.store, user).await,

@@ -190,8 +190,16 @@ async fn a_provisioning_failure_is_recorded_shown_and_repaired_on_the_next_load(
 
     let resp = app.get(app.bc.load_url("store1", &owner, "/")).await;
     let session = session_of(&resp.text().await.unwrap());
-    let html = app.get_path(&format!("/app?session={session}")).await.text().await.unwrap();
-    assert!(html.contains(r#"id="install-health" data-state="ok""#), "{html}");
+    let html = app
+        .get_path(&format!("/app?session={session}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"id="install-health" data-state="ok""#),
+        "{html}"
+    );
     assert_eq!(app.bc.scripts("store1").len(), 1);
     assert_eq!(
         app.count("SELECT count(*) FROM provisioning WHERE state='failing'"),

@@ -165,3 +165,180 @@ async fn a_failing_item_shows_its_reason_and_the_retry_button_repairs_it_in_the_
     assert_eq!(app.bc.webhooks("store1").len(), 9);
     c.close().await.unwrap();
 }
+
+/// Saves a screenshot under `target/test-screenshots/` and fails the test with `msg`.
+async fn fail(c: &Client, name: &str, msg: &str) -> ! {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+    }
+    panic!("{msg} (screenshot: target/test-screenshots/{name}.png)");
+}
+
+/// Waits for `css`; on timeout saves a screenshot and fails.
+async fn expect(c: &Client, name: &str, css: &str) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => fail(c, name, &format!("{css} did not appear: {e}")).await,
+    }
+}
+
+async fn click(c: &Client, name: &str, css: &str) {
+    expect(c, name, css).await.click().await.unwrap();
+}
+
+/// Clicks what submits a form or follows a link, and waits until the next page replaced the
+/// current one (so the next lookup never finds an element of the old page).
+async fn click_and_load(c: &Client, name: &str, css: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    click(c, name, css).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while old.attr("lang").await.is_ok() {
+        if std::time::Instant::now() > deadline {
+            fail(c, name, &format!("clicking {css} loaded no new page")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn type_into(c: &Client, name: &str, css: &str, text: &str) {
+    let e = expect(c, name, css).await;
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn checked(c: &Client, css: &str) -> bool {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap()
+        .as_deref()
+        == Some("true")
+}
+
+#[tokio::test]
+async fn a_merchant_onboards_and_configures_everything_and_finds_it_saved_after_a_reload() {
+    use sequra_bc::sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME};
+    let name = "onboarding";
+    let app = spawn_app().await;
+    app.add_store("store1");
+    let (c, _driver) = browser().await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    let base = app.bc.base_url().as_str().trim_end_matches('/').to_string();
+    install_from_control_panel(&c, &base).await;
+
+    // Open the app from the Apps menu: not connected yet, so the connection page.
+    c.enter_parent_frame().await.unwrap();
+    c.goto(&format!("{base}/manage/store1/app")).await.unwrap();
+    enter_iframe(&c).await;
+    type_into(&c, name, "#username", DEMO_USERNAME).await;
+    type_into(&c, name, "#password", "wrong-password").await;
+    click_and_load(&c, name, "#connect-submit").await;
+    expect(&c, name, "#password-error").await;
+    if app.count("SELECT count(*) FROM sequra_connections") != 0 {
+        fail(&c, name, "wrong credentials were stored").await;
+    }
+    type_into(&c, name, "#password", DEMO_PASSWORD).await;
+    click_and_load(&c, name, "#connect-submit").await;
+
+    // Countries, prefilled from the credentials: keep Spain and France, drop Portugal.
+    expect(&c, name, "#countries-form").await;
+    if checked(&c, "#country-PT").await {
+        click(&c, name, "#country-PT").await;
+    }
+    click_and_load(&c, name, "#countries-submit").await;
+
+    // Payment methods, filtered to France.
+    expect(&c, name, "#methods-table").await;
+    expect(&c, name, "#country-filter")
+        .await
+        .select_by_value("FR")
+        .await
+        .unwrap();
+    click_and_load(&c, name, "#methods-filter-submit").await;
+    expect(&c, name, "#methods-table").await;
+    let rows = c
+        .find_all(Locator::Css("#methods-table tbody tr"))
+        .await
+        .unwrap();
+    for row in &rows {
+        if row.attr("data-country").await.unwrap().as_deref() != Some("FR") {
+            fail(&c, name, "the country filter let another country through").await;
+        }
+    }
+    if rows.is_empty() {
+        fail(&c, name, "no French methods").await;
+    }
+
+    // General settings: an allowed IP and an excluded product found by SKU.
+    click_and_load(&c, name, "#nav-general").await;
+    type_into(&c, name, "#q", "CAM-001").await;
+    click_and_load(&c, name, "#search-submit").await;
+    click(&c, name, "#excluded-products input[type=checkbox]").await;
+    type_into(&c, name, "#allowed_ips", "203.0.113.7").await;
+    click_and_load(&c, name, "#general-submit").await;
+    expect(&c, name, "#notice").await;
+
+    // Status mapping: approved → Completed (10).
+    click_and_load(&c, name, "#nav-order-status").await;
+    expect(&c, name, "#map-approved")
+        .await
+        .select_by_value("10")
+        .await
+        .unwrap();
+    click_and_load(&c, name, "#status-submit").await;
+    expect(&c, name, "#notice").await;
+
+    // Reload the app from the control panel and find everything as saved.
+    c.enter_parent_frame().await.unwrap();
+    c.goto(&format!("{base}/manage/store1/app")).await.unwrap();
+    enter_iframe(&c).await;
+    expect(&c, name, "#install-health").await;
+    click_and_load(&c, name, "#nav-connect").await;
+    let user = expect(&c, name, "#current-username")
+        .await
+        .text()
+        .await
+        .unwrap();
+    if user != DEMO_USERNAME {
+        fail(&c, name, &format!("connected as {user}")).await;
+    }
+    click_and_load(&c, name, "#nav-countries").await;
+    expect(&c, name, "#countries-form").await;
+    if !checked(&c, "#country-ES").await
+        || !checked(&c, "#country-FR").await
+        || checked(&c, "#country-PT").await
+    {
+        fail(&c, name, "countries not as saved").await;
+    }
+    click_and_load(&c, name, "#nav-general").await;
+    let ips = expect(&c, name, "#allowed_ips")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    if ips.as_deref() != Some("203.0.113.7") {
+        fail(&c, name, &format!("allowed IPs are {ips:?}")).await;
+    }
+    if !checked(&c, "#excluded-products input[type=checkbox]").await {
+        fail(&c, name, "the excluded product is not ticked").await;
+    }
+    click_and_load(&c, name, "#nav-order-status").await;
+    let approved = expect(&c, name, "#map-approved")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    if approved.as_deref() != Some("10") {
+        fail(&c, name, &format!("approved maps to {approved:?}")).await;
+    }
+    c.close().await.unwrap();
+}

@@ -166,3 +166,54 @@ pub fn staff_user(id: u64) -> User {
         locale: "en-US".into(),
     }
 }
+
+impl TestApp {
+    /// Installs the app in a new store and returns a session of its owner (English: the
+    /// install carries no locale).
+    pub async fn merchant_session(&self, hash: &str) -> String {
+        let (_, html) = self.installed_store(hash).await;
+        session_of(&html)
+    }
+
+    /// Posts a form to a merchant page with the session in the URL.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        session: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}?session={session}", self.address))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GETs a merchant page with the session (and an optional extra query).
+    pub async fn page(&self, path: &str, session: &str) -> (u16, String) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let resp = self
+            .get_path(&format!("{path}{sep}session={session}"))
+            .await;
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    /// Connects the store's seQura account with the demo sandbox credentials.
+    pub async fn connect_demo(&self, session: &str) {
+        use sequra_bc::sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME};
+        let resp = self
+            .post_form(
+                "/app/connect",
+                session,
+                &[
+                    ("username", DEMO_USERNAME),
+                    ("password", DEMO_PASSWORD),
+                    ("environment", "sandbox"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    }
+}

@@ -7,5 +7,6 @@ mod app_lifecycle;
 mod browser;
 mod isolation;
 mod load;
+mod onboarding;
 mod pages;
 mod secrets;

@@ -94,17 +94,17 @@ impl Caller {
     }
 
     /// The `Sequra-Merchant-Id` header, which must name one of the account's merchants.
-    fn merchant_header(&self, req: &Incoming) -> Result<String, Resp> {
+    fn merchant_header(&self, req: &Incoming) -> Result<String, Refusal> {
         let id = req.header("sequra-merchant-id").unwrap_or("").trim();
         if self.owns(id) {
             Ok(id.to_owned())
         } else {
-            Err(respond::bad_merchant(id, self.username()))
+            Err(Refusal::bad_merchant(id, self.username()))
         }
     }
 
     /// As [`Self::merchant_header`], but an absent or empty header is fine.
-    fn optional_merchant_header(&self, req: &Incoming) -> Result<Option<String>, Resp> {
+    fn optional_merchant_header(&self, req: &Incoming) -> Result<Option<String>, Refusal> {
         match req.header("sequra-merchant-id").map(str::trim) {
             None | Some("") => Ok(None),
             Some(_) => self.merchant_header(req).map(Some),
@@ -113,26 +113,28 @@ impl Caller {
 
     /// Whether the order is this caller's and was solicited for `merchant`.
     fn sees(&self, order: &Order, merchant: &str) -> bool {
-        order.env == self.env && order.username == self.account.username && order.merchant_ref == merchant
+        order.env == self.env
+            && order.username == self.account.username
+            && order.merchant_ref == merchant
     }
 }
 
 /// The `{"<wrapper>": {...}}` body as its inner object; 415 for a non-JSON content type, 400
 /// for malformed JSON [U], 409 when the wrapper is missing.
-fn wrapped(req: &Incoming, wrapper: &str) -> Result<Map<String, Value>, Resp> {
-    let ct = req.header("content-type").unwrap_or("").to_ascii_lowercase();
+fn wrapped(req: &Incoming, wrapper: &str) -> Result<Map<String, Value>, Refusal> {
+    let ct = req
+        .header("content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if !ct.starts_with("application/json") {
-        return Err(respond::error(
-            415,
-            "Content-Type must be application/json",
-        ));
+        return Err(Refusal::new(415, "Content-Type must be application/json"));
     }
     let body: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| respond::error(400, &format!("Invalid JSON in the request body: {e}")))?;
+        .map_err(|e| Refusal::new(400, format!("Invalid JSON in the request body: {e}")))?;
     let mut p = Problems::default();
     match validate::object(body.get(wrapper), wrapper, &mut p) {
         Some(inner) => Ok(inner.clone()),
-        None => Err(respond::errors(409, &p.0)),
+        None => Err(Refusal::many(409, p.0)),
     }
 }
 
@@ -146,27 +148,66 @@ pub(crate) fn handle(shared: &Shared, req: &Incoming, env: Env, rest: &[&str]) -
         return respond::unauthorized();
     };
     let caller = Caller { env, account };
-    let result = match route {
-        Route::Credentials(m) => credentials(&caller, req, m),
-        Route::MerchantMethods(m) => merchant_methods(&caller, req, m),
-        Route::OrderUpdate(m, r) => update_order(&mut st, &caller, req, m, r),
-        Route::CreateOrder => create_order(shared, &mut st, &caller, req),
-        Route::DeliveryReport => delivery_report(&mut st, &caller, req),
-        Route::Form(u) => caller.merchant_header(req).map(|m| {
-            match st.order(u).filter(|o| caller.sees(o, &m)) {
-                Some(order) => form::render(shared, &st, order, req),
-                None => respond::not_found_html(),
-            }
-        }),
-        Route::OrderMethods(u) => order_methods(&st, &caller, req, u),
-        Route::Confirm(u) => confirm_order(&mut st, &caller, req, u),
-        Route::CreateIntegration => create_integration(shared, &mut st, &caller, req),
-        Route::DeleteIntegration(w) => delete_integration(&mut st, &caller, req, w),
-    };
-    result.unwrap_or_else(|resp| resp)
+    let result =
+        match route {
+            Route::Credentials(m) => credentials(&caller, req, m),
+            Route::MerchantMethods(m) => merchant_methods(&caller, req, m),
+            Route::OrderUpdate(m, r) => update_order(&mut st, &caller, req, m, r),
+            Route::CreateOrder => create_order(shared, &mut st, &caller, req),
+            Route::DeliveryReport => delivery_report(&mut st, &caller, req),
+            Route::Form(u) => caller.merchant_header(req).map(|m| {
+                match st.order(u).filter(|o| caller.sees(o, &m)) {
+                    Some(order) => form::render(shared, &st, order, req),
+                    None => respond::not_found_html(),
+                }
+            }),
+            Route::OrderMethods(u) => order_methods(&st, &caller, req, u),
+            Route::Confirm(u) => confirm_order(&mut st, &caller, req, u),
+            Route::CreateIntegration => create_integration(shared, &mut st, &caller, req),
+            Route::DeleteIntegration(w) => delete_integration(&mut st, &caller, req, w),
+        };
+    result.unwrap_or_else(Refusal::into_resp)
 }
 
-type Handled = Result<Resp, Resp>;
+type Handled = Result<Resp, Refusal>;
+
+/// A refusal with seQura's `{"errors": [...]}` body.
+struct Refusal {
+    status: u16,
+    errors: Vec<String>,
+}
+
+impl Refusal {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            errors: vec![message.into()],
+        }
+    }
+
+    fn many(status: u16, errors: Vec<String>) -> Self {
+        Refusal { status, errors }
+    }
+
+    /// 403 for a merchant ref the credentials do not own (spec §1.2, §3.3).
+    fn bad_merchant(merchant: &str, username: &str) -> Self {
+        Refusal::new(403, format!("Bad merchant id '{merchant}' for {username}"))
+    }
+
+    /// 403 for an order UUID the credentials do not own (spec §5).
+    fn bad_order(uuid: &str, username: &str) -> Self {
+        Refusal::new(403, format!("Bad order id '{uuid}' for {username}"))
+    }
+
+    /// 403 of the Order Update API for another merchant's order (spec §7).
+    fn no_access() -> Self {
+        Refusal::new(403, "You do not have access to this URL")
+    }
+
+    fn into_resp(self) -> Resp {
+        respond::errors(self.status, &self.errors)
+    }
+}
 
 /// `GET merchants/credentials` (and phpc's `merchants/{ref}/credentials`), spec §2.1.
 fn credentials(caller: &Caller, req: &Incoming, merchant: Option<&str>) -> Handled {
@@ -174,7 +215,7 @@ fn credentials(caller: &Caller, req: &Incoming, merchant: Option<&str>) -> Handl
     if let Some(m) = merchant
         && !caller.owns(m)
     {
-        return Err(respond::bad_merchant(m, caller.username()));
+        return Err(Refusal::bad_merchant(m, caller.username()));
     }
     let list: Vec<Value> = caller
         .account
@@ -194,7 +235,7 @@ fn merchant_methods(caller: &Caller, req: &Incoming, merchant: &str) -> Handled 
         .merchants
         .iter()
         .find(|m| m.merchant_ref == merchant)
-        .ok_or_else(|| respond::bad_merchant(merchant, caller.username()))?;
+        .ok_or_else(|| Refusal::bad_merchant(merchant, caller.username()))?;
     Ok(respond::json(200, &methods::body(spec.methods.clone())))
 }
 
@@ -204,7 +245,7 @@ fn order_methods(st: &State, caller: &Caller, req: &Incoming, uuid: &str) -> Han
     let order = st
         .order(uuid)
         .filter(|o| caller.sees(o, &m))
-        .ok_or_else(|| respond::bad_order(uuid, caller.username()))?;
+        .ok_or_else(|| Refusal::bad_order(uuid, caller.username()))?;
     let categories = st
         .merchant(caller.env, caller.username(), &order.merchant_ref)
         .map(|s| s.methods.clone())
@@ -221,7 +262,7 @@ fn create_order(shared: &Shared, st: &mut State, caller: &Caller, req: &Incoming
     let body_merchant = ref_text(order.get("merchant").and_then(|m| m.get("id")));
     if let Some(id) = &body_merchant {
         if !caller.owns(id) {
-            return Err(respond::bad_merchant(id, caller.username()));
+            return Err(Refusal::bad_merchant(id, caller.username()));
         }
         if *id != header {
             p.add(format!(
@@ -231,7 +272,7 @@ fn create_order(shared: &Shared, st: &mut State, caller: &Caller, req: &Incoming
     }
     validate::check_order(&order, Stage::Solicitation, &mut p);
     if !p.is_empty() {
-        return Err(respond::errors(409, &p.0));
+        return Err(Refusal::many(409, p.0));
     }
     let amount = order
         .get("cart")
@@ -285,7 +326,7 @@ fn confirm_order(st: &mut State, caller: &Caller, req: &Incoming, uuid: &str) ->
         let order = st
             .order(uuid)
             .filter(|o| caller.sees(o, &m))
-            .ok_or_else(|| respond::bad_order(uuid, caller.username()))?;
+            .ok_or_else(|| Refusal::bad_order(uuid, caller.username()))?;
         (
             order.state,
             order.sq_state.as_ref().map(|(s, _)| s.clone()),
@@ -303,19 +344,24 @@ fn confirm_order(st: &mut State, caller: &Caller, req: &Incoming, uuid: &str) ->
     }
     validate::check_order(&put, Stage::Confirmation, &mut p);
     if !p.is_empty() {
-        return Err(respond::errors(409, &p.0));
+        return Err(Refusal::many(409, p.0));
     }
     let target = match put.get("state").and_then(Value::as_str) {
         Some("confirmed") => OrderState::Confirmed,
         _ => OrderState::OnHold,
     };
-    let conflict = |msg: String| Err(respond::errors(409, &[msg]));
+    let conflict = |msg: String| Err(Refusal::new(409, msg));
     match (current, target, sq_state.as_deref()) {
         (OrderState::Cancelled, _, _) => {
-            return conflict(format!("Order {uuid} is cancelled and cannot be {}", target.as_str()));
+            return conflict(format!(
+                "Order {uuid} is cancelled and cannot be {}",
+                target.as_str()
+            ));
         }
         (OrderState::Confirmed, OrderState::OnHold, _) => {
-            return conflict(format!("Order {uuid} is already confirmed and cannot be put on hold"));
+            return conflict(format!(
+                "Order {uuid} is already confirmed and cannot be put on hold"
+            ));
         }
         (_, OrderState::Confirmed, Some("approved")) => {}
         (_, OrderState::OnHold, Some("needs_review")) => {}
@@ -332,14 +378,12 @@ fn confirm_order(st: &mut State, caller: &Caller, req: &Incoming, uuid: &str) ->
     }
     let changes = validate::changes(&solicited, &Value::Object(put.clone()));
     if !changes.is_empty() {
-        return Err(respond::errors(409, &changes));
+        return Err(Refusal::many(409, changes));
     }
     let reference = |k: &str| ref_text(put.get("merchant_reference").and_then(|r| r.get(k)));
     let new_ref = reference("order_ref_1");
     if let Some(r1) = &new_ref {
-        if current == OrderState::Confirmed
-            && known_ref.as_ref().is_some_and(|k| k != r1)
-        {
+        if current == OrderState::Confirmed && known_ref.as_ref().is_some_and(|k| k != r1) {
             return conflict(format!(
                 "Invalid data: order_ref_1 of confirmed order {uuid} cannot change from '{}' to '{r1}'",
                 known_ref.unwrap_or_default()
@@ -388,7 +432,7 @@ fn update_order(
 ) -> Handled {
     caller.merchant_header(req)?;
     if !caller.owns(merchant) {
-        return Err(respond::no_access());
+        return Err(Refusal::no_access());
     }
     let mine = |o: &&Order| {
         o.env == caller.env
@@ -409,7 +453,7 @@ fn update_order(
         .map(|o| (o.uuid.clone(), o.cancelled_by_update));
     let Some((uuid, cancelled)) = found else {
         if candidates.iter().any(|o| o.merchant_ref != merchant) {
-            return Err(respond::no_access());
+            return Err(Refusal::no_access());
         }
         // Unknown, still on hold or cancelled before confirmation: core expects 404 here.
         return Err(respond::error(
@@ -429,8 +473,11 @@ fn update_order(
         },
         None => {}
     }
-    if let Some(r) = validate::object(update.get("merchant_reference"), "merchant_reference", &mut p)
-    {
+    if let Some(r) = validate::object(
+        update.get("merchant_reference"),
+        "merchant_reference",
+        &mut p,
+    ) {
         match ref_text(r.get("order_ref_1")) {
             Some(r1) if r1 == order_ref_1 => {}
             Some(r1) => p.add(format!(
@@ -443,7 +490,7 @@ fn update_order(
         validate::check_cart(update.get(cart), cart, CartUse::Partial, Some(cart), &mut p);
     }
     if !p.is_empty() {
-        return Err(respond::errors(409, &p.0));
+        return Err(Refusal::many(409, p.0));
     }
     let both_empty =
         is_empty_cart(update.get("shipped_cart")) && is_empty_cart(update.get("unshipped_cart"));
@@ -476,7 +523,7 @@ fn delivery_report(st: &mut State, caller: &Caller, req: &Incoming) -> Handled {
         match ref_text(m.get("id")) {
             None => p.add("merchant.id is missing"),
             Some(id) if !caller.owns(&id) => {
-                return Err(respond::bad_merchant(&id, caller.username()));
+                return Err(Refusal::bad_merchant(&id, caller.username()));
             }
             Some(id) if id != header => p.add(format!(
                 "merchant.id '{id}' does not match the Sequra-Merchant-Id header '{header}'"
@@ -495,13 +542,22 @@ fn delivery_report(st: &mut State, caller: &Caller, req: &Incoming) -> Handled {
                     Some("shipped" | "delivered") => {}
                     _ => p.add(format!("{path}.state must be shipped or delivered")),
                 }
-                if ref_text(obj.get("merchant_reference").and_then(|r| r.get("order_ref_1")))
-                    .is_none()
+                if ref_text(
+                    obj.get("merchant_reference")
+                        .and_then(|r| r.get("order_ref_1")),
+                )
+                .is_none()
                 {
                     p.add(format!("{path}.merchant_reference.order_ref_1 is missing"));
                 }
                 let cart = format!("{path}.cart");
-                validate::check_cart(obj.get("cart"), &cart, CartUse::Partial, Some(&cart), &mut p);
+                validate::check_cart(
+                    obj.get("cart"),
+                    &cart,
+                    CartUse::Partial,
+                    Some(&cart),
+                    &mut p,
+                );
                 if obj.get("remaining_cart").is_some_and(|v| !v.is_null()) {
                     let rem = format!("{path}.remaining_cart");
                     validate::check_cart(
@@ -526,19 +582,14 @@ fn delivery_report(st: &mut State, caller: &Caller, req: &Incoming) -> Handled {
         Some(_) => p.add("statistics must be an object"),
     }
     if !p.is_empty() {
-        return Err(respond::errors(409, &p.0));
+        return Err(Refusal::many(409, p.0));
     }
     st.delivery_reports.push(Value::Object(report));
     Ok(respond::no_content())
 }
 
 /// `POST store_integrations`, spec §2.2.
-fn create_integration(
-    shared: &Shared,
-    st: &mut State,
-    caller: &Caller,
-    req: &Incoming,
-) -> Handled {
+fn create_integration(shared: &Shared, st: &mut State, caller: &Caller, req: &Incoming) -> Handled {
     caller.optional_merchant_header(req)?;
     let body = wrapped(req, "store_integration")?;
     let mut p = Problems::default();
@@ -561,7 +612,7 @@ fn create_integration(
         Some(_) => p.add("capabilities must be a list"),
     }
     if !p.is_empty() {
-        return Err(respond::errors(409, &p.0));
+        return Err(Refusal::many(409, p.0));
     }
     let id = st.integrations.iter().map(|i| i.id).max().unwrap_or(0) + 1;
     st.integrations.push(StoreIntegration {
@@ -581,7 +632,12 @@ fn create_integration(
 
 /// `DELETE store_integrations/{rawurlencode(webhook_url)}`: 204 whether or not it was
 /// registered here [U] (a restarted demo forgets them).
-fn delete_integration(st: &mut State, caller: &Caller, req: &Incoming, webhook_url: &str) -> Handled {
+fn delete_integration(
+    st: &mut State,
+    caller: &Caller,
+    req: &Incoming,
+    webhook_url: &str,
+) -> Handled {
     caller.optional_merchant_header(req)?;
     for i in st.integrations.iter_mut() {
         if i.environment == caller.env.as_str()

@@ -68,12 +68,22 @@ pub(crate) fn render(shared: &Shared, st: &State, order: &Order, req: &Incoming)
         if offers.is_empty() {
             return respond::html(
                 409,
-                message_snippet(&id, "No payment method", "seQura offers no method for this order."),
+                message_snippet(
+                    &id,
+                    "No payment method",
+                    "seQura offers no method for this order.",
+                ),
             );
         }
         offers
     } else {
-        match methods::choose(&categories, &product, campaign.as_deref(), order.amount, now) {
+        match methods::choose(
+            &categories,
+            &product,
+            campaign.as_deref(),
+            order.amount,
+            now,
+        ) {
             Ok(offer) => vec![offer],
             Err(Unavailable::Unknown) => return respond::not_found_html(),
             Err(Unavailable::NotForThisOrder) => {
@@ -231,7 +241,11 @@ async fn complete(shared: &Arc<Shared>, req: &Incoming, uuid: &str) -> Resp {
         ),
     };
     if product == "tbs" {
-        return page(400, "Elige un método", "<p>Choose a payment method first.</p>");
+        return page(
+            400,
+            "Elige un método",
+            "<p>Choose a payment method first.</p>",
+        );
     }
     let default_profile = shared.lock().order(uuid).map(profile_for);
     let profile = match field("profile") {
@@ -248,12 +262,24 @@ async fn complete(shared: &Arc<Shared>, req: &Incoming, uuid: &str) -> Resp {
         None => default_profile.unwrap_or(ShopperProfile::Approve),
     };
     let notices = match shared
-        .complete(uuid, &product, campaign.as_deref(), profile, FollowUp::Spawn)
+        .complete(
+            uuid,
+            &product,
+            campaign.as_deref(),
+            profile,
+            FollowUp::Spawn,
+        )
         .await
     {
         Ok(n) => n,
         Err(CompleteError::UnknownOrder) => return respond::not_found_html(),
-        Err(e) => return page(409, "No se puede completar", &format!("<p>{}</p>", esc(&e.to_string()))),
+        Err(e) => {
+            return page(
+                409,
+                "No se puede completar",
+                &format!("<p>{}</p>", esc(&e.to_string())),
+            );
+        }
     };
     let status = notices.first().map(|n| n.status).unwrap_or(0);
     let (return_url, abort_url) = {

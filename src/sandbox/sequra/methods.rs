@@ -264,7 +264,10 @@ fn parse_time(v: Option<&Value>) -> Option<OffsetDateTime> {
 /// Whether a method is offered for `amount` cents at `now`: inside `[min_amount,
 /// max_amount]` (null = unbounded) and `[starts_at, ends_at]` (unparsable = unbounded).
 fn offered(method: &Value, amount: i64, now: OffsetDateTime) -> bool {
-    let min = method.get("min_amount").and_then(Value::as_i64).unwrap_or(0);
+    let min = method
+        .get("min_amount")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let max = method.get("max_amount").and_then(Value::as_i64);
     if amount < min || max.is_some_and(|m| amount > m) {
         return false;
@@ -378,9 +381,7 @@ pub(crate) fn choose(
 ) -> Result<Offer, Unavailable> {
     let matches: Vec<&Value> = methods_of(categories)
         .filter(|m| m.get("product").and_then(Value::as_str) == Some(product))
-        .filter(|m| {
-            campaign.is_none() || m.get("campaign").and_then(Value::as_str) == campaign
-        })
+        .filter(|m| campaign.is_none() || m.get("campaign").and_then(Value::as_str) == campaign)
         .collect();
     if matches.is_empty() {
         return Err(Unavailable::Unknown);

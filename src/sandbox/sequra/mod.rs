@@ -201,7 +201,12 @@ impl ShopperProfile {
 
     /// Parses [`Self::as_str`] (and the CamelCase variant names).
     pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
             "approve" => Some(ShopperProfile::Approve),
             "review_approve" | "reviewapprove" | "review_test_approve" => {
                 Some(ShopperProfile::ReviewApprove)
@@ -215,7 +220,12 @@ impl ShopperProfile {
 
     /// The profile seQura's sandbox derives from the shopper's names.
     pub fn for_names(given_names: &str, surnames: &str) -> Self {
-        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let norm = |s: &str| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
         match (norm(given_names).as_str(), norm(surnames).as_str()) {
             ("review test approve", "review test approve") => ShopperProfile::ReviewApprove,
             ("review test cancel", "review test cancel") => ShopperProfile::ReviewCancel,

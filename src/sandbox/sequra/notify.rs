@@ -52,7 +52,10 @@ fn pairs(v: Option<&Value>) -> Vec<(String, String)> {
         .map(|m| {
             m.iter()
                 .map(|(k, v)| {
-                    let v = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                    let v = v
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string());
                     (k.clone(), v)
                 })
                 .collect()

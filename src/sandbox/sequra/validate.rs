@@ -126,9 +126,7 @@ fn reference(obj: &Map<String, Value>, key: &str, path: &str, p: &mut Problems, 
     match member(obj, key) {
         None if required => p.missing(&full),
         None => {}
-        Some(Value::String(s)) if s.trim().is_empty() => {
-            p.add(format!("{full} must not be empty"))
-        }
+        Some(Value::String(s)) if s.trim().is_empty() => p.add(format!("{full} must not be empty")),
         Some(Value::String(_)) => {}
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
         Some(_) => p.add(format!("{full} must be a string or an integer")),
@@ -359,9 +357,9 @@ pub(crate) fn check_cart(
     boolean(obj, "gift", path, p, usage == CartUse::Order);
     let total = cents(obj, "order_total_with_tax", path, p);
     match (total, usage) {
-        (Some(t), CartUse::Order) if t <= 0 => {
-            p.add(format!("{path}.order_total_with_tax must be greater than 0"))
-        }
+        (Some(t), CartUse::Order) if t <= 0 => p.add(format!(
+            "{path}.order_total_with_tax must be greater than 0"
+        )),
         (Some(t), CartUse::Partial) if t < 0 => {
             p.add(format!("{path}.order_total_with_tax must not be negative"))
         }
@@ -387,7 +385,8 @@ pub(crate) fn check_cart(
             .enumerate()
             .map(|(i, item)| check_item(item, &format!("{path}.items[{i}]"), p))
             .collect();
-        if let (Some(expected), Some(totals)) = (total, totals.into_iter().collect::<Option<Vec<i64>>>())
+        if let (Some(expected), Some(totals)) =
+            (total, totals.into_iter().collect::<Option<Vec<i64>>>())
         {
             let sum: i64 = totals.iter().sum();
             if sum != expected {
@@ -434,7 +433,9 @@ fn check_customer(v: Option<&Value>, p: &mut Problems) {
     if let Some(email) = string(obj, "email", path, p, true)
         && !email_ok(email)
     {
-        p.add(format!("customer.email '{email}' is not a valid email address"));
+        p.add(format!(
+            "customer.email '{email}' is not a valid email address"
+        ));
     }
     string(obj, "language_code", path, p, true);
     if let Some(ip) = string(obj, "ip_number", path, p, true)
@@ -518,9 +519,7 @@ pub(crate) fn check_order(order: &Map<String, Value>, stage: Stage, p: &mut Prob
         (Stage::Solicitation, None) => p.missing("state"),
         (Stage::Solicitation, Some(Value::Null)) => {}
         (Stage::Solicitation, Some(Value::String(s))) if s.is_empty() => {}
-        (Stage::Solicitation, Some(_)) => {
-            p.add("state must be empty when an order is solicited")
-        }
+        (Stage::Solicitation, Some(_)) => p.add("state must be empty when an order is solicited"),
         (Stage::Confirmation, Some(Value::String(s))) if s == "confirmed" || s == "on_hold" => {}
         (Stage::Confirmation, _) => p.add("state must be confirmed or on_hold"),
     }
@@ -537,7 +536,8 @@ pub(crate) fn check_order(order: &Map<String, Value>, stage: Stage, p: &mut Prob
         None => {}
         Some(Value::Object(gui)) => match member(gui, "layout") {
             None => p.missing("gui.layout"),
-            Some(Value::String(l)) if matches!(l.as_str(), "desktop" | "smartphone" | "mobile") => {}
+            Some(Value::String(l)) if matches!(l.as_str(), "desktop" | "smartphone" | "mobile") => {
+            }
             Some(_) => p.add("gui.layout must be desktop or smartphone"),
         },
         Some(_) => p.add("gui must be an object"),
@@ -608,9 +608,7 @@ pub(crate) fn changes(solicited: &Value, put: &Value) -> Vec<String> {
         let a = solicited.get(key).map(without_nulls);
         let b = put.get(key).map(without_nulls);
         if a != b {
-            p.add(format!(
-                "{key} has changed since the order was solicited"
-            ));
+            p.add(format!("{key} has changed since the order was solicited"));
         }
     }
     p.0
@@ -640,11 +638,16 @@ mod tests {
             {"reference": "p", "name": "p", "price_with_tax": 3030, "quantity": 2,
              "total_with_tax": 6060, "downloadable": false}]});
         let mut p = Problems::default();
-        assert_eq!(check_cart(Some(&cart), "cart", CartUse::Order, None, &mut p), None);
+        assert_eq!(
+            check_cart(Some(&cart), "cart", CartUse::Order, None, &mut p),
+            None
+        );
         assert_eq!(
             p.0,
-            ["Invalid data: items' total_with_tax add up to 5055 (200+295+-1500+6060) but \
-              order_total_with_tax is 5097. The diff is 42."]
+            [
+                "Invalid data: items' total_with_tax add up to 5055 (200+295+-1500+6060) but \
+              order_total_with_tax is 5097. The diff is 42."
+            ]
         );
     }
 

@@ -184,29 +184,89 @@ pub fn routes(
             })
     };
     route(&state, Method::GET, "/app", pages::dashboard_page)
-        .or(route(&state, Method::POST, "/app/provisioning/retry", pages::retry_provisioning))
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/provisioning/retry",
+            pages::retry_provisioning,
+        ))
         .unify()
-        .or(route(&state, Method::GET, "/app/connect", settings::connect_page))
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/connect",
+            settings::connect_page,
+        ))
         .unify()
-        .or(route(&state, Method::POST, "/app/connect", settings::connect_submit))
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/connect",
+            settings::connect_submit,
+        ))
         .unify()
-        .or(route(&state, Method::POST, "/app/disconnect", settings::disconnect_submit))
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/disconnect",
+            settings::disconnect_submit,
+        ))
         .unify()
-        .or(route(&state, Method::GET, "/app/countries", settings::countries_page))
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/countries",
+            settings::countries_page,
+        ))
         .unify()
-        .or(route(&state, Method::POST, "/app/countries", settings::countries_submit))
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/countries",
+            settings::countries_submit,
+        ))
         .unify()
-        .or(route(&state, Method::GET, "/app/methods", settings::methods_page))
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/methods",
+            settings::methods_page,
+        ))
         .unify()
-        .or(route(&state, Method::POST, "/app/methods/refresh", settings::methods_refresh))
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/methods/refresh",
+            settings::methods_refresh,
+        ))
         .unify()
-        .or(route(&state, Method::GET, "/app/general", settings::general_page))
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/general",
+            settings::general_page,
+        ))
         .unify()
-        .or(route(&state, Method::POST, "/app/general", settings::general_submit))
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/general",
+            settings::general_submit,
+        ))
         .unify()
-        .or(route(&state, Method::GET, "/app/order-status", settings::status_page))
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/order-status",
+            settings::status_page,
+        ))
         .unify()
-        .or(route(&state, Method::POST, "/app/order-status", settings::status_submit))
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/order-status",
+            settings::status_submit,
+        ))
         .unify()
         .or(panel)
         .unify()

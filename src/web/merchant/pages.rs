@@ -38,7 +38,11 @@ pub(super) fn readable_time(rfc3339: &str) -> String {
     }
 }
 
-async fn merchant_for(state: &AppState, store: &StoreHash, user: UserId) -> Result<Merchant, AppError> {
+async fn merchant_for(
+    state: &AppState,
+    store: &StoreHash,
+    user: UserId,
+) -> Result<Merchant, AppError> {
     Merchant::for_user(state, store, user)
         .await?
         .ok_or_else(|| AppError::Forbidden("The seQura app is not installed in this store.".into()))
@@ -50,8 +54,12 @@ pub(in crate::web) async fn landing(state: &AppState, store: &StoreHash, user: U
     let merchant = merchant_for(state, store, user).await?;
     let progress = onboarding::progress(state, store).await?;
     match progress.next_step() {
-        Some("connect") => settings::render_connect(state, &merchant, &progress, None, Default::default()).await,
-        Some("countries") => settings::render_countries(state, &merchant, &progress, None, Vec::new()).await,
+        Some("connect") => {
+            settings::render_connect(state, &merchant, &progress, None, Default::default()).await
+        }
+        Some("countries") => {
+            settings::render_countries(state, &merchant, &progress, None, Vec::new()).await
+        }
         _ => render_dashboard(state, &merchant).await,
     }
 }
@@ -100,7 +108,11 @@ pub(super) async fn retry_provisioning(state: AppState, merchant: Merchant, _req
 }
 
 /// The order panel opened by the App Extension (its seQura details arrive with checkout).
-pub(in crate::web) async fn order_panel(state: &AppState, merchant: &Merchant, order: BcOrderId) -> Page {
+pub(in crate::web) async fn order_panel(
+    state: &AppState,
+    merchant: &Merchant,
+    order: BcOrderId,
+) -> Page {
     merchant.render(
         state,
         StatusCode::OK,

@@ -82,7 +82,9 @@ pub(super) async fn render_connect(
     values: ConnectValues,
 ) -> Page {
     let status = status_for(&errors);
-    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    let errors = errors
+        .map(|e| translate(state, merchant, &e))
+        .unwrap_or_default();
     merchant.render(
         state,
         status,
@@ -189,7 +191,9 @@ pub(super) async fn render_countries(
         }
     }
     let status = status_for(&errors);
-    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    let errors = errors
+        .map(|e| translate(state, merchant, &e))
+        .unwrap_or_default();
     merchant.render(
         state,
         status,
@@ -264,7 +268,9 @@ async fn render_methods(
     } else {
         StatusCode::OK
     };
-    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    let errors = errors
+        .map(|e| translate(state, merchant, &e))
+        .unwrap_or_default();
     merchant.render(
         state,
         status,
@@ -357,7 +363,9 @@ async fn render_general(
         .filter(|c| !values.excluded_categories.iter().any(|x| x.id == c.id))
         .collect();
     let status = status_for(&errors);
-    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    let errors = errors
+        .map(|e| translate(state, merchant, &e))
+        .unwrap_or_default();
     merchant.render(
         state,
         status,
@@ -439,7 +447,9 @@ async fn render_status(
         }
     }
     let status = status_for(&errors);
-    let errors = errors.map(|e| translate(state, merchant, &e)).unwrap_or_default();
+    let errors = errors
+        .map(|e| translate(state, merchant, &e))
+        .unwrap_or_default();
     merchant.render(
         state,
         status,
