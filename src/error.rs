@@ -1,27 +1,59 @@
 //! The app's one error type and its HTTP status codes, mapped in one place. 5xx errors are
-//! logged in full and answered with an opaque message; 4xx carry a message meant for people.
+//! logged in full and answered with an opaque message; 4xx carry a message for people: a key
+//! of the i18n catalog, translated when the page is rendered, and an optional detail.
+
+use std::fmt;
 
 use warp::http::StatusCode;
 
 use crate::bigcommerce::client::BcError;
 use crate::db::DbError;
 
+/// A message meant for the person: a catalog key and a `{detail}` to fill in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Public {
+    pub key: &'static str,
+    pub detail: Option<String>,
+}
+
+impl Public {
+    pub fn new(key: &'static str) -> Self {
+        Self { key, detail: None }
+    }
+
+    pub fn with(key: &'static str, detail: impl fmt::Display) -> Self {
+        Self {
+            key,
+            detail: Some(detail.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Public {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.detail {
+            Some(d) => write!(f, "{} ({d})", self.key),
+            None => f.write_str(self.key),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The request is malformed; the text says what to fix.
-    #[error("{0}")]
-    BadRequest(String),
+    /// The request is malformed; the message says what to fix.
+    #[error("bad request: {0}")]
+    BadRequest(Public),
     /// Not authenticated (bad or expired signed payload or session).
-    #[error("{0}")]
-    Unauthorized(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(Public),
     /// Authenticated, but not allowed (e.g. the store is not installed).
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("forbidden: {0}")]
+    Forbidden(Public),
     #[error("not found")]
     NotFound,
-    /// BigCommerce (or later seQura) did not do what we asked; the text is safe to show.
-    #[error("{0}")]
-    Upstream(String),
+    /// BigCommerce or seQura did not do what we asked; the detail is safe to show.
+    #[error("upstream: {0}")]
+    Upstream(Public),
     /// Anything else: logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -39,15 +71,21 @@ impl AppError {
         }
     }
 
-    /// What the person sees.
-    pub fn public_message(&self) -> String {
+    /// What the person is told, as a catalog message.
+    pub fn public(&self) -> Public {
         match self {
-            AppError::Internal(_) => {
-                "Something went wrong on our side. Please try again in a moment.".into()
-            }
-            AppError::NotFound => "This page does not exist.".into(),
-            other => other.to_string(),
+            AppError::BadRequest(p)
+            | AppError::Unauthorized(p)
+            | AppError::Forbidden(p)
+            | AppError::Upstream(p) => p.clone(),
+            AppError::NotFound => Public::new("err_not_found"),
+            AppError::Internal(_) => Public::new("err_internal"),
         }
+    }
+
+    /// The store is not (or no longer) installed.
+    pub fn not_installed() -> Self {
+        AppError::Forbidden(Public::new("err_not_installed"))
     }
 }
 
@@ -59,6 +97,6 @@ impl From<DbError> for AppError {
 
 impl From<BcError> for AppError {
     fn from(e: BcError) -> Self {
-        AppError::Upstream(e.to_string())
+        AppError::Upstream(Public::with("err_bigcommerce", e))
     }
 }

@@ -21,6 +21,11 @@ impl Lang {
         }
     }
 
+    /// The first language of an `Accept-Language` header (`es-ES,es;q=0.9,en;q=0.8` → es).
+    pub fn from_accept_language(header: Option<&str>) -> Self {
+        Self::from_locale(header.and_then(|h| h.split([',', ';']).next()))
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
@@ -140,6 +145,11 @@ mod tests {
         assert_eq!(Lang::from_locale(Some("en-US")), Lang::En);
         assert_eq!(Lang::from_locale(Some("fr-FR")), Lang::En);
         assert_eq!(Lang::from_locale(None), Lang::En);
+        assert_eq!(
+            Lang::from_accept_language(Some("es-ES,es;q=0.9,en;q=0.8")),
+            Lang::Es
+        );
+        assert_eq!(Lang::from_accept_language(Some("en-GB,es;q=0.5")), Lang::En);
     }
 
     #[test]

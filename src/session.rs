@@ -28,6 +28,16 @@ pub enum SessionError {
     Invalid,
 }
 
+impl SessionError {
+    /// The i18n catalog key of the message shown to the person.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            SessionError::Expired => "err_session_expired",
+            SessionError::Invalid => "err_session_invalid",
+        }
+    }
+}
+
 /// Signs and checks session tokens with a key derived from the secrets key.
 #[derive(Clone)]
 pub struct SessionSigner {

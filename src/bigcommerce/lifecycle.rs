@@ -12,7 +12,7 @@ use crate::db::provisioning::{Item, ItemState};
 use crate::db::stores::{self, Install, Store};
 use crate::db::{self, users};
 use crate::domain::{StoreHash, UserId};
-use crate::error::AppError;
+use crate::error::{AppError, Public};
 use crate::state::AppState;
 
 /// Provisioning that succeeded is re-checked on load once it is older than this.
@@ -39,17 +39,13 @@ pub struct Installed {
 /// the exchange fails.
 pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppError> {
     let (Some(code), Some(context)) = (q.code.as_deref(), q.context.as_deref()) else {
-        return Err(AppError::BadRequest(
-            "The install link is incomplete (code and context are required). Start the installation again from BigCommerce.".into(),
-        ));
+        return Err(AppError::BadRequest(Public::new("err_install_link")));
     };
     if code.is_empty() || code.len() > 512 {
-        return Err(AppError::BadRequest(
-            "The install code is not valid.".into(),
-        ));
+        return Err(AppError::BadRequest(Public::new("err_install_link")));
     }
     let store = StoreHash::from_context(context)
-        .map_err(|_| AppError::BadRequest("The install link names no valid store.".into()))?;
+        .map_err(|_| AppError::BadRequest(Public::new("err_install_link")))?;
     tracing::Span::current().record("store_hash", store.as_str());
     let scope = q.scope.clone().unwrap_or_default();
     let token = state
@@ -58,19 +54,13 @@ pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppEr
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "token exchange failed");
-            AppError::Upstream(format!(
-                "BigCommerce did not confirm the installation ({e}). Nothing was saved: please install the app again."
-            ))
+            AppError::Upstream(Public::with("err_install_failed", e))
         })?;
     if token.context != context {
-        return Err(AppError::Upstream(
-            "BigCommerce confirmed the installation for another store. Nothing was saved.".into(),
-        ));
+        return Err(AppError::Upstream(Public::new("err_install_failed")));
     }
     if token.access_token.is_empty() {
-        return Err(AppError::Upstream(
-            "BigCommerce returned no access token. Nothing was saved.".into(),
-        ));
+        return Err(AppError::Upstream(Public::new("err_install_failed")));
     }
     let install = Install {
         hash: store.clone(),
@@ -116,7 +106,7 @@ pub async fn store_api(state: &AppState, store: &StoreHash) -> Result<StoreApi, 
         .db
         .call(move |conn| stores::access_token(conn, &key, &hash))
         .await?
-        .ok_or_else(|| AppError::Forbidden("The app is not installed in this store.".into()))?;
+        .ok_or_else(AppError::not_installed)?;
     Ok(state.bigcommerce.store(store, token))
 }
 
@@ -136,9 +126,7 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
         })
         .await?;
     let (Some(token), Some(webhook_secret)) = secrets else {
-        return Err(AppError::Forbidden(
-            "The app is not installed in this store.".into(),
-        ));
+        return Err(AppError::not_installed());
     };
     let api = state.bigcommerce.store(store, token);
 
@@ -200,13 +188,9 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
     Ok(())
 }
 
-fn merchant_reason(item: Item, e: &BcError) -> String {
-    let what = match item {
-        Item::Webhooks => "Order notifications (webhooks) could not be set up",
-        Item::Script => "The checkout script could not be installed",
-        Item::Extension => "The \"seQura order information\" panel could not be added",
-    };
-    format!("{what}: {e}")
+/// The stored reason: BigCommerce's answer; the page puts the item's translated lead-in first.
+fn merchant_reason(_item: Item, e: &BcError) -> String {
+    e.to_string()
 }
 
 /// `/bc/load`: verifies the payload, requires an installed store, provisions a new user, and
@@ -235,10 +219,7 @@ pub async fn load(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError
         })
         .await?;
     if !installed {
-        return Err(AppError::Forbidden(
-            "The seQura app is not installed in this store. Install it from the BigCommerce marketplace first."
-                .into(),
-        ));
+        return Err(AppError::not_installed());
     }
     match provisioning_due(&items) {
         Due::Now => {
@@ -289,9 +270,7 @@ fn verify_payload(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError
     )
     .map_err(|e| {
         tracing::info!(reason = %e, "signed payload refused");
-        AppError::Unauthorized(format!(
-            "BigCommerce's signed link was refused: {e}. Open the app again from your control panel."
-        ))
+        AppError::Unauthorized(Public::new(e.message_key()))
     })
 }
 
@@ -352,9 +331,7 @@ pub async fn health(state: &AppState, store: &StoreHash) -> Result<InstallHealth
             ))
         })
         .await?;
-    let store = store.ok_or_else(|| {
-        AppError::Forbidden("The seQura app is not installed in this store.".into())
-    })?;
+    let store = store.ok_or_else(AppError::not_installed)?;
     let all_ok = items.len() == Item::ALL.len() && items.iter().all(|i| i.ok);
     Ok(InstallHealth {
         store,

@@ -27,6 +27,18 @@ pub enum PayloadError {
     Malformed,
 }
 
+impl PayloadError {
+    /// The i18n catalog key of the message shown to the person.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            PayloadError::Expired => "err_payload_expired",
+            PayloadError::NotYetValid => "err_payload_not_yet_valid",
+            PayloadError::WrongAudience | PayloadError::WrongIssuer => "err_payload_not_for_app",
+            PayloadError::BadSignature | PayloadError::Malformed => "err_payload_invalid",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct PayloadUser {
     pub id: u64,

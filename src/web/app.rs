@@ -7,10 +7,11 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::merchant;
-use super::respond::{Page, finish, redirect};
+use super::respond::{Page, accept_language, finish, redirect};
 use crate::bigcommerce::lifecycle::{self, AuthQuery};
 use crate::domain::BcOrderId;
-use crate::error::AppError;
+use crate::error::{AppError, Public};
+use crate::i18n::Lang;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -26,9 +27,10 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .then(|state: AppState, raw: String| async move {
+        .and(accept_language())
+        .then(|state: AppState, raw: String, lang: Lang| async move {
             let page = auth(&state, &raw).await;
-            finish(&state, page)
+            finish(&state, lang, page)
         });
     let load = signed_route("load", with_state.clone(), load);
     let uninstall = signed_route("uninstall", with_state.clone(), uninstall);
@@ -67,29 +69,30 @@ where
         .and(warp::get())
         .and(with_state)
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .then(move |state: AppState, raw: String| {
+        .and(accept_language())
+        .then(move |state: AppState, raw: String, lang: Lang| {
             let handler = handler.clone();
             async move {
                 let page = match signed_payload_param(&raw) {
                     Ok(jwt) => handler(state.clone(), jwt).await,
                     Err(e) => Err(e),
                 };
-                finish(&state, page)
+                finish(&state, lang, page)
             }
         })
 }
 
 fn signed_payload_param(raw: &str) -> Result<String, AppError> {
     let q: SignedQuery = serde_urlencoded::from_str(raw)
-        .map_err(|_| AppError::BadRequest("The link's query string is malformed.".into()))?;
+        .map_err(|_| AppError::BadRequest(Public::new("err_link_malformed")))?;
     q.signed_payload_jwt
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| AppError::BadRequest("The link carries no signed payload. Open the app from your BigCommerce control panel.".into()))
+        .ok_or_else(|| AppError::BadRequest(Public::new("err_no_signed_payload")))
 }
 
 async fn auth(state: &AppState, raw: &str) -> Page {
     let q: AuthQuery = serde_urlencoded::from_str(raw)
-        .map_err(|_| AppError::BadRequest("The install link is malformed.".into()))?;
+        .map_err(|_| AppError::BadRequest(Public::new("err_install_link")))?;
     let external = q.external_install.is_some();
     match lifecycle::install(state, &q).await {
         Ok(installed) if external => {
@@ -121,9 +124,7 @@ async fn load(state: AppState, jwt: String) -> Page {
         Some(order) => {
             let merchant = merchant::Merchant::for_user(&state, &payload.store, user)
                 .await?
-                .ok_or_else(|| {
-                    AppError::Forbidden("The seQura app is not installed in this store.".into())
-                })?;
+                .ok_or_else(|| AppError::not_installed())?;
             merchant::order_panel(&state, &merchant, order).await
         }
         None => merchant::landing(&state, &payload.store, user).await,

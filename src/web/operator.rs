@@ -32,6 +32,6 @@ pub fn routes(
                 version => env!("CARGO_PKG_VERSION"),
             },
         );
-        finish(&state, page)
+        finish(&state, crate::i18n::Lang::En, page)
     })
 }

@@ -2,11 +2,12 @@
 //! headers, redirects, and the one mapping of `AppError` to an error page.
 
 use serde::Serialize;
-use warp::Reply;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
+use warp::{Filter, Reply};
 
 use crate::error::AppError;
+use crate::i18n::Lang;
 use crate::state::AppState;
 
 /// What handlers return: a response, or an error rendered once, here.
@@ -71,41 +72,55 @@ pub fn redirect(status: StatusCode, location: &str) -> Response {
     resp
 }
 
-/// Maps an error to its page: 5xx are logged with their cause and shown opaquely.
-pub fn error_page(state: &AppState, err: &AppError) -> Response {
+/// Maps an error to its page in `lang`: 5xx are logged with their cause and shown opaquely.
+pub fn error_page(state: &AppState, lang: Lang, err: &AppError) -> Response {
     let status = err.status();
     if status.is_server_error() && !matches!(err, AppError::Upstream(_)) {
         tracing::error!(error = ?err, "request failed");
     }
-    #[derive(Serialize)]
-    struct Ctx {
-        status: u16,
-        title: &'static str,
-        message: String,
-    }
-    let title = match status.as_u16() {
-        400 => "This request could not be understood",
-        401 => "Please open the app again",
-        403 => "Not allowed",
-        404 => "Not found",
-        502 => "BigCommerce did not answer as expected",
-        _ => "Something went wrong",
+    let public = err.public();
+    let title_key = match status.as_u16() {
+        400 => "error_title_400",
+        401 => "error_title_401",
+        403 => "error_title_403",
+        404 => "error_title_404",
+        502 => "error_title_502",
+        _ => "error_title_500",
     };
-    let ctx = Ctx {
-        status: status.as_u16(),
-        title,
-        message: err.public_message(),
+    let i18n = &state.i18n;
+    let message = i18n.tf(
+        lang,
+        public.key,
+        &[("detail", public.detail.as_deref().unwrap_or(""))],
+    );
+    let ctx = minijinja::context! {
+        status => status.as_u16(),
+        title => i18n.t(lang, title_key),
+        message => message,
+        detail => public.detail,
+        lang => lang.code(),
     };
     match html_page(state, status, "error.html", ctx) {
         Ok(resp) => resp,
-        Err(_) => warp::reply::with_status(title, status).into_response(),
+        Err(_) => {
+            warp::reply::with_status(i18n.t(lang, title_key).to_string(), status).into_response()
+        }
     }
 }
 
 /// The final step of every handler chain.
-pub fn finish(state: &AppState, page: Page) -> Response {
+pub fn finish(state: &AppState, lang: Lang, page: Page) -> Response {
     match page {
         Ok(resp) => resp,
-        Err(e) => error_page(state, &e),
+        Err(e) => error_page(state, lang, &e),
     }
+}
+
+/// The page language of a request that has no merchant yet: its `Accept-Language`.
+pub fn accept_language() -> impl Filter<Extract = (Lang,), Error = std::convert::Infallible> + Clone
+{
+    warp::header::optional::<String>("accept-language")
+        .or(warp::any().map(|| None))
+        .unify()
+        .map(|h: Option<String>| Lang::from_accept_language(h.as_deref()))
 }

@@ -631,3 +631,19 @@ async fn the_dashboard_says_what_is_still_missing_in_the_users_language() {
     let (_, html) = app.page("/app", &session).await;
     assert!(html.contains("id=\"complete\""), "{html}");
 }
+
+#[tokio::test]
+async fn uninstall_deletes_the_sequra_password_and_keeps_the_settings() {
+    let app = spawn_app().await;
+    let session = connected(&app, "store1").await;
+    app.post_form(
+        "/app/countries",
+        &session,
+        &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)],
+    )
+    .await;
+    app.bc.uninstall("store1").await.unwrap();
+    assert_eq!(app.count("SELECT count(*) FROM sequra_connections"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM selling_countries"), 1);
+    assert_eq!(app.count("SELECT count(*) FROM order_status_mappings"), 3);
+}

@@ -84,3 +84,20 @@ async fn unknown_routes_and_methods_get_a_plain_4xx() {
             .starts_with("text/css")
     );
 }
+
+#[tokio::test]
+async fn error_pages_speak_the_browsers_language() {
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .get(format!("{}/bc/load?signed_payload_jwt=x.y.z", app.address))
+        .header("accept-language", "es-ES,es;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Vuelve a abrir la app"), "{html}");
+    let html = app.get_path("/app").await.text().await.unwrap();
+    assert!(html.contains("No session"), "{html}");
+}

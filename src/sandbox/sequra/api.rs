@@ -456,22 +456,21 @@ fn update_order(
             return Err(Refusal::no_access());
         }
         // Unknown, still on hold or cancelled before confirmation: core expects 404 here.
-        return Err(respond::error(
+        return Err(Refusal::new(
             404,
-            &format!("Order '{order_ref_1}' of merchant {merchant} not found"),
+            format!("Order '{order_ref_1}' of merchant {merchant} not found"),
         ));
     };
     let update = wrapped(req, "order")?;
     let mut p = Problems::default();
-    match validate::object(update.get("merchant"), "merchant", &mut p) {
-        Some(mobj) => match ref_text(mobj.get("id")) {
+    if let Some(mobj) = validate::object(update.get("merchant"), "merchant", &mut p) {
+        match ref_text(mobj.get("id")) {
             Some(id) if id == merchant => {}
             Some(id) => p.add(format!(
                 "merchant.id '{id}' does not match the merchant in the URL '{merchant}'"
             )),
             None => p.add("merchant.id is missing"),
-        },
-        None => {}
+        }
     }
     if let Some(r) = validate::object(
         update.get("merchant_reference"),
@@ -495,11 +494,9 @@ fn update_order(
     let both_empty =
         is_empty_cart(update.get("shipped_cart")) && is_empty_cart(update.get("unshipped_cart"));
     if cancelled && !both_empty {
-        return Err(respond::errors(
+        return Err(Refusal::new(
             409,
-            &[format!(
-                "Order '{order_ref_1}' is cancelled and cannot get items back"
-            )],
+            format!("Order '{order_ref_1}' is cancelled and cannot get items back"),
         ));
     }
     if let Some(order) = st.order_mut(&uuid) {

@@ -39,10 +39,6 @@ pub(crate) fn errors(code: u16, messages: &[String]) -> Resp {
     json(code, &json!({ "errors": messages }))
 }
 
-pub(crate) fn error(code: u16, message: &str) -> Resp {
-    errors(code, &[message.to_owned()])
-}
-
 /// 401 with the plain-text body (spec §1.2).
 pub(crate) fn unauthorized() -> Resp {
     let mut resp = text(401, ACCESS_DENIED);
@@ -51,21 +47,6 @@ pub(crate) fn unauthorized() -> Resp {
         HeaderValue::from_static("Basic realm=\"Application\""),
     );
     resp
-}
-
-/// 403 for a merchant ref the credentials do not own (spec §1.2, §3.3).
-pub(crate) fn bad_merchant(merchant: &str, username: &str) -> Resp {
-    error(403, &format!("Bad merchant id '{merchant}' for {username}"))
-}
-
-/// 403 for an order UUID the credentials do not own (spec §5).
-pub(crate) fn bad_order(uuid: &str, username: &str) -> Resp {
-    error(403, &format!("Bad order id '{uuid}' for {username}"))
-}
-
-/// 403 of the Order Update API for another merchant's order (spec §7).
-pub(crate) fn no_access() -> Resp {
-    error(403, "You do not have access to this URL")
 }
 
 pub(crate) fn not_found_html() -> Resp {
@@ -160,7 +141,7 @@ pub(crate) fn euros(cents: i64) -> String {
     let units = (abs / 100).to_string();
     let mut grouped = String::new();
     for (i, c) in units.chars().enumerate() {
-        if i > 0 && (units.len() - i) % 3 == 0 {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
             grouped.push('.');
         }
         grouped.push(c);

@@ -6,7 +6,7 @@ use warp::http::StatusCode;
 use crate::bigcommerce::signed_payload::unix_now;
 use crate::db::{stores, users};
 use crate::domain::{StoreHash, UserId};
-use crate::error::AppError;
+use crate::error::{AppError, Public};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::respond::{Page, html_page};
@@ -26,23 +26,14 @@ pub struct Merchant {
 impl Merchant {
     /// Checks the token, then that its store is still installed and its user not removed.
     pub async fn authenticate(state: &AppState, token: Option<String>) -> Result<Self, AppError> {
-        let token = token.ok_or_else(|| {
-            AppError::Unauthorized(
-                "No session: open the app from your BigCommerce control panel.".into(),
-            )
-        })?;
+        let token = token.ok_or_else(|| AppError::Unauthorized(Public::new("err_no_session")))?;
         let session = state
             .sessions
             .verify(&token, unix_now())
-            .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+            .map_err(|e| AppError::Unauthorized(Public::new(e.message_key())))?;
         Self::for_user(state, &session.store, session.user)
             .await?
-            .ok_or_else(|| {
-                AppError::Unauthorized(
-                    "This session is no longer valid: open the app again from your control panel."
-                        .into(),
-                )
-            })
+            .ok_or_else(|| AppError::Unauthorized(Public::new("err_session_gone")))
     }
 
     /// The merchant context of a known user of an installed store (after a verified load or

@@ -12,8 +12,9 @@ use bytes::Bytes;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::respond::{Page, finish};
-use crate::error::AppError;
+use super::respond::{Page, accept_language, finish};
+use crate::error::{AppError, Public};
+use crate::i18n::Lang;
 use crate::state::AppState;
 
 pub use context::Merchant;
@@ -53,9 +54,7 @@ impl Request {
     pub fn require_form(&self) -> Result<(), AppError> {
         match self.content_length {
             Some(_) => Ok(()),
-            None => Err(AppError::BadRequest(
-                "The form was not sent completely. Please try again.".into(),
-            )),
+            None => Err(AppError::BadRequest(Public::new("err_form_incomplete"))),
         }
     }
 }
@@ -115,8 +114,13 @@ fn route(
                 .or(warp::any().map(Bytes::new))
                 .unify(),
         )
+        .and(accept_language())
         .then(
-            move |raw: String, auth: Option<String>, length: Option<u64>, body: Bytes| {
+            move |raw: String,
+                  auth: Option<String>,
+                  length: Option<u64>,
+                  body: Bytes,
+                  lang: Lang| {
                 let state = state.clone();
                 let handler = handler.clone();
                 async move {
@@ -130,11 +134,11 @@ fn route(
                             .await?
                             .with_notice(&state, first(&query, "notice"));
                         if length.is_some_and(|n| n > MAX_FORM_BYTES) {
-                            return Err(AppError::BadRequest("The form is too large.".into()));
+                            return Err(AppError::BadRequest(Public::new("err_form_too_large")));
                         }
                         let form = if is_post {
                             serde_urlencoded::from_bytes(&body).map_err(|_| {
-                                AppError::BadRequest("The form could not be read.".into())
+                                AppError::BadRequest(Public::new("err_form_unreadable"))
                             })?
                         } else {
                             Vec::new()
@@ -147,7 +151,7 @@ fn route(
                         handler.call(state.clone(), merchant, req).await
                     }
                     .await;
-                    finish(&state, page)
+                    finish(&state, lang, page)
                 }
             },
         )
@@ -164,24 +168,28 @@ pub fn routes(
             .and(warp::get())
             .and(warp::query::raw().or(warp::any().map(String::new)).unify())
             .and(warp::header::optional::<String>("authorization"))
-            .then(move |order: String, raw: String, auth: Option<String>| {
-                let state = state.clone();
-                async move {
-                    let page = async {
-                        let query: Vec<(String, String)> =
-                            serde_urlencoded::from_str(&raw).unwrap_or_default();
-                        let token = first(&query, "session").map(str::to_string).or_else(|| {
-                            auth.and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
-                        });
-                        let merchant = Merchant::authenticate(&state, token).await?;
-                        let order = crate::domain::BcOrderId::parse(&order)
-                            .map_err(|_| AppError::NotFound)?;
-                        order_panel(&state, &merchant, order).await
+            .and(accept_language())
+            .then(
+                move |order: String, raw: String, auth: Option<String>, lang: Lang| {
+                    let state = state.clone();
+                    async move {
+                        let page = async {
+                            let query: Vec<(String, String)> =
+                                serde_urlencoded::from_str(&raw).unwrap_or_default();
+                            let token =
+                                first(&query, "session").map(str::to_string).or_else(|| {
+                                    auth.and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
+                                });
+                            let merchant = Merchant::authenticate(&state, token).await?;
+                            let order = crate::domain::BcOrderId::parse(&order)
+                                .map_err(|_| AppError::NotFound)?;
+                            order_panel(&state, &merchant, order).await
+                        }
+                        .await;
+                        finish(&state, lang, page)
                     }
-                    .await;
-                    finish(&state, page)
-                }
-            })
+                },
+            )
     };
     route(&state, Method::GET, "/app", pages::dashboard_page)
         .or(route(

@@ -45,7 +45,7 @@ async fn merchant_for(
 ) -> Result<Merchant, AppError> {
     Merchant::for_user(state, store, user)
         .await?
-        .ok_or_else(|| AppError::Forbidden("The seQura app is not installed in this store.".into()))
+        .ok_or_else(AppError::not_installed)
 }
 
 /// After install or load from the Apps menu: the onboarding step still to do, else the
