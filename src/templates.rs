@@ -20,6 +20,7 @@ impl Templates {
     /// Compiles every embedded template; a syntax error stops start-up.
     pub fn load() -> anyhow::Result<Self> {
         let mut env = Environment::new();
+        env.add_filter("datetime", |s: String| readable_time(&s));
         for name in TemplateFiles::iter().filter(|n| n.ends_with(".html")) {
             let file = TemplateFiles::get(&name)
                 .ok_or_else(|| anyhow::anyhow!("template {name} vanished"))?;
@@ -39,6 +40,16 @@ impl Templates {
 
     pub fn names(&self) -> Vec<String> {
         self.env.templates().map(|(n, _)| n.to_string()).collect()
+    }
+}
+
+/// `2026-11-28T05:43:47Z` → `2026-11-28 05:43 UTC` (the `datetime` filter).
+pub fn readable_time(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(time)) if rfc3339.get(10..11) == Some("T") => {
+            format!("{date} {time} UTC")
+        }
+        _ => rfc3339.to_string(),
     }
 }
 

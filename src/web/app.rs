@@ -124,7 +124,7 @@ async fn load(state: AppState, jwt: String) -> Page {
         Some(order) => {
             let merchant = merchant::Merchant::for_user(&state, &payload.store, user)
                 .await?
-                .ok_or_else(|| AppError::not_installed())?;
+                .ok_or_else(AppError::not_installed)?;
             merchant::order_panel(&state, &merchant, order).await
         }
         None => merchant::landing(&state, &payload.store, user).await,

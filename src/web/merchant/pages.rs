@@ -26,15 +26,7 @@ fn item_view(i: &ItemState) -> ItemView {
         key: i.item.as_str(),
         ok: i.ok,
         reason: i.reason.clone(),
-        checked_at: readable_time(&i.checked_at),
-    }
-}
-
-/// `2026-11-28T05:43:47Z` → `2026-11-28 05:43 UTC`.
-pub(super) fn readable_time(rfc3339: &str) -> String {
-    match (rfc3339.get(..10), rfc3339.get(11..16)) {
-        (Some(date), Some(time)) => format!("{date} {time} UTC"),
-        _ => rfc3339.to_string(),
+        checked_at: i.checked_at.clone(),
     }
 }
 

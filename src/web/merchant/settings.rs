@@ -262,7 +262,7 @@ async fn render_methods(
         .iter()
         .map(|r| r.fetched_at.as_str())
         .min()
-        .map(super::pages::readable_time);
+        .map(crate::templates::readable_time);
     let status = if errors.is_some() {
         StatusCode::BAD_GATEWAY
     } else {
