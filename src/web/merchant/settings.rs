@@ -74,6 +74,19 @@ pub(super) struct ConnectValues {
     environment: String,
 }
 
+impl ConnectValues {
+    /// The form prefilled from the stored connection (sandbox when there is none).
+    fn stored(progress: &Progress) -> Self {
+        let c = progress.connection.as_ref();
+        Self {
+            username: c.map(|c| c.username.clone()).unwrap_or_default(),
+            environment: c
+                .map(|c| c.environment.clone())
+                .unwrap_or_else(|| "sandbox".into()),
+        }
+    }
+}
+
 pub(super) async fn render_connect(
     state: &AppState,
     merchant: &Merchant,
@@ -101,18 +114,7 @@ pub(super) async fn render_connect(
 
 pub(super) async fn connect_page(state: AppState, merchant: Merchant, _req: Request) -> Page {
     let progress = onboarding::progress(&state, &merchant.store).await?;
-    let values = ConnectValues {
-        username: progress
-            .connection
-            .as_ref()
-            .map(|c| c.username.clone())
-            .unwrap_or_default(),
-        environment: progress
-            .connection
-            .as_ref()
-            .map(|c| c.environment.clone())
-            .unwrap_or_else(|| "sandbox".into()),
-    };
+    let values = ConnectValues::stored(&progress);
     render_connect(&state, &merchant, &progress, None, values).await
 }
 
@@ -153,18 +155,7 @@ pub(super) async fn disconnect_submit(state: AppState, merchant: Merchant, req: 
     if req.field("confirm") != Some("yes") {
         let progress = onboarding::progress(&state, &merchant.store).await?;
         let errors = FormErrors::default().field("confirm", "err_confirm_disconnect");
-        let values = ConnectValues {
-            username: progress
-                .connection
-                .as_ref()
-                .map(|c| c.username.clone())
-                .unwrap_or_default(),
-            environment: progress
-                .connection
-                .as_ref()
-                .map(|c| c.environment.clone())
-                .unwrap_or_default(),
-        };
+        let values = ConnectValues::stored(&progress);
         return render_connect(&state, &merchant, &progress, Some(errors), values).await;
     }
     onboarding::disconnect(&state, &merchant.store).await?;
