@@ -4,6 +4,7 @@
 pub mod assets;
 /// BigCommerce client, signed payloads, install and provisioning.
 pub mod bigcommerce;
+pub mod checkout;
 /// Command-line interface: `serve`, `migrate`, `backup`, `restore`, `config`, `stores`, `demo`.
 pub mod cli;
 /// Settings from defaults, file, environment and flags.

@@ -77,6 +77,12 @@ pub struct StoreInfo {
     /// ISO 3166-1 alpha-2 country of the store (`store_information.v2.yml`).
     #[serde(default)]
     pub country_code: Option<String>,
+    /// The storefront's HTTPS address, e.g. `https://shop.example.com`.
+    #[serde(default)]
+    pub secure_url: Option<String>,
+    /// The store's language, e.g. `es`.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

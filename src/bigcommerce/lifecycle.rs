@@ -135,16 +135,19 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
     match api.store_info().await {
         Ok(info) => {
             let hash = store.clone();
+            let details = stores::StoreDetails {
+                store_id: info.store_id.clone().unwrap_or_else(|| info.id.clone()),
+                name: info.name.clone(),
+                storefront_url: info
+                    .secure_url
+                    .as_deref()
+                    .map(|u| u.trim_end_matches('/').to_string())
+                    .filter(|u| u.starts_with("http")),
+                language: info.language.clone(),
+            };
             state
                 .db
-                .call(move |conn| {
-                    stores::save_store_info(
-                        conn,
-                        &hash,
-                        info.store_id.as_deref().unwrap_or(&info.id),
-                        &info.name,
-                    )
-                })
+                .call(move |conn| stores::save_store_info(conn, &hash, &details))
                 .await?;
         }
         Err(e) => tracing::warn!(error = %e, "could not read store information"),

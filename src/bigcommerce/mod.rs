@@ -3,5 +3,6 @@
 
 pub mod client;
 pub mod lifecycle;
+pub mod models;
 pub mod provisioning;
 pub mod signed_payload;

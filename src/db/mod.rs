@@ -6,6 +6,7 @@ pub mod lock;
 pub mod provisioning;
 pub mod sequra;
 pub mod settings;
+pub mod solicitations;
 pub mod stores;
 pub mod users;
 

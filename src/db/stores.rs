@@ -18,6 +18,10 @@ pub struct Store {
     pub account_uuid: Option<String>,
     pub store_id: Option<String>,
     pub store_name: Option<String>,
+    /// The storefront's address, e.g. `https://shop.example.com` (no trailing slash).
+    pub storefront_url: Option<String>,
+    /// The store's language, e.g. `es`.
+    pub language: Option<String>,
     pub installed_at: String,
     pub uninstalled_at: Option<String>,
 }
@@ -53,7 +57,7 @@ fn webhook_secret_context(hash: &StoreHash) -> String {
 }
 
 const STORE_COLUMNS: &str = "store_hash, status, scopes, owner_id, owner_email, account_uuid, \
-     store_id, store_name, installed_at, uninstalled_at";
+     store_id, store_name, installed_at, uninstalled_at, storefront_url, language";
 
 fn store_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Store> {
     let hash: String = row.get(0)?;
@@ -70,6 +74,8 @@ fn store_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Store> {
         store_name: row.get(7)?,
         installed_at: row.get(8)?,
         uninstalled_at: row.get(9)?,
+        storefront_url: row.get(10)?,
+        language: row.get(11)?,
     })
 }
 
@@ -176,16 +182,32 @@ fn open_secret(
         .transpose()
 }
 
+/// What `GET /v2/store` says about a store that the app keeps.
+#[derive(Debug, Clone, Default)]
+pub struct StoreDetails {
+    pub store_id: String,
+    pub name: String,
+    pub storefront_url: Option<String>,
+    pub language: Option<String>,
+}
+
 /// Remembers what `GET /v2/store` said about the store.
 pub fn save_store_info(
     conn: &Connection,
     hash: &StoreHash,
-    store_id: &str,
-    name: &str,
+    d: &StoreDetails,
 ) -> Result<(), DbError> {
     conn.execute(
-        "UPDATE stores SET store_id = ?2, store_name = ?3 WHERE store_hash = ?1",
-        params![hash.as_str(), store_id, name],
+        "UPDATE stores SET store_id = ?2, store_name = ?3,
+                storefront_url = COALESCE(?4, storefront_url), language = COALESCE(?5, language)
+         WHERE store_hash = ?1",
+        params![
+            hash.as_str(),
+            d.store_id,
+            d.name,
+            d.storefront_url,
+            d.language
+        ],
     )?;
     Ok(())
 }
@@ -212,8 +234,8 @@ pub fn list(conn: &Connection) -> Result<Vec<StoreSummary>, DbError> {
     let rows = stmt.query_map([], |row| {
         Ok(StoreSummary {
             store: store_from_row(row)?,
-            users: row.get(10)?,
-            sequra: row.get(11)?,
+            users: row.get(12)?,
+            sequra: row.get(13)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

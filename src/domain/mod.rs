@@ -1,7 +1,12 @@
 //! Domain values parsed at the edge: once the rest of the code holds one, it is valid.
 
 mod ids;
+mod money;
 mod sequra;
 
 pub use ids::{BcOrderId, InvalidId, StoreHash, UserId};
+pub use money::{
+    Currency, Money, MoneyError, deserialize_cents, deserialize_opt_cents, parse_decimal,
+    parse_ten_thousandths, ten_thousandths_to_cents,
+};
 pub use sequra::{Country, MerchantRef, SequraStatus};

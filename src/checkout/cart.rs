@@ -1,0 +1,572 @@
+//! The seQura order's cart, customer and addresses, built from a BigCommerce order
+//! (sequra-api.md §3.2; sequra-plugin-features.md §6 requirement 3).
+//!
+//! Every amount is integer cents, tax included, whether the store prices include tax or not.
+//! The cart's items add up exactly to [`amount_due`]: whatever BigCommerce's own per-line
+//! rounding leaves over becomes one explicit `rounding` line.
+//!
+//! # Discounts: where the amount comes from
+//!
+//! BigCommerce reports discounts three ways: `coupon_discount` (coupons), `discount_amount`
+//! (automatic promotions and manual discounts; separate from coupons, as the yml's order 218
+//! shows: 67.84 + 12.00 − 5.00 − 5.00 = 69.84) and, per product, `applied_discounts`, which are
+//! the same order-level discounts spread across the lines (`(discount × price_ex_tax) /
+//! subtotal_ex_tax`, rounded per line). Adding the per-product shares to the order-level
+//! figures would count every discount twice, so the per-product shares are used only to name
+//! the lines (coupon codes, promotion names).
+//!
+//! The two order-level figures are not tax-inclusive in every store (in a tax-exclusive store
+//! the discount is taken off the price before tax, so the shopper saves the discount *plus its
+//! tax*). The amount the cart takes off is therefore read from the order's own tax-inclusive
+//! totals: `subtotal + shipping + handling + wrapping − total`, all `*_inc_tax`. It is split
+//! between a `coupon` line and a `discount` line in proportion to `coupon_discount` and
+//! `discount_amount`. Discount lines appear only when BigCommerce declares a discount, so tax
+//! estimation noise in an undiscounted order lands in the `rounding` line, not in a discount.
+
+use crate::bigcommerce::models::{
+    BillingAddress, Order, OrderProduct, ProductType, ShippingAddress,
+};
+use crate::sequra::models::{Address, Cart, CartItem, Customer, DeliveryMethod};
+
+/// The one currency seQura's checkout takes.
+pub const CURRENCY: &str = "EUR";
+/// Reference of the shipping line (`handling`).
+pub const SHIPPING_REF: &str = "shipping";
+/// Reference of the handling-fee line (`handling`).
+pub const HANDLING_REF: &str = "handling";
+/// Reference of the gift-wrapping line (`handling`).
+pub const WRAPPING_REF: &str = "wrapping";
+/// Reference of the coupons line (`discount`).
+pub const COUPON_REF: &str = "coupon";
+/// Reference of the automatic and manual discounts line (`discount`).
+pub const DISCOUNT_REF: &str = "discount";
+/// Reference of the store-credit line (`other_payment`).
+pub const STORE_CREDIT_REF: &str = "store_credit";
+/// Reference of the redeemed gift certificates line (`other_payment`).
+pub const GIFT_CERTIFICATE_REF: &str = "gift_certificate";
+/// Reference of the rounding residue line (`handling` if positive, `discount` if negative).
+pub const ROUNDING_REF: &str = "rounding";
+
+/// Everything the cart is built from: the order as BigCommerce holds it right now.
+#[derive(Debug, Clone, Copy)]
+pub struct CartInput<'a> {
+    pub order: &'a Order,
+    pub products: &'a [OrderProduct],
+    pub shipping: &'a [ShippingAddress],
+    /// The checkout (BigCommerce cart) id: one stable `cart_ref` per checkout.
+    pub checkout_id: &'a str,
+}
+
+/// Why an order cannot become a seQura cart.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CartError {
+    #[error("seQura only takes EUR; the order is in {0:?}")]
+    Currency(String),
+    #[error("product {reference:?} has quantity 0")]
+    ZeroQuantity { reference: String },
+    #[error("product {reference:?} has a negative price")]
+    NegativePrice { reference: String },
+    #[error("the order's {field} is negative")]
+    NegativeAmount { field: &'static str },
+    #[error("the amount due is negative ({0} cents)")]
+    NegativeAmountDue(i64),
+    #[error("the order's amounts overflow")]
+    Overflow,
+}
+
+/// What the shopper still has to pay, in cents: the order total less the store credit and
+/// gift certificates redeemed on it.
+pub fn amount_due(order: &Order) -> i64 {
+    order
+        .total_inc_tax
+        .saturating_sub(order.store_credit_amount)
+        .saturating_sub(order.gift_certificate_amount)
+}
+
+/// The seQura cart for an EUR order: one `product` line per order product, then shipping,
+/// handling and wrapping (`handling`), coupons and discounts (`discount`), store credit and
+/// gift certificates (`other_payment`), and at most one `rounding` line, so that the items add
+/// up to `order_total_with_tax` = [`amount_due`]. Zero-amount lines are left out.
+pub fn build_cart(input: &CartInput) -> Result<Cart, CartError> {
+    let order = input.order;
+    let currency = order.transactional_currency().trim();
+    if !currency.eq_ignore_ascii_case(CURRENCY) {
+        return Err(CartError::Currency(currency.to_string()));
+    }
+    let due = amount_due(order);
+    if due < 0 {
+        return Err(CartError::NegativeAmountDue(due));
+    }
+    for (field, value) in [
+        ("shipping_cost_inc_tax", order.shipping_cost_inc_tax),
+        ("handling_cost_inc_tax", order.handling_cost_inc_tax),
+        ("wrapping_cost_inc_tax", order.wrapping_cost_inc_tax),
+        ("coupon_discount", order.coupon_discount),
+        ("discount_amount", order.discount_amount),
+        ("store_credit_amount", order.store_credit_amount),
+        ("gift_certificate_amount", order.gift_certificate_amount),
+    ] {
+        if value < 0 {
+            return Err(CartError::NegativeAmount { field });
+        }
+    }
+
+    let mut items = input
+        .products
+        .iter()
+        .map(product_line)
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let charges = [
+        (
+            SHIPPING_REF,
+            delivery_method(input.shipping).name,
+            order.shipping_cost_inc_tax,
+        ),
+        (
+            HANDLING_REF,
+            "Handling fee".to_string(),
+            order.handling_cost_inc_tax,
+        ),
+        (
+            WRAPPING_REF,
+            wrapping_name(input.products),
+            order.wrapping_cost_inc_tax,
+        ),
+    ];
+    for (reference, name, amount) in charges {
+        if amount > 0 {
+            items.push(CartItem::handling(reference, name, amount));
+        }
+    }
+
+    let (coupons, discounts) = discount_split(order)?;
+    if coupons > 0 {
+        items.push(CartItem::discount(
+            COUPON_REF,
+            coupon_name(input.products),
+            coupons,
+        ));
+    }
+    if discounts > 0 {
+        items.push(CartItem::discount(
+            DISCOUNT_REF,
+            discount_name(input.products),
+            discounts,
+        ));
+    }
+
+    if order.store_credit_amount > 0 {
+        items.push(CartItem::other_payment(
+            STORE_CREDIT_REF,
+            "Store credit",
+            order.store_credit_amount,
+        ));
+    }
+    if order.gift_certificate_amount > 0 {
+        items.push(CartItem::other_payment(
+            GIFT_CERTIFICATE_REF,
+            "Gift certificate",
+            order.gift_certificate_amount,
+        ));
+    }
+
+    let sum = items
+        .iter()
+        .try_fold(0i64, |acc, item| acc.checked_add(item.total_with_tax()))
+        .ok_or(CartError::Overflow)?;
+    let residue = due.checked_sub(sum).ok_or(CartError::Overflow)?;
+    if residue > 0 {
+        items.push(CartItem::handling(ROUNDING_REF, "Rounding", residue));
+    } else if residue < 0 {
+        items.push(CartItem::discount(ROUNDING_REF, "Rounding", residue));
+    }
+
+    let mut cart = Cart::new(CURRENCY, items);
+    cart.cart_ref = Some(input.checkout_id.to_string());
+    debug_assert_eq!(cart.order_total_with_tax, due);
+    debug_assert!(cart.adds_up());
+    Ok(cart)
+}
+
+/// A product line: unit price with tax × quantity, referenced by SKU, else by product id,
+/// else (custom products, gift certificates) by the order product id as `line-<id>`.
+fn product_line(product: &OrderProduct) -> Result<CartItem, CartError> {
+    let reference = product_reference(product);
+    if product.quantity == 0 {
+        return Err(CartError::ZeroQuantity { reference });
+    }
+    if product.price_inc_tax < 0 {
+        return Err(CartError::NegativePrice { reference });
+    }
+    let quantity = i64::from(product.quantity);
+    let total = product
+        .price_inc_tax
+        .checked_mul(quantity)
+        .ok_or(CartError::Overflow)?;
+    let name = match product.name.trim() {
+        "" => reference.clone(),
+        name => name.to_string(),
+    };
+    Ok(CartItem::Product {
+        reference,
+        name,
+        price_with_tax: product.price_inc_tax,
+        quantity,
+        total_with_tax: total,
+        downloadable: product.kind == ProductType::Digital,
+        perishable: None,
+        personalized: None,
+        restockable: None,
+        category: None,
+        description: None,
+        manufacturer: None,
+        supplier: None,
+        product_id: (product.product_id != 0).then(|| product.product_id.to_string()),
+        url: None,
+        tracking_reference: None,
+    })
+}
+
+/// The reference of an order product's cart line (see [`build_cart`]).
+pub fn product_reference(product: &OrderProduct) -> String {
+    match product.sku.trim() {
+        "" if product.product_id != 0 => product.product_id.to_string(),
+        "" => format!("line-{}", product.id),
+        sku => sku.to_string(),
+    }
+}
+
+/// The tax-inclusive amount taken off the order, split into (coupons, other discounts).
+fn discount_split(order: &Order) -> Result<(i64, i64), CartError> {
+    let declared_coupons = i128::from(order.coupon_discount);
+    let declared = declared_coupons + i128::from(order.discount_amount);
+    if declared == 0 {
+        return Ok((0, 0));
+    }
+    let charged = [
+        order.subtotal_inc_tax,
+        order.shipping_cost_inc_tax,
+        order.handling_cost_inc_tax,
+        order.wrapping_cost_inc_tax,
+    ]
+    .into_iter()
+    .map(i128::from)
+    .sum::<i128>();
+    let taken_off = charged - i128::from(order.total_inc_tax);
+    if taken_off <= 0 {
+        return Ok((0, 0));
+    }
+    // Rounded half away from zero; both operands are positive.
+    let coupons = (2 * taken_off * declared_coupons + declared) / (2 * declared);
+    let discounts = taken_off - coupons;
+    let coupons = i64::try_from(coupons).map_err(|_| CartError::Overflow)?;
+    let discounts = i64::try_from(discounts).map_err(|_| CartError::Overflow)?;
+    Ok((coupons, discounts))
+}
+
+/// Distinct non-empty values, in order of first appearance.
+fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for value in values.map(str::trim).filter(|v| !v.is_empty()) {
+        if !seen.contains(&value) {
+            seen.push(value);
+        }
+    }
+    seen
+}
+
+fn coupon_name(products: &[OrderProduct]) -> String {
+    let codes = distinct(
+        products
+            .iter()
+            .flat_map(|p| &p.applied_discounts)
+            .filter_map(|d| d.code.as_deref()),
+    );
+    match codes.len() {
+        0 => "Coupon".to_string(),
+        1 => format!("Coupon {}", codes[0]),
+        _ => format!("Coupons {}", codes.join(", ")),
+    }
+}
+
+fn discount_name(products: &[OrderProduct]) -> String {
+    let names = distinct(
+        products
+            .iter()
+            .flat_map(|p| &p.applied_discounts)
+            .filter(|d| d.code.as_deref().is_none_or(|c| c.trim().is_empty()))
+            .filter_map(|d| d.name.as_deref()),
+    );
+    if names.is_empty() {
+        "Discount".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn wrapping_name(products: &[OrderProduct]) -> String {
+    let names = distinct(products.iter().filter_map(|p| p.wrapping_name.as_deref()));
+    if names.is_empty() {
+        "Gift wrapping".to_string()
+    } else {
+        format!("Gift wrapping: {}", names.join(", "))
+    }
+}
+
+/// How the goods travel: the shipping method (several joined with ` + `), `Shipping` if
+/// BigCommerce names none, `Digital delivery` when nothing is shipped.
+pub fn delivery_method(shipping: &[ShippingAddress]) -> DeliveryMethod {
+    let methods = distinct(shipping.iter().map(|s| s.shipping_method.as_str()));
+    let name = match (shipping.is_empty(), methods.is_empty()) {
+        (true, _) => "Digital delivery".to_string(),
+        (false, true) => "Shipping".to_string(),
+        (false, false) => methods.join(" + "),
+    };
+    DeliveryMethod {
+        name,
+        days: None,
+        provider: None,
+        home_delivery: None,
+    }
+}
+
+/// The first shipping address, or the billing address when nothing is shipped.
+pub fn delivery_address(order: &Order, shipping: &[ShippingAddress]) -> Address {
+    match shipping.first() {
+        Some(s) => address(AddressFields {
+            first_name: &s.first_name,
+            last_name: &s.last_name,
+            company: &s.company,
+            street_1: &s.street_1,
+            street_2: &s.street_2,
+            city: &s.city,
+            state: &s.state,
+            zip: &s.zip,
+            country_iso2: &s.country_iso2,
+            phone: &s.phone,
+        }),
+        None => invoice_address(order),
+    }
+}
+
+/// The billing address.
+pub fn invoice_address(order: &Order) -> Address {
+    let b: &BillingAddress = &order.billing_address;
+    address(AddressFields {
+        first_name: &b.first_name,
+        last_name: &b.last_name,
+        company: &b.company,
+        street_1: &b.street_1,
+        street_2: &b.street_2,
+        city: &b.city,
+        state: &b.state,
+        zip: &b.zip,
+        country_iso2: &b.country_iso2,
+        phone: &b.phone,
+    })
+}
+
+struct AddressFields<'a> {
+    first_name: &'a str,
+    last_name: &'a str,
+    company: &'a str,
+    street_1: &'a str,
+    street_2: &'a str,
+    city: &'a str,
+    state: &'a str,
+    zip: &'a str,
+    country_iso2: &'a str,
+    phone: &'a str,
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn address(f: AddressFields) -> Address {
+    Address {
+        given_names: f.first_name.trim().to_string(),
+        surnames: f.last_name.trim().to_string(),
+        company: f.company.trim().to_string(),
+        address_line_1: f.street_1.trim().to_string(),
+        address_line_2: f.street_2.trim().to_string(),
+        postal_code: f.zip.trim().to_string(),
+        city: f.city.trim().to_string(),
+        country_code: f.country_iso2.trim().to_ascii_uppercase(),
+        phone: non_empty(f.phone),
+        mobile_phone: None,
+        state: non_empty(f.state),
+        extra: None,
+        vat_number: None,
+    }
+}
+
+/// The shopper, from the billing address. `ip` falls back to the order's `ip_address` when
+/// empty; `ref` is the BigCommerce customer id, absent for guests.
+pub fn customer(
+    order: &Order,
+    language_code: &str,
+    ip: &str,
+    user_agent: &str,
+    logged_in: bool,
+) -> Customer {
+    let b = &order.billing_address;
+    let ip = match ip.trim() {
+        "" => order.ip_address.trim(),
+        ip => ip,
+    };
+    Customer {
+        given_names: b.first_name.trim().to_string(),
+        surnames: b.last_name.trim().to_string(),
+        email: b.email.trim().to_string(),
+        logged_in,
+        language_code: language_code.to_string(),
+        ip_number: ip.to_string(),
+        user_agent: user_agent.to_string(),
+        ref_: (order.customer_id != 0).then(|| order.customer_id.to_string()),
+        company: non_empty(&b.company),
+        ..Customer::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn order(extra: serde_json::Value) -> Order {
+        let mut value = json!({
+            "id": 100, "customer_id": 7, "currency_code": "EUR",
+            "is_tax_inclusive_pricing": true,
+            "subtotal_inc_tax": "30.0000", "total_inc_tax": "30.0000",
+            "ip_address": "10.0.0.1",
+            "billing_address": {"first_name": " Ana ", "last_name": "García", "company": "",
+                "street_1": "C/ Aragó 383", "street_2": "5º", "city": "Barcelona",
+                "state": "", "zip": "08013", "country_iso2": "es",
+                "phone": "600000000", "email": "ana@example.com"}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            value[k] = v.clone();
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn product(id: u64, sku: &str, price: &str, quantity: u32) -> OrderProduct {
+        serde_json::from_value(
+            json!({"id": id, "product_id": id + 100, "name": format!("P{id}"),
+            "sku": sku, "type": "physical", "price_inc_tax": price, "quantity": quantity}),
+        )
+        .unwrap()
+    }
+
+    fn build(order: &Order, products: &[OrderProduct]) -> Result<Cart, CartError> {
+        build_cart(&CartInput {
+            order,
+            products,
+            shipping: &[],
+            checkout_id: "chk-1",
+        })
+    }
+
+    #[test]
+    fn the_amount_due_excludes_store_credit_and_gift_certificates() {
+        let o = order(json!({"total_inc_tax": "100", "store_credit_amount": "30",
+                             "gift_certificate_amount": "20.5"}));
+        assert_eq!(amount_due(&o), 4950);
+    }
+
+    #[test]
+    fn a_product_without_sku_is_referenced_by_product_id_then_line_id() {
+        let mut p = product(1, " ", "1", 1);
+        assert_eq!(product_reference(&p), "101");
+        p.product_id = 0;
+        assert_eq!(product_reference(&p), "line-1");
+    }
+
+    #[test]
+    fn a_non_eur_order_is_refused() {
+        let o = order(json!({"currency_code": "USD"}));
+        assert_eq!(
+            build(&o, &[product(1, "A", "30", 1)]),
+            Err(CartError::Currency("USD".into()))
+        );
+    }
+
+    #[test]
+    fn zero_quantity_and_negative_prices_are_refused() {
+        let o = order(json!({}));
+        assert_eq!(
+            build(&o, &[product(1, "A", "30", 0)]),
+            Err(CartError::ZeroQuantity {
+                reference: "A".into()
+            })
+        );
+        assert_eq!(
+            build(&o, &[product(1, "A", "-30", 1)]),
+            Err(CartError::NegativePrice {
+                reference: "A".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_negative_amount_due_is_refused() {
+        let o = order(json!({"store_credit_amount": "31"}));
+        assert_eq!(
+            build(&o, &[product(1, "A", "30", 1)]),
+            Err(CartError::NegativeAmountDue(-100))
+        );
+    }
+
+    #[test]
+    fn a_negative_charge_is_refused() {
+        let o = order(json!({"shipping_cost_inc_tax": "-1"}));
+        assert_eq!(
+            build(&o, &[product(1, "A", "30", 1)]),
+            Err(CartError::NegativeAmount {
+                field: "shipping_cost_inc_tax"
+            })
+        );
+    }
+
+    #[test]
+    fn the_discount_is_split_between_coupons_and_discounts_in_proportion() {
+        // Tax-exclusive store: 10 + 5 declared ex tax, 18.15 taken off with 21 % tax.
+        let o = order(json!({"subtotal_inc_tax": "100", "total_inc_tax": "81.85",
+                             "coupon_discount": "10", "discount_amount": "5"}));
+        assert_eq!(discount_split(&o), Ok((1210, 605)));
+        let o = order(json!({"subtotal_inc_tax": "100", "total_inc_tax": "99.99",
+                             "coupon_discount": "0.01", "discount_amount": "0.01"}));
+        assert_eq!(discount_split(&o), Ok((1, 0)), "half a cent rounds up");
+    }
+
+    #[test]
+    fn no_discount_line_without_a_declared_discount() {
+        let o = order(json!({"subtotal_inc_tax": "30", "total_inc_tax": "29.99"}));
+        assert_eq!(discount_split(&o), Ok((0, 0)));
+        let cart = build(&o, &[product(1, "A", "30", 1)]).unwrap();
+        assert_eq!(
+            cart.items.last(),
+            Some(&CartItem::discount(ROUNDING_REF, "Rounding", 1))
+        );
+    }
+
+    #[test]
+    fn the_customer_and_addresses_come_from_the_billing_address() {
+        let o = order(json!({}));
+        let c = customer(&o, "es-ES", "", "UA", true);
+        assert_eq!(c.given_names, "Ana");
+        assert_eq!(c.ip_number, "10.0.0.1");
+        assert_eq!(c.ref_.as_deref(), Some("7"));
+        assert_eq!(c.company, None);
+        let a = invoice_address(&o);
+        assert_eq!(a.country_code, "ES");
+        assert_eq!(a.state, None);
+        assert_eq!(a.phone.as_deref(), Some("600000000"));
+        assert_eq!(delivery_address(&o, &[]), a);
+        assert_eq!(delivery_method(&[]).name, "Digital delivery");
+    }
+}

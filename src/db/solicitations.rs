@@ -1,0 +1,228 @@
+//! The `solicitations` aggregate: a shopper's checkout paid with seQura, from the Incomplete
+//! BigCommerce order made for it to the seQura order's final state.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{DbError, now};
+use crate::config::SecretString;
+use crate::crypto::SecretsKey;
+use crate::domain::{BcOrderId, StoreHash};
+
+/// Where a solicitation is. Moves only forward: created → solicited → on_hold → approved, or
+/// to cancelled / rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SolicitationState {
+    Created,
+    Solicited,
+    OnHold,
+    Approved,
+    Cancelled,
+    Rejected,
+}
+
+impl SolicitationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Solicited => "solicited",
+            Self::OnHold => "on_hold",
+            Self::Approved => "approved",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Created,
+            Self::Solicited,
+            Self::OnHold,
+            Self::Approved,
+            Self::Cancelled,
+            Self::Rejected,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// Final states: nothing moves the order any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Approved | Self::Cancelled | Self::Rejected)
+    }
+}
+
+/// One solicitation as stored (the checkout token stays sealed until asked for).
+#[derive(Debug, Clone)]
+pub struct Solicitation {
+    pub id: i64,
+    pub store: StoreHash,
+    pub checkout_id: String,
+    pub checkout_version: i64,
+    pub bc_order_id: BcOrderId,
+    pub environment: Option<String>,
+    pub merchant_ref: Option<String>,
+    pub product: Option<String>,
+    pub campaign: Option<String>,
+    pub method_title: Option<String>,
+    pub sequra_uuid: Option<String>,
+    pub state: SolicitationState,
+}
+
+fn token_context(store: &StoreHash, id: i64) -> String {
+    format!("checkout-token:{store}:{id}")
+}
+
+const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
+    merchant_ref, product, campaign, method_title, sequra_uuid, state";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
+    let store: String = r.get(1)?;
+    let state: String = r.get(11)?;
+    let bad = |i: usize| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            "invalid stored value".into(),
+        )
+    };
+    Ok(Solicitation {
+        id: r.get(0)?,
+        store: StoreHash::parse(&store).map_err(|_| bad(1))?,
+        checkout_id: r.get(2)?,
+        checkout_version: r.get(3)?,
+        bc_order_id: BcOrderId(r.get::<_, i64>(4)? as u64),
+        environment: r.get(5)?,
+        merchant_ref: r.get(6)?,
+        product: r.get(7)?,
+        campaign: r.get(8)?,
+        method_title: r.get(9)?,
+        sequra_uuid: r.get(10)?,
+        state: SolicitationState::parse(&state).ok_or_else(|| bad(11))?,
+    })
+}
+
+/// The solicitation of this exact checkout version, if one was made.
+pub fn for_checkout_version(
+    conn: &Connection,
+    store: &StoreHash,
+    checkout_id: &str,
+    version: i64,
+) -> Result<Option<Solicitation>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM solicitations
+                 WHERE store_hash = ?1 AND checkout_id = ?2 AND checkout_version = ?3"
+            ),
+            params![store.as_str(), checkout_id, version],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// A solicitation by id, only within its store.
+pub fn get(conn: &Connection, store: &StoreHash, id: i64) -> Result<Option<Solicitation>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM solicitations WHERE store_hash = ?1 AND id = ?2"),
+            params![store.as_str(), id],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// Records the Incomplete order and token made for a checkout version; returns its id.
+pub fn create(
+    conn: &Connection,
+    key: &SecretsKey,
+    store: &StoreHash,
+    checkout_id: &str,
+    version: i64,
+    order: BcOrderId,
+    token: &SecretString,
+) -> Result<i64, DbError> {
+    let now = now();
+    conn.execute(
+        "INSERT INTO solicitations (store_hash, checkout_id, checkout_version, bc_order_id,
+                                    checkout_token, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, x'', ?5, ?5)",
+        params![store.as_str(), checkout_id, version, order.0 as i64, now],
+    )?;
+    let id = conn.last_insert_rowid();
+    let sealed = key.seal(&token_context(store, id), token.expose().as_bytes());
+    conn.execute(
+        "UPDATE solicitations SET checkout_token = ?2 WHERE id = ?1",
+        params![id, sealed],
+    )?;
+    Ok(id)
+}
+
+/// The decrypted checkout token of a solicitation.
+pub fn checkout_token(
+    conn: &Connection,
+    key: &SecretsKey,
+    store: &StoreHash,
+    id: i64,
+) -> Result<Option<SecretString>, DbError> {
+    let sealed: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT checkout_token FROM solicitations WHERE store_hash = ?1 AND id = ?2",
+            params![store.as_str(), id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    sealed
+        .map(|s| {
+            let plain = key.open(&token_context(store, id), &s)?;
+            String::from_utf8(plain)
+                .map(SecretString::new)
+                .map_err(|_| DbError::Invalid("stored token is not text".into()))
+        })
+        .transpose()
+}
+
+/// What a solicitation was sent to seQura with.
+pub struct Solicited<'a> {
+    pub environment: &'a str,
+    pub merchant_ref: &'a str,
+    pub product: &'a str,
+    pub campaign: Option<&'a str>,
+    pub method_title: &'a str,
+    pub sequra_uuid: &'a str,
+}
+
+/// Records the seQura order made for the solicitation (a retry replaces the previous one).
+pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET environment = ?2, merchant_ref = ?3, product = ?4, campaign = ?5,
+                method_title = ?6, sequra_uuid = ?7, state = 'solicited', updated_at = ?8
+         WHERE id = ?1 AND state IN ('created', 'solicited')",
+        params![
+            id,
+            s.environment,
+            s.merchant_ref,
+            s.product,
+            s.campaign,
+            s.method_title,
+            s.sequra_uuid,
+            now()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Moves the state forward from `from` to `to`; returns false when it was no longer `from`
+/// (another notification got there first).
+pub fn transition(
+    conn: &Connection,
+    id: i64,
+    from: SolicitationState,
+    to: SolicitationState,
+) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE solicitations SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
+        params![id, from.as_str(), to.as_str(), now()],
+    )?;
+    Ok(n > 0)
+}
