@@ -100,8 +100,10 @@ impl Notification {
         {
             return Err(NotificationError::Invalid("order_ref"));
         }
-        let store = StoreHash::parse(get("store")?).map_err(|_| NotificationError::Invalid("store"))?;
-        let order = BcOrderId::parse(get("order")?).map_err(|_| NotificationError::Invalid("order"))?;
+        let store =
+            StoreHash::parse(get("store")?).map_err(|_| NotificationError::Invalid("store"))?;
+        let order =
+            BcOrderId::parse(get("order")?).map_err(|_| NotificationError::Invalid("order"))?;
         let sid: i64 = get("sid")?
             .parse()
             .ok()
@@ -138,14 +140,20 @@ mod tests {
     use super::*;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn signed(prefix: &str, state_key: &str, state: &str) -> Vec<(String, String)> {
         let key = SecretsKey::from_bytes([1; 32]);
         let store = StoreHash::parse("abc").unwrap();
         let params = parameters(&key, &store, BcOrderId(7), 3);
-        let mut out = pairs(&[("order_ref", "d168f9bc-de62"), ("product_code", "i1"), (state_key, state)]);
+        let mut out = pairs(&[
+            ("order_ref", "d168f9bc-de62"),
+            ("product_code", "i1"),
+            (state_key, state),
+        ]);
         for (k, v) in params {
             out.push((format!("{prefix}{k}"), v));
         }
@@ -176,7 +184,10 @@ mod tests {
             }
         }
         let n = Notification::parse(&p).unwrap();
-        assert_eq!(n.verify(&SecretsKey::from_bytes([1; 32])), Err(NotificationError::BadSignature));
+        assert_eq!(
+            n.verify(&SecretsKey::from_bytes([1; 32])),
+            Err(NotificationError::BadSignature)
+        );
         let n = Notification::parse(&signed("", "sq_state", "approved")).unwrap();
         assert!(n.verify(&SecretsKey::from_bytes([2; 32])).is_err());
     }
@@ -185,9 +196,15 @@ mod tests {
     fn malformed_notifications_are_refused() {
         assert!(Notification::parse(&[]).is_err());
         let mut p = signed("", "sq_state", "shipped");
-        assert!(matches!(Notification::parse(&p), Err(NotificationError::UnknownState(_))));
+        assert!(matches!(
+            Notification::parse(&p),
+            Err(NotificationError::UnknownState(_))
+        ));
         p = signed("", "sq_state", "approved");
         p.retain(|(k, _)| k != "sid");
-        assert_eq!(Notification::parse(&p), Err(NotificationError::Missing("sid")));
+        assert_eq!(
+            Notification::parse(&p),
+            Err(NotificationError::Missing("sid"))
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! never by `serve`.
 
 pub mod bigcommerce;
+mod common;
 pub mod sequra;
 
 use std::path::Path;

@@ -30,22 +30,18 @@ mod shipping;
 mod state;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 use url::Url;
-use warp::Filter;
-use warp::http::{HeaderMap, Method};
 
+use super::common::{self, Refusal, ServerGuard};
 use respond::Resp;
 use state::State;
 
-/// Largest request body accepted (BigCommerce's own limits are larger; no app request comes
-/// close).
-const MAX_BODY: u64 = 1024 * 1024;
+pub(crate) use super::common::Incoming;
+pub use super::common::RecordedRequest;
 
 /// The app profile the stand-in knows: what the Developer Portal holds for the app.
 #[derive(Clone)]
@@ -243,27 +239,6 @@ impl StoreSpec {
     }
 }
 
-/// One request the stand-in received.
-#[derive(Clone, Debug)]
-pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    /// Raw query string without `?` (empty when none).
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl RecordedRequest {
-    /// First header with this name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// A `GET /app/{client_id}/install/succeeded|failed` the app sent after an external install.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExternalInstallReport {
@@ -273,37 +248,9 @@ pub struct ExternalInstallReport {
     pub at: i64,
 }
 
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    base_url: Url,
-    /// For server-side callbacks (`/bc/uninstall`, `/bc/remove-user`).
-    http: reqwest::Client,
-}
-
-impl Shared {
-    /// Never held across `.await`.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-struct ServerGuard {
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let stop = self
-            .stop
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(tx) = stop {
-            let _ = tx.send(());
-        }
-    }
-}
+/// The stand-in's state, base URL and HTTP client (for server-side callbacks: `/bc/uninstall`,
+/// `/bc/remove-user`).
+pub(crate) type Shared = common::Shared<State>;
 
 /// Handle to a running stand-in. Cheap to clone.
 ///
@@ -314,92 +261,33 @@ pub struct BigCommerceStandIn {
     guard: Arc<ServerGuard>,
 }
 
-/// A parsed incoming request.
-pub(crate) struct Incoming {
-    pub method: Method,
-    pub path: String,
-    pub query: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Incoming {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
-        serde_urlencoded::from_str(&self.query).unwrap_or_default()
-    }
-
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query_pairs()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    }
-}
-
 impl BigCommerceStandIn {
     /// Binds `listen` (port 0 picks a free port) and serves in a spawned task.
     pub async fn start(listen: SocketAddr, cfg: StandInConfig) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let mut addr = listener.local_addr()?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let base_url = Url::parse(&format!("http://{addr}"))?;
+        let common::Bound {
+            listener,
+            addr,
+            base_url,
+        } = common::bind(listen).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(cfg)),
-            base_url,
-            http,
-        });
+        let shared = Arc::new(Shared::new(State::new(cfg), base_url, http));
 
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = warp::serve(routes(shared.clone()))
-            .incoming(listener)
-            .graceful(async move {
-                let _ = rx.await;
-            });
-        let task = tokio::spawn(server.run());
+        let guard = Arc::new(ServerGuard::serve(
+            listener,
+            shared.clone(),
+            dispatch,
+            refused,
+        ));
         tracing::info!(%addr, "BigCommerce stand-in listening");
-        Ok(BigCommerceStandIn {
-            shared,
-            guard: Arc::new(ServerGuard {
-                stop: Mutex::new(Some(tx)),
-                task: Mutex::new(Some(task)),
-            }),
-        })
+        Ok(BigCommerceStandIn { shared, guard })
     }
 
     /// Stops the server (for every clone of this handle) and waits up to 5 s for it.
     pub async fn shutdown(self) {
-        let stop = self
-            .guard
-            .stop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(tx) = stop {
-            let _ = tx.send(());
-        }
-        let task = self
-            .guard
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(mut task) = task
-            && tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-        }
+        self.guard.shutdown().await;
     }
 
     /// `http://127.0.0.1:PORT/`: the login service, the API and the control panel.
@@ -683,71 +571,19 @@ impl BigCommerceStandIn {
     }
 }
 
-fn routes(
-    shared: Arc<Shared>,
-) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    // `content_length_limit` requires a Content-Length: bodiless requests (GET without one)
-    // take the second branch; chunked bodies are refused with 411.
-    let body = warp::body::content_length_limit(MAX_BODY)
-        .and(warp::body::bytes())
-        .or(warp::header::optional::<String>("content-length")
-            .and(warp::header::optional::<String>("transfer-encoding"))
-            .and_then(|cl: Option<String>, te: Option<String>| async move {
-                if cl.is_none() && te.is_none() {
-                    Ok(Bytes::new())
-                } else {
-                    Err(warp::reject::not_found())
-                }
-            }))
-        .unify();
-    warp::method()
-        .and(warp::path::full())
-        .and(query)
-        .and(warp::header::headers_cloned())
-        .and(body)
-        .then(
-            move |method: Method,
-                  path: warp::path::FullPath,
-                  query: String,
-                  headers: HeaderMap,
-                  body: Bytes| {
-                let shared = shared.clone();
-                let req = Incoming {
-                    method,
-                    path: path.as_str().to_owned(),
-                    query,
-                    headers,
-                    body,
-                };
-                async move { dispatch(shared, req).await }
-            },
-        )
-        .recover(recover)
-}
-
-async fn recover(rejection: warp::Rejection) -> Result<Resp, std::convert::Infallible> {
-    use warp::reject::{LengthRequired, PayloadTooLarge};
-    let resp = if rejection.find::<PayloadTooLarge>().is_some() {
-        respond::v3_error(413, "The request body is too large.")
-    } else if rejection.find::<LengthRequired>().is_some() {
-        respond::v3_error(411, "A Content-Length header is required.")
-    } else {
-        respond::v3_error(400, "Input is invalid.")
-    };
-    Ok(resp)
+/// BigCommerce's v3 error for a request refused before dispatch.
+fn refused(refusal: Refusal) -> Resp {
+    match refusal {
+        Refusal::TooLarge => respond::v3_error(413, "The request body is too large."),
+        Refusal::LengthRequired => respond::v3_error(411, "A Content-Length header is required."),
+        Refusal::Invalid => respond::v3_error(400, "Input is invalid."),
+    }
 }
 
 async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
     let injected = {
         let mut st = shared.lock();
-        st.record(
-            req.method.as_str(),
-            &req.path,
-            &req.query,
-            &req.headers,
-            &req.body,
-        );
+        st.requests.push(req.record());
         st.take_failure(req.method.as_str(), &req.path)
     };
     let segments: Vec<String> = req

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 use serde_json::{Map, Value, json};
-use warp::http::HeaderMap;
 
 use super::{ExternalInstallReport, RecordedRequest, StandInConfig, StoreSpec, User};
 
@@ -280,31 +279,6 @@ impl State {
             .retain(|s| !(s.store_hash == store_hash && s.client_id == client && s.auto_uninstall));
         self.extensions
             .retain(|e| !(e.store_hash == store_hash && e.client_id == client));
-    }
-
-    pub fn record(
-        &mut self,
-        method: &str,
-        path: &str,
-        query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) {
-        self.requests.push(RecordedRequest {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            query: query.to_owned(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: String::from_utf8_lossy(body).into_owned(),
-        });
     }
 
     /// Consumes one matching injected failure, if any.

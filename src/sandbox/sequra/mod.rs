@@ -26,23 +26,20 @@ mod state;
 mod validate;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::oneshot;
 use url::Url;
-use warp::Filter;
-use warp::http::{HeaderMap, Method};
+use warp::http::Method;
 
+use super::common::{self, Refusal, ServerGuard};
 use respond::Resp;
 use state::{Env, State};
 
+pub(crate) use super::common::Incoming;
+pub use super::common::RecordedRequest;
 pub use state::StoreIntegration;
-
-/// Largest request body accepted.
-const MAX_BODY: u64 = 1024 * 1024;
 
 /// The preloaded sandbox account (spec §13.2): merchants `dummy_automated_tests` (ES),
 /// `dummy_automated_tests_fr`, `_it` and `_pt`.
@@ -112,27 +109,6 @@ impl std::fmt::Debug for AccountSpec {
             .field("password", &"***")
             .field("merchants", &self.merchants)
             .finish()
-    }
-}
-
-/// One request the stand-in received.
-#[derive(Clone, Debug)]
-pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    /// Raw query string without `?` (empty when none).
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl RecordedRequest {
-    /// First header with this name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -242,19 +218,10 @@ pub struct IpnOutcome {
     pub deliveries: Vec<(String, String, u16)>,
 }
 
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    base_url: Url,
-    /// For IPNs and events webhooks.
-    http: reqwest::Client,
-}
+/// The stand-in's state, base URL and HTTP client (for IPNs and events webhooks).
+pub(crate) type Shared = common::Shared<State>;
 
 impl Shared {
-    /// Never held across `.await`.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// `{base}/{env}/`.
     fn env_url(&self, env: Env) -> Url {
         self.base_url
@@ -270,24 +237,6 @@ impl Shared {
     }
 }
 
-struct ServerGuard {
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let stop = self
-            .stop
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(tx) = stop {
-            let _ = tx.send(());
-        }
-    }
-}
-
 /// Handle to a running stand-in. Cheap to clone.
 ///
 /// The server stops when the last handle is dropped, or at once with [`Self::shutdown`].
@@ -295,32 +244,6 @@ impl Drop for ServerGuard {
 pub struct SequraStandIn {
     shared: Arc<Shared>,
     guard: Arc<ServerGuard>,
-}
-
-/// A parsed incoming request.
-pub(crate) struct Incoming {
-    pub method: Method,
-    pub path: String,
-    pub query: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Incoming {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
-        serde_urlencoded::from_str(&self.query).unwrap_or_default()
-    }
-
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query_pairs()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    }
 }
 
 fn preloaded_accounts() -> Vec<AccountSpec> {
@@ -369,38 +292,26 @@ impl SequraStandIn {
     /// Binds `listen` (port 0 picks a free port) and serves in a spawned task, preloaded with
     /// the demo, services and live accounts.
     pub async fn start(listen: SocketAddr) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let mut addr = listener.local_addr()?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let base_url = Url::parse(&format!("http://{addr}/"))?;
+        let common::Bound {
+            listener,
+            addr,
+            base_url,
+        } = common::bind(listen).await?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::new()),
-            base_url,
-            http,
-        });
+        let shared = Arc::new(Shared::new(State::new(), base_url, http));
 
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = warp::serve(routes(shared.clone()))
-            .incoming(listener)
-            .graceful(async move {
-                let _ = rx.await;
-            });
-        let task = tokio::spawn(server.run());
+        let guard = Arc::new(ServerGuard::serve(
+            listener,
+            shared.clone(),
+            dispatch,
+            refused,
+        ));
         tracing::info!(%addr, "seQura stand-in listening");
-        let standin = SequraStandIn {
-            shared,
-            guard: Arc::new(ServerGuard {
-                stop: Mutex::new(Some(tx)),
-                task: Mutex::new(Some(task)),
-            }),
-        };
+        let standin = SequraStandIn { shared, guard };
         for account in preloaded_accounts() {
             standin.add_account(account);
         }
@@ -409,28 +320,7 @@ impl SequraStandIn {
 
     /// Stops the server (for every clone of this handle) and waits up to 5 s for it.
     pub async fn shutdown(self) {
-        let stop = self
-            .guard
-            .stop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(tx) = stop {
-            let _ = tx.send(());
-        }
-        let task = self
-            .guard
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(mut task) = task
-            && tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-        }
+        self.guard.shutdown().await;
     }
 
     /// `http://127.0.0.1:PORT/`: `/deployments`, both environments and the control routes.
@@ -566,59 +456,13 @@ impl SequraStandIn {
     }
 }
 
-fn routes(
-    shared: Arc<Shared>,
-) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    // `content_length_limit` requires a Content-Length: bodiless requests (GET without one)
-    // take the second branch; chunked bodies are refused with 411.
-    let body = warp::body::content_length_limit(MAX_BODY)
-        .and(warp::body::bytes())
-        .or(warp::header::optional::<String>("content-length")
-            .and(warp::header::optional::<String>("transfer-encoding"))
-            .and_then(|cl: Option<String>, te: Option<String>| async move {
-                if cl.is_none() && te.is_none() {
-                    Ok(Bytes::new())
-                } else {
-                    Err(warp::reject::not_found())
-                }
-            }))
-        .unify();
-    warp::method()
-        .and(warp::path::full())
-        .and(query)
-        .and(warp::header::headers_cloned())
-        .and(body)
-        .then(
-            move |method: Method,
-                  path: warp::path::FullPath,
-                  query: String,
-                  headers: HeaderMap,
-                  body: Bytes| {
-                let shared = shared.clone();
-                let req = Incoming {
-                    method,
-                    path: path.as_str().to_owned(),
-                    query,
-                    headers,
-                    body,
-                };
-                async move { dispatch(shared, req).await }
-            },
-        )
-        .recover(recover)
-}
-
-async fn recover(rejection: warp::Rejection) -> Result<Resp, std::convert::Infallible> {
-    use warp::reject::{LengthRequired, PayloadTooLarge};
-    let resp = if rejection.find::<PayloadTooLarge>().is_some() {
-        respond::text(413, "Request Entity Too Large")
-    } else if rejection.find::<LengthRequired>().is_some() {
-        respond::text(411, "Length Required")
-    } else {
-        respond::text(400, "Bad Request")
-    };
-    Ok(resp)
+/// The plain-text error for a request refused before dispatch.
+fn refused(refusal: Refusal) -> Resp {
+    match refusal {
+        Refusal::TooLarge => respond::text(413, "Request Entity Too Large"),
+        Refusal::LengthRequired => respond::text(411, "Length Required"),
+        Refusal::Invalid => respond::text(400, "Bad Request"),
+    }
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -648,13 +492,7 @@ pub(crate) fn decode_segment(s: &str) -> String {
 async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
     let (outage, latency) = {
         let mut st = shared.lock();
-        st.record(
-            req.method.as_str(),
-            &req.path,
-            &req.query,
-            &req.headers,
-            &req.body,
-        );
+        st.requests.push(req.record());
         (st.outage, st.latency)
     };
     let segments: Vec<String> = req

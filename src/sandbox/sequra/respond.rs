@@ -2,10 +2,10 @@
 //! HTML 404 page, and escaped HTML for the form and the control pages.
 
 use serde_json::{Value, json};
-use warp::http::{HeaderValue, StatusCode};
+use warp::http::HeaderValue;
 
-/// A finished response.
-pub(crate) type Resp = warp::reply::Response;
+use crate::sandbox::common;
+pub(crate) use crate::sandbox::common::{Resp, esc, no_content, see_other, text};
 
 /// The body of seQura's 401 (spec §1.2).
 pub(crate) const ACCESS_DENIED: &str = "HTTP Basic: Access denied.";
@@ -19,19 +19,9 @@ const RAILS_404: &str = "<!DOCTYPE html>\n<html>\n<head>\n  \
 <p>You may have mistyped the address or the page may have moved.</p>\n    </div>\n  </div>\n\
 </body>\n</html>\n";
 
-fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
+/// JSON with seQura's `content-type: application/json; charset=utf-8`.
 pub(crate) fn json(code: u16, body: &Value) -> Resp {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
-    let mut resp = Resp::new(text.into());
-    *resp.status_mut() = status(code);
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    resp
+    common::json(code, body, "application/json; charset=utf-8")
 }
 
 /// `{"errors": [...]}` (spec §3.3).
@@ -53,66 +43,17 @@ pub(crate) fn not_found_html() -> Resp {
     html(404, RAILS_404.to_owned())
 }
 
-pub(crate) fn no_content() -> Resp {
-    let mut resp = Resp::new(String::new().into());
-    *resp.status_mut() = StatusCode::NO_CONTENT;
-    resp
-}
-
 /// 204 with a `Location` header (order and store-integration creation).
 pub(crate) fn created_at(location: &str) -> Resp {
-    let mut resp = no_content();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert("location", v);
-    }
-    resp
+    common::with_location(no_content(), location)
 }
 
+/// HTML that is never cached (the form and the control pages).
 pub(crate) fn html(code: u16, body: String) -> Resp {
-    let mut resp = Resp::new(body.into());
-    *resp.status_mut() = status(code);
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    let mut resp = common::html(code, body);
     resp.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-store"));
     resp
-}
-
-pub(crate) fn text(code: u16, body: &str) -> Resp {
-    let mut resp = Resp::new(body.to_owned().into());
-    *resp.status_mut() = status(code);
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-pub(crate) fn see_other(location: &str) -> Resp {
-    let mut resp = Resp::new(String::new().into());
-    *resp.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert("location", v);
-    }
-    resp
-}
-
-/// Escapes text for HTML element content and double- or single-quoted attributes.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Escapes a string for a single-quoted JavaScript literal inside an HTML `<script>`.
@@ -151,15 +92,7 @@ pub(crate) fn euros(cents: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{esc, euros, js_str};
-
-    #[test]
-    fn esc_escapes_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
+    use super::{euros, js_str};
 
     #[test]
     fn js_str_cannot_close_the_script_or_the_literal() {

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use warp::http::HeaderMap;
 
 use super::{AccountSpec, MerchantSpec, Notification, OrderRecord, RecordedRequest};
 
@@ -170,31 +169,6 @@ impl State {
 
     pub fn order_mut(&mut self, uuid: &str) -> Option<&mut Order> {
         self.orders.iter_mut().find(|o| o.uuid == uuid)
-    }
-
-    pub fn record(
-        &mut self,
-        method: &str,
-        path: &str,
-        query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) {
-        self.requests.push(RecordedRequest {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            query: query.to_owned(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: String::from_utf8_lossy(body).into_owned(),
-        });
     }
 }
 
