@@ -55,6 +55,9 @@ pub struct ServerSettings {
     pub listen: String,
     /// The public HTTPS base URL BigCommerce and shoppers reach us at.
     pub public_url: String,
+    /// Reverse proxies (IP addresses, comma separated) whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,6 +116,7 @@ impl Default for Settings {
             server: ServerSettings {
                 listen: "127.0.0.1:8080".into(),
                 public_url: "https://sequra.example.com".into(),
+                trusted_proxies: String::new(),
             },
             storage: StorageSettings {
                 data_dir: default_data_dir(),
@@ -220,6 +224,7 @@ impl Settings {
     /// Checks every value that any command relies on.
     fn validate_common(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.trusted_proxies()?;
         for (key, value) in [
             ("bigcommerce.login_url", &self.bigcommerce.login_url),
             ("bigcommerce.api_url", &self.bigcommerce.api_url),
@@ -292,6 +297,22 @@ impl Settings {
             )));
         }
         Ok(url)
+    }
+
+    /// The trusted proxies' addresses.
+    pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+        self.server
+            .trusted_proxies
+            .split([',', ' '])
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    ConfigError(format!(
+                        "server.trusted_proxies: {s:?} is not an IP address (SEQURA_BC_SERVER__TRUSTED_PROXIES)"
+                    ))
+                })
+            })
+            .collect()
     }
 
     pub fn login_url(&self) -> Url {

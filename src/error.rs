@@ -51,6 +51,9 @@ pub enum AppError {
     Forbidden(Public),
     #[error("not found")]
     NotFound,
+    /// Too many requests from one shopper or for one checkout.
+    #[error("too many requests")]
+    TooManyRequests,
     /// BigCommerce or seQura did not do what we asked; the detail is safe to show.
     #[error("upstream: {0}")]
     Upstream(Public),
@@ -66,6 +69,7 @@ impl AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,6 +83,7 @@ impl AppError {
             | AppError::Forbidden(p)
             | AppError::Upstream(p) => p.clone(),
             AppError::NotFound => Public::new("err_not_found"),
+            AppError::TooManyRequests => Public::new("err_too_many_requests"),
             AppError::Internal(_) => Public::new("err_internal"),
         }
     }

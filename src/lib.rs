@@ -21,8 +21,12 @@ pub mod domain;
 pub mod error;
 /// English and Spanish catalogs for the merchant UI.
 pub mod i18n;
+/// Per-key async locks.
+pub mod locks;
 /// seQura connection, selling countries, payment methods and settings.
 pub mod onboarding;
+/// Fixed-window rate limits for the public endpoints.
+pub mod rate_limit;
 /// Stand-ins for BigCommerce and seQura (tests and demo only).
 pub mod sandbox;
 /// seQura API client and models.

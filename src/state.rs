@@ -1,7 +1,6 @@
 //! `AppState`: everything a request or background task needs, passed explicitly.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use url::Url;
 
@@ -12,6 +11,8 @@ use crate::crypto::SecretsKey;
 use crate::db::Db;
 use crate::domain::StoreHash;
 use crate::i18n::Catalogs;
+use crate::locks::KeyedLocks;
+use crate::rate_limit::RateLimiter;
 use crate::sequra::SequraClient;
 use crate::session::SessionSigner;
 use crate::templates::Templates;
@@ -30,8 +31,13 @@ pub struct AppState {
     pub i18n: Catalogs,
     pub templates: Templates,
     pub checkout_script: Arc<CheckoutScript>,
+    /// Serialises starts per checkout and notifications per seQura order.
+    pub payment_locks: KeyedLocks,
+    pub rate_limiter: RateLimiter,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
-    provision_locks: Arc<Mutex<HashMap<StoreHash, Arc<tokio::sync::Mutex<()>>>>>,
+    provision_locks: KeyedLocks,
 }
 
 impl AppState {
@@ -52,6 +58,7 @@ impl AppState {
             Url::parse(&settings.sequra.live_url)?,
         )?;
         let sessions = SessionSigner::new(key.derive("merchant-session-v1"));
+        let trusted_proxies = Arc::new(settings.trusted_proxies()?);
         Ok(Self {
             settings: Arc::new(settings),
             public_url,
@@ -63,7 +70,10 @@ impl AppState {
             i18n: Catalogs::load()?,
             templates: Templates::load()?,
             checkout_script: Arc::new(CheckoutScript::load()?),
-            provision_locks: Arc::default(),
+            payment_locks: KeyedLocks::default(),
+            rate_limiter: RateLimiter::default(),
+            trusted_proxies,
+            provision_locks: KeyedLocks::default(),
         })
     }
 
@@ -74,10 +84,6 @@ impl AppState {
 
     /// The per-store provisioning lock.
     pub fn provision_lock(&self, store: &StoreHash) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .provision_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        locks.entry(store.clone()).or_default().clone()
+        self.provision_locks.lock_for(format!("provision:{store}"))
     }
 }

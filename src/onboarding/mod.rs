@@ -14,7 +14,7 @@ pub use general::{
     CatalogHits, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings, catalog_search,
     general_settings, save_general,
 };
-pub use methods::{MethodRow, methods_view, refresh_methods};
+pub use methods::{MethodRow, icon_data_uri, methods_view, refresh_methods};
 pub use status_mapping::{MappingRow, mapping_view, save_mapping};
 
 use std::collections::BTreeMap;

@@ -3,6 +3,7 @@
 
 mod app;
 mod assets;
+// mod checkout;
 mod health;
 mod merchant;
 mod operator;

@@ -84,6 +84,7 @@ pub fn error_page(state: &AppState, lang: Lang, err: &AppError) -> Response {
         401 => "error_title_401",
         403 => "error_title_403",
         404 => "error_title_404",
+        429 => "error_title_429",
         502 => "error_title_502",
         _ => "error_title_500",
     };

@@ -1,0 +1,250 @@
+//! Which seQura methods a checkout may offer: the shopper's country → its merchant ref, EUR,
+//! the amount within each method's limits and dates, the allowed IPs, no excluded product or
+//! category. Uses the cached methods: no call to seQura per page view while they are fresh.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::bigcommerce::checkouts::Checkout;
+use crate::bigcommerce::client::StoreApi;
+use crate::bigcommerce::lifecycle::store_api;
+use crate::db;
+use crate::domain::{Country, MerchantRef, StoreHash};
+use crate::error::AppError;
+use crate::onboarding::{self, general_settings};
+use crate::sequra::{PaymentCategory, PaymentMethod, SequraAccount};
+use crate::state::AppState;
+
+/// Cached payment methods older than this are imported again before use.
+const METHODS_FRESH_FOR: time::Duration = time::Duration::hours(24);
+
+/// One button on the payment step.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OfferedMethod {
+    pub product: String,
+    pub campaign: Option<String>,
+    pub title: String,
+    pub claim: Option<String>,
+    pub cost_description: Option<String>,
+    pub category: String,
+    /// `data:image/svg+xml;base64,…`
+    pub icon: Option<String>,
+}
+
+/// What the eligibility check found, for `start` to build on.
+pub struct Eligibility {
+    pub account: SequraAccount,
+    pub api: StoreApi,
+    pub checkout: Checkout,
+    pub merchant_ref: MerchantRef,
+    pub methods: Vec<(OfferedMethod, PaymentMethod)>,
+}
+
+/// The methods this checkout may offer; `None` when seQura is not offered at all (not
+/// connected, wrong currency or country, IP not allowed, excluded item).
+pub async fn eligible(
+    state: &AppState,
+    store: &StoreHash,
+    checkout_id: &str,
+    amount_hint: Option<i64>,
+    shopper_ip: Option<IpAddr>,
+) -> Result<Option<Eligibility>, AppError> {
+    let Some(account) = onboarding::sequra_account(state, store).await? else {
+        return Ok(None);
+    };
+    let api = store_api(state, store).await?;
+    let checkout = match api.checkout(checkout_id).await {
+        Ok(c) => c,
+        Err(crate::bigcommerce::client::BcError::NotFound(_)) => return Err(AppError::NotFound),
+        Err(e) => return Err(e.into()),
+    };
+    if !checkout.cart.currency.eq_ignore_ascii_case("EUR") {
+        return Ok(None);
+    }
+    let Some(country) = checkout.shopper_country().as_deref().and_then(Country::parse) else {
+        return Ok(None);
+    };
+    let hash = store.clone();
+    let (countries, cached) = state
+        .db
+        .call(move |conn| {
+            Ok((
+                db::settings::countries(conn, &hash)?,
+                db::sequra::methods(conn, &hash)?,
+            ))
+        })
+        .await?;
+    let Some(merchant_ref) = countries
+        .into_iter()
+        .find(|(c, _)| *c == country)
+        .map(|(_, m)| m)
+    else {
+        return Ok(None);
+    };
+    let settings = general_settings(state, store).await?;
+    if !settings.allowed_ips.is_empty()
+        && !shopper_ip.is_some_and(|ip| settings.allowed_ips.contains(&ip))
+    {
+        return Ok(None);
+    }
+    if !settings.excluded_products.is_empty() || !settings.excluded_categories.is_empty() {
+        let ids = checkout.product_ids();
+        if ids
+            .iter()
+            .any(|id| settings.excluded_products.iter().any(|p| p.id == *id))
+        {
+            return Ok(None);
+        }
+        if !settings.excluded_categories.is_empty() && !ids.is_empty() {
+            let products = api.products_by_id(&ids).await?;
+            let excluded = products.iter().any(|p| {
+                p.categories
+                    .iter()
+                    .any(|c| settings.excluded_categories.iter().any(|x| x.id == *c))
+            });
+            if excluded {
+                return Ok(None);
+            }
+        }
+    }
+    let categories = methods_of(state, store, &account, &merchant_ref, &cached).await?;
+    // The shopper's outstanding balance (store credit applied) counts, never above the total.
+    let amount = amount_hint
+        .filter(|a| *a >= 0)
+        .map(|a| a.min(checkout.grand_total))
+        .unwrap_or(checkout.grand_total);
+    let methods = offered(&categories, amount, time::OffsetDateTime::now_utc());
+    Ok(Some(Eligibility {
+        account,
+        api,
+        checkout,
+        merchant_ref,
+        methods,
+    }))
+}
+
+/// The merchant's cached methods, imported again when missing or stale.
+async fn methods_of(
+    state: &AppState,
+    store: &StoreHash,
+    account: &SequraAccount,
+    merchant: &MerchantRef,
+    cached: &[db::sequra::StoredMethods],
+) -> Result<Vec<PaymentCategory>, AppError> {
+    let found = cached.iter().find(|c| &c.merchant_ref == merchant);
+    let fresh = found.is_some_and(|c| {
+        time::OffsetDateTime::parse(
+            &c.fetched_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .is_ok_and(|t| time::OffsetDateTime::now_utc() - t < METHODS_FRESH_FOR)
+    });
+    if let (Some(c), true) = (found, fresh) {
+        return Ok(serde_json::from_str(&c.methods).unwrap_or_default());
+    }
+    match state
+        .sequra
+        .merchant_payment_methods(account, merchant.as_str())
+        .await
+    {
+        Ok(categories) => {
+            let json = serde_json::to_string(&categories).map_err(|e| AppError::Internal(e.into()))?;
+            let (hash, m) = (store.clone(), merchant.clone());
+            state
+                .db
+                .call(move |conn| db::sequra::save_methods(conn, &hash, &m, &json))
+                .await?;
+            Ok(categories)
+        }
+        // seQura unreachable: the stale list is better than no buttons.
+        Err(e) => {
+            tracing::warn!(error = %e, "payment methods refresh failed; using the cached list");
+            Ok(found
+                .and_then(|c| serde_json::from_str(&c.methods).ok())
+                .unwrap_or_default())
+        }
+    }
+}
+
+/// The methods whose limits and validity dates admit `amount` (cents) at `now`.
+pub fn offered(
+    categories: &[PaymentCategory],
+    amount: i64,
+    now: time::OffsetDateTime,
+) -> Vec<(OfferedMethod, PaymentMethod)> {
+    let in_window = |start: &Option<String>, end: &Option<String>| {
+        let parse = |s: &Option<String>| {
+            s.as_deref().and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+        };
+        parse(start).is_none_or(|t| t <= now) && parse(end).is_none_or(|t| now < t)
+    };
+    let mut out = Vec::new();
+    for cat in categories {
+        for m in &cat.methods {
+            let above_min = m.min_amount.is_none_or(|min| amount >= min);
+            let below_max = m.max_amount.is_none_or(|max| amount <= max);
+            if amount > 0 && above_min && below_max && in_window(&m.starts_at, &m.ends_at) {
+                out.push((
+                    OfferedMethod {
+                        product: m.product.clone(),
+                        campaign: m.campaign.clone(),
+                        title: m.title.clone(),
+                        claim: m.claim.clone(),
+                        cost_description: m.cost_description.clone(),
+                        category: cat.category.clone(),
+                        icon: m
+                            .icon
+                            .as_deref()
+                            .and_then(crate::onboarding::icon_data_uri),
+                    },
+                    m.clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn method(product: &str, min: Option<i64>, max: Option<i64>, ends: &str) -> PaymentMethod {
+        serde_json::from_value(serde_json::json!({
+            "product": product, "campaign": null, "title": product,
+            "starts_at": "2000-01-01T00:00:00Z", "ends_at": ends,
+            "min_amount": min, "max_amount": max
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn limits_and_dates_decide_which_methods_are_offered() {
+        let cats = vec![PaymentCategory {
+            title: "x".into(),
+            description: None,
+            icon: None,
+            category: "part_payment".into(),
+            methods: vec![
+                method("i1", Some(0), None, "2222-01-01T00:00:00Z"),
+                method("pp3", Some(5000), Some(300000), "2222-01-01T00:00:00Z"),
+                method("old", None, None, "2001-01-01T00:00:00Z"),
+            ],
+        }];
+        let now = time::OffsetDateTime::now_utc();
+        let products = |amount| {
+            offered(&cats, amount, now)
+                .into_iter()
+                .map(|(o, _)| o.product)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(products(4999), vec!["i1"]);
+        assert_eq!(products(5000), vec!["i1", "pp3"]);
+        assert_eq!(products(300001), vec!["i1"]);
+        assert!(products(0).is_empty());
+    }
+}

@@ -1,0 +1,347 @@
+//! The shopper's endpoints: `POST /checkout/{store}/methods` and `/start` (called by the
+//! checkout script, CORS only for the store's storefront), `GET /checkout/{store}/return`
+//! (seQura sends the shopper back here), and seQura's `POST /sequra/ipn` and `/sequra/events`.
+//! <https://docs.sequra.com/docs/start-solicitation>
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use serde::Deserialize;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::respond::{html_page, redirect};
+use crate::checkout::notification::Notification;
+use crate::checkout::payment::{self, Reply as NotifyReply, Returned, Shopper};
+use crate::checkout::eligibility;
+use crate::db;
+use crate::domain::{BcOrderId, StoreHash};
+use crate::error::AppError;
+use crate::i18n::Lang;
+use crate::state::AppState;
+
+const MAX_JSON: u64 = 16 * 1024;
+const MAX_FORM: u64 = 64 * 1024;
+/// Pending pages re-check this many times, two seconds apart, before explaining.
+const PENDING_CHECKS: u32 = 15;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MethodsBody {
+    checkout_id: String,
+    /// The outstanding balance the storefront shows (store credit applied), in cents.
+    #[serde(default)]
+    amount: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StartBody {
+    checkout_id: String,
+    product: String,
+    #[serde(default)]
+    campaign: Option<String>,
+    #[serde(default)]
+    amount: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ReturnQuery {
+    order: String,
+    sid: i64,
+    signature: String,
+    #[serde(default)]
+    attempt: u32,
+}
+
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static {
+    let with_state = {
+        let state = state.clone();
+        warp::any().map(move || state.clone())
+    };
+    let client_ip = {
+        let state = state.clone();
+        warp::addr::remote()
+            .and(warp::header::optional::<String>("x-forwarded-for"))
+            .map(move |peer: Option<SocketAddr>, fwd: Option<String>| {
+                client_ip(&state, peer, fwd.as_deref())
+            })
+    };
+    let json_body = warp::body::content_length_limit(MAX_JSON)
+        .and(warp::body::bytes())
+        .or(warp::any().map(Bytes::new))
+        .unify();
+    let methods = warp::path!("checkout" / String / "methods")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(warp::header::optional::<String>("origin"))
+        .and(client_ip.clone())
+        .and(json_body.clone())
+        .then(|store: String, state: AppState, origin: Option<String>, ip: Option<IpAddr>, body: Bytes| async move {
+            let result = async {
+                let store = parse_store(&store)?;
+                let allowed = storefront_origin(&state, &store, origin.as_deref()).await?;
+                limit(&state, &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()), 120)?;
+                let body: MethodsBody = parse_json(&body)?;
+                limit(&state, &format!("methods:{store}:{}", body.checkout_id), 60)?;
+                let methods = eligibility::eligible(&state, &store, &body.checkout_id, body.amount, ip)
+                    .await?
+                    .map(|e| e.methods.into_iter().map(|(m, _)| m).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                Ok((serde_json::json!({ "methods": methods }), allowed))
+            }
+            .await;
+            json_reply(&state, result)
+        });
+    let start = warp::path!("checkout" / String / "start")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(warp::header::optional::<String>("origin"))
+        .and(client_ip)
+        .and(warp::header::optional::<String>("user-agent"))
+        .and(json_body)
+        .then(
+            |store: String, state: AppState, origin: Option<String>, ip: Option<IpAddr>, ua: Option<String>, body: Bytes| async move {
+                let result = async {
+                    let store = parse_store(&store)?;
+                    let allowed = storefront_origin(&state, &store, origin.as_deref()).await?;
+                    limit(&state, &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()), 120)?;
+                    let body: StartBody = parse_json(&body)?;
+                    limit(&state, &format!("start:{store}:{}", body.checkout_id), 10)?;
+                    let shopper = Shopper {
+                        ip,
+                        user_agent: ua.unwrap_or_default().chars().take(500).collect(),
+                    };
+                    let started = payment::start(
+                        &state,
+                        &store,
+                        &body.checkout_id,
+                        &body.product,
+                        body.campaign.as_deref().filter(|c| !c.is_empty()),
+                        body.amount,
+                        &shopper,
+                    )
+                    .await?;
+                    Ok((serde_json::to_value(started).unwrap_or_default(), allowed))
+                }
+                .await;
+                json_reply(&state, result)
+            },
+        );
+    let preflight = warp::path!("checkout" / String / String)
+        .and(warp::options())
+        .and(with_state.clone())
+        .and(warp::header::optional::<String>("origin"))
+        .then(|store: String, _action: String, state: AppState, origin: Option<String>| async move {
+            let allowed = match parse_store(&store) {
+                Ok(store) => storefront_origin(&state, &store, origin.as_deref()).await.ok().flatten(),
+                Err(_) => None,
+            };
+            let mut resp = warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response();
+            if let Some(o) = allowed {
+                cors(&mut resp, &o);
+                let h = resp.headers_mut();
+                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
+                h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            }
+            resp
+        });
+    let returned = warp::path!("checkout" / String / "return")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .then(|store: String, state: AppState, raw: String| async move {
+            let page = async {
+                let store = parse_store(&store)?;
+                let q: ReturnQuery = serde_urlencoded::from_str(&raw)
+                    .map_err(|_| AppError::BadRequest(crate::error::Public::new("err_return_link")))?;
+                let order = BcOrderId::parse(&q.order)
+                    .map_err(|_| AppError::BadRequest(crate::error::Public::new("err_return_link")))?;
+                let (outcome, language) = payment::returned(&state, &store, order, q.sid, &q.signature).await?;
+                let lang = Lang::from_locale(language.as_deref());
+                shopper_page(&state, lang, outcome, &raw, q.attempt)
+            }
+            .await;
+            super::respond::finish(&state, Lang::En, page)
+        });
+    let ipn = warp::path!("sequra" / "ipn")
+        .or(warp::path!("sequra" / "events"))
+        .unify()
+        .and(warp::post())
+        .and(with_state)
+        .and(
+            warp::body::content_length_limit(MAX_FORM)
+                .and(warp::body::bytes())
+                .or(warp::any().map(Bytes::new))
+                .unify(),
+        )
+        .then(|state: AppState, body: Bytes| async move { notification(&state, &body).await });
+    methods.or(start).unify().or(preflight).unify().or(returned).unify().or(ipn).unify()
+}
+
+fn parse_store(s: &str) -> Result<StoreHash, AppError> {
+    StoreHash::parse(s).map_err(|_| AppError::NotFound)
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body)
+        .map_err(|_| AppError::BadRequest(crate::error::Public::new("err_request_body")))
+}
+
+/// The shopper's IP: the peer, or the first `X-Forwarded-For` hop when the peer is a
+/// configured trusted proxy.
+fn client_ip(state: &AppState, peer: Option<SocketAddr>, forwarded: Option<&str>) -> Option<IpAddr> {
+    let peer = peer?.ip();
+    if state.trusted_proxies.contains(&peer)
+        && let Some(first) = forwarded.and_then(|f| f.split(',').next())
+        && let Ok(ip) = first.trim().parse()
+    {
+        return Some(ip);
+    }
+    Some(peer)
+}
+
+/// The storefront origin allowed to call us; a request from any other origin is refused.
+async fn storefront_origin(
+    state: &AppState,
+    store: &StoreHash,
+    origin: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let hash = store.clone();
+    let info = state
+        .db
+        .call(move |conn| db::stores::get_installed(conn, &hash))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let Some(origin) = origin else {
+        return Ok(None);
+    };
+    let allowed = info
+        .storefront_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization());
+    if allowed.as_deref() == Some(origin) {
+        Ok(Some(origin.to_string()))
+    } else {
+        Err(AppError::Forbidden(crate::error::Public::new("err_origin")))
+    }
+}
+
+fn limit(state: &AppState, key: &str, per_minute: u32) -> Result<(), AppError> {
+    if state.rate_limiter.allow(key, per_minute) {
+        Ok(())
+    } else {
+        Err(AppError::TooManyRequests)
+    }
+}
+
+fn cors(resp: &mut Response, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+/// JSON answers for the checkout script: `{…}` or `{"error": message}` with the status.
+fn json_reply(state: &AppState, result: Result<(serde_json::Value, Option<String>), AppError>) -> Response {
+    let (status, body, origin) = match result {
+        Ok((v, origin)) => (StatusCode::OK, v, origin),
+        Err(e) => {
+            if e.status().is_server_error() && !matches!(e, AppError::Upstream(_)) {
+                tracing::error!(error = ?e, "checkout request failed");
+            }
+            let p = e.public();
+            let message = state.i18n.tf(Lang::Es, p.key, &[("detail", p.detail.as_deref().unwrap_or(""))]);
+            let message_en = state.i18n.tf(Lang::En, p.key, &[("detail", p.detail.as_deref().unwrap_or(""))]);
+            (
+                e.status(),
+                serde_json::json!({ "error": p.key, "message": { "es": message, "en": message_en } }),
+                None,
+            )
+        }
+    };
+    let mut resp = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(o) = origin {
+        cors(&mut resp, &o);
+    }
+    resp
+}
+
+async fn notification(state: &AppState, body: &[u8]) -> Response {
+    let pairs: Vec<(String, String)> = match serde_urlencoded::from_bytes(body) {
+        Ok(p) => p,
+        Err(_) => return status_text(StatusCode::BAD_REQUEST, "malformed notification"),
+    };
+    let n = match Notification::parse(&pairs) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::info!(error = %e, "notification refused");
+            return status_text(StatusCode::BAD_REQUEST, "malformed notification");
+        }
+    };
+    if n.verify(&state.key).is_err() {
+        tracing::warn!("notification with a bad signature refused");
+        return status_text(StatusCode::FORBIDDEN, "bad signature");
+    }
+    match payment::notified(state, &n).await {
+        Ok(NotifyReply::Done) => status_text(StatusCode::OK, "ok"),
+        Ok(NotifyReply::Refused) => status_text(StatusCode::GONE, "order not placed"),
+        Ok(NotifyReply::RetryLater) => status_text(StatusCode::SERVICE_UNAVAILABLE, "try again later"),
+        Err(AppError::NotFound) => status_text(StatusCode::NOT_FOUND, "unknown order"),
+        Err(e) => {
+            if e.status().is_server_error() {
+                tracing::error!(error = ?e, "notification failed");
+                status_text(StatusCode::SERVICE_UNAVAILABLE, "try again later")
+            } else {
+                status_text(e.status(), "refused")
+            }
+        }
+    }
+}
+
+fn status_text(status: StatusCode, text: &'static str) -> Response {
+    warp::reply::with_status(text, status).into_response()
+}
+
+/// The shopper's page after seQura: confirmation redirect, review notice, pending, or failed.
+fn shopper_page(state: &AppState, lang: Lang, outcome: Returned, raw_query: &str, attempt: u32) -> super::respond::Page {
+    let t = |k: &str| state.i18n.t(lang, k).to_string();
+    let (kind, title, text, link, refresh) = match outcome {
+        Returned::Confirmation(url) => return Ok(redirect(StatusCode::SEE_OTHER, &url)),
+        Returned::Review(url) => ("review", t("shopper_review_title"), t("shopper_review_text"), Some(url), None),
+        Returned::Pending if attempt < PENDING_CHECKS => {
+            let next: Vec<(String, String)> = serde_urlencoded::from_str::<Vec<(String, String)>>(raw_query)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k != "attempt")
+                .chain([("attempt".to_string(), (attempt + 1).to_string())])
+                .collect();
+            let query = serde_urlencoded::to_string(&next).unwrap_or_default();
+            ("pending", t("shopper_pending_title"), t("shopper_pending_text"), None, Some(format!("?{query}")))
+        }
+        Returned::Pending => ("slow", t("shopper_pending_title"), t("shopper_pending_slow"), None, None),
+        Returned::NotCompleted(url) => ("failed", t("shopper_failed_title"), t("shopper_failed_text"), Some(url), None),
+    };
+    html_page(
+        state,
+        StatusCode::OK,
+        "shopper.html",
+        minijinja::context! {
+            lang => lang.code(),
+            kind => kind,
+            title => title,
+            text => text,
+            link => link,
+            link_label => if kind == "failed" { t("shopper_back_to_checkout") } else { t("shopper_continue") },
+            refresh => refresh,
+        },
+    )
+}
