@@ -1,8 +1,227 @@
-/*! seQura for BigCommerce: checkout script.
- * Placeholder until the checkout issue lands: the Scripts API already points at this file by
- * a versioned URL with its SRI hash, so the delivery path is real. It does nothing yet. */
+/*! seQura for BigCommerce: payment buttons on the one-page checkout's payment step.
+ * Loaded through the Scripts API (versioned URL + SRI hash). No framework, no inline handlers.
+ * Flow: find the payment step → ask the app for the eligible methods → one button each →
+ * click → the app starts the seQura order → seQura's identification form → seQura returns
+ * the shopper to the app, which sends them to the order confirmation page. */
 (function () {
   "use strict";
   if (window.__sequraCheckoutLoaded) { return; }
   window.__sequraCheckoutLoaded = true;
+
+  var script = document.currentScript;
+  var src = script ? new URL(script.src) : null;
+  var store = src ? src.searchParams.get("store") : null;
+  if (!src || !store || !/^[a-z0-9]{1,32}$/.test(store)) { return; }
+  var app = src.origin;
+  var lang = (document.documentElement.lang || navigator.language || "en").slice(0, 2) === "es" ? "es" : "en";
+  var text = {
+    es: {
+      heading: "Paga con seQura",
+      terms: "Acepta los términos y condiciones para continuar.",
+      busy: "Ya hay un pago con seQura en curso para este carrito.",
+      failed: "El pago con seQura no se ha completado. Tu carrito sigue intacto: puedes intentarlo de nuevo o elegir otro método.",
+      error: "No se pudo iniciar el pago con seQura. Inténtalo de nuevo.",
+      close: "Cerrar"
+    },
+    en: {
+      heading: "Pay with seQura",
+      terms: "Please accept the terms and conditions to continue.",
+      busy: "A seQura payment for this cart is already in progress.",
+      failed: "The seQura payment was not completed. Your cart is intact: try again or choose another payment method.",
+      error: "The seQura payment could not be started. Please try again.",
+      close: "Close"
+    }
+  }[lang];
+
+  var checkoutId = null;
+  var busy = false;
+  var LOCK_MS = 60000;
+
+  function json(url, options) {
+    return fetch(url, options).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        return { ok: r.ok, status: r.status, body: body };
+      });
+    });
+  }
+
+  function currentCheckout() {
+    return json("/api/storefront/carts", { credentials: "same-origin" }).then(function (r) {
+      var carts = r.body;
+      if (!r.ok || !carts || !carts.length) { return null; }
+      checkoutId = carts[0].id;
+      return json("/api/storefront/checkouts/" + encodeURIComponent(checkoutId), { credentials: "same-origin" })
+        .then(function (c) { return c.ok ? c.body : null; });
+    });
+  }
+
+  /** Cents of the balance still to pay (store credit applied), as a hint: the app re-checks. */
+  function amountDue(checkout) {
+    var v = checkout && (checkout.outstandingBalance != null ? checkout.outstandingBalance : checkout.grandTotal);
+    return typeof v === "number" ? Math.round(v * 100) : null;
+  }
+
+  function post(path, body) {
+    return json(app + "/checkout/" + store + path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "omit"
+    });
+  }
+
+  function el(tag, attrs, children) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    (children || []).forEach(function (c) { e.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
+    return e;
+  }
+
+  function message(container, msg) {
+    var box = container.querySelector(".sequra-message");
+    if (!box) {
+      box = el("p", { "class": "sequra-message", role: "alert" });
+      container.appendChild(box);
+    }
+    box.textContent = msg || "";
+    box.hidden = !msg;
+  }
+
+  /** One lock per checkout across tabs (localStorage) and re-renders (module state). */
+  function takeLock() {
+    var key = "sequra-start-" + checkoutId;
+    try {
+      var held = Number(window.localStorage.getItem(key) || 0);
+      if (held && Date.now() - held < LOCK_MS) { return false; }
+      window.localStorage.setItem(key, String(Date.now()));
+    } catch (e) { /* storage unavailable: the in-page flag still guards */ }
+    return true;
+  }
+
+  function releaseLock() {
+    busy = false;
+    try { window.localStorage.removeItem("sequra-start-" + checkoutId); } catch (e) { /* ignore */ }
+  }
+
+  function termsAccepted() {
+    var terms = document.querySelector("input#terms[name=terms]");
+    return !terms || terms.checked;
+  }
+
+  /** Injects seQura's form so that its scripts run (innerHTML alone never runs scripts). */
+  function showForm(container, html) {
+    var overlay = el("div", { "class": "sequra-overlay", id: "sequra-overlay" });
+    var dialog = el("div", { "class": "sequra-dialog", role: "dialog", "aria-modal": "true" });
+    var close = el("button", { type: "button", "class": "sequra-close", id: "sequra-close" }, [text.close]);
+    var body = el("div", { "class": "sequra-form" });
+    body.innerHTML = html;
+    Array.prototype.forEach.call(body.querySelectorAll("script"), function (old) {
+      var s = document.createElement("script");
+      Array.prototype.forEach.call(old.attributes, function (a) { s.setAttribute(a.name, a.value); });
+      s.text = old.text;
+      old.parentNode.replaceChild(s, old);
+    });
+    close.addEventListener("click", function () {
+      overlay.remove();
+      releaseLock();
+      message(container, text.failed);
+    });
+    dialog.appendChild(close);
+    dialog.appendChild(body);
+    overlay.appendChild(dialog);
+    document.body.appendChild(overlay);
+  }
+
+  function start(container, method) {
+    message(container, "");
+    if (!termsAccepted()) {
+      message(container, text.terms);
+      var terms = document.querySelector("input#terms[name=terms]");
+      if (terms) { terms.focus(); }
+      return;
+    }
+    if (busy || !takeLock()) { message(container, text.busy); return; }
+    busy = true;
+    currentCheckout().then(function (checkout) {
+      return post("/start", {
+        checkoutId: checkoutId,
+        product: method.product,
+        campaign: method.campaign || null,
+        amount: amountDue(checkout)
+      });
+    }).then(function (r) {
+      if (!r.ok || !r.body.form) {
+        releaseLock();
+        var m = r.body && r.body.message && r.body.message[lang];
+        message(container, m || text.error);
+        return;
+      }
+      showForm(container, r.body.form);
+    }).catch(function () {
+      releaseLock();
+      message(container, text.error);
+    });
+  }
+
+  function button(container, method) {
+    var label = el("span", { "class": "sequra-title" }, [method.title]);
+    var detail = method.claim || method.cost_description;
+    var children = [];
+    if (method.icon && method.icon.indexOf("data:image/") === 0) {
+      children.push(el("img", { src: method.icon, alt: "", "class": "sequra-icon", width: "40", height: "24" }));
+    }
+    children.push(label);
+    if (detail) { children.push(el("span", { "class": "sequra-detail" }, [detail])); }
+    var b = el("button", {
+      type: "button",
+      "class": "button sequra-method",
+      "data-product": method.product,
+      "data-campaign": method.campaign || ""
+    }, children);
+    b.addEventListener("click", function () { start(container, method); });
+    return b;
+  }
+
+  var rendering = false;
+  function render(step) {
+    if (rendering || step.querySelector("#sequra-methods")) { return; }
+    rendering = true;
+    currentCheckout().then(function (checkout) {
+      if (!checkout) { return null; }
+      return post("/methods", { checkoutId: checkoutId, amount: amountDue(checkout) });
+    }).then(function (r) {
+      rendering = false;
+      if (!r || !r.ok || !r.body.methods || !r.body.methods.length) { return; }
+      if (step.querySelector("#sequra-methods")) { return; }
+      var container = el("div", { id: "sequra-methods", "class": "sequra-methods" }, [
+        el("p", { "class": "sequra-heading" }, [text.heading])
+      ]);
+      r.body.methods.forEach(function (m) { container.appendChild(button(container, m)); });
+      var list = step.querySelector(".form-checklist") || step;
+      list.parentNode.insertBefore(container, list.nextSibling);
+    }).catch(function () { rendering = false; });
+  }
+
+  function scan() {
+    var step = document.querySelector(".checkout-step--payment");
+    if (step) { render(step); }
+  }
+
+  // The checkout is a React app: the payment step appears (and is re-rendered) later.
+  new MutationObserver(scan).observe(document.documentElement, { childList: true, subtree: true });
+  scan();
+
+  var style = el("style", {}, [
+    ".sequra-methods{margin:1rem 0;display:flex;flex-direction:column;gap:.5rem}" +
+    ".sequra-heading{font-weight:600;margin:0}" +
+    ".sequra-method{display:flex;align-items:center;gap:.75rem;width:100%;text-align:left;padding:.75rem 1rem;" +
+    "border:1px solid #d9dce9;border-radius:4px;background:#fff;cursor:pointer;font:inherit}" +
+    ".sequra-method:hover{border-color:#3c64f4}.sequra-detail{margin-left:auto;color:#5e637a;font-size:.9em}" +
+    ".sequra-message{color:#c0272d;margin:.25rem 0}" +
+    ".sequra-overlay{position:fixed;inset:0;background:rgba(0,0,0,.45);display:flex;align-items:center;" +
+    "justify-content:center;z-index:10000}.sequra-dialog{background:#fff;border-radius:6px;max-width:560px;" +
+    "width:92%;max-height:90vh;overflow:auto;padding:1rem;position:relative}" +
+    ".sequra-close{position:absolute;top:.5rem;right:.5rem}"
+  ]);
+  document.head.appendChild(style);
 })();

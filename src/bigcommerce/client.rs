@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::checkouts::Checkout;
+use super::models::{Order, OrderProduct, ShippingAddress};
 use crate::config::SecretString;
 use crate::domain::StoreHash;
 
@@ -186,6 +188,32 @@ pub struct CatalogCategory {
     pub name: String,
 }
 
+/// The order fields the app writes with `PUT /v2/orders/{id}`; `None` fields are left out
+/// of the body, so BigCommerce leaves them unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OrderUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_id: Option<u32>,
+    /// The label the merchant and shopper see, e.g. `seQura – Paga en 3 plazos`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+    /// The provider's payment reference (the seQura order uuid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_provider_id: Option<String>,
+}
+
+/// An order metafield as `/v3/orders/{id}/metafields` returns it (the fields the app reads).
+#[derive(Debug, Clone, Deserialize)]
+struct Metafield {
+    id: u64,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
 /// The v2 zone object; only what [`ShippingZone`] keeps.
 #[derive(Deserialize)]
 struct RawZone {
@@ -227,6 +255,8 @@ const PRODUCT_FIELDS: &str = "id,name,sku,categories";
 const CATEGORY_FIELDS: &str = "id,parent_id,name";
 /// BigCommerce's largest `limit` (spec §7).
 const MAX_LIMIT: u32 = 250;
+/// Pages read from a v2 collection before giving up (250 × 40 = 10 000 rows).
+const MAX_V2_PAGES: u32 = 40;
 /// Ids per `id:in` request, to keep URLs short.
 const IDS_PER_REQUEST: usize = 50;
 
@@ -546,6 +576,230 @@ impl StoreApi {
             .await
             .map_err(transport)?;
         check_status(resp).await.map(|_| ())
+    }
+
+    /// A checkout, by id (the cart id).
+    /// <https://developer.bigcommerce.com/docs/rest-management/checkouts#get-a-checkout>
+    pub async fn checkout(&self, checkout_id: &str) -> Result<Checkout, BcError> {
+        let env: Envelope<Checkout> = self
+            .send(
+                reqwest::Method::GET,
+                &format!("v3/checkouts/{}", encode_query_value(checkout_id)),
+                None,
+            )
+            .await?;
+        Ok(env.data)
+    }
+
+    /// Creates an order from the checkout and returns its id. BigCommerce creates a new
+    /// Incomplete (status 0) order on every call.
+    /// <https://developer.bigcommerce.com/docs/rest-management/checkouts/checkout-orders#create-an-order>
+    pub async fn create_order_from_checkout(&self, checkout_id: &str) -> Result<u64, BcError> {
+        let body: Value = self
+            .send(
+                reqwest::Method::POST,
+                &format!("v3/checkouts/{}/orders", encode_query_value(checkout_id)),
+                None,
+            )
+            .await?;
+        body.pointer("/data/id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| BcError::Invalid("created order without an id".into()))
+    }
+
+    /// A checkout token for the order confirmation page, usable `max_uses` times for
+    /// `ttl_secs` seconds (1 – 2 592 000). The reference's schema puts `checkoutToken` at the
+    /// top level and its example under `data`: both are read.
+    /// <https://developer.bigcommerce.com/docs/rest-management/checkouts/checkout-token>
+    pub async fn create_checkout_token(
+        &self,
+        checkout_id: &str,
+        max_uses: u32,
+        ttl_secs: u32,
+    ) -> Result<SecretString, BcError> {
+        let body = json!({"maxUses": max_uses, "ttl": ttl_secs});
+        let resp: Value = self
+            .send(
+                reqwest::Method::POST,
+                &format!("v3/checkouts/{}/token", encode_query_value(checkout_id)),
+                Some(&body),
+            )
+            .await?;
+        resp.get("checkoutToken")
+            .or_else(|| resp.pointer("/data/checkoutToken"))
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(SecretString::new)
+            .ok_or_else(|| BcError::Invalid("checkout token answer without a token".into()))
+    }
+
+    /// Whether the channel's checkout asks the shopper to accept terms and conditions.
+    /// <https://developer.bigcommerce.com/docs/rest-management/checkouts/checkout-settings>
+    pub async fn terms_enabled(&self, channel_id: u64) -> Result<bool, BcError> {
+        let resp: Value = self
+            .send(
+                reqwest::Method::GET,
+                &format!("v3/checkouts/settings/channels/{channel_id}"),
+                None,
+            )
+            .await?;
+        Ok(resp
+            .pointer("/data/is_order_terms_and_conditions_enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false))
+    }
+
+    /// An order (Incomplete ones too), amounts in cents.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders#get-an-order>
+    pub async fn order(&self, id: u64) -> Result<Order, BcError> {
+        self.send(reqwest::Method::GET, &format!("v2/orders/{id}"), None)
+            .await
+    }
+
+    /// Every product line of an order, across pages; none (204) is an empty list.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders/order-products>
+    pub async fn order_products(&self, id: u64) -> Result<Vec<OrderProduct>, BcError> {
+        self.list_v2(&format!("v2/orders/{id}/products")).await
+    }
+
+    /// Every shipping address of an order, across pages; none (204) is an empty list.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders/order-shipping-addresses>
+    pub async fn order_shipping_addresses(&self, id: u64) -> Result<Vec<ShippingAddress>, BcError> {
+        self.list_v2(&format!("v2/orders/{id}/shipping_addresses"))
+            .await
+    }
+
+    /// Writes the given order fields; the others stay as they are.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders#update-an-order>
+    pub async fn update_order(&self, id: u64, update: &OrderUpdate) -> Result<(), BcError> {
+        let body = serde_json::to_value(update).map_err(|e| BcError::Invalid(e.to_string()))?;
+        let _: Value = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("v2/orders/{id}"),
+                Some(&body),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the app's private (`app_only`) order metafield `namespace`/`key` to `value`:
+    /// creates it, or updates the existing one. Calling it again with the same value changes
+    /// nothing.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders/order-metafields>
+    pub async fn put_order_metafield(
+        &self,
+        id: u64,
+        namespace: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), BcError> {
+        let path = format!("v3/orders/{id}/metafields");
+        if self.write_metafield(&path, namespace, key, value).await? {
+            return Ok(());
+        }
+        let body = json!({
+            "permission_set": "app_only",
+            "namespace": namespace,
+            "key": key,
+            "value": value,
+        });
+        match self
+            .send::<Value>(reqwest::Method::POST, &path, Some(&body))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Created meanwhile by another writer: update that one.
+            Err(BcError::Rejected { status: 409, .. })
+                if self.write_metafield(&path, namespace, key, value).await? =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Updates the metafield `namespace`/`key` if it exists (only when the value differs);
+    /// whether it exists.
+    async fn write_metafield(
+        &self,
+        path: &str,
+        namespace: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, BcError> {
+        let env: Envelope<Vec<Metafield>> = self
+            .get_with(path, &[("namespace", namespace), ("key", key)])
+            .await?;
+        let Some(existing) = env
+            .data
+            .into_iter()
+            .find(|m| m.namespace == namespace && m.key == key)
+        else {
+            return Ok(false);
+        };
+        if existing.value != value {
+            let body = json!({
+                "permission_set": "app_only",
+                "namespace": namespace,
+                "key": key,
+                "value": value,
+            });
+            let _: Value = self
+                .send(
+                    reqwest::Method::PUT,
+                    &format!("{path}/{}", existing.id),
+                    Some(&body),
+                )
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// The storefront URL of a channel's site (no trailing `/`); `None` when the channel has
+    /// no site.
+    /// <https://developer.bigcommerce.com/docs/rest-management/channels/site#get-a-channel-site>
+    pub async fn storefront_url(&self, channel_id: u64) -> Result<Option<String>, BcError> {
+        let resp: Result<Value, BcError> = self
+            .send(
+                reqwest::Method::GET,
+                &format!("v3/channels/{channel_id}/site"),
+                None,
+            )
+            .await;
+        match resp {
+            Ok(v) => Ok(v
+                .pointer("/data/url")
+                .and_then(Value::as_str)
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty())),
+            Err(BcError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every row of a v2 collection, `limit=250` a page until a short page; 204 or an empty
+    /// body is the end.
+    async fn list_v2<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, BcError> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_V2_PAGES {
+            let rows: Option<Vec<T>> = self
+                .get_with(
+                    path,
+                    &[
+                        ("page", &page.to_string()),
+                        ("limit", &MAX_LIMIT.to_string()),
+                    ],
+                )
+                .await?;
+            let rows = rows.unwrap_or_default();
+            let n = rows.len();
+            out.extend(rows);
+            if n < MAX_LIMIT as usize {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn list_v3<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, BcError> {

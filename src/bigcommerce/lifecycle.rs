@@ -154,7 +154,8 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
     }
 
     let destination = state.public("/bc/webhooks");
-    let script_src = state.public(&state.checkout_script.path);
+    // The script learns its store from its own URL; the bytes (and the SRI hash) are shared.
+    let script_src = format!("{}?store={store}", state.public(&state.checkout_script.path));
     let desired = Desired {
         webhook_destination: &destination,
         webhook_secret: webhook_secret.expose(),
