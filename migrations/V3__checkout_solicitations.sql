@@ -14,6 +14,8 @@ CREATE TABLE solicitations (
     product          TEXT,                         -- seQura product chosen (i1, pp3, …)
     campaign         TEXT,
     method_title     TEXT,                         -- the method's title, for payment_method
+    shopper_ip       TEXT,                         -- the shopper's IP at start (seQura customer data)
+    user_agent       TEXT,                         -- the shopper's browser at start
     sequra_uuid      TEXT UNIQUE,                  -- seQura's order reference, once solicited
     state            TEXT NOT NULL DEFAULT 'created'
                      CHECK (state IN ('created', 'solicited', 'on_hold', 'approved',

@@ -62,7 +62,11 @@ pub async fn eligible(
     if !checkout.cart.currency.eq_ignore_ascii_case("EUR") {
         return Ok(None);
     }
-    let Some(country) = checkout.shopper_country().as_deref().and_then(Country::parse) else {
+    let Some(country) = checkout
+        .shopper_country()
+        .as_deref()
+        .and_then(Country::parse)
+    else {
         return Ok(None);
     };
     let hash = store.clone();
@@ -149,7 +153,8 @@ async fn methods_of(
         .await
     {
         Ok(categories) => {
-            let json = serde_json::to_string(&categories).map_err(|e| AppError::Internal(e.into()))?;
+            let json =
+                serde_json::to_string(&categories).map_err(|e| AppError::Internal(e.into()))?;
             let (hash, m) = (store.clone(), merchant.clone());
             state
                 .db
@@ -176,8 +181,7 @@ pub fn offered(
     let in_window = |start: &Option<String>, end: &Option<String>| {
         let parse = |s: &Option<String>| {
             s.as_deref().and_then(|s| {
-                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                    .ok()
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
             })
         };
         parse(start).is_none_or(|t| t <= now) && parse(end).is_none_or(|t| now < t)
@@ -196,10 +200,7 @@ pub fn offered(
                         claim: m.claim.clone(),
                         cost_description: m.cost_description.clone(),
                         category: cat.category.clone(),
-                        icon: m
-                            .icon
-                            .as_deref()
-                            .and_then(crate::onboarding::icon_data_uri),
+                        icon: m.icon.as_deref().and_then(crate::onboarding::icon_data_uri),
                     },
                     m.clone(),
                 ));

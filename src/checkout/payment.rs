@@ -46,7 +46,9 @@ pub async fn start(
     amount_hint: Option<i64>,
     shopper: &Shopper,
 ) -> Result<Started, AppError> {
-    let lock = state.payment_locks.lock_for(format!("checkout:{store}:{checkout_id}"));
+    let lock = state
+        .payment_locks
+        .lock_for(format!("checkout:{store}:{checkout_id}"));
     let _guard = lock.lock().await;
     let Some(e) = eligibility::eligible(state, store, checkout_id, amount_hint, shopper.ip).await?
     else {
@@ -62,20 +64,28 @@ pub async fn start(
     let title = offered.title.clone();
     let solicitation = incomplete_order(state, store, &e).await?;
     if solicitation.state.is_final() || solicitation.state == SolicitationState::OnHold {
-        return Err(AppError::Forbidden(Public::new("err_checkout_already_paid")));
+        return Err(AppError::Forbidden(Public::new(
+            "err_checkout_already_paid",
+        )));
     }
-    let order = order_request(state, store, &e.api, &solicitation, &e.merchant_ref.to_string(), "", shopper).await?;
+    let order = order_request(
+        state,
+        store,
+        &e.api,
+        &solicitation,
+        &e.merchant_ref.to_string(),
+        "",
+        shopper,
+    )
+    .await?;
     // The server's numbers decide: the amount due must still suit the chosen method.
     let due = order.cart.order_total_with_tax;
-    let still_offered = e
-        .methods
-        .iter()
-        .any(|(m, raw)| {
-            m.product == product
-                && m.campaign.as_deref() == campaign
-                && raw.min_amount.is_none_or(|min| due >= min)
-                && raw.max_amount.is_none_or(|max| due <= max)
-        });
+    let still_offered = e.methods.iter().any(|(m, raw)| {
+        m.product == product
+            && m.campaign.as_deref() == campaign
+            && raw.min_amount.is_none_or(|min| due >= min)
+            && raw.max_amount.is_none_or(|max| due <= max)
+    });
     if !still_offered || due <= 0 {
         return Err(AppError::Forbidden(Public::new("err_method_not_eligible")));
     }
@@ -85,6 +95,10 @@ pub async fn start(
         .await
         .map_err(sequra_failure)?;
     let uuid = solicited.uuid.clone();
+    let (ip_s, ua_s) = (
+        order.customer.ip_number.clone(),
+        order.customer.user_agent.clone(),
+    );
     let (id, environment, merchant_ref, product_s, campaign_s, title_s, uuid_s) = (
         solicitation.id,
         e.account.environment.as_str(),
@@ -107,16 +121,28 @@ pub async fn start(
                     campaign: campaign_s.as_deref(),
                     method_title: &title_s,
                     sequra_uuid: &uuid_s,
+                    shopper_ip: &ip_s,
+                    user_agent: &ua_s,
                 },
             )
         })
         .await?;
     let form = state
         .sequra
-        .identification_form(&e.account, e.merchant_ref.as_str(), &uuid, product, campaign)
+        .identification_form(
+            &e.account,
+            e.merchant_ref.as_str(),
+            &uuid,
+            product,
+            campaign,
+        )
         .await
         .map_err(sequra_failure)?;
-    tracing::info!(order_id = solicitation.bc_order_id.0, product, "seQura solicitation started");
+    tracing::info!(
+        order_id = solicitation.bc_order_id.0,
+        product,
+        "seQura solicitation started"
+    );
     Ok(Started {
         form,
         order_id: solicitation.bc_order_id.0,
@@ -138,7 +164,9 @@ async fn incomplete_order(
     let (hash, checkout_id, version) = (store.clone(), e.checkout.id.clone(), e.checkout.version);
     let existing = state
         .db
-        .call(move |conn| db::solicitations::for_checkout_version(conn, &hash, &checkout_id, version))
+        .call(move |conn| {
+            db::solicitations::for_checkout_version(conn, &hash, &checkout_id, version)
+        })
         .await?;
     if let Some(s) = existing {
         return Ok(s);
@@ -193,7 +221,18 @@ async fn order_request(
         AppError::Forbidden(Public::new("err_method_not_eligible"))
     })?;
     let language = store_language(state, store).await?;
-    let ip = shopper.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    // Confirmations reuse what the shopper's browser sent at start.
+    let ip = shopper
+        .ip
+        .map(|ip| ip.to_string())
+        .or_else(|| s.shopper_ip.clone())
+        .unwrap_or_default();
+    let user_agent = Some(shopper.user_agent.trim())
+        .filter(|ua| !ua.is_empty())
+        .map(str::to_string)
+        .or_else(|| s.user_agent.clone())
+        .filter(|ua| !ua.is_empty())
+        .unwrap_or_else(|| "unknown".into());
     let params = parameters(&state.key, store, s.bc_order_id, s.id);
     Ok(OrderRequest {
         state: seq_state.to_string(),
@@ -215,13 +254,7 @@ async fn order_request(
         delivery_method: delivery_method(&shipping),
         delivery_address: delivery_address(&order, &shipping),
         invoice_address: invoice_address(&order),
-        customer: customer(
-            &order,
-            &language,
-            &ip,
-            &shopper.user_agent,
-            order.customer_id != 0,
-        ),
+        customer: customer(&order, &language, &ip, &user_agent, order.customer_id != 0),
         cart,
         gui: Some(Gui {
             layout: "desktop".into(),
@@ -277,7 +310,9 @@ pub enum Reply {
 
 /// Handles an IPN or events notification whose signature was verified.
 pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppError> {
-    let lock = state.payment_locks.lock_for(format!("solicitation:{}:{}", n.store, n.sid));
+    let lock = state
+        .payment_locks
+        .lock_for(format!("solicitation:{}:{}", n.store, n.sid));
     let _guard = lock.lock().await;
     tracing::Span::current().record("store_hash", n.store.as_str());
     let (hash, sid) = (n.store.clone(), n.sid);
@@ -285,7 +320,9 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
         .db
         .call(move |conn| db::solicitations::get(conn, &hash, sid))
         .await?
-        .filter(|s| s.bc_order_id == n.order && s.sequra_uuid.as_deref() == Some(n.order_ref.as_str()))
+        .filter(|s| {
+            s.bc_order_id == n.order && s.sequra_uuid.as_deref() == Some(n.order_ref.as_str())
+        })
         .ok_or(AppError::NotFound)?;
     use NotifiedState as N;
     use SolicitationState as S;
@@ -295,7 +332,9 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
         (S::Solicited, N::Cancelled) | (S::OnHold, N::Cancelled) => S::Cancelled,
         (S::Rejected, _) => return Ok(Reply::Refused),
         // Already there, or a late notification that would move the order backwards.
-        (S::OnHold, N::NeedsReview) | (S::Approved, _) | (S::Cancelled, _) => return Ok(Reply::Done),
+        (S::OnHold, N::NeedsReview) | (S::Approved, _) | (S::Cancelled, _) => {
+            return Ok(Reply::Done);
+        }
         (S::Created, _) => return Err(AppError::NotFound),
     };
     let account = onboarding::sequra_account(state, &n.store)
@@ -307,8 +346,21 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
     let uuid = n.order_ref.clone();
 
     if target != S::Cancelled {
-        let seq_state = if target == S::Approved { "confirmed" } else { "on_hold" };
-        let order = order_request(state, &n.store, &api, &s, &merchant_ref, seq_state, &Shopper::default()).await?;
+        let seq_state = if target == S::Approved {
+            "confirmed"
+        } else {
+            "on_hold"
+        };
+        let order = order_request(
+            state,
+            &n.store,
+            &api,
+            &s,
+            &merchant_ref,
+            seq_state,
+            &Shopper::default(),
+        )
+        .await?;
         match state
             .sequra
             .update_order_state(&account, &merchant_ref, &uuid, &order)
@@ -316,7 +368,10 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
         {
             Ok(()) => {}
             Err(SequraError::Conflict(messages)) => {
-                tracing::warn!(?messages, "seQura refused the confirmation: the cart changed");
+                tracing::warn!(
+                    ?messages,
+                    "seQura refused the confirmation: the cart changed"
+                );
                 let id = s.id;
                 let from = s.state;
                 state
@@ -340,7 +395,9 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
         {
             tracing::warn!(error = %e, "second confirmation with order_ref_1 failed");
         }
-    } else if let Err(e) = set_mapped_status(state, &n.store, &api, &s, SequraStatus::Cancelled).await {
+    } else if let Err(e) =
+        set_mapped_status(state, &n.store, &api, &s, SequraStatus::Cancelled).await
+    {
         tracing::warn!(error = %e, "BigCommerce update failed; seQura may notify again");
         return Ok(Reply::RetryLater);
     }
@@ -349,17 +406,28 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
         .db
         .call(move |conn| db::solicitations::transition(conn, id, from, target))
         .await?;
-    tracing::info!(order_id = s.bc_order_id.0, state = target.as_str(), "seQura order notified");
+    tracing::info!(
+        order_id = s.bc_order_id.0,
+        state = target.as_str(),
+        "seQura order notified"
+    );
     Ok(Reply::Done)
 }
 
-async fn mapped_status(state: &AppState, store: &StoreHash, s: SequraStatus) -> Result<Option<u32>, AppError> {
+async fn mapped_status(
+    state: &AppState,
+    store: &StoreHash,
+    s: SequraStatus,
+) -> Result<Option<u32>, AppError> {
     let hash = store.clone();
     let mappings = state
         .db
         .call(move |conn| db::settings::status_mappings(conn, &hash))
         .await?;
-    Ok(mappings.into_iter().find(|(x, _)| *x == s).and_then(|(_, id)| id))
+    Ok(mappings
+        .into_iter()
+        .find(|(x, _)| *x == s)
+        .and_then(|(_, id)| id))
 }
 
 async fn place_in_bigcommerce(
@@ -451,7 +519,9 @@ pub async fn returned(
             ))
         })
         .await?;
-    let s = s.filter(|s| s.bc_order_id == order).ok_or(AppError::NotFound)?;
+    let s = s
+        .filter(|s| s.bc_order_id == order)
+        .ok_or(AppError::NotFound)?;
     let language = info.as_ref().and_then(|i| i.language.clone());
     let storefront = info
         .and_then(|i| i.storefront_url)

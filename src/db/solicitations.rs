@@ -67,6 +67,8 @@ pub struct Solicitation {
     pub method_title: Option<String>,
     pub sequra_uuid: Option<String>,
     pub state: SolicitationState,
+    pub shopper_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 fn token_context(store: &StoreHash, id: i64) -> String {
@@ -74,7 +76,7 @@ fn token_context(store: &StoreHash, id: i64) -> String {
 }
 
 const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
-    merchant_ref, product, campaign, method_title, sequra_uuid, state";
+    merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
     let store: String = r.get(1)?;
@@ -99,6 +101,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
         method_title: r.get(9)?,
         sequra_uuid: r.get(10)?,
         state: SolicitationState::parse(&state).ok_or_else(|| bad(11))?,
+        shopper_ip: r.get(12)?,
+        user_agent: r.get(13)?,
     })
 }
 
@@ -190,13 +194,16 @@ pub struct Solicited<'a> {
     pub campaign: Option<&'a str>,
     pub method_title: &'a str,
     pub sequra_uuid: &'a str,
+    pub shopper_ip: &'a str,
+    pub user_agent: &'a str,
 }
 
 /// Records the seQura order made for the solicitation (a retry replaces the previous one).
 pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<(), DbError> {
     conn.execute(
         "UPDATE solicitations SET environment = ?2, merchant_ref = ?3, product = ?4, campaign = ?5,
-                method_title = ?6, sequra_uuid = ?7, state = 'solicited', updated_at = ?8
+                method_title = ?6, sequra_uuid = ?7, state = 'solicited', updated_at = ?8,
+                shopper_ip = ?9, user_agent = ?10
          WHERE id = ?1 AND state IN ('created', 'solicited')",
         params![
             id,
@@ -206,7 +213,9 @@ pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<(
             s.campaign,
             s.method_title,
             s.sequra_uuid,
-            now()
+            now(),
+            s.shopper_ip,
+            s.user_agent
         ],
     )?;
     Ok(())

@@ -12,9 +12,9 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::respond::{html_page, redirect};
+use crate::checkout::eligibility;
 use crate::checkout::notification::Notification;
 use crate::checkout::payment::{self, Reply as NotifyReply, Returned, Shopper};
-use crate::checkout::eligibility;
 use crate::db;
 use crate::domain::{BcOrderId, StoreHash};
 use crate::error::AppError;
@@ -80,22 +80,33 @@ pub fn routes(
         .and(warp::header::optional::<String>("origin"))
         .and(client_ip.clone())
         .and(json_body.clone())
-        .then(|store: String, state: AppState, origin: Option<String>, ip: Option<IpAddr>, body: Bytes| async move {
-            let result = async {
-                let store = parse_store(&store)?;
-                let allowed = storefront_origin(&state, &store, origin.as_deref()).await?;
-                limit(&state, &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()), 120)?;
-                let body: MethodsBody = parse_json(&body)?;
-                limit(&state, &format!("methods:{store}:{}", body.checkout_id), 60)?;
-                let methods = eligibility::eligible(&state, &store, &body.checkout_id, body.amount, ip)
-                    .await?
-                    .map(|e| e.methods.into_iter().map(|(m, _)| m).collect::<Vec<_>>())
-                    .unwrap_or_default();
-                Ok((serde_json::json!({ "methods": methods }), allowed))
-            }
-            .await;
-            json_reply(&state, result)
-        });
+        .then(
+            |store: String,
+             state: AppState,
+             origin: Option<String>,
+             ip: Option<IpAddr>,
+             body: Bytes| async move {
+                let result = async {
+                    let store = parse_store(&store)?;
+                    let allowed = storefront_origin(&state, &store, origin.as_deref()).await?;
+                    limit(
+                        &state,
+                        &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()),
+                        120,
+                    )?;
+                    let body: MethodsBody = parse_json(&body)?;
+                    limit(&state, &format!("methods:{store}:{}", body.checkout_id), 60)?;
+                    let methods =
+                        eligibility::eligible(&state, &store, &body.checkout_id, body.amount, ip)
+                            .await?
+                            .map(|e| e.methods.into_iter().map(|(m, _)| m).collect::<Vec<_>>())
+                            .unwrap_or_default();
+                    Ok((serde_json::json!({ "methods": methods }), allowed))
+                }
+                .await;
+                json_reply(&state, result)
+            },
+        );
     let start = warp::path!("checkout" / String / "start")
         .and(warp::post())
         .and(with_state.clone())
@@ -104,11 +115,20 @@ pub fn routes(
         .and(warp::header::optional::<String>("user-agent"))
         .and(json_body)
         .then(
-            |store: String, state: AppState, origin: Option<String>, ip: Option<IpAddr>, ua: Option<String>, body: Bytes| async move {
+            |store: String,
+             state: AppState,
+             origin: Option<String>,
+             ip: Option<IpAddr>,
+             ua: Option<String>,
+             body: Bytes| async move {
                 let result = async {
                     let store = parse_store(&store)?;
                     let allowed = storefront_origin(&state, &store, origin.as_deref()).await?;
-                    limit(&state, &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()), 120)?;
+                    limit(
+                        &state,
+                        &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()),
+                        120,
+                    )?;
                     let body: StartBody = parse_json(&body)?;
                     limit(&state, &format!("start:{store}:{}", body.checkout_id), 10)?;
                     let shopper = Shopper {
@@ -135,21 +155,36 @@ pub fn routes(
         .and(warp::options())
         .and(with_state.clone())
         .and(warp::header::optional::<String>("origin"))
-        .then(|store: String, _action: String, state: AppState, origin: Option<String>| async move {
-            let allowed = match parse_store(&store) {
-                Ok(store) => storefront_origin(&state, &store, origin.as_deref()).await.ok().flatten(),
-                Err(_) => None,
-            };
-            let mut resp = warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response();
-            if let Some(o) = allowed {
-                cors(&mut resp, &o);
-                let h = resp.headers_mut();
-                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
-                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
-                h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-            }
-            resp
-        });
+        .then(
+            |store: String, _action: String, state: AppState, origin: Option<String>| async move {
+                let allowed = match parse_store(&store) {
+                    Ok(store) => storefront_origin(&state, &store, origin.as_deref())
+                        .await
+                        .ok()
+                        .flatten(),
+                    Err(_) => None,
+                };
+                let mut resp =
+                    warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response();
+                if let Some(o) = allowed {
+                    cors(&mut resp, &o);
+                    let h = resp.headers_mut();
+                    h.insert(
+                        header::ACCESS_CONTROL_ALLOW_METHODS,
+                        HeaderValue::from_static("POST"),
+                    );
+                    h.insert(
+                        header::ACCESS_CONTROL_ALLOW_HEADERS,
+                        HeaderValue::from_static("content-type"),
+                    );
+                    h.insert(
+                        header::ACCESS_CONTROL_MAX_AGE,
+                        HeaderValue::from_static("600"),
+                    );
+                }
+                resp
+            },
+        );
     let returned = warp::path!("checkout" / String / "return")
         .and(warp::get())
         .and(with_state.clone())
@@ -157,11 +192,14 @@ pub fn routes(
         .then(|store: String, state: AppState, raw: String| async move {
             let page = async {
                 let store = parse_store(&store)?;
-                let q: ReturnQuery = serde_urlencoded::from_str(&raw)
-                    .map_err(|_| AppError::BadRequest(crate::error::Public::new("err_return_link")))?;
-                let order = BcOrderId::parse(&q.order)
-                    .map_err(|_| AppError::BadRequest(crate::error::Public::new("err_return_link")))?;
-                let (outcome, language) = payment::returned(&state, &store, order, q.sid, &q.signature).await?;
+                let q: ReturnQuery = serde_urlencoded::from_str(&raw).map_err(|_| {
+                    AppError::BadRequest(crate::error::Public::new("err_return_link"))
+                })?;
+                let order = BcOrderId::parse(&q.order).map_err(|_| {
+                    AppError::BadRequest(crate::error::Public::new("err_return_link"))
+                })?;
+                let (outcome, language) =
+                    payment::returned(&state, &store, order, q.sid, &q.signature).await?;
                 let lang = Lang::from_locale(language.as_deref());
                 shopper_page(&state, lang, outcome, &raw, q.attempt)
             }
@@ -180,7 +218,15 @@ pub fn routes(
                 .unify(),
         )
         .then(|state: AppState, body: Bytes| async move { notification(&state, &body).await });
-    methods.or(start).unify().or(preflight).unify().or(returned).unify().or(ipn).unify()
+    methods
+        .or(start)
+        .unify()
+        .or(preflight)
+        .unify()
+        .or(returned)
+        .unify()
+        .or(ipn)
+        .unify()
 }
 
 fn parse_store(s: &str) -> Result<StoreHash, AppError> {
@@ -194,7 +240,11 @@ fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AppError> 
 
 /// The shopper's IP: the peer, or the first `X-Forwarded-For` hop when the peer is a
 /// configured trusted proxy.
-fn client_ip(state: &AppState, peer: Option<SocketAddr>, forwarded: Option<&str>) -> Option<IpAddr> {
+fn client_ip(
+    state: &AppState,
+    peer: Option<SocketAddr>,
+    forwarded: Option<&str>,
+) -> Option<IpAddr> {
     let peer = peer?.ip();
     if state.trusted_proxies.contains(&peer)
         && let Some(first) = forwarded.and_then(|f| f.split(',').next())
@@ -249,7 +299,10 @@ fn cors(resp: &mut Response, origin: &str) {
 }
 
 /// JSON answers for the checkout script: `{…}` or `{"error": message}` with the status.
-fn json_reply(state: &AppState, result: Result<(serde_json::Value, Option<String>), AppError>) -> Response {
+fn json_reply(
+    state: &AppState,
+    result: Result<(serde_json::Value, Option<String>), AppError>,
+) -> Response {
     let (status, body, origin) = match result {
         Ok((v, origin)) => (StatusCode::OK, v, origin),
         Err(e) => {
@@ -257,8 +310,16 @@ fn json_reply(state: &AppState, result: Result<(serde_json::Value, Option<String
                 tracing::error!(error = ?e, "checkout request failed");
             }
             let p = e.public();
-            let message = state.i18n.tf(Lang::Es, p.key, &[("detail", p.detail.as_deref().unwrap_or(""))]);
-            let message_en = state.i18n.tf(Lang::En, p.key, &[("detail", p.detail.as_deref().unwrap_or(""))]);
+            let message = state.i18n.tf(
+                Lang::Es,
+                p.key,
+                &[("detail", p.detail.as_deref().unwrap_or(""))],
+            );
+            let message_en = state.i18n.tf(
+                Lang::En,
+                p.key,
+                &[("detail", p.detail.as_deref().unwrap_or(""))],
+            );
             (
                 e.status(),
                 serde_json::json!({ "error": p.key, "message": { "es": message, "en": message_en } }),
@@ -294,7 +355,9 @@ async fn notification(state: &AppState, body: &[u8]) -> Response {
     match payment::notified(state, &n).await {
         Ok(NotifyReply::Done) => status_text(StatusCode::OK, "ok"),
         Ok(NotifyReply::Refused) => status_text(StatusCode::GONE, "order not placed"),
-        Ok(NotifyReply::RetryLater) => status_text(StatusCode::SERVICE_UNAVAILABLE, "try again later"),
+        Ok(NotifyReply::RetryLater) => {
+            status_text(StatusCode::SERVICE_UNAVAILABLE, "try again later")
+        }
         Err(AppError::NotFound) => status_text(StatusCode::NOT_FOUND, "unknown order"),
         Err(e) => {
             if e.status().is_server_error() {
@@ -312,23 +375,54 @@ fn status_text(status: StatusCode, text: &'static str) -> Response {
 }
 
 /// The shopper's page after seQura: confirmation redirect, review notice, pending, or failed.
-fn shopper_page(state: &AppState, lang: Lang, outcome: Returned, raw_query: &str, attempt: u32) -> super::respond::Page {
+fn shopper_page(
+    state: &AppState,
+    lang: Lang,
+    outcome: Returned,
+    raw_query: &str,
+    attempt: u32,
+) -> super::respond::Page {
     let t = |k: &str| state.i18n.t(lang, k).to_string();
     let (kind, title, text, link, refresh) = match outcome {
         Returned::Confirmation(url) => return Ok(redirect(StatusCode::SEE_OTHER, &url)),
-        Returned::Review(url) => ("review", t("shopper_review_title"), t("shopper_review_text"), Some(url), None),
+        Returned::Review(url) => (
+            "review",
+            t("shopper_review_title"),
+            t("shopper_review_text"),
+            Some(url),
+            None,
+        ),
         Returned::Pending if attempt < PENDING_CHECKS => {
-            let next: Vec<(String, String)> = serde_urlencoded::from_str::<Vec<(String, String)>>(raw_query)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|(k, _)| k != "attempt")
-                .chain([("attempt".to_string(), (attempt + 1).to_string())])
-                .collect();
+            let next: Vec<(String, String)> =
+                serde_urlencoded::from_str::<Vec<(String, String)>>(raw_query)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(k, _)| k != "attempt")
+                    .chain([("attempt".to_string(), (attempt + 1).to_string())])
+                    .collect();
             let query = serde_urlencoded::to_string(&next).unwrap_or_default();
-            ("pending", t("shopper_pending_title"), t("shopper_pending_text"), None, Some(format!("?{query}")))
+            (
+                "pending",
+                t("shopper_pending_title"),
+                t("shopper_pending_text"),
+                None,
+                Some(format!("?{query}")),
+            )
         }
-        Returned::Pending => ("slow", t("shopper_pending_title"), t("shopper_pending_slow"), None, None),
-        Returned::NotCompleted(url) => ("failed", t("shopper_failed_title"), t("shopper_failed_text"), Some(url), None),
+        Returned::Pending => (
+            "slow",
+            t("shopper_pending_title"),
+            t("shopper_pending_slow"),
+            None,
+            None,
+        ),
+        Returned::NotCompleted(url) => (
+            "failed",
+            t("shopper_failed_title"),
+            t("shopper_failed_text"),
+            Some(url),
+            None,
+        ),
     };
     html_page(
         state,

@@ -3,7 +3,7 @@
 
 mod app;
 mod assets;
-// mod checkout;
+mod checkout;
 mod health;
 mod merchant;
 mod operator;
@@ -25,6 +25,7 @@ pub fn routes(
     health::routes(state.clone())
         .or(app::routes(state.clone()))
         .or(merchant::routes(state.clone()))
+        .or(checkout::routes(state.clone()))
         .or(assets::routes(state.clone()))
         .or(operator::routes(state))
         .recover(handle_rejection)

@@ -18,7 +18,12 @@ async fn ready() -> (TestApp, String) {
         .post_form(
             "/app/countries",
             &session,
-            &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES), ("country", "FR"), ("ref_FR", DEMO_MERCHANT_FR)],
+            &[
+                ("country", "ES"),
+                ("ref_ES", DEMO_MERCHANT_ES),
+                ("country", "FR"),
+                ("ref_FR", DEMO_MERCHANT_FR),
+            ],
         )
         .await;
     assert_eq!(resp.status(), 303);
@@ -43,7 +48,12 @@ async fn methods(app: &TestApp, checkout: &str) -> Vec<String> {
         .collect()
 }
 
-async fn start(app: &TestApp, checkout: &str, product: &str, campaign: Option<&str>) -> reqwest::Response {
+async fn start(
+    app: &TestApp,
+    checkout: &str,
+    product: &str,
+    campaign: Option<&str>,
+) -> reqwest::Response {
     app.http
         .post(format!("{}/checkout/{STORE}/start", app.address))
         .json(&json!({ "checkoutId": checkout, "product": product, "campaign": campaign }))
@@ -55,22 +65,44 @@ async fn start(app: &TestApp, checkout: &str, product: &str, campaign: Option<&s
 /// Starts an i1 payment and returns (BigCommerce order id, seQura uuid).
 async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, String) {
     let resp = start(app, checkout, product, None).await;
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    if resp.status() != 200 {
+        let logs = crate::helpers::captured_logs();
+        let why: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("seQura refused"))
+            .collect();
+        panic!(
+            "start failed {}: {} {why:#?}",
+            resp.status(),
+            resp.text().await.unwrap()
+        );
+    }
     let body: Value = resp.json().await.unwrap();
-    assert!(body["form"].as_str().unwrap().contains("<"), "a form: {body}");
-    let order_id = body["orderId"].as_u64().or_else(|| body["order_id"].as_u64()).unwrap();
+    assert!(
+        body["form"].as_str().unwrap().contains("<"),
+        "a form: {body}"
+    );
+    let order_id = body["orderId"]
+        .as_u64()
+        .or_else(|| body["order_id"].as_u64())
+        .unwrap();
     let uuid = app
         .sequra
         .orders()
         .into_iter()
-        .find(|o| o.order_ref_1.as_deref() == Some(&order_id.to_string()) || o.solicited["merchant_reference"]["order_ref_1"] == order_id.to_string())
+        .find(|o| {
+            o.order_ref_1.as_deref() == Some(&order_id.to_string())
+                || o.solicited["merchant_reference"]["order_ref_1"] == order_id.to_string()
+        })
         .expect("seQura holds the order")
         .uuid;
     (order_id, uuid)
 }
 
 fn status_of(app: &TestApp, order: u64) -> u64 {
-    app.bc.order(STORE, order).expect("order exists")["status_id"].as_u64().unwrap()
+    app.bc.order(STORE, order).expect("order exists")["status_id"]
+        .as_u64()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -96,22 +128,33 @@ async fn the_amount_decides_per_method_and_exclusions_and_ips_hide_sequra() {
     let small = app.bc.create_checkout(STORE, &[(107, 1)], "ES");
     let offered = methods(&app, &small).await;
     assert!(offered.contains(&"i1".to_string()));
-    assert!(!offered.contains(&"pp3".to_string()), "12 € is below pp3's minimum: {offered:?}");
+    assert!(
+        !offered.contains(&"pp3".to_string()),
+        "12 € is below pp3's minimum: {offered:?}"
+    );
 
     // An allowed-IP list without the shopper's address hides seQura.
-    app.post_form("/app/general", &session, &[("allowed_ips", "203.0.113.9")]).await;
+    app.post_form("/app/general", &session, &[("allowed_ips", "203.0.113.9")])
+        .await;
     assert!(methods(&app, &small).await.is_empty());
-    app.post_form("/app/general", &session, &[("allowed_ips", "127.0.0.1")]).await;
+    app.post_form("/app/general", &session, &[("allowed_ips", "127.0.0.1")])
+        .await;
     assert!(!methods(&app, &small).await.is_empty());
 
     // An excluded category in the cart hides seQura.
     app.post_form(
         "/app/general",
         &session,
-        &[("allowed_ips", ""), ("excluded_category", r#"{"id":22,"name":"Accesorios"}"#)],
+        &[
+            ("allowed_ips", ""),
+            ("excluded_category", r#"{"id":22,"name":"Accesorios"}"#),
+        ],
     )
     .await;
-    assert!(methods(&app, &small).await.is_empty(), "socks are accessories");
+    assert!(
+        methods(&app, &small).await.is_empty(),
+        "socks are accessories"
+    );
     let shoes = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     assert!(!methods(&app, &shoes).await.is_empty());
 }
@@ -121,7 +164,11 @@ async fn an_i1_purchase_is_placed_once_approved_and_lands_on_the_confirmation_pa
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
-    assert_eq!(status_of(&app, order), 0, "Incomplete until seQura approves");
+    assert_eq!(
+        status_of(&app, order),
+        0,
+        "Incomplete until seQura approves"
+    );
 
     let outcome = app
         .sequra
@@ -131,23 +178,47 @@ async fn an_i1_purchase_is_placed_once_approved_and_lands_on_the_confirmation_pa
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     let bc_order = app.bc.order(STORE, order).unwrap();
     assert_eq!(bc_order["status_id"], 11, "Awaiting Fulfillment");
-    assert!(bc_order["payment_method"].as_str().unwrap().starts_with("seQura – "), "{bc_order}");
-    assert_eq!(bc_order["payment_provider_id"].as_str(), Some(uuid.as_str()));
+    assert!(
+        bc_order["payment_method"]
+            .as_str()
+            .unwrap()
+            .starts_with("seQura – "),
+        "{bc_order}"
+    );
+    assert_eq!(
+        bc_order["payment_provider_id"].as_str(),
+        Some(uuid.as_str())
+    );
     let sq = app.sequra.order(&uuid).unwrap();
     assert_eq!(sq.state, "confirmed");
     assert_eq!(sq.order_ref_1.as_deref(), Some(order.to_string().as_str()));
     // The seQura cart adds up.
     let cart = &sq.solicited["cart"];
-    let sum: i64 = cart["items"].as_array().unwrap().iter().map(|i| i["total_with_tax"].as_i64().unwrap()).sum();
+    let sum: i64 = cart["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["total_with_tax"].as_i64().unwrap())
+        .sum();
     assert_eq!(sum, cart["order_total_with_tax"].as_i64().unwrap());
 
     // The return URL sends the shopper to the store's confirmation page with the token.
-    let return_url = sq.solicited["merchant"]["return_url"].as_str().unwrap().to_string();
+    let return_url = sq.solicited["merchant"]["return_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let resp = app.get(&return_url).await;
     assert_eq!(resp.status(), 303);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.contains(&format!("/order-confirmation/{order}?t=")), "{location}");
-    assert_eq!(app.get(&location).await.status(), 200, "the token opens the confirmation page");
+    assert!(
+        location.contains(&format!("/order-confirmation/{order}?t=")),
+        "{location}"
+    );
+    assert_eq!(
+        app.get(&location).await.status(),
+        200,
+        "the token opens the confirmation page"
+    );
 }
 
 #[tokio::test]
@@ -155,7 +226,10 @@ async fn a_french_shopper_pays_through_the_french_merchant() {
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(105, 1)], "FR");
     let (_, uuid) = started(&app, &checkout, "pp3").await;
-    assert_eq!(app.sequra.order(&uuid).unwrap().merchant_ref, DEMO_MERCHANT_FR);
+    assert_eq!(
+        app.sequra.order(&uuid).unwrap().merchant_ref,
+        DEMO_MERCHANT_FR
+    );
 }
 
 #[tokio::test]
@@ -168,8 +242,15 @@ async fn review_then_approve_moves_the_order_through_the_mapped_statuses() {
         .complete_form(&uuid, "i1", None, ShopperProfile::ReviewApprove)
         .await
         .unwrap();
-    let states: Vec<(String, u16)> = outcome.deliveries.iter().map(|d| (d.1.clone(), d.2)).collect();
-    assert_eq!(states, vec![("needs_review".into(), 200), ("approved".into(), 200)]);
+    let states: Vec<(String, u16)> = outcome
+        .deliveries
+        .iter()
+        .map(|d| (d.1.clone(), d.2))
+        .collect();
+    assert_eq!(
+        states,
+        vec![("needs_review".into(), 200), ("approved".into(), 200)]
+    );
     assert_eq!(status_of(&app, order), 11);
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
     // Only the two status changes reached BigCommerce.
@@ -188,7 +269,10 @@ async fn review_then_cancel_cancels_the_order_after_the_events_webhook() {
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
     let sq = app.sequra.order(&uuid).unwrap();
-    let return_url = sq.solicited["merchant"]["return_url"].as_str().unwrap().to_string();
+    let return_url = sq.solicited["merchant"]["return_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let outcome = app
         .sequra
         .complete_form(&uuid, "i1", None, ShopperProfile::ReviewCancel)
@@ -203,7 +287,8 @@ async fn review_then_cancel_cancels_the_order_after_the_events_webhook() {
 #[tokio::test]
 async fn the_review_notice_shows_while_the_order_is_in_review() {
     let (app, _) = ready().await;
-    app.sequra.set_review_delay(std::time::Duration::from_secs(30));
+    app.sequra
+        .set_review_delay(std::time::Duration::from_secs(30));
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
     let return_url = app.sequra.order(&uuid).unwrap().solicited["merchant"]["return_url"]
@@ -211,11 +296,16 @@ async fn the_review_notice_shows_while_the_order_is_in_review() {
         .unwrap()
         .to_string();
     let html = app.get(&return_url).await.text().await.unwrap();
-    assert!(html.contains("data-kind=\"pending\""), "before the IPN: {html}");
+    assert!(
+        html.contains("data-kind=\"pending\""),
+        "before the IPN: {html}"
+    );
     let app2 = app.sequra.clone();
     let u = uuid.clone();
     tokio::spawn(async move {
-        let _ = app2.complete_form(&u, "i1", None, ShopperProfile::ReviewApprove).await;
+        let _ = app2
+            .complete_form(&u, "i1", None, ShopperProfile::ReviewApprove)
+            .await;
     });
     for _ in 0..50 {
         if status_of(&app, order) == 12 {
@@ -226,7 +316,10 @@ async fn the_review_notice_shows_while_the_order_is_in_review() {
     assert_eq!(status_of(&app, order), 12, "Manual Verification Required");
     let html = app.get(&return_url).await.text().await.unwrap();
     assert!(html.contains("data-kind=\"review\""), "{html}");
-    assert!(html.contains("está en revisión"), "the store's language: {html}");
+    assert!(
+        html.contains("está en revisión"),
+        "the store's language: {html}"
+    );
 }
 
 #[tokio::test]
@@ -243,7 +336,11 @@ async fn starting_twice_reuses_the_incomplete_order_and_a_cart_change_makes_a_ne
         .bc
         .requests()
         .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with(&format!("/v3/checkouts/{checkout}/orders")))
+        .filter(|r| {
+            r.method == "POST"
+                && r.path
+                    .ends_with(&format!("/v3/checkouts/{checkout}/orders"))
+        })
         .count();
     assert_eq!(creates, 2);
 }
@@ -287,7 +384,10 @@ async fn the_same_ipn_five_times_three_at_once_places_the_order_once() {
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
-    app.sequra.complete_form(&uuid, "i1", None, ShopperProfile::Approve).await.unwrap();
+    app.sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
     let fields = replay_of(&app, &uuid);
     let ipn = format!("{}/sequra/ipn", app.address);
     let post = || app.http.post(&ipn).form(&fields).send();
@@ -309,7 +409,10 @@ async fn the_same_ipn_five_times_three_at_once_places_the_order_once() {
         .into_iter()
         .filter(|r| r.method == "PUT" && r.path.ends_with(&format!("/orders/{uuid}")))
         .count();
-    assert_eq!(confirmations, 2, "one confirmation and its repeat with order_ref_1");
+    assert_eq!(
+        confirmations, 2,
+        "one confirmation and its repeat with order_ref_1"
+    );
 }
 
 #[tokio::test]
@@ -318,53 +421,102 @@ async fn forged_notifications_are_refused_and_change_nothing() {
     app.merchant_session("other").await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
-    let good: Vec<(String, String)> = app.sequra.order(&uuid).unwrap().solicited["merchant"]["notification_parameters"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-        .chain([("order_ref".into(), uuid.clone()), ("sq_state".into(), "approved".into()), ("product_code".into(), "i1".into())])
-        .collect();
+    let good: Vec<(String, String)> =
+        app.sequra.order(&uuid).unwrap().solicited["merchant"]["notification_parameters"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .chain([
+                ("order_ref".into(), uuid.clone()),
+                ("sq_state".into(), "approved".into()),
+                ("product_code".into(), "i1".into()),
+            ])
+            .collect();
     let with = |key: &str, value: &str| -> Vec<(String, String)> {
         good.iter()
-            .map(|(k, v)| if k == key { (k.clone(), value.to_string()) } else { (k.clone(), v.clone()) })
+            .map(|(k, v)| {
+                if k == key {
+                    (k.clone(), value.to_string())
+                } else {
+                    (k.clone(), v.clone())
+                }
+            })
             .collect()
     };
     let cases: Vec<(&str, Vec<(String, String)>, u16)> = vec![
         ("bad signature", with("signature", &"0".repeat(64)), 403),
         ("another store", with("store", "other"), 403),
-        ("unknown order uuid", with("order_ref", "00000000-0000-0000-0000-000000000000"), 404),
+        (
+            "unknown order uuid",
+            with("order_ref", "00000000-0000-0000-0000-000000000000"),
+            404,
+        ),
         ("malformed state", with("sq_state", "paid"), 400),
-        ("no signature", good.iter().filter(|(k, _)| k != "signature").cloned().collect(), 400),
+        (
+            "no signature",
+            good.iter()
+                .filter(|(k, _)| k != "signature")
+                .cloned()
+                .collect(),
+            400,
+        ),
     ];
     for (name, form, status) in cases {
-        let resp = app.http.post(format!("{}/sequra/ipn", app.address)).form(&form).send().await.unwrap();
+        let resp = app
+            .http
+            .post(format!("{}/sequra/ipn", app.address))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), status, "{name}");
     }
-    let resp = app.http.post(format!("{}/sequra/ipn", app.address)).body("%%%").send().await.unwrap();
+    let resp = app
+        .http
+        .post(format!("{}/sequra/ipn", app.address))
+        .body("%%%")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(status_of(&app, order), 0, "nothing changed");
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "solicited");
 }
 
 #[tokio::test]
-async fn store_credit_partly_applied_makes_seQura_ask_for_the_outstanding_balance() {
+async fn store_credit_partly_applied_makes_sequra_ask_for_the_outstanding_balance() {
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(105, 1)], "ES");
-    let customer = app.bc.add_customer(STORE, "Fulano De Tal", "test@sequra.es", 3000);
+    let customer = app
+        .bc
+        .add_customer(STORE, "Fulano De Tal", "test@sequra.es", 3000);
     app.bc.attach_customer(STORE, &checkout, customer);
     app.bc.apply_store_credit(STORE, &checkout);
     let (order, uuid) = started(&app, &checkout, "i1").await;
     let bc_order = app.bc.order(STORE, order).unwrap();
-    let total = sequra_bc::domain::parse_decimal(bc_order["total_inc_tax"].as_str().unwrap()).unwrap();
-    let credit = sequra_bc::domain::parse_decimal(bc_order["store_credit_amount"].as_str().unwrap()).unwrap();
+    let total =
+        sequra_bc::domain::parse_decimal(bc_order["total_inc_tax"].as_str().unwrap()).unwrap();
+    let credit =
+        sequra_bc::domain::parse_decimal(bc_order["store_credit_amount"].as_str().unwrap())
+            .unwrap();
     assert_eq!(credit, 3000);
     let cart = &app.sequra.order(&uuid).unwrap().solicited["cart"];
-    assert_eq!(cart["order_total_with_tax"].as_i64().unwrap(), total - credit);
+    assert_eq!(
+        cart["order_total_with_tax"].as_i64().unwrap(),
+        total - credit
+    );
     let items = cart["items"].as_array().unwrap();
-    let sum: i64 = items.iter().map(|i| i["total_with_tax"].as_i64().unwrap()).sum();
+    let sum: i64 = items
+        .iter()
+        .map(|i| i["total_with_tax"].as_i64().unwrap())
+        .sum();
     assert_eq!(sum, total - credit);
-    assert!(items.iter().any(|i| i["type"] == "other_payment" && i["total_with_tax"] == -3000));
+    assert!(
+        items
+            .iter()
+            .any(|i| i["type"] == "other_payment" && i["total_with_tax"] == -3000)
+    );
 }
 
 #[tokio::test]
@@ -382,7 +534,10 @@ async fn the_checkout_endpoints_refuse_other_origins_and_malformed_bodies() {
     assert_eq!(resp.status(), 403);
     assert!(resp.headers().get("access-control-allow-origin").is_none());
     let storefront = app.bc.storefront_url(STORE);
-    let origin = url::Url::parse(&storefront).unwrap().origin().ascii_serialization();
+    let origin = url::Url::parse(&storefront)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
     let resp = app
         .http
         .post(format!("{}/checkout/{STORE}/methods", app.address))
@@ -392,7 +547,10 @@ async fn the_checkout_endpoints_refuse_other_origins_and_malformed_bodies() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["access-control-allow-origin"], origin.as_str());
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        origin.as_str()
+    );
     for body in ["", "{", "{\"checkoutId\": 5}", "[]"] {
         let resp = app
             .http

@@ -5,6 +5,7 @@ mod helpers;
 
 mod app_lifecycle;
 mod browser;
+mod checkout;
 mod isolation;
 mod load;
 mod onboarding;
