@@ -1,0 +1,142 @@
+//! Benchmark of the shopper's endpoints against local stand-ins: `methods` (warm cache) and
+//! `start`, client-measured p50/p99, with the stand-ins' own time measured apart (the
+//! BigCommerce and seQura calls each request makes, timed directly) so the app's own time can
+//! be read off. `cargo bench --bench checkout_endpoints`.
+
+use std::time::{Duration, Instant};
+
+use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
+use sequra_bc::startup::Application;
+use serde_json::json;
+use url::Url;
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+fn report(name: &str, mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    let (p50, p99) = (pct(&v, 0.5), pct(&v, 0.99));
+    println!(
+        "  {name:<44} n={:<5} p50 {p50:.3} ms   p99 {p99:.3} ms",
+        v.len()
+    );
+    (p50, p99)
+}
+
+fn main() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let dir = tempfile::tempdir()?;
+        let bc = BigCommerceStandIn::start(
+            "127.0.0.1:0".parse()?,
+            StandInConfig::for_app(Url::parse("http://127.0.0.1:9")?),
+        )
+        .await?;
+        let sequra = SequraStandIn::start("127.0.0.1:0".parse()?).await?;
+        let mut settings =
+            sequra_bc::sandbox::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
+        settings.log.level = "warn".into();
+        let app = Application::build(settings).await?;
+        let address = format!("http://127.0.0.1:{}", app.port());
+        bc.set_app_url(Url::parse(&address)?);
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let spec = StoreSpec::demo("bench");
+        let owner = spec.owner.clone();
+        bc.add_store(spec);
+        let html = http
+            .get(bc.begin_install("bench", &owner))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let session = html
+            .split("session=")
+            .nth(1)
+            .and_then(|s| s.split(['"', '&']).next())
+            .unwrap_or_default()
+            .to_string();
+        let form = |fields: &[(&str, &str)]| {
+            fields
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        http.post(format!("{address}/app/connect?session={session}"))
+            .form(&form(&[
+                ("username", DEMO_USERNAME),
+                ("password", DEMO_PASSWORD),
+                ("environment", "sandbox"),
+            ]))
+            .send()
+            .await?;
+        http.post(format!("{address}/app/countries?session={session}"))
+            .form(&form(&[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)]))
+            .send()
+            .await?;
+        let checkout = bc.create_checkout("bench", &[(104, 1)], "ES");
+        let methods_url = format!("{address}/checkout/bench/methods");
+        let body = json!({ "checkoutId": checkout });
+        for _ in 0..50 {
+            http.post(&methods_url)
+                .json(&body)
+                .send()
+                .await?
+                .bytes()
+                .await?;
+        }
+        let n = 1000;
+        let mut methods = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let r = http.post(&methods_url).json(&body).send().await?;
+            anyhow::ensure!(r.status() == 200, "methods failed");
+            r.bytes().await?;
+            methods.push(t.elapsed());
+        }
+        // The stand-in's share: the one BigCommerce call `methods` makes (GET checkout).
+        let token = bc.access_token("bench").unwrap_or_default();
+        let checkout_api = format!("{}stores/bench/v3/checkouts/{checkout}", bc.base_url());
+        let mut stand_in = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            http.get(&checkout_api)
+                .header("X-Auth-Token", &token)
+                .send()
+                .await?
+                .bytes()
+                .await?;
+            stand_in.push(t.elapsed());
+        }
+        let starts = 200;
+        let mut start = Vec::with_capacity(starts);
+        for i in 0..starts {
+            let c = bc.create_checkout("bench", &[(104, 1 + (i % 3) as u64)], "ES");
+            let t = Instant::now();
+            let r = http
+                .post(format!("{address}/checkout/bench/start"))
+                .json(&json!({ "checkoutId": c, "product": "i1" }))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "start failed: {}", r.status());
+            r.bytes().await?;
+            start.push(t.elapsed());
+        }
+        println!("checkout endpoints benchmark (client-measured on loopback)");
+        let (_, m99) = report("POST methods (warm cache)", methods);
+        let (_, s99) = report("  of which the stand-in's GET checkout", stand_in);
+        report("POST start (order, token, seQura order, form)", start);
+        println!(
+            "  app's own time for methods at p99 ≈ {:.3} ms (methods p99 − stand-in p99)",
+            (m99 - s99).max(0.0)
+        );
+        Ok(())
+    })
+}
