@@ -121,15 +121,23 @@
       s.text = old.text;
       old.parentNode.replaceChild(s, old);
     });
-    close.addEventListener("click", function () {
+    function closed() {
       overlay.remove();
       releaseLock();
       message(container, text.failed);
-    });
+    }
+    close.addEventListener("click", closed);
     dialog.appendChild(close);
     dialog.appendChild(body);
     overlay.appendChild(dialog);
     document.body.appendChild(overlay);
+    // seQura's form script exposes SequraFormInstance: closing the form returns the shopper
+    // to the payment step with the cart intact.
+    var form = window.SequraFormInstance;
+    if (form && typeof form.setCloseCallback === "function") {
+      form.setCloseCallback(closed);
+      if (typeof form.show === "function") { form.show(); }
+    }
   }
 
   function start(container, method) {

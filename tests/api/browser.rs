@@ -342,3 +342,130 @@ async fn a_merchant_onboards_and_configures_everything_and_finds_it_saved_after_
     }
     c.close().await.unwrap();
 }
+
+/// A store ready to sell with seQura (connected; Spain and France configured).
+async fn selling_store() -> crate::helpers::TestApp {
+    use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR};
+    let app = spawn_app().await;
+    let session = app.merchant_session("store1").await;
+    app.connect_demo(&session).await;
+    app.post_form(
+        "/app/countries",
+        &session,
+        &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES), ("country", "FR"), ("ref_FR", DEMO_MERCHANT_FR)],
+    )
+    .await;
+    app
+}
+
+fn order_status(app: &crate::helpers::TestApp, id: u64) -> u64 {
+    app.bc.order("store1", id).map(|o| o["status_id"].as_u64().unwrap_or(99)).unwrap_or(99)
+}
+
+fn only_order(app: &crate::helpers::TestApp) -> u64 {
+    let orders = app.bc.orders("store1");
+    assert_eq!(orders.len(), 1, "exactly one order: {orders:?}");
+    orders[0]["id"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_spanish_shopper_pays_with_i1_and_lands_on_the_order_confirmation_page() {
+    let name = "checkout-i1";
+    let app = selling_store().await;
+    let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    let (c, _driver) = browser().await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    c.goto(&app.bc.checkout_url("store1", &checkout)).await.unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    expect(&c, name, ".order-confirmation").await;
+    let order = only_order(&app);
+    if order_status(&app, order) != 11 {
+        fail(&c, name, "the order is not Awaiting Fulfillment").await;
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn review_test_approve_shows_the_review_notice_before_the_confirmation() {
+    let name = "checkout-review";
+    let app = selling_store().await;
+    let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    let (c, _driver) = browser().await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    c.goto(&app.bc.checkout_url("store1", &checkout)).await.unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    click(&c, name, "#sequra-overlay input[name=profile][value=\"review_approve\"]").await;
+    app.sequra.set_review_delay(Duration::from_secs(4));
+    click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    let notice = expect(&c, name, "#shopper[data-kind=\"review\"]").await.text().await.unwrap();
+    if !notice.contains("revisión") {
+        fail(&c, name, &format!("review notice: {notice}")).await;
+    }
+    let order = only_order(&app);
+    if order_status(&app, order) != 12 {
+        fail(&c, name, "the order is not Manual Verification Required").await;
+    }
+    click(&c, name, "#shopper-continue").await;
+    expect(&c, name, ".order-confirmation").await;
+    for _ in 0..100 {
+        if order_status(&app, order) == 11 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if order_status(&app, order) != 11 {
+        fail(&c, name, "approved after review, the order is not Awaiting Fulfillment").await;
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn unticked_terms_keep_the_shopper_on_the_payment_step_and_nothing_reaches_sequra() {
+    let name = "checkout-terms";
+    let app = selling_store().await;
+    app.bc.set_terms("store1", true);
+    let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    let (c, _driver) = browser().await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    c.goto(&app.bc.checkout_url("store1", &checkout)).await.unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    let msg = expect(&c, name, "#sequra-methods .sequra-message").await.text().await.unwrap();
+    if msg.is_empty() {
+        fail(&c, name, "no terms message").await;
+    }
+    if !app.sequra.orders().is_empty() || !app.bc.orders("store1").is_empty() {
+        fail(&c, name, "a solicitation was made with the terms unticked").await;
+    }
+    // Ticking the box lets the payment start.
+    click(&c, name, "input#terms").await;
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    // Closing the form returns to the payment step with the cart intact.
+    click(&c, name, "#sequra-overlay [data-sq-close]").await;
+    let msg = expect(&c, name, "#sequra-methods .sequra-message").await.text().await.unwrap();
+    if msg.is_empty() || c.find(Locator::Css("#sequra-overlay")).await.is_ok() {
+        fail(&c, name, "closing the form did not bring the shopper back").await;
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn double_clicks_start_one_solicitation() {
+    let name = "checkout-double";
+    let app = selling_store().await;
+    let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    let (c, _driver) = browser().await;
+    c.goto(&app.bc.checkout_url("store1", &checkout)).await.unwrap();
+    let b = expect(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    for _ in 0..3 {
+        let _ = b.click().await;
+    }
+    expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if app.sequra.orders().len() != 1 {
+        fail(&c, name, &format!("{} solicitations", app.sequra.orders().len())).await;
+    }
+    c.close().await.unwrap();
+}
