@@ -75,6 +75,10 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
         );
         println!("  The app (operator page):             {app_url}");
         println!(
+            "  The store's storefront (shop here):  {}",
+            bc.storefront_url(DEMO_STORES[0])
+        );
+        println!(
             "  Data dir:                            {}",
             data_dir.display()
         );
@@ -83,7 +87,7 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
         println!("    username {DEMO_USERNAME}, password {DEMO_PASSWORD}, environment Sandbox");
         println!();
         println!(
-            "Open the control panel, click \"Install seQura\", then open the app. Ctrl-C stops."
+            "Open the control panel, click \"Install seQura\", open the app and connect; then shop in the storefront and pay with seQura. Ctrl-C stops."
         );
         app.run_until_stopped(shutdown_signal()).await;
         drop(bc);

@@ -1,5 +1,6 @@
 //! The app's BigCommerce client against the real stand-in (port 0): order statuses, shipping
-//! zones, catalog search, store information, and how failures are classified.
+//! zones, catalog search, store information, checkouts, orders, metafields, channel sites,
+//! and how failures are classified.
 
 use std::collections::HashMap;
 
@@ -336,4 +337,399 @@ async fn a_blank_custom_label_is_the_name_and_an_empty_zone_body_is_no_zones() {
     assert_eq!(statuses[0].custom_label, "Pending");
     assert_eq!(statuses[1].custom_label, "Shipped");
     assert!(api.shipping_zones().await.unwrap().is_empty());
+}
+
+// ----------------------------------------------------------------------------------------
+// Checkouts, orders, metafields and channel sites
+
+use sequra_bc::bigcommerce::client::OrderUpdate;
+use sequra_bc::bigcommerce::models::ProductType;
+use sequra_bc::domain::BcOrderId;
+
+#[tokio::test]
+async fn a_checkout_decodes_with_money_in_cents_and_the_shoppers_country() {
+    let h = harness().await;
+    let id = h.bc.create_checkout(HASH, &[(101, 2), (109, 1)], "PT");
+    let c = h.api().checkout(&id).await.unwrap();
+    assert_eq!(c.id, id);
+    assert_eq!(c.version, 1);
+    assert_eq!(c.cart.id, id);
+    assert_eq!(c.cart.customer_id, 0);
+    assert_eq!(c.cart.currency, "EUR");
+    assert_eq!(c.cart.email.as_deref(), Some("test@sequra.es"));
+    let physical = &c.cart.line_items.physical_items;
+    assert_eq!(physical.len(), 1);
+    assert_eq!(physical[0].product_id, Some(101));
+    assert_eq!(physical[0].sku.as_deref(), Some("CAM-001"));
+    assert_eq!(physical[0].quantity, 2);
+    assert_eq!(physical[0].extended_sale_price, 3990);
+    assert_eq!(c.cart.line_items.digital_items[0].extended_sale_price, 990);
+    assert_eq!(c.grand_total, 5475);
+    assert_eq!(c.order_id, None);
+    assert_eq!(c.channel_id, Some(1));
+    let consignment = &c.consignments[0];
+    assert_eq!(consignment.address.country_code, "PT");
+    let option = consignment.selected_shipping_option.as_ref().unwrap();
+    assert_eq!(option.description, "Envío estándar");
+    assert_eq!(option.cost, 495);
+    assert_eq!(consignment.shipping_cost_inc_tax, 495);
+    let billing = c.billing_address.as_ref().unwrap();
+    assert_eq!(billing.first_name, "Fulano");
+    assert_eq!(billing.country_code, "PT");
+    assert_eq!(c.shopper_country().as_deref(), Some("PT"));
+    assert_eq!(c.product_ids(), [101, 109]);
+
+    // The shipping country wins over the billing one; a digital cart has only billing.
+    h.bc.set_billing_country(HASH, &id, "FR");
+    let c = h.api().checkout(&id).await.unwrap();
+    assert_eq!(c.version, 2);
+    assert_eq!(c.shopper_country().as_deref(), Some("PT"));
+    let digital = h.bc.create_checkout(HASH, &[(109, 1)], "IT");
+    let d = h.api().checkout(&digital).await.unwrap();
+    assert!(d.consignments.is_empty());
+    assert_eq!(d.shopper_country().as_deref(), Some("IT"));
+
+    assert!(matches!(
+        h.api().checkout("no-such-checkout").await,
+        Err(BcError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn each_order_from_a_checkout_is_new_and_incomplete_and_reads_back_in_cents() {
+    let h = harness().await;
+    let api = h.api();
+    let id = h.bc.create_checkout(HASH, &[(101, 2), (109, 1)], "ES");
+    let customer =
+        h.bc.add_customer(HASH, "Ana García", "ana@example.com", 1000);
+    h.bc.attach_customer(HASH, &id, customer);
+    h.bc.apply_store_credit(HASH, &id);
+    let first = api.create_order_from_checkout(&id).await.unwrap();
+    let second = api.create_order_from_checkout(&id).await.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(api.checkout(&id).await.unwrap().order_id, Some(second));
+
+    let order = api.order(second).await.unwrap();
+    assert_eq!(order.id, BcOrderId(second));
+    assert_eq!(order.status_id, 0);
+    assert_eq!(order.customer_id, customer);
+    assert_eq!(order.cart_id.as_deref(), Some(id.as_str()));
+    assert_eq!(order.order_source.as_deref(), Some("checkout_api"));
+    assert!(order.is_tax_inclusive_pricing);
+    assert_eq!(order.subtotal_inc_tax, 4980);
+    assert_eq!(order.shipping_cost_inc_tax, 495);
+    assert_eq!(order.total_inc_tax, 5475);
+    assert_eq!(order.store_credit_amount, 1000);
+    assert_eq!(order.gift_certificate_amount, 0);
+    assert_eq!(order.transactional_currency(), "EUR");
+    assert_eq!(order.billing_address.country_iso2, "ES");
+    assert_eq!(order.channel_id, Some(1));
+    assert_eq!(order.payment_provider_id, None);
+
+    let products = api.order_products(second).await.unwrap();
+    assert_eq!(products.len(), 2);
+    assert_eq!(products[0].kind, ProductType::Physical);
+    assert_eq!(products[0].quantity, 2);
+    assert_eq!(products[0].price_inc_tax, 1995);
+    assert_eq!(products[0].total_inc_tax, 3990);
+    assert_eq!(products[1].kind, ProductType::Digital);
+    let addresses = api.order_shipping_addresses(second).await.unwrap();
+    assert_eq!(addresses.len(), 1);
+    assert_eq!(addresses[0].cost_inc_tax, 495);
+    assert_eq!(addresses[0].shipping_method, "Envío estándar");
+    assert_eq!(addresses[0].country_iso2, "ES");
+    assert_eq!(products[0].order_address_id, Some(addresses[0].id));
+
+    assert!(matches!(
+        api.create_order_from_checkout("nope").await,
+        Err(BcError::NotFound(_))
+    ));
+    assert!(matches!(
+        api.order(999_999).await,
+        Err(BcError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn order_products_are_read_across_pages_and_no_shipping_is_an_empty_list() {
+    let h = harness().await;
+    let products: Vec<_> = (1..=260)
+        .map(|i| {
+            sequra_bc::sandbox::bigcommerce::CatalogProduct::new(
+                i,
+                &format!("Producto {i}"),
+                &format!("P-{i}"),
+                100,
+                &[],
+            )
+            .as_digital()
+        })
+        .collect();
+    h.bc.set_catalog(HASH, products, vec![]);
+    let items: Vec<(u64, u64)> = (1..=260).map(|i| (i, 1)).collect();
+    let id = h.bc.create_checkout(HASH, &items, "ES");
+    let api = h.api();
+    let order = api.create_order_from_checkout(&id).await.unwrap();
+    h.bc.clear_requests();
+    let lines = api.order_products(order).await.unwrap();
+    assert_eq!(lines.len(), 260);
+    assert_eq!(lines[259].product_id, 260);
+    let pages: Vec<String> =
+        h.bc.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/products"))
+            .map(|r| r.query)
+            .collect();
+    assert_eq!(pages, ["page=1&limit=250", "page=2&limit=250"]);
+    assert!(
+        api.order_shipping_addresses(order)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn checkout_tokens_are_returned_as_secrets() {
+    let h = harness().await;
+    let api = h.api();
+    let id = h.bc.create_checkout(HASH, &[(104, 1)], "ES");
+    let token = api.create_checkout_token(&id, 1, 3600).await.unwrap();
+    assert_eq!(token.expose().len(), 64);
+    assert_eq!(format!("{token:?}"), "***");
+    let req =
+        h.bc.requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.ends_with("/token"))
+            .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+    assert_eq!(body, serde_json::json!({"maxUses": 1, "ttl": 3600}));
+    assert!(matches!(
+        api.create_checkout_token(&id, 1, 0).await,
+        Err(BcError::Rejected { status: 422, .. })
+    ));
+    assert!(matches!(
+        api.create_checkout_token("nope", 1, 60).await,
+        Err(BcError::NotFound(_))
+    ));
+}
+
+/// The reference's example nests the token under `data`; its schema puts it at the top.
+#[tokio::test]
+async fn a_checkout_token_is_read_at_the_top_level_or_under_data() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/stores/{HASH}/v3/checkouts/nested/token")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"checkoutToken": "beb3590088be88f59ba980d54a68df655cd8a1052a3e9caf535f3f820146c226", "meta": {}}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/stores/{HASH}/v3/checkouts/flat/token")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"checkoutToken": "abc", "meta": {}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/stores/{HASH}/v3/checkouts/empty/token")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": {}})))
+        .mount(&server)
+        .await;
+    let base = Url::parse(&server.uri()).unwrap();
+    let client = BigCommerce::new(base.clone(), base, "id".into(), SecretString::new("s")).unwrap();
+    let api = client.store(&StoreHash::parse(HASH).unwrap(), SecretString::new("t"));
+    let nested = api.create_checkout_token("nested", 1, 60).await.unwrap();
+    assert!(nested.expose().starts_with("beb35900"));
+    assert_eq!(
+        api.create_checkout_token("flat", 1, 60)
+            .await
+            .unwrap()
+            .expose(),
+        "abc"
+    );
+    assert!(matches!(
+        api.create_checkout_token("empty", 1, 60).await,
+        Err(BcError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn terms_follow_the_channels_checkout_settings() {
+    let h = harness().await;
+    let api = h.api();
+    assert!(!api.terms_enabled(1).await.unwrap());
+    h.bc.set_terms(HASH, true);
+    assert!(api.terms_enabled(1).await.unwrap());
+    assert!(matches!(
+        api.terms_enabled(7).await,
+        Err(BcError::Rejected { status: 422, .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_order_update_sends_only_the_given_fields() {
+    let h = harness().await;
+    let api = h.api();
+    let id = h.bc.create_checkout(HASH, &[(104, 1)], "ES");
+    let order = api.create_order_from_checkout(&id).await.unwrap();
+    api.update_order(
+        order,
+        &OrderUpdate {
+            status_id: Some(11),
+            payment_method: Some("seQura – Paga en 3 plazos".into()),
+            payment_provider_id: Some("6b1c3c4e-uuid".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let o = api.order(order).await.unwrap();
+    assert_eq!(o.status_id, 11);
+    assert_eq!(
+        o.payment_method.as_deref(),
+        Some("seQura – Paga en 3 plazos")
+    );
+    assert_eq!(o.payment_provider_id.as_deref(), Some("6b1c3c4e-uuid"));
+
+    api.update_order(
+        order,
+        &OrderUpdate {
+            status_id: Some(12),
+            ..OrderUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    let req =
+        h.bc.requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.method == "PUT")
+            .unwrap();
+    assert_eq!(req.body, r#"{"status_id":12}"#);
+    let o = api.order(order).await.unwrap();
+    assert_eq!(o.status_id, 12);
+    assert_eq!(o.payment_provider_id.as_deref(), Some("6b1c3c4e-uuid"));
+
+    let refused = api
+        .update_order(
+            order,
+            &OrderUpdate {
+                status_id: Some(99),
+                ..OrderUpdate::default()
+            },
+        )
+        .await;
+    match refused {
+        Err(BcError::Rejected {
+            status: 400,
+            message,
+        }) => {
+            assert!(message.contains("status_id"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        api.update_order(424_242, &OrderUpdate::default()).await,
+        Err(BcError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_order_metafield_is_created_once_and_updated_in_place() {
+    let h = harness().await;
+    let api = h.api();
+    let id = h.bc.create_checkout(HASH, &[(104, 1)], "ES");
+    let order = api.create_order_from_checkout(&id).await.unwrap();
+    api.put_order_metafield(order, "sequra", "reference", "uuid-1")
+        .await
+        .unwrap();
+    let fields = h.bc.order_metafields(HASH, order);
+    assert_eq!(fields.len(), 1);
+    assert_eq!(fields[0]["permission_set"], "app_only");
+    assert_eq!(fields[0]["value"], "uuid-1");
+    let first_id = fields[0]["id"].clone();
+
+    h.bc.clear_requests();
+    api.put_order_metafield(order, "sequra", "reference", "uuid-1")
+        .await
+        .unwrap();
+    let writes: Vec<String> =
+        h.bc.requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| r.method)
+            .collect();
+    assert!(
+        writes.is_empty(),
+        "the same value again writes nothing: {writes:?}"
+    );
+
+    api.put_order_metafield(order, "sequra", "reference", "uuid-2")
+        .await
+        .unwrap();
+    api.put_order_metafield(order, "sequra", "other", "x")
+        .await
+        .unwrap();
+    let fields = h.bc.order_metafields(HASH, order);
+    assert_eq!(fields.len(), 2);
+    assert_eq!(fields[0]["id"], first_id, "updated in place");
+    assert_eq!(fields[0]["value"], "uuid-2");
+    assert!(matches!(
+        api.put_order_metafield(424_242, "sequra", "reference", "x")
+            .await,
+        Err(BcError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_storefront_url_is_the_channel_site() {
+    let h = harness().await;
+    let api = h.api();
+    assert_eq!(
+        api.storefront_url(1).await.unwrap(),
+        Some(h.bc.storefront_url(HASH))
+    );
+    assert_eq!(api.storefront_url(2).await.unwrap(), None);
+    let info = api.store_info().await.unwrap();
+    assert_eq!(info.secure_url, Some(h.bc.storefront_url(HASH)));
+}
+
+#[tokio::test]
+async fn the_checkout_and_order_calls_need_their_scopes_and_a_valid_token() {
+    let h = harness().await;
+    let id = h.bc.create_checkout(HASH, &[(104, 1)], "ES");
+    let order = h.api().create_order_from_checkout(&id).await.unwrap();
+    let none = h.api_with("store_v2_default");
+    let bad = h.client.store(
+        &StoreHash::parse(HASH).unwrap(),
+        SecretString::new("madeup"),
+    );
+    for (api, forbidden) in [(&none, true), (&bad, false)] {
+        let results = [
+            api.checkout(&id).await.map(|_| ()),
+            api.create_order_from_checkout(&id).await.map(|_| ()),
+            api.create_checkout_token(&id, 1, 60).await.map(|_| ()),
+            api.terms_enabled(1).await.map(|_| ()),
+            api.order(order).await.map(|_| ()),
+            api.order_products(order).await.map(|_| ()),
+            api.order_shipping_addresses(order).await.map(|_| ()),
+            api.update_order(order, &OrderUpdate::default()).await,
+            api.put_order_metafield(order, "sequra", "k", "v").await,
+            api.storefront_url(1).await.map(|_| ()),
+        ];
+        for (i, r) in results.into_iter().enumerate() {
+            let ok = if forbidden {
+                matches!(r, Err(BcError::Forbidden(_)))
+            } else {
+                matches!(r, Err(BcError::Unauthorized(_)))
+            };
+            assert!(ok, "call {i}: {r:?}");
+        }
+    }
 }

@@ -427,7 +427,11 @@ async fn store_information_has_the_hash_the_numeric_store_id_and_spanish_default
     assert_eq!(store["country_code"], "ES");
     assert_eq!(store["currency"], "EUR");
     assert_eq!(store["language"], "es");
-    assert_eq!(store["secure_url"], format!("https://{}", spec.domain));
+    assert_eq!(store["secure_url"], h.bc.storefront_url("storea"));
+    assert_eq!(
+        h.bc.storefront_url("storea"),
+        format!("{}storefront/storea", h.bc.base_url())
+    );
     assert_eq!(store["timezone"]["name"], "Europe/Madrid");
     assert_eq!(store["admin_email"], spec.owner.email.as_str());
 
@@ -1662,4 +1666,1396 @@ async fn the_catalog_needs_a_products_scope_and_is_per_store() {
         )
         .await;
     assert_eq!(status, 405);
+}
+
+// ----------------------------------------------------------------------------------------
+// Checkouts, orders, metafields, channels, customers and the storefront
+
+/// A v2 money string: digits, a point, exactly four decimals.
+fn is_v2_money(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        let (int, frac) = s
+            .trim_start_matches('-')
+            .split_once('.')
+            .unwrap_or(("", ""));
+        !int.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.len() == 4
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The `name=value` of a response's `Set-Cookie` for `name`.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_owned())
+        .find(|kv| kv.starts_with(&format!("{name}=")))
+}
+
+impl Harness {
+    fn storefront(&self, hash: &str, path: &str) -> String {
+        format!("{}{path}", self.bc.storefront_url(hash))
+    }
+
+    /// A storefront GET with a `Cookie` header.
+    async fn shopper_get(&self, url: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(url);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn shopper_post(
+        &self,
+        url: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.post(url).form(form);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn create_order(&self, token: &str, checkout: &str) -> u64 {
+        let (status, body) = self
+            .json(
+                "POST",
+                &format!("/stores/storea/v3/checkouts/{checkout}/orders"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["id"].as_u64().unwrap()
+    }
+
+    async fn checkout_token(&self, token: &str, checkout: &str) -> String {
+        let (status, body) = self
+            .json(
+                "POST",
+                &format!("/stores/storea/v3/checkouts/{checkout}/token"),
+                token,
+                Some(json!({"maxUses": 1, "ttl": 600})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["checkoutToken"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_checkout_has_the_v3_shape_with_the_spanish_default_shopper() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(101, 2), (109, 1)], "ES");
+    let (status, body) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let c = &body["data"];
+    assert_eq!(c["id"], id.as_str());
+    assert_eq!(c["cart"]["id"], id.as_str());
+    assert_eq!(c["cart"]["customer_id"], 0);
+    assert_eq!(c["cart"]["email"], "test@sequra.es");
+    assert_eq!(c["cart"]["currency"]["code"], "EUR");
+    assert_eq!(c["cart"]["channel_id"], 1);
+    let physical = &c["cart"]["line_items"]["physical_items"];
+    assert_eq!(physical.as_array().unwrap().len(), 1);
+    assert_eq!(physical[0]["product_id"], 101);
+    assert_eq!(physical[0]["sku"], "CAM-001");
+    assert_eq!(physical[0]["quantity"], 2);
+    assert_eq!(physical[0]["is_taxable"], true);
+    assert_eq!(physical[0]["list_price"], 19.95);
+    assert_eq!(physical[0]["sale_price"], 19.95);
+    assert_eq!(physical[0]["extended_sale_price"], 39.9);
+    let digital = &c["cart"]["line_items"]["digital_items"];
+    assert_eq!(digital[0]["product_id"], 109);
+    assert_eq!(digital[0]["extended_sale_price"], 9.9);
+    assert_eq!(c["cart"]["line_items"]["gift_certificates"], json!([]));
+    assert_eq!(c["cart"]["line_items"]["custom_items"], json!([]));
+    let billing = &c["billing_address"];
+    assert_eq!(billing["first_name"], "Fulano");
+    assert_eq!(billing["last_name"], "De Tal");
+    assert_eq!(billing["address1"], "Carrer d'Alí Bei, 7");
+    assert_eq!(billing["postal_code"], "08010");
+    assert_eq!(billing["city"], "Barcelona");
+    assert_eq!(billing["country_code"], "ES");
+    let consignment = &c["consignments"][0];
+    assert_eq!(consignment["address"]["country_code"], "ES");
+    assert_eq!(
+        consignment["selected_shipping_option"]["description"],
+        "Envío estándar"
+    );
+    assert_eq!(consignment["selected_shipping_option"]["cost"], 4.95);
+    assert_eq!(consignment["shipping_cost_inc_tax"], 4.95);
+    assert_eq!(consignment["line_item_ids"], json!([physical[0]["id"]]));
+    assert_eq!(c["subtotal_inc_tax"], 49.8);
+    assert_eq!(c["grand_total"], 54.75);
+    // 54.75 / 1.21 = 45.2479… → VAT 9.50
+    assert_eq!(c["tax_total"], 9.5);
+    assert_eq!(c["order_id"], Value::Null);
+    assert_eq!(c["version"], 1);
+
+    let (status, body) = h
+        .json("GET", "/stores/storea/v3/checkouts/nope", &token, None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["type"], ERROR_TYPE);
+    // Carts are per store.
+    let token_b = h.install("storeb").await;
+    let (status, _) = h
+        .json(
+            "GET",
+            &format!("/stores/storeb/v3/checkouts/{id}"),
+            &token_b,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_digital_only_cart_has_no_consignment_and_no_shipping() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(109, 1)], "FR");
+    let (_, body) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["consignments"], json!([]));
+    assert_eq!(body["data"]["grand_total"], 9.9);
+    assert_eq!(body["data"]["billing_address"]["country_code"], "FR");
+    let order = h.create_order(&token, &id).await;
+    let o = h.bc.order("storea", order).unwrap();
+    assert_eq!(o["order_is_digital"], true);
+    assert_eq!(o["shipping_cost_inc_tax"], "0.0000");
+    let resp = h
+        .call(
+            "GET",
+            &format!("/stores/storea/v2/orders/{order}/shipping_addresses"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+}
+
+#[tokio::test]
+async fn every_post_orders_creates_a_new_incomplete_order_from_the_cart() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(101, 2), (109, 1)], "ES");
+    let first = h.create_order(&token, &id).await;
+    let second = h.create_order(&token, &id).await;
+    assert_ne!(first, second);
+    assert_eq!(h.bc.orders("storea").len(), 2);
+
+    let (status, o) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders/{second}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(o["id"], second);
+    assert_eq!(o["status_id"], 0);
+    assert_eq!(o["status"], "Incomplete");
+    assert_eq!(o["cart_id"], id.as_str());
+    assert_eq!(o["order_source"], "checkout_api");
+    assert_eq!(o["channel_id"], 1);
+    assert_eq!(o["customer_id"], 0);
+    assert_eq!(o["is_tax_inclusive_pricing"], true);
+    assert_eq!(o["currency_code"], "EUR");
+    assert_eq!(o["default_currency_code"], "EUR");
+    assert_eq!(o["subtotal_inc_tax"], "49.8000");
+    assert_eq!(o["shipping_cost_inc_tax"], "4.9500");
+    assert_eq!(o["shipping_cost_ex_tax"], "4.0909");
+    assert_eq!(o["total_inc_tax"], "54.7500");
+    assert_eq!(o["store_credit_amount"], "0.0000");
+    assert_eq!(o["gift_certificate_amount"], "0.0000");
+    assert_eq!(o["items_total"], 3);
+    assert_eq!(o["billing_address"]["country_iso2"], "ES");
+    assert_eq!(o["billing_address"]["email"], "test@sequra.es");
+    assert!(o["date_created"].as_str().unwrap().ends_with("+0000"));
+    for field in [
+        "subtotal_ex_tax",
+        "subtotal_tax",
+        "total_ex_tax",
+        "total_tax",
+        "handling_cost_inc_tax",
+        "wrapping_cost_inc_tax",
+        "discount_amount",
+        "coupon_discount",
+        "refunded_amount",
+    ] {
+        assert!(is_v2_money(&o[field]), "{field}: {}", o[field]);
+    }
+    let ex = |f: &str| {
+        o[f].as_str()
+            .unwrap()
+            .replace('.', "")
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert_eq!(ex("total_ex_tax") + ex("total_tax"), 547_500);
+
+    let (status, products) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders/{second}/products"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let products = products.as_array().unwrap();
+    assert_eq!(products.len(), 2);
+    assert_eq!(products[0]["type"], "physical");
+    assert_eq!(products[0]["product_id"], 101);
+    assert_eq!(products[0]["quantity"], 2);
+    assert_eq!(products[0]["price_inc_tax"], "19.9500");
+    assert_eq!(products[0]["total_inc_tax"], "39.9000");
+    assert_eq!(products[1]["type"], "digital");
+    assert_eq!(products[1]["order_address_id"], 0);
+    let (_, addresses) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders/{second}/shipping_addresses"),
+            &token,
+            None,
+        )
+        .await;
+    let a = &addresses[0];
+    assert_eq!(a["country_iso2"], "ES");
+    assert_eq!(a["street_1"], "Carrer d'Alí Bei, 7");
+    assert_eq!(a["shipping_method"], "Envío estándar");
+    assert_eq!(a["cost_inc_tax"], "4.9500");
+    assert_eq!(a["shipping_zone_name"], "España");
+    assert_eq!(a["items_total"], 2);
+    assert_eq!(products[0]["order_address_id"], a["id"]);
+
+    // The checkout points at the last order; the list hides Incomplete orders unless asked.
+    let (_, c) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(c["data"]["order_id"], second.to_string());
+    let resp = h
+        .call("GET", "/stores/storea/v2/orders", Some(&token), None)
+        .await;
+    assert_eq!(resp.status(), 204);
+    let (status, list) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders?status_id=0&cart_id={id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&json!({"data": list})), [first, second]);
+    let (_, page) = h
+        .json(
+            "GET",
+            "/stores/storea/v2/orders?status_id=0&limit=1&page=2&sort=id:desc",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(page[0]["id"], first);
+    let (status, _) = h
+        .json("GET", "/stores/storea/v2/orders?status_id=x", &token, None)
+        .await;
+    assert_eq!(status, 400);
+
+    let (status, body) = h
+        .json("GET", "/stores/storea/v2/orders/99999", &token, None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body[0]["status"], 404);
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/checkouts/nope/orders",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let empty = h.bc.create_checkout("storea", &[], "ES");
+    let (status, _) = h
+        .json(
+            "POST",
+            &format!("/stores/storea/v3/checkouts/{empty}/orders"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn the_list_filters_by_modification_date_and_status() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let order = h.create_order(&token, &id).await;
+    let (status, _) = h
+        .json(
+            "PUT",
+            &format!("/stores/storea/v2/orders/{order}"),
+            &token,
+            Some(json!({"status_id": 11})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, list) = h
+        .json(
+            "GET",
+            "/stores/storea/v2/orders?min_date_modified=2020-01-01T00:00:00Z&status_id=11",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["id"], order);
+    let resp = h
+        .call(
+            "GET",
+            "/stores/storea/v2/orders?min_date_modified=Thu,%2001%20Jan%202099%2000:00:00%20%2B0000",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let (status, _) = h
+        .json(
+            "GET",
+            "/stores/storea/v2/orders?min_date_modified=yesterday",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn checkout_tokens_are_validated_single_use_and_expire() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let path = format!("/stores/storea/v3/checkouts/{id}/token");
+    for bad in [
+        json!({"maxUses": 1, "ttl": 0}),
+        json!({"maxUses": 1, "ttl": 2_592_001}),
+        json!({"maxUses": 0, "ttl": 60}),
+        json!({"maxUses": "one", "ttl": 60}),
+        json!({"maxUses": 1, "ttl": 1.5}),
+    ] {
+        let (status, body) = h.json("POST", &path, &token, Some(bad.clone())).await;
+        assert_eq!(status, 422, "{bad} → {body}");
+        assert!(body["errors"].is_object(), "{body}");
+    }
+    let (status, body) = h
+        .json(
+            "POST",
+            &path,
+            &token,
+            Some(json!({"maxUses": 1, "ttl": 2_592_000})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let checkout_token = body["checkoutToken"].as_str().unwrap();
+    assert_eq!(checkout_token.len(), 64);
+    assert!(checkout_token.bytes().all(|b| b.is_ascii_hexdigit()));
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/checkouts/nope/token",
+            &token,
+            Some(json!({"maxUses": 1, "ttl": 60})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let read_only =
+        h.bc.issue_token("storea", &h.bc.client_id(), "store_checkout_read_only");
+    let (status, _) = h
+        .json(
+            "POST",
+            &path,
+            &read_only,
+            Some(json!({"maxUses": 1, "ttl": 60})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &read_only,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The confirmation page: the right token once, nothing else.
+    let order = h.create_order(&token, &id).await;
+    let t = h.checkout_token(&token, &id).await;
+    let other = h.bc.create_checkout("storea", &[(101, 1)], "ES");
+    let other_order = h.create_order(&token, &other).await;
+    let other_token = h.checkout_token(&token, &other).await;
+
+    let page = |path: String| h.shopper_get_owned(path);
+    let wrong = page(h.storefront(
+        "storea",
+        &format!("/order-confirmation/{order}?t={other_token}"),
+    ))
+    .await;
+    assert_eq!(wrong.0, 403);
+    let none = page(h.storefront("storea", &format!("/order-confirmation/{order}"))).await;
+    assert_eq!(none.0, 403);
+    let (status, html) =
+        page(h.storefront("storea", &format!("/order-confirmation/{order}?t={t}"))).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Thank you"));
+    assert!(html.contains(&format!("<strong id=\"order-number\">{order}</strong>")));
+    assert!(html.contains("Incomplete"));
+    let (status, _) =
+        page(h.storefront("storea", &format!("/order-confirmation/{order}?t={t}"))).await;
+    assert_eq!(status, 403, "a used token");
+    // `maxUses` is honoured; the checkout-js path works too.
+    let (_, body) = h
+        .json(
+            "POST",
+            &path,
+            &token,
+            Some(json!({"maxUses": 2, "ttl": 60})),
+        )
+        .await;
+    let two = body["checkoutToken"].as_str().unwrap().to_owned();
+    for expected in [200, 200, 403] {
+        let (status, _) = page(h.storefront(
+            "storea",
+            &format!("/checkout/order-confirmation/{order}?t={two}"),
+        ))
+        .await;
+        assert_eq!(status, expected);
+    }
+    // Expired.
+    h.bc.expire_checkout_tokens("storea");
+    let (status, _) = page(h.storefront(
+        "storea",
+        &format!("/order-confirmation/{other_order}?t={other_token}"),
+    ))
+    .await;
+    assert_eq!(status, 403);
+}
+
+impl Harness {
+    async fn shopper_get_owned(&self, url: String) -> (StatusCode, String) {
+        let resp = self.shopper_get(&url, None).await;
+        let status = resp.status();
+        (status, resp.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn order_updates_are_validated_and_placing_the_order_completes_the_checkout() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let order = h.create_order(&token, &id).await;
+    let path = format!("/stores/storea/v2/orders/{order}");
+
+    for (body, needle) in [
+        (json!({"status_id": 99}), "status_id"),
+        (json!({"status_id": "11"}), "status_id"),
+        (json!({"foo": 1}), "not supported"),
+        (
+            json!({"store_credit_amount": "1.0000"}),
+            "cannot be written",
+        ),
+        (json!({"cart_id": "x"}), "cannot be written"),
+        (json!({"payment_provider_id": true}), "payment_provider_id"),
+        (json!({"total_inc_tax": "12,50"}), "total_inc_tax"),
+    ] {
+        let (status, resp) = h.json("PUT", &path, &token, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(resp[0]["status"], 400);
+        assert!(
+            resp[0]["message"].as_str().unwrap().contains(needle),
+            "{body} → {resp}"
+        );
+    }
+    assert_eq!(
+        h.bc.order("storea", order).unwrap()["status_id"],
+        0,
+        "nothing written"
+    );
+    let (status, _) = h.json("PUT", &path, &token, Some(json!([1]))).await;
+    assert_eq!(status, 400);
+
+    let (status, o) = h
+        .json(
+            "PUT",
+            &path,
+            &token,
+            Some(json!({
+                "status_id": 11,
+                "payment_method": "seQura – Paga en 3 plazos",
+                "payment_provider_id": 12345,
+                "staff_notes": "seQura ref abc",
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(o["status_id"], 11);
+    assert_eq!(o["status"], "Awaiting Fulfillment");
+    assert_eq!(o["payment_method"], "seQura – Paga en 3 plazos");
+    assert_eq!(o["payment_provider_id"], 12345);
+    assert_eq!(o["staff_notes"], "seQura ref abc");
+    let (_, again) = h
+        .json(
+            "PUT",
+            &path,
+            &token,
+            Some(json!({"payment_provider_id": "7f5c-uuid"})),
+        )
+        .await;
+    assert_eq!(again["payment_provider_id"], "7f5c-uuid");
+    assert_eq!(again["status_id"], 11, "unchanged");
+
+    // Placed: no more tokens for that checkout; the cart itself stays until deleted.
+    let (status, _) = h
+        .json(
+            "POST",
+            &format!("/stores/storea/v3/checkouts/{id}/token"),
+            &token,
+            Some(json!({"maxUses": 1, "ttl": 60})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, list) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders?cart_id={id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["id"], order);
+
+    let read_only =
+        h.bc.issue_token("storea", &h.bc.client_id(), "store_v2_orders_read_only");
+    let (status, body) = h
+        .json("PUT", &path, &read_only, Some(json!({"status_id": 5})))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(body[0]["status"], 403);
+    assert_eq!(h.json("GET", &path, &read_only, None).await.0, 200);
+    let (status, _) = h
+        .json(
+            "PUT",
+            "/stores/storea/v2/orders/424242",
+            &token,
+            Some(json!({"status_id": 5})),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn store_credit_applied_on_the_checkout_is_carried_into_the_order_and_taken_when_placed() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let customer =
+        h.bc.add_customer("storea", "Ana García", "ana@example.com", 3000);
+    assert!(!h.bc.apply_store_credit("storea", &id), "a guest has none");
+    assert!(h.bc.attach_customer("storea", &id, customer));
+    assert!(h.bc.apply_store_credit("storea", &id));
+
+    let (status, c) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/customers/{customer}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["store_credit"], "30.0000");
+    assert_eq!(c["first_name"], "Ana");
+    assert_eq!(c["last_name"], "García");
+
+    let first = h.create_order(&token, &id).await;
+    let o = h.bc.order("storea", first).unwrap();
+    assert_eq!(o["customer_id"], customer);
+    assert_eq!(o["store_credit_amount"], "30.0000");
+    assert_eq!(o["total_inc_tax"], "84.8500");
+    // Still usable until an order is placed.
+    assert_eq!(h.bc.customer_store_credit("storea", customer), Some(3000));
+    let second = h.create_order(&token, &id).await;
+    assert_eq!(
+        h.bc.order("storea", second).unwrap()["store_credit_amount"],
+        "30.0000"
+    );
+    let (status, _) = h
+        .json(
+            "PUT",
+            &format!("/stores/storea/v2/orders/{second}"),
+            &token,
+            Some(json!({"status_id": 11})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(h.bc.customer_store_credit("storea", customer), Some(0));
+    let (_, c) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/customers/{customer}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(c["store_credit"], "0.0000");
+
+    // More credit than the total: the total is redeemed, the rest stays.
+    let rich =
+        h.bc.add_customer("storea", "Rica", "rica@example.com", 10_000);
+    let small = h.bc.create_checkout("storea", &[(107, 1)], "ES");
+    h.bc.attach_customer("storea", &small, rich);
+    h.bc.apply_store_credit("storea", &small);
+    let order = h.create_order(&token, &small).await;
+    assert_eq!(
+        h.bc.order("storea", order).unwrap()["store_credit_amount"],
+        "16.9500"
+    );
+    h.json(
+        "PUT",
+        &format!("/stores/storea/v2/orders/{order}"),
+        &token,
+        Some(json!({"status_id": 11})),
+    )
+    .await;
+    assert_eq!(h.bc.customer_store_credit("storea", rich), Some(8305));
+
+    let (status, body) = h
+        .json("GET", "/stores/storea/v2/customers/999", &token, None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body[0]["status"], 404);
+    let none = h.bc.issue_token("storea", "c", "store_v2_default");
+    let (status, _) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/customers/{customer}"),
+            &none,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_cart_change_bumps_the_version() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let version = |h: &Harness, id: &str| h.bc.checkout("storea", id).unwrap()["version"].clone();
+    assert_eq!(version(&h, &id), 1);
+    assert!(h.bc.add_to_checkout("storea", &id, 107, 2));
+    assert_eq!(version(&h, &id), 2);
+    assert!(h.bc.set_billing_country("storea", &id, "fr"));
+    assert_eq!(version(&h, &id), 3);
+    assert!(!h.bc.add_to_checkout("storea", &id, 999, 1));
+    assert!(!h.bc.add_to_checkout("storea", "nope", 107, 1));
+    assert_eq!(version(&h, &id), 3);
+    let (_, c) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    let c = &c["data"];
+    assert_eq!(c["version"], 3);
+    assert_eq!(c["cart"]["line_items"]["physical_items"][1]["quantity"], 2);
+    assert_eq!(c["billing_address"]["country_code"], "FR");
+    assert_eq!(c["consignments"][0]["address"]["country_code"], "ES");
+    assert!(h.bc.set_shipping_country("storea", &id, "PT"));
+    assert_eq!(version(&h, &id), 4);
+    assert!(h.bc.add_to_checkout("storea", &id, 107, 1));
+    let (_, c) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        c["data"]["cart"]["line_items"]["physical_items"][1]["quantity"],
+        3
+    );
+}
+
+#[tokio::test]
+async fn order_metafields_are_validated_private_to_the_app_and_unique_per_key() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let order = h.create_order(&token, &id).await;
+    let path = format!("/stores/storea/v3/orders/{order}/metafields");
+    let field = json!({"permission_set": "app_only", "namespace": "sequra", "key": "reference",
+                       "value": "7f5c", "description": "seQura order"});
+    let (status, body) = h.json("POST", &path, &token, Some(field.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    let m = &body["data"];
+    assert_eq!(m["namespace"], "sequra");
+    assert_eq!(m["resource_type"], "order");
+    assert_eq!(m["resource_id"], order);
+    assert_eq!(m["owner_client_id"], h.bc.client_id().as_str());
+    let mid = m["id"].as_u64().unwrap();
+
+    let (status, body) = h.json("POST", &path, &token, Some(field.clone())).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["status"], 409);
+    for (bad, name) in [
+        (
+            json!({"permission_set": "private", "namespace": "n", "key": "k", "value": "v"}),
+            "permission_set",
+        ),
+        (
+            json!({"permission_set": "read", "namespace": "n", "value": "v"}),
+            "key",
+        ),
+        (
+            json!({"permission_set": "read", "namespace": "", "key": "k", "value": "v"}),
+            "namespace",
+        ),
+        (
+            json!({"permission_set": "read", "namespace": "n", "key": "k", "value": ""}),
+            "value",
+        ),
+        (
+            json!({"permission_set": "read", "namespace": "n", "key": "k".repeat(65), "value": "v"}),
+            "key",
+        ),
+    ] {
+        let (status, body) = h.json("POST", &path, &token, Some(bad.clone())).await;
+        assert_eq!(status, 422, "{bad}");
+        assert!(body["errors"].get(name).is_some(), "{bad} → {body}");
+    }
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/orders/424242/metafields",
+            &token,
+            Some(field.clone()),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let (_, list) = h
+        .json(
+            "GET",
+            &format!("{path}?namespace=sequra&key=reference"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["meta"]["pagination"]["total"], 1);
+    let (_, none) = h
+        .json("GET", &format!("{path}?namespace=other"), &token, None)
+        .await;
+    assert_eq!(none["data"], json!([]));
+
+    // Another app neither sees it nor clashes with it.
+    let other = h.bc.issue_token("storea", "otherapp", "store_v2_orders");
+    let (_, theirs) = h.json("GET", &path, &other, None).await;
+    assert_eq!(theirs["data"], json!([]));
+    let item = format!("{path}/{mid}");
+    assert_eq!(h.json("GET", &item, &other, None).await.0, 404);
+    let (status, _) = h.json("POST", &path, &other, Some(field.clone())).await;
+    assert_eq!(status, 200);
+    assert_eq!(h.bc.order_metafields("storea", order).len(), 2);
+
+    let (status, updated) = h
+        .json("PUT", &item, &token, Some(json!({"value": "8a6d"})))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["data"]["value"], "8a6d");
+    assert_eq!(updated["data"]["key"], "reference");
+    let (status, _) = h
+        .json(
+            "PUT",
+            &item,
+            &token,
+            Some(json!({"permission_set": "nope"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let read_only =
+        h.bc.issue_token("storea", &h.bc.client_id(), "store_v2_orders_read_only");
+    assert_eq!(h.json("GET", &item, &read_only, None).await.0, 200);
+    assert_eq!(
+        h.json("POST", &path, &read_only, Some(field.clone()))
+            .await
+            .0,
+        403
+    );
+    let resp = h.call("DELETE", &item, Some(&token), None).await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(h.json("GET", &item, &token, None).await.0, 404);
+    assert_eq!(h.bc.order_metafields("storea", order).len(), 1);
+}
+
+#[tokio::test]
+async fn checkout_settings_report_the_terms_per_channel() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let path = "/stores/storea/v3/checkouts/settings/channels/1";
+    let (status, body) = h.json("GET", path, &token, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["is_order_terms_and_conditions_enabled"], false);
+    assert_eq!(body["data"]["order_terms_and_conditions_type"], "link");
+    assert!(
+        body["data"]["order_terms_and_conditions_link"]
+            .as_str()
+            .unwrap()
+            .starts_with(&h.bc.storefront_url("storea"))
+    );
+    assert!(h.bc.set_terms("storea", true));
+    let (_, body) = h.json("GET", path, &token, None).await;
+    assert_eq!(body["data"]["is_order_terms_and_conditions_enabled"], true);
+    let (_, b) = h
+        .json(
+            "GET",
+            "/stores/storeb/v3/checkouts/settings/channels/1",
+            &h.install("storeb").await,
+            None,
+        )
+        .await;
+    assert_eq!(b["data"]["is_order_terms_and_conditions_enabled"], false);
+    let (status, _) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/checkouts/settings/channels/2",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, global) = h
+        .json("GET", "/stores/storea/v3/checkouts/settings", &token, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(global["data"]["custom_checkout_script_url"], "");
+    let none = h.bc.issue_token("storea", "c", "store_v2_orders");
+    assert_eq!(h.json("GET", path, &none, None).await.0, 403);
+}
+
+#[tokio::test]
+async fn a_deleted_cart_is_gone_but_its_orders_stay() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let order = h.create_order(&token, &id).await;
+    let path = format!("/stores/storea/v3/carts/{id}");
+    let no_cart = h.bc.issue_token("storea", "c", "store_checkout");
+    assert_eq!(
+        h.call("DELETE", &path, Some(&no_cart), None).await.status(),
+        403
+    );
+    assert_eq!(
+        h.call("DELETE", &path, Some(&token), None).await.status(),
+        204
+    );
+    assert_eq!(
+        h.call("DELETE", &path, Some(&token), None).await.status(),
+        404
+    );
+    let (status, _) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(h.bc.checkout("storea", &id).is_none());
+    assert_eq!(h.bc.order("storea", order).unwrap()["cart_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn the_channel_site_is_the_storefront() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, list) = h
+        .json("GET", "/stores/storea/v3/channels", &token, None)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"][0]["id"], 1);
+    assert_eq!(list["data"][0]["type"], "storefront");
+    assert_eq!(list["data"][0]["platform"], "bigcommerce");
+    assert_eq!(list["meta"]["pagination"]["total"], 1);
+    let (status, site) = h
+        .json("GET", "/stores/storea/v3/channels/1/site", &token, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        site["data"]["url"],
+        format!("{}/", h.bc.storefront_url("storea"))
+    );
+    assert_eq!(site["data"]["channel_id"], 1);
+    let (status, _) = h
+        .json("GET", "/stores/storea/v3/channels/2/site", &token, None)
+        .await;
+    assert_eq!(status, 404);
+    let none = h.bc.issue_token("storea", "c", "store_v2_orders");
+    assert_eq!(
+        h.json("GET", "/stores/storea/v3/channels", &none, None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        h.json("GET", "/stores/storea/v3/channels/1/site", &none, None)
+            .await
+            .0,
+        403
+    );
+}
+
+#[tokio::test]
+async fn the_shopping_endpoints_need_their_scopes() {
+    let h = harness().await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let none = h.bc.issue_token("storea", "c", "store_v2_default");
+    for (method, path) in [
+        ("GET", format!("/stores/storea/v3/checkouts/{id}")),
+        ("POST", format!("/stores/storea/v3/checkouts/{id}/orders")),
+        ("GET", "/stores/storea/v3/checkouts/settings".to_owned()),
+        ("GET", "/stores/storea/v3/orders/100/metafields".to_owned()),
+    ] {
+        let (status, body) = h.json(method, &path, &none, None).await;
+        assert_eq!(status, 403, "{path}");
+        assert_eq!(body["type"], ERROR_TYPE, "{path}");
+    }
+    for path in ["/stores/storea/v2/orders", "/stores/storea/v2/orders/100"] {
+        let (status, body) = h.json("GET", path, &none, None).await;
+        assert_eq!(status, 403, "{path}");
+        assert_eq!(body[0]["status"], 403, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_storefront_sells_builds_a_cart_and_renders_the_one_page_checkout() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let (status, _) = h
+        .json("POST", "/stores/storea/v3/content/scripts", &token, Some(json!({
+            "name": "seQura", "kind": "src", "src": "https://app.example.com/static/checkout.js",
+            "load_method": "defer", "location": "footer", "visibility": "checkout",
+            "consent_category": "essential",
+            "integrity_hashes": [format!("sha384-{}", "A".repeat(64))],
+        })))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(json!({
+                "name": "promo", "kind": "src", "src": "https://app.example.com/static/promo.js",
+                "location": "head", "visibility": "storefront",
+            })),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, home) = h.shopper_get_owned(h.storefront("storea", "/")).await;
+    assert_eq!(status, 200);
+    assert!(home.contains("Add to cart"));
+    assert!(home.contains("Camiseta básica de algodón"));
+    assert!(home.contains("<script src=\"https://app.example.com/static/promo.js\"></script>"));
+    assert!(
+        !home.contains("checkout.js\""),
+        "checkout scripts stay on the checkout"
+    );
+
+    let resp = h
+        .shopper_post(
+            &h.storefront("storea", "/cart/add"),
+            None,
+            &[("product_id", "104"), ("quantity", "2")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let cart_cookie = set_cookie(&resp, "bc_cart_storea").expect("a cart cookie");
+    let cart_id = cart_cookie.split_once('=').unwrap().1.to_owned();
+    let resp = h
+        .shopper_post(
+            &h.storefront("storea", "/cart/add"),
+            Some(&cart_cookie),
+            &[("product_id", "107"), ("quantity", "1")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let c = h.bc.checkout("storea", &cart_id).unwrap();
+    assert_eq!(
+        c["cart"]["line_items"]["physical_items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(c["version"], 3, "created, then two additions");
+    let (status, cart) = {
+        let r = h
+            .shopper_get(&h.storefront("storea", "/cart"), Some(&cart_cookie))
+            .await;
+        (r.status(), r.text().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert!(cart.contains("Zapatillas urbanas"));
+    assert!(cart.contains("Finalizar compra"));
+
+    let resp = h
+        .shopper_get(&h.storefront("storea", "/checkout"), Some(&cart_cookie))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    for needle in [
+        "<div class=\"checkout-step checkout-step--payment\">",
+        "<ul class=\"form-checklist\">",
+        "name=\"paymentProviderRadio\"",
+        "Transferencia bancaria",
+        "<button id=\"checkout-payment-continue\"",
+        "Realizar pedido",
+        "value=\"Fulano\"",
+        "value=\"De Tal\"",
+        "test@sequra.es",
+        "Carrer d&#39;Alí Bei, 7",
+        "value=\"08010\"",
+        "<option value=\"ES\" selected>",
+        "<option value=\"FR\">",
+        "<option value=\"IT\">",
+        "<option value=\"PT\">",
+        "<option value=\"DE\">",
+        "Envío estándar",
+        "/assets/checkout.js",
+    ] {
+        assert!(page.contains(needle), "{needle} missing");
+    }
+    assert!(!page.contains("checkout-terms"), "terms are off");
+    assert!(!page.contains("useStoreCredit"), "a guest has no credit");
+    let script = format!(
+        "<script src=\"https://app.example.com/static/checkout.js\" integrity=\"sha384-{}\" crossorigin=\"anonymous\" defer></script>",
+        "A".repeat(64)
+    );
+    let at = page
+        .find(&script)
+        .expect("the checkout script, as BigCommerce writes it");
+    assert!(at > page.find("</main>").unwrap(), "in the footer");
+    assert!(!page.contains("promo.js"));
+
+    h.bc.set_terms("storea", true);
+    let customer =
+        h.bc.add_customer("storea", "Fulano De Tal", "test@sequra.es", 2500);
+    h.bc.attach_customer("storea", &cart_id, customer);
+    let page = h
+        .shopper_get(&h.storefront("storea", "/checkout"), Some(&cart_cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<fieldset class=\"form-fieldset checkout-terms\">"));
+    assert!(page.contains("<input type=\"checkbox\" id=\"terms\" name=\"terms\""));
+    assert!(page.contains("id=\"useStoreCredit\""));
+    assert!(!page.contains("store-credit\" checked>"), "not applied yet");
+    h.bc.apply_store_credit("storea", &cart_id);
+    let page = h
+        .shopper_get(&h.storefront("storea", "/checkout"), Some(&cart_cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("store-credit\" checked>"));
+    assert!(
+        page.contains("id=\"cart-outstanding\">151,75 €"),
+        "176,75 € less 25,00 €"
+    );
+
+    let js = h
+        .shopper_get(&h.storefront("storea", "/assets/checkout.js"), None)
+        .await;
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(js.text().await.unwrap().contains("useStoreCredit"));
+
+    // Without a cart the checkout sends the shopper to the cart.
+    let resp = h
+        .shopper_get(&h.storefront("storea", "/checkout"), None)
+        .await;
+    assert_eq!(resp.status(), 303);
+}
+
+#[tokio::test]
+async fn the_checkout_url_sets_the_cart_cookie_and_values_are_escaped() {
+    let h = harness().await;
+    h.bc.set_catalog(
+        "storea",
+        vec![sequra_bc::sandbox::bigcommerce::CatalogProduct::new(
+            1,
+            "<b>\"Bolso\" & co</b>",
+            "X'1",
+            1000,
+            &[],
+        )],
+        vec![],
+    );
+    let id = h.bc.create_checkout("storea", &[(1, 1)], "ES");
+    let url = h.bc.checkout_url("storea", &id);
+    assert!(url.starts_with(&h.bc.storefront_url("storea")));
+    let resp = h.shopper_get(&url, None).await;
+    assert_eq!(resp.status(), 303);
+    let cookie = set_cookie(&resp, "bc_cart_storea").unwrap();
+    assert_eq!(cookie, format!("bc_cart_storea={id}"));
+    let page = h
+        .shopper_get(&h.storefront("storea", "/checkout"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("&lt;b&gt;&quot;Bolso&quot; &amp; co&lt;/b&gt;"));
+    assert!(!page.contains("<b>\"Bolso\""));
+    let home = h.shopper_get_owned(h.storefront("storea", "/")).await.1;
+    assert!(home.contains("X&#39;1"));
+    let resp = h
+        .shopper_get(&h.bc.checkout_url("storea", "not-a-cart"), None)
+        .await;
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn the_storefront_api_reads_the_shoppers_checkout_and_toggles_store_credit() {
+    let h = harness().await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let cookie = format!("bc_cart_storea={id}");
+    let api = |path: &str| h.storefront("storea", &format!("/api/storefront{path}"));
+
+    let resp = h.shopper_get(&api("/carts"), Some(&cookie)).await;
+    assert_eq!(resp.status(), 200);
+    let carts: Value = resp.json().await.unwrap();
+    assert_eq!(carts[0]["id"], id.as_str());
+    assert_eq!(carts[0]["currency"]["code"], "EUR");
+    let carts: Value = h
+        .shopper_get(&api("/carts"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(carts, json!([]));
+
+    let checkout_path = format!("/checkouts/{id}");
+    let c: Value = h
+        .shopper_get(&api(&checkout_path), Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["grandTotal"], 84.85);
+    assert_eq!(c["outstandingBalance"], 84.85);
+    assert_eq!(c["isStoreCreditApplied"], false);
+    assert_eq!(c["customer"]["isGuest"], true);
+    assert_eq!(c["customer"]["storeCredit"], 0);
+    assert_eq!(c["cart"]["currency"]["code"], "EUR");
+    assert_eq!(c["billingAddress"]["countryCode"], "ES");
+    assert_eq!(
+        c["consignments"][0]["selectedShippingOption"]["description"],
+        "Envío estándar"
+    );
+    assert_eq!(c["version"], 1);
+    // Another shopper's cookie (or none) does not open it.
+    assert_eq!(
+        h.shopper_get(&api(&checkout_path), None).await.status(),
+        404
+    );
+    assert_eq!(
+        h.shopper_get(&api(&checkout_path), Some("bc_cart_storea=other"))
+            .await
+            .status(),
+        404
+    );
+    let credit = api(&format!("/checkouts/{id}/store-credit"));
+    let guest = h
+        .http
+        .post(&credit)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guest.status(), 400);
+
+    let customer =
+        h.bc.add_customer("storea", "Fulano De Tal", "test@sequra.es", 2000);
+    h.bc.attach_customer("storea", &id, customer);
+    let resp = h
+        .http
+        .post(&credit)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let c: Value = resp.json().await.unwrap();
+    assert_eq!(c["isStoreCreditApplied"], true);
+    assert_eq!(c["grandTotal"], 84.85);
+    assert_eq!(c["outstandingBalance"], 64.85);
+    assert_eq!(c["customer"]["isGuest"], false);
+    assert_eq!(c["customer"]["storeCredit"], 20.0);
+    assert_eq!(c["version"], 3, "customer attached, credit applied");
+    let resp = h
+        .http
+        .delete(&credit)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let c: Value = resp.json().await.unwrap();
+    assert_eq!(c["isStoreCreditApplied"], false);
+    assert_eq!(c["outstandingBalance"], 84.85);
+    assert_eq!(c["version"], 4);
+
+    // The root alias serves the store of the last storefront visited.
+    let visit = h.shopper_get(&h.storefront("storea", "/"), None).await;
+    let store_cookie = set_cookie(&visit, "bc_store").unwrap();
+    let both = format!("{store_cookie}; {cookie}");
+    let resp = h
+        .shopper_get(&h.url("/api/storefront/carts"), Some(&both))
+        .await;
+    let carts: Value = resp.json().await.unwrap();
+    assert_eq!(carts[0]["id"], id.as_str());
+    assert_eq!(
+        h.shopper_get(&h.url("/api/storefront/carts"), None)
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn placing_an_order_on_the_storefront_needs_the_terms_and_shows_the_confirmation() {
+    let h = harness().await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let customer =
+        h.bc.add_customer("storea", "Fulano De Tal", "test@sequra.es", 1000);
+    h.bc.attach_customer("storea", &id, customer);
+    h.bc.apply_store_credit("storea", &id);
+    h.bc.set_terms("storea", true);
+    let cookie = format!("bc_cart_storea={id}");
+    let place = h.storefront("storea", "/checkout/order");
+    let resp = h
+        .shopper_post(
+            &place,
+            Some(&cookie),
+            &[("paymentProviderRadio", "bankdeposit")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("términos y condiciones")
+    );
+    assert!(h.bc.orders("storea").is_empty());
+
+    // The shopper changes the shipping country first.
+    let resp = h
+        .shopper_post(
+            &h.storefront("storea", "/checkout/addresses"),
+            Some(&cookie),
+            &[("shipping_country", "PT"), ("billing_country", "PT")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let c = h.bc.checkout("storea", &id).unwrap();
+    assert_eq!(c["consignments"][0]["address"]["country_code"], "PT");
+    assert_eq!(c["billing_address"]["country_code"], "PT");
+
+    let resp = h
+        .shopper_post(
+            &place,
+            Some(&cookie),
+            &[("paymentProviderRadio", "bankdeposit"), ("terms", "on")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains("/checkout/order-confirmation/"),
+        "{location}"
+    );
+    assert!(
+        set_cookie(&resp, "bc_cart_storea").is_some_and(|c| c == "bc_cart_storea="),
+        "the cart cookie is cleared"
+    );
+    let orders = h.bc.orders("storea");
+    assert_eq!(orders.len(), 1);
+    let o = &orders[0];
+    assert_eq!(o["status_id"], 7);
+    assert_eq!(o["order_source"], "www");
+    assert_eq!(o["payment_method"], "Transferencia bancaria");
+    assert_eq!(o["store_credit_amount"], "10.0000");
+    assert_eq!(h.bc.customer_store_credit("storea", customer), Some(0));
+    assert!(h.bc.checkout("storea", &id).is_none(), "the cart is gone");
+    let (status, html) = h.shopper_get_owned(h.url(&location)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("id=\"order-number\">{}<", o["id"])));
+    assert!(html.contains("Awaiting Payment"));
 }

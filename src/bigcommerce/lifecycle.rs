@@ -155,7 +155,10 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
 
     let destination = state.public("/bc/webhooks");
     // The script learns its store from its own URL; the bytes (and the SRI hash) are shared.
-    let script_src = format!("{}?store={store}", state.public(&state.checkout_script.path));
+    let script_src = format!(
+        "{}?store={store}",
+        state.public(&state.checkout_script.path)
+    );
     let desired = Desired {
         webhook_destination: &destination,
         webhook_secret: webhook_secret.expose(),

@@ -79,7 +79,7 @@ pub fn routes(
         .and(with_state.clone())
         .and(warp::header::optional::<String>("origin"))
         .and(client_ip.clone())
-        .and(json_body.clone())
+        .and(json_body)
         .then(
             |store: String,
              state: AppState,

@@ -352,14 +352,22 @@ async fn selling_store() -> crate::helpers::TestApp {
     app.post_form(
         "/app/countries",
         &session,
-        &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES), ("country", "FR"), ("ref_FR", DEMO_MERCHANT_FR)],
+        &[
+            ("country", "ES"),
+            ("ref_ES", DEMO_MERCHANT_ES),
+            ("country", "FR"),
+            ("ref_FR", DEMO_MERCHANT_FR),
+        ],
     )
     .await;
     app
 }
 
 fn order_status(app: &crate::helpers::TestApp, id: u64) -> u64 {
-    app.bc.order("store1", id).map(|o| o["status_id"].as_u64().unwrap_or(99)).unwrap_or(99)
+    app.bc
+        .order("store1", id)
+        .map(|o| o["status_id"].as_u64().unwrap_or(99))
+        .unwrap_or(99)
 }
 
 fn only_order(app: &crate::helpers::TestApp) -> u64 {
@@ -375,7 +383,9 @@ async fn a_spanish_shopper_pays_with_i1_and_lands_on_the_order_confirmation_page
     let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
     let (c, _driver) = browser().await;
     c.set_window_size(1280, 1000).await.unwrap();
-    c.goto(&app.bc.checkout_url("store1", &checkout)).await.unwrap();
+    c.goto(&app.bc.checkout_url("store1", &checkout))
+        .await
+        .unwrap();
     click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
     expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
     click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
@@ -394,12 +404,23 @@ async fn review_test_approve_shows_the_review_notice_before_the_confirmation() {
     let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
     let (c, _driver) = browser().await;
     c.set_window_size(1280, 1000).await.unwrap();
-    c.goto(&app.bc.checkout_url("store1", &checkout)).await.unwrap();
+    c.goto(&app.bc.checkout_url("store1", &checkout))
+        .await
+        .unwrap();
     click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
-    click(&c, name, "#sequra-overlay input[name=profile][value=\"review_approve\"]").await;
+    click(
+        &c,
+        name,
+        "#sequra-overlay input[name=profile][value=\"review_approve\"]",
+    )
+    .await;
     app.sequra.set_review_delay(Duration::from_secs(4));
     click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
-    let notice = expect(&c, name, "#shopper[data-kind=\"review\"]").await.text().await.unwrap();
+    let notice = expect(&c, name, "#shopper[data-kind=\"review\"]")
+        .await
+        .text()
+        .await
+        .unwrap();
     if !notice.contains("revisión") {
         fail(&c, name, &format!("review notice: {notice}")).await;
     }
@@ -416,7 +437,12 @@ async fn review_test_approve_shows_the_review_notice_before_the_confirmation() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if order_status(&app, order) != 11 {
-        fail(&c, name, "approved after review, the order is not Awaiting Fulfillment").await;
+        fail(
+            &c,
+            name,
+            "approved after review, the order is not Awaiting Fulfillment",
+        )
+        .await;
     }
     c.close().await.unwrap();
 }
@@ -429,9 +455,15 @@ async fn unticked_terms_keep_the_shopper_on_the_payment_step_and_nothing_reaches
     let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
     let (c, _driver) = browser().await;
     c.set_window_size(1280, 1000).await.unwrap();
-    c.goto(&app.bc.checkout_url("store1", &checkout)).await.unwrap();
+    c.goto(&app.bc.checkout_url("store1", &checkout))
+        .await
+        .unwrap();
     click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
-    let msg = expect(&c, name, "#sequra-methods .sequra-message").await.text().await.unwrap();
+    let msg = expect(&c, name, "#sequra-methods .sequra-message")
+        .await
+        .text()
+        .await
+        .unwrap();
     if msg.is_empty() {
         fail(&c, name, "no terms message").await;
     }
@@ -444,7 +476,11 @@ async fn unticked_terms_keep_the_shopper_on_the_payment_step_and_nothing_reaches
     expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
     // Closing the form returns to the payment step with the cart intact.
     click(&c, name, "#sequra-overlay [data-sq-close]").await;
-    let msg = expect(&c, name, "#sequra-methods .sequra-message").await.text().await.unwrap();
+    let msg = expect(&c, name, "#sequra-methods .sequra-message")
+        .await
+        .text()
+        .await
+        .unwrap();
     if msg.is_empty() || c.find(Locator::Css("#sequra-overlay")).await.is_ok() {
         fail(&c, name, "closing the form did not bring the shopper back").await;
     }
@@ -457,7 +493,9 @@ async fn double_clicks_start_one_solicitation() {
     let app = selling_store().await;
     let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
     let (c, _driver) = browser().await;
-    c.goto(&app.bc.checkout_url("store1", &checkout)).await.unwrap();
+    c.goto(&app.bc.checkout_url("store1", &checkout))
+        .await
+        .unwrap();
     let b = expect(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
     for _ in 0..3 {
         let _ = b.click().await;
@@ -465,7 +503,12 @@ async fn double_clicks_start_one_solicitation() {
     expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     if app.sequra.orders().len() != 1 {
-        fail(&c, name, &format!("{} solicitations", app.sequra.orders().len())).await;
+        fail(
+            &c,
+            name,
+            &format!("{} solicitations", app.sequra.orders().len()),
+        )
+        .await;
     }
     c.close().await.unwrap();
 }

@@ -92,7 +92,8 @@ async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, String) 
         .into_iter()
         .find(|o| {
             o.order_ref_1.as_deref() == Some(&order_id.to_string())
-                || o.solicited["merchant_reference"]["order_ref_1"] == order_id.to_string()
+                || o.solicited["merchant_reference"]["order_ref_1"].as_str()
+                    == Some(order_id.to_string().as_str())
         })
         .expect("seQura holds the order")
         .uuid;
@@ -444,7 +445,8 @@ async fn forged_notifications_are_refused_and_change_nothing() {
             })
             .collect()
     };
-    let cases: Vec<(&str, Vec<(String, String)>, u16)> = vec![
+    type Form = Vec<(String, String)>;
+    let cases: Vec<(&str, Form, u16)> = vec![
         ("bad signature", with("signature", &"0".repeat(64)), 403),
         ("another store", with("store", "other"), 403),
         (

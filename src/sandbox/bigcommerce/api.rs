@@ -8,7 +8,10 @@ use warp::http::{HeaderValue, Method};
 
 use super::respond::{self, Resp};
 use super::state::{RateInfo, State, has_scope, now_unix};
-use super::{Incoming, Shared, catalog, graphql, hooks, order_statuses, scripts, shipping};
+use super::{
+    Incoming, Shared, catalog, channels, checkouts, graphql, hooks, metafields, order_statuses,
+    orders, scripts, shipping,
+};
 
 /// The caller, as identified by its token.
 pub(crate) struct Auth {
@@ -147,7 +150,7 @@ pub(crate) fn handle(shared: &Shared, req: &Incoming, store_hash: &str, rest: &[
         return resp;
     }
     let mut resp = match area {
-        Area::V2 => v2(&st, &auth, req, &rest[1..]),
+        Area::V2 => v2(&mut st, &auth, req, &rest[1..]),
         Area::V3 => v3(&mut st, &auth, req, &rest[1..]),
         Area::GraphQl => graphql::handle(&mut st, &auth, req),
     };
@@ -155,7 +158,7 @@ pub(crate) fn handle(shared: &Shared, req: &Incoming, store_hash: &str, rest: &[
     resp
 }
 
-fn v2(st: &State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
+fn v2(st: &mut State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
     match path {
         ["store"] => {
             if req.method != Method::GET {
@@ -178,6 +181,11 @@ fn v2(st: &State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
         ["order_statuses"] => order_statuses::collection(st, auth, req),
         ["order_statuses", id] => order_statuses::item(st, auth, req, id),
         ["shipping", "zones"] => shipping::zones(st, auth, req),
+        ["orders"] => orders::collection(st, auth, req),
+        ["orders", id] => orders::item(st, auth, req, id),
+        ["orders", id, "products"] => orders::products(st, auth, req, id),
+        ["orders", id, "shipping_addresses"] => orders::shipping_addresses(st, auth, req, id),
+        ["customers", id] => orders::customer(st, auth, req, id),
         _ => not_found(Area::V2),
     }
 }
@@ -191,17 +199,24 @@ fn v3(st: &mut State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
         ["content", "scripts", uuid] => scripts::item(st, auth, req, uuid),
         ["catalog", "products"] => catalog::products(st, auth, req),
         ["catalog", "categories"] => catalog::categories(st, auth, req),
+        ["checkouts", "settings"] => checkouts::settings(st, auth, req),
+        ["checkouts", "settings", "channels", id] => checkouts::channel_settings(st, auth, req, id),
+        ["checkouts", id] => checkouts::checkout(st, auth, req, id),
+        ["checkouts", id, "orders"] => checkouts::create_order(st, auth, req, id),
+        ["checkouts", id, "token"] => checkouts::token(st, auth, req, id),
+        ["carts", id] => checkouts::cart(st, auth, req, id),
+        ["orders", id, "metafields"] => metafields::collection(st, auth, req, id),
+        ["orders", id, "metafields", mid] => metafields::item(st, auth, req, id, mid),
+        ["channels"] => channels::collection(st, auth, req),
+        ["channels", id] => channels::item(st, auth, req, id),
+        ["channels", id, "site"] => channels::site(st, auth, req, id),
         _ => not_found(Area::V3),
     }
 }
 
 /// `GET /v2/store` (`StoreInformation`).
 fn store_information(st: &State, s: &super::StoreSpec) -> Value {
-    let secure_url = s
-        .secure_url
-        .as_ref()
-        .map(|u| u.as_str().trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| format!("https://{}", s.domain));
+    let secure_url = st.storefront_url(s);
     let (raw_offset, dst_offset, dst) = match s.timezone.as_str() {
         "Europe/Madrid" | "Europe/Paris" | "Europe/Rome" | "Europe/Berlin" => (3600, 7200, true),
         "Europe/Lisbon" | "Europe/London" => (0, 3600, true),

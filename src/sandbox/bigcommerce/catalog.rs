@@ -11,7 +11,8 @@
 //! [U] BigCommerce's `keyword` is a search-engine match over name, description, SKU and brand
 //! name; here it is a case-insensitive substring of the name or the SKU. `name:like` is a
 //! case-insensitive substring of the name. A malformed id list is 422 with the paging error's
-//! shape. Every product is `type: physical`: the stand-in does not model product types.
+//! shape. A product is `type: digital` when [`CatalogProduct::digital`] is set, else
+//! `physical`.
 
 use serde_json::{Map, Value, json};
 use warp::http::Method;
@@ -116,7 +117,7 @@ fn product_json(p: &CatalogProduct) -> Value {
     json!({
         "id": p.id,
         "name": p.name,
-        "type": "physical",
+        "type": if p.digital { "digital" } else { "physical" },
         "sku": p.sku,
         "description": "",
         "weight": 0.5,

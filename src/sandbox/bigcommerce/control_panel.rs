@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 use url::Url;
 use warp::http::Method;
 
+use super::commerce::fmt4;
 use super::respond::{self, Resp, esc};
 use super::state::{AuthCode, now_unix, random_token};
-use super::{Incoming, Shared, StoreSpec, User};
+use super::{Incoming, Shared, StoreSpec, User, order_statuses};
 
 /// `{app_url}{path}` with `path` starting with `/`.
 fn app_endpoint(app_url: &Url, path: &str) -> Url {
@@ -262,7 +263,8 @@ fn stores_page(shared: &Shared) -> Resp {
         let installed = st.app_token(&s.hash).is_some();
         rows.push_str(&format!(
             "<tr><td><a href=\"/manage/{h}\">{name}</a></td><td>{h}</td><td>{id}</td>\
-             <td>{country} · {currency}</td><td>{status}</td></tr>",
+             <td>{country} · {currency}</td><td>{status}</td>\
+             <td><a href=\"/storefront/{h}/\">Storefront</a></td></tr>",
             h = esc(&s.hash),
             name = esc(&s.name),
             id = s.store_id,
@@ -276,7 +278,7 @@ fn stores_page(shared: &Shared) -> Resp {
     } else {
         format!(
             "<h1>Stores</h1><div class=\"card\"><table><thead><tr><th>Store</th><th>Hash</th>\
-             <th>Store id</th><th>Region</th><th>App</th></tr></thead><tbody>{rows}</tbody>\
+             <th>Store id</th><th>Region</th><th>App</th><th></th></tr></thead><tbody>{rows}</tbody>\
              </table></div>"
         )
     };
@@ -341,6 +343,36 @@ fn app_page(shared: &Shared, req: &Incoming, store: &StoreSpec) -> Resp {
     respond::html(200, layout("seQura", Some(store), "apps", &body))
 }
 
+/// The store's orders, newest first, each opening the app's order action.
+fn orders_table(shared: &Shared, store: &StoreSpec) -> String {
+    let st = shared.lock();
+    let Some(rec) = st.stores.get(&store.hash) else {
+        return String::new();
+    };
+    let mut rows = String::new();
+    for o in rec.commerce.orders.values().rev() {
+        let (total, _) = o.total();
+        rows.push_str(&format!(
+            "<tr><td><a href=\"/manage/{h}/orders?panel={id}\">#{id}</a></td><td>{status}</td>\
+             <td>{name}</td><td>{total} {currency}</td><td>{payment}</td></tr>",
+            h = esc(&store.hash),
+            id = o.id,
+            status = esc(&order_statuses::label(store, o.status_id).unwrap_or_default()),
+            name = esc(&format!("{} {}", o.billing.first_name, o.billing.last_name)),
+            total = fmt4(total),
+            currency = esc(&o.currency),
+            payment = esc(&o.payment_method),
+        ));
+    }
+    if rows.is_empty() {
+        return "<div class=\"card\"><p class=\"muted\">No orders yet.</p></div>".to_owned();
+    }
+    format!(
+        "<div class=\"card\"><table><thead><tr><th>Order</th><th>Status</th><th>Customer</th>\
+         <th>Total</th><th>Payment</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+}
+
 fn orders_page(shared: &Shared, req: &Incoming, store: &StoreSpec) -> Resp {
     let h = esc(&store.hash);
     let extension = {
@@ -382,7 +414,8 @@ fn orders_page(shared: &Shared, req: &Incoming, store: &StoreSpec) -> Resp {
     };
     let body = format!(
         "<h1>Orders</h1><div class=\"split\"><div>{form}<p class=\"muted\">Enter an order number \
-         to open the app's order action, as from the order's Actions menu.</p></div>{panel}</div>"
+         to open the app's order action, as from the order's Actions menu.</p>{list}</div>{panel}</div>",
+        list = orders_table(shared, store),
     );
     respond::html(200, layout("Orders", Some(store), "orders", &body))
 }

@@ -1,6 +1,12 @@
 //! Stateful BigCommerce stand-in for tests and `sequra-bc demo`: the login service
-//! (`/oauth2/token`), the management API (`/stores/{hash}/v2|v3|graphql`) and a
-//! control-panel simulator, all on one loopback base URL (`login_url = api_url = base_url`).
+//! (`/oauth2/token`), the management API (`/stores/{hash}/v2|v3|graphql`), a
+//! control-panel simulator, and each store's storefront with its checkout and Storefront
+//! API (`/storefront/{hash}/…`), all on one loopback base URL
+//! (`login_url = api_url = base_url`).
+//!
+//! Shopping (carts, checkouts, customers with store credit, orders, checkout tokens, order
+//! metafields) is modelled per store; the `create_checkout`, `add_customer`, `order`, …
+//! methods of [`BigCommerceStandIn`] drive and inspect it from tests.
 //!
 //! It enforces the contract in `spec/bigcommerce-api.md` and BigCommerce's OpenAPI files:
 //! whatever BigCommerce would refuse, it refuses with BigCommerce's status and error body.
@@ -19,15 +25,21 @@
 
 mod api;
 mod catalog;
+mod channels;
+mod checkouts;
+mod commerce;
 mod control_panel;
 mod graphql;
 mod hooks;
 mod login;
+mod metafields;
 mod order_statuses;
+mod orders;
 mod respond;
 mod scripts;
 mod shipping;
 mod state;
+mod storefront;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,7 +119,8 @@ pub struct StoreSpec {
     pub language: String,
     /// Primary storefront domain.
     pub domain: String,
-    /// `secure_url` in `/v2/store`; `https://{domain}` when `None`.
+    /// `secure_url` in `/v2/store` and the channel site's URL; the stand-in's own storefront,
+    /// `{base}/storefront/{hash}`, when `None`.
     pub secure_url: Option<Url>,
     pub timezone: String,
     /// ISO 3166-1 alpha-2 codes the store ships to: one `country` zone each in
@@ -131,10 +144,13 @@ pub struct CatalogProduct {
     pub id: u64,
     pub name: String,
     pub sku: String,
-    /// Price in cents of the store currency (`price` is `price_cents / 100`).
+    /// Price in cents of the store currency, tax included (`price` is `price_cents / 100`).
     pub price_cents: i64,
     /// Category ids.
     pub categories: Vec<u64>,
+    /// `type: digital` (a download: no shipping); `physical` otherwise.
+    #[serde(default)]
+    pub digital: bool,
 }
 
 /// A catalog category; `parent_id` 0 is a top-level category.
@@ -153,7 +169,14 @@ impl CatalogProduct {
             sku: sku.to_owned(),
             price_cents,
             categories: categories.to_vec(),
+            digital: false,
         }
+    }
+
+    /// The same product as a digital one.
+    pub fn as_digital(mut self) -> Self {
+        self.digital = true;
+        self
     }
 }
 
@@ -198,7 +221,8 @@ pub fn demo_products() -> Vec<CatalogProduct> {
         CatalogProduct::new(106, "Bolso de mano", "BOL-001", 5900, &[22]),
         CatalogProduct::new(107, "Calcetines Blanco & Negro", "CAL-003", 1200, &[22]),
         CatalogProduct::new(108, "Tarjeta regalo 50 €", "TRG-050", 5000, &[23]),
-        CatalogProduct::new(109, "Guía de estilo (descarga PDF)", "DIG-001", 990, &[24]),
+        CatalogProduct::new(109, "Guía de estilo (descarga PDF)", "DIG-001", 990, &[24])
+            .as_digital(),
     ]
 }
 
@@ -273,7 +297,11 @@ impl BigCommerceStandIn {
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let shared = Arc::new(Shared::new(State::new(cfg), base_url, http));
+        let shared = Arc::new(Shared::new(
+            State::new(cfg, base_url.clone()),
+            base_url,
+            http,
+        ));
 
         let guard = Arc::new(ServerGuard::serve(
             listener,
@@ -325,11 +353,10 @@ impl BigCommerceStandIn {
 
     /// Adds (or replaces) a store.
     pub fn add_store(&self, spec: StoreSpec) {
-        let mut st = self.shared.lock();
-        let mut users = std::collections::BTreeMap::new();
-        users.insert(spec.owner.id, spec.owner.clone());
-        st.stores
-            .insert(spec.hash.clone(), state::StoreRec { spec, users });
+        self.shared
+            .lock()
+            .stores
+            .insert(spec.hash.clone(), state::StoreRec::new(spec));
     }
 
     pub fn store(&self, store_hash: &str) -> Option<StoreSpec> {
@@ -395,6 +422,276 @@ impl BigCommerceStandIn {
             spec.products = products;
             spec.categories = categories;
         })
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Shopping: carts, customers, orders (control helpers for tests and the demo).
+
+    /// Runs `f` on a store's shopping state; `None` when there is no such store.
+    fn with_commerce<T>(
+        &self,
+        store_hash: &str,
+        f: impl FnOnce(&mut commerce::Commerce, &StoreSpec) -> T,
+    ) -> Option<T> {
+        let mut st = self.shared.lock();
+        let store = st.stores.get_mut(store_hash)?;
+        Some(f(&mut store.commerce, &store.spec))
+    }
+
+    /// A shopper fills a cart: a new checkout with `items` (`(product_id, quantity)` of the
+    /// store's catalog), the default shopper of `country` (ISO alpha-2; seQura's Spanish test
+    /// shopper for `ES`) as billing and shipping address, and "Envío estándar" (4.95 € with
+    /// VAT) as shipping when an item is physical. Returns the checkout (= cart) id.
+    ///
+    /// # Panics
+    /// If the store was not added, or a product is not in its catalog.
+    pub fn create_checkout(&self, store_hash: &str, items: &[(u64, u64)], country: &str) -> String {
+        self.with_commerce(store_hash, |c, spec| {
+            let mut checkout = commerce::CheckoutRec::new(&spec.currency, country);
+            for (product_id, quantity) in items {
+                let product = spec
+                    .products
+                    .iter()
+                    .find(|p| p.id == *product_id)
+                    .unwrap_or_else(|| panic!("create_checkout: no product {product_id}"));
+                checkout.add(product, *quantity);
+            }
+            let id = checkout.id.clone();
+            c.checkouts.insert(id.clone(), checkout);
+            id
+        })
+        .unwrap_or_else(|| panic!("create_checkout: unknown store {store_hash:?}"))
+    }
+
+    /// Edits a checkout (version + 1); `false` when there is no such store or checkout.
+    fn edit_checkout(
+        &self,
+        store_hash: &str,
+        checkout_id: &str,
+        edit: impl FnOnce(&mut commerce::CheckoutRec, &StoreSpec) -> bool,
+    ) -> bool {
+        self.with_commerce(store_hash, |c, spec| {
+            let Some(checkout) = c.checkouts.get_mut(checkout_id) else {
+                return false;
+            };
+            let changed = edit(checkout, spec);
+            if changed {
+                checkout.touch();
+            }
+            changed
+        })
+        .unwrap_or(false)
+    }
+
+    /// Adds `quantity` of a catalog product to a checkout (its `version` goes up). `false`
+    /// when the store, the checkout or the product does not exist.
+    pub fn add_to_checkout(
+        &self,
+        store_hash: &str,
+        checkout_id: &str,
+        product_id: u64,
+        quantity: u64,
+    ) -> bool {
+        self.edit_checkout(store_hash, checkout_id, |checkout, spec| {
+            match spec.products.iter().find(|p| p.id == product_id) {
+                Some(p) => {
+                    checkout.add(p, quantity);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// Changes the billing address's country (ISO alpha-2).
+    pub fn set_billing_country(&self, store_hash: &str, checkout_id: &str, country: &str) -> bool {
+        self.edit_checkout(store_hash, checkout_id, |checkout, _| {
+            checkout.billing.country_code = country.trim().to_ascii_uppercase();
+            true
+        })
+    }
+
+    /// Changes the shipping address's country (ISO alpha-2).
+    pub fn set_shipping_country(&self, store_hash: &str, checkout_id: &str, country: &str) -> bool {
+        self.edit_checkout(store_hash, checkout_id, |checkout, _| {
+            checkout.shipping.country_code = country.trim().to_ascii_uppercase();
+            true
+        })
+    }
+
+    /// Adds a registered customer with `store_credit_cents` of store credit; returns its id.
+    ///
+    /// # Panics
+    /// If the store was not added.
+    pub fn add_customer(
+        &self,
+        store_hash: &str,
+        name: &str,
+        email: &str,
+        store_credit_cents: i64,
+    ) -> u64 {
+        self.with_commerce(store_hash, |c, _| {
+            c.add_customer(name, email, store_credit_cents)
+        })
+        .unwrap_or_else(|| panic!("add_customer: unknown store {store_hash:?}"))
+    }
+
+    /// The customer signs in on a checkout: it becomes theirs (`customer_id`, email).
+    pub fn attach_customer(&self, store_hash: &str, checkout_id: &str, customer_id: u64) -> bool {
+        let Some(customer) = self
+            .with_commerce(store_hash, |c, _| c.customers.get(&customer_id).cloned())
+            .flatten()
+        else {
+            return false;
+        };
+        self.edit_checkout(store_hash, checkout_id, |checkout, _| {
+            checkout.customer_id = customer.id;
+            checkout.email = customer.email.clone();
+            checkout.billing.email = customer.email.clone();
+            checkout.billing.first_name = customer.first_name.clone();
+            checkout.billing.last_name = customer.last_name.clone();
+            true
+        })
+    }
+
+    /// The shopper ticks "use store credit" (as `POST /api/storefront/checkouts/{id}/store-credit`).
+    /// `false` when the checkout has no customer with credit.
+    pub fn apply_store_credit(&self, store_hash: &str, checkout_id: &str) -> bool {
+        let has_credit = self
+            .with_commerce(store_hash, |c, _| {
+                c.checkouts
+                    .get(checkout_id)
+                    .and_then(|checkout| c.customer_of(checkout))
+                    .is_some_and(|cu| cu.store_credit > 0)
+            })
+            .unwrap_or(false);
+        has_credit
+            && self.edit_checkout(store_hash, checkout_id, |checkout, _| {
+                checkout.store_credit_applied = true;
+                true
+            })
+    }
+
+    /// A customer's store credit, in cents.
+    pub fn customer_store_credit(&self, store_hash: &str, customer_id: u64) -> Option<i64> {
+        self.with_commerce(store_hash, |c, _| {
+            c.customers
+                .get(&customer_id)
+                .map(|cu| (cu.store_credit + 50) / 100)
+        })
+        .flatten()
+    }
+
+    /// Switches "customers must accept the terms and conditions" on the checkout (channel
+    /// checkout settings and the checkout page). Returns whether the store exists.
+    pub fn set_terms(&self, store_hash: &str, enabled: bool) -> bool {
+        self.with_commerce(store_hash, |c, _| c.terms_enabled = enabled)
+            .is_some()
+    }
+
+    /// A checkout as `GET /v3/checkouts/{id}` returns its `data`.
+    pub fn checkout(&self, store_hash: &str, checkout_id: &str) -> Option<serde_json::Value> {
+        self.with_commerce(store_hash, |c, _| {
+            c.checkouts
+                .get(checkout_id)
+                .map(commerce::CheckoutRec::v3_json)
+        })
+        .flatten()
+    }
+
+    /// An order as `GET /v2/orders/{id}` returns it (Incomplete ones too).
+    pub fn order(&self, store_hash: &str, id: u64) -> Option<serde_json::Value> {
+        let st = self.shared.lock();
+        let o = st.stores.get(store_hash)?.commerce.orders.get(&id)?;
+        Some(o.v2_json(
+            &st.api_base(store_hash),
+            order_statuses::system_name(o.status_id).unwrap_or(""),
+        ))
+    }
+
+    /// Every order of a store (Incomplete ones too), by id.
+    pub fn orders(&self, store_hash: &str) -> Vec<serde_json::Value> {
+        let st = self.shared.lock();
+        let Some(store) = st.stores.get(store_hash) else {
+            return Vec::new();
+        };
+        let base = st.api_base(store_hash);
+        store
+            .commerce
+            .orders
+            .values()
+            .map(|o| {
+                o.v2_json(
+                    &base,
+                    order_statuses::system_name(o.status_id).unwrap_or(""),
+                )
+            })
+            .collect()
+    }
+
+    /// Every metafield of an order (every client's), as `Metafield` JSON.
+    pub fn order_metafields(&self, store_hash: &str, order_id: u64) -> Vec<serde_json::Value> {
+        self.with_commerce(store_hash, |c, _| {
+            c.metafields
+                .iter()
+                .filter(|m| m.order_id == order_id)
+                .map(commerce::MetafieldRec::to_json)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Makes every checkout token of a store expired (as if its `ttl` had passed).
+    pub fn expire_checkout_tokens(&self, store_hash: &str) {
+        self.with_commerce(store_hash, |c, _| storefront::expire_tokens(c));
+    }
+
+    /// The store's storefront, `{base}/storefront/{hash}` without a trailing `/` (what
+    /// `/v2/store` `secure_url` and the channel site report unless the spec overrides them).
+    pub fn storefront_url(&self, store_hash: &str) -> String {
+        self.shared.lock().own_storefront(store_hash)
+    }
+
+    /// The checkout page of a cart, `{storefront}/checkout?cart={id}`: opening it sets the
+    /// shopper's cart cookie and redirects to `{storefront}/checkout`, as a browser test
+    /// needs.
+    pub fn checkout_url(&self, store_hash: &str, checkout_id: &str) -> String {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("cart", checkout_id)
+            .finish();
+        format!("{}/checkout?{query}", self.storefront_url(store_hash))
+    }
+
+    /// The merchant edits an order (Actions › Edit order): the `index`-th product line (0
+    /// based) gets `quantity`, and the order's totals and `date_modified` follow. `false`
+    /// when the store, the order or the line does not exist, or `quantity` is 0.
+    pub fn set_order_product_quantity(
+        &self,
+        store_hash: &str,
+        order_id: u64,
+        index: usize,
+        quantity: u64,
+    ) -> bool {
+        if quantity == 0 {
+            return false;
+        }
+        self.with_commerce(store_hash, |c, _| {
+            let Some(line) = c
+                .orders
+                .get_mut(&order_id)
+                .and_then(|o| o.lines.get_mut(index))
+            else {
+                return false;
+            };
+            line.quantity = quantity;
+            line.total = line.unit.saturating_mul(quantity as i64);
+            line.total_ex = commerce::ex_tax(line.total);
+            if let Some(o) = c.orders.get_mut(&order_id) {
+                o.date_modified = state::now_unix();
+            }
+            true
+        })
+        .unwrap_or(false)
     }
 
     /// Every request received, in order.
@@ -604,6 +901,10 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
             login::install_report(&shared, &req, client_id, outcome)
         }
         ["stores", store_hash, rest @ ..] => api::handle(&shared, &req, store_hash, rest),
+        ["storefront", store_hash, rest @ ..] => {
+            storefront::handle(&shared, &req, store_hash, rest)
+        }
+        ["api", "storefront", rest @ ..] => storefront::root_api(&shared, &req, rest),
         [] | ["manage", ..] => control_panel::page(&shared, &req, &segs).await,
         _ => respond::text(404, "Not Found"),
     }

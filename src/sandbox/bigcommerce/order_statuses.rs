@@ -102,6 +102,24 @@ const STATUSES: [(u32, &str, &str, u32); 15] = [
 
 const READ_SCOPES: [&str; 2] = ["store_v2_orders_read_only", "store_v2_orders"];
 
+/// The system name of a status id (`None` for an id BigCommerce does not have).
+pub(crate) fn system_name(id: u32) -> Option<&'static str> {
+    STATUSES.iter().find(|s| s.0 == id).map(|s| s.1)
+}
+
+/// The name a shopper sees: the merchant's label, else the system name.
+pub(crate) fn label(spec: &StoreSpec, id: u32) -> Option<String> {
+    let name = system_name(id)?;
+    Some(
+        spec.order_status_labels
+            .iter()
+            .rev()
+            .find(|(i, l)| *i == id && !l.trim().is_empty())
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| name.to_owned()),
+    )
+}
+
 /// `orderStatus_Base` plus `order`. A blank custom label shows the system label [U].
 fn to_json(spec: &StoreSpec, (id, name, description, order): (u32, &str, &str, u32)) -> Value {
     let custom = spec

@@ -19,7 +19,7 @@ use super::state::State;
 const READ_SCOPES: [&str; 2] = ["store_v2_information_read_only", "store_v2_information"];
 
 /// The zone name a Spanish merchant would give a country; the code itself otherwise.
-fn zone_name(iso2: &str) -> String {
+pub(crate) fn zone_name(iso2: &str) -> String {
     let name = match iso2 {
         "ES" => "España",
         "FR" => "Francia",

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 use serde_json::{Map, Value, json};
+use url::Url;
 
+use super::commerce::Commerce;
 use super::{ExternalInstallReport, RecordedRequest, StandInConfig, StoreSpec, User};
 
 /// Grant codes expire this long after `/bc/auth` is shown ([U]: BigCommerce documents no TTL).
@@ -20,6 +22,20 @@ pub(crate) struct StoreRec {
     pub spec: StoreSpec,
     /// Users BigCommerce has shown the app to (install or load), by id.
     pub users: BTreeMap<u64, User>,
+    /// Carts, customers, orders, checkout tokens, metafields, checkout settings.
+    pub commerce: Commerce,
+}
+
+impl StoreRec {
+    pub fn new(spec: StoreSpec) -> Self {
+        let mut users = BTreeMap::new();
+        users.insert(spec.owner.id, spec.owner.clone());
+        StoreRec {
+            spec,
+            users,
+            commerce: Commerce::default(),
+        }
+    }
 }
 
 pub(crate) struct AuthCode {
@@ -172,6 +188,9 @@ pub(crate) struct RateInfo {
 
 pub(crate) struct State {
     pub cfg: StandInConfig,
+    /// The stand-in's own base URL (`http://127.0.0.1:PORT/`), for storefront and resource
+    /// URLs.
+    pub base_url: Url,
     /// The Developer Portal account that owns the app profile (`account_uuid`).
     pub account_uuid: String,
     pub stores: BTreeMap<String, StoreRec>,
@@ -195,9 +214,10 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new(cfg: StandInConfig) -> Self {
+    pub fn new(cfg: StandInConfig, base_url: Url) -> Self {
         State {
             cfg,
+            base_url,
             account_uuid: uuid::Uuid::new_v4().to_string(),
             stores: BTreeMap::new(),
             codes: HashMap::new(),
@@ -216,6 +236,31 @@ impl State {
             frames: HashMap::new(),
             notices: HashMap::new(),
         }
+    }
+
+    /// `{base}/stores/{hash}`, the API root v2 resource links start with.
+    pub fn api_base(&self, store_hash: &str) -> String {
+        format!(
+            "{}/stores/{store_hash}",
+            self.base_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// The stand-in's storefront of a store, `{base}/storefront/{hash}` (no trailing `/`).
+    pub fn own_storefront(&self, store_hash: &str) -> String {
+        format!(
+            "{}/storefront/{store_hash}",
+            self.base_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// The storefront URL BigCommerce reports (`secure_url`, the channel site): the spec's
+    /// override, else [`Self::own_storefront`].
+    pub fn storefront_url(&self, spec: &StoreSpec) -> String {
+        spec.secure_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| self.own_storefront(&spec.hash))
     }
 
     /// The scope string BigCommerce grants: the app's scopes plus the ones it always adds.

@@ -1,0 +1,456 @@
+//! Orders v2 (`orders.v2.oas2.yml`, spec §3.1–§3.3): `GET /v2/orders`,
+//! `GET|PUT /v2/orders/{id}`, `GET /v2/orders/{id}/products`,
+//! `GET /v2/orders/{id}/shipping_addresses`; and `GET /v2/customers/{id}`
+//! (`customers.v2.yml`, `store_credit`).
+//!
+//! Scopes: orders `store_v2_orders` (reads: its `_read_only`); customers
+//! `store_v2_customers_read_only`.
+//!
+//! The list filters by `cart_id`, `status_id`, `customer_id`, `min_id`, `max_id`,
+//! `min|max_date_created`, `min|max_date_modified` (RFC 2822, RFC 3339 or a Unix time), pages
+//! with `page`/`limit` (default 50, at most 250) and sorts with `sort=field[:asc|:desc]` on
+//! `id`, `date_created`, `date_modified`, `status_id`. [U] Like BigCommerce's control panel,
+//! it leaves Incomplete (status 0) orders out unless `status_id=0` is asked for; they are
+//! always returned by id. An empty page is 204 (spec §7), and so is an order without
+//! shipping addresses.
+//!
+//! `PUT` takes the writable fields of `order_Put`. `status_id` must be one of the 15
+//! statuses; `payment_provider_id` a string or a number; text fields strings; amounts
+//! decimal strings; counts whole numbers; `billing_address` an object of strings. Fields of
+//! the response that `order_Put` does not list are refused as read-only, others as unknown,
+//! with BigCommerce's v2 messages, all in one error array. [U] `products`,
+//! `shipping_addresses`, `consignments` and `fees` are accepted and ignored, and written
+//! amounts are echoed as written without recomputing the totals. An order leaving status 0
+//! is "placed": the store credit it redeems is taken from the customer then, and its
+//! checkout is completed.
+
+use serde_json::{Map, Value, json};
+use warp::http::Method;
+
+use super::Incoming;
+use super::api::{Area, Auth, forbidden, method_not_allowed, not_found};
+use super::commerce::{Commerce, OrderRec, fmt4};
+use super::order_statuses;
+use super::respond::{self, Resp};
+use super::state::{State, now_unix};
+use crate::domain::parse_ten_thousandths;
+
+const READ_SCOPE: &str = "store_v2_orders_read_only";
+const WRITE_SCOPE: &str = "store_v2_orders";
+const CUSTOMER_SCOPE: &str = "store_v2_customers_read_only";
+
+/// `order_Put` text fields: `(name, nullable, max length)`.
+const TEXT_FIELDS: [(&str, bool, usize); 14] = [
+    ("customer_message", false, 65_535),
+    ("order_source", false, 255),
+    ("ebay_order_id", false, 255),
+    ("external_merchant_id", true, 255),
+    ("external_source", true, 255),
+    ("geoip_country", false, 255),
+    ("geoip_country_iso2", false, 2),
+    ("ip_address", false, 30),
+    ("ip_address_v6", false, 39),
+    ("staff_notes", false, 65_535),
+    ("tax_provider_id", false, 255),
+    ("customer_locale", false, 255),
+    ("external_order_id", true, 255),
+    ("date_created", false, 255),
+];
+/// `order_Put` amounts (decimal strings).
+const MONEY_FIELDS: [&str; 15] = [
+    "base_handling_cost",
+    "base_shipping_cost",
+    "base_wrapping_cost",
+    "discount_amount",
+    "handling_cost_ex_tax",
+    "handling_cost_inc_tax",
+    "refunded_amount",
+    "shipping_cost_ex_tax",
+    "shipping_cost_inc_tax",
+    "subtotal_ex_tax",
+    "subtotal_inc_tax",
+    "total_ex_tax",
+    "total_inc_tax",
+    "wrapping_cost_ex_tax",
+    "wrapping_cost_inc_tax",
+];
+/// `order_Put` whole numbers.
+const COUNT_FIELDS: [&str; 4] = ["channel_id", "customer_id", "items_shipped", "items_total"];
+/// `order_Put` sub-resources the stand-in accepts and ignores.
+const IGNORED_FIELDS: [&str; 4] = ["products", "shipping_addresses", "consignments", "fees"];
+
+fn v2_bad(messages: Vec<String>) -> Resp {
+    let body: Vec<Value> = messages
+        .into_iter()
+        .map(|m| json!({"status": 400, "message": m}))
+        .collect();
+    respond::json(400, &Value::Array(body))
+}
+
+fn invalid_field(name: &str) -> String {
+    format!("The field '{name}' is invalid.")
+}
+
+/// The status's name, for `status`.
+fn status_name(id: u32) -> &'static str {
+    order_statuses::system_name(id).unwrap_or("")
+}
+
+fn order_json(st: &State, store_hash: &str, o: &OrderRec) -> Value {
+    o.v2_json(&st.api_base(store_hash), status_name(o.status_id))
+}
+
+/// RFC 2822, RFC 3339 or a Unix time.
+fn parse_date(s: &str) -> Option<i64> {
+    use time::format_description::well_known::{Rfc2822, Rfc3339};
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i64>() {
+        return Some(n);
+    }
+    time::OffsetDateTime::parse(s, &Rfc2822)
+        .or_else(|_| time::OffsetDateTime::parse(s, &Rfc3339))
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// `page` and `limit` of a v2 collection (default 1 and 50, `limit` at most 250).
+fn v2_paging(req: &Incoming) -> Result<(usize, usize), Box<Resp>> {
+    let parse = |name: &str, default: usize| match req.query_param(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(Box::new(v2_bad(vec![invalid_field(name)]))),
+        },
+    };
+    Ok((parse("page", 1)?, parse("limit", 50)?.min(250)))
+}
+
+fn page_of(items: Vec<Value>, (page, limit): (usize, usize)) -> Resp {
+    let rows: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .collect();
+    if rows.is_empty() {
+        respond::no_content()
+    } else {
+        respond::json(200, &Value::Array(rows))
+    }
+}
+
+/// `GET /v2/orders`.
+pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
+    if req.method != Method::GET {
+        return method_not_allowed(Area::V2);
+    }
+    if !auth.has(READ_SCOPE) {
+        return forbidden(Area::V2);
+    }
+    let Some(store) = st.stores.get(&auth.store_hash) else {
+        return not_found(Area::V2);
+    };
+    let run = || -> Result<Resp, Box<Resp>> {
+        let paging = v2_paging(req)?;
+        let number = |name: &str| -> Result<Option<u64>, Box<Resp>> {
+            match req.query_param(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| Box::new(v2_bad(vec![invalid_field(name)]))),
+            }
+        };
+        let date = |name: &str| -> Result<Option<i64>, Box<Resp>> {
+            match req.query_param(name) {
+                None => Ok(None),
+                Some(v) => parse_date(&v)
+                    .map(Some)
+                    .ok_or_else(|| Box::new(v2_bad(vec![invalid_field(name)]))),
+            }
+        };
+        let status = number("status_id")?;
+        let customer = number("customer_id")?;
+        let (min_id, max_id) = (number("min_id")?, number("max_id")?);
+        let (min_created, max_created) = (date("min_date_created")?, date("max_date_created")?);
+        let (min_modified, max_modified) = (date("min_date_modified")?, date("max_date_modified")?);
+        let cart = req.query_param("cart_id").filter(|c| !c.is_empty());
+        let mut orders: Vec<&OrderRec> = store
+            .commerce
+            .orders
+            .values()
+            .filter(|o| match status {
+                Some(s) => u64::from(o.status_id) == s,
+                None => o.status_id != 0,
+            })
+            .filter(|o| cart.as_ref().is_none_or(|c| o.cart_id.as_ref() == Some(c)))
+            .filter(|o| customer.is_none_or(|c| o.customer_id == c))
+            .filter(|o| min_id.is_none_or(|m| o.id >= m) && max_id.is_none_or(|m| o.id <= m))
+            .filter(|o| {
+                min_created.is_none_or(|m| o.date_created >= m)
+                    && max_created.is_none_or(|m| o.date_created <= m)
+            })
+            .filter(|o| {
+                min_modified.is_none_or(|m| o.date_modified >= m)
+                    && max_modified.is_none_or(|m| o.date_modified <= m)
+            })
+            .collect();
+        if let Some(sort) = req.query_param("sort") {
+            let (field, dir) = sort.split_once(':').unwrap_or((sort.as_str(), "asc"));
+            match field {
+                "id" => orders.sort_by_key(|o| o.id),
+                "date_created" => orders.sort_by_key(|o| (o.date_created, o.id)),
+                "date_modified" => orders.sort_by_key(|o| (o.date_modified, o.id)),
+                "status_id" => orders.sort_by_key(|o| (o.status_id, o.id)),
+                _ => return Err(Box::new(v2_bad(vec![invalid_field("sort")]))),
+            }
+            match dir {
+                "asc" => {}
+                "desc" => orders.reverse(),
+                _ => return Err(Box::new(v2_bad(vec![invalid_field("sort")]))),
+            }
+        }
+        let items = orders
+            .into_iter()
+            .map(|o| order_json(st, &auth.store_hash, o))
+            .collect();
+        Ok(page_of(items, paging))
+    };
+    run().unwrap_or_else(|resp| *resp)
+}
+
+fn find<'a>(st: &'a State, auth: &Auth, id: &str) -> Option<&'a OrderRec> {
+    let id = id.parse::<u64>().ok()?;
+    st.stores.get(&auth.store_hash)?.commerce.orders.get(&id)
+}
+
+/// `GET|PUT /v2/orders/{id}`.
+pub(crate) fn item(st: &mut State, auth: &Auth, req: &Incoming, id: &str) -> Resp {
+    match req.method {
+        Method::GET => {
+            if !auth.has(READ_SCOPE) {
+                return forbidden(Area::V2);
+            }
+            match find(st, auth, id) {
+                Some(o) => respond::json(200, &order_json(st, &auth.store_hash, o)),
+                None => not_found(Area::V2),
+            }
+        }
+        Method::PUT => {
+            if !auth.has(WRITE_SCOPE) {
+                return forbidden(Area::V2);
+            }
+            update(st, auth, req, id)
+        }
+        _ => method_not_allowed(Area::V2),
+    }
+}
+
+/// A validated `PUT` body.
+#[derive(Default)]
+struct Update {
+    status_id: Option<u32>,
+    payment_method: Option<String>,
+    payment_provider_id: Option<Value>,
+    billing: Option<Map<String, Value>>,
+    written: Map<String, Value>,
+}
+
+fn parse_update(
+    body: &Map<String, Value>,
+    response_fields: &Map<String, Value>,
+) -> Result<Update, Vec<String>> {
+    let mut u = Update::default();
+    let mut errors = Vec::new();
+    for (k, v) in body {
+        let name = k.as_str();
+        if name == "status_id" {
+            match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if order_statuses::system_name(n).is_some() => u.status_id = Some(n),
+                Some(n) => errors.push(format!(
+                    "The field 'status_id' is invalid: there is no order status {n}."
+                )),
+                None => errors.push(invalid_field(name)),
+            }
+        } else if name == "payment_method" {
+            match v {
+                Value::String(s) => u.payment_method = Some(s.clone()),
+                Value::Null => u.payment_method = Some(String::new()),
+                _ => errors.push(invalid_field(name)),
+            }
+        } else if name == "payment_provider_id" {
+            match v {
+                Value::String(_) | Value::Number(_) => u.payment_provider_id = Some(v.clone()),
+                Value::Null => u.payment_provider_id = Some(Value::String(String::new())),
+                _ => errors.push(invalid_field(name)),
+            }
+        } else if let Some((_, nullable, max)) = TEXT_FIELDS.iter().find(|(f, ..)| *f == name) {
+            match v {
+                Value::String(s) if s.chars().count() <= *max => {
+                    u.written.insert(k.clone(), v.clone());
+                }
+                Value::Null if *nullable => {
+                    u.written.insert(k.clone(), Value::Null);
+                }
+                _ => errors.push(invalid_field(name)),
+            }
+        } else if MONEY_FIELDS.contains(&name) {
+            match v.as_str().map(|s| parse_ten_thousandths(s.trim())) {
+                Some(Ok(tt)) => {
+                    u.written.insert(k.clone(), json!(fmt4(tt)));
+                }
+                _ => errors.push(invalid_field(name)),
+            }
+        } else if COUNT_FIELDS.contains(&name) {
+            match v.as_u64() {
+                Some(n) => {
+                    u.written.insert(k.clone(), json!(n));
+                }
+                None => errors.push(invalid_field(name)),
+            }
+        } else if name == "order_is_digital" {
+            match v {
+                Value::Bool(_) => {
+                    u.written.insert(k.clone(), v.clone());
+                }
+                _ => errors.push(invalid_field(name)),
+            }
+        } else if name == "billing_address" {
+            match v {
+                Value::Object(obj) => u.billing = Some(obj.clone()),
+                _ => errors.push(invalid_field(name)),
+            }
+        } else if IGNORED_FIELDS.contains(&name) {
+            if !v.is_array() && !v.is_object() {
+                errors.push(invalid_field(name));
+            }
+        } else if response_fields.contains_key(name) {
+            errors.push(format!(
+                "The field '{name}' cannot be written to. Please remove it from your request before trying again."
+            ));
+        } else {
+            errors.push(format!(
+                "The field '{name}' is not supported by this resource."
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(u)
+    } else {
+        Err(errors)
+    }
+}
+
+fn update(st: &mut State, auth: &Auth, req: &Incoming, id: &str) -> Resp {
+    let Some(current) = find(st, auth, id).map(|o| order_json(st, &auth.store_hash, o)) else {
+        return not_found(Area::V2);
+    };
+    let body = match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(obj)) => obj,
+        _ => return v2_bad(vec!["The request body is not a valid JSON object.".into()]),
+    };
+    let response_fields = current.as_object().cloned().unwrap_or_default();
+    let mut u = match parse_update(&body, &response_fields) {
+        Ok(u) => u,
+        Err(errors) => return v2_bad(errors),
+    };
+    let Some(commerce): Option<&mut Commerce> =
+        st.stores.get_mut(&auth.store_hash).map(|s| &mut s.commerce)
+    else {
+        return not_found(Area::V2);
+    };
+    let Some(order) = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| commerce.orders.get_mut(&id))
+    else {
+        return not_found(Area::V2);
+    };
+    if let Some(billing) = u.billing.take() {
+        let bad = order.billing.apply_v2(&billing);
+        if !bad.is_empty() {
+            return v2_bad(
+                bad.iter()
+                    .map(|f| invalid_field(&format!("billing_address.{f}")))
+                    .collect(),
+            );
+        }
+    }
+    let was_incomplete = order.status_id == 0;
+    if let Some(s) = u.status_id {
+        order.status_id = s;
+    }
+    if let Some(m) = u.payment_method {
+        order.payment_method = m;
+    }
+    if let Some(p) = u.payment_provider_id {
+        order.payment_provider_id = p;
+    }
+    order.written.extend(u.written);
+    order.date_modified = now_unix();
+    let (order_id, placed) = (order.id, was_incomplete && order.status_id != 0);
+    if placed {
+        commerce.place(order_id);
+    }
+    match find(st, auth, id) {
+        Some(o) => respond::json(200, &order_json(st, &auth.store_hash, o)),
+        None => not_found(Area::V2),
+    }
+}
+
+/// `GET /v2/orders/{id}/products`.
+pub(crate) fn products(st: &State, auth: &Auth, req: &Incoming, id: &str) -> Resp {
+    if req.method != Method::GET {
+        return method_not_allowed(Area::V2);
+    }
+    if !auth.has(READ_SCOPE) {
+        return forbidden(Area::V2);
+    }
+    let paging = match v2_paging(req) {
+        Ok(p) => p,
+        Err(resp) => return *resp,
+    };
+    match find(st, auth, id) {
+        Some(o) => page_of(o.products_json(), paging),
+        None => not_found(Area::V2),
+    }
+}
+
+/// `GET /v2/orders/{id}/shipping_addresses`.
+pub(crate) fn shipping_addresses(st: &State, auth: &Auth, req: &Incoming, id: &str) -> Resp {
+    if req.method != Method::GET {
+        return method_not_allowed(Area::V2);
+    }
+    if !auth.has(READ_SCOPE) {
+        return forbidden(Area::V2);
+    }
+    let paging = match v2_paging(req) {
+        Ok(p) => p,
+        Err(resp) => return *resp,
+    };
+    match find(st, auth, id) {
+        Some(o) => page_of(
+            o.shipping_addresses_json(&st.api_base(&auth.store_hash)),
+            paging,
+        ),
+        None => not_found(Area::V2),
+    }
+}
+
+/// `GET /v2/customers/{id}`.
+pub(crate) fn customer(st: &State, auth: &Auth, req: &Incoming, id: &str) -> Resp {
+    if req.method != Method::GET {
+        return method_not_allowed(Area::V2);
+    }
+    if !auth.has(CUSTOMER_SCOPE) {
+        return forbidden(Area::V2);
+    }
+    match id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| st.stores.get(&auth.store_hash)?.commerce.customers.get(&id))
+    {
+        Some(c) => respond::json(200, &c.v2_json(&st.api_base(&auth.store_hash))),
+        None => not_found(Area::V2),
+    }
+}
