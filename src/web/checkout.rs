@@ -439,3 +439,28 @@ fn shopper_page(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let trusted: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap()];
+        let pick = |peer: &str, fwd: Option<&str>| {
+            client_ip_from(&trusted, Some(peer.parse().unwrap()), fwd)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            pick("10.0.0.1:5000", Some("203.0.113.7, 10.0.0.2")),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            pick("198.51.100.1:5000", Some("203.0.113.7")),
+            "198.51.100.1"
+        );
+        assert_eq!(pick("10.0.0.1:5000", Some("not an ip")), "10.0.0.1");
+        assert_eq!(pick("10.0.0.1:5000", None), "10.0.0.1");
+    }
+}

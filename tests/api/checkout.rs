@@ -573,3 +573,93 @@ async fn the_checkout_endpoints_refuse_other_origins_and_malformed_bodies() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+#[tokio::test]
+async fn a_late_needs_review_after_approval_changes_nothing() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(status_of(&app, order), 11);
+    let late: Vec<(String, String)> = replay_of(&app, &uuid)
+        .into_iter()
+        .map(|(k, v)| {
+            if k.ends_with("sq_state") {
+                (k, "needs_review".to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let resp = app
+        .http
+        .post(format!("{}/sequra/ipn", app.address))
+        .form(&late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(status_of(&app, order), 11, "never moved backwards");
+}
+
+#[tokio::test]
+async fn page_views_use_the_cached_methods_without_asking_sequra() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    app.sequra.clear_requests();
+    for _ in 0..3 {
+        assert!(!methods(&app, &checkout).await.is_empty());
+    }
+    assert!(
+        app.sequra.requests().is_empty(),
+        "{:?}",
+        app.sequra.requests()
+    );
+}
+
+#[tokio::test]
+async fn an_amount_above_a_methods_maximum_leaves_that_button_out() {
+    let (app, _) = ready().await;
+    // 25 × 129 € boots ≈ 3.225 €: above pp3's 3.000 € and sp1's 1.500 € maximums.
+    let big = app.bc.create_checkout(STORE, &[(105, 25)], "ES");
+    let offered = methods(&app, &big).await;
+    assert!(offered.contains(&"i1".to_string()), "{offered:?}");
+    assert!(!offered.contains(&"pp3".to_string()), "{offered:?}");
+    assert!(!offered.contains(&"sp1".to_string()), "{offered:?}");
+}
+
+#[tokio::test]
+async fn an_excluded_product_hides_sequra() {
+    let (app, session) = ready().await;
+    app.post_form(
+        "/app/general",
+        &session,
+        &[
+            ("allowed_ips", ""),
+            (
+                "excluded_product",
+                r#"{"id":104,"name":"Zapatillas urbanas","sku":"ZAP-001"}"#,
+            ),
+        ],
+    )
+    .await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1), (103, 1)], "ES");
+    assert!(methods(&app, &checkout).await.is_empty());
+    let resp = start(&app, &checkout, "i1", None).await;
+    assert_eq!(resp.status(), 403, "start re-checks eligibility");
+}
+
+#[tokio::test]
+async fn starts_for_one_checkout_are_rate_limited() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(start(&app, &checkout, "i1", None).await.status().as_u16());
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(statuses[10], 429, "{statuses:?}");
+}
