@@ -41,6 +41,9 @@ fn main() -> anyhow::Result<()> {
         let mut settings =
             sequra_bc::sandbox::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
         settings.log.level = "warn".into();
+        // Requests carry a forwarded shopper IP that varies, as real shoppers' do, so the
+        // per-IP rate limit measures its cost without refusing the benchmark.
+        settings.server.trusted_proxies = "127.0.0.1".into();
         let app = Application::build(settings).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         bc.set_app_url(Url::parse(&address)?);

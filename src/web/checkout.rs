@@ -23,6 +23,8 @@ use crate::state::AppState;
 
 const MAX_JSON: u64 = 16 * 1024;
 const MAX_FORM: u64 = 64 * 1024;
+/// Requests per shopper IP per minute (offices and mobile networks share addresses).
+const PER_IP_PER_MINUTE: u32 = 600;
 /// Pending pages re-check this many times, two seconds apart, before explaining.
 const PENDING_CHECKS: u32 = 15;
 
@@ -92,7 +94,7 @@ pub fn routes(
                     limit(
                         &state,
                         &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()),
-                        120,
+                        PER_IP_PER_MINUTE,
                     )?;
                     let body: MethodsBody = parse_json(&body)?;
                     limit(&state, &format!("methods:{store}:{}", body.checkout_id), 60)?;
@@ -127,7 +129,7 @@ pub fn routes(
                     limit(
                         &state,
                         &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()),
-                        120,
+                        PER_IP_PER_MINUTE,
                     )?;
                     let body: StartBody = parse_json(&body)?;
                     limit(&state, &format!("start:{store}:{}", body.checkout_id), 10)?;
@@ -245,8 +247,16 @@ fn client_ip(
     peer: Option<SocketAddr>,
     forwarded: Option<&str>,
 ) -> Option<IpAddr> {
+    client_ip_from(&state.trusted_proxies, peer, forwarded)
+}
+
+fn client_ip_from(
+    trusted: &[IpAddr],
+    peer: Option<SocketAddr>,
+    forwarded: Option<&str>,
+) -> Option<IpAddr> {
     let peer = peer?.ip();
-    if state.trusted_proxies.contains(&peer)
+    if trusted.contains(&peer)
         && let Some(first) = forwarded.and_then(|f| f.split(',').next())
         && let Ok(ip) = first.trim().parse()
     {
