@@ -51,6 +51,8 @@ fn main() -> anyhow::Result<()> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        // The benchmark far exceeds a real store's API quota; the stand-in's limiter is lifted.
+        bc.set_rate_limit_quota(1_000_000);
         let spec = StoreSpec::demo("bench");
         let owner = spec.owner.clone();
         bc.add_store(spec);
@@ -84,12 +86,18 @@ fn main() -> anyhow::Result<()> {
             .form(&form(&[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)]))
             .send()
             .await?;
-        let checkout = bc.create_checkout("bench", &[(104, 1)], "ES");
+        // Enough checkouts that none reaches the per-checkout limit, and a varying forwarded
+        // shopper IP (the proxy is trusted) so the per-IP limit is exercised, not tripped.
+        let checkouts: Vec<String> = (0..25)
+            .map(|_| bc.create_checkout("bench", &[(104, 1)], "ES"))
+            .collect();
+        let checkout = checkouts[0].clone();
         let methods_url = format!("{address}/checkout/bench/methods");
-        let body = json!({ "checkoutId": checkout });
-        for _ in 0..50 {
+        let ip = |i: usize| format!("198.51.{}.{}", i / 250, i % 250 + 1);
+        for (i, c) in checkouts.iter().enumerate() {
             http.post(&methods_url)
-                .json(&body)
+                .header("x-forwarded-for", ip(i))
+                .json(&json!({ "checkoutId": c }))
                 .send()
                 .await?
                 .bytes()
@@ -97,10 +105,16 @@ fn main() -> anyhow::Result<()> {
         }
         let n = 1000;
         let mut methods = Vec::with_capacity(n);
-        for _ in 0..n {
+        for i in 0..n {
+            let body = json!({ "checkoutId": checkouts[i % checkouts.len()] });
             let t = Instant::now();
-            let r = http.post(&methods_url).json(&body).send().await?;
-            anyhow::ensure!(r.status() == 200, "methods failed");
+            let r = http
+                .post(&methods_url)
+                .header("x-forwarded-for", ip(i))
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "methods failed: {}", r.status());
             r.bytes().await?;
             methods.push(t.elapsed());
         }
@@ -125,6 +139,7 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let r = http
                 .post(format!("{address}/checkout/bench/start"))
+                .header("x-forwarded-for", ip(10_000 + i))
                 .json(&json!({ "checkoutId": c, "product": "i1" }))
                 .send()
                 .await?;

@@ -89,14 +89,8 @@ pub fn routes(
              ip: Option<IpAddr>,
              body: Bytes| async move {
                 let result = async {
-                    let store = parse_store(&store)?;
-                    let allowed = storefront_origin(&state, &store, origin.as_deref()).await?;
-                    limit(
-                        &state,
-                        &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()),
-                        PER_IP_PER_MINUTE,
-                    )?;
-                    let body: MethodsBody = parse_json(&body)?;
+                    let (store, allowed, body) =
+                        admit::<MethodsBody>(&state, &store, origin.as_deref(), ip, &body).await?;
                     limit(&state, &format!("methods:{store}:{}", body.checkout_id), 60)?;
                     let methods =
                         eligibility::eligible(&state, &store, &body.checkout_id, body.amount, ip)
@@ -124,14 +118,8 @@ pub fn routes(
              ua: Option<String>,
              body: Bytes| async move {
                 let result = async {
-                    let store = parse_store(&store)?;
-                    let allowed = storefront_origin(&state, &store, origin.as_deref()).await?;
-                    limit(
-                        &state,
-                        &format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()),
-                        PER_IP_PER_MINUTE,
-                    )?;
-                    let body: StartBody = parse_json(&body)?;
+                    let (store, allowed, body) =
+                        admit::<StartBody>(&state, &store, origin.as_deref(), ip, &body).await?;
                     limit(&state, &format!("start:{store}:{}", body.checkout_id), 10)?;
                     let shopper = Shopper {
                         ip,
@@ -229,6 +217,22 @@ pub fn routes(
         .unify()
         .or(ipn)
         .unify()
+}
+
+/// What both script endpoints check first: the store, the caller's origin, the per-IP limit,
+/// and the JSON body. Returns the store, the origin to allow, and the body.
+async fn admit<T: for<'de> Deserialize<'de>>(
+    state: &AppState,
+    store: &str,
+    origin: Option<&str>,
+    ip: Option<IpAddr>,
+    body: &[u8],
+) -> Result<(StoreHash, Option<String>, T), AppError> {
+    let store = parse_store(store)?;
+    let allowed = storefront_origin(state, &store, origin).await?;
+    let ip_key = format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default());
+    limit(state, &ip_key, PER_IP_PER_MINUTE)?;
+    Ok((store, allowed, parse_json(body)?))
 }
 
 fn parse_store(s: &str) -> Result<StoreHash, AppError> {
