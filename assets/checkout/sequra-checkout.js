@@ -223,8 +223,9 @@
     ".sequra-methods{margin:1rem 0;display:flex;flex-direction:column;gap:.5rem}" +
     ".sequra-heading{font-weight:600;margin:0}" +
     ".sequra-method{display:flex;align-items:center;gap:.75rem;width:100%;text-align:left;padding:.75rem 1rem;" +
-    "border:1px solid #d9dce9;border-radius:4px;background:#fff;cursor:pointer;font:inherit}" +
-    ".sequra-method:hover{border-color:#3c64f4}.sequra-detail{margin-left:auto;color:#5e637a;font-size:.9em}" +
+    "border:1px solid #d9dce9;border-radius:4px;background:#fff;color:#313440;cursor:pointer;font:inherit}" +
+    ".sequra-method:hover{border-color:#3c64f4}.sequra-title{font-weight:600}" +
+    ".sequra-detail{margin-left:auto;color:#5e637a;font-size:.9em}" +
     ".sequra-message{color:#c0272d;margin:.25rem 0}" +
     ".sequra-overlay{position:fixed;inset:0;background:rgba(0,0,0,.45);display:flex;align-items:center;" +
     "justify-content:center;z-index:10000}.sequra-dialog{background:#fff;border-radius:6px;max-width:560px;" +
