@@ -7,3 +7,4 @@ pub mod lifecycle;
 pub mod models;
 pub mod provisioning;
 pub mod signed_payload;
+pub mod webhooks;

@@ -9,6 +9,7 @@ pub mod settings;
 pub mod solicitations;
 pub mod stores;
 pub mod users;
+pub mod webhook_events;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -9,6 +9,8 @@ use warp::{Filter, Rejection, Reply};
 use super::merchant;
 use super::respond::{Page, accept_language, finish, redirect};
 use crate::bigcommerce::lifecycle::{self, AuthQuery};
+use crate::bigcommerce::provisioning::WEBHOOK_SECRET_HEADER;
+use crate::bigcommerce::{signed_payload, webhooks};
 use crate::domain::BcOrderId;
 use crate::error::{AppError, Public};
 use crate::i18n::Lang;
@@ -37,15 +39,44 @@ pub fn routes(
     let remove_user = signed_route("remove-user", with_state.clone(), remove_user);
     let webhooks = warp::path!("bc" / "webhooks")
         .and(warp::post())
-        .and(warp::body::content_length_limit(256 * 1024))
-        .map(|| {
-            // The receiver arrives with order management; until then BigCommerce keeps
-            // retrying (only a 2xx counts as delivered), so nothing is lost.
-            warp::reply::with_status(
-                "webhook processing is not enabled yet",
-                StatusCode::SERVICE_UNAVAILABLE,
-            )
-        });
+        .and(with_state.clone())
+        .and(warp::header::optional::<String>(WEBHOOK_SECRET_HEADER))
+        .and(warp::header::optional::<String>("webhook-id"))
+        .and(warp::header::optional::<String>("webhook-timestamp"))
+        .and(warp::header::optional::<String>("webhook-signature"))
+        .and(
+            warp::body::content_length_limit(256 * 1024)
+                .and(warp::body::bytes())
+                .or(warp::any().map(bytes::Bytes::new))
+                .unify(),
+        )
+        .then(
+            |state: AppState,
+             secret: Option<String>,
+             id: Option<String>,
+             timestamp: Option<String>,
+             signature: Option<String>,
+             body: bytes::Bytes| async move {
+                let sig = webhooks::SignatureHeaders {
+                    id,
+                    timestamp,
+                    signature,
+                };
+                let now = signed_payload::unix_now() as i64;
+                // Stored before the 200; nothing else happens on the request path.
+                let status =
+                    match webhooks::receive(&state, secret.as_deref(), &sig, &body, now).await {
+                        Ok(_) => StatusCode::OK,
+                        Err(e) => {
+                            if e.status().is_server_error() {
+                                tracing::error!(error = ?e, "webhook could not be stored");
+                            }
+                            e.status()
+                        }
+                    };
+                warp::reply::with_status(warp::reply(), status).into_response()
+            },
+        );
     auth.or(load).or(uninstall).or(remove_user).or(webhooks)
 }
 

@@ -385,16 +385,3 @@ async fn remove_user_forgets_the_user_and_ends_their_session() {
     let resp = app.get_path(&format!("/app?session={session}")).await;
     assert_eq!(resp.status(), 401);
 }
-
-#[tokio::test]
-async fn the_webhook_receiver_is_registered_and_asks_for_redelivery_for_now() {
-    let app = spawn_app().await;
-    let resp = app
-        .http
-        .post(format!("{}/bc/webhooks", app.address))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 503);
-}

@@ -11,3 +11,4 @@ mod load;
 mod onboarding;
 mod pages;
 mod secrets;
+mod webhooks;

@@ -1,0 +1,164 @@
+//! `POST /bc/webhooks`: authenticated, stored before the 200, de-duplicated on `hash`.
+
+use base64::Engine;
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const HEADER: &str = "X-Sequra-Webhook-Secret";
+
+fn secret(app: &TestApp, hash: &str) -> String {
+    app.bc.webhooks(hash)[0]["headers"][HEADER]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn delivery(hash: &str, scope: &str, event: &str, data: serde_json::Value) -> String {
+    json!({
+        "scope": scope, "store_id": "1025646", "data": data, "hash": event,
+        "created_at": 1561479335, "producer": format!("stores/{hash}")
+    })
+    .to_string()
+}
+
+async fn post(app: &TestApp, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = app
+        .http
+        .post(format!("{}/bc/webhooks", app.address))
+        .body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_delivery_is_stored_once_however_often_it_arrives() {
+    let app = spawn_app().await;
+    app.installed_store("store1").await;
+    let s = secret(&app, "store1");
+    let body = delivery(
+        "store1",
+        "store/order/updated",
+        "dd70c0976e06",
+        json!({"type": "order", "id": 250}),
+    );
+    for _ in 0..3 {
+        let resp = post(&app, &body, &[(HEADER, &s)]).await;
+        assert_eq!(resp.status(), 200);
+        assert!(resp.bytes().await.unwrap().is_empty(), "no response body");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 1);
+    assert_eq!(app.count("SELECT order_id FROM webhook_events"), 250);
+    // A shipment carries its order as camelCase orderId.
+    let body = delivery(
+        "store1",
+        "store/shipment/created",
+        "8b98021c",
+        json!({"type": "shipment", "id": 12, "orderId": 251}),
+    );
+    assert_eq!(post(&app, &body, &[(HEADER, &s)]).await.status(), 200);
+    assert_eq!(
+        app.count("SELECT order_id FROM webhook_events WHERE scope='store/shipment/created'"),
+        251
+    );
+}
+
+#[tokio::test]
+async fn unknown_stores_wrong_secrets_and_malformed_bodies_store_nothing() {
+    let app = spawn_app().await;
+    app.installed_store("store1").await;
+    app.installed_store("store2").await;
+    let s1 = secret(&app, "store1");
+    let s2 = secret(&app, "store2");
+    let body = delivery(
+        "store1",
+        "store/order/updated",
+        "abc",
+        json!({"type": "order", "id": 1}),
+    );
+    assert_eq!(post(&app, &body, &[]).await.status(), 401, "no secret");
+    assert_eq!(post(&app, &body, &[(HEADER, "wrong")]).await.status(), 401);
+    assert_eq!(
+        post(&app, &body, &[(HEADER, &s2)]).await.status(),
+        401,
+        "another store's secret"
+    );
+    let unknown = delivery(
+        "nosuch",
+        "store/order/updated",
+        "abc",
+        json!({"type": "order", "id": 1}),
+    );
+    assert_eq!(post(&app, &unknown, &[(HEADER, &s1)]).await.status(), 401);
+    for bad in [
+        "",
+        "{",
+        "[]",
+        r#"{"scope":"store/order/updated"}"#,
+        &body.replace("stores/store1", "shops/store1"),
+    ] {
+        assert_eq!(
+            post(&app, bad, &[(HEADER, &s1)]).await.status(),
+            400,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 0);
+    // After uninstall the secret is gone: deliveries are refused.
+    app.bc.uninstall("store1").await.unwrap();
+    assert_eq!(post(&app, &body, &[(HEADER, &s1)]).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_standard_webhooks_signature_is_checked_when_present() {
+    let app = spawn_app().await;
+    app.installed_store("store1").await;
+    let s = secret(&app, "store1");
+    let body = delivery(
+        "store1",
+        "store/order/statusUpdated",
+        "h1",
+        json!({"type": "order", "id": 7}),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let msg = format!("msg_1.{now}.{body}");
+    let sig = {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(app.bc.client_secret().as_bytes()).unwrap();
+        mac.update(msg.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    let bad = post(
+        &app,
+        &body,
+        &[
+            (HEADER, &s),
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &now),
+            ("webhook-signature", "v1,AAAA"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status(), 401);
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 0);
+    let good = post(
+        &app,
+        &body,
+        &[
+            (HEADER, &s),
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &now),
+            ("webhook-signature", &format!("v1,{sig}")),
+        ],
+    )
+    .await;
+    assert_eq!(good.status(), 200);
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 1);
+}
