@@ -34,6 +34,8 @@ pub struct AppState {
     /// Serialises starts per checkout and notifications per seQura order.
     pub payment_locks: KeyedLocks,
     pub rate_limiter: RateLimiter,
+    /// The `Content-Security-Policy` of every page, built once.
+    pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
@@ -59,6 +61,7 @@ impl AppState {
         )?;
         let sessions = SessionSigner::new(key.derive("merchant-session-v1"));
         let trusted_proxies = Arc::new(settings.trusted_proxies()?);
+        let content_security_policy = content_security_policy(&bigcommerce).into();
         Ok(Self {
             settings: Arc::new(settings),
             public_url,
@@ -73,6 +76,7 @@ impl AppState {
             payment_locks: KeyedLocks::default(),
             rate_limiter: RateLimiter::default(),
             trusted_proxies,
+            content_security_policy,
             provision_locks: KeyedLocks::default(),
         })
     }
@@ -86,4 +90,19 @@ impl AppState {
     pub fn provision_lock(&self, store: &StoreHash) -> Arc<tokio::sync::Mutex<()>> {
         self.provision_locks.lock_for(format!("provision:{store}"))
     }
+}
+
+/// The control panel's origins may frame us; so may the configured login host's origin (the
+/// stand-in's, in the demo and tests).
+fn content_security_policy(bc: &BigCommerce) -> String {
+    let mut ancestors = String::from("https://*.mybigcommerce.com https://login.bigcommerce.com");
+    let login = bc.login_url().origin().ascii_serialization();
+    if login != "https://login.bigcommerce.com" && login != "null" {
+        ancestors.push(' ');
+        ancestors.push_str(&login);
+    }
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}"
+    )
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::client::{BcError, StoreApi};
+use super::client::StoreApi;
 use super::provisioning::{self, Desired};
 use super::signed_payload::{self, SignedPayload, unix_now};
 use crate::config::SecretString;
@@ -172,7 +172,7 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
             if let Err(e) = &r {
                 tracing::warn!(item = item.as_str(), error = %e, "provisioning step failed");
             }
-            (item, r.map_err(|e| merchant_reason(item, &e)))
+            (item, r.map_err(|e| e.to_string()))
         })
         .collect();
     let hash = store.clone();
@@ -193,11 +193,6 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
         })
         .await?;
     Ok(())
-}
-
-/// The stored reason: BigCommerce's answer; the page puts the item's translated lead-in first.
-fn merchant_reason(_item: Item, e: &BcError) -> String {
-    e.to_string()
 }
 
 /// `/bc/load`: verifies the payload, requires an installed store, provisions a new user, and

@@ -62,13 +62,27 @@ pub fn touch(conn: &Connection, store: &StoreHash, user: &StoreUser) -> Result<b
     }
 }
 
-/// Whether the user is known for this store.
-pub fn exists(conn: &Connection, store: &StoreHash, user: UserId) -> Result<bool, DbError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM store_users WHERE store_hash = ?1 AND user_id = ?2)",
-        params![store.as_str(), user.0 as i64],
-        |r| r.get(0),
-    )?)
+/// One user of the store, if known.
+pub fn get(
+    conn: &Connection,
+    store: &StoreHash,
+    user: UserId,
+) -> Result<Option<StoreUser>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT user_id, email, locale, is_owner FROM store_users
+             WHERE store_hash = ?1 AND user_id = ?2",
+            params![store.as_str(), user.0 as i64],
+            |r| {
+                Ok(StoreUser {
+                    id: UserId(r.get::<_, i64>(0)? as u64),
+                    email: r.get(1)?,
+                    locale: r.get(2)?,
+                    is_owner: r.get(3)?,
+                })
+            },
+        )
+        .optional()?)
 }
 
 /// Removes a user (BigCommerce's remove_user callback). Returns false if unknown.

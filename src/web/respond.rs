@@ -31,7 +31,7 @@ pub fn html_page(
 /// session tokens).
 pub fn with_security_headers(state: &AppState, mut resp: Response) -> Response {
     let h = resp.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(state)) {
+    if let Ok(csp) = HeaderValue::from_str(&state.content_security_policy) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(
@@ -44,21 +44,6 @@ pub fn with_security_headers(state: &AppState, mut resp: Response) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     resp
-}
-
-/// The control panel's origins may frame us; so may the configured login host's origin
-/// (the stand-in's, in the demo and tests).
-fn content_security_policy(state: &AppState) -> String {
-    let mut ancestors = String::from("https://*.mybigcommerce.com https://login.bigcommerce.com");
-    let login = state.bigcommerce.login_url().origin().ascii_serialization();
-    if login != "https://login.bigcommerce.com" && login != "null" {
-        ancestors.push(' ');
-        ancestors.push_str(&login);
-    }
-    format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}"
-    )
 }
 
 /// A 303 redirect (after a form post) or 302.

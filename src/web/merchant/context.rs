@@ -51,7 +51,7 @@ impl Merchant {
                 let Some(s) = stores::get_installed(conn, &hash)? else {
                     return Ok(None);
                 };
-                let user = users::list(conn, &hash)?.into_iter().find(|u| u.id == user);
+                let user = users::get(conn, &hash, user)?;
                 Ok(user.map(|u| (s, u)))
             })
             .await?;
