@@ -2,12 +2,16 @@
 //! file of queries per aggregate. SQL lives here and nowhere else.
 
 pub mod backup;
+pub mod delivery_reports;
+pub mod jobs;
 pub mod lock;
+pub mod order_sync;
 pub mod provisioning;
 pub mod sequra;
 pub mod settings;
 pub mod solicitations;
 pub mod stores;
+pub mod transaction_log;
 pub mod users;
 pub mod webhook_events;
 

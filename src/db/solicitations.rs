@@ -69,6 +69,8 @@ pub struct Solicitation {
     pub state: SolicitationState,
     pub shopper_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// When the BigCommerce order got seQura's outcome (the IPN follow-up).
+    pub placed_at: Option<String>,
 }
 
 fn token_context(store: &StoreHash, id: i64) -> String {
@@ -76,7 +78,8 @@ fn token_context(store: &StoreHash, id: i64) -> String {
 }
 
 const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
-    merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent";
+    merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent, \
+    placed_at";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
     let store: String = r.get(1)?;
@@ -103,6 +106,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
         state: SolicitationState::parse(&state).ok_or_else(|| bad(11))?,
         shopper_ip: r.get(12)?,
         user_agent: r.get(13)?,
+        placed_at: r.get(14)?,
     })
 }
 
@@ -234,4 +238,48 @@ pub fn transition(
         params![id, from.as_str(), to.as_str(), now()],
     )?;
     Ok(n > 0)
+}
+
+/// The seQura order behind a BigCommerce order: the solicitation seQura knows of (solicited
+/// or beyond) for it, the newest if several.
+pub fn for_order(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+) -> Result<Option<Solicitation>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM solicitations
+                 WHERE store_hash = ?1 AND bc_order_id = ?2 AND sequra_uuid IS NOT NULL
+                   AND state <> 'created'
+                 ORDER BY (state IN ('approved', 'on_hold')) DESC, id DESC LIMIT 1"
+            ),
+            params![store.as_str(), order.0 as i64],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// The BigCommerce order now carries seQura's outcome.
+pub fn mark_placed(conn: &Connection, id: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET placed_at = ?2 WHERE id = ?1 AND placed_at IS NULL",
+        params![id, now()],
+    )?;
+    Ok(())
+}
+
+/// Solicitations seQura approved, put on hold or cancelled whose BigCommerce order never got
+/// the outcome (all stores), oldest first.
+pub fn unplaced(conn: &Connection, limit: usize) -> Result<Vec<Solicitation>, DbError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM solicitations
+         WHERE placed_at IS NULL AND state IN ('approved', 'on_hold', 'cancelled')
+         ORDER BY id LIMIT ?1"
+    ))?;
+    let rows = q
+        .query_map([limit as i64], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }

@@ -248,3 +248,34 @@ pub fn purge(conn: &mut Connection, hash: &StoreHash) -> Result<bool, DbError> {
     tx.commit()?;
     Ok(deleted > 0)
 }
+
+/// Installed stores' hashes (background duties).
+pub fn installed(conn: &Connection) -> Result<Vec<StoreHash>, DbError> {
+    let mut q =
+        conn.prepare_cached("SELECT store_hash FROM stores WHERE status = 'installed' ORDER BY 1")?;
+    let hashes: Vec<String> = q.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(hashes
+        .iter()
+        .filter_map(|h| StoreHash::parse(h).ok())
+        .collect())
+}
+
+/// Up to when (unix seconds) the reconciliation has checked the store's orders.
+pub fn reconciled_through(conn: &Connection, hash: &StoreHash) -> Result<Option<i64>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT reconciled_through FROM stores WHERE store_hash = ?1",
+            [hash.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+pub fn set_reconciled_through(conn: &Connection, hash: &StoreHash, t: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE stores SET reconciled_through = ?2 WHERE store_hash = ?1",
+        params![hash.as_str(), t],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! The `jobs` aggregate: the durable queue of outbound side effects.
+//!
+//! Jobs sharing a `serial_key` (one order) run one at a time and oldest first: a job is only
+//! claimable while no older job of its key is pending or running. While a job is pending, the
+//! same work (`dedupe_key`) is not queued twice.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::DbError;
+use crate::domain::StoreHash;
+
+/// Milliseconds since the Unix epoch: the queue's clock.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A job to queue.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    pub store: &'a StoreHash,
+    pub kind: &'a str,
+    pub serial_key: &'a str,
+    pub dedupe_key: &'a str,
+    pub payload: &'a str,
+    /// Not before (unix ms).
+    pub run_at: i64,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub store: StoreHash,
+    pub kind: String,
+    pub payload: String,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// When it was queued (unix ms).
+    pub created_at: i64,
+}
+
+/// A job the dashboard shows as stuck: failed, or pending after failed attempts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StuckJob {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// Queues a job, or finds the pending one doing the same work. Returns its id and whether it
+/// is new.
+pub fn enqueue(conn: &Connection, job: &NewJob<'_>) -> Result<(i64, bool), DbError> {
+    let now = now_ms();
+    let n = conn.execute(
+        "INSERT INTO jobs (store_hash, kind, serial_key, dedupe_key, payload, run_at,
+                           created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT DO NOTHING",
+        params![
+            job.store.as_str(),
+            job.kind,
+            job.serial_key,
+            job.dedupe_key,
+            job.payload,
+            job.run_at,
+            now
+        ],
+    )?;
+    if n > 0 {
+        return Ok((conn.last_insert_rowid(), true));
+    }
+    let id = conn.query_row(
+        "SELECT id FROM jobs WHERE store_hash = ?1 AND dedupe_key = ?2 AND state = 'pending'",
+        params![job.store.as_str(), job.dedupe_key],
+        |r| r.get(0),
+    )?;
+    Ok((id, false))
+}
+
+const CLAIMABLE: &str = "j.state = 'pending'
+    AND NOT EXISTS (SELECT 1 FROM jobs p
+                    WHERE p.store_hash = j.store_hash AND p.serial_key = j.serial_key
+                      AND p.id < j.id AND p.state IN ('pending', 'running'))
+    AND NOT EXISTS (SELECT 1 FROM jobs r
+                    WHERE r.store_hash = j.store_hash AND r.serial_key = j.serial_key
+                      AND r.state = 'running')";
+
+fn mark_running(conn: &Connection, ids: &[i64], now: i64) -> Result<Vec<Job>, DbError> {
+    let mut jobs = Vec::with_capacity(ids.len());
+    let mut update = conn.prepare_cached(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?2
+         WHERE id = ?1
+         RETURNING id, store_hash, kind, payload, attempts, created_at",
+    )?;
+    for id in ids {
+        let job = update.query_row(params![id, now], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
+        let (id, store, kind, payload, attempts, created_at) = job;
+        jobs.push(Job {
+            id,
+            store: StoreHash::parse(&store).map_err(|e| DbError::Invalid(e.to_string()))?,
+            kind,
+            payload,
+            attempts,
+            created_at,
+        });
+    }
+    Ok(jobs)
+}
+
+/// Claims up to `limit` due jobs (marks them running), oldest due first.
+pub fn claim(conn: &mut Connection, limit: usize) -> Result<Vec<Job>, DbError> {
+    let now = now_ms();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let ids: Vec<i64> = {
+        let mut q = tx.prepare_cached(&format!(
+            "SELECT j.id FROM jobs j WHERE j.run_at <= ?1 AND {CLAIMABLE}
+             ORDER BY j.run_at, j.id LIMIT ?2"
+        ))?;
+        q.query_map(params![now, limit as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let jobs = mark_running(&tx, &ids, now)?;
+    tx.commit()?;
+    Ok(jobs)
+}
+
+/// Claims one job now, whatever its `run_at`, if it is claimable (used to run a job on the
+/// request that queued it; the worker retries it if this attempt fails).
+pub fn claim_now(conn: &mut Connection, id: i64) -> Result<Option<Job>, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claimable: Option<i64> = tx
+        .query_row(
+            &format!("SELECT j.id FROM jobs j WHERE j.id = ?1 AND {CLAIMABLE}"),
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let jobs = match claimable {
+        Some(id) => mark_running(&tx, &[id], now_ms())?,
+        None => Vec::new(),
+    };
+    tx.commit()?;
+    Ok(jobs.into_iter().next())
+}
+
+/// The job succeeded.
+pub fn complete(conn: &Connection, id: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE jobs SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1",
+        params![id, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// The job failed for good.
+pub fn fail(conn: &Connection, id: i64, error: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE jobs SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, error, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// The job runs again at `run_at`. If the same work was queued meanwhile, that newer job
+/// carries it and this one is closed.
+pub fn retry_at(conn: &mut Connection, id: i64, run_at: i64, error: &str) -> Result<(), DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let superseded: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM jobs j JOIN jobs o
+                          ON o.store_hash = j.store_hash AND o.dedupe_key = j.dedupe_key
+                        WHERE j.id = ?1 AND o.id <> j.id AND o.state = 'pending')",
+        [id],
+        |r| r.get(0),
+    )?;
+    if superseded {
+        tx.execute(
+            "UPDATE jobs SET state = 'done', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, format!("superseded by a newer job; last error: {error}"), now_ms()],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE jobs SET state = 'pending', run_at = ?2, last_error = ?3, updated_at = ?4
+             WHERE id = ?1",
+            params![id, run_at, error, now_ms()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// At start-up: jobs left running by a crash run again.
+pub fn reset_interrupted(conn: &Connection) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "UPDATE jobs SET state = 'pending', run_at = ?1, updated_at = ?1
+         WHERE state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.store_hash = jobs.store_hash
+                             AND o.dedupe_key = jobs.dedupe_key AND o.state = 'pending')",
+        [now_ms()],
+    )? + conn.execute(
+        "UPDATE jobs SET state = 'done', last_error = 'interrupted; superseded', updated_at = ?1
+         WHERE state = 'running'",
+        [now_ms()],
+    )?)
+}
+
+/// When the next pending job is due (unix ms).
+pub fn next_due(conn: &Connection) -> Result<Option<i64>, DbError> {
+    Ok(conn.query_row(
+        "SELECT MIN(run_at) FROM jobs WHERE state = 'pending'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Pending and running jobs, all stores (benchmarks, tests, the operator).
+pub fn outstanding(conn: &Connection) -> Result<i64, DbError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Whether a job with this dedupe key is pending or running.
+pub fn is_queued(conn: &Connection, store: &StoreHash, dedupe_key: &str) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE store_hash = ?1 AND dedupe_key = ?2
+                          AND state IN ('pending', 'running'))",
+        params![store.as_str(), dedupe_key],
+        |r| r.get(0),
+    )?)
+}
+
+/// The store's stuck jobs: failed ones of the last week, and pending ones that have failed
+/// at least `min_attempts` times.
+pub fn stuck(
+    conn: &Connection,
+    store: &StoreHash,
+    min_attempts: i64,
+) -> Result<Vec<StuckJob>, DbError> {
+    let week_ago = now_ms() - 7 * 24 * 3600 * 1000;
+    let mut q = conn.prepare_cached(
+        "SELECT id, kind, state, attempts, IFNULL(last_error, ''), payload, created_at FROM jobs
+         WHERE store_hash = ?1
+           AND ((state = 'failed' AND updated_at >= ?2)
+                OR (state = 'pending' AND attempts >= ?3))
+         ORDER BY id DESC LIMIT 50",
+    )?;
+    let rows = q
+        .query_map(params![store.as_str(), week_ago, min_attempts], |r| {
+            Ok(StuckJob {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                state: r.get(2)?,
+                attempts: r.get(3)?,
+                last_error: r.get(4)?,
+                payload: r.get(5)?,
+                created_at: r.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Forgets finished jobs older than `before` (unix ms).
+pub fn purge_finished(conn: &Connection, before: i64) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < ?1",
+        [before],
+    )?)
+}
