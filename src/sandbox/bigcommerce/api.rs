@@ -10,7 +10,7 @@ use super::respond::{self, Resp};
 use super::state::{RateInfo, State, has_scope, now_unix};
 use super::{
     Incoming, Shared, catalog, channels, checkouts, graphql, hooks, metafields, order_statuses,
-    orders, scripts, shipping,
+    orders, refunds, scripts, shipments, shipping,
 };
 
 /// The caller, as identified by its token.
@@ -185,6 +185,9 @@ fn v2(st: &mut State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
         ["orders", id] => orders::item(st, auth, req, id),
         ["orders", id, "products"] => orders::products(st, auth, req, id),
         ["orders", id, "shipping_addresses"] => orders::shipping_addresses(st, auth, req, id),
+        ["orders", id, "shipments"] => shipments::collection(st, auth, req, id),
+        ["orders", id, "shipments", "count"] => shipments::count(st, auth, req, id),
+        ["orders", id, "shipments", sid] => shipments::item(st, auth, req, id, sid),
         ["customers", id] => orders::customer(st, auth, req, id),
         _ => not_found(Area::V2),
     }
@@ -205,6 +208,10 @@ fn v3(st: &mut State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
         ["checkouts", id, "orders"] => checkouts::create_order(st, auth, req, id),
         ["checkouts", id, "token"] => checkouts::token(st, auth, req, id),
         ["carts", id] => checkouts::cart(st, auth, req, id),
+        ["orders", "payment_actions", "refunds"] => refunds::all(st, auth, req),
+        ["orders", "payment_actions", "refunds", id] => refunds::one(st, auth, req, id),
+        ["orders", id, "payment_actions", "refund_quotes"] => refunds::quotes(st, auth, req, id),
+        ["orders", id, "payment_actions", "refunds"] => refunds::order_refunds(st, auth, req, id),
         ["orders", id, "metafields"] => metafields::collection(st, auth, req, id),
         ["orders", id, "metafields", mid] => metafields::item(st, auth, req, id, mid),
         ["channels"] => channels::collection(st, auth, req),

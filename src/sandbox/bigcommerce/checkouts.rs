@@ -1,5 +1,5 @@
 //! Checkouts v3 (`checkouts.v3.yml`, spec §4.1 (d)): `GET /v3/checkouts/{id}`,
-//! `POST /v3/checkouts/{id}/orders`, `POST /v3/checkouts/{id}/token`,
+//! `POST /v3/checkouts/{id}/orders` (fires `store/order/created`), `POST /v3/checkouts/{id}/token`,
 //! `GET /v3/checkouts/settings`, `GET /v3/checkouts/settings/channels/{id}`; and
 //! `DELETE /v3/carts/{id}` (`carts.v3.yml`).
 //!
@@ -28,7 +28,7 @@ use super::api::{Area, Auth, forbidden, json_object, method_not_allowed, not_fou
 use super::commerce::{Commerce, OrderError};
 use super::respond::{self, Resp};
 use super::state::State;
-use super::{Incoming, StoreSpec, shipping};
+use super::{Incoming, StoreSpec, deliveries, fulfilment, shipping};
 
 const READ_SCOPE: &str = "store_checkout_read_only";
 const WRITE_SCOPE: &str = "store_checkout";
@@ -98,7 +98,15 @@ pub(crate) fn create_order(st: &mut State, auth: &Auth, req: &Incoming, id: &str
         .map(|c| zone_for(&store.spec, &c.shipping.country_code))
         .unwrap_or_default();
     match store.commerce.create_order(id, 0, "checkout_api", zone) {
-        Ok(order_id) => respond::json(200, &json!({"data": {"id": order_id}, "meta": {}})),
+        Ok(order_id) => {
+            deliveries::emit(
+                st,
+                &auth.store_hash,
+                "store/order/created",
+                fulfilment::order_data(order_id),
+            );
+            respond::json(200, &json!({"data": {"id": order_id}, "meta": {}}))
+        }
         Err(OrderError::NoCheckout) => not_found(Area::V3),
         Err(OrderError::EmptyCart) => respond::v3_error(422, "The cart is empty."),
     }

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value, json};
 
 use super::CatalogProduct;
+use super::fulfilment::{RefundRec, ShipmentRec};
 use super::state::now_unix;
 
 /// VAT included in the demo store's prices, in percent.
@@ -48,7 +49,7 @@ pub(crate) fn num2(v: i64) -> Value {
 }
 
 /// `a × b / c`, rounded half up, for non-negative amounts.
-fn mul_div_round(a: i64, b: i64, c: i64) -> i64 {
+pub(crate) fn mul_div_round(a: i64, b: i64, c: i64) -> i64 {
     let n = i128::from(a) * i128::from(b);
     let c = i128::from(c);
     ((2 * n + c) / (2 * c)) as i64
@@ -755,6 +756,54 @@ pub(crate) struct OrderLine {
     pub unit_ex: i64,
     pub total: i64,
     pub total_ex: i64,
+    /// Units in shipments.
+    pub quantity_shipped: u64,
+    /// Units refunded with `PRODUCT` refund items.
+    pub quantity_refunded: u64,
+    /// What those refund items refunded, tax included.
+    pub refund_amount: i64,
+}
+
+impl OrderLine {
+    /// A line of `quantity` units of a catalog product at its catalog price.
+    pub fn from_catalog(id: u64, product: &CatalogProduct, quantity: u64) -> Self {
+        let unit = product.price_cents.saturating_mul(100);
+        let mut line = OrderLine {
+            id,
+            product_id: product.id,
+            variant_id: product.id + 1000,
+            name: product.name.clone(),
+            sku: product.sku.clone(),
+            digital: product.digital,
+            quantity,
+            unit,
+            unit_ex: ex_tax(unit),
+            total: 0,
+            total_ex: 0,
+            quantity_shipped: 0,
+            quantity_refunded: 0,
+            refund_amount: 0,
+        };
+        line.recompute();
+        line
+    }
+
+    /// Line totals from the unit prices and the quantity. The ex-tax total is derived from
+    /// the inc-tax total (as at checkout) unless the ex-tax unit price was set apart from it.
+    pub fn recompute(&mut self) {
+        let q = self.quantity as i64;
+        self.total = self.unit.saturating_mul(q);
+        self.total_ex = if self.unit_ex == ex_tax(self.unit) {
+            ex_tax(self.total)
+        } else {
+            self.unit_ex.saturating_mul(q)
+        };
+    }
+
+    /// Units not yet in a shipment.
+    pub fn left_to_ship(&self) -> u64 {
+        self.quantity.saturating_sub(self.quantity_shipped)
+    }
 }
 
 /// An order's shipping address with its method and cost.
@@ -792,6 +841,15 @@ pub(crate) struct OrderRec {
     pub customer_locale: String,
     /// Other writable `order_Put` scalars, echoed as written.
     pub written: Map<String, Value>,
+    /// Archived (`DELETE /v2/orders/{id}` or `is_deleted: true`).
+    pub is_deleted: bool,
+    /// When the last shipment was created.
+    pub date_shipped: Option<i64>,
+    pub shipments: Vec<ShipmentRec>,
+    /// Refunded with `SHIPPING` refund items.
+    pub shipping_refunded: i64,
+    /// Refunded in all, every item type.
+    pub refunded: i64,
 }
 
 impl OrderRec {
@@ -815,6 +873,36 @@ impl OrderRec {
         (s + sh, s_ex + sh_ex)
     }
 
+    /// Units shipped, all lines.
+    pub fn items_shipped(&self) -> u64 {
+        self.lines.iter().map(|l| l.quantity_shipped).sum()
+    }
+
+    /// Whether every physical unit is in a shipment.
+    pub fn fully_shipped(&self) -> bool {
+        self.lines
+            .iter()
+            .filter(|l| !l.digital)
+            .all(|l| l.quantity_shipped >= l.quantity)
+    }
+
+    /// What may still be refunded, tax included.
+    pub fn refundable(&self) -> i64 {
+        (self.total().0 - self.refunded).max(0)
+    }
+
+    /// `payment_status` [U]: BigCommerce's values after refunds; empty before, as for any
+    /// payment BigCommerce did not take.
+    pub fn payment_status(&self) -> &'static str {
+        if self.refunded <= 0 {
+            ""
+        } else if self.refundable() == 0 {
+            "refunded"
+        } else {
+            "partially refunded"
+        }
+    }
+
     /// The v2 order (`order_Resp`). `api_base` is `{base}/stores/{hash}`.
     pub fn v2_json(&self, api_base: &str, status_name: &str) -> Value {
         let (sub, sub_ex) = self.subtotal();
@@ -834,7 +922,7 @@ impl OrderRec {
             "customer_id": self.customer_id,
             "date_created": rfc2822(self.date_created),
             "date_modified": rfc2822(self.date_modified),
-            "date_shipped": "",
+            "date_shipped": self.date_shipped.map(rfc2822).unwrap_or_default(),
             "status_id": self.status_id,
             "status": status_name,
             "subtotal_ex_tax": fmt4(sub_ex),
@@ -861,10 +949,10 @@ impl OrderRec {
         });
         let rest = json!({
             "items_total": items_total,
-            "items_shipped": 0,
+            "items_shipped": self.items_shipped(),
             "payment_method": self.payment_method,
             "payment_provider_id": self.payment_provider_id,
-            "payment_status": "",
+            "payment_status": self.payment_status(),
             "refunded_amount": fmt4(0),
             "order_is_digital": self.shipping.is_none(),
             "store_credit_amount": fmt4(self.store_credit),
@@ -887,7 +975,7 @@ impl OrderRec {
             "discount_amount": fmt4(0),
             "coupon_discount": fmt4(0),
             "shipping_address_count": u32::from(self.shipping.is_some()),
-            "is_deleted": false,
+            "is_deleted": self.is_deleted,
             "ebay_order_id": "0",
             "cart_id": self.cart_id,
             "billing_address": billing,
@@ -953,9 +1041,9 @@ impl OrderRec {
                     "cost_price_inc_tax": fmt4(0),
                     "cost_price_ex_tax": fmt4(0),
                     "cost_price_tax": fmt4(0),
-                    "is_refunded": false,
-                    "quantity_refunded": 0,
-                    "refund_amount": fmt4(0),
+                    "is_refunded": l.quantity_refunded > 0 && l.quantity_refunded >= l.quantity,
+                    "quantity_refunded": l.quantity_refunded,
+                    "refund_amount": fmt4(l.refund_amount),
                     "return_id": 0,
                     "wrapping_name": "",
                     "base_wrapping_cost": fmt4(0),
@@ -963,7 +1051,7 @@ impl OrderRec {
                     "wrapping_cost_inc_tax": fmt4(0),
                     "wrapping_cost_tax": fmt4(0),
                     "wrapping_message": "",
-                    "quantity_shipped": 0,
+                    "quantity_shipped": l.quantity_shipped,
                     "event_name": null,
                     "event_date": "",
                     "fixed_shipping_cost": fmt4(0),
@@ -990,18 +1078,15 @@ impl OrderRec {
         let Some(s) = &self.shipping else {
             return Vec::new();
         };
-        let items: u64 = self
-            .lines
-            .iter()
-            .filter(|l| !l.digital)
-            .map(|l| l.quantity)
-            .sum();
+        let physical = || self.lines.iter().filter(|l| !l.digital);
+        let items: u64 = physical().map(|l| l.quantity).sum();
+        let shipped: u64 = physical().map(|l| l.quantity_shipped).sum();
         let mut v = Value::Object(s.address.v2_fields());
         let more = json!({
             "id": s.id,
             "order_id": self.id,
             "items_total": items,
-            "items_shipped": 0,
+            "items_shipped": shipped,
             "shipping_method": s.method,
             "base_cost": fmt4(s.cost),
             "cost_ex_tax": fmt4(s.cost_ex),
@@ -1096,12 +1181,17 @@ pub(crate) struct Commerce {
     pub orders: BTreeMap<u64, OrderRec>,
     pub tokens: HashMap<String, CheckoutToken>,
     pub metafields: Vec<MetafieldRec>,
+    /// Refunds of every order, by id (ids are per store).
+    pub refunds: BTreeMap<u64, RefundRec>,
     pub terms_enabled: bool,
     next_order_id: u64,
     next_order_product_id: u64,
     next_order_address_id: u64,
     next_customer_id: u64,
     pub next_metafield_id: u64,
+    pub next_shipment_id: u64,
+    pub next_refund_id: u64,
+    pub next_refund_payment_id: u64,
 }
 
 impl Default for Commerce {
@@ -1112,17 +1202,28 @@ impl Default for Commerce {
             orders: BTreeMap::new(),
             tokens: HashMap::new(),
             metafields: Vec::new(),
+            refunds: BTreeMap::new(),
             terms_enabled: false,
             next_order_id: FIRST_ORDER_ID,
             next_order_product_id: 1,
             next_order_address_id: 1,
             next_customer_id: 1,
             next_metafield_id: 1,
+            next_shipment_id: 1,
+            next_refund_id: 1,
+            next_refund_payment_id: 1,
         }
     }
 }
 
 impl Commerce {
+    /// A fresh order product id (ids are per store, across orders).
+    pub fn new_order_product_id(&mut self) -> u64 {
+        let id = self.next_order_product_id;
+        self.next_order_product_id += 1;
+        id
+    }
+
     pub fn add_customer(&mut self, name: &str, email: &str, store_credit_cents: i64) -> u64 {
         let id = self.next_customer_id;
         self.next_customer_id += 1;
@@ -1187,6 +1288,9 @@ impl Commerce {
                 unit_ex: ex_tax(l.unit),
                 total,
                 total_ex: ex_tax(total),
+                quantity_shipped: 0,
+                quantity_refunded: 0,
+                refund_amount: 0,
             });
             self.next_order_product_id += 1;
         }
@@ -1224,6 +1328,11 @@ impl Commerce {
             ip_address: checkout.ip_address.clone(),
             customer_locale: "es".to_owned(),
             written: Map::new(),
+            is_deleted: false,
+            date_shipped: None,
+            shipments: Vec::new(),
+            shipping_refunded: 0,
+            refunded: 0,
         };
         self.orders.insert(id, order);
         if let Some(c) = self.checkouts.get_mut(checkout_id) {

@@ -298,6 +298,7 @@ fn create(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
         destination,
         headers: input.headers.flatten(),
         is_active: input.is_active.unwrap_or(true),
+        deactivated: false,
         created_at: now,
         updated_at: now,
     };
@@ -372,6 +373,7 @@ fn update(st: &mut State, auth: &Auth, req: &Incoming, idx: usize) -> Resp {
     hook.destination = destination;
     if let Some(a) = input.is_active {
         hook.is_active = a;
+        hook.deactivated = false;
     }
     if let Some(h) = input.headers {
         hook.headers = h;
@@ -399,8 +401,7 @@ pub(crate) fn admin(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
                 .map(|h| {
                     let mut v = h.to_json();
                     if let Some(o) = v.as_object_mut() {
-                        let status = if h.is_active { "active" } else { "inactive" };
-                        o.insert("status".into(), json!(status));
+                        o.insert("status".into(), json!(h.admin_status()));
                     }
                     v
                 })

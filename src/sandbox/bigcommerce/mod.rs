@@ -29,14 +29,18 @@ mod channels;
 mod checkouts;
 mod commerce;
 mod control_panel;
+mod deliveries;
+mod fulfilment;
 mod graphql;
 mod hooks;
 mod login;
 mod metafields;
 mod order_statuses;
 mod orders;
+mod refunds;
 mod respond;
 mod scripts;
+mod shipments;
 mod shipping;
 mod state;
 mod storefront;
@@ -46,6 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use url::Url;
 
 use super::common::{self, Refusal, ServerGuard};
@@ -54,6 +59,7 @@ use state::State;
 
 pub(crate) use super::common::Incoming;
 pub use super::common::RecordedRequest;
+pub use deliveries::WebhookDelivery;
 
 /// The app profile the stand-in knows: what the Developer Portal holds for the app.
 #[derive(Clone)]
@@ -303,6 +309,10 @@ impl BigCommerceStandIn {
             http,
         ));
 
+        shared
+            .lock()
+            .outbox
+            .attach(tokio::runtime::Handle::current(), Arc::downgrade(&shared));
         let guard = Arc::new(ServerGuard::serve(
             listener,
             shared.clone(),
@@ -663,8 +673,9 @@ impl BigCommerceStandIn {
     }
 
     /// The merchant edits an order (Actions › Edit order): the `index`-th product line (0
-    /// based) gets `quantity`, and the order's totals and `date_modified` follow. `false`
-    /// when the store, the order or the line does not exist, or `quantity` is 0.
+    /// based) gets `quantity`, and the order's totals and `date_modified` follow; fires
+    /// `store/order/updated`. `false` when the store, the order or the line does not exist,
+    /// `quantity` is 0, or below what was shipped or refunded.
     pub fn set_order_product_quantity(
         &self,
         store_hash: &str,
@@ -675,23 +686,228 @@ impl BigCommerceStandIn {
         if quantity == 0 {
             return false;
         }
-        self.with_commerce(store_hash, |c, _| {
-            let Some(line) = c
-                .orders
-                .get_mut(&order_id)
-                .and_then(|o| o.lines.get_mut(index))
-            else {
-                return false;
-            };
-            line.quantity = quantity;
-            line.total = line.unit.saturating_mul(quantity as i64);
-            line.total_ex = commerce::ex_tax(line.total);
-            if let Some(o) = c.orders.get_mut(&order_id) {
-                o.date_modified = state::now_unix();
+        let mut st = self.shared.lock();
+        let Some(line_id) = order_rec(&st, store_hash, order_id)
+            .and_then(|o| o.lines.get(index))
+            .map(|l| l.id)
+        else {
+            return false;
+        };
+        let body = object(json!({"products": [{"id": line_id, "quantity": quantity}]}));
+        orders::apply_update(&mut st, store_hash, order_id, &body).is_ok()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // After the sale: what the merchant does to orders (each goes through the API's code
+    // and fires the same webhooks).
+
+    /// An order's products as `GET /v2/orders/{id}/products` returns them.
+    pub fn order_products(&self, store_hash: &str, order_id: u64) -> Vec<serde_json::Value> {
+        let st = self.shared.lock();
+        order_rec(&st, store_hash, order_id)
+            .map(commerce::OrderRec::products_json)
+            .unwrap_or_default()
+    }
+
+    /// An order's shipments as `GET /v2/orders/{id}/shipments` returns them.
+    pub fn order_shipments(&self, store_hash: &str, order_id: u64) -> Vec<serde_json::Value> {
+        let st = self.shared.lock();
+        order_rec(&st, store_hash, order_id)
+            .map(|o| o.shipments.iter().map(|s| s.to_json(o)).collect())
+            .unwrap_or_default()
+    }
+
+    /// An order's refunds as `GET /v3/orders/{id}/payment_actions/refunds` lists them.
+    pub fn order_refunds(&self, store_hash: &str, order_id: u64) -> Vec<serde_json::Value> {
+        let st = self.shared.lock();
+        st.stores
+            .get(store_hash)
+            .map(|s| {
+                s.commerce
+                    .refunds
+                    .values()
+                    .filter(|r| r.order_id == order_id)
+                    .map(fulfilment::RefundRec::to_json)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The merchant ships `items` (`(order_product_id, quantity)`) to the order's shipping
+    /// address (Actions › Ship items): a shipment, status 3 or 2, and their webhooks.
+    /// Returns the shipment id; `None` when BigCommerce would refuse it.
+    pub fn ship_items(&self, store_hash: &str, order_id: u64, items: &[(u64, u64)]) -> Option<u64> {
+        let mut st = self.shared.lock();
+        let address_id = order_rec(&st, store_hash, order_id)?.shipping.as_ref()?.id;
+        let fields = fulfilment::ShipmentFields {
+            order_address_id: Some(address_id),
+            items: Some(items.to_vec()),
+            ..Default::default()
+        };
+        fulfilment::create_shipment(&mut st, store_hash, order_id, fields).ok()
+    }
+
+    /// Ships every physical unit not yet shipped, in one shipment. `None` when there is
+    /// nothing left to ship.
+    pub fn ship_all(&self, store_hash: &str, order_id: u64) -> Option<u64> {
+        let items: Vec<(u64, u64)> = {
+            let st = self.shared.lock();
+            order_rec(&st, store_hash, order_id)?
+                .lines
+                .iter()
+                .filter(|l| !l.digital && l.left_to_ship() > 0)
+                .map(|l| (l.id, l.left_to_ship()))
+                .collect()
+        };
+        if items.is_empty() {
+            return None;
+        }
+        self.ship_items(store_hash, order_id, &items)
+    }
+
+    /// The merchant deletes a shipment: its units can be shipped again; the status stays.
+    pub fn delete_shipment(&self, store_hash: &str, order_id: u64, shipment_id: u64) -> bool {
+        let mut st = self.shared.lock();
+        fulfilment::delete_shipments(&mut st, store_hash, order_id, Some(shipment_id)).is_ok()
+    }
+
+    /// The merchant refunds (Actions › Refund), marked as refunded externally (`custom`,
+    /// offline) for the whole amount: status 14 or 4, and the webhooks. Returns the refund
+    /// id; `None` when BigCommerce would refuse it.
+    pub fn refund(&self, store_hash: &str, order_id: u64, spec: &RefundSpec) -> Option<u64> {
+        let mut st = self.shared.lock();
+        let order = order_rec(&st, store_hash, order_id)?;
+        let items = spec.items_for(order);
+        let total = fulfilment::compute(order, &items).ok()?.total;
+        let req = fulfilment::RefundRequest {
+            items,
+            payments: vec![fulfilment::PaymentIn {
+                provider_id: "custom".into(),
+                amount: total,
+                offline: true,
+            }],
+            merchant_override: None,
+        };
+        fulfilment::create_refund(&mut st, store_hash, order_id, req).ok()
+    }
+
+    /// The merchant changes the status (as `PUT {"status_id"}`): `statusUpdated` when it
+    /// changes, and `updated`. `false` for an unknown order or status.
+    pub fn set_order_status(&self, store_hash: &str, order_id: u64, status_id: u32) -> bool {
+        let mut st = self.shared.lock();
+        let body = object(json!({"status_id": status_id}));
+        orders::apply_update(&mut st, store_hash, order_id, &body).is_ok()
+    }
+
+    /// The merchant archives an order (`store/order/archived`).
+    pub fn archive_order(&self, store_hash: &str, order_id: u64) -> bool {
+        let mut st = self.shared.lock();
+        fulfilment::archive(&mut st, store_hash, order_id).is_ok()
+    }
+
+    /// The merchant adds `quantity` of a catalog product to an order (Edit order). Returns
+    /// the new order product id.
+    pub fn add_order_product(
+        &self,
+        store_hash: &str,
+        order_id: u64,
+        product_id: u64,
+        quantity: u64,
+    ) -> Option<u64> {
+        let mut st = self.shared.lock();
+        let before: Vec<u64> = order_rec(&st, store_hash, order_id)?
+            .lines
+            .iter()
+            .map(|l| l.id)
+            .collect();
+        let body = object(json!({"products": [{"product_id": product_id, "quantity": quantity}]}));
+        orders::apply_update(&mut st, store_hash, order_id, &body).ok()?;
+        order_rec(&st, store_hash, order_id)?
+            .lines
+            .iter()
+            .map(|l| l.id)
+            .find(|id| !before.contains(id))
+    }
+
+    /// The merchant removes a line from an order (Edit order). `false` when it does not
+    /// exist or was shipped or refunded.
+    pub fn remove_order_product(
+        &self,
+        store_hash: &str,
+        order_id: u64,
+        order_product_id: u64,
+    ) -> bool {
+        let mut st = self.shared.lock();
+        let body = object(json!({"products": [{"id": order_product_id, "quantity": 0}]}));
+        orders::apply_update(&mut st, store_hash, order_id, &body).is_ok()
+    }
+
+    /// The merchant changes the shipping address's first street line (Edit order).
+    pub fn set_order_shipping_street(
+        &self,
+        store_hash: &str,
+        order_id: u64,
+        street_1: &str,
+    ) -> bool {
+        let mut st = self.shared.lock();
+        let Some(address_id) = order_rec(&st, store_hash, order_id)
+            .and_then(|o| o.shipping.as_ref())
+            .map(|s| s.id)
+        else {
+            return false;
+        };
+        let body =
+            object(json!({"shipping_addresses": [{"id": address_id, "street_1": street_1}]}));
+        orders::apply_update(&mut st, store_hash, order_id, &body).is_ok()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Webhook delivery controls.
+
+    /// How long one documented second of the retry schedule lasts (default 1 s); e.g.
+    /// `Duration::from_micros(10)` runs all eleven retries in under 2 s.
+    pub fn set_webhook_time_scale(&self, per_second: Duration) {
+        self.shared.lock().outbox.set_time_scale(per_second);
+    }
+
+    /// Each event is delivered `n` times (at least once) to each hook, with one `hash`.
+    pub fn set_webhook_duplicates(&self, n: usize) {
+        self.shared.lock().outbox.set_duplicates(n);
+    }
+
+    /// While held, new events are queued but not sent; `hold_webhooks(false)` sends them in
+    /// order.
+    pub fn hold_webhooks(&self, hold: bool) {
+        self.shared.lock().outbox.set_hold(hold);
+    }
+
+    /// Sends the held events newest first (out of order) and stops holding.
+    pub fn release_webhooks_reversed(&self) {
+        self.shared.lock().outbox.release(true);
+    }
+
+    /// Every delivery attempt so far, in the order they finished.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.shared.lock().outbox.deliveries()
+    }
+
+    /// Deliveries queued (held or waiting for a retry included) or in flight.
+    pub fn pending_webhooks(&self) -> usize {
+        self.shared.lock().outbox.pending()
+    }
+
+    /// Waits until no delivery is queued or in flight; `false` if `timeout` passes first.
+    pub async fn webhooks_settled(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.pending_webhooks() == 0 {
+                return true;
             }
-            true
-        })
-        .unwrap_or(false)
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Every request received, in order.
@@ -787,6 +1003,7 @@ impl BigCommerceStandIn {
         {
             Some(h) => {
                 h.is_active = false;
+                h.deactivated = true;
                 h.updated_at = now;
                 true
             }
@@ -865,6 +1082,61 @@ impl BigCommerceStandIn {
     /// Returns the app's status.
     pub async fn remove_user(&self, store_hash: &str, user_id: u64) -> anyhow::Result<u16> {
         self.shared.remove_user(store_hash, user_id).await
+    }
+}
+
+/// What [`BigCommerceStandIn::refund`] refunds; amounts in cents, tax included.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefundSpec {
+    /// `(order_product_id, quantity)`.
+    pub items: Vec<(u64, u64)>,
+    /// A `SHIPPING` item for the order's shipping address (0: none).
+    pub shipping_cents: i64,
+    /// An `ORDER` (order-level, tax-exempt) item (0: none).
+    pub order_cents: i64,
+}
+
+impl RefundSpec {
+    fn items_for(&self, order: &commerce::OrderRec) -> Vec<fulfilment::RefundItemIn> {
+        let mut items: Vec<fulfilment::RefundItemIn> = self
+            .items
+            .iter()
+            .map(|(id, quantity)| fulfilment::RefundItemIn::Product {
+                id: *id,
+                quantity: *quantity,
+                adjustments: Vec::new(),
+                reason: String::new(),
+            })
+            .collect();
+        if self.shipping_cents != 0 {
+            items.push(fulfilment::RefundItemIn::Amount {
+                kind: "SHIPPING".into(),
+                id: order.shipping.as_ref().map(|s| s.id).unwrap_or(0),
+                amount: self.shipping_cents.saturating_mul(100),
+                reason: String::new(),
+            });
+        }
+        if self.order_cents != 0 {
+            items.push(fulfilment::RefundItemIn::Amount {
+                kind: "ORDER".into(),
+                id: order.id,
+                amount: self.order_cents.saturating_mul(100),
+                reason: String::new(),
+            });
+        }
+        items
+    }
+}
+
+fn order_rec<'a>(st: &'a State, store_hash: &str, order_id: u64) -> Option<&'a commerce::OrderRec> {
+    st.stores.get(store_hash)?.commerce.orders.get(&order_id)
+}
+
+/// The object of a `json!` literal.
+fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
     }
 }
 

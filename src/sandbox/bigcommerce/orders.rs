@@ -1,5 +1,5 @@
 //! Orders v2 (`orders.v2.oas2.yml`, spec §3.1–§3.3): `GET /v2/orders`,
-//! `GET|PUT /v2/orders/{id}`, `GET /v2/orders/{id}/products`,
+//! `GET|PUT|DELETE /v2/orders/{id}`, `GET /v2/orders/{id}/products`,
 //! `GET /v2/orders/{id}/shipping_addresses`; and `GET /v2/customers/{id}`
 //! (`customers.v2.yml`, `store_credit`).
 //!
@@ -18,18 +18,28 @@
 //! statuses; `payment_provider_id` a string or a number; text fields strings; amounts
 //! decimal strings; counts whole numbers; `billing_address` an object of strings. Fields of
 //! the response that `order_Put` does not list are refused as read-only, others as unknown,
-//! with BigCommerce's v2 messages, all in one error array. [U] `products`,
-//! `shipping_addresses`, `consignments` and `fees` are accepted and ignored, and written
-//! amounts are echoed as written without recomputing the totals. An order leaving status 0
-//! is "placed": the store credit it redeems is taken from the customer then, and its
-//! checkout is completed.
+//! with BigCommerce's v2 messages, all in one error array. `products` (PATCH semantics)
+//! and `shipping_addresses` edit the order as `fulfilment.rs` describes; [U]
+//! `consignments` and `fees` are accepted and ignored, and written amounts are echoed as
+//! written without recomputing the totals. An order leaving status 0 is "placed": the store
+//! credit it redeems is taken from the customer then, and its checkout is completed.
+//!
+//! `DELETE` (or `is_deleted: true`) archives: the order keeps answering by id with
+//! `is_deleted: true` and leaves the list. [U] `is_deleted: false` restores it.
+//!
+//! Webhooks: every successful `PUT` fires `store/order/updated`, after
+//! `store/order/statusUpdated` when the status changed (the app's own writes included,
+//! spec §3.7); archiving fires `store/order/archived`.
 
 use serde_json::{Map, Value, json};
 use warp::http::Method;
 
 use super::Incoming;
 use super::api::{Area, Auth, forbidden, method_not_allowed, not_found};
-use super::commerce::{Commerce, OrderRec, fmt4};
+use super::commerce::{OrderRec, fmt4};
+use super::fulfilment::{
+    self, OpError, apply_products, apply_shipping_addresses, emit_status, emit_updated,
+};
 use super::order_statuses;
 use super::respond::{self, Resp};
 use super::state::{State, now_unix};
@@ -77,7 +87,15 @@ const MONEY_FIELDS: [&str; 15] = [
 /// `order_Put` whole numbers.
 const COUNT_FIELDS: [&str; 4] = ["channel_id", "customer_id", "items_shipped", "items_total"];
 /// `order_Put` sub-resources the stand-in accepts and ignores.
-const IGNORED_FIELDS: [&str; 4] = ["products", "shipping_addresses", "consignments", "fees"];
+const IGNORED_FIELDS: [&str; 2] = ["consignments", "fees"];
+/// Written overrides dropped when the lines change (the totals are recomputed).
+const RECOMPUTED_FIELDS: [&str; 5] = [
+    "subtotal_ex_tax",
+    "subtotal_inc_tax",
+    "total_ex_tax",
+    "total_inc_tax",
+    "items_total",
+];
 
 fn v2_bad(messages: Vec<String>) -> Resp {
     let body: Vec<Value> = messages
@@ -179,6 +197,7 @@ pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
             .commerce
             .orders
             .values()
+            .filter(|o| !o.is_deleted)
             .filter(|o| match status {
                 Some(s) => u64::from(o.status_id) == s,
                 None => o.status_id != 0,
@@ -242,6 +261,18 @@ pub(crate) fn item(st: &mut State, auth: &Auth, req: &Incoming, id: &str) -> Res
             }
             update(st, auth, req, id)
         }
+        Method::DELETE => {
+            if !auth.has(WRITE_SCOPE) {
+                return forbidden(Area::V2);
+            }
+            match id.parse::<u64>() {
+                Ok(order_id) => match fulfilment::archive(st, &auth.store_hash, order_id) {
+                    Ok(()) => respond::no_content(),
+                    Err(_) => not_found(Area::V2),
+                },
+                Err(_) => not_found(Area::V2),
+            }
+        }
         _ => method_not_allowed(Area::V2),
     }
 }
@@ -253,6 +284,9 @@ struct Update {
     payment_method: Option<String>,
     payment_provider_id: Option<Value>,
     billing: Option<Map<String, Value>>,
+    products: Option<Value>,
+    shipping_addresses: Option<Value>,
+    is_deleted: Option<bool>,
     written: Map<String, Value>,
 }
 
@@ -320,6 +354,15 @@ fn parse_update(
                 Value::Object(obj) => u.billing = Some(obj.clone()),
                 _ => errors.push(invalid_field(name)),
             }
+        } else if name == "products" {
+            u.products = Some(v.clone());
+        } else if name == "shipping_addresses" {
+            u.shipping_addresses = Some(v.clone());
+        } else if name == "is_deleted" {
+            match v {
+                Value::Bool(b) => u.is_deleted = Some(*b),
+                _ => errors.push(invalid_field(name)),
+            }
         } else if IGNORED_FIELDS.contains(&name) {
             if !v.is_array() && !v.is_object() {
                 errors.push(invalid_field(name));
@@ -342,41 +385,74 @@ fn parse_update(
 }
 
 fn update(st: &mut State, auth: &Auth, req: &Incoming, id: &str) -> Resp {
-    let Some(current) = find(st, auth, id).map(|o| order_json(st, &auth.store_hash, o)) else {
+    let Ok(order_id) = id.parse::<u64>() else {
         return not_found(Area::V2);
     };
     let body = match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(obj)) => obj,
+        _ if find(st, auth, id).is_none() => return not_found(Area::V2),
         _ => return v2_bad(vec!["The request body is not a valid JSON object.".into()]),
     };
+    match apply_update(st, &auth.store_hash, order_id, &body) {
+        Ok(()) => match find(st, auth, id) {
+            Some(o) => respond::json(200, &order_json(st, &auth.store_hash, o)),
+            None => not_found(Area::V2),
+        },
+        Err(OpError::NotFound) => not_found(Area::V2),
+        Err(OpError::Invalid(errors)) => v2_bad(errors),
+    }
+}
+
+/// Applies an `order_Put` body to an order, all or nothing, and fires its webhooks: the
+/// code path of `PUT /v2/orders/{id}` and of the control panel's order actions.
+pub(crate) fn apply_update(
+    st: &mut State,
+    store_hash: &str,
+    order_id: u64,
+    body: &Map<String, Value>,
+) -> Result<(), OpError> {
+    let current = {
+        let store = st.stores.get(store_hash).ok_or(OpError::NotFound)?;
+        let o = store
+            .commerce
+            .orders
+            .get(&order_id)
+            .ok_or(OpError::NotFound)?;
+        order_json(st, store_hash, o)
+    };
     let response_fields = current.as_object().cloned().unwrap_or_default();
-    let mut u = match parse_update(&body, &response_fields) {
-        Ok(u) => u,
-        Err(errors) => return v2_bad(errors),
-    };
-    let Some(commerce): Option<&mut Commerce> =
-        st.stores.get_mut(&auth.store_hash).map(|s| &mut s.commerce)
-    else {
-        return not_found(Area::V2);
-    };
-    let Some(order) = id
-        .parse::<u64>()
-        .ok()
-        .and_then(|id| commerce.orders.get_mut(&id))
-    else {
-        return not_found(Area::V2);
-    };
+    let mut u = parse_update(body, &response_fields).map_err(OpError::Invalid)?;
+    let store = st.stores.get_mut(store_hash).ok_or(OpError::NotFound)?;
+    let commerce = &mut store.commerce;
+    let mut order = commerce
+        .orders
+        .get(&order_id)
+        .cloned()
+        .ok_or(OpError::NotFound)?;
+    let mut errors = Vec::new();
     if let Some(billing) = u.billing.take() {
         let bad = order.billing.apply_v2(&billing);
-        if !bad.is_empty() {
-            return v2_bad(
-                bad.iter()
-                    .map(|f| invalid_field(&format!("billing_address.{f}")))
-                    .collect(),
-            );
-        }
+        errors.extend(
+            bad.iter()
+                .map(|f| invalid_field(&format!("billing_address.{f}"))),
+        );
+    }
+    let lines_changed = u.products.is_some();
+    if let Some(products) = &u.products
+        && let Err(e) = apply_products(commerce, &store.spec, &mut order, products)
+    {
+        errors.extend(e);
+    }
+    if let Some(addresses) = &u.shipping_addresses
+        && let Err(e) = apply_shipping_addresses(&mut order, addresses)
+    {
+        errors.extend(e);
+    }
+    if !errors.is_empty() {
+        return Err(OpError::Invalid(errors));
     }
     let was_incomplete = order.status_id == 0;
+    let previous_status = order.status_id;
     if let Some(s) = u.status_id {
         order.status_id = s;
     }
@@ -386,16 +462,36 @@ fn update(st: &mut State, auth: &Auth, req: &Incoming, id: &str) -> Resp {
     if let Some(p) = u.payment_provider_id {
         order.payment_provider_id = p;
     }
+    if lines_changed {
+        for f in RECOMPUTED_FIELDS {
+            order.written.remove(f);
+        }
+    }
     order.written.extend(u.written);
+    let archived_now = u.is_deleted == Some(true) && !order.is_deleted;
+    if let Some(d) = u.is_deleted {
+        order.is_deleted = d;
+    }
     order.date_modified = now_unix();
-    let (order_id, placed) = (order.id, was_incomplete && order.status_id != 0);
+    let (new_status, placed) = (order.status_id, was_incomplete && order.status_id != 0);
+    commerce.orders.insert(order_id, order);
     if placed {
         commerce.place(order_id);
     }
-    match find(st, auth, id) {
-        Some(o) => respond::json(200, &order_json(st, &auth.store_hash, o)),
-        None => not_found(Area::V2),
+    // `is_deleted: true` alone "has the same result as" DELETE: only `archived`.
+    if !(archived_now && body.len() == 1) {
+        emit_status(st, store_hash, order_id, previous_status, new_status);
+        emit_updated(st, store_hash, order_id);
     }
+    if archived_now {
+        super::deliveries::emit(
+            st,
+            store_hash,
+            "store/order/archived",
+            fulfilment::order_data(order_id),
+        );
+    }
+    Ok(())
 }
 
 /// `GET /v2/orders/{id}/products`.

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::commerce::Commerce;
+use super::deliveries::Outbox;
 use super::{ExternalInstallReport, RecordedRequest, StandInConfig, StoreSpec, User};
 
 /// Grant codes expire this long after `/bc/auth` is shown ([U]: BigCommerce documents no TTL).
@@ -62,11 +63,22 @@ pub(crate) struct Webhook {
     pub destination: String,
     pub headers: Option<Map<String, Value>>,
     pub is_active: bool,
+    /// Switched off by BigCommerce after the last failed retry (admin `status: deactivated`).
+    pub deactivated: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl Webhook {
+    /// `inactive`, `active` or `deactivated`, as `GET /v3/hooks/admin` reports it.
+    pub fn admin_status(&self) -> &'static str {
+        match (self.is_active, self.deactivated) {
+            (true, _) => "active",
+            (false, true) => "deactivated",
+            (false, false) => "inactive",
+        }
+    }
+
     /// `webhook_Full`.
     pub fn to_json(&self) -> Value {
         json!({
@@ -209,8 +221,10 @@ pub(crate) struct State {
     pub rate_quota: u32,
     /// Control panel: iframe targets by one-time id (install URLs carry a single-use code).
     pub frames: HashMap<String, String>,
-    /// Control panel: one notice per store, shown once.
+    /// Control panel: one notice per store (or per `{hash}/orders/{id}` page), shown once.
     pub notices: HashMap<String, String>,
+    /// Webhook events waiting for delivery, the delivery log and its test controls.
+    pub outbox: Outbox,
 }
 
 impl State {
@@ -235,6 +249,7 @@ impl State {
             rate_quota: 450,
             frames: HashMap::new(),
             notices: HashMap::new(),
+            outbox: Outbox::default(),
         }
     }
 

@@ -25,6 +25,8 @@
 //! [U] Placing an order natively ("Transferencia bancaria") creates it in Awaiting Payment
 //! (7) with `order_source` `www`, redeems applied store credit, deletes the cart and shows
 //! the confirmation with a fresh single-use token (BigCommerce uses the session instead).
+//! It fires `store/order/created`, `statusUpdated` (0 → 7), `updated` and
+//! `store/cart/converted`.
 
 use serde_json::{Value, json};
 use warp::http::{HeaderValue, Method};
@@ -35,7 +37,7 @@ use super::commerce::{
 };
 use super::respond::{self, Resp, esc};
 use super::state::{Script, State, now_unix};
-use super::{Incoming, Shared, StoreSpec, checkouts, order_statuses};
+use super::{Incoming, Shared, StoreSpec, checkouts, deliveries, fulfilment, order_statuses};
 
 /// Countries the checkout's country selects offer.
 pub(crate) const COUNTRIES: [(&str, &str); 5] = [
@@ -656,6 +658,22 @@ fn place_order(st: &mut State, req: &Incoming, hash: &str) -> Resp {
     commerce.place(order_id);
     let token = commerce.create_token(&id, 1, NATIVE_TOKEN_TTL);
     commerce.checkouts.remove(&id);
+    // [U] As the storefront does: the order is created Incomplete, then paid (offline: 7),
+    // and the cart is converted.
+    deliveries::emit(
+        st,
+        hash,
+        "store/order/created",
+        fulfilment::order_data(order_id),
+    );
+    fulfilment::emit_status(st, hash, order_id, 0, 7);
+    fulfilment::emit_updated(st, hash, order_id);
+    deliveries::emit(
+        st,
+        hash,
+        "store/cart/converted",
+        json!({"type": "cart", "id": id, "orderId": order_id}),
+    );
     let resp = respond::see_other(&format!(
         "/storefront/{hash}/checkout/order-confirmation/{order_id}?t={token}"
     ));
