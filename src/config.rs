@@ -46,6 +46,8 @@ pub struct Settings {
     pub sequra: SequraSettings,
     pub security: SecuritySettings,
     pub log: LogSettings,
+    #[serde(default)]
+    pub jobs: JobsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,6 +76,14 @@ pub struct BigCommerceSettings {
     pub client_secret: SecretString,
     pub login_url: String,
     pub api_url: String,
+    /// The control panel's base; `{store_hash}` is replaced. Links in the transaction log
+    /// go to `{this}/orders/{id}`.
+    #[serde(default = "default_control_panel_url")]
+    pub control_panel_url: String,
+}
+
+fn default_control_panel_url() -> String {
+    "https://store-{store_hash}.mybigcommerce.com/manage".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,6 +91,72 @@ pub struct BigCommerceSettings {
 pub struct SequraSettings {
     pub sandbox_url: String,
     pub live_url: String,
+    /// seQura's back office per environment; links go to `{this}/orders/{uuid}`.
+    #[serde(default = "default_sandbox_portal_url")]
+    pub sandbox_portal_url: String,
+    #[serde(default = "default_live_portal_url")]
+    pub live_portal_url: String,
+}
+
+fn default_sandbox_portal_url() -> String {
+    "https://simbox.sequrapi.com".into()
+}
+
+fn default_live_portal_url() -> String {
+    "https://simba.sequra.com".into()
+}
+
+/// The job queue and the background duties.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsSettings {
+    /// Jobs run at once (jobs of one order always run one at a time).
+    pub workers: usize,
+    /// First retry delay; it doubles on each failure (with jitter) up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// A job still failing this long after it was queued fails into the transaction log.
+    pub max_age_secs: u64,
+    /// How often the reconciliation runs.
+    pub reconcile_every_secs: u64,
+    /// When the daily delivery reports go, `HH:MM` UTC.
+    pub delivery_report_time: String,
+}
+
+impl Default for JobsSettings {
+    fn default() -> Self {
+        Self {
+            workers: 8,
+            retry_base_ms: 2_000,
+            retry_max_ms: 15 * 60 * 1000,
+            max_age_secs: 48 * 3600,
+            reconcile_every_secs: 300,
+            delivery_report_time: "02:00".into(),
+        }
+    }
+}
+
+impl JobsSettings {
+    /// The delivery report time as (hour, minute).
+    pub fn report_time(&self) -> Result<(u8, u8), ConfigError> {
+        let bad = || {
+            ConfigError(format!(
+                "jobs.delivery_report_time = {:?} is not HH:MM (UTC)",
+                self.delivery_report_time
+            ))
+        };
+        let (h, m) = self
+            .delivery_report_time
+            .trim()
+            .split_once(':')
+            .ok_or_else(bad)?;
+        let h: u8 = h.parse().map_err(|_| bad())?;
+        let m: u8 = m.parse().map_err(|_| bad())?;
+        if h > 23 || m > 59 {
+            return Err(bad());
+        }
+        Ok((h, m))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -126,10 +202,13 @@ impl Default for Settings {
                 client_secret: SecretString::default(),
                 login_url: "https://login.bigcommerce.com".into(),
                 api_url: "https://api.bigcommerce.com".into(),
+                control_panel_url: default_control_panel_url(),
             },
             sequra: SequraSettings {
                 sandbox_url: "https://sandbox.sequrapi.com".into(),
                 live_url: "https://live.sequrapi.com".into(),
+                sandbox_portal_url: default_sandbox_portal_url(),
+                live_portal_url: default_live_portal_url(),
             },
             security: SecuritySettings {
                 secrets_key_file: String::new(),
@@ -138,6 +217,7 @@ impl Default for Settings {
                 level: "info".into(),
                 format: LogFormat::Text,
             },
+            jobs: JobsSettings::default(),
         }
     }
 }
@@ -230,8 +310,14 @@ impl Settings {
             ("bigcommerce.api_url", &self.bigcommerce.api_url),
             ("sequra.sandbox_url", &self.sequra.sandbox_url),
             ("sequra.live_url", &self.sequra.live_url),
+            ("sequra.sandbox_portal_url", &self.sequra.sandbox_portal_url),
+            ("sequra.live_portal_url", &self.sequra.live_portal_url),
         ] {
             parse_http_url(key, value)?;
+        }
+        self.jobs.report_time()?;
+        if self.jobs.workers == 0 {
+            return Err(ConfigError("jobs.workers must be at least 1".into()));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             ConfigError(format!(

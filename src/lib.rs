@@ -21,10 +21,14 @@ pub mod domain;
 pub mod error;
 /// English and Spanish catalogs for the merchant UI.
 pub mod i18n;
+/// The durable job queue and its workers.
+pub mod jobs;
 /// Per-key async locks.
 pub mod locks;
 /// seQura connection, selling countries, payment methods and settings.
 pub mod onboarding;
+/// After the sale: order sync, placement, reconciliation, delivery reports.
+pub mod orders;
 /// Fixed-window rate limits for the public endpoints.
 pub mod rate_limit;
 /// Stand-ins for BigCommerce and seQura (tests and demo only).

@@ -18,6 +18,8 @@ use crate::state::AppState;
 
 /// How often failing provisioning is retried in the background.
 const PROVISIONING_RETRY_EVERY: Duration = Duration::from_secs(5 * 60);
+/// How often due delivery reports are looked for.
+const REPORT_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -95,17 +97,28 @@ impl Application {
     }
 }
 
-/// Periodic duties inside the server process.
-async fn background_duties(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(PROVISIONING_RETRY_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // the first tick is immediate; installs just provisioned
+/// Periodic duties inside the server process: the job workers, the reconciliation sweep,
+/// the delivery-report schedule and the provisioning retries.
+async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
+    let workers = tokio::spawn(crate::jobs::work(state.clone(), stop.clone()));
+    let reconcile_every = Duration::from_secs(state.settings.jobs.reconcile_every_secs.max(1));
+    let mut reconcile = tokio::time::interval(reconcile_every);
+    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reports = tokio::time::interval(REPORT_CHECK_EVERY.min(reconcile_every));
+    reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut provisioning = tokio::time::interval(PROVISIONING_RETRY_EVERY);
+    provisioning.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    provisioning.tick().await; // the first tick is immediate; installs just provisioned
+    let mut stop = stop;
     loop {
         tokio::select! {
-            _ = tick.tick() => lifecycle::retry_failing(&state).await,
+            _ = reconcile.tick() => crate::orders::reconcile::sweep(&state).await,
+            _ = reports.tick() => crate::orders::report::schedule(&state).await,
+            _ = provisioning.tick() => lifecycle::retry_failing(&state).await,
             _ = stop.changed() => break,
         }
     }
+    let _ = workers.await;
 }
 
 /// Resolves on SIGTERM or SIGINT.

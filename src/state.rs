@@ -38,6 +38,8 @@ pub struct AppState {
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// The job queue's wake-up signal and settings.
+    pub jobs: crate::jobs::Queue,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
     provision_locks: KeyedLocks,
 }
@@ -62,6 +64,7 @@ impl AppState {
         let sessions = SessionSigner::new(key.derive("merchant-session-v1"));
         let trusted_proxies = Arc::new(settings.trusted_proxies()?);
         let content_security_policy = content_security_policy(&bigcommerce).into();
+        let jobs = crate::jobs::Queue::new(settings.jobs.clone());
         Ok(Self {
             settings: Arc::new(settings),
             public_url,
@@ -77,6 +80,7 @@ impl AppState {
             rate_limiter: RateLimiter::default(),
             trusted_proxies,
             content_security_policy,
+            jobs,
             provision_locks: KeyedLocks::default(),
         })
     }

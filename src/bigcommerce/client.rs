@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::checkouts::Checkout;
-use super::models::{Order, OrderProduct, ShippingAddress};
+use super::models::{Order, OrderProduct, OrderSummary, Refund, Shipment, ShippingAddress};
 use crate::config::SecretString;
 use crate::domain::StoreHash;
 
@@ -34,6 +34,13 @@ pub enum BcError {
     Transient(String),
     #[error("unexpected answer from BigCommerce: {0}")]
     Invalid(String),
+}
+
+impl BcError {
+    /// Whether the same request may succeed later (5xx, timeout, connection, rate limit).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BcError::Transient(_) | BcError::RateLimited { .. })
+    }
 }
 
 /// The shared HTTP client and the configured BigCommerce hosts.
@@ -667,6 +674,84 @@ impl StoreApi {
     pub async fn order_shipping_addresses(&self, id: u64) -> Result<Vec<ShippingAddress>, BcError> {
         self.list_v2(&format!("v2/orders/{id}/shipping_addresses"))
             .await
+    }
+
+    /// Every shipment of an order; none (204) is an empty list.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders/order-shipments>
+    pub async fn order_shipments(&self, id: u64) -> Result<Vec<Shipment>, BcError> {
+        self.list_v2(&format!("v2/orders/{id}/shipments")).await
+    }
+
+    /// Every refund of an order.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders/payment-actions#get-refunds-for-order>
+    pub async fn order_refunds(&self, id: u64) -> Result<Vec<Refund>, BcError> {
+        self.list_v3(&format!("v3/orders/{id}/payment_actions/refunds"))
+            .await
+    }
+
+    /// Orders created at or after `since` (unix seconds), Incomplete ones excluded; at most
+    /// `max` of them (delivery report statistics).
+    pub async fn orders_created_since(
+        &self,
+        since: i64,
+        max: usize,
+    ) -> Result<Vec<Order>, BcError> {
+        let mut out = Vec::new();
+        let since = since.to_string();
+        for page in 1..=MAX_V2_PAGES {
+            let rows: Option<Vec<Order>> = self
+                .get_with(
+                    "v2/orders",
+                    &[
+                        ("min_date_created", &since),
+                        ("sort", "id:asc"),
+                        ("page", &page.to_string()),
+                        ("limit", &MAX_LIMIT.to_string()),
+                    ],
+                )
+                .await?;
+            let rows = rows.unwrap_or_default();
+            let n = rows.len();
+            out.extend(rows);
+            if n < MAX_LIMIT as usize || out.len() >= max {
+                break;
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
+    /// Orders modified at or after `since` (unix seconds), Incomplete ones excluded, oldest
+    /// modification first; at most `max` of them.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders#get-all-orders>
+    pub async fn orders_modified_since(
+        &self,
+        since: i64,
+        max: usize,
+    ) -> Result<Vec<OrderSummary>, BcError> {
+        let mut out = Vec::new();
+        let since = since.to_string();
+        for page in 1..=MAX_V2_PAGES {
+            let rows: Option<Vec<OrderSummary>> = self
+                .get_with(
+                    "v2/orders",
+                    &[
+                        ("min_date_modified", &since),
+                        ("sort", "date_modified:asc"),
+                        ("page", &page.to_string()),
+                        ("limit", &MAX_LIMIT.to_string()),
+                    ],
+                )
+                .await?;
+            let rows = rows.unwrap_or_default();
+            let n = rows.len();
+            out.extend(rows);
+            if n < MAX_LIMIT as usize || out.len() >= max {
+                break;
+            }
+        }
+        out.truncate(max);
+        Ok(out)
     }
 
     /// Writes the given order fields; the others stay as they are.

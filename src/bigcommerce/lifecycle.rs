@@ -342,18 +342,26 @@ pub async fn health(state: &AppState, store: &StoreHash) -> Result<InstallHealth
     })
 }
 
-/// Retries provisioning of every installed store with a failing item (background duty).
+/// Queues a provisioning job for every installed store with a failing item (background duty).
 pub async fn retry_failing(state: &AppState) {
-    let stores = match state.db.call(|c| db::provisioning::stores_failing(c)).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list failing provisioning");
-            return;
+    let queued = state
+        .db
+        .call(|c| {
+            let tx = c.transaction()?;
+            let stores = db::provisioning::stores_failing(&tx)?;
+            for store in &stores {
+                crate::jobs::enqueue(&tx, store, &crate::jobs::Job::Provision)?;
+            }
+            tx.commit()?;
+            Ok(stores.len())
+        })
+        .await;
+    match queued {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(stores = n, "provisioning retries queued");
+            state.jobs.wake();
         }
-    };
-    for store in stores {
-        if let Err(e) = provision_store(state, &store).await {
-            tracing::warn!(store_hash = store.as_str(), error = %e, "provisioning retry failed");
-        }
+        Err(e) => tracing::warn!(error = %e, "could not queue provisioning retries"),
     }
 }

@@ -93,6 +93,12 @@ pub struct Order {
     pub items_total: Option<u64>,
     #[serde(default)]
     pub order_source: Option<String>,
+    /// Archived (`DELETE /v2/orders/{id}`).
+    #[serde(default)]
+    pub is_deleted: bool,
+    /// RFC 2822.
+    #[serde(default)]
+    pub date_modified: Option<String>,
 }
 
 impl Order {
@@ -451,5 +457,92 @@ mod tests {
         assert_eq!(address.shipping_method, "Flat Rate");
         assert_eq!(address.items_total, 2);
         assert_eq!(address.shipping_zone_name.as_deref(), Some("United States"));
+    }
+}
+
+/// A shipment of an order (`GET /v2/orders/{id}/shipments`, `orderShipment`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Shipment {
+    pub id: u64,
+    #[serde(default)]
+    pub order_address_id: Option<u64>,
+    #[serde(default)]
+    pub items: Vec<ShipmentItem>,
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub tracking_number: String,
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub tracking_link: String,
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub shipping_provider: String,
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub tracking_carrier: String,
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub shipping_method: String,
+    /// RFC 2822.
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub date_created: String,
+}
+
+/// One shipped line: how many of an order product.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ShipmentItem {
+    pub order_product_id: u64,
+    pub quantity: u32,
+}
+
+/// A refund (`GET /v3/orders/{id}/payment_actions/refunds`, v3 amounts are numbers).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Refund {
+    pub id: u64,
+    #[serde(deserialize_with = "deserialize_cents")]
+    pub total_amount: i64,
+    #[serde(default)]
+    pub items: Vec<RefundItem>,
+    #[serde(default, deserialize_with = "nullable_string")]
+    pub created: String,
+}
+
+/// A refunded item: a product quantity, or an amount against shipping, handling, the order…
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RefundItem {
+    pub item_type: String,
+    #[serde(default)]
+    pub item_id: u64,
+    #[serde(default)]
+    pub quantity: Option<u32>,
+    #[serde(default, deserialize_with = "deserialize_opt_cents")]
+    pub requested_amount: Option<i64>,
+}
+
+/// An order in a list (`GET /v2/orders`): just what the reconciliation needs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrderSummary {
+    pub id: u64,
+    #[serde(default)]
+    pub status_id: u32,
+    /// RFC 2822.
+    #[serde(default)]
+    pub date_modified: Option<String>,
+}
+
+/// BigCommerce's system name of an order status (bigcommerce-api.md §3.4).
+pub fn status_name(id: u32) -> &'static str {
+    match id {
+        0 => "Incomplete",
+        1 => "Pending",
+        2 => "Shipped",
+        3 => "Partially Shipped",
+        4 => "Refunded",
+        5 => "Cancelled",
+        6 => "Declined",
+        7 => "Awaiting Payment",
+        8 => "Awaiting Pickup",
+        9 => "Awaiting Shipment",
+        10 => "Completed",
+        11 => "Awaiting Fulfillment",
+        12 => "Manual Verification Required",
+        13 => "Disputed",
+        14 => "Partially Refunded",
+        _ => "Unknown",
     }
 }

@@ -8,10 +8,12 @@ use serde::Deserialize;
 
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::db;
+use crate::db::solicitations::SolicitationState;
 use crate::db::stores;
 use crate::db::webhook_events::NewEvent;
-use crate::domain::StoreHash;
+use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
+use crate::jobs::{self, Job};
 use crate::state::AppState;
 
 /// Standard Webhooks timestamps older or newer than this are refused (replays).
@@ -106,11 +108,14 @@ pub async fn receive(
         None
     };
     let payload = String::from_utf8_lossy(raw).into_owned();
-    let stored = state
+    let cancelled = body.scope == "store/app/uninstalled";
+    // The event and the work it calls for are stored together, before the 200.
+    let (stored, queued) = state
         .db
         .call(move |conn| {
-            db::webhook_events::insert(
-                conn,
+            let tx = conn.transaction()?;
+            let stored = db::webhook_events::insert(
+                &tx,
                 &NewEvent {
                     store: &store,
                     scope: &body.scope,
@@ -120,9 +125,34 @@ pub async fn receive(
                     payload: &payload,
                     created_at: body.created_at,
                 },
-            )
+            )?;
+            let job = match order_id {
+                // A re-delivery still asks for a sync (coalesced with a waiting one): the
+                // `hash` may not tell two changes apart, and a sync sends only differences.
+                Some(id) if id > 0 => {
+                    let order = BcOrderId(id as u64);
+                    db::solicitations::for_order(&tx, &store, order)?
+                        .filter(|s| {
+                            matches!(
+                                s.state,
+                                SolicitationState::Approved | SolicitationState::OnHold
+                            )
+                        })
+                        .map(|_| Job::SyncOrder { order_id: order.0 })
+                }
+                _ if cancelled && stored => Some(Job::StoreCancelled),
+                _ => None,
+            };
+            if let Some(job) = &job {
+                jobs::enqueue(&tx, &store, job)?;
+            }
+            tx.commit()?;
+            Ok((stored, job.is_some()))
         })
         .await?;
+    if queued {
+        state.jobs.wake();
+    }
     Ok(if stored {
         Received::Stored
     } else {

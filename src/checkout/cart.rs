@@ -191,7 +191,7 @@ pub fn build_cart(input: &CartInput) -> Result<Cart, CartError> {
 
 /// A product line: unit price with tax × quantity, referenced by SKU, else by product id,
 /// else (custom products, gift certificates) by the order product id as `line-<id>`.
-fn product_line(product: &OrderProduct) -> Result<CartItem, CartError> {
+pub fn product_line(product: &OrderProduct) -> Result<CartItem, CartError> {
     let reference = product_reference(product);
     if product.quantity == 0 {
         return Err(CartError::ZeroQuantity { reference });

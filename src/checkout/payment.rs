@@ -7,12 +7,16 @@ use std::net::IpAddr;
 use super::eligibility::{self, Eligibility};
 use super::notification::{Notification, NotifiedState, parameters, sign};
 use super::{CartInput, build_cart, customer, delivery_address, delivery_method, invoice_address};
-use crate::bigcommerce::client::{OrderUpdate, StoreApi};
+use crate::bigcommerce::client::{BcError, StoreApi};
+use crate::bigcommerce::models::{Order, OrderProduct, ShippingAddress};
 use crate::db;
+use crate::db::order_sync::Accepted;
 use crate::db::solicitations::{Solicitation, SolicitationState, Solicited};
-use crate::domain::{BcOrderId, SequraStatus, StoreHash};
+use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
+use crate::jobs::{self, Job};
 use crate::onboarding;
+use crate::orders::holding::{OrderData, holding};
 use crate::sequra::{
     EventsWebhook, Gui, Merchant, MerchantReference, OrderRequest, Platform, SequraError,
 };
@@ -68,11 +72,12 @@ pub async fn start(
             "err_checkout_already_paid",
         )));
     }
+    let data = order_data(&e.api, solicitation.bc_order_id.0).await?;
     let order = order_request(
         state,
         store,
-        &e.api,
         &solicitation,
+        &data,
         &e.merchant_ref.to_string(),
         "",
         shopper,
@@ -196,24 +201,48 @@ async fn incomplete_order(
         .map_err(Into::into)
 }
 
-/// The seQura order built from the current BigCommerce order (server numbers only).
-async fn order_request(
+/// A BigCommerce order as read for seQura: the order, its products, its shipping addresses.
+#[derive(Debug, Clone)]
+pub struct FetchedOrder {
+    pub order: Order,
+    pub products: Vec<OrderProduct>,
+    pub shipping: Vec<ShippingAddress>,
+}
+
+/// Reads the order's current server numbers.
+pub async fn order_data(api: &StoreApi, id: u64) -> Result<FetchedOrder, BcError> {
+    let (order, products, shipping) = tokio::try_join!(
+        api.order(id),
+        api.order_products(id),
+        api.order_shipping_addresses(id)
+    )?;
+    Ok(FetchedOrder {
+        order,
+        products,
+        shipping,
+    })
+}
+
+/// The seQura order built from the BigCommerce order (server numbers only).
+pub async fn order_request(
     state: &AppState,
     store: &StoreHash,
-    api: &StoreApi,
     s: &Solicitation,
+    data: &FetchedOrder,
     merchant_ref: &str,
     seq_state: &str,
     shopper: &Shopper,
 ) -> Result<OrderRequest, AppError> {
     let id = s.bc_order_id.0;
-    let order = api.order(id).await?;
-    let products = api.order_products(id).await?;
-    let shipping = api.order_shipping_addresses(id).await?;
+    let FetchedOrder {
+        order,
+        products,
+        shipping,
+    } = data;
     let cart = build_cart(&CartInput {
-        order: &order,
-        products: &products,
-        shipping: &shipping,
+        order,
+        products,
+        shipping,
         checkout_id: &s.checkout_id,
     })
     .map_err(|e| {
@@ -251,24 +280,29 @@ async fn order_request(
             order_ref_1: Some(id.to_string()),
             order_ref_2: None,
         }),
-        delivery_method: delivery_method(&shipping),
-        delivery_address: delivery_address(&order, &shipping),
-        invoice_address: invoice_address(&order),
-        customer: customer(&order, &language, &ip, &user_agent, order.customer_id != 0),
+        delivery_method: delivery_method(shipping),
+        delivery_address: delivery_address(order, shipping),
+        invoice_address: invoice_address(order),
+        customer: customer(order, &language, &ip, &user_agent, order.customer_id != 0),
         cart,
         gui: Some(Gui {
             layout: "desktop".into(),
         }),
-        platform: Platform {
-            name: "BigCommerce".into(),
-            version: "v3".into(),
-            plugin_version: env!("CARGO_PKG_VERSION").into(),
-            uname: std::env::consts::OS.into(),
-            db_name: "sqlite".into(),
-            db_version: rusqlite::version().into(),
-        },
+        platform: platform(),
         trackings: None,
     })
+}
+
+/// The software seQura is told about.
+pub fn platform() -> Platform {
+    Platform {
+        name: "BigCommerce".into(),
+        version: "v3".into(),
+        plugin_version: env!("CARGO_PKG_VERSION").into(),
+        uname: std::env::consts::OS.into(),
+        db_name: "sqlite".into(),
+        db_version: rusqlite::version().into(),
+    }
 }
 
 /// `es-ES` or `en-GB` from the store's language.
@@ -341,21 +375,27 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
         .await?
         .filter(|a| Some(a.environment.as_str()) == s.environment.as_deref())
         .ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
-    let api = crate::bigcommerce::lifecycle::store_api(state, &n.store).await?;
     let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
     let uuid = n.order_ref.clone();
 
+    let mut accepted = None;
     if target != S::Cancelled {
+        let api = crate::bigcommerce::lifecycle::store_api(state, &n.store).await?;
         let seq_state = if target == S::Approved {
             "confirmed"
         } else {
             "on_hold"
         };
+        let data = match order_data(&api, s.bc_order_id.0).await {
+            Ok(d) => d,
+            Err(e) if e.is_transient() => return Ok(Reply::RetryLater),
+            Err(e) => return Err(e.into()),
+        };
         let order = order_request(
             state,
             &n.store,
-            &api,
             &s,
+            &data,
             &merchant_ref,
             seq_state,
             &Shopper::default(),
@@ -383,29 +423,39 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
             Err(e) if e.is_transient() => return Ok(Reply::RetryLater),
             Err(e) => return Err(sequra_failure(e)),
         }
-        if let Err(e) = place_in_bigcommerce(state, &n.store, &api, &s, target, &uuid).await {
-            tracing::warn!(error = %e, "BigCommerce update failed; seQura may notify again");
-            return Ok(Reply::RetryLater);
+        if target == S::Approved {
+            // What seQura now holds: the confirmed cart, nothing shipped.
+            accepted = confirmed_holding(&s, &data);
         }
-        // seQura asks the shop to confirm again once it knows its order number.
-        if let Err(e) = state
-            .sequra
-            .update_order_state(&account, &merchant_ref, &uuid, &order)
-            .await
-        {
-            tracing::warn!(error = %e, "second confirmation with order_ref_1 failed");
-        }
-    } else if let Err(e) =
-        set_mapped_status(state, &n.store, &api, &s, SequraStatus::Cancelled).await
-    {
-        tracing::warn!(error = %e, "BigCommerce update failed; seQura may notify again");
-        return Ok(Reply::RetryLater);
     }
-    let (id, from) = (s.id, s.state);
-    state
+    // seQura has the outcome: record it and the BigCommerce follow-up in one transaction,
+    // then acknowledge. The follow-up runs now and, if BigCommerce fails, from the queue.
+    let (hash, id, from, order_id) = (n.store.clone(), s.id, s.state, s.bc_order_id);
+    let job = state
         .db
-        .call(move |conn| db::solicitations::transition(conn, id, from, target))
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            if !db::solicitations::transition(&tx, id, from, target)? {
+                return Ok(None);
+            }
+            if let Some(a) = accepted {
+                db::order_sync::save(&tx, &hash, &a, false)?;
+            }
+            let job = jobs::enqueue(
+                &tx,
+                &hash,
+                &Job::PlaceOrder {
+                    solicitation_id: id,
+                    order_id: order_id.0,
+                },
+            )?;
+            tx.commit()?;
+            Ok(Some(job))
+        })
         .await?;
+    if let Some(job) = job {
+        jobs::run_now(state, job).await;
+    }
     tracing::info!(
         order_id = s.bc_order_id.0,
         state = target.as_str(),
@@ -414,69 +464,27 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
     Ok(Reply::Done)
 }
 
-async fn mapped_status(
-    state: &AppState,
-    store: &StoreHash,
-    s: SequraStatus,
-) -> Result<Option<u32>, AppError> {
-    let hash = store.clone();
-    let mappings = state
-        .db
-        .call(move |conn| db::settings::status_mappings(conn, &hash))
-        .await?;
-    Ok(mappings
-        .into_iter()
-        .find(|(x, _)| *x == s)
-        .and_then(|(_, id)| id))
-}
-
-async fn place_in_bigcommerce(
-    state: &AppState,
-    store: &StoreHash,
-    api: &StoreApi,
-    s: &Solicitation,
-    target: SolicitationState,
-    uuid: &str,
-) -> Result<(), AppError> {
-    let status = if target == SolicitationState::Approved {
-        SequraStatus::Approved
-    } else {
-        SequraStatus::NeedsReview
-    };
-    let title = s.method_title.clone().unwrap_or_else(|| "seQura".into());
-    api.update_order(
-        s.bc_order_id.0,
-        &OrderUpdate {
-            status_id: mapped_status(state, store, status).await?,
-            payment_method: Some(format!("seQura – {title}")),
-            payment_provider_id: Some(uuid.to_string()),
-        },
-    )
-    .await?;
-    api.put_order_metafield(s.bc_order_id.0, "sequra", "reference", uuid)
-        .await?;
-    Ok(())
-}
-
-async fn set_mapped_status(
-    state: &AppState,
-    store: &StoreHash,
-    api: &StoreApi,
-    s: &Solicitation,
-    status: SequraStatus,
-) -> Result<(), AppError> {
-    if let Some(id) = mapped_status(state, store, status).await? {
-        api.update_order(
-            s.bc_order_id.0,
-            &OrderUpdate {
-                status_id: Some(id),
-                payment_method: None,
-                payment_provider_id: None,
-            },
-        )
-        .await?;
-    }
-    Ok(())
+/// The accepted state right after confirmation, if the order makes a cart.
+fn confirmed_holding(s: &Solicitation, data: &FetchedOrder) -> Option<Accepted> {
+    let h = holding(&OrderData {
+        order: &data.order,
+        products: &data.products,
+        shipping: &data.shipping,
+        shipments: &[],
+        refunds: &[],
+        checkout_id: &s.checkout_id,
+    })
+    .ok()?;
+    Some(Accepted {
+        solicitation_id: s.id,
+        bc_order_id: s.bc_order_id,
+        accepted: serde_json::to_string(&h).ok()?,
+        shipped_total: 0,
+        unshipped_total: h.unshipped_cart.order_total_with_tax,
+        refunded_total: 0,
+        accepted_at: String::new(),
+        shipped_at: None,
+    })
 }
 
 /// The order confirmation page's path, as the Checkouts API reference documents it. [U]

@@ -189,7 +189,11 @@ pub fn retry_at(conn: &mut Connection, id: i64, run_at: i64, error: &str) -> Res
     if superseded {
         tx.execute(
             "UPDATE jobs SET state = 'done', last_error = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, format!("superseded by a newer job; last error: {error}"), now_ms()],
+            params![
+                id,
+                format!("superseded by a newer job; last error: {error}"),
+                now_ms()
+            ],
         )?;
     } else {
         tx.execute(

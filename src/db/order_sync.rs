@@ -43,9 +43,7 @@ pub fn get(
 ) -> Result<Option<Accepted>, DbError> {
     Ok(conn
         .query_row(
-            &format!(
-                "SELECT {COLUMNS} FROM order_sync WHERE store_hash = ?1 AND bc_order_id = ?2"
-            ),
+            &format!("SELECT {COLUMNS} FROM order_sync WHERE store_hash = ?1 AND bc_order_id = ?2"),
             params![store.as_str(), order.0 as i64],
             from_row,
         )

@@ -234,7 +234,8 @@ pub fn transition(
     to: SolicitationState,
 ) -> Result<bool, DbError> {
     let n = conn.execute(
-        "UPDATE solicitations SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
+        "UPDATE solicitations SET state = ?3, updated_at = ?4, placed_at = NULL
+         WHERE id = ?1 AND state = ?2",
         params![id, from.as_str(), to.as_str(), now()],
     )?;
     Ok(n > 0)

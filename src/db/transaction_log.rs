@@ -110,7 +110,11 @@ pub fn insert(conn: &Connection, e: &NewEntry<'_>) -> Result<i64, DbError> {
 }
 
 /// The order's open rejections and failures are resolved (a later update went through).
-pub fn resolve_order(conn: &Connection, store: &StoreHash, order: BcOrderId) -> Result<(), DbError> {
+pub fn resolve_order(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+) -> Result<(), DbError> {
     conn.execute(
         "UPDATE transaction_log SET resolved_at = ?3
          WHERE store_hash = ?1 AND bc_order_id = ?2 AND resolved_at IS NULL
@@ -187,4 +191,35 @@ pub fn open_problems(conn: &Connection, store: &StoreHash) -> Result<i64, DbErro
         [store.as_str()],
         |r| r.get(0),
     )?)
+}
+
+/// Whether the order already has an open "waiting" entry.
+pub fn is_waiting(conn: &Connection, store: &StoreHash, order: BcOrderId) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM transaction_log
+                        WHERE store_hash = ?1 AND bc_order_id = ?2 AND outcome = 'waiting'
+                          AND resolved_at IS NULL)",
+        params![store.as_str(), order.0 as i64],
+        |r| r.get(0),
+    )?)
+}
+
+/// The order's entries, newest first.
+pub fn for_order(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+    limit: usize,
+) -> Result<Vec<Entry>, DbError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM transaction_log WHERE store_hash = ?1 AND bc_order_id = ?2
+         ORDER BY id DESC LIMIT ?3"
+    ))?;
+    let rows = q
+        .query_map(
+            params![store.as_str(), order.0 as i64, limit as i64],
+            from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, params};
 
 use super::{DbError, now};
-use crate::domain::StoreHash;
+use crate::domain::{BcOrderId, StoreHash};
 
 /// A verified delivery to store.
 #[derive(Debug, Clone)]
@@ -37,4 +37,47 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
         ],
     )?;
     Ok(n > 0)
+}
+
+/// The newest stored event about the order, by id.
+pub fn last_for_order(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+) -> Result<Option<i64>, DbError> {
+    Ok(conn.query_row(
+        "SELECT MAX(id) FROM webhook_events WHERE store_hash = ?1 AND order_id = ?2",
+        params![store.as_str(), order.0 as i64],
+        |r| r.get(0),
+    )?)
+}
+
+/// The order's events up to `up_to` (by id) have been handled.
+pub fn mark_processed(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+    up_to: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE webhook_events SET processed_at = ?4
+         WHERE store_hash = ?1 AND order_id = ?2 AND id <= ?3 AND processed_at IS NULL",
+        params![store.as_str(), order.0 as i64, up_to, now()],
+    )?;
+    Ok(())
+}
+
+/// Whether an event about the order was handled at or after `since` (RFC 3339).
+pub fn processed_since(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+    since: &str,
+) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE store_hash = ?1 AND order_id = ?2
+                          AND processed_at IS NOT NULL AND received_at >= ?3)",
+        params![store.as_str(), order.0 as i64, since],
+        |r| r.get(0),
+    )?)
 }

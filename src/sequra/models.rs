@@ -394,6 +394,27 @@ impl CartItem {
         }
     }
 
+    /// Whether this is a `product` line.
+    pub fn is_product(&self) -> bool {
+        matches!(self, CartItem::Product { .. })
+    }
+
+    /// The same line with another total (for splitting an order-level line between carts;
+    /// a product line keeps its own total, which is `price × quantity`).
+    pub fn with_total(&self, total: i64) -> CartItem {
+        let mut item = self.clone();
+        match &mut item {
+            CartItem::Product { .. } => {}
+            CartItem::Service { total_with_tax, .. }
+            | CartItem::Registration { total_with_tax, .. }
+            | CartItem::Handling { total_with_tax, .. }
+            | CartItem::InvoiceFee { total_with_tax, .. }
+            | CartItem::Discount { total_with_tax, .. }
+            | CartItem::OtherPayment { total_with_tax, .. } => *total_with_tax = total,
+        }
+        item
+    }
+
     /// A physical product line with no optional fields; the total is `price × quantity`.
     pub fn product(
         reference: impl Into<String>,

@@ -1,0 +1,257 @@
+//! What seQura should hold for an order right now (sequra-api.md §7): the shipped cart, the
+//! unshipped cart and the addresses, computed from BigCommerce's order, products, shipping
+//! addresses, shipments and refunds. Pure: no I/O, integer cents, every cart adds up.
+//!
+//! - Products: shipped quantities (from the shipments) less refunded ones go to the shipped
+//!   cart; what is neither shipped nor refunded stays in the unshipped cart. A refunded
+//!   quantity comes out of the shipped goods first (a return), then out of the unshipped ones.
+//! - The order's other lines (shipping, handling, wrapping, discounts, store credit, rounding)
+//!   follow the goods: all unshipped while nothing is shipped, all shipped once nothing is left
+//!   to ship; in between, charges go with the first shipment and the negative lines are split
+//!   in proportion to the goods' value, so neither cart goes negative.
+//! - A refund's amount beyond the products it returns (a shipping refund, an order-level
+//!   amount) is a negative `other_payment` line `refund-{id}`, in the shipped cart when goods
+//!   were shipped, else in the unshipped one; never more than that cart holds.
+//! - Cancelled (status 5), archived with nothing shipped, or refunded in full: both carts empty.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bigcommerce::models::{Order, OrderProduct, Refund, Shipment, ShippingAddress};
+use crate::checkout::cart::{
+    CURRENCY, CartError, CartInput, amount_due, build_cart, delivery_address, invoice_address,
+    product_line,
+};
+use crate::sequra::models::{Address, Cart, CartItem};
+
+/// BigCommerce's Cancelled status.
+pub const CANCELLED_STATUS: u32 = 5;
+
+/// Everything read from BigCommerce about one order.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderData<'a> {
+    pub order: &'a Order,
+    pub products: &'a [OrderProduct],
+    pub shipping: &'a [ShippingAddress],
+    pub shipments: &'a [Shipment],
+    pub refunds: &'a [Refund],
+    /// The checkout the order came from: the carts' `cart_ref`.
+    pub checkout_id: &'a str,
+}
+
+/// What seQura should hold: compared as a whole with what it last accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holding {
+    pub shipped_cart: Cart,
+    pub unshipped_cart: Cart,
+    pub delivery_address: Address,
+    pub invoice_address: Address,
+    /// Refunded so far (cents), for the order panel.
+    pub refunded: i64,
+}
+
+impl Holding {
+    /// Both carts empty: cancelled or refunded in full.
+    pub fn is_closed(&self) -> bool {
+        self.shipped_cart.items.is_empty() && self.unshipped_cart.items.is_empty()
+    }
+
+    /// Units of goods shipped and still held.
+    pub fn shipped_units(&self) -> i64 {
+        units(&self.shipped_cart)
+    }
+
+    pub fn unshipped_units(&self) -> i64 {
+        units(&self.unshipped_cart)
+    }
+}
+
+fn units(cart: &Cart) -> i64 {
+    cart.items
+        .iter()
+        .map(|i| match i {
+            CartItem::Product { quantity, .. } => *quantity,
+            _ => 0,
+        })
+        .sum()
+}
+
+fn cart(items: Vec<CartItem>, checkout_id: &str) -> Cart {
+    let mut c = Cart::new(CURRENCY, items);
+    c.cart_ref = Some(checkout_id.to_string());
+    c
+}
+
+/// The same product line with another quantity.
+fn with_quantity(item: &CartItem, q: i64) -> CartItem {
+    let mut item = item.clone();
+    if let CartItem::Product {
+        price_with_tax,
+        quantity,
+        total_with_tax,
+        ..
+    } = &mut item
+    {
+        *quantity = q;
+        *total_with_tax = price_with_tax.saturating_mul(q);
+    }
+    item
+}
+
+/// `amount × part / whole`, rounded down; 0 when `whole` is 0.
+fn share(amount: i64, part: i64, whole: i64) -> i64 {
+    if whole == 0 {
+        return 0;
+    }
+    (i128::from(amount) * i128::from(part) / i128::from(whole)) as i64
+}
+
+/// Computes what seQura should hold for the order.
+pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
+    let delivery = delivery_address(d.order, d.shipping);
+    let invoice = invoice_address(d.order);
+    let refunded: i64 = d.refunds.iter().map(|r| r.total_amount).sum();
+    let empty = |refunded| Holding {
+        shipped_cart: cart(Vec::new(), d.checkout_id),
+        unshipped_cart: cart(Vec::new(), d.checkout_id),
+        delivery_address: delivery.clone(),
+        invoice_address: invoice.clone(),
+        refunded,
+    };
+
+    let mut shipped_qty: HashMap<u64, i64> = HashMap::new();
+    for item in d.shipments.iter().flat_map(|s| &s.items) {
+        *shipped_qty.entry(item.order_product_id).or_default() += i64::from(item.quantity);
+    }
+    let anything_shipped = shipped_qty.values().any(|q| *q > 0);
+    if d.order.status_id == CANCELLED_STATUS || (d.order.is_deleted && !anything_shipped) {
+        return Ok(empty(refunded));
+    }
+    let due = amount_due(d.order);
+    if refunded > 0 && refunded >= due {
+        return Ok(empty(refunded));
+    }
+
+    let full = build_cart(&CartInput {
+        order: d.order,
+        products: d.products,
+        shipping: d.shipping,
+        checkout_id: d.checkout_id,
+    })?;
+    let mut refunded_qty: HashMap<u64, i64> = HashMap::new();
+    for item in d.refunds.iter().flat_map(|r| &r.items) {
+        if item.item_type.eq_ignore_ascii_case("PRODUCT") {
+            *refunded_qty.entry(item.item_id).or_default() += i64::from(item.quantity.unwrap_or(0));
+        }
+    }
+
+    // Products.
+    let mut shipped_items = Vec::new();
+    let mut unshipped_items = Vec::new();
+    let (mut shipped_value, mut unshipped_value) = (0i64, 0i64);
+    let mut prices: HashMap<u64, i64> = HashMap::new();
+    for p in d.products {
+        let line = product_line(p)?;
+        prices.insert(p.id, p.price_inc_tax);
+        let q = i64::from(p.quantity);
+        let s = shipped_qty.get(&p.id).copied().unwrap_or(0).clamp(0, q);
+        let r = refunded_qty.get(&p.id).copied().unwrap_or(0).clamp(0, q);
+        let returned = r.min(s);
+        let keep_shipped = s - returned;
+        let keep_unshipped = (q - s - (r - returned)).max(0);
+        if keep_shipped > 0 {
+            let l = with_quantity(&line, keep_shipped);
+            shipped_value += l.total_with_tax();
+            shipped_items.push(l);
+        }
+        if keep_unshipped > 0 {
+            let l = with_quantity(&line, keep_unshipped);
+            unshipped_value += l.total_with_tax();
+            unshipped_items.push(l);
+        }
+    }
+
+    // The order's other lines follow the goods.
+    let others = full.items.iter().filter(|i| !i.is_product());
+    if unshipped_items.is_empty() && (anything_shipped || !shipped_items.is_empty()) {
+        shipped_items.extend(others.cloned());
+    } else if !anything_shipped {
+        unshipped_items.extend(others.cloned());
+    } else {
+        let goods = shipped_value + unshipped_value;
+        for item in others {
+            let amount = item.total_with_tax();
+            if amount >= 0 {
+                shipped_items.push(item.clone());
+                continue;
+            }
+            let to_shipped = share(amount, shipped_value, goods);
+            let to_unshipped = amount - to_shipped;
+            if to_shipped != 0 {
+                shipped_items.push(item.with_total(to_shipped));
+            }
+            if to_unshipped != 0 {
+                unshipped_items.push(item.with_total(to_unshipped));
+            }
+        }
+    }
+
+    // Refund amounts beyond the goods they return.
+    for r in d.refunds {
+        let goods: i64 = r
+            .items
+            .iter()
+            .filter(|i| i.item_type.eq_ignore_ascii_case("PRODUCT"))
+            .map(|i| {
+                prices
+                    .get(&i.item_id)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_mul(i64::from(i.quantity.unwrap_or(0)))
+            })
+            .sum();
+        let extra = r.total_amount - goods;
+        if extra == 0 {
+            continue;
+        }
+        let reference = format!("refund-{}", r.id);
+        let name = format!("Refund {}", r.id);
+        if extra < 0 {
+            // Less refunded than the goods returned are worth: the rest stays charged.
+            let target = if anything_shipped {
+                &mut shipped_items
+            } else {
+                &mut unshipped_items
+            };
+            target.push(CartItem::handling(reference, name, -extra));
+            continue;
+        }
+        let total = |items: &Vec<CartItem>| items.iter().map(CartItem::total_with_tax).sum::<i64>();
+        let (first, second) = if anything_shipped {
+            (&mut shipped_items, &mut unshipped_items)
+        } else {
+            (&mut unshipped_items, &mut shipped_items)
+        };
+        let in_first = extra.min(total(first).max(0));
+        let in_second = extra - in_first;
+        if in_first > 0 {
+            first.push(CartItem::other_payment(
+                reference.clone(),
+                name.clone(),
+                in_first,
+            ));
+        }
+        if in_second > 0 {
+            second.push(CartItem::other_payment(reference, name, in_second));
+        }
+    }
+
+    Ok(Holding {
+        shipped_cart: cart(shipped_items, d.checkout_id),
+        unshipped_cart: cart(unshipped_items, d.checkout_id),
+        delivery_address: delivery,
+        invoice_address: invoice,
+        refunded,
+    })
+}

@@ -1,0 +1,130 @@
+//! After the sale: what the merchant does to a seQura order in BigCommerce reaches seQura
+//! (sequra-api.md §7; bigcommerce-api.md §3.7), durably, through the job queue.
+//!
+//! - [`holding`]: what seQura should hold for an order (pure).
+//! - [`sync`]: the job that compares it with what seQura last accepted and sends the change.
+//! - [`placement`]: the IPN follow-up job (the BigCommerce order gets seQura's outcome).
+//! - [`reconcile`]: the sweep that finds what events missed; [`report`]: the daily delivery
+//!   report.
+//! - Every outcome lands in the transaction log ([`record`]).
+
+pub mod holding;
+pub mod placement;
+pub mod reconcile;
+pub mod report;
+pub mod sync;
+
+use crate::db;
+use crate::db::transaction_log::{NewEntry, Outcome};
+use crate::domain::{BcOrderId, StoreHash};
+use crate::jobs::Job;
+use crate::state::AppState;
+
+/// The order in the store's control panel.
+pub fn control_panel_link(state: &AppState, store: &StoreHash, order: u64) -> String {
+    let base = state
+        .settings
+        .bigcommerce
+        .control_panel_url
+        .replace("{store_hash}", store.as_str());
+    format!("{}/orders/{order}", base.trim_end_matches('/'))
+}
+
+/// The order in seQura's back office for its environment.
+pub fn portal_link(state: &AppState, environment: &str, uuid: &str) -> String {
+    let base = if environment == "live" {
+        &state.settings.sequra.live_portal_url
+    } else {
+        &state.settings.sequra.sandbox_portal_url
+    };
+    let uuid: String = url::form_urlencoded::byte_serialize(uuid.as_bytes()).collect();
+    format!("{}/orders/{uuid}", base.trim_end_matches('/'))
+}
+
+/// What a log entry says about its order.
+#[derive(Debug, Clone, Default)]
+pub struct About<'a> {
+    pub order: Option<BcOrderId>,
+    pub sequra_uuid: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    pub merchant_ref: Option<&'a str>,
+}
+
+/// Records a transaction-log entry; a failure to record is logged, never fatal.
+pub async fn record(
+    state: &AppState,
+    store: &StoreHash,
+    about: &About<'_>,
+    event: &str,
+    outcome: Outcome,
+    message: &str,
+) {
+    let (store, event, message) = (store.clone(), event.to_string(), message.to_string());
+    let (order, uuid, env, merchant) = (
+        about.order,
+        about.sequra_uuid.map(str::to_string),
+        about.environment.map(str::to_string),
+        about.merchant_ref.map(str::to_string),
+    );
+    let written = state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            if outcome == Outcome::Sent
+                && let Some(order) = order
+            {
+                db::transaction_log::resolve_order(&tx, &store, order)?;
+            }
+            db::transaction_log::insert(
+                &tx,
+                &NewEntry {
+                    store: &store,
+                    order,
+                    sequra_uuid: uuid.as_deref(),
+                    environment: env.as_deref(),
+                    merchant_ref: merchant.as_deref(),
+                    event: &event,
+                    outcome,
+                    message: &message,
+                },
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, "could not write the transaction log");
+    }
+}
+
+/// A job that kept failing past its maximum age: its order's log says so.
+pub async fn gave_up(state: &AppState, store: &StoreHash, job: &Job, reason: &str) {
+    let (event, order) = match job {
+        Job::SyncOrder { order_id } => ("update", Some(*order_id)),
+        Job::PlaceOrder { order_id, .. } => ("confirmation", Some(*order_id)),
+        Job::DeliveryReport { .. } => ("delivery_report", None),
+        Job::Provision | Job::StoreCancelled => return,
+    };
+    let solicitation = match order {
+        Some(o) => {
+            let hash = store.clone();
+            state
+                .db
+                .call(move |c| db::solicitations::for_order(c, &hash, BcOrderId(o)))
+                .await
+                .ok()
+                .flatten()
+        }
+        None => None,
+    };
+    let about = About {
+        order: order.map(BcOrderId),
+        sequra_uuid: solicitation.as_ref().and_then(|s| s.sequra_uuid.as_deref()),
+        environment: solicitation.as_ref().and_then(|s| s.environment.as_deref()),
+        merchant_ref: solicitation
+            .as_ref()
+            .and_then(|s| s.merchant_ref.as_deref()),
+    };
+    let message = format!("Gave up after repeated failures: {reason}");
+    record(state, store, &about, event, Outcome::Failed, &message).await;
+}

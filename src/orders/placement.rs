@@ -1,0 +1,173 @@
+//! The `place_order` job, the IPN follow-up: once seQura has approved, put on hold or
+//! cancelled an order (and the app has recorded it), the BigCommerce order gets the mapped
+//! status, the payment method and seQura's reference, and seQura is told the order number.
+//! Every step can run again without harm.
+
+use crate::bigcommerce::client::{OrderUpdate, StoreApi};
+use crate::bigcommerce::lifecycle;
+use crate::checkout::payment::{Shopper, order_request};
+use crate::db;
+use crate::db::solicitations::{Solicitation, SolicitationState};
+use crate::domain::{SequraStatus, StoreHash};
+use crate::error::AppError;
+use crate::jobs::{self, Job, JobError};
+use crate::onboarding;
+use crate::state::AppState;
+
+/// The BigCommerce status the merchant mapped a seQura status to (None = leave it).
+pub async fn mapped_status(
+    state: &AppState,
+    store: &StoreHash,
+    s: SequraStatus,
+) -> Result<Option<u32>, AppError> {
+    let hash = store.clone();
+    let mappings = state
+        .db
+        .call(move |conn| db::settings::status_mappings(conn, &hash))
+        .await?;
+    Ok(mappings
+        .into_iter()
+        .find(|(x, _)| *x == s)
+        .and_then(|(_, id)| id))
+}
+
+/// Runs the job for one solicitation.
+pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), JobError> {
+    let hash = store.clone();
+    let Some(s) = state
+        .db
+        .call(move |c| db::solicitations::get(c, &hash, sid))
+        .await?
+    else {
+        return Ok(());
+    };
+    if s.placed_at.is_some() {
+        return Ok(());
+    }
+    let api = lifecycle::store_api(state, store).await?;
+    match s.state {
+        SolicitationState::Approved | SolicitationState::OnHold => {
+            place(state, store, &api, &s).await?;
+            confirm_order_number(state, store, &api, &s).await?;
+        }
+        SolicitationState::Cancelled => {
+            if let Some(id) = mapped_status(state, store, SequraStatus::Cancelled).await? {
+                api.update_order(
+                    s.bc_order_id.0,
+                    &OrderUpdate {
+                        status_id: Some(id),
+                        payment_method: None,
+                        payment_provider_id: None,
+                    },
+                )
+                .await?;
+            }
+        }
+        _ => return Ok(()),
+    }
+    let (hash, approved, order_id) = (
+        store.clone(),
+        s.state == SolicitationState::Approved,
+        s.bc_order_id.0,
+    );
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            db::solicitations::mark_placed(&tx, sid)?;
+            if approved {
+                // Whatever the merchant changed while the order was in review goes now.
+                jobs::enqueue(&tx, &hash, &Job::SyncOrder { order_id })?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.jobs.wake();
+    tracing::info!(
+        order_id,
+        state = s.state.as_str(),
+        "BigCommerce order placed"
+    );
+    Ok(())
+}
+
+async fn place(
+    state: &AppState,
+    store: &StoreHash,
+    api: &StoreApi,
+    s: &Solicitation,
+) -> Result<(), JobError> {
+    let status = if s.state == SolicitationState::Approved {
+        SequraStatus::Approved
+    } else {
+        SequraStatus::NeedsReview
+    };
+    let title = s.method_title.clone().unwrap_or_else(|| "seQura".into());
+    let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    api.update_order(
+        s.bc_order_id.0,
+        &OrderUpdate {
+            status_id: mapped_status(state, store, status).await?,
+            payment_method: Some(format!("seQura – {title}")),
+            payment_provider_id: Some(uuid.clone()),
+        },
+    )
+    .await?;
+    api.put_order_metafield(s.bc_order_id.0, "sequra", "reference", &uuid)
+        .await?;
+    Ok(())
+}
+
+/// seQura asks the shop to confirm again once it knows its order number (`order_ref_1`).
+/// A refusal now (the cart changed since) is only logged: the order is seQura's already.
+async fn confirm_order_number(
+    state: &AppState,
+    store: &StoreHash,
+    api: &StoreApi,
+    s: &Solicitation,
+) -> Result<(), JobError> {
+    let Some(account) = onboarding::sequra_account(state, store)
+        .await?
+        .filter(|a| Some(a.environment.as_str()) == s.environment.as_deref())
+    else {
+        return Ok(());
+    };
+    let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
+    let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    let seq_state = if s.state == SolicitationState::Approved {
+        "confirmed"
+    } else {
+        "on_hold"
+    };
+    let data = crate::checkout::payment::order_data(api, s.bc_order_id.0).await?;
+    let order = match order_request(
+        state,
+        store,
+        s,
+        &data,
+        &merchant_ref,
+        seq_state,
+        &Shopper::default(),
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = ?e, "the order number confirmation could not be built");
+            return Ok(());
+        }
+    };
+    match state
+        .sequra
+        .update_order_state(&account, &merchant_ref, &uuid, &order)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_transient() => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "seQura refused the order number confirmation");
+            Ok(())
+        }
+    }
+}

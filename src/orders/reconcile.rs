@@ -1,0 +1,167 @@
+//! The reconciliation sweep, every few minutes (sequra-plugin-features.md §6 requirement 6):
+//! whatever the events missed is found and queued.
+//!
+//! - seQura orders approved, put on hold or cancelled whose BigCommerce order never got the
+//!   outcome (a crash or a lost job between the two) are placed;
+//! - orders modified in BigCommerce since the last sweep with no webhook handled after the
+//!   change are synced (missed or deactivated hooks);
+//! - each store's webhooks, script and extension are checked and repaired (provisioning);
+//! - finished jobs older than a week are forgotten.
+
+use crate::bigcommerce::lifecycle;
+use crate::db;
+use crate::domain::{BcOrderId, StoreHash};
+use crate::jobs::{self, Job};
+use crate::state::AppState;
+
+/// How far back the first sweep of a store looks (seconds).
+const FIRST_LOOK_BACK: i64 = 24 * 3600;
+/// Overlap between sweeps, for clocks that disagree a little (seconds).
+const OVERLAP: i64 = 120;
+/// Orders checked per store per sweep.
+const MAX_ORDERS: usize = 2000;
+
+/// One sweep over every store.
+pub async fn sweep(state: &AppState) {
+    if let Err(e) = place_unplaced(state).await {
+        tracing::warn!(error = %e, "reconciliation: unplaced orders");
+    }
+    let stores = match state.db.call(|c| db::stores::installed(c)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "reconciliation: listing stores");
+            return;
+        }
+    };
+    for store in stores {
+        if let Err(e) = sweep_store(state, &store).await {
+            tracing::warn!(store_hash = store.as_str(), error = %e, "reconciliation failed");
+        }
+    }
+    let week_ago = db::jobs::now_ms() - 7 * 24 * 3600 * 1000;
+    if let Err(e) = state
+        .db
+        .call(move |c| db::jobs::purge_finished(c, week_ago))
+        .await
+    {
+        tracing::warn!(error = %e, "reconciliation: purging old jobs");
+    }
+    state.jobs.wake();
+}
+
+async fn place_unplaced(state: &AppState) -> Result<(), db::DbError> {
+    let queued = state
+        .db
+        .call(|c| {
+            let tx = c.transaction()?;
+            let mut queued = 0;
+            for s in db::solicitations::unplaced(&tx, 500)? {
+                let job = Job::PlaceOrder {
+                    solicitation_id: s.id,
+                    order_id: s.bc_order_id.0,
+                };
+                if !db::jobs::is_queued(&tx, &s.store, &format!("place:{}", s.id))? {
+                    jobs::enqueue(&tx, &s.store, &job)?;
+                    queued += 1;
+                }
+            }
+            tx.commit()?;
+            Ok(queued)
+        })
+        .await?;
+    if queued > 0 {
+        tracing::info!(orders = queued, "reconciliation: unplaced orders queued");
+    }
+    Ok(())
+}
+
+async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::jobs::JobError> {
+    let hash = store.clone();
+    let connected = state
+        .db
+        .call(move |c| Ok(db::sequra::connection(c, &hash)?.is_some()))
+        .await?;
+    let hash = store.clone();
+    state
+        .db
+        .call(move |c| {
+            jobs::enqueue(c, &hash, &Job::Provision)?;
+            Ok(())
+        })
+        .await?;
+    if !connected {
+        return Ok(());
+    }
+    let started = time::OffsetDateTime::now_utc().unix_timestamp();
+    let hash = store.clone();
+    let since = state
+        .db
+        .call(move |c| db::stores::reconciled_through(c, &hash))
+        .await?
+        .unwrap_or(started - FIRST_LOOK_BACK)
+        - OVERLAP;
+    let api = lifecycle::store_api(state, store).await?;
+    let modified = api.orders_modified_since(since, MAX_ORDERS).await?;
+    let hash = store.clone();
+    let queued = state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let mut queued = 0;
+            for o in modified {
+                let order = BcOrderId(o.id);
+                let Some(s) = db::solicitations::for_order(&tx, &hash, order)? else {
+                    continue;
+                };
+                if s.state != db::solicitations::SolicitationState::Approved {
+                    continue;
+                }
+                let changed_at = o
+                    .date_modified
+                    .as_deref()
+                    .and_then(rfc2822_to_rfc3339)
+                    .unwrap_or_default();
+                if db::webhook_events::processed_since(&tx, &hash, order, &changed_at)? {
+                    continue;
+                }
+                jobs::enqueue(&tx, &hash, &Job::SyncOrder { order_id: o.id })?;
+                queued += 1;
+            }
+            db::stores::set_reconciled_through(&tx, &hash, started)?;
+            tx.commit()?;
+            Ok(queued)
+        })
+        .await?;
+    if queued > 0 {
+        tracing::info!(
+            store_hash = store.as_str(),
+            orders = queued,
+            "reconciliation: orders changed without a handled webhook"
+        );
+    }
+    Ok(())
+}
+
+/// BigCommerce's RFC 2822 dates as the RFC 3339 UTC strings the database compares.
+fn rfc2822_to_rfc3339(s: &str) -> Option<String> {
+    use time::format_description::well_known::{Rfc2822, Rfc3339};
+    time::OffsetDateTime::parse(s.trim(), &Rfc2822)
+        .ok()?
+        .to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bigcommerce_dates_compare_as_stored_timestamps() {
+        assert_eq!(
+            rfc2822_to_rfc3339("Tue, 05 Mar 2024 10:20:30 +0100").as_deref(),
+            Some("2024-03-05T09:20:30Z")
+        );
+        assert_eq!(rfc2822_to_rfc3339("yesterday"), None);
+    }
+}

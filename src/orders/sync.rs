@@ -1,0 +1,259 @@
+//! The `sync_order` job: reads the order from BigCommerce, computes what seQura should hold
+//! and sends `PUT merchants/{ref}/orders/{order_ref_1}` only when that differs from what seQura
+//! last accepted. Idempotent: running it twice sends at most one update, and the app's own
+//! status writes (which change no cart) send nothing.
+
+use crate::bigcommerce::lifecycle;
+use crate::db;
+use crate::db::order_sync::Accepted;
+use crate::db::solicitations::{Solicitation, SolicitationState};
+use crate::db::transaction_log::Outcome;
+use crate::domain::{BcOrderId, StoreHash};
+use crate::i18n::Lang;
+use crate::jobs::JobError;
+use crate::onboarding;
+use crate::orders::holding::{Holding, OrderData, holding};
+use crate::orders::{About, record};
+use crate::sequra::SequraError;
+use crate::sequra::models::{MerchantId, MerchantReference, OrderUpdate, Tracking};
+use crate::state::AppState;
+
+/// Runs the job for one order.
+pub async fn run(state: &AppState, store: &StoreHash, order_id: u64) -> Result<(), JobError> {
+    let order = BcOrderId(order_id);
+    let hash = store.clone();
+    // Events stored up to now are handled by this run (it reads the order afresh).
+    let (solicitation, accepted, seen) = state
+        .db
+        .call(move |c| {
+            Ok((
+                db::solicitations::for_order(c, &hash, order)?,
+                db::order_sync::get(c, &hash, order)?,
+                db::webhook_events::last_for_order(c, &hash, order)?,
+            ))
+        })
+        .await?;
+    let result = match solicitation {
+        Some(s) => sync(state, store, &s, accepted).await,
+        // Not a seQura order: nothing to do.
+        None => Ok(()),
+    };
+    if let (Ok(()), Some(seen)) = (&result, seen) {
+        let hash = store.clone();
+        state
+            .db
+            .call(move |c| db::webhook_events::mark_processed(c, &hash, order, seen))
+            .await?;
+    }
+    result
+}
+
+fn about(s: &Solicitation) -> About<'_> {
+    About {
+        order: Some(s.bc_order_id),
+        sequra_uuid: s.sequra_uuid.as_deref(),
+        environment: s.environment.as_deref(),
+        merchant_ref: s.merchant_ref.as_deref(),
+    }
+}
+
+async fn sync(
+    state: &AppState,
+    store: &StoreHash,
+    s: &Solicitation,
+    accepted: Option<Accepted>,
+) -> Result<(), JobError> {
+    match s.state {
+        SolicitationState::Approved => {}
+        SolicitationState::OnHold => {
+            let hash = store.clone();
+            let order = s.bc_order_id;
+            let waiting = state
+                .db
+                .call(move |c| db::transaction_log::is_waiting(c, &hash, order))
+                .await?;
+            if !waiting {
+                record(
+                    state,
+                    store,
+                    &about(s),
+                    "update",
+                    Outcome::Waiting,
+                    "The order is in review at seQura: changes wait and are sent once it is approved.",
+                )
+                .await;
+            }
+            return Ok(());
+        }
+        // Not confirmed (yet), or cancelled or refused by seQura: nothing to tell it.
+        _ => return Ok(()),
+    }
+    let environment = s.environment.clone().unwrap_or_default();
+    let Some(account) = onboarding::sequra_account(state, store)
+        .await?
+        .filter(|a| a.environment.as_str() == environment)
+    else {
+        let message = format!(
+            "The store is no longer connected to this order's seQura {environment} account."
+        );
+        record(
+            state,
+            store,
+            &about(s),
+            "update",
+            Outcome::Rejected,
+            &message,
+        )
+        .await;
+        return Err(JobError::Permanent(message));
+    };
+    let api = lifecycle::store_api(state, store).await?;
+    let id = s.bc_order_id.0;
+    let (order, products, shipping, shipments, refunds) = tokio::try_join!(
+        api.order(id),
+        api.order_products(id),
+        api.order_shipping_addresses(id),
+        api.order_shipments(id),
+        api.order_refunds(id),
+    )?;
+    let now = match holding(&OrderData {
+        order: &order,
+        products: &products,
+        shipping: &shipping,
+        shipments: &shipments,
+        refunds: &refunds,
+        checkout_id: &s.checkout_id,
+    }) {
+        Ok(h) => h,
+        Err(e) => {
+            let message = format!("The order cannot be expressed as a seQura cart: {e}");
+            record(
+                state,
+                store,
+                &about(s),
+                "update",
+                Outcome::Rejected,
+                &message,
+            )
+            .await;
+            return Err(JobError::Permanent(message));
+        }
+    };
+    let before: Option<Holding> = accepted
+        .as_ref()
+        .and_then(|a| serde_json::from_str(&a.accepted).ok());
+    if before.as_ref() == Some(&now) {
+        return Ok(());
+    }
+    let event = event_name(before.as_ref(), &now);
+    let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
+    let update = OrderUpdate {
+        merchant: MerchantId {
+            id: merchant_ref.clone(),
+            ..Default::default()
+        },
+        merchant_reference: MerchantReference {
+            order_ref_1: Some(id.to_string()),
+            order_ref_2: None,
+        },
+        unshipped_cart: now.unshipped_cart.clone(),
+        shipped_cart: now.shipped_cart.clone(),
+        trackings: shipments
+            .iter()
+            .filter(|sh| !sh.tracking_number.trim().is_empty())
+            .map(|sh| Tracking {
+                kind: "postal".into(),
+                reference: sh.id.to_string(),
+                carrier: Some(sh.shipping_provider.clone()).filter(|c| !c.is_empty()),
+                tracking_number: Some(sh.tracking_number.clone()),
+                tracking_url: Some(sh.tracking_link.clone()).filter(|l| !l.is_empty()),
+                ..Default::default()
+            })
+            .collect(),
+        delivery_method: Some(crate::checkout::delivery_method(&shipping)),
+        delivery_address: Some(now.delivery_address.clone()),
+        invoice_address: Some(now.invoice_address.clone()),
+        customer: None,
+        platform: Some(crate::checkout::payment::platform()),
+    };
+    match state
+        .sequra
+        .update_order(&account, &merchant_ref, &id.to_string(), &update)
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if e.is_transient() => return Err(JobError::from(e)),
+        Err(e) => {
+            let message = rejection_message(&e);
+            record(state, store, &about(s), event, Outcome::Rejected, &message).await;
+            return Err(JobError::Permanent(message));
+        }
+    }
+    let shipped_grew = now.shipped_units() > before.as_ref().map_or(0, Holding::shipped_units);
+    let saved = Accepted {
+        solicitation_id: s.id,
+        bc_order_id: s.bc_order_id,
+        accepted: serde_json::to_string(&now).map_err(|e| JobError::Permanent(e.to_string()))?,
+        shipped_total: now.shipped_cart.order_total_with_tax,
+        unshipped_total: now.unshipped_cart.order_total_with_tax,
+        refunded_total: now.refunded,
+        accepted_at: String::new(),
+        shipped_at: None,
+    };
+    let hash = store.clone();
+    state
+        .db
+        .call(move |c| db::order_sync::save(c, &hash, &saved, shipped_grew))
+        .await?;
+    record(
+        state,
+        store,
+        &about(s),
+        event,
+        Outcome::Sent,
+        &summary(&now),
+    )
+    .await;
+    tracing::info!(order_id = id, event, "order update accepted by seQura");
+    Ok(())
+}
+
+/// What kind of change this is, for the log.
+fn event_name(before: Option<&Holding>, now: &Holding) -> &'static str {
+    let refunded_before = before.map_or(0, |b| b.refunded);
+    if now.is_closed() {
+        if now.refunded > 0 {
+            "refund"
+        } else {
+            "cancellation"
+        }
+    } else if now.refunded > refunded_before {
+        "refund"
+    } else if now.shipped_units() > before.map_or(0, Holding::shipped_units) {
+        "shipment"
+    } else {
+        "update"
+    }
+}
+
+/// The log line of an accepted update: the two carts' totals.
+fn summary(h: &Holding) -> String {
+    format!(
+        "Shipped {} · unshipped {}",
+        crate::i18n::format_eur(h.shipped_cart.order_total_with_tax, Lang::En),
+        crate::i18n::format_eur(h.unshipped_cart.order_total_with_tax, Lang::En)
+    )
+}
+
+/// seQura's own words where it gave some.
+fn rejection_message(e: &SequraError) -> String {
+    match e {
+        SequraError::Conflict(messages) => messages.join("; "),
+        SequraError::Forbidden(m) | SequraError::NotFound(m) => m.clone(),
+        SequraError::Rejected { message, .. } => message.clone(),
+        SequraError::Unauthorized => {
+            "seQura did not accept the account's username or password.".into()
+        }
+        other => other.to_string(),
+    }
+}
