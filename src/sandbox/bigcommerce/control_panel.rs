@@ -1,6 +1,7 @@
 //! The control-panel simulator: what the merchant's browser and BigCommerce's servers do
 //! around the app (install, load, uninstall, remove user, order App Extension), as methods
-//! for tests and as small HTML pages for a person in the demo (`GET /`, `/manage/{hash}`).
+//! for tests and as small HTML pages for a person in the demo (`GET /`, `/manage/{hash}`,
+//! the Orders list; each order's page and its forms are in `order_page.rs`).
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -10,7 +11,7 @@ use warp::http::Method;
 use super::commerce::fmt4;
 use super::respond::{self, Resp, esc};
 use super::state::{AuthCode, now_unix, random_token};
-use super::{Incoming, Shared, StoreSpec, User, order_statuses};
+use super::{Incoming, Shared, StoreSpec, User, order_page, order_statuses};
 
 /// `{app_url}{path}` with `path` starting with `/`.
 fn app_endpoint(app_url: &Url, path: &str) -> Url {
@@ -166,13 +167,13 @@ main{flex:1;padding:1.2rem 1.6rem}\
 button,.btn{background:#3c64f4;color:#fff;border:0;border-radius:4px;padding:.5rem .9rem;\
 font-size:.95rem;cursor:pointer;text-decoration:none;display:inline-block}\
 button.danger{background:#db3643}.muted{color:#8c93ad}.notice{background:#e6f7ec;border:1px solid #b7e2c4;\
-padding:.6rem 1rem;border-radius:4px;margin-bottom:1rem}\
+padding:.6rem 1rem;border-radius:4px;margin-bottom:1rem}.notice.error{background:#fdecee;border-color:#f3b8bf}\
 iframe.app{width:100%;height:80vh;border:1px solid #d9dce9;background:#fff}\
 .split{display:flex;gap:1rem}.split>div{flex:1}iframe.panel{width:45%;height:80vh;border:1px solid #d9dce9}\
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem;border-bottom:1px solid #eee}\
 form.inline{display:inline}";
 
-fn layout(title: &str, store: Option<&StoreSpec>, active: &str, body: &str) -> String {
+pub(crate) fn layout(title: &str, store: Option<&StoreSpec>, active: &str, body: &str) -> String {
     let nav = match store {
         Some(s) => {
             let h = esc(&s.hash);
@@ -248,6 +249,10 @@ pub(crate) async fn page(shared: &Shared, req: &Incoming, segs: &[&str]) -> Resp
                     respond::see_other(&format!("/manage/{}", store.hash))
                 }
                 (Method::GET, ["orders"]) => orders_page(shared, req, &store),
+                (Method::GET, ["orders", id]) => order_page::page(shared, &store, id),
+                (Method::POST, ["orders", id, action @ ..]) => {
+                    order_page::action(shared, req, &store, id, action)
+                }
                 _ => not_found_page(),
             }
         }
@@ -353,8 +358,9 @@ fn orders_table(shared: &Shared, store: &StoreSpec) -> String {
     for o in rec.commerce.orders.values().rev() {
         let (total, _) = o.total();
         rows.push_str(&format!(
-            "<tr><td><a href=\"/manage/{h}/orders?panel={id}\">#{id}</a></td><td>{status}</td>\
-             <td>{name}</td><td>{total} {currency}</td><td>{payment}</td></tr>",
+            "<tr><td><a href=\"/manage/{h}/orders/{id}\">#{id}</a></td><td>{status}{archived}</td>\
+             <td>{name}</td><td>{total} {currency}</td><td>{payment}</td>\
+             <td><a href=\"/manage/{h}/orders?panel={id}\">App panel</a></td></tr>",
             h = esc(&store.hash),
             id = o.id,
             status = esc(&order_statuses::label(store, o.status_id).unwrap_or_default()),
@@ -362,6 +368,7 @@ fn orders_table(shared: &Shared, store: &StoreSpec) -> String {
             total = fmt4(total),
             currency = esc(&o.currency),
             payment = esc(&o.payment_method),
+            archived = if o.is_deleted { " (archived)" } else { "" },
         ));
     }
     if rows.is_empty() {
@@ -369,7 +376,7 @@ fn orders_table(shared: &Shared, store: &StoreSpec) -> String {
     }
     format!(
         "<div class=\"card\"><table><thead><tr><th>Order</th><th>Status</th><th>Customer</th>\
-         <th>Total</th><th>Payment</th></tr></thead><tbody>{rows}</tbody></table></div>"
+         <th>Total</th><th>Payment</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
 }
 

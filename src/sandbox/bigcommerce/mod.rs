@@ -35,6 +35,7 @@ mod graphql;
 mod hooks;
 mod login;
 mod metafields;
+mod order_page;
 mod order_statuses;
 mod orders;
 mod refunds;
