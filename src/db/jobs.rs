@@ -287,3 +287,10 @@ pub fn purge_finished(conn: &Connection, before: i64) -> Result<usize, DbError> 
         [before],
     )?)
 }
+
+/// A job's state (`pending`, `running`, `done`, `failed`), if it exists.
+pub fn state_of(conn: &Connection, id: i64) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?)
+}

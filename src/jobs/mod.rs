@@ -208,22 +208,38 @@ impl Queue {
     }
 }
 
-/// Runs a job that was just queued, on the caller's task, if nothing of its order is ahead of
-/// it; the workers take it over if this attempt fails.
+/// Runs a job that was just queued on the caller's task, once the jobs of its order ahead of
+/// it are done (waiting up to [`RUN_NOW_PATIENCE`]); the workers take it over otherwise, and
+/// retry it if this attempt fails.
 pub async fn run_now(state: &AppState, id: i64) {
-    match state
-        .db
-        .call(move |conn| db::jobs::claim_now(conn, id))
-        .await
-    {
-        Ok(Some(job)) => execute_and_finish(state, job).await,
-        Ok(None) => state.jobs.wake(),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not claim a job");
-            state.jobs.wake();
+    let deadline = tokio::time::Instant::now() + RUN_NOW_PATIENCE;
+    loop {
+        let claimed = state
+            .db
+            .call(move |conn| {
+                let job = db::jobs::claim_now(conn, id)?;
+                let pending =
+                    job.is_none() && db::jobs::state_of(conn, id)?.as_deref() == Some("pending");
+                Ok((job, pending))
+            })
+            .await;
+        match claimed {
+            Ok((Some(job), _)) => return execute_and_finish(state, job).await,
+            Ok((None, true)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim a job");
+                break;
+            }
         }
     }
+    state.jobs.wake();
 }
+
+/// How long [`run_now`] waits for the jobs ahead of its job.
+const RUN_NOW_PATIENCE: Duration = Duration::from_secs(3);
 
 /// The workers: claims due jobs and runs up to `workers` at once until `stop` changes.
 pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {

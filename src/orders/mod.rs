@@ -13,6 +13,7 @@ pub mod placement;
 pub mod reconcile;
 pub mod report;
 pub mod sync;
+pub mod view;
 
 use crate::db;
 use crate::db::transaction_log::{NewEntry, Outcome};

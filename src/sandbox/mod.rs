@@ -28,8 +28,11 @@ pub fn app_settings(
     settings.bigcommerce.client_id = bc.client_id();
     settings.bigcommerce.client_secret = SecretString::new(bc.client_secret());
     settings.bigcommerce.login_url = base.clone();
+    settings.bigcommerce.control_panel_url = format!("{base}/manage/{{store_hash}}");
     settings.bigcommerce.api_url = base;
     settings.sequra.sandbox_url = sequra.sandbox_url().to_string();
     settings.sequra.live_url = sequra.live_url().to_string();
+    settings.sequra.sandbox_portal_url = sequra.portal_url("sandbox");
+    settings.sequra.live_portal_url = sequra.portal_url("live");
     settings
 }

@@ -62,6 +62,11 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with the settings adjusted first (job timings, report time, …).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut sequra_bc::config::Settings)) -> TestApp {
     let _ = log_buffer();
     let placeholder = Url::parse("http://127.0.0.1:9").unwrap();
     let bc = BigCommerceStandIn::start(
@@ -74,7 +79,12 @@ pub async fn spawn_app() -> TestApp {
     let sequra = SequraStandIn::start("127.0.0.1:0".parse().unwrap())
         .await
         .expect("seQura stand-in starts");
-    let settings = sequra_bc::sandbox::app_settings(&bc, &sequra, data_dir.path(), "127.0.0.1:0");
+    let mut settings =
+        sequra_bc::sandbox::app_settings(&bc, &sequra, data_dir.path(), "127.0.0.1:0");
+    // Retries in milliseconds, not seconds, so that tests see them.
+    settings.jobs.retry_base_ms = 50;
+    settings.jobs.retry_max_ms = 400;
+    adjust(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     bc.set_app_url(Url::parse(&address).unwrap());

@@ -461,6 +461,9 @@ fn update_order(
             format!("Order '{order_ref_1}' of merchant {merchant} not found"),
         ));
     };
+    if let Some((_, message)) = st.refused_updates.iter().find(|(r, _)| r == order_ref_1) {
+        return Err(Refusal::new(409, message.clone()));
+    }
     let update = wrapped(req, "order")?;
     let mut p = Problems::default();
     if let Some(mobj) = validate::object(update.get("merchant"), "merchant", &mut p) {

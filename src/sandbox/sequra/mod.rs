@@ -377,6 +377,28 @@ impl SequraStandIn {
         self.shared.lock().outage = on;
     }
 
+    /// Refuses every Order Update API call for the shop order `order_ref_1` with 409 and
+    /// `message` (seQura's `errors`), until [`Self::accept_updates`].
+    pub fn refuse_updates(&self, order_ref_1: &str, message: &str) {
+        self.shared
+            .lock()
+            .refused_updates
+            .push((order_ref_1.to_string(), message.to_string()));
+    }
+
+    /// Stops refusing the order's updates.
+    pub fn accept_updates(&self, order_ref_1: &str) {
+        self.shared
+            .lock()
+            .refused_updates
+            .retain(|(r, _)| r != order_ref_1);
+    }
+
+    /// seQura's back office page of an order: `{base}/{env}/portal/orders/{uuid}`.
+    pub fn portal_url(&self, env: &str) -> String {
+        format!("{}{env}/portal", self.base_url())
+    }
+
     /// Delay before answering every API call.
     pub fn set_latency(&self, d: Duration) {
         self.shared.lock().latency = d;
@@ -505,6 +527,9 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
 
     match segs.as_slice() {
         ["_control", rest @ ..] => return form::control(&shared, &req, rest).await,
+        [env, "portal", "orders", uuid] if req.method == Method::GET => {
+            return portal_page(&shared, env, uuid);
+        }
         [] if req.method == Method::GET => return form::index(&shared),
         _ => {}
     }
@@ -522,4 +547,50 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
         },
         _ => respond::not_found_html(),
     }
+}
+
+/// A stand-in of seQura's back office order page (the portal links of the transaction log and
+/// the order panel): the order's state and its carts as seQura holds them.
+fn portal_page(shared: &Shared, env: &str, uuid: &str) -> Resp {
+    let st = shared.lock();
+    let Some(order) = st.order(uuid).filter(|o| Env::parse(env) == Some(o.env)) else {
+        return respond::not_found_html();
+    };
+    let cart = |name: &str, cart: Option<&Value>| {
+        let rows: String = cart
+            .and_then(|c| c.get("items"))
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                            respond::esc(i.get("name").and_then(Value::as_str).unwrap_or("")),
+                            i.get("quantity").and_then(Value::as_i64).unwrap_or(1),
+                            respond::euros(
+                                i.get("total_with_tax").and_then(Value::as_i64).unwrap_or(0)
+                            )
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "<h2>{name}</h2><table><tr><th>Item</th><th>Qty</th><th>Total</th></tr>{rows}</table>"
+        )
+    };
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>seQura order {uuid}</title>\
+         </head><body><h1 data-uuid=\"{uuid}\">seQura order {uuid}</h1>\
+         <p>Merchant <b>{merchant}</b> · order <b>{ref1}</b> · state <b data-state>{state}</b></p>\
+         {shipped}{unshipped}</body></html>",
+        uuid = respond::esc(&order.uuid),
+        merchant = respond::esc(&order.merchant_ref),
+        ref1 = respond::esc(order.order_ref_1.as_deref().unwrap_or("")),
+        state = order.state.as_str(),
+        shipped = cart("Shipped", order.shipped_cart.as_ref()),
+        unshipped = cart("Unshipped", order.unshipped_cart.as_ref()),
+    );
+    respond::html(200, body)
 }

@@ -131,6 +131,8 @@ pub(crate) struct State {
     pub latency: Duration,
     pub prefixed: bool,
     pub review_delay: Duration,
+    /// Order updates refused with 409 and this message, by `order_ref_1` (test control).
+    pub refused_updates: Vec<(String, String)>,
 }
 
 impl State {
@@ -145,6 +147,7 @@ impl State {
             latency: Duration::ZERO,
             prefixed: false,
             review_delay: Duration::ZERO,
+            refused_updates: Vec::new(),
         }
     }
 

@@ -1,0 +1,1 @@
+//! What the merchant sees of seQura orders: the order panel and the transaction log.
