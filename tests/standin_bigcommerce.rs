@@ -3059,3 +3059,1531 @@ async fn placing_an_order_on_the_storefront_needs_the_terms_and_shows_the_confir
     assert!(html.contains(&format!("id=\"order-number\">{}<", o["id"])));
     assert!(html.contains("Awaiting Payment"));
 }
+
+// ----------------------------------------------------------------------------------------
+// After the sale: shipments, refunds, archive, edits, webhooks, the order page
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use sequra_bc::sandbox::bigcommerce::RefundSpec;
+
+impl Harness {
+    /// An order of `items` (ES shopper), placed by the app (status 0 → 11).
+    async fn placed_order(&self, token: &str, items: &[(u64, u64)]) -> u64 {
+        let checkout = self.bc.create_checkout("storea", items, "ES");
+        let order = self.create_order(token, &checkout).await;
+        let (status, body) = self
+            .json(
+                "PUT",
+                &format!("/stores/storea/v2/orders/{order}"),
+                token,
+                Some(json!({"status_id": 11})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        order
+    }
+
+    /// The order's product line ids, in order.
+    fn line_ids(&self, order: u64) -> Vec<u64> {
+        self.bc
+            .order_products("storea", order)
+            .iter()
+            .map(|p| p["id"].as_u64().unwrap())
+            .collect()
+    }
+
+    /// The order's shipping address id.
+    fn address_id(&self, order: u64) -> u64 {
+        self.bc.order_products("storea", order)[0]["order_address_id"]
+            .as_u64()
+            .unwrap()
+    }
+
+    fn line(&self, order: u64, id: u64) -> Value {
+        self.bc
+            .order_products("storea", order)
+            .into_iter()
+            .find(|p| p["id"] == id)
+            .unwrap()
+    }
+
+    fn status_of(&self, order: u64) -> u64 {
+        self.bc.order("storea", order).unwrap()["status_id"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+/// The ids of a v2 list (a bare array).
+fn array_ids(list: &Value) -> Vec<u64> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// A local webhook receiver: each POST gets the next status of its script, then `default`.
+struct Receiver {
+    url: String,
+    /// (lower-case headers, JSON body) of each POST, in arrival order.
+    got: Arc<Mutex<Vec<(HashMap<String, String>, Value)>>>,
+}
+
+impl Receiver {
+    fn bodies(&self) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    fn scopes(&self) -> Vec<String> {
+        self.bodies()
+            .iter()
+            .map(|b| b["scope"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+async fn receiver(script: &[u16], default: u16) -> Receiver {
+    use warp::Filter;
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(
+        script.iter().copied().collect::<VecDeque<u16>>(),
+    ));
+    let (rec, next) = (got.clone(), script.clone());
+    let route = warp::post()
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .map(move |headers: warp::http::HeaderMap, body: bytes::Bytes| {
+            let headers = headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                .collect();
+            rec.lock()
+                .unwrap()
+                .push((headers, serde_json::from_slice(&body).unwrap()));
+            let code = next.lock().unwrap().pop_front().unwrap_or(default);
+            warp::reply::with_status("", warp::http::StatusCode::from_u16(code).unwrap())
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    Receiver {
+        url: format!("http://{addr}/hooks"),
+        got,
+    }
+}
+
+#[tokio::test]
+async fn shipments_move_the_order_to_partially_shipped_then_shipped_and_deleting_one_keeps_the_status()
+ {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let order = h.placed_order(&token, &[(101, 2), (109, 1)]).await;
+    let [shirt, pdf] = h.line_ids(order)[..] else {
+        panic!("two lines")
+    };
+    let address = h.address_id(order);
+    let base = format!("/stores/storea/v2/orders/{order}/shipments");
+
+    let resp = h.call("GET", &base, Some(&token), None).await;
+    assert_eq!(resp.status(), 204, "no shipments yet");
+    let (_, count) = h.json("GET", &format!("{base}/count"), &token, None).await;
+    assert_eq!(count, json!({"count": 0}));
+
+    let (status, first) = h
+        .json(
+            "POST",
+            &base,
+            &token,
+            Some(
+                json!({"order_address_id": address, "tracking_number": "EJ958083578ES",
+                "shipping_provider": "", "tracking_carrier": "correos",
+                "items": [{"order_product_id": shirt, "quantity": 1}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["order_id"], order);
+    assert_eq!(first["order_address_id"], address);
+    assert_eq!(
+        first["items"],
+        json!([{"order_product_id": shirt, "product_id": 101, "quantity": 1}])
+    );
+    assert_eq!(first["tracking_number"], "EJ958083578ES");
+    assert_eq!(
+        first["generated_tracking_link"],
+        "https://track.aftership.com/correos/EJ958083578ES"
+    );
+    assert_eq!(first["shipping_address"]["street_1"], "Carrer d'Alí Bei, 7");
+    assert_eq!(first["billing_address"]["email"], "test@sequra.es");
+    assert!(first["date_created"].as_str().unwrap().ends_with("+0000"));
+    assert_eq!(h.status_of(order), 3, "Partially Shipped");
+    let o = h.bc.order("storea", order).unwrap();
+    assert_eq!(o["items_shipped"], 1);
+    assert_ne!(o["date_shipped"], "");
+    assert_eq!(h.line(order, shirt)["quantity_shipped"], 1);
+    assert_eq!(h.line(order, pdf)["quantity_shipped"], 0);
+
+    let (status, second) = h
+        .json(
+            "POST",
+            &base,
+            &token,
+            Some(json!({"order_address_id": address,
+                "items": [{"order_product_id": shirt, "product_id": 101, "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(
+        h.status_of(order),
+        2,
+        "Shipped: the digital line needs no shipment"
+    );
+    let (status, list) = h.json("GET", &base, &token, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        array_ids(&list),
+        vec![
+            first["id"].as_u64().unwrap(),
+            second["id"].as_u64().unwrap()
+        ]
+    );
+    let (_, count) = h.json("GET", &format!("{base}/count"), &token, None).await;
+    assert_eq!(count["count"], 2);
+
+    let one = format!("{base}/{}", first["id"]);
+    let (status, updated) = h
+        .json(
+            "PUT",
+            &one,
+            &token,
+            Some(json!({"tracking_number": "NEW123", "comments": "Caja 2"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["tracking_number"], "NEW123");
+    assert_eq!(updated["comments"], "Caja 2");
+    let (_, again) = h.json("GET", &one, &token, None).await;
+    assert_eq!(again["tracking_number"], "NEW123");
+
+    let resp = h.call("DELETE", &one, Some(&token), None).await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        h.status_of(order),
+        2,
+        "deleting a shipment does not move the status"
+    );
+    assert_eq!(h.line(order, shirt)["quantity_shipped"], 1);
+    assert_eq!(h.bc.order("storea", order).unwrap()["items_shipped"], 1);
+    assert_eq!(h.call("GET", &one, Some(&token), None).await.status(), 404);
+    let resp = h.call("DELETE", &base, Some(&token), None).await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(h.call("GET", &base, Some(&token), None).await.status(), 204);
+    assert_eq!(h.line(order, shirt)["quantity_shipped"], 0);
+}
+
+#[tokio::test]
+async fn invalid_shipments_are_refused_with_v2_error_arrays_and_ship_nothing() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let order = h.placed_order(&token, &[(101, 2), (109, 1)]).await;
+    let [shirt, pdf] = h.line_ids(order)[..] else {
+        panic!("two lines")
+    };
+    let address = h.address_id(order);
+    let base = format!("/stores/storea/v2/orders/{order}/shipments");
+    let item = |id: u64, q: u64| json!([{"order_product_id": id, "quantity": q}]);
+    for (body, needle) in [
+        (json!({"order_address_id": address}), "'items' is required"),
+        (
+            json!({"items": item(shirt, 1)}),
+            "'order_address_id' is required",
+        ),
+        (
+            json!({"order_address_id": address + 99, "items": item(shirt, 1)}),
+            "shipping address",
+        ),
+        (
+            json!({"order_address_id": address, "items": item(shirt, 3)}),
+            "left to ship",
+        ),
+        (
+            json!({"order_address_id": address, "items": [{"order_product_id": shirt, "quantity": 2}, {"order_product_id": shirt, "quantity": 1}]}),
+            "left to ship",
+        ),
+        (
+            json!({"order_address_id": address, "items": item(9999, 1)}),
+            "does not exist",
+        ),
+        (
+            json!({"order_address_id": address, "items": item(pdf, 1)}),
+            "digital",
+        ),
+        (
+            json!({"order_address_id": address, "items": item(shirt, 0)}),
+            "items.quantity",
+        ),
+        (
+            json!({"order_address_id": address, "items": []}),
+            "'items' is invalid",
+        ),
+        (
+            json!({"order_address_id": address, "items": item(shirt, 1), "tracking_number": "X".repeat(51)}),
+            "tracking_number",
+        ),
+        (
+            json!({"order_address_id": address, "items": item(shirt, 1), "date_created": "x"}),
+            "cannot be written",
+        ),
+        (
+            json!({"order_address_id": address, "items": item(shirt, 1), "foo": 1}),
+            "not supported",
+        ),
+    ] {
+        let (status, resp) = h.json("POST", &base, &token, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(resp[0]["status"], 400, "{resp}");
+        let all = resp.to_string();
+        assert!(all.contains(needle), "{body} → {resp}");
+    }
+    assert_eq!(h.status_of(order), 11, "nothing shipped");
+    assert_eq!(h.line(order, shirt)["quantity_shipped"], 0);
+    assert_eq!(h.call("GET", &base, Some(&token), None).await.status(), 204);
+
+    let (status, resp) = h
+        .json(
+            "POST",
+            "/stores/storea/v2/orders/9999/shipments",
+            &token,
+            Some(json!({"order_address_id": address, "items": item(shirt, 1)})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(resp[0]["status"], 404);
+    assert_eq!(
+        h.call("GET", &format!("{base}/77"), Some(&token), None)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        h.call(
+            "PUT",
+            &format!("{base}/77"),
+            Some(&token),
+            Some(json!({"comments": "x"}))
+        )
+        .await
+        .status(),
+        404
+    );
+    let reader =
+        h.bc.issue_token("storea", "reader", "store_v2_orders_read_only");
+    let resp = h
+        .call(
+            "POST",
+            &base,
+            Some(&reader),
+            Some(json!({"order_address_id": address, "items": item(shirt, 1)})),
+        )
+        .await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        h.call("GET", &base, Some(&reader), None).await.status(),
+        204,
+        "reads need only read-only"
+    );
+
+    // A PUT takes no items.
+    let id = h.bc.ship_items("storea", order, &[(shirt, 1)]).unwrap();
+    let (status, resp) = h
+        .json(
+            "PUT",
+            &format!("{base}/{id}"),
+            &token,
+            Some(json!({"items": item(shirt, 1)})),
+        )
+        .await;
+    assert_eq!(status, 400, "{resp}");
+}
+
+#[tokio::test]
+async fn refunds_are_quoted_made_and_move_the_status_to_partially_refunded_then_refunded() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    // 2 × 19.95 + 4.95 shipping = 44.85
+    let order = h.placed_order(&token, &[(101, 2)]).await;
+    let shirt = h.line_ids(order)[0];
+    let address = h.address_id(order);
+    let v3 = format!("/stores/storea/v3/orders/{order}/payment_actions");
+
+    let (status, quote) = h
+        .json(
+            "POST",
+            &format!("{v3}/refund_quotes"),
+            &token,
+            Some(json!({"items": [{"item_type": "PRODUCT", "item_id": shirt, "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{quote}");
+    let q = &quote["data"];
+    assert_eq!(q["order_id"], order);
+    assert_eq!(q["total_refund_amount"], json!(19.95));
+    assert_eq!(q["total_refund_tax_amount"], json!(3.46));
+    assert_eq!(q["order_level_refund_amount"], json!(0.0));
+    assert_eq!(q["tax_inclusive"], true);
+    assert_eq!(q["refund_methods"][0][0]["provider_id"], "custom");
+    assert_eq!(q["refund_methods"][0][0]["amount"], json!(19.95));
+    assert_eq!(q["refund_methods"][0][0]["offline"], true);
+    assert_eq!(
+        q["refund_methods"].as_array().unwrap().len(),
+        1,
+        "a guest: no store credit"
+    );
+    assert!(
+        h.bc.order_refunds("storea", order).is_empty(),
+        "a quote refunds nothing"
+    );
+
+    let (status, made) = h
+        .json(
+            "POST",
+            &format!("{v3}/refunds"),
+            &token,
+            Some(json!({
+                "items": [{"item_type": "PRODUCT", "item_id": shirt, "quantity": 1, "reason": "Talla"}],
+                "payments": [{"provider_id": "custom", "amount": 19.95, "offline": true}],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let r = &made["data"];
+    assert_eq!(r["order_id"], order);
+    assert_eq!(r["total_amount"], json!(19.95));
+    assert_eq!(r["total_tax"], json!(3.46));
+    assert_eq!(r["reason"], "Talla");
+    assert_eq!(r["uses_merchant_override_values"], false);
+    assert_eq!(
+        r["items"],
+        json!([{"item_type": "PRODUCT", "item_id": shirt, "reason": "Talla", "quantity": 1,
+            "requested_amount": 19.95, "adjustments": []}])
+    );
+    assert_eq!(r["payments"][0]["provider_id"], "custom");
+    assert_eq!(r["payments"][0]["amount"], json!(19.95));
+    assert_eq!(r["payments"][0]["is_declined"], false);
+    let refund_id = r["id"].as_u64().unwrap();
+    assert_eq!(h.status_of(order), 14, "Partially Refunded");
+    let line = h.line(order, shirt);
+    assert_eq!(line["quantity_refunded"], 1);
+    assert_eq!(line["refund_amount"], "19.9500");
+    assert_eq!(line["is_refunded"], false);
+    assert_eq!(
+        h.bc.order("storea", order).unwrap()["payment_status"],
+        "partially refunded"
+    );
+
+    let (status, one) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/orders/payment_actions/refunds/{refund_id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["data"], *r);
+
+    let (status, second) = h
+        .json(
+            "POST",
+            &format!("{v3}/refunds"),
+            &token,
+            Some(json!({
+                "items": [{"item_type": "PRODUCT", "item_id": shirt, "quantity": 1},
+                          {"item_type": "SHIPPING", "item_id": address, "amount": 4.95}],
+                "payments": [{"provider_id": "custom", "amount": 24.9, "offline": true}],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(second["data"]["total_amount"], json!(24.9));
+    assert_eq!(h.status_of(order), 4, "Refunded: nothing left");
+    let line = h.line(order, shirt);
+    assert_eq!(line["quantity_refunded"], 2);
+    assert_eq!(line["refund_amount"], "39.9000");
+    assert_eq!(line["is_refunded"], true);
+    assert_eq!(
+        h.bc.order("storea", order).unwrap()["payment_status"],
+        "refunded"
+    );
+
+    let (_, list) = h.json("GET", &format!("{v3}/refunds"), &token, None).await;
+    assert_eq!(
+        ids(&list),
+        vec![refund_id, second["data"]["id"].as_u64().unwrap()]
+    );
+    let other = h.placed_order(&token, &[(107, 1)]).await;
+    let other_refund =
+        h.bc.refund(
+            "storea",
+            other,
+            &RefundSpec {
+                order_cents: 500,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let (_, all) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/orders/payment_actions/refunds",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 3);
+    let (_, filtered) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/orders/payment_actions/refunds?order_id:in={other}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(ids(&filtered), vec![other_refund]);
+    let (_, by_id) = h
+        .json(
+            "GET",
+            &format!(
+                "/stores/storea/v3/orders/payment_actions/refunds?id:in={refund_id},{other_refund}"
+            ),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(ids(&by_id), vec![refund_id, other_refund]);
+    let (status, _) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/orders/payment_actions/refunds?id:in=x",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(h.status_of(other), 14);
+    let (_, list_b) = h
+        .json(
+            "GET",
+            "/stores/storeb/v3/orders/payment_actions/refunds",
+            &h.install("storeb").await,
+            None,
+        )
+        .await;
+    assert_eq!(list_b["data"], json!([]), "refunds are per store");
+}
+
+#[tokio::test]
+async fn invalid_refunds_are_refused_with_422_and_refund_nothing() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let order = h.placed_order(&token, &[(101, 2)]).await;
+    let shirt = h.line_ids(order)[0];
+    let address = h.address_id(order);
+    let refunds = format!("/stores/storea/v3/orders/{order}/payment_actions/refunds");
+    let custom =
+        |amount: f64| json!([{"provider_id": "custom", "amount": amount, "offline": true}]);
+    let product = |q: u64| json!([{"item_type": "PRODUCT", "item_id": shirt, "quantity": q}]);
+    for (body, needle) in [
+        (
+            json!({"items": product(3), "payments": custom(59.85)}),
+            "left to refund",
+        ),
+        (
+            json!({"items": [{"item_type": "SHIPPING", "item_id": address, "amount": 5.0}], "payments": custom(5.0)}),
+            "left to refund",
+        ),
+        (
+            json!({"items": [{"item_type": "SHIPPING", "item_id": address + 1, "amount": 1.0}], "payments": custom(1.0)}),
+            "not on order",
+        ),
+        (
+            json!({"items": [{"item_type": "PRODUCT", "item_id": 9999, "quantity": 1}], "payments": custom(19.95)}),
+            "not on order",
+        ),
+        (
+            json!({"items": [{"item_type": "ORDER", "item_id": order, "amount": 44.86}], "payments": custom(44.86)}),
+            "left to refund",
+        ),
+        (
+            json!({"items": [{"item_type": "ORDER", "item_id": order + 1, "amount": 1.0}], "payments": custom(1.0)}),
+            "order id",
+        ),
+        (
+            json!({"items": [{"item_type": "ORDER", "item_id": order, "amount": 1.005}], "payments": custom(1.0)}),
+            "2 decimals",
+        ),
+        (
+            json!({"items": [{"item_type": "HANDLING", "item_id": address, "amount": 1.0}], "payments": custom(1.0)}),
+            "no HANDLING",
+        ),
+        (
+            json!({"items": product(1), "payments": custom(19.94)}),
+            "add up",
+        ),
+        (
+            json!({"items": product(1), "payments": [{"provider_id": "paypal", "amount": 19.95}]}),
+            "cannot refund",
+        ),
+        (
+            json!({"items": product(1), "payments": [{"provider_id": "storecredit", "amount": 19.95}]}),
+            "Unable to provide store credit for a guest customer.",
+        ),
+        (json!({"items": product(1)}), "payments"),
+        (json!({"payments": custom(1.0)}), "items"),
+        (
+            json!({"items": [], "payments": custom(1.0)}),
+            "At least one item",
+        ),
+        (
+            json!({"items": product(0), "payments": custom(0.0)}),
+            "quantity",
+        ),
+        (json!({"tax_adjustment_amount": 1.0}), "overcharged tax"),
+    ] {
+        let (status, resp) = h.json("POST", &refunds, &token, Some(body.clone())).await;
+        assert_eq!(status, 422, "{body} → {resp}");
+        let error = &resp["data"][0];
+        assert_eq!(error["status"], 422, "{resp}");
+        assert_eq!(error["type"], ERROR_TYPE);
+        assert!(resp.to_string().contains(needle), "{body} → {resp}");
+    }
+    // The documented example, exactly.
+    let (_, guest) = h
+        .json("POST", &refunds, &token, Some(json!({"items": product(1), "payments": [{"provider_id": "storecredit", "amount": 19.95, "offline": false}]})))
+        .await;
+    assert_eq!(
+        guest,
+        json!({"data": [{"status": 422, "title": "Unable to provide store credit for a guest customer.", "type": ERROR_TYPE}]})
+    );
+    // Quotes answer the plain v3 error.
+    let (status, resp) = h
+        .json(
+            "POST",
+            &format!("/stores/storea/v3/orders/{order}/payment_actions/refund_quotes"),
+            &token,
+            Some(json!({"items": product(3)})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(resp["status"], 422);
+    assert!(
+        resp["title"].as_str().unwrap().contains("left to refund"),
+        "{resp}"
+    );
+
+    assert!(h.bc.order_refunds("storea", order).is_empty());
+    assert_eq!(h.status_of(order), 11);
+    assert_eq!(h.line(order, shirt)["quantity_refunded"], 0);
+
+    let checkout = h.bc.create_checkout("storea", &[(101, 1)], "ES");
+    let incomplete = h.create_order(&token, &checkout).await;
+    let (status, resp) = h
+        .json(
+            "POST",
+            &format!("/stores/storea/v3/orders/{incomplete}/payment_actions/refunds"),
+            &token,
+            Some(json!({"items": [{"item_type": "ORDER", "item_id": incomplete, "amount": 1.0}], "payments": custom(1.0)})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(resp.to_string().contains("incomplete"), "{resp}");
+    let resp = h
+        .call(
+            "POST",
+            "/stores/storea/v3/orders/9999/payment_actions/refunds",
+            Some(&token),
+            Some(json!({"items": product(1), "payments": custom(19.95)})),
+        )
+        .await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        h.call(
+            "GET",
+            "/stores/storea/v3/orders/payment_actions/refunds/4242",
+            Some(&token),
+            None
+        )
+        .await
+        .status(),
+        404
+    );
+    let reader =
+        h.bc.issue_token("storea", "reader", "store_v2_orders_read_only");
+    let resp = h
+        .call(
+            "POST",
+            &refunds,
+            Some(&reader),
+            Some(json!({"items": product(1), "payments": custom(19.95)})),
+        )
+        .await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        h.call("GET", &refunds, Some(&reader), None).await.status(),
+        200
+    );
+    let nobody = h.bc.issue_token("storea", "nobody", "store_v2_content");
+    assert_eq!(
+        h.call("GET", &refunds, Some(&nobody), None).await.status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn a_registered_customers_refund_can_go_to_store_credit() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let customer =
+        h.bc.add_customer("storea", "Ana López", "ana@example.com", 0);
+    let checkout = h.bc.create_checkout("storea", &[(107, 1)], "ES");
+    assert!(h.bc.attach_customer("storea", &checkout, customer));
+    let order = h.create_order(&token, &checkout).await;
+    h.json(
+        "PUT",
+        &format!("/stores/storea/v2/orders/{order}"),
+        &token,
+        Some(json!({"status_id": 11})),
+    )
+    .await;
+    let (status, made) = h
+        .json(
+            "POST",
+            &format!("/stores/storea/v3/orders/{order}/payment_actions/refunds"),
+            &token,
+            Some(
+                json!({"items": [{"item_type": "ORDER", "item_id": order, "amount": 7.5}],
+                "payments": [{"provider_id": "storecredit", "amount": 7.5, "offline": false}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(
+        made["data"]["total_tax"],
+        json!(0.0),
+        "order-level refunds are tax-exempt"
+    );
+    assert_eq!(h.bc.customer_store_credit("storea", customer), Some(750));
+}
+
+#[tokio::test]
+async fn archived_orders_leave_the_list_but_stay_readable_by_id() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let first = h.placed_order(&token, &[(101, 1)]).await;
+    let second = h.placed_order(&token, &[(102, 1)]).await;
+    let resp = h
+        .call(
+            "DELETE",
+            &format!("/stores/storea/v2/orders/{first}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let (status, o) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders/{first}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(o["is_deleted"], true);
+    let (_, list) = h
+        .json("GET", "/stores/storea/v2/orders", &token, None)
+        .await;
+    assert_eq!(array_ids(&list), vec![second]);
+    let (status, o) = h
+        .json(
+            "PUT",
+            &format!("/stores/storea/v2/orders/{second}"),
+            &token,
+            Some(json!({"is_deleted": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(o["is_deleted"], true);
+    assert_eq!(
+        h.call("GET", "/stores/storea/v2/orders", Some(&token), None)
+            .await
+            .status(),
+        204
+    );
+    let (status, _) = h
+        .json(
+            "PUT",
+            &format!("/stores/storea/v2/orders/{second}"),
+            &token,
+            Some(json!({"is_deleted": "yes"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        h.call(
+            "DELETE",
+            "/stores/storea/v2/orders/9999",
+            Some(&token),
+            None
+        )
+        .await
+        .status(),
+        404
+    );
+    let reader =
+        h.bc.issue_token("storea", "reader", "store_v2_orders_read_only");
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/stores/storea/v2/orders/{first}"),
+            Some(&reader),
+            None
+        )
+        .await
+        .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn order_edits_update_add_and_remove_lines_and_the_address_all_or_nothing() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    // 101: 19.95, 102: 29.95, 107: 12.00; shipping 4.95.
+    let order = h.placed_order(&token, &[(101, 1), (102, 1)]).await;
+    let [shirt, linen] = h.line_ids(order)[..] else {
+        panic!("two lines")
+    };
+    let address = h.address_id(order);
+    let path = format!("/stores/storea/v2/orders/{order}");
+    let (status, o) = h
+        .json(
+            "PUT",
+            &path,
+            &token,
+            Some(json!({
+                "products": [{"id": shirt, "quantity": 3}, {"product_id": 107, "quantity": 2},
+                             {"id": linen, "price_inc_tax": 25.0}],
+                "shipping_addresses": [{"id": address, "street_1": "Calle Nueva 5", "city": "Girona"}],
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{o}");
+    // 3 × 19.95 + 25.00 + 2 × 12.00 = 108.85; + 4.95
+    assert_eq!(o["subtotal_inc_tax"], "108.8500");
+    assert_eq!(o["total_inc_tax"], "113.8000");
+    assert_eq!(o["items_total"], 6);
+    let products = h.bc.order_products("storea", order);
+    assert_eq!(products.len(), 3);
+    assert_eq!(products[0]["quantity"], 3);
+    assert_eq!(products[0]["total_inc_tax"], "59.8500");
+    assert_eq!(products[1]["price_inc_tax"], "25.0000");
+    assert_eq!(products[1]["price_ex_tax"], "20.6612");
+    assert_eq!(products[2]["product_id"], 107);
+    assert_eq!(products[2]["quantity"], 2);
+    assert_eq!(products[2]["order_address_id"], address);
+    let (_, addresses) = h
+        .json("GET", &format!("{path}/shipping_addresses"), &token, None)
+        .await;
+    assert_eq!(addresses[0]["street_1"], "Calle Nueva 5");
+    assert_eq!(addresses[0]["city"], "Girona");
+    assert_eq!(addresses[0]["items_total"], 6);
+
+    let added = products[2]["id"].as_u64().unwrap();
+    let (status, o) = h
+        .json(
+            "PUT",
+            &path,
+            &token,
+            Some(json!({"products": [{"id": added, "quantity": 0}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(h.line_ids(order), vec![shirt, linen]);
+
+    h.bc.ship_items("storea", order, &[(shirt, 2)]).unwrap();
+    for (body, needle) in [
+        (
+            json!({"products": [{"id": shirt, "quantity": 1}]}),
+            "already shipped",
+        ),
+        (
+            json!({"products": [{"id": shirt, "quantity": 0}]}),
+            "cannot be removed",
+        ),
+        (
+            json!({"products": [{"id": 9999, "quantity": 1}]}),
+            "does not exist",
+        ),
+        (
+            json!({"products": [{"product_id": 4242, "quantity": 1}]}),
+            "catalog",
+        ),
+        (json!({"products": [{"product_id": 107}]}), "quantity"),
+        (
+            json!({"products": [{"id": linen, "quantity": -1}]}),
+            "products.quantity",
+        ),
+        (
+            json!({"products": [{"id": linen, "colour": "red"}]}),
+            "not supported",
+        ),
+        (json!({"products": {"id": linen}}), "'products' is invalid"),
+        (
+            json!({"shipping_addresses": [{"id": address + 7, "city": "Lleida"}]}),
+            "does not exist",
+        ),
+        (
+            json!({"shipping_addresses": [{"id": address, "city": 5}]}),
+            "shipping_addresses.city",
+        ),
+        // All or nothing: the valid change is not applied either.
+        (
+            json!({"products": [{"id": linen, "quantity": 5}, {"id": 9999, "quantity": 1}], "staff_notes": "x"}),
+            "does not exist",
+        ),
+    ] {
+        let (status, resp) = h.json("PUT", &path, &token, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body} → {resp}");
+        assert!(resp.to_string().contains(needle), "{body} → {resp}");
+    }
+    assert_eq!(h.line(order, linen)["quantity"], 1);
+    assert_eq!(h.line(order, shirt)["quantity"], 3);
+    assert_eq!(h.bc.order("storea", order).unwrap()["staff_notes"], "");
+    let (status, _) = h
+        .json("PUT", &path, &token, Some(json!({"products": [{"name": "Arreglo", "quantity": 1, "price_inc_tax": 6.05, "price_ex_tax": 5.0}]})))
+        .await;
+    assert_eq!(status, 200, "a custom product");
+    assert_eq!(
+        h.bc.order_products("storea", order).last().unwrap()["name"],
+        "Arreglo"
+    );
+}
+
+#[tokio::test]
+async fn webhooks_carry_the_documented_payloads_and_the_hooks_custom_header() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let rx = receiver(&[], 200).await;
+    let (status, hook) = h.create_hook(&token, "store/order/*", &rx.url).await;
+    assert_eq!(status, 200, "{hook}");
+    h.create_hook(&token, "store/shipment/created", &rx.url)
+        .await;
+    let store_id = h.bc.store("storea").unwrap().store_id.to_string();
+
+    let checkout = h.bc.create_checkout("storea", &[(101, 2)], "ES");
+    let order = h.create_order(&token, &checkout).await;
+    h.json(
+        "PUT",
+        &format!("/stores/storea/v2/orders/{order}"),
+        &token,
+        Some(json!({"status_id": 11})),
+    )
+    .await;
+    let shirt = h.line_ids(order)[0];
+    let shipment = h.bc.ship_items("storea", order, &[(shirt, 1)]).unwrap();
+    let refund =
+        h.bc.refund(
+            "storea",
+            order,
+            &RefundSpec {
+                items: vec![(shirt, 1)],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(h.bc.archive_order("storea", order));
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+
+    let o = |extra: Value| {
+        let mut d = json!({"type": "order", "id": order});
+        d.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        d
+    };
+    let expected = vec![
+        ("store/order/created", o(json!({}))),
+        (
+            "store/order/statusUpdated",
+            o(json!({"status": {"previous_status_id": 0, "new_status_id": 11}})),
+        ),
+        ("store/order/updated", o(json!({}))),
+        (
+            "store/shipment/created",
+            json!({"type": "shipment", "id": shipment, "orderId": order}),
+        ),
+        (
+            "store/order/statusUpdated",
+            o(json!({"status": {"previous_status_id": 11, "new_status_id": 3}})),
+        ),
+        ("store/order/updated", o(json!({}))),
+        (
+            "store/order/refund/created",
+            o(json!({"refund": {"refund_id": refund}})),
+        ),
+        (
+            "store/order/statusUpdated",
+            o(json!({"status": {"previous_status_id": 3, "new_status_id": 14}})),
+        ),
+        ("store/order/updated", o(json!({}))),
+        ("store/order/archived", o(json!({}))),
+    ];
+    let bodies = rx.bodies();
+    let got: Vec<(String, Value)> = bodies
+        .iter()
+        .map(|b| (b["scope"].as_str().unwrap().to_owned(), b["data"].clone()))
+        .collect();
+    let want: Vec<(String, Value)> = expected
+        .into_iter()
+        .map(|(s, d)| (s.to_owned(), d))
+        .collect();
+    assert_eq!(got, want);
+    let mut hashes = HashMap::new();
+    for b in &bodies {
+        let keys: Vec<&str> = b.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "created_at",
+                "data",
+                "hash",
+                "producer",
+                "scope",
+                "store_id"
+            ]
+        );
+        assert_eq!(
+            b["store_id"],
+            store_id.as_str(),
+            "the numeric id, as a string"
+        );
+        assert_eq!(b["producer"], "stores/storea");
+        let hash = b["hash"].as_str().unwrap();
+        assert_eq!(hash.len(), 40);
+        assert!(
+            hash.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert!(b["created_at"].as_i64().unwrap() > 1_700_000_000);
+        assert!(
+            hashes.insert(hash.to_owned(), ()).is_none(),
+            "two events never share a hash"
+        );
+    }
+    for (headers, _) in rx.got.lock().unwrap().iter() {
+        assert_eq!(headers["authorization"], "Bearer s3cret");
+        assert_eq!(headers["content-type"], "application/json");
+    }
+    let log = h.bc.webhook_deliveries();
+    assert_eq!(log.len(), 10);
+    assert!(
+        log.iter()
+            .all(|d| d.attempt == 1 && d.status == Ok(200) && d.succeeded())
+    );
+    assert!(log.iter().all(|d| d.order_id == Some(order)));
+    assert_eq!(log[3].scope, "store/shipment/created");
+    assert_eq!(h.bc.pending_webhooks(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_on_the_schedule_until_a_2xx() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    h.bc.set_webhook_time_scale(Duration::from_millis(1));
+    let rx = receiver(&[500, 503], 200).await;
+    h.create_hook(&token, "store/order/created", &rx.url).await;
+    let checkout = h.bc.create_checkout("storea", &[(101, 1)], "ES");
+    let order = h.create_order(&token, &checkout).await;
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+
+    let bodies = rx.bodies();
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "a retry is the same delivery, same hash"
+    );
+    let log = h.bc.webhook_deliveries();
+    let attempts: Vec<(u32, Result<u16, String>)> =
+        log.iter().map(|d| (d.attempt, d.status.clone())).collect();
+    assert_eq!(attempts, vec![(1, Ok(500)), (2, Ok(503)), (3, Ok(200))]);
+    assert!(log.iter().all(|d| d.order_id == Some(order)));
+    // 60 then 180 documented seconds, at 1 ms each.
+    assert!(log[1].at.duration_since(log[0].at) >= Duration::from_millis(60));
+    assert!(log[2].at.duration_since(log[1].at) >= Duration::from_millis(180));
+    let (_, hooks) = h.json("GET", "/stores/storea/v3/hooks", &token, None).await;
+    assert_eq!(hooks["data"][0]["is_active"], true);
+}
+
+#[tokio::test]
+async fn a_hook_is_deactivated_after_the_last_retry_and_gets_nothing_more() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    h.bc.set_webhook_time_scale(Duration::from_micros(5));
+    let rx = receiver(&[], 500).await;
+    let (_, hook) = h.create_hook(&token, "store/order/created", &rx.url).await;
+    let hook_id = hook["data"]["id"].as_u64().unwrap();
+    let checkout = h.bc.create_checkout("storea", &[(101, 1)], "ES");
+    h.create_order(&token, &checkout).await;
+    assert!(h.bc.webhooks_settled(Duration::from_secs(20)).await);
+
+    let log = h.bc.webhook_deliveries();
+    assert_eq!(log.len(), 12, "the first attempt and eleven retries");
+    assert_eq!(
+        log.iter().map(|d| d.attempt).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<_>>()
+    );
+    assert!(log.iter().all(|d| d.status == Ok(500) && !d.succeeded()));
+    assert_eq!(rx.bodies().len(), 12);
+    let (_, got) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/hooks/{hook_id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(got["data"]["is_active"], false);
+    let (_, admin) = h
+        .json("GET", "/stores/storea/v3/hooks/admin", &token, None)
+        .await;
+    assert_eq!(admin["data"]["hooks_list"][0]["status"], "deactivated");
+
+    h.create_order(&token, &checkout).await;
+    assert!(h.bc.webhooks_settled(Duration::from_secs(5)).await);
+    assert_eq!(rx.bodies().len(), 12, "a deactivated hook gets nothing");
+
+    let (status, _) = h
+        .json(
+            "PUT",
+            &format!("/stores/storea/v3/hooks/{hook_id}"),
+            &token,
+            Some(json!({"is_active": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, admin) = h
+        .json("GET", "/stores/storea/v3/hooks/admin", &token, None)
+        .await;
+    assert_eq!(admin["data"]["hooks_list"][0]["status"], "active");
+}
+
+#[tokio::test]
+async fn duplicates_share_the_hash_and_inactive_hooks_get_nothing() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let active = receiver(&[], 200).await;
+    let inactive = receiver(&[], 200).await;
+    h.create_hook(&token, "store/order/*", &active.url).await;
+    let (status, _) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/hooks",
+            &token,
+            Some(
+                json!({"scope": "store/order/*", "destination": inactive.url, "is_active": false}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    h.bc.set_webhook_duplicates(3);
+    let order = h.placed_order(&token, &[(101, 1)]).await;
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+
+    let bodies = active.bodies();
+    assert_eq!(
+        bodies.len(),
+        9,
+        "created, statusUpdated and updated, three times each"
+    );
+    for event in bodies.chunks(3) {
+        assert!(
+            event.iter().all(|b| b == &event[0]),
+            "a duplicate is byte for byte the same"
+        );
+    }
+    let hashes: Vec<&str> = bodies
+        .iter()
+        .step_by(3)
+        .map(|b| b["hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(hashes.len(), 3);
+    assert!(hashes[0] != hashes[1] && hashes[1] != hashes[2] && hashes[0] != hashes[2]);
+    assert!(inactive.bodies().is_empty());
+
+    // Two updates of the same order with the same data are two events.
+    h.bc.set_webhook_duplicates(1);
+    assert!(h.bc.set_order_status("storea", order, 11));
+    assert!(h.bc.set_order_status("storea", order, 11));
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let bodies = active.bodies();
+    assert_eq!(
+        active.scopes()[9..],
+        ["store/order/updated", "store/order/updated"]
+    );
+    assert_eq!(bodies[9]["data"], bodies[10]["data"]);
+    assert_ne!(bodies[9]["hash"], bodies[10]["hash"]);
+}
+
+#[tokio::test]
+async fn held_webhooks_can_be_released_out_of_order() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let rx = receiver(&[], 200).await;
+    h.create_hook(&token, "store/order/*", &rx.url).await;
+    h.bc.hold_webhooks(true);
+    h.placed_order(&token, &[(101, 1)]).await;
+    assert_eq!(h.bc.pending_webhooks(), 3);
+    assert!(!h.bc.webhooks_settled(Duration::from_millis(100)).await);
+    assert!(rx.bodies().is_empty());
+    h.bc.release_webhooks_reversed();
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    assert_eq!(
+        rx.scopes(),
+        [
+            "store/order/updated",
+            "store/order/statusUpdated",
+            "store/order/created"
+        ]
+    );
+    // Holding again, then letting go, keeps the order.
+    h.bc.hold_webhooks(true);
+    let order = h.placed_order(&token, &[(102, 1)]).await;
+    h.bc.hold_webhooks(false);
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    assert_eq!(
+        rx.scopes()[3..],
+        [
+            "store/order/created",
+            "store/order/statusUpdated",
+            "store/order/updated"
+        ]
+    );
+    assert_eq!(rx.bodies()[3]["data"]["id"], order);
+}
+
+#[tokio::test]
+async fn the_merchant_helpers_change_orders_and_fire_their_webhooks() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let rx = receiver(&[], 200).await;
+    h.create_hook(&token, "store/order/*", &rx.url).await;
+    h.create_hook(&token, "store/shipment/*", &rx.url).await;
+    let order = h.placed_order(&token, &[(101, 2), (109, 1)]).await;
+    let [shirt, pdf] = h.line_ids(order)[..] else {
+        panic!("two lines")
+    };
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let seen = rx.bodies().len();
+
+    assert!(h.bc.set_order_product_quantity("storea", order, 0, 3));
+    assert_eq!(h.line(order, shirt)["quantity"], 3);
+    let boots = h.bc.add_order_product("storea", order, 105, 1).unwrap();
+    assert_eq!(h.line(order, boots)["product_id"], 105);
+    assert_eq!(h.bc.add_order_product("storea", order, 4242, 1), None);
+    assert!(h.bc.remove_order_product("storea", order, boots));
+    assert!(!h.bc.remove_order_product("storea", order, boots));
+    assert!(h.bc.set_order_shipping_street("storea", order, "Rambla 1"));
+    let shipment = h.bc.ship_items("storea", order, &[(shirt, 1)]).unwrap();
+    assert_eq!(
+        h.bc.ship_items("storea", order, &[(pdf, 1)]),
+        None,
+        "digital"
+    );
+    assert_eq!(
+        h.bc.order_shipments("storea", order)[0]["shipping_address"]["street_1"],
+        "Rambla 1"
+    );
+    let all = h.bc.ship_all("storea", order).unwrap();
+    assert_eq!(h.bc.ship_all("storea", order), None, "nothing left");
+    assert_eq!(h.status_of(order), 2);
+    assert!(h.bc.delete_shipment("storea", order, shipment));
+    assert!(!h.bc.delete_shipment("storea", order, shipment));
+    assert_eq!(h.status_of(order), 2);
+    let refund =
+        h.bc.refund(
+            "storea",
+            order,
+            &RefundSpec {
+                items: vec![(pdf, 1)],
+                shipping_cents: 495,
+                order_cents: 100,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        h.bc.order_refunds("storea", order)[0]["total_amount"],
+        json!(15.85)
+    );
+    assert_eq!(
+        h.bc.refund(
+            "storea",
+            order,
+            &RefundSpec {
+                order_cents: 99_999,
+                ..Default::default()
+            }
+        ),
+        None
+    );
+    assert!(h.bc.set_order_status("storea", order, 5));
+    assert!(!h.bc.set_order_status("storea", order, 99));
+    assert!(h.bc.archive_order("storea", order));
+    assert!(!h.bc.archive_order("storea", 9999));
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+
+    let scopes = rx.scopes()[seen..].to_vec();
+    let o = "store/order/";
+    let expected: Vec<String> = [
+        "updated",
+        "updated",
+        "updated",
+        "updated", // quantity, add, remove, street
+        "+shipment/created",
+        "statusUpdated",
+        "updated", // 11 → 3
+        "+shipment/created",
+        "statusUpdated",
+        "updated", // 3 → 2
+        "+shipment/deleted",
+        "updated",
+        "refund/created",
+        "statusUpdated",
+        "updated", // 2 → 14
+        "statusUpdated",
+        "updated", // → 5
+        "archived",
+    ]
+    .iter()
+    .map(|s| match s.strip_prefix('+') {
+        Some(rest) => format!("store/{rest}"),
+        None => format!("{o}{s}"),
+    })
+    .collect();
+    assert_eq!(scopes, expected);
+    let bodies = rx.bodies();
+    assert_eq!(
+        bodies[seen + 7]["data"],
+        json!({"type": "shipment", "id": all, "orderId": order})
+    );
+    assert_eq!(bodies[seen + 12]["data"]["refund"]["refund_id"], refund);
+    assert_eq!(
+        bodies[seen + 15]["data"]["status"],
+        json!({"previous_status_id": 14, "new_status_id": 5})
+    );
+}
+
+#[tokio::test]
+async fn the_order_page_forms_go_through_the_api_and_show_refusals() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let rx = receiver(&[], 200).await;
+    h.create_hook(&token, "store/order/statusUpdated", &rx.url)
+        .await;
+    let order = h.placed_order(&token, &[(101, 2), (109, 1)]).await;
+    let [shirt, pdf] = h.line_ids(order)[..] else {
+        panic!("two lines")
+    };
+    let page = format!("/manage/storea/orders/{order}");
+    let list = h
+        .http
+        .get(h.url("/manage/storea/orders"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains(&format!("href=\"{page}\"")),
+        "the list links each order"
+    );
+
+    let html = h
+        .http
+        .get(h.url(&page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "Edit order",
+        "Ship items",
+        "Ship all remaining",
+        "Refund",
+        "Cancel order",
+        "Archive",
+        &format!("name=\"qty_{shirt}\""),
+        &format!("action=\"{page}/ship\""),
+        "name=\"status_id\"",
+        "Camiseta básica de algodón",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    assert!(!html.contains("<script"), "plain forms");
+
+    let post = |action: &str, form: Vec<(String, String)>| {
+        let url = h.url(&format!("{page}/{action}"));
+        let http = h.http.clone();
+        async move {
+            let resp = http.post(url).form(&form).send().await.unwrap();
+            assert_eq!(resp.status(), 303);
+            resp.headers()["location"].to_str().unwrap().to_owned()
+        }
+    };
+    let f = |pairs: &[(&str, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    let show = || async {
+        h.http
+            .get(h.url(&page))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+
+    // Refused: more than is left to ship.
+    assert_eq!(
+        post("ship", f(&[(&format!("qty_{shirt}"), "5".into())])).await,
+        page
+    );
+    let html = show().await;
+    assert!(
+        html.contains("Error: ") && html.contains("left to ship"),
+        "the refusal is shown"
+    );
+    assert_eq!(h.line(order, shirt)["quantity_shipped"], 0);
+    assert!(!show().await.contains("Error: "), "shown once");
+
+    post(
+        "ship",
+        f(&[
+            (&format!("qty_{shirt}"), "1".into()),
+            ("tracking_number", "TRK1".into()),
+        ]),
+    )
+    .await;
+    assert_eq!(h.line(order, shirt)["quantity_shipped"], 1);
+    assert_eq!(h.status_of(order), 3);
+    let (_, shipments) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders/{order}/shipments"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(shipments[0]["tracking_number"], "TRK1");
+    post("ship", f(&[("all", "1".into())])).await;
+    assert_eq!(h.line(order, shirt)["quantity_shipped"], 2);
+    assert_eq!(h.status_of(order), 2);
+
+    post(
+        "refund",
+        f(&[
+            (&format!("qty_{pdf}"), "1".into()),
+            ("shipping_amount", "4,95".into()),
+            ("order_amount", "".into()),
+            ("provider", "custom".into()),
+        ]),
+    )
+    .await;
+    let (_, refunds) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/orders/{order}/payment_actions/refunds"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(refunds["data"][0]["total_amount"], json!(14.85));
+    assert_eq!(h.status_of(order), 14);
+    post("refund", f(&[("order_amount", "500".into())])).await;
+    assert!(show().await.contains("left to refund"));
+    post("refund", f(&[("shipping_amount", "abc".into())])).await;
+    assert!(show().await.contains("not an amount"));
+    assert_eq!(h.bc.order_refunds("storea", order).len(), 1);
+
+    post(
+        "edit",
+        f(&[
+            (&format!("qty_{shirt}"), "3".into()),
+            ("add_product_id", "107".into()),
+            ("add_quantity", "2".into()),
+            ("ship_street_1", "Gran Via 1".into()),
+        ]),
+    )
+    .await;
+    let products = h.bc.order_products("storea", order);
+    assert_eq!(products[0]["quantity"], 3);
+    assert_eq!(products.last().unwrap()["product_id"], 107);
+    assert_eq!(products.last().unwrap()["quantity"], 2);
+    let (_, addresses) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders/{order}/shipping_addresses"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(addresses[0]["street_1"], "Gran Via 1");
+    post("edit", f(&[(&format!("qty_{shirt}"), "1".into())])).await;
+    assert!(show().await.contains("already shipped"));
+    assert_eq!(h.line(order, shirt)["quantity"], 3);
+
+    post("status", f(&[("status_id", "9".into())])).await;
+    assert_eq!(h.status_of(order), 9);
+    post("cancel", Vec::new()).await;
+    assert_eq!(h.status_of(order), 5);
+    post("archive", Vec::new()).await;
+    assert_eq!(h.bc.order("storea", order).unwrap()["is_deleted"], true);
+    assert!(show().await.contains("(archived)"));
+
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let moves: Vec<Value> = rx
+        .bodies()
+        .iter()
+        .map(|b| b["data"]["status"]["new_status_id"].clone())
+        .collect();
+    assert_eq!(
+        moves,
+        vec![json!(11), json!(3), json!(2), json!(14), json!(9), json!(5)]
+    );
+    assert_eq!(
+        h.http
+            .get(h.url("/manage/storea/orders/9999"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
