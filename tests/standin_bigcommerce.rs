@@ -3125,11 +3125,14 @@ fn array_ids(list: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// One POST a [`Receiver`] got: its lower-case headers and JSON body.
+type Received = (HashMap<String, String>, Value);
+
 /// A local webhook receiver: each POST gets the next status of its script, then `default`.
 struct Receiver {
     url: String,
-    /// (lower-case headers, JSON body) of each POST, in arrival order.
-    got: Arc<Mutex<Vec<(HashMap<String, String>, Value)>>>,
+    /// Each POST, in arrival order.
+    got: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
