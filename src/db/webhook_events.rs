@@ -67,7 +67,8 @@ pub fn mark_processed(
     Ok(())
 }
 
-/// Whether an event about the order was handled at or after `since` (RFC 3339).
+/// Whether an event about the order received after `since` (RFC 3339, whole seconds: one in
+/// the same second may predate the change) was handled.
 pub fn processed_since(
     conn: &Connection,
     store: &StoreHash,
@@ -76,7 +77,7 @@ pub fn processed_since(
 ) -> Result<bool, DbError> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE store_hash = ?1 AND order_id = ?2
-                          AND processed_at IS NOT NULL AND received_at >= ?3)",
+                          AND processed_at IS NOT NULL AND received_at > ?3)",
         params![store.as_str(), order.0 as i64, since],
         |r| r.get(0),
     )?)

@@ -9,6 +9,7 @@ mod checkout;
 mod isolation;
 mod load;
 mod onboarding;
+mod order_sync;
 mod pages;
 mod secrets;
 mod webhooks;
