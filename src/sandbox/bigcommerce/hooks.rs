@@ -1,5 +1,7 @@
 //! Webhooks v3: `/v3/hooks`, `/v3/hooks/{id}`, `/v3/hooks/admin` (webhooks.v3.yml, spec §2.1).
-//! No scope is required; each client sees only its own hooks.
+//! No scope is required; each client sees only its own hooks. The admin list reports
+//! `status: deactivated` for a hook the dispatcher (`deliveries.rs`) switched off after its
+//! last retry; `PUT {"is_active": true}` reactivates it.
 
 use serde_json::{Map, Value, json};
 use url::{Host, Url};

@@ -8,6 +8,15 @@
 //! metafields) is modelled per store; the `create_checkout`, `add_customer`, `order`, …
 //! methods of [`BigCommerceStandIn`] drive and inspect it from tests.
 //!
+//! After the sale, the merchant ships items, deletes shipments, refunds, edits, cancels and
+//! archives orders through the API, the control panel's order page
+//! (`/manage/{hash}/orders/{id}`) or the `ship_items`, `refund`, `set_order_status`, …
+//! helpers, all on one code path (`fulfilment.rs`). Every order change is delivered as
+//! BigCommerce's webhooks to the store's active hooks, with its retry schedule and
+//! deactivation (`deliveries.rs`); `set_webhook_time_scale`, `set_webhook_duplicates`,
+//! `hold_webhooks`, `release_webhooks_reversed`, `webhook_deliveries` and
+//! `webhooks_settled` control and observe the deliveries.
+//!
 //! It enforces the contract in `spec/bigcommerce-api.md` and BigCommerce's OpenAPI files:
 //! whatever BigCommerce would refuse, it refuses with BigCommerce's status and error body.
 //! Behaviour BigCommerce does not document is marked [U] where it is chosen.
