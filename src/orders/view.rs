@@ -1,1 +1,529 @@
-//! What the merchant sees of seQura orders: the order panel and the transaction log.
+//! What the merchant sees of seQura orders: the order panel, the transaction log with its
+//! links and retries, and the dashboard's warning. The data comes from the `db` modules; this
+//! module decides what it means (an order's state, what may be retried, what is stuck).
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::db;
+use crate::db::order_sync::Accepted;
+use crate::db::solicitations::SolicitationState;
+use crate::db::transaction_log::{Entry, Filter, Outcome};
+use crate::domain::{BcOrderId, StoreHash};
+use crate::error::{AppError, Public};
+use crate::jobs::{self, Job};
+use crate::onboarding::FormErrors;
+use crate::orders::{control_panel_link, portal_link};
+use crate::state::AppState;
+
+/// Entries on one page of the log.
+pub const PER_PAGE: u32 = 25;
+/// Entries shown on an order's panel: an order rarely has more, and the log holds them all.
+const PANEL_ENTRIES: usize = 50;
+/// A job still pending after this many failed attempts (about a minute of backoff with the
+/// default settings) is shown as stuck: by then it is not a passing hiccup.
+const STUCK_AFTER_ATTEMPTS: i64 = 5;
+/// Entries of an order looked at to tell whether a failed job was made good since.
+const SUPERSEDING_LOOKBACK: usize = 20;
+
+/// A log entry with where it leads.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// The order in BigCommerce's control panel.
+    pub order_url: Option<String>,
+    /// The order in seQura's back office.
+    pub portal_url: Option<String>,
+    /// A Retry button applies: an unresolved rejection or failure of an order.
+    pub retryable: bool,
+}
+
+fn is_retryable(e: &Entry) -> bool {
+    e.order.is_some()
+        && matches!(e.outcome, Outcome::Rejected | Outcome::Failed)
+        && e.resolved_at.is_none()
+}
+
+fn log_entry(state: &AppState, store: &StoreHash, entry: Entry) -> LogEntry {
+    LogEntry {
+        order_url: entry.order.map(|o| control_panel_link(state, store, o)),
+        portal_url: match (&entry.environment, &entry.sequra_uuid) {
+            (Some(env), Some(uuid)) => Some(portal_link(state, env, uuid)),
+            _ => None,
+        },
+        retryable: is_retryable(&entry),
+        entry,
+    }
+}
+
+// ---- the order panel ------------------------------------------------------------------------
+
+/// Where a seQura order stands, as the merchant reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PanelState {
+    /// The shopper has not finished seQura's form.
+    Pending,
+    /// seQura is reviewing the order (on hold).
+    InReview,
+    Approved,
+    PartiallyShipped,
+    Shipped,
+    PartiallyRefunded,
+    Refunded,
+    Cancelled,
+    /// seQura refused the payment.
+    Rejected,
+}
+
+/// What seQura holds for the order, in cents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Amounts {
+    pub shipped: i64,
+    pub unshipped: i64,
+    pub refunded: i64,
+}
+
+/// The order panel of one seQura order.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderPanel {
+    pub order_id: u64,
+    pub sequra_uuid: String,
+    pub state: PanelState,
+    pub method_title: Option<String>,
+    pub product: Option<String>,
+    pub merchant_ref: Option<String>,
+    pub environment: Option<String>,
+    /// As seQura last accepted them; None until seQura confirmed the order.
+    pub amounts: Option<Amounts>,
+    /// The order's log, newest first.
+    pub entries: Vec<LogEntry>,
+    /// Only when seQura knows the order in a known environment.
+    pub portal_url: Option<String>,
+    pub control_panel_url: String,
+}
+
+/// The state label from the solicitation's state and what seQura last accepted: once
+/// approved, the carts say how far shipping and refunds went.
+pub fn panel_state(state: SolicitationState, accepted: Option<&Accepted>) -> PanelState {
+    match state {
+        SolicitationState::Created | SolicitationState::Solicited => PanelState::Pending,
+        SolicitationState::OnHold => PanelState::InReview,
+        SolicitationState::Cancelled => PanelState::Cancelled,
+        SolicitationState::Rejected => PanelState::Rejected,
+        SolicitationState::Approved => match accepted {
+            None => PanelState::Approved,
+            Some(a) if a.shipped_total == 0 && a.unshipped_total == 0 => {
+                if a.refunded_total > 0 {
+                    PanelState::Refunded
+                } else {
+                    PanelState::Cancelled
+                }
+            }
+            Some(a) if a.refunded_total > 0 => PanelState::PartiallyRefunded,
+            Some(a) if a.shipped_total > 0 && a.unshipped_total == 0 => PanelState::Shipped,
+            Some(a) if a.shipped_total > 0 => PanelState::PartiallyShipped,
+            Some(_) => PanelState::Approved,
+        },
+    }
+}
+
+/// The panel of `order`, or None when it was not paid with seQura (within this store only).
+pub async fn order_panel(
+    state: &AppState,
+    store: &StoreHash,
+    order: BcOrderId,
+) -> Result<Option<OrderPanel>, AppError> {
+    let hash = store.clone();
+    let (solicitation, accepted, entries) = state
+        .db
+        .call(move |c| {
+            Ok((
+                db::solicitations::for_order(c, &hash, order)?,
+                db::order_sync::get(c, &hash, order)?,
+                db::transaction_log::for_order(c, &hash, order, PANEL_ENTRIES)?,
+            ))
+        })
+        .await?;
+    let Some(s) = solicitation else {
+        return Ok(None);
+    };
+    // A row left by an earlier solicitation of the same order is not this one's.
+    let accepted = accepted.filter(|a| a.solicitation_id == s.id);
+    let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    let portal_url = match (&s.environment, uuid.is_empty()) {
+        (Some(env), false) => Some(portal_link(state, env, &uuid)),
+        _ => None,
+    };
+    Ok(Some(OrderPanel {
+        order_id: order.0,
+        state: panel_state(s.state, accepted.as_ref()),
+        amounts: accepted.as_ref().map(|a| Amounts {
+            shipped: a.shipped_total,
+            unshipped: a.unshipped_total,
+            refunded: a.refunded_total,
+        }),
+        entries: entries
+            .into_iter()
+            .map(|e| log_entry(state, store, e))
+            .collect(),
+        portal_url,
+        control_panel_url: control_panel_link(state, store, order.0),
+        sequra_uuid: uuid,
+        method_title: s.method_title,
+        product: s.product,
+        merchant_ref: s.merchant_ref,
+        environment: s.environment,
+    }))
+}
+
+// ---- the transaction log --------------------------------------------------------------------
+
+/// The log's filters and page, parsed from what the merchant typed.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub filter: Filter,
+    /// 1-based.
+    pub page: u32,
+}
+
+/// A day typed as `YYYY-MM-DD` (what `<input type=date>` sends).
+fn parse_day(s: &str) -> Option<time::Date> {
+    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()
+}
+
+impl LogQuery {
+    /// Parses the filter fields (empty means "any"); every bad field gets its message.
+    pub fn parse(
+        order: &str,
+        outcome: &str,
+        from: &str,
+        to: &str,
+        page: &str,
+    ) -> Result<Self, FormErrors> {
+        let (order, outcome, from, to, page) = (
+            order.trim().trim_start_matches('#'),
+            outcome.trim(),
+            from.trim(),
+            to.trim(),
+            page.trim(),
+        );
+        let mut errors = FormErrors::default();
+        let mut q = LogQuery {
+            page: 1,
+            ..Default::default()
+        };
+        if !order.is_empty() {
+            match BcOrderId::parse(order) {
+                Ok(o) => q.filter.order = Some(o),
+                Err(_) => {
+                    errors = errors.field_with("order", "err_log_order", Some(order.into()));
+                }
+            }
+        }
+        if !outcome.is_empty() {
+            match Outcome::parse(outcome) {
+                Some(o) => q.filter.outcome = Some(o),
+                None => errors = errors.field("outcome", "err_log_outcome"),
+            }
+        }
+        let mut days = [None, None];
+        for (i, (name, value)) in [("from", from), ("to", to)].into_iter().enumerate() {
+            if value.is_empty() {
+                continue;
+            }
+            match parse_day(value) {
+                Some(d) => days[i] = Some(d),
+                None => errors = errors.field_with(name, "err_log_date", Some(value.into())),
+            }
+        }
+        if let [Some(from), Some(to)] = days
+            && from > to
+        {
+            errors = errors.field("to", "err_log_date_order");
+        }
+        // Canonical `YYYY-MM-DD`, which the stored RFC 3339 times compare against.
+        let [from, to] = days.map(|d| d.map(|d| d.to_string()));
+        (q.filter.from, q.filter.to) = (from, to);
+        if !page.is_empty() {
+            match page.parse::<u32>() {
+                Ok(n) if n >= 1 && !page.starts_with('+') => q.page = n,
+                _ => errors = errors.field("page", "err_log_page"),
+            }
+        }
+        if errors.is_empty() {
+            Ok(q)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// One page of the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogPage {
+    pub entries: Vec<LogEntry>,
+    pub page: u32,
+    pub has_next: bool,
+}
+
+/// The store's log, newest first, [`PER_PAGE`] entries per page.
+pub async fn log_page(
+    state: &AppState,
+    store: &StoreHash,
+    filter: &Filter,
+    page: u32,
+) -> Result<LogPage, AppError> {
+    let (hash, f) = (store.clone(), filter.clone());
+    let (entries, has_next) = state
+        .db
+        .call(move |c| db::transaction_log::list(c, &hash, &f, page, PER_PAGE))
+        .await?;
+    Ok(LogPage {
+        entries: entries
+            .into_iter()
+            .map(|e| log_entry(state, store, e))
+            .collect(),
+        page,
+        has_next,
+    })
+}
+
+/// Sends the order of an unresolved rejection or failure to seQura again: queues its
+/// `sync_order` job (which reads the order afresh) and wakes the workers. The entry becomes
+/// resolved once an update of the order goes through. Returns the order.
+pub async fn retry(
+    state: &AppState,
+    store: &StoreHash,
+    entry_id: i64,
+) -> Result<BcOrderId, AppError> {
+    let hash = store.clone();
+    let queued = state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let Some(entry) = db::transaction_log::get(&tx, &hash, entry_id)? else {
+                return Ok(Err(AppError::NotFound));
+            };
+            let order = match entry.order {
+                Some(o) if is_retryable(&entry) => BcOrderId(o),
+                _ => {
+                    return Ok(Err(AppError::BadRequest(Public::new(
+                        "err_log_not_retryable",
+                    ))));
+                }
+            };
+            jobs::enqueue(&tx, &hash, &Job::SyncOrder { order_id: order.0 })?;
+            tx.commit()?;
+            Ok(Ok(order))
+        })
+        .await??;
+    state.jobs.wake();
+    tracing::info!(
+        order_id = queued.0,
+        entry_id,
+        "merchant retried an order update"
+    );
+    Ok(queued)
+}
+
+// ---- the dashboard ----------------------------------------------------------------------------
+
+/// A job that keeps failing, as the dashboard lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StuckView {
+    pub kind: String,
+    /// `pending` (still retrying) or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub order: Option<u64>,
+    pub order_url: Option<String>,
+}
+
+/// What needs the merchant's attention.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problems {
+    /// Unresolved rejections and failures in the log.
+    pub open: i64,
+    pub stuck: Vec<StuckView>,
+}
+
+impl Problems {
+    pub fn any(&self) -> bool {
+        self.open > 0 || !self.stuck.is_empty()
+    }
+}
+
+/// Seconds of an RFC 3339 time as unix milliseconds (the queue's clock).
+fn unix_ms(rfc3339: &str) -> Option<i64> {
+    OffsetDateTime::parse(rfc3339, &Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp() * 1000)
+}
+
+/// A failed job of an order is history once a later update of that order went through (a
+/// retry, or a newer change): the log's own entries are then resolved too.
+fn superseded(job_created_ms: i64, later: &[Entry]) -> bool {
+    later.iter().any(|e| {
+        e.outcome == Outcome::Sent && unix_ms(&e.created_at).is_some_and(|t| t > job_created_ms)
+    })
+}
+
+/// Open problems and stuck jobs of the store.
+pub async fn dashboard_problems(state: &AppState, store: &StoreHash) -> Result<Problems, AppError> {
+    let hash = store.clone();
+    let (open, stuck) = state
+        .db
+        .call(move |c| {
+            let open = db::transaction_log::open_problems(c, &hash)?;
+            let mut stuck = Vec::new();
+            for job in db::jobs::stuck(c, &hash, STUCK_AFTER_ATTEMPTS)? {
+                let order = serde_json::from_str::<Job>(&job.payload)
+                    .ok()
+                    .and_then(|j| j.order_id());
+                if let (Some(o), "failed") = (order, job.state.as_str()) {
+                    let later = db::transaction_log::for_order(
+                        c,
+                        &hash,
+                        BcOrderId(o),
+                        SUPERSEDING_LOOKBACK,
+                    )?;
+                    if superseded(job.created_at, &later) {
+                        continue;
+                    }
+                }
+                stuck.push((job, order));
+            }
+            Ok((open, stuck))
+        })
+        .await?;
+    Ok(Problems {
+        open,
+        stuck: stuck
+            .into_iter()
+            .map(|(j, order)| StuckView {
+                kind: j.kind,
+                state: j.state,
+                attempts: j.attempts,
+                last_error: j.last_error,
+                order_url: order.map(|o| control_panel_link(state, store, o)),
+                order,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(shipped: i64, unshipped: i64, refunded: i64) -> Accepted {
+        Accepted {
+            solicitation_id: 1,
+            bc_order_id: BcOrderId(100),
+            accepted: String::new(),
+            shipped_total: shipped,
+            unshipped_total: unshipped,
+            refunded_total: refunded,
+            accepted_at: String::new(),
+            shipped_at: None,
+        }
+    }
+
+    #[test]
+    fn the_panel_state_follows_the_solicitation_then_the_carts() {
+        use PanelState as P;
+        use SolicitationState as S;
+        assert_eq!(panel_state(S::Solicited, None), P::Pending);
+        assert_eq!(
+            panel_state(S::OnHold, Some(&accepted(0, 5000, 0))),
+            P::InReview
+        );
+        assert_eq!(panel_state(S::Cancelled, None), P::Cancelled);
+        assert_eq!(panel_state(S::Rejected, None), P::Rejected);
+        assert_eq!(panel_state(S::Approved, None), P::Approved);
+        let cases = [
+            ((0, 5000, 0), P::Approved),
+            ((2000, 3000, 0), P::PartiallyShipped),
+            ((5000, 0, 0), P::Shipped),
+            ((4000, 0, 1000), P::PartiallyRefunded),
+            ((0, 0, 5000), P::Refunded),
+            ((0, 0, 0), P::Cancelled),
+        ];
+        for ((s, u, r), want) in cases {
+            assert_eq!(
+                panel_state(S::Approved, Some(&accepted(s, u, r))),
+                want,
+                "{s} {u} {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn filters_parse_or_say_what_is_wrong() {
+        let q = LogQuery::parse("#106", "rejected", "2026-01-02", "2026-01-31", "3").unwrap();
+        assert_eq!(q.filter.order, Some(BcOrderId(106)));
+        assert_eq!(q.filter.outcome, Some(Outcome::Rejected));
+        assert_eq!(q.filter.from.as_deref(), Some("2026-01-02"));
+        assert_eq!(q.filter.to.as_deref(), Some("2026-01-31"));
+        assert_eq!(q.page, 3);
+        let all = LogQuery::parse("", "", "", "", "").unwrap();
+        assert_eq!(all.page, 1);
+        assert!(all.filter.order.is_none() && all.filter.from.is_none());
+
+        let e = LogQuery::parse("abc", "lost", "2026-13-01", "yesterday", "0").unwrap_err();
+        let fields: Vec<&str> = e.fields.keys().map(String::as_str).collect();
+        assert_eq!(fields, ["from", "order", "outcome", "page", "to"]);
+        let e = LogQuery::parse("", "", "2026-02-01", "2026-01-01", "").unwrap_err();
+        assert_eq!(e.fields["to"].key, "err_log_date_order");
+        for bad_page in ["-1", "+2", "1.5", "99999999999"] {
+            assert!(
+                LogQuery::parse("", "", "", "", bad_page).is_err(),
+                "{bad_page}"
+            );
+        }
+    }
+
+    fn entry(outcome: Outcome, created_at: &str) -> Entry {
+        Entry {
+            id: 1,
+            order: Some(100),
+            sequra_uuid: None,
+            environment: None,
+            merchant_ref: None,
+            event: "update".into(),
+            outcome,
+            message: String::new(),
+            created_at: created_at.into(),
+            resolved_at: None,
+        }
+    }
+
+    #[test]
+    fn only_open_rejections_and_failures_of_an_order_can_be_retried() {
+        assert!(is_retryable(&entry(Outcome::Rejected, "")));
+        assert!(is_retryable(&entry(Outcome::Failed, "")));
+        assert!(!is_retryable(&entry(Outcome::Sent, "")));
+        assert!(!is_retryable(&entry(Outcome::Waiting, "")));
+        let mut resolved = entry(Outcome::Rejected, "");
+        resolved.resolved_at = Some("2026-01-01T00:00:00Z".into());
+        assert!(!is_retryable(&resolved));
+        let mut report = entry(Outcome::Failed, "");
+        report.order = None;
+        assert!(!is_retryable(&report));
+    }
+
+    #[test]
+    fn a_failed_job_is_superseded_only_by_a_later_accepted_update() {
+        let job_ms = unix_ms("2026-01-01T10:00:00Z").unwrap() + 500;
+        let later_sent = entry(Outcome::Sent, "2026-01-01T10:05:00Z");
+        let earlier_sent = entry(Outcome::Sent, "2026-01-01T10:00:00Z");
+        let later_rejected = entry(Outcome::Rejected, "2026-01-01T10:05:00Z");
+        assert!(superseded(job_ms, &[later_rejected.clone(), later_sent]));
+        assert!(!superseded(job_ms, &[earlier_sent, later_rejected]));
+        assert!(!superseded(job_ms, &[]));
+    }
+}

@@ -3,6 +3,7 @@
 //! every form posts to a URL carrying it.
 
 mod context;
+mod log;
 mod pages;
 mod settings;
 
@@ -276,13 +277,19 @@ pub fn routes(
             settings::status_submit,
         ))
         .unify()
+        .or(route(&state, Method::GET, "/app/log", log::log_page))
+        .unify()
+        .or(route(&state, Method::POST, "/app/log/retry", log::retry))
+        .unify()
         .or(panel)
         .unify()
 }
 
-/// A 303 to `path` on the same merchant session (refreshed), with an optional notice.
+/// A 303 to `path` (which may carry a query) on the same merchant session (refreshed), with
+/// an optional notice.
 pub(super) fn see_other(merchant: &Merchant, path: &str, notice: Option<&str>) -> Page {
-    let mut location = format!("{path}?session={}", merchant.session);
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut location = format!("{path}{sep}session={}", merchant.session);
     if let Some(n) = notice {
         location.push_str("&notice=");
         location.push_str(n);

@@ -9,7 +9,9 @@ use crate::bigcommerce::lifecycle;
 use crate::db::provisioning::{Item, ItemState};
 use crate::domain::{BcOrderId, StoreHash, UserId};
 use crate::error::AppError;
+use crate::i18n::format_eur;
 use crate::onboarding;
+use crate::orders::view;
 use crate::state::AppState;
 use crate::web::respond::Page;
 
@@ -77,6 +79,7 @@ async fn render_dashboard(state: &AppState, merchant: &Merchant) -> Page {
     .into_iter()
     .flatten()
     .collect();
+    let problems = view::dashboard_problems(state, &merchant.store).await?;
     merchant.render(
         state,
         StatusCode::OK,
@@ -90,6 +93,7 @@ async fn render_dashboard(state: &AppState, merchant: &Merchant) -> Page {
             countries => progress.countries.iter().map(|(c, m)| format!("{c} · {m}")).collect::<Vec<_>>(),
             missing => missing,
             complete => progress.complete(),
+            problems => problems.any().then_some(minijinja::value::Serde(&problems)),
         },
     )
 }
@@ -99,17 +103,32 @@ pub(super) async fn retry_provisioning(state: AppState, merchant: Merchant, _req
     see_other(&merchant, "/app", None)
 }
 
-/// The order panel opened by the App Extension (its seQura details arrive with checkout).
+/// The order panel opened by the App Extension: the seQura order behind a BigCommerce order,
+/// what seQura holds of it and its log (or that it was not paid with seQura).
 pub(in crate::web) async fn order_panel(
     state: &AppState,
     merchant: &Merchant,
     order: BcOrderId,
 ) -> Page {
+    let panel = view::order_panel(state, &merchant.store, order).await?;
+    let money = |cents: i64| format_eur(cents, merchant.lang);
+    let amounts = panel.as_ref().and_then(|p| p.amounts).map(|a| {
+        minijinja::context! {
+            shipped => money(a.shipped),
+            unshipped => money(a.unshipped),
+            refunded => money(a.refunded),
+            any_refunded => a.refunded > 0,
+        }
+    });
     merchant.render(
         state,
         StatusCode::OK,
         "order_panel.html",
         "order",
-        minijinja::context! { order_id => order.0 },
+        minijinja::context! {
+            order_id => order.0,
+            panel => panel.map(minijinja::value::Serde),
+            amounts => amounts,
+        },
     )
 }
