@@ -4590,3 +4590,50 @@ async fn the_order_page_forms_go_through_the_api_and_show_refusals() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_storefront_order_fires_created_the_move_to_awaiting_payment_and_the_cart_conversion() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let rx = receiver(&[], 200).await;
+    h.create_hook(&token, "store/order/*", &rx.url).await;
+    h.create_hook(&token, "store/cart/converted", &rx.url).await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let resp = h
+        .shopper_post(
+            &h.storefront("storea", "/checkout/order"),
+            Some(&format!("bc_cart_storea={id}")),
+            &[("paymentProviderRadio", "bankdeposit")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let order = h.bc.orders("storea")[0]["id"].as_u64().unwrap();
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let got: Vec<(String, Value)> = rx
+        .bodies()
+        .iter()
+        .map(|b| (b["scope"].as_str().unwrap().to_owned(), b["data"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "store/order/created".to_owned(),
+                json!({"type": "order", "id": order})
+            ),
+            (
+                "store/order/statusUpdated".to_owned(),
+                json!({"type": "order", "id": order,
+                    "status": {"previous_status_id": 0, "new_status_id": 7}})
+            ),
+            (
+                "store/order/updated".to_owned(),
+                json!({"type": "order", "id": order})
+            ),
+            (
+                "store/cart/converted".to_owned(),
+                json!({"type": "cart", "id": id, "orderId": order})
+            ),
+        ]
+    );
+}
