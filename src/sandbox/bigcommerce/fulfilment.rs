@@ -345,6 +345,9 @@ pub(crate) fn create_shipment(
         errors.push(e);
     }
     let items = f.items.clone().unwrap_or_default();
+    if items.is_empty() {
+        errors.push(invalid_field("items"));
+    }
     let mut wanted: BTreeMap<u64, u64> = BTreeMap::new();
     for (id, q) in &items {
         *wanted.entry(*id).or_default() += q;
