@@ -4313,6 +4313,7 @@ async fn the_merchant_helpers_change_orders_and_fire_their_webhooks() {
         None,
         "digital"
     );
+    assert_eq!(h.bc.ship_items("storea", order, &[]), None, "no items");
     assert_eq!(
         h.bc.order_shipments("storea", order)[0]["shipping_address"]["street_1"],
         "Rambla 1"
