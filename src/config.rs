@@ -541,7 +541,29 @@ fn set_key(
             "{source}: unknown setting {section}.{key}"
         )));
     }
-    sec.insert(key.to_string(), toml::Value::String(value));
+    // Environment and flags are text: numbers and switches are read as the default's type.
+    let typed = match sec.get(key) {
+        Some(toml::Value::Integer(_)) => value
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| {
+                ConfigError(format!(
+                    "{source}: {section}.{key} = {value:?} is not a whole number"
+                ))
+            })?,
+        Some(toml::Value::Boolean(_)) => value
+            .trim()
+            .parse::<bool>()
+            .map(toml::Value::Boolean)
+            .map_err(|_| {
+                ConfigError(format!(
+                    "{source}: {section}.{key} = {value:?} is not true or false"
+                ))
+            })?,
+        _ => toml::Value::String(value),
+    };
+    sec.insert(key.to_string(), typed);
     Ok(())
 }
 
@@ -562,6 +584,14 @@ mod tests {
                 .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn numbers_from_the_environment_are_read_as_numbers_and_bad_ones_named() {
+        let s = Settings::load(&sources(&[("SEQURA_BC_JOBS__WORKERS", "3")], &[])).unwrap();
+        assert_eq!(s.jobs.workers, 3);
+        let e = Settings::load(&sources(&[("SEQURA_BC_JOBS__WORKERS", "many")], &[])).unwrap_err();
+        assert!(e.0.contains("jobs.workers"), "{e}");
     }
 
     #[test]

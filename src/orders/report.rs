@@ -258,7 +258,7 @@ fn statistics_order(o: &Order) -> StatisticsOrder {
     };
     let status = match o.status_id {
         2 | 10 => "shipped",
-        4 | 5 | 6 => "cancelled",
+        4..=6 => "cancelled",
         _ => "processing",
     };
     let completed_at = o

@@ -150,7 +150,6 @@ async fn sync(
     let update = OrderUpdate {
         merchant: MerchantId {
             id: merchant_ref.clone(),
-            ..Default::default()
         },
         merchant_reference: MerchantReference {
             order_ref_1: Some(id.to_string()),

@@ -24,8 +24,8 @@ const PANEL_ENTRIES: usize = 50;
 /// A job still pending after this many failed attempts (about a minute of backoff with the
 /// default settings) is shown as stuck: by then it is not a passing hiccup.
 const STUCK_AFTER_ATTEMPTS: i64 = 5;
-/// Entries of an order looked at to tell whether a failed job was made good since.
-const SUPERSEDING_LOOKBACK: usize = 20;
+/// Entries of an order looked at to tell whether its log accounts for a failed job.
+const ACCOUNTING_LOOKBACK: usize = 20;
 
 /// A log entry with where it leads.
 #[derive(Debug, Clone, Serialize)]
@@ -357,18 +357,23 @@ impl Problems {
     }
 }
 
-/// Seconds of an RFC 3339 time as unix milliseconds (the queue's clock).
-fn unix_ms(rfc3339: &str) -> Option<i64> {
+/// Unix seconds of an RFC 3339 time (the log's timestamps have whole seconds).
+fn unix_secs(rfc3339: &str) -> Option<i64> {
     OffsetDateTime::parse(rfc3339, &Rfc3339)
         .ok()
-        .map(|t| t.unix_timestamp() * 1000)
+        .map(OffsetDateTime::unix_timestamp)
 }
 
-/// A failed job of an order is history once a later update of that order went through (a
-/// retry, or a newer change): the log's own entries are then resolved too.
-fn superseded(job_created_ms: i64, later: &[Entry]) -> bool {
-    later.iter().any(|e| {
-        e.outcome == Outcome::Sent && unix_ms(&e.created_at).is_some_and(|t| t > job_created_ms)
+/// A failed job of an order needs no mention of its own when the order's log, from the
+/// second the job was queued on, already accounts for it: a later update went through (the
+/// problem is gone), or a rejection or failure was recorded (the log shows it, with Retry).
+fn accounted_for(job_created_ms: i64, entries: &[Entry]) -> bool {
+    let queued = job_created_ms.div_euclid(1000);
+    entries.iter().any(|e| {
+        matches!(
+            e.outcome,
+            Outcome::Sent | Outcome::Rejected | Outcome::Failed
+        ) && unix_secs(&e.created_at).is_some_and(|t| t >= queued)
     })
 }
 
@@ -389,9 +394,9 @@ pub async fn dashboard_problems(state: &AppState, store: &StoreHash) -> Result<P
                         c,
                         &hash,
                         BcOrderId(o),
-                        SUPERSEDING_LOOKBACK,
+                        ACCOUNTING_LOOKBACK,
                     )?;
-                    if superseded(job.created_at, &later) {
+                    if accounted_for(job.created_at, &later) {
                         continue;
                     }
                 }
@@ -517,13 +522,20 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_job_is_superseded_only_by_a_later_accepted_update() {
-        let job_ms = unix_ms("2026-01-01T10:00:00Z").unwrap() + 500;
-        let later_sent = entry(Outcome::Sent, "2026-01-01T10:05:00Z");
-        let earlier_sent = entry(Outcome::Sent, "2026-01-01T10:00:00Z");
-        let later_rejected = entry(Outcome::Rejected, "2026-01-01T10:05:00Z");
-        assert!(superseded(job_ms, &[later_rejected.clone(), later_sent]));
-        assert!(!superseded(job_ms, &[earlier_sent, later_rejected]));
-        assert!(!superseded(job_ms, &[]));
+    fn a_failed_job_is_left_to_the_log_when_the_log_has_news_of_the_order_since() {
+        let queued_ms = unix_secs("2026-01-01T10:00:00Z").unwrap() * 1000 + 500;
+        // Its own rejection, recorded within the same second.
+        assert!(accounted_for(queued_ms, &[entry(Outcome::Rejected, "2026-01-01T10:00:00Z")]));
+        assert!(accounted_for(queued_ms, &[entry(Outcome::Sent, "2026-01-01T10:05:00Z")]));
+        assert!(accounted_for(queued_ms, &[entry(Outcome::Failed, "2026-01-02T00:00:00Z")]));
+        // Older news, or only a wait, say nothing about this job.
+        assert!(!accounted_for(
+            queued_ms,
+            &[
+                entry(Outcome::Sent, "2026-01-01T09:59:59Z"),
+                entry(Outcome::Waiting, "2026-01-01T10:05:00Z")
+            ]
+        ));
+        assert!(!accounted_for(queued_ms, &[]));
     }
 }

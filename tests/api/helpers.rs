@@ -49,8 +49,9 @@ pub struct TestApp {
     pub state: AppState,
     /// Does not follow redirects, so tests see them.
     pub http: reqwest::Client,
-    _data_dir: TempDir,
+    data_dir: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestApp {
@@ -90,7 +91,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut sequra_bc::config::Settings
     bc.set_app_url(Url::parse(&address).unwrap());
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(app.run_until_stopped(async {
+    let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestApp {
@@ -102,12 +103,29 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut sequra_bc::config::Settings
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        _data_dir: data_dir,
+        data_dir: Some(data_dir),
         stop: Some(tx),
+        server: Some(server),
     }
 }
 
 impl TestApp {
+    /// Stops the server (its background duties too) and hands over its data dir, with the
+    /// stand-ins still running: for a restart by the real binary.
+    pub async fn stop(mut self) -> (TempDir, BigCommerceStandIn, SequraStandIn) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        (
+            self.data_dir.take().expect("data dir"),
+            self.bc.clone(),
+            self.sequra.clone(),
+        )
+    }
+
     /// Adds a realistic store to the stand-in and returns its owner.
     pub fn add_store(&self, hash: &str) -> User {
         let spec = StoreSpec::demo(hash);
