@@ -390,13 +390,13 @@ pub async fn dashboard_problems(state: &AppState, store: &StoreHash) -> Result<P
                     .ok()
                     .and_then(|j| j.order_id());
                 if let (Some(o), "failed") = (order, job.state.as_str()) {
-                    let later = db::transaction_log::for_order(
+                    let entries = db::transaction_log::for_order(
                         c,
                         &hash,
                         BcOrderId(o),
                         ACCOUNTING_LOOKBACK,
                     )?;
-                    if accounted_for(job.created_at, &later) {
+                    if accounted_for(job.created_at, &entries) {
                         continue;
                     }
                 }
@@ -525,9 +525,18 @@ mod tests {
     fn a_failed_job_is_left_to_the_log_when_the_log_has_news_of_the_order_since() {
         let queued_ms = unix_secs("2026-01-01T10:00:00Z").unwrap() * 1000 + 500;
         // Its own rejection, recorded within the same second.
-        assert!(accounted_for(queued_ms, &[entry(Outcome::Rejected, "2026-01-01T10:00:00Z")]));
-        assert!(accounted_for(queued_ms, &[entry(Outcome::Sent, "2026-01-01T10:05:00Z")]));
-        assert!(accounted_for(queued_ms, &[entry(Outcome::Failed, "2026-01-02T00:00:00Z")]));
+        assert!(accounted_for(
+            queued_ms,
+            &[entry(Outcome::Rejected, "2026-01-01T10:00:00Z")]
+        ));
+        assert!(accounted_for(
+            queued_ms,
+            &[entry(Outcome::Sent, "2026-01-01T10:05:00Z")]
+        ));
+        assert!(accounted_for(
+            queued_ms,
+            &[entry(Outcome::Failed, "2026-01-02T00:00:00Z")]
+        ));
         // Older news, or only a wait, say nothing about this job.
         assert!(!accounted_for(
             queued_ms,

@@ -1,0 +1,671 @@
+//! The transaction log, the order panel and the dashboard's warning over HTTP: a refused
+//! update shows with seQura's words and its links, filters and pages narrow the log, Retry
+//! delivers the update once the cause is fixed, and no store sees another's log.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use sequra_bc::db::transaction_log::{self, NewEntry, Outcome};
+use sequra_bc::domain::{BcOrderId, StoreHash};
+use sequra_bc::i18n::{Lang, format_eur};
+use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, ShopperProfile};
+
+use crate::helpers::{TestApp, spawn_app};
+
+pub const STORE: &str = "store1";
+pub const REFUSAL: &str = "Shipped cart cannot hold more than was ordered (order is disputed)";
+
+/// Polls `f` every 50 ms until it gives something; fails after 10 s.
+pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the stand-in delivered its webhooks and the app ran every job they caused.
+pub async fn settle(app: &TestApp) {
+    assert!(app.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let db = app.state.db.clone();
+    eventually("the job queue drains", || {
+        let n = db
+            .call_blocking(|c| sequra_bc::db::jobs::outstanding(c))
+            .unwrap();
+        (n == 0).then_some(())
+    })
+    .await;
+}
+
+/// A store selling with seQura in Spain; returns the owner's session.
+pub async fn selling(app: &TestApp) -> String {
+    let session = app.merchant_session(STORE).await;
+    app.connect_demo(&session).await;
+    let resp = app
+        .post_form(
+            "/app/countries",
+            &session,
+            &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    session
+}
+
+/// A seQura order (i1) approved at once and settled: (BigCommerce order id, seQura uuid).
+pub async fn paid_order(app: &TestApp, items: &[(u64, u64)]) -> (u64, String) {
+    let checkout = app.bc.create_checkout(STORE, items, "ES");
+    let resp = app
+        .http
+        .post(format!("{}/checkout/{STORE}/start", app.address))
+        .json(&serde_json::json!({ "checkoutId": checkout, "product": "i1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "start");
+    let body: Value = resp.json().await.unwrap();
+    let order = body["orderId"]
+        .as_u64()
+        .or_else(|| body["order_id"].as_u64())
+        .unwrap();
+    let uuid = app
+        .sequra
+        .orders()
+        .into_iter()
+        .find(|o| {
+            o.solicited["merchant_reference"]["order_ref_1"].as_str()
+                == Some(order.to_string().as_str())
+        })
+        .expect("seQura holds the order")
+        .uuid;
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settle(app).await;
+    (order, uuid)
+}
+
+/// The newest entry of `order` with `outcome`, once there is one.
+pub async fn entry_of(app: &TestApp, order: u64, outcome: &str) -> i64 {
+    let sql = format!(
+        "SELECT IFNULL(MAX(id), 0) FROM transaction_log
+         WHERE bc_order_id = {order} AND outcome = '{outcome}'"
+    );
+    eventually(&format!("a {outcome} entry for #{order}"), || {
+        Some(app.count(&sql)).filter(|id| *id > 0)
+    })
+    .await
+}
+
+/// A shipment of the whole order that seQura refuses: returns the Rejected entry's id.
+pub async fn refused_shipment(app: &TestApp, order: u64) -> i64 {
+    app.sequra.refuse_updates(&order.to_string(), REFUSAL);
+    app.bc.ship_all(STORE, order).expect("shipped");
+    entry_of(app, order, "rejected").await;
+    settle(app).await;
+    // Every job the shipment's webhooks queued has run: the newest rejection is the last.
+    entry_of(app, order, "rejected").await
+}
+
+fn resolved(app: &TestApp, entry: i64) -> bool {
+    app.query(
+        &format!("SELECT resolved_at IS NOT NULL FROM transaction_log WHERE id = {entry}"),
+        |r| r.get(0),
+    )
+}
+
+/// Undoes the escaping minijinja applies to text and attributes.
+pub fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A log row as rendered.
+#[derive(Debug)]
+struct Row {
+    id: i64,
+    order: String,
+    outcome: String,
+    resolved: bool,
+    html: String,
+}
+
+fn attr(fragment: &str, name: &str) -> Option<String> {
+    let start = fragment.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = fragment[start..].find('"')? + start;
+    Some(fragment[start..end].to_string())
+}
+
+/// The rows of the log table, top to bottom.
+fn rows(html: &str) -> Vec<Row> {
+    let html = unescape(html);
+    html.split("<tr id=\"entry-")
+        .skip(1)
+        .map(|part| {
+            let tr = &part[..part.find("</tr>").expect("row ends")];
+            Row {
+                id: tr[..tr.find('"').unwrap()].parse().unwrap(),
+                order: attr(tr, "data-order").unwrap(),
+                outcome: attr(tr, "data-outcome").unwrap(),
+                resolved: attr(tr, "data-resolved").as_deref() == Some("yes"),
+                html: tr.to_string(),
+            }
+        })
+        .collect()
+}
+
+fn ids(rows: &[Row]) -> Vec<i64> {
+    rows.iter().map(|r| r.id).collect()
+}
+
+/// The href of the first link with `class` in `fragment`.
+fn link(fragment: &str, class: &str) -> Option<String> {
+    let at = fragment.find(&format!("class=\"{class}\""))?;
+    let tag_start = fragment[..at].rfind('<')?;
+    let tag_end = at + fragment[at..].find('>')?;
+    attr(&fragment[tag_start..tag_end], "href")
+}
+
+/// Records an entry of `order` dated `day` at noon, as the sync would.
+fn logged(app: &TestApp, order: u64, outcome: Outcome, day: &str) -> i64 {
+    let store = StoreHash::parse(STORE).unwrap();
+    let day = format!("{day}T12:00:00Z");
+    app.state
+        .db
+        .call_blocking(move |c| {
+            let id = transaction_log::insert(
+                c,
+                &NewEntry {
+                    store: &store,
+                    order: Some(BcOrderId(order)),
+                    sequra_uuid: None,
+                    environment: None,
+                    merchant_ref: None,
+                    event: "update",
+                    outcome,
+                    message: "seeded",
+                },
+            )?;
+            c.execute(
+                "UPDATE transaction_log SET created_at = ?1 WHERE id = ?2",
+                rusqlite::params![day, id],
+            )?;
+            Ok(id)
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_shipment_shows_as_rejected_with_sequras_message_and_both_links() {
+    let app = spawn_app().await;
+    let session = selling(&app).await;
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    let entry = refused_shipment(&app, order).await;
+
+    let (status, html) = app.page("/app/log", &session).await;
+    assert_eq!(status, 200);
+    let rows = rows(&html);
+    let row = rows
+        .iter()
+        .find(|r| r.id == entry)
+        .expect("the entry is listed");
+    assert_eq!(row.order, order.to_string());
+    assert_eq!(row.outcome, "rejected");
+    assert!(!row.resolved);
+    assert!(row.html.contains(REFUSAL), "seQura's message: {}", row.html);
+    assert!(row.html.contains(">Shipment<"), "{}", row.html);
+    assert!(row.html.contains(&format!("id=\"retry-{entry}\"")));
+
+    let bc_base = app.bc.base_url().as_str().trim_end_matches('/').to_string();
+    let order_url = link(&row.html, "order-link").expect("order link");
+    assert_eq!(
+        order_url,
+        format!("{bc_base}/manage/{STORE}/orders/{order}")
+    );
+    assert!(row.html.contains("target=\"_blank\""));
+    let portal_url = link(&row.html, "portal-link").expect("portal link");
+    assert_eq!(
+        portal_url,
+        format!("{}/orders/{uuid}", app.sequra.portal_url("sandbox"))
+    );
+    // Both lead to the order.
+    let page = app.get(&order_url).await.text().await.unwrap();
+    assert!(page.contains(&format!("Order #{order}")), "{page}");
+    let page = app.get(&portal_url).await.text().await.unwrap();
+    assert!(page.contains(&format!("data-uuid=\"{uuid}\"")), "{page}");
+
+    // The dashboard warns and leads to the log; the log is in the navigation.
+    let (_, dash) = app.page("/app", &session).await;
+    assert!(dash.contains("id=\"problems\""), "{dash}");
+    // The shipment's webhooks may queue more than one update job, each refused.
+    let open = app.count(&format!(
+        "SELECT count(*) FROM transaction_log
+         WHERE bc_order_id = {order} AND outcome = 'rejected' AND resolved_at IS NULL"
+    ));
+    assert!(open >= 1);
+    assert!(
+        dash.contains(&format!("id=\"open-problems\" data-count=\"{open}\"")),
+        "{dash}"
+    );
+    assert!(
+        !dash.contains("id=\"stuck-jobs\""),
+        "the failed jobs are the log's rejections, not stuck work: {dash}"
+    );
+    assert!(unescape(&dash).contains("id=\"problems-log\" href=\"/app/log?session="));
+    assert!(dash.contains("id=\"nav-log\""));
+}
+
+#[tokio::test]
+async fn the_log_filters_by_order_outcome_and_dates() {
+    let app = spawn_app().await;
+    let session = app.merchant_session(STORE).await;
+    let a = logged(&app, 101, Outcome::Sent, "2026-01-05");
+    let b = logged(&app, 102, Outcome::Rejected, "2026-01-10");
+    let c = logged(&app, 101, Outcome::Rejected, "2026-01-20");
+    let d = logged(&app, 103, Outcome::Waiting, "2026-02-01");
+
+    let listed = |query: &'static str| {
+        let app = &app;
+        let session = session.clone();
+        async move {
+            let (status, html) = app.page(&format!("/app/log?{query}"), &session).await;
+            assert_eq!(status, 200, "{query}: {html}");
+            ids(&rows(&html))
+        }
+    };
+    assert_eq!(listed("").await, [d, c, b, a], "newest first");
+    assert_eq!(listed("order=101").await, [c, a]);
+    assert_eq!(listed("order=%23101").await, [c, a], "a typed # is fine");
+    assert_eq!(listed("outcome=rejected").await, [c, b]);
+    assert_eq!(listed("outcome=waiting").await, [d]);
+    assert_eq!(listed("order=101&outcome=rejected").await, [c]);
+    assert_eq!(
+        listed("from=2026-01-10&to=2026-01-20").await,
+        [c, b],
+        "both days included"
+    );
+    assert_eq!(listed("from=2026-01-21").await, [d]);
+    assert_eq!(listed("to=2026-01-09").await, [a]);
+    assert_eq!(listed("order=999").await, Vec::<i64>::new());
+    let (_, html) = app.page("/app/log?order=999", &session).await;
+    assert!(html.contains("No entries match these filters."), "{html}");
+    // The form shows the filters applied.
+    let (_, html) = app
+        .page("/app/log?order=101&outcome=rejected", &session)
+        .await;
+    assert!(html.contains("name=\"order\" value=\"101\""), "{html}");
+    assert!(
+        html.contains("<option value=\"rejected\" selected>"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_log_pages_by_25_newest_first_keeping_the_filters() {
+    let app = spawn_app().await;
+    let session = app.merchant_session(STORE).await;
+    let mut all: Vec<i64> = (0..60)
+        .map(|i| {
+            let outcome = if i % 2 == 0 {
+                Outcome::Sent
+            } else {
+                Outcome::Rejected
+            };
+            logged(&app, 200 + i, outcome, "2026-03-01")
+        })
+        .collect();
+    all.reverse();
+
+    let (_, first) = app.page("/app/log", &session).await;
+    assert_eq!(ids(&rows(&first)), all[..25]);
+    assert!(!first.contains("id=\"log-prev\""));
+    let next = attr_of_id(&first, "log-next").expect("a next link");
+    assert!(next.starts_with("/app/log?page=2&session="), "{next}");
+    let second = app.get_path(&next).await.text().await.unwrap();
+    assert_eq!(ids(&rows(&second)), all[25..50]);
+    assert!(second.contains("id=\"log-prev\"") && second.contains("id=\"log-next\""));
+    assert!(second.contains("Page 2"));
+    let (_, third) = app.page("/app/log?page=3", &session).await;
+    assert_eq!(ids(&rows(&third)), all[50..]);
+    assert!(!third.contains("id=\"log-next\""));
+    let prev = attr_of_id(&third, "log-prev").unwrap();
+    assert!(prev.starts_with("/app/log?page=2&session="), "{prev}");
+    let (_, beyond) = app.page("/app/log?page=4", &session).await;
+    assert!(rows(&beyond).is_empty());
+
+    // The filter travels with the pages: 30 rejected entries are 25 + 5.
+    let (_, rejected) = app.page("/app/log?outcome=rejected", &session).await;
+    let page1 = rows(&rejected);
+    assert_eq!(page1.len(), 25);
+    assert!(page1.iter().all(|r| r.outcome == "rejected"));
+    let next = attr_of_id(&rejected, "log-next").unwrap();
+    assert!(
+        next.starts_with("/app/log?outcome=rejected&page=2&session="),
+        "{next}"
+    );
+    let page2 = rows(&app.get_path(&next).await.text().await.unwrap());
+    assert_eq!(page2.len(), 5);
+    assert!(page2.iter().all(|r| r.outcome == "rejected"));
+    let prev = attr_of_id(&app.get_path(&next).await.text().await.unwrap(), "log-prev").unwrap();
+    assert!(
+        prev.starts_with("/app/log?outcome=rejected&session="),
+        "{prev}"
+    );
+}
+
+/// The href of the element with `id`.
+fn attr_of_id(html: &str, id: &str) -> Option<String> {
+    let html = unescape(html);
+    let at = html.find(&format!("id=\"{id}\""))?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    attr(&html[tag_start..tag_end], "href")
+}
+
+#[tokio::test]
+async fn malformed_filters_are_answered_400_with_what_is_wrong() {
+    let app = spawn_app().await;
+    let session = app.merchant_session(STORE).await;
+    logged(&app, 101, Outcome::Rejected, "2026-01-05");
+    for (query, id, message) in [
+        (
+            "order=abc",
+            "order-error",
+            "\"abc\" is not an order number.",
+        ),
+        ("order=-3", "order-error", "\"-3\" is not an order number."),
+        (
+            "outcome=lost",
+            "outcome-error",
+            "Choose one of the listed outcomes.",
+        ),
+        (
+            "from=2026-13-01",
+            "from-error",
+            "\"2026-13-01\" is not a date",
+        ),
+        ("to=yesterday", "to-error", "\"yesterday\" is not a date"),
+        (
+            "from=2026-02-01&to=2026-01-01",
+            "to-error",
+            "This date is before the \"From\" date.",
+        ),
+        ("page=0", "page-error", "The page number is not valid."),
+        ("page=x", "page-error", "The page number is not valid."),
+    ] {
+        let (status, html) = app.page(&format!("/app/log?{query}"), &session).await;
+        assert_eq!(status, 400, "{query}");
+        let html = unescape(&html);
+        assert!(
+            html.contains(&format!("id=\"{id}\">{message}")),
+            "{query}: {html}"
+        );
+        assert!(
+            rows(&html).is_empty(),
+            "{query}: no entries under a bad filter"
+        );
+        assert!(
+            html.contains("id=\"log-filters\""),
+            "the form is shown again"
+        );
+    }
+    // A retry without a readable entry.
+    let resp = app
+        .post_form("/app/log/retry", &session, &[("entry", "abc")])
+        .await;
+    assert_eq!(resp.status(), 400);
+    let resp = app.post_form("/app/log/retry", &session, &[]).await;
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn retry_after_the_fix_delivers_the_update_and_resolves_the_entry() {
+    let app = spawn_app().await;
+    let session = selling(&app).await;
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    let entry = refused_shipment(&app, order).await;
+    assert!(app.sequra.order(&uuid).unwrap().updates.is_empty());
+
+    // Retried while seQura still refuses: a new rejection, the first stays open.
+    let resp = app
+        .post_form("/app/log/retry", &session, &[("entry", &entry.to_string())])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let second = eventually("a second rejection", || {
+        let id = app.count(&format!(
+            "SELECT IFNULL(MAX(id), 0) FROM transaction_log
+             WHERE bc_order_id = {order} AND outcome = 'rejected'"
+        ));
+        (id > entry).then_some(id)
+    })
+    .await;
+    settle(&app).await;
+    assert!(!resolved(&app, entry) && !resolved(&app, second));
+    assert!(app.sequra.order(&uuid).unwrap().updates.is_empty());
+
+    // Fixed at seQura: the retry goes through, from the filtered second page.
+    app.sequra.accept_updates(&order.to_string());
+    let resp = app
+        .post_form(
+            "/app/log/retry",
+            &session,
+            &[
+                ("entry", &entry.to_string()),
+                ("outcome", "rejected"),
+                ("page", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let location = unescape(resp.headers()["location"].to_str().unwrap());
+    assert!(
+        location.starts_with("/app/log?outcome=rejected&session=")
+            && location.ends_with("&notice=retried"),
+        "{location}"
+    );
+    let shipped = eventually("seQura receives the shipment", || {
+        app.sequra.order(&uuid).and_then(|o| o.shipped_cart)
+    })
+    .await;
+    let products: Vec<&Value> = shipped["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "product")
+        .collect();
+    assert_eq!(products.len(), 1, "{shipped}");
+    assert_eq!(products[0]["quantity"], 1);
+    assert_eq!(products[0]["reference"], "ZAP-001", "{shipped}");
+    let unshipped = app.sequra.order(&uuid).unwrap().unshipped_cart.unwrap();
+    assert!(
+        unshipped["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["type"] != "product"),
+        "{unshipped}"
+    );
+    eventually("the entry is resolved", || {
+        resolved(&app, entry).then_some(())
+    })
+    .await;
+    assert!(resolved(&app, second));
+    settle(&app).await;
+
+    // The page after the redirect says so; no Retry remains; the dashboard is calm again.
+    let html = app.get_path(&location).await.text().await.unwrap();
+    assert!(html.contains("The update was queued again."), "{html}");
+    let (_, html) = app.page("/app/log", &session).await;
+    let rows = rows(&html);
+    let row = rows.iter().find(|r| r.id == entry).unwrap();
+    assert!(row.resolved, "{}", row.html);
+    assert!(!html.contains("class=\"button retry\""), "{html}");
+    assert_eq!(
+        rows[0].outcome, "sent",
+        "the accepted shipment is the newest entry"
+    );
+    let (_, dash) = app.page("/app", &session).await;
+    assert!(!dash.contains("id=\"problems\""), "{dash}");
+
+    // A resolved entry is not retried: a clear 400 and nothing queued.
+    let jobs = app.count("SELECT count(*) FROM jobs");
+    let resp = app
+        .post_form("/app/log/retry", &session, &[("entry", &entry.to_string())])
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("This entry needs no retry")
+    );
+    assert_eq!(app.count("SELECT count(*) FROM jobs"), jobs);
+}
+
+#[tokio::test]
+async fn another_store_can_neither_see_nor_retry_this_stores_entries() {
+    let app = spawn_app().await;
+    let session = selling(&app).await;
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    let entry = refused_shipment(&app, order).await;
+    app.sequra.accept_updates(&order.to_string());
+    let other = app.merchant_session("store2").await;
+
+    let (status, html) = app.page("/app/log", &other).await;
+    assert_eq!(status, 200);
+    assert!(rows(&html).is_empty(), "{html}");
+    assert!(!html.contains(REFUSAL));
+    let (_, html) = app.page(&format!("/app/log?order={order}"), &other).await;
+    assert!(rows(&html).is_empty());
+    let (status, html) = app
+        .page(&format!("/app/orders/{order}/sequra"), &other)
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-state=\"none\""), "{html}");
+    assert!(!html.contains(&uuid));
+
+    let jobs = app.count("SELECT count(*) FROM jobs");
+    let resp = app
+        .post_form("/app/log/retry", &other, &[("entry", &entry.to_string())])
+        .await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs"),
+        jobs,
+        "nothing queued"
+    );
+    assert!(app.sequra.order(&uuid).unwrap().updates.is_empty());
+    assert!(!resolved(&app, entry));
+    // No session at all.
+    let resp = app
+        .http
+        .post(format!("{}/app/log/retry", app.address))
+        .form(&[("entry", entry.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // Its own store still can.
+    let resp = app
+        .post_form("/app/log/retry", &session, &[("entry", &entry.to_string())])
+        .await;
+    assert_eq!(resp.status(), 303);
+}
+
+#[tokio::test]
+async fn the_order_panel_shows_state_amounts_and_entries_after_a_partial_shipment() {
+    let app = spawn_app().await;
+    selling(&app).await;
+    let (order, uuid) = paid_order(&app, &[(104, 1), (103, 2)]).await;
+    let trousers = app
+        .bc
+        .order_products(STORE, order)
+        .into_iter()
+        .find(|p| p["product_id"] == 103)
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    app.bc
+        .ship_items(STORE, order, &[(trousers, 1)])
+        .expect("shipped");
+    let sent = entry_of(&app, order, "sent").await;
+    settle(&app).await;
+    let held = app.sequra.order(&uuid).unwrap();
+    let shipped = held.shipped_cart.unwrap()["order_total_with_tax"]
+        .as_i64()
+        .unwrap();
+    let unshipped = held.unshipped_cart.unwrap()["order_total_with_tax"]
+        .as_i64()
+        .unwrap();
+    assert!(shipped > 0 && unshipped > 0, "{shipped} {unshipped}");
+
+    // Opened from the order's App Extension (a signed load) as BigCommerce does; the owner's
+    // locale is es-ES, so the panel speaks Spanish.
+    let owner = app.bc.store_owner(STORE).unwrap();
+    let resp = app.get(app.bc.order_panel_url(STORE, &owner, order)).await;
+    assert_eq!(resp.status(), 200);
+    let html = unescape(&resp.text().await.unwrap());
+    assert!(html.contains("data-state=\"partially_shipped\""), "{html}");
+    assert!(html.contains(">Enviado parcialmente<"), "{html}");
+    assert!(html.contains(&format!("<code>{uuid}</code>")));
+    assert!(html.contains("(<code>i1</code>)"), "{html}");
+    assert!(html.contains(&format!("id=\"panel-merchant-ref\">{DEMO_MERCHANT_ES}<")));
+    assert!(html.contains("id=\"panel-environment\">Sandbox<"));
+    let money = |c| format_eur(c, Lang::Es);
+    assert!(
+        html.contains(&format!("id=\"panel-shipped\">{}<", money(shipped))),
+        "{} in {html}",
+        money(shipped)
+    );
+    assert!(html.contains(&format!("id=\"panel-unshipped\">{}<", money(unshipped))));
+    assert!(html.contains(&format!("id=\"panel-refunded\">{}<", money(0))));
+    assert!(
+        html.contains(&format!("data-entry=\"{sent}\" data-outcome=\"sent\"")),
+        "{html}"
+    );
+    assert!(html.contains(">Envío<"), "{html}");
+    assert!(html.contains(&format!(
+        "id=\"panel-portal\" href=\"{}/orders/{uuid}\"",
+        app.sequra.portal_url("sandbox")
+    )));
+    let bc_base = app.bc.base_url().as_str().trim_end_matches('/').to_string();
+    assert!(html.contains(&format!(
+        "id=\"panel-order\" href=\"{bc_base}/manage/{STORE}/orders/{order}\""
+    )));
+
+    // The rest ships: shipped in full.
+    app.bc.ship_all(STORE, order).expect("shipped");
+    eventually("the second shipment reaches seQura", || {
+        (app.sequra.order(&uuid).unwrap().updates.len() == 2).then_some(())
+    })
+    .await;
+    settle(&app).await;
+    let session = crate::helpers::session_of(&html);
+    let (_, html) = app
+        .page(&format!("/app/orders/{order}/sequra"), &session)
+        .await;
+    assert!(html.contains("data-state=\"shipped\""), "{html}");
+    assert!(html.contains(&format!("id=\"panel-unshipped\">{}<", money(0))));
+}
+
+#[tokio::test]
+async fn an_order_not_paid_with_sequra_says_so_on_its_panel() {
+    let app = spawn_app().await;
+    let session = app.merchant_session(STORE).await;
+    let (status, html) = app.page("/app/orders/106/sequra", &session).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-state=\"none\""));
+    assert!(html.contains("This order has no seQura payment yet."));
+    assert!(!html.contains("id=\"panel-portal\""));
+}
