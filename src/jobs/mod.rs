@@ -276,8 +276,12 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
         if claimed > 0 {
             continue;
         }
+        // A due job left unclaimed waits behind its order's running job: that job finishing
+        // (or a wake-up) ends the wait, not a timer.
         let wait = match state.db.call(|c| db::jobs::next_due(c)).await {
-            Ok(Some(due)) => (due - db::jobs::now_ms()).clamp(5, 1000) as u64,
+            Ok(Some(due)) if due > db::jobs::now_ms() => {
+                (due - db::jobs::now_ms()).clamp(5, 1000) as u64
+            }
             _ => 1000,
         };
         tokio::select! {
