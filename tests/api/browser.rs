@@ -512,3 +512,114 @@ async fn double_clicks_start_one_solicitation() {
     }
     c.close().await.unwrap();
 }
+
+/// The window a `target="_blank"` link opened (one that was not in `before`), once it exists.
+async fn opened_window(
+    c: &Client,
+    name: &str,
+    before: &[fantoccini::wd::WindowHandle],
+) -> fantoccini::wd::WindowHandle {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = c.windows().await.unwrap();
+        if let Some(w) = now.into_iter().find(|w| !before.contains(w)) {
+            return w;
+        }
+        if std::time::Instant::now() > deadline {
+            fail(c, name, "the link opened no new window").await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks a link that opens a new window, checks the page there shows `css`, closes it and
+/// comes back into the app's iframe. Returns the URL it opened.
+async fn follow_new_window(c: &Client, name: &str, link_css: &str, expected_css: &str) -> String {
+    let app_window = c.window().await.unwrap();
+    let before = c.windows().await.unwrap();
+    click(c, name, link_css).await;
+    let w = opened_window(c, name, &before).await;
+    c.switch_to_window(w).await.unwrap();
+    expect(c, name, expected_css).await;
+    let url = c.current_url().await.unwrap().to_string();
+    c.close_window().await.unwrap();
+    c.switch_to_window(app_window).await.unwrap();
+    enter_iframe(c).await;
+    url
+}
+
+#[tokio::test]
+async fn a_refused_update_shows_in_the_log_its_links_open_the_order_and_retry_resolves_it() {
+    use crate::transaction_log::{REFUSAL, eventually, paid_order, refused_shipment};
+    let name = "transaction-log";
+    let app = selling_store().await;
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    let entry = refused_shipment(&app, order).await;
+
+    let (c, _driver) = browser().await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    let base = app.bc.base_url().as_str().trim_end_matches('/').to_string();
+    c.goto(&format!("{base}/manage/store1/app")).await.unwrap();
+    enter_iframe(&c).await;
+    click_and_load(&c, name, "#nav-log").await;
+    let row = format!("#entry-{entry}");
+    let text = expect(
+        &c,
+        name,
+        &format!("{row}[data-outcome=\"rejected\"][data-resolved=\"no\"]"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    if !text.contains(REFUSAL) {
+        fail(&c, name, &format!("seQura's message is missing: {text}")).await;
+    }
+
+    // The order opens in the control panel, and in seQura's back office, in new windows.
+    let url = follow_new_window(&c, name, &format!("{row} a.order-link"), "#status").await;
+    if url != format!("{base}/manage/store1/orders/{order}") {
+        fail(&c, name, &format!("the order link opened {url}")).await;
+    }
+    let url = follow_new_window(
+        &c,
+        name,
+        &format!("{row} a.portal-link"),
+        &format!("h1[data-uuid=\"{uuid}\"]"),
+    )
+    .await;
+    if !url.ends_with(&format!("/sandbox/portal/orders/{uuid}")) {
+        fail(&c, name, &format!("the portal link opened {url}")).await;
+    }
+
+    // Fixed at seQura: Retry, and the entry resolves once the update went through.
+    app.sequra.accept_updates(&order.to_string());
+    click_and_load(&c, name, &format!("#retry-{entry}")).await;
+    expect(&c, name, "#notice").await;
+    let db = app.state.db.clone();
+    eventually("the retried update resolves the entry", || {
+        db.call_blocking(move |conn| {
+            Ok(conn.query_row(
+                "SELECT resolved_at IS NOT NULL FROM transaction_log WHERE id = ?1",
+                [entry],
+                |r| r.get::<_, bool>(0),
+            )?)
+        })
+        .unwrap()
+        .then_some(())
+    })
+    .await;
+    click_and_load(&c, name, "#nav-log").await;
+    expect(&c, name, &format!("{row}[data-resolved=\"yes\"]")).await;
+    if c.find(Locator::Css(&format!("#retry-{entry}")))
+        .await
+        .is_ok()
+    {
+        fail(&c, name, "a resolved entry still offers Retry").await;
+    }
+    let shipped = app.sequra.order(&uuid).unwrap().shipped_cart;
+    if !shipped.is_some_and(|c| c["items"].as_array().is_some_and(|i| !i.is_empty())) {
+        fail(&c, name, "seQura did not receive the shipment").await;
+    }
+    c.close().await.unwrap();
+}
