@@ -100,6 +100,9 @@ pub struct OrderPanel {
     pub amounts: Option<Amounts>,
     /// The order's log, newest first.
     pub entries: Vec<LogEntry>,
+    /// Changes seQura refused or that failed, not yet resolved: what seQura holds lags
+    /// behind BigCommerce until they are.
+    pub unresolved: usize,
     /// Only when seQura knows the order in a known environment.
     pub portal_url: Option<String>,
     pub control_panel_url: String,
@@ -165,6 +168,7 @@ pub async fn order_panel(
             unshipped: a.unshipped_total,
             refunded: a.refunded_total,
         }),
+        unresolved: entries.iter().filter(|e| is_retryable(e)).count(),
         entries: entries
             .into_iter()
             .map(|e| log_entry(state, store, e))

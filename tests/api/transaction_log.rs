@@ -245,6 +245,14 @@ async fn a_refused_shipment_shows_as_rejected_with_sequras_message_and_both_link
     let page = app.get(&portal_url).await.text().await.unwrap();
     assert!(page.contains(&format!("data-uuid=\"{uuid}\"")), "{page}");
 
+    // The order panel: seQura still holds the order unshipped, and says why.
+    let (_, panel) = app
+        .page(&format!("/app/orders/{order}/sequra"), &session)
+        .await;
+    assert!(panel.contains("data-state=\"approved\""), "{panel}");
+    assert!(panel.contains("id=\"panel-problem\""), "{panel}");
+    assert!(panel.contains(REFUSAL), "{panel}");
+
     // The dashboard warns and leads to the log; the log is in the navigation.
     let (_, dash) = app.page("/app", &session).await;
     assert!(dash.contains("id=\"problems\""), "{dash}");
@@ -517,6 +525,11 @@ async fn retry_after_the_fix_delivers_the_update_and_resolves_the_entry() {
     );
     let (_, dash) = app.page("/app", &session).await;
     assert!(!dash.contains("id=\"problems\""), "{dash}");
+    let (_, panel) = app
+        .page(&format!("/app/orders/{order}/sequra"), &session)
+        .await;
+    assert!(panel.contains("data-state=\"shipped\""), "{panel}");
+    assert!(!panel.contains("id=\"panel-problem\""), "{panel}");
 
     // A resolved entry is not retried: a clear 400 and nothing queued.
     let jobs = app.count("SELECT count(*) FROM jobs");
