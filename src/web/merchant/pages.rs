@@ -117,7 +117,6 @@ pub(in crate::web) async fn order_panel(
             shipped => money(a.shipped),
             unshipped => money(a.unshipped),
             refunded => money(a.refunded),
-            any_refunded => a.refunded > 0,
         }
     });
     merchant.render(
