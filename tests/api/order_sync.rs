@@ -106,7 +106,10 @@ fn updates(app: &TestApp, uuid: &str) -> Vec<Value> {
 
 /// The n-th update seQura accepted (1-based), once it arrives.
 async fn update(app: &TestApp, uuid: &str, n: usize) -> Value {
-    eventually(&format!("update {n}"), || updates(app, uuid).get(n - 1).cloned()).await
+    eventually(&format!("update {n}"), || {
+        updates(app, uuid).get(n - 1).cloned()
+    })
+    .await
 }
 
 /// A cart's lines as (type, reference, quantity, total), checking that it adds up.
@@ -116,7 +119,11 @@ fn lines(cart: &Value) -> Vec<(String, String, i64, i64)> {
         .iter()
         .map(|i| i["total_with_tax"].as_i64().unwrap())
         .sum();
-    assert_eq!(sum, cart["order_total_with_tax"].as_i64().unwrap(), "{cart}");
+    assert_eq!(
+        sum,
+        cart["order_total_with_tax"].as_i64().unwrap(),
+        "{cart}"
+    );
     assert!(sum >= 0, "a cart never goes negative: {cart}");
     items
         .iter()
@@ -171,7 +178,11 @@ async fn the_apps_own_status_writes_send_nothing_to_sequra() {
         !app.bc.webhook_deliveries().is_empty(),
         "the status write was echoed by webhooks"
     );
-    assert!(updates(&app, &uuid).is_empty(), "{:?}", updates(&app, &uuid));
+    assert!(
+        updates(&app, &uuid).is_empty(),
+        "{:?}",
+        updates(&app, &uuid)
+    );
 }
 
 #[tokio::test]
@@ -212,7 +223,9 @@ async fn a_partial_then_a_full_shipment() {
         products(&first["unshipped_cart"]),
         vec![(s("CAM-001"), 1), (s("PAN-001"), 1)]
     );
-    let both = first["shipped_cart"]["order_total_with_tax"].as_i64().unwrap()
+    let both = first["shipped_cart"]["order_total_with_tax"]
+        .as_i64()
+        .unwrap()
         + first["unshipped_cart"]["order_total_with_tax"]
             .as_i64()
             .unwrap();
@@ -234,7 +247,10 @@ async fn two_partial_shipments_of_different_lines() {
     let app = spawn_app().await;
     sequra_store(&app).await;
     let (order, uuid) = paid_order(&app, &[(101, 1), (103, 1), (106, 1)]).await;
-    let (cam, pan) = (line_id(&app, order, "CAM-001"), line_id(&app, order, "PAN-001"));
+    let (cam, pan) = (
+        line_id(&app, order, "CAM-001"),
+        line_id(&app, order, "PAN-001"),
+    );
     app.bc.ship_items(STORE, order, &[(cam, 1)]).unwrap();
     update(&app, &uuid, 1).await;
     app.bc.ship_items(STORE, order, &[(pan, 1)]).unwrap();
@@ -269,7 +285,9 @@ async fn a_refund_after_shipment_takes_the_returned_item_out_of_the_shipped_cart
     let u = update(&app, &uuid, 2).await;
     assert_eq!(products(&u["shipped_cart"]), vec![(s("CAM-001"), 2)]);
     assert!(
-        !lines(&u["shipped_cart"]).iter().any(|l| l.0 == "other_payment"),
+        !lines(&u["shipped_cart"])
+            .iter()
+            .any(|l| l.0 == "other_payment"),
         "an item refunded at its price needs no adjustment: {u}"
     );
     assert_eq!(
@@ -298,16 +316,13 @@ async fn a_partial_amount_refund_is_a_negative_other_payment() {
     let u = update(&app, &uuid, 1).await;
     let unshipped = lines(&u["unshipped_cart"]);
     assert!(
-        unshipped.contains(&(
-            s("other_payment"),
-            format!("refund-{refund}"),
-            1,
-            -1000
-        )),
+        unshipped.contains(&(s("other_payment"), format!("refund-{refund}"), 1, -1000)),
         "{unshipped:?}"
     );
     assert_eq!(
-        u["unshipped_cart"]["order_total_with_tax"].as_i64().unwrap(),
+        u["unshipped_cart"]["order_total_with_tax"]
+            .as_i64()
+            .unwrap(),
         order_total(&app, order) - 1000
     );
     assert!(lines(&u["shipped_cart"]).is_empty());
@@ -387,7 +402,9 @@ async fn edit_order_items_added_removed_and_changed_reach_the_unshipped_cart() {
         vec![(s("CAM-001"), 1), (s("PAN-001"), 1), (s("CAL-003"), 2)]
     );
     assert_eq!(
-        u["unshipped_cart"]["order_total_with_tax"].as_i64().unwrap(),
+        u["unshipped_cart"]["order_total_with_tax"]
+            .as_i64()
+            .unwrap(),
         order_total(&app, order)
     );
     let pan = line_id(&app, order, "PAN-001");
@@ -410,9 +427,10 @@ async fn an_address_change_sends_the_new_address_with_the_same_carts() {
     let app = spawn_app().await;
     sequra_store(&app).await;
     let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
-    assert!(app
-        .bc
-        .set_order_shipping_street(STORE, order, "Calle Nueva 99"));
+    assert!(
+        app.bc
+            .set_order_shipping_street(STORE, order, "Calle Nueva 99")
+    );
     let u = update(&app, &uuid, 1).await;
     assert_eq!(u["delivery_address"]["address_line_1"], "Calle Nueva 99");
     let solicited = app.sequra.order(&uuid).unwrap().solicited;
