@@ -247,6 +247,11 @@ pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
         }
     }
 
+    // Rounding in the splits can leave one cart a few cents below zero while the other holds
+    // them; seQura refuses a negative cart, so the difference moves across.
+    rebalance(&mut unshipped_items, &mut shipped_items);
+    rebalance(&mut shipped_items, &mut unshipped_items);
+
     Ok(Holding {
         shipped_cart: cart(shipped_items, d.checkout_id),
         unshipped_cart: cart(unshipped_items, d.checkout_id),
@@ -254,4 +259,31 @@ pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
         invoice_address: invoice,
         refunded,
     })
+}
+
+/// If `from` adds up below zero, moves that much of its negative lines into `to` (onto the
+/// same line there when it has one), so that `from` adds up to zero and the sum is unchanged.
+fn rebalance(from: &mut Vec<CartItem>, to: &mut Vec<CartItem>) {
+    let mut deficit = -from.iter().map(CartItem::total_with_tax).sum::<i64>();
+    for item in from.iter_mut().rev() {
+        if deficit <= 0 {
+            break;
+        }
+        let amount = item.total_with_tax();
+        if amount >= 0 || item.is_product() {
+            continue;
+        }
+        let moved = deficit.min(-amount);
+        *item = item.with_total(amount + moved);
+        deficit -= moved;
+        let same = to.iter_mut().find(|t| {
+            std::mem::discriminant(*t) == std::mem::discriminant(&*item)
+                && t.reference() == item.reference()
+        });
+        match same {
+            Some(t) => *t = t.with_total(t.total_with_tax() - moved),
+            None => to.push(item.with_total(-moved)),
+        }
+    }
+    from.retain(|i| i.is_product() || i.total_with_tax() != 0);
 }

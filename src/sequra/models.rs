@@ -394,6 +394,19 @@ impl CartItem {
         }
     }
 
+    /// The line's reference (an invoice fee may have none).
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            CartItem::Product { reference, .. }
+            | CartItem::Service { reference, .. }
+            | CartItem::Registration { reference, .. }
+            | CartItem::Handling { reference, .. }
+            | CartItem::Discount { reference, .. }
+            | CartItem::OtherPayment { reference, .. } => Some(reference),
+            CartItem::InvoiceFee { reference, .. } => reference.as_deref(),
+        }
+    }
+
     /// Whether this is a `product` line.
     pub fn is_product(&self) -> bool {
         matches!(self, CartItem::Product { .. })
