@@ -19,6 +19,9 @@ use crate::state::AppState;
 /// Standard Webhooks timestamps older or newer than this are refused (replays).
 const SIGNATURE_TOLERANCE_SECS: i64 = 5 * 60;
 
+/// How long an order's sync waits for the other webhooks of the same merchant action.
+const SYNC_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The scopes whose deliveries are stored for order management.
 const HANDLED: [&str; 4] = [
     "store/order/",
@@ -144,7 +147,7 @@ pub async fn receive(
                 _ => None,
             };
             if let Some(job) = &job {
-                jobs::enqueue(&tx, &store, job)?;
+                jobs::enqueue_after(&tx, &store, job, SYNC_DEBOUNCE)?;
             }
             tx.commit()?;
             Ok((stored, job.is_some()))

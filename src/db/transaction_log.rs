@@ -193,17 +193,6 @@ pub fn open_problems(conn: &Connection, store: &StoreHash) -> Result<i64, DbErro
     )?)
 }
 
-/// Whether the order already has an open "waiting" entry.
-pub fn is_waiting(conn: &Connection, store: &StoreHash, order: BcOrderId) -> Result<bool, DbError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM transaction_log
-                        WHERE store_hash = ?1 AND bc_order_id = ?2 AND outcome = 'waiting'
-                          AND resolved_at IS NULL)",
-        params![store.as_str(), order.0 as i64],
-        |r| r.get(0),
-    )?)
-}
-
 /// The order's entries, newest first.
 pub fn for_order(
     conn: &Connection,
@@ -222,4 +211,21 @@ pub fn for_order(
         )?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// Whether the order has an unresolved entry with this outcome and message.
+pub fn is_open(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+    outcome: Outcome,
+    message: &str,
+) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM transaction_log
+                        WHERE store_hash = ?1 AND bc_order_id = ?2 AND outcome = ?3
+                          AND message = ?4 AND resolved_at IS NULL)",
+        params![store.as_str(), order.0 as i64, outcome.as_str(), message],
+        |r| r.get(0),
+    )?)
 }

@@ -90,6 +90,17 @@ impl Job {
 /// Queues `job` for `store` on `conn` (inside the caller's transaction); a pending job doing
 /// the same work absorbs it. Returns the job's id. Call [`Queue::wake`] after committing.
 pub fn enqueue(conn: &Connection, store: &StoreHash, job: &Job) -> Result<i64, DbError> {
+    enqueue_after(conn, store, job, Duration::ZERO)
+}
+
+/// Like [`enqueue`], due `delay` from now: a burst of events about one order (BigCommerce
+/// sends three for a shipment) then coalesces into one waiting job.
+pub fn enqueue_after(
+    conn: &Connection,
+    store: &StoreHash,
+    job: &Job,
+    delay: Duration,
+) -> Result<i64, DbError> {
     let payload = serde_json::to_string(job).map_err(|e| DbError::Invalid(e.to_string()))?;
     let (id, _) = db::jobs::enqueue(
         conn,
@@ -99,7 +110,7 @@ pub fn enqueue(conn: &Connection, store: &StoreHash, job: &Job) -> Result<i64, D
             serial_key: &job.serial_key(),
             dedupe_key: &job.dedupe_key(),
             payload: &payload,
-            run_at: db::jobs::now_ms(),
+            run_at: db::jobs::now_ms() + delay.as_millis() as i64,
         },
     )?;
     Ok(id)

@@ -76,6 +76,13 @@ pub async fn record(
             {
                 db::transaction_log::resolve_order(&tx, &store, order)?;
             }
+            // An order in review is said to wait once, not at every change.
+            if outcome == Outcome::Waiting
+                && let Some(order) = order
+                && db::transaction_log::is_open(&tx, &store, order, outcome, &message)?
+            {
+                return Ok(());
+            }
             db::transaction_log::insert(
                 &tx,
                 &NewEntry {

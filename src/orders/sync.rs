@@ -66,23 +66,15 @@ async fn sync(
     match s.state {
         SolicitationState::Approved => {}
         SolicitationState::OnHold => {
-            let hash = store.clone();
-            let order = s.bc_order_id;
-            let waiting = state
-                .db
-                .call(move |c| db::transaction_log::is_waiting(c, &hash, order))
-                .await?;
-            if !waiting {
-                record(
-                    state,
-                    store,
-                    &about(s),
-                    "update",
-                    Outcome::Waiting,
-                    "The order is in review at seQura: changes wait and are sent once it is approved.",
-                )
-                .await;
-            }
+            record(
+                state,
+                store,
+                &about(s),
+                "update",
+                Outcome::Waiting,
+                "The order is in review at seQura: changes wait and are sent once it is approved.",
+            )
+            .await;
             return Ok(());
         }
         // Not confirmed (yet), or cancelled or refused by seQura: nothing to tell it.
