@@ -449,7 +449,8 @@ async fn retry_after_the_fix_delivers_the_update_and_resolves_the_entry() {
     let resp = app
         .post_form("/app/log/retry", &session, &[("entry", &entry.to_string())])
         .await;
-    assert_eq!(resp.status(), 303);
+    let status = resp.status();
+    assert_eq!(status, 303, "{}", resp.text().await.unwrap());
     let second = eventually("a second rejection", || {
         let id = app.count(&format!(
             "SELECT IFNULL(MAX(id), 0) FROM transaction_log
