@@ -1,0 +1,424 @@
+//! Benchmark of the webhook intake: `POST /bc/webhooks` deliveries stored and acknowledged per
+//! second, and their latency, at 64 concurrent connections, next to a bare warp handler that
+//! answers 200, driven by the same client loop in the same run. Every delivery carries a new
+//! `hash`, so each acknowledged one is a new row in `webhook_events` (checked at the end).
+//!
+//! Target: at least half the bare handler's rate, p99 under 5 ms.
+//!
+//! Runs: the bare handler; the app with order ids that are no seQura order (stored, no job);
+//! the app with one delivery in ten naming one of a few paid seQura orders (each queues or
+//! joins a `sync_order` job, which runs meanwhile); and one connection to each for the
+//! uncontended latency. `cargo bench --bench webhook_intake`
+//! (optionally `-- --connections 64 --seconds 5`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+use sequra_bc::sandbox::sequra::{
+    DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn, ShopperProfile,
+};
+use sequra_bc::startup::Application;
+use sequra_bc::state::AppState;
+use serde_json::{Value, json};
+use url::Url;
+use warp::Filter;
+
+const STORE: &str = "bench";
+const SECRET_HEADER: &str = "X-Sequra-Webhook-Secret";
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Paid seQura orders named by the mixed run.
+const PAID_ORDERS: usize = 20;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+/// One run of the client loop.
+struct Load {
+    /// 200s over the whole run, warm-up included.
+    acknowledged: u64,
+    /// Anything else (status or transport error).
+    failed: u64,
+    /// Latencies of the requests that started after the warm-up and ended in the window.
+    measured: Vec<Duration>,
+    window: Duration,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        self.measured.len() as f64 / self.window.as_secs_f64()
+    }
+
+    /// Prints one line; returns (deliveries/s, p99 ms).
+    fn report(&mut self, name: &str) -> (f64, f64) {
+        self.measured.sort();
+        let (p50, p90, p99) = (
+            pct(&self.measured, 0.5),
+            pct(&self.measured, 0.9),
+            pct(&self.measured, 0.99),
+        );
+        println!(
+            "  {name:<40} requests {:>7}  {:>7.0}/s   p50 {p50:>7.3} ms   p90 {p90:>7.3} ms   \
+             p99 {p99:>8.3} ms   max {:>8.3} ms{}",
+            self.measured.len(),
+            self.rate(),
+            pct(&self.measured, 1.0),
+            if self.failed > 0 {
+                format!("   FAILED {}", self.failed)
+            } else {
+                String::new()
+            }
+        );
+        (self.rate(), p99)
+    }
+}
+
+/// `connections` tasks post `body(n)` (n unique across the run) to `url` back to back for
+/// the warm-up plus `window`.
+async fn drive(
+    http: &reqwest::Client,
+    url: &str,
+    secret: Option<&str>,
+    connections: usize,
+    window: Duration,
+    body: Arc<dyn Fn(u64) -> String + Send + Sync>,
+) -> Load {
+    let counter = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let (from, until) = (start + WARM_UP, start + WARM_UP + window);
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let (http, url, body, counter) =
+            (http.clone(), url.to_string(), body.clone(), counter.clone());
+        let secret = secret.map(str::to_string);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut measured) = (0u64, 0u64, Vec::new());
+            loop {
+                let t = Instant::now();
+                if t >= until {
+                    break;
+                }
+                let mut req = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body(counter.fetch_add(1, Ordering::Relaxed)));
+                if let Some(s) = &secret {
+                    req = req.header(SECRET_HEADER, s.as_str());
+                }
+                let good = match req.send().await {
+                    Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                let end = Instant::now();
+                if !good {
+                    failed += 1;
+                    continue;
+                }
+                ok += 1;
+                if t >= from && end <= until {
+                    measured.push(end - t);
+                }
+            }
+            (ok, failed, measured)
+        }));
+    }
+    let mut load = Load {
+        acknowledged: 0,
+        failed: 0,
+        measured: Vec::new(),
+        window,
+    };
+    for t in tasks {
+        if let Ok((ok, failed, measured)) = t.await {
+            load.acknowledged += ok;
+            load.failed += failed;
+            load.measured.extend(measured);
+        }
+    }
+    load
+}
+
+/// A `store/order/updated` delivery with its own `hash`.
+fn delivery(store_id: &str, run: &str, n: u64, order_id: u64) -> String {
+    format!(
+        r#"{{"scope":"store/order/updated","store_id":"{store_id}","data":{{"type":"order","id":{order_id}}},"hash":"{run}-{n:012x}","created_at":1767225600,"producer":"stores/{STORE}"}}"#
+    )
+}
+
+async fn count(state: &AppState, sql: &'static str) -> anyhow::Result<i64> {
+    Ok(state
+        .db
+        .call(move |c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?))
+        .await?)
+}
+
+/// Every webhook delivered and every job run, three times over (jobs cause webhooks).
+async fn settle(bc: &BigCommerceStandIn, state: &AppState) -> anyhow::Result<()> {
+    for _ in 0..3 {
+        anyhow::ensure!(bc.webhooks_settled(Duration::from_secs(60)).await);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while state
+            .db
+            .call(|c| sequra_bc::db::jobs::outstanding(c))
+            .await?
+            > 0
+        {
+            anyhow::ensure!(Instant::now() < deadline, "the job queue did not drain");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let connections = arg("--connections", 64).max(1) as usize;
+    let window = Duration::from_secs(arg("--seconds", 5).max(1));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        // The bare handler: accepts the body and answers 200, nothing else.
+        let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let bare_url = format!("http://{}/bc/webhooks", bare.local_addr()?);
+        let handler = warp::post()
+            .and(warp::body::bytes())
+            .map(|_: bytes::Bytes| warp::reply());
+        tokio::spawn(warp::serve(handler).incoming(bare).run());
+
+        // The app, with an installed store whose seQura account is connected.
+        let dir = tempfile::tempdir()?;
+        let bc = BigCommerceStandIn::start(
+            "127.0.0.1:0".parse()?,
+            StandInConfig::for_app(Url::parse("http://127.0.0.1:9")?),
+        )
+        .await?;
+        let sequra = SequraStandIn::start("127.0.0.1:0".parse()?).await?;
+        let mut settings =
+            sequra_bc::sandbox::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
+        settings.log.level = "warn".into();
+        settings.server.trusted_proxies = "127.0.0.1".into();
+        let app = Application::build(settings).await?;
+        let address = format!("http://127.0.0.1:{}", app.port());
+        bc.set_app_url(Url::parse(&address)?);
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        bc.set_rate_limit_quota(1_000_000);
+        let spec = StoreSpec::demo(STORE);
+        let (owner, store_id) = (spec.owner.clone(), spec.store_id.to_string());
+        bc.add_store(spec);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(connections.max(64))
+            .build()?;
+        let html = http
+            .get(bc.begin_install(STORE, &owner))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let session = html
+            .split("session=")
+            .nth(1)
+            .and_then(|s| s.split(['"', '&']).next())
+            .unwrap_or_default()
+            .to_string();
+        let secret = bc
+            .webhooks(STORE)
+            .iter()
+            .find_map(|h| h["headers"][SECRET_HEADER].as_str().map(str::to_string))
+            .ok_or_else(|| anyhow::anyhow!("no webhook registered with the secret header"))?;
+        let form = |fields: &[(&str, &str)]| {
+            fields
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        http.post(format!("{address}/app/connect?session={session}"))
+            .form(&form(&[
+                ("username", DEMO_USERNAME),
+                ("password", DEMO_PASSWORD),
+                ("environment", "sandbox"),
+            ]))
+            .send()
+            .await?;
+        http.post(format!("{address}/app/countries?session={session}"))
+            .form(&form(&[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)]))
+            .send()
+            .await?;
+        // A few paid seQura orders for the mixed run.
+        let mut paid = Vec::with_capacity(PAID_ORDERS);
+        for i in 0..PAID_ORDERS {
+            let checkout = bc.create_checkout(STORE, &[(101, 1), (103, 1)], "ES");
+            let body: Value = http
+                .post(format!("{address}/checkout/{STORE}/start"))
+                .header("x-forwarded-for", format!("198.51.100.{}", i + 1))
+                .json(&json!({ "checkoutId": checkout, "product": "i1" }))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let order_id = body["orderId"]
+                .as_u64()
+                .or_else(|| body["order_id"].as_u64())
+                .ok_or_else(|| anyhow::anyhow!("start failed: {body}"))?;
+            paid.push(order_id);
+        }
+        let uuids: Vec<String> = sequra.orders().into_iter().map(|o| o.uuid).collect();
+        let completed = futures_util::stream::iter(uuids.iter())
+            .map(|u| sequra.complete_form(u, "i1", None, ShopperProfile::Approve))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await;
+        for c in completed {
+            let outcome = c?;
+            anyhow::ensure!(
+                outcome.deliveries.first().map(|d| d.2) == Some(200),
+                "IPN not accepted: {outcome:?}"
+            );
+        }
+        settle(&bc, &state).await?;
+        let jobs_before = count(&state, "SELECT count(*) FROM jobs").await?;
+
+        println!(
+            "webhook intake benchmark: {connections} connections, {:?} after a {:?} warm-up \
+             (client, app and stand-ins share this machine's {} cores)",
+            window,
+            WARM_UP,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        let app_url = format!("{address}/bc/webhooks");
+        let sid = store_id.clone();
+        let mut bare_load = drive(
+            &http,
+            &bare_url,
+            None,
+            connections,
+            window,
+            Arc::new(move |n| delivery(&sid, "bare", n, 2_000_000 + n % 1000)),
+        )
+        .await;
+        let (bare_rate, bare_p99) = bare_load.report("bare warp handler (200)");
+
+        let sid = store_id.clone();
+        let mut plain = drive(
+            &http,
+            &app_url,
+            Some(&secret),
+            connections,
+            window,
+            Arc::new(move |n| delivery(&sid, "plain", n, 2_000_000 + n % 1000)),
+        )
+        .await;
+        let (app_rate, app_p99) = plain.report("app, no seQura order (stored, no job)");
+
+        let (sid, named) = (store_id.clone(), paid.clone());
+        let mut mixed = drive(
+            &http,
+            &app_url,
+            Some(&secret),
+            connections,
+            window,
+            Arc::new(move |n| {
+                let order = if n % 10 == 0 {
+                    named[(n / 10) as usize % named.len()]
+                } else {
+                    2_000_000 + n % 1000
+                };
+                delivery(&sid, "mixed", n, order)
+            }),
+        )
+        .await;
+        let (mixed_rate, mixed_p99) = mixed.report("app, 1 in 10 a seQura order (+ jobs)");
+        settle(&bc, &state).await?;
+        let jobs_run = count(&state, "SELECT count(*) FROM jobs").await? - jobs_before;
+        let failed_jobs = count(&state, "SELECT count(*) FROM jobs WHERE state <> 'done'").await?;
+
+        let sid = store_id.clone();
+        let mut bare_one = drive(
+            &http,
+            &bare_url,
+            None,
+            1,
+            Duration::from_secs(2),
+            Arc::new(move |n| delivery(&sid, "bare1", n, 2_000_000 + n % 1000)),
+        )
+        .await;
+        bare_one.report("bare warp handler, 1 connection");
+        let sid = store_id.clone();
+        let mut app_one = drive(
+            &http,
+            &app_url,
+            Some(&secret),
+            1,
+            Duration::from_secs(2),
+            Arc::new(move |n| delivery(&sid, "one", n, 2_000_000 + n % 1000)),
+        )
+        .await;
+        app_one.report("app, 1 connection (no seQura order)");
+
+        println!("  sync_order jobs queued by the mixed run: {jobs_run} (not done: {failed_jobs})");
+        let stored = [
+            (
+                "plain",
+                &plain,
+                "SELECT count(*) FROM webhook_events WHERE event_hash LIKE 'plain-%'",
+            ),
+            (
+                "mixed",
+                &mixed,
+                "SELECT count(*) FROM webhook_events WHERE event_hash LIKE 'mixed-%'",
+            ),
+            (
+                "one",
+                &app_one,
+                "SELECT count(*) FROM webhook_events WHERE event_hash LIKE 'one-%'",
+            ),
+        ];
+        let mut all_stored = true;
+        for (name, load, sql) in stored {
+            let rows = count(&state, sql).await?;
+            let ok = rows == load.acknowledged as i64 && load.failed == 0;
+            all_stored &= ok;
+            println!(
+                "  {name:<6} acknowledged {:>7}, rows stored {rows:>7}: {}",
+                load.acknowledged,
+                if ok {
+                    "every acknowledged delivery stored"
+                } else {
+                    "MISMATCH"
+                }
+            );
+        }
+        let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+        for (name, rate, p99) in [
+            ("no seQura order", app_rate, app_p99),
+            ("1 in 10 seQura", mixed_rate, mixed_p99),
+        ] {
+            let ratio = rate / bare_rate;
+            println!(
+                "  {name}: app/bare = {ratio:.3} (target ≥ 0.5: {}); p99 {p99:.3} ms \
+                 (target < 5 ms: {}; bare p99 {bare_p99:.3} ms)",
+                verdict(ratio >= 0.5),
+                verdict(p99 < 5.0)
+            );
+        }
+        anyhow::ensure!(all_stored, "an acknowledged delivery was not stored");
+        Ok(())
+    })
+}
