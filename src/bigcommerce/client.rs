@@ -696,29 +696,8 @@ impl StoreApi {
         since: i64,
         max: usize,
     ) -> Result<Vec<Order>, BcError> {
-        let mut out = Vec::new();
-        let since = since.to_string();
-        for page in 1..=MAX_V2_PAGES {
-            let rows: Option<Vec<Order>> = self
-                .get_with(
-                    "v2/orders",
-                    &[
-                        ("min_date_created", &since),
-                        ("sort", "id:asc"),
-                        ("page", &page.to_string()),
-                        ("limit", &MAX_LIMIT.to_string()),
-                    ],
-                )
-                .await?;
-            let rows = rows.unwrap_or_default();
-            let n = rows.len();
-            out.extend(rows);
-            if n < MAX_LIMIT as usize || out.len() >= max {
-                break;
-            }
-        }
-        out.truncate(max);
-        Ok(out)
+        self.orders_since("min_date_created", "id:asc", since, max)
+            .await
     }
 
     /// Orders modified at or after `since` (unix seconds), Incomplete ones excluded, oldest
@@ -729,15 +708,27 @@ impl StoreApi {
         since: i64,
         max: usize,
     ) -> Result<Vec<OrderSummary>, BcError> {
+        self.orders_since("min_date_modified", "date_modified:asc", since, max)
+            .await
+    }
+
+    /// `GET /v2/orders?{filter}={since}&sort={sort}`, page after page, at most `max` rows.
+    async fn orders_since<T: DeserializeOwned>(
+        &self,
+        filter: &str,
+        sort: &str,
+        since: i64,
+        max: usize,
+    ) -> Result<Vec<T>, BcError> {
         let mut out = Vec::new();
         let since = since.to_string();
         for page in 1..=MAX_V2_PAGES {
-            let rows: Option<Vec<OrderSummary>> = self
+            let rows: Option<Vec<T>> = self
                 .get_with(
                     "v2/orders",
                     &[
-                        ("min_date_modified", &since),
-                        ("sort", "date_modified:asc"),
+                        (filter, &since),
+                        ("sort", sort),
                         ("page", &page.to_string()),
                         ("limit", &MAX_LIMIT.to_string()),
                     ],

@@ -88,16 +88,7 @@ async fn sync(
         let message = format!(
             "The store is no longer connected to this order's seQura {environment} account."
         );
-        record(
-            state,
-            store,
-            &about(s),
-            "update",
-            Outcome::Rejected,
-            &message,
-        )
-        .await;
-        return Err(JobError::Permanent(message));
+        return Err(rejected(state, store, s, "update", message).await);
     };
     let api = lifecycle::store_api(state, store).await?;
     let id = s.bc_order_id.0;
@@ -119,16 +110,7 @@ async fn sync(
         Ok(h) => h,
         Err(e) => {
             let message = format!("The order cannot be expressed as a seQura cart: {e}");
-            record(
-                state,
-                store,
-                &about(s),
-                "update",
-                Outcome::Rejected,
-                &message,
-            )
-            .await;
-            return Err(JobError::Permanent(message));
+            return Err(rejected(state, store, s, "update", message).await);
         }
     };
     let before: Option<Holding> = accepted
@@ -181,11 +163,7 @@ async fn sync(
     {
         Ok(()) => {}
         Err(e) if e.is_transient() => return Err(JobError::from(e)),
-        Err(e) => {
-            let message = rejection_message(&e);
-            record(state, store, &about(s), event, Outcome::Rejected, &message).await;
-            return Err(JobError::Permanent(message));
-        }
+        Err(e) => return Err(rejected(state, store, s, event, rejection_message(&e)).await),
     }
     let shipped_grew = now.shipped_units() > before.as_ref().map_or(0, Holding::shipped_units);
     let saved = Accepted {
@@ -214,6 +192,18 @@ async fn sync(
     .await;
     tracing::info!(order_id = id, event, "order update accepted by seQura");
     Ok(())
+}
+
+/// Logs a rejection for the merchant to act on; the job fails with it.
+async fn rejected(
+    state: &AppState,
+    store: &StoreHash,
+    s: &Solicitation,
+    event: &str,
+    message: String,
+) -> JobError {
+    record(state, store, &about(s), event, Outcome::Rejected, &message).await;
+    JobError::Permanent(message)
 }
 
 /// What kind of change this is, for the log.

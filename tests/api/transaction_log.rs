@@ -2,95 +2,20 @@
 //! update shows with seQura's words and its links, filters and pages narrow the log, Retry
 //! delivers the update once the cause is fixed, and no store sees another's log.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
 use sequra_bc::db::transaction_log::{self, NewEntry, Outcome};
 use sequra_bc::domain::{BcOrderId, StoreHash};
 use sequra_bc::i18n::{Lang, format_eur};
-use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, ShopperProfile};
+use sequra_bc::sandbox::sequra::DEMO_MERCHANT_ES;
 
 use crate::helpers::{TestApp, spawn_app};
 
 pub const STORE: &str = "store1";
 pub const REFUSAL: &str = "Shipped cart cannot hold more than was ordered (order is disputed)";
 
-/// Polls `f` every 50 ms until it gives something; fails after 10 s.
-pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits until the stand-in delivered its webhooks and the app ran every job they caused.
-pub async fn settle(app: &TestApp) {
-    assert!(app.bc.webhooks_settled(Duration::from_secs(10)).await);
-    let db = app.state.db.clone();
-    eventually("the job queue drains", || {
-        let n = db
-            .call_blocking(|c| sequra_bc::db::jobs::outstanding(c))
-            .unwrap();
-        (n == 0).then_some(())
-    })
-    .await;
-}
-
-/// A store selling with seQura in Spain; returns the owner's session.
-pub async fn selling(app: &TestApp) -> String {
-    let session = app.merchant_session(STORE).await;
-    app.connect_demo(&session).await;
-    let resp = app
-        .post_form(
-            "/app/countries",
-            &session,
-            &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
-    session
-}
-
-/// A seQura order (i1) approved at once and settled: (BigCommerce order id, seQura uuid).
-pub async fn paid_order(app: &TestApp, items: &[(u64, u64)]) -> (u64, String) {
-    let checkout = app.bc.create_checkout(STORE, items, "ES");
-    let resp = app
-        .http
-        .post(format!("{}/checkout/{STORE}/start", app.address))
-        .json(&serde_json::json!({ "checkoutId": checkout, "product": "i1" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "start");
-    let body: Value = resp.json().await.unwrap();
-    let order = body["orderId"]
-        .as_u64()
-        .or_else(|| body["order_id"].as_u64())
-        .unwrap();
-    let uuid = app
-        .sequra
-        .orders()
-        .into_iter()
-        .find(|o| {
-            o.solicited["merchant_reference"]["order_ref_1"].as_str()
-                == Some(order.to_string().as_str())
-        })
-        .expect("seQura holds the order")
-        .uuid;
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
-    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
-    settle(app).await;
-    (order, uuid)
-}
+// One way to make a paid order and to wait for the queue, shared with the order-sync tests.
+pub use crate::order_sync::{eventually, paid_order, sequra_store as selling, settle};
 
 /// The newest entry of `order` with `outcome`, once there is one.
 pub async fn entry_of(app: &TestApp, order: u64, outcome: &str) -> i64 {
