@@ -113,12 +113,13 @@ pub async fn receive(
     let payload = String::from_utf8_lossy(raw).into_owned();
     let cancelled = body.scope == "store/app/uninstalled";
     // The event and the work it calls for are stored together, before the 200.
+    // Grouped with the other deliveries arriving meanwhile into one transaction: one fsync
+    // for many acknowledgements.
     let (stored, queued) = state
         .db
-        .call(move |conn| {
-            let tx = conn.transaction()?;
+        .batched(move |tx| {
             let stored = db::webhook_events::insert(
-                &tx,
+                tx,
                 &NewEvent {
                     store: &store,
                     scope: &body.scope,
@@ -134,7 +135,7 @@ pub async fn receive(
                 // `hash` may not tell two changes apart, and a sync sends only differences.
                 Some(id) if id > 0 => {
                     let order = BcOrderId(id as u64);
-                    db::solicitations::for_order(&tx, &store, order)?
+                    db::solicitations::for_order(tx, &store, order)?
                         .filter(|s| {
                             matches!(
                                 s.state,
@@ -147,9 +148,8 @@ pub async fn receive(
                 _ => None,
             };
             if let Some(job) = &job {
-                jobs::enqueue_after(&tx, &store, job, SYNC_DEBOUNCE)?;
+                jobs::enqueue_after(tx, &store, job, SYNC_DEBOUNCE)?;
             }
-            tx.commit()?;
             Ok((stored, job.is_some()))
         })
         .await?;

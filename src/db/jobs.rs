@@ -176,10 +176,9 @@ pub fn fail(conn: &Connection, id: i64, error: &str) -> Result<(), DbError> {
 }
 
 /// The job runs again at `run_at`. If the same work was queued meanwhile, that newer job
-/// carries it and this one is closed.
-pub fn retry_at(conn: &mut Connection, id: i64, run_at: i64, error: &str) -> Result<(), DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let superseded: bool = tx.query_row(
+/// carries it and this one is closed. Run it inside a transaction.
+pub fn retry_at(conn: &Connection, id: i64, run_at: i64, error: &str) -> Result<(), DbError> {
+    let superseded: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM jobs j JOIN jobs o
                           ON o.store_hash = j.store_hash AND o.dedupe_key = j.dedupe_key
                         WHERE j.id = ?1 AND o.id <> j.id AND o.state = 'pending')",
@@ -187,7 +186,7 @@ pub fn retry_at(conn: &mut Connection, id: i64, run_at: i64, error: &str) -> Res
         |r| r.get(0),
     )?;
     if superseded {
-        tx.execute(
+        conn.execute(
             "UPDATE jobs SET state = 'done', last_error = ?2, updated_at = ?3 WHERE id = ?1",
             params![
                 id,
@@ -196,13 +195,12 @@ pub fn retry_at(conn: &mut Connection, id: i64, run_at: i64, error: &str) -> Res
             ],
         )?;
     } else {
-        tx.execute(
+        conn.execute(
             "UPDATE jobs SET state = 'pending', run_at = ?2, last_error = ?3, updated_at = ?4
              WHERE id = ?1",
             params![id, run_at, error, now_ms()],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 

@@ -27,8 +27,11 @@ mod embedded {
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle connections kept for reuse.
-const POOL_SIZE: usize = 8;
+/// Idle connections kept for reuse (blocking tasks run up to this many queries at once
+/// without opening a connection).
+const POOL_SIZE: usize = 32;
+/// Writes grouped into one transaction (one fsync) by the batch writer, at most.
+const MAX_BATCH: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -54,12 +57,85 @@ pub struct Db {
 struct Inner {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// The batch writer's inbox (see [`Db::batched`]).
+    batcher: Mutex<std::sync::mpsc::Sender<Work>>,
+}
+
+/// A write for the batch writer: runs inside the batch's transaction, says whether it
+/// succeeded, and hands back what to do once the batch is committed (or not).
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+type Done = Box<dyn FnOnce(Result<(), DbError>) + Send>;
+
+/// SQLite's own busy timeout sleeps up to 100 ms between tries, so a writer that just missed
+/// the lock waits far longer than the holder keeps it; short sleeps keep the tail short.
+fn busy_wait(attempt: i32) -> bool {
+    let waited_ms = i64::from(attempt.min(100)) / 10 + i64::from((attempt - 100).max(0));
+    if waited_ms >= BUSY_TIMEOUT.as_millis() as i64 {
+        return false;
+    }
+    std::thread::sleep(if attempt < 100 {
+        Duration::from_micros(100)
+    } else {
+        Duration::from_millis(1)
+    });
+    true
+}
+
+/// The batch writer: takes every write waiting in its inbox, runs them in one transaction
+/// (each in its own savepoint, so one failing write does not undo the others), commits once,
+/// then tells each caller. Many small writes then cost one lock and one fsync.
+fn batch_writer(path: PathBuf, inbox: std::sync::mpsc::Receiver<Work>) {
+    let mut conn = None;
+    while let Ok(first) = inbox.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        if conn.is_none() {
+            conn = connect(&path).ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            // Without a connection nothing ran: dropping the writes tells each caller so.
+            drop(batch);
+            continue;
+        };
+        let mut done = Vec::with_capacity(batch.len());
+        let outcome = (|| -> Result<(), DbError> {
+            let mut tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for w in batch.drain(..) {
+                let mut sp = tx.savepoint()?;
+                let (ok, d) = w(&sp);
+                if ok {
+                    sp.commit()?;
+                } else {
+                    sp.rollback()?;
+                }
+                done.push(d);
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        let failure = outcome.err().map(|e| e.to_string());
+        for d in done {
+            d(match &failure {
+                None => Ok(()),
+                Some(e) => Err(DbError::Task(format!("batch not committed: {e}"))),
+            });
+        }
+        if failure.is_some() {
+            // A connection left mid-transaction is not reused.
+            conn = None;
+        }
+    }
 }
 
 /// Opens a connection with the PRAGMAs every connection must have.
 pub fn connect(path: &Path) -> Result<Connection, DbError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mut conn = Connection::open(path)?;
+    conn.busy_handler(Some(busy_wait))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // WAL: readers never block the writer; FULL: a committed transaction survives power loss.
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -71,10 +147,17 @@ impl Db {
     /// Opens (creating if needed) the database file; its folder must exist.
     pub fn open(path: &Path) -> Result<Self, DbError> {
         let first = connect(path)?;
+        let (sender, inbox) = std::sync::mpsc::channel::<Work>();
+        let writer_path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("db-batch-writer".into())
+            .spawn(move || batch_writer(writer_path, inbox))
+            .map_err(|e| DbError::Task(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 idle: Mutex::new(vec![first]),
+                batcher: Mutex::new(sender),
             }),
         })
     }
@@ -113,6 +196,33 @@ impl Db {
         tokio::task::spawn_blocking(move || db.call_blocking(f))
             .await
             .map_err(|e| DbError::Task(e.to_string()))?
+    }
+
+    /// Runs a small write in the batch writer's next transaction and returns once that
+    /// transaction is committed: for hot paths that must be durable before they answer
+    /// (webhook intake), where one fsync per request would be the bottleneck.
+    pub async fn batched<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
+    ) -> Result<R, DbError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let work: Work = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let done: Done = Box::new(move |committed| {
+                let _ = reply.send(committed.and(result));
+            });
+            (ok, done)
+        });
+        self.inner
+            .batcher
+            .lock()
+            .map_err(poisoned)?
+            .send(work)
+            .map_err(|_| DbError::Task("the batch writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| DbError::Task("the batch writer dropped a write".into()))?
     }
 
     /// Applies pending migrations; returns the versions applied now.

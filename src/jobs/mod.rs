@@ -317,10 +317,14 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
     };
     let id = job.id;
     let finish = match outcome {
-        Ok(()) => state.db.call(move |c| db::jobs::complete(c, id)).await,
+        // Outcomes go through the batch writer: many jobs finishing together share a commit.
+        Ok(()) => state.db.batched(move |c| db::jobs::complete(c, id)).await,
         Err(JobError::Permanent(reason)) => {
             tracing::warn!(job = id, kind = %job.kind, %reason, "job failed");
-            state.db.call(move |c| db::jobs::fail(c, id, &reason)).await
+            state
+                .db
+                .batched(move |c| db::jobs::fail(c, id, &reason))
+                .await
         }
         Err(JobError::Retry { reason, after }) => {
             let age_ms = db::jobs::now_ms() - job.created_at;
@@ -330,7 +334,10 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
                 if let Ok(j) = &parsed {
                     crate::orders::gave_up(state, &job.store, j, &reason).await;
                 }
-                state.db.call(move |c| db::jobs::fail(c, id, &reason)).await
+                state
+                    .db
+                    .batched(move |c| db::jobs::fail(c, id, &reason))
+                    .await
             } else {
                 let delay = state.jobs.backoff(job.attempts, after);
                 tracing::info!(job = id, kind = %job.kind, attempts = job.attempts,
@@ -338,7 +345,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
                 let run_at = db::jobs::now_ms() + delay.as_millis() as i64;
                 state
                     .db
-                    .call(move |c| db::jobs::retry_at(c, id, run_at, &reason))
+                    .batched(move |c| db::jobs::retry_at(c, id, run_at, &reason))
                     .await
             }
         }

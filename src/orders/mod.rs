@@ -51,6 +51,76 @@ pub struct About<'a> {
     pub merchant_ref: Option<&'a str>,
 }
 
+/// A transaction-log entry about to be written (owned: it crosses to the database thread).
+#[derive(Debug, Clone)]
+pub struct Record {
+    store: StoreHash,
+    order: Option<BcOrderId>,
+    sequra_uuid: Option<String>,
+    environment: Option<String>,
+    merchant_ref: Option<String>,
+    event: String,
+    outcome: Outcome,
+    message: String,
+}
+
+impl Record {
+    pub fn new(
+        store: &StoreHash,
+        about: &About<'_>,
+        event: &str,
+        outcome: Outcome,
+        message: &str,
+    ) -> Self {
+        Self {
+            store: store.clone(),
+            order: about.order,
+            sequra_uuid: about.sequra_uuid.map(str::to_string),
+            environment: about.environment.map(str::to_string),
+            merchant_ref: about.merchant_ref.map(str::to_string),
+            event: event.to_string(),
+            outcome,
+            message: message.to_string(),
+        }
+    }
+
+    /// Writes the entry within the caller's transaction: a sent update resolves the order's
+    /// open problems; an order in review is said to wait once, not at every change.
+    pub fn write(&self, conn: &rusqlite::Connection) -> Result<(), db::DbError> {
+        if let Some(order) = self.order {
+            match self.outcome {
+                Outcome::Sent => db::transaction_log::resolve_order(conn, &self.store, order)?,
+                Outcome::Waiting
+                    if db::transaction_log::is_open(
+                        conn,
+                        &self.store,
+                        order,
+                        self.outcome,
+                        &self.message,
+                    )? =>
+                {
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        db::transaction_log::insert(
+            conn,
+            &NewEntry {
+                store: &self.store,
+                order: self.order,
+                sequra_uuid: self.sequra_uuid.as_deref(),
+                environment: self.environment.as_deref(),
+                merchant_ref: self.merchant_ref.as_deref(),
+                event: &self.event,
+                outcome: self.outcome,
+                message: &self.message,
+            },
+        )?;
+        Ok(())
+    }
+}
+
 /// Records a transaction-log entry; a failure to record is logged, never fatal.
 pub async fn record(
     state: &AppState,
@@ -60,47 +130,8 @@ pub async fn record(
     outcome: Outcome,
     message: &str,
 ) {
-    let (store, event, message) = (store.clone(), event.to_string(), message.to_string());
-    let (order, uuid, env, merchant) = (
-        about.order,
-        about.sequra_uuid.map(str::to_string),
-        about.environment.map(str::to_string),
-        about.merchant_ref.map(str::to_string),
-    );
-    let written = state
-        .db
-        .call(move |conn| {
-            let tx = conn.transaction()?;
-            if outcome == Outcome::Sent
-                && let Some(order) = order
-            {
-                db::transaction_log::resolve_order(&tx, &store, order)?;
-            }
-            // An order in review is said to wait once, not at every change.
-            if outcome == Outcome::Waiting
-                && let Some(order) = order
-                && db::transaction_log::is_open(&tx, &store, order, outcome, &message)?
-            {
-                return Ok(());
-            }
-            db::transaction_log::insert(
-                &tx,
-                &NewEntry {
-                    store: &store,
-                    order,
-                    sequra_uuid: uuid.as_deref(),
-                    environment: env.as_deref(),
-                    merchant_ref: merchant.as_deref(),
-                    event: &event,
-                    outcome,
-                    message: &message,
-                },
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await;
-    if let Err(e) = written {
+    let entry = Record::new(store, about, event, outcome, message);
+    if let Err(e) = state.db.batched(move |c| entry.write(c)).await {
         tracing::error!(error = %e, "could not write the transaction log");
     }
 }

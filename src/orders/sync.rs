@@ -13,7 +13,7 @@ use crate::i18n::Lang;
 use crate::jobs::JobError;
 use crate::onboarding;
 use crate::orders::holding::{Holding, OrderData, holding};
-use crate::orders::{About, record};
+use crate::orders::{About, Record, record};
 use crate::sequra::SequraError;
 use crate::sequra::models::{MerchantId, MerchantReference, OrderUpdate, Tracking};
 use crate::state::AppState;
@@ -42,7 +42,7 @@ pub async fn run(state: &AppState, store: &StoreHash, order_id: u64) -> Result<(
         let hash = store.clone();
         state
             .db
-            .call(move |c| db::webhook_events::mark_processed(c, &hash, order, seen))
+            .batched(move |c| db::webhook_events::mark_processed(c, &hash, order, seen))
             .await?;
     }
     result
@@ -122,7 +122,7 @@ async fn sync(
         let (hash, order) = (store.clone(), s.bc_order_id);
         state
             .db
-            .call(move |c| db::transaction_log::resolve_order(c, &hash, order))
+            .batched(move |c| db::transaction_log::resolve_order(c, &hash, order))
             .await?;
         return Ok(());
     }
@@ -176,20 +176,18 @@ async fn sync(
         accepted_at: String::new(),
         shipped_at: None,
     };
-    let hash = store.clone();
+    // What seQura accepted and the log line saying so, together.
+    let (hash, entry) = (
+        store.clone(),
+        Record::new(store, &about(s), event, Outcome::Sent, &summary(&now)),
+    );
     state
         .db
-        .call(move |c| db::order_sync::save(c, &hash, &saved, shipped_grew))
+        .batched(move |c| {
+            db::order_sync::save(c, &hash, &saved, shipped_grew)?;
+            entry.write(c)
+        })
         .await?;
-    record(
-        state,
-        store,
-        &about(s),
-        event,
-        Outcome::Sent,
-        &summary(&now),
-    )
-    .await;
     tracing::info!(order_id = id, event, "order update accepted by seQura");
     Ok(())
 }
