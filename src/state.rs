@@ -40,6 +40,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// The job queue's wake-up signal and settings.
     pub jobs: crate::jobs::Queue,
+    /// Webhook secrets already decrypted.
+    pub webhook_secrets: Arc<crate::bigcommerce::webhooks::SecretCache>,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
     provision_locks: KeyedLocks,
 }
@@ -81,6 +83,7 @@ impl AppState {
             trusted_proxies,
             content_security_policy,
             jobs,
+            webhook_secrets: Arc::default(),
             provision_locks: KeyedLocks::default(),
         })
     }

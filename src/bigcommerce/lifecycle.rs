@@ -279,8 +279,17 @@ fn verify_payload(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError
 /// `/bc/uninstall`: deletes the token and secrets at once; settings and history stay.
 pub async fn uninstall(state: &AppState, jwt: &str) -> Result<(), AppError> {
     let payload = verify_payload(state, jwt)?;
-    let store = payload.store;
-    tracing::Span::current().record("store_hash", store.as_str());
+    tracing::Span::current().record("store_hash", payload.store.as_str());
+    if forget_store(state, &payload.store).await? {
+        tracing::info!("store uninstalled; secrets deleted");
+    }
+    Ok(())
+}
+
+/// The app is gone from the store (uninstalled, or the store cancelled at BigCommerce):
+/// its token, webhook secret and seQura password go; settings and history stay. Returns
+/// whether the store was installed.
+pub async fn forget_store(state: &AppState, store: &StoreHash) -> Result<bool, AppError> {
     let hash = store.clone();
     let changed = state
         .db
@@ -294,10 +303,8 @@ pub async fn uninstall(state: &AppState, jwt: &str) -> Result<(), AppError> {
             Ok(changed)
         })
         .await?;
-    if changed {
-        tracing::info!("store uninstalled; secrets deleted");
-    }
-    Ok(())
+    state.webhook_secrets.forget(store);
+    Ok(changed)
 }
 
 /// `/bc/remove-user`: forgets that user of the store.

@@ -6,6 +6,7 @@
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::config::SecretString;
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::db;
 use crate::db::solicitations::SolicitationState;
@@ -81,16 +82,28 @@ pub async fn receive(
     }
     let store = StoreHash::from_context(&body.producer).map_err(|_| bad())?;
     tracing::Span::current().record("store_hash", store.as_str());
-    let (hash, key) = (store.clone(), state.key.clone());
-    let secret = state
-        .db
-        .call(move |conn| stores::webhook_secret(conn, &key, &hash))
-        .await?
-        .ok_or_else(refused)?;
     let given = secret_header.unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), secret.expose().as_bytes()) {
-        tracing::warn!("webhook with a wrong secret refused");
-        return Err(refused());
+    // The remembered secret answers most deliveries; any mismatch is checked against the
+    // database (a reinstall makes a new secret), so the cache never refuses a good one.
+    let cached = state
+        .webhook_secrets
+        .get(&store)
+        .is_some_and(|s| constant_time_eq(given.as_bytes(), s.expose().as_bytes()));
+    if !cached {
+        let (hash, key) = (store.clone(), state.key.clone());
+        let secret = state
+            .db
+            .call(move |conn| stores::webhook_secret(conn, &key, &hash))
+            .await?;
+        let Some(secret) = secret else {
+            state.webhook_secrets.forget(&store);
+            return Err(refused());
+        };
+        if !constant_time_eq(given.as_bytes(), secret.expose().as_bytes()) {
+            tracing::warn!("webhook with a wrong secret refused");
+            return Err(refused());
+        }
+        state.webhook_secrets.remember(&store, secret);
     }
     if sig.signature.is_some() {
         let secret = state.settings.bigcommerce.client_secret.expose().as_bytes();
@@ -223,5 +236,28 @@ mod tests {
         ));
         let missing = SignatureHeaders { id: None, ..good };
         assert!(!verify_standard_signature(b"secret", &missing, body, 1000));
+    }
+}
+
+/// The stores' webhook secrets, decrypted once: the intake's hot path reads no database row
+/// for a delivery whose secret is already known. Forgotten when the store is uninstalled.
+#[derive(Default)]
+pub struct SecretCache(std::sync::RwLock<std::collections::HashMap<StoreHash, SecretString>>);
+
+impl SecretCache {
+    pub fn get(&self, store: &StoreHash) -> Option<SecretString> {
+        self.0.read().ok()?.get(store).cloned()
+    }
+
+    pub fn remember(&self, store: &StoreHash, secret: SecretString) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(store.clone(), secret);
+        }
+    }
+
+    pub fn forget(&self, store: &StoreHash) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(store);
+        }
     }
 }

@@ -56,12 +56,14 @@ pub struct StuckJob {
 /// is new.
 pub fn enqueue(conn: &Connection, job: &NewJob<'_>) -> Result<(i64, bool), DbError> {
     let now = now_ms();
-    let n = conn.execute(
-        "INSERT INTO jobs (store_hash, kind, serial_key, dedupe_key, payload, run_at,
-                           created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-         ON CONFLICT DO NOTHING",
-        params![
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO jobs (store_hash, kind, serial_key, dedupe_key, payload, run_at,
+                               created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
             job.store.as_str(),
             job.kind,
             job.serial_key,
@@ -69,8 +71,7 @@ pub fn enqueue(conn: &Connection, job: &NewJob<'_>) -> Result<(i64, bool), DbErr
             job.payload,
             job.run_at,
             now
-        ],
-    )?;
+        ])?;
     if n > 0 {
         return Ok((conn.last_insert_rowid(), true));
     }

@@ -249,16 +249,13 @@ pub fn for_order(
     order: BcOrderId,
 ) -> Result<Option<Solicitation>, DbError> {
     Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {COLUMNS} FROM solicitations
-                 WHERE store_hash = ?1 AND bc_order_id = ?2 AND sequra_uuid IS NOT NULL
-                   AND state <> 'created'
-                 ORDER BY (state IN ('approved', 'on_hold')) DESC, id DESC LIMIT 1"
-            ),
-            params![store.as_str(), order.0 as i64],
-            from_row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM solicitations
+             WHERE store_hash = ?1 AND bc_order_id = ?2 AND sequra_uuid IS NOT NULL
+               AND state <> 'created'
+             ORDER BY (state IN ('approved', 'on_hold')) DESC, id DESC LIMIT 1"
+        ))?
+        .query_row(params![store.as_str(), order.0 as i64], from_row)
         .optional()?)
 }
 

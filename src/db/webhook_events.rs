@@ -20,12 +20,14 @@ pub struct NewEvent<'a> {
 /// Stores the event once; returns false when the same event (store, scope, hash) was
 /// already stored (a re-delivery).
 pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
-    let n = conn.execute(
-        "INSERT INTO webhook_events (store_hash, scope, event_hash, resource_id, order_id,
-                                     payload, created_at, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (store_hash, scope, event_hash) DO NOTHING",
-        params![
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO webhook_events (store_hash, scope, event_hash, resource_id, order_id,
+                                         payload, created_at, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (store_hash, scope, event_hash) DO NOTHING",
+        )?
+        .execute(params![
             e.store.as_str(),
             e.scope,
             e.event_hash,
@@ -34,8 +36,7 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
             e.payload,
             e.created_at,
             now()
-        ],
-    )?;
+        ])?;
     Ok(n > 0)
 }
 

@@ -370,11 +370,7 @@ async fn execute(state: &AppState, store: &StoreHash, job: &Job) -> Result<(), J
             crate::orders::report::send(state, store, *report_id).await
         }
         Job::StoreCancelled => {
-            let hash = store.clone();
-            state
-                .db
-                .call(move |c| db::stores::mark_uninstalled(c, &hash))
-                .await?;
+            crate::bigcommerce::lifecycle::forget_store(state, store).await?;
             tracing::info!(
                 store_hash = store.as_str(),
                 "store cancelled at BigCommerce"
