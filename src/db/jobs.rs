@@ -4,7 +4,7 @@
 //! claimable while no older job of its key is pending or running. While a job is pending, the
 //! same work (`dedupe_key`) is not queued twice.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::DbError;
 use crate::domain::StoreHash;
@@ -122,39 +122,35 @@ fn mark_running(conn: &Connection, ids: &[i64], now: i64) -> Result<Vec<Job>, Db
     Ok(jobs)
 }
 
-/// Claims up to `limit` due jobs (marks them running), oldest due first.
-pub fn claim(conn: &mut Connection, limit: usize) -> Result<Vec<Job>, DbError> {
+/// Claims up to `limit` due jobs (marks them running), oldest due first. Run it inside a
+/// transaction.
+pub fn claim(conn: &Connection, limit: usize) -> Result<Vec<Job>, DbError> {
     let now = now_ms();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let ids: Vec<i64> = {
-        let mut q = tx.prepare_cached(&format!(
+        let mut q = conn.prepare_cached(&format!(
             "SELECT j.id FROM jobs j WHERE j.run_at <= ?1 AND {CLAIMABLE}
              ORDER BY j.run_at, j.id LIMIT ?2"
         ))?;
         q.query_map(params![now, limit as i64], |r| r.get(0))?
             .collect::<Result<_, _>>()?
     };
-    let jobs = mark_running(&tx, &ids, now)?;
-    tx.commit()?;
-    Ok(jobs)
+    mark_running(conn, &ids, now)
 }
 
 /// Claims one job now, whatever its `run_at`, if it is claimable (used to run a job on the
-/// request that queued it; the worker retries it if this attempt fails).
-pub fn claim_now(conn: &mut Connection, id: i64) -> Result<Option<Job>, DbError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let claimable: Option<i64> = tx
-        .query_row(
-            &format!("SELECT j.id FROM jobs j WHERE j.id = ?1 AND {CLAIMABLE}"),
-            [id],
-            |r| r.get(0),
-        )
+/// request that queued it; the worker retries it if this attempt fails). Run it inside a
+/// transaction.
+pub fn claim_now(conn: &Connection, id: i64) -> Result<Option<Job>, DbError> {
+    let claimable: Option<i64> = conn
+        .prepare_cached(&format!(
+            "SELECT j.id FROM jobs j WHERE j.id = ?1 AND {CLAIMABLE}"
+        ))?
+        .query_row([id], |r| r.get(0))
         .optional()?;
     let jobs = match claimable {
-        Some(id) => mark_running(&tx, &[id], now_ms())?,
+        Some(id) => mark_running(conn, &[id], now_ms())?,
         None => Vec::new(),
     };
-    tx.commit()?;
     Ok(jobs.into_iter().next())
 }
 

@@ -227,7 +227,7 @@ pub async fn run_now(state: &AppState, id: i64) {
     loop {
         let claimed = state
             .db
-            .call(move |conn| {
+            .batched(move |conn| {
                 let job = db::jobs::claim_now(conn, id)?;
                 let pending =
                     job.is_none() && db::jobs::state_of(conn, id)?.as_deref() == Some("pending");
@@ -265,7 +265,9 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
         let free = workers.saturating_sub(running.len());
         let mut claimed = 0;
         if free > 0 {
-            match state.db.call(move |c| db::jobs::claim(c, free)).await {
+            // Through the batch writer, like the jobs' outcomes: the queue's writes never
+            // wait on each other for SQLite's lock.
+            match state.db.batched(move |c| db::jobs::claim(c, free)).await {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
