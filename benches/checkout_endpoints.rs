@@ -3,18 +3,13 @@
 //! BigCommerce and seQura calls each request makes, timed directly) so the app's own time can
 //! be read off. `cargo bench --bench checkout_endpoints`.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
-use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
-use sequra_bc::startup::Application;
 use serde_json::json;
-use url::Url;
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
-}
+use support::pct;
 
 fn report(name: &str, mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
@@ -31,61 +26,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let dir = tempfile::tempdir()?;
-        let bc = BigCommerceStandIn::start(
-            "127.0.0.1:0".parse()?,
-            StandInConfig::for_app(Url::parse("http://127.0.0.1:9")?),
-        )
-        .await?;
-        let sequra = SequraStandIn::start("127.0.0.1:0".parse()?).await?;
-        let mut settings =
-            sequra_bc::sandbox::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
-        settings.log.level = "warn".into();
-        // Requests carry a forwarded shopper IP that varies, as real shoppers' do, so the
-        // per-IP rate limit measures its cost without refusing the benchmark.
-        settings.server.trusted_proxies = "127.0.0.1".into();
-        let app = Application::build(settings).await?;
-        let address = format!("http://127.0.0.1:{}", app.port());
-        bc.set_app_url(Url::parse(&address)?);
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        // The benchmark far exceeds a real store's API quota; the stand-in's limiter is lifted.
-        bc.set_rate_limit_quota(1_000_000);
-        let spec = StoreSpec::demo("bench");
-        let owner = spec.owner.clone();
-        bc.add_store(spec);
-        let html = http
-            .get(bc.begin_install("bench", &owner))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let session = html
-            .split("session=")
-            .nth(1)
-            .and_then(|s| s.split(['"', '&']).next())
-            .unwrap_or_default()
-            .to_string();
-        let form = |fields: &[(&str, &str)]| {
-            fields
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect::<Vec<_>>()
-        };
-        http.post(format!("{address}/app/connect?session={session}"))
-            .form(&form(&[
-                ("username", DEMO_USERNAME),
-                ("password", DEMO_PASSWORD),
-                ("environment", "sandbox"),
-            ]))
-            .send()
-            .await?;
-        http.post(format!("{address}/app/countries?session={session}"))
-            .form(&form(&[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)]))
-            .send()
-            .await?;
+        let bench = support::start("bench", 8, |_| {}).await?;
+        let (address, bc, http) = (bench.address.clone(), bench.bc.clone(), bench.http.clone());
         // Enough checkouts that none reaches the per-checkout limit, and a varying forwarded
         // shopper IP (the proxy is trusted) so the per-IP limit is exercised, not tripped.
         let checkouts: Vec<String> = (0..25)

@@ -19,19 +19,17 @@
 //! With 8 job workers (the default) and 16. `cargo bench --bench order_sync`
 //! (optionally `-- --orders 300`).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use sequra_bc::domain::StoreHash;
 use sequra_bc::jobs::Job;
-use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
-use sequra_bc::sandbox::sequra::{
-    DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn, ShopperProfile,
-};
-use sequra_bc::startup::Application;
+use sequra_bc::sandbox::bigcommerce::BigCommerceStandIn;
+use sequra_bc::sandbox::sequra::{SequraStandIn, ShopperProfile};
 use sequra_bc::state::AppState;
 use serde_json::{Value, json};
-use url::Url;
 
 const STORE: &str = "bench";
 const TARGET: f64 = 500.0;
@@ -125,61 +123,14 @@ fn report(name: &str, n: usize, updated: Duration, drained: Duration, extra: &st
 }
 
 async fn scenario(workers: usize, n: usize) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let bc = BigCommerceStandIn::start(
-        "127.0.0.1:0".parse()?,
-        StandInConfig::for_app(Url::parse("http://127.0.0.1:9")?),
-    )
-    .await?;
-    let sequra = SequraStandIn::start("127.0.0.1:0".parse()?).await?;
-    let mut settings = sequra_bc::sandbox::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
-    settings.log.level = "warn".into();
-    settings.jobs.workers = workers;
-    // Every order comes from its own forwarded shopper IP, as real shoppers' do.
-    settings.server.trusted_proxies = "127.0.0.1".into();
-    let app = Application::build(settings).await?;
-    let address = format!("http://127.0.0.1:{}", app.port());
-    bc.set_app_url(Url::parse(&address)?);
-    let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    // Far beyond a real store's API quota: the stand-in's limiter is lifted.
-    bc.set_rate_limit_quota(1_000_000);
-    let spec = StoreSpec::demo(STORE);
-    let owner = spec.owner.clone();
-    bc.add_store(spec);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let html = http
-        .get(bc.begin_install(STORE, &owner))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let session = html
-        .split("session=")
-        .nth(1)
-        .and_then(|s| s.split(['"', '&']).next())
-        .unwrap_or_default()
-        .to_string();
-    let form = |fields: &[(&str, &str)]| {
-        fields
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect::<Vec<_>>()
-    };
-    http.post(format!("{address}/app/connect?session={session}"))
-        .form(&form(&[
-            ("username", DEMO_USERNAME),
-            ("password", DEMO_PASSWORD),
-            ("environment", "sandbox"),
-        ]))
-        .send()
-        .await?;
-    http.post(format!("{address}/app/countries?session={session}"))
-        .form(&form(&[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)]))
-        .send()
-        .await?;
+    let bench = support::start(STORE, 64, |s| s.jobs.workers = workers).await?;
+    let (address, bc, sequra, http, state) = (
+        bench.address.clone(),
+        bench.bc.clone(),
+        bench.sequra.clone(),
+        bench.http.clone(),
+        bench.state.clone(),
+    );
 
     // N paid orders.
     let made = Instant::now();

@@ -11,19 +11,17 @@
 //! uncontended latency. `cargo bench --bench webhook_intake`
 //! (optionally `-- --connections 64 --seconds 5`).
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
-use sequra_bc::sandbox::sequra::{
-    DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn, ShopperProfile,
-};
-use sequra_bc::startup::Application;
+use sequra_bc::sandbox::bigcommerce::BigCommerceStandIn;
+use sequra_bc::sandbox::sequra::ShopperProfile;
 use sequra_bc::state::AppState;
 use serde_json::{Value, json};
-use url::Url;
 use warp::Filter;
 
 const STORE: &str = "bench";
@@ -41,13 +39,7 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
-}
+use support::pct;
 
 /// One run of the client loop.
 struct Load {
@@ -202,65 +194,20 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(warp::serve(handler).incoming(bare).run());
 
         // The app, with an installed store whose seQura account is connected.
-        let dir = tempfile::tempdir()?;
-        let bc = BigCommerceStandIn::start(
-            "127.0.0.1:0".parse()?,
-            StandInConfig::for_app(Url::parse("http://127.0.0.1:9")?),
-        )
-        .await?;
-        let sequra = SequraStandIn::start("127.0.0.1:0".parse()?).await?;
-        let mut settings =
-            sequra_bc::sandbox::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
-        settings.log.level = "warn".into();
-        settings.server.trusted_proxies = "127.0.0.1".into();
-        let app = Application::build(settings).await?;
-        let address = format!("http://127.0.0.1:{}", app.port());
-        bc.set_app_url(Url::parse(&address)?);
-        let state = app.state().clone();
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
-        bc.set_rate_limit_quota(1_000_000);
-        let spec = StoreSpec::demo(STORE);
-        let (owner, store_id) = (spec.owner.clone(), spec.store_id.to_string());
-        bc.add_store(spec);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(connections.max(64))
-            .build()?;
-        let html = http
-            .get(bc.begin_install(STORE, &owner))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let session = html
-            .split("session=")
-            .nth(1)
-            .and_then(|s| s.split(['"', '&']).next())
-            .unwrap_or_default()
-            .to_string();
+        let bench = support::start(STORE, connections.max(64), |_| {}).await?;
+        let (address, bc, sequra, http, state, store_id) = (
+            bench.address.clone(),
+            bench.bc.clone(),
+            bench.sequra.clone(),
+            bench.http.clone(),
+            bench.state.clone(),
+            bench.store_id.clone(),
+        );
         let secret = bc
             .webhooks(STORE)
             .iter()
             .find_map(|h| h["headers"][SECRET_HEADER].as_str().map(str::to_string))
             .ok_or_else(|| anyhow::anyhow!("no webhook registered with the secret header"))?;
-        let form = |fields: &[(&str, &str)]| {
-            fields
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect::<Vec<_>>()
-        };
-        http.post(format!("{address}/app/connect?session={session}"))
-            .form(&form(&[
-                ("username", DEMO_USERNAME),
-                ("password", DEMO_PASSWORD),
-                ("environment", "sandbox"),
-            ]))
-            .send()
-            .await?;
-        http.post(format!("{address}/app/countries?session={session}"))
-            .form(&form(&[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)]))
-            .send()
-            .await?;
         // A few paid seQura orders for the mixed run.
         let mut paid = Vec::with_capacity(PAID_ORDERS);
         for i in 0..PAID_ORDERS {

@@ -1,0 +1,114 @@
+//! What the benchmarks share: the real app against the in-process stand-ins, with one store
+//! installed and its seQura account connected (Spain), and percentiles.
+
+#![allow(dead_code)] // each bench uses its own part
+
+use std::time::Duration;
+
+use sequra_bc::config::Settings;
+use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
+use sequra_bc::startup::Application;
+use sequra_bc::state::AppState;
+use url::Url;
+
+/// A running app with its stand-ins and a store selling with seQura in Spain.
+pub struct Bench {
+    pub address: String,
+    pub bc: BigCommerceStandIn,
+    pub sequra: SequraStandIn,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    /// The merchant's session in the store.
+    pub session: String,
+    /// The store's numeric id (webhook `store_id`).
+    pub store_id: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the app (log level `warn`, `127.0.0.1` a trusted proxy so requests can carry varying
+/// shopper IPs, `adjust` last), lifts the stand-in's API quota, installs `store` and connects
+/// its seQura sandbox account with Spain's merchant ref.
+pub async fn start(
+    store: &str,
+    idle_connections: usize,
+    adjust: impl FnOnce(&mut Settings),
+) -> anyhow::Result<Bench> {
+    let dir = tempfile::tempdir()?;
+    let bc = BigCommerceStandIn::start(
+        "127.0.0.1:0".parse()?,
+        StandInConfig::for_app(Url::parse("http://127.0.0.1:9")?),
+    )
+    .await?;
+    let sequra = SequraStandIn::start("127.0.0.1:0".parse()?).await?;
+    let mut settings = sequra_bc::sandbox::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
+    settings.log.level = "warn".into();
+    settings.server.trusted_proxies = "127.0.0.1".into();
+    adjust(&mut settings);
+    let app = Application::build(settings).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    bc.set_app_url(Url::parse(&address)?);
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    // The benchmarks far exceed a real store's API quota: the stand-in's limiter is lifted.
+    bc.set_rate_limit_quota(1_000_000);
+    let spec = StoreSpec::demo(store);
+    let (owner, store_id) = (spec.owner.clone(), spec.store_id.to_string());
+    bc.add_store(spec);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(idle_connections.max(1))
+        .build()?;
+    let html = http
+        .get(bc.begin_install(store, &owner))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let session = html
+        .split("session=")
+        .nth(1)
+        .and_then(|s| s.split(['"', '&']).next())
+        .unwrap_or_default()
+        .to_string();
+    for (path, fields) in [
+        (
+            "connect",
+            vec![
+                ("username", DEMO_USERNAME),
+                ("password", DEMO_PASSWORD),
+                ("environment", "sandbox"),
+            ],
+        ),
+        (
+            "countries",
+            vec![("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)],
+        ),
+    ] {
+        let resp = http
+            .post(format!("{address}/app/{path}?session={session}"))
+            .form(&fields)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 303, "{path}: {}", resp.status());
+    }
+    Ok(Bench {
+        address,
+        bc,
+        sequra,
+        state,
+        http,
+        session,
+        store_id,
+        _dir: dir,
+    })
+}
+
+/// The `p` quantile (0–1) of sorted latencies, in milliseconds.
+pub fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
