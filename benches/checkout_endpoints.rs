@@ -8,7 +8,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-
 use support::pct;
 
 fn report(name: &str, mut v: Vec<Duration>) -> (f64, f64) {

@@ -4,20 +4,14 @@
 //!
 //! `cargo bench --bench load_callback` (optionally `-- --requests 5000 --concurrency 4`).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
 use sequra_bc::startup::Application;
+use support::arg;
 use url::Url;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;

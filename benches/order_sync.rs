@@ -30,20 +30,12 @@ use sequra_bc::sandbox::bigcommerce::BigCommerceStandIn;
 use sequra_bc::sandbox::sequra::{SequraStandIn, ShopperProfile};
 use sequra_bc::state::AppState;
 use serde_json::{Value, json};
+use support::arg;
 
 const STORE: &str = "bench";
 const TARGET: f64 = 500.0;
 /// Catalog products of each order: three physical lines, shipped one per pass.
 const LINES: [(u64, &str); 3] = [(101, "CAM-001"), (103, "PAN-001"), (106, "BOL-001")];
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 async fn outstanding(state: &AppState) -> anyhow::Result<i64> {
     Ok(state

@@ -22,6 +22,7 @@ use sequra_bc::sandbox::bigcommerce::BigCommerceStandIn;
 use sequra_bc::sandbox::sequra::ShopperProfile;
 use sequra_bc::state::AppState;
 use serde_json::{Value, json};
+use support::{arg, pct};
 use warp::Filter;
 
 const STORE: &str = "bench";
@@ -29,17 +30,6 @@ const SECRET_HEADER: &str = "X-Sequra-Webhook-Secret";
 const WARM_UP: Duration = Duration::from_secs(1);
 /// Paid seQura orders named by the mixed run.
 const PAID_ORDERS: usize = 20;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-use support::pct;
 
 /// One run of the client loop.
 struct Load {
