@@ -320,7 +320,19 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
     let id = job.id;
     let finish = match outcome {
         // Outcomes go through the batch writer: many jobs finishing together share a commit.
-        Ok(()) => state.db.batched(move |c| db::jobs::complete(c, id)).await,
+        // The worker does not wait for a success to be committed: until it is, the job stays
+        // `running`, so nothing after it in its order starts, and a crash before it only
+        // runs the (idempotent) job again.
+        Ok(()) => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = state.db.batched(move |c| db::jobs::complete(c, id)).await {
+                    tracing::error!(job = id, error = %e, "could not record a job's success");
+                }
+                state.jobs.wake();
+            });
+            return;
+        }
         Err(JobError::Permanent(reason)) => {
             tracing::warn!(job = id, kind = %job.kind, %reason, "job failed");
             state

@@ -33,19 +33,43 @@ pub async fn run(state: &AppState, store: &StoreHash, order_id: u64) -> Result<(
             ))
         })
         .await?;
-    let result = match solicitation {
-        Some(s) => sync(state, store, &s, accepted).await,
+    let done = match solicitation {
+        Some(s) => sync(state, store, &s, accepted).await?,
         // Not a seQura order: nothing to do.
-        None => Ok(()),
+        None => Done::Nothing,
     };
-    if let (Ok(()), Some(seen)) = (&result, seen) {
-        let hash = store.clone();
-        state
-            .db
-            .batched(move |c| db::webhook_events::mark_processed(c, &hash, order, seen))
-            .await?;
-    }
-    result
+    // The run's outcome and its events handled, in one write.
+    let hash = store.clone();
+    state
+        .db
+        .batched(move |c| {
+            match done {
+                Done::Nothing => {}
+                // seQura already holds this (e.g. the merchant undid a refused change):
+                // nothing left for the merchant to fix.
+                Done::InLine => db::transaction_log::resolve_order(c, &hash, order)?,
+                Done::Sent(sent) => {
+                    let (saved, shipped_grew, entry) = *sent;
+                    db::order_sync::save(c, &hash, &saved, shipped_grew)?;
+                    entry.write(c)?;
+                }
+            }
+            if let Some(seen) = seen {
+                db::webhook_events::mark_processed(c, &hash, order, seen)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// What a run leaves to record.
+enum Done {
+    Nothing,
+    /// seQura already holds what the order says.
+    InLine,
+    /// seQura accepted an update: what it holds now, whether more was shipped, the log line.
+    Sent(Box<(Accepted, bool, Record)>),
 }
 
 fn about(s: &Solicitation) -> About<'_> {
@@ -62,7 +86,7 @@ async fn sync(
     store: &StoreHash,
     s: &Solicitation,
     accepted: Option<Accepted>,
-) -> Result<(), JobError> {
+) -> Result<Done, JobError> {
     match s.state {
         SolicitationState::Approved => {}
         SolicitationState::OnHold => {
@@ -75,10 +99,10 @@ async fn sync(
                 "The order is in review at seQura: changes wait and are sent once it is approved.",
             )
             .await;
-            return Ok(());
+            return Ok(Done::Nothing);
         }
         // Not confirmed (yet), or cancelled or refused by seQura: nothing to tell it.
-        _ => return Ok(()),
+        _ => return Ok(Done::Nothing),
     }
     let environment = s.environment.clone().unwrap_or_default();
     let Some(account) = onboarding::sequra_account(state, store)
@@ -117,14 +141,7 @@ async fn sync(
         .as_ref()
         .and_then(|a| serde_json::from_str(&a.accepted).ok());
     if before.as_ref() == Some(&now) {
-        // seQura already holds this (e.g. the merchant undid a refused change): nothing left
-        // for the merchant to fix.
-        let (hash, order) = (store.clone(), s.bc_order_id);
-        state
-            .db
-            .batched(move |c| db::transaction_log::resolve_order(c, &hash, order))
-            .await?;
-        return Ok(());
+        return Ok(Done::InLine);
     }
     let event = event_name(before.as_ref(), &now);
     let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
@@ -176,20 +193,9 @@ async fn sync(
         accepted_at: String::new(),
         shipped_at: None,
     };
-    // What seQura accepted and the log line saying so, together.
-    let (hash, entry) = (
-        store.clone(),
-        Record::new(store, &about(s), event, Outcome::Sent, &summary(&now)),
-    );
-    state
-        .db
-        .batched(move |c| {
-            db::order_sync::save(c, &hash, &saved, shipped_grew)?;
-            entry.write(c)
-        })
-        .await?;
+    let entry = Record::new(store, &about(s), event, Outcome::Sent, &summary(&now));
     tracing::info!(order_id = id, event, "order update accepted by seQura");
-    Ok(())
+    Ok(Done::Sent(Box::new((saved, shipped_grew, entry))))
 }
 
 /// Logs a rejection for the merchant to act on; the job fails with it.
