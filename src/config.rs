@@ -126,7 +126,7 @@ pub struct JobsSettings {
 impl Default for JobsSettings {
     fn default() -> Self {
         Self {
-            workers: 8,
+            workers: 16,
             retry_base_ms: 2_000,
             retry_max_ms: 15 * 60 * 1000,
             max_age_secs: 48 * 3600,
