@@ -173,6 +173,8 @@ async fn fail(c: &Client, name: &str, msg: &str) -> ! {
     if let Ok(png) = c.screenshot().await {
         let _ = std::fs::write(dir.join(format!("{name}.png")), png);
     }
+    // Ends the browser too: killing ChromeDriver alone would leave Chromium running.
+    let _ = c.clone().close().await;
     panic!("{msg} (screenshot: target/test-screenshots/{name}.png)");
 }
 
