@@ -9,15 +9,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::bigcommerce::lifecycle;
 use crate::config::Settings;
 use crate::crypto::SecretsKey;
 use crate::db::Db;
 use crate::db::lock::DataDirLock;
 use crate::state::AppState;
 
-/// How often failing provisioning is retried in the background.
-const PROVISIONING_RETRY_EVERY: Duration = Duration::from_secs(5 * 60);
 /// How often due delivery reports are looked for.
 const REPORT_CHECK_EVERY: Duration = Duration::from_secs(60);
 
@@ -98,7 +95,8 @@ impl Application {
 }
 
 /// Periodic duties inside the server process: the job workers, the reconciliation sweep,
-/// the delivery-report schedule and the provisioning retries.
+/// (which also re-provisions every store: failed items and deactivated hooks are repaired)
+/// and the delivery-report schedule.
 async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
     let workers = tokio::spawn(crate::jobs::work(state.clone(), stop.clone()));
     let reconcile_every = Duration::from_secs(state.settings.jobs.reconcile_every_secs.max(1));
@@ -106,15 +104,11 @@ async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<b
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reports = tokio::time::interval(REPORT_CHECK_EVERY.min(reconcile_every));
     reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut provisioning = tokio::time::interval(PROVISIONING_RETRY_EVERY);
-    provisioning.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    provisioning.tick().await; // the first tick is immediate; installs just provisioned
     let mut stop = stop;
     loop {
         tokio::select! {
             _ = reconcile.tick() => crate::orders::reconcile::sweep(&state).await,
             _ = reports.tick() => crate::orders::report::schedule(&state).await,
-            _ = provisioning.tick() => lifecycle::retry_failing(&state).await,
             _ = stop.changed() => break,
         }
     }

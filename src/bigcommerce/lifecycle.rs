@@ -348,27 +348,3 @@ pub async fn health(state: &AppState, store: &StoreHash) -> Result<InstallHealth
         all_ok,
     })
 }
-
-/// Queues a provisioning job for every installed store with a failing item (background duty).
-pub async fn retry_failing(state: &AppState) {
-    let queued = state
-        .db
-        .call(|c| {
-            let tx = c.transaction()?;
-            let stores = db::provisioning::stores_failing(&tx)?;
-            for store in &stores {
-                crate::jobs::enqueue(&tx, store, &crate::jobs::Job::Provision)?;
-            }
-            tx.commit()?;
-            Ok(stores.len())
-        })
-        .await;
-    match queued {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::info!(stores = n, "provisioning retries queued");
-            state.jobs.wake();
-        }
-        Err(e) => tracing::warn!(error = %e, "could not queue provisioning retries"),
-    }
-}

@@ -94,14 +94,3 @@ pub fn mark_sent(conn: &Connection, id: i64, orders: i64) -> Result<(), DbError>
     )?;
     Ok(())
 }
-
-/// The store's reports, newest first.
-pub fn recent(conn: &Connection, store: &StoreHash, limit: usize) -> Result<Vec<Report>, DbError> {
-    let mut q = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM delivery_reports WHERE store_hash = ?1 ORDER BY id DESC LIMIT ?2"
-    ))?;
-    let rows = q
-        .query_map(params![store.as_str(), limit as i64], from_row)?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}

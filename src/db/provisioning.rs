@@ -96,22 +96,6 @@ pub fn list(conn: &Connection, store: &StoreHash) -> Result<Vec<ItemState>, DbEr
     Ok(out)
 }
 
-/// Installed stores with at least one failing item, for the background retry.
-pub fn stores_failing(conn: &Connection) -> Result<Vec<StoreHash>, DbError> {
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT p.store_hash FROM provisioning p JOIN stores s USING (store_hash)
-         WHERE p.state = 'failing' AND s.status = 'installed' ORDER BY p.store_hash",
-    )?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for h in rows {
-        if let Ok(h) = StoreHash::parse(&h?) {
-            out.push(h);
-        }
-    }
-    Ok(out)
-}
-
 /// Forgets the outcomes (uninstall: the store's hooks and script are gone).
 pub fn clear(conn: &Connection, store: &StoreHash) -> Result<(), DbError> {
     conn.execute(

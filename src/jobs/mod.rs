@@ -66,7 +66,7 @@ impl Job {
     }
 
     /// The same work is queued once while it waits.
-    fn dedupe_key(&self) -> String {
+    pub fn dedupe_key(&self) -> String {
         match self {
             Job::SyncOrder { order_id } => format!("sync:{order_id}"),
             Job::PlaceOrder {

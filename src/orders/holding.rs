@@ -61,10 +61,6 @@ impl Holding {
     pub fn shipped_units(&self) -> i64 {
         units(&self.shipped_cart)
     }
-
-    pub fn unshipped_units(&self) -> i64 {
-        units(&self.unshipped_cart)
-    }
 }
 
 fn units(cart: &Cart) -> i64 {
