@@ -43,6 +43,16 @@ struct Load {
 }
 
 impl Load {
+    /// A run left out by `--runs`.
+    fn skipped() -> Self {
+        Self {
+            acknowledged: 0,
+            failed: 0,
+            measured: Vec::new(),
+            window: Duration::from_secs(1),
+        }
+    }
+
     fn rate(&self) -> f64 {
         self.measured.len() as f64 / self.window.as_secs_f64()
     }
@@ -171,6 +181,9 @@ async fn settle(bc: &BigCommerceStandIn, state: &AppState) -> anyhow::Result<()>
 fn main() -> anyhow::Result<()> {
     let connections = arg("--connections", 64).max(1) as usize;
     let window = Duration::from_secs(arg("--seconds", 5).max(1));
+    // `--runs plain` (comma-separated: bare, plain, mixed, one) runs only those, for profiling.
+    let runs: String = arg("--runs", "bare,plain,mixed,one".to_string());
+    let runs: Vec<&str> = runs.split(',').collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -241,72 +254,92 @@ fn main() -> anyhow::Result<()> {
         );
         let app_url = format!("{address}/bc/webhooks");
         let sid = store_id.clone();
-        let mut bare_load = drive(
-            &http,
-            &bare_url,
-            None,
-            connections,
-            window,
-            Arc::new(move |n| delivery(&sid, "bare", n, 2_000_000 + n % 1000)),
-        )
-        .await;
+        let mut bare_load = if !runs.contains(&"bare") {
+            Load::skipped()
+        } else {
+            drive(
+                &http,
+                &bare_url,
+                None,
+                connections,
+                window,
+                Arc::new(move |n| delivery(&sid, "bare", n, 2_000_000 + n % 1000)),
+            )
+            .await
+        };
         let (bare_rate, bare_p99) = bare_load.report("bare warp handler (200)");
 
         let sid = store_id.clone();
-        let mut plain = drive(
-            &http,
-            &app_url,
-            Some(&secret),
-            connections,
-            window,
-            Arc::new(move |n| delivery(&sid, "plain", n, 2_000_000 + n % 1000)),
-        )
-        .await;
+        let mut plain = if !runs.contains(&"plain") {
+            Load::skipped()
+        } else {
+            drive(
+                &http,
+                &app_url,
+                Some(&secret),
+                connections,
+                window,
+                Arc::new(move |n| delivery(&sid, "plain", n, 2_000_000 + n % 1000)),
+            )
+            .await
+        };
         let (app_rate, app_p99) = plain.report("app, no seQura order (stored, no job)");
 
         let (sid, named) = (store_id.clone(), paid.clone());
-        let mut mixed = drive(
-            &http,
-            &app_url,
-            Some(&secret),
-            connections,
-            window,
-            Arc::new(move |n| {
-                let order = if n % 10 == 0 {
-                    named[(n / 10) as usize % named.len()]
-                } else {
-                    2_000_000 + n % 1000
-                };
-                delivery(&sid, "mixed", n, order)
-            }),
-        )
-        .await;
+        let mut mixed = if !runs.contains(&"mixed") {
+            Load::skipped()
+        } else {
+            drive(
+                &http,
+                &app_url,
+                Some(&secret),
+                connections,
+                window,
+                Arc::new(move |n| {
+                    let order = if n % 10 == 0 {
+                        named[(n / 10) as usize % named.len()]
+                    } else {
+                        2_000_000 + n % 1000
+                    };
+                    delivery(&sid, "mixed", n, order)
+                }),
+            )
+            .await
+        };
         let (mixed_rate, mixed_p99) = mixed.report("app, 1 in 10 a seQura order (+ jobs)");
         settle(&bc, &state).await?;
         let jobs_run = count(&state, "SELECT count(*) FROM jobs").await? - jobs_before;
         let failed_jobs = count(&state, "SELECT count(*) FROM jobs WHERE state <> 'done'").await?;
 
         let sid = store_id.clone();
-        let mut bare_one = drive(
-            &http,
-            &bare_url,
-            None,
-            1,
-            Duration::from_secs(2),
-            Arc::new(move |n| delivery(&sid, "bare1", n, 2_000_000 + n % 1000)),
-        )
-        .await;
+        let mut bare_one = if !runs.contains(&"one") {
+            Load::skipped()
+        } else {
+            drive(
+                &http,
+                &bare_url,
+                None,
+                1,
+                Duration::from_secs(2),
+                Arc::new(move |n| delivery(&sid, "bare1", n, 2_000_000 + n % 1000)),
+            )
+            .await
+        };
         bare_one.report("bare warp handler, 1 connection");
         let sid = store_id.clone();
-        let mut app_one = drive(
-            &http,
-            &app_url,
-            Some(&secret),
-            1,
-            Duration::from_secs(2),
-            Arc::new(move |n| delivery(&sid, "one", n, 2_000_000 + n % 1000)),
-        )
-        .await;
+        let mut app_one = if !runs.contains(&"one") {
+            Load::skipped()
+        } else {
+            drive(
+                &http,
+                &app_url,
+                Some(&secret),
+                1,
+                Duration::from_secs(2),
+                Arc::new(move |n| delivery(&sid, "one", n, 2_000_000 + n % 1000)),
+            )
+            .await
+        };
         app_one.report("app, 1 connection (no seQura order)");
 
         println!("  sync_order jobs queued by the mixed run: {jobs_run} (not done: {failed_jobs})");

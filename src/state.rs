@@ -17,9 +17,13 @@ use crate::sequra::SequraClient;
 use crate::session::SessionSigner;
 use crate::templates::Templates;
 
-/// Shared, cheaply cloned application state. No globals anywhere.
+/// Shared application state, passed explicitly (no globals anywhere). One `Arc`: every
+/// request's filters clone it, so a clone is one reference count, not a dozen plus a URL.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares; its fields are read through `Deref`.
+pub struct Shared {
     pub settings: Arc<Settings>,
     /// Validated public base URL (no trailing slash in its string form).
     pub public_url: Url,
@@ -67,7 +71,7 @@ impl AppState {
         let trusted_proxies = Arc::new(settings.trusted_proxies()?);
         let content_security_policy = content_security_policy(&bigcommerce).into();
         let jobs = crate::jobs::Queue::new(settings.jobs.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             settings: Arc::new(settings),
             public_url,
             db,
@@ -85,7 +89,7 @@ impl AppState {
             jobs,
             webhook_secrets: Arc::default(),
             provision_locks: KeyedLocks::default(),
-        })
+        })))
     }
 
     /// `{public_url}{path}` for a path starting with `/`.
@@ -96,6 +100,14 @@ impl AppState {
     /// The per-store provisioning lock.
     pub fn provision_lock(&self, store: &StoreHash) -> Arc<tokio::sync::Mutex<()>> {
         self.provision_locks.lock_for(format!("provision:{store}"))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 

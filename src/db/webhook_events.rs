@@ -1,6 +1,6 @@
 //! The `webhook_events` aggregate: BigCommerce deliveries stored before acknowledgement.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DbError, now};
 use crate::domain::{BcOrderId, StoreHash};
@@ -82,4 +82,34 @@ pub fn processed_since(
         params![store.as_str(), order.0 as i64, since],
         |r| r.get(0),
     )?)
+}
+
+/// Deletes events received before `cutoff` (RFC 3339), a few hundred rows per statement so the
+/// intake never waits long for the lock; returns how many went. Ids grow with arrival, so the
+/// first recent event bounds the old ones without scanning the recent.
+pub fn purge_before(conn: &Connection, cutoff: &str) -> Result<usize, DbError> {
+    let first_kept: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM webhook_events WHERE received_at >= ?1 ORDER BY id LIMIT 1",
+            [cutoff],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let bound = match first_kept {
+        Some(id) => id,
+        None => i64::MAX,
+    };
+    let mut purged = 0;
+    loop {
+        let n = conn.execute(
+            "DELETE FROM webhook_events WHERE id IN
+                 (SELECT id FROM webhook_events WHERE id < ?1 AND received_at < ?2
+                  ORDER BY id LIMIT 500)",
+            params![bound, cutoff],
+        )?;
+        purged += n;
+        if n < 500 {
+            return Ok(purged);
+        }
+    }
 }

@@ -18,6 +18,8 @@ use crate::state::AppState;
 const FIRST_LOOK_BACK: i64 = 24 * 3600;
 /// Overlap between sweeps, for clocks that disagree a little (seconds).
 const OVERLAP: i64 = 120;
+/// Days a stored webhook delivery is kept.
+const EVENT_RETENTION_DAYS: i64 = 30;
 /// Orders checked per store per sweep.
 const MAX_ORDERS: usize = 2000;
 
@@ -38,6 +40,13 @@ pub async fn sweep(state: &AppState) {
             tracing::warn!(store_hash = store.as_str(), error = %e, "reconciliation failed");
         }
     }
+    purge(state).await;
+    state.jobs.wake();
+}
+
+/// Finished jobs are kept a week (the dashboard and support read them); deliveries a month,
+/// far past BigCommerce's last retry of one, so re-deliveries are still recognised.
+async fn purge(state: &AppState) {
     let week_ago = db::jobs::now_ms() - 7 * 24 * 3600 * 1000;
     if let Err(e) = state
         .db
@@ -46,7 +55,15 @@ pub async fn sweep(state: &AppState) {
     {
         tracing::warn!(error = %e, "reconciliation: purging old jobs");
     }
-    state.jobs.wake();
+    let month_ago =
+        db::timestamp(time::OffsetDateTime::now_utc() - time::Duration::days(EVENT_RETENTION_DAYS));
+    if let Err(e) = state
+        .db
+        .call(move |c| db::webhook_events::purge_before(c, &month_ago))
+        .await
+    {
+        tracing::warn!(error = %e, "reconciliation: purging old webhook deliveries");
+    }
 }
 
 async fn place_unplaced(state: &AppState) -> Result<(), db::DbError> {
@@ -144,12 +161,9 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
 
 /// BigCommerce's RFC 2822 dates as the RFC 3339 UTC strings the database compares.
 fn rfc2822_to_rfc3339(s: &str) -> Option<String> {
-    use time::format_description::well_known::{Rfc2822, Rfc3339};
-    time::OffsetDateTime::parse(s.trim(), &Rfc2822)
-        .ok()?
-        .to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .ok()
+    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822)
+        .ok()?;
+    Some(db::timestamp(t))
 }
 
 #[cfg(test)]

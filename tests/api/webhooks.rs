@@ -162,3 +162,57 @@ async fn a_standard_webhooks_signature_is_checked_when_present() {
     assert_eq!(good.status(), 200);
     assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 1);
 }
+
+#[tokio::test]
+async fn the_sweep_forgets_deliveries_older_than_a_month_and_keeps_the_rest() {
+    let app = crate::helpers::spawn_app_with(|s| s.jobs.reconcile_every_secs = 1).await;
+    app.installed_store("store1").await;
+    let s = secret(&app, "store1");
+    for (n, event) in ["old-1", "old-2", "recent-1", "recent-2"]
+        .iter()
+        .enumerate()
+    {
+        let body = delivery(
+            "store1",
+            "store/order/updated",
+            event,
+            json!({"type": "order", "id": 300 + n}),
+        );
+        assert_eq!(post(&app, &body, &[(HEADER, &s)]).await.status(), 200);
+    }
+    app.state
+        .db
+        .call_blocking(|c| {
+            c.execute(
+                "UPDATE webhook_events SET received_at = '2020-01-01T00:00:00Z'
+                 WHERE event_hash LIKE 'old-%'",
+                [],
+            )?;
+            c.execute(
+                "UPDATE webhook_events SET received_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-29 days')
+                 WHERE event_hash = 'recent-1'",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    crate::order_sync::eventually("the sweep purges the old deliveries", || {
+        (app.count("SELECT count(*) FROM webhook_events WHERE event_hash LIKE 'old-%'") == 0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM webhook_events WHERE event_hash LIKE 'recent-%'"),
+        2,
+        "a month's deliveries are kept"
+    );
+    // A re-delivery of a kept event is still recognised as one.
+    let body = delivery(
+        "store1",
+        "store/order/updated",
+        "recent-1",
+        json!({"type": "order", "id": 302}),
+    );
+    assert_eq!(post(&app, &body, &[(HEADER, &s)]).await.status(), 200);
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 2);
+}
