@@ -95,10 +95,7 @@ pub fn purge_before(conn: &Connection, cutoff: &str) -> Result<usize, DbError> {
             |r| r.get(0),
         )
         .optional()?;
-    let bound = match first_kept {
-        Some(id) => id,
-        None => i64::MAX,
-    };
+    let bound = first_kept.unwrap_or(i64::MAX);
     let mut purged = 0;
     loop {
         let n = conn.execute(
