@@ -22,7 +22,7 @@ use sequra_bc::sandbox::bigcommerce::BigCommerceStandIn;
 use sequra_bc::sandbox::sequra::ShopperProfile;
 use sequra_bc::state::AppState;
 use serde_json::{Value, json};
-use support::{arg, pct};
+use support::{arg, pct, process_cpu};
 use warp::Filter;
 
 const STORE: &str = "bench";
@@ -40,6 +40,8 @@ struct Load {
     /// Latencies of the requests that started after the warm-up and ended in the window.
     measured: Vec<Duration>,
     window: Duration,
+    /// Process CPU time (client and server) per acknowledged request, over the whole run.
+    cpu_per_request: Option<Duration>,
 }
 
 impl Load {
@@ -50,6 +52,7 @@ impl Load {
             failed: 0,
             measured: Vec::new(),
             window: Duration::from_secs(1),
+            cpu_per_request: None,
         }
     }
 
@@ -67,10 +70,12 @@ impl Load {
         );
         println!(
             "  {name:<40} requests {:>7}  {:>7.0}/s   p50 {p50:>7.3} ms   p90 {p90:>7.3} ms   \
-             p99 {p99:>8.3} ms   max {:>8.3} ms{}",
+             p99 {p99:>8.3} ms   max {:>8.3} ms   cpu/req {:>5} µs{}",
             self.measured.len(),
             self.rate(),
             pct(&self.measured, 1.0),
+            self.cpu_per_request
+                .map_or("?".to_string(), |c| c.as_micros().to_string()),
             if self.failed > 0 {
                 format!("   FAILED {}", self.failed)
             } else {
@@ -92,6 +97,7 @@ async fn drive(
     body: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> Load {
     let counter = Arc::new(AtomicU64::new(0));
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let (from, until) = (start + WARM_UP, start + WARM_UP + window);
     let mut tasks = Vec::with_capacity(connections);
@@ -135,6 +141,7 @@ async fn drive(
         failed: 0,
         measured: Vec::new(),
         window,
+        cpu_per_request: None,
     };
     for t in tasks {
         if let Ok((ok, failed, measured)) = t.await {
@@ -142,6 +149,9 @@ async fn drive(
             load.failed += failed;
             load.measured.extend(measured);
         }
+    }
+    if let (Some(before), Some(after)) = (cpu_before, process_cpu()) {
+        load.cpu_per_request = Some((after - before) / load.acknowledged.max(1) as u32);
     }
     load
 }

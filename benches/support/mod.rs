@@ -122,3 +122,15 @@ pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// CPU time this process has used so far (user + system, all threads), from
+/// `/proc/self/stat`; None where that is not readable. Client, app and stand-ins share the
+/// process, so CPU per request compares runs even when the machine's other load skews rates.
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) end with ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel reports in USER_HZ, 100 on every Linux the benchmarks run on.
+    Some(Duration::from_millis(ticks * 10))
+}

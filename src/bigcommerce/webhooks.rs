@@ -131,6 +131,12 @@ pub async fn receive(
     let (stored, queued) = state
         .db
         .batched(move |tx| {
+            let solicitation = match order_id {
+                Some(id) if id > 0 => {
+                    db::solicitations::for_order(tx, &store, BcOrderId(id as u64))?
+                }
+                _ => None,
+            };
             let stored = db::webhook_events::insert(
                 tx,
                 &NewEvent {
@@ -141,21 +147,21 @@ pub async fn receive(
                     order_id,
                     payload: &payload,
                     created_at: body.created_at,
+                    sequra_order: solicitation.is_some(),
                 },
             )?;
-            let job = match order_id {
+            let job = match solicitation {
                 // A re-delivery still asks for a sync (coalesced with a waiting one): the
                 // `hash` may not tell two changes apart, and a sync sends only differences.
-                Some(id) if id > 0 => {
-                    let order = BcOrderId(id as u64);
-                    db::solicitations::for_order(tx, &store, order)?
-                        .filter(|s| {
-                            matches!(
-                                s.state,
-                                SolicitationState::Approved | SolicitationState::OnHold
-                            )
-                        })
-                        .map(|_| Job::SyncOrder { order_id: order.0 })
+                Some(s)
+                    if matches!(
+                        s.state,
+                        SolicitationState::Approved | SolicitationState::OnHold
+                    ) =>
+                {
+                    Some(Job::SyncOrder {
+                        order_id: s.bc_order_id.0,
+                    })
                 }
                 _ if cancelled && stored => Some(Job::StoreCancelled),
                 _ => None,

@@ -15,6 +15,8 @@ pub struct NewEvent<'a> {
     pub order_id: Option<i64>,
     pub payload: &'a str,
     pub created_at: Option<i64>,
+    /// The order is paid with seQura: only such events are looked up by order.
+    pub sequra_order: bool,
 }
 
 /// Stores the event once; returns false when the same event (store, scope, hash) was
@@ -23,8 +25,8 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
     let n = conn
         .prepare_cached(
             "INSERT INTO webhook_events (store_hash, scope, event_hash, resource_id, order_id,
-                                         payload, created_at, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                         payload, created_at, received_at, sequra_order)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (store_hash, scope, event_hash) DO NOTHING",
         )?
         .execute(params![
@@ -35,7 +37,8 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
             e.order_id,
             e.payload,
             e.created_at,
-            now()
+            now(),
+            e.sequra_order
         ])?;
     Ok(n > 0)
 }
@@ -47,7 +50,8 @@ pub fn last_for_order(
     order: BcOrderId,
 ) -> Result<Option<i64>, DbError> {
     Ok(conn.query_row(
-        "SELECT MAX(id) FROM webhook_events WHERE store_hash = ?1 AND order_id = ?2",
+        "SELECT MAX(id) FROM webhook_events
+         WHERE store_hash = ?1 AND order_id = ?2 AND sequra_order = 1",
         params![store.as_str(), order.0 as i64],
         |r| r.get(0),
     )?)
@@ -62,7 +66,8 @@ pub fn mark_processed(
 ) -> Result<(), DbError> {
     conn.execute(
         "UPDATE webhook_events SET processed_at = ?4
-         WHERE store_hash = ?1 AND order_id = ?2 AND id <= ?3 AND processed_at IS NULL",
+         WHERE store_hash = ?1 AND order_id = ?2 AND sequra_order = 1 AND id <= ?3
+           AND processed_at IS NULL",
         params![store.as_str(), order.0 as i64, up_to, now()],
     )?;
     Ok(())
@@ -78,7 +83,8 @@ pub fn processed_since(
 ) -> Result<bool, DbError> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE store_hash = ?1 AND order_id = ?2
-                          AND processed_at IS NOT NULL AND received_at > ?3)",
+                          AND sequra_order = 1 AND processed_at IS NOT NULL
+                          AND received_at > ?3)",
         params![store.as_str(), order.0 as i64, since],
         |r| r.get(0),
     )?)

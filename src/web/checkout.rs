@@ -76,6 +76,8 @@ pub fn routes(
         .and(warp::body::bytes())
         .or(warp::any().map(Bytes::new))
         .unify();
+    // Handlers are boxed: every request's future is one enum over all routes' futures, and
+    // these (outbound calls to BigCommerce and seQura) are kilobytes, copied on every request.
     let methods = warp::path!("checkout" / String / "methods")
         .and(warp::post())
         .and(with_state.clone())
@@ -87,20 +89,28 @@ pub fn routes(
              state: AppState,
              origin: Option<String>,
              ip: Option<IpAddr>,
-             body: Bytes| async move {
-                let result = async {
-                    let (store, allowed, body) =
-                        admit::<MethodsBody>(&state, &store, origin.as_deref(), ip, &body).await?;
-                    limit(&state, &format!("methods:{store}:{}", body.checkout_id), 60)?;
-                    let methods =
-                        eligibility::eligible(&state, &store, &body.checkout_id, body.amount, ip)
-                            .await?
-                            .map(|e| e.methods.into_iter().map(|(m, _)| m).collect::<Vec<_>>())
-                            .unwrap_or_default();
-                    Ok((serde_json::json!({ "methods": methods }), allowed))
-                }
-                .await;
-                json_reply(&state, result)
+             body: Bytes| {
+                Box::pin(async move {
+                    let result = async {
+                        let (store, allowed, body) =
+                            admit::<MethodsBody>(&state, &store, origin.as_deref(), ip, &body)
+                                .await?;
+                        limit(&state, &format!("methods:{store}:{}", body.checkout_id), 60)?;
+                        let methods = eligibility::eligible(
+                            &state,
+                            &store,
+                            &body.checkout_id,
+                            body.amount,
+                            ip,
+                        )
+                        .await?
+                        .map(|e| e.methods.into_iter().map(|(m, _)| m).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                        Ok((serde_json::json!({ "methods": methods }), allowed))
+                    }
+                    .await;
+                    json_reply(&state, result)
+                })
             },
         );
     let start = warp::path!("checkout" / String / "start")
@@ -116,29 +126,32 @@ pub fn routes(
              origin: Option<String>,
              ip: Option<IpAddr>,
              ua: Option<String>,
-             body: Bytes| async move {
-                let result = async {
-                    let (store, allowed, body) =
-                        admit::<StartBody>(&state, &store, origin.as_deref(), ip, &body).await?;
-                    limit(&state, &format!("start:{store}:{}", body.checkout_id), 10)?;
-                    let shopper = Shopper {
-                        ip,
-                        user_agent: ua.unwrap_or_default().chars().take(500).collect(),
-                    };
-                    let started = payment::start(
-                        &state,
-                        &store,
-                        &body.checkout_id,
-                        &body.product,
-                        body.campaign.as_deref().filter(|c| !c.is_empty()),
-                        body.amount,
-                        &shopper,
-                    )
-                    .await?;
-                    Ok((serde_json::to_value(started).unwrap_or_default(), allowed))
-                }
-                .await;
-                json_reply(&state, result)
+             body: Bytes| {
+                Box::pin(async move {
+                    let result = async {
+                        let (store, allowed, body) =
+                            admit::<StartBody>(&state, &store, origin.as_deref(), ip, &body)
+                                .await?;
+                        limit(&state, &format!("start:{store}:{}", body.checkout_id), 10)?;
+                        let shopper = Shopper {
+                            ip,
+                            user_agent: ua.unwrap_or_default().chars().take(500).collect(),
+                        };
+                        let started = payment::start(
+                            &state,
+                            &store,
+                            &body.checkout_id,
+                            &body.product,
+                            body.campaign.as_deref().filter(|c| !c.is_empty()),
+                            body.amount,
+                            &shopper,
+                        )
+                        .await?;
+                        Ok((serde_json::to_value(started).unwrap_or_default(), allowed))
+                    }
+                    .await;
+                    json_reply(&state, result)
+                })
             },
         );
     let preflight = warp::path!("checkout" / String / String)
@@ -146,55 +159,59 @@ pub fn routes(
         .and(with_state.clone())
         .and(warp::header::optional::<String>("origin"))
         .then(
-            |store: String, _action: String, state: AppState, origin: Option<String>| async move {
-                let allowed = match parse_store(&store) {
-                    Ok(store) => storefront_origin(&state, &store, origin.as_deref())
-                        .await
-                        .ok()
-                        .flatten(),
-                    Err(_) => None,
-                };
-                let mut resp =
-                    warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response();
-                if let Some(o) = allowed {
-                    cors(&mut resp, &o);
-                    let h = resp.headers_mut();
-                    h.insert(
-                        header::ACCESS_CONTROL_ALLOW_METHODS,
-                        HeaderValue::from_static("POST"),
-                    );
-                    h.insert(
-                        header::ACCESS_CONTROL_ALLOW_HEADERS,
-                        HeaderValue::from_static("content-type"),
-                    );
-                    h.insert(
-                        header::ACCESS_CONTROL_MAX_AGE,
-                        HeaderValue::from_static("600"),
-                    );
-                }
-                resp
+            |store: String, _action: String, state: AppState, origin: Option<String>| {
+                Box::pin(async move {
+                    let allowed = match parse_store(&store) {
+                        Ok(store) => storefront_origin(&state, &store, origin.as_deref())
+                            .await
+                            .ok()
+                            .flatten(),
+                        Err(_) => None,
+                    };
+                    let mut resp = warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT)
+                        .into_response();
+                    if let Some(o) = allowed {
+                        cors(&mut resp, &o);
+                        let h = resp.headers_mut();
+                        h.insert(
+                            header::ACCESS_CONTROL_ALLOW_METHODS,
+                            HeaderValue::from_static("POST"),
+                        );
+                        h.insert(
+                            header::ACCESS_CONTROL_ALLOW_HEADERS,
+                            HeaderValue::from_static("content-type"),
+                        );
+                        h.insert(
+                            header::ACCESS_CONTROL_MAX_AGE,
+                            HeaderValue::from_static("600"),
+                        );
+                    }
+                    resp
+                })
             },
         );
     let returned = warp::path!("checkout" / String / "return")
         .and(warp::get())
         .and(with_state.clone())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .then(|store: String, state: AppState, raw: String| async move {
-            let page = async {
-                let store = parse_store(&store)?;
-                let q: ReturnQuery = serde_urlencoded::from_str(&raw).map_err(|_| {
-                    AppError::BadRequest(crate::error::Public::new("err_return_link"))
-                })?;
-                let order = BcOrderId::parse(&q.order).map_err(|_| {
-                    AppError::BadRequest(crate::error::Public::new("err_return_link"))
-                })?;
-                let (outcome, language) =
-                    payment::returned(&state, &store, order, q.sid, &q.signature).await?;
-                let lang = Lang::from_locale(language.as_deref());
-                shopper_page(&state, lang, outcome, &raw, q.attempt)
-            }
-            .await;
-            super::respond::finish(&state, Lang::En, page)
+        .then(|store: String, state: AppState, raw: String| {
+            Box::pin(async move {
+                let page = async {
+                    let store = parse_store(&store)?;
+                    let q: ReturnQuery = serde_urlencoded::from_str(&raw).map_err(|_| {
+                        AppError::BadRequest(crate::error::Public::new("err_return_link"))
+                    })?;
+                    let order = BcOrderId::parse(&q.order).map_err(|_| {
+                        AppError::BadRequest(crate::error::Public::new("err_return_link"))
+                    })?;
+                    let (outcome, language) =
+                        payment::returned(&state, &store, order, q.sid, &q.signature).await?;
+                    let lang = Lang::from_locale(language.as_deref());
+                    shopper_page(&state, lang, outcome, &raw, q.attempt)
+                }
+                .await;
+                super::respond::finish(&state, Lang::En, page)
+            })
         });
     let ipn = warp::path!("sequra" / "ipn")
         .or(warp::path!("sequra" / "events"))
@@ -207,7 +224,9 @@ pub fn routes(
                 .or(warp::any().map(Bytes::new))
                 .unify(),
         )
-        .then(|state: AppState, body: Bytes| async move { notification(&state, &body).await });
+        .then(|state: AppState, body: Bytes| {
+            Box::pin(async move { notification(&state, &body).await })
+        });
     methods
         .or(start)
         .unify()
