@@ -30,9 +30,11 @@ pub fn routes(
         .and(with_state.clone())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(accept_language())
-        .then(|state: AppState, raw: String, lang: Lang| async move {
-            let page = auth(&state, &raw).await;
-            finish(&state, lang, page)
+        .then(|state: AppState, raw: String, lang: Lang| {
+            Box::pin(async move {
+                let page = auth(&state, &raw).await;
+                finish(&state, lang, page)
+            })
         });
     let load = signed_route("load", with_state.clone(), load);
     let uninstall = signed_route("uninstall", with_state.clone(), uninstall);
@@ -103,13 +105,14 @@ where
         .and(accept_language())
         .then(move |state: AppState, raw: String, lang: Lang| {
             let handler = handler.clone();
-            async move {
+            // Boxed, like the checkout's: the install and load handlers call BigCommerce.
+            Box::pin(async move {
                 let page = match signed_payload_param(&raw) {
                     Ok(jwt) => handler(state.clone(), jwt).await,
                     Err(e) => Err(e),
                 };
                 finish(&state, lang, page)
-            }
+            })
         })
 }
 
