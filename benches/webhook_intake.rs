@@ -87,8 +87,9 @@ impl Load {
 }
 
 /// `connections` tasks post `body(n)` (n unique across the run) to `url` back to back for
-/// the warm-up plus `window`.
+/// the warm-up plus `window`; nothing when the run was left out by `--runs`.
 async fn drive(
+    selected: bool,
     http: &reqwest::Client,
     url: &str,
     secret: Option<&str>,
@@ -96,6 +97,9 @@ async fn drive(
     window: Duration,
     body: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> Load {
+    if !selected {
+        return Load::skipped();
+    }
     let counter = Arc::new(AtomicU64::new(0));
     let cpu_before = process_cpu();
     let start = Instant::now();
@@ -264,92 +268,77 @@ fn main() -> anyhow::Result<()> {
         );
         let app_url = format!("{address}/bc/webhooks");
         let sid = store_id.clone();
-        let mut bare_load = if !runs.contains(&"bare") {
-            Load::skipped()
-        } else {
-            drive(
-                &http,
-                &bare_url,
-                None,
-                connections,
-                window,
-                Arc::new(move |n| delivery(&sid, "bare", n, 2_000_000 + n % 1000)),
-            )
-            .await
-        };
+        let mut bare_load = drive(
+            runs.contains(&"bare"),
+            &http,
+            &bare_url,
+            None,
+            connections,
+            window,
+            Arc::new(move |n| delivery(&sid, "bare", n, 2_000_000 + n % 1000)),
+        )
+        .await;
         let (bare_rate, bare_p99) = bare_load.report("bare warp handler (200)");
 
         let sid = store_id.clone();
-        let mut plain = if !runs.contains(&"plain") {
-            Load::skipped()
-        } else {
-            drive(
-                &http,
-                &app_url,
-                Some(&secret),
-                connections,
-                window,
-                Arc::new(move |n| delivery(&sid, "plain", n, 2_000_000 + n % 1000)),
-            )
-            .await
-        };
+        let mut plain = drive(
+            runs.contains(&"plain"),
+            &http,
+            &app_url,
+            Some(&secret),
+            connections,
+            window,
+            Arc::new(move |n| delivery(&sid, "plain", n, 2_000_000 + n % 1000)),
+        )
+        .await;
         let (app_rate, app_p99) = plain.report("app, no seQura order (stored, no job)");
 
         let (sid, named) = (store_id.clone(), paid.clone());
-        let mut mixed = if !runs.contains(&"mixed") {
-            Load::skipped()
-        } else {
-            drive(
-                &http,
-                &app_url,
-                Some(&secret),
-                connections,
-                window,
-                Arc::new(move |n| {
-                    let order = if n % 10 == 0 {
-                        named[(n / 10) as usize % named.len()]
-                    } else {
-                        2_000_000 + n % 1000
-                    };
-                    delivery(&sid, "mixed", n, order)
-                }),
-            )
-            .await
-        };
+        let mut mixed = drive(
+            runs.contains(&"mixed"),
+            &http,
+            &app_url,
+            Some(&secret),
+            connections,
+            window,
+            Arc::new(move |n| {
+                let order = if n % 10 == 0 {
+                    named[(n / 10) as usize % named.len()]
+                } else {
+                    2_000_000 + n % 1000
+                };
+                delivery(&sid, "mixed", n, order)
+            }),
+        )
+        .await;
         let (mixed_rate, mixed_p99) = mixed.report("app, 1 in 10 a seQura order (+ jobs)");
         settle(&bc, &state).await?;
         let jobs_run = count(&state, "SELECT count(*) FROM jobs").await? - jobs_before;
         let failed_jobs = count(&state, "SELECT count(*) FROM jobs WHERE state <> 'done'").await?;
 
         let sid = store_id.clone();
-        let mut bare_one = if !runs.contains(&"one") {
-            Load::skipped()
-        } else {
-            drive(
-                &http,
-                &bare_url,
-                None,
-                1,
-                Duration::from_secs(2),
-                Arc::new(move |n| delivery(&sid, "bare1", n, 2_000_000 + n % 1000)),
-            )
-            .await
-        };
+        let mut bare_one = drive(
+            runs.contains(&"one"),
+            &http,
+            &bare_url,
+            None,
+            1,
+            Duration::from_secs(2),
+            Arc::new(move |n| delivery(&sid, "bare1", n, 2_000_000 + n % 1000)),
+        )
+        .await;
         bare_one.report("bare warp handler, 1 connection");
         let sid = store_id.clone();
-        let mut app_one = if !runs.contains(&"one") {
-            Load::skipped()
-        } else {
-            drive(
-                &http,
-                &app_url,
-                Some(&secret),
-                1,
-                Duration::from_secs(2),
-                Arc::new(move |n| delivery(&sid, "one", n, 2_000_000 + n % 1000)),
-            )
-            .await
-        };
+        let mut app_one = drive(
+            runs.contains(&"one"),
+            &http,
+            &app_url,
+            Some(&secret),
+            1,
+            Duration::from_secs(2),
+            Arc::new(move |n| delivery(&sid, "one", n, 2_000_000 + n % 1000)),
+        )
+        .await;
         app_one.report("app, 1 connection (no seQura order)");
 
         println!("  sync_order jobs queued by the mixed run: {jobs_run} (not done: {failed_jobs})");
