@@ -27,35 +27,15 @@ use futures_util::StreamExt;
 use sequra_bc::domain::StoreHash;
 use sequra_bc::jobs::Job;
 use sequra_bc::sandbox::bigcommerce::BigCommerceStandIn;
-use sequra_bc::sandbox::sequra::{SequraStandIn, ShopperProfile};
+use sequra_bc::sandbox::sequra::SequraStandIn;
 use sequra_bc::state::AppState;
 use serde_json::{Value, json};
-use support::arg;
+use support::{approve_all, arg, outstanding, settle};
 
 const STORE: &str = "bench";
 const TARGET: f64 = 500.0;
 /// Catalog products of each order: three physical lines, shipped one per pass.
 const LINES: [(u64, &str); 3] = [(101, "CAM-001"), (103, "PAN-001"), (106, "BOL-001")];
-
-async fn outstanding(state: &AppState) -> anyhow::Result<i64> {
-    Ok(state
-        .db
-        .call(|c| sequra_bc::db::jobs::outstanding(c))
-        .await?)
-}
-
-/// Every webhook delivered and every job run, three times over (jobs cause webhooks).
-async fn settle(bc: &BigCommerceStandIn, state: &AppState) -> anyhow::Result<()> {
-    for _ in 0..3 {
-        anyhow::ensure!(bc.webhooks_settled(Duration::from_secs(120)).await);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while outstanding(state).await? > 0 {
-            anyhow::ensure!(Instant::now() < deadline, "the job queue did not drain");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    Ok(())
-}
 
 /// One paid order: its BigCommerce id, seQura uuid and line ids (in [`LINES`] order).
 struct Paid {
@@ -181,18 +161,8 @@ async fn scenario(workers: usize, n: usize) -> anyhow::Result<()> {
         orders.push(Paid { order, uuid, lines });
     }
     orders.sort_by_key(|o| o.order);
-    let completed = futures_util::stream::iter(orders.iter())
-        .map(|o| sequra.complete_form(&o.uuid, "i1", None, ShopperProfile::Approve))
-        .buffer_unordered(4)
-        .collect::<Vec<_>>()
-        .await;
-    for c in completed {
-        let outcome = c?;
-        anyhow::ensure!(
-            outcome.deliveries.first().map(|d| d.2) == Some(200),
-            "IPN not accepted: {outcome:?}"
-        );
-    }
+    let uuids: Vec<String> = orders.iter().map(|o| o.uuid.clone()).collect();
+    approve_all(&sequra, &uuids).await?;
     settle(&bc, &state).await?;
     let early: usize = orders
         .iter()

@@ -17,12 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use sequra_bc::sandbox::bigcommerce::BigCommerceStandIn;
-use sequra_bc::sandbox::sequra::ShopperProfile;
 use sequra_bc::state::AppState;
 use serde_json::{Value, json};
-use support::{arg, pct, process_cpu};
+use support::{approve_all, arg, pct, process_cpu, settle};
 use warp::Filter;
 
 const STORE: &str = "bench";
@@ -174,24 +171,6 @@ async fn count(state: &AppState, sql: &'static str) -> anyhow::Result<i64> {
         .await?)
 }
 
-/// Every webhook delivered and every job run, three times over (jobs cause webhooks).
-async fn settle(bc: &BigCommerceStandIn, state: &AppState) -> anyhow::Result<()> {
-    for _ in 0..3 {
-        anyhow::ensure!(bc.webhooks_settled(Duration::from_secs(60)).await);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while state
-            .db
-            .call(|c| sequra_bc::db::jobs::outstanding(c))
-            .await?
-            > 0
-        {
-            anyhow::ensure!(Instant::now() < deadline, "the job queue did not drain");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    Ok(())
-}
-
 fn main() -> anyhow::Result<()> {
     let connections = arg("--connections", 64).max(1) as usize;
     let window = Duration::from_secs(arg("--seconds", 5).max(1));
@@ -244,18 +223,7 @@ fn main() -> anyhow::Result<()> {
             paid.push(order_id);
         }
         let uuids: Vec<String> = sequra.orders().into_iter().map(|o| o.uuid).collect();
-        let completed = futures_util::stream::iter(uuids.iter())
-            .map(|u| sequra.complete_form(u, "i1", None, ShopperProfile::Approve))
-            .buffer_unordered(4)
-            .collect::<Vec<_>>()
-            .await;
-        for c in completed {
-            let outcome = c?;
-            anyhow::ensure!(
-                outcome.deliveries.first().map(|d| d.2) == Some(200),
-                "IPN not accepted: {outcome:?}"
-            );
-        }
+        approve_all(&sequra, &uuids).await?;
         settle(&bc, &state).await?;
         let jobs_before = count(&state, "SELECT count(*) FROM jobs").await?;
 

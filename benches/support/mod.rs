@@ -3,11 +3,15 @@
 
 #![allow(dead_code)] // each bench uses its own part
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 
 use sequra_bc::config::Settings;
 use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
-use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
+use sequra_bc::sandbox::sequra::{
+    DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn, ShopperProfile,
+};
 use sequra_bc::startup::Application;
 use sequra_bc::state::AppState;
 use url::Url;
@@ -133,4 +137,44 @@ pub fn process_cpu() -> Option<Duration> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // The kernel reports in USER_HZ, 100 on every Linux the benchmarks run on.
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// Jobs not yet done or failed.
+pub async fn outstanding(state: &AppState) -> anyhow::Result<i64> {
+    Ok(state
+        .db
+        .call(|c| sequra_bc::db::jobs::outstanding(c))
+        .await?)
+}
+
+/// Every webhook delivered and every job run, three times over (jobs cause webhooks).
+pub async fn settle(bc: &BigCommerceStandIn, state: &AppState) -> anyhow::Result<()> {
+    const WITHIN: Duration = Duration::from_secs(120);
+    for _ in 0..3 {
+        anyhow::ensure!(bc.webhooks_settled(WITHIN).await);
+        let deadline = Instant::now() + WITHIN;
+        while outstanding(state).await? > 0 {
+            anyhow::ensure!(Instant::now() < deadline, "the job queue did not drain");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Completes seQura's form for each order as an approved shopper, and checks that every
+/// notification (IPN) was accepted by the app.
+pub async fn approve_all(sequra: &SequraStandIn, uuids: &[String]) -> anyhow::Result<()> {
+    let completed = futures_util::stream::iter(uuids.iter())
+        .map(|u| sequra.complete_form(u, "i1", None, ShopperProfile::Approve))
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    for c in completed {
+        let outcome = c?;
+        anyhow::ensure!(
+            outcome.deliveries.first().map(|d| d.2) == Some(200),
+            "IPN not accepted: {outcome:?}"
+        );
+    }
+    Ok(())
 }
