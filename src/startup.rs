@@ -94,7 +94,7 @@ impl Application {
     }
 }
 
-/// Periodic duties inside the server process: the job workers, the reconciliation sweep,
+/// Periodic duties inside the server process: the job workers, the reconciliation sweep
 /// (which also re-provisions every store: failed items and deactivated hooks are repaired)
 /// and the delivery-report schedule.
 async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {

@@ -211,6 +211,29 @@ pub fn verify_standard_signature(
         .any(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
 }
 
+/// The stores' webhook secrets, decrypted once: the intake's hot path reads no database row
+/// for a delivery whose secret is already known. Forgotten when the store is uninstalled.
+#[derive(Default)]
+pub struct SecretCache(std::sync::RwLock<std::collections::HashMap<StoreHash, SecretString>>);
+
+impl SecretCache {
+    pub fn get(&self, store: &StoreHash) -> Option<SecretString> {
+        self.0.read().ok()?.get(store).cloned()
+    }
+
+    pub fn remember(&self, store: &StoreHash, secret: SecretString) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(store.clone(), secret);
+        }
+    }
+
+    pub fn forget(&self, store: &StoreHash) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(store);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,28 +265,5 @@ mod tests {
         ));
         let missing = SignatureHeaders { id: None, ..good };
         assert!(!verify_standard_signature(b"secret", &missing, body, 1000));
-    }
-}
-
-/// The stores' webhook secrets, decrypted once: the intake's hot path reads no database row
-/// for a delivery whose secret is already known. Forgotten when the store is uninstalled.
-#[derive(Default)]
-pub struct SecretCache(std::sync::RwLock<std::collections::HashMap<StoreHash, SecretString>>);
-
-impl SecretCache {
-    pub fn get(&self, store: &StoreHash) -> Option<SecretString> {
-        self.0.read().ok()?.get(store).cloned()
-    }
-
-    pub fn remember(&self, store: &StoreHash, secret: SecretString) {
-        if let Ok(mut m) = self.0.write() {
-            m.insert(store.clone(), secret);
-        }
-    }
-
-    pub fn forget(&self, store: &StoreHash) {
-        if let Ok(mut m) = self.0.write() {
-            m.remove(store);
-        }
     }
 }

@@ -60,7 +60,7 @@ struct Inner {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     /// The batch writer's inbox (see [`Db::batched`]).
-    batcher: Mutex<std::sync::mpsc::Sender<Work>>,
+    batcher: std::sync::mpsc::Sender<Work>,
 }
 
 /// A write for the batch writer: runs inside the batch's transaction, says whether it
@@ -173,7 +173,7 @@ impl Db {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 idle: Mutex::new(vec![first]),
-                batcher: Mutex::new(sender),
+                batcher: sender,
             }),
         })
     }
@@ -232,8 +232,6 @@ impl Db {
         });
         self.inner
             .batcher
-            .lock()
-            .map_err(poisoned)?
             .send(work)
             .map_err(|_| DbError::Task("the batch writer stopped".into()))?;
         answer
