@@ -242,21 +242,40 @@ pub fn transition(
 }
 
 /// The seQura order behind a BigCommerce order: the solicitation seQura knows of (solicited
-/// or beyond) for it, the newest if several.
+/// or beyond) for it, an approved or on-hold one first, then the newest.
+///
+/// Every webhook delivery asks this, mostly about orders that are not seQura's. The choice is
+/// made here rather than by `ORDER BY … LIMIT 1`, for which SQLite opens a temporary b-tree on
+/// every execution, rows or none: that was most of this lookup's cost.
 pub fn for_order(
     conn: &Connection,
     store: &StoreHash,
     order: BcOrderId,
 ) -> Result<Option<Solicitation>, DbError> {
-    Ok(conn
-        .prepare_cached(&format!(
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "SELECT {COLUMNS} FROM solicitations
              WHERE store_hash = ?1 AND bc_order_id = ?2 AND sequra_uuid IS NOT NULL
-               AND state <> 'created'
-             ORDER BY (state IN ('approved', 'on_hold')) DESC, id DESC LIMIT 1"
-        ))?
-        .query_row(params![store.as_str(), order.0 as i64], from_row)
-        .optional()?)
+               AND state <> 'created'"
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
+    let rows = stmt.query_map(params![store.as_str(), order.0 as i64], from_row)?;
+    let mut best: Option<Solicitation> = None;
+    for row in rows {
+        let s = row?;
+        let rank = |s: &Solicitation| {
+            let live = matches!(
+                s.state,
+                SolicitationState::Approved | SolicitationState::OnHold
+            );
+            (live, s.id)
+        };
+        if best.as_ref().is_none_or(|b| rank(&s) > rank(b)) {
+            best = Some(s);
+        }
+    }
+    Ok(best)
 }
 
 /// The BigCommerce order now carries seQura's outcome.
@@ -280,4 +299,56 @@ pub fn unplaced(conn: &Connection, limit: usize) -> Result<Vec<Solicitation>, Db
         .query_map([limit as i64], from_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    fn solicitation(conn: &Connection, order: i64, version: i64, uuid: &str, state: &str) {
+        conn.execute(
+            "INSERT INTO solicitations (store_hash, checkout_id, checkout_version, bc_order_id,
+                                        checkout_token, sequra_uuid, state, created_at, updated_at)
+             VALUES ('abc123', 'cart', ?1, ?2, x'', ?3, ?4, 'now', 'now')",
+            params![version, order, uuid, state],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn an_orders_sequra_order_is_the_live_one_else_the_newest_known_to_sequra() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.migrate().unwrap();
+        let store = StoreHash::parse("abc123").unwrap();
+        db.call_blocking(|conn| {
+            conn.execute(
+                "INSERT INTO stores (store_hash, status, installed_at) VALUES ('abc123', 'installed', 'now')",
+                [],
+            )?;
+            // Order 1: approved, then a newer cancelled attempt.
+            solicitation(conn, 1, 1, "u1", "approved");
+            solicitation(conn, 1, 2, "u2", "cancelled");
+            // Order 2: two attempts seQura knows, neither live, and one it never saw.
+            solicitation(conn, 2, 3, "u3", "rejected");
+            solicitation(conn, 2, 4, "u4", "cancelled");
+            conn.execute(
+                "INSERT INTO solicitations (store_hash, checkout_id, checkout_version, bc_order_id,
+                                            checkout_token, created_at, updated_at)
+                 VALUES ('abc123', 'cart', 5, 2, x'', 'now', 'now')",
+                [],
+            )?;
+            let uuid = |order| {
+                for_order(conn, &store, BcOrderId(order)).map(|s| s.and_then(|s| s.sequra_uuid))
+            };
+            assert_eq!(uuid(1)?.as_deref(), Some("u1"));
+            assert_eq!(uuid(2)?.as_deref(), Some("u4"));
+            assert_eq!(uuid(3)?, None);
+            let other = StoreHash::parse("zzz999").unwrap();
+            assert!(for_order(conn, &other, BcOrderId(1))?.is_none());
+            Ok(())
+        })
+        .unwrap();
+    }
 }
