@@ -16,10 +16,13 @@ pub mod users;
 pub mod webhook_events;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::hooks::Wal;
+use rusqlite::wal::CheckpointMode;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -34,6 +37,12 @@ const POOL_SIZE: usize = 32;
 const STATEMENT_CACHE: usize = 128;
 /// Writes grouped into one transaction (one fsync) by the batch writer, at most.
 const MAX_BATCH: usize = 512;
+/// WAL frames after which the checkpointer copies them into the database file (SQLite's own
+/// automatic checkpoint threshold).
+const CHECKPOINT_FRAMES: i32 = 1000;
+/// WAL frames after which the batch writer checkpoints itself, whatever the checkpointer
+/// does: bounds the log's size should the checkpointer fall behind.
+const WRITER_CHECKPOINT_FRAMES: i32 = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -86,7 +95,7 @@ fn busy_wait(attempt: i32) -> bool {
 /// The batch writer: takes every write waiting in its inbox, runs them in one transaction
 /// (each in its own savepoint, so one failing write does not undo the others), commits once,
 /// then tells each caller. Many small writes then cost one lock and one fsync.
-fn batch_writer(path: PathBuf, inbox: std::sync::mpsc::Receiver<Work>) {
+fn batch_writer(path: PathBuf, inbox: std::sync::mpsc::Receiver<Work>, checkpoints: Checkpoints) {
     let mut conn = None;
     while let Ok(first) = inbox.recv() {
         let mut batch = vec![first];
@@ -97,7 +106,12 @@ fn batch_writer(path: PathBuf, inbox: std::sync::mpsc::Receiver<Work>) {
             }
         }
         if conn.is_none() {
-            conn = connect(&path).ok();
+            conn = connect(&path)
+                .and_then(|mut c| {
+                    checkpoints.hand_over(&mut c)?;
+                    Ok(c)
+                })
+                .ok();
         }
         let Some(c) = conn.as_mut() else {
             // Without a connection nothing ran: dropping the writes tells each caller so.
@@ -139,6 +153,66 @@ fn in_savepoint(conn: &Connection, work: Work) -> Result<Done, DbError> {
     Ok(done)
 }
 
+/// Checkpoints off the batch writer's path. SQLite checkpoints in the commit that crosses the
+/// threshold, so every thousandth batch waited 2–6 ms for a thousand pages to be copied and
+/// the database file synced, with every delivery in the next batch waiting behind it. Here a
+/// thread with its own connection does that copy while the writer goes on committing. The
+/// log only starts over when a transaction begins with every frame copied, which a writer
+/// that never pauses never sees; so once the thread has caught up, the writer copies the few
+/// frames committed meanwhile itself, and its next transaction restarts the log.
+#[derive(Clone)]
+struct Checkpoints {
+    nudge: std::sync::mpsc::SyncSender<()>,
+    caught_up: Arc<AtomicBool>,
+}
+
+impl Checkpoints {
+    fn start(path: &Path) -> Result<Self, DbError> {
+        let (nudge, nudges) = std::sync::mpsc::sync_channel(1);
+        let caught_up = Arc::new(AtomicBool::new(false));
+        let (path, done) = (path.to_path_buf(), caught_up.clone());
+        std::thread::Builder::new()
+            .name("db-checkpointer".into())
+            .spawn(move || {
+                let mut conn = None;
+                while nudges.recv().is_ok() {
+                    if conn.is_none() {
+                        conn = connect(&path).ok();
+                    }
+                    let Some(c) = conn.as_ref() else { continue };
+                    // PASSIVE: never waits for the writer or for readers; what a reader still
+                    // needs stays in the log for the next round.
+                    if let Ok((log, copied)) =
+                        c.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
+                    {
+                        done.store(log > 0 && copied == log, Ordering::Release);
+                    }
+                }
+            })
+            .map_err(|e| DbError::Task(e.to_string()))?;
+        Ok(Self { nudge, caught_up })
+    }
+
+    /// Replaces `conn`'s automatic checkpoints with this arrangement.
+    fn hand_over(&self, conn: &mut Connection) -> Result<(), DbError> {
+        let this = self.clone();
+        conn.wal_hook(Some(move |wal: &mut Wal, frames| {
+            if frames >= CHECKPOINT_FRAMES {
+                if this.caught_up.swap(false, Ordering::AcqRel)
+                    || frames >= WRITER_CHECKPOINT_FRAMES
+                {
+                    // Busy (the thread is checkpointing) only means not this time.
+                    let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
+                } else {
+                    let _ = this.nudge.try_send(());
+                }
+            }
+            Ok(())
+        }))?;
+        Ok(())
+    }
+}
+
 /// Opens a connection with the PRAGMAs every connection must have.
 pub fn connect(path: &Path) -> Result<Connection, DbError> {
     let mut conn = Connection::open(path)?;
@@ -165,9 +239,10 @@ impl Db {
         let first = connect(path)?;
         let (sender, inbox) = std::sync::mpsc::channel::<Work>();
         let writer_path = path.to_path_buf();
+        let checkpoints = Checkpoints::start(path)?;
         std::thread::Builder::new()
             .name("db-batch-writer".into())
-            .spawn(move || batch_writer(writer_path, inbox))
+            .spawn(move || batch_writer(writer_path, inbox, checkpoints))
             .map_err(|e| DbError::Task(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -328,4 +403,56 @@ pub fn timestamp(t: time::OffsetDateTime) -> String {
         .unwrap_or(t)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that never pauses used to keep the log growing: it only starts over when a
+    /// transaction begins with every frame copied. 8 000 pages written by 64 writers at once
+    /// must leave a log of about one checkpoint's worth, not all of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_starts_over_under_a_writer_that_never_pauses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path).unwrap();
+        db.call(|c| Ok(c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")?))
+            .await
+            .unwrap();
+        const WRITES: usize = 8_000;
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let writers: Vec<_> = (0..64)
+            .map(|_| {
+                let (db, next) = (db.clone(), next.clone());
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < WRITES {
+                        // Most of a page each: every write adds a page to the log.
+                        db.batched(|c| {
+                            c.execute("INSERT INTO t (b) VALUES (zeroblob(3500))", [])?;
+                            Ok(())
+                        })
+                        .await
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let rows: i64 = db
+            .call(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(rows, WRITES as i64);
+        let wal = std::fs::metadata(dir.path().join("t.db-wal"))
+            .unwrap()
+            .len();
+        let frames = wal / 4_120;
+        assert!(
+            frames < 3 * CHECKPOINT_FRAMES as u64,
+            "the log grew to {frames} frames"
+        );
+    }
 }
