@@ -39,7 +39,21 @@ struct Body {
     #[serde(default)]
     created_at: Option<i64>,
     #[serde(default)]
-    data: serde_json::Value,
+    data: Option<Data>,
+}
+
+/// The ids a delivery's `data` carries; the rest of it is skipped unread (no allocation per
+/// delivery for what the app does not use). An id that is not an integer counts as absent.
+#[derive(Debug, Default, Deserialize)]
+struct Data {
+    #[serde(default, deserialize_with = "integer_or_none")]
+    id: Option<i64>,
+    #[serde(default, rename = "orderId", deserialize_with = "integer_or_none")]
+    order_id: Option<i64>,
+}
+
+fn integer_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(serde_json::Value::deserialize(d)?.as_i64())
 }
 
 /// The Standard Webhooks headers, when BigCommerce sent them.
@@ -115,9 +129,10 @@ pub async fn receive(
     if !HANDLED.iter().any(|p| body.scope.starts_with(p)) {
         return Ok(Received::Ignored);
     }
-    let resource_id = body.data.get("id").and_then(serde_json::Value::as_i64);
+    let data = body.data.unwrap_or_default();
+    let resource_id = data.id;
     let order_id = if body.scope.starts_with("store/shipment/") {
-        body.data.get("orderId").and_then(serde_json::Value::as_i64)
+        data.order_id
     } else if body.scope.starts_with("store/order/") {
         resource_id
     } else {

@@ -43,14 +43,14 @@ pub async fn run(state: &AppState, store: &StoreHash, order_id: u64) -> Result<(
     state
         .db
         .batched(move |c| {
-            match done {
+            match &done {
                 Done::Nothing => {}
                 // seQura already holds this (e.g. the merchant undid a refused change):
                 // nothing left for the merchant to fix.
                 Done::InLine => db::transaction_log::resolve_order(c, &hash, order)?,
                 Done::Sent(sent) => {
-                    let (saved, shipped_grew, entry) = *sent;
-                    db::order_sync::save(c, &hash, &saved, shipped_grew)?;
+                    let (saved, shipped_grew, entry) = &**sent;
+                    db::order_sync::save(c, &hash, saved, *shipped_grew)?;
                     entry.write(c)?;
                 }
             }

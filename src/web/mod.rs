@@ -22,8 +22,9 @@ pub use respond::{Page, html_page};
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
-    health::routes(state.clone())
-        .or(app::routes(state.clone()))
+    // The app's callbacks and webhooks first (see `app::routes`).
+    app::routes(state.clone())
+        .or(health::routes(state.clone()))
         .or(merchant::routes(state.clone()))
         .or(checkout::routes(state.clone()))
         .or(assets::routes(state.clone()))
