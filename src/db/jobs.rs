@@ -234,11 +234,16 @@ pub fn outstanding(conn: &Connection) -> Result<i64, DbError> {
     )?)
 }
 
-/// Whether a job with this dedupe key is pending or running.
-pub fn is_queued(conn: &Connection, store: &StoreHash, dedupe_key: &str) -> Result<bool, DbError> {
+/// Whether a job with this dedupe key is pending or running, or has failed for good (it then
+/// waits for the merchant's retry rather than being queued again).
+pub fn is_queued_or_failed(
+    conn: &Connection,
+    store: &StoreHash,
+    dedupe_key: &str,
+) -> Result<bool, DbError> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM jobs WHERE store_hash = ?1 AND dedupe_key = ?2
-                          AND state IN ('pending', 'running'))",
+                          AND state IN ('pending', 'running', 'failed'))",
         params![store.as_str(), dedupe_key],
         |r| r.get(0),
     )?)

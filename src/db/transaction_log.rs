@@ -115,11 +115,30 @@ pub fn resolve_order(
     store: &StoreHash,
     order: BcOrderId,
 ) -> Result<(), DbError> {
+    resolve(conn, store, order, None)
+}
+
+/// Like [`resolve_order`], for the order's entries about one event only.
+pub fn resolve_event(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+    event: &str,
+) -> Result<(), DbError> {
+    resolve(conn, store, order, Some(event))
+}
+
+fn resolve(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+    event: Option<&str>,
+) -> Result<(), DbError> {
     conn.execute(
-        "UPDATE transaction_log SET resolved_at = ?3
-         WHERE store_hash = ?1 AND bc_order_id = ?2 AND resolved_at IS NULL
-           AND outcome IN ('rejected', 'failed', 'waiting')",
-        params![store.as_str(), order.0 as i64, now()],
+        "UPDATE transaction_log SET resolved_at = ?4
+         WHERE store_hash = ?1 AND bc_order_id = ?2 AND (?3 IS NULL OR event = ?3)
+           AND resolved_at IS NULL AND outcome IN ('rejected', 'failed', 'waiting')",
+        params![store.as_str(), order.0 as i64, event, now()],
     )?;
     Ok(())
 }

@@ -43,6 +43,9 @@ pub fn portal_link(state: &AppState, environment: &str, uuid: &str) -> String {
 }
 
 /// What a log entry says about its order.
+/// The log's event for giving a BigCommerce order seQura's outcome (the `place_order` job).
+pub const CONFIRMATION: &str = "confirmation";
+
 #[derive(Debug, Clone, Default)]
 pub struct About<'a> {
     pub order: Option<BcOrderId>,
@@ -140,7 +143,7 @@ pub async fn record(
 pub async fn gave_up(state: &AppState, store: &StoreHash, job: &Job, reason: &str) {
     let (event, order) = match job {
         Job::SyncOrder { order_id } => ("update", Some(*order_id)),
-        Job::PlaceOrder { order_id, .. } => ("confirmation", Some(*order_id)),
+        Job::PlaceOrder { order_id, .. } => (CONFIRMATION, Some(*order_id)),
         Job::DeliveryReport { .. } => ("delivery_report", None),
         Job::Provision | Job::StoreCancelled => return,
     };

@@ -8,10 +8,12 @@ use crate::bigcommerce::lifecycle;
 use crate::checkout::payment::{Shopper, order_request};
 use crate::db;
 use crate::db::solicitations::{Solicitation, SolicitationState};
-use crate::domain::{SequraStatus, StoreHash};
+use crate::db::transaction_log::Outcome;
+use crate::domain::{BcOrderId, SequraStatus, StoreHash};
 use crate::error::AppError;
 use crate::jobs::{self, Job, JobError};
 use crate::onboarding;
+use crate::orders::{About, CONFIRMATION};
 use crate::state::AppState;
 
 /// The BigCommerce status the merchant mapped a seQura status to (None = leave it).
@@ -44,11 +46,38 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
     if s.placed_at.is_some() {
         return Ok(());
     }
+    let outcome = finish(state, store, &s).await;
+    if let Err(JobError::Permanent(reason)) = &outcome {
+        // The sweep does not queue it again (it would fail the same way): the merchant's
+        // retry from the log does, once the cause is fixed.
+        let about = About {
+            order: Some(s.bc_order_id),
+            sequra_uuid: s.sequra_uuid.as_deref(),
+            environment: s.environment.as_deref(),
+            merchant_ref: s.merchant_ref.as_deref(),
+        };
+        let message = format!("The order could not be given seQura's outcome: {reason}");
+        crate::orders::record(
+            state,
+            store,
+            &about,
+            CONFIRMATION,
+            Outcome::Failed,
+            &message,
+        )
+        .await;
+    }
+    outcome
+}
+
+/// Gives the BigCommerce order seQura's outcome and tells seQura the order number.
+async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result<(), JobError> {
+    let sid = s.id;
     let api = lifecycle::store_api(state, store).await?;
     match s.state {
         SolicitationState::Approved | SolicitationState::OnHold => {
-            place(state, store, &api, &s).await?;
-            confirm_order_number(state, store, &api, &s).await?;
+            place(state, store, &api, s).await?;
+            confirm_order_number(state, store, &api, s).await?;
         }
         SolicitationState::Cancelled => {
             if let Some(id) = mapped_status(state, store, SequraStatus::Cancelled).await? {
@@ -75,6 +104,8 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
         .call(move |c| {
             let tx = c.transaction()?;
             db::solicitations::mark_placed(&tx, sid)?;
+            // A failure logged earlier (and retried by the merchant) is over.
+            db::transaction_log::resolve_event(&tx, &hash, BcOrderId(order_id), CONFIRMATION)?;
             if approved {
                 // Whatever the merchant changed while the order was in review goes now.
                 jobs::enqueue(&tx, &hash, &Job::SyncOrder { order_id })?;

@@ -77,7 +77,7 @@ async fn place_unplaced(state: &AppState) -> Result<(), db::DbError> {
                     solicitation_id: s.id,
                     order_id: s.bc_order_id.0,
                 };
-                if !db::jobs::is_queued(&tx, &s.store, &job.dedupe_key())? {
+                if !db::jobs::is_queued_or_failed(&tx, &s.store, &job.dedupe_key())? {
                     jobs::enqueue(&tx, &s.store, &job)?;
                     queued += 1;
                 }

@@ -14,7 +14,7 @@ use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
 use crate::jobs::{self, Job};
 use crate::onboarding::FormErrors;
-use crate::orders::{control_panel_link, portal_link};
+use crate::orders::{CONFIRMATION, control_panel_link, portal_link};
 use crate::state::AppState;
 
 /// Entries on one page of the log.
@@ -296,8 +296,9 @@ pub async fn log_page(
 }
 
 /// Sends the order of an unresolved rejection or failure to seQura again: queues its
-/// `sync_order` job (which reads the order afresh) and wakes the workers. The entry becomes
-/// resolved once an update of the order goes through. Returns the order.
+/// `sync_order` job (which reads the order afresh), or its `place_order` job when what failed
+/// was giving the order seQura's outcome, and wakes the workers. The entry becomes resolved
+/// once that goes through. Returns the order.
 pub async fn retry(
     state: &AppState,
     store: &StoreHash,
@@ -319,7 +320,16 @@ pub async fn retry(
                     ))));
                 }
             };
-            jobs::enqueue(&tx, &hash, &Job::SyncOrder { order_id: order.0 })?;
+            let job = match db::solicitations::for_order(&tx, &hash, order)? {
+                Some(s) if entry.event == CONFIRMATION && s.placed_at.is_none() => {
+                    Job::PlaceOrder {
+                        solicitation_id: s.id,
+                        order_id: order.0,
+                    }
+                }
+                _ => Job::SyncOrder { order_id: order.0 },
+            };
+            jobs::enqueue(&tx, &hash, &job)?;
             tx.commit()?;
             Ok(Ok(order))
         })

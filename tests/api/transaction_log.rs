@@ -608,3 +608,47 @@ async fn an_order_not_paid_with_sequra_says_so_on_its_panel() {
     assert!(html.contains("This order has no seQura payment yet."));
     assert!(!html.contains("id=\"panel-portal\""));
 }
+
+#[tokio::test]
+async fn a_confirmation_bigcommerce_refuses_is_logged_left_to_the_merchant_and_retried() {
+    let app = spawn_app().await;
+    let session = selling(&app).await;
+    // BigCommerce refuses to give the order seQura's outcome, once: a permanent failure.
+    app.bc.fail_next("PUT", "/v2/orders/", 400, 1);
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    let entry = entry_of(&app, order, "failed").await;
+    let event: String = app.query(
+        &format!("SELECT event FROM transaction_log WHERE id = {entry}"),
+        |r| r.get(0),
+    );
+    assert_eq!(event, "confirmation");
+    assert_eq!(app.bc.order(STORE, order).unwrap()["status_id"], 0);
+
+    // The sweep does not queue it again: it would fail the same way, every few minutes.
+    for _ in 0..2 {
+        sequra_bc::orders::reconcile::sweep(&app.state).await;
+        settle(&app).await;
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM jobs WHERE kind = 'place_order'"),
+        1
+    );
+    assert_eq!(app.bc.order(STORE, order).unwrap()["status_id"], 0);
+    assert!(!resolved(&app, entry));
+
+    // The cause fixed, the merchant's retry places the order and resolves the entry.
+    let resp = app
+        .post_form("/app/log/retry", &session, &[("entry", &entry.to_string())])
+        .await;
+    assert_eq!(resp.status(), 303);
+    eventually("the order is placed", || {
+        (app.bc.order(STORE, order).unwrap()["status_id"] == 11).then_some(())
+    })
+    .await;
+    settle(&app).await;
+    assert_eq!(
+        app.bc.order(STORE, order).unwrap()["payment_provider_id"],
+        uuid.as_str()
+    );
+    assert!(resolved(&app, entry));
+}
