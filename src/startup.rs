@@ -55,6 +55,15 @@ impl Application {
         let mut settings = settings;
         settings.server.public_url = public_url.as_str().trim_end_matches('/').to_string();
         let state = AppState::new(settings, public_url, db, key)?;
+        // Before the first delivery: a repeat of one stored before this start is recognised.
+        let remembered = state
+            .db
+            .call_blocking(|c| state.recent_deliveries.load(c))
+            .context("cannot read the recent webhook deliveries")?;
+        tracing::info!(
+            deliveries = remembered,
+            "recent webhook deliveries remembered"
+        );
         Ok(Self {
             listener,
             state,

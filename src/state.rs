@@ -46,6 +46,8 @@ pub struct Shared {
     pub jobs: crate::jobs::Queue,
     /// Webhook secrets already decrypted.
     pub webhook_secrets: Arc<crate::bigcommerce::webhooks::SecretCache>,
+    /// The deliveries of the last days, for de-duplication (loaded at start).
+    pub recent_deliveries: crate::bigcommerce::webhooks::RecentDeliveries,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
     provision_locks: KeyedLocks,
 }
@@ -88,6 +90,7 @@ impl AppState {
             content_security_policy,
             jobs,
             webhook_secrets: Arc::default(),
+            recent_deliveries: Default::default(),
             provision_locks: KeyedLocks::default(),
         })))
     }

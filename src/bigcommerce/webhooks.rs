@@ -138,12 +138,19 @@ pub async fn receive(
     } else {
         None
     };
-    let payload = String::from_utf8_lossy(raw).into_owned();
     let cancelled = body.scope == "store/app/uninstalled";
+    let key = delivery_key(store.as_str(), &body.scope, &body.hash);
+    let fresh = state.recent_deliveries.claim(key);
+    // A repeat about no order asks for nothing. One about an order still goes on: it may be
+    // a seQura order's, whose sync it asks for again (below).
+    if !fresh && order_id.is_none() {
+        return Ok(Received::Duplicate);
+    }
+    let payload = String::from_utf8_lossy(raw).into_owned();
     // The event and the work it calls for are stored together, before the 200.
     // Grouped with the other deliveries arriving meanwhile into one transaction: one fsync
     // for many acknowledgements.
-    let (stored, queued) = state
+    let written = state
         .db
         .batched(move |tx| {
             let solicitation = match order_id {
@@ -152,19 +159,21 @@ pub async fn receive(
                 }
                 _ => None,
             };
-            let stored = db::webhook_events::insert(
-                tx,
-                &NewEvent {
-                    store: &store,
-                    scope: &body.scope,
-                    event_hash: &body.hash,
-                    resource_id,
-                    order_id,
-                    payload: &payload,
-                    created_at: body.created_at,
-                    sequra_order: solicitation.is_some(),
-                },
-            )?;
+            if fresh {
+                db::webhook_events::insert(
+                    tx,
+                    &NewEvent {
+                        store: &store,
+                        scope: &body.scope,
+                        event_hash: &body.hash,
+                        resource_id,
+                        order_id,
+                        payload: &payload,
+                        created_at: body.created_at,
+                        sequra_order: solicitation.is_some(),
+                    },
+                )?;
+            }
             let job = match solicitation {
                 // A re-delivery still asks for a sync (coalesced with a waiting one): the
                 // `hash` may not tell two changes apart, and a sync sends only differences.
@@ -178,19 +187,28 @@ pub async fn receive(
                         order_id: s.bc_order_id.0,
                     })
                 }
-                _ if cancelled && stored => Some(Job::StoreCancelled),
+                _ if cancelled && fresh => Some(Job::StoreCancelled),
                 _ => None,
             };
             if let Some(job) = &job {
                 jobs::enqueue_after(tx, &store, job, SYNC_DEBOUNCE)?;
             }
-            Ok((stored, job.is_some()))
+            Ok(job.is_some())
         })
-        .await?;
+        .await;
+    let queued = match written {
+        Ok(queued) => queued,
+        Err(e) => {
+            if fresh {
+                state.recent_deliveries.release(key);
+            }
+            return Err(e.into());
+        }
+    };
     if queued {
         state.jobs.wake();
     }
-    Ok(if stored {
+    Ok(if fresh {
         Received::Stored
     } else {
         Received::Duplicate
@@ -249,9 +267,163 @@ impl SecretCache {
     }
 }
 
+/// How long one generation of remembered deliveries lasts. A delivery is recognised as a
+/// repeat for at least this long (BigCommerce's retries span about 48 hours) and at most twice
+/// this long; memory holds two generations.
+const DEDUPE_GENERATION: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
+
+/// The deliveries of the last days, by a 128-bit digest of (store, scope, hash), against which
+/// a delivery is de-duplicated before it is stored. A unique index on the table did this, but
+/// BigCommerce's hashes are random, so every insert wrote a random index page: a commit of 20
+/// deliveries wrote 20 pages instead of two. The table is now only appended to, and rebuilds
+/// this at start ([`RecentDeliveries::load`]).
+pub struct RecentDeliveries(std::sync::Mutex<Generations>);
+
+struct Generations {
+    current: std::collections::HashSet<u128>,
+    previous: std::collections::HashSet<u128>,
+    started: std::time::Instant,
+}
+
+impl Default for RecentDeliveries {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(Generations {
+            current: Default::default(),
+            previous: Default::default(),
+            started: std::time::Instant::now(),
+        }))
+    }
+}
+
+/// The digest a delivery is remembered by (its parts separated, so no two tuples collide).
+fn delivery_key(store: &str, scope: &str, hash: &str) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(store)
+        .chain_update([0])
+        .chain_update(scope)
+        .chain_update([0])
+        .chain_update(hash)
+        .finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(first)
+}
+
+impl RecentDeliveries {
+    /// Remembers the deliveries stored in the last two generations' time.
+    pub fn load(&self, conn: &rusqlite::Connection) -> Result<usize, db::DbError> {
+        let since = db::timestamp(time::OffsetDateTime::now_utc() - 2 * DEDUPE_GENERATION);
+        let mut g = self
+            .0
+            .lock()
+            .map_err(|_| db::DbError::Task("poisoned".into()))?;
+        db::webhook_events::each_received_since(conn, &since, |store, scope, hash| {
+            g.current.insert(delivery_key(store, scope, hash));
+        })
+    }
+
+    /// True for a delivery not seen before, now remembered; false for a repeat.
+    fn claim(&self, key: u128) -> bool {
+        self.claim_at(key, std::time::Instant::now())
+    }
+
+    fn claim_at(&self, key: u128, now: std::time::Instant) -> bool {
+        let Ok(mut g) = self.0.lock() else {
+            // Never refuse a delivery for want of memory: a repeat stored twice is processed
+            // idempotently.
+            return true;
+        };
+        if now.duration_since(g.started) >= DEDUPE_GENERATION {
+            g.previous = std::mem::take(&mut g.current);
+            g.started = now;
+        }
+        !g.previous.contains(&key) && g.current.insert(key)
+    }
+
+    /// Forgets a claimed delivery that could not be stored (BigCommerce sends it again).
+    fn release(&self, key: u128) {
+        if let Ok(mut g) = self.0.lock() {
+            g.current.remove(&key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_is_a_repeat_for_one_to_two_generations_then_forgotten() {
+        let recent = RecentDeliveries::default();
+        let start = std::time::Instant::now();
+        let key = delivery_key("abc123", "store/order/updated", "7ee67cd1");
+        assert!(recent.claim_at(key, start));
+        assert!(!recent.claim_at(key, start));
+        // Other stores, scopes and hashes are other deliveries.
+        for other in [
+            delivery_key("abc124", "store/order/updated", "7ee67cd1"),
+            delivery_key("abc123", "store/order/statusUpdated", "7ee67cd1"),
+            delivery_key("abc123", "store/order/updated", "7ee67cd2"),
+        ] {
+            assert!(recent.claim_at(other, start));
+        }
+        // Still a repeat through the next generation, forgotten in the one after.
+        let next = start + DEDUPE_GENERATION;
+        assert!(!recent.claim_at(key, next));
+        assert!(!recent.claim_at(key, next + DEDUPE_GENERATION / 2));
+        let later = next + DEDUPE_GENERATION;
+        assert!(recent.claim_at(key, later + DEDUPE_GENERATION));
+        // A released claim (the delivery could not be stored) is no repeat.
+        let fresh = delivery_key("abc123", "store/order/updated", "new");
+        assert!(recent.claim(fresh));
+        recent.release(fresh);
+        assert!(recent.claim(fresh));
+    }
+
+    #[test]
+    fn deliveries_stored_before_a_start_are_repeats_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db::Db::open(&dir.path().join("t.db")).unwrap();
+        db.migrate().unwrap();
+        let store = StoreHash::parse("abc123").unwrap();
+        let recent = RecentDeliveries::default();
+        let loaded = db
+            .call_blocking(|c| {
+                c.execute(
+                    "INSERT INTO stores (store_hash, status, installed_at)
+                     VALUES ('abc123', 'installed', 'now')",
+                    [],
+                )?;
+                for hash in ["h1", "h2"] {
+                    db::webhook_events::insert(
+                        c,
+                        &NewEvent {
+                            store: &store,
+                            scope: "store/order/updated",
+                            event_hash: hash,
+                            resource_id: Some(1),
+                            order_id: Some(1),
+                            payload: "{}",
+                            created_at: None,
+                            sequra_order: false,
+                        },
+                    )?;
+                }
+                // Received long ago: beyond the two generations, not loaded.
+                c.execute(
+                    "UPDATE webhook_events SET received_at = '2000-01-01T00:00:00Z'
+                     WHERE event_hash = 'h2'",
+                    [],
+                )?;
+                recent.load(c)
+            })
+            .unwrap();
+        assert_eq!(loaded, 1);
+        assert!(!recent.claim(delivery_key("abc123", "store/order/updated", "h1")));
+        assert!(recent.claim(delivery_key("abc123", "store/order/updated", "h2")));
+        assert!(recent.claim(delivery_key("abc123", "store/order/updated", "h3")));
+    }
 
     fn sign(secret: &[u8], id: &str, ts: i64, body: &[u8]) -> String {
         let msg = [id.as_bytes(), b".", ts.to_string().as_bytes(), b".", body].concat();

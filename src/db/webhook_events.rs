@@ -19,28 +19,48 @@ pub struct NewEvent<'a> {
     pub sequra_order: bool,
 }
 
-/// Stores the event once; returns false when the same event (store, scope, hash) was
-/// already stored (a re-delivery).
-pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
-    let n = conn
-        .prepare_cached(
-            "INSERT INTO webhook_events (store_hash, scope, event_hash, resource_id, order_id,
-                                         payload, created_at, received_at, sequra_order)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (store_hash, scope, event_hash) DO NOTHING",
-        )?
-        .execute(params![
-            e.store.as_str(),
-            e.scope,
-            e.event_hash,
-            e.resource_id,
-            e.order_id,
-            e.payload,
-            e.created_at,
-            now(),
-            e.sequra_order
-        ])?;
-    Ok(n > 0)
+/// Stores the event. De-duplication happens before, against the recent deliveries the app
+/// keeps in memory (see `bigcommerce::webhooks::RecentDeliveries`).
+pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_events (store_hash, scope, event_hash, resource_id, order_id,
+                                     payload, created_at, received_at, sequra_order)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        e.store.as_str(),
+        e.scope,
+        e.event_hash,
+        e.resource_id,
+        e.order_id,
+        e.payload,
+        e.created_at,
+        now(),
+        e.sequra_order
+    ])?;
+    Ok(())
+}
+
+/// Calls `each(store, scope, hash)` for every event received at or after `since` (RFC 3339),
+/// to rebuild the in-memory de-duplication at start. A scan: it runs once.
+pub fn each_received_since(
+    conn: &Connection,
+    since: &str,
+    mut each: impl FnMut(&str, &str, &str),
+) -> Result<usize, DbError> {
+    let mut q = conn.prepare(
+        "SELECT store_hash, scope, event_hash FROM webhook_events WHERE received_at >= ?1",
+    )?;
+    let mut rows = q.query([since])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let text = |i: usize| -> Result<&str, DbError> {
+            Ok(r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)?)
+        };
+        each(text(0)?, text(1)?, text(2)?);
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The newest stored event about the order, by id.
