@@ -51,6 +51,23 @@ async fn a_delivery_is_stored_once_however_often_it_arrives() {
     }
     assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 1);
     assert_eq!(app.count("SELECT order_id FROM webhook_events"), 250);
+    // The same delivery arriving 20 times at once (BigCommerce's duplicates, a retry crossing
+    // a slow answer) is stored once too.
+    let body = delivery(
+        "store1",
+        "store/order/statusUpdated",
+        "5c1e0f9a2b77",
+        json!({"type": "order", "id": 250}),
+    );
+    let headers = [(HEADER, s.as_str())];
+    let at_once = (0..20).map(|_| post(&app, &body, &headers));
+    for resp in futures_util::future::join_all(at_once).await {
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM webhook_events WHERE event_hash = '5c1e0f9a2b77'"),
+        1
+    );
     // A shipment carries its order as camelCase orderId.
     let body = delivery(
         "store1",
