@@ -395,7 +395,8 @@ mod tests {
                      VALUES ('abc123', 'installed', 'now')",
                     [],
                 )?;
-                for hash in ["h1", "h2"] {
+                // Appended in the order received: the old one first.
+                for hash in ["old", "h1"] {
                     db::webhook_events::insert(
                         c,
                         &NewEvent {
@@ -413,7 +414,7 @@ mod tests {
                 // Received long ago: beyond the two generations, not loaded.
                 c.execute(
                     "UPDATE webhook_events SET received_at = '2000-01-01T00:00:00Z'
-                     WHERE event_hash = 'h2'",
+                     WHERE event_hash = 'old'",
                     [],
                 )?;
                 recent.load(c)
@@ -421,7 +422,7 @@ mod tests {
             .unwrap();
         assert_eq!(loaded, 1);
         assert!(!recent.claim(delivery_key("abc123", "store/order/updated", "h1")));
-        assert!(recent.claim(delivery_key("abc123", "store/order/updated", "h2")));
+        assert!(recent.claim(delivery_key("abc123", "store/order/updated", "old")));
         assert!(recent.claim(delivery_key("abc123", "store/order/updated", "h3")));
     }
 

@@ -42,21 +42,26 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<(), DbError> {
 }
 
 /// Calls `each(store, scope, hash)` for every event received at or after `since` (RFC 3339),
-/// to rebuild the in-memory de-duplication at start. A scan: it runs once.
+/// to rebuild the in-memory de-duplication at start. Newest first, stopping at the first older
+/// one: events are appended in the order received, so only the window is read, not the month
+/// the table keeps.
 pub fn each_received_since(
     conn: &Connection,
     since: &str,
     mut each: impl FnMut(&str, &str, &str),
 ) -> Result<usize, DbError> {
     let mut q = conn.prepare(
-        "SELECT store_hash, scope, event_hash FROM webhook_events WHERE received_at >= ?1",
+        "SELECT store_hash, scope, event_hash, received_at FROM webhook_events ORDER BY id DESC",
     )?;
-    let mut rows = q.query([since])?;
+    let mut rows = q.query([])?;
     let mut n = 0;
     while let Some(r) = rows.next()? {
         let text = |i: usize| -> Result<&str, DbError> {
             Ok(r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)?)
         };
+        if text(3)? < since {
+            break;
+        }
         each(text(0)?, text(1)?, text(2)?);
         n += 1;
     }
