@@ -16,6 +16,7 @@ pub mod sync;
 pub mod view;
 
 use crate::db;
+use crate::db::solicitations::Solicitation;
 use crate::db::transaction_log::{NewEntry, Outcome};
 use crate::domain::{BcOrderId, StoreHash};
 use crate::jobs::Job;
@@ -52,6 +53,18 @@ pub struct About<'a> {
     pub sequra_uuid: Option<&'a str>,
     pub environment: Option<&'a str>,
     pub merchant_ref: Option<&'a str>,
+}
+
+impl<'a> About<'a> {
+    /// A seQura order's entry: its BigCommerce order, reference, environment and merchant ref.
+    pub fn of(s: &'a Solicitation) -> Self {
+        Self {
+            order: Some(s.bc_order_id),
+            sequra_uuid: s.sequra_uuid.as_deref(),
+            environment: s.environment.as_deref(),
+            merchant_ref: s.merchant_ref.as_deref(),
+        }
+    }
 }
 
 /// A transaction-log entry about to be written (owned: it crosses to the database thread).
@@ -159,14 +172,13 @@ pub async fn gave_up(state: &AppState, store: &StoreHash, job: &Job, reason: &st
         }
         None => None,
     };
-    let about = About {
-        order: order.map(BcOrderId),
-        sequra_uuid: solicitation.as_ref().and_then(|s| s.sequra_uuid.as_deref()),
-        environment: solicitation.as_ref().and_then(|s| s.environment.as_deref()),
-        merchant_ref: solicitation
-            .as_ref()
-            .and_then(|s| s.merchant_ref.as_deref()),
-    };
+    let about = solicitation.as_ref().map_or(
+        About {
+            order: order.map(BcOrderId),
+            ..About::default()
+        },
+        About::of,
+    );
     let message = format!("Gave up after repeated failures: {reason}");
     record(state, store, &about, event, Outcome::Failed, &message).await;
 }

@@ -50,17 +50,11 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
     if let Err(JobError::Permanent(reason)) = &outcome {
         // The sweep does not queue it again (it would fail the same way): the merchant's
         // retry from the log does, once the cause is fixed.
-        let about = About {
-            order: Some(s.bc_order_id),
-            sequra_uuid: s.sequra_uuid.as_deref(),
-            environment: s.environment.as_deref(),
-            merchant_ref: s.merchant_ref.as_deref(),
-        };
         let message = format!("The order could not be given seQura's outcome: {reason}");
         crate::orders::record(
             state,
             store,
-            &about,
+            &About::of(&s),
             CONFIRMATION,
             Outcome::Failed,
             &message,

@@ -72,15 +72,6 @@ enum Done {
     Sent(Box<(Accepted, bool, Record)>),
 }
 
-fn about(s: &Solicitation) -> About<'_> {
-    About {
-        order: Some(s.bc_order_id),
-        sequra_uuid: s.sequra_uuid.as_deref(),
-        environment: s.environment.as_deref(),
-        merchant_ref: s.merchant_ref.as_deref(),
-    }
-}
-
 async fn sync(
     state: &AppState,
     store: &StoreHash,
@@ -93,7 +84,7 @@ async fn sync(
             record(
                 state,
                 store,
-                &about(s),
+                &About::of(s),
                 "update",
                 Outcome::Waiting,
                 "The order is in review at seQura: changes wait and are sent once it is approved.",
@@ -193,7 +184,7 @@ async fn sync(
         accepted_at: String::new(),
         shipped_at: None,
     };
-    let entry = Record::new(store, &about(s), event, Outcome::Sent, &summary(&now));
+    let entry = Record::new(store, &About::of(s), event, Outcome::Sent, &summary(&now));
     tracing::info!(order_id = id, event, "order update accepted by seQura");
     Ok(Done::Sent(Box::new((saved, shipped_grew, entry))))
 }
@@ -206,7 +197,15 @@ async fn rejected(
     event: &str,
     message: String,
 ) -> JobError {
-    record(state, store, &about(s), event, Outcome::Rejected, &message).await;
+    record(
+        state,
+        store,
+        &About::of(s),
+        event,
+        Outcome::Rejected,
+        &message,
+    )
+    .await;
     JobError::Permanent(message)
 }
 
