@@ -262,7 +262,7 @@ const PRODUCT_FIELDS: &str = "id,name,sku,categories";
 const CATEGORY_FIELDS: &str = "id,parent_id,name";
 /// BigCommerce's largest `limit` (spec §7).
 const MAX_LIMIT: u32 = 250;
-/// Pages read from a v2 collection before giving up (250 × 40 = 10 000 rows).
+/// Pages read from a v2 collection (250 × 40 = 10 000 rows); a longer one is refused.
 const MAX_V2_PAGES: u32 = 40;
 /// Ids per `id:in` request, to keep URLs short.
 const IDS_PER_REQUEST: usize = 50;
@@ -640,6 +640,20 @@ impl StoreApi {
             .ok_or_else(|| BcError::Invalid("checkout token answer without a token".into()))
     }
 
+    /// Deletes the cart (and its checkout) once a seQura order paid it; a cart already gone
+    /// (404) is fine.
+    /// <https://developer.bigcommerce.com/docs/rest-management/carts/carts-single#delete-a-cart>
+    pub async fn delete_cart(&self, cart_id: &str) -> Result<(), BcError> {
+        let path = format!("v3/carts/{}", encode_query_value(cart_id));
+        match self
+            .send::<Option<Value>>(reqwest::Method::DELETE, &path, None)
+            .await
+        {
+            Ok(_) | Err(BcError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether the channel's checkout asks the shopper to accept terms and conditions.
     /// <https://developer.bigcommerce.com/docs/rest-management/checkouts/checkout-settings>
     pub async fn terms_enabled(&self, channel_id: u64) -> Result<bool, BcError> {
@@ -872,10 +886,15 @@ impl StoreApi {
             let n = rows.len();
             out.extend(rows);
             if n < MAX_LIMIT as usize {
-                break;
+                return Ok(out);
             }
         }
-        Ok(out)
+        // Never a silent part of a collection (an order's products cut short would make a
+        // cart that charges less than the order): more rows than the app reads is an error.
+        Err(BcError::Invalid(format!(
+            "{path} has more than {} rows",
+            MAX_V2_PAGES * MAX_LIMIT
+        )))
     }
 
     async fn list_v3<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, BcError> {

@@ -72,6 +72,9 @@ pub enum CartError {
     NegativeAmountDue(i64),
     #[error("the order's amounts overflow")]
     Overflow,
+    /// The lines do not add up to the total by more than rounding (a cent a line) explains.
+    #[error("the order's lines add up to {lines} cents but its amount due is {due} cents")]
+    Discrepancy { due: i64, lines: i64 },
 }
 
 /// What the shopper still has to pay, in cents: the order total less the store credit and
@@ -176,6 +179,22 @@ pub fn build_cart(input: &CartInput) -> Result<Cart, CartError> {
         .try_fold(0i64, |acc, item| acc.checked_add(item.total_with_tax()))
         .ok_or(CartError::Overflow)?;
     let residue = due.checked_sub(sum).ok_or(CartError::Overflow)?;
+    // The order's own line totals (not unit price × quantity, whose rounding from four decimals
+    // is up to half a cent a unit) add up to the amount due within a cent a line, or the order
+    // has something the cart does not (a fee, a discount): that is never hidden in `rounding`.
+    let stated = input.products.iter().try_fold(sum, |acc, p| {
+        let line = i64::from(p.quantity).checked_mul(p.price_inc_tax)?;
+        let total = if p.total_inc_tax != 0 {
+            p.total_inc_tax
+        } else {
+            line
+        };
+        acc.checked_sub(line)?.checked_add(total)
+    });
+    let stated = stated.ok_or(CartError::Overflow)?;
+    if due.abs_diff(stated) > items.len() as u64 {
+        return Err(CartError::Discrepancy { due, lines: stated });
+    }
     if residue > 0 {
         items.push(CartItem::handling(ROUNDING_REF, "Rounding", residue));
     } else if residue < 0 {

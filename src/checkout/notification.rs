@@ -25,6 +25,8 @@ pub struct Notification {
     pub store: StoreHash,
     pub order: BcOrderId,
     pub sid: i64,
+    /// The attempt (seQura order) the notification is about; absent before V8.
+    pub attempt: Option<i64>,
     pub signature: String,
 }
 
@@ -44,26 +46,59 @@ fn message(store: &StoreHash, order: BcOrderId, sid: i64) -> String {
     format!("{store}:{order}:{sid}")
 }
 
-/// The signature of one solicitation's notifications: HMAC-SHA256 under a key derived from
-/// the secrets key, over store, order and solicitation.
-pub fn sign(key: &SecretsKey, store: &StoreHash, order: BcOrderId, sid: i64) -> String {
+/// The return link's signature: HMAC-SHA256 under the return-link key, over store, order and
+/// solicitation. It only lets its holder see where the payment is; it authorises nothing.
+///
+/// Before V8 the same value signed the notifications, so a return link (browser history, a
+/// proxy log) could post one: attempts of that time ([`Verified::Legacy`]) still accept it.
+pub fn sign_return(key: &SecretsKey, store: &StoreHash, order: BcOrderId, sid: i64) -> String {
     let k = key.derive("sequra-notification-v1");
     hex::encode(hmac_sha256(&k, message(store, order, sid).as_bytes()))
 }
 
-/// The parameters seQura echoes in every notification of this solicitation.
+/// The notification signature of one seQura order (attempt): HMAC-SHA256 under a key of its
+/// own, never shown to a browser, over store, order, solicitation and attempt. The attempt is
+/// stored with seQura's order reference, so a notification verifies only for the seQura order
+/// it was made for.
+pub fn sign(
+    key: &SecretsKey,
+    store: &StoreHash,
+    order: BcOrderId,
+    sid: i64,
+    attempt: i64,
+) -> String {
+    let k = key.derive("sequra-ipn-v2");
+    let msg = format!("{}:{attempt}", message(store, order, sid));
+    hex::encode(hmac_sha256(&k, msg.as_bytes()))
+}
+
+/// The parameters seQura echoes in every notification of this attempt.
 pub fn parameters(
     key: &SecretsKey,
     store: &StoreHash,
     order: BcOrderId,
     sid: i64,
+    attempt: i64,
 ) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("store".to_string(), store.to_string()),
         ("order".to_string(), order.to_string()),
         ("sid".to_string(), sid.to_string()),
-        ("signature".to_string(), sign(key, store, order, sid)),
+        ("attempt".to_string(), attempt.to_string()),
+        (
+            "signature".to_string(),
+            sign(key, store, order, sid, attempt),
+        ),
     ])
+}
+
+/// Which signature a notification carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The attempt's own signature.
+    Attempt(i64),
+    /// No attempt: the pre-V8 signature, valid only for an attempt of that time.
+    Legacy,
 }
 
 impl Notification {
@@ -109,6 +144,15 @@ impl Notification {
             .ok()
             .filter(|n| *n > 0)
             .ok_or(NotificationError::Invalid("sid"))?;
+        let attempt = match map.get("attempt").copied() {
+            None => None,
+            Some(a) => Some(
+                a.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(NotificationError::Invalid("attempt"))?,
+            ),
+        };
         let signature = get("signature")?;
         if signature.len() != 64 {
             return Err(NotificationError::BadSignature);
@@ -120,15 +164,26 @@ impl Notification {
             store,
             order,
             sid,
+            attempt,
             signature: signature.to_string(),
         })
     }
 
-    /// Checks the signature in constant time.
-    pub fn verify(&self, key: &SecretsKey) -> Result<(), NotificationError> {
-        let want = sign(key, &self.store, self.order, self.sid);
+    /// Checks the signature in constant time: the attempt's, or without an attempt the pre-V8
+    /// one (which the caller must then accept only for an attempt of that time).
+    pub fn verify(&self, key: &SecretsKey) -> Result<Verified, NotificationError> {
+        let (want, verified) = match self.attempt {
+            Some(a) => (
+                sign(key, &self.store, self.order, self.sid, a),
+                Verified::Attempt(a),
+            ),
+            None => (
+                sign_return(key, &self.store, self.order, self.sid),
+                Verified::Legacy,
+            ),
+        };
         if constant_time_eq(want.as_bytes(), self.signature.as_bytes()) {
-            Ok(())
+            Ok(verified)
         } else {
             Err(NotificationError::BadSignature)
         }
@@ -148,7 +203,7 @@ mod tests {
     fn signed(prefix: &str, state_key: &str, state: &str) -> Vec<(String, String)> {
         let key = SecretsKey::from_bytes([1; 32]);
         let store = StoreHash::parse("abc").unwrap();
-        let params = parameters(&key, &store, BcOrderId(7), 3);
+        let params = parameters(&key, &store, BcOrderId(7), 3, 9);
         let mut out = pairs(&[
             ("order_ref", "d168f9bc-de62"),
             ("product_code", "i1"),
@@ -170,8 +225,8 @@ mod tests {
         ] {
             let n = Notification::parse(&signed(prefix, state_key, state)).unwrap();
             assert_eq!(n.state, want);
-            assert_eq!((n.order, n.sid), (BcOrderId(7), 3));
-            n.verify(&key).unwrap();
+            assert_eq!((n.order, n.sid, n.attempt), (BcOrderId(7), 3, Some(9)));
+            assert_eq!(n.verify(&key), Ok(Verified::Attempt(9)));
         }
     }
 
@@ -190,6 +245,29 @@ mod tests {
         );
         let n = Notification::parse(&signed("", "sq_state", "approved")).unwrap();
         assert!(n.verify(&SecretsKey::from_bytes([2; 32])).is_err());
+    }
+
+    #[test]
+    fn the_return_links_signature_does_not_sign_a_notification() {
+        let key = SecretsKey::from_bytes([1; 32]);
+        let store = StoreHash::parse("abc").unwrap();
+        let from_link = sign_return(&key, &store, BcOrderId(7), 3);
+        let mut p = signed("", "sq_state", "cancelled");
+        for (k, v) in p.iter_mut() {
+            if k == "signature" {
+                *v = from_link.clone();
+            }
+        }
+        let n = Notification::parse(&p).unwrap();
+        assert_eq!(n.verify(&key), Err(NotificationError::BadSignature));
+        // Another attempt's signature does not carry over either.
+        for (k, v) in p.iter_mut() {
+            if k == "signature" {
+                *v = sign(&key, &store, BcOrderId(7), 3, 8);
+            }
+        }
+        let n = Notification::parse(&p).unwrap();
+        assert_eq!(n.verify(&key), Err(NotificationError::BadSignature));
     }
 
     #[test]

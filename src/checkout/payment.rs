@@ -4,19 +4,24 @@
 
 use std::net::IpAddr;
 
+use super::cart::CartError;
 use super::eligibility::{self, Eligibility};
-use super::notification::{Notification, NotifiedState, parameters, sign};
+use super::notification::{Notification, NotifiedState, Verified, parameters, sign_return};
 use super::{CartInput, build_cart, customer, delivery_address, delivery_method, invoice_address};
 use crate::bigcommerce::client::{BcError, StoreApi};
 use crate::bigcommerce::models::{Order, OrderProduct, ShippingAddress};
 use crate::db;
 use crate::db::order_sync::Accepted;
-use crate::db::solicitations::{Solicitation, SolicitationState, Solicited};
+use crate::db::solicitations::{
+    Attempt, AttemptState, NewAttempt, Solicitation, SolicitationState, Solicited,
+};
+use crate::db::transaction_log::Outcome;
 use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
 use crate::jobs::{self, Job};
 use crate::onboarding;
-use crate::orders::holding::{OrderData, holding};
+use crate::orders::About;
+use crate::orders::holding::{Holding, OrderData, holding};
 use crate::sequra::{
     EventsWebhook, Gui, Merchant, MerchantReference, OrderRequest, Platform, SequraError,
 };
@@ -73,6 +78,36 @@ pub async fn start(
         )));
     }
     let data = order_data(&e.api, solicitation.bc_order_id.0).await?;
+    // Every start is a seQura order of its own (another tab, a retry): each is kept, and its
+    // id is signed into its notifications.
+    let (hash, sid, environment, merchant_ref) = (
+        store.clone(),
+        solicitation.id,
+        e.account.environment.as_str(),
+        e.merchant_ref.to_string(),
+    );
+    let (product_s, campaign_s, title_s) = (
+        product.to_string(),
+        campaign.map(str::to_string),
+        title.clone(),
+    );
+    let attempt = state
+        .db
+        .call(move |conn| {
+            db::solicitations::create_attempt(
+                conn,
+                &hash,
+                sid,
+                &NewAttempt {
+                    environment,
+                    merchant_ref: &merchant_ref,
+                    product: &product_s,
+                    campaign: campaign_s.as_deref(),
+                    method_title: &title_s,
+                },
+            )
+        })
+        .await?;
     let order = order_request(
         state,
         store,
@@ -81,6 +116,7 @@ pub async fn start(
         &e.merchant_ref.to_string(),
         "",
         shopper,
+        Some(attempt),
     )
     .await?;
     // The server's numbers decide: the amount due must still suit the chosen method.
@@ -94,12 +130,19 @@ pub async fn start(
     if !still_offered || due <= 0 {
         return Err(AppError::Forbidden(Public::new("err_method_not_eligible")));
     }
+    // What seQura will hold once it confirms this very order (nothing shipped yet).
+    let held = confirmed_holding(&solicitation, &data)
+        .ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
     let solicited = state
         .sequra
         .start_solicitation(&e.account, e.merchant_ref.as_str(), &order)
         .await
         .map_err(sequra_failure)?;
     let uuid = solicited.uuid.clone();
+    let request = serde_json::to_string(&order)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("order request: {e}")))?;
+    let held = serde_json::to_string(&held)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("holding: {e}")))?;
     let (ip_s, ua_s) = (
         order.customer.ip_number.clone(),
         order.customer.user_agent.clone(),
@@ -116,8 +159,10 @@ pub async fn start(
     state
         .db
         .call(move |conn| {
+            let tx = conn.transaction()?;
+            db::solicitations::attempt_started(&tx, attempt, &uuid_s, &request, &held)?;
             db::solicitations::mark_solicited(
-                conn,
+                &tx,
                 id,
                 &Solicited {
                     environment,
@@ -129,7 +174,9 @@ pub async fn start(
                     shopper_ip: &ip_s,
                     user_agent: &ua_s,
                 },
-            )
+            )?;
+            tx.commit()?;
+            Ok(())
         })
         .await?;
     let form = state
@@ -146,6 +193,7 @@ pub async fn start(
     tracing::info!(
         order_id = solicitation.bc_order_id.0,
         product,
+        attempt,
         "seQura solicitation started"
     );
     Ok(Started {
@@ -176,11 +224,13 @@ async fn incomplete_order(
     if let Some(s) = existing {
         return Ok(s);
     }
-    let order_id = e.api.create_order_from_checkout(&e.checkout.id).await?;
+    // The token first: BigCommerce refuses one once an order of the checkout is finalised
+    // (bigcommerce-api.md §4.1 (d), §4.2), and the documented flow makes it before the order.
     let token = e
         .api
         .create_checkout_token(&e.checkout.id, 1, TOKEN_TTL_SECS)
         .await?;
+    let order_id = e.api.create_order_from_checkout(&e.checkout.id).await?;
     let (hash, key, checkout_id) = (store.clone(), state.key.clone(), e.checkout.id.clone());
     state
         .db
@@ -223,7 +273,9 @@ pub async fn order_data(api: &StoreApi, id: u64) -> Result<FetchedOrder, BcError
     })
 }
 
-/// The seQura order built from the BigCommerce order (server numbers only).
+/// The seQura order built from the BigCommerce order (server numbers only), with the
+/// notification parameters of `attempt` (none: an attempt started before V8).
+#[allow(clippy::too_many_arguments)]
 pub async fn order_request(
     state: &AppState,
     store: &StoreHash,
@@ -232,6 +284,7 @@ pub async fn order_request(
     merchant_ref: &str,
     seq_state: &str,
     shopper: &Shopper,
+    attempt: Option<i64>,
 ) -> Result<OrderRequest, AppError> {
     let id = s.bc_order_id.0;
     let FetchedOrder {
@@ -245,9 +298,21 @@ pub async fn order_request(
         shipping,
         checkout_id: &s.checkout_id,
     })
-    .map_err(|e| {
-        tracing::warn!(error = %e, "the order cannot be paid with seQura");
-        AppError::Forbidden(Public::new("err_method_not_eligible"))
+    .map_err(|e| match e {
+        CartError::Discrepancy { due, lines } => {
+            // For the operator: the order has an amount the cart cannot explain.
+            tracing::warn!(
+                order_id = id,
+                amount_due_cents = due,
+                lines_cents = lines,
+                "the order's lines do not add up to its total: seQura not offered"
+            );
+            AppError::Forbidden(Public::new("err_sequra_not_available"))
+        }
+        e => {
+            tracing::warn!(error = %e, "the order cannot be paid with seQura");
+            AppError::Forbidden(Public::new("err_method_not_eligible"))
+        }
     })?;
     let language = store_language(state, store).await?;
     // Confirmations reuse what the shopper's browser sent at start.
@@ -262,7 +327,18 @@ pub async fn order_request(
         .or_else(|| s.user_agent.clone())
         .filter(|ua| !ua.is_empty())
         .unwrap_or_else(|| "unknown".into());
-    let params = parameters(&state.key, store, s.bc_order_id, s.id);
+    let params = match attempt {
+        Some(a) => parameters(&state.key, store, s.bc_order_id, s.id, a),
+        None => std::collections::BTreeMap::from([
+            ("store".to_string(), store.to_string()),
+            ("order".to_string(), s.bc_order_id.to_string()),
+            ("sid".to_string(), s.id.to_string()),
+            (
+                "signature".to_string(),
+                sign_return(&state.key, store, s.bc_order_id, s.id),
+            ),
+        ]),
+    };
     Ok(OrderRequest {
         state: seq_state.to_string(),
         merchant: Merchant {
@@ -321,13 +397,14 @@ async fn store_language(state: &AppState, store: &StoreHash) -> Result<String, A
     })
 }
 
-/// Where seQura sends the shopper back: signed like the notifications.
+/// Where seQura sends the shopper back, signed with the return-link key (which authorises no
+/// notification).
 pub fn return_url(state: &AppState, store: &StoreHash, s: &Solicitation) -> String {
     state.public(&format!(
         "/checkout/{store}/return?order={}&sid={}&signature={}",
         s.bc_order_id,
         s.id,
-        sign(&state.key, store, s.bc_order_id, s.id)
+        sign_return(&state.key, store, s.bc_order_id, s.id)
     ))
 }
 
@@ -336,125 +413,208 @@ pub fn return_url(state: &AppState, store: &StoreHash, s: &Solicitation) -> Stri
 pub enum Reply {
     /// 200: handled (or already handled).
     Done,
-    /// 410: seQura refused the confirmation (cart changed): the order is not placed.
+    /// 410: seQura refused the confirmation (cart changed), or the order is no longer to be
+    /// paid: the order is not placed.
     Refused,
+    /// 409: another seQura order already pays this BigCommerce order; this one must not be
+    /// charged.
+    Duplicate,
     /// 503: a service was unavailable; seQura may notify again and nothing is lost.
     RetryLater,
 }
 
+/// What a notification does to its attempt and solicitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// Nothing (a repeat, or a late notification that would move backwards).
+    Nothing,
+    /// Answer 410: the order is not to be paid (any more).
+    Refuse,
+    /// Answer 409: another attempt pays the order.
+    Duplicate,
+    /// Confirm the attempt to seQura (`confirmed` or `on_hold`) and make it the order's.
+    Confirm(SolicitationState),
+    /// The attempt is cancelled; with `true`, the order is too (it was this attempt's).
+    Cancel(bool),
+}
+
+/// The rules: the first attempt seQura approves or puts on hold becomes the order's; an
+/// approval beats a hold; any other approval or hold afterwards is a duplicate; seQura's
+/// cancellation of the order's attempt cancels the order, even after approval (seQura is the
+/// authority on its order).
+fn decide(s: &Solicitation, a: &Attempt, notified: NotifiedState, others_open: bool) -> Decision {
+    use AttemptState as A;
+    use NotifiedState as N;
+    use SolicitationState as S;
+    let theirs = s.sequra_uuid == a.sequra_uuid && matches!(s.state, S::OnHold | S::Approved);
+    match (a.state, notified) {
+        (A::Rejected, N::Cancelled) | (A::Cancelled, N::Cancelled) => return Decision::Nothing,
+        (A::Rejected, _) | (A::Cancelled, _) => return Decision::Refuse,
+        (A::Duplicate, N::Cancelled) => return Decision::Nothing,
+        (A::Duplicate, _) => return Decision::Duplicate,
+        _ => {}
+    }
+    match (s.state, notified) {
+        (S::Created, _) => Decision::Refuse,
+        (S::Solicited, N::Approved) => Decision::Confirm(S::Approved),
+        (S::Solicited, N::NeedsReview) => Decision::Confirm(S::OnHold),
+        (S::Solicited, N::Cancelled) => Decision::Cancel(!others_open),
+        // The order's attempt: approved after review, or a repeat.
+        (S::OnHold, N::Approved) if theirs => Decision::Confirm(S::Approved),
+        (S::OnHold, N::NeedsReview) | (S::Approved, N::Approved | N::NeedsReview) if theirs => {
+            Decision::Nothing
+        }
+        (S::OnHold | S::Approved, N::Cancelled) if theirs => Decision::Cancel(true),
+        // Another attempt approved while the order's is only in review: the approval wins.
+        (S::OnHold, N::Approved) => Decision::Confirm(S::Approved),
+        (S::OnHold | S::Approved, N::Approved | N::NeedsReview) => Decision::Duplicate,
+        (_, N::Cancelled) => Decision::Cancel(false),
+        (S::Cancelled | S::Rejected, _) => Decision::Refuse,
+    }
+}
+
 /// Handles an IPN or events notification whose signature was verified.
-pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppError> {
+pub async fn notified(
+    state: &AppState,
+    n: &Notification,
+    verified: Verified,
+) -> Result<Reply, AppError> {
     let lock = state
         .payment_locks
         .lock_for(format!("solicitation:{}:{}", n.store, n.sid));
     let _guard = lock.lock().await;
     tracing::Span::current().record("store_hash", n.store.as_str());
-    let (hash, sid) = (n.store.clone(), n.sid);
-    let s = state
+    let (hash, sid, uuid) = (n.store.clone(), n.sid, n.order_ref.clone());
+    let found = state
         .db
-        .call(move |conn| db::solicitations::get(conn, &hash, sid))
-        .await?
-        .filter(|s| {
-            s.bc_order_id == n.order && s.sequra_uuid.as_deref() == Some(n.order_ref.as_str())
+        .call(move |conn| {
+            let Some(s) = db::solicitations::get(conn, &hash, sid)? else {
+                return Ok(None);
+            };
+            let a = match verified {
+                Verified::Attempt(id) => db::solicitations::attempt(conn, &hash, sid, id)?,
+                Verified::Legacy => db::solicitations::attempt_for_uuid(conn, &hash, sid, &uuid)?
+                    .filter(|a| a.legacy),
+            };
+            let Some(a) = a else { return Ok(None) };
+            let open = db::solicitations::others_open(conn, sid, a.id)?;
+            Ok(Some((s, a, open)))
+        })
+        .await?;
+    let (s, a, others_open) = found
+        .filter(|(s, a, _)| {
+            s.bc_order_id == n.order && a.sequra_uuid.as_deref() == Some(n.order_ref.as_str())
         })
         .ok_or(AppError::NotFound)?;
-    use NotifiedState as N;
-    use SolicitationState as S;
-    let target = match (s.state, n.state) {
-        (S::Solicited, N::Approved) | (S::OnHold, N::Approved) => S::Approved,
-        (S::Solicited, N::NeedsReview) => S::OnHold,
-        (S::Solicited, N::Cancelled) | (S::OnHold, N::Cancelled) => S::Cancelled,
-        (S::Rejected, _) => return Ok(Reply::Refused),
-        // Already there, or a late notification that would move the order backwards.
-        (S::OnHold, N::NeedsReview) | (S::Approved, _) | (S::Cancelled, _) => {
-            return Ok(Reply::Done);
-        }
-        (S::Created, _) => return Err(AppError::NotFound),
-    };
-    let account = onboarding::sequra_account(state, &n.store)
-        .await?
-        .filter(|a| Some(a.environment.as_str()) == s.environment.as_deref())
-        .ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
-    let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
-    let uuid = n.order_ref.clone();
-
-    let mut accepted = None;
-    if target != S::Cancelled {
-        let api = crate::bigcommerce::lifecycle::store_api(state, &n.store).await?;
-        let seq_state = if target == S::Approved {
-            "confirmed"
-        } else {
-            "on_hold"
-        };
-        let data = match order_data(&api, s.bc_order_id.0).await {
-            Ok(d) => d,
-            Err(e) if e.is_transient() => return Ok(Reply::RetryLater),
-            Err(e) => return Err(e.into()),
-        };
-        let order = order_request(
-            state,
-            &n.store,
-            &s,
-            &data,
-            &merchant_ref,
-            seq_state,
-            &Shopper::default(),
-        )
-        .await?;
-        match state
-            .sequra
-            .update_order_state(&account, &merchant_ref, &uuid, &order)
-            .await
-        {
-            Ok(()) => {}
-            Err(SequraError::Conflict(messages)) => {
-                tracing::warn!(
-                    ?messages,
-                    "seQura refused the confirmation: the cart changed"
-                );
-                let id = s.id;
-                let from = s.state;
-                state
-                    .db
-                    .call(move |conn| db::solicitations::transition(conn, id, from, S::Rejected))
-                    .await?;
-                return Ok(Reply::Refused);
-            }
-            Err(e) if e.is_transient() => return Ok(Reply::RetryLater),
-            Err(e) => return Err(sequra_failure(e)),
-        }
-        if target == S::Approved {
-            // What seQura now holds: the confirmed cart, nothing shipped.
-            accepted = confirmed_holding(&s, &data);
-        }
+    let decision = decide(&s, &a, n.state, others_open);
+    tracing::info!(
+        order_id = s.bc_order_id.0,
+        attempt = a.id,
+        notified = ?n.state,
+        ?decision,
+        "seQura notification"
+    );
+    match decision {
+        Decision::Nothing => Ok(Reply::Done),
+        Decision::Refuse => Ok(Reply::Refused),
+        Decision::Duplicate => duplicate(state, &s, &a).await,
+        Decision::Cancel(order_too) => cancel(state, &s, &a, order_too).await,
+        Decision::Confirm(target) => confirm(state, &n.store, &s, &a, target).await,
     }
+}
+
+/// Confirms the attempt to seQura with the order it reviewed, then records it as the order's
+/// and queues the BigCommerce follow-up. Only seQura is called: BigCommerce is the queue's.
+async fn confirm(
+    state: &AppState,
+    store: &StoreHash,
+    s: &Solicitation,
+    a: &Attempt,
+    target: SolicitationState,
+) -> Result<Reply, AppError> {
+    let account = onboarding::sequra_account(state, store)
+        .await?
+        .filter(|acc| acc.environment.as_str() == a.environment)
+        .ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
+    let seq_state = if target == SolicitationState::Approved {
+        "confirmed"
+    } else {
+        "on_hold"
+    };
+    let (order, held) = match confirmation(state, store, s, a, seq_state).await {
+        Ok(x) => x,
+        Err(AppError::Upstream(_)) => return Ok(Reply::RetryLater),
+        Err(e) => return Err(e),
+    };
+    let uuid = a.sequra_uuid.clone().unwrap_or_default();
+    match state
+        .sequra
+        .update_order_state(&account, &a.merchant_ref, &uuid, &order)
+        .await
+    {
+        Ok(()) => {}
+        Err(SequraError::Conflict(messages)) => {
+            tracing::warn!(
+                ?messages,
+                "seQura refused the confirmation: the cart changed"
+            );
+            let (id, aid, from) = (s.id, a.id, s.state);
+            // The order stays payable while another attempt may still be completed.
+            let close = from == SolicitationState::Solicited;
+            state
+                .db
+                .call(move |conn| {
+                    let tx = conn.transaction()?;
+                    db::solicitations::set_attempt_state(&tx, aid, AttemptState::Rejected)?;
+                    if close && !db::solicitations::others_open(&tx, id, aid)? {
+                        db::solicitations::transition(&tx, id, from, SolicitationState::Rejected)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await?;
+            return Ok(Reply::Refused);
+        }
+        Err(e) if e.is_transient() => return Ok(Reply::RetryLater),
+        Err(e) => return Err(sequra_failure(e)),
+    }
+    let accepted = match (target, held) {
+        (SolicitationState::Approved, Some(h)) => accepted_of(s, &h),
+        _ => None,
+    };
     // seQura has the outcome: record it and the BigCommerce follow-up in one transaction,
-    // then acknowledge. The follow-up runs now and, if BigCommerce fails, from the queue.
-    let (hash, id, from, order_id) = (n.store.clone(), s.id, s.state, s.bc_order_id);
-    let job = state
+    // then acknowledge; the queue gives the BigCommerce order its status.
+    let (hash, s2, a2) = (store.clone(), s.clone(), a.clone());
+    let attempt_state = if target == SolicitationState::Approved {
+        AttemptState::Approved
+    } else {
+        AttemptState::OnHold
+    };
+    let queued = state
         .db
         .call(move |conn| {
             let tx = conn.transaction()?;
-            if !db::solicitations::transition(&tx, id, from, target)? {
-                return Ok(None);
+            if !db::solicitations::settle(&tx, s2.id, s2.state, target, &a2)? {
+                return Ok(false);
             }
-            if let Some(a) = accepted {
-                db::order_sync::save(&tx, &hash, &a, false)?;
+            db::solicitations::set_attempt_state(&tx, a2.id, attempt_state)?;
+            if let Some(acc) = accepted {
+                db::order_sync::save(&tx, &hash, &acc, false)?;
             }
-            let job = jobs::enqueue(
+            jobs::enqueue(
                 &tx,
                 &hash,
                 &Job::PlaceOrder {
-                    solicitation_id: id,
-                    order_id: order_id.0,
+                    solicitation_id: s2.id,
+                    order_id: s2.bc_order_id.0,
                 },
             )?;
             tx.commit()?;
-            Ok(Some(job))
+            Ok(true)
         })
         .await?;
-    if let Some(job) = job {
-        jobs::run_now(state, job).await;
+    if queued {
+        state.jobs.wake();
     }
     tracing::info!(
         order_id = s.bc_order_id.0,
@@ -464,9 +624,166 @@ pub async fn notified(state: &AppState, n: &Notification) -> Result<Reply, AppEr
     Ok(Reply::Done)
 }
 
-/// The accepted state right after confirmation, if the order makes a cart.
-fn confirmed_holding(s: &Solicitation, data: &FetchedOrder) -> Option<Accepted> {
-    let h = holding(&OrderData {
+/// The order to confirm an attempt with: the one solicited (what seQura reviewed and
+/// approved), and what seQura then holds. Attempts from before V8 kept no request: theirs is
+/// rebuilt from the BigCommerce order, as it was then.
+pub async fn confirmation(
+    state: &AppState,
+    store: &StoreHash,
+    s: &Solicitation,
+    a: &Attempt,
+    seq_state: &str,
+) -> Result<(OrderRequest, Option<Holding>), AppError> {
+    if let Some(request) = a.request.as_deref() {
+        let mut order: OrderRequest = serde_json::from_str(request)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored order request: {e}")))?;
+        order.state = seq_state.to_string();
+        let held = a
+            .holding
+            .as_deref()
+            .and_then(|h| serde_json::from_str(h).ok());
+        return Ok((order, held));
+    }
+    let api = crate::bigcommerce::lifecycle::store_api(state, store).await?;
+    let data = order_data(&api, s.bc_order_id.0).await?;
+    let order = order_request(
+        state,
+        store,
+        s,
+        &data,
+        &a.merchant_ref,
+        seq_state,
+        &Shopper::default(),
+        None,
+    )
+    .await?;
+    Ok((order, confirmed_holding(s, &data)))
+}
+
+/// Another attempt already pays the order: this one is refused (409) so that seQura does not
+/// charge the shopper twice, and the merchant's log says so, once.
+async fn duplicate(state: &AppState, s: &Solicitation, a: &Attempt) -> Result<Reply, AppError> {
+    if a.state == AttemptState::Duplicate {
+        return Ok(Reply::Duplicate);
+    }
+    let aid = a.id;
+    state
+        .db
+        .call(move |conn| db::solicitations::set_attempt_state(conn, aid, AttemptState::Duplicate))
+        .await?;
+    let about = About {
+        order: Some(s.bc_order_id),
+        sequra_uuid: a.sequra_uuid.as_deref(),
+        environment: Some(&a.environment),
+        merchant_ref: Some(&a.merchant_ref),
+    };
+    let message = format!(
+        "seQura also approved another payment for this order ({}): it was refused so that \
+         the shopper is not charged twice. The order is paid by {}.",
+        a.sequra_uuid.as_deref().unwrap_or("?"),
+        s.sequra_uuid.as_deref().unwrap_or("?"),
+    );
+    crate::orders::record(
+        state,
+        &s.store,
+        &about,
+        DUPLICATE_PAYMENT,
+        Outcome::Rejected,
+        &message,
+    )
+    .await;
+    tracing::warn!(
+        order_id = s.bc_order_id.0,
+        attempt = a.id,
+        "a second seQura approval for one order was refused"
+    );
+    Ok(Reply::Duplicate)
+}
+
+/// The log's event for a second payment refused.
+pub const DUPLICATE_PAYMENT: &str = "duplicate_payment";
+/// The log's event for seQura cancelling an order.
+pub const SEQURA_CANCELLED: &str = "sequra_cancellation";
+
+/// seQura cancelled the attempt; with `order_too` the order is cancelled as well: recorded, and
+/// the BigCommerce order given the status mapped for cancelled (from the queue). No call back
+/// to seQura.
+async fn cancel(
+    state: &AppState,
+    s: &Solicitation,
+    a: &Attempt,
+    order_too: bool,
+) -> Result<Reply, AppError> {
+    let (s2, a2) = (s.clone(), a.clone());
+    let was_approved = s.state == SolicitationState::Approved;
+    let cancelled = state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            db::solicitations::set_attempt_state(&tx, a2.id, AttemptState::Cancelled)?;
+            let cancelled = order_too
+                && db::solicitations::settle(
+                    &tx,
+                    s2.id,
+                    s2.state,
+                    SolicitationState::Cancelled,
+                    &a2,
+                )?;
+            if cancelled {
+                jobs::enqueue(
+                    &tx,
+                    &s2.store,
+                    &Job::PlaceOrder {
+                        solicitation_id: s2.id,
+                        order_id: s2.bc_order_id.0,
+                    },
+                )?;
+            }
+            tx.commit()?;
+            Ok(cancelled)
+        })
+        .await?;
+    if cancelled {
+        state.jobs.wake();
+        if was_approved {
+            let about = About {
+                order: Some(s.bc_order_id),
+                sequra_uuid: a.sequra_uuid.as_deref(),
+                environment: Some(&a.environment),
+                merchant_ref: Some(&a.merchant_ref),
+            };
+            crate::orders::record(
+                state,
+                &s.store,
+                &about,
+                SEQURA_CANCELLED,
+                Outcome::Sent,
+                "seQura cancelled this order after approving it: the order was given the status \
+                 mapped for cancelled.",
+            )
+            .await;
+        }
+    }
+    Ok(Reply::Done)
+}
+
+/// The accepted state right after confirmation.
+fn accepted_of(s: &Solicitation, h: &Holding) -> Option<Accepted> {
+    Some(Accepted {
+        solicitation_id: s.id,
+        bc_order_id: s.bc_order_id,
+        accepted: serde_json::to_string(h).ok()?,
+        shipped_total: 0,
+        unshipped_total: h.unshipped_cart.order_total_with_tax,
+        refunded_total: 0,
+        accepted_at: String::new(),
+        shipped_at: None,
+    })
+}
+
+/// What seQura holds once it confirms the order as it is now, if the order makes a cart.
+fn confirmed_holding(s: &Solicitation, data: &FetchedOrder) -> Option<Holding> {
+    holding(&OrderData {
         order: &data.order,
         products: &data.products,
         shipping: &data.shipping,
@@ -474,17 +791,7 @@ fn confirmed_holding(s: &Solicitation, data: &FetchedOrder) -> Option<Accepted> 
         refunds: &[],
         checkout_id: &s.checkout_id,
     })
-    .ok()?;
-    Some(Accepted {
-        solicitation_id: s.id,
-        bc_order_id: s.bc_order_id,
-        accepted: serde_json::to_string(&h).ok()?,
-        shipped_total: 0,
-        unshipped_total: h.unshipped_cart.order_total_with_tax,
-        refunded_total: 0,
-        accepted_at: String::new(),
-        shipped_at: None,
-    })
+    .ok()
 }
 
 /// The order confirmation page's path, as the Checkouts API reference documents it. [U]
@@ -512,7 +819,7 @@ pub async fn returned(
     sid: i64,
     signature: &str,
 ) -> Result<(Returned, Option<String>), AppError> {
-    let want = sign(&state.key, store, order, sid);
+    let want = sign_return(&state.key, store, order, sid);
     if !crate::crypto::constant_time_eq(want.as_bytes(), signature.as_bytes()) {
         return Err(AppError::Forbidden(Public::new("err_return_link")));
     }

@@ -278,13 +278,15 @@ pub fn for_order(
     Ok(best)
 }
 
-/// The BigCommerce order now carries seQura's outcome.
-pub fn mark_placed(conn: &Connection, id: i64) -> Result<(), DbError> {
-    conn.execute(
-        "UPDATE solicitations SET placed_at = ?2 WHERE id = ?1 AND placed_at IS NULL",
-        params![id, now()],
+/// The BigCommerce order now carries seQura's outcome `placed`; false when a notification
+/// moved the solicitation on meanwhile (the job queued with that leaves it to be placed).
+pub fn mark_placed(conn: &Connection, id: i64, placed: SolicitationState) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE solicitations SET placed_at = ?2
+         WHERE id = ?1 AND placed_at IS NULL AND state = ?3",
+        params![id, now(), placed.as_str()],
     )?;
-    Ok(())
+    Ok(n > 0)
 }
 
 /// Solicitations seQura approved, put on hold or cancelled whose BigCommerce order never got
@@ -299,6 +301,233 @@ pub fn unplaced(conn: &Connection, limit: usize) -> Result<Vec<Solicitation>, Db
         .query_map([limit as i64], from_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// Where one seQura order started for a solicitation is. The first attempt seQura approves or
+/// puts on hold becomes the solicitation's; another approved after it is a `duplicate`, refused
+/// so that the shopper is not charged twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptState {
+    Solicited,
+    OnHold,
+    Approved,
+    Cancelled,
+    Rejected,
+    Duplicate,
+}
+
+impl AttemptState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Solicited => "solicited",
+            Self::OnHold => "on_hold",
+            Self::Approved => "approved",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+            Self::Duplicate => "duplicate",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Solicited,
+            Self::OnHold,
+            Self::Approved,
+            Self::Cancelled,
+            Self::Rejected,
+            Self::Duplicate,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// One seQura order started for a solicitation.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub id: i64,
+    pub solicitation_id: i64,
+    pub sequra_uuid: Option<String>,
+    pub environment: String,
+    pub merchant_ref: String,
+    pub product: String,
+    pub campaign: Option<String>,
+    pub method_title: String,
+    pub state: AttemptState,
+    /// The order as solicited (JSON): what seQura reviewed, so what is confirmed.
+    pub request: Option<String>,
+    /// What seQura holds once the attempt is confirmed (JSON `Holding`).
+    pub holding: Option<String>,
+    /// Started before attempts existed: old signature, confirmed from the order.
+    pub legacy: bool,
+}
+
+const ATTEMPT_COLUMNS: &str = "id, solicitation_id, sequra_uuid, environment, merchant_ref, \
+    product, campaign, method_title, state, request, holding, legacy";
+
+fn attempt_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
+    let state: String = r.get(8)?;
+    Ok(Attempt {
+        id: r.get(0)?,
+        solicitation_id: r.get(1)?,
+        sequra_uuid: r.get(2)?,
+        environment: r.get(3)?,
+        merchant_ref: r.get(4)?,
+        product: r.get(5)?,
+        campaign: r.get(6)?,
+        method_title: r.get(7)?,
+        state: AttemptState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                8,
+                rusqlite::types::Type::Text,
+                "invalid stored value".into(),
+            )
+        })?,
+        request: r.get(9)?,
+        holding: r.get(10)?,
+        legacy: r.get(11)?,
+    })
+}
+
+/// What an attempt is started with.
+pub struct NewAttempt<'a> {
+    pub environment: &'a str,
+    pub merchant_ref: &'a str,
+    pub product: &'a str,
+    pub campaign: Option<&'a str>,
+    pub method_title: &'a str,
+}
+
+/// Records an attempt before seQura is asked (its id is signed into the notifications).
+pub fn create_attempt(
+    conn: &Connection,
+    store: &StoreHash,
+    solicitation: i64,
+    a: &NewAttempt<'_>,
+) -> Result<i64, DbError> {
+    let now = now();
+    conn.execute(
+        "INSERT INTO sequra_attempts (solicitation_id, store_hash, environment, merchant_ref,
+                                      product, campaign, method_title, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![
+            solicitation,
+            store.as_str(),
+            a.environment,
+            a.merchant_ref,
+            a.product,
+            a.campaign,
+            a.method_title,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// seQura answered the start: its order reference, the order as sent and what seQura will
+/// hold once it confirms.
+pub fn attempt_started(
+    conn: &Connection,
+    id: i64,
+    uuid: &str,
+    request: &str,
+    holding: &str,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE sequra_attempts SET sequra_uuid = ?2, request = ?3, holding = ?4, updated_at = ?5
+         WHERE id = ?1 AND sequra_uuid IS NULL",
+        params![id, uuid, request, holding, now()],
+    )?;
+    Ok(())
+}
+
+/// An attempt of a solicitation, by the id its notifications carry.
+pub fn attempt(
+    conn: &Connection,
+    store: &StoreHash,
+    solicitation: i64,
+    id: i64,
+) -> Result<Option<Attempt>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM sequra_attempts
+                 WHERE store_hash = ?1 AND solicitation_id = ?2 AND id = ?3"
+            ),
+            params![store.as_str(), solicitation, id],
+            attempt_from_row,
+        )
+        .optional()?)
+}
+
+/// A solicitation's attempt by its seQura order.
+pub fn attempt_for_uuid(
+    conn: &Connection,
+    store: &StoreHash,
+    solicitation: i64,
+    uuid: &str,
+) -> Result<Option<Attempt>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM sequra_attempts
+                 WHERE store_hash = ?1 AND solicitation_id = ?2 AND sequra_uuid = ?3"
+            ),
+            params![store.as_str(), solicitation, uuid],
+            attempt_from_row,
+        )
+        .optional()?)
+}
+
+/// Whether another attempt of the solicitation may still be completed by the shopper.
+pub fn others_open(conn: &Connection, solicitation: i64, except: i64) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sequra_attempts
+                         WHERE solicitation_id = ?1 AND id <> ?2 AND state = 'solicited'
+                           AND sequra_uuid IS NOT NULL)",
+        params![solicitation, except],
+        |r| r.get(0),
+    )?)
+}
+
+/// Moves an attempt to `to`.
+pub fn set_attempt_state(conn: &Connection, id: i64, to: AttemptState) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE sequra_attempts SET state = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, to.as_str(), now()],
+    )?;
+    Ok(())
+}
+
+/// Moves the solicitation from `from` to `to` with `winner` as its seQura order (its reference,
+/// method and merchant); false when it was no longer `from`. The BigCommerce order is to be
+/// given the new outcome (`placed_at` cleared).
+pub fn settle(
+    conn: &Connection,
+    id: i64,
+    from: SolicitationState,
+    to: SolicitationState,
+    winner: &Attempt,
+) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE solicitations SET state = ?3, sequra_uuid = ?4, environment = ?5,
+                merchant_ref = ?6, product = ?7, campaign = ?8, method_title = ?9,
+                updated_at = ?10, placed_at = NULL
+         WHERE id = ?1 AND state = ?2",
+        params![
+            id,
+            from.as_str(),
+            to.as_str(),
+            winner.sequra_uuid,
+            winner.environment,
+            winner.merchant_ref,
+            winner.product,
+            winner.campaign,
+            winner.method_title,
+            now()
+        ],
+    )?;
+    Ok(n > 0)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use crate::bigcommerce::client::{OrderUpdate, StoreApi};
 use crate::bigcommerce::lifecycle;
-use crate::checkout::payment::{Shopper, order_request};
+use crate::checkout::payment::confirmation;
 use crate::db;
 use crate::db::solicitations::{Solicitation, SolicitationState};
 use crate::db::transaction_log::Outcome;
@@ -71,7 +71,10 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
     match s.state {
         SolicitationState::Approved | SolicitationState::OnHold => {
             place(state, store, &api, s).await?;
-            confirm_order_number(state, store, &api, s).await?;
+            confirm_order_number(state, store, s).await?;
+            // BigCommerce deletes a cart only when its own payments take the order: the
+            // shopper's cart is emptied as after any purchase.
+            api.delete_cart(&s.checkout_id).await?;
         }
         SolicitationState::Cancelled => {
             if let Some(id) = mapped_status(state, store, SequraStatus::Cancelled).await? {
@@ -88,16 +91,17 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
         }
         _ => return Ok(()),
     }
-    let (hash, approved, order_id) = (
-        store.clone(),
-        s.state == SolicitationState::Approved,
-        s.bc_order_id.0,
-    );
+    let (hash, placed, order_id) = (store.clone(), s.state, s.bc_order_id.0);
+    let approved = placed == SolicitationState::Approved;
     state
         .db
         .call(move |c| {
             let tx = c.transaction()?;
-            db::solicitations::mark_placed(&tx, sid)?;
+            if !db::solicitations::mark_placed(&tx, sid, placed)? {
+                // A notification moved the order on while this ran: the job it queued gives
+                // the order its new outcome.
+                return Ok(());
+            }
             // A failure logged earlier (and retried by the merchant) is over.
             db::transaction_log::resolve_event(&tx, &hash, BcOrderId(order_id), CONFIRMATION)?;
             if approved {
@@ -144,12 +148,12 @@ async fn place(
     Ok(())
 }
 
-/// seQura asks the shop to confirm again once it knows its order number (`order_ref_1`).
-/// A refusal now (the cart changed since) is only logged: the order is seQura's already.
+/// seQura asks the shop to confirm again once it knows its order number (`order_ref_1`), with
+/// the order it approved (the merchant's later changes follow as an order update).
+/// A refusal now is only logged: the order is seQura's already.
 async fn confirm_order_number(
     state: &AppState,
     store: &StoreHash,
-    api: &StoreApi,
     s: &Solicitation,
 ) -> Result<(), JobError> {
     let Some(account) = onboarding::sequra_account(state, store)
@@ -158,34 +162,35 @@ async fn confirm_order_number(
     else {
         return Ok(());
     };
-    let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
     let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    let (hash, sid, u) = (store.clone(), s.id, uuid.clone());
+    let Some(attempt) = state
+        .db
+        .call(move |c| db::solicitations::attempt_for_uuid(c, &hash, sid, &u))
+        .await?
+    else {
+        return Ok(());
+    };
     let seq_state = if s.state == SolicitationState::Approved {
         "confirmed"
     } else {
         "on_hold"
     };
-    let data = crate::checkout::payment::order_data(api, s.bc_order_id.0).await?;
-    let order = match order_request(
-        state,
-        store,
-        s,
-        &data,
-        &merchant_ref,
-        seq_state,
-        &Shopper::default(),
-    )
-    .await
-    {
-        Ok(o) => o,
+    let mut order = match confirmation(state, store, s, &attempt, seq_state).await {
+        Ok((o, _)) => o,
+        Err(e @ AppError::Upstream(_)) => return Err(e.into()),
         Err(e) => {
             tracing::warn!(error = ?e, "the order number confirmation could not be built");
             return Ok(());
         }
     };
+    order.merchant_reference = Some(crate::sequra::MerchantReference {
+        order_ref_1: Some(s.bc_order_id.to_string()),
+        order_ref_2: None,
+    });
     match state
         .sequra
-        .update_order_state(&account, &merchant_ref, &uuid, &order)
+        .update_order_state(&account, &attempt.merchant_ref, &uuid, &order)
         .await
     {
         Ok(()) => Ok(()),

@@ -13,7 +13,7 @@ use warp::{Filter, Rejection, Reply};
 
 use super::respond::{html_page, redirect};
 use crate::checkout::eligibility;
-use crate::checkout::notification::Notification;
+use crate::checkout::notification::{Notification, NotificationError};
 use crate::checkout::payment::{self, Reply as NotifyReply, Returned, Shopper};
 use crate::db;
 use crate::domain::{BcOrderId, StoreHash};
@@ -214,7 +214,8 @@ pub fn routes(
             })
         });
     let ipn = warp::path!("sequra" / "ipn")
-        .or(warp::path!("sequra" / "events"))
+        .map(|| false)
+        .or(warp::path!("sequra" / "events").map(|| true))
         .unify()
         .and(warp::post())
         .and(with_state)
@@ -224,8 +225,8 @@ pub fn routes(
                 .or(warp::any().map(Bytes::new))
                 .unify(),
         )
-        .then(|state: AppState, body: Bytes| {
-            Box::pin(async move { notification(&state, &body).await })
+        .then(|events: bool, state: AppState, body: Bytes| {
+            Box::pin(async move { notification(&state, events, &body).await })
         });
     methods
         .or(start)
@@ -369,25 +370,37 @@ fn json_reply(
     resp
 }
 
-async fn notification(state: &AppState, body: &[u8]) -> Response {
+async fn notification(state: &AppState, events: bool, body: &[u8]) -> Response {
     let pairs: Vec<(String, String)> = match serde_urlencoded::from_bytes(body) {
         Ok(p) => p,
         Err(_) => return status_text(StatusCode::BAD_REQUEST, "malformed notification"),
     };
     let n = match Notification::parse(&pairs) {
         Ok(n) => n,
+        // seQura's events webhook: an event the shop does not implement is a 501 with this
+        // body, which tells seQura not to retry (sequra-api.md §6.6).
+        Err(NotificationError::UnknownState(event)) if events => {
+            tracing::info!(event, "unknown seQura event");
+            let body = serde_json::json!({ "error": format!("Unknown event '{event}'") });
+            return warp::reply::with_status(warp::reply::json(&body), StatusCode::NOT_IMPLEMENTED)
+                .into_response();
+        }
         Err(e) => {
             tracing::info!(error = %e, "notification refused");
             return status_text(StatusCode::BAD_REQUEST, "malformed notification");
         }
     };
-    if n.verify(&state.key).is_err() {
+    let Ok(verified) = n.verify(&state.key) else {
         tracing::warn!("notification with a bad signature refused");
         return status_text(StatusCode::FORBIDDEN, "bad signature");
-    }
-    match payment::notified(state, &n).await {
+    };
+    match payment::notified(state, &n, verified).await {
         Ok(NotifyReply::Done) => status_text(StatusCode::OK, "ok"),
         Ok(NotifyReply::Refused) => status_text(StatusCode::GONE, "order not placed"),
+        Ok(NotifyReply::Duplicate) => status_text(
+            StatusCode::CONFLICT,
+            "another payment already pays this order",
+        ),
         Ok(NotifyReply::RetryLater) => {
             status_text(StatusCode::SERVICE_UNAVAILABLE, "try again later")
         }

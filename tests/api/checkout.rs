@@ -100,6 +100,16 @@ async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, String) 
     (order_id, uuid)
 }
 
+/// Waits until the job queue has nothing left to do (the IPN's BigCommerce follow-up runs
+/// from it, after the acknowledgement).
+pub async fn settled(app: &TestApp) {
+    crate::order_sync::eventually("the job queue drained", || {
+        (app.count("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')") == 0)
+            .then_some(())
+    })
+    .await;
+}
+
 fn status_of(app: &TestApp, order: u64) -> u64 {
     app.bc.order(STORE, order).expect("order exists")["status_id"]
         .as_u64()
@@ -177,6 +187,7 @@ async fn an_i1_purchase_is_placed_once_approved_and_lands_on_the_confirmation_pa
         .await
         .unwrap();
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
     let bc_order = app.bc.order(STORE, order).unwrap();
     assert_eq!(bc_order["status_id"], 11, "Awaiting Fulfillment");
     assert!(
@@ -252,6 +263,7 @@ async fn review_then_approve_moves_the_order_through_the_mapped_statuses() {
         states,
         vec![("needs_review".into(), 200), ("approved".into(), 200)]
     );
+    settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
     // Only the two status changes reached BigCommerce.
@@ -360,10 +372,14 @@ async fn a_product_the_checkout_cannot_have_is_refused() {
 }
 
 #[tokio::test]
-async fn a_cart_changed_before_approval_is_refused_with_410_and_the_order_stays_unplaced() {
+async fn an_order_edited_before_approval_is_confirmed_as_approved_and_the_edit_follows_as_an_update()
+ {
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
+    let solicited = app.sequra.order(&uuid).unwrap().solicited["cart"]["order_total_with_tax"]
+        .as_i64()
+        .unwrap();
     // The merchant (or a race) changes the order's items before the IPN.
     app.bc.set_order_product_quantity(STORE, order, 0, 2);
     let outcome = app
@@ -371,9 +387,55 @@ async fn a_cart_changed_before_approval_is_refused_with_410_and_the_order_stays_
         .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
         .await
         .unwrap();
-    assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    let sq = app.sequra.order(&uuid).unwrap();
+    assert_eq!(sq.state, "confirmed");
+    // What seQura approved was confirmed; the edit then reached it as an order update.
+    assert!(!sq.updates.is_empty(), "the edit was sent as an update");
+    let unshipped = sq.unshipped_cart.expect("seQura holds a cart")["order_total_with_tax"]
+        .as_i64()
+        .unwrap();
+    assert!(unshipped > solicited, "{unshipped} after {solicited}");
+}
+
+#[tokio::test]
+async fn an_approval_sequra_does_not_confirm_is_answered_410_and_places_nothing() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    // A correctly signed `approved` before seQura approved anything (the shopper never
+    // finished the form): seQura refuses the confirmation.
+    let form: Vec<(String, String)> = notification_parameters(&app, &uuid)
+        .into_iter()
+        .chain([
+            ("order_ref".into(), uuid.clone()),
+            ("sq_state".into(), "approved".into()),
+            ("product_code".into(), "i1".into()),
+        ])
+        .collect();
+    let resp = app
+        .http
+        .post(format!("{}/sequra/ipn", app.address))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 410);
+    settled(&app).await;
     assert_eq!(status_of(&app, order), 0);
-    assert_eq!(app.sequra.order(&uuid).unwrap().state, "cancelled");
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "solicited");
+}
+
+/// The notification parameters the app gave seQura for an order.
+pub fn notification_parameters(app: &TestApp, uuid: &str) -> Vec<(String, String)> {
+    app.sequra.order(uuid).unwrap().solicited["merchant"]["notification_parameters"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect()
 }
 
 /// The IPN form seQura would post for an order, as delivered the first time.
@@ -399,6 +461,7 @@ async fn the_same_ipn_five_times_three_at_once_places_the_order_once() {
         assert_eq!(r.unwrap().status(), 200);
     }
     assert_eq!(post().await.unwrap().status(), 200);
+    settled(&app).await;
     let bc_puts = app
         .bc
         .requests()
@@ -585,6 +648,7 @@ async fn a_late_needs_review_after_approval_changes_nothing() {
         .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
         .await
         .unwrap();
+    settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
     let late: Vec<(String, String)> = replay_of(&app, &uuid)
         .into_iter()
@@ -604,6 +668,7 @@ async fn a_late_needs_review_after_approval_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    settled(&app).await;
     assert_eq!(status_of(&app, order), 11, "never moved backwards");
 }
 
