@@ -996,6 +996,11 @@ impl BigCommerceStandIn {
         });
     }
 
+    /// Every API call (`/stores/…`) answers only after `d` (a slow BigCommerce).
+    pub fn set_api_latency(&self, d: std::time::Duration) {
+        self.shared.lock().api_latency = d;
+    }
+
     /// Requests per 30 s window per store before 429 (default 450, the Pro plan).
     pub fn set_rate_limit_quota(&self, quota: u32) {
         self.shared.lock().rate_quota = quota;
@@ -1160,11 +1165,17 @@ fn refused(refusal: Refusal) -> Resp {
 }
 
 async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
-    let injected = {
+    let (injected, latency) = {
         let mut st = shared.lock();
         st.requests.push(req.record());
-        st.take_failure(req.method.as_str(), &req.path)
+        (
+            st.take_failure(req.method.as_str(), &req.path),
+            st.api_latency,
+        )
     };
+    if !latency.is_zero() && req.path.starts_with("/stores/") {
+        tokio::time::sleep(latency).await;
+    }
     let segments: Vec<String> = req
         .path
         .split('/')

@@ -219,6 +219,8 @@ pub(crate) struct State {
     pub external_reports: Vec<ExternalInstallReport>,
     pub rate: HashMap<String, RateWindow>,
     pub rate_quota: u32,
+    /// How long every API call (`/stores/…`) takes to answer (a slow BigCommerce).
+    pub api_latency: std::time::Duration,
     /// Control panel: iframe targets by one-time id (install URLs carry a single-use code).
     pub frames: HashMap<String, String>,
     /// Control panel: one notice per store (or per `{hash}/orders/{id}` page), shown once.
@@ -247,6 +249,7 @@ impl State {
             external_reports: Vec::new(),
             rate: HashMap::new(),
             rate_quota: 450,
+            api_latency: std::time::Duration::ZERO,
             frames: HashMap::new(),
             notices: HashMap::new(),
             outbox: Outbox::default(),
