@@ -733,3 +733,33 @@ async fn the_checkout_and_order_calls_need_their_scopes_and_a_valid_token() {
         }
     }
 }
+
+/// An order with more product lines than the client reads is refused, never cut short (a
+/// cart missing lines would charge less than the order).
+#[tokio::test]
+async fn an_order_with_more_lines_than_the_client_reads_is_refused_not_truncated() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let page: Vec<serde_json::Value> = (0..250)
+        .map(|i| {
+            serde_json::json!({"id": i + 1, "product_id": 7, "name": "P", "sku": "P",
+                               "type": "physical", "quantity": 1, "price_inc_tax": "1.0000",
+                               "total_inc_tax": "1.0000"})
+        })
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("/stores/{HASH}/v2/orders/1/products")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .mount(&server)
+        .await;
+    let base = Url::parse(&server.uri()).unwrap();
+    let client = BigCommerce::new(base.clone(), base, "id".into(), SecretString::new("s")).unwrap();
+    let api = client.store(&StoreHash::parse(HASH).unwrap(), SecretString::new("t"));
+    let read = api.order_products(1).await;
+    assert!(
+        read.is_err(),
+        "{} lines read",
+        read.map(|l| l.len()).unwrap_or(0)
+    );
+}

@@ -574,6 +574,45 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_beyond_a_cent_a_line_is_refused_with_both_numbers() {
+        // 30 € of goods, a total of 35 €: five euros nobody can explain.
+        let o = order(json!({"subtotal_inc_tax": "30", "total_inc_tax": "35"}));
+        assert_eq!(
+            build(&o, &[product(1, "A", "30", 1)]),
+            Err(CartError::Discrepancy {
+                due: 3500,
+                lines: 3000
+            })
+        );
+        // Two cents on one line is more than rounding too.
+        let o = order(json!({"subtotal_inc_tax": "30", "total_inc_tax": "30.02"}));
+        assert!(matches!(
+            build(&o, &[product(1, "A", "30", 1)]),
+            Err(CartError::Discrepancy { .. })
+        ));
+        // A cent a line is rounding.
+        let o = order(json!({"subtotal_inc_tax": "40", "total_inc_tax": "40.02"}));
+        let cart = build(&o, &[product(1, "A", "30", 1), product(2, "B", "10", 1)]).unwrap();
+        assert_eq!(
+            cart.items.last(),
+            Some(&CartItem::handling(ROUNDING_REF, "Rounding", 2))
+        );
+    }
+
+    #[test]
+    fn unit_prices_rounded_from_four_decimals_are_rounding_not_a_gap() {
+        // 10 × 1.2345 = 12.345: the line says 12.35 (its own total), the cart 10 × 1.23.
+        let p: OrderProduct = serde_json::from_value(json!({"id": 1, "product_id": 2,
+            "name": "P", "sku": "P", "type": "physical", "quantity": 10,
+            "price_inc_tax": "1.2345", "total_inc_tax": "12.3450"}))
+        .unwrap();
+        let o = order(json!({"subtotal_inc_tax": "12.345", "total_inc_tax": "12.35"}));
+        let cart = build(&o, &[p]).unwrap();
+        assert_eq!(cart.order_total_with_tax, 1235);
+        assert!(cart.adds_up());
+    }
+
+    #[test]
     fn the_customer_and_addresses_come_from_the_billing_address() {
         let o = order(json!({}));
         let c = customer(&o, "es-ES", "", "UA", true);

@@ -493,8 +493,7 @@ pub async fn notified(
             };
             let a = match verified {
                 Verified::Attempt(id) => db::solicitations::attempt(conn, &hash, sid, id)?,
-                Verified::Legacy => db::solicitations::attempt_for_uuid(conn, &hash, sid, &uuid)?
-                    .filter(|a| a.legacy),
+                Verified::Legacy => db::solicitations::attempt_for_uuid(conn, &hash, sid, &uuid)?,
             };
             let Some(a) = a else { return Ok(None) };
             let open = db::solicitations::others_open(conn, sid, a.id)?;
@@ -506,6 +505,11 @@ pub async fn notified(
             s.bc_order_id == n.order && a.sequra_uuid.as_deref() == Some(n.order_ref.as_str())
         })
         .ok_or(AppError::NotFound)?;
+    if verified == Verified::Legacy && !a.legacy {
+        // The pre-V8 signature is the return link's: it signs only what was started then.
+        tracing::warn!("a notification signed like a return link was refused");
+        return Err(AppError::Forbidden(Public::new("err_return_link")));
+    }
     let decision = decide(&s, &a, n.state, others_open);
     tracing::info!(
         order_id = s.bc_order_id.0,

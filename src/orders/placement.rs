@@ -72,9 +72,13 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
         SolicitationState::Approved | SolicitationState::OnHold => {
             place(state, store, &api, s).await?;
             confirm_order_number(state, store, s).await?;
-            // BigCommerce deletes a cart only when its own payments take the order: the
-            // shopper's cart is emptied as after any purchase.
-            api.delete_cart(&s.checkout_id).await?;
+            // BigCommerce deletes a cart only when its own payments take the order: once paid,
+            // the shopper's cart is emptied as after any purchase. (While seQura reviews, it
+            // stays: a review may end in cancellation, and the checkout refuses a second
+            // payment meanwhile.)
+            if s.state == SolicitationState::Approved {
+                api.delete_cart(&s.checkout_id).await?;
+            }
         }
         SolicitationState::Cancelled => {
             if let Some(id) = mapped_status(state, store, SequraStatus::Cancelled).await? {

@@ -7,10 +7,10 @@ use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, ShopperProf
 
 use crate::helpers::{TestApp, spawn_app};
 
-const STORE: &str = "store1";
+pub const STORE: &str = "store1";
 
 /// A store with seQura connected and Spain and France configured.
-async fn ready() -> (TestApp, String) {
+pub async fn ready() -> (TestApp, String) {
     let app = spawn_app().await;
     let session = app.merchant_session(STORE).await;
     app.connect_demo(&session).await;
@@ -48,7 +48,7 @@ async fn methods(app: &TestApp, checkout: &str) -> Vec<String> {
         .collect()
 }
 
-async fn start(
+pub async fn start(
     app: &TestApp,
     checkout: &str,
     product: &str,
@@ -63,7 +63,7 @@ async fn start(
 }
 
 /// Starts an i1 payment and returns (BigCommerce order id, seQura uuid).
-async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, String) {
+pub async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, String) {
     let resp = start(app, checkout, product, None).await;
     if resp.status() != 200 {
         let logs = crate::helpers::captured_logs();
@@ -110,7 +110,7 @@ pub async fn settled(app: &TestApp) {
     .await;
 }
 
-fn status_of(app: &TestApp, order: u64) -> u64 {
+pub fn status_of(app: &TestApp, order: u64) -> u64 {
     app.bc.order(STORE, order).expect("order exists")["status_id"]
         .as_u64()
         .unwrap()

@@ -9,6 +9,7 @@ mod checkout;
 mod crash;
 mod isolation;
 mod load;
+mod money_safety;
 mod onboarding;
 mod order_sync;
 mod pages;

@@ -1,0 +1,400 @@
+//! The defects an outside review found in the payment itself (issue 11, A and B and parts of
+//! C): each test here failed on the code before its fix.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use sequra_bc::sandbox::sequra::ShopperProfile;
+
+use crate::checkout::{STORE, notification_parameters, ready, settled, start, started, status_of};
+use crate::helpers::TestApp;
+
+/// Starts a payment and returns the seQura order it made (the newest one for `order`).
+async fn another_start(app: &TestApp, checkout: &str, product: &str, order: u64) -> String {
+    let before: Vec<String> = app.sequra.orders().into_iter().map(|o| o.uuid).collect();
+    let resp = start(app, checkout, product, None).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    app.sequra
+        .orders()
+        .into_iter()
+        .find(|o| {
+            !before.contains(&o.uuid)
+                && o.solicited["merchant_reference"]["order_ref_1"].as_str()
+                    == Some(order.to_string().as_str())
+        })
+        .expect("a new seQura order")
+        .uuid
+}
+
+fn count(app: &TestApp, sql: &str) -> i64 {
+    app.count(sql)
+}
+
+/// Posts a notification form to `/sequra/{endpoint}`.
+async fn notify(app: &TestApp, endpoint: &str, form: &[(String, String)]) -> reqwest::Response {
+    app.http
+        .post(format!("{}/sequra/{endpoint}", app.address))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The events-webhook form seQura posts for `uuid` (parameters `m_`-prefixed, §6.6).
+fn event_form(app: &TestApp, uuid: &str, event: &str) -> Vec<(String, String)> {
+    notification_parameters(app, uuid)
+        .into_iter()
+        .map(|(k, v)| (format!("m_{k}"), v))
+        .chain([
+            ("event".into(), event.into()),
+            ("order_ref".into(), uuid.into()),
+        ])
+        .collect()
+}
+
+// A1 -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn two_starts_on_one_cart_keep_both_sequra_orders_and_only_the_first_approval_pays() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, first) = started(&app, &checkout, "i1").await;
+    // A second tab (or a retry) starts again on the same cart.
+    let second = another_start(&app, &checkout, "pp3", order).await;
+    assert_ne!(first, second);
+
+    // The shopper completes the first form: it pays the order.
+    let outcome = app
+        .sequra
+        .complete_form(&first, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    let bc = app.bc.order(STORE, order).unwrap();
+    assert_eq!(bc["status_id"], 11);
+    assert_eq!(bc["payment_provider_id"].as_str(), Some(first.as_str()));
+    assert_eq!(app.sequra.order(&first).unwrap().state, "confirmed");
+
+    // Then the second: refused so that seQura does not charge the shopper twice.
+    let outcome = app
+        .sequra
+        .complete_form(&second, "pp3", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 409, "{outcome:?}");
+    assert_eq!(app.sequra.order(&second).unwrap().state, "cancelled");
+    settled(&app).await;
+    let bc = app.bc.order(STORE, order).unwrap();
+    assert_eq!(bc["payment_provider_id"].as_str(), Some(first.as_str()));
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM transaction_log WHERE event = 'duplicate_payment' \
+                 AND sequra_uuid = '{second}'"
+            )
+        ),
+        1,
+        "the merchant's log says so"
+    );
+}
+
+#[tokio::test]
+async fn an_approval_of_the_earlier_of_two_starts_places_the_order() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, first) = started(&app, &checkout, "i1").await;
+    let second = another_start(&app, &checkout, "i1", order).await;
+    // The second form is abandoned; the first one, opened earlier, is completed.
+    let outcome = app
+        .sequra
+        .complete_form(&first, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    assert_eq!(app.sequra.order(&second).unwrap().state, "solicited");
+}
+
+// A2 -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_edit_during_review_is_confirmed_with_the_reviewed_cart_and_then_sent_as_an_update() {
+    let (app, _) = ready().await;
+    app.sequra.set_review_delay(Duration::from_millis(1500));
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let reviewed = app.sequra.order(&uuid).unwrap().solicited["cart"]["order_total_with_tax"]
+        .as_i64()
+        .unwrap();
+    let sequra = app.sequra.clone();
+    let u = uuid.clone();
+    let review = tokio::spawn(async move {
+        sequra
+            .complete_form(&u, "i1", None, ShopperProfile::ReviewApprove)
+            .await
+            .unwrap()
+    });
+    crate::order_sync::eventually("in review", || (status_of(&app, order) == 12).then_some(()))
+        .await;
+    // The merchant edits the order while seQura reviews it.
+    app.bc.set_order_product_quantity(STORE, order, 0, 3);
+    let outcome = review.await.unwrap();
+    let states: Vec<u16> = outcome.deliveries.iter().map(|d| d.2).collect();
+    assert_eq!(states, vec![200, 200], "{outcome:?}");
+    settled(&app).await;
+    let sq = app.sequra.order(&uuid).unwrap();
+    assert_eq!(sq.state, "confirmed", "seQura did not cancel the sale");
+    assert_eq!(status_of(&app, order), 11);
+    crate::order_sync::eventually("the edit reached seQura", || {
+        let held = app.sequra.order(&uuid)?.unshipped_cart?["order_total_with_tax"].as_i64()?;
+        (held > reviewed).then_some(())
+    })
+    .await;
+}
+
+// A4 -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sequra_cancelling_an_approved_order_cancels_it_in_bigcommerce_and_the_log() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
+    assert_eq!(resp.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 5, "the status mapped for cancelled");
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM solicitations WHERE state = 'cancelled' AND bc_order_id = {order}"
+            )
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM transaction_log WHERE event = 'sequra_cancellation'"
+        ),
+        1
+    );
+    // Nothing is sent back to seQura about its own cancellation.
+    assert!(app.sequra.order(&uuid).unwrap().updates.is_empty());
+}
+
+// A6 -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_ipn_is_answered_at_once_while_bigcommerce_takes_two_seconds_a_call() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.bc.set_api_latency(Duration::from_secs(2));
+    let t0 = Instant::now();
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    assert!(took < Duration::from_millis(500), "the IPN took {took:?}");
+    // The BigCommerce follow-up still happens, from the queue.
+    app.bc.set_api_latency(Duration::ZERO);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+}
+
+// B7 -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_return_links_signature_cannot_post_a_notification() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let sq = app.sequra.order(&uuid).unwrap();
+    let return_url =
+        url::Url::parse(sq.solicited["merchant"]["return_url"].as_str().unwrap()).unwrap();
+    let link_signature = return_url
+        .query_pairs()
+        .find(|(k, _)| k == "signature")
+        .unwrap()
+        .1
+        .to_string();
+    let params = notification_parameters(&app, &uuid);
+    assert!(
+        params.iter().all(|(_, v)| *v != link_signature),
+        "the IPN's key never appears in a URL a browser sees"
+    );
+    for state in ["cancelled", "approved"] {
+        // The return link's own parameters, as an attacker holding it would post them.
+        let mut form: Vec<(String, String)> = return_url
+            .query_pairs()
+            .map(|(k, v)| (format!("m_{k}"), v.to_string()))
+            .chain([
+                ("m_store".into(), STORE.into()),
+                ("order_ref".into(), uuid.clone()),
+                ("event".into(), state.into()),
+            ])
+            .collect();
+        assert_eq!(notify(&app, "events", &form).await.status(), 403, "{state}");
+        // The same with the attempt's parameters but the link's signature.
+        form = params
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "signature" { &link_signature } else { v };
+                (format!("m_{k}"), v.clone())
+            })
+            .chain([
+                ("order_ref".into(), uuid.clone()),
+                ("event".into(), state.into()),
+            ])
+            .collect();
+        assert_eq!(notify(&app, "events", &form).await.status(), 403, "{state}");
+    }
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 0, "nothing changed");
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "solicited");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM solicitations WHERE state <> 'solicited'"
+        ),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_notification_is_valid_only_for_the_sequra_order_it_was_made_for() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, first) = started(&app, &checkout, "i1").await;
+    let second = another_start(&app, &checkout, "i1", order).await;
+    // The first attempt's signed parameters naming the second seQura order.
+    let form: Vec<(String, String)> = notification_parameters(&app, &first)
+        .into_iter()
+        .chain([
+            ("order_ref".into(), second.clone()),
+            ("sq_state".into(), "cancelled".into()),
+        ])
+        .collect();
+    assert_eq!(notify(&app, "ipn", &form).await.status(), 404);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM sequra_attempts WHERE state <> 'solicited'"
+        ),
+        0
+    );
+}
+
+// C14, C15 -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_token_is_made_before_the_order_and_the_cart_is_deleted_once_paid() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let posts: Vec<String> = app
+        .bc
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.contains(&format!("/v3/checkouts/{checkout}/")))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert!(posts[0].ends_with("/token"), "the token first: {posts:?}");
+    assert!(posts[1].ends_with("/orders"), "{posts:?}");
+    assert!(
+        app.bc.checkout(STORE, &checkout).is_some(),
+        "the cart stays while the shopper pays"
+    );
+
+    app.sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    assert!(
+        app.bc.checkout(STORE, &checkout).is_none(),
+        "the shopper's cart is empty after the purchase"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_payment_leaves_the_cart_for_another_try() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (_, uuid) = started(&app, &checkout, "i1").await;
+    app.sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::ReviewCancel)
+        .await
+        .unwrap();
+    settled(&app).await;
+    assert!(app.bc.checkout(STORE, &checkout).is_some());
+}
+
+// C18 ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_unknown_sequra_event_is_answered_501_with_its_name() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let resp = notify(&app, "events", &event_form(&app, &uuid, "risk_assessment")).await;
+    assert_eq!(resp.status(), 501);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "Unknown event 'risk_assessment'");
+    assert_eq!(status_of(&app, order), 0);
+}
+
+// Upgrade ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_payment_started_before_the_upgrade_is_still_placed_by_its_old_signature() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    // What V8 makes of a seQura order started before it: an attempt without a stored order,
+    // whose notifications carry no attempt id and the old (return link's) signature.
+    let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
+    conn.execute(
+        "UPDATE sequra_attempts SET id = id + 1000, legacy = 1, request = NULL, holding = NULL",
+        [],
+    )
+    .unwrap();
+    // seQura approves; the notification it sends with the new parameters finds no attempt.
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 404, "{outcome:?}");
+    let sq = app.sequra.order(&uuid).unwrap();
+    let link = url::Url::parse(sq.solicited["merchant"]["return_url"].as_str().unwrap()).unwrap();
+    let old: Vec<(String, String)> = link
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([
+            ("store".into(), STORE.into()),
+            ("order_ref".into(), uuid.clone()),
+            ("sq_state".into(), "approved".into()),
+        ])
+        .collect();
+    assert_eq!(notify(&app, "ipn", &old).await.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+}
