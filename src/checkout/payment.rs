@@ -562,21 +562,52 @@ async fn confirm(
                 ?messages,
                 "seQura refused the confirmation: the cart changed"
             );
-            let (id, aid, from) = (s.id, a.id, s.state);
-            // The order stays payable while another attempt may still be completed.
-            let close = from == SolicitationState::Solicited;
-            state
+            let (s2, a2) = (s.clone(), a.clone());
+            // An order in review whose approval seQura will not confirm is over (our 410 makes
+            // seQura cancel it): it gets the status mapped for cancelled. An order not yet
+            // decided stays payable while another attempt may still be completed.
+            let in_review = s.state == SolicitationState::OnHold && s.sequra_uuid == a.sequra_uuid;
+            let queued = state
                 .db
                 .call(move |conn| {
                     let tx = conn.transaction()?;
-                    db::solicitations::set_attempt_state(&tx, aid, AttemptState::Rejected)?;
-                    if close && !db::solicitations::others_open(&tx, id, aid)? {
-                        db::solicitations::transition(&tx, id, from, SolicitationState::Rejected)?;
+                    db::solicitations::set_attempt_state(&tx, a2.id, AttemptState::Rejected)?;
+                    let mut queued = false;
+                    if in_review {
+                        queued = db::solicitations::settle(
+                            &tx,
+                            s2.id,
+                            s2.state,
+                            SolicitationState::Cancelled,
+                            &a2,
+                        )?;
+                        if queued {
+                            jobs::enqueue(
+                                &tx,
+                                &s2.store,
+                                &Job::PlaceOrder {
+                                    solicitation_id: s2.id,
+                                    order_id: s2.bc_order_id.0,
+                                },
+                            )?;
+                        }
+                    } else if s2.state == SolicitationState::Solicited
+                        && !db::solicitations::others_open(&tx, s2.id, a2.id)?
+                    {
+                        db::solicitations::transition(
+                            &tx,
+                            s2.id,
+                            s2.state,
+                            SolicitationState::Rejected,
+                        )?;
                     }
                     tx.commit()?;
-                    Ok(())
+                    Ok(queued)
                 })
                 .await?;
+            if queued {
+                state.jobs.wake();
+            }
             return Ok(Reply::Refused);
         }
         Err(e) if e.is_transient() => return Ok(Reply::RetryLater),
