@@ -890,3 +890,226 @@ pub async fn returned(
     };
     Ok((outcome, language))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solicitation(state: SolicitationState, uuid: &str) -> Solicitation {
+        Solicitation {
+            id: 1,
+            store: StoreHash::parse("abc").unwrap(),
+            checkout_id: "c".into(),
+            checkout_version: 1,
+            bc_order_id: BcOrderId(7),
+            environment: Some("sandbox".into()),
+            merchant_ref: Some("m".into()),
+            product: Some("i1".into()),
+            campaign: None,
+            method_title: Some("Paga después".into()),
+            sequra_uuid: Some(uuid.into()),
+            state,
+            shopper_ip: None,
+            user_agent: None,
+            placed_at: None,
+        }
+    }
+
+    fn attempt(state: AttemptState, uuid: &str) -> Attempt {
+        Attempt {
+            id: 2,
+            solicitation_id: 1,
+            sequra_uuid: Some(uuid.into()),
+            environment: "sandbox".into(),
+            merchant_ref: "m".into(),
+            product: "i1".into(),
+            campaign: None,
+            method_title: "Paga después".into(),
+            state,
+            request: None,
+            holding: None,
+            legacy: false,
+        }
+    }
+
+    #[test]
+    fn the_first_approval_pays_and_any_later_one_is_a_duplicate() {
+        use AttemptState as A;
+        use Decision as D;
+        use NotifiedState as N;
+        use SolicitationState as S;
+        let cases = [
+            // (order, its attempt, this attempt, notified, others open) → decision
+            (
+                S::Solicited,
+                "b",
+                (A::Solicited, "a"),
+                N::Approved,
+                true,
+                D::Confirm(S::Approved),
+            ),
+            (
+                S::Solicited,
+                "b",
+                (A::Solicited, "a"),
+                N::NeedsReview,
+                false,
+                D::Confirm(S::OnHold),
+            ),
+            (
+                S::Solicited,
+                "b",
+                (A::Solicited, "a"),
+                N::Cancelled,
+                true,
+                D::Cancel(false),
+            ),
+            (
+                S::Solicited,
+                "a",
+                (A::Solicited, "a"),
+                N::Cancelled,
+                false,
+                D::Cancel(true),
+            ),
+            (
+                S::OnHold,
+                "a",
+                (A::OnHold, "a"),
+                N::Approved,
+                false,
+                D::Confirm(S::Approved),
+            ),
+            (
+                S::OnHold,
+                "a",
+                (A::OnHold, "a"),
+                N::NeedsReview,
+                false,
+                D::Nothing,
+            ),
+            (
+                S::OnHold,
+                "a",
+                (A::OnHold, "a"),
+                N::Cancelled,
+                false,
+                D::Cancel(true),
+            ),
+            // An approval beats another attempt's review; a second review is a duplicate.
+            (
+                S::OnHold,
+                "a",
+                (A::Solicited, "b"),
+                N::Approved,
+                false,
+                D::Confirm(S::Approved),
+            ),
+            (
+                S::OnHold,
+                "a",
+                (A::Solicited, "b"),
+                N::NeedsReview,
+                false,
+                D::Duplicate,
+            ),
+            (
+                S::Approved,
+                "a",
+                (A::Approved, "a"),
+                N::Approved,
+                false,
+                D::Nothing,
+            ),
+            (
+                S::Approved,
+                "a",
+                (A::Approved, "a"),
+                N::NeedsReview,
+                false,
+                D::Nothing,
+            ),
+            (
+                S::Approved,
+                "a",
+                (A::Approved, "a"),
+                N::Cancelled,
+                false,
+                D::Cancel(true),
+            ),
+            (
+                S::Approved,
+                "a",
+                (A::Solicited, "b"),
+                N::Approved,
+                false,
+                D::Duplicate,
+            ),
+            (
+                S::Approved,
+                "a",
+                (A::OnHold, "b"),
+                N::Approved,
+                false,
+                D::Duplicate,
+            ),
+            (
+                S::Approved,
+                "a",
+                (A::Duplicate, "b"),
+                N::Approved,
+                false,
+                D::Duplicate,
+            ),
+            (
+                S::Approved,
+                "a",
+                (A::OnHold, "b"),
+                N::Cancelled,
+                false,
+                D::Cancel(false),
+            ),
+            (
+                S::Cancelled,
+                "a",
+                (A::Cancelled, "a"),
+                N::Approved,
+                false,
+                D::Refuse,
+            ),
+            (
+                S::Cancelled,
+                "a",
+                (A::Solicited, "b"),
+                N::Approved,
+                false,
+                D::Refuse,
+            ),
+            (
+                S::Rejected,
+                "a",
+                (A::Rejected, "a"),
+                N::Approved,
+                false,
+                D::Refuse,
+            ),
+            (
+                S::Solicited,
+                "b",
+                (A::Rejected, "a"),
+                N::Approved,
+                true,
+                D::Refuse,
+            ),
+        ];
+        for (s_state, s_uuid, (a_state, a_uuid), notified, open, want) in cases {
+            let s = solicitation(s_state, s_uuid);
+            let a = attempt(a_state, a_uuid);
+            assert_eq!(
+                decide(&s, &a, notified, open),
+                want,
+                "{s_state:?}/{s_uuid} {a_state:?}/{a_uuid} {notified:?}"
+            );
+        }
+    }
+}
