@@ -12,7 +12,11 @@
 //! - A refund's amount beyond the products it returns (a shipping refund, an order-level
 //!   amount) is a negative `other_payment` line `refund-{id}`, in the shipped cart when goods
 //!   were shipped, else in the unshipped one; never more than that cart holds.
-//! - Cancelled (status 5), archived with nothing shipped, or refunded in full: both carts empty.
+//! - Cancelled (status 5) or archived: the unshipped cart is cancelled (empty) and the shipped
+//!   cart stays exactly what it was. Shipped goods leave seQura's shipped cart only through a
+//!   refund; `shipped_kept` tells the order sync to say so to the merchant. Nothing shipped
+//!   (or everything refunded) leaves both carts empty, which cancels the order at seQura.
+//! - Refunded in full: both carts empty.
 
 use std::collections::HashMap;
 
@@ -49,6 +53,11 @@ pub struct Holding {
     pub invoice_address: Address,
     /// Refunded so far (cents), for the order panel.
     pub refunded: i64,
+    /// Cancelled or archived in BigCommerce while shipped goods are still charged: the
+    /// unshipped cart was cancelled, the shipped one kept. Not part of what seQura holds (see
+    /// [`Holding::same_at_sequra`]); remembered so the merchant is told once per cancellation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shipped_kept: bool,
 }
 
 impl Holding {
@@ -60,6 +69,16 @@ impl Holding {
     /// Units of goods shipped and still held.
     pub fn shipped_units(&self) -> i64 {
         units(&self.shipped_cart)
+    }
+
+    /// Whether seQura holds the same thing under both: the carts and addresses an Order
+    /// Update would send, and the refunded amount; the app's own notes aside.
+    pub fn same_at_sequra(&self, other: &Holding) -> bool {
+        self.shipped_cart == other.shipped_cart
+            && self.unshipped_cart == other.unshipped_cart
+            && self.delivery_address == other.delivery_address
+            && self.invoice_address == other.invoice_address
+            && self.refunded == other.refunded
     }
 }
 
@@ -114,6 +133,7 @@ pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
         delivery_address: delivery.clone(),
         invoice_address: invoice.clone(),
         refunded,
+        shipped_kept: false,
     };
 
     let mut shipped_qty: HashMap<u64, i64> = HashMap::new();
@@ -121,7 +141,9 @@ pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
         *shipped_qty.entry(item.order_product_id).or_default() += i64::from(item.quantity);
     }
     let anything_shipped = shipped_qty.values().any(|q| *q > 0);
-    if d.order.status_id == CANCELLED_STATUS || (d.order.is_deleted && !anything_shipped) {
+    // Nothing more will ship: what is unshipped is cancelled, what shipped stays charged.
+    let closed = d.order.status_id == CANCELLED_STATUS || d.order.is_deleted;
+    if closed && !anything_shipped {
         return Ok(empty(refunded));
     }
     let due = amount_due(d.order);
@@ -248,12 +270,20 @@ pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
     rebalance(&mut unshipped_items, &mut shipped_items);
     rebalance(&mut shipped_items, &mut unshipped_items);
 
+    // Cancelled or archived after shipping: the shipped cart is computed exactly as if the
+    // order were still open (so it does not change), and only the unshipped one is cancelled.
+    let shipped_kept = closed && !shipped_items.is_empty();
+    if closed {
+        unshipped_items.clear();
+    }
+
     Ok(Holding {
         shipped_cart: cart(shipped_items, d.checkout_id),
         unshipped_cart: cart(unshipped_items, d.checkout_id),
         delivery_address: delivery,
         invoice_address: invoice,
         refunded,
+        shipped_kept,
     })
 }
 

@@ -131,10 +131,28 @@ async fn sync(
     let before: Option<Holding> = accepted
         .as_ref()
         .and_then(|a| serde_json::from_str(&a.accepted).ok());
-    if before.as_ref() == Some(&now) {
-        return Ok(Done::InLine);
+    // Cancelled (or archived) after shipping: the unshipped goods are cancelled, the shipped
+    // ones stay charged until refunded, and the merchant is told so once.
+    let kept_now = now.shipped_kept && !before.as_ref().is_some_and(|b| b.shipped_kept);
+    if before.as_ref().is_some_and(|b| b.same_at_sequra(&now)) {
+        if !kept_now {
+            return Ok(Done::InLine);
+        }
+        let saved = accepted_of(s, &now)?;
+        let entry = Record::new(
+            store,
+            &About::of(s),
+            "cancellation",
+            Outcome::Waiting,
+            SHIPPED_KEPT,
+        );
+        return Ok(Done::Sent(Box::new((saved, false, entry))));
     }
-    let event = event_name(before.as_ref(), &now);
+    let event = if kept_now {
+        "cancellation"
+    } else {
+        event_name(before.as_ref(), &now)
+    };
     let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
     let update = OrderUpdate {
         merchant: MerchantId {
@@ -174,19 +192,32 @@ async fn sync(
         Err(e) => return Err(rejected(state, store, s, event, rejection_message(&e)).await),
     }
     let shipped_grew = now.shipped_units() > before.as_ref().map_or(0, Holding::shipped_units);
-    let saved = Accepted {
-        solicitation_id: s.id,
-        bc_order_id: s.bc_order_id,
-        accepted: serde_json::to_string(&now).map_err(|e| JobError::Permanent(e.to_string()))?,
-        shipped_total: now.shipped_cart.order_total_with_tax,
-        unshipped_total: now.unshipped_cart.order_total_with_tax,
-        refunded_total: now.refunded,
-        accepted_at: String::new(),
-        shipped_at: None,
-    };
-    let entry = Record::new(store, &About::of(s), event, Outcome::Sent, &summary(&now));
+    let saved = accepted_of(s, &now)?;
+    let mut message = summary(&now);
+    if kept_now {
+        message = format!("{message}. {SHIPPED_KEPT}");
+    }
+    let entry = Record::new(store, &About::of(s), event, Outcome::Sent, &message);
     tracing::info!(order_id = id, event, "order update accepted by seQura");
     Ok(Done::Sent(Box::new((saved, shipped_grew, entry))))
+}
+
+/// What the log says when an order is cancelled in BigCommerce after shipping.
+const SHIPPED_KEPT: &str = "Cancelled in BigCommerce after shipping: the unshipped items were \
+    cancelled at seQura, the shipped items were not cancelled: refund them to return them in seQura.";
+
+/// What seQura holds after it accepted `h`.
+fn accepted_of(s: &Solicitation, h: &Holding) -> Result<Accepted, JobError> {
+    Ok(Accepted {
+        solicitation_id: s.id,
+        bc_order_id: s.bc_order_id,
+        accepted: serde_json::to_string(h).map_err(|e| JobError::Permanent(e.to_string()))?,
+        shipped_total: h.shipped_cart.order_total_with_tax,
+        unshipped_total: h.unshipped_cart.order_total_with_tax,
+        refunded_total: h.refunded,
+        accepted_at: String::new(),
+        shipped_at: None,
+    })
 }
 
 /// Logs a rejection for the merchant to act on; the job fails with it.

@@ -691,3 +691,127 @@ async fn the_delivery_report_goes_once_a_day_with_the_shipped_orders() {
     assert!(stats.iter().all(|o| o["payment_method"] == "SQ"));
     assert!(app.sequra.order(&unshipped).unwrap().updates.is_empty());
 }
+
+const SHIPPED_KEPT: &str = "shipped items were not cancelled: refund them to return them in seQura";
+
+/// The order's log entries that say its shipped goods were kept.
+fn shipped_kept_notes(app: &TestApp, order: u64) -> usize {
+    let hash = sequra_bc::domain::StoreHash::parse(STORE).unwrap();
+    app.state
+        .db
+        .call_blocking(move |c| {
+            sequra_bc::db::transaction_log::for_order(
+                c,
+                &hash,
+                sequra_bc::domain::BcOrderId(order),
+                100,
+            )
+        })
+        .unwrap()
+        .iter()
+        .filter(|e| e.message.contains(SHIPPED_KEPT))
+        .count()
+}
+
+/// Queues a sync of the order as the reconciliation would, and waits for it.
+async fn sync_again(app: &TestApp, order: u64) {
+    let hash = sequra_bc::domain::StoreHash::parse(STORE).unwrap();
+    app.state
+        .db
+        .call_blocking(move |c| {
+            sequra_bc::jobs::enqueue(
+                c,
+                &hash,
+                &sequra_bc::jobs::Job::SyncOrder { order_id: order },
+            )
+        })
+        .unwrap();
+    app.state.jobs.wake();
+    settle(app).await;
+}
+
+#[tokio::test]
+async fn cancelling_after_a_partial_shipment_cancels_only_the_unshipped_goods() {
+    let app = spawn_app().await;
+    sequra_store(&app).await;
+    let (order, uuid) = paid_order(&app, &[(101, 2), (103, 1)]).await;
+    let cam = line_id(&app, order, "CAM-001");
+    app.bc.ship_items(STORE, order, &[(cam, 1)]).unwrap();
+    let shipped = update(&app, &uuid, 1).await;
+    settle(&app).await;
+    assert!(app.bc.set_order_status(STORE, order, 5));
+    let u = update(&app, &uuid, 2).await;
+    settle(&app).await;
+    assert_eq!(
+        u["shipped_cart"], shipped["shipped_cart"],
+        "shipped cart unchanged"
+    );
+    assert!(lines(&u["unshipped_cart"]).is_empty());
+    let held = app.sequra.order(&uuid).unwrap();
+    assert_eq!(held.shipped_cart.as_ref(), Some(&shipped["shipped_cart"]));
+    assert!(lines(held.unshipped_cart.as_ref().unwrap()).is_empty());
+    assert_eq!(
+        held.state, "confirmed",
+        "the shipped goods are still charged"
+    );
+    assert_eq!(shipped_kept_notes(&app, order), 1);
+    // Later syncs of the same cancelled order say it no more.
+    sync_again(&app, order).await;
+    assert_eq!(updates(&app, &uuid).len(), 2);
+    assert_eq!(shipped_kept_notes(&app, order), 1, "written once");
+}
+
+#[tokio::test]
+async fn cancelling_a_shipped_order_sends_nothing_and_says_how_to_return_the_goods() {
+    let app = spawn_app().await;
+    sequra_store(&app).await;
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    app.bc.ship_all(STORE, order).unwrap();
+    let shipped = update(&app, &uuid, 1).await;
+    settle(&app).await;
+    assert!(app.bc.set_order_status(STORE, order, 5));
+    settle(&app).await;
+    assert_eq!(updates(&app, &uuid).len(), 1, "{:?}", updates(&app, &uuid));
+    let held = app.sequra.order(&uuid).unwrap();
+    assert_eq!(held.shipped_cart.as_ref(), Some(&shipped["shipped_cart"]));
+    assert_eq!(held.state, "confirmed");
+    assert_eq!(shipped_kept_notes(&app, order), 1);
+    sync_again(&app, order).await;
+    assert_eq!(shipped_kept_notes(&app, order), 1, "written once");
+    // A refund is how the goods come back: it reaches seQura as usual.
+    let line = line_id(&app, order, "ZAP-001");
+    app.bc
+        .refund(
+            STORE,
+            order,
+            &RefundSpec {
+                items: vec![(line, 1)],
+                shipping_cents: 0,
+                order_cents: 0,
+            },
+        )
+        .unwrap();
+    let u = update(&app, &uuid, 2).await;
+    assert!(products(&u["shipped_cart"]).is_empty(), "{u}");
+}
+
+#[tokio::test]
+async fn archiving_after_a_partial_shipment_keeps_the_shipped_goods() {
+    let app = spawn_app().await;
+    sequra_store(&app).await;
+    let (order, uuid) = paid_order(&app, &[(101, 2), (103, 1)]).await;
+    let cam = line_id(&app, order, "CAM-001");
+    app.bc.ship_items(STORE, order, &[(cam, 1)]).unwrap();
+    let shipped = update(&app, &uuid, 1).await;
+    settle(&app).await;
+    assert!(app.bc.archive_order(STORE, order));
+    let u = update(&app, &uuid, 2).await;
+    settle(&app).await;
+    assert_eq!(
+        u["shipped_cart"], shipped["shipped_cart"],
+        "shipped cart unchanged"
+    );
+    assert!(lines(&u["unshipped_cart"]).is_empty());
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+    assert_eq!(shipped_kept_notes(&app, order), 1);
+}
