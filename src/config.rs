@@ -119,6 +119,9 @@ pub struct JobsSettings {
     pub max_age_secs: u64,
     /// How often the reconciliation runs.
     pub reconcile_every_secs: u64,
+    /// Modified orders one sweep reads per store; a busier store's next sweep continues
+    /// where this one stopped.
+    pub reconcile_batch: usize,
     /// When the daily delivery reports go, `HH:MM` UTC.
     pub delivery_report_time: String,
 }
@@ -131,6 +134,7 @@ impl Default for JobsSettings {
             retry_max_ms: 15 * 60 * 1000,
             max_age_secs: 48 * 3600,
             reconcile_every_secs: 300,
+            reconcile_batch: 2000,
             delivery_report_time: "02:00".into(),
         }
     }

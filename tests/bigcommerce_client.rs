@@ -763,3 +763,29 @@ async fn an_order_with_more_lines_than_the_client_reads_is_refused_not_truncated
         read.map(|l| l.len()).unwrap_or(0)
     );
 }
+
+/// The orders-since filters carry a date BigCommerce reads (RFC 2822), not Unix seconds it
+/// would ignore, and the answer holds only the orders modified since.
+#[tokio::test]
+async fn orders_modified_since_sends_a_readable_date_and_gets_only_newer_orders() {
+    let h = harness().await;
+    let api = h.api();
+    let id = h.bc.create_checkout(HASH, &[(104, 1)], "ES");
+    let order = api.create_order_from_checkout(&id).await.unwrap();
+    assert!(h.bc.set_order_status(HASH, order, 11), "listed once placed");
+    let hour_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
+    let recent = api.orders_modified_since(hour_ago, 100).await.unwrap();
+    assert!(recent.iter().any(|o| o.id == order), "{recent:?}");
+    let sent = &h.last_query("/v2/orders")["min_date_modified"];
+    assert!(
+        time::OffsetDateTime::parse(sent, &time::format_description::well_known::Rfc2822).is_ok(),
+        "{sent}"
+    );
+    let later = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    assert!(
+        api.orders_modified_since(later, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -2060,6 +2060,18 @@ async fn the_list_filters_by_modification_date_and_status() {
         )
         .await;
     assert_eq!(status, 400);
+    // A Unix time is not a date BigCommerce reads (RFC 2822 or ISO 8601 only).
+    for filter in ["min_date_modified", "min_date_created"] {
+        let (status, body) = h
+            .json(
+                "GET",
+                &format!("/stores/storea/v2/orders?{filter}=1577836800"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "{filter}: {body}");
+    }
 }
 
 #[tokio::test]

@@ -735,7 +735,15 @@ impl StoreApi {
         max: usize,
     ) -> Result<Vec<T>, BcError> {
         let mut out = Vec::new();
-        let since = since.to_string();
+        // BigCommerce reads RFC 2822 or ISO 8601 here (`orders.v2.oas2.yml`); a filter it
+        // cannot read is ignored, which would list the store's oldest orders instead.
+        let since = time::OffsetDateTime::from_unix_timestamp(since)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc2822)
+                    .ok()
+            })
+            .ok_or_else(|| BcError::Invalid(format!("no date for {since}")))?;
         for page in 1..=MAX_V2_PAGES {
             let rows: Option<Vec<T>> = self
                 .get_with(

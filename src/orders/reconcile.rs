@@ -20,8 +20,6 @@ const FIRST_LOOK_BACK: i64 = 24 * 3600;
 const OVERLAP: i64 = 120;
 /// Days a stored webhook delivery is kept.
 const EVENT_RETENTION_DAYS: i64 = 30;
-/// Orders checked per store per sweep.
-const MAX_ORDERS: usize = 2000;
 
 /// One sweep over every store.
 pub async fn sweep(state: &AppState) {
@@ -118,7 +116,22 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
         .unwrap_or(started - FIRST_LOOK_BACK)
         - OVERLAP;
     let api = lifecycle::store_api(state, store).await?;
-    let modified = api.orders_modified_since(since, MAX_ORDERS).await?;
+    let batch = state.settings.jobs.reconcile_batch.max(1);
+    let modified = api.orders_modified_since(since, batch).await?;
+    // A full batch may have left orders unread: the cursor moves only as far as what was
+    // read (the last order's own modification time), so the next sweep reads the rest.
+    // That time is BigCommerce's clock: the next sweep starts right at it (orders of that
+    // second are read again, which is harmless), without the overlap kept for our clock.
+    let through = if modified.len() >= batch {
+        let last = modified
+            .iter()
+            .filter_map(|o| o.date_modified.as_deref().and_then(rfc2822_unix))
+            .max()
+            .unwrap_or(since);
+        last.max(since) + OVERLAP
+    } else {
+        started
+    };
     let hash = store.clone();
     let queued = state
         .db
@@ -144,7 +157,7 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
                 jobs::enqueue(&tx, &hash, &Job::SyncOrder { order_id: o.id })?;
                 queued += 1;
             }
-            db::stores::set_reconciled_through(&tx, &hash, started)?;
+            db::stores::set_reconciled_through(&tx, &hash, through)?;
             tx.commit()?;
             Ok(queued)
         })
@@ -157,6 +170,13 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
         );
     }
     Ok(())
+}
+
+/// A BigCommerce RFC 2822 date as Unix seconds.
+fn rfc2822_unix(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 /// BigCommerce's RFC 2822 dates as the RFC 3339 UTC strings the database compares.

@@ -815,3 +815,34 @@ async fn archiving_after_a_partial_shipment_keeps_the_shipped_goods() {
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
     assert_eq!(shipped_kept_notes(&app, order), 1);
 }
+
+#[tokio::test]
+async fn the_reconciliation_reads_a_busy_store_in_batches_and_misses_no_order() {
+    // No automatic sweep: the test runs them. Two orders per sweep.
+    let app = spawn_app_with(|s| {
+        s.jobs.reconcile_every_secs = 3600;
+        s.jobs.reconcile_batch = 2;
+    })
+    .await;
+    sequra_store(&app).await;
+    let mut paid = Vec::new();
+    for _ in 0..5 {
+        paid.push(paid_order(&app, &[(104, 1)]).await);
+    }
+    for hook in app.bc.webhooks(STORE) {
+        app.bc
+            .deactivate_webhook(STORE, hook["id"].as_u64().unwrap());
+    }
+    // Shipped a second apart, their webhooks lost.
+    for (order, _) in &paid {
+        app.bc.ship_all(STORE, *order).unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    for _ in 0..4 {
+        sequra_bc::orders::reconcile::sweep(&app.state).await;
+        settle(&app).await;
+    }
+    for (order, uuid) in &paid {
+        assert_eq!(updates(&app, uuid).len(), 1, "order {order} was reconciled");
+    }
+}
