@@ -117,6 +117,9 @@ pub struct JobsSettings {
     pub retry_max_ms: u64,
     /// A job still failing this long after it was queued fails into the transaction log.
     pub max_age_secs: u64,
+    /// A running job whose outcome was not recorded within this long runs again (a job is
+    /// cut off at four fifths of it, so two runs of one job never overlap).
+    pub lease_secs: u64,
     /// How often the reconciliation runs.
     pub reconcile_every_secs: u64,
     /// Modified orders one sweep reads per store; a busier store's next sweep continues
@@ -133,6 +136,7 @@ impl Default for JobsSettings {
             retry_base_ms: 2_000,
             retry_max_ms: 15 * 60 * 1000,
             max_age_secs: 48 * 3600,
+            lease_secs: 900,
             reconcile_every_secs: 300,
             reconcile_batch: 2000,
             delivery_report_time: "02:00".into(),

@@ -122,10 +122,13 @@ fn mark_running(conn: &Connection, ids: &[i64], now: i64) -> Result<Vec<Job>, Db
     Ok(jobs)
 }
 
-/// Claims up to `limit` due jobs (marks them running), oldest due first. Run it inside a
+/// Claims up to `limit` due jobs (marks them running), oldest due first. A job running for
+/// longer than `lease_ms` is claimable again first: its outcome was never recorded (the
+/// write failed), and left `running` it would block its order's later jobs. Run it inside a
 /// transaction.
-pub fn claim(conn: &Connection, limit: usize) -> Result<Vec<Job>, DbError> {
+pub fn claim(conn: &Connection, limit: usize, lease_ms: i64) -> Result<Vec<Job>, DbError> {
     let now = now_ms();
+    release_running(conn, now.saturating_sub(lease_ms))?;
     let ids: Vec<i64> = {
         let mut q = conn.prepare_cached(&format!(
             "SELECT j.id FROM jobs j WHERE j.run_at <= ?1 AND {CLAIMABLE}
@@ -135,23 +138,6 @@ pub fn claim(conn: &Connection, limit: usize) -> Result<Vec<Job>, DbError> {
             .collect::<Result<_, _>>()?
     };
     mark_running(conn, &ids, now)
-}
-
-/// Claims one job now, whatever its `run_at`, if it is claimable (used to run a job on the
-/// request that queued it; the worker retries it if this attempt fails). Run it inside a
-/// transaction.
-pub fn claim_now(conn: &Connection, id: i64) -> Result<Option<Job>, DbError> {
-    let claimable: Option<i64> = conn
-        .prepare_cached(&format!(
-            "SELECT j.id FROM jobs j WHERE j.id = ?1 AND {CLAIMABLE}"
-        ))?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    let jobs = match claimable {
-        Some(id) => mark_running(conn, &[id], now_ms())?,
-        None => Vec::new(),
-    };
-    Ok(jobs.into_iter().next())
 }
 
 /// The job succeeded.
@@ -203,17 +189,28 @@ pub fn retry_at(conn: &Connection, id: i64, run_at: i64, error: &str) -> Result<
 
 /// At start-up: jobs left running by a crash run again.
 pub fn reset_interrupted(conn: &Connection) -> Result<usize, DbError> {
-    Ok(conn.execute(
-        "UPDATE jobs SET state = 'pending', run_at = ?1, updated_at = ?1
-         WHERE state = 'running'
-           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.store_hash = jobs.store_hash
-                             AND o.dedupe_key = jobs.dedupe_key AND o.state = 'pending')",
-        [now_ms()],
-    )? + conn.execute(
-        "UPDATE jobs SET state = 'done', last_error = 'interrupted; superseded', updated_at = ?1
-         WHERE state = 'running'",
-        [now_ms()],
-    )?)
+    release_running(conn, i64::MAX)
+}
+
+/// Jobs marked running before `before` (unix ms) are pending again, due now; one whose work
+/// was queued again meanwhile is closed instead (the newer job carries it).
+fn release_running(conn: &Connection, before: i64) -> Result<usize, DbError> {
+    let now = now_ms();
+    Ok(conn
+        .prepare_cached(
+            "UPDATE jobs SET state = 'pending', run_at = ?1, updated_at = ?1
+             WHERE state = 'running' AND updated_at < ?2
+               AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.store_hash = jobs.store_hash
+                                 AND o.dedupe_key = jobs.dedupe_key AND o.state = 'pending')",
+        )?
+        .execute(params![now, before])?
+        + conn
+            .prepare_cached(
+                "UPDATE jobs SET state = 'done', last_error = 'interrupted; superseded',
+                        updated_at = ?1
+                 WHERE state = 'running' AND updated_at < ?2",
+            )?
+            .execute(params![now, before])?)
 }
 
 /// When the next pending job is due (unix ms).

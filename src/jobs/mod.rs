@@ -200,6 +200,11 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// How long a running job's claim holds (see [`db::jobs::claim`]).
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.settings.lease_secs.max(1))
+    }
+
     /// The delay before attempt `attempts + 1`: `base × 2^(attempts − 1)`, capped, with
     /// jitter (50–100 %) so that many failed jobs do not return at the same instant.
     pub fn backoff(&self, attempts: i64, after: Option<Duration>) -> Duration {
@@ -219,39 +224,6 @@ impl Queue {
     }
 }
 
-/// Runs a job that was just queued on the caller's task, once the jobs of its order ahead of
-/// it are done (waiting up to [`RUN_NOW_PATIENCE`]); the workers take it over otherwise, and
-/// retry it if this attempt fails.
-pub async fn run_now(state: &AppState, id: i64) {
-    let deadline = tokio::time::Instant::now() + RUN_NOW_PATIENCE;
-    loop {
-        let claimed = state
-            .db
-            .batched(move |conn| {
-                let job = db::jobs::claim_now(conn, id)?;
-                let pending =
-                    job.is_none() && db::jobs::state_of(conn, id)?.as_deref() == Some("pending");
-                Ok((job, pending))
-            })
-            .await;
-        match claimed {
-            Ok((Some(job), _)) => return execute_and_finish(state, job).await,
-            Ok((None, true)) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Ok(_) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not claim a job");
-                break;
-            }
-        }
-    }
-    state.jobs.wake();
-}
-
-/// How long [`run_now`] waits for the jobs ahead of its job.
-const RUN_NOW_PATIENCE: Duration = Duration::from_secs(3);
-
 /// The workers: claims due jobs and runs up to `workers` at once until `stop` changes.
 pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     match state.db.call(|c| db::jobs::reset_interrupted(c)).await {
@@ -267,7 +239,12 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
         if free > 0 {
             // Through the batch writer, like the jobs' outcomes: the queue's writes never
             // wait on each other for SQLite's lock.
-            match state.db.batched(move |c| db::jobs::claim(c, free)).await {
+            let lease_ms = state.jobs.lease().as_millis() as i64;
+            match state
+                .db
+                .batched(move |c| db::jobs::claim(c, free, lease_ms))
+                .await
+            {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
@@ -313,8 +290,14 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
 
 async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
     let parsed: Result<Job, _> = serde_json::from_str(&job.payload);
+    // Cut off well within the lease: past it the job is claimable again, and two runs of
+    // one job must never overlap.
+    let limit = state.jobs.lease() * 4 / 5;
     let outcome = match &parsed {
-        Ok(j) => execute(state, &job.store, j).await,
+        Ok(j) => match tokio::time::timeout(limit, execute(state, &job.store, j)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(JobError::retry(format!("took longer than {limit:?}"))),
+        },
         Err(e) => Err(JobError::Permanent(format!("unreadable job: {e}"))),
     };
     let id = job.id;
@@ -365,7 +348,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
         }
     };
     if let Err(e) = finish {
-        // The job stays `running` and runs again after the next start.
+        // The job stays `running` and runs again once its lease expires.
         tracing::error!(job = id, error = %e, "could not record a job's outcome");
     }
     state.jobs.wake();

@@ -846,3 +846,46 @@ async fn the_reconciliation_reads_a_busy_store_in_batches_and_misses_no_order() 
         assert_eq!(updates(&app, uuid).len(), 1, "order {order} was reconciled");
     }
 }
+
+#[tokio::test]
+async fn a_job_whose_outcome_could_not_be_recorded_runs_again_after_its_lease() {
+    let app = spawn_app_with(|s| s.jobs.lease_secs = 2).await;
+    sequra_store(&app).await;
+    let (order, uuid) = paid_order(&app, &[(101, 2), (103, 1)]).await;
+    // The database refuses to record a sync's success (a full disk, say) while `fault` is on.
+    let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE fault (on_ INTEGER NOT NULL); INSERT INTO fault VALUES (1);
+         CREATE TRIGGER outcome_fails BEFORE UPDATE OF state ON jobs
+         WHEN NEW.state = 'done' AND OLD.kind = 'sync_order' AND (SELECT on_ FROM fault) = 1
+         BEGIN SELECT RAISE(ABORT, 'injected: the outcome cannot be written'); END;",
+    )
+    .unwrap();
+    let cam = line_id(&app, order, "CAM-001");
+    app.bc.ship_items(STORE, order, &[(cam, 1)]).unwrap();
+    update(&app, &uuid, 1).await;
+    eventually("the sync is left running", || {
+        (app.count("SELECT COUNT(*) FROM jobs WHERE kind = 'sync_order' AND state = 'running'")
+            == 1)
+            .then_some(())
+    })
+    .await;
+    // Long enough for the sync's success to have been refused (it is written right after
+    // seQura's answer), well short of the lease.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM jobs WHERE kind = 'sync_order' AND state = 'running'"),
+        1
+    );
+    conn.execute("UPDATE fault SET on_ = 0", []).unwrap();
+    // A later change of the same order is not blocked for ever behind it.
+    app.bc.ship_all(STORE, order).unwrap();
+    let second = update(&app, &uuid, 2).await;
+    assert!(lines(&second["unshipped_cart"]).is_empty(), "{second}");
+    settle(&app).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"),
+        0
+    );
+    assert_eq!(updates(&app, &uuid).len(), 2, "nothing sent twice");
+}
