@@ -80,6 +80,12 @@ pub struct BigCommerceSettings {
     /// go to `{this}/orders/{id}`.
     #[serde(default = "default_control_panel_url")]
     pub control_panel_url: String,
+    /// Refuse a webhook whose Standard Webhooks signature does not verify. Off by default:
+    /// which deliveries BigCommerce signs, and with which key, is unconfirmed, and refusing
+    /// a good delivery means two days of retries and then a deactivated hook. The per-store
+    /// secret header authenticates every delivery either way.
+    #[serde(default)]
+    pub require_webhook_signature: bool,
 }
 
 fn default_control_panel_url() -> String {
@@ -211,6 +217,7 @@ impl Default for Settings {
                 login_url: "https://login.bigcommerce.com".into(),
                 api_url: "https://api.bigcommerce.com".into(),
                 control_panel_url: default_control_panel_url(),
+                require_webhook_signature: false,
             },
             sequra: SequraSettings {
                 sandbox_url: "https://sandbox.sequrapi.com".into(),

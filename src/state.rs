@@ -44,6 +44,9 @@ pub struct Shared {
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// The job queue's wake-up signal and settings.
     pub jobs: crate::jobs::Queue,
+    /// Webhook deliveries whose Standard Webhooks signature did not verify (accepted unless
+    /// `bigcommerce.require_webhook_signature`), since start.
+    pub unverified_webhook_signatures: Arc<std::sync::atomic::AtomicU64>,
     /// Webhook secrets already decrypted.
     pub webhook_secrets: Arc<crate::bigcommerce::webhooks::SecretCache>,
     /// The deliveries of the last days, for de-duplication (loaded at start).
@@ -90,6 +93,7 @@ impl AppState {
             content_security_policy,
             jobs,
             webhook_secrets: Arc::default(),
+            unverified_webhook_signatures: Arc::default(),
             recent_deliveries: Default::default(),
             provision_locks: KeyedLocks::default(),
         })))

@@ -48,10 +48,11 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<(), DbError> {
 pub fn each_received_since(
     conn: &Connection,
     since: &str,
-    mut each: impl FnMut(&str, &str, &str),
+    mut each: impl FnMut(&str, &str, &str, Option<i64>),
 ) -> Result<usize, DbError> {
     let mut q = conn.prepare(
-        "SELECT store_hash, scope, event_hash, received_at FROM webhook_events ORDER BY id DESC",
+        "SELECT store_hash, scope, event_hash, received_at, created_at FROM webhook_events
+         ORDER BY id DESC",
     )?;
     let mut rows = q.query([])?;
     let mut n = 0;
@@ -62,7 +63,7 @@ pub fn each_received_since(
         if text(3)? < since {
             break;
         }
-        each(text(0)?, text(1)?, text(2)?);
+        each(text(0)?, text(1)?, text(2)?, r.get(4)?);
         n += 1;
     }
     Ok(n)

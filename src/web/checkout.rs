@@ -264,8 +264,10 @@ fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AppError> 
         .map_err(|_| AppError::BadRequest(crate::error::Public::new("err_request_body")))
 }
 
-/// The shopper's IP: the peer, or the first `X-Forwarded-For` hop when the peer is a
-/// configured trusted proxy.
+/// The shopper's IP: the peer, unless the peer is a configured trusted proxy; then the
+/// `X-Forwarded-For` list is walked from the right (proxies append the address they saw, so
+/// only the right end is theirs; the left end is whatever the client sent) and the first
+/// address that is not a trusted proxy is the shopper's.
 fn client_ip(
     state: &AppState,
     peer: Option<SocketAddr>,
@@ -280,13 +282,19 @@ fn client_ip_from(
     forwarded: Option<&str>,
 ) -> Option<IpAddr> {
     let peer = peer?.ip();
-    if trusted.contains(&peer)
-        && let Some(first) = forwarded.and_then(|f| f.split(',').next())
-        && let Ok(ip) = first.trim().parse()
-    {
-        return Some(ip);
+    if !trusted.contains(&peer) {
+        return Some(peer);
     }
-    Some(peer)
+    let mut nearest = peer;
+    for hop in forwarded.unwrap_or("").rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => nearest = ip,
+            Ok(ip) => return Some(ip),
+            // Unreadable: nothing left of it can be believed; the last proxy's view stands.
+            Err(_) => break,
+        }
+    }
+    Some(nearest)
 }
 
 /// The storefront origin allowed to call us; a request from any other origin is refused.
@@ -498,10 +506,17 @@ mod tests {
                 .unwrap()
                 .to_string()
         };
+        // nginx's proxy_add_x_forwarded_for appends what it saw: the client chose the left.
         assert_eq!(
-            pick("10.0.0.1:5000", Some("203.0.113.7, 10.0.0.2")),
+            pick("10.0.0.1:5000", Some("6.6.6.6, 203.0.113.7")),
             "203.0.113.7"
         );
+        // Through two trusted proxies, the first untrusted address from the right.
+        assert_eq!(
+            pick("10.0.0.1:5000", Some("6.6.6.6, 203.0.113.7, 10.0.0.1")),
+            "203.0.113.7"
+        );
+        assert_eq!(pick("10.0.0.1:5000", Some("10.0.0.1")), "10.0.0.1");
         assert_eq!(
             pick("198.51.100.1:5000", Some("203.0.113.7")),
             "198.51.100.1"

@@ -129,8 +129,9 @@ async fn unknown_stores_wrong_secrets_and_malformed_bodies_store_nothing() {
 }
 
 #[tokio::test]
-async fn a_standard_webhooks_signature_is_checked_when_present() {
-    let app = spawn_app().await;
+async fn a_standard_webhooks_signature_is_enforced_when_the_operator_requires_it() {
+    let app =
+        crate::helpers::spawn_app_with(|s| s.bigcommerce.require_webhook_signature = true).await;
     app.installed_store("store1").await;
     let s = secret(&app, "store1");
     let body = delivery(
@@ -231,5 +232,68 @@ async fn the_sweep_forgets_deliveries_older_than_a_month_and_keeps_the_rest() {
         json!({"type": "order", "id": 302}),
     );
     assert_eq!(post(&app, &body, &[(HEADER, &s)]).await.status(), 200);
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 2);
+}
+
+#[tokio::test]
+async fn a_signature_that_does_not_verify_is_counted_and_the_delivery_accepted_on_its_secret() {
+    let app = spawn_app().await;
+    app.installed_store("store1").await;
+    let s = secret(&app, "store1");
+    let body = delivery(
+        "store1",
+        "store/order/statusUpdated",
+        "h1",
+        json!({"type": "order", "id": 7}),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let resp = post(
+        &app,
+        &body,
+        &[
+            (HEADER, &s),
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &now),
+            ("webhook-signature", "v1,AAAA"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 1);
+    assert_eq!(
+        app.state
+            .unverified_webhook_signatures
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Without the store's secret it is refused all the same.
+    let resp = post(&app, &body, &[(HEADER, "wrong")]).await;
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn one_hash_at_another_time_is_a_new_event_and_a_retry_is_not() {
+    let app = spawn_app().await;
+    app.installed_store("store1").await;
+    let s = secret(&app, "store1");
+    let first = delivery(
+        "store1",
+        "store/app/uninstalled",
+        "same-hash",
+        json!({"type": "store", "id": "1025646"}),
+    );
+    // BigCommerce's retry repeats the body exactly: stored once.
+    for _ in 0..2 {
+        assert_eq!(post(&app, &first, &[(HEADER, &s)]).await.status(), 200);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 1);
+    // The same hash days later (the app uninstalled again after a reinstall) is a new event.
+    let later = first.replace("1561479335", "1561652135");
+    assert_ne!(later, first);
+    assert_eq!(post(&app, &later, &[(HEADER, &s)]).await.status(), 200);
     assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 2);
 }

@@ -15,13 +15,12 @@
 //! event waits for it gets nothing more.
 //!
 //! [U] `hash`: BigCommerce hashes "the JSON-encoded payload data" and says the hash is equal
-//! when a hook fires twice for the same event. Data alone would make two real events with
-//! equal data (two `store/order/updated` of one order) look like one duplicate, so here the
-//! hash is the hex SHA-1 of the compact JSON of `data`, a `:` and the event's sequence
-//! number. The sequence starts at the stand-in's start time in microseconds, so events of a
-//! restarted stand-in do not repeat earlier hashes. Every delivery of one event (to each
-//! hook, every retry, every duplicate from [`Outbox::set_duplicates`]) carries the same hash;
-//! two events never share one.
+//! when a hook fires twice for the same event; its documented examples share one hash across
+//! an order's created, updated and archived events. So here the hash is the hex SHA-1 of the
+//! compact JSON of `data` alone: two events about one resource carry the same hash (only
+//! `created_at`, in seconds, tells them apart), the strictest reading for the app's
+//! de-duplication. Every delivery of one event (to each hook, every retry, every duplicate
+//! from [`Outbox::set_duplicates`]) carries the identical body.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
@@ -87,7 +86,6 @@ struct Job {
 
 /// Queued deliveries, their log and the test controls. Lives in [`State`].
 pub(crate) struct Outbox {
-    next_seq: u64,
     next_key: u64,
     queued: Vec<Job>,
     held: Vec<Job>,
@@ -104,9 +102,7 @@ pub(crate) struct Outbox {
 
 impl Default for Outbox {
     fn default() -> Self {
-        let start_micros = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
         Outbox {
-            next_seq: u64::try_from(start_micros).unwrap_or(1),
             next_key: 1,
             queued: Vec::new(),
             held: Vec::new(),
@@ -216,15 +212,12 @@ pub(crate) fn emit(st: &mut State, store_hash: &str, scope: &str, data: Value) {
         .filter(|h| h.store_hash == store_hash && h.is_active && scope_matches(&h.scope, scope))
         .map(|h| h.id)
         .collect();
-    let ob = &mut st.outbox;
-    let seq = ob.next_seq;
-    ob.next_seq += 1;
     tracing::debug!(store_hash, scope, hooks = hooks.len(), "webhook event");
     if hooks.is_empty() {
         return;
     }
     let data_json = serde_json::to_string(&data).unwrap_or_default();
-    let hash = hex::encode(sha1(format!("{data_json}:{seq}").as_bytes()));
+    let hash = hex::encode(sha1(data_json.as_bytes()));
     let order_id = match data.get("type").and_then(Value::as_str) {
         Some("order") => data.get("id").and_then(Value::as_u64),
         _ => data.get("orderId").and_then(Value::as_u64),
@@ -237,6 +230,7 @@ pub(crate) fn emit(st: &mut State, store_hash: &str, scope: &str, data: Value) {
         "created_at": now_unix(),
         "producer": format!("stores/{store_hash}"),
     });
+    let ob = &mut st.outbox;
     let event = Arc::new(Event {
         scope: scope.to_owned(),
         hash,
