@@ -266,14 +266,16 @@ async fn review_then_approve_moves_the_order_through_the_mapped_statuses() {
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
-    // Only the two status changes reached BigCommerce.
+    // Only the status changes reached BigCommerce: the review's and the approval's, or just
+    // the approval's when it came before the queue had placed the order in review (the
+    // follow-up runs from the queue, after the acknowledgement, and reads the latest state).
     let puts = app
         .bc
         .requests()
         .into_iter()
         .filter(|r| r.method == "PUT" && r.path.ends_with(&format!("/v2/orders/{order}")))
         .count();
-    assert_eq!(puts, 2);
+    assert!((1..=2).contains(&puts), "{puts} status writes");
 }
 
 #[tokio::test]
