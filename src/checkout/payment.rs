@@ -582,14 +582,7 @@ async fn confirm(
                             &a2,
                         )?;
                         if queued {
-                            jobs::enqueue(
-                                &tx,
-                                &s2.store,
-                                &Job::PlaceOrder {
-                                    solicitation_id: s2.id,
-                                    order_id: s2.bc_order_id.0,
-                                },
-                            )?;
+                            queue_placement(&tx, &s2)?;
                         }
                     } else if s2.state == SolicitationState::Solicited
                         && !db::solicitations::others_open(&tx, s2.id, a2.id)?
@@ -636,14 +629,7 @@ async fn confirm(
             if let Some(acc) = accepted {
                 db::order_sync::save(&tx, &hash, &acc, false)?;
             }
-            jobs::enqueue(
-                &tx,
-                &hash,
-                &Job::PlaceOrder {
-                    solicitation_id: s2.id,
-                    order_id: s2.bc_order_id.0,
-                },
-            )?;
+            queue_placement(&tx, &s2)?;
             tx.commit()?;
             Ok(true)
         })
@@ -706,12 +692,7 @@ async fn duplicate(state: &AppState, s: &Solicitation, a: &Attempt) -> Result<Re
         .db
         .call(move |conn| db::solicitations::set_attempt_state(conn, aid, AttemptState::Duplicate))
         .await?;
-    let about = About {
-        order: Some(s.bc_order_id),
-        sequra_uuid: a.sequra_uuid.as_deref(),
-        environment: Some(&a.environment),
-        merchant_ref: Some(&a.merchant_ref),
-    };
+    let about = about_attempt(s, a);
     let message = format!(
         "seQura also approved another payment for this order ({}): it was refused so that \
          the shopper is not charged twice. The order is paid by {}.",
@@ -765,14 +746,7 @@ async fn cancel(
                     &a2,
                 )?;
             if cancelled {
-                jobs::enqueue(
-                    &tx,
-                    &s2.store,
-                    &Job::PlaceOrder {
-                        solicitation_id: s2.id,
-                        order_id: s2.bc_order_id.0,
-                    },
-                )?;
+                queue_placement(&tx, &s2)?;
             }
             tx.commit()?;
             Ok(cancelled)
@@ -781,12 +755,7 @@ async fn cancel(
     if cancelled {
         state.jobs.wake();
         if was_approved {
-            let about = About {
-                order: Some(s.bc_order_id),
-                sequra_uuid: a.sequra_uuid.as_deref(),
-                environment: Some(&a.environment),
-                merchant_ref: Some(&a.merchant_ref),
-            };
+            let about = about_attempt(s, a);
             crate::orders::record(
                 state,
                 &s.store,
@@ -800,6 +769,29 @@ async fn cancel(
         }
     }
     Ok(Reply::Done)
+}
+
+/// Queues giving the BigCommerce order the solicitation's new outcome (within `tx`).
+fn queue_placement(tx: &rusqlite::Connection, s: &Solicitation) -> Result<(), db::DbError> {
+    jobs::enqueue(
+        tx,
+        &s.store,
+        &Job::PlaceOrder {
+            solicitation_id: s.id,
+            order_id: s.bc_order_id.0,
+        },
+    )?;
+    Ok(())
+}
+
+/// A log entry's subject: the order and this attempt's seQura order.
+fn about_attempt<'a>(s: &Solicitation, a: &'a Attempt) -> About<'a> {
+    About {
+        order: Some(s.bc_order_id),
+        sequra_uuid: a.sequra_uuid.as_deref(),
+        environment: Some(&a.environment),
+        merchant_ref: Some(&a.merchant_ref),
+    }
 }
 
 /// The accepted state right after confirmation.
