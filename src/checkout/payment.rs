@@ -510,6 +510,15 @@ pub async fn notified(
         tracing::warn!("a notification signed like a return link was refused");
         return Err(AppError::Forbidden(Public::new("err_return_link")));
     }
+    if verified == Verified::Legacy
+        && n.state == NotifiedState::Cancelled
+        && s.state == SolicitationState::Approved
+    {
+        // The pre-V8 signature is also in that order's return link: it never cancels a paid
+        // order (as before V8; seQura's own cancellation of one comes signed anew).
+        tracing::warn!("a pre-V8 signed cancellation of an approved order was ignored");
+        return Ok(Reply::Done);
+    }
     let decision = decide(&s, &a, n.state, others_open);
     tracing::info!(
         order_id = s.bc_order_id.0,
@@ -548,6 +557,9 @@ async fn confirm(
     let (order, held) = match confirmation(state, store, s, a, seq_state).await {
         Ok(x) => x,
         Err(AppError::Upstream(_)) => return Ok(Reply::RetryLater),
+        // A pre-V8 order rebuilt from BigCommerce that no longer makes a cart: refused (410,
+        // seQura cancels it) rather than an answer seQura does not document.
+        Err(AppError::Forbidden(_)) => return Ok(Reply::Refused),
         Err(e) => return Err(e),
     };
     let uuid = a.sequra_uuid.clone().unwrap_or_default();

@@ -398,3 +398,34 @@ async fn a_payment_started_before_the_upgrade_is_still_placed_by_its_old_signatu
     assert_eq!(status_of(&app, order), 11);
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
 }
+
+#[tokio::test]
+async fn a_pre_upgrade_return_link_cannot_cancel_a_paid_order() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    // As if the order had been paid before V8: its return link's signature is its old one.
+    let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
+    conn.execute("UPDATE sequra_attempts SET legacy = 1", [])
+        .unwrap();
+    let sq = app.sequra.order(&uuid).unwrap();
+    let link = url::Url::parse(sq.solicited["merchant"]["return_url"].as_str().unwrap()).unwrap();
+    let form: Vec<(String, String)> = link
+        .query_pairs()
+        .map(|(k, v)| (format!("m_{k}"), v.to_string()))
+        .chain([
+            ("m_store".into(), STORE.into()),
+            ("order_ref".into(), uuid.clone()),
+            ("event".into(), "cancelled".into()),
+        ])
+        .collect();
+    assert_eq!(notify(&app, "events", &form).await.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11, "still paid");
+}

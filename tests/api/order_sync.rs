@@ -613,6 +613,14 @@ async fn reconciliation_finishes_an_order_left_between_confirmation_and_status_w
     app.bc.fail_next("PUT", "/v2/orders/", 400, 1);
     let (order, uuid) = paid_order_as(&app, &[(104, 1)], ShopperProfile::Approve).await;
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+    // The follow-up runs from the queue: let it fail first, then lose it.
+    eventually("the follow-up failed", || {
+        (app.count(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'place_order' AND state IN ('pending', 'running')",
+        ) == 0)
+            .then_some(())
+    })
+    .await;
     let state = app.state.clone();
     state
         .db
