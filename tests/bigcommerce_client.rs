@@ -407,6 +407,13 @@ async fn each_order_from_a_checkout_is_new_and_incomplete_and_reads_back_in_cent
     let first = api.create_order_from_checkout(&id).await.unwrap();
     let second = api.create_order_from_checkout(&id).await.unwrap();
     assert_ne!(first, second);
+    // The Content-Type the reference requires (the stand-in refuses the call without it).
+    let sent =
+        h.bc.requests()
+            .into_iter()
+            .rfind(|r| r.path.ends_with("/orders") && r.method == "POST")
+            .unwrap();
+    assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(api.checkout(&id).await.unwrap().order_id, Some(second));
 
     let order = api.order(second).await.unwrap();

@@ -1728,7 +1728,7 @@ impl Harness {
                 "POST",
                 &format!("/stores/storea/v3/checkouts/{checkout}/orders"),
                 token,
-                None,
+                Some(json!({})),
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -2001,7 +2001,7 @@ async fn every_post_orders_creates_a_new_incomplete_order_from_the_cart() {
             "POST",
             "/stores/storea/v3/checkouts/nope/orders",
             &token,
-            None,
+            Some(json!({})),
         )
         .await;
     assert_eq!(status, 404);
@@ -2011,10 +2011,52 @@ async fn every_post_orders_creates_a_new_incomplete_order_from_the_cart() {
             "POST",
             &format!("/stores/storea/v3/checkouts/{empty}/orders"),
             &token,
-            None,
+            Some(json!({})),
         )
         .await;
     assert_eq!(status, 422);
+}
+
+/// `createOrder` requires `Content-Type` (`checkouts.v3.yml`, parameter `Content-Type`,
+/// `required: true`, `application/json`): without it, or with another type, 415 and no order.
+#[tokio::test]
+async fn creating_an_order_from_a_checkout_needs_a_json_content_type() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let path = format!("/stores/storea/v3/checkouts/{id}/orders");
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut req = h
+            .http
+            .post(h.url(&path))
+            .header("accept", "application/json")
+            .header("x-auth-token", &token);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct).body("{}");
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 415, "{content_type:?}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["status"], 415);
+        assert_eq!(body["type"], ERROR_TYPE);
+    }
+    assert!(h.bc.orders("storea").is_empty(), "no order was created");
+    // The type may carry parameters; the body is not read.
+    let resp = h
+        .http
+        .post(h.url(&path))
+        .header("accept", "application/json")
+        .header("x-auth-token", &token)
+        .header("content-type", "application/json; charset=utf-8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(h.bc.orders("storea").len(), 1);
 }
 
 #[tokio::test]

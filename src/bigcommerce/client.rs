@@ -599,14 +599,15 @@ impl StoreApi {
     }
 
     /// Creates an order from the checkout and returns its id. BigCommerce creates a new
-    /// Incomplete (status 0) order on every call.
+    /// Incomplete (status 0) order on every call. The call takes no body but requires
+    /// `Content-Type: application/json`: an empty JSON object carries it.
     /// <https://developer.bigcommerce.com/docs/rest-management/checkouts/checkout-orders#create-an-order>
     pub async fn create_order_from_checkout(&self, checkout_id: &str) -> Result<u64, BcError> {
         let body: Value = self
             .send(
                 reqwest::Method::POST,
                 &format!("v3/checkouts/{}/orders", encode_query_value(checkout_id)),
-                None,
+                Some(&json!({})),
             )
             .await?;
         body.pointer("/data/id")

@@ -478,6 +478,7 @@ async fn orders_not_paid_with_sequra_are_ignored() {
         ))
         .header("X-Auth-Token", app.bc.access_token(STORE).unwrap())
         .header("Accept", "application/json")
+        .header("Content-Type", "application/json")
         .send()
         .await
         .unwrap()

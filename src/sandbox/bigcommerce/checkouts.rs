@@ -15,7 +15,9 @@
 //!   one from 1 to 2 592 000, else 422. After an order of the checkout has been placed
 //!   (left Incomplete), a token is refused with 422 ("You cannot create this token after
 //!   finalizing an order").
-//! - `POST …/orders` on an empty cart is 422.
+//! - `POST …/orders` on an empty cart is 422; without `Content-Type: application/json` (the
+//!   reference's required `Content-Type` parameter) 415 with the v3 error body, after the
+//!   scope check. Its body is not read.
 //! - An unknown checkout is 404 with the v3 error body (the reference's `Checkout Error`
 //!   wraps it in `errors[]`; the v3 body is what the rest of the API sends).
 //! - Settings: channel 1 is the only channel; another id is 422 ("Invalid channelId").
@@ -88,6 +90,9 @@ pub(crate) fn create_order(st: &mut State, auth: &Auth, req: &Incoming, id: &str
     if !auth.has(WRITE_SCOPE) {
         return forbidden(Area::V3);
     }
+    if !is_json(req) {
+        return respond::v3_error(415, "Unsupported Media Type");
+    }
     let Some(store) = st.stores.get_mut(&auth.store_hash) else {
         return not_found(Area::V3);
     };
@@ -110,6 +115,14 @@ pub(crate) fn create_order(st: &mut State, auth: &Auth, req: &Incoming, id: &str
         Err(OrderError::NoCheckout) => not_found(Area::V3),
         Err(OrderError::EmptyCart) => respond::v3_error(422, "The cart is empty."),
     }
+}
+
+/// `Content-Type: application/json` (parameters such as `charset` allowed), which
+/// `createOrder` requires though it takes no body.
+fn is_json(req: &Incoming) -> bool {
+    req.header("content-type")
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// A whole number from a JSON number (`1` or `1.0`).
