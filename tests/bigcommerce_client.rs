@@ -795,4 +795,28 @@ async fn orders_modified_since_sends_a_readable_date_and_gets_only_newer_orders(
             .unwrap()
             .is_empty()
     );
+/// A script without SRI hashes (a storefront one, or one the merchant's other tools made) is
+/// listed with `integrity_hashes: null`; the list still reads, the hashes as none.
+#[tokio::test]
+async fn a_script_list_with_null_integrity_hashes_reads() {
+    let h = harness().await;
+    let api = h.api();
+    let created = api
+        .create_script(&serde_json::json!({
+            "name": "analytics", "kind": "src", "src": "https://cdn.example.com/a.js",
+            "visibility": "storefront", "consent_category": "analytics",
+        }))
+        .await
+        .unwrap();
+    assert!(created.integrity_hashes.is_empty());
+    let listed = api.list_scripts().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].uuid, created.uuid);
+    assert!(listed[0].integrity_hashes.is_empty());
+    let raw =
+        h.bc.scripts(HASH)
+            .into_iter()
+            .find(|s| s["uuid"] == created.uuid.as_str())
+            .unwrap();
+    assert!(raw["integrity_hashes"].is_null(), "{raw}");
 }

@@ -855,6 +855,84 @@ async fn invalid_scripts_are_refused_with_422() {
     assert!(body["data"].get("src").is_none());
 }
 
+/// PCI DSS 4.0 6.4.3 (spec §4.1 (a), `scripts.mdx` "Subresource integrity"): every script on
+/// the checkout page needs at least one SRI hash. An external script shown on checkout
+/// (`checkout`, or `all_pages`, which includes it) without one is refused with 422, on create
+/// and on update; elsewhere none is needed, and a script without hashes lists them as `null`.
+#[tokio::test]
+async fn a_checkout_script_without_an_sri_hash_is_refused() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let post = |body: Value| {
+        h.json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(body),
+        )
+    };
+    for (visibility, hashes) in [
+        ("checkout", None),
+        ("checkout", Some(json!(null))),
+        ("checkout", Some(json!([]))),
+        ("all_pages", Some(json!([]))),
+    ] {
+        let mut body = script("no-sri");
+        body["visibility"] = json!(visibility);
+        match hashes {
+            None => {
+                body.as_object_mut().unwrap().remove("integrity_hashes");
+            }
+            Some(v) => body["integrity_hashes"] = v,
+        }
+        let (status, err) = post(body).await;
+        assert_eq!(status, 422, "{visibility} {err}");
+        assert!(err["errors"]["integrity_hashes"].is_string(), "{err}");
+    }
+    assert!(h.bc.scripts("storea").is_empty());
+
+    let (status, ok) = post(script("with-sri")).await;
+    assert_eq!(status, 200, "{ok}");
+    let path = format!(
+        "/stores/storea/v3/content/scripts/{}",
+        ok["data"]["uuid"].as_str().unwrap()
+    );
+    let (status, err) = h
+        .json("PUT", &path, &token, Some(json!({"integrity_hashes": []})))
+        .await;
+    assert_eq!(status, 422, "hashes removed: {err}");
+    assert_eq!(
+        h.bc.scripts("storea")[0]["integrity_hashes"],
+        script("x")["integrity_hashes"],
+        "unchanged"
+    );
+
+    // A storefront script needs none; its hashes read back as null.
+    let mut storefront = script("storefront");
+    storefront["visibility"] = json!("storefront");
+    storefront
+        .as_object_mut()
+        .unwrap()
+        .remove("integrity_hashes");
+    let (status, body) = post(storefront).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["integrity_hashes"].is_null(), "{body}");
+    // Moving it onto checkout without a hash is refused too.
+    let path = format!(
+        "/stores/storea/v3/content/scripts/{}",
+        body["data"]["uuid"].as_str().unwrap()
+    );
+    let (status, _) = h
+        .json(
+            "PUT",
+            &path,
+            &token,
+            Some(json!({"visibility": "checkout"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
 #[tokio::test]
 async fn the_eleventh_script_of_an_app_is_refused_and_other_apps_scripts_are_invisible() {
     let h = harness().await;

@@ -121,7 +121,8 @@ pub struct Script {
     pub name: String,
     #[serde(default)]
     pub src: Option<String>,
-    #[serde(default)]
+    /// `null` for a script without hashes reads as none.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub integrity_hashes: Vec<String>,
     #[serde(default)]
     pub load_method: Option<String>,
@@ -137,6 +138,10 @@ pub struct Script {
     pub auto_uninstall: Option<bool>,
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// An App Extension as the GraphQL Admin API returns it.

@@ -1,5 +1,7 @@
 //! Scripts v3: `/v3/content/scripts` and `/v3/content/scripts/{uuid}` (scripts.v3.yml).
 //! Scripts belong to the client that created them; other clients cannot see them.
+//! An external (`src`) script on the checkout page (`checkout` or `all_pages` visibility)
+//! needs at least one SRI hash (PCI DSS 4.0 6.4.3, spec §4.1 (a)): without one, 422.
 //!
 //! Scopes: `visibility` `checkout`, `order_confirmation` and `all_pages` need
 //! `store_content_checkout` (read: its `_read_only`), `storefront` needs `store_v2_content`
@@ -28,6 +30,8 @@ const KINDS: [&str; 2] = ["src", "script_tag"];
 const LOAD_METHODS: [&str; 3] = ["default", "async", "defer"];
 const LOCATIONS: [&str; 2] = ["head", "footer"];
 const VISIBILITIES: [&str; 4] = ["storefront", "all_pages", "checkout", "order_confirmation"];
+/// The visibilities that put a script on the checkout page.
+const ON_CHECKOUT: [&str; 2] = ["checkout", "all_pages"];
 const CONSENT_CATEGORIES: [&str; 4] = ["essential", "functional", "analytics", "targeting"];
 /// Fields a client may write; the rest (`uuid`, dates, `api_client_id`) are read-only.
 const WRITABLE: [&str; 13] = [
@@ -233,6 +237,7 @@ fn validate(obj: &Map<String, Value>) -> Result<Fields, Map<String, Value>> {
             }
         },
     };
+    let given_hashes = obj.get("integrity_hashes").cloned().unwrap_or(Value::Null);
     let integrity_hashes = match obj.get("integrity_hashes") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => {
@@ -267,6 +272,20 @@ fn validate(obj: &Map<String, Value>) -> Result<Fields, Map<String, Value>> {
             Vec::new()
         }
     };
+    // PCI DSS 4.0 6.4.3 (spec §4.1 (a); `scripts.mdx` "Subresource integrity"): "All scripts
+    // on the checkout page need at least one SRI hash". `all_pages` includes checkout.
+    // [U] The answer (422, this field's error) is modelled on the other validation errors;
+    // inline `script_tag` scripts cannot carry SRI and are not refused here.
+    if kind == "src"
+        && ON_CHECKOUT.contains(&visibility.as_str())
+        && integrity_hashes.is_empty()
+        && given_hashes.as_array().is_none_or(Vec::is_empty)
+    {
+        err(
+            "integrity_hashes",
+            "scripts on the checkout page need at least one integrity hash (PCI DSS 6.4.3)",
+        );
+    }
     if kind == "script_tag" && !integrity_hashes.is_empty() {
         // [U] SRI applies to external `src` scripts only.
         err(

@@ -118,7 +118,8 @@ pub(crate) struct Script {
 }
 
 impl Script {
-    /// `script_Full`: `src` only for kind `src`, `html` only for kind `script_tag`.
+    /// `script_Full`: `src` only for kind `src`, `html` only for kind `script_tag`;
+    /// `integrity_hashes` `null` when there are none.
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "uuid": self.uuid,
@@ -133,7 +134,8 @@ impl Script {
             "consent_category": self.consent_category,
             "enabled": self.enabled,
             "channel_id": self.channel_id,
-            "integrity_hashes": self.integrity_hashes,
+            // [U] A script without hashes answers `null`, as the real API has been seen to.
+            "integrity_hashes": (!self.integrity_hashes.is_empty()).then_some(&self.integrity_hashes),
             "date_created": self.date_created,
             "date_modified": self.date_modified,
         });
