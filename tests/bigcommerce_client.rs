@@ -820,3 +820,32 @@ async fn a_script_list_with_null_integrity_hashes_reads() {
             .unwrap();
     assert!(raw["integrity_hashes"].is_null(), "{raw}");
 }
+
+/// A 429 without rate-limit headers (platform load, spec §7: "retry later") gives the client
+/// nothing to go by: it asks to wait its fallback, a whole 30 s window, and a retry after that
+/// wait succeeds. (The wait itself is the job queue's, which sleeps `retry_after_ms`; it is
+/// not slept here.)
+#[tokio::test]
+async fn a_429_without_rate_limit_headers_waits_the_fallback_then_succeeds() {
+    let h = harness().await;
+    let api = h.api();
+    h.bc.overload_next("GET", "/v2/order_statuses", 2);
+    let mut waits = Vec::new();
+    let statuses = loop {
+        match api.order_statuses().await {
+            Err(BcError::RateLimited { retry_after_ms }) => {
+                waits.push(retry_after_ms);
+                assert!(waits.len() <= 2, "{waits:?}");
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(waits, [30_000, 30_000], "the fallback, twice");
+    assert_eq!(statuses.len(), 15);
+    let answers: Vec<_> =
+        h.bc.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/v2/order_statuses"))
+            .collect();
+    assert_eq!(answers.len(), 3, "two refused, then the one that succeeded");
+}

@@ -859,6 +859,33 @@ async fn invalid_scripts_are_refused_with_422() {
 /// the checkout page needs at least one SRI hash. An external script shown on checkout
 /// (`checkout`, or `all_pages`, which includes it) without one is refused with 422, on create
 /// and on update; elsewhere none is needed, and a script without hashes lists them as `null`.
+/// Under platform load BigCommerce answers 429 with none of its rate-limit headers (spec §7);
+/// `overload_next` does so for the matching requests, then the API answers as usual.
+#[tokio::test]
+async fn an_overload_429_carries_no_rate_limit_headers() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    h.bc.overload_next("GET", "/v2/store", 1);
+    let resp = h
+        .call("GET", "/stores/storea/v2/store", Some(&token), None)
+        .await;
+    assert_eq!(resp.status(), 429);
+    let names: Vec<String> = resp.headers().keys().map(|k| k.to_string()).collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with("x-rate-limit") && n != "x-retry-after"),
+        "{names:?}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body[0]["status"], 429, "the v2 error shape");
+    let resp = h
+        .call("GET", "/stores/storea/v2/store", Some(&token), None)
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-rate-limit-requests-left"));
+}
+
 #[tokio::test]
 async fn a_checkout_script_without_an_sri_hash_is_refused() {
     let h = harness().await;

@@ -993,6 +993,23 @@ impl BigCommerceStandIn {
             path_contains: path_contains.to_owned(),
             status,
             remaining: times,
+            bare: false,
+        });
+    }
+
+    /// The next `times` matching requests (as [`fail_next`](Self::fail_next)) get 429
+    /// **without** any rate-limit header: BigCommerce's answer under platform load, which
+    /// says only "retry later" (spec §7). The store's quota is not touched.
+    pub fn overload_next(&self, method: &str, path_contains: &str, times: usize) {
+        if times == 0 {
+            return;
+        }
+        self.shared.lock().failures.push(state::FailRule {
+            method: method.to_owned(),
+            path_contains: path_contains.to_owned(),
+            status: 429,
+            remaining: times,
+            bare: true,
         });
     }
 
@@ -1184,8 +1201,8 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
 
-    if let Some(status) = injected {
-        return injected_failure(&shared, &segs, status);
+    if let Some((status, bare)) = injected {
+        return injected_failure(&shared, &segs, status, bare);
     }
 
     match segs.as_slice() {
@@ -1204,7 +1221,7 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
 }
 
 /// The response for a request hit by [`BigCommerceStandIn::fail_next`].
-fn injected_failure(shared: &Shared, segs: &[&str], status: u16) -> Resp {
+fn injected_failure(shared: &Shared, segs: &[&str], status: u16, bare: bool) -> Resp {
     let title = respond::reason(status);
     match segs {
         ["oauth2", ..] => respond::oauth_error(status, "server_error", title),
@@ -1214,6 +1231,9 @@ fn injected_failure(shared: &Shared, segs: &[&str], status: u16) -> Resp {
             } else {
                 respond::v3_error(status, title)
             };
+            if bare {
+                return resp;
+            }
             let mut st = shared.lock();
             let mut rate = st.rate_tick(store_hash, false);
             if status == 429 {

@@ -185,6 +185,8 @@ pub(crate) struct FailRule {
     pub path_contains: String,
     pub status: u16,
     pub remaining: usize,
+    /// Answer without the rate-limit headers (a 429 under platform load, spec §7).
+    pub bare: bool,
 }
 
 pub(crate) struct RateWindow {
@@ -346,8 +348,9 @@ impl State {
             .retain(|e| !(e.store_hash == store_hash && e.client_id == client));
     }
 
-    /// Consumes one matching injected failure, if any.
-    pub fn take_failure(&mut self, method: &str, path: &str) -> Option<u16> {
+    /// Consumes one matching injected failure, if any: its status, and whether it goes
+    /// without rate-limit headers.
+    pub fn take_failure(&mut self, method: &str, path: &str) -> Option<(u16, bool)> {
         let idx = self.failures.iter().position(|f| {
             f.remaining > 0
                 && f.method.eq_ignore_ascii_case(method)
@@ -355,11 +358,11 @@ impl State {
         })?;
         let rule = &mut self.failures[idx];
         rule.remaining -= 1;
-        let status = rule.status;
+        let failure = (rule.status, rule.bare);
         if rule.remaining == 0 {
             self.failures.remove(idx);
         }
-        Some(status)
+        Some(failure)
     }
 
     /// Counts one request against the store's quota when `count` is set.
