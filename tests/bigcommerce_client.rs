@@ -795,6 +795,8 @@ async fn orders_modified_since_sends_a_readable_date_and_gets_only_newer_orders(
             .unwrap()
             .is_empty()
     );
+}
+
 /// A script without SRI hashes (a storefront one, or one the merchant's other tools made) is
 /// listed with `integrity_hashes: null`; the list still reads, the hashes as none.
 #[tokio::test]
