@@ -195,6 +195,18 @@ pub fn build_cart(input: &CartInput) -> Result<Cart, CartError> {
     if due.abs_diff(stated) > items.len() as u64 {
         return Err(CartError::Discrepancy { due, lines: stated });
     }
+    // And the rounding line itself stays rounding: unit prices rounded from four decimals,
+    // half a cent a unit at most, plus a cent a line (a line total below price × quantity
+    // would otherwise pass the check above and land here).
+    let allowance = input
+        .products
+        .iter()
+        .map(|p| u64::from(p.quantity).div_ceil(2))
+        .sum::<u64>()
+        + items.len() as u64;
+    if residue.unsigned_abs() > allowance {
+        return Err(CartError::Discrepancy { due, lines: sum });
+    }
     if residue > 0 {
         items.push(CartItem::handling(ROUNDING_REF, "Rounding", residue));
     } else if residue < 0 {
@@ -596,6 +608,23 @@ mod tests {
         assert_eq!(
             cart.items.last(),
             Some(&CartItem::handling(ROUNDING_REF, "Rounding", 2))
+        );
+    }
+
+    #[test]
+    fn a_line_total_below_price_times_quantity_is_not_hidden_in_rounding() {
+        // 100 € × 1 whose line says 80 €, on an 80 € order: a 20 € gap, not rounding.
+        let p: OrderProduct = serde_json::from_value(json!({"id": 1, "product_id": 2,
+            "name": "P", "sku": "P", "type": "physical", "quantity": 1,
+            "price_inc_tax": "100", "total_inc_tax": "80"}))
+        .unwrap();
+        let o = order(json!({"subtotal_inc_tax": "80", "total_inc_tax": "80"}));
+        assert_eq!(
+            build(&o, &[p]),
+            Err(CartError::Discrepancy {
+                due: 8000,
+                lines: 10000
+            })
         );
     }
 
