@@ -54,6 +54,10 @@ pub enum AppError {
     /// Too many requests from one shopper or for one checkout.
     #[error("too many requests")]
     TooManyRequests,
+    /// BigCommerce asks us to wait (its rate limit, or the store's quota is down to the job
+    /// queue's reserve): 503 with `Retry-After`, a moment's wait, not a fault.
+    #[error("busy upstream; retry in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     /// BigCommerce or seQura did not do what we asked; the detail is safe to show.
     #[error("upstream: {0}")]
     Upstream(Public),
@@ -70,6 +74,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,7 +89,22 @@ impl AppError {
             | AppError::Upstream(p) => p.clone(),
             AppError::NotFound => Public::new("err_not_found"),
             AppError::TooManyRequests => Public::new("err_too_many_requests"),
+            AppError::Busy { .. } => Public::new("err_busy"),
             AppError::Internal(_) => Public::new("err_internal"),
+        }
+    }
+
+    /// Whether the failure is ours to investigate (logged at ERROR): not a refusal, not an
+    /// upstream's answer, not a wait we were asked for.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, AppError::Internal(_))
+    }
+
+    /// The `Retry-After` seconds to send with the answer, when there is a known wait.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -102,6 +122,11 @@ impl From<DbError> for AppError {
 
 impl From<BcError> for AppError {
     fn from(e: BcError) -> Self {
-        AppError::Upstream(Public::with("err_bigcommerce", e))
+        match e {
+            BcError::RateLimited { retry_after_ms } => AppError::Busy {
+                retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+            },
+            e => AppError::Upstream(Public::with("err_bigcommerce", e)),
+        }
     }
 }

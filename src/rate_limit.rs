@@ -1,36 +1,157 @@
-//! A fixed-window counter per key (shopper IP, checkout): enough to stop a script hammering
-//! the public endpoints, cheap enough for every request.
+//! Fixed-window counters per key (a store and shopper IP, a checkout): enough to stop a script
+//! hammering the public endpoints, cheap enough for every request, and bounded whatever keys
+//! an attacker makes up.
+//!
+//! Keys are hashed (SipHash with this process's random keys, so collisions cannot be aimed)
+//! into a table of fixed size: `SETS` sets of `WAYS` counters. A key lives in one set; a new
+//! key takes the set's free or expired counter, else the one least recently used. So memory
+//! is `CAPACITY` counters from the start, and each request looks at `WAYS` counters under the
+//! lock, however many keys exist. A key under attack is used on every request of the attack
+//! and so is the last to be pushed out.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
-/// Above this many keys, expired windows are swept.
-const SWEEP_AT: usize = 10_000;
+const WAYS: usize = 4;
+const SETS: usize = 1 << 15;
+/// Counters in the default table: the most keys limited at once.
+pub const CAPACITY: usize = SETS * WAYS;
 
-#[derive(Clone, Default)]
+#[derive(Clone, Copy, Default)]
+struct Counter {
+    key: u64,
+    /// Seconds since the limiter was made.
+    window_start: u32,
+    /// The table's use count when this key was last counted (finer than seconds: a flood
+    /// fits in one second).
+    last_seen: u32,
+    /// 0: free.
+    count: u32,
+}
+
+impl Counter {
+    fn live(&self, now: u32, window: u32) -> bool {
+        self.count > 0 && now.wrapping_sub(self.window_start) < window
+    }
+}
+
+struct Table {
+    counters: Box<[Counter]>,
+    /// Calls so far (wrapping): the clock of `last_seen`.
+    uses: u32,
+}
+
+#[derive(Clone)]
 pub struct RateLimiter {
-    windows: Arc<Mutex<HashMap<String, (Instant, u32)>>>,
+    table: Arc<Mutex<Table>>,
+    sets: usize,
+    window: u32,
+    hasher: RandomState,
+    epoch: Instant,
+}
+
+/// One-minute windows, [`CAPACITY`] counters.
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::new(WINDOW, CAPACITY)
+    }
 }
 
 impl RateLimiter {
-    /// Counts one request for `key`; false once more than `per_minute` arrived in the window.
-    pub fn allow(&self, key: &str, per_minute: u32) -> bool {
+    /// Windows of `window` (whole seconds) and room for `capacity` keys (rounded up to a
+    /// power of two of `WAYS`-counter sets).
+    pub fn new(window: Duration, capacity: usize) -> Self {
+        let sets = capacity.div_ceil(WAYS).next_power_of_two();
+        Self {
+            table: Arc::new(Mutex::new(Table {
+                counters: vec![Counter::default(); sets * WAYS].into(),
+                uses: 0,
+            })),
+            sets,
+            window: u32::try_from(window.as_secs()).unwrap_or(u32::MAX).max(1),
+            hasher: RandomState::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// How many times `key` was counted in its open window (0: not at all), counting nothing.
+    pub fn count(&self, key: impl Hash) -> u32 {
+        let hash = self.hasher.hash_one(key);
+        let now = self.secs(Instant::now());
+        let set = (hash as usize) & (self.sets - 1);
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.counters[set * WAYS..(set + 1) * WAYS]
+            .iter()
+            .find(|c| c.key == hash && c.live(now, self.window))
+            .map_or(0, |c| c.count)
+    }
+
+    /// Counts one request for `key`; false once more than `per_minute` arrived in its window.
+    pub fn allow(&self, key: impl Hash, per_minute: u32) -> bool {
         self.allow_at(key, per_minute, Instant::now())
     }
 
-    fn allow_at(&self, key: &str, per_minute: u32, now: Instant) -> bool {
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() > SWEEP_AT {
-            w.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+    /// Bytes the table takes (fixed at creation).
+    pub fn table_bytes(&self) -> usize {
+        self.sets * WAYS * std::mem::size_of::<Counter>()
+    }
+
+    /// Counters holding a key whose window is still open.
+    pub fn live_keys(&self) -> usize {
+        let now = self.secs(Instant::now());
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table
+            .counters
+            .iter()
+            .filter(|c| c.live(now, self.window))
+            .count()
+    }
+
+    fn secs(&self, now: Instant) -> u32 {
+        u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn allow_at(&self, key: impl Hash, per_minute: u32, now: Instant) -> bool {
+        let hash = self.hasher.hash_one(key);
+        let now = self.secs(now);
+        let set = (hash as usize) & (self.sets - 1);
+        let window = self.window;
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.uses = table.uses.wrapping_add(1);
+        let uses = table.uses;
+        let ways = &mut table.counters[set * WAYS..(set + 1) * WAYS];
+        let counter = match ways.iter().position(|c| c.count > 0 && c.key == hash) {
+            Some(i) => &mut ways[i],
+            None => {
+                // A free or expired counter, else the one unused longest.
+                let victim = ways
+                    .iter_mut()
+                    .max_by_key(|c| {
+                        if c.live(now, window) {
+                            uses.wrapping_sub(c.last_seen)
+                        } else {
+                            u32::MAX
+                        }
+                    })
+                    .expect("a set has ways");
+                *victim = Counter {
+                    key: hash,
+                    window_start: now,
+                    last_seen: uses,
+                    count: 0,
+                };
+                victim
+            }
+        };
+        if !counter.live(now, window) {
+            counter.window_start = now;
+            counter.count = 0;
         }
-        let entry = w.entry(key.to_string()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= per_minute
+        counter.count = counter.count.saturating_add(1);
+        counter.last_seen = uses;
+        counter.count <= per_minute
     }
 }
 
@@ -46,5 +167,42 @@ mod tests {
         assert!(!r.allow_at("a", 3, t0));
         assert!(r.allow_at("b", 3, t0), "keys are independent");
         assert!(r.allow_at("a", 3, t0 + WINDOW));
+    }
+
+    /// B10: a million made-up keys fit in the fixed table, and the key being limited stays
+    /// limited throughout (it is the most recently used in its set).
+    #[test]
+    fn a_million_distinct_keys_take_no_more_memory_and_do_not_free_a_limited_key() {
+        let r = RateLimiter::default();
+        let t0 = Instant::now();
+        let attacker = ("ip", "store", "203.0.113.7");
+        assert!((0..10).all(|_| r.allow_at(attacker, 10, t0)));
+        for i in 0..1_000_000u32 {
+            let _ = r.allow_at(("methods", "store", i), 60, t0);
+            if i % 1000 == 0 {
+                assert!(
+                    !r.allow_at(attacker, 10, t0),
+                    "the limited key was freed after {i} other keys"
+                );
+            }
+        }
+        assert_eq!(
+            r.table.lock().unwrap().counters.len(),
+            CAPACITY,
+            "the table never grows"
+        );
+        assert!(r.live_keys() <= CAPACITY);
+        // A fresh key is still counted from one.
+        assert!(r.allow_at("fresh", 1, t0));
+        assert!(!r.allow_at("fresh", 1, t0));
+    }
+
+    #[test]
+    fn an_expired_counter_is_reused_before_a_live_one() {
+        let r = RateLimiter::default();
+        let t0 = Instant::now();
+        assert!(r.allow_at("old", 1, t0));
+        assert!(!r.allow_at("old", 1, t0 + Duration::from_secs(59)));
+        assert!(r.allow_at("old", 1, t0 + WINDOW + Duration::from_secs(1)));
     }
 }

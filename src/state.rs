@@ -17,6 +17,9 @@ use crate::sequra::SequraClient;
 use crate::session::SessionSigner;
 use crate::templates::Templates;
 
+/// How long a checkout id BigCommerce does not know is refused without asking again.
+pub const UNKNOWN_CHECKOUT_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Shared application state, passed explicitly (no globals anywhere). One `Arc`: every
 /// request's filters clone it, so a clone is one reference count, not a dozen plus a URL.
 #[derive(Clone)]
@@ -38,6 +41,9 @@ pub struct Shared {
     /// Serialises starts per checkout and notifications per seQura order.
     pub payment_locks: KeyedLocks,
     pub rate_limiter: RateLimiter,
+    /// Checkout ids BigCommerce just answered 404 for, per store: asked again within
+    /// `UNKNOWN_CHECKOUT_FOR`, they are refused without spending the store's quota.
+    pub unknown_checkouts: RateLimiter,
     /// The `Content-Security-Policy` of every page, built once.
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -89,6 +95,7 @@ impl AppState {
             checkout_script: Arc::new(CheckoutScript::load()?),
             payment_locks: KeyedLocks::default(),
             rate_limiter: RateLimiter::default(),
+            unknown_checkouts: RateLimiter::new(UNKNOWN_CHECKOUT_FOR, 16 * 1024),
             trusted_proxies,
             content_security_policy,
             jobs,

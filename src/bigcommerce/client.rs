@@ -1,7 +1,8 @@
 //! HTTP client for BigCommerce: the login service's token exchange and a store's REST v2/v3
 //! and GraphQL APIs. Base URLs come from config so tests and the demo use the stand-in.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use url::Url;
 
 use super::checkouts::Checkout;
 use super::models::{Order, OrderProduct, OrderSummary, Refund, Shipment, ShippingAddress};
+use super::quota::QuotaBook;
 use crate::config::SecretString;
 use crate::domain::StoreHash;
 
@@ -51,6 +53,7 @@ pub struct BigCommerce {
     api_url: Url,
     client_id: String,
     client_secret: SecretString,
+    quota: Arc<QuotaBook>,
 }
 
 /// A user as the token endpoint returns it.
@@ -291,6 +294,7 @@ impl BigCommerce {
             api_url,
             client_id,
             client_secret,
+            quota: Arc::default(),
         })
     }
 
@@ -351,6 +355,9 @@ impl BigCommerce {
             http: self.http.clone(),
             base: join(&self.api_url, &format!("stores/{hash}/")),
             token,
+            store: hash.to_string(),
+            quota: self.quota.clone(),
+            for_shopper: false,
         }
     }
 }
@@ -360,6 +367,10 @@ pub struct StoreApi {
     http: reqwest::Client,
     base: Url,
     token: SecretString,
+    store: String,
+    quota: Arc<QuotaBook>,
+    /// Calls made for an anonymous shopper stop at the store's quota reserve.
+    for_shopper: bool,
 }
 
 /// `{data, meta}` envelope of v3 responses.
@@ -371,6 +382,38 @@ struct Envelope<T> {
 }
 
 impl StoreApi {
+    /// This client's calls serve an anonymous shopper: they are refused (as rate limited,
+    /// without calling) once the store's quota is down to the job queue's reserve.
+    pub fn for_shopper(mut self) -> Self {
+        self.for_shopper = true;
+        self
+    }
+
+    /// Sends with the store's token, after the reserve check; every answer's rate-limit
+    /// headers are recorded for the next check.
+    async fn execute(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, BcError> {
+        if self.for_shopper
+            && let Some(wait) = self.quota.shopper_must_wait(&self.store, Instant::now())
+        {
+            return Err(BcError::RateLimited {
+                retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+            });
+        }
+        let resp = req
+            .header("X-Auth-Token", self.token.expose())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(transport)?;
+        self.quota.record(
+            &self.store,
+            resp.status().as_u16(),
+            resp.headers(),
+            Instant::now(),
+        );
+        Ok(resp)
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
@@ -402,16 +445,11 @@ impl StoreApi {
         url: Url,
         body: Option<&Value>,
     ) -> Result<T, BcError> {
-        let mut req = self
-            .http
-            .request(method, url)
-            .header("X-Auth-Token", self.token.expose())
-            .header("Accept", "application/json");
+        let mut req = self.http.request(method, url);
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(transport)?;
-        decode(resp).await
+        decode(self.execute(req).await?).await
     }
 
     /// <https://developer.bigcommerce.com/docs/rest-management/store-information#get-store-information>
@@ -579,15 +617,10 @@ impl StoreApi {
 
     /// <https://developer.bigcommerce.com/docs/rest-content/scripts#delete-a-script>
     pub async fn delete_script(&self, uuid: &str) -> Result<(), BcError> {
-        let resp = self
+        let req = self
             .http
-            .delete(join(&self.base, &format!("v3/content/scripts/{uuid}")))
-            .header("X-Auth-Token", self.token.expose())
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(transport)?;
-        check_status(resp).await.map(|_| ())
+            .delete(join(&self.base, &format!("v3/content/scripts/{uuid}")));
+        check_status(self.execute(req).await?).await.map(|_| ())
     }
 
     /// A checkout, by id (the cart id).

@@ -6,5 +6,6 @@ pub mod client;
 pub mod lifecycle;
 pub mod models;
 pub mod provisioning;
+pub mod quota;
 pub mod signed_payload;
 pub mod webhooks;

@@ -53,10 +53,18 @@ pub async fn eligible(
     let Some(account) = onboarding::sequra_account(state, store).await? else {
         return Ok(None);
     };
-    let api = store_api(state, store).await?;
+    let unknown = (store, checkout_id);
+    if state.unknown_checkouts.count(unknown) > 0 {
+        return Err(AppError::NotFound);
+    }
+    // An anonymous shopper's calls leave the store's quota reserve to the job queue.
+    let api = store_api(state, store).await?.for_shopper();
     let checkout = match api.checkout(checkout_id).await {
         Ok(c) => c,
-        Err(crate::bigcommerce::client::BcError::NotFound(_)) => return Err(AppError::NotFound),
+        Err(crate::bigcommerce::client::BcError::NotFound(_)) => {
+            state.unknown_checkouts.allow(unknown, u32::MAX);
+            return Err(AppError::NotFound);
+        }
         Err(e) => return Err(e.into()),
     };
     if !checkout.cart.currency.eq_ignore_ascii_case("EUR") {

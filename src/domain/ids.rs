@@ -59,6 +59,29 @@ impl<'de> Deserialize<'de> for StoreHash {
     }
 }
 
+/// A BigCommerce checkout id (the cart's UUID), as a shopper's script sends it: only its
+/// shape is checked, so that junk is refused before it costs a BigCommerce call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CheckoutId(String);
+
+impl CheckoutId {
+    /// ASCII letters, digits and `-`, 1 to 64 of them (a UUID is 36).
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(InvalidId("not a checkout id"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A BigCommerce control-panel user id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -4,7 +4,7 @@ mod ids;
 mod money;
 mod sequra;
 
-pub use ids::{BcOrderId, InvalidId, StoreHash, UserId};
+pub use ids::{BcOrderId, CheckoutId, InvalidId, StoreHash, UserId};
 pub use money::{
     Currency, Money, MoneyError, deserialize_cents, deserialize_opt_cents, parse_decimal,
     parse_ten_thousandths, ten_thousandths_to_cents,

@@ -172,6 +172,10 @@ impl From<DbError> for JobError {
 impl From<AppError> for JobError {
     fn from(e: AppError) -> Self {
         match e {
+            AppError::Busy { retry_after_secs } => JobError::Retry {
+                reason: e.to_string(),
+                after: Some(Duration::from_secs(retry_after_secs)),
+            },
             AppError::Upstream(_) | AppError::TooManyRequests | AppError::Internal(_) => {
                 JobError::retry(format!("{e:?}"))
             }

@@ -11,12 +11,12 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use super::respond::{html_page, redirect};
+use super::respond::{html_page, log_failure, redirect, with_retry_after};
 use crate::checkout::eligibility;
 use crate::checkout::notification::{Notification, NotificationError};
 use crate::checkout::payment::{self, Reply as NotifyReply, Returned, Shopper};
 use crate::db;
-use crate::domain::{BcOrderId, StoreHash};
+use crate::domain::{BcOrderId, CheckoutId, StoreHash};
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -95,11 +95,12 @@ pub fn routes(
                         let (store, allowed, body) =
                             admit::<MethodsBody>(&state, &store, origin.as_deref(), ip, &body)
                                 .await?;
-                        limit(&state, &format!("methods:{store}:{}", body.checkout_id), 60)?;
+                        let checkout = checkout_id(&body.checkout_id)?;
+                        limit(&state, ("methods", &store, &checkout), 60)?;
                         let methods = eligibility::eligible(
                             &state,
                             &store,
-                            &body.checkout_id,
+                            checkout.as_str(),
                             body.amount,
                             ip,
                         )
@@ -132,7 +133,8 @@ pub fn routes(
                         let (store, allowed, body) =
                             admit::<StartBody>(&state, &store, origin.as_deref(), ip, &body)
                                 .await?;
-                        limit(&state, &format!("start:{store}:{}", body.checkout_id), 10)?;
+                        let checkout = checkout_id(&body.checkout_id)?;
+                        limit(&state, ("start", &store, &checkout), 10)?;
                         let shopper = Shopper {
                             ip,
                             user_agent: ua.unwrap_or_default().chars().take(500).collect(),
@@ -140,7 +142,7 @@ pub fn routes(
                         let started = payment::start(
                             &state,
                             &store,
-                            &body.checkout_id,
+                            checkout.as_str(),
                             &body.product,
                             body.campaign.as_deref().filter(|c| !c.is_empty()),
                             body.amount,
@@ -239,8 +241,8 @@ pub fn routes(
         .unify()
 }
 
-/// What both script endpoints check first: the store, the caller's origin, the per-IP limit,
-/// and the JSON body. Returns the store, the origin to allow, and the body.
+/// What both script endpoints check first: the store, the caller's origin, the limit per
+/// store and IP, and the JSON body. Returns the store, the origin to allow, and the body.
 async fn admit<T: for<'de> Deserialize<'de>>(
     state: &AppState,
     store: &str,
@@ -250,9 +252,28 @@ async fn admit<T: for<'de> Deserialize<'de>>(
 ) -> Result<(StoreHash, Option<String>, T), AppError> {
     let store = parse_store(store)?;
     let allowed = storefront_origin(state, &store, origin).await?;
-    let ip_key = format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default());
-    limit(state, &ip_key, PER_IP_PER_MINUTE)?;
+    // Per store: a flood against one store does not lock its shoppers out of another's.
+    limit(state, ("ip", &store, ip.map(network)), PER_IP_PER_MINUTE)?;
     Ok((store, allowed, parse_json(body)?))
+}
+
+/// The address a limit counts: an IPv4 address, or an IPv6 address's /64 (one subscriber's
+/// network: whoever holds one can use any of its 2^64 addresses).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
+    }
+}
+
+/// A checkout id of the wrong shape is unknown without asking BigCommerce.
+fn checkout_id(s: &str) -> Result<CheckoutId, AppError> {
+    CheckoutId::parse(s).map_err(|_| AppError::NotFound)
 }
 
 fn parse_store(s: &str) -> Result<StoreHash, AppError> {
@@ -324,7 +345,7 @@ async fn storefront_origin(
     }
 }
 
-fn limit(state: &AppState, key: &str, per_minute: u32) -> Result<(), AppError> {
+fn limit(state: &AppState, key: impl std::hash::Hash, per_minute: u32) -> Result<(), AppError> {
     if state.rate_limiter.allow(key, per_minute) {
         Ok(())
     } else {
@@ -345,13 +366,14 @@ fn json_reply(
     state: &AppState,
     result: Result<(serde_json::Value, Option<String>), AppError>,
 ) -> Response {
+    let mut failure = None;
     let (status, body, origin) = match result {
         Ok((v, origin)) => (StatusCode::OK, v, origin),
         Err(e) => {
-            if e.status().is_server_error() && !matches!(e, AppError::Upstream(_)) {
-                tracing::error!(error = ?e, "checkout request failed");
-            }
+            log_failure(&e, "checkout request failed");
+            let status = e.status();
             let p = e.public();
+            failure = Some(e);
             let message = state.i18n.tf(
                 Lang::Es,
                 p.key,
@@ -363,7 +385,7 @@ fn json_reply(
                 &[("detail", p.detail.as_deref().unwrap_or(""))],
             );
             (
-                e.status(),
+                status,
                 serde_json::json!({ "error": p.key, "message": { "es": message, "en": message_en } }),
                 None,
             )
@@ -374,6 +396,9 @@ fn json_reply(
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(o) = origin {
         cors(&mut resp, &o);
+    }
+    if let Some(e) = &failure {
+        with_retry_after(&mut resp, e);
     }
     resp
 }
@@ -523,5 +548,16 @@ mod tests {
         );
         assert_eq!(pick("10.0.0.1:5000", Some("not an ip")), "10.0.0.1");
         assert_eq!(pick("10.0.0.1:5000", None), "10.0.0.1");
+    }
+
+    /// B10: whoever holds an IPv6 /64 holds 2^64 addresses; they count as one.
+    #[test]
+    fn an_ipv6_network_is_limited_as_one_address() {
+        let n = |s: &str| network(s.parse().unwrap()).to_string();
+        assert_eq!(n("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(n("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::");
+        assert_ne!(n("2001:db8:1:3::1"), "2001:db8:1:2::");
+        assert_eq!(n("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(n("203.0.113.7"), "203.0.113.7");
     }
 }

@@ -60,9 +60,7 @@ pub fn redirect(status: StatusCode, location: &str) -> Response {
 /// Maps an error to its page in `lang`: 5xx are logged with their cause and shown opaquely.
 pub fn error_page(state: &AppState, lang: Lang, err: &AppError) -> Response {
     let status = err.status();
-    if status.is_server_error() && !matches!(err, AppError::Upstream(_)) {
-        tracing::error!(error = ?err, "request failed");
-    }
+    log_failure(err, "request failed");
     let public = err.public();
     let title_key = match status.as_u16() {
         400 => "error_title_400",
@@ -70,6 +68,7 @@ pub fn error_page(state: &AppState, lang: Lang, err: &AppError) -> Response {
         403 => "error_title_403",
         404 => "error_title_404",
         429 => "error_title_429",
+        503 => "error_title_503",
         502 => "error_title_502",
         _ => "error_title_500",
     };
@@ -86,11 +85,31 @@ pub fn error_page(state: &AppState, lang: Lang, err: &AppError) -> Response {
         detail => public.detail,
         lang => lang.code(),
     };
-    match html_page(state, status, "error.html", ctx) {
+    let mut resp = match html_page(state, status, "error.html", ctx) {
         Ok(resp) => resp,
         Err(_) => {
             warp::reply::with_status(i18n.t(lang, title_key).to_string(), status).into_response()
         }
+    };
+    with_retry_after(&mut resp, err);
+    resp
+}
+
+/// Our own faults at ERROR with their cause; an upstream's wait at WARN (one per request
+/// is enough to see a flood, and is not a fault to page anyone about).
+pub fn log_failure(err: &AppError, what: &'static str) {
+    if err.is_fault() {
+        tracing::error!(error = ?err, "{what}");
+    } else if let AppError::Busy { retry_after_secs } = err {
+        tracing::warn!(retry_after_secs, "{what}: BigCommerce asks to wait");
+    }
+}
+
+/// `Retry-After` on an answer that knows how long to wait.
+pub fn with_retry_after(resp: &mut Response, err: &AppError) {
+    if let Some(secs) = err.retry_after_secs() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
 }
 

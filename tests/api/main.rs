@@ -8,6 +8,7 @@ mod browser;
 mod checkout;
 mod crash;
 mod isolation;
+mod limits;
 mod load;
 mod money_safety;
 mod onboarding;

@@ -142,6 +142,7 @@ pub(crate) fn handle(shared: &Shared, req: &Incoming, store_hash: &str, rest: &[
     };
     let rate = st.rate_tick(store_hash, true);
     if rate.exceeded {
+        *st.rate_refused.entry(store_hash.to_owned()).or_default() += 1;
         let mut resp = match area {
             Area::V2 => respond::v2_error(429, "Too many requests."),
             _ => respond::v3_error(429, "Too many requests."),

@@ -1023,6 +1023,23 @@ impl BigCommerceStandIn {
         self.shared.lock().rate_quota = quota;
     }
 
+    /// Requests the store has spent in its current window (counting nothing).
+    pub fn rate_limit_used(&self, store_hash: &str) -> u32 {
+        let mut st = self.shared.lock();
+        let rate = st.rate_tick(store_hash, false);
+        rate.quota - rate.left
+    }
+
+    /// Requests the store was refused with 429 because its quota was spent, since start.
+    pub fn rate_limited_answers(&self, store_hash: &str) -> u32 {
+        self.shared
+            .lock()
+            .rate_refused
+            .get(store_hash)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Sets `is_active = false`, as BigCommerce does after the last failed retry.
     /// Returns whether the hook exists.
     pub fn deactivate_webhook(&self, store_hash: &str, id: u64) -> bool {

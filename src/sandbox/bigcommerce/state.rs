@@ -223,6 +223,8 @@ pub(crate) struct State {
     pub external_reports: Vec<ExternalInstallReport>,
     pub rate: HashMap<String, RateWindow>,
     pub rate_quota: u32,
+    /// 429s answered for a spent quota, per store.
+    pub rate_refused: HashMap<String, u32>,
     /// How long every API call (`/stores/…`) takes to answer (a slow BigCommerce).
     pub api_latency: std::time::Duration,
     /// Control panel: iframe targets by one-time id (install URLs carry a single-use code).
@@ -253,6 +255,7 @@ impl State {
             external_reports: Vec::new(),
             rate: HashMap::new(),
             rate_quota: 450,
+            rate_refused: HashMap::new(),
             api_latency: std::time::Duration::ZERO,
             frames: HashMap::new(),
             notices: HashMap::new(),
