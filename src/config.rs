@@ -60,6 +60,34 @@ pub struct ServerSettings {
     /// Reverse proxies (IP addresses, comma separated) whose `X-Forwarded-For` is believed.
     #[serde(default)]
     pub trusted_proxies: String,
+    /// A request header not complete this long after its first byte closes the connection.
+    #[serde(default = "default_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// A request body not received this long after its header is answered 408.
+    #[serde(default = "default_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+    /// A connection with no request under way is closed after this long.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Connections open at once; more wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_read_timeout_secs() -> u64 {
+    10
+}
+
+fn default_body_timeout_secs() -> u64 {
+    30
+}
+
+fn default_idle_timeout_secs() -> u64 {
+    60
+}
+
+fn default_max_connections() -> usize {
+    10_000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -207,6 +235,10 @@ impl Default for Settings {
                 listen: "127.0.0.1:8080".into(),
                 public_url: "https://sequra.example.com".into(),
                 trusted_proxies: String::new(),
+                header_read_timeout_secs: default_header_read_timeout_secs(),
+                body_timeout_secs: default_body_timeout_secs(),
+                idle_timeout_secs: default_idle_timeout_secs(),
+                max_connections: default_max_connections(),
             },
             storage: StorageSettings {
                 data_dir: default_data_dir(),
@@ -319,6 +351,19 @@ impl Settings {
     /// Checks every value that any command relies on.
     fn validate_common(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        for (key, value) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            ("server.body_timeout_secs", self.server.body_timeout_secs),
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+            ("server.max_connections", self.server.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be at least 1")));
+            }
+        }
         self.trusted_proxies()?;
         for (key, value) in [
             ("bigcommerce.login_url", &self.bigcommerce.login_url),
@@ -401,6 +446,17 @@ impl Settings {
     }
 
     /// The trusted proxies' addresses.
+    /// The server's timeouts and connection cap.
+    pub fn server_limits(&self) -> crate::server::Limits {
+        let secs = std::time::Duration::from_secs;
+        crate::server::Limits {
+            header_read_timeout: secs(self.server.header_read_timeout_secs),
+            body_timeout: secs(self.server.body_timeout_secs),
+            idle_timeout: secs(self.server.idle_timeout_secs),
+            max_connections: self.server.max_connections,
+        }
+    }
+
     pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, ConfigError> {
         self.server
             .trusted_proxies

@@ -41,6 +41,8 @@ pub mod rate_limit;
 pub mod sandbox;
 /// seQura API client and models.
 pub mod sequra;
+/// The HTTP/1.1 server: timeouts and the connection cap.
+pub mod server;
 /// Cookie-less merchant sessions.
 pub mod session;
 /// Building and running the server.

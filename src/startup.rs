@@ -90,13 +90,10 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let background = tokio::spawn(background_duties(self.state.clone(), stop_rx));
-        let routes = crate::web::routes(self.state.clone());
+        let service = warp::service(crate::web::routes(self.state.clone()));
+        let limits = self.state.settings.server_limits();
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "serving");
-        warp::serve(routes)
-            .incoming(self.listener)
-            .graceful(shutdown)
-            .run()
-            .await;
+        crate::server::serve(self.listener, service, limits, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = background.await;
         tracing::info!("stopped");

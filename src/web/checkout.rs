@@ -66,7 +66,7 @@ pub fn routes(
     };
     let client_ip = {
         let state = state.clone();
-        warp::addr::remote()
+        crate::server::peer()
             .and(warp::header::optional::<String>("x-forwarded-for"))
             .map(move |peer: Option<SocketAddr>, fwd: Option<String>| {
                 client_ip(&state, peer, fwd.as_deref())

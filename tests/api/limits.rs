@@ -123,3 +123,183 @@ async fn the_ip_limit_of_one_store_leaves_another_store_reachable() {
         "store2 (not connected) answers: no methods"
     );
 }
+
+mod connections {
+    //! B11: slow or idle clients are cut off, and the connection cap queues rather than
+    //! refuses. Raw TCP, because an HTTP client would not misbehave on purpose.
+
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use crate::helpers::{TestApp, spawn_app_with};
+
+    async fn server(adjust: impl FnOnce(&mut sequra_bc::config::ServerSettings)) -> TestApp {
+        spawn_app_with(|s| adjust(&mut s.server)).await
+    }
+
+    async fn connect(app: &TestApp) -> TcpStream {
+        TcpStream::connect(app.address.trim_start_matches("http://"))
+            .await
+            .unwrap()
+    }
+
+    const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// Reads until the peer closes (Ok: what arrived) or `within` passes (Err).
+    async fn closed_within(s: &mut TcpStream, within: Duration) -> Result<String, String> {
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(within, async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        let text = String::from_utf8_lossy(&got).into_owned();
+        read.map(|_| text.clone()).map_err(|_| text)
+    }
+
+    /// One response on a kept-alive connection (a `/healthz` answer ends in "ok").
+    async fn answered(s: &mut TcpStream, within: Duration) -> Option<String> {
+        let mut got = Vec::new();
+        tokio::time::timeout(within, async {
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&got).ends_with("ok") {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await
+        .ok()?;
+        let text = String::from_utf8_lossy(&got).into_owned();
+        text.starts_with("HTTP/1.1 200").then_some(text)
+    }
+
+    #[tokio::test]
+    async fn a_partial_header_is_cut_off_at_the_header_timeout() {
+        let app = server(|s| s.header_read_timeout_secs = 1).await;
+        let mut s = connect(&app).await;
+        let t = Instant::now();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let got = closed_within(&mut s, Duration::from_secs(5)).await;
+        assert!(got.is_ok(), "still open after 5 s: {got:?}");
+        assert!(
+            t.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_sent_a_byte_a_second_is_answered_408_at_the_body_timeout() {
+        let app = server(|s| s.body_timeout_secs = 2).await;
+        let mut s = connect(&app).await;
+        s.write_all(
+            b"POST /sequra/ipn HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let (mut rd, mut wr) = s.split();
+        let trickle = async {
+            for _ in 0..100 {
+                if wr.write_all(b"a").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        let read = async {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            String::from_utf8_lossy(&got).into_owned()
+        };
+        let got = tokio::time::timeout(Duration::from_secs(6), async {
+            tokio::select! {
+                got = read => got,
+                () = trickle => String::from("trickled to the end"),
+            }
+        })
+        .await
+        .expect("answered or closed within 6 s");
+        assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM transaction_log"),
+            0,
+            "nothing was processed"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_closed_at_the_idle_timeout_not_the_header_timeout() {
+        let app = server(|s| {
+            s.header_read_timeout_secs = 1;
+            s.idle_timeout_secs = 3;
+        })
+        .await;
+        let mut s = connect(&app).await;
+        s.write_all(HEALTH).await.unwrap();
+        assert!(answered(&mut s, Duration::from_secs(2)).await.is_some());
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        s.write_all(HEALTH).await.unwrap();
+        assert!(
+            answered(&mut s, Duration::from_secs(2)).await.is_some(),
+            "idle for 2 s (past the header timeout) and still kept alive"
+        );
+        let t = Instant::now();
+        let got = closed_within(&mut s, Duration::from_secs(6)).await;
+        assert!(got.is_ok(), "still open 6 s after its last request");
+        assert!(
+            t.elapsed() >= Duration::from_millis(2500),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn beyond_the_cap_a_connection_waits_while_the_open_ones_are_served() {
+        let app = server(|s| s.max_connections = 2).await;
+        let mut first = connect(&app).await;
+        let mut second = connect(&app).await;
+        first.write_all(HEALTH).await.unwrap();
+        assert!(answered(&mut first, Duration::from_secs(2)).await.is_some());
+        second.write_all(HEALTH).await.unwrap();
+        assert!(
+            answered(&mut second, Duration::from_secs(2))
+                .await
+                .is_some()
+        );
+        let mut third = connect(&app).await;
+        third.write_all(HEALTH).await.unwrap();
+        assert!(
+            answered(&mut third, Duration::from_millis(700))
+                .await
+                .is_none(),
+            "a third connection is not served while two are open"
+        );
+        first.write_all(HEALTH).await.unwrap();
+        assert!(
+            answered(&mut first, Duration::from_secs(2)).await.is_some(),
+            "the open ones still are"
+        );
+        drop(second);
+        assert!(
+            answered(&mut third, Duration::from_secs(3)).await.is_some(),
+            "served once a slot is free"
+        );
+    }
+}
