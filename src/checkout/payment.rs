@@ -156,12 +156,12 @@ pub async fn start(
         title.clone(),
         uuid.clone(),
     );
-    state
+    let current = state
         .db
         .call(move |conn| {
             let tx = conn.transaction()?;
             db::solicitations::attempt_started(&tx, attempt, &uuid_s, &request, &held)?;
-            db::solicitations::mark_solicited(
+            let current = db::solicitations::mark_solicited(
                 &tx,
                 id,
                 &Solicited {
@@ -176,9 +176,16 @@ pub async fn start(
                 },
             )?;
             tx.commit()?;
-            Ok(())
+            Ok(current)
         })
         .await?;
+    if !current {
+        // Another tab's payment finished (or was cancelled) while seQura answered this
+        // start: its seQura order is never shown, so it is never completed.
+        return Err(AppError::Forbidden(Public::new(
+            "err_checkout_already_paid",
+        )));
+    }
     let form = state
         .sequra
         .identification_form(

@@ -203,8 +203,10 @@ pub struct Solicited<'a> {
 }
 
 /// Records the seQura order made for the solicitation (a retry replaces the previous one).
-pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<(), DbError> {
-    conn.execute(
+/// False when the solicitation has moved on meanwhile (paid, on hold, cancelled): the new
+/// seQura order must not be offered.
+pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<bool, DbError> {
+    let n = conn.execute(
         "UPDATE solicitations SET environment = ?2, merchant_ref = ?3, product = ?4, campaign = ?5,
                 method_title = ?6, sequra_uuid = ?7, state = 'solicited', updated_at = ?8,
                 shopper_ip = ?9, user_agent = ?10
@@ -222,7 +224,7 @@ pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<(
             s.user_agent
         ],
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Moves the state forward from `from` to `to`; returns false when it was no longer `from`
@@ -479,13 +481,19 @@ pub fn attempt_for_uuid(
         .optional()?)
 }
 
-/// Whether another attempt of the solicitation may still be completed by the shopper.
+/// How long an attempt without a seQura order may still be getting one: a start in flight
+/// (its BigCommerce reads and seQura calls time out well within this).
+const STARTING_FOR: time::Duration = time::Duration::minutes(5);
+
+/// Whether another attempt of the solicitation may still be completed by the shopper: one
+/// seQura started, or one still starting (another tab's start waiting for seQura).
 pub fn others_open(conn: &Connection, solicitation: i64, except: i64) -> Result<bool, DbError> {
+    let starting_since = super::timestamp(time::OffsetDateTime::now_utc() - STARTING_FOR);
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sequra_attempts
                          WHERE solicitation_id = ?1 AND id <> ?2 AND state = 'solicited'
-                           AND sequra_uuid IS NOT NULL)",
-        params![solicitation, except],
+                           AND (sequra_uuid IS NOT NULL OR created_at >= ?3))",
+        params![solicitation, except, starting_since],
         |r| r.get(0),
     )?)
 }
@@ -576,6 +584,55 @@ mod tests {
             assert_eq!(uuid(3)?, None);
             let other = StoreHash::parse("zzz999").unwrap();
             assert!(for_order(conn, &other, BcOrderId(1))?.is_none());
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// A1, two tabs: a start whose solicitation was paid (or cancelled) meanwhile is told so,
+    /// and an attempt still waiting for seQura keeps the solicitation open for a cancel.
+    #[test]
+    fn a_start_finishing_after_the_payment_is_told_and_a_starting_attempt_counts_as_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.migrate().unwrap();
+        let store = StoreHash::parse("abc123").unwrap();
+        db.call_blocking(|conn| {
+            conn.execute(
+                "INSERT INTO stores (store_hash, status, installed_at) VALUES ('abc123', 'installed', 'now')",
+                [],
+            )?;
+            solicitation(conn, 1, 1, "u1", "solicited");
+            let sid = conn.last_insert_rowid();
+            let new = NewAttempt {
+                environment: "sandbox",
+                merchant_ref: "m",
+                product: "i1",
+                campaign: None,
+                method_title: "t",
+            };
+            let a = create_attempt(conn, &store, sid, &new)?;
+            attempt_started(conn, a, "u1", "{}", "{}")?;
+            let b = create_attempt(conn, &store, sid, &new)?;
+            assert!(others_open(conn, sid, a)?, "b is still starting");
+            conn.execute(
+                "UPDATE sequra_attempts SET created_at = '2020-01-01T00:00:00Z' WHERE id = ?1",
+                [b],
+            )?;
+            assert!(!others_open(conn, sid, a)?, "a start that never got a seQura order");
+            let solicited = Solicited {
+                environment: "sandbox",
+                merchant_ref: "m",
+                product: "i1",
+                campaign: None,
+                method_title: "t",
+                sequra_uuid: "u2",
+                shopper_ip: "",
+                user_agent: "",
+            };
+            assert!(mark_solicited(conn, sid, &solicited)?);
+            conn.execute("UPDATE solicitations SET state = 'approved' WHERE id = ?1", [sid])?;
+            assert!(!mark_solicited(conn, sid, &solicited)?, "paid meanwhile");
             Ok(())
         })
         .unwrap();

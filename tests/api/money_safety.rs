@@ -119,6 +119,51 @@ async fn an_approval_of_the_earlier_of_two_starts_places_the_order() {
     assert_eq!(app.sequra.order(&second).unwrap().state, "solicited");
 }
 
+/// A1, two tabs: the shopper cancels tab A's form while tab B's start waits for seQura. The
+/// cancellation ends only tab A's seQura order; tab B's start completes and pays the order.
+#[tokio::test]
+async fn a_cancel_in_one_tab_while_another_tab_starts_leaves_the_order_payable() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, first) = started(&app, &checkout, "i1").await;
+    app.sequra.set_latency(Duration::from_millis(1500));
+    let tab_b = {
+        let (http, url) = (
+            app.http.clone(),
+            format!("{}/checkout/{STORE}/start", app.address),
+        );
+        let body = serde_json::json!({ "checkoutId": checkout, "product": "i1" });
+        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let resp = notify(&app, "events", &event_form(&app, &first, "cancelled")).await;
+    assert_eq!(resp.status(), 200);
+    let resp = tab_b.await.unwrap();
+    assert_eq!(resp.status(), 200, "tab B's start completes");
+    app.sequra.set_latency(Duration::ZERO);
+    let second = app
+        .sequra
+        .orders()
+        .into_iter()
+        .find(|o| {
+            o.uuid != first
+                && o.solicited["merchant_reference"]["order_ref_1"].as_str()
+                    == Some(order.to_string().as_str())
+        })
+        .expect("tab B's seQura order")
+        .uuid;
+    let outcome = app
+        .sequra
+        .complete_form(&second, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    let bc = app.bc.order(STORE, order).unwrap();
+    assert_eq!(bc["status_id"], 11, "paid, not cancelled");
+    assert_eq!(bc["payment_provider_id"].as_str(), Some(second.as_str()));
+}
+
 // A2 -------------------------------------------------------------------------------------
 
 #[tokio::test]
