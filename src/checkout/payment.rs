@@ -480,15 +480,25 @@ fn decide(s: &Solicitation, a: &Attempt, notified: NotifiedState, others_open: b
     }
 }
 
+/// Serialises what is said to seQura about one solicitation: its notifications, and the
+/// placement job's order-number confirmation.
+pub fn notification_lock(
+    state: &AppState,
+    store: &StoreHash,
+    sid: i64,
+) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    state
+        .payment_locks
+        .lock_for(format!("solicitation:{store}:{sid}"))
+}
+
 /// Handles an IPN or events notification whose signature was verified.
 pub async fn notified(
     state: &AppState,
     n: &Notification,
     verified: Verified,
 ) -> Result<Reply, AppError> {
-    let lock = state
-        .payment_locks
-        .lock_for(format!("solicitation:{}:{}", n.store, n.sid));
+    let lock = notification_lock(state, &n.store, n.sid);
     let _guard = lock.lock().await;
     tracing::Span::current().record("store_hash", n.store.as_str());
     let (hash, sid, uuid) = (n.store.clone(), n.sid, n.order_ref.clone());

@@ -166,11 +166,23 @@ async fn confirm_order_number(
     else {
         return Ok(());
     };
+    let s_state = s.state;
+    // Under the notifications' lock, and only if the order is still where this job found it:
+    // a notification that moved it on meanwhile (an approval after review) has told seQura
+    // already, and its own job follows; an `on_hold` sent now would contradict it.
+    let lock = crate::checkout::payment::notification_lock(state, store, s.id);
+    let _guard = lock.lock().await;
     let uuid = s.sequra_uuid.clone().unwrap_or_default();
     let (hash, sid, u) = (store.clone(), s.id, uuid.clone());
     let Some(attempt) = state
         .db
-        .call(move |c| db::solicitations::attempt_for_uuid(c, &hash, sid, &u))
+        .call(move |c| {
+            let now = db::solicitations::get(c, &hash, sid)?;
+            if now.is_none_or(|n| n.state != s_state || n.sequra_uuid.as_deref() != Some(&u)) {
+                return Ok(None);
+            }
+            db::solicitations::attempt_for_uuid(c, &hash, sid, &u)
+        })
         .await?
     else {
         return Ok(());

@@ -164,6 +164,54 @@ async fn a_cancel_in_one_tab_while_another_tab_starts_leaves_the_order_payable()
     assert_eq!(bc["payment_provider_id"].as_str(), Some(second.as_str()));
 }
 
+/// The order-number confirmation of an order placed while in review must not reach seQura
+/// after the review approved it: the placement job re-reads the order's state, under the
+/// notifications' lock, before telling seQura anything.
+#[tokio::test]
+async fn a_review_approved_while_its_placement_runs_is_never_put_back_on_hold() {
+    let (app, _) = ready().await;
+    app.sequra.set_review_delay(Duration::from_millis(500));
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    // The placement of the order in review is slow at BigCommerce: the approval comes first.
+    app.bc.set_api_latency(Duration::from_millis(1500));
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::ReviewApprove)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    crate::order_sync::eventually("approved at seQura", || {
+        (app.sequra.order(&uuid).unwrap().state == "confirmed").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    app.bc.set_api_latency(Duration::ZERO);
+    settled(&app).await;
+    let puts: Vec<String> = app
+        .sequra
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with(&format!("/orders/{uuid}")))
+        .map(|r| {
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            body["order"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let confirmed_at = puts
+        .iter()
+        .position(|s| s == "confirmed")
+        .expect("{puts:?}");
+    assert!(
+        puts[confirmed_at..].iter().all(|s| s == "confirmed"),
+        "nothing asked seQura to put the approved order back on hold: {puts:?}"
+    );
+    assert_eq!(status_of(&app, order), 11);
+}
+
 // A2 -------------------------------------------------------------------------------------
 
 #[tokio::test]
