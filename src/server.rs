@@ -52,6 +52,23 @@ pub fn peer() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible
     warp::ext::optional::<PeerAddr>().map(|p: Option<PeerAddr>| p.map(|p| p.0))
 }
 
+/// What the server runs: the app's routes as a service (`warp::service(filter)`).
+pub trait Routes:
+    tower_service::Service<Request<Deadline<Incoming>>, Response = Response, Error = Infallible>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Routes for S where
+    S: tower_service::Service<Request<Deadline<Incoming>>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Serves `service` (a `warp::service(filter)`) on `listener` until `shutdown` resolves,
 /// then lets open requests finish and returns once every connection has closed.
 pub async fn serve<S>(
@@ -60,10 +77,7 @@ pub async fn serve<S>(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: tower_service::Service<Request<Deadline<Incoming>>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: Routes,
     S::Future: Send + 'static,
 {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS) as u32;
@@ -109,10 +123,7 @@ async fn connection<S>(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) where
-    S: tower_service::Service<Request<Deadline<Incoming>>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: Routes,
     S::Future: Send + 'static,
 {
     let activity = Arc::new(Activity::new());
@@ -301,10 +312,7 @@ struct PerRequest<S> {
 
 impl<S> hyper::service::Service<Request<Incoming>> for PerRequest<S>
 where
-    S: tower_service::Service<Request<Deadline<Incoming>>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: Routes,
     S::Future: Send + 'static,
 {
     type Response = Response;

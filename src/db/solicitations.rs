@@ -543,6 +543,22 @@ mod tests {
     use super::*;
     use crate::db::Db;
 
+    /// A migrated database with store `abc123` installed.
+    fn store_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.migrate().unwrap();
+        db.call_blocking(|conn| {
+            conn.execute(
+                "INSERT INTO stores (store_hash, status, installed_at) VALUES ('abc123', 'installed', 'now')",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        (dir, db)
+    }
+
     fn solicitation(conn: &Connection, order: i64, version: i64, uuid: &str, state: &str) {
         conn.execute(
             "INSERT INTO solicitations (store_hash, checkout_id, checkout_version, bc_order_id,
@@ -555,15 +571,9 @@ mod tests {
 
     #[test]
     fn an_orders_sequra_order_is_the_live_one_else_the_newest_known_to_sequra() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.migrate().unwrap();
+        let (_dir, db) = store_db();
         let store = StoreHash::parse("abc123").unwrap();
         db.call_blocking(|conn| {
-            conn.execute(
-                "INSERT INTO stores (store_hash, status, installed_at) VALUES ('abc123', 'installed', 'now')",
-                [],
-            )?;
             // Order 1: approved, then a newer cancelled attempt.
             solicitation(conn, 1, 1, "u1", "approved");
             solicitation(conn, 1, 2, "u2", "cancelled");
@@ -593,15 +603,9 @@ mod tests {
     /// and an attempt still waiting for seQura keeps the solicitation open for a cancel.
     #[test]
     fn a_start_finishing_after_the_payment_is_told_and_a_starting_attempt_counts_as_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.migrate().unwrap();
+        let (_dir, db) = store_db();
         let store = StoreHash::parse("abc123").unwrap();
         db.call_blocking(|conn| {
-            conn.execute(
-                "INSERT INTO stores (store_hash, status, installed_at) VALUES ('abc123', 'installed', 'now')",
-                [],
-            )?;
             solicitation(conn, 1, 1, "u1", "solicited");
             let sid = conn.last_insert_rowid();
             let new = NewAttempt {
@@ -619,7 +623,10 @@ mod tests {
                 "UPDATE sequra_attempts SET created_at = '2020-01-01T00:00:00Z' WHERE id = ?1",
                 [b],
             )?;
-            assert!(!others_open(conn, sid, a)?, "a start that never got a seQura order");
+            assert!(
+                !others_open(conn, sid, a)?,
+                "a start that never got a seQura order"
+            );
             let solicited = Solicited {
                 environment: "sandbox",
                 merchant_ref: "m",
@@ -631,7 +638,10 @@ mod tests {
                 user_agent: "",
             };
             assert!(mark_solicited(conn, sid, &solicited)?);
-            conn.execute("UPDATE solicitations SET state = 'approved' WHERE id = ?1", [sid])?;
+            conn.execute(
+                "UPDATE solicitations SET state = 'approved' WHERE id = ?1",
+                [sid],
+            )?;
             assert!(!mark_solicited(conn, sid, &solicited)?, "paid meanwhile");
             Ok(())
         })
