@@ -351,17 +351,30 @@ impl Settings {
     /// Checks every value that any command relies on.
     fn validate_common(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
-        for (key, value) in [
+        for (key, value, max) in [
             (
                 "server.header_read_timeout_secs",
                 self.server.header_read_timeout_secs,
+                3600,
             ),
-            ("server.body_timeout_secs", self.server.body_timeout_secs),
-            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
-            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "server.body_timeout_secs",
+                self.server.body_timeout_secs,
+                3600,
+            ),
+            (
+                "server.idle_timeout_secs",
+                self.server.idle_timeout_secs,
+                86_400,
+            ),
+            (
+                "server.max_connections",
+                self.server.max_connections as u64,
+                1_000_000,
+            ),
         ] {
-            if value == 0 {
-                return Err(ConfigError(format!("{key} must be at least 1")));
+            if !(1..=max).contains(&value) {
+                return Err(ConfigError(format!("{key} must be from 1 to {max}")));
             }
         }
         self.trusted_proxies()?;
@@ -445,7 +458,6 @@ impl Settings {
         Ok(url)
     }
 
-    /// The trusted proxies' addresses.
     /// The server's timeouts and connection cap.
     pub fn server_limits(&self) -> crate::server::Limits {
         let secs = std::time::Duration::from_secs;
@@ -457,6 +469,7 @@ impl Settings {
         }
     }
 
+    /// The trusted proxies' addresses.
     pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, ConfigError> {
         self.server
             .trusted_proxies

@@ -104,6 +104,8 @@ impl AppError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             AppError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            // The limits' windows are a minute long: at most that.
+            AppError::TooManyRequests => Some(60),
             _ => None,
         }
     }

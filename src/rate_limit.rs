@@ -197,12 +197,31 @@ mod tests {
         assert!(!r.allow_at("fresh", 1, t0));
     }
 
+    /// One set of four: a new key takes an expired counter first, else the least recently
+    /// used one, never one just used.
     #[test]
-    fn an_expired_counter_is_reused_before_a_live_one() {
-        let r = RateLimiter::default();
+    fn a_full_set_gives_up_its_expired_then_its_least_recently_used_counter() {
+        let r = RateLimiter::new(WINDOW, WAYS);
         let t0 = Instant::now();
-        assert!(r.allow_at("old", 1, t0));
-        assert!(!r.allow_at("old", 1, t0 + Duration::from_secs(59)));
-        assert!(r.allow_at("old", 1, t0 + WINDOW + Duration::from_secs(1)));
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert!(r.allow_at("old", 1, at(0)));
+        for k in ["a", "b", "c"] {
+            assert!(r.allow_at(k, 1, at(30)));
+        }
+        // "old" has expired: "d" takes its counter, and a, b, c stay counted.
+        assert!(r.allow_at("d", 1, at(70)));
+        for k in ["a", "b", "c", "d"] {
+            assert!(!r.allow_at(k, 1, at(70)), "{k} was pushed out");
+        }
+        // All live: "e" takes the least recently used ("a"), whose count starts over.
+        assert!(!r.allow_at("b", 1, at(71)));
+        assert!(!r.allow_at("c", 1, at(71)));
+        assert!(!r.allow_at("d", 1, at(71)));
+        assert!(r.allow_at("e", 1, at(72)));
+        assert!(
+            !r.allow_at("b", 1, at(72)),
+            "b was used more recently than a"
+        );
+        assert!(r.allow_at("a", 1, at(72)), "a was pushed out");
     }
 }

@@ -2,7 +2,7 @@
 //! and takes every connection, so a client holding half a request header, trickling a body
 //! or just keeping connections open was never cut off (issue 11, B11). Here:
 //!
-//! - a connection that has started a request must finish its header within
+//! - a new connection, or one that has started a request, must finish its header within
 //!   `header_read_timeout`, or it is closed;
 //! - a request body must arrive within `body_timeout` of its header, or the answer is 408 and
 //!   the connection is closed;
@@ -19,7 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,39 @@ pub struct Limits {
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+}
+
+/// Descriptors kept for everything else: the database, outbound calls to BigCommerce and
+/// seQura, the stand-ins' in the demo.
+const OTHER_FILES: usize = 256;
+
+impl Limits {
+    /// The connection cap, lowered to what the process may open (its `RLIMIT_NOFILE` soft
+    /// limit, less [`OTHER_FILES`]): past it, accepting fails and so would the database and
+    /// every outbound call.
+    pub fn fitted_to_open_files(mut self) -> Self {
+        if let Some(soft) = open_files_limit() {
+            let room = soft.saturating_sub(OTHER_FILES).max(1);
+            if self.max_connections > room {
+                tracing::warn!(
+                    configured = self.max_connections,
+                    open_files_limit = soft,
+                    using = room,
+                    "server.max_connections is above what this process may open; raise \
+                     `ulimit -n` (LimitNOFILE= under systemd) to use it"
+                );
+                self.max_connections = room;
+            }
+        }
+        self
+    }
+}
+
+/// The soft limit on open files, where the system says (Linux's `/proc/self/limits`).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// The peer's address, put on every request (warp's own extension is private to warp).
@@ -202,10 +235,12 @@ struct Activity {
 }
 
 impl Activity {
+    /// A new connection is waiting for its first request header: it gets the header
+    /// timeout, not the idle one.
     fn new() -> Self {
         Self {
             base: Instant::now(),
-            state: AtomicU8::new(IDLE),
+            state: AtomicU8::new(HEADER),
             since_ms: AtomicU64::new(0),
             changed: Notify::new(),
         }
@@ -321,7 +356,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.activity.set(BUSY);
-        let expired = Arc::new(AtomicBool::new(false));
+        let expired = Arc::new(Notify::new());
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(PeerAddr(self.peer));
         let body = Deadline {
@@ -333,11 +368,13 @@ where
         let mut inner = self.inner.clone();
         let activity = self.activity.clone();
         Box::pin(async move {
-            let resp = inner.call(req).await;
+            // A late body stops the request where it is: still reading its body, so nothing
+            // has been done with it (a handler never runs on a part of one).
+            let resp = tokio::select! {
+                resp = inner.call(req) => resp,
+                () = expired.notified() => Ok(request_timeout()),
+            };
             activity.set(IDLE);
-            if expired.load(Ordering::Acquire) {
-                return Ok(request_timeout());
-            }
             resp
         })
     }
@@ -355,11 +392,12 @@ fn request_timeout() -> Response {
     resp
 }
 
-/// A request body that fails once its deadline passes (a client trickling it).
+/// A request body that stops once its deadline passes (a client trickling it): it then never
+/// yields again, and the request waiting on it is answered 408 instead.
 pub struct Deadline<B> {
     inner: Pin<Box<B>>,
     sleep: Pin<Box<tokio::time::Sleep>>,
-    expired: Arc<AtomicBool>,
+    expired: Arc<Notify>,
 }
 
 impl<B> Body for Deadline<B>
@@ -378,11 +416,7 @@ where
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         if self.sleep.as_mut().poll(cx).is_ready() {
-            self.expired.store(true, Ordering::Release);
-            return Poll::Ready(Some(Err(Box::new(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "request body not received in time",
-            )))));
+            self.expired.notify_one();
         }
         Poll::Pending
     }
@@ -393,5 +427,30 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_fits_the_open_files_limit() {
+        let Some(soft) = open_files_limit() else {
+            return;
+        };
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: soft + 1000,
+        };
+        let fitted = limits.fitted_to_open_files().max_connections;
+        assert_eq!(fitted, soft.saturating_sub(OTHER_FILES).max(1));
+        let small = Limits {
+            max_connections: 2,
+            ..limits
+        };
+        assert_eq!(small.fitted_to_open_files().max_connections, 2);
     }
 }

@@ -91,7 +91,7 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let background = tokio::spawn(background_duties(self.state.clone(), stop_rx));
         let service = warp::service(crate::web::routes(self.state.clone()));
-        let limits = self.state.settings.server_limits();
+        let limits = self.state.settings.server_limits().fitted_to_open_files();
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "serving");
         crate::server::serve(self.listener, service, limits, shutdown).await;
         let _ = stop_tx.send(true);

@@ -392,8 +392,9 @@ impl StoreApi {
     /// Sends with the store's token, after the reserve check; every answer's rate-limit
     /// headers are recorded for the next check.
     async fn execute(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, BcError> {
-        if self.for_shopper
-            && let Some(wait) = self.quota.shopper_must_wait(&self.store, Instant::now())
+        if let Err(wait) = self
+            .quota
+            .spend(&self.store, self.for_shopper, Instant::now())
         {
             return Err(BcError::RateLimited {
                 retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),

@@ -1,7 +1,12 @@
-//! Each store's BigCommerce API quota as its last response told it (spec §7: a quota per
-//! store per 30 s window, shared by every app of the store), so that anonymous checkout
-//! traffic stops short of it and leaves a reserve for the job queue: order placement and sync
-//! must not starve behind a flood of `methods` calls.
+//! Each store's BigCommerce API quota (spec §7: a quota per store per 30 s window, shared by
+//! every app of the store), so that anonymous checkout traffic stops short of it and leaves a
+//! reserve for the job queue: order placement and sync must not starve behind a flood of
+//! `methods` calls.
+//!
+//! Every call is counted here before it is sent, so calls in flight are counted too (many
+//! concurrent shopper requests all pass a check made only against the last answer). Answers
+//! then correct the count downwards only: within a window an answer reflects fewer calls than
+//! we have sent, never more, whatever order answers arrive in.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,23 +16,51 @@ use reqwest::header::HeaderMap;
 
 /// The share of a store's window quota that only background work may spend.
 pub const RESERVE_PERCENT: u64 = 30;
+/// BigCommerce's window (spec §7).
+const WINDOW: Duration = Duration::from_secs(30);
+/// What a store is assumed to have before its first answer: the smallest plan's quota.
+const FIRST_GUESS: u64 = 150;
 
 #[derive(Clone, Copy, Debug)]
 struct Reading {
     left: u64,
     quota: u64,
     resets_at: Instant,
+    /// No answer yet: the numbers are [`FIRST_GUESS`].
+    guessed: bool,
 }
 
-/// Last readings per store. Bounded by the installed stores: only a store found installed
-/// gets an API client.
+/// Counts per store. Bounded by the installed stores: only a store found installed gets an
+/// API client.
 #[derive(Default)]
 pub struct QuotaBook {
     stores: Mutex<HashMap<String, Reading>>,
 }
 
 impl QuotaBook {
-    /// Records what a response's `X-Rate-Limit-*` headers say; a 429 means nothing is left
+    /// Counts one call about to be sent. A shopper's call is refused instead, with the time
+    /// until the window resets, once what is left is down to the reserve.
+    pub fn spend(&self, store: &str, for_shopper: bool, now: Instant) -> Result<(), Duration> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let r = stores.entry(store.to_string()).or_insert(Reading {
+            left: FIRST_GUESS,
+            quota: FIRST_GUESS,
+            resets_at: now + WINDOW,
+            guessed: true,
+        });
+        if now >= r.resets_at {
+            // A new window, as far as we can tell until its first answer.
+            r.left = r.quota;
+            r.resets_at = now + WINDOW;
+        }
+        if for_shopper && r.left * 100 < r.quota * RESERVE_PERCENT {
+            return Err(r.resets_at - now);
+        }
+        r.left = r.left.saturating_sub(1);
+        Ok(())
+    }
+
+    /// Takes in what an answer's `X-Rate-Limit-*` headers say; a 429 means nothing is left
     /// until its reset, with or without headers.
     pub fn record(&self, store: &str, status: u16, headers: &HeaderMap, now: Instant) {
         let num = |name: &str| {
@@ -36,41 +69,45 @@ impl QuotaBook {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
+        let reset = |ms: Option<u64>| now + Duration::from_millis(ms.unwrap_or(30_000));
         let reset_ms = num("X-Rate-Limit-Time-Reset-Ms");
-        let reading = match (
+        let (left, quota, resets_at) = match (
             num("X-Rate-Limit-Requests-Left"),
             num("X-Rate-Limit-Requests-Quota"),
         ) {
-            (Some(left), Some(quota)) if quota > 0 => Reading {
-                left: if status == 429 { 0 } else { left },
-                quota,
-                resets_at: now + Duration::from_millis(reset_ms.unwrap_or(30_000)),
-            },
-            _ if status == 429 => Reading {
-                left: 0,
-                quota: 1,
-                resets_at: now
-                    + Duration::from_millis(
-                        reset_ms
-                            .or_else(|| num("X-Retry-After").map(|s| s * 1000))
-                            .unwrap_or(30_000),
-                    ),
-            },
+            (Some(left), Some(quota)) if quota > 0 => {
+                (if status == 429 { 0 } else { left }, quota, reset(reset_ms))
+            }
+            _ if status == 429 => (
+                0,
+                0,
+                reset(reset_ms.or_else(|| num("X-Retry-After").map(|s| s * 1000))),
+            ),
             _ => return,
         };
         let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
-        stores.insert(store.to_string(), reading);
-    }
-
-    /// For a shopper's request: `Some(wait)` when the store's quota is down to its reserve
-    /// (or spent) until the window resets in `wait`.
-    pub fn shopper_must_wait(&self, store: &str, now: Instant) -> Option<Duration> {
-        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
-        let r = stores.get(store)?;
-        if now >= r.resets_at {
-            return None;
+        let r = stores.entry(store.to_string()).or_insert(Reading {
+            left,
+            quota: quota.max(1),
+            resets_at,
+            guessed: false,
+        });
+        // The same window with the same quota: our count (calls in flight included) stands
+        // unless the answer says less. Otherwise (a new window, a first answer after the
+        // guess, a changed plan) the answer is the count.
+        let same_window = resets_at <= r.resets_at + Duration::from_secs(1)
+            && (quota == 0 || quota == r.quota)
+            && !r.guessed;
+        r.guessed = false;
+        if quota > 0 {
+            r.quota = quota;
         }
-        (r.left * 100 < r.quota * RESERVE_PERCENT).then(|| r.resets_at - now)
+        if same_window {
+            r.left = r.left.min(left);
+        } else {
+            r.left = left;
+            r.resets_at = resets_at;
+        }
     }
 }
 
@@ -90,20 +127,47 @@ mod tests {
     fn shoppers_stop_at_the_reserve_until_the_window_resets() {
         let book = QuotaBook::default();
         let t0 = Instant::now();
-        assert_eq!(book.shopper_must_wait("s", t0), None, "nothing known: go");
-        book.record("s", 200, &headers(136, 450, 10_000), t0);
-        assert_eq!(book.shopper_must_wait("s", t0), None, "30.2% left");
-        book.record("s", 200, &headers(134, 450, 10_000), t0);
+        book.record("s", 200, &headers(135, 450, 10_000), t0);
+        assert_eq!(book.spend("s", true, t0), Ok(()), "30 % left");
         assert_eq!(
-            book.shopper_must_wait("s", t0),
-            Some(Duration::from_secs(10)),
-            "29.8% left: the rest is the job queue's"
+            book.spend("s", true, t0),
+            Err(Duration::from_secs(10)),
+            "29.8 % left"
         );
-        assert_eq!(book.shopper_must_wait("other", t0), None, "per store");
         assert_eq!(
-            book.shopper_must_wait("s", t0 + Duration::from_secs(10)),
-            None
+            book.spend("s", false, t0),
+            Ok(()),
+            "the job queue's reserve"
         );
+        assert_eq!(book.spend("other", true, t0), Ok(()), "per store");
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(book.spend("s", true, later), Ok(()), "a new window");
+    }
+
+    /// Calls in flight count: a hundred concurrent shopper calls leave the reserve alone
+    /// although no answer has come back yet.
+    #[test]
+    fn calls_in_flight_are_counted_before_their_answers() {
+        let book = QuotaBook::default();
+        let t0 = Instant::now();
+        book.record("s", 200, &headers(100, 100, 20_000), t0);
+        let sent = (0..100)
+            .filter(|_| book.spend("s", true, t0).is_ok())
+            .count();
+        assert_eq!(sent, 71, "down to 29 of 100");
+        // Late answers of earlier calls say more was left: they do not give it back.
+        book.record("s", 200, &headers(90, 100, 19_000), t0);
+        assert!(book.spend("s", true, t0).is_err());
+    }
+
+    #[test]
+    fn before_any_answer_a_store_has_the_smallest_plan() {
+        let book = QuotaBook::default();
+        let t0 = Instant::now();
+        let sent = (0..200)
+            .filter(|_| book.spend("s", true, t0).is_ok())
+            .count();
+        assert_eq!(sent, 106, "150 less a 30 % reserve, rounded");
     }
 
     #[test]
@@ -111,13 +175,10 @@ mod tests {
         let book = QuotaBook::default();
         let t0 = Instant::now();
         book.record("s", 429, &HeaderMap::new(), t0);
-        assert_eq!(
-            book.shopper_must_wait("s", t0),
-            Some(Duration::from_secs(30))
-        );
+        assert_eq!(book.spend("s", true, t0), Err(Duration::from_secs(30)));
         book.record("s", 200, &HeaderMap::new(), t0);
         assert!(
-            book.shopper_must_wait("s", t0).is_some(),
+            book.spend("s", true, t0).is_err(),
             "a headerless answer changes nothing"
         );
     }

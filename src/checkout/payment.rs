@@ -55,9 +55,7 @@ pub async fn start(
     amount_hint: Option<i64>,
     shopper: &Shopper,
 ) -> Result<Started, AppError> {
-    let lock = state
-        .payment_locks
-        .lock_for(format!("checkout:{store}:{checkout_id}"));
+    let lock = checkout_lock(state, store, checkout_id);
     let _guard = lock.lock().await;
     let Some(e) = eligibility::eligible(state, store, checkout_id, amount_hint, shopper.ip).await?
     else {
@@ -480,6 +478,20 @@ fn decide(s: &Solicitation, a: &Attempt, notified: NotifiedState, others_open: b
     }
 }
 
+/// Held by a start for its whole run (one start at a time per checkout): a notification that
+/// finds it held knows another tab's start is waiting for its seQura order. Keyed in lower
+/// case: however the shopper's script spells an id, one checkout has one lock.
+fn checkout_lock(
+    state: &AppState,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    state.payment_locks.lock_for(format!(
+        "checkout:{store}:{}",
+        checkout_id.to_ascii_lowercase()
+    ))
+}
+
 /// Serialises what is said to seQura about one solicitation: its notifications, and the
 /// placement job's order-number confirmation.
 pub fn notification_lock(
@@ -536,6 +548,12 @@ pub async fn notified(
         tracing::warn!("a pre-V8 signed cancellation of an approved order was ignored");
         return Ok(Reply::Done);
     }
+    // Another tab's start in flight (it holds the checkout) may still make a seQura order
+    // the shopper completes: a cancellation now ends only this attempt. Otherwise the
+    // checkout is held until this notification is done, so no start begins half way.
+    let checkout = checkout_lock(state, &n.store, &s.checkout_id);
+    let starting = checkout.try_lock();
+    let others_open = others_open || starting.is_err();
     let decision = decide(&s, &a, n.state, others_open);
     tracing::info!(
         order_id = s.bc_order_id.0,
@@ -549,7 +567,7 @@ pub async fn notified(
         Decision::Refuse => Ok(Reply::Refused),
         Decision::Duplicate => duplicate(state, &s, &a).await,
         Decision::Cancel(order_too) => cancel(state, &s, &a, order_too).await,
-        Decision::Confirm(target) => confirm(state, &n.store, &s, &a, target).await,
+        Decision::Confirm(target) => confirm(state, &n.store, &s, &a, target, others_open).await,
     }
 }
 
@@ -561,6 +579,7 @@ async fn confirm(
     s: &Solicitation,
     a: &Attempt,
     target: SolicitationState,
+    others_open: bool,
 ) -> Result<Reply, AppError> {
     let account = onboarding::sequra_account(state, store)
         .await?
@@ -573,7 +592,7 @@ async fn confirm(
     };
     let (order, held) = match confirmation(state, store, s, a, seq_state).await {
         Ok(x) => x,
-        Err(AppError::Upstream(_)) => return Ok(Reply::RetryLater),
+        Err(AppError::Upstream(_) | AppError::Busy { .. }) => return Ok(Reply::RetryLater),
         // A pre-V8 order rebuilt from BigCommerce that no longer makes a cart: refused (410,
         // seQura cancels it) rather than an answer seQura does not document.
         Err(AppError::Forbidden(_)) => return Ok(Reply::Refused),
@@ -613,9 +632,7 @@ async fn confirm(
                         if queued {
                             queue_placement(&tx, &s2)?;
                         }
-                    } else if s2.state == SolicitationState::Solicited
-                        && !db::solicitations::others_open(&tx, s2.id, a2.id)?
-                    {
+                    } else if s2.state == SolicitationState::Solicited && !others_open {
                         db::solicitations::transition(
                             &tx,
                             s2.id,

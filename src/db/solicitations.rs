@@ -481,19 +481,15 @@ pub fn attempt_for_uuid(
         .optional()?)
 }
 
-/// How long an attempt without a seQura order may still be getting one: a start in flight
-/// (its BigCommerce reads and seQura calls time out well within this).
-const STARTING_FOR: time::Duration = time::Duration::minutes(5);
-
-/// Whether another attempt of the solicitation may still be completed by the shopper: one
-/// seQura started, or one still starting (another tab's start waiting for seQura).
+/// Whether another attempt of the solicitation may still be completed by the shopper (one
+/// with a seQura order not yet decided). A start still waiting for its seQura order is the
+/// caller's to see: it holds the checkout's lock.
 pub fn others_open(conn: &Connection, solicitation: i64, except: i64) -> Result<bool, DbError> {
-    let starting_since = super::timestamp(time::OffsetDateTime::now_utc() - STARTING_FOR);
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sequra_attempts
                          WHERE solicitation_id = ?1 AND id <> ?2 AND state = 'solicited'
-                           AND (sequra_uuid IS NOT NULL OR created_at >= ?3))",
-        params![solicitation, except, starting_since],
+                           AND sequra_uuid IS NOT NULL)",
+        params![solicitation, except],
         |r| r.get(0),
     )?)
 }
@@ -600,9 +596,9 @@ mod tests {
     }
 
     /// A1, two tabs: a start whose solicitation was paid (or cancelled) meanwhile is told so,
-    /// and an attempt still waiting for seQura keeps the solicitation open for a cancel.
+    /// and another attempt with a seQura order keeps the solicitation open for a cancel.
     #[test]
-    fn a_start_finishing_after_the_payment_is_told_and_a_starting_attempt_counts_as_open() {
+    fn a_start_finishing_after_the_payment_is_told_and_a_started_attempt_counts_as_open() {
         let (_dir, db) = store_db();
         let store = StoreHash::parse("abc123").unwrap();
         db.call_blocking(|conn| {
@@ -618,15 +614,9 @@ mod tests {
             let a = create_attempt(conn, &store, sid, &new)?;
             attempt_started(conn, a, "u1", "{}", "{}")?;
             let b = create_attempt(conn, &store, sid, &new)?;
-            assert!(others_open(conn, sid, a)?, "b is still starting");
-            conn.execute(
-                "UPDATE sequra_attempts SET created_at = '2020-01-01T00:00:00Z' WHERE id = ?1",
-                [b],
-            )?;
-            assert!(
-                !others_open(conn, sid, a)?,
-                "a start that never got a seQura order"
-            );
+            assert!(!others_open(conn, sid, a)?, "b has no seQura order yet");
+            attempt_started(conn, b, "u2", "{}", "{}")?;
+            assert!(others_open(conn, sid, a)?, "b may be completed");
             let solicited = Solicited {
                 environment: "sandbox",
                 merchant_ref: "m",

@@ -80,6 +80,12 @@ impl CheckoutId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id in lower case, for counting and locking: `ABC` and `abc` are one checkout to
+    /// us whether or not BigCommerce tells them apart.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
 }
 
 /// A BigCommerce control-panel user id.

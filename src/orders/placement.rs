@@ -194,7 +194,7 @@ async fn confirm_order_number(
     };
     let mut order = match confirmation(state, store, s, &attempt, seq_state).await {
         Ok((o, _)) => o,
-        Err(e @ AppError::Upstream(_)) => return Err(e.into()),
+        Err(e @ (AppError::Upstream(_) | AppError::Busy { .. })) => return Err(e.into()),
         Err(e) => {
             tracing::warn!(error = ?e, "the order number confirmation could not be built");
             return Ok(());

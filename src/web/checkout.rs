@@ -96,7 +96,7 @@ pub fn routes(
                             admit::<MethodsBody>(&state, &store, origin.as_deref(), ip, &body)
                                 .await?;
                         let checkout = checkout_id(&body.checkout_id)?;
-                        limit(&state, ("methods", &store, &checkout), 60)?;
+                        limit(&state, ("methods", &store, checkout.key()), 60)?;
                         let methods = eligibility::eligible(
                             &state,
                             &store,
@@ -134,7 +134,7 @@ pub fn routes(
                             admit::<StartBody>(&state, &store, origin.as_deref(), ip, &body)
                                 .await?;
                         let checkout = checkout_id(&body.checkout_id)?;
-                        limit(&state, ("start", &store, &checkout), 10)?;
+                        limit(&state, ("start", &store, checkout.key()), 10)?;
                         let shopper = Shopper {
                             ip,
                             user_agent: ua.unwrap_or_default().chars().take(500).collect(),

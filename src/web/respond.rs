@@ -101,7 +101,10 @@ pub fn log_failure(err: &AppError, what: &'static str) {
     if err.is_fault() {
         tracing::error!(error = ?err, "{what}");
     } else if let AppError::Busy { retry_after_secs } = err {
-        tracing::warn!(retry_after_secs, "{what}: BigCommerce asks to wait");
+        tracing::warn!(
+            retry_after_secs,
+            "{what}: the store's BigCommerce quota is spent or down to the job queue's reserve"
+        );
     }
 }
 

@@ -119,14 +119,14 @@ async fn an_approval_of_the_earlier_of_two_starts_places_the_order() {
     assert_eq!(app.sequra.order(&second).unwrap().state, "solicited");
 }
 
-/// A1, two tabs: the shopper cancels tab A's form while tab B's start waits for seQura. The
-/// cancellation ends only tab A's seQura order; tab B's start completes and pays the order.
-#[tokio::test]
-async fn a_cancel_in_one_tab_while_another_tab_starts_leaves_the_order_payable() {
+/// A1, two tabs: the shopper cancels tab A's form while tab B's start is under way (waiting
+/// for BigCommerce or for seQura). The cancellation ends only tab A's seQura order; tab B's
+/// start completes and pays the order.
+async fn cancel_while_tab_b_starts(slow: impl Fn(&TestApp, Duration)) {
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, first) = started(&app, &checkout, "i1").await;
-    app.sequra.set_latency(Duration::from_millis(1500));
+    slow(&app, Duration::from_millis(1500));
     let tab_b = {
         let (http, url) = (
             app.http.clone(),
@@ -140,7 +140,7 @@ async fn a_cancel_in_one_tab_while_another_tab_starts_leaves_the_order_payable()
     assert_eq!(resp.status(), 200);
     let resp = tab_b.await.unwrap();
     assert_eq!(resp.status(), 200, "tab B's start completes");
-    app.sequra.set_latency(Duration::ZERO);
+    slow(&app, Duration::ZERO);
     let second = app
         .sequra
         .orders()
@@ -162,6 +162,37 @@ async fn a_cancel_in_one_tab_while_another_tab_starts_leaves_the_order_payable()
     let bc = app.bc.order(STORE, order).unwrap();
     assert_eq!(bc["status_id"], 11, "paid, not cancelled");
     assert_eq!(bc["payment_provider_id"].as_str(), Some(second.as_str()));
+}
+
+#[tokio::test]
+async fn a_cancel_in_one_tab_while_another_waits_for_sequra_leaves_the_order_payable() {
+    cancel_while_tab_b_starts(|app, d| app.sequra.set_latency(d)).await;
+}
+
+#[tokio::test]
+async fn a_cancel_in_one_tab_while_another_waits_for_bigcommerce_leaves_the_order_payable() {
+    cancel_while_tab_b_starts(|app, d| app.bc.set_api_latency(d)).await;
+}
+
+/// A1, two tabs: a second start that failed (seQura down) leaves nothing the shopper could
+/// complete, so cancelling the first seQura order cancels the order as with one tab.
+#[tokio::test]
+async fn after_a_failed_second_start_cancelling_the_first_cancels_the_order() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, first) = started(&app, &checkout, "i1").await;
+    app.sequra.set_outage(true);
+    let resp = start(&app, &checkout, "i1", None).await;
+    assert!(resp.status().is_server_error(), "{}", resp.status());
+    app.sequra.set_outage(false);
+    let resp = notify(&app, "events", &event_form(&app, &first, "cancelled")).await;
+    assert_eq!(resp.status(), 200);
+    settled(&app).await;
+    let state: String = app.query(
+        &format!("SELECT state FROM solicitations WHERE bc_order_id = {order}"),
+        |r| r.get(0),
+    );
+    assert_eq!(state, "cancelled", "the only seQura order was cancelled");
 }
 
 /// The order-number confirmation of an order placed while in review must not reach seQura
