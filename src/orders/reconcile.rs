@@ -18,6 +18,8 @@ use crate::state::AppState;
 const FIRST_LOOK_BACK: i64 = 24 * 3600;
 /// Overlap between sweeps, for clocks that disagree a little (seconds).
 const OVERLAP: i64 = 120;
+/// The largest read of one second's orders (the client reads at most 10 000 rows of a list).
+const WHOLE_SECOND_MAX: usize = 10_000;
 /// Days a stored webhook delivery is kept.
 const EVENT_RETENTION_DAYS: i64 = 30;
 
@@ -116,8 +118,15 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
         .unwrap_or(started - FIRST_LOOK_BACK)
         - OVERLAP;
     let api = lifecycle::store_api(state, store).await?;
-    let batch = state.settings.jobs.reconcile_batch.max(1);
-    let modified = api.orders_modified_since(since, batch).await?;
+    let mut batch = state.settings.jobs.reconcile_batch.max(1);
+    let mut modified = api.orders_modified_since(since, batch).await?;
+    // A full batch inside one second would put the cursor back at that second for ever
+    // (BigCommerce's dates have whole seconds): that second is read whole, with a larger
+    // batch, up to what one read may hold.
+    while modified.len() >= batch && batch < WHOLE_SECOND_MAX && one_second(&modified) {
+        batch = (batch * 2).min(WHOLE_SECOND_MAX);
+        modified = api.orders_modified_since(since, batch).await?;
+    }
     // A full batch may have left orders unread: the cursor moves only as far as what was
     // read (the last order's own modification time), so the next sweep reads the rest.
     // That time is BigCommerce's clock: the next sweep starts right at it (orders of that
@@ -128,7 +137,18 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
             .filter_map(|o| o.date_modified.as_deref().and_then(rfc2822_unix))
             .max()
             .unwrap_or(since);
-        last.max(since) + OVERLAP
+        if one_second(&modified) {
+            // More than a read's worth of orders changed in one second: what was not read
+            // of it is left to its webhooks.
+            tracing::warn!(
+                store_hash = store.as_str(),
+                orders = modified.len(),
+                "reconciliation: more orders changed in one second than one read holds"
+            );
+            last.max(since) + 1 + OVERLAP
+        } else {
+            last.max(since) + OVERLAP
+        }
     } else {
         started
     };
@@ -170,6 +190,17 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
         );
     }
     Ok(())
+}
+
+/// Whether every order of a read was modified in the same second.
+fn one_second(orders: &[crate::bigcommerce::models::OrderSummary]) -> bool {
+    let mut seconds = orders
+        .iter()
+        .map(|o| o.date_modified.as_deref().and_then(rfc2822_unix));
+    match seconds.next() {
+        Some(first) => seconds.all(|s| s == first),
+        None => false,
+    }
 }
 
 /// A BigCommerce RFC 2822 date as Unix seconds.

@@ -856,6 +856,44 @@ async fn the_reconciliation_reads_a_busy_store_in_batches_and_misses_no_order() 
     }
 }
 
+/// C13: more orders modified in one second than a batch holds: the sweep reads that second
+/// whole instead of coming back to it for ever.
+#[tokio::test]
+async fn the_reconciliation_reads_a_second_with_more_orders_than_a_batch_whole() {
+    let app = spawn_app_with(|s| {
+        s.jobs.reconcile_every_secs = 3600;
+        s.jobs.reconcile_batch = 2;
+    })
+    .await;
+    sequra_store(&app).await;
+    let mut paid = Vec::new();
+    for _ in 0..3 {
+        paid.push(paid_order(&app, &[(104, 1)]).await);
+    }
+    for hook in app.bc.webhooks(STORE) {
+        app.bc
+            .deactivate_webhook(STORE, hook["id"].as_u64().unwrap());
+    }
+    // All three shipped within one second (BigCommerce's dates have whole seconds).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    tokio::time::sleep(
+        Duration::from_millis(1050) - Duration::from_nanos(now.subsec_nanos().into()),
+    )
+    .await;
+    for (order, _) in &paid {
+        app.bc.ship_all(STORE, *order).unwrap();
+    }
+    for _ in 0..3 {
+        sequra_bc::orders::reconcile::sweep(&app.state).await;
+        settle(&app).await;
+    }
+    for (order, uuid) in &paid {
+        assert_eq!(updates(&app, uuid).len(), 1, "order {order} was reconciled");
+    }
+}
+
 #[tokio::test]
 async fn a_job_whose_outcome_could_not_be_recorded_runs_again_after_its_lease() {
     let app = spawn_app_with(|s| s.jobs.lease_secs = 2).await;
