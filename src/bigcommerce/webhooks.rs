@@ -82,8 +82,8 @@ fn refused() -> AppError {
 }
 
 /// Authenticates and stores one delivery. 400 when malformed; 401 for an unknown store, a
-/// wrong secret, or (with `require_webhook_signature`) a bad signature — and then nothing is
-/// stored.
+/// wrong secret, or (with `require_webhook_signature`) a missing or bad signature — and then
+/// nothing is stored.
 pub async fn receive(
     state: &AppState,
     secret_header: Option<&str>,
@@ -119,6 +119,10 @@ pub async fn receive(
             return Err(refused());
         }
         state.webhook_secrets.remember(&store, secret);
+    }
+    if sig.signature.is_none() && state.settings.bigcommerce.require_webhook_signature {
+        tracing::warn!("webhook without a signature refused (signatures are required)");
+        return Err(refused());
     }
     if sig.signature.is_some() {
         let secret = state.settings.bigcommerce.client_secret.expose().as_bytes();

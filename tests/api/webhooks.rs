@@ -166,6 +166,10 @@ async fn a_standard_webhooks_signature_is_enforced_when_the_operator_requires_it
     .await;
     assert_eq!(bad.status(), 401);
     assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 0);
+    // Required means required: a delivery without any signature is refused too.
+    let unsigned = post(&app, &body, &[(HEADER, &s)]).await;
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 0);
     let good = post(
         &app,
         &body,
