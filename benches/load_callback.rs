@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
         let sequra =
             sequra_bc::sandbox::sequra::SequraStandIn::start("127.0.0.1:0".parse()?).await?;
         let mut settings =
-            sequra_bc::sandbox::app_settings(&bc, &sequra, data_dir.path(), "127.0.0.1:0");
+            sequra_bc::demo::app_settings(&bc, &sequra, data_dir.path(), "127.0.0.1:0");
         settings.log.level = "warn".into();
         let app = Application::build(settings).await?;
         let address = format!("http://127.0.0.1:{}", app.port());

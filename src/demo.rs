@@ -56,7 +56,7 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
             BigCommerceStandIn::start(store_listen, StandInConfig::for_app(placeholder)).await?;
         let sequra = SequraStandIn::start(sequra_listen).await?;
         let base = bc.base_url().as_str().trim_end_matches('/').to_string();
-        let settings = crate::sandbox::app_settings(&bc, &sequra, &data_dir, &listen.to_string());
+        let settings = app_settings(&bc, &sequra, &data_dir, &listen.to_string());
         let app = Application::build(settings).await?;
         let app_url = Url::parse(&format!("http://{}", app.local_addr()))?;
         bc.set_app_url(app_url.clone());
@@ -96,4 +96,30 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
     })?;
     drop(temp);
     Ok(())
+}
+
+/// Settings for an app wired to the stand-ins: `bc`'s client id and secret, login and API on
+/// it, seQura's sandbox and live APIs on `sequra`, the database in `data_dir`, `listen` on
+/// loopback and the public URL taken from the bound address.
+pub fn app_settings(
+    bc: &crate::sandbox::bigcommerce::BigCommerceStandIn,
+    sequra: &crate::sandbox::sequra::SequraStandIn,
+    data_dir: &std::path::Path,
+    listen: &str,
+) -> crate::config::Settings {
+    let base = bc.base_url().as_str().trim_end_matches('/').to_string();
+    let mut settings = crate::config::Settings::default();
+    settings.storage.data_dir = data_dir.to_path_buf();
+    settings.server.listen = listen.to_string();
+    settings.server.public_url = String::new();
+    settings.bigcommerce.client_id = bc.client_id();
+    settings.bigcommerce.client_secret = crate::config::SecretString::new(bc.client_secret());
+    settings.bigcommerce.login_url = base.clone();
+    settings.bigcommerce.control_panel_url = format!("{base}/manage/{{store_hash}}");
+    settings.bigcommerce.api_url = base;
+    settings.sequra.sandbox_url = sequra.sandbox_url().to_string();
+    settings.sequra.live_url = sequra.live_url().to_string();
+    settings.sequra.sandbox_portal_url = sequra.portal_url("sandbox");
+    settings.sequra.live_portal_url = sequra.portal_url("live");
+    settings
 }

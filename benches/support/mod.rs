@@ -45,7 +45,7 @@ pub async fn start(
     )
     .await?;
     let sequra = SequraStandIn::start("127.0.0.1:0".parse()?).await?;
-    let mut settings = sequra_bc::sandbox::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
+    let mut settings = sequra_bc::demo::app_settings(&bc, &sequra, dir.path(), "127.0.0.1:0");
     settings.log.level = "warn".into();
     settings.server.trusted_proxies = "127.0.0.1".into();
     adjust(&mut settings);

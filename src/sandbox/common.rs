@@ -339,6 +339,28 @@ pub(crate) fn see_other(location: &str) -> Resp {
     with_location(empty(StatusCode::SEE_OTHER), location)
 }
 
+/// A decimal amount as BigCommerce writes it (`"12.3400"`, `12.34`, `-5`; at most four
+/// decimals, spec §5) in ten-thousandths; `None` for anything else. The stand-ins' own reading,
+/// written from the contract rather than borrowed from the app they check.
+pub(crate) fn ten_thousandths(s: &str) -> Option<i64> {
+    let (negative, unsigned) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) || frac.len() > 4 {
+        return None;
+    }
+    if unsigned.ends_with('.') {
+        return None;
+    }
+    let whole: i64 = int.parse().ok()?;
+    let part: i64 = format!("{frac:0<4}").parse().ok()?;
+    let value = whole.checked_mul(10_000)?.checked_add(part)?;
+    Some(if negative { -value } else { value })
+}
+
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -359,7 +381,28 @@ pub(crate) fn esc(s: &str) -> String {
 mod tests {
     use std::sync::Arc;
 
-    use super::{Incoming, MAX_BODY, Refusal, Resp, esc, routes, see_other, text};
+    use super::{Incoming, MAX_BODY, Refusal, Resp, esc, routes, see_other, ten_thousandths, text};
+
+    #[test]
+    fn amounts_read_as_bigcommerce_writes_them() {
+        assert_eq!(ten_thousandths("12.3400"), Some(123_400));
+        assert_eq!(ten_thousandths("12.34"), Some(123_400));
+        assert_eq!(ten_thousandths("-5"), Some(-50_000));
+        assert_eq!(ten_thousandths("0.0001"), Some(1));
+        for bad in [
+            "",
+            "-",
+            "1.",
+            ".5",
+            "1.23456",
+            "1e2",
+            "12,34",
+            "--1",
+            "99999999999999999999",
+        ] {
+            assert_eq!(ten_thousandths(bad), None, "{bad}");
+        }
+    }
 
     async fn echo(_: Arc<()>, req: Incoming) -> Resp {
         text(

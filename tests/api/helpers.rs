@@ -80,8 +80,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut sequra_bc::config::Settings
     let sequra = SequraStandIn::start("127.0.0.1:0".parse().unwrap())
         .await
         .expect("seQura stand-in starts");
-    let mut settings =
-        sequra_bc::sandbox::app_settings(&bc, &sequra, data_dir.path(), "127.0.0.1:0");
+    let mut settings = sequra_bc::demo::app_settings(&bc, &sequra, data_dir.path(), "127.0.0.1:0");
     // Retries in milliseconds, not seconds, so that tests see them.
     settings.jobs.retry_base_ms = 50;
     settings.jobs.retry_max_ms = 400;

@@ -34,7 +34,7 @@ use super::commerce::{
 };
 use super::deliveries::emit;
 use super::state::{State, now_unix};
-use crate::domain::parse_ten_thousandths;
+use crate::sandbox::common::ten_thousandths;
 
 pub(crate) const STATUS_SHIPPED: u32 = 2;
 pub(crate) const STATUS_PARTIALLY_SHIPPED: u32 = 3;
@@ -233,7 +233,7 @@ pub(crate) fn v2_amount(v: &Value) -> Option<i64> {
         Value::Number(n) => n.to_string(),
         _ => return None,
     };
-    parse_ten_thousandths(&text).ok().filter(|tt| *tt >= 0)
+    ten_thousandths(&text).filter(|tt| *tt >= 0)
 }
 
 /// Parses a shipment body: `post` requires `order_address_id` and `items`; a PUT may not

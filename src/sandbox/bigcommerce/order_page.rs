@@ -17,7 +17,7 @@ use super::fulfilment::{
 use super::respond::{self, Resp, esc};
 use super::state::State;
 use super::{Incoming, Shared, StoreSpec, order_statuses, orders};
-use crate::domain::parse_ten_thousandths;
+use crate::sandbox::common::ten_thousandths;
 
 /// The key of an order page's notice in `State::notices`.
 fn notice_key(hash: &str, order_id: u64) -> String {
@@ -46,8 +46,7 @@ fn quantity(form: &[(String, String)], name: &str) -> Result<u64, String> {
 fn amount(form: &[(String, String)], name: &str) -> Result<i64, String> {
     match field(form, name).filter(|v| !v.is_empty()) {
         None => Ok(0),
-        Some(v) => parse_ten_thousandths(&v.replace(',', "."))
-            .ok()
+        Some(v) => ten_thousandths(&v.replace(',', "."))
             .filter(|tt| *tt >= 0 && tt % 100 == 0)
             .ok_or_else(|| format!("“{v}” is not an amount in euros and cents.")),
     }

@@ -43,7 +43,7 @@ use super::fulfilment::{
 use super::order_statuses;
 use super::respond::{self, Resp};
 use super::state::{State, now_unix};
-use crate::domain::parse_ten_thousandths;
+use crate::sandbox::common::ten_thousandths;
 
 const READ_SCOPE: &str = "store_v2_orders_read_only";
 const WRITE_SCOPE: &str = "store_v2_orders";
@@ -328,8 +328,8 @@ fn parse_update(
                 _ => errors.push(invalid_field(name)),
             }
         } else if MONEY_FIELDS.contains(&name) {
-            match v.as_str().map(|s| parse_ten_thousandths(s.trim())) {
-                Some(Ok(tt)) => {
+            match v.as_str().map(|s| ten_thousandths(s.trim())) {
+                Some(Some(tt)) => {
                     u.written.insert(k.clone(), json!(fmt4(tt)));
                 }
                 _ => errors.push(invalid_field(name)),

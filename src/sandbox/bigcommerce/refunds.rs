@@ -23,7 +23,7 @@ use super::api::{
 use super::fulfilment::{self, PaymentIn, RefundError, RefundItemIn, RefundRequest, Unprocessable};
 use super::respond::{self, ERROR_TYPE, Resp};
 use super::state::State;
-use crate::domain::parse_ten_thousandths;
+use crate::sandbox::common::ten_thousandths;
 
 const READ_SCOPES: [&str; 2] = [
     "store_v2_orders_read_only",
@@ -37,9 +37,7 @@ pub(crate) fn v3_amount(v: &Value) -> Option<i64> {
     let Value::Number(n) = v else {
         return None;
     };
-    parse_ten_thousandths(&n.to_string())
-        .ok()
-        .filter(|tt| tt % 100 == 0)
+    ten_thousandths(&n.to_string()).filter(|tt| tt % 100 == 0)
 }
 
 /// Parses `items` (and, for refunds, `payments` and `merchant_calculated_override`).
@@ -174,7 +172,7 @@ fn parse_item(item: &Value) -> Result<RefundItemIn, (&'static str, &'static str)
                         .get("amount")
                         .filter(|v| v.as_f64().is_some_and(|f| f < 0.0))
                         .and_then(|v| match v {
-                            Value::Number(n) => parse_ten_thousandths(&n.to_string()).ok(),
+                            Value::Number(n) => ten_thousandths(&n.to_string()),
                             _ => None,
                         })
                         .filter(|tt| tt % 100 == 0)
