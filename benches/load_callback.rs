@@ -8,8 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
 use sequra_bc::startup::Application;
+use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
 use support::arg;
 use url::Url;
 
@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
         )
         .await?;
         let sequra =
-            sequra_bc::sandbox::sequra::SequraStandIn::start("127.0.0.1:0".parse()?).await?;
+            sequra_bc_sandbox::sequra::SequraStandIn::start("127.0.0.1:0".parse()?).await?;
         let mut settings =
             sequra_bc::demo::app_settings(&bc, &sequra, data_dir.path(), "127.0.0.1:0");
         settings.log.level = "warn".into();

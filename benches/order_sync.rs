@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use sequra_bc::domain::StoreHash;
 use sequra_bc::jobs::Job;
-use sequra_bc::sandbox::bigcommerce::BigCommerceStandIn;
-use sequra_bc::sandbox::sequra::SequraStandIn;
 use sequra_bc::state::AppState;
+use sequra_bc_sandbox::bigcommerce::BigCommerceStandIn;
+use sequra_bc_sandbox::sequra::SequraStandIn;
 use serde_json::{Value, json};
 use support::{approve_all, arg, outstanding, settle};
 

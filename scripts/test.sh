@@ -11,4 +11,5 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-cargo test "$@"
+# The whole workspace: the app and its stand-ins (sandbox/).
+cargo test --workspace "$@"

@@ -86,6 +86,7 @@ pub enum Command {
     #[command(subcommand)]
     Stores(StoresCommand),
     /// Start the app with stand-ins of BigCommerce on loopback: a simulated store in your browser.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
 }
 
@@ -199,6 +200,10 @@ pub fn parse() -> (Cli, bool) {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli, data_dir_typed: bool) -> CliResult {
+    // Only the demo reads it.
+    #[cfg(not(feature = "demo"))]
+    let _ = data_dir_typed;
+    #[cfg(feature = "demo")]
     if let Command::Demo(args) = &cli.command {
         crate::telemetry::init(
             cli.common.log_level.as_deref().unwrap_or("info"),
@@ -222,6 +227,7 @@ pub fn run(cli: Cli, data_dir_typed: bool) -> CliResult {
         Command::Stores(StoresCommand::Purge { hash, yes }) => {
             stores_purge_command(&settings, &hash, yes)
         }
+        #[cfg(feature = "demo")]
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

@@ -9,9 +9,9 @@ use url::Url;
 use crate::cli::{CliError, DemoArgs};
 use std::net::SocketAddr;
 
-use crate::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
-use crate::sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
 use crate::startup::{Application, shutdown_signal};
+use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
 
 /// The simulated stores a person can install the app into.
 pub const DEMO_STORES: [&str; 2] = ["demo1", "demo2"];
@@ -102,8 +102,8 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), Cl
 /// it, seQura's sandbox and live APIs on `sequra`, the database in `data_dir`, `listen` on
 /// loopback and the public URL taken from the bound address.
 pub fn app_settings(
-    bc: &crate::sandbox::bigcommerce::BigCommerceStandIn,
-    sequra: &crate::sandbox::sequra::SequraStandIn,
+    bc: &sequra_bc_sandbox::bigcommerce::BigCommerceStandIn,
+    sequra: &sequra_bc_sandbox::sequra::SequraStandIn,
     data_dir: &std::path::Path,
     listen: &str,
 ) -> crate::config::Settings {

@@ -19,7 +19,8 @@ pub mod config;
 pub mod crypto;
 /// SQLite: connections, migrations, backup, one module per aggregate.
 pub mod db;
-/// The demo: the app with its stand-ins on loopback.
+/// The demo: the app with its stand-ins on loopback (the `demo` feature).
+#[cfg(feature = "demo")]
 pub mod demo;
 /// Validated domain values.
 pub mod domain;
@@ -37,8 +38,6 @@ pub mod onboarding;
 pub mod orders;
 /// Fixed-window rate limits for the public endpoints.
 pub mod rate_limit;
-/// Stand-ins for BigCommerce and seQura (tests and demo only).
-pub mod sandbox;
 /// seQura API client and models.
 pub mod sequra;
 /// The HTTP/1.1 server: timeouts and the connection cap.

@@ -9,7 +9,7 @@ use sequra_bc::bigcommerce::client::{
 };
 use sequra_bc::config::SecretString;
 use sequra_bc::domain::StoreHash;
-use sequra_bc::sandbox::bigcommerce::{
+use sequra_bc_sandbox::bigcommerce::{
     BigCommerceStandIn, SEQURA_APP_SCOPES, StandInConfig, StoreSpec,
 };
 use url::Url;
@@ -462,7 +462,7 @@ async fn order_products_are_read_across_pages_and_no_shipping_is_an_empty_list()
     let h = harness().await;
     let products: Vec<_> = (1..=260)
         .map(|i| {
-            sequra_bc::sandbox::bigcommerce::CatalogProduct::new(
+            sequra_bc_sandbox::bigcommerce::CatalogProduct::new(
                 i,
                 &format!("Producto {i}"),
                 &format!("P-{i}"),

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use sequra_bc::config::Settings;
-use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
-use sequra_bc::sandbox::sequra::{
-    DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn, ShopperProfile,
-};
 use sequra_bc::startup::Application;
 use sequra_bc::state::AppState;
+use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+use sequra_bc_sandbox::sequra::{
+    DEMO_MERCHANT_ES, DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn, ShopperProfile,
+};
 use url::Url;
 
 /// A running app with its stand-ins and a store selling with seQura in Spain.

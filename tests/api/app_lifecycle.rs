@@ -244,7 +244,7 @@ async fn the_retry_button_repairs_a_failing_item() {
 async fn a_missing_scope_is_reported_with_its_reason() {
     let app = spawn_app().await;
     let owner = app.add_store("store1");
-    let scopes = sequra_bc::sandbox::bigcommerce::SEQURA_APP_SCOPES
+    let scopes = sequra_bc_sandbox::bigcommerce::SEQURA_APP_SCOPES
         .replace("store_app_extensions_manage", "");
     app.bc.set_app_scopes(&scopes);
     let html = app.install("store1", &owner).await.text().await.unwrap();

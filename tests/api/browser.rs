@@ -228,7 +228,7 @@ async fn checked(c: &Client, css: &str) -> bool {
 
 #[tokio::test]
 async fn a_merchant_onboards_and_configures_everything_and_finds_it_saved_after_a_reload() {
-    use sequra_bc::sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME};
+    use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME};
     let name = "onboarding";
     let app = spawn_app().await;
     app.add_store("store1");
@@ -347,7 +347,7 @@ async fn a_merchant_onboards_and_configures_everything_and_finds_it_saved_after_
 
 /// A store ready to sell with seQura (connected; Spain and France configured).
 async fn selling_store() -> crate::helpers::TestApp {
-    use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR};
+    use sequra_bc_sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR};
     let app = spawn_app().await;
     let session = app.merchant_session("store1").await;
     app.connect_demo(&session).await;

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, ShopperProfile};
+use sequra_bc_sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, ShopperProfile};
 
 use crate::helpers::{TestApp, spawn_app};
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::spawn_app_with;
 use crate::order_sync::{paid_order_as, sequra_store, settle};
-use sequra_bc::sandbox::sequra::ShopperProfile;
+use sequra_bc_sandbox::sequra::ShopperProfile;
 
 const ORDERS: usize = 200;
 
@@ -17,8 +17,8 @@ const ORDERS: usize = 200;
 fn serve(
     data_dir: &std::path::Path,
     address: &str,
-    bc: &sequra_bc::sandbox::bigcommerce::BigCommerceStandIn,
-    sequra: &sequra_bc::sandbox::sequra::SequraStandIn,
+    bc: &sequra_bc_sandbox::bigcommerce::BigCommerceStandIn,
+    sequra: &sequra_bc_sandbox::sequra::SequraStandIn,
     log: &std::path::Path,
 ) -> Child {
     let base = bc.base_url().as_str().trim_end_matches('/').to_string();

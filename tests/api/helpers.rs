@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec, User};
-use sequra_bc::sandbox::sequra::SequraStandIn;
 use sequra_bc::startup::Application;
 use sequra_bc::state::AppState;
+use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec, User};
+use sequra_bc_sandbox::sequra::SequraStandIn;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use url::Url;
@@ -229,7 +229,7 @@ impl TestApp {
 
     /// Connects the store's seQura account with the demo sandbox credentials.
     pub async fn connect_demo(&self, session: &str) {
-        use sequra_bc::sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME};
+        use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME};
         let resp = self
             .post_form(
                 "/app/connect",

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use sequra_bc::sandbox::sequra::ShopperProfile;
+use sequra_bc_sandbox::sequra::ShopperProfile;
 
 use crate::checkout::{STORE, notification_parameters, ready, settled, start, started, status_of};
 use crate::helpers::TestApp;

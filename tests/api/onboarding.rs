@@ -1,7 +1,7 @@
 //! Connecting seQura and configuring the integration: every validation rule, each seQura error
 //! class as its message, secrets at rest, resets and isolation.
 
-use sequra_bc::sandbox::sequra::{
+use sequra_bc_sandbox::sequra::{
     DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, DEMO_MERCHANT_PT, DEMO_PASSWORD, DEMO_USERNAME,
     LIVE_PASSWORD, LIVE_USERNAME,
 };

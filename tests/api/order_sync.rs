@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use sequra_bc::sandbox::bigcommerce::RefundSpec;
-use sequra_bc::sandbox::sequra::{DEMO_MERCHANT_ES, ShopperProfile};
+use sequra_bc_sandbox::bigcommerce::RefundSpec;
+use sequra_bc_sandbox::sequra::{DEMO_MERCHANT_ES, ShopperProfile};
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 

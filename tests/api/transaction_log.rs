@@ -7,7 +7,7 @@ use serde_json::Value;
 use sequra_bc::db::transaction_log::{self, NewEntry, Outcome};
 use sequra_bc::domain::{BcOrderId, StoreHash};
 use sequra_bc::i18n::{Lang, format_eur};
-use sequra_bc::sandbox::sequra::DEMO_MERCHANT_ES;
+use sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES;
 
 use crate::helpers::{TestApp, spawn_app};
 

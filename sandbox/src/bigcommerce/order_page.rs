@@ -17,7 +17,7 @@ use super::fulfilment::{
 use super::respond::{self, Resp, esc};
 use super::state::State;
 use super::{Incoming, Shared, StoreSpec, order_statuses, orders};
-use crate::sandbox::common::ten_thousandths;
+use crate::common::ten_thousandths;
 
 /// The key of an order page's notice in `State::notices`.
 fn notice_key(hash: &str, order_id: u64) -> String {

@@ -23,7 +23,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
+//! use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
 //! let app_url: url::Url = "http://127.0.0.1:8080".parse()?;
 //! let bc = BigCommerceStandIn::start(([127, 0, 0, 1], 0).into(), StandInConfig::for_app(app_url)).await?;
 //! bc.add_store(StoreSpec::demo("abc123"));

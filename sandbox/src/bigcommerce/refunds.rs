@@ -23,7 +23,7 @@ use super::api::{
 use super::fulfilment::{self, PaymentIn, RefundError, RefundItemIn, RefundRequest, Unprocessable};
 use super::respond::{self, ERROR_TYPE, Resp};
 use super::state::State;
-use crate::sandbox::common::ten_thousandths;
+use crate::common::ten_thousandths;
 
 const READ_SCOPES: [&str; 2] = [
     "store_v2_orders_read_only",

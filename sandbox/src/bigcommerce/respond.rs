@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::sandbox::common::{self, status};
-pub(crate) use crate::sandbox::common::{Resp, esc, html, no_content, see_other, text};
+use crate::common::{self, status};
+pub(crate) use crate::common::{Resp, esc, html, no_content, see_other, text};
 
 /// The `type` every documented v3 error body carries.
 pub(crate) const ERROR_TYPE: &str = "/api-docs/getting-started/api-status-codes";

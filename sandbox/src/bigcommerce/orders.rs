@@ -43,7 +43,7 @@ use super::fulfilment::{
 use super::order_statuses;
 use super::respond::{self, Resp};
 use super::state::{State, now_unix};
-use crate::sandbox::common::ten_thousandths;
+use crate::common::ten_thousandths;
 
 const READ_SCOPE: &str = "store_v2_orders_read_only";
 const WRITE_SCOPE: &str = "store_v2_orders";

@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use sequra_bc::sandbox::sequra::{SequraStandIn, ShopperProfile};
+//! use sequra_bc_sandbox::sequra::{SequraStandIn, ShopperProfile};
 //! let sq = SequraStandIn::start(([127, 0, 0, 1], 0).into()).await?;
 //! // configure the app with sandbox_url = sq.sandbox_url(), DEMO_USERNAME / DEMO_PASSWORD …
 //! # let uuid = "";

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 use warp::http::HeaderValue;
 
-use crate::sandbox::common;
-pub(crate) use crate::sandbox::common::{Resp, esc, no_content, see_other, text};
+use crate::common;
+pub(crate) use crate::common::{Resp, esc, no_content, see_other, text};
 
 /// The body of seQura's 401 (spec §1.2).
 pub(crate) const ACCESS_DENIED: &str = "HTTP Basic: Access denied.";

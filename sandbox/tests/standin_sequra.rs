@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use sequra_bc::sandbox::sequra::{
+use sequra_bc_sandbox::sequra::{
     AccountSpec, DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, DEMO_PASSWORD, DEMO_USERNAME, LIVE_MERCHANT,
     LIVE_PASSWORD, LIVE_USERNAME, MerchantSpec, SERVICES_MERCHANT, SERVICES_USERNAME,
     SequraStandIn, ShopperProfile,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
-use sequra_bc::sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec, User};
+use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec, User};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -1738,7 +1738,7 @@ async fn the_catalog_needs_a_products_scope_and_is_per_store() {
 
     h.bc.set_catalog(
         "storeb",
-        vec![sequra_bc::sandbox::bigcommerce::CatalogProduct::new(
+        vec![sequra_bc_sandbox::bigcommerce::CatalogProduct::new(
             7,
             "Solo en B",
             "B-1",
@@ -3008,7 +3008,7 @@ async fn the_checkout_url_sets_the_cart_cookie_and_values_are_escaped() {
     let h = harness().await;
     h.bc.set_catalog(
         "storea",
-        vec![sequra_bc::sandbox::bigcommerce::CatalogProduct::new(
+        vec![sequra_bc_sandbox::bigcommerce::CatalogProduct::new(
             1,
             "<b>\"Bolso\" & co</b>",
             "X'1",
@@ -3225,7 +3225,7 @@ async fn placing_an_order_on_the_storefront_needs_the_terms_and_shows_the_confir
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use sequra_bc::sandbox::bigcommerce::RefundSpec;
+use sequra_bc_sandbox::bigcommerce::RefundSpec;
 
 impl Harness {
     /// An order of `items` (ES shopper), placed by the app (status 0 → 11).

@@ -34,7 +34,7 @@ use super::commerce::{
 };
 use super::deliveries::emit;
 use super::state::{State, now_unix};
-use crate::sandbox::common::ten_thousandths;
+use crate::common::ten_thousandths;
 
 pub(crate) const STATUS_SHIPPED: u32 = 2;
 pub(crate) const STATUS_PARTIALLY_SHIPPED: u32 = 3;
