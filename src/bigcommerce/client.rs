@@ -1109,12 +1109,7 @@ async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, BcErr
 
 /// How long BigCommerce asks us to wait, from its rate-limit headers.
 fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> u64 {
-    let num = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
+    let num = |name: &str| super::quota::header_number(headers, name);
     num("X-Rate-Limit-Time-Reset-Ms")
         .or_else(|| num("X-Retry-After").map(|s| s * 1000))
         .unwrap_or(30_000)

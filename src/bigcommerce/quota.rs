@@ -63,12 +63,7 @@ impl QuotaBook {
     /// Takes in what an answer's `X-Rate-Limit-*` headers say; a 429 means nothing is left
     /// until its reset, with or without headers.
     pub fn record(&self, store: &str, status: u16, headers: &HeaderMap, now: Instant) {
-        let num = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
+        let num = |name: &str| header_number(headers, name);
         let reset = |ms: Option<u64>| now + Duration::from_millis(ms.unwrap_or(30_000));
         let reset_ms = num("X-Rate-Limit-Time-Reset-Ms");
         let (left, quota, resets_at) = match (
@@ -109,6 +104,14 @@ impl QuotaBook {
             r.resets_at = resets_at;
         }
     }
+}
+
+/// A whole-number header of BigCommerce's (`X-Rate-Limit-*`, `X-Retry-After`).
+pub fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 #[cfg(test)]

@@ -825,9 +825,9 @@ async fn archiving_after_a_partial_shipment_keeps_the_shipped_goods() {
     assert_eq!(shipped_kept_notes(&app, order), 1);
 }
 
-#[tokio::test]
-async fn the_reconciliation_reads_a_busy_store_in_batches_and_misses_no_order() {
-    // No automatic sweep: the test runs them. Two orders per sweep.
+/// `n` paid orders in a store whose webhooks are then deactivated (what changes next is
+/// seen only by the reconciliation), with no automatic sweep and two orders per sweep.
+async fn paid_orders_without_webhooks(n: usize) -> (TestApp, Vec<(u64, String)>) {
     let app = spawn_app_with(|s| {
         s.jobs.reconcile_every_secs = 3600;
         s.jobs.reconcile_batch = 2;
@@ -835,13 +835,19 @@ async fn the_reconciliation_reads_a_busy_store_in_batches_and_misses_no_order() 
     .await;
     sequra_store(&app).await;
     let mut paid = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..n {
         paid.push(paid_order(&app, &[(104, 1)]).await);
     }
     for hook in app.bc.webhooks(STORE) {
         app.bc
             .deactivate_webhook(STORE, hook["id"].as_u64().unwrap());
     }
+    (app, paid)
+}
+
+#[tokio::test]
+async fn the_reconciliation_reads_a_busy_store_in_batches_and_misses_no_order() {
+    let (app, paid) = paid_orders_without_webhooks(5).await;
     // Shipped a second apart, their webhooks lost.
     for (order, _) in &paid {
         app.bc.ship_all(STORE, *order).unwrap();
@@ -860,20 +866,7 @@ async fn the_reconciliation_reads_a_busy_store_in_batches_and_misses_no_order() 
 /// whole instead of coming back to it for ever.
 #[tokio::test]
 async fn the_reconciliation_reads_a_second_with_more_orders_than_a_batch_whole() {
-    let app = spawn_app_with(|s| {
-        s.jobs.reconcile_every_secs = 3600;
-        s.jobs.reconcile_batch = 2;
-    })
-    .await;
-    sequra_store(&app).await;
-    let mut paid = Vec::new();
-    for _ in 0..3 {
-        paid.push(paid_order(&app, &[(104, 1)]).await);
-    }
-    for hook in app.bc.webhooks(STORE) {
-        app.bc
-            .deactivate_webhook(STORE, hook["id"].as_u64().unwrap());
-    }
+    let (app, paid) = paid_orders_without_webhooks(3).await;
     // All three shipped within one second (BigCommerce's dates have whole seconds).
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
