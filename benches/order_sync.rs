@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use sequra_bc::domain::StoreHash;
-use sequra_bc::jobs::Job;
+use sequra_bc::queue::Job;
 use sequra_bc::state::AppState;
 use sequra_bc_sandbox::bigcommerce::BigCommerceStandIn;
 use sequra_bc_sandbox::sequra::SequraStandIn;
@@ -236,7 +236,7 @@ async fn scenario(workers: usize, n: usize) -> anyhow::Result<()> {
         .call(move |c| {
             let tx = c.transaction()?;
             for order_id in ids {
-                sequra_bc::jobs::enqueue(&tx, &store, &Job::SyncOrder { order_id })?;
+                sequra_bc::queue::enqueue(&tx, &store, &Job::SyncOrder { order_id })?;
             }
             tx.commit()?;
             Ok(())

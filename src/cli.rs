@@ -87,7 +87,7 @@ pub enum Command {
     Stores(StoresCommand),
     /// Start the app with stand-ins of BigCommerce on loopback: a simulated store in your browser.
     #[cfg(feature = "demo")]
-    Demo(DemoArgs),
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -118,27 +118,6 @@ pub enum StoresCommand {
         #[arg(long, env = "SEQURA_BC_PURGE_YES")]
         yes: bool,
     },
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Address of the app.
-    #[arg(long, env = "SEQURA_BC_DEMO_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// Address of the simulated BigCommerce (control panel and APIs).
-    #[arg(
-        long,
-        env = "SEQURA_BC_DEMO_STORE_LISTEN",
-        default_value = "127.0.0.1:8081"
-    )]
-    pub store_listen: String,
-    /// Address of the simulated seQura API.
-    #[arg(
-        long,
-        env = "SEQURA_BC_DEMO_SEQURA_LISTEN",
-        default_value = "127.0.0.1:8082"
-    )]
-    pub sequra_listen: String,
 }
 
 /// A failed command: its message and exit code.
@@ -210,7 +189,7 @@ pub fn run(cli: Cli, data_dir_typed: bool) -> CliResult {
             crate::config::LogFormat::Text,
         );
         let data_dir = cli.common.data_dir.clone().filter(|_| data_dir_typed);
-        return crate::demo::demo_command(args, data_dir);
+        return crate::demo::demo_command(args, data_dir).map_err(CliError::from);
     }
     let settings = cli.settings().map_err(|e| CliError {
         message: e.to_string(),

@@ -2,12 +2,11 @@
 //! data dir (unless `--data-dir` is given), so a person can install the app into a store and
 //! open it in the browser. Never touches the operator's configured database.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::Args;
 use url::Url;
-
-use crate::cli::{CliError, DemoArgs};
-use std::net::SocketAddr;
 
 use crate::startup::{Application, shutdown_signal};
 use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
@@ -16,24 +15,46 @@ use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
 /// The simulated stores a person can install the app into.
 pub const DEMO_STORES: [&str; 2] = ["demo1", "demo2"];
 
-pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> Result<(), CliError> {
+/// `sequra-bc demo`'s flags.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address of the app.
+    #[arg(long, env = "SEQURA_BC_DEMO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Address of the simulated BigCommerce (control panel and APIs).
+    #[arg(
+        long,
+        env = "SEQURA_BC_DEMO_STORE_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub store_listen: String,
+    /// Address of the simulated seQura API.
+    #[arg(
+        long,
+        env = "SEQURA_BC_DEMO_SEQURA_LISTEN",
+        default_value = "127.0.0.1:8082"
+    )]
+    pub sequra_listen: String,
+}
+
+/// Runs the demo until Ctrl-C.
+pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let listen: std::net::SocketAddr = args
         .listen
         .parse()
-        .map_err(|_| format!("--listen {:?} is not an address", args.listen))?;
+        .map_err(|_| anyhow::anyhow!("--listen {:?} is not an address", args.listen))?;
     let store_listen: std::net::SocketAddr = args
         .store_listen
         .parse()
-        .map_err(|_| format!("--store-listen {:?} is not an address", args.store_listen))?;
-    let sequra_listen: SocketAddr = args
-        .sequra_listen
-        .parse()
-        .map_err(|_| format!("--sequra-listen {:?} is not an address", args.sequra_listen))?;
+        .map_err(|_| anyhow::anyhow!("--store-listen {:?} is not an address", args.store_listen))?;
+    let sequra_listen: SocketAddr = args.sequra_listen.parse().map_err(|_| {
+        anyhow::anyhow!("--sequra-listen {:?} is not an address", args.sequra_listen)
+    })?;
     if !listen.ip().is_loopback()
         || !store_listen.ip().is_loopback()
         || !sequra_listen.ip().is_loopback()
     {
-        return Err("the demo only listens on loopback addresses".into());
+        anyhow::bail!("the demo only listens on loopback addresses");
     }
     // Kept alive for the whole demo; removed on exit.
     let temp = match &data_dir {

@@ -8,7 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Embedded static files and the checkout script's SRI hash.
 pub mod assets;
-/// BigCommerce client, signed payloads, install and provisioning.
+/// BigCommerce API client, models, quota and signed payloads.
 pub mod bigcommerce;
 pub mod checkout;
 /// Command-line interface: `serve`, `migrate`, `backup`, `restore`, `config`, `stores`, `demo`.
@@ -28,14 +28,14 @@ pub mod domain;
 pub mod error;
 /// English and Spanish catalogs for the merchant UI.
 pub mod i18n;
-/// The durable job queue and its workers.
-pub mod jobs;
 /// Per-key async locks.
 pub mod locks;
 /// seQura connection, selling countries, payment methods and settings.
 pub mod onboarding;
 /// After the sale: order sync, placement, reconciliation, delivery reports.
 pub mod orders;
+/// The durable job queue's vocabulary: jobs, enqueueing, the wake-up signal.
+pub mod queue;
 /// Fixed-window rate limits for the public endpoints.
 pub mod rate_limit;
 /// seQura API client and models.
@@ -48,9 +48,13 @@ pub mod session;
 pub mod startup;
 /// Shared application state.
 pub mod state;
+/// The app in each store: install, load, uninstall, provisioning, webhook intake.
+pub mod stores;
 /// Logging set-up.
 pub mod telemetry;
 /// Embedded templates.
 pub mod templates;
 /// HTTP routes.
 pub mod web;
+/// The job queue's workers: run due jobs through their services.
+pub mod workers;

@@ -104,7 +104,7 @@ impl Application {
 /// (which also re-provisions every store: failed items and deactivated hooks are repaired)
 /// and the delivery-report schedule.
 async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
-    let workers = tokio::spawn(crate::jobs::work(state.clone(), stop.clone()));
+    let workers = tokio::spawn(crate::workers::work(state.clone(), stop.clone()));
     let reconcile_every = Duration::from_secs(state.settings.jobs.reconcile_every_secs.max(1));
     let mut reconcile = tokio::time::interval(reconcile_every);
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

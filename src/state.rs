@@ -49,14 +49,14 @@ pub struct Shared {
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// The job queue's wake-up signal and settings.
-    pub jobs: crate::jobs::Queue,
+    pub jobs: crate::queue::Queue,
     /// Webhook deliveries whose Standard Webhooks signature did not verify (accepted unless
     /// `bigcommerce.require_webhook_signature`), since start.
     pub unverified_webhook_signatures: Arc<std::sync::atomic::AtomicU64>,
     /// Webhook secrets already decrypted.
-    pub webhook_secrets: Arc<crate::bigcommerce::webhooks::SecretCache>,
+    pub webhook_secrets: Arc<crate::stores::deliveries::SecretCache>,
     /// The deliveries of the last days, for de-duplication (loaded at start).
-    pub recent_deliveries: crate::bigcommerce::webhooks::RecentDeliveries,
+    pub recent_deliveries: crate::stores::deliveries::RecentDeliveries,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
     provision_locks: KeyedLocks,
 }
@@ -81,7 +81,7 @@ impl AppState {
         let sessions = SessionSigner::new(key.derive("merchant-session-v1"));
         let trusted_proxies = Arc::new(settings.trusted_proxies()?);
         let content_security_policy = content_security_policy(&bigcommerce).into();
-        let jobs = crate::jobs::Queue::new(settings.jobs.clone());
+        let jobs = crate::queue::Queue::new(settings.jobs.clone());
         Ok(Self(Arc::new(Shared {
             settings: Arc::new(settings),
             public_url,

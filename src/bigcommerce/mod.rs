@@ -1,11 +1,9 @@
-//! BigCommerce: the API client, signed-payload verification, and the app's lifecycle in a
-//! store (install, load, uninstall, provisioning).
+//! BigCommerce as an edge: the API client, its models, the quota book, and the checks of what
+//! BigCommerce signs (load/uninstall payloads, webhook signatures). No service logic here.
 
 pub mod checkouts;
 pub mod client;
-pub mod lifecycle;
 pub mod models;
-pub mod provisioning;
 pub mod quota;
 pub mod signed_payload;
-pub mod webhooks;
+pub mod webhook_signature;

@@ -8,13 +8,13 @@ use serde::Serialize;
 
 use crate::bigcommerce::checkouts::Checkout;
 use crate::bigcommerce::client::StoreApi;
-use crate::bigcommerce::lifecycle::store_api;
 use crate::db;
 use crate::domain::{Country, MerchantRef, StoreHash};
 use crate::error::AppError;
 use crate::onboarding::{self, general_settings};
 use crate::sequra::{PaymentCategory, PaymentMethod, SequraAccount};
 use crate::state::AppState;
+use crate::stores::lifecycle::store_api;
 
 /// Cached payment methods older than this are imported again before use.
 const METHODS_FRESH_FOR: time::Duration = time::Duration::hours(24);

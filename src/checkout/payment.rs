@@ -18,10 +18,10 @@ use crate::db::solicitations::{
 use crate::db::transaction_log::Outcome;
 use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
-use crate::jobs::{self, Job};
 use crate::onboarding;
 use crate::orders::About;
 use crate::orders::holding::{Holding, OrderData, holding};
+use crate::queue::{self, Job};
 use crate::sequra::{
     EventsWebhook, Gui, Merchant, MerchantReference, OrderRequest, Platform, SequraError,
 };
@@ -711,7 +711,7 @@ pub async fn confirmation(
             .and_then(|h| serde_json::from_str(h).ok());
         return Ok((order, held));
     }
-    let api = crate::bigcommerce::lifecycle::store_api(state, store).await?;
+    let api = crate::stores::lifecycle::store_api(state, store).await?;
     let data = order_data(&api, s.bc_order_id.0).await?;
     let order = order_request(
         state,
@@ -819,7 +819,7 @@ async fn cancel(
 
 /// Queues giving the BigCommerce order the solicitation's new outcome (within `tx`).
 fn queue_placement(tx: &rusqlite::Connection, s: &Solicitation) -> Result<(), db::DbError> {
-    jobs::enqueue(
+    queue::enqueue(
         tx,
         &s.store,
         &Job::PlaceOrder {

@@ -20,7 +20,7 @@ pub struct NewEvent<'a> {
 }
 
 /// Stores the event. De-duplication happens before, against the recent deliveries the app
-/// keeps in memory (see `bigcommerce::webhooks::RecentDeliveries`).
+/// keeps in memory (see `stores::webhooks::RecentDeliveries`).
 pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<(), DbError> {
     conn.prepare_cached(
         "INSERT INTO webhook_events (store_hash, scope, event_hash, resource_id, order_id,

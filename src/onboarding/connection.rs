@@ -189,31 +189,3 @@ pub async fn disconnect(state: &AppState, store: &StoreHash) -> Result<(), AppEr
     tracing::info!("seQura account disconnected");
     Ok(())
 }
-
-/// The store's seQura account (with its decrypted password), if connected.
-pub async fn sequra_account(
-    state: &AppState,
-    store: &StoreHash,
-) -> Result<Option<SequraAccount>, AppError> {
-    let key = state.key.clone();
-    let hash = store.clone();
-    let found = state
-        .db
-        .call(move |conn| {
-            Ok((
-                db::sequra::connection(conn, &hash)?,
-                db::sequra::password(conn, &key, &hash)?,
-            ))
-        })
-        .await?;
-    Ok(match found {
-        (Some(c), Some(password)) => {
-            Environment::parse(&c.environment).map(|environment| SequraAccount {
-                environment,
-                username: c.username,
-                password,
-            })
-        }
-        _ => None,
-    })
-}

@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 
 use super::{FormError, FormErrors};
-use crate::bigcommerce::lifecycle::store_api;
 use crate::db;
 use crate::db::sequra::StoredMerchant;
 use crate::domain::{Country, MerchantRef, StoreHash};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::stores::lifecycle::store_api;
 
 /// One supported country the store sells to.
 #[derive(Debug, Clone, serde::Serialize)]

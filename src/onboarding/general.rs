@@ -6,12 +6,12 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::{FormError, FormErrors};
-use crate::bigcommerce::lifecycle::store_api;
 use crate::db;
 use crate::db::settings::StoredGeneral;
 use crate::domain::StoreHash;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::stores::lifecycle::store_api;
 
 const MAX_IPS: usize = 100;
 const MAX_EXCLUDED: usize = 500;

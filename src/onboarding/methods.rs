@@ -3,7 +3,7 @@
 
 use base64::Engine;
 
-use super::{FormError, FormErrors, connection::sequra_account};
+use super::{FormError, FormErrors, sequra_account};
 use crate::db;
 use crate::domain::{Country, MerchantRef, StoreHash};
 use crate::error::AppError;

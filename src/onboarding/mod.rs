@@ -8,7 +8,7 @@ mod general;
 mod methods;
 mod status_mapping;
 
-pub use connection::{ConnectForm, change_connection, connect, disconnect, sequra_account};
+pub use connection::{ConnectForm, change_connection, connect, disconnect};
 pub use countries::{CountryRow, CountryView, SubmittedCountry, countries_view, save_countries};
 pub use general::{
     CatalogHits, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings, catalog_search,
@@ -23,6 +23,7 @@ use crate::db;
 use crate::db::sequra::SequraConnection;
 use crate::domain::{Country, MerchantRef, StoreHash};
 use crate::error::AppError;
+use crate::sequra::{Environment, SequraAccount};
 use crate::state::AppState;
 
 /// A message of the i18n catalog with its optional `{value}`.
@@ -146,4 +147,32 @@ pub async fn progress(state: &AppState, store: &StoreHash) -> Result<Progress, A
             })
         })
         .await?)
+}
+
+/// The store's seQura account (with its decrypted password), if connected.
+pub async fn sequra_account(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<Option<SequraAccount>, AppError> {
+    let key = state.key.clone();
+    let hash = store.clone();
+    let found = state
+        .db
+        .call(move |conn| {
+            Ok((
+                db::sequra::connection(conn, &hash)?,
+                db::sequra::password(conn, &key, &hash)?,
+            ))
+        })
+        .await?;
+    Ok(match found {
+        (Some(c), Some(password)) => {
+            Environment::parse(&c.environment).map(|environment| SequraAccount {
+                environment,
+                username: c.username,
+                password,
+            })
+        }
+        _ => None,
+    })
 }

@@ -3,11 +3,11 @@
 
 use super::{FormError, FormErrors};
 use crate::bigcommerce::client::OrderStatus;
-use crate::bigcommerce::lifecycle::store_api;
 use crate::db;
 use crate::domain::{SequraStatus, StoreHash};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::stores::lifecycle::store_api;
 
 /// One seQura state and the BigCommerce status it moves an order to.
 #[derive(Debug, Clone, serde::Serialize)]

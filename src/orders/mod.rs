@@ -19,7 +19,7 @@ use crate::db;
 use crate::db::solicitations::Solicitation;
 use crate::db::transaction_log::{NewEntry, Outcome};
 use crate::domain::{BcOrderId, StoreHash};
-use crate::jobs::Job;
+use crate::queue::Job;
 use crate::state::AppState;
 
 /// The order in the store's control panel.

@@ -4,17 +4,17 @@
 //! Every step can run again without harm.
 
 use crate::bigcommerce::client::{OrderUpdate, StoreApi};
-use crate::bigcommerce::lifecycle;
 use crate::checkout::payment::confirmation;
 use crate::db;
 use crate::db::solicitations::{Solicitation, SolicitationState};
 use crate::db::transaction_log::Outcome;
 use crate::domain::{BcOrderId, SequraStatus, StoreHash};
 use crate::error::AppError;
-use crate::jobs::{self, Job, JobError};
 use crate::onboarding;
 use crate::orders::{About, CONFIRMATION};
+use crate::queue::{self, Job, JobError};
 use crate::state::AppState;
+use crate::stores::lifecycle;
 
 /// The BigCommerce status the merchant mapped a seQura status to (None = leave it).
 pub async fn mapped_status(
@@ -110,7 +110,7 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
             db::transaction_log::resolve_event(&tx, &hash, BcOrderId(order_id), CONFIRMATION)?;
             if approved {
                 // Whatever the merchant changed while the order was in review goes now.
-                jobs::enqueue(&tx, &hash, &Job::SyncOrder { order_id })?;
+                queue::enqueue(&tx, &hash, &Job::SyncOrder { order_id })?;
             }
             tx.commit()?;
             Ok(())

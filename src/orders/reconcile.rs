@@ -8,11 +8,11 @@
 //! - each store's webhooks, script and extension are checked and repaired (provisioning);
 //! - finished jobs older than a week are forgotten.
 
-use crate::bigcommerce::lifecycle;
 use crate::db;
 use crate::domain::{BcOrderId, StoreHash};
-use crate::jobs::{self, Job};
+use crate::queue::{self, Job};
 use crate::state::AppState;
+use crate::stores::lifecycle;
 
 /// How far back the first sweep of a store looks (seconds).
 const FIRST_LOOK_BACK: i64 = 24 * 3600;
@@ -78,7 +78,7 @@ async fn place_unplaced(state: &AppState) -> Result<(), db::DbError> {
                     order_id: s.bc_order_id.0,
                 };
                 if !db::jobs::is_queued_or_failed(&tx, &s.store, &job.dedupe_key())? {
-                    jobs::enqueue(&tx, &s.store, &job)?;
+                    queue::enqueue(&tx, &s.store, &job)?;
                     queued += 1;
                 }
             }
@@ -92,7 +92,7 @@ async fn place_unplaced(state: &AppState) -> Result<(), db::DbError> {
     Ok(())
 }
 
-async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::jobs::JobError> {
+async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::queue::JobError> {
     let hash = store.clone();
     let connected = state
         .db
@@ -102,7 +102,7 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
     state
         .db
         .call(move |c| {
-            jobs::enqueue(c, &hash, &Job::Provision)?;
+            queue::enqueue(c, &hash, &Job::Provision)?;
             Ok(())
         })
         .await?;
@@ -174,7 +174,7 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::j
                 if db::webhook_events::processed_since(&tx, &hash, order, &changed_at)? {
                     continue;
                 }
-                jobs::enqueue(&tx, &hash, &Job::SyncOrder { order_id: o.id })?;
+                queue::enqueue(&tx, &hash, &Job::SyncOrder { order_id: o.id })?;
                 queued += 1;
             }
             db::stores::set_reconciled_through(&tx, &hash, through)?;

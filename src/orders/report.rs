@@ -11,19 +11,19 @@ use std::collections::BTreeSet;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 use time::{Duration, OffsetDateTime, Time};
 
-use crate::bigcommerce::lifecycle;
 use crate::bigcommerce::models::Order;
 use crate::db;
 use crate::db::transaction_log::Outcome;
 use crate::domain::StoreHash;
-use crate::jobs::{self, Job, JobError};
 use crate::onboarding;
 use crate::orders::holding::Holding;
 use crate::orders::{About, record};
+use crate::queue::{self, Job, JobError};
 use crate::sequra::models::{
     DeliveryReport, MerchantId, MerchantReference, ReportedOrder, Statistics, StatisticsOrder,
 };
 use crate::state::AppState;
+use crate::stores::lifecycle;
 
 /// Statistics cover the last week's orders.
 const STATISTICS_DAYS: i64 = 7;
@@ -97,7 +97,7 @@ pub async fn schedule(state: &AppState) {
                         &start,
                         &end,
                     )? {
-                        jobs::enqueue(&tx, &store, &Job::DeliveryReport { report_id })?;
+                        queue::enqueue(&tx, &store, &Job::DeliveryReport { report_id })?;
                         queued += 1;
                     }
                 }

@@ -3,20 +3,20 @@
 //! last accepted. Idempotent: running it twice sends at most one update, and the app's own
 //! status writes (which change no cart) send nothing.
 
-use crate::bigcommerce::lifecycle;
 use crate::db;
 use crate::db::order_sync::Accepted;
 use crate::db::solicitations::{Solicitation, SolicitationState};
 use crate::db::transaction_log::Outcome;
 use crate::domain::{BcOrderId, StoreHash};
 use crate::i18n::Lang;
-use crate::jobs::JobError;
 use crate::onboarding;
 use crate::orders::holding::{Holding, OrderData, holding};
 use crate::orders::{About, Record, record};
+use crate::queue::JobError;
 use crate::sequra::SequraError;
 use crate::sequra::models::{MerchantId, MerchantReference, OrderUpdate, Tracking};
 use crate::state::AppState;
+use crate::stores::lifecycle;
 
 /// Runs the job for one order.
 pub async fn run(state: &AppState, store: &StoreHash, order_id: u64) -> Result<(), JobError> {

@@ -12,9 +12,9 @@ use crate::db::solicitations::SolicitationState;
 use crate::db::transaction_log::{Entry, Filter, Outcome};
 use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
-use crate::jobs::{self, Job};
 use crate::onboarding::FormErrors;
 use crate::orders::{CONFIRMATION, control_panel_link, portal_link};
+use crate::queue::{self, Job};
 use crate::state::AppState;
 
 /// Entries on one page of the log.
@@ -331,7 +331,7 @@ pub async fn retry(
                 }
                 _ => Job::SyncOrder { order_id: order.0 },
             };
-            jobs::enqueue(&tx, &hash, &job)?;
+            queue::enqueue(&tx, &hash, &job)?;
             tx.commit()?;
             Ok(Ok(order))
         })

@@ -8,13 +8,14 @@ use warp::{Filter, Rejection, Reply};
 
 use super::merchant;
 use super::respond::{Page, accept_language, finish, redirect};
-use crate::bigcommerce::lifecycle::{self, AuthQuery};
-use crate::bigcommerce::provisioning::WEBHOOK_SECRET_HEADER;
-use crate::bigcommerce::{signed_payload, webhooks};
+use crate::bigcommerce::{signed_payload, webhook_signature};
 use crate::domain::BcOrderId;
 use crate::error::{AppError, Public};
 use crate::i18n::Lang;
 use crate::state::AppState;
+use crate::stores::lifecycle::{self, AuthQuery};
+use crate::stores::provisioning::WEBHOOK_SECRET_HEADER;
+use crate::stores::webhooks;
 
 #[derive(Debug, Deserialize)]
 struct SignedQuery {
@@ -59,7 +60,7 @@ pub fn routes(
              timestamp: Option<String>,
              signature: Option<String>,
              body: bytes::Bytes| async move {
-                let sig = webhooks::SignatureHeaders {
+                let sig = webhook_signature::SignatureHeaders {
                     id,
                     timestamp,
                     signature,

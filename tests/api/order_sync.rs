@@ -728,10 +728,10 @@ async fn sync_again(app: &TestApp, order: u64) {
     app.state
         .db
         .call_blocking(move |c| {
-            sequra_bc::jobs::enqueue(
+            sequra_bc::queue::enqueue(
                 c,
                 &hash,
-                &sequra_bc::jobs::Job::SyncOrder { order_id: order },
+                &sequra_bc::queue::Job::SyncOrder { order_id: order },
             )
         })
         .unwrap();

@@ -5,7 +5,6 @@ use warp::http::StatusCode;
 
 use super::settings;
 use super::{Merchant, Request, see_other};
-use crate::bigcommerce::lifecycle;
 use crate::db::provisioning::{Item, ItemState};
 use crate::domain::{BcOrderId, StoreHash, UserId};
 use crate::error::AppError;
@@ -13,6 +12,7 @@ use crate::i18n::format_eur;
 use crate::onboarding;
 use crate::orders::view;
 use crate::state::AppState;
+use crate::stores::lifecycle;
 use crate::web::respond::Page;
 
 #[derive(Serialize)]

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::client::{AppExtension, BcError, Script, StoreApi, Webhook};
+use crate::bigcommerce::client::{AppExtension, BcError, Script, StoreApi, Webhook};
 use crate::db::provisioning::Item;
 
 /// The webhook scopes every store gets (bigcommerce-api.md §2.2).

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::client::StoreApi;
 use super::provisioning::{self, Desired};
-use super::signed_payload::{self, SignedPayload, unix_now};
+use crate::bigcommerce::client::StoreApi;
+use crate::bigcommerce::signed_payload::{self, SignedPayload, unix_now};
 use crate::config::SecretString;
 use crate::crypto::random_token;
 use crate::db::provisioning::{Item, ItemState};

@@ -1,0 +1,197 @@
+//! What the webhook intake remembers between deliveries: the stores' decrypted secrets and the
+//! deliveries of the last days (for de-duplication). Held in `AppState`; reads only `db`.
+
+use crate::config::SecretString;
+use crate::db;
+use crate::domain::StoreHash;
+
+/// The stores' webhook secrets, decrypted once: the intake's hot path reads no database row
+/// for a delivery whose secret is already known. Forgotten when the store is uninstalled.
+#[derive(Default)]
+pub struct SecretCache(std::sync::RwLock<std::collections::HashMap<StoreHash, SecretString>>);
+
+impl SecretCache {
+    pub fn get(&self, store: &StoreHash) -> Option<SecretString> {
+        self.0.read().ok()?.get(store).cloned()
+    }
+
+    pub fn remember(&self, store: &StoreHash, secret: SecretString) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(store.clone(), secret);
+        }
+    }
+
+    pub fn forget(&self, store: &StoreHash) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(store);
+        }
+    }
+}
+
+/// How long one generation of remembered deliveries lasts. A delivery is recognised as a
+/// repeat for at least this long (BigCommerce's retries span about 48 hours) and at most twice
+/// this long; memory holds two generations.
+const DEDUPE_GENERATION: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
+
+/// The deliveries of the last days, by a 128-bit digest of (store, scope, hash), against which
+/// a delivery is de-duplicated before it is stored. A unique index on the table did this, but
+/// BigCommerce's hashes are random, so every insert wrote a random index page: a commit of 20
+/// deliveries wrote 20 pages instead of two. The table is now only appended to, and rebuilds
+/// this at start ([`RecentDeliveries::load`]).
+pub struct RecentDeliveries(std::sync::Mutex<Generations>);
+
+struct Generations {
+    current: std::collections::HashSet<u128>,
+    previous: std::collections::HashSet<u128>,
+    started: std::time::Instant,
+}
+
+impl Default for RecentDeliveries {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(Generations {
+            current: Default::default(),
+            previous: Default::default(),
+            started: std::time::Instant::now(),
+        }))
+    }
+}
+
+/// The digest a delivery is remembered by (its parts separated, so no two tuples collide).
+/// BigCommerce's retries of a delivery repeat its body, `created_at` included; `hash` alone
+/// is not unique (the documented examples share one across an order's events), so two events
+/// with one hash but different times are two deliveries (an app uninstalled again after a
+/// reinstall, an order updated twice).
+pub(super) fn delivery_key(store: &str, scope: &str, hash: &str, created_at: Option<i64>) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(store)
+        .chain_update([0])
+        .chain_update(scope)
+        .chain_update([0])
+        .chain_update(hash)
+        .chain_update([0])
+        .chain_update(created_at.unwrap_or(i64::MIN).to_le_bytes())
+        .finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(first)
+}
+
+impl RecentDeliveries {
+    /// Remembers the deliveries stored in the last two generations' time.
+    pub fn load(&self, conn: &rusqlite::Connection) -> Result<usize, db::DbError> {
+        let since = db::timestamp(time::OffsetDateTime::now_utc() - 2 * DEDUPE_GENERATION);
+        let mut g = self
+            .0
+            .lock()
+            .map_err(|_| db::DbError::Task("poisoned".into()))?;
+        db::webhook_events::each_received_since(conn, &since, |store, scope, hash, created| {
+            g.current.insert(delivery_key(store, scope, hash, created));
+        })
+    }
+
+    /// True for a delivery not seen before, now remembered; false for a repeat.
+    pub(super) fn claim(&self, key: u128) -> bool {
+        self.claim_at(key, std::time::Instant::now())
+    }
+
+    fn claim_at(&self, key: u128, now: std::time::Instant) -> bool {
+        let Ok(mut g) = self.0.lock() else {
+            // Never refuse a delivery for want of memory: a repeat stored twice is processed
+            // idempotently.
+            return true;
+        };
+        if now.duration_since(g.started) >= DEDUPE_GENERATION {
+            g.previous = std::mem::take(&mut g.current);
+            g.started = now;
+        }
+        !g.previous.contains(&key) && g.current.insert(key)
+    }
+
+    /// Forgets a claimed delivery that could not be stored (BigCommerce sends it again).
+    pub(super) fn release(&self, key: u128) {
+        if let Ok(mut g) = self.0.lock() {
+            g.current.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::webhook_events::NewEvent;
+
+    #[test]
+    fn a_delivery_is_a_repeat_for_one_to_two_generations_then_forgotten() {
+        let recent = RecentDeliveries::default();
+        let start = std::time::Instant::now();
+        let key = delivery_key("abc123", "store/order/updated", "7ee67cd1", Some(1));
+        assert!(recent.claim_at(key, start));
+        assert!(!recent.claim_at(key, start));
+        // Other stores, scopes and hashes are other deliveries.
+        for other in [
+            delivery_key("abc124", "store/order/updated", "7ee67cd1", Some(1)),
+            delivery_key("abc123", "store/order/statusUpdated", "7ee67cd1", Some(1)),
+            delivery_key("abc123", "store/order/updated", "7ee67cd2", Some(1)),
+            delivery_key("abc123", "store/order/updated", "7ee67cd1", Some(2)),
+        ] {
+            assert!(recent.claim_at(other, start));
+        }
+        // Still a repeat through the next generation, forgotten in the one after.
+        let next = start + DEDUPE_GENERATION;
+        assert!(!recent.claim_at(key, next));
+        assert!(!recent.claim_at(key, next + DEDUPE_GENERATION / 2));
+        let later = next + DEDUPE_GENERATION;
+        assert!(recent.claim_at(key, later + DEDUPE_GENERATION));
+        // A released claim (the delivery could not be stored) is no repeat.
+        let fresh = delivery_key("abc123", "store/order/updated", "new", None);
+        assert!(recent.claim(fresh));
+        recent.release(fresh);
+        assert!(recent.claim(fresh));
+    }
+
+    #[test]
+    fn deliveries_stored_before_a_start_are_repeats_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db::Db::open(&dir.path().join("t.db")).unwrap();
+        db.migrate().unwrap();
+        let store = StoreHash::parse("abc123").unwrap();
+        let recent = RecentDeliveries::default();
+        let loaded = db
+            .call_blocking(|c| {
+                c.execute(
+                    "INSERT INTO stores (store_hash, status, installed_at)
+                     VALUES ('abc123', 'installed', 'now')",
+                    [],
+                )?;
+                // Appended in the order received: the old one first.
+                for hash in ["old", "h1"] {
+                    db::webhook_events::insert(
+                        c,
+                        &NewEvent {
+                            store: &store,
+                            scope: "store/order/updated",
+                            event_hash: hash,
+                            resource_id: Some(1),
+                            order_id: Some(1),
+                            payload: "{}",
+                            created_at: None,
+                            sequra_order: false,
+                        },
+                    )?;
+                }
+                // Received long ago: beyond the two generations, not loaded.
+                c.execute(
+                    "UPDATE webhook_events SET received_at = '2000-01-01T00:00:00Z'
+                     WHERE event_hash = 'old'",
+                    [],
+                )?;
+                recent.load(c)
+            })
+            .unwrap();
+        assert_eq!(loaded, 1);
+        assert!(!recent.claim(delivery_key("abc123", "store/order/updated", "h1", None)));
+        assert!(recent.claim(delivery_key("abc123", "store/order/updated", "old", None)));
+        assert!(recent.claim(delivery_key("abc123", "store/order/updated", "h3", None)));
+    }
+}

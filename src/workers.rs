@@ -1,0 +1,164 @@
+//! The job queue's workers inside `serve`: they claim due jobs, run each through the service
+//! that owns it, and record the outcome (done, retry with backoff, failed).
+
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::db;
+use crate::domain::StoreHash;
+use crate::queue::{Job, JobError};
+use crate::state::AppState;
+
+/// The workers: claims due jobs and runs up to `workers` at once until `stop` changes.
+pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    match state.db.call(|c| db::jobs::reset_interrupted(c)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "jobs interrupted by a stop run again"),
+        Err(e) => tracing::error!(error = %e, "could not reset interrupted jobs"),
+    }
+    let workers = state.jobs.settings.workers.max(1);
+    let mut running: JoinSet<()> = JoinSet::new();
+    loop {
+        let free = workers.saturating_sub(running.len());
+        let mut claimed = 0;
+        if free > 0 {
+            // Through the batch writer, like the jobs' outcomes: the queue's writes never
+            // wait on each other for SQLite's lock.
+            let lease_ms = state.jobs.lease().as_millis() as i64;
+            match state
+                .db
+                .batched(move |c| db::jobs::claim(c, free, lease_ms))
+                .await
+            {
+                Ok(jobs) => {
+                    claimed = jobs.len();
+                    for job in jobs {
+                        let state = state.clone();
+                        running.spawn(async move { execute_and_finish(&state, job).await });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
+            }
+        }
+        if claimed > 0 && claimed == free {
+            // Maybe more are due; but first let one finish.
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = stop.changed() => break,
+            }
+            continue;
+        }
+        if claimed > 0 {
+            continue;
+        }
+        // A due job left unclaimed waits behind its order's running job: that job finishing
+        // (or a wake-up) ends the wait, not a timer.
+        let wait = match state.db.call(|c| db::jobs::next_due(c)).await {
+            Ok(Some(due)) if due > db::jobs::now_ms() => {
+                (due - db::jobs::now_ms()).clamp(5, 1000) as u64
+            }
+            _ => 1000,
+        };
+        tokio::select! {
+            _ = state.jobs.woken() => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    // Let running jobs finish briefly; any cut short run again at the next start.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
+    let parsed: Result<Job, _> = serde_json::from_str(&job.payload);
+    // Cut off well within the lease: past it the job is claimable again, and two runs of
+    // one job must never overlap.
+    let limit = state.jobs.lease() * 4 / 5;
+    let outcome = match &parsed {
+        Ok(j) => match tokio::time::timeout(limit, execute(state, &job.store, j)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(JobError::retry(format!("took longer than {limit:?}"))),
+        },
+        Err(e) => Err(JobError::Permanent(format!("unreadable job: {e}"))),
+    };
+    let id = job.id;
+    let finish = match outcome {
+        // Outcomes go through the batch writer: many jobs finishing together share a commit.
+        // The worker does not wait for a success to be committed: until it is, the job stays
+        // `running`, so nothing after it in its order starts, and a crash before it only
+        // runs the (idempotent) job again.
+        Ok(()) => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = state.db.batched(move |c| db::jobs::complete(c, id)).await {
+                    tracing::error!(job = id, error = %e, "could not record a job's success");
+                }
+                state.jobs.wake();
+            });
+            return;
+        }
+        Err(JobError::Permanent(reason)) => {
+            tracing::warn!(job = id, kind = %job.kind, %reason, "job failed");
+            state
+                .db
+                .batched(move |c| db::jobs::fail(c, id, &reason))
+                .await
+        }
+        Err(JobError::Retry { reason, after }) => {
+            let age_ms = db::jobs::now_ms() - job.created_at;
+            let max_age_ms = state.jobs.settings.max_age_secs.saturating_mul(1000) as i64;
+            if age_ms >= max_age_ms {
+                tracing::warn!(job = id, kind = %job.kind, %reason, "job gave up");
+                if let Ok(j) = &parsed {
+                    crate::orders::gave_up(state, &job.store, j, &reason).await;
+                }
+                state
+                    .db
+                    .batched(move |c| db::jobs::fail(c, id, &reason))
+                    .await
+            } else {
+                let delay = state.jobs.backoff(job.attempts, after);
+                tracing::info!(job = id, kind = %job.kind, attempts = job.attempts,
+                    delay_ms = delay.as_millis() as u64, %reason, "job will retry");
+                let run_at = db::jobs::now_ms() + delay.as_millis() as i64;
+                state
+                    .db
+                    .batched(move |c| db::jobs::retry_at(c, id, run_at, &reason))
+                    .await
+            }
+        }
+    };
+    if let Err(e) = finish {
+        // The job stays `running` and runs again once its lease expires.
+        tracing::error!(job = id, error = %e, "could not record a job's outcome");
+    }
+    state.jobs.wake();
+}
+
+async fn execute(state: &AppState, store: &StoreHash, job: &Job) -> Result<(), JobError> {
+    match job {
+        Job::SyncOrder { order_id } => crate::orders::sync::run(state, store, *order_id).await,
+        Job::PlaceOrder {
+            solicitation_id, ..
+        } => crate::orders::placement::run(state, store, *solicitation_id).await,
+        Job::Provision => crate::stores::lifecycle::provision_store(state, store)
+            .await
+            .map_err(JobError::from),
+        Job::DeliveryReport { report_id } => {
+            crate::orders::report::send(state, store, *report_id).await
+        }
+        Job::StoreCancelled => {
+            crate::stores::lifecycle::forget_store(state, store).await?;
+            tracing::info!(
+                store_hash = store.as_str(),
+                "store cancelled at BigCommerce"
+            );
+            Ok(())
+        }
+    }
+}
