@@ -1,4 +1,7 @@
 //! `AppState`: everything a request or background task needs, passed explicitly.
+//!
+//! It holds; it does not act. What it holds is typed by the module that owns it, and nothing
+//! here imports a module that imports `state`.
 
 use std::sync::Arc;
 

@@ -1,5 +1,7 @@
 //! The job queue's workers inside `serve`: they claim due jobs, run each through the service
 //! that owns it, and record the outcome (done, retry with backoff, failed).
+//!
+//! Layer: top, beside `web` and `startup`: the only place that dispatches a job to a service.
 
 use std::time::Duration;
 

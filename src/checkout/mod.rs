@@ -1,4 +1,7 @@
 //! Checkout: the seQura order built from the shopper's BigCommerce order, and what follows it.
+//!
+//! Layer: a service. Called by `web/` and by the `orders` jobs; calls `db`, the clients and the
+//! queue; never renders or parses HTTP.
 
 pub mod cart;
 pub mod eligibility;

@@ -1,5 +1,7 @@
 //! The one SQLite database: connections with the app's PRAGMAs, embedded migrations, and one
 //! file of queries per aggregate. SQL lives here and nowhere else.
+//!
+//! Layer: bottom, beside `domain`. No HTTP, no clients, no services: a query never calls out.
 
 pub mod backup;
 pub mod delivery_reports;

@@ -1,4 +1,6 @@
 //! Domain values parsed at the edge: once the rest of the code holds one, it is valid.
+//!
+//! Layer: the bottom. Pure values; imports no other module of the app.
 
 mod ids;
 mod money;

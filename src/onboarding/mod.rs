@@ -1,6 +1,8 @@
 //! Onboarding and configuration of a store's seQura integration: the connection (checked
 //! with seQura before anything is saved), selling countries, payment methods, general
 //! settings and the order-status mapping. Handlers call these; these call `db` and clients.
+//!
+//! Layer: a service, the lowest but `stores`: checkout and orders read the settings here.
 
 mod connection;
 mod countries;

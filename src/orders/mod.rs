@@ -7,6 +7,9 @@
 //! - [`reconcile`]: the sweep that finds what events missed; [`report`]: the daily delivery
 //!   report.
 //! - Every outcome lands in the transaction log ([`record`]).
+//!
+//! Layer: a service. Its jobs are run by `workers`; it writes jobs to `queue` and never
+//! dispatches one itself.
 
 pub mod holding;
 pub mod placement;

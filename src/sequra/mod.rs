@@ -1,4 +1,7 @@
-//! seQura: the API client and its request and response models.
+//! seQura as an edge: the API client and its request and response models.
+//!
+//! Layer: a client, below the services. It speaks seQura's protocol and decides nothing: no
+//! database, no state, no service.
 
 /// The typed HTTP client: accounts, environments, classified errors.
 pub mod client;

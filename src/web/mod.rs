@@ -1,5 +1,8 @@
 //! The HTTP surface: one warp filter per area, composed here with one rejection handler and
 //! one request span (method, path without query, status, latency, store hash).
+//!
+//! Layer: top. `web/` parses, authorises and renders; it calls services (`checkout`, `orders`,
+//! `onboarding`, `stores`) and never runs SQL or calls BigCommerce or seQura itself.
 
 mod app;
 mod assets;
