@@ -157,7 +157,7 @@ pub struct JobsSettings {
     /// How often the reconciliation runs.
     pub reconcile_every_secs: u64,
     /// Modified orders one sweep reads per store; a busier store's next sweep continues
-    /// where this one stopped.
+    /// where this one stopped. At most 10 000 (what one read pages through).
     pub reconcile_batch: usize,
     /// When the daily delivery reports go, `HH:MM` UTC.
     pub delivery_report_time: String,

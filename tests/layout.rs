@@ -1,9 +1,11 @@
 //! The architecture as a test (issue 12): which of the app's modules import which, read from
 //! the source text, and whether any of them import each other in a circle.
 //!
-//! A module's imports are every `crate::…` and `super::…` path in its file outside its
-//! `#[cfg(test)]` module, resolved to the longest known module path (so `crate::db::jobs::claim`
-//! is an import of `db/jobs.rs`). `cargo test --test layout -- --nocapture` prints the circles.
+//! A module's imports are every `crate::…`, `super::…` and `self::…` path in its file (use-trees
+//! read whole, groups nested at any depth) outside comments, strings and `#[cfg(test)]`
+//! modules, resolved to the longest known module path (so `crate::db::jobs::claim` is an
+//! import of `db/jobs.rs`). A `mod.rs` naming its own children is not counted: a parent
+//! re-exporting its children is how a folder shows its face. `cargo test --test layout -- --nocapture` prints the circles.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,59 +37,159 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The code of a file without its test module and its comments.
+/// The code of a file without its comments, string literals and `#[cfg(test)]` modules
+/// (wherever they are in the file).
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests") {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    text.lines()
-        .map(|l| match l.find("//") {
-            Some(i) => &l[..i],
-            None => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Every path after `crate::` or `super::`, brace groups expanded one level deep
-/// (`crate::{a::b, c}` → `a::b`, `c`). `super::` paths are made absolute from `module`.
-fn imported_paths(code: &str, module: &str) -> Vec<String> {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-    let mut out = Vec::new();
-    for (prefix, base) in [("crate::", String::new()), ("super::", parent(module))] {
-        let mut rest = code;
-        while let Some(i) = rest.find(prefix) {
-            let before = rest[..i].chars().last();
-            rest = &rest[i + prefix.len()..];
-            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
-                continue;
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
             }
-            let join = |p: &str| {
-                let p = p.trim().trim_end_matches("::");
-                if base.is_empty() {
-                    p.to_string()
-                } else {
-                    format!("{base}::{p}")
-                }
-            };
-            let path: String = rest.chars().take_while(|c| ident(*c)).collect();
-            match rest[path.len()..].strip_prefix('{') {
-                Some(group) => {
-                    let end = group.find('}').unwrap_or(group.len());
-                    for item in group[..end].split(',') {
-                        let item: String = item.trim().chars().take_while(|c| ident(*c)).collect();
-                        if !item.is_empty() {
-                            out.push(join(&format!("{path}{item}")));
+        } else if c == '/' && next == Some('*') {
+            i += 2;
+            while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                i += 1;
+            }
+            i += 2;
+        } else if c == '"' {
+            // A string literal (raw strings here hold no quote followed by a path).
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+            out.push_str("\"\"");
+        } else if c == '\'' && chars.get(i + 2) == Some(&'\'') {
+            // A char literal such as '"' or '{'.
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    // Cut every test module: `#[cfg(test)]` then `mod name {` to its matching brace.
+    let mut code = out;
+    while let Some(at) = code.find("#[cfg(test)]") {
+        let rest = &code[at..];
+        let Some(open) = rest.find('{') else { break };
+        let is_mod = rest[..open].contains("mod ");
+        let mut end = at + "#[cfg(test)]".len();
+        if is_mod {
+            let mut depth = 0;
+            for (k, ch) in rest.char_indices().skip(open) {
+                match ch {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = at + k + 1;
+                            break;
                         }
                     }
+                    _ => {}
                 }
-                None if !path.is_empty() => out.push(join(&path)),
-                None => {}
             }
+        }
+        code.replace_range(at..end, "");
+    }
+    code
+}
+
+/// Every path a use-tree names after `crate::`, `super::` (any number) or `self::`, made
+/// absolute from `module`: `crate::{a::{b, c}, d}` → `a::b`, `a::c`, `d`.
+fn imported_paths(code: &str, module: &str) -> Vec<String> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut out = Vec::new();
+    let word_at = |i: usize, w: &str| {
+        w.chars()
+            .enumerate()
+            .all(|(k, c)| chars.get(i + k) == Some(&c))
+            && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '_'))
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let base = if word_at(i, "crate::") {
+            i += "crate::".len();
+            Some(String::new())
+        } else if word_at(i, "super::") {
+            let mut base = module.to_string();
+            while word_at(i, "super::") {
+                i += "super::".len();
+                base = parent(&base);
+            }
+            Some(base)
+        } else if word_at(i, "self::") && (i < 5 || !chars[..i].ends_with(&[':', ':'])) {
+            i += "self::".len();
+            Some(module.to_string())
+        } else {
+            None
+        };
+        match base {
+            Some(base) => i = tree(&chars, i, &base, &mut out),
+            None => i += 1,
         }
     }
     out
+}
+
+/// Reads one use-tree at `i` under `prefix`, pushing each full path; returns where it ended.
+fn tree(chars: &[char], mut i: usize, prefix: &str, out: &mut Vec<String>) -> usize {
+    let join = |a: &str, b: &str| {
+        if a.is_empty() {
+            b.to_string()
+        } else if b.is_empty() {
+            a.to_string()
+        } else {
+            format!("{a}::{b}")
+        }
+    };
+    let skip_space = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    let mut path = prefix.to_string();
+    loop {
+        skip_space(&mut i);
+        if chars.get(i) == Some(&'{') {
+            i += 1;
+            loop {
+                skip_space(&mut i);
+                if chars.get(i) == Some(&'}') {
+                    return i + 1;
+                }
+                i = tree(chars, i, &path, out);
+                skip_space(&mut i);
+                match chars.get(i) {
+                    Some(',') => i += 1,
+                    Some('}') => return i + 1,
+                    _ => return i,
+                }
+            }
+        }
+        let start = i;
+        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+            i += 1;
+        }
+        let word: String = chars[start..i].iter().collect();
+        if !word.is_empty() && word != "self" {
+            path = join(&path, &word);
+        }
+        skip_space(&mut i);
+        if chars.get(i) == Some(&':') && chars.get(i + 1) == Some(&':') {
+            i += 2;
+            continue;
+        }
+        if !path.is_empty() {
+            out.push(path);
+        }
+        return i;
+    }
 }
 
 fn parent(module: &str) -> String {
@@ -200,10 +302,26 @@ fn the_reader_finds_imports_of_every_form() {
     assert_eq!(
         paths,
         vec![
-            "db::self",
+            "db",
             "db::jobs::claim",
-            "domain::Money::ZERO",
-            "web::respond::finish"
+            "web::respond::finish",
+            "domain::Money::ZERO"
+        ]
+    );
+    // Nested groups, chains of `super`, `self::`, and a use that follows a test module.
+    let code = code_of(
+        "use crate::{stores::{lifecycle, webhooks::receive}, orders::sync};\n\
+         #[cfg(test)]\nmod tests { use crate::web; fn f() { let s = \"}\"; } }\n\
+         fn g() { super::super::db::x(); self::inner::y(); let u = \"https://crate::z\"; }",
+    );
+    assert_eq!(
+        imported_paths(&code, "orders::sync::inner"),
+        vec![
+            "stores::lifecycle",
+            "stores::webhooks::receive",
+            "orders::sync",
+            "orders::db::x",
+            "orders::sync::inner::inner::y"
         ]
     );
     let mut g = BTreeMap::new();
@@ -212,6 +330,10 @@ fn the_reader_finds_imports_of_every_form() {
     g.insert("c".to_string(), BTreeSet::from(["a".to_string()]));
     g.insert("d".to_string(), BTreeSet::from(["a".to_string()]));
     assert_eq!(circles(&g), vec![vec!["a", "b", "c"]]);
+}
+
+fn code_of(text: &str) -> String {
+    code(text)
 }
 
 /// No two modules depend on each other, however indirectly: the layers only point down. A

@@ -340,7 +340,7 @@ pub(crate) fn see_other(location: &str) -> Resp {
 }
 
 /// A decimal amount as BigCommerce writes it (`"12.3400"`, `12.34`, `-5`; at most four
-/// decimals, spec §5) in ten-thousandths; `None` for anything else. The stand-ins' own reading,
+/// decimals, spec §3.2) in ten-thousandths; `None` for anything else. The stand-ins' own reading,
 /// written from the contract rather than borrowed from the app they check.
 pub(crate) fn ten_thousandths(s: &str) -> Option<i64> {
     let (negative, unsigned) = match s.strip_prefix('-') {

@@ -118,7 +118,13 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
         .unwrap_or(started - FIRST_LOOK_BACK)
         - OVERLAP;
     let api = lifecycle::store_api(state, store).await?;
-    let mut batch = state.settings.jobs.reconcile_batch.max(1);
+    // Never more than one read pages through: a larger batch would end its read short and
+    // move the cursor past what it did not read.
+    let mut batch = state
+        .settings
+        .jobs
+        .reconcile_batch
+        .clamp(1, WHOLE_SECOND_MAX);
     let mut modified = api.orders_modified_since(since, batch).await?;
     // A full batch inside one second would put the cursor back at that second for ever
     // (BigCommerce's dates have whole seconds): that second is read whole, with a larger

@@ -8,22 +8,39 @@ use crate::domain::StoreHash;
 /// The stores' webhook secrets, decrypted once: the intake's hot path reads no database row
 /// for a delivery whose secret is already known. Forgotten when the store is uninstalled.
 #[derive(Default)]
-pub struct SecretCache(std::sync::RwLock<std::collections::HashMap<StoreHash, SecretString>>);
+pub struct SecretCache(std::sync::RwLock<Secrets>);
+
+#[derive(Default)]
+struct Secrets {
+    by_store: std::collections::HashMap<StoreHash, SecretString>,
+    /// Counts the forgettings: a secret read from the database before one is not remembered
+    /// after it (an uninstall that committed meanwhile would be undone in memory).
+    epoch: u64,
+}
 
 impl SecretCache {
     pub fn get(&self, store: &StoreHash) -> Option<SecretString> {
-        self.0.read().ok()?.get(store).cloned()
+        self.0.read().ok()?.by_store.get(store).cloned()
     }
 
-    pub fn remember(&self, store: &StoreHash, secret: SecretString) {
-        if let Ok(mut m) = self.0.write() {
-            m.insert(store.clone(), secret);
+    /// Taken before reading a secret from the database, and given to [`SecretCache::remember`].
+    pub fn epoch(&self) -> u64 {
+        self.0.read().map(|m| m.epoch).unwrap_or(u64::MAX)
+    }
+
+    /// Remembers a secret read at `epoch`, unless a store was forgotten since.
+    pub fn remember(&self, store: &StoreHash, secret: SecretString, epoch: u64) {
+        if let Ok(mut m) = self.0.write()
+            && m.epoch == epoch
+        {
+            m.by_store.insert(store.clone(), secret);
         }
     }
 
     pub fn forget(&self, store: &StoreHash) {
         if let Ok(mut m) = self.0.write() {
-            m.remove(store);
+            m.by_store.remove(store);
+            m.epoch += 1;
         }
     }
 }
@@ -108,10 +125,12 @@ impl RecentDeliveries {
         !g.previous.contains(&key) && g.current.insert(key)
     }
 
-    /// Forgets a claimed delivery that could not be stored (BigCommerce sends it again).
+    /// Forgets a claimed delivery that could not be stored (BigCommerce sends it again), in
+    /// whichever generation it now is: another delivery may have started a new one meanwhile.
     pub(super) fn release(&self, key: u128) {
         if let Ok(mut g) = self.0.lock() {
             g.current.remove(&key);
+            g.previous.remove(&key);
         }
     }
 }
@@ -120,6 +139,34 @@ impl RecentDeliveries {
 mod tests {
     use super::*;
     use crate::db::webhook_events::NewEvent;
+
+    #[test]
+    fn a_claim_released_after_its_generation_ended_is_no_repeat() {
+        let recent = RecentDeliveries::default();
+        let start = std::time::Instant::now();
+        let key = delivery_key("abc123", "store/app/uninstalled", "h", Some(1));
+        assert!(recent.claim_at(key, start));
+        // Another delivery starts the next generation while this one's write is pending.
+        let other = delivery_key("abc123", "store/order/updated", "h", Some(2));
+        assert!(recent.claim_at(other, start + DEDUPE_GENERATION));
+        // The write failed: BigCommerce's retry must be stored, not answered as a repeat.
+        recent.release(key);
+        assert!(recent.claim_at(key, start + DEDUPE_GENERATION));
+    }
+
+    #[test]
+    fn a_secret_read_before_an_uninstall_is_not_remembered_after_it() {
+        let cache = SecretCache::default();
+        let store = StoreHash::parse("abc123").unwrap();
+        let read_at = cache.epoch();
+        // The uninstall commits and forgets while the delivery was reading the old secret.
+        cache.forget(&store);
+        cache.remember(&store, SecretString::new("old"), read_at);
+        assert!(cache.get(&store).is_none());
+        let now = cache.epoch();
+        cache.remember(&store, SecretString::new("new"), now);
+        assert_eq!(cache.get(&store).unwrap().expose(), "new");
+    }
 
     #[test]
     fn a_delivery_is_a_repeat_for_one_to_two_generations_then_forgotten() {

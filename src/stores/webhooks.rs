@@ -95,6 +95,7 @@ pub async fn receive(
         .get(&store)
         .is_some_and(|s| constant_time_eq(given.as_bytes(), s.expose().as_bytes()));
     if !cached {
+        let epoch = state.webhook_secrets.epoch();
         let (hash, key) = (store.clone(), state.key.clone());
         let secret = state
             .db
@@ -108,7 +109,7 @@ pub async fn receive(
             tracing::warn!("webhook with a wrong secret refused");
             return Err(refused());
         }
-        state.webhook_secrets.remember(&store, secret);
+        state.webhook_secrets.remember(&store, secret, epoch);
     }
     if sig.signature.is_none() && state.settings.bigcommerce.require_webhook_signature {
         tracing::warn!("webhook without a signature refused (signatures are required)");
