@@ -26,7 +26,6 @@ fn run(seed: u64) {
 /// One test, so scenarios run one at a time (each app uses both cores' worth of tasks, and
 /// the scenario log is one).
 #[test]
-#[ignore = "issue 13 in progress: the first findings (seQura holding one refunded unit too few) are being triaged"]
 fn scenarios_from_fixed_and_fresh_seeds_keep_every_invariant() {
     for seed in 0..FIXED {
         run(seed);

@@ -227,6 +227,25 @@ impl TestApp {
         (status, resp.text().await.unwrap())
     }
 
+    /// Installs the app in `hash`, connects the demo seQura account and sells to Spain with the
+    /// demo merchant ref; returns the owner's session.
+    pub async fn spanish_store(&self, hash: &str) -> String {
+        let session = self.merchant_session(hash).await;
+        self.connect_demo(&session).await;
+        let resp = self
+            .post_form(
+                "/app/countries",
+                &session,
+                &[
+                    ("country", "ES"),
+                    ("ref_ES", sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 303, "countries of {hash}");
+        session
+    }
+
     /// Connects the store's seQura account with the demo sandbox credentials.
     pub async fn connect_demo(&self, session: &str) {
         use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME};

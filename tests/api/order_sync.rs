@@ -26,17 +26,7 @@ pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 
 /// seQura connected, Spain configured.
 pub async fn sequra_store(app: &TestApp) -> String {
-    let session = app.merchant_session(STORE).await;
-    app.connect_demo(&session).await;
-    let resp = app
-        .post_form(
-            "/app/countries",
-            &session,
-            &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
-    session
+    app.spanish_store(STORE).await
 }
 
 /// A paid seQura order (i1) for `items` (catalog product id, quantity): (order id, uuid).
