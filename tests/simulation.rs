@@ -6,8 +6,8 @@
 mod sim;
 
 /// Scenarios per run from fixed seeds, and how many fresh ones.
-const FIXED: u64 = 12;
-const FRESH: u64 = 3;
+const FIXED: u64 = 40;
+const FRESH: u64 = 8;
 const STORES: usize = 2;
 const MAX_ACTIONS: usize = 24;
 

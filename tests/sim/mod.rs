@@ -427,7 +427,12 @@ impl World {
                 true
             }
             Action::Settle => {
-                self.settle().await;
+                if self.outage {
+                    // Jobs for seQura cannot drain while it is down: only the webhooks arrive.
+                    self.app.bc.webhooks_settled(Duration::from_secs(20)).await;
+                } else {
+                    self.settle().await;
+                }
                 true
             }
         };
@@ -677,31 +682,55 @@ fn log_tail() -> String {
 /// Runs one scenario on a fresh app and checks the invariants.
 pub async fn run(actions: &[Action], stores: usize) -> Result<Coverage, String> {
     init_logs();
+    let debug = std::env::var_os("SIM_DEBUG").is_some();
+    let t = std::time::Instant::now();
     let mut world = World::new(stores).await;
+    let set_up = t.elapsed();
     for a in actions {
+        let t = std::time::Instant::now();
         world.act(a).await;
+        if debug {
+            eprintln!("{:>6} ms {}", t.elapsed().as_millis(), a.name());
+        }
+    }
+    if debug {
+        eprintln!("{:>6} ms set-up", set_up.as_millis());
     }
     // The end of every scenario: outages end, everything pending arrives.
     world.app.sequra.set_outage(false);
     world.outage = false;
     world.app.bc.set_webhook_duplicates(1);
+    let t = std::time::Instant::now();
     world.settle().await;
+    if debug {
+        eprintln!("{:>6} ms final settle", t.elapsed().as_millis());
+    }
     let checked = world
         .check()
         .map_err(|e| format!("{e}\n--- the app's warnings ---\n{}", log_tail()));
     let coverage = world.coverage.clone();
+    let t = std::time::Instant::now();
     world.app.stop().await;
+    if debug {
+        eprintln!("{:>6} ms stop", t.elapsed().as_millis());
+    }
     checked.map(|()| coverage)
 }
 
 /// Runs one scenario on its own runtime (proptest's cases are synchronous).
 pub fn run_blocking(actions: &[Action], stores: usize) -> Result<Coverage, String> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(run(actions, stores))
+        .unwrap();
+    let outcome = runtime.block_on(run(actions, stores));
+    let t = std::time::Instant::now();
+    drop(runtime);
+    if std::env::var_os("SIM_DEBUG").is_some() {
+        eprintln!("{:>6} ms runtime drop", t.elapsed().as_millis());
+    }
+    outcome
 }
 
 /// A failing scenario: its seed, its shrunk actions and why.
