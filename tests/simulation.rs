@@ -37,3 +37,39 @@ fn scenarios_from_fixed_and_fresh_seeds_keep_every_invariant() {
         run(seed);
     }
 }
+
+/// Shrunk cases the simulator found, kept as they were printed.
+mod regressions {
+    use super::sim::{self, Action, Profile};
+
+    fn holds(actions: &[Action]) {
+        if let Err(why) = sim::run_blocking(actions, super::STORES) {
+            panic!("{why}");
+        }
+    }
+
+    /// Seed 1409: paid, shipped, then cancelled before the shipment's sync ran. What shipped
+    /// stays charged and nothing is left unshipped (the checker first expected nothing held).
+    #[test]
+    fn a_cancellation_right_after_a_shipment_keeps_the_shipped_cart_only() {
+        holds(&[
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+            },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 0,
+            },
+            Action::Complete {
+                store: 0,
+                attempt: 0,
+                profile: Profile::Approve,
+            },
+            Action::Settle,
+            Action::ShipAll { store: 0, order: 0 },
+            Action::Cancel { store: 0, order: 0 },
+        ]);
+    }
+}

@@ -546,29 +546,36 @@ impl World {
                 }
                 self.coverage.checked("4_money_adds_up");
                 let status = bc["status_id"].as_u64().unwrap_or(0);
-                let expected = if status == CANCELLED {
-                    0
-                } else {
-                    // v2's `refunded_amount` always reads 0 (spec §3.2): the refunds are v3's.
-                    let refunded: i64 = self
-                        .app
-                        .bc
-                        .order_refunds(&s.hash, id)
-                        .iter()
-                        .map(|r| cents(&r["total_amount"]))
-                        .sum();
-                    cents(&bc["total_inc_tax"]) - refunded
-                };
-                let held =
-                    cart_total(o.shipped_cart.as_ref()) + cart_total(o.unshipped_cart.as_ref());
-                let held = if o.shipped_cart.is_none() && o.unshipped_cart.is_none() {
+                // v2's `refunded_amount` always reads 0 (spec §3.2): the refunds are v3's.
+                let refunded: i64 = self
+                    .app
+                    .bc
+                    .order_refunds(&s.hash, id)
+                    .iter()
+                    .map(|r| cents(&r["total_amount"]))
+                    .sum();
+                let sold = cents(&bc["total_inc_tax"]) - refunded;
+                let shipped = cart_total(o.shipped_cart.as_ref());
+                // Never updated: seQura still holds the solicited cart, all unshipped.
+                let unshipped = if o.shipped_cart.is_none() && o.unshipped_cart.is_none() {
                     amount_solicited(o)
                 } else {
-                    held
+                    cart_total(o.unshipped_cart.as_ref())
                 };
-                if held != expected {
+                let held = shipped + unshipped;
+                if status == CANCELLED {
+                    // Cancelled: nothing is left to ship, and what already shipped stays
+                    // charged (the app's design; the merchant is told to refund it).
+                    if unshipped != 0 || shipped > sold {
+                        failures.push(format!(
+                            "{}: order {id} cancelled: seQura holds {shipped} shipped and \
+                             {unshipped} unshipped of {sold} sold",
+                            s.hash
+                        ));
+                    }
+                } else if held != sold {
                     failures.push(format!(
-                        "{}: order {id} (status {status}): seQura holds {held}, BigCommerce sold {expected}",
+                        "{}: order {id} (status {status}): seQura holds {held}, BigCommerce sold {sold}",
                         s.hash
                     ));
                 }
