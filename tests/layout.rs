@@ -297,8 +297,8 @@ fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
 
 #[test]
 fn the_reader_finds_imports_of_every_form() {
-    let code = "use crate::db::{self, jobs::claim};\nuse super::respond::finish;\nlet x = crate::domain::Money::ZERO;";
-    let paths = imported_paths(code, "web::checkout");
+    let text = "use crate::db::{self, jobs::claim};\nuse super::respond::finish;\nlet x = crate::domain::Money::ZERO;";
+    let paths = imported_paths(text, "web::checkout");
     assert_eq!(
         paths,
         vec![
@@ -309,13 +309,13 @@ fn the_reader_finds_imports_of_every_form() {
         ]
     );
     // Nested groups, chains of `super`, `self::`, and a use that follows a test module.
-    let code = code_of(
+    let stripped = code(
         "use crate::{stores::{lifecycle, webhooks::receive}, orders::sync};\n\
          #[cfg(test)]\nmod tests { use crate::web; fn f() { let s = \"}\"; } }\n\
          fn g() { super::super::db::x(); self::inner::y(); let u = \"https://crate::z\"; }",
     );
     assert_eq!(
-        imported_paths(&code, "orders::sync::inner"),
+        imported_paths(&stripped, "orders::sync::inner"),
         vec![
             "stores::lifecycle",
             "stores::webhooks::receive",
@@ -332,16 +332,12 @@ fn the_reader_finds_imports_of_every_form() {
     assert_eq!(circles(&g), vec![vec!["a", "b", "c"]]);
 }
 
-fn code_of(text: &str) -> String {
-    code(text)
-}
-
 /// No two modules depend on each other, however indirectly: the layers only point down. A
 /// failure prints each circle with the imports that close it.
 #[test]
 fn no_modules_import_each_other_in_a_circle() {
-    let found = circles(&graph());
     let g = graph();
+    let found = circles(&g);
     for c in &found {
         println!("circle of {}: {}", c.len(), c.join(", "));
         for m in c {
