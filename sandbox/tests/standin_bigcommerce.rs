@@ -2221,6 +2221,237 @@ async fn the_list_filters_by_modification_date_and_status() {
     }
 }
 
+/// The ids of a v2 list page (204: none).
+async fn list_ids(h: &Harness, token: &str, query: &str) -> Vec<u64> {
+    let resp = h
+        .call(
+            "GET",
+            &format!("/stores/storea/v2/orders?{query}"),
+            Some(token),
+            None,
+        )
+        .await;
+    match resp.status() {
+        StatusCode::NO_CONTENT => Vec::new(),
+        StatusCode::OK => {
+            let list: Value = resp.json().await.unwrap();
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_u64().unwrap())
+                .collect()
+        }
+        other => panic!("{query}: {other}"),
+    }
+}
+
+/// `getOrders`' id and date bounds include their value (dates compared to the instant, RFC
+/// 2822 or RFC 3339), combine, and sort as `orders.v2.oas2.yml` lists; equal values come in
+/// descending id order [U], never by ascending id a client could rely on.
+#[tokio::test]
+async fn the_list_bounds_ids_and_dates_inclusively_and_sorts_on_the_contract_fields() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let created = [
+        "Mon, 01 Jan 2024 10:00:00 +0000",
+        "Mon, 01 Jan 2024 10:00:00 +0000",
+        "Mon, 01 Jan 2024 10:00:01 +0000",
+        "Mon, 01 Jan 2024 10:00:02 +0000",
+    ];
+    let mut ids = Vec::new();
+    for date in created {
+        let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+        let order = h.create_order(&token, &id).await;
+        let (status, body) = h
+            .json(
+                "PUT",
+                &format!("/stores/storea/v2/orders/{order}"),
+                &token,
+                Some(json!({"status_id": 11, "date_created": date})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["date_created"], date);
+        ids.push(order);
+    }
+    let [a, b, c, d] = ids[..] else {
+        unreachable!()
+    };
+    let q = |s: &str| s.replace(' ', "%20").replace('+', "%2B");
+
+    let first_second = q("Mon, 01 Jan 2024 10:00:00 +0000");
+    let second_second = q("Mon, 01 Jan 2024 10:00:01 +0000");
+    assert_eq!(
+        list_ids(
+            &h,
+            &token,
+            &format!("min_date_created={first_second}&max_date_created={second_second}")
+        )
+        .await,
+        [a, b, c],
+        "both date bounds include their second; by id without a sort"
+    );
+    assert_eq!(
+        list_ids(
+            &h,
+            &token,
+            &format!("min_date_created={first_second}&max_date_created={first_second}")
+        )
+        .await,
+        [a, b],
+        "one second, both bounds on it"
+    );
+    assert_eq!(
+        list_ids(
+            &h,
+            &token,
+            "min_date_created=2024-01-01T10:00:00.500Z&max_date_created=2024-01-01T10:00:01.000%2B00:00"
+        )
+        .await,
+        [c],
+        "RFC 3339 with a fraction: 10:00:00 is before 10:00:00.5"
+    );
+    assert_eq!(
+        list_ids(&h, &token, &format!("min_id={b}&max_id={c}")).await,
+        [b, c]
+    );
+    assert_eq!(
+        list_ids(&h, &token, &format!("min_id={d}&max_id={a}")).await,
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        list_ids(&h, &token, "sort=date_created:asc").await,
+        [b, a, c, d],
+        "equal dates by descending id"
+    );
+    assert_eq!(
+        list_ids(&h, &token, "sort=date_created:desc").await,
+        [d, c, b, a]
+    );
+    assert_eq!(list_ids(&h, &token, "sort=id:desc").await, [d, c, b, a]);
+    assert_eq!(list_ids(&h, &token, "sort=id").await, [a, b, c, d]);
+    // All four were placed within a moment: one modification second, read by id from an id.
+    let modified = h.bc.order("storea", d).unwrap()["date_modified"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if h.bc.order("storea", a).unwrap()["date_modified"] == modified.as_str() {
+        let t = q(&modified);
+        assert_eq!(
+            list_ids(
+                &h,
+                &token,
+                &format!(
+                    "min_date_modified={t}&max_date_modified={t}&sort=id:asc&min_id={b}&limit=2&page=1"
+                )
+            )
+            .await,
+            [b, c]
+        );
+        assert_eq!(
+            list_ids(&h, &token, "sort=date_modified:asc").await,
+            [d, c, b, a]
+        );
+    }
+    for field in ["customer_id", "channel_id", "external_id", "status_id"] {
+        assert_eq!(
+            list_ids(&h, &token, &format!("sort={field}:asc"))
+                .await
+                .len(),
+            4,
+            "{field}"
+        );
+    }
+}
+
+/// What the list cannot read is refused (400, v2 error array) rather than ignored, which
+/// would list other orders [U]; so is a creation date that is not RFC 2822.
+#[tokio::test]
+async fn the_list_refuses_sorts_ids_and_dates_it_cannot_read() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let order = h.create_order(&token, &id).await;
+    assert!(h.bc.set_order_status("storea", order, 11));
+    for query in [
+        "sort=total",
+        "sort=id:up",
+        "sort=ID:ASC",
+        "sort=",
+        "min_id=abc",
+        "max_id=1.5",
+        "min_id=-1",
+        "max_date_modified=yesterday",
+        "max_date_created=1577836800",
+        "min_date_modified=2024-13-01T00:00:00Z",
+    ] {
+        let (status, body) = h
+            .json(
+                "GET",
+                &format!("/stores/storea/v2/orders?{query}"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body[0]["status"], 400, "{query}");
+        assert!(
+            body[0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("The field '"),
+            "{query}: {body}"
+        );
+    }
+    let before = h.bc.order("storea", order).unwrap()["date_created"].clone();
+    let (status, body) = h
+        .json(
+            "PUT",
+            &format!("/stores/storea/v2/orders/{order}"),
+            &token,
+            Some(json!({"date_created": "2024-01-01"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(h.bc.order("storea", order).unwrap()["date_created"], before);
+}
+
+/// The test control: the queued edit lands right after the store's next list page, as a
+/// `PUT` (new `date_modified`, the field written); not after an empty answer, nor after
+/// another store's list.
+#[tokio::test]
+async fn an_edit_queued_for_the_next_list_page_lands_right_after_it() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let token_b = h.install("storeb").await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let order = h.create_order(&token, &id).await;
+    assert!(h.bc.set_order_status("storea", order, 11));
+    h.bc.edit_order_after_next_list("storea", order, json!({"staff_notes": "edited meanwhile"}));
+    let notes = || h.bc.order("storea", order).unwrap()["staff_notes"].clone();
+    assert_eq!(list_ids(&h, &token, "status_id=5").await, Vec::<u64>::new());
+    assert_eq!(notes(), "", "not after a 204");
+    let resp = h
+        .call("GET", "/stores/storeb/v2/orders", Some(&token_b), None)
+        .await;
+    assert_eq!(resp.status(), 204);
+    assert_eq!(notes(), "", "not after another store's list");
+    let (status, list) = h
+        .json("GET", "/stores/storea/v2/orders", &token, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list[0]["staff_notes"], "",
+        "the page shows the order before the edit"
+    );
+    assert_eq!(notes(), "edited meanwhile");
+    h.bc.set_order_status("storea", order, 11);
+    let (_, again) = h
+        .json("GET", "/stores/storea/v2/orders", &token, None)
+        .await;
+    assert_eq!(again[0]["staff_notes"], "edited meanwhile", "applied once");
+}
+
 #[tokio::test]
 async fn checkout_tokens_are_validated_single_use_and_expire() {
     let h = harness().await;

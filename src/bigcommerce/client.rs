@@ -1,6 +1,7 @@
 //! HTTP client for BigCommerce: the login service's token exchange and a store's REST v2/v3
 //! and GraphQL APIs. Base URLs come from config so tests and the demo use the stand-in.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -743,68 +744,122 @@ impl StoreApi {
             .await
     }
 
-    /// Orders created at or after `since` (unix seconds), Incomplete ones excluded; at most
-    /// `max` of them (delivery report statistics).
+    /// Orders created at or after `since` (unix seconds), Incomplete ones excluded, by id; at
+    /// most `max` of them (delivery report statistics).
     pub async fn orders_created_since(
         &self,
         since: i64,
         max: usize,
     ) -> Result<Vec<Order>, BcError> {
-        self.orders_since("min_date_created", "id:asc", since, max)
-            .await
+        let since = rfc2822(since)?;
+        let mut out: Vec<Order> = Vec::new();
+        let mut min_id = 0u64;
+        // Each page starts after the last id read (keyset): an order that leaves the list
+        // meanwhile (archived) would make an offset page skip the order after it.
+        for _ in 0..MAX_V2_PAGES {
+            let rows: Vec<Order> = self
+                .orders_page(&[
+                    ("min_date_created", &since),
+                    ("min_id", &min_id.to_string()),
+                    ("sort", "id:asc"),
+                ])
+                .await?;
+            let full = rows.len() >= MAX_LIMIT as usize;
+            let Some(last) = rows.iter().map(|o| o.id.0).max() else {
+                break;
+            };
+            out.extend(rows.into_iter().filter(|o| o.id.0 >= min_id));
+            min_id = last + 1;
+            if !full || out.len() >= max {
+                break;
+            }
+        }
+        out.truncate(max);
+        Ok(out)
     }
 
-    /// Orders modified at or after `since` (unix seconds), Incomplete ones excluded, oldest
-    /// modification first; at most `max` of them.
+    /// Orders modified at or after `since` (unix seconds), Incomplete ones excluded, each
+    /// once, oldest modification first; at most `max` of them.
     /// <https://developer.bigcommerce.com/docs/rest-management/orders#get-all-orders>
     pub async fn orders_modified_since(
         &self,
         since: i64,
         max: usize,
     ) -> Result<Vec<OrderSummary>, BcError> {
-        self.orders_since("min_date_modified", "date_modified:asc", since, max)
-            .await
-    }
-
-    /// `GET /v2/orders?{filter}={since}&sort={sort}`, page after page, at most `max` rows.
-    async fn orders_since<T: DeserializeOwned>(
-        &self,
-        filter: &str,
-        sort: &str,
-        since: i64,
-        max: usize,
-    ) -> Result<Vec<T>, BcError> {
-        let mut out = Vec::new();
-        // BigCommerce reads RFC 2822 or ISO 8601 here (`orders.v2.oas2.yml`); a filter it
-        // cannot read is ignored, which would list the store's oldest orders instead.
-        let since = time::OffsetDateTime::from_unix_timestamp(since)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc2822)
-                    .ok()
-            })
-            .ok_or_else(|| BcError::Invalid(format!("no date for {since}")))?;
-        for page in 1..=MAX_V2_PAGES {
-            let rows: Option<Vec<T>> = self
-                .get_with(
-                    "v2/orders",
-                    &[
-                        (filter, &since),
-                        ("sort", sort),
-                        ("page", &page.to_string()),
-                        ("limit", &MAX_LIMIT.to_string()),
-                    ],
-                )
+        let mut out: Vec<OrderSummary> = Vec::new();
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut cursor = since;
+        let mut requests = 0;
+        // What the widened bound let in from before `since` is not asked for.
+        let wanted = |o: &OrderSummary, seen: &mut HashSet<u64>| {
+            modified_unix(o).is_none_or(|at| at >= since) && seen.insert(o.id)
+        };
+        // Keyset paging: each page starts at the last modification read, not at an offset (an
+        // order changed meanwhile moves to the end of the list, and the one after it would
+        // slide onto a page already read); rows already read are dropped. A page that does not
+        // get past its first second (more orders changed in it than a page holds) has that
+        // second read whole by id. The bounds are widened by a second: the contract does not
+        // say whether they include their value.
+        'read: while requests < MAX_V2_PAGES && out.len() < max {
+            requests += 1;
+            let rows: Vec<OrderSummary> = self
+                .orders_page(&[
+                    ("min_date_modified", &rfc2822(cursor.saturating_sub(1))?),
+                    ("sort", "date_modified:asc"),
+                ])
                 .await?;
-            let rows = rows.unwrap_or_default();
-            let n = rows.len();
-            out.extend(rows);
-            if n < MAX_LIMIT as usize || out.len() >= max {
-                break;
+            let full = rows.len() >= MAX_LIMIT as usize;
+            let last = rows.iter().filter_map(modified_unix).max();
+            out.extend(rows.into_iter().filter(|o| wanted(o, &mut seen)));
+            match last {
+                _ if !full => break,
+                Some(last) if last > cursor => cursor = last,
+                _ => {
+                    let (from, to) = (rfc2822(cursor - 1)?, rfc2822(cursor + 1)?);
+                    let mut min_id = 0u64;
+                    loop {
+                        if requests >= MAX_V2_PAGES || out.len() >= max {
+                            break 'read;
+                        }
+                        requests += 1;
+                        let rows: Vec<OrderSummary> = self
+                            .orders_page(&[
+                                ("min_date_modified", &from),
+                                ("max_date_modified", &to),
+                                ("min_id", &min_id.to_string()),
+                                ("sort", "id:asc"),
+                            ])
+                            .await?;
+                        let full = rows.len() >= MAX_LIMIT as usize;
+                        let Some(last_id) = rows.iter().map(|o| o.id).max() else {
+                            break;
+                        };
+                        out.extend(rows.into_iter().filter(|o| wanted(o, &mut seen)));
+                        min_id = last_id + 1;
+                        if !full {
+                            break;
+                        }
+                    }
+                    cursor += 1;
+                }
             }
         }
+        // A second read whole by id comes in id order: by date again (stable).
+        out.sort_by_key(|o| modified_unix(o).unwrap_or(i64::MIN));
         out.truncate(max);
         Ok(out)
+    }
+
+    /// One page (the largest) of `GET /v2/orders` with `query`; none (204) is an empty page.
+    async fn orders_page<T: DeserializeOwned>(
+        &self,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>, BcError> {
+        let limit = MAX_LIMIT.to_string();
+        let mut query = query.to_vec();
+        query.push(("limit", &limit));
+        let rows: Option<Vec<T>> = self.get_with("v2/orders", &query).await?;
+        Ok(rows.unwrap_or_default())
     }
 
     /// Writes the given order fields; the others stay as they are.
@@ -1146,6 +1201,27 @@ fn error_message(body: &Value) -> String {
     } else {
         text
     }
+}
+
+/// Unix seconds as the RFC 2822 date BigCommerce reads in the orders' filters
+/// (`orders.v2.oas2.yml`; a filter it cannot read is ignored, which would list the store's
+/// oldest orders instead).
+fn rfc2822(unix: i64) -> Result<String, BcError> {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc2822)
+                .ok()
+        })
+        .ok_or_else(|| BcError::Invalid(format!("no date for {unix}")))
+}
+
+/// An order's modification time (RFC 2822 in the v2 API) as Unix seconds.
+fn modified_unix(o: &OrderSummary) -> Option<i64> {
+    let s = o.date_modified.as_deref()?;
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 #[cfg(test)]

@@ -877,6 +877,80 @@ async fn the_reconciliation_reads_a_second_with_more_orders_than_a_batch_whole()
     }
 }
 
+/// Waits for the start of the next second (BigCommerce's dates have whole seconds).
+async fn next_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    tokio::time::sleep(
+        Duration::from_millis(1020) - Duration::from_nanos(now.subsec_nanos().into()),
+    )
+    .await;
+}
+
+/// `n` orders the app never saw (created through the API, then Awaiting Fulfillment).
+async fn orders_paid_otherwise(app: &TestApp, n: usize) -> Vec<u64> {
+    // Many calls at once: the store's 30 s quota is not what these tests look at.
+    app.bc.set_rate_limit_quota(1_000_000);
+    let token = app.bc.access_token(STORE).unwrap();
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let checkout = app.bc.create_checkout(STORE, &[(101, 1)], "ES");
+        let created: Value = app
+            .http
+            .post(format!(
+                "{}stores/{STORE}/v3/checkouts/{checkout}/orders",
+                app.bc.base_url()
+            ))
+            .header("X-Auth-Token", &token)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["data"]["id"].as_u64().unwrap();
+        assert!(app.bc.set_order_status(STORE, id, 11));
+        ids.push(id);
+    }
+    ids
+}
+
+/// An order changed while the sweep pages through the orders modified since its last look
+/// moves to the end of that list, and every later order one place up: the one that slides
+/// onto the page already read (here a seQura order whose shipment webhook was lost) is still
+/// found.
+#[tokio::test]
+async fn the_reconciliation_misses_no_order_when_one_changes_while_the_list_is_read() {
+    let app = spawn_app_with(|s| s.jobs.reconcile_every_secs = 3600).await;
+    sequra_store(&app).await;
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    for hook in app.bc.webhooks(STORE) {
+        app.bc
+            .deactivate_webhook(STORE, hook["id"].as_u64().unwrap());
+    }
+    // A full page (250) of other orders, all modified before the seQura order ships.
+    let others = orders_paid_otherwise(&app, 250).await;
+    next_second().await;
+    app.bc.ship_all(STORE, order).unwrap();
+    next_second().await;
+    // A merchant edits an order of the first page right after the sweep read that page.
+    app.bc.edit_order_after_next_list(
+        STORE,
+        others[0],
+        serde_json::json!({"staff_notes": "called the shopper"}),
+    );
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    settle(&app).await;
+    assert_eq!(
+        updates(&app, &uuid).len(),
+        1,
+        "order {order}, first of the second page, was reconciled"
+    );
+}
+
 #[tokio::test]
 async fn a_job_whose_outcome_could_not_be_recorded_runs_again_after_its_lease() {
     let app = spawn_app_with(|s| s.jobs.lease_secs = 2).await;

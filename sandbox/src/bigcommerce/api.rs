@@ -182,7 +182,7 @@ fn v2(st: &mut State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
         ["order_statuses"] => order_statuses::collection(st, auth, req),
         ["order_statuses", id] => order_statuses::item(st, auth, req, id),
         ["shipping", "zones"] => shipping::zones(st, auth, req),
-        ["orders"] => orders::collection(st, auth, req),
+        ["orders"] => orders::list(st, auth, req),
         ["orders", id] => orders::item(st, auth, req, id),
         ["orders", id, "products"] => orders::products(st, auth, req, id),
         ["orders", id, "shipping_addresses"] => orders::shipping_addresses(st, auth, req, id),

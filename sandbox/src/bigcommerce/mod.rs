@@ -727,6 +727,19 @@ impl BigCommerceStandIn {
             .unwrap_or_default()
     }
 
+    /// An order's shipping addresses as `GET /v2/orders/{id}/shipping_addresses` returns them.
+    pub fn order_shipping_addresses(
+        &self,
+        store_hash: &str,
+        order_id: u64,
+    ) -> Vec<serde_json::Value> {
+        let st = self.shared.lock();
+        let api_base = st.api_base(store_hash);
+        order_rec(&st, store_hash, order_id)
+            .map(|o| o.shipping_addresses_json(&api_base))
+            .unwrap_or_default()
+    }
+
     /// An order's refunds as `GET /v3/orders/{id}/payment_actions/refunds` lists them.
     pub fn order_refunds(&self, store_hash: &str, order_id: u64) -> Vec<serde_json::Value> {
         let st = self.shared.lock();
@@ -1011,6 +1024,21 @@ impl BigCommerceStandIn {
             remaining: times,
             bare: true,
         });
+    }
+
+    /// Right after the store's next `GET /v2/orders` page (a 200 answer), `body` is applied
+    /// to the order as `PUT /v2/orders/{id}` applies it, webhooks included: someone else's
+    /// change while a client pages through the list. A body `PUT` refuses changes nothing.
+    pub fn edit_order_after_next_list(
+        &self,
+        store_hash: &str,
+        order_id: u64,
+        body: serde_json::Value,
+    ) {
+        self.shared
+            .lock()
+            .list_edits
+            .push((store_hash.to_owned(), order_id, object(body)));
     }
 
     /// Every API call (`/stores/…`) answers only after `d` (a slow BigCommerce).

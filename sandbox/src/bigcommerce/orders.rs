@@ -6,13 +6,20 @@
 //! Scopes: orders `store_v2_orders` (reads: its `_read_only`); customers
 //! `store_v2_customers_read_only`.
 //!
-//! The list filters by `cart_id`, `status_id`, `customer_id`, `min_id`, `max_id`,
-//! `min|max_date_created`, `min|max_date_modified` (RFC 2822 or RFC 3339; 400 otherwise), pages
-//! with `page`/`limit` (default 50, at most 250) and sorts with `sort=field[:asc|:desc]` on
-//! `id`, `date_created`, `date_modified`, `status_id`. [U] Like BigCommerce's control panel,
-//! it leaves Incomplete (status 0) orders out unless `status_id=0` is asked for; they are
-//! always returned by id. An empty page is 204 (spec §7), and so is an order without
-//! shipping addresses.
+//! The list (`getOrders`) filters by `cart_id`, `status_id`, `customer_id`, `min_id`,
+//! `max_id`, `min|max_date_created`, `min|max_date_modified`, pages with `page`/`limit`
+//! (default 50, at most 250) and sorts with `sort=field[:asc|:desc]` on the contract's fields
+//! (`id`, `customer_id`, `date_created`, `date_modified`, `status_id`, `channel_id`,
+//! `external_id`); without `sort`, by id ascending (documented). The contract does not say
+//! whether the bounds include their value: here every `min_*`/`max_*` does [U], dates compared
+//! to the instant (RFC 2822 or RFC 3339 with its fraction; orders' dates are whole seconds).
+//! [U] Orders with equal sort values come in descending id order, the opposite of the
+//! default sort, so that a client that assumes ties come by id fails here. [U] The contract
+//! documents no error for the list: a value it cannot read (a number, a date, a sort field or
+//! direction) is refused with a v2 400 rather than ignored, since an ignored filter lists other
+//! orders and would hide the client's mistake. [U] Like BigCommerce's control panel, it leaves
+//! Incomplete (status 0) orders out unless `status_id=0` is asked for. An empty page is 204
+//! (spec §7), and so is an order without shipping addresses.
 //!
 //! `PUT` takes the writable fields of `order_Put`. `status_id` must be one of the 15
 //! statuses; `payment_provider_id` a string or a number; text fields strings; amounts
@@ -50,7 +57,7 @@ const WRITE_SCOPE: &str = "store_v2_orders";
 const CUSTOMER_SCOPE: &str = "store_v2_customers_read_only";
 
 /// `order_Put` text fields: `(name, nullable, max length)`.
-const TEXT_FIELDS: [(&str, bool, usize); 14] = [
+const TEXT_FIELDS: [(&str, bool, usize); 13] = [
     ("customer_message", false, 65_535),
     ("order_source", false, 255),
     ("ebay_order_id", false, 255),
@@ -64,7 +71,6 @@ const TEXT_FIELDS: [(&str, bool, usize); 14] = [
     ("tax_provider_id", false, 255),
     ("customer_locale", false, 255),
     ("external_order_id", true, 255),
-    ("date_created", false, 255),
 ];
 /// `order_Put` amounts (decimal strings).
 const MONEY_FIELDS: [&str; 15] = [
@@ -118,16 +124,56 @@ fn order_json(st: &State, store_hash: &str, o: &OrderRec) -> Value {
     o.v2_json(&st.api_base(store_hash), status_name(o.status_id))
 }
 
-/// RFC 2822 or ISO 8601 (RFC 3339), as `orders.v2.oas2.yml` documents the date filters. A
-/// Unix time is not one of them: BigCommerce cannot read it, so it is refused here (400)
-/// rather than quietly ignored, and a client sending one fails its tests.
-fn parse_date(s: &str) -> Option<i64> {
+/// RFC 2822 or ISO 8601 (RFC 3339), as `orders.v2.oas2.yml` documents the date filters, as
+/// Unix nanoseconds (its example has milliseconds). A Unix time is not one of them:
+/// BigCommerce cannot read it, so it is refused here (400) rather than quietly ignored, and a
+/// client sending one fails its tests.
+fn parse_date(s: &str) -> Option<i128> {
     use time::format_description::well_known::{Rfc2822, Rfc3339};
     let s = s.trim();
     time::OffsetDateTime::parse(s, &Rfc2822)
         .or_else(|_| time::OffsetDateTime::parse(s, &Rfc3339))
         .ok()
-        .map(|t| t.unix_timestamp())
+        .map(|t| t.unix_timestamp_nanos())
+}
+
+/// Whether a date of whole Unix seconds is within the inclusive bounds (nanoseconds).
+fn within(unix: i64, min: Option<i128>, max: Option<i128>) -> bool {
+    let at = i128::from(unix) * 1_000_000_000;
+    min.is_none_or(|m| at >= m) && max.is_none_or(|m| at <= m)
+}
+
+/// Sorts by `sort` (`field[:asc|:desc]`, the fields of the contract's enum), equal values in
+/// descending id order [U]; a field or direction outside the contract is refused.
+fn sort_orders(orders: &mut [&OrderRec], sort: &str) -> Result<(), Box<Resp>> {
+    use std::cmp::Ordering;
+    let (field, dir) = sort.split_once(':').unwrap_or((sort, "asc"));
+    let key: fn(&OrderRec, &OrderRec) -> Ordering = match field {
+        "id" => |a, b| a.id.cmp(&b.id),
+        "customer_id" => |a, b| a.customer_id.cmp(&b.customer_id),
+        "date_created" => |a, b| a.date_created.cmp(&b.date_created),
+        "date_modified" => |a, b| a.date_modified.cmp(&b.date_modified),
+        "status_id" => |a, b| a.status_id.cmp(&b.status_id),
+        "channel_id" => |a, b| a.channel_id.cmp(&b.channel_id),
+        // Always `null` here (orders of other platforms are not modelled): all equal.
+        "external_id" => |_, _| Ordering::Equal,
+        _ => return Err(Box::new(v2_bad(vec![invalid_field("sort")]))),
+    };
+    let descending = match dir {
+        "asc" => false,
+        "desc" => true,
+        _ => return Err(Box::new(v2_bad(vec![invalid_field("sort")]))),
+    };
+    orders.sort_by(|a, b| {
+        let by_field = key(a, b);
+        let by_field = if descending {
+            by_field.reverse()
+        } else {
+            by_field
+        };
+        by_field.then(b.id.cmp(&a.id))
+    });
+    Ok(())
 }
 
 /// `page` and `limit` of a v2 collection (default 1 and 50, `limit` at most 250).
@@ -178,7 +224,7 @@ pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
                     .map_err(|_| Box::new(v2_bad(vec![invalid_field(name)]))),
             }
         };
-        let date = |name: &str| -> Result<Option<i64>, Box<Resp>> {
+        let date = |name: &str| -> Result<Option<i128>, Box<Resp>> {
             match req.query_param(name) {
                 None => Ok(None),
                 Some(v) => parse_date(&v)
@@ -204,29 +250,11 @@ pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
             .filter(|o| cart.as_ref().is_none_or(|c| o.cart_id.as_ref() == Some(c)))
             .filter(|o| customer.is_none_or(|c| o.customer_id == c))
             .filter(|o| min_id.is_none_or(|m| o.id >= m) && max_id.is_none_or(|m| o.id <= m))
-            .filter(|o| {
-                min_created.is_none_or(|m| o.date_created >= m)
-                    && max_created.is_none_or(|m| o.date_created <= m)
-            })
-            .filter(|o| {
-                min_modified.is_none_or(|m| o.date_modified >= m)
-                    && max_modified.is_none_or(|m| o.date_modified <= m)
-            })
+            .filter(|o| within(o.date_created, min_created, max_created))
+            .filter(|o| within(o.date_modified, min_modified, max_modified))
             .collect();
         if let Some(sort) = req.query_param("sort") {
-            let (field, dir) = sort.split_once(':').unwrap_or((sort.as_str(), "asc"));
-            match field {
-                "id" => orders.sort_by_key(|o| o.id),
-                "date_created" => orders.sort_by_key(|o| (o.date_created, o.id)),
-                "date_modified" => orders.sort_by_key(|o| (o.date_modified, o.id)),
-                "status_id" => orders.sort_by_key(|o| (o.status_id, o.id)),
-                _ => return Err(Box::new(v2_bad(vec![invalid_field("sort")]))),
-            }
-            match dir {
-                "asc" => {}
-                "desc" => orders.reverse(),
-                _ => return Err(Box::new(v2_bad(vec![invalid_field("sort")]))),
-            }
+            sort_orders(&mut orders, &sort)?;
         }
         let items = orders
             .into_iter()
@@ -235,6 +263,23 @@ pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
         Ok(page_of(items, paging))
     };
     run().unwrap_or_else(|resp| *resp)
+}
+
+/// `GET /v2/orders`, then, when it served a page, the edits a test queued for the store with
+/// `BigCommerceStandIn::edit_order_after_next_list` (a change made while a client pages).
+pub(crate) fn list(st: &mut State, auth: &Auth, req: &Incoming) -> Resp {
+    let resp = collection(st, auth, req);
+    if resp.status() == warp::http::StatusCode::OK {
+        let (edits, others) = std::mem::take(&mut st.list_edits)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(store, ..)| *store == auth.store_hash);
+        st.list_edits = others;
+        for (_, order_id, body) in edits {
+            // A body `PUT` would refuse changes nothing, as it would there.
+            let _ = apply_update(st, &auth.store_hash, order_id, &body);
+        }
+    }
+    resp
 }
 
 fn find<'a>(st: &'a State, auth: &Auth, id: &str) -> Option<&'a OrderRec> {
@@ -286,6 +331,8 @@ struct Update {
     products: Option<Value>,
     shipping_addresses: Option<Value>,
     is_deleted: Option<bool>,
+    /// Unix seconds.
+    date_created: Option<i64>,
     written: Map<String, Value>,
 }
 
@@ -326,6 +373,17 @@ fn parse_update(
                     u.written.insert(k.clone(), Value::Null);
                 }
                 _ => errors.push(invalid_field(name)),
+            }
+        } else if name == "date_created" {
+            // RFC 2822 (`order_Shared`): the order's creation date from then on, for the
+            // list's filters and sort too. [U] Another form is refused, not kept as text.
+            let rfc2822 = &time::format_description::well_known::Rfc2822;
+            match v
+                .as_str()
+                .and_then(|s| time::OffsetDateTime::parse(s.trim(), rfc2822).ok())
+            {
+                Some(t) => u.date_created = Some(t.unix_timestamp()),
+                None => errors.push(invalid_field(name)),
             }
         } else if MONEY_FIELDS.contains(&name) {
             match v.as_str().map(|s| ten_thousandths(s.trim())) {
@@ -460,6 +518,9 @@ pub(crate) fn apply_update(
     }
     if let Some(p) = u.payment_provider_id {
         order.payment_provider_id = p;
+    }
+    if let Some(d) = u.date_created {
+        order.date_created = d;
     }
     if lines_changed {
         for f in RECOMPUTED_FIELDS {

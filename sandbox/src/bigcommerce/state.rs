@@ -220,6 +220,9 @@ pub(crate) struct State {
     pub next_extension_id: u64,
     pub requests: Vec<RecordedRequest>,
     pub failures: Vec<FailRule>,
+    /// Test control: `(store, order, order_Put body)` applied after the store's next
+    /// `GET /v2/orders` page (`BigCommerceStandIn::edit_order_after_next_list`).
+    pub list_edits: Vec<(String, u64, Map<String, Value>)>,
     pub external_reports: Vec<ExternalInstallReport>,
     pub rate: HashMap<String, RateWindow>,
     pub rate_quota: u32,
@@ -252,6 +255,7 @@ impl State {
             next_extension_id: 1,
             requests: Vec::new(),
             failures: Vec::new(),
+            list_edits: Vec::new(),
             external_reports: Vec::new(),
             rate: HashMap::new(),
             rate_quota: 450,
