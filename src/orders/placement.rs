@@ -16,6 +16,9 @@ use crate::queue::{self, Job, JobError};
 use crate::state::AppState;
 use crate::stores::lifecycle;
 
+/// BigCommerce's status of an order not placed yet.
+const INCOMPLETE: u32 = 0;
+
 /// The BigCommerce status the merchant mapped a seQura status to (None = leave it).
 pub async fn mapped_status(
     state: &AppState,
@@ -138,10 +141,20 @@ async fn place(
     };
     let title = s.method_title.clone().unwrap_or_else(|| "seQura".into());
     let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    let status_id = match mapped_status(state, store, status).await? {
+        Some(id) => Some(id),
+        // None ignores a status transition, and the first placement is none: an order left
+        // Incomplete is invisible to the merchant, who would never ship what was paid. It gets
+        // BigCommerce's status for a paid order (or one in review).
+        None if api.order(s.bc_order_id.0).await?.status_id == INCOMPLETE => {
+            Some(status.default_bc_status())
+        }
+        None => None,
+    };
     api.update_order(
         s.bc_order_id.0,
         &OrderUpdate {
-            status_id: mapped_status(state, store, status).await?,
+            status_id,
             payment_method: Some(format!("seQura – {title}")),
             payment_provider_id: Some(uuid.clone()),
         },

@@ -993,3 +993,50 @@ async fn a_job_whose_outcome_could_not_be_recorded_runs_again_after_its_lease() 
     );
     assert_eq!(updates(&app, &uuid).len(), 2, "nothing sent twice");
 }
+
+/// "None" in the status mapping ignores a status *transition*; the first placement is not
+/// one. Found by the simulator (a mapping changed to None before the shopper finished): an
+/// approved order left Incomplete is invisible to the merchant, who never ships it. It gets
+/// BigCommerce's status for a paid order (or for one in review) and keeps the merchant's
+/// after that.
+#[tokio::test]
+async fn an_approval_mapped_to_none_still_places_the_order() {
+    let app = spawn_app().await;
+    let session = sequra_store(&app).await;
+    let resp = app
+        .post_form(
+            "/app/order-status",
+            &session,
+            &[
+                ("approved", "none"),
+                ("needs_review", "none"),
+                ("cancelled", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (paid, _) = paid_order(&app, &[(104, 1)]).await;
+    assert_eq!(app.bc.order(STORE, paid).unwrap()["status_id"], 11);
+
+    // The review's outcome comes once the order is placed in review.
+    app.sequra.set_review_delay(Duration::from_millis(1500));
+    let (reviewed, _) = paid_order_as(&app, &[(104, 1)], ShopperProfile::ReviewApprove).await;
+    eventually("placed in review", || {
+        (app.bc.order(STORE, reviewed).unwrap()["status_id"] == 12).then_some(())
+    })
+    .await;
+    let approved_and_placed = format!(
+        "SELECT count(*) FROM solicitations WHERE bc_order_id = {reviewed} \
+         AND state = 'approved' AND placed_at IS NOT NULL"
+    );
+    eventually("the approval handled", || {
+        (app.count(&approved_and_placed) == 1).then_some(())
+    })
+    .await;
+    settle(&app).await;
+    assert_eq!(
+        app.bc.order(STORE, reviewed).unwrap()["status_id"],
+        12,
+        "placed in review; the approval (None) leaves that status alone"
+    );
+}
