@@ -29,12 +29,22 @@ struct Args {
 }
 
 fn main() {
+    // The crash scenarios run the app as a process of its own, this one (see `sim::world`).
+    if std::env::var_os("SEQURA_BC_SIM_AS_APP").is_some() {
+        let (cli, data_dir_typed) = sequra_bc::cli::parse();
+        if let Err(e) = sequra_bc::cli::run(cli, data_dir_typed) {
+            eprintln!("error: {}", e.message);
+            std::process::exit(e.code);
+        }
+        return;
+    }
     let args = Args::parse();
     let started = std::time::Instant::now();
     let mut failures = Vec::new();
     for i in 0..args.scenarios {
         let seed = args.seed.wrapping_add(i);
-        if let Err(f) = sim::scenario_from_seed(seed, args.stores.max(1), args.max_actions) {
+        let crash = sim::crashes(seed, args.crash_share);
+        if let Err(f) = sim::scenario_from_seed(seed, args.stores.max(1), args.max_actions, crash) {
             println!(
                 "FAILED seed {}: {}\nshrunk to {} action(s): {:#?}",
                 f.seed,
@@ -63,9 +73,6 @@ fn main() {
     println!("invariants checked:");
     for (name, n) in &coverage.invariants {
         println!("  {name:<24} {n}");
-    }
-    if args.crash_share > 0.0 {
-        println!("note: --crash-share is accepted; crashes are not simulated yet");
     }
     println!(
         "simulate: {} scenarios, {} failures, seed {}",

@@ -10,11 +10,14 @@ const FIXED: u64 = 40;
 const FRESH: u64 = 8;
 const STORES: usize = 2;
 const MAX_ACTIONS: usize = 24;
+/// The share of scenarios that kill the app's process among their actions.
+const CRASH_SHARE: f64 = 0.15;
 
 fn run(seed: u64) {
-    if let Err(f) = sim::scenario_from_seed(seed, STORES, MAX_ACTIONS) {
+    let crash = sim::crashes(seed, CRASH_SHARE);
+    if let Err(f) = sim::scenario_from_seed(seed, STORES, MAX_ACTIONS, crash) {
         panic!(
-            "scenario {} failed:\n{}\nshrunk to {} action(s):\n{:#?}",
+            "scenario {} (crashes: {crash}) failed:\n{}\nshrunk to {} action(s):\n{:#?}",
             f.seed,
             f.reason,
             f.actions.len(),
@@ -56,6 +59,7 @@ mod regressions {
             Action::Cart {
                 store: 0,
                 items: vec![(0, 1)],
+                credit: false,
             },
             Action::Start {
                 store: 0,

@@ -2,12 +2,12 @@
 //! updates are queued and some are in flight, delivers every one after a restart, none twice
 //! in effect.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{self, app_binary, spawn_app_with};
 use crate::order_sync::{paid_order_as, sequra_store, settle};
 use sequra_bc_sandbox::sequra::ShopperProfile;
 
@@ -21,32 +21,8 @@ fn serve(
     sequra: &sequra_bc_sandbox::sequra::SequraStandIn,
     log: &std::path::Path,
 ) -> Child {
-    let base = bc.base_url().as_str().trim_end_matches('/').to_string();
-    let listen = address.trim_start_matches("http://");
-    Command::new(env!("CARGO_BIN_EXE_sequra-bc"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", data_dir)
-        .env("SEQURA_BC_STORAGE__DATA_DIR", data_dir)
-        .env("SEQURA_BC_SERVER__LISTEN", listen)
-        .env("SEQURA_BC_SERVER__PUBLIC_URL", address)
-        .env("SEQURA_BC_BIGCOMMERCE__CLIENT_ID", bc.client_id())
-        .env("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", bc.client_secret())
-        .env("SEQURA_BC_BIGCOMMERCE__LOGIN_URL", &base)
-        .env("SEQURA_BC_BIGCOMMERCE__API_URL", &base)
-        .env(
-            "SEQURA_BC_SEQURA__SANDBOX_URL",
-            sequra.sandbox_url().as_str(),
-        )
-        .env("SEQURA_BC_SEQURA__LIVE_URL", sequra.live_url().as_str())
-        .env("SEQURA_BC_JOBS__RETRY_BASE_MS", "50")
-        .env("SEQURA_BC_JOBS__RETRY_MAX_MS", "400")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+    let program = app_binary(env!("CARGO_BIN_EXE_sequra-bc"));
+    helpers::serve(program, data_dir, address, bc, sequra, (50, 400), log)
 }
 
 async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {

@@ -112,17 +112,29 @@ impl TestApp {
     /// Stops the server (its background duties too) and hands over its data dir, with the
     /// stand-ins still running: for a restart by the real binary.
     pub async fn stop(mut self) -> (TempDir, BigCommerceStandIn, SequraStandIn) {
+        self.halt().await;
+        (
+            self.data_dir.take().expect("data dir"),
+            self.bc.clone(),
+            self.sequra.clone(),
+        )
+    }
+
+    /// Stops the server (its background duties too) and keeps the rest: the stand-ins, the
+    /// data dir, the address, for [`serve`] to go on in a process of its own.
+    pub async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-        (
-            self.data_dir.take().expect("data dir"),
-            self.bc.clone(),
-            self.sequra.clone(),
-        )
+    }
+
+    /// The data dir (the database is `sequra-bc.db` in it).
+    #[allow(dead_code)]
+    pub fn data_path(&self) -> &std::path::Path {
+        self.data_dir.as_ref().expect("data dir").path()
     }
 
     /// Adds a realistic store to the stand-in and returns its owner.
@@ -262,4 +274,66 @@ impl TestApp {
             .await;
         assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
     }
+}
+
+/// `sequra-bc serve` (`program`, with its arguments and environment so far) on `address` and
+/// `data_dir`, configured against the stand-ins as `spawn_app` configures the in-process app,
+/// its job retries as fast as `retry_ms` (base, max), stderr to `log`: the real process, for
+/// tests that kill it.
+#[allow(dead_code)] // Each test binary uses a part of these helpers.
+pub fn serve(
+    mut program: std::process::Command,
+    data_dir: &std::path::Path,
+    address: &str,
+    bc: &BigCommerceStandIn,
+    sequra: &SequraStandIn,
+    retry_ms: (u64, u64),
+    log: &std::path::Path,
+) -> std::process::Child {
+    use std::process::Stdio;
+    let base = bc.base_url().as_str().trim_end_matches('/').to_string();
+    let listen = address.trim_start_matches("http://");
+    program
+        .arg("serve")
+        .env("HOME", data_dir)
+        .env("SEQURA_BC_STORAGE__DATA_DIR", data_dir)
+        .env("SEQURA_BC_SERVER__LISTEN", listen)
+        .env("SEQURA_BC_SERVER__PUBLIC_URL", address)
+        .env("SEQURA_BC_BIGCOMMERCE__CLIENT_ID", bc.client_id())
+        .env("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", bc.client_secret())
+        .env("SEQURA_BC_BIGCOMMERCE__LOGIN_URL", &base)
+        .env("SEQURA_BC_BIGCOMMERCE__API_URL", &base)
+        .env(
+            "SEQURA_BC_BIGCOMMERCE__CONTROL_PANEL_URL",
+            format!("{base}/manage/{{store_hash}}"),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__SANDBOX_URL",
+            sequra.sandbox_url().as_str(),
+        )
+        .env("SEQURA_BC_SEQURA__LIVE_URL", sequra.live_url().as_str())
+        .env(
+            "SEQURA_BC_SEQURA__SANDBOX_PORTAL_URL",
+            sequra.portal_url("sandbox"),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__LIVE_PORTAL_URL",
+            sequra.portal_url("live"),
+        )
+        .env("SEQURA_BC_JOBS__RETRY_BASE_MS", retry_ms.0.to_string())
+        .env("SEQURA_BC_JOBS__RETRY_MAX_MS", retry_ms.1.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// `sequra-bc` with an empty environment but `PATH`.
+#[allow(dead_code)]
+pub fn app_binary(path: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(path);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd
 }

@@ -3,45 +3,59 @@
 //! from the stand-ins' own records (never from the app's code or database).
 //!
 //! A scenario is a list of [`Action`]s. Actions name what they act on by index into what
-//! exists when they run (the store's carts, its payment attempts, its placed orders), taken
-//! modulo the count, and do nothing when nothing exists: so every sub-list of a scenario is a
-//! scenario too, and proptest shrinks a failure to the few actions that still fail.
+//! exists when they run (the store's carts, its payment attempts, its placed orders, an
+//! order's lines), taken modulo the count, and do nothing when nothing exists: so every
+//! sub-list of a scenario is a scenario too, and proptest shrinks a failure to the few actions
+//! that still fail.
+//!
+//! - `world.rs`: the app, both stand-ins and every store; what each action does.
+//! - `check.rs`: the invariants, from the stand-ins' records and the merchant's pages.
 //!
 //! Used by `tests/simulation.rs` (fixed seeds and a few fresh ones, on every `cargo test`) and
 //! by `examples/simulate.rs` (the soak command).
 
+mod check;
+mod world;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-use serde_json::Value;
 
-use sequra_bc_sandbox::bigcommerce::RefundSpec;
-use sequra_bc_sandbox::sequra::{OrderRecord, ShopperProfile};
+use sequra_bc_sandbox::sequra::ShopperProfile;
 
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 pub mod helpers;
 
-use helpers::{TestApp, spawn_app_with};
+use world::World;
 
 /// The demo catalog's product ids (`sandbox::bigcommerce::demo_products`); 109 is digital.
 const PRODUCTS: [u64; 9] = [101, 102, 103, 104, 105, 106, 107, 108, 109];
 /// The Spanish methods the stand-in offers without an amount limit.
 const METHODS: [&str; 2] = ["i1", "pp3"];
-/// BigCommerce's Incomplete and Cancelled statuses.
-const INCOMPLETE: u64 = 0;
-const CANCELLED: u64 = 5;
+/// Statuses a merchant sets by hand: Pending, Shipped, Awaiting Payment, Awaiting Shipment,
+/// Completed, Awaiting Fulfillment, Manual Verification Required.
+const MANUAL_STATUSES: [u32; 7] = [1, 2, 7, 9, 10, 11, 12];
+/// What the merchant maps a seQura status to (None: leave the order's status alone).
+const MAPPABLE: [Option<u32>; 5] = [None, Some(11), Some(9), Some(1), Some(12)];
 
 /// One thing an actor does.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Shopper: a new cart of (product index, quantity) in Spain.
+    /// Shopper: a new cart of (product index, quantity) in Spain; with `credit`, a registered
+    /// customer who pays part of it with store credit.
     Cart {
         store: usize,
         items: Vec<(usize, u64)>,
+        credit: bool,
+    },
+    /// Shopper: adds one unit of a product to a cart (after opening the form, perhaps).
+    ChangeCart {
+        store: usize,
+        cart: usize,
+        product: usize,
     },
     /// Shopper: starts paying a cart with a method (again: another tab).
     Start {
@@ -55,20 +69,112 @@ pub enum Action {
         attempt: usize,
         profile: Profile,
     },
-    /// seQura: delivers an attempt's last IPN again (a retry, or a late duplicate).
-    Redeliver { store: usize, attempt: usize },
+    /// Shopper: comes back to an attempt's return URL (early, late, twice).
+    Return { store: usize, attempt: usize },
+    /// seQura: delivers an attempt's last IPN again (a retry, or a late duplicate); with
+    /// `concurrent`, twice at once.
+    Redeliver {
+        store: usize,
+        attempt: usize,
+        concurrent: bool,
+    },
     /// Merchant: ships every physical item left of a placed order.
     ShipAll { store: usize, order: usize },
     /// Merchant: ships one unit of the order's first line that has one left.
     ShipOne { store: usize, order: usize },
+    /// Merchant: deletes the order's last shipment.
+    DeleteShipment { store: usize, order: usize },
+    /// Merchant: edits the quantity of a line.
+    EditQuantity {
+        store: usize,
+        order: usize,
+        line: usize,
+        quantity: u64,
+    },
+    /// Merchant: adds a unit of a product to the order.
+    AddItem {
+        store: usize,
+        order: usize,
+        product: usize,
+    },
+    /// Merchant: removes a line from the order.
+    RemoveItem {
+        store: usize,
+        order: usize,
+        line: usize,
+    },
+    /// Merchant: changes the shipping address's street.
+    ChangeAddress {
+        store: usize,
+        order: usize,
+        street: u8,
+    },
     /// Merchant: refunds one unit of the order's first line.
     RefundOne { store: usize, order: usize },
+    /// Merchant: refunds the order's shipping.
+    RefundShipping { store: usize, order: usize },
+    /// Merchant: refunds an amount of the order (not an item).
+    RefundAmount {
+        store: usize,
+        order: usize,
+        cents: i64,
+    },
     /// Merchant: cancels a placed order.
     Cancel { store: usize, order: usize },
-    /// BigCommerce: every webhook from now on is delivered this many times.
-    WebhookDuplicates { times: usize },
+    /// Merchant: archives a placed order.
+    Archive { store: usize, order: usize },
+    /// Merchant: sets an order's status by hand.
+    SetStatus {
+        store: usize,
+        order: usize,
+        status: usize,
+    },
+    /// Merchant: changes the order-status mapping (indexes into `MAPPABLE`).
+    Mapping {
+        store: usize,
+        approved: usize,
+        review: usize,
+        cancelled: usize,
+    },
+    /// Merchant: presses every Retry the transaction log offers.
+    RetryFromLog { store: usize },
+    /// Merchant: disconnects the seQura account.
+    Disconnect { store: usize },
+    /// Merchant: connects the seQura account (again).
+    Connect { store: usize },
+    /// Merchant: uninstalls the app.
+    Uninstall { store: usize },
+    /// Merchant: installs the app again (and connects seQura, whose password went).
+    Reinstall { store: usize },
+    /// seQura: refuses (409) or accepts again the updates of an order number.
+    RefuseUpdates {
+        store: usize,
+        order: usize,
+        on: bool,
+    },
     /// seQura: an outage (every API call 503) starts or ends.
     Outage { on: bool },
+    /// seQura: answers every API call after this many milliseconds.
+    SequraLatency { ms: u64 },
+    /// BigCommerce: every webhook from now on is delivered this many times.
+    WebhookDuplicates { times: usize },
+    /// BigCommerce: holds webhooks from now on, or sends what it held (in order or newest first).
+    HoldWebhooks { on: bool, reversed: bool },
+    /// BigCommerce: deactivates every webhook of a store (as after failed retries): events
+    /// are lost until the app's reconciliation repairs the hooks and finds the changes.
+    DeactivateHooks { store: usize },
+    /// BigCommerce: the next calls to its orders API fail (429 without headers, or a 5xx).
+    BcFailures {
+        method: usize,
+        status: u16,
+        times: usize,
+    },
+    /// The app's reconciliation sweep runs (every few minutes in production).
+    Reconcile,
+    /// The machine: `after_ms` from now the app's process is killed (SIGKILL), whatever it is
+    /// doing, and started again on the same data. The first crash of a scenario moves the app
+    /// from the test's process to a `sequra-bc serve` of its own.
+    Crash { after_ms: u64 },
     /// Time passes: the stand-ins deliver what is pending and the queue drains.
     Settle,
 }
@@ -95,50 +201,131 @@ impl Action {
     /// The action's name in coverage counts.
     pub fn name(&self) -> &'static str {
         match self {
-            Action::Cart { .. } => "cart",
+            Action::Cart { credit: false, .. } => "cart",
+            Action::Cart { credit: true, .. } => "cart_with_store_credit",
+            Action::ChangeCart { .. } => "change_cart",
             Action::Start { .. } => "start",
             Action::Complete { .. } => "complete",
-            Action::Redeliver { .. } => "redeliver_ipn",
+            Action::Return { .. } => "return_url",
+            Action::Redeliver {
+                concurrent: false, ..
+            } => "redeliver_ipn",
+            Action::Redeliver {
+                concurrent: true, ..
+            } => "redeliver_ipn_concurrently",
             Action::ShipAll { .. } => "ship_all",
             Action::ShipOne { .. } => "ship_one",
+            Action::DeleteShipment { .. } => "delete_shipment",
+            Action::EditQuantity { .. } => "edit_quantity",
+            Action::AddItem { .. } => "add_item",
+            Action::RemoveItem { .. } => "remove_item",
+            Action::ChangeAddress { .. } => "change_address",
             Action::RefundOne { .. } => "refund_one",
+            Action::RefundShipping { .. } => "refund_shipping",
+            Action::RefundAmount { .. } => "refund_amount",
             Action::Cancel { .. } => "cancel",
-            Action::WebhookDuplicates { .. } => "webhook_duplicates",
+            Action::Archive { .. } => "archive",
+            Action::SetStatus { .. } => "set_status",
+            Action::Mapping { .. } => "change_mapping",
+            Action::RetryFromLog { .. } => "retry_from_log",
+            Action::Disconnect { .. } => "disconnect",
+            Action::Connect { .. } => "connect",
+            Action::Uninstall { .. } => "uninstall",
+            Action::Reinstall { .. } => "reinstall",
+            Action::RefuseUpdates { .. } => "sequra_refuses_updates",
             Action::Outage { .. } => "sequra_outage",
+            Action::SequraLatency { .. } => "sequra_latency",
+            Action::WebhookDuplicates { .. } => "webhook_duplicates",
+            Action::HoldWebhooks { .. } => "webhooks_held_or_released",
+            Action::DeactivateHooks { .. } => "webhooks_deactivated",
+            Action::BcFailures { .. } => "bigcommerce_failures",
+            Action::Reconcile => "reconcile",
+            Action::Crash { .. } => "crash",
             Action::Settle => "settle",
         }
     }
 }
 
-/// Random actions for `stores` stores, with weights: shoppers act most, then merchants.
-pub fn action(stores: usize) -> impl Strategy<Value = Action> {
+/// Random actions for `stores` stores, with weights: shoppers act most, then merchants, then
+/// the services' mishaps; with `crash`, the machine's too.
+pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
     let s = 0..stores;
     let n = 0usize..8;
-    prop_oneof![
-        4 => (s.clone(), proptest::collection::vec((0..PRODUCTS.len(), 1u64..4), 1..4))
-            .prop_map(|(store, items)| Action::Cart { store, items }),
-        6 => (s.clone(), n.clone(), 0..METHODS.len())
+    let shopper = prop_oneof![
+        8 => (s.clone(), proptest::collection::vec((0..PRODUCTS.len(), 1u64..4), 1..4), proptest::bool::weighted(0.2))
+            .prop_map(|(store, items, credit)| Action::Cart { store, items, credit }),
+        2 => (s.clone(), n.clone(), 0..PRODUCTS.len())
+            .prop_map(|(store, cart, product)| Action::ChangeCart { store, cart, product }),
+        12 => (s.clone(), n.clone(), 0..METHODS.len())
             .prop_map(|(store, cart, method)| Action::Start { store, cart, method }),
-        6 => (s.clone(), n.clone(), prop_oneof![
+        12 => (s.clone(), n.clone(), prop_oneof![
                 3 => Just(Profile::Approve),
                 1 => Just(Profile::ReviewApprove),
                 1 => Just(Profile::ReviewCancel),
             ])
             .prop_map(|(store, attempt, profile)| Action::Complete { store, attempt, profile }),
-        1 => (s.clone(), n.clone()).prop_map(|(store, attempt)| Action::Redeliver { store, attempt }),
-        2 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::ShipAll { store, order }),
-        2 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::ShipOne { store, order }),
-        2 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::RefundOne { store, order }),
-        1 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::Cancel { store, order }),
-        1 => (1usize..3).prop_map(|times| Action::WebhookDuplicates { times }),
+        2 => (s.clone(), n.clone()).prop_map(|(store, attempt)| Action::Return { store, attempt }),
+    ];
+    let merchant = prop_oneof![
+        4 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::ShipAll { store, order }),
+        4 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::ShipOne { store, order }),
+        1 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::DeleteShipment { store, order }),
+        2 => (s.clone(), n.clone(), 0usize..4, 1u64..5)
+            .prop_map(|(store, order, line, quantity)| Action::EditQuantity { store, order, line, quantity }),
+        2 => (s.clone(), n.clone(), 0..PRODUCTS.len())
+            .prop_map(|(store, order, product)| Action::AddItem { store, order, product }),
+        1 => (s.clone(), n.clone(), 0usize..4)
+            .prop_map(|(store, order, line)| Action::RemoveItem { store, order, line }),
+        1 => (s.clone(), n.clone(), any::<u8>())
+            .prop_map(|(store, order, street)| Action::ChangeAddress { store, order, street }),
+        3 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::RefundOne { store, order }),
+        1 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::RefundShipping { store, order }),
+        1 => (s.clone(), n.clone(), 1i64..3000)
+            .prop_map(|(store, order, cents)| Action::RefundAmount { store, order, cents }),
+        2 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::Cancel { store, order }),
+        1 => (s.clone(), n.clone()).prop_map(|(store, order)| Action::Archive { store, order }),
+        1 => (s.clone(), n.clone(), 0..MANUAL_STATUSES.len())
+            .prop_map(|(store, order, status)| Action::SetStatus { store, order, status }),
+        1 => (s.clone(), 0..MAPPABLE.len(), 0..MAPPABLE.len(), 0..MAPPABLE.len())
+            .prop_map(|(store, approved, review, cancelled)| Action::Mapping { store, approved, review, cancelled }),
+        1 => s.clone().prop_map(|store| Action::RetryFromLog { store }),
+        1 => s.clone().prop_map(|store| Action::Disconnect { store }),
+        1 => s.clone().prop_map(|store| Action::Connect { store }),
+        1 => s.clone().prop_map(|store| Action::Uninstall { store }),
+        1 => s.clone().prop_map(|store| Action::Reinstall { store }),
+    ];
+    let services = prop_oneof![
+        2 => (s.clone(), n.clone(), any::<bool>())
+            .prop_map(|(store, attempt, concurrent)| Action::Redeliver { store, attempt, concurrent }),
+        1 => (s.clone(), n.clone(), proptest::bool::weighted(0.6))
+            .prop_map(|(store, order, on)| Action::RefuseUpdates { store, order, on }),
         1 => any::<bool>().prop_map(|on| Action::Outage { on }),
-        2 => Just(Action::Settle),
+        1 => prop_oneof![Just(0u64), Just(50), Just(300)].prop_map(|ms| Action::SequraLatency { ms }),
+        1 => (1usize..3).prop_map(|times| Action::WebhookDuplicates { times }),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(on, reversed)| Action::HoldWebhooks { on, reversed }),
+        1 => s.clone().prop_map(|store| Action::DeactivateHooks { store }),
+        1 => (0usize..2, prop_oneof![Just(429u16), Just(500), Just(502), Just(503)], 1usize..4)
+            .prop_map(|(method, status, times)| Action::BcFailures { method, status, times }),
+        1 => Just(Action::Reconcile),
+        3 => Just(Action::Settle),
+    ];
+    let machine = prop_oneof![
+        // At once, while a job runs, or once most of the work is done.
+        Just(0u64),
+        1u64..40,
+        40u64..400
     ]
+    .prop_map(|after_ms| Action::Crash { after_ms });
+    if crash {
+        prop_oneof![5 => shopper, 4 => merchant, 2 => services, 1 => machine].boxed()
+    } else {
+        prop_oneof![5 => shopper, 4 => merchant, 2 => services].boxed()
+    }
 }
 
 /// A scenario: `max / 2` to `max` actions (shrinking goes below).
-pub fn scenario(stores: usize, max: usize) -> impl Strategy<Value = Vec<Action>> {
-    proptest::collection::vec(action(stores), (max / 2).max(1)..=max.max(1))
+pub fn scenario(stores: usize, max: usize, crash: bool) -> impl Strategy<Value = Vec<Action>> {
+    proptest::collection::vec(action(stores, crash), (max / 2).max(1)..=max.max(1))
 }
 
 /// How often each action ran (and did something) and each invariant was checked.
@@ -165,489 +352,6 @@ impl Coverage {
             *self.invariants.entry(k.clone()).or_default() += v;
         }
     }
-}
-
-/// Everything one store's actors have made so far.
-struct StoreSim {
-    hash: String,
-    carts: Vec<String>,
-    /// (BigCommerce order id, seQura uuid, method) of every started attempt.
-    attempts: Vec<(u64, String, &'static str)>,
-}
-
-struct World {
-    app: TestApp,
-    stores: Vec<StoreSim>,
-    coverage: Coverage,
-    /// Every 5xx the app answered the simulator or seQura's notifications outside an outage.
-    server_errors: Vec<String>,
-    outage: bool,
-}
-
-fn pick<T>(items: &[T], i: usize) -> Option<&T> {
-    (!items.is_empty()).then(|| &items[i % items.len()])
-}
-
-impl World {
-    async fn new(stores: usize) -> World {
-        let app = spawn_app_with(|s| {
-            s.jobs.retry_base_ms = 20;
-            s.jobs.retry_max_ms = 200;
-        })
-        .await;
-        let mut sims = Vec::new();
-        for i in 0..stores {
-            let hash = format!("sim{i}");
-            app.spanish_store(&hash).await;
-            sims.push(StoreSim {
-                hash,
-                carts: Vec::new(),
-                attempts: Vec::new(),
-            });
-        }
-        World {
-            app,
-            stores: sims,
-            coverage: Coverage::default(),
-            server_errors: Vec::new(),
-            outage: false,
-        }
-    }
-
-    /// The store's orders placed so far (not Incomplete), by id.
-    fn placed(&self, store: usize) -> Vec<u64> {
-        let mut ids: Vec<u64> = self
-            .app
-            .bc
-            .orders(&self.stores[store].hash)
-            .iter()
-            .filter(|o| o["status_id"].as_u64() != Some(INCOMPLETE))
-            .filter_map(|o| o["id"].as_u64())
-            .collect();
-        ids.sort_unstable();
-        ids
-    }
-
-    async fn act(&mut self, action: &Action) {
-        let did = match action {
-            Action::Cart { store, items } => {
-                let items: Vec<(u64, u64)> =
-                    items.iter().map(|(p, q)| (PRODUCTS[*p], *q)).collect();
-                let s = &mut self.stores[*store];
-                let id = self.app.bc.create_checkout(&s.hash, &items, "ES");
-                s.carts.push(id);
-                true
-            }
-            Action::Start {
-                store,
-                cart,
-                method,
-            } => {
-                let s = &self.stores[*store];
-                let Some(checkout) = pick(&s.carts, *cart).cloned() else {
-                    return;
-                };
-                let hash = s.hash.clone();
-                let resp = self
-                    .app
-                    .http
-                    .post(format!("{}/checkout/{hash}/start", self.app.address))
-                    .json(
-                        &serde_json::json!({ "checkoutId": checkout, "product": METHODS[*method] }),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status().as_u16();
-                if status >= 500 && !self.outage {
-                    self.server_errors
-                        .push(format!("start {checkout}: {status}"));
-                }
-                if status != 200 {
-                    if std::env::var_os("SIM_DEBUG").is_some() {
-                        eprintln!(
-                            "start {checkout}: {status} {}",
-                            resp.text().await.unwrap_or_default()
-                        );
-                    }
-                    return;
-                }
-                let body: Value = resp.json().await.unwrap();
-                let Some(order_id) = body["order_id"].as_u64() else {
-                    if std::env::var_os("SIM_DEBUG").is_some() {
-                        eprintln!("start {checkout}: 200 without an order id: {body}");
-                    }
-                    return;
-                };
-                // The attempt's seQura order: the newest one solicited for this order id and
-                // not yet any store's attempt (stores number their orders alike; starts run one
-                // at a time).
-                let known = |uuid: &str| {
-                    self.stores
-                        .iter()
-                        .any(|s| s.attempts.iter().any(|(_, u, _)| u == uuid))
-                };
-                let uuid = self
-                    .app
-                    .sequra
-                    .orders()
-                    .into_iter()
-                    .rfind(|o| {
-                        o.solicited["merchant_reference"]["order_ref_1"].as_str()
-                            == Some(order_id.to_string().as_str())
-                            && !known(&o.uuid)
-                    })
-                    .map(|o| o.uuid);
-                let Some(uuid) = uuid else { return };
-                self.stores[*store]
-                    .attempts
-                    .push((order_id, uuid, METHODS[*method]));
-                true
-            }
-            Action::Complete {
-                store,
-                attempt,
-                profile,
-            } => {
-                let Some((_, uuid, product)) =
-                    pick(&self.stores[*store].attempts, *attempt).cloned()
-                else {
-                    return;
-                };
-                match self
-                    .app
-                    .sequra
-                    .complete_form(&uuid, product, None, profile.shopper())
-                    .await
-                {
-                    Ok(outcome) => {
-                        for (kind, state, status) in &outcome.deliveries {
-                            // During a seQura outage the app cannot check a notification
-                            // with seQura, and says so with a 503.
-                            if *status >= 500 && !self.outage {
-                                self.server_errors
-                                    .push(format!("{kind} {state} of {uuid}: {status}"));
-                            }
-                        }
-                        true
-                    }
-                    // Already completed, or not awaiting the form: the stand-in refuses.
-                    Err(_) => false,
-                }
-            }
-            Action::Redeliver { store, attempt } => {
-                let Some((_, uuid, _)) = pick(&self.stores[*store].attempts, *attempt).cloned()
-                else {
-                    return;
-                };
-                let Some(last) = self
-                    .app
-                    .sequra
-                    .order(&uuid)
-                    .and_then(|o| o.notifications.into_iter().rfind(|n| n.kind == "ipn"))
-                else {
-                    return;
-                };
-                let resp = self
-                    .app
-                    .http
-                    .post(&last.url)
-                    .form(&last.fields)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status().as_u16();
-                if status >= 500 && !self.outage {
-                    self.server_errors.push(format!(
-                        "redelivered ipn {} of {uuid}: {status}",
-                        last.state
-                    ));
-                }
-                true
-            }
-            Action::ShipAll { store, order } => {
-                let hash = self.stores[*store].hash.clone();
-                let Some(id) = pick(&self.placed(*store), *order).copied() else {
-                    return;
-                };
-                self.app.bc.ship_all(&hash, id).is_some()
-            }
-            Action::ShipOne { store, order } => {
-                let hash = self.stores[*store].hash.clone();
-                let Some(id) = pick(&self.placed(*store), *order).copied() else {
-                    return;
-                };
-                let line = self.app.bc.order_products(&hash, id).into_iter().find(|l| {
-                    l["type"].as_str() != Some("digital")
-                        && l["quantity"].as_u64().unwrap_or(0)
-                            > l["quantity_shipped"].as_u64().unwrap_or(0)
-                });
-                match line.and_then(|l| l["id"].as_u64()) {
-                    Some(line) => self.app.bc.ship_items(&hash, id, &[(line, 1)]).is_some(),
-                    None => false,
-                }
-            }
-            Action::RefundOne { store, order } => {
-                let hash = self.stores[*store].hash.clone();
-                let Some(id) = pick(&self.placed(*store), *order).copied() else {
-                    return;
-                };
-                let line = self.app.bc.order_products(&hash, id).into_iter().next();
-                match line.and_then(|l| l["id"].as_u64()) {
-                    Some(line) => self
-                        .app
-                        .bc
-                        .refund(
-                            &hash,
-                            id,
-                            &RefundSpec {
-                                items: vec![(line, 1)],
-                                shipping_cents: 0,
-                                order_cents: 0,
-                            },
-                        )
-                        .is_some(),
-                    None => false,
-                }
-            }
-            Action::Cancel { store, order } => {
-                let hash = self.stores[*store].hash.clone();
-                let Some(id) = pick(&self.placed(*store), *order).copied() else {
-                    return;
-                };
-                self.app.bc.set_order_status(&hash, id, CANCELLED as u32)
-            }
-            Action::WebhookDuplicates { times } => {
-                self.app.bc.set_webhook_duplicates(*times);
-                true
-            }
-            Action::Outage { on } => {
-                self.outage = *on;
-                self.app.sequra.set_outage(*on);
-                true
-            }
-            Action::Settle => {
-                if self.outage {
-                    // Jobs for seQura cannot drain while it is down: only the webhooks arrive.
-                    self.app.bc.webhooks_settled(Duration::from_secs(20)).await;
-                } else {
-                    self.settle().await;
-                }
-                true
-            }
-        };
-        if did {
-            self.coverage.act(action.name());
-        }
-    }
-
-    /// Webhooks delivered and the queue drained (retries included), three times over so that
-    /// what one job causes is settled too.
-    async fn settle(&self) {
-        for _ in 0..3 {
-            self.app.bc.webhooks_settled(Duration::from_secs(20)).await;
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while std::time::Instant::now() < deadline {
-                let n = self
-                    .app
-                    .state
-                    .db
-                    .call_blocking(|c| sequra_bc::db::jobs::outstanding(c))
-                    .unwrap_or(1);
-                if n == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-
-    /// The invariants, from the stand-ins' records.
-    fn check(&mut self) -> Result<(), String> {
-        let mut failures = Vec::new();
-        let sequra: Vec<OrderRecord> = self.app.sequra.orders();
-        for s in &self.stores {
-            let orders = self.app.bc.orders(&s.hash);
-            let by_id: BTreeMap<u64, &Value> = orders
-                .iter()
-                .filter_map(|o| Some((o["id"].as_u64()?, o)))
-                .collect();
-            let mine: Vec<&OrderRecord> = sequra
-                .iter()
-                .filter(|o| s.attempts.iter().any(|(_, u, _)| *u == o.uuid))
-                .collect();
-            // 1. Every approval seQura made (and the shop acknowledged) belongs to exactly one
-            //    placed BigCommerce order, with the payment recorded on it.
-            let mut paid_by: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
-            for o in &mine {
-                if !acknowledged(o, "approved") {
-                    continue;
-                }
-                self.coverage.checked("1_approval_placed");
-                let Some(id) = order_of(o) else {
-                    failures.push(format!("{}: approved {} names no order", s.hash, o.uuid));
-                    continue;
-                };
-                paid_by.entry(id).or_default().push(&o.uuid);
-                match by_id.get(&id) {
-                    None => failures.push(format!(
-                        "{}: approved {} but order {id} is gone",
-                        s.hash, o.uuid
-                    )),
-                    Some(bc) => {
-                        if bc["status_id"].as_u64() == Some(INCOMPLETE) {
-                            failures.push(format!(
-                                "{}: approved {} but order {id} is Incomplete",
-                                s.hash, o.uuid
-                            ));
-                        }
-                        if bc["payment_provider_id"].as_str() != Some(o.uuid.as_str()) {
-                            failures.push(format!(
-                                "{}: order {id} paid by {} carries payment_provider_id {}",
-                                s.hash, o.uuid, bc["payment_provider_id"]
-                            ));
-                        }
-                    }
-                }
-            }
-            for (id, uuids) in &paid_by {
-                if uuids.len() > 1 {
-                    failures.push(format!("{}: order {id} paid twice: {uuids:?}", s.hash));
-                }
-            }
-            // 2. No order is placed without seQura's approval or review.
-            for (id, bc) in &by_id {
-                let status = bc["status_id"].as_u64().unwrap_or(INCOMPLETE);
-                if status == INCOMPLETE {
-                    continue;
-                }
-                self.coverage.checked("2_placed_is_paid");
-                let backed = mine.iter().any(|o| {
-                    order_of(o) == Some(*id)
-                        && (acknowledged(o, "approved") || acknowledged(o, "needs_review"))
-                });
-                if !backed {
-                    failures.push(format!(
-                        "{}: order {id} placed (status {status}) without a seQura approval",
-                        s.hash
-                    ));
-                }
-            }
-            // 4. Money adds up: what seQura holds for a confirmed order is what BigCommerce
-            //    says is still sold (cancelled: nothing).
-            for o in &mine {
-                if o.state != "confirmed" {
-                    continue;
-                }
-                let Some(id) = order_of(o) else { continue };
-                let Some(bc) = by_id.get(&id) else { continue };
-                if open_log_entry(&self.app, &s.hash, id) {
-                    continue;
-                }
-                self.coverage.checked("4_money_adds_up");
-                let status = bc["status_id"].as_u64().unwrap_or(0);
-                // v2's `refunded_amount` always reads 0 (spec §3.2): the refunds are v3's.
-                let refunded: i64 = self
-                    .app
-                    .bc
-                    .order_refunds(&s.hash, id)
-                    .iter()
-                    .map(|r| cents(&r["total_amount"]))
-                    .sum();
-                let sold = cents(&bc["total_inc_tax"]) - refunded;
-                let shipped = cart_total(o.shipped_cart.as_ref());
-                // Never updated: seQura still holds the solicited cart, all unshipped.
-                let unshipped = if o.shipped_cart.is_none() && o.unshipped_cart.is_none() {
-                    amount_solicited(o)
-                } else {
-                    cart_total(o.unshipped_cart.as_ref())
-                };
-                let held = shipped + unshipped;
-                if status == CANCELLED {
-                    // Cancelled: nothing is left to ship, and what already shipped stays
-                    // charged (the app's design; the merchant is told to refund it).
-                    if unshipped != 0 || shipped > sold {
-                        failures.push(format!(
-                            "{}: order {id} cancelled: seQura holds {shipped} shipped and \
-                             {unshipped} unshipped of {sold} sold",
-                            s.hash
-                        ));
-                    }
-                } else if held != sold {
-                    failures.push(format!(
-                        "{}: order {id} (status {status}): seQura holds {held}, BigCommerce sold {sold}",
-                        s.hash
-                    ));
-                }
-            }
-        }
-        // 6. No 5xx the scenario did not call for, no job left.
-        self.coverage.checked("6_no_5xx_no_job_left");
-        failures.extend(self.server_errors.iter().map(|e| format!("5xx: {e}")));
-        let stuck = self
-            .app
-            .count("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')");
-        if stuck > 0 {
-            failures.push(format!("{stuck} job(s) still queued after settling"));
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n"))
-        }
-    }
-}
-
-/// True when seQura notified `state` for the order and the shop answered 200.
-fn acknowledged(o: &OrderRecord, state: &str) -> bool {
-    o.notifications
-        .iter()
-        .any(|n| n.kind == "ipn" && n.state == state && n.status == 200)
-}
-
-/// The BigCommerce order a seQura order was solicited for.
-fn order_of(o: &OrderRecord) -> Option<u64> {
-    o.solicited["merchant_reference"]["order_ref_1"]
-        .as_str()?
-        .parse()
-        .ok()
-}
-
-/// An open (unresolved) refusal or failure in the app's transaction log for the order: a
-/// difference the merchant has been told about.
-fn open_log_entry(app: &TestApp, store: &str, order: u64) -> bool {
-    app.count(&format!(
-        "SELECT COUNT(*) FROM transaction_log WHERE store_hash = '{store}' AND bc_order_id = {order}
-         AND outcome IN ('rejected', 'failed') AND resolved_at IS NULL"
-    )) > 0
-}
-
-/// A decimal of BigCommerce (`"12.5000"` in v2, `12.5` in v3) in cents.
-fn cents(v: &Value) -> i64 {
-    let text = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => "0".into(),
-    };
-    let s = text.as_str();
-    let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
-    let frac = format!("{frac:0<2}");
-    let sign = if whole.starts_with('-') { -1 } else { 1 };
-    let whole: i64 = whole.trim_start_matches('-').parse().unwrap_or(0);
-    let frac: i64 = frac[..2].parse().unwrap_or(0);
-    sign * (whole * 100 + frac)
-}
-
-fn cart_total(cart: Option<&Value>) -> i64 {
-    cart.and_then(|c| c["order_total_with_tax"].as_i64())
-        .unwrap_or(0)
-}
-
-/// The total of the cart the order was solicited with.
-fn amount_solicited(o: &OrderRecord) -> i64 {
-    o.solicited["cart"]["order_total_with_tax"]
-        .as_i64()
-        .unwrap_or(0)
 }
 
 /// What the app logged at WARN and above during the current scenario (scenarios run one at a
@@ -703,21 +407,28 @@ pub async fn run(actions: &[Action], stores: usize) -> Result<Coverage, String> 
     if debug {
         eprintln!("{:>6} ms set-up", set_up.as_millis());
     }
-    // The end of every scenario: outages end, everything pending arrives.
-    world.app.sequra.set_outage(false);
-    world.outage = false;
-    world.app.bc.set_webhook_duplicates(1);
     let t = std::time::Instant::now();
-    world.settle().await;
+    world.finish().await;
     if debug {
         eprintln!("{:>6} ms final settle", t.elapsed().as_millis());
     }
-    let checked = world
-        .check()
-        .map_err(|e| format!("{e}\n--- the app's warnings ---\n{}", log_tail()));
+    let checked = check::check(&mut world).await.map_err(|e| {
+        let served = world.served_log().map(|log| {
+            let from = log.len().saturating_sub(3000);
+            format!(
+                "\n--- its own process's log ---\n{}",
+                &log[log.floor_char_boundary(from)..]
+            )
+        });
+        format!(
+            "{e}\n--- the app's warnings ---\n{}{}",
+            log_tail(),
+            served.unwrap_or_default()
+        )
+    });
     let coverage = world.coverage.clone();
     let t = std::time::Instant::now();
-    world.app.stop().await;
+    world.stop().await;
     if debug {
         eprintln!("{:>6} ms stop", t.elapsed().as_millis());
     }
@@ -740,6 +451,17 @@ pub fn run_blocking(actions: &[Action], stores: usize) -> Result<Coverage, Strin
     outcome
 }
 
+/// Whether scenario `seed` of a soak with this share of crash scenarios (0–1) is one:
+/// decided by the seed alone, so a failure reproduces with `--scenarios 1`.
+pub fn crashes(seed: u64, share: f64) -> bool {
+    // SplitMix64's finaliser: neighbouring seeds spread over the range.
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64 <= share && share > 0.0
+}
+
 /// A failing scenario: its seed, its shrunk actions and why.
 #[derive(Debug)]
 pub struct Failure {
@@ -751,8 +473,14 @@ pub struct Failure {
 /// The coverage of every run of the process (shrinking runs included).
 pub static COVERAGE: Mutex<Option<Coverage>> = Mutex::new(None);
 
-/// Scenario `seed`: generated from the seed alone, run, and on failure shrunk.
-pub fn scenario_from_seed(seed: u64, stores: usize, max_actions: usize) -> Result<(), Failure> {
+/// Scenario `seed`: generated from the seed alone (with crashes of the app's process among
+/// its actions when `crash`), run, and on failure shrunk.
+pub fn scenario_from_seed(
+    seed: u64,
+    stores: usize,
+    max_actions: usize,
+    crash: bool,
+) -> Result<(), Failure> {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
@@ -764,7 +492,7 @@ pub fn scenario_from_seed(seed: u64, stores: usize, max_actions: usize) -> Resul
     };
     let mut runner = TestRunner::new_with_rng(config, rng);
     let result = runner.run(
-        &scenario(stores, max_actions),
+        &scenario(stores, max_actions, crash),
         |actions| match run_blocking(&actions, stores) {
             Ok(c) => {
                 COVERAGE

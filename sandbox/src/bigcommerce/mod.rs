@@ -1026,6 +1026,16 @@ impl BigCommerceStandIn {
         });
     }
 
+    /// How many failures set with `fail_next` / `overload_next` are still to be answered.
+    pub fn pending_failures(&self) -> usize {
+        self.shared
+            .lock()
+            .failures
+            .iter()
+            .map(|f| f.remaining)
+            .sum()
+    }
+
     /// Right after the store's next `GET /v2/orders` page (a 200 answer), `body` is applied
     /// to the order as `PUT /v2/orders/{id}` applies it, webhooks included: someone else's
     /// change while a client pages through the list. A body `PUT` refuses changes nothing.

@@ -1,0 +1,612 @@
+//! The invariants (issue 13), checked once a scenario has settled. What BigCommerce and seQura
+//! hold comes from the stand-ins' own records; what the merchant is told comes from the app's
+//! pages, read as the merchant's browser reads them. Nothing here reads the app's code; the
+//! app's database is read only to see that its queue is empty.
+//!
+//! What seQura should hold of an order is computed from BigCommerce's record of it with the
+//! app's documented rules (README, "What seQura holds"): shipped units less the units refunded
+//! (a refund takes shipped goods back first) are shipped; what is neither shipped nor refunded
+//! is unshipped; a cancelled or archived order keeps its shipped goods and nothing unshipped;
+//! an order refunded in full holds nothing.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use sequra_bc_sandbox::sequra::OrderRecord;
+
+use super::world::{Attempt, CANCELLED, INCOMPLETE, World};
+
+/// Checks every invariant; every failure, one per line.
+pub async fn check(world: &mut World) -> Result<(), String> {
+    let mut failures = Vec::new();
+    let sequra: Vec<OrderRecord> = world.app.sequra.orders();
+    let requests = world.app.bc.requests();
+    for si in 0..world.stores.len() {
+        let s = &world.stores[si];
+        let hash = s.hash.clone();
+        let attempts = s.attempts.clone();
+        let session = s.session.clone();
+        let orders = world.app.bc.orders(&hash);
+        let by_id: BTreeMap<u64, Value> = orders
+            .into_iter()
+            .filter_map(|o| Some((o["id"].as_u64()?, o)))
+            .collect();
+        let mine: Vec<&OrderRecord> = sequra
+            .iter()
+            .filter(|o| attempts.iter().any(|a| a.uuid == o.uuid))
+            .collect();
+        let cov = &mut world.coverage;
+
+        // 1. Every approval seQura made (and the shop acknowledged) belongs to exactly one
+        //    placed BigCommerce order, with the payment recorded on it.
+        let mut paid_by: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+        for o in &mine {
+            if !acknowledged(o, "approved") {
+                continue;
+            }
+            cov.checked("1_approval_placed");
+            let Some(id) = order_of(o) else {
+                failures.push(format!("{hash}: approved {} names no order", o.uuid));
+                continue;
+            };
+            paid_by.entry(id).or_default().push(&o.uuid);
+            let Some(bc) = by_id.get(&id) else {
+                failures.push(format!(
+                    "{hash}: approved {} but order {id} is gone",
+                    o.uuid
+                ));
+                continue;
+            };
+            if bc["status_id"].as_u64() == Some(INCOMPLETE) {
+                failures.push(format!(
+                    "{hash}: approved {} but order {id} is Incomplete (invisible to the merchant)",
+                    o.uuid
+                ));
+            }
+            if bc["payment_provider_id"].as_str() != Some(o.uuid.as_str()) {
+                failures.push(format!(
+                    "{hash}: order {id} paid by {} carries payment_provider_id {}",
+                    o.uuid, bc["payment_provider_id"]
+                ));
+            }
+            if bc["payment_method"]
+                .as_str()
+                .is_none_or(|m| !m.contains("seQura"))
+            {
+                failures.push(format!(
+                    "{hash}: order {id} paid by {} carries payment_method {}",
+                    o.uuid, bc["payment_method"]
+                ));
+            }
+        }
+        for (id, uuids) in &paid_by {
+            if uuids.len() > 1 {
+                failures.push(format!("{hash}: order {id} paid twice: {uuids:?}"));
+            }
+        }
+
+        // 2. No order is placed without seQura's approval or review.
+        for (id, bc) in &by_id {
+            let status = bc["status_id"].as_u64().unwrap_or(INCOMPLETE);
+            if status == INCOMPLETE {
+                continue;
+            }
+            cov.checked("2_placed_is_paid");
+            let backed = mine.iter().any(|o| {
+                order_of(o) == Some(*id)
+                    && (acknowledged(o, "approved") || acknowledged(o, "needs_review"))
+            });
+            if !backed {
+                failures.push(format!(
+                    "{hash}: order {id} placed (status {status}) without a seQura approval"
+                ));
+            }
+        }
+
+        // 8 (read first: 3 and 4 allow what the merchant has been told about). The order
+        // panel, as the control panel shows it.
+        let mut panels: BTreeMap<u64, Panel> = BTreeMap::new();
+        for id in by_id.keys() {
+            if !attempts.iter().any(|a| a.order_id == *id) {
+                continue;
+            }
+            let (status, html) = world
+                .app
+                .page(&format!("/app/orders/{id}/sequra"), &session)
+                .await;
+            if status != 200 {
+                failures.push(format!("{hash}: the order panel of {id} answered {status}"));
+                continue;
+            }
+            panels.insert(*id, Panel::read(&html));
+        }
+        let cov = &mut world.coverage;
+
+        for o in &mine {
+            let Some(id) = order_of(o) else { continue };
+            let Some(bc) = by_id.get(&id) else { continue };
+            let approved = acknowledged(o, "approved");
+            let open = panels.get(&id).is_some_and(|p| p.open_entries > 0);
+
+            // 7. The panel of this store's order shows this store's payment.
+            if approved && let Some(p) = panels.get(&id) {
+                cov.checked("7_stores_isolated");
+                if p.uuid.as_deref() != Some(o.uuid.as_str())
+                    && !attempts
+                        .iter()
+                        .any(|a| Some(a.uuid.as_str()) == p.uuid.as_deref())
+                {
+                    failures.push(format!(
+                        "{hash}: the panel of order {id} shows seQura order {:?}, not one of this \
+                         store's ({})",
+                        p.uuid, o.uuid
+                    ));
+                }
+            }
+            if !approved || !matches!(o.state.as_str(), "confirmed" | "cancelled") {
+                continue;
+            }
+            if open {
+                cov.checked("3_4_difference_explained_by_the_log");
+                continue;
+            }
+            let truth = Truth::of(&world.app.bc, &hash, id, bc);
+            let held = Held::of(o);
+
+            // 4. Money adds up.
+            cov.checked("4_money_adds_up");
+            if let Some(why) = truth.money(&held) {
+                failures.push(format!(
+                    "{hash}: order {id} (status {}, seQura {}): {why}",
+                    bc["status_id"], o.state
+                ));
+            }
+            for (what, cart) in carts_sent(o) {
+                cov.checked("4_every_cart_adds_up");
+                if let Some(why) = adds_up(cart) {
+                    failures.push(format!("{hash}: order {id}: {what} does not add up: {why}"));
+                }
+            }
+
+            // 3. Item by item, and the address.
+            cov.checked("3_carts_match_bigcommerce");
+            if held.shipped_units != truth.shipped_units
+                || held.unshipped_units != truth.unshipped_units
+            {
+                failures.push(format!(
+                    "{hash}: order {id}: seQura holds shipped {:?} unshipped {:?}, BigCommerce \
+                     implies shipped {:?} unshipped {:?}",
+                    held.shipped_units,
+                    held.unshipped_units,
+                    truth.shipped_units,
+                    truth.unshipped_units
+                ));
+            }
+            if !truth.closed && truth.street.is_some() && held.street != truth.street {
+                failures.push(format!(
+                    "{hash}: order {id}: seQura delivers to {:?}, BigCommerce to {:?}",
+                    held.street, truth.street
+                ));
+            }
+
+            // 8. The merchant's panel shows what seQura holds.
+            if let Some(p) = panels.get(&id) {
+                cov.checked("8_panel_agrees");
+                if matches!(p.state.as_str(), "none" | "pending") {
+                    failures.push(format!(
+                        "{hash}: order {id} approved, but its panel says {:?}",
+                        p.state
+                    ));
+                }
+                if let Some((shipped, unshipped)) = p.amounts
+                    && (shipped, unshipped) != (held.shipped_total, held.unshipped_total)
+                {
+                    failures.push(format!(
+                        "{hash}: order {id}: the panel shows {shipped} shipped and {unshipped} \
+                         unshipped, seQura holds {} and {}",
+                        held.shipped_total, held.unshipped_total
+                    ));
+                }
+            }
+        }
+
+        // 5. Nothing doubled: no update sent twice for one change, no order's status set
+        //    more often than seQura gave it outcomes (a late notification must not set it
+        //    again over the merchant's own change).
+        for o in &mine {
+            cov.checked("5_nothing_doubled");
+            for pair in o.updates.windows(2) {
+                if same_holding(&pair[0], &pair[1]) {
+                    failures.push(format!(
+                        "{hash}: {} got the same update twice in a row",
+                        o.uuid
+                    ));
+                    break;
+                }
+            }
+        }
+        for a in &attempts {
+            let outcomes = outcomes_of(&mine, a);
+            let path = format!("/stores/{hash}/v2/orders/{}", a.order_id);
+            let status_writes = requests
+                .iter()
+                .filter(|r| r.method == "PUT" && r.path == path)
+                .filter(|r| {
+                    serde_json::from_str::<Value>(&r.body)
+                        .is_ok_and(|b| b.get("status_id").is_some_and(|v| !v.is_null()))
+                })
+                .count();
+            // A write BigCommerce failed on purpose is written again: allowed.
+            let retried = world.injected_put_failures;
+            if status_writes > outcomes + retried {
+                failures.push(format!(
+                    "{hash}: order {} had its status written {status_writes} times for {outcomes} \
+                     seQura outcome(s)",
+                    a.order_id
+                ));
+            }
+        }
+
+        // 7. The store's log names only the store's orders.
+        let (status, html) = world.app.page("/app/log", &session).await;
+        if status == 200 {
+            world.coverage.checked("7_log_isolated");
+            for order in log_orders(&html) {
+                if !attempts.iter().any(|a| a.order_id == order) {
+                    failures.push(format!(
+                        "{hash}: the transaction log names order {order}, not one of this store's"
+                    ));
+                }
+            }
+        }
+    }
+
+    // 6. No 5xx the scenario did not call for, no job left.
+    world.coverage.checked("6_no_5xx_no_job_left");
+    failures.extend(world.server_errors.iter().map(|e| format!("5xx: {e}")));
+    let stuck = world
+        .app
+        .count("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')");
+    if stuck > 0 {
+        failures.push(format!("{stuck} job(s) still queued after settling"));
+    }
+    failures.dedup();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+/// True when seQura notified `state` for the order and the shop answered 200.
+fn acknowledged(o: &OrderRecord, state: &str) -> bool {
+    o.notifications
+        .iter()
+        .any(|n| n.state == state && n.status == 200)
+}
+
+/// How many distinct outcomes seQura gave the orders of one BigCommerce order that the shop
+/// acknowledged (each may set the order's status once).
+fn outcomes_of(mine: &[&OrderRecord], a: &Attempt) -> usize {
+    let mut states: Vec<&str> = Vec::new();
+    for o in mine.iter().filter(|o| order_of(o) == Some(a.order_id)) {
+        for n in o.notifications.iter().filter(|n| n.status == 200) {
+            let state = if n.state.starts_with("cancel") {
+                "cancelled"
+            } else {
+                n.state.as_str()
+            };
+            if !states.contains(&state) {
+                states.push(state);
+            }
+        }
+    }
+    states.len()
+}
+
+/// The BigCommerce order a seQura order was solicited for.
+fn order_of(o: &OrderRecord) -> Option<u64> {
+    o.solicited["merchant_reference"]["order_ref_1"]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// A decimal of BigCommerce (`"12.5000"` in v2, `12.5` in v3) in cents.
+pub fn cents(v: &Value) -> i64 {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => "0".into(),
+    };
+    let s = text.as_str();
+    let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let frac = format!("{frac:0<2}");
+    let sign = if whole.starts_with('-') { -1 } else { 1 };
+    let whole: i64 = whole.trim_start_matches('-').parse().unwrap_or(0);
+    let frac: i64 = frac[..2].parse().unwrap_or(0);
+    sign * (whole * 100 + frac)
+}
+
+fn cart_total(cart: Option<&Value>) -> i64 {
+    cart.and_then(|c| c["order_total_with_tax"].as_i64())
+        .unwrap_or(0)
+}
+
+/// Units of each product (by reference) in a cart.
+fn units(cart: Option<&Value>) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for item in cart
+        .and_then(|c| c["items"].as_array())
+        .into_iter()
+        .flatten()
+    {
+        if item["type"].as_str() == Some("product") {
+            let reference = item["reference"].as_str().unwrap_or("").to_string();
+            *out.entry(reference).or_default() += item["quantity"].as_i64().unwrap_or(0);
+        }
+    }
+    out.retain(|_, q| *q != 0);
+    out
+}
+
+/// Why a cart does not add up (its items' totals against its total), if it does not.
+fn adds_up(cart: &Value) -> Option<String> {
+    let items = cart["items"].as_array()?;
+    let sum: i64 = items
+        .iter()
+        .map(|i| i["total_with_tax"].as_i64().unwrap_or(0))
+        .sum();
+    let total = cart["order_total_with_tax"].as_i64().unwrap_or(0);
+    let bad_line = items.iter().find(|i| {
+        i["type"].as_str() == Some("product")
+            && i["price_with_tax"].as_i64().unwrap_or(0) * i["quantity"].as_i64().unwrap_or(0)
+                != i["total_with_tax"].as_i64().unwrap_or(0)
+    });
+    match (sum == total, bad_line) {
+        (true, None) => None,
+        (false, _) => Some(format!("items sum to {sum}, total says {total}")),
+        (true, Some(l)) => Some(format!("line {} is not price × quantity", l["reference"])),
+    }
+}
+
+/// Every cart the shop sent seQura for the order, named.
+fn carts_sent(o: &OrderRecord) -> Vec<(String, &Value)> {
+    let mut out = vec![("the solicited cart".to_string(), &o.solicited["cart"])];
+    for (i, u) in o.updates.iter().enumerate() {
+        for key in ["shipped_cart", "unshipped_cart"] {
+            if u[key].is_object() {
+                out.push((format!("update {} {key}", i + 1), &u[key]));
+            }
+        }
+    }
+    out
+}
+
+/// Whether two updates ask seQura to hold the same thing.
+fn same_holding(a: &Value, b: &Value) -> bool {
+    [
+        "shipped_cart",
+        "unshipped_cart",
+        "delivery_address",
+        "invoice_address",
+    ]
+    .iter()
+    .all(|k| a[k] == b[k])
+}
+
+/// What seQura holds of an order.
+struct Held {
+    shipped_total: i64,
+    unshipped_total: i64,
+    shipped_units: BTreeMap<String, i64>,
+    unshipped_units: BTreeMap<String, i64>,
+    street: Option<String>,
+}
+
+impl Held {
+    fn of(o: &OrderRecord) -> Held {
+        let street = |v: &Value| {
+            v["delivery_address"]["address_line_1"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        if o.shipped_cart.is_none() && o.unshipped_cart.is_none() {
+            // Never updated: the solicited cart, all unshipped (empty once cancelled).
+            let cancelled = o.state == "cancelled";
+            let cart = (!cancelled).then_some(&o.solicited["cart"]);
+            return Held {
+                shipped_total: 0,
+                unshipped_total: cart_total(cart),
+                shipped_units: BTreeMap::new(),
+                unshipped_units: units(cart),
+                street: street(&o.solicited),
+            };
+        }
+        let last = o.updates.last().or(o.last_put.as_ref());
+        Held {
+            shipped_total: cart_total(o.shipped_cart.as_ref()),
+            unshipped_total: cart_total(o.unshipped_cart.as_ref()),
+            shipped_units: units(o.shipped_cart.as_ref()),
+            unshipped_units: units(o.unshipped_cart.as_ref()),
+            street: last.and_then(street).or_else(|| street(&o.solicited)),
+        }
+    }
+}
+
+/// What BigCommerce's record of an order implies seQura should hold.
+struct Truth {
+    /// What the shopper owes through seQura: the order total less store credit and gift
+    /// certificates, less the refunds.
+    sold: i64,
+    refunded: i64,
+    shipped_units: BTreeMap<String, i64>,
+    unshipped_units: BTreeMap<String, i64>,
+    street: Option<String>,
+    /// Cancelled or archived: nothing more ships.
+    closed: bool,
+    /// Nothing is held: cancelled before anything shipped, or refunded in full.
+    nothing: bool,
+}
+
+impl Truth {
+    fn of(
+        bc: &sequra_bc_sandbox::bigcommerce::BigCommerceStandIn,
+        hash: &str,
+        id: u64,
+        order: &Value,
+    ) -> Truth {
+        // v2's `refunded_amount` always reads 0 (spec §3.2): the refunds are v3's.
+        let refunded: i64 = bc
+            .order_refunds(hash, id)
+            .iter()
+            .map(|r| cents(&r["total_amount"]))
+            .sum();
+        let due = cents(&order["total_inc_tax"])
+            - cents(&order["store_credit_amount"])
+            - cents(&order["gift_certificate_amount"]);
+        let sold = due - refunded;
+        let closed = order["status_id"].as_u64() == Some(u64::from(CANCELLED))
+            || order["is_deleted"].as_bool() == Some(true);
+        let mut shipped_units = BTreeMap::new();
+        let mut unshipped_units = BTreeMap::new();
+        let mut anything_shipped = false;
+        for l in bc.order_products(hash, id) {
+            let reference = l["sku"].as_str().unwrap_or("").to_string();
+            let q = l["quantity"].as_i64().unwrap_or(0);
+            let s = l["quantity_shipped"].as_i64().unwrap_or(0).clamp(0, q);
+            let r = l["quantity_refunded"].as_i64().unwrap_or(0).clamp(0, q);
+            anything_shipped |= s > 0;
+            let returned = r.min(s);
+            let keep_unshipped = if closed {
+                0
+            } else {
+                (q - s - (r - returned)).max(0)
+            };
+            *shipped_units.entry(reference.clone()).or_insert(0) += s - returned;
+            *unshipped_units.entry(reference).or_insert(0) += keep_unshipped;
+        }
+        let nothing = (closed && !anything_shipped) || sold <= 0;
+        if nothing {
+            shipped_units.clear();
+            unshipped_units.clear();
+        }
+        shipped_units.retain(|_, q| *q != 0);
+        unshipped_units.retain(|_, q| *q != 0);
+        let street = bc
+            .order_shipping_addresses(hash, id)
+            .first()
+            .and_then(|a| a["street_1"].as_str().map(str::to_owned));
+        Truth {
+            sold,
+            refunded,
+            shipped_units,
+            unshipped_units,
+            street,
+            closed,
+            nothing,
+        }
+    }
+
+    /// Why what seQura holds is the wrong amount, if it is.
+    fn money(&self, held: &Held) -> Option<String> {
+        let (shipped, unshipped) = (held.shipped_total, held.unshipped_total);
+        let wrong = if self.nothing {
+            shipped != 0 || unshipped != 0
+        } else if self.closed {
+            // What shipped stays charged (the merchant is told to refund it); nothing is
+            // left to ship.
+            unshipped != 0 || shipped > self.sold
+        } else {
+            shipped + unshipped != self.sold
+        };
+        wrong.then(|| {
+            format!(
+                "seQura holds {shipped} shipped + {unshipped} unshipped; BigCommerce: {} to pay \
+                 after {} refunded{}",
+                self.sold,
+                self.refunded,
+                if self.nothing {
+                    ", nothing to hold"
+                } else if self.closed {
+                    ", cancelled"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+}
+
+/// The order panel, as read off its page.
+struct Panel {
+    state: String,
+    uuid: Option<String>,
+    /// (shipped, unshipped) in cents, when shown.
+    amounts: Option<(i64, i64)>,
+    /// Refusals and failures in the order's log not yet resolved.
+    open_entries: usize,
+}
+
+impl Panel {
+    fn read(html: &str) -> Panel {
+        let state = after(html, r#"id="order-panel""#)
+            .and_then(|rest| attr(rest, "data-state"))
+            .unwrap_or_default();
+        let uuid = after(html, r#"id="panel-uuid"><code>"#).and_then(|r| upto(r, "<"));
+        let amount = |id: &str| {
+            after(html, &format!(r#"id="{id}">"#))
+                .and_then(|r| upto(r, "<"))
+                .map(|text| digits_as_cents(&text))
+        };
+        let amounts = match (amount("panel-shipped"), amount("panel-unshipped")) {
+            (Some(s), Some(u)) => Some((s, u)),
+            _ => None,
+        };
+        let open_entries = html
+            .match_indices("data-outcome=\"")
+            .filter(|(i, m)| {
+                let rest = &html[i + m.len()..];
+                (rest.starts_with("rejected") || rest.starts_with("failed"))
+                    && attr(rest, "data-resolved").as_deref() == Some("no")
+            })
+            .count();
+        Panel {
+            state,
+            uuid,
+            amounts,
+            open_entries,
+        }
+    }
+}
+
+/// The order numbers the log's rows name.
+fn log_orders(html: &str) -> Vec<u64> {
+    html.match_indices("data-order=\"")
+        .filter_map(|(i, m)| upto(&html[i + m.len()..], "\"")?.parse().ok())
+        .collect()
+}
+
+fn after<'a>(html: &'a str, marker: &str) -> Option<&'a str> {
+    html.find(marker).map(|i| &html[i + marker.len()..])
+}
+
+fn upto(s: &str, end: &str) -> Option<String> {
+    s.find(end).map(|i| s[..i].trim().to_string())
+}
+
+/// The value of the first `name="…"` attribute in `s` (within its tag).
+fn attr(s: &str, name: &str) -> Option<String> {
+    let tag_end = s.find('>').unwrap_or(s.len());
+    let tag = &s[..tag_end];
+    let rest = after(tag, &format!("{name}=\""))?;
+    upto(rest, "\"")
+}
+
+/// "€1,234.56" or "1.234,56 €" as cents (amounts always show two decimals).
+fn digits_as_cents(text: &str) -> i64 {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let n: i64 = digits.parse().unwrap_or(0);
+    if text.contains('-') { -n } else { n }
+}

@@ -1,0 +1,889 @@
+//! The world a scenario acts on: the real app on port 0 with both stand-ins, and several
+//! stores, each with its own seQura account and merchant ref. Each action is done the way its
+//! actor does it: shoppers and merchants through the stand-ins' and the app's pages, seQura
+//! and BigCommerce through their stand-ins' controls.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use sequra_bc_sandbox::bigcommerce::{RefundSpec, User};
+use sequra_bc_sandbox::sequra::{AccountSpec, MerchantSpec};
+
+use super::helpers::{self, TestApp, session_of, spawn_app_with};
+use super::{Action, Coverage, MANUAL_STATUSES, MAPPABLE, METHODS, PRODUCTS};
+
+/// BigCommerce's Incomplete and Cancelled statuses.
+pub const INCOMPLETE: u64 = 0;
+pub const CANCELLED: u32 = 5;
+const SIM_PASSWORD: &str = "sim-password";
+
+/// One payment attempt a shopper started.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub order_id: u64,
+    pub uuid: String,
+    pub method: &'static str,
+}
+
+/// What the merchant has mapped each seQura status to, at one time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    pub approved: Option<u32>,
+    pub review: Option<u32>,
+    pub cancelled: Option<u32>,
+}
+
+/// The app's defaults (the mapping page's first view).
+const DEFAULT_MAPPING: Mapping = Mapping {
+    approved: Some(11),
+    review: Some(12),
+    cancelled: Some(5),
+};
+
+/// Everything one store's actors have made so far.
+pub struct StoreSim {
+    pub hash: String,
+    pub owner: User,
+    /// The owner's session on the app's pages (renewed by each install).
+    pub session: String,
+    /// The store's own seQura account and merchant ref.
+    pub username: String,
+    pub merchant_ref: String,
+    pub carts: Vec<String>,
+    pub attempts: Vec<Attempt>,
+    /// Every mapping the merchant saved, the defaults first.
+    pub mappings: Vec<Mapping>,
+    pub connected: bool,
+    pub installed: bool,
+}
+
+pub struct World {
+    pub app: TestApp,
+    pub stores: Vec<StoreSim>,
+    pub coverage: Coverage,
+    /// Every 5xx the app answered the simulator or seQura's notifications outside an outage.
+    pub server_errors: Vec<String>,
+    /// BigCommerce order writes failed on purpose (each is written again).
+    pub injected_put_failures: usize,
+    outage: bool,
+    held: bool,
+    customers: u64,
+    /// The app's own process, after the scenario's first crash.
+    served: Option<Served>,
+    /// BigCommerce failures set on purpose were pending when the current action began.
+    bc_failing: bool,
+}
+
+/// Job retries as fast as the in-process app's (base, max ms).
+const RETRY_MS: (u64, u64) = (20, 200);
+
+/// `sequra-bc serve` on the in-process app's address and data; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The app's executable: in `cargo test`, the binary; in the soak command (an example, which
+/// cargo gives no binary path), the command itself, which runs the app's command line when
+/// `SEQURA_BC_SIM_AS_APP` is set.
+fn app_command() -> std::process::Command {
+    match option_env!("CARGO_BIN_EXE_sequra-bc") {
+        Some(bin) => helpers::app_binary(bin),
+        None => {
+            let me = std::env::current_exe().unwrap();
+            let mut cmd = helpers::app_binary(me.to_str().unwrap());
+            cmd.env("SEQURA_BC_SIM_AS_APP", "1");
+            cmd
+        }
+    }
+}
+
+fn pick<T>(items: &[T], i: usize) -> Option<&T> {
+    (!items.is_empty()).then(|| &items[i % items.len()])
+}
+
+fn debug() -> bool {
+    std::env::var_os("SIM_DEBUG").is_some()
+}
+
+impl World {
+    pub async fn new(stores: usize) -> World {
+        let app = spawn_app_with(|s| {
+            (s.jobs.retry_base_ms, s.jobs.retry_max_ms) = RETRY_MS;
+        })
+        .await;
+        let mut sims = Vec::new();
+        for i in 0..stores {
+            let hash = format!("sim{i}");
+            let username = format!("sim{i}_user");
+            let merchant_ref = format!("sim{i}_es");
+            app.sequra.add_account(AccountSpec {
+                environment: "sandbox".into(),
+                username: username.clone(),
+                password: SIM_PASSWORD.into(),
+                merchants: vec![MerchantSpec::new(&merchant_ref, "ES")],
+            });
+            let (owner, html) = app.installed_store(&hash).await;
+            let mut s = StoreSim {
+                hash,
+                owner,
+                session: session_of(&html),
+                username,
+                merchant_ref,
+                carts: Vec::new(),
+                attempts: Vec::new(),
+                mappings: vec![DEFAULT_MAPPING],
+                connected: false,
+                installed: true,
+            };
+            assert!(connect(&app, &mut s).await, "store {i} connects");
+            let resp = app
+                .post_form(
+                    "/app/countries",
+                    &s.session,
+                    &[("country", "ES"), ("ref_ES", s.merchant_ref.as_str())],
+                )
+                .await;
+            assert_eq!(resp.status(), 303, "countries of {}", s.hash);
+            sims.push(s);
+        }
+        World {
+            app,
+            stores: sims,
+            coverage: Coverage::default(),
+            server_errors: Vec::new(),
+            injected_put_failures: 0,
+            outage: false,
+            held: false,
+            customers: 0,
+            served: None,
+            bc_failing: false,
+        }
+    }
+
+    /// `after_ms` from now, SIGKILL, whatever the app is doing; then the app starts again on
+    /// the same data and address. The first crash moves the app into a process of its own.
+    async fn crash(&mut self, after_ms: u64) {
+        if self.served.is_none() {
+            self.app.halt().await;
+            self.served = Some(self.serve().await);
+        }
+        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+        if let Some(mut served) = self.served.take() {
+            served.child.kill().unwrap(); // SIGKILL
+            served.child.wait().unwrap();
+        }
+        self.served = Some(self.serve().await);
+    }
+
+    /// Starts `sequra-bc serve` and waits until it listens.
+    async fn serve(&self) -> Served {
+        let data = self.app.data_path();
+        let log = data.join("serve.log");
+        let mut child = helpers::serve(
+            app_command(),
+            data,
+            &self.app.address,
+            &self.app.bc,
+            &self.app.sequra,
+            RETRY_MS,
+            &log,
+        );
+        let listen = self.app.address.trim_start_matches("http://").to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "serve exited {status}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if tokio::net::TcpStream::connect(&listen).await.is_ok() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Served { child, log }
+    }
+
+    /// The app's own process's log, when it has one.
+    pub fn served_log(&self) -> Option<String> {
+        let served = self.served.as_ref()?;
+        std::fs::read_to_string(&served.log).ok()
+    }
+
+    /// Stops the app, whichever process it is in.
+    pub async fn stop(self) {
+        let World { app, served, .. } = self;
+        drop(served);
+        app.stop().await;
+    }
+
+    /// The store's orders placed so far (not Incomplete), by id.
+    pub fn placed(&self, store: usize) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .app
+            .bc
+            .orders(&self.stores[store].hash)
+            .iter()
+            .filter(|o| o["status_id"].as_u64() != Some(INCOMPLETE))
+            .filter_map(|o| o["id"].as_u64())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn order(&self, store: usize, i: usize) -> Option<(String, u64)> {
+        let id = pick(&self.placed(store), i).copied()?;
+        Some((self.stores[store].hash.clone(), id))
+    }
+
+    /// The `i`-th product line of an order.
+    fn line(&self, hash: &str, order: u64, i: usize) -> Option<u64> {
+        pick(&self.app.bc.order_products(hash, order), i).and_then(|l| l["id"].as_u64())
+    }
+
+    /// A 5xx the scenario did not call for is a failure.
+    fn answered(&mut self, what: String, status: u16) {
+        // While BigCommerce fails on purpose, a request that needed it may say so (502, 503
+        // with Retry-After); never a 500.
+        let upstream = self.bc_failing && matches!(status, 502 | 503);
+        if status >= 500 && !self.outage && !upstream {
+            self.server_errors.push(format!("{what}: {status}"));
+        }
+    }
+
+    pub async fn act(&mut self, action: &Action) {
+        self.bc_failing = self.app.bc.pending_failures() > 0;
+        let did = self.apply(action).await;
+        if did {
+            self.coverage.act(action.name());
+        }
+    }
+
+    /// Does the action; `false` when it found nothing to act on or was refused.
+    async fn apply(&mut self, action: &Action) -> bool {
+        let bc = self.app.bc.clone();
+        match action {
+            Action::Cart {
+                store,
+                items,
+                credit,
+            } => {
+                let items: Vec<(u64, u64)> =
+                    items.iter().map(|(p, q)| (PRODUCTS[*p], *q)).collect();
+                let hash = self.stores[*store].hash.clone();
+                let id = bc.create_checkout(&hash, &items, "ES");
+                if *credit {
+                    self.customers += 1;
+                    let email = format!("shopper{}@example.com", self.customers);
+                    let customer = bc.add_customer(&hash, "Sim Shopper", &email, 1500);
+                    bc.attach_customer(&hash, &id, customer);
+                    bc.apply_store_credit(&hash, &id);
+                }
+                self.stores[*store].carts.push(id);
+                true
+            }
+            Action::ChangeCart {
+                store,
+                cart,
+                product,
+            } => {
+                let s = &self.stores[*store];
+                let Some(checkout) = pick(&s.carts, *cart) else {
+                    return false;
+                };
+                bc.add_to_checkout(&s.hash, checkout, PRODUCTS[*product], 1)
+            }
+            Action::Start {
+                store,
+                cart,
+                method,
+            } => self.start(*store, *cart, *method).await,
+            Action::Complete {
+                store,
+                attempt,
+                profile,
+            } => {
+                let Some(a) = pick(&self.stores[*store].attempts, *attempt).cloned() else {
+                    return false;
+                };
+                match self
+                    .app
+                    .sequra
+                    .complete_form(&a.uuid, a.method, None, profile.shopper())
+                    .await
+                {
+                    Ok(outcome) => {
+                        for (kind, state, status) in &outcome.deliveries {
+                            // During a seQura outage the app cannot check a notification
+                            // with seQura, and says so with a 503.
+                            self.answered(format!("{kind} {state} of {}", a.uuid), *status);
+                        }
+                        true
+                    }
+                    // Already completed, or not awaiting the form: the stand-in refuses.
+                    Err(_) => false,
+                }
+            }
+            Action::Return { store, attempt } => {
+                let Some(a) = pick(&self.stores[*store].attempts, *attempt).cloned() else {
+                    return false;
+                };
+                let Some(url) = self.app.sequra.order(&a.uuid).and_then(|o| {
+                    o.solicited["merchant"]["return_url"]
+                        .as_str()
+                        .map(str::to_owned)
+                }) else {
+                    return false;
+                };
+                let status = self.app.get(&url).await.status().as_u16();
+                self.answered(format!("return of {}", a.uuid), status);
+                true
+            }
+            Action::Redeliver {
+                store,
+                attempt,
+                concurrent,
+            } => {
+                let Some(a) = pick(&self.stores[*store].attempts, *attempt).cloned() else {
+                    return false;
+                };
+                let Some(last) = self
+                    .app
+                    .sequra
+                    .order(&a.uuid)
+                    .and_then(|o| o.notifications.into_iter().rfind(|n| n.kind == "ipn"))
+                else {
+                    return false;
+                };
+                let post = || async {
+                    self.app
+                        .http
+                        .post(&last.url)
+                        .form(&last.fields)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0)
+                };
+                let statuses = if *concurrent {
+                    let (a, b) = tokio::join!(post(), post());
+                    vec![a, b]
+                } else {
+                    vec![post().await]
+                };
+                for status in statuses {
+                    self.answered(
+                        format!("redelivered ipn {} of {}", last.state, a.uuid),
+                        status,
+                    );
+                }
+                true
+            }
+            Action::ShipAll { store, order } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                bc.ship_all(&hash, id).is_some()
+            }
+            Action::ShipOne { store, order } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                let line = bc.order_products(&hash, id).into_iter().find(|l| {
+                    l["type"].as_str() != Some("digital")
+                        && l["quantity"].as_u64().unwrap_or(0)
+                            > l["quantity_shipped"].as_u64().unwrap_or(0)
+                });
+                match line.and_then(|l| l["id"].as_u64()) {
+                    Some(line) => bc.ship_items(&hash, id, &[(line, 1)]).is_some(),
+                    None => false,
+                }
+            }
+            Action::DeleteShipment { store, order } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                let last = bc
+                    .order_shipments(&hash, id)
+                    .iter()
+                    .filter_map(|s| s["id"].as_u64())
+                    .max();
+                last.is_some_and(|shipment| bc.delete_shipment(&hash, id, shipment))
+            }
+            Action::EditQuantity {
+                store,
+                order,
+                line,
+                quantity,
+            } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                let lines = bc.order_products(&hash, id).len();
+                lines > 0 && bc.set_order_product_quantity(&hash, id, line % lines, *quantity)
+            }
+            Action::AddItem {
+                store,
+                order,
+                product,
+            } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                bc.add_order_product(&hash, id, PRODUCTS[*product], 1)
+                    .is_some()
+            }
+            Action::RemoveItem { store, order, line } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                let Some(line) = self.line(&hash, id, *line) else {
+                    return false;
+                };
+                bc.remove_order_product(&hash, id, line)
+            }
+            Action::ChangeAddress {
+                store,
+                order,
+                street,
+            } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                bc.set_order_shipping_street(&hash, id, &format!("Calle Simulada {street}"))
+            }
+            Action::RefundOne { store, order } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                let line = bc.order_products(&hash, id).into_iter().find(|l| {
+                    l["quantity"].as_u64().unwrap_or(0)
+                        > l["quantity_refunded"].as_u64().unwrap_or(0)
+                });
+                match line.and_then(|l| l["id"].as_u64()) {
+                    Some(line) => self.refund(
+                        &hash,
+                        id,
+                        RefundSpec {
+                            items: vec![(line, 1)],
+                            ..RefundSpec::default()
+                        },
+                    ),
+                    None => false,
+                }
+            }
+            Action::RefundShipping { store, order } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                let Some(cost) = bc
+                    .order(&hash, id)
+                    .map(|o| super::check::cents(&o["shipping_cost_inc_tax"]))
+                    .filter(|c| *c > 0)
+                else {
+                    return false;
+                };
+                self.refund(
+                    &hash,
+                    id,
+                    RefundSpec {
+                        shipping_cents: cost,
+                        ..RefundSpec::default()
+                    },
+                )
+            }
+            Action::RefundAmount {
+                store,
+                order,
+                cents,
+            } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                self.refund(
+                    &hash,
+                    id,
+                    RefundSpec {
+                        order_cents: *cents,
+                        ..RefundSpec::default()
+                    },
+                )
+            }
+            Action::Cancel { store, order } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                bc.set_order_status(&hash, id, CANCELLED)
+            }
+            Action::Archive { store, order } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                bc.archive_order(&hash, id)
+            }
+            Action::SetStatus {
+                store,
+                order,
+                status,
+            } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                bc.set_order_status(&hash, id, MANUAL_STATUSES[*status])
+            }
+            Action::Mapping {
+                store,
+                approved,
+                review,
+                cancelled,
+            } => {
+                let mapping = Mapping {
+                    approved: MAPPABLE[*approved],
+                    review: MAPPABLE[*review],
+                    cancelled: MAPPABLE[*cancelled].map(|_| CANCELLED),
+                };
+                let value = |v: Option<u32>| v.map_or("none".to_string(), |id| id.to_string());
+                let s = &self.stores[*store];
+                if !s.installed {
+                    return false;
+                }
+                let resp = self
+                    .app
+                    .post_form(
+                        "/app/order-status",
+                        &s.session,
+                        &[
+                            ("approved", &value(mapping.approved)),
+                            ("needs_review", &value(mapping.review)),
+                            ("cancelled", &value(mapping.cancelled)),
+                        ],
+                    )
+                    .await;
+                let status = resp.status().as_u16();
+                self.answered("order-status mapping".into(), status);
+                if status == 303 {
+                    self.stores[*store].mappings.push(mapping);
+                }
+                status == 303
+            }
+            Action::RetryFromLog { store } => self.retry_from_log(*store).await,
+            Action::Disconnect { store } => {
+                let s = &self.stores[*store];
+                if !s.installed || !s.connected {
+                    return false;
+                }
+                let resp = self
+                    .app
+                    .post_form("/app/disconnect", &s.session, &[("confirm", "yes")])
+                    .await;
+                let status = resp.status().as_u16();
+                self.answered("disconnect".into(), status);
+                if status == 303 {
+                    self.stores[*store].connected = false;
+                }
+                status == 303
+            }
+            Action::Connect { store } => {
+                let s = &mut self.stores[*store];
+                if !s.installed || s.connected || self.outage {
+                    return false;
+                }
+                connect(&self.app, s).await
+            }
+            Action::Uninstall { store } => {
+                let s = &mut self.stores[*store];
+                if !s.installed {
+                    return false;
+                }
+                let status = bc.uninstall(&s.hash).await.unwrap_or(0);
+                s.installed = false;
+                s.connected = false;
+                self.answered("uninstall".into(), status);
+                true
+            }
+            Action::Reinstall { store } => {
+                if self.outage {
+                    return false;
+                }
+                self.reinstall(*store).await
+            }
+            Action::RefuseUpdates { store, order, on } => {
+                let Some((_, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                if *on {
+                    self.app.sequra.refuse_updates(
+                        &id.to_string(),
+                        "The order cannot be changed now (simulated refusal)",
+                    );
+                } else {
+                    self.app.sequra.accept_updates(&id.to_string());
+                }
+                true
+            }
+            Action::Outage { on } => {
+                self.outage = *on;
+                self.app.sequra.set_outage(*on);
+                true
+            }
+            Action::SequraLatency { ms } => {
+                self.app.sequra.set_latency(Duration::from_millis(*ms));
+                true
+            }
+            Action::WebhookDuplicates { times } => {
+                bc.set_webhook_duplicates(*times);
+                true
+            }
+            Action::HoldWebhooks { on, reversed } => {
+                if *on {
+                    bc.hold_webhooks(true);
+                } else if *reversed {
+                    bc.release_webhooks_reversed();
+                } else {
+                    bc.hold_webhooks(false);
+                }
+                self.held = *on;
+                true
+            }
+            Action::DeactivateHooks { store } => {
+                let hash = &self.stores[*store].hash;
+                let ids: Vec<u64> = bc
+                    .webhooks(hash)
+                    .iter()
+                    .filter_map(|h| h["id"].as_u64())
+                    .collect();
+                for id in &ids {
+                    bc.deactivate_webhook(hash, *id);
+                }
+                !ids.is_empty()
+            }
+            Action::BcFailures {
+                method,
+                status,
+                times,
+            } => {
+                let method = ["GET", "PUT"][*method];
+                if method == "PUT" {
+                    self.injected_put_failures += times;
+                }
+                if *status == 429 {
+                    bc.overload_next(method, "/v2/orders", *times);
+                } else {
+                    bc.fail_next(method, "/v2/orders", *status, *times);
+                }
+                true
+            }
+            Action::Reconcile => {
+                sequra_bc::orders::reconcile::sweep(&self.app.state).await;
+                true
+            }
+            Action::Crash { after_ms } => {
+                self.crash(*after_ms).await;
+                true
+            }
+            Action::Settle => {
+                if self.outage {
+                    // Jobs for seQura cannot drain while it is down: only the webhooks arrive.
+                    self.webhooks_settled().await;
+                } else {
+                    self.settle().await;
+                }
+                true
+            }
+        }
+    }
+
+    async fn start(&mut self, store: usize, cart: usize, method: usize) -> bool {
+        let s = &self.stores[store];
+        let Some(checkout) = pick(&s.carts, cart).cloned() else {
+            return false;
+        };
+        let hash = s.hash.clone();
+        let resp = self
+            .app
+            .http
+            .post(format!("{}/checkout/{hash}/start", self.app.address))
+            .json(&serde_json::json!({ "checkoutId": checkout, "product": METHODS[method] }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        self.answered(format!("start {checkout}"), status);
+        if status != 200 {
+            if debug() {
+                eprintln!(
+                    "start {checkout}: {status} {}",
+                    resp.text().await.unwrap_or_default()
+                );
+            }
+            return false;
+        }
+        let body: Value = resp.json().await.unwrap();
+        let Some(order_id) = body["order_id"].as_u64() else {
+            if debug() {
+                eprintln!("start {checkout}: 200 without an order id: {body}");
+            }
+            return false;
+        };
+        // The attempt's seQura order: the newest one of the store's merchant solicited for
+        // this order id and not yet an attempt (starts run one at a time).
+        let merchant = self.stores[store].merchant_ref.clone();
+        let known = |uuid: &str| {
+            self.stores
+                .iter()
+                .any(|s| s.attempts.iter().any(|a| a.uuid == uuid))
+        };
+        let uuid = self
+            .app
+            .sequra
+            .orders()
+            .into_iter()
+            .rfind(|o| {
+                o.merchant_ref == merchant
+                    && o.solicited["merchant_reference"]["order_ref_1"].as_str()
+                        == Some(order_id.to_string().as_str())
+                    && !known(&o.uuid)
+            })
+            .map(|o| o.uuid);
+        let Some(uuid) = uuid else { return false };
+        self.stores[store].attempts.push(Attempt {
+            order_id,
+            uuid,
+            method: METHODS[method],
+        });
+        true
+    }
+
+    fn refund(&self, hash: &str, order: u64, spec: RefundSpec) -> bool {
+        self.app.bc.refund(hash, order, &spec).is_some()
+    }
+
+    /// Presses every Retry button the log's first page shows.
+    async fn retry_from_log(&mut self, store: usize) -> bool {
+        let s = &self.stores[store];
+        if !s.installed {
+            return false;
+        }
+        let session = s.session.clone();
+        let (status, html) = self.app.page("/app/log", &session).await;
+        self.answered("transaction log".into(), status);
+        let entries = retry_entries(&html);
+        for entry in &entries {
+            let resp = self
+                .app
+                .post_form("/app/log/retry", &session, &[("entry", entry.as_str())])
+                .await;
+            self.answered(
+                format!("retry of log entry {entry}"),
+                resp.status().as_u16(),
+            );
+        }
+        !entries.is_empty()
+    }
+
+    async fn reinstall(&mut self, store: usize) -> bool {
+        let s = &mut self.stores[store];
+        if s.installed {
+            return false;
+        }
+        let resp = self.app.install(&s.hash, &s.owner).await;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let what = format!("reinstall of {}", s.hash);
+            self.answered(what, status);
+            return false;
+        }
+        s.session = session_of(&resp.text().await.unwrap());
+        s.installed = true;
+        connect(&self.app, s).await;
+        true
+    }
+
+    async fn webhooks_settled(&self) {
+        if !self.held {
+            self.app.bc.webhooks_settled(Duration::from_secs(20)).await;
+        }
+    }
+
+    /// Webhooks delivered and the queue drained (retries included), three times over so that
+    /// what one job causes is settled too.
+    pub async fn settle(&self) {
+        for _ in 0..3 {
+            self.webhooks_settled().await;
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while std::time::Instant::now() < deadline {
+                let n = self
+                    .app
+                    .state
+                    .db
+                    .call_blocking(|c| sequra_bc::db::jobs::outstanding(c))
+                    .unwrap_or(1);
+                if n == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// The end of every scenario: the services recover, what was held arrives, merchants who
+    /// left come back, and the reconciliation finds whatever the webhooks missed.
+    pub async fn finish(&mut self) {
+        self.app.sequra.set_outage(false);
+        self.outage = false;
+        self.app.sequra.set_latency(Duration::ZERO);
+        self.app.bc.set_webhook_duplicates(1);
+        self.app.bc.hold_webhooks(false);
+        self.held = false;
+        for i in 0..self.stores.len() {
+            if !self.stores[i].installed {
+                self.reinstall(i).await;
+            }
+            let s = &mut self.stores[i];
+            if !s.connected {
+                connect(&self.app, s).await;
+            }
+        }
+        self.settle().await;
+        sequra_bc::orders::reconcile::sweep(&self.app.state).await;
+        self.settle().await;
+    }
+}
+
+/// Connects the store's own seQura account; whether the app accepted it.
+async fn connect(app: &TestApp, s: &mut StoreSim) -> bool {
+    let resp = app
+        .post_form(
+            "/app/connect",
+            &s.session,
+            &[
+                ("username", s.username.as_str()),
+                ("password", SIM_PASSWORD),
+                ("environment", "sandbox"),
+            ],
+        )
+        .await;
+    s.connected = resp.status() == 303;
+    s.connected
+}
+
+/// The log entries a page offers to retry (`<input type="hidden" name="entry" value="…">`).
+fn retry_entries(html: &str) -> Vec<String> {
+    html.match_indices(r#"name="entry" value=""#)
+        .filter_map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            rest.find('"').map(|end| rest[..end].to_string())
+        })
+        .collect()
+}
