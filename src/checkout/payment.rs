@@ -229,6 +229,19 @@ async fn incomplete_order(
     if let Some(s) = existing {
         return Ok(s);
     }
+    // Every start of a changed cart makes an order of its own (bigcommerce-api.md §4.1): one
+    // of an earlier cart paid (another tab changed the cart before the payment's placement
+    // emptied it) means the checkout is paid, and no second order is made to be paid again.
+    let (hash, checkout_id) = (store.clone(), e.checkout.id.clone());
+    let paid = state
+        .db
+        .call(move |conn| db::solicitations::paid_for_checkout(conn, &hash, &checkout_id, None))
+        .await?;
+    if paid.is_some() {
+        return Err(AppError::Forbidden(Public::new(
+            "err_checkout_already_paid",
+        )));
+    }
     // The token first: BigCommerce refuses one once an order of the checkout is finalised
     // (bigcommerce-api.md §4.1 (d), §4.2), and the documented flow makes it before the order.
     let token = e
@@ -567,8 +580,37 @@ pub async fn notified(
         Decision::Refuse => Ok(Reply::Refused),
         Decision::Duplicate => duplicate(state, &s, &a).await,
         Decision::Cancel(order_too) => cancel(state, &s, &a, order_too).await,
-        Decision::Confirm(target) => confirm(state, &n.store, &s, &a, target, others_open).await,
+        Decision::Confirm(target) => {
+            // One payment per checkout: another cart of it (another tab changed it) may be
+            // paid, or being confirmed right now. Confirmations of one checkout take turns,
+            // and the later one finds the earlier one's.
+            let paying = paying_lock(state, &n.store, &s.checkout_id);
+            let _paying = paying.lock().await;
+            let (hash, checkout_id, sid) = (n.store.clone(), s.checkout_id.clone(), s.id);
+            let paid = state
+                .db
+                .call(move |conn| {
+                    db::solicitations::paid_for_checkout(conn, &hash, &checkout_id, Some(sid))
+                })
+                .await?;
+            match paid {
+                Some(other) => duplicate(state, &other, &a).await,
+                None => confirm(state, &n.store, &s, &a, target, others_open).await,
+            }
+        }
     }
+}
+
+/// Held while a notification confirms a payment of the checkout to seQura.
+fn paying_lock(
+    state: &AppState,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    state.payment_locks.lock_for(format!(
+        "paying:{store}:{}",
+        checkout_id.to_ascii_lowercase()
+    ))
 }
 
 /// Confirms the attempt to seQura with the order it reviewed, then records it as the order's

@@ -129,6 +129,28 @@ pub fn for_checkout_version(
         .optional()?)
 }
 
+/// The solicitation of the checkout (any version of its cart) that seQura approved or holds
+/// in review, other than `except`: the checkout's payment, when it has one.
+pub fn paid_for_checkout(
+    conn: &Connection,
+    store: &StoreHash,
+    checkout_id: &str,
+    except: Option<i64>,
+) -> Result<Option<Solicitation>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM solicitations
+                 WHERE store_hash = ?1 AND checkout_id = ?2 AND id IS NOT ?3
+                   AND state IN ('approved', 'on_hold')
+                 ORDER BY id LIMIT 1"
+            ),
+            params![store.as_str(), checkout_id, except],
+            from_row,
+        )
+        .optional()?)
+}
+
 /// A solicitation by id, only within its store.
 pub fn get(conn: &Connection, store: &StoreHash, id: i64) -> Result<Option<Solicitation>, DbError> {
     Ok(conn
@@ -203,14 +225,20 @@ pub struct Solicited<'a> {
 }
 
 /// Records the seQura order made for the solicitation (a retry replaces the previous one).
-/// False when the solicitation has moved on meanwhile (paid, on hold, cancelled): the new
-/// seQura order must not be offered.
+/// False when the solicitation has moved on meanwhile (paid, on hold, cancelled), or another
+/// one of its checkout (an earlier cart, another tab) was paid: the new seQura order must not
+/// be offered.
 pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<bool, DbError> {
     let n = conn.execute(
         "UPDATE solicitations SET environment = ?2, merchant_ref = ?3, product = ?4, campaign = ?5,
                 method_title = ?6, sequra_uuid = ?7, state = 'solicited', updated_at = ?8,
                 shopper_ip = ?9, user_agent = ?10
-         WHERE id = ?1 AND state IN ('created', 'solicited')",
+         WHERE id = ?1 AND state IN ('created', 'solicited')
+           AND NOT EXISTS (SELECT 1 FROM solicitations AS paid
+                           WHERE paid.store_hash = solicitations.store_hash
+                             AND paid.checkout_id = solicitations.checkout_id
+                             AND paid.id != solicitations.id
+                             AND paid.state IN ('approved', 'on_hold'))",
         params![
             id,
             s.environment,

@@ -362,6 +362,73 @@ async fn starting_twice_reuses_the_incomplete_order_and_a_cart_change_makes_a_ne
     assert_eq!(creates, 2);
 }
 
+/// Found by the simulator: a second tab changes the cart of a checkout whose payment seQura
+/// has just approved (before the app placed the order and emptied the cart) and starts again.
+/// The checkout is paid: a clear 403, no second order; not a 502 from BigCommerce's refusal
+/// of a token for a finalised checkout.
+#[tokio::test]
+async fn a_paid_checkout_changed_in_another_tab_cannot_be_paid_again() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    // The placement waits: BigCommerce's order writes fail for a while.
+    app.bc.fail_next("PUT", "/v2/orders", 503, 3);
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    assert!(app.bc.add_to_checkout(STORE, &checkout, 107, 1));
+    let resp = start(&app, &checkout, "pp3", None).await;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "err_checkout_already_paid", "{body}");
+    let creates = app
+        .bc
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path
+                    .ends_with(&format!("/v3/checkouts/{checkout}/orders"))
+        })
+        .count();
+    assert_eq!(creates, 1, "no second order");
+    crate::order_sync::settle(&app).await;
+    assert_eq!(app.bc.order(STORE, order).unwrap()["status_id"], 11);
+}
+
+/// Two tabs, two carts of one checkout, each with its seQura form open: the shopper completes
+/// both. The first approval pays the checkout; the second is refused (409) so that seQura
+/// does not charge the shopper twice, and its order is never placed.
+#[tokio::test]
+async fn two_carts_of_one_checkout_completed_in_two_tabs_are_charged_once() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (first, first_uuid) = started(&app, &checkout, "i1").await;
+    assert!(app.bc.add_to_checkout(STORE, &checkout, 107, 1));
+    let (second, second_uuid) = started(&app, &checkout, "pp3").await;
+    assert_ne!(first, second, "the changed cart has an order of its own");
+    let paid = app
+        .sequra
+        .complete_form(&first_uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(paid.deliveries[0].2, 200, "{paid:?}");
+    let again = app
+        .sequra
+        .complete_form(&second_uuid, "pp3", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(again.deliveries[0].2, 409, "{again:?}");
+    crate::order_sync::settle(&app).await;
+    assert_eq!(app.bc.order(STORE, first).unwrap()["status_id"], 11);
+    assert_eq!(app.bc.order(STORE, second).unwrap()["status_id"], 0);
+    assert_ne!(app.sequra.order(&second_uuid).unwrap().state, "confirmed");
+}
+
 #[tokio::test]
 async fn a_product_the_checkout_cannot_have_is_refused() {
     let (app, _) = ready().await;
