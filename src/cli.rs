@@ -259,7 +259,7 @@ fn migrate_command(settings: &Settings, status: bool) -> CliResult {
 }
 
 fn stamp() -> String {
-    time::OffsetDateTime::now_utc()
+    crate::clock::now()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))

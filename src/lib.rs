@@ -13,6 +13,8 @@ pub mod bigcommerce;
 pub mod checkout;
 /// Command-line interface: `serve`, `migrate`, `backup`, `restore`, `config`, `stores`, `demo`.
 pub mod cli;
+/// The machine's clock as the app reads it (one that can be moved forward).
+pub mod clock;
 /// Settings from defaults, file, environment and flags.
 pub mod config;
 /// Secrets at rest and constant-time checks.

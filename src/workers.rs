@@ -21,6 +21,9 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
     }
     let workers = state.jobs.settings.workers.max(1);
     let mut running: JoinSet<()> = JoinSet::new();
+    // The jobs this process runs or is recording the outcome of: their leases are not for
+    // another claim to take (the wall clock may jump past them).
+    let in_flight = InFlight::default();
     loop {
         let free = workers.saturating_sub(running.len());
         let mut claimed = 0;
@@ -28,16 +31,19 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
             // Through the batch writer, like the jobs' outcomes: the queue's writes never
             // wait on each other for SQLite's lock.
             let lease_ms = state.jobs.lease().as_millis() as i64;
+            let held = in_flight.ids();
             match state
                 .db
-                .batched(move |c| db::jobs::claim(c, free, lease_ms))
+                .batched(move |c| db::jobs::claim(c, free, lease_ms, &held))
                 .await
             {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
-                        let state = state.clone();
-                        running.spawn(async move { execute_and_finish(&state, job).await });
+                        let (state, in_flight) = (state.clone(), in_flight.clone());
+                        in_flight.add(job.id);
+                        running
+                            .spawn(async move { execute_and_finish(&state, job, in_flight).await });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
@@ -76,7 +82,26 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
     .await;
 }
 
-async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
+/// The ids of the jobs in flight in this process.
+#[derive(Clone, Default)]
+struct InFlight(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>);
+
+impl InFlight {
+    fn ids(&self) -> Vec<i64> {
+        self.lock().iter().copied().collect()
+    }
+    fn add(&self, id: i64) {
+        self.lock().insert(id);
+    }
+    fn done(&self, id: i64) {
+        self.lock().remove(&id);
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+async fn execute_and_finish(state: &AppState, job: db::jobs::Job, in_flight: InFlight) {
     let parsed: Result<Job, _> = serde_json::from_str(&job.payload);
     // Cut off well within the lease: past it the job is claimable again, and two runs of
     // one job must never overlap.
@@ -100,6 +125,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
                 if let Err(e) = state.db.batched(move |c| db::jobs::complete(c, id)).await {
                     tracing::error!(job = id, error = %e, "could not record a job's success");
                 }
+                in_flight.done(id);
                 state.jobs.wake();
             });
             return;
@@ -135,6 +161,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job) {
             }
         }
     };
+    in_flight.done(id);
     if let Err(e) = finish {
         // The job stays `running` and runs again once its lease expires.
         tracing::error!(job = id, error = %e, "could not record a job's outcome");

@@ -2,5 +2,7 @@
 //! never by `serve`.
 
 pub mod bigcommerce;
+/// The services' clock (one a test can move forward).
+pub mod clock;
 mod common;
 pub mod sequra;

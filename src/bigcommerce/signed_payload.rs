@@ -58,6 +58,8 @@ pub struct PayloadOwner {
 struct RawClaims {
     sub: String,
     iat: u64,
+    exp: u64,
+    nbf: u64,
     user: PayloadUser,
     owner: PayloadOwner,
     #[serde(default)]
@@ -101,9 +103,10 @@ pub fn verify(
     }
     let mut validation = Validation::new(Algorithm::HS256);
     validation.algorithms = vec![Algorithm::HS256];
-    validation.leeway = LEEWAY_SECS;
-    validation.validate_exp = true;
-    validation.validate_nbf = true;
+    // The times are checked below against `now_unix` (the app's clock), not by the library
+    // against the system's: one clock decides, the one a test or the machine moves.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.set_audience(&[client_id]);
     validation.set_issuer(&["bc"]);
     validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss", "sub"]);
@@ -117,7 +120,10 @@ pub fn verify(
         _ => PayloadError::Malformed,
     })?;
     let claims = data.claims;
-    if claims.iat > now_unix + LEEWAY_SECS {
+    if claims.exp.saturating_add(LEEWAY_SECS) < now_unix {
+        return Err(PayloadError::Expired);
+    }
+    if claims.iat.max(claims.nbf) > now_unix.saturating_add(LEEWAY_SECS) {
         return Err(PayloadError::NotYetValid);
     }
     let store = StoreHash::from_context(&claims.sub).map_err(|_| PayloadError::Malformed)?;
@@ -132,10 +138,7 @@ pub fn verify(
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_now()
 }
 
 #[cfg(test)]
@@ -206,6 +209,26 @@ mod tests {
         let now = unix_now();
         let t = token(Algorithm::HS256, SECRET, json!({"exp": now - 30}));
         assert!(check(&t).is_ok());
+    }
+
+    /// The times are judged by the clock given (the app's), not the system's: a payload made
+    /// two days ahead is valid two days ahead, and one valid by the system's clock but expired
+    /// by the app's is refused.
+    #[test]
+    fn the_times_are_judged_by_the_apps_clock() {
+        let now = unix_now();
+        let later = now + 2 * 86_400;
+        let ahead = token(
+            Algorithm::HS256,
+            SECRET,
+            json!({"iat": later, "nbf": later - 5, "exp": later + 600}),
+        );
+        assert!(verify(&ahead, "client-id", &SecretString::new(SECRET), later).is_ok());
+        let today = token(Algorithm::HS256, SECRET, json!({}));
+        assert_eq!(
+            verify(&today, "client-id", &SecretString::new(SECRET), later).unwrap_err(),
+            PayloadError::Expired
+        );
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub async fn eligible(
         .filter(|a| *a >= 0)
         .map(|a| a.min(checkout.grand_total))
         .unwrap_or(checkout.grand_total);
-    let methods = offered(&categories, amount, time::OffsetDateTime::now_utc());
+    let methods = offered(&categories, amount, crate::clock::now());
     Ok(Some(Eligibility {
         account,
         api,
@@ -150,7 +150,7 @@ async fn methods_of(
             &c.fetched_at,
             &time::format_description::well_known::Rfc3339,
         )
-        .is_ok_and(|t| time::OffsetDateTime::now_utc() - t < METHODS_FRESH_FOR)
+        .is_ok_and(|t| crate::clock::now() - t < METHODS_FRESH_FOR)
     });
     if let (Some(c), true) = (found, fresh) {
         return Ok(serde_json::from_str(&c.methods).unwrap_or_default());
@@ -244,7 +244,7 @@ mod tests {
                 method("old", None, None, "2001-01-01T00:00:00Z"),
             ],
         }];
-        let now = time::OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let products = |amount| {
             offered(&cats, amount, now)
                 .into_iter()

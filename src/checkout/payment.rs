@@ -992,6 +992,7 @@ mod tests {
             shopper_ip: None,
             user_agent: None,
             placed_at: None,
+            status_written_for: None,
         }
     }
 

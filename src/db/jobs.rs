@@ -11,8 +11,7 @@ use crate::domain::StoreHash;
 
 /// Milliseconds since the Unix epoch: the queue's clock.
 pub fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000_000) as i64
+    crate::clock::now_ms()
 }
 
 /// A job to queue.
@@ -124,11 +123,17 @@ fn mark_running(conn: &Connection, ids: &[i64], now: i64) -> Result<Vec<Job>, Db
 
 /// Claims up to `limit` due jobs (marks them running), oldest due first. A job running for
 /// longer than `lease_ms` is claimable again first: its outcome was never recorded (the
-/// write failed), and left `running` it would block its order's later jobs. Run it inside a
-/// transaction.
-pub fn claim(conn: &Connection, limit: usize, lease_ms: i64) -> Result<Vec<Job>, DbError> {
+/// write failed), and left `running` it would block its order's later jobs — unless it is
+/// one of `in_flight`, which this process is still running or recording: a wall clock that
+/// jumped ahead must not make a job run twice at once. Run it inside a transaction.
+pub fn claim(
+    conn: &Connection,
+    limit: usize,
+    lease_ms: i64,
+    in_flight: &[i64],
+) -> Result<Vec<Job>, DbError> {
     let now = now_ms();
-    release_running(conn, now.saturating_sub(lease_ms))?;
+    release_expired(conn, now.saturating_sub(lease_ms), in_flight)?;
     let ids: Vec<i64> = {
         let mut q = conn.prepare_cached(&format!(
             "SELECT j.id FROM jobs j WHERE j.run_at <= ?1 AND {CLAIMABLE}
@@ -192,25 +197,34 @@ pub fn reset_interrupted(conn: &Connection) -> Result<usize, DbError> {
     release_running(conn, i64::MAX)
 }
 
-/// Jobs marked running before `before` (unix ms) are pending again, due now; one whose work
-/// was queued again meanwhile is closed instead (the newer job carries it).
-fn release_running(conn: &Connection, before: i64) -> Result<usize, DbError> {
+/// Jobs marked running before `before` (unix ms), but those of `in_flight`, are pending
+/// again, due now; one whose work was queued again meanwhile is closed instead (the newer job
+/// carries it).
+fn release_expired(conn: &Connection, before: i64, in_flight: &[i64]) -> Result<usize, DbError> {
     let now = now_ms();
+    let held = serde_json::to_string(in_flight).map_err(|e| DbError::Invalid(e.to_string()))?;
     Ok(conn
         .prepare_cached(
             "UPDATE jobs SET state = 'pending', run_at = ?1, updated_at = ?1
              WHERE state = 'running' AND updated_at < ?2
+               AND id NOT IN (SELECT value FROM json_each(?3))
                AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.store_hash = jobs.store_hash
                                  AND o.dedupe_key = jobs.dedupe_key AND o.state = 'pending')",
         )?
-        .execute(params![now, before])?
+        .execute(params![now, before, held])?
         + conn
             .prepare_cached(
                 "UPDATE jobs SET state = 'done', last_error = 'interrupted; superseded',
                         updated_at = ?1
-                 WHERE state = 'running' AND updated_at < ?2",
+                 WHERE state = 'running' AND updated_at < ?2
+                   AND id NOT IN (SELECT value FROM json_each(?3))",
             )?
-            .execute(params![now, before])?)
+            .execute(params![now, before, held])?)
+}
+
+/// Jobs marked running before `before` (unix ms) are pending again (see [`release_expired`]).
+fn release_running(conn: &Connection, before: i64) -> Result<usize, DbError> {
+    release_expired(conn, before, &[])
 }
 
 /// When the next pending job is due (unix ms).
@@ -290,4 +304,50 @@ pub fn state_of(conn: &Connection, id: i64) -> Result<Option<String>, DbError> {
     Ok(conn
         .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
         .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job whose lease is over by the wall clock is claimed again — unless this process
+    /// still runs it: the clock may have jumped ahead while it ran, and two runs of one job
+    /// must never overlap.
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_again_only_when_the_job_is_not_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::super::Db::open(&dir.path().join("t.db")).unwrap();
+        db.migrate().unwrap();
+        let store = StoreHash::parse("abc123").unwrap();
+        db.call(move |c| {
+            c.execute(
+                "INSERT INTO stores (store_hash, status, access_token, scopes, owner_id,
+                                     owner_email, account_uuid, webhook_secret, installed_at,
+                                     reinstalled_at)
+                 VALUES ('abc123', 'installed', '', '', 1, 'o@example.com', '', '', '', '')",
+                [],
+            )?;
+            enqueue(
+                c,
+                &NewJob {
+                    store: &store,
+                    kind: "sync_order",
+                    serial_key: "order:1",
+                    dedupe_key: "sync:1",
+                    payload: "{}",
+                    run_at: 0,
+                },
+            )?;
+            let first = claim(c, 10, 60_000, &[])?;
+            assert_eq!(first.len(), 1);
+            let id = first[0].id;
+            // A lease of 0 ms is over at once, as after a jump of the clock.
+            assert!(claim(c, 10, 0, &[id])?.is_empty(), "in flight: kept");
+            let again = claim(c, 10, 0, &[])?;
+            assert_eq!(again.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
 }

@@ -430,7 +430,7 @@ pub struct MigrationStatus {
 
 /// The current time as RFC 3339 UTC, the format every timestamp column uses.
 pub fn now() -> String {
-    timestamp(time::OffsetDateTime::now_utc())
+    timestamp(crate::clock::now())
 }
 
 /// `t` in the timestamp columns' format (RFC 3339 UTC, whole seconds), so it compares with them.

@@ -71,6 +71,8 @@ pub struct Solicitation {
     pub user_agent: Option<String>,
     /// When the BigCommerce order got seQura's outcome (the IPN follow-up).
     pub placed_at: Option<String>,
+    /// The state whose mapped status (and payment details) the BigCommerce order was given.
+    pub status_written_for: Option<SolicitationState>,
 }
 
 fn token_context(store: &StoreHash, id: i64) -> String {
@@ -79,7 +81,7 @@ fn token_context(store: &StoreHash, id: i64) -> String {
 
 const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
     merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent, \
-    placed_at";
+    placed_at, status_written_for";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
     let store: String = r.get(1)?;
@@ -107,6 +109,10 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
         shopper_ip: r.get(12)?,
         user_agent: r.get(13)?,
         placed_at: r.get(14)?,
+        status_written_for: r
+            .get::<_, Option<String>>(15)?
+            .map(|w| SolicitationState::parse(&w).ok_or_else(|| bad(15)))
+            .transpose()?,
     })
 }
 
@@ -253,6 +259,15 @@ pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<b
         ],
     )?;
     Ok(n == 1)
+}
+
+/// The BigCommerce order got the status mapped for `state` (the placement's first step).
+pub fn status_written(conn: &Connection, id: i64, state: SolicitationState) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET status_written_for = ?2 WHERE id = ?1",
+        params![id, state.as_str()],
+    )?;
+    Ok(())
 }
 
 /// Moves the state forward from `from` to `to`; returns false when it was no longer `from`

@@ -128,11 +128,39 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
     Ok(())
 }
 
+/// Records that the order got the status of the solicitation's state.
+async fn status_written(state: &AppState, s: &Solicitation) -> Result<(), JobError> {
+    let (sid, placed) = (s.id, s.state);
+    state
+        .db
+        .call(move |c| db::solicitations::status_written(c, sid, placed))
+        .await?;
+    Ok(())
+}
+
+/// The order's status, payment method and seQura reference. A run after a failure of a later
+/// step leaves the status alone: the merchant may have changed it since it was written.
 async fn place(
     state: &AppState,
     store: &StoreHash,
     api: &StoreApi,
     s: &Solicitation,
+) -> Result<(), JobError> {
+    let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    if s.status_written_for != Some(s.state) {
+        write_status(state, store, api, s, &uuid).await?;
+    }
+    api.put_order_metafield(s.bc_order_id.0, "sequra", "reference", &uuid)
+        .await?;
+    Ok(())
+}
+
+async fn write_status(
+    state: &AppState,
+    store: &StoreHash,
+    api: &StoreApi,
+    s: &Solicitation,
+    uuid: &str,
 ) -> Result<(), JobError> {
     let status = if s.state == SolicitationState::Approved {
         SequraStatus::Approved
@@ -140,7 +168,6 @@ async fn place(
         SequraStatus::NeedsReview
     };
     let title = s.method_title.clone().unwrap_or_else(|| "seQura".into());
-    let uuid = s.sequra_uuid.clone().unwrap_or_default();
     let status_id = match mapped_status(state, store, status).await? {
         Some(id) => Some(id),
         // None ignores a status transition, and the first placement is none: an order left
@@ -156,13 +183,11 @@ async fn place(
         &OrderUpdate {
             status_id,
             payment_method: Some(format!("seQura – {title}")),
-            payment_provider_id: Some(uuid.clone()),
+            payment_provider_id: Some(uuid.to_owned()),
         },
     )
     .await?;
-    api.put_order_metafield(s.bc_order_id.0, "sequra", "reference", &uuid)
-        .await?;
-    Ok(())
+    status_written(state, s).await
 }
 
 /// seQura asks the shop to confirm again once it knows its order number (`order_ref_1`), with

@@ -55,8 +55,7 @@ async fn purge(state: &AppState) {
     {
         tracing::warn!(error = %e, "reconciliation: purging old jobs");
     }
-    let month_ago =
-        db::timestamp(time::OffsetDateTime::now_utc() - time::Duration::days(EVENT_RETENTION_DAYS));
+    let month_ago = db::timestamp(crate::clock::now() - time::Duration::days(EVENT_RETENTION_DAYS));
     if let Err(e) = state
         .db
         .call(move |c| db::webhook_events::purge_before(c, &month_ago))
@@ -109,7 +108,7 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
     if !connected {
         return Ok(());
     }
-    let started = time::OffsetDateTime::now_utc().unix_timestamp();
+    let started = crate::clock::now().unix_timestamp();
     let hash = store.clone();
     let since = state
         .db

@@ -46,7 +46,7 @@ pub fn is_due(now: OffsetDateTime, (hour, minute): (u8, u8)) -> bool {
 /// Claims and queues the reports due now (called every minute).
 pub async fn schedule(state: &AppState) {
     let time = state.settings.jobs.report_time().unwrap_or((2, 0));
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     if !is_due(now, time) {
         return;
     }
@@ -186,7 +186,7 @@ pub async fn send(state: &AppState, store: &StoreHash, report_id: i64) -> Result
         })
         .collect();
     let api = lifecycle::store_api(state, store).await?;
-    let week_ago = OffsetDateTime::now_utc() - Duration::days(STATISTICS_DAYS);
+    let week_ago = crate::clock::now() - Duration::days(STATISTICS_DAYS);
     let recent = api
         .orders_created_since(week_ago.unix_timestamp(), MAX_STATISTICS)
         .await?;

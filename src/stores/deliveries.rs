@@ -97,7 +97,7 @@ pub(super) fn delivery_key(store: &str, scope: &str, hash: &str, created_at: Opt
 impl RecentDeliveries {
     /// Remembers the deliveries stored in the last two generations' time.
     pub fn load(&self, conn: &rusqlite::Connection) -> Result<usize, db::DbError> {
-        let since = db::timestamp(time::OffsetDateTime::now_utc() - 2 * DEDUPE_GENERATION);
+        let since = db::timestamp(crate::clock::now() - 2 * DEDUPE_GENERATION);
         let mut g = self
             .0
             .lock()

@@ -257,7 +257,7 @@ fn provisioning_due(items: &[ItemState]) -> Due {
             &i.checked_at,
             &time::format_description::well_known::Rfc3339,
         )
-        .map(|t| (time::OffsetDateTime::now_utc() - t) > RECHECK_AFTER)
+        .map(|t| (crate::clock::now() - t) > RECHECK_AFTER)
         .unwrap_or(true)
     });
     if stale { Due::Background } else { Due::No }

@@ -1040,3 +1040,33 @@ async fn an_approval_mapped_to_none_still_places_the_order() {
         "placed in review; the approval (None) leaves that status alone"
     );
 }
+
+/// Found by the simulator (seed 16): the placement wrote the order's status, failed at a
+/// later step and ran again, writing the status again — over whatever the merchant had set
+/// meanwhile. A placement run again leaves the status it already wrote alone.
+#[tokio::test]
+async fn a_placement_run_again_after_a_later_step_failed_writes_the_status_once() {
+    let app = spawn_app().await;
+    sequra_store(&app).await;
+    // The step after the status write (the seQura reference metafield) fails once.
+    app.bc.fail_next("GET", "/metafields", 503, 1);
+    let (order, _) = paid_order(&app, &[(104, 1)]).await;
+    let placed = format!(
+        "SELECT count(*) FROM solicitations WHERE bc_order_id = {order} AND placed_at IS NOT NULL"
+    );
+    assert_eq!(app.count(&placed), 1);
+    assert_eq!(
+        app.bc.pending_failures(),
+        0,
+        "the metafield step failed once"
+    );
+    let status_writes = app
+        .bc
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with(&format!("/v2/orders/{order}")))
+        .filter(|r| r.body.contains("status_id"))
+        .count();
+    assert_eq!(status_writes, 1);
+    assert_eq!(app.bc.order(STORE, order).unwrap()["status_id"], 11);
+}

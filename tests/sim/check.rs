@@ -262,6 +262,37 @@ pub async fn check(world: &mut World) -> Result<(), String> {
         }
     }
 
+    // 9. Nothing acknowledged is lost: every delivery of a scope the app handles that it
+    //    answered 2xx is in its record of deliveries (stored before the 200, whatever crashed).
+    world.coverage.checked("9_acknowledged_is_stored");
+    const HANDLED: [&str; 3] = ["store/order/", "store/shipment/", "store/app/uninstalled"];
+    for d in world.app.bc.webhook_deliveries() {
+        let acked = d.status.as_ref().is_ok_and(|s| (200..300).contains(s));
+        if !acked || !HANDLED.iter().any(|p| d.scope.starts_with(p)) {
+            continue;
+        }
+        let Some(store) = d.payload["producer"]
+            .as_str()
+            .and_then(|p| p.strip_prefix("stores/"))
+        else {
+            continue;
+        };
+        let quoted = |v: &str| v.replace('\'', "''");
+        let stored = world.app.count(&format!(
+            "SELECT COUNT(*) FROM webhook_events WHERE store_hash = '{}' AND scope = '{}' \
+             AND event_hash = '{}'",
+            quoted(store),
+            quoted(&d.scope),
+            quoted(&d.hash)
+        ));
+        if stored == 0 {
+            failures.push(format!(
+                "{store}: a {} delivery about order {:?} was acknowledged but never stored",
+                d.scope, d.order_id
+            ));
+        }
+    }
+
     // 6. No 5xx the scenario did not call for, no job left.
     world.coverage.checked("6_no_5xx_no_job_left");
     failures.extend(world.server_errors.iter().map(|e| format!("5xx: {e}")));

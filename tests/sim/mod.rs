@@ -175,6 +175,9 @@ pub enum Action {
     /// doing, and started again on the same data. The first crash of a scenario moves the app
     /// from the test's process to a `sequra-bc serve` of its own.
     Crash { after_ms: u64 },
+    /// The machine and the services: `secs` pass at once (the clocks of the app and both
+    /// stand-ins jump ahead together): retries fall due, sessions expire, days end.
+    ClockForward { secs: u64 },
     /// Time passes: the stand-ins deliver what is pending and the queue drains.
     Settle,
 }
@@ -241,6 +244,7 @@ impl Action {
             Action::BcFailures { .. } => "bigcommerce_failures",
             Action::Reconcile => "reconcile",
             Action::Crash { .. } => "crash",
+            Action::ClockForward { .. } => "clock_forward",
             Action::Settle => "settle",
         }
     }
@@ -308,6 +312,9 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
             .prop_map(|(method, status, times)| Action::BcFailures { method, status, times }),
         1 => Just(Action::Reconcile),
         3 => Just(Action::Settle),
+        // A retry's wait, a session's hour, a day.
+        1 => prop_oneof![Just(90u64), Just(2 * 3600), Just(26 * 3600)]
+            .prop_map(|secs| Action::ClockForward { secs }),
     ];
     let machine = prop_oneof![
         // At once, while a job runs, or once most of the work is done.

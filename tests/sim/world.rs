@@ -71,8 +71,12 @@ pub struct World {
     customers: u64,
     /// The app's own process, after the scenario's first crash.
     served: Option<Served>,
-    /// BigCommerce failures set on purpose were pending when the current action began.
+    /// BigCommerce failures set on purpose were pending when the current action began, or a
+    /// 429 was answered within BigCommerce's rate-limit window (30 s: the app holds back
+    /// shoppers' calls that long after a 429 without headers).
     bc_failing: bool,
+    /// When the last 429 was set.
+    throttled_at: Option<std::time::Instant>,
 }
 
 /// Job retries as fast as the in-process app's (base, max ms).
@@ -166,6 +170,7 @@ impl World {
             customers: 0,
             served: None,
             bc_failing: false,
+            throttled_at: None,
         }
     }
 
@@ -184,12 +189,51 @@ impl World {
         self.served = Some(self.serve().await);
     }
 
+    /// Time passes at once for the app and both services. The app's own process (after a
+    /// crash) is started again with its clock as far ahead. Merchants whose session expired
+    /// open the app again from the control panel.
+    async fn clock_forward(&mut self, by: Duration) {
+        sequra_bc::clock::advance(by);
+        sequra_bc_sandbox::clock::advance(by);
+        if let Some(mut served) = self.served.take() {
+            served.child.kill().unwrap();
+            served.child.wait().unwrap();
+            self.served = Some(self.serve().await);
+        }
+        for i in 0..self.stores.len() {
+            if self.stores[i].installed {
+                self.reopen(i).await;
+            }
+        }
+    }
+
+    /// The merchant opens the app from the control panel (a new session).
+    async fn reopen(&mut self, store: usize) {
+        let s = &self.stores[store];
+        let url = self.app.bc.load_url(&s.hash, &s.owner, "/");
+        let resp = self.app.http.get(url).send().await.unwrap();
+        let status = resp.status().as_u16();
+        self.answered(format!("app opened in {}", s.hash), status);
+        let html = resp.text().await.unwrap_or_default();
+        if status == 200 {
+            self.stores[store].session = session_of(&html);
+        } else if debug() {
+            eprintln!("app opened in {}: {status} {html}", self.stores[store].hash);
+        }
+    }
+
     /// Starts `sequra-bc serve` and waits until it listens.
     async fn serve(&self) -> Served {
         let data = self.app.data_path();
         let log = data.join("serve.log");
+        let mut program = app_command();
+        // The clock as far ahead as the scenario moved it.
+        program.env(
+            sequra_bc::clock::AHEAD_ENV,
+            sequra_bc::clock::ahead_ms().to_string(),
+        );
         let mut child = helpers::serve(
-            app_command(),
+            program,
             data,
             &self.app.address,
             &self.app.bc,
@@ -263,7 +307,9 @@ impl World {
     }
 
     pub async fn act(&mut self, action: &Action) {
-        self.bc_failing = self.app.bc.pending_failures() > 0;
+        let window = Duration::from_secs(31);
+        self.bc_failing = self.app.bc.pending_failures() > 0
+            || self.throttled_at.is_some_and(|t| t.elapsed() < window);
         let did = self.apply(action).await;
         if did {
             self.coverage.act(action.name());
@@ -678,6 +724,7 @@ impl World {
                     self.injected_put_failures += times;
                 }
                 if *status == 429 {
+                    self.throttled_at = Some(std::time::Instant::now());
                     bc.overload_next(method, "/v2/orders", *times);
                 } else {
                     bc.fail_next(method, "/v2/orders", *status, *times);
@@ -690,6 +737,10 @@ impl World {
             }
             Action::Crash { after_ms } => {
                 self.crash(*after_ms).await;
+                true
+            }
+            Action::ClockForward { secs } => {
+                self.clock_forward(Duration::from_secs(*secs)).await;
                 true
             }
             Action::Settle => {

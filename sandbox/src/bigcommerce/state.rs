@@ -426,11 +426,11 @@ pub(crate) fn random_token(len: usize) -> String {
 }
 
 pub(crate) fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    crate::clock::now().unix_timestamp()
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
+    crate::clock::now()
         .replace_nanosecond(0)
         .ok()
         .and_then(|t| {

@@ -4,7 +4,6 @@
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 use warp::http::Method;
 
 use super::respond::{self, Resp};
@@ -250,7 +249,7 @@ fn order_methods(st: &State, caller: &Caller, req: &Incoming, uuid: &str) -> Han
         .merchant(caller.env, caller.username(), &order.merchant_ref)
         .map(|s| s.methods.clone())
         .unwrap_or_default();
-    let view = methods::for_order(&categories, order.amount, OffsetDateTime::now_utc());
+    let view = methods::for_order(&categories, order.amount, crate::clock::now());
     Ok(respond::json(200, &methods::body(view)))
 }
 

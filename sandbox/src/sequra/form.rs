@@ -10,8 +10,6 @@
 
 use std::sync::Arc;
 
-use time::OffsetDateTime;
-
 use super::methods::{self, Offer, Unavailable};
 use super::notify::{CompleteError, FollowUp};
 use super::respond::{self, Resp, esc, euros, js_str};
@@ -62,7 +60,7 @@ pub(crate) fn render(shared: &Shared, st: &State, order: &Order, req: &Incoming)
         .merchant(order.env, &order.username, &order.merchant_ref)
         .map(|m| m.methods.clone())
         .unwrap_or_default();
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let choices: Vec<Offer> = if product == "tbs" {
         let offers = methods::offers(&categories, order.amount, now);
         if offers.is_empty() {

@@ -157,7 +157,7 @@ pub(crate) fn defaults(country: &str) -> Vec<Value> {
 }
 
 fn spain() -> Vec<Value> {
-    let today = OffsetDateTime::now_utc().replace_time(Time::MIDNIGHT);
+    let today = crate::clock::now().replace_time(Time::MIDNIGHT);
     let (from, until) = permanent();
     let fp1 = Method {
         product: "fp1",
@@ -414,7 +414,7 @@ mod tests {
 
     #[test]
     fn spain_offers_every_product_inside_its_window() {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let cats = defaults("ES");
         let products: Vec<String> = offers(&cats, 10_000, now)
             .into_iter()
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn amount_limits_and_windows_filter_the_order_view() {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let cats = defaults("ES");
         assert!(matches!(
             choose(&cats, "pp3", None, 4999, now),
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn pp3_cost_is_a_twelfth_plus_the_instalment_fee() {
-        let cats = for_order(&defaults("ES"), 5097, OffsetDateTime::now_utc());
+        let cats = for_order(&defaults("ES"), 5097, crate::clock::now());
         let pp3 = cats[2]["methods"][1].clone();
         assert_eq!(pp3["product"], "pp3");
         assert_eq!(pp3["cost"]["instalment_total"], 724);

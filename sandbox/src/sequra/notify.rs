@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use super::methods::{self, Unavailable};
 use super::state::OrderState;
@@ -91,7 +90,7 @@ impl Shared {
             product,
             campaign,
             order.amount,
-            OffsetDateTime::now_utc(),
+            crate::clock::now(),
         )
         .map_err(|e| match e {
             Unavailable::Unknown => CompleteError::UnknownProduct(product.to_owned()),

@@ -1,0 +1,21 @@
+//! The stand-ins' clock: the system's, plus however far a test moved it forward, so that the
+//! services' time passes with the app's when a simulation makes days go by without waiting
+//! (BigCommerce's modification dates and signed payloads, seQura's campaigns and forms).
+//! Process-wide, like the clock it stands for.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use time::OffsetDateTime;
+
+static AHEAD_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Now, by the services.
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + time::Duration::milliseconds(AHEAD_MS.load(Ordering::Relaxed))
+}
+
+/// Moves the services' clock forward by `by` (it never goes back).
+pub fn advance(by: std::time::Duration) {
+    let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+    AHEAD_MS.fetch_add(ms, Ordering::Relaxed);
+}
