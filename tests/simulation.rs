@@ -6,8 +6,8 @@
 mod sim;
 
 /// Scenarios per run from fixed seeds, and how many fresh ones.
-const FIXED: u64 = 40;
-const FRESH: u64 = 8;
+const FIXED: u64 = 24;
+const FRESH: u64 = 4;
 const STORES: usize = 2;
 const MAX_ACTIONS: usize = 24;
 /// The share of scenarios that kill the app's process among their actions.

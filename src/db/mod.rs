@@ -256,6 +256,11 @@ impl Checkpoints {
 pub fn connect(path: &Path) -> Result<Connection, DbError> {
     let mut conn = Connection::open(path)?;
     conn.busy_handler(Some(busy_wait))?;
+    // Every transaction takes the write lock at BEGIN, waiting for it in the busy handler: a
+    // deferred one that reads and then writes fails at once ("database is locked", no
+    // waiting) when another connection wrote in between — the reconciliation's sweep did,
+    // under the simulator's load, and left a lost shipment unsynced until the next sweep.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     // The batch writer and the job workers use far more than rusqlite's default 16 statements.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -51,6 +51,14 @@ pub enum Action {
         items: Vec<(usize, u64)>,
         credit: bool,
     },
+    /// Shopper: the whole purchase at once (a new cart, a start, the form completed), and the
+    /// placement waited for, so that merchants have orders to act on.
+    Purchase {
+        store: usize,
+        items: Vec<(usize, u64)>,
+        method: usize,
+        profile: Profile,
+    },
     /// Shopper: adds one unit of a product to a cart (after opening the form, perhaps).
     ChangeCart {
         store: usize,
@@ -244,6 +252,7 @@ impl Action {
             Action::BcFailures { .. } => "bigcommerce_failures",
             Action::Reconcile => "reconcile",
             Action::Crash { .. } => "crash",
+            Action::Purchase { .. } => "purchase",
             Action::ClockForward { .. } => "clock_forward",
             Action::Settle => "settle",
         }
@@ -260,6 +269,11 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
             .prop_map(|(store, items, credit)| Action::Cart { store, items, credit }),
         2 => (s.clone(), n.clone(), 0..PRODUCTS.len())
             .prop_map(|(store, cart, product)| Action::ChangeCart { store, cart, product }),
+        10 => (s.clone(), proptest::collection::vec((0..PRODUCTS.len(), 1u64..4), 1..4), 0..METHODS.len(), prop_oneof![
+                4 => Just(Profile::Approve),
+                1 => Just(Profile::ReviewApprove),
+            ])
+            .prop_map(|(store, items, method, profile)| Action::Purchase { store, items, method, profile }),
         12 => (s.clone(), n.clone(), 0..METHODS.len())
             .prop_map(|(store, cart, method)| Action::Start { store, cart, method }),
         12 => (s.clone(), n.clone(), prop_oneof![

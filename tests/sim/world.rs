@@ -355,6 +355,12 @@ impl World {
                 cart,
                 method,
             } => self.start(*store, *cart, *method).await,
+            Action::Purchase {
+                store,
+                items,
+                method,
+                profile,
+            } => self.purchase(*store, items, *method, *profile).await,
             Action::Complete {
                 store,
                 attempt,
@@ -813,6 +819,51 @@ impl World {
             uuid,
             method: METHODS[method],
         });
+        true
+    }
+
+    /// A cart, a start on it and the form completed; then the placement waited for (a
+    /// little: an outage or a failing BigCommerce may hold it back).
+    async fn purchase(
+        &mut self,
+        store: usize,
+        items: &[(usize, u64)],
+        method: usize,
+        profile: super::Profile,
+    ) -> bool {
+        let cart = Action::Cart {
+            store,
+            items: items.to_vec(),
+            credit: false,
+        };
+        Box::pin(self.apply(&cart)).await;
+        let last_cart = self.stores[store].carts.len() - 1;
+        if !self.start(store, last_cart, method).await {
+            return false;
+        }
+        let attempt = self.stores[store].attempts.len() - 1;
+        let complete = Action::Complete {
+            store,
+            attempt,
+            profile,
+        };
+        if !Box::pin(self.apply(&complete)).await {
+            return false;
+        }
+        let order = self.stores[store].attempts[attempt].order_id;
+        let hash = self.stores[store].hash.clone();
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while std::time::Instant::now() < deadline {
+            let placed = self
+                .app
+                .bc
+                .order(&hash, order)
+                .is_some_and(|o| o["status_id"].as_u64() != Some(INCOMPLETE));
+            if placed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         true
     }
 
