@@ -63,6 +63,19 @@ pub async fn start(
 }
 
 /// Starts an i1 payment and returns (BigCommerce order id, seQura uuid).
+/// How many orders the app made from the checkout (`POST /v3/checkouts/{id}/orders`).
+fn orders_created(app: &TestApp, checkout: &str) -> usize {
+    app.bc
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path
+                    .ends_with(&format!("/v3/checkouts/{checkout}/orders"))
+        })
+        .count()
+}
+
 pub async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, String) {
     let resp = start(app, checkout, product, None).await;
     if resp.status() != 200 {
@@ -349,17 +362,7 @@ async fn starting_twice_reuses_the_incomplete_order_and_a_cart_change_makes_a_ne
     app.bc.add_to_checkout(STORE, &checkout, 107, 1);
     let (changed, _) = started(&app, &checkout, "i1").await;
     assert_ne!(first, changed);
-    let creates = app
-        .bc
-        .requests()
-        .into_iter()
-        .filter(|r| {
-            r.method == "POST"
-                && r.path
-                    .ends_with(&format!("/v3/checkouts/{checkout}/orders"))
-        })
-        .count();
-    assert_eq!(creates, 2);
+    assert_eq!(orders_created(&app, &checkout), 2);
 }
 
 /// Found by the simulator: a second tab changes the cart of a checkout whose payment seQura
@@ -385,17 +388,7 @@ async fn a_paid_checkout_changed_in_another_tab_cannot_be_paid_again() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "err_checkout_already_paid", "{body}");
-    let creates = app
-        .bc
-        .requests()
-        .into_iter()
-        .filter(|r| {
-            r.method == "POST"
-                && r.path
-                    .ends_with(&format!("/v3/checkouts/{checkout}/orders"))
-        })
-        .count();
-    assert_eq!(creates, 1, "no second order");
+    assert_eq!(orders_created(&app, &checkout), 1, "no second order");
     crate::order_sync::settle(&app).await;
     assert_eq!(app.bc.order(STORE, order).unwrap()["status_id"], 11);
 }
