@@ -2,7 +2,7 @@
 //! zones, catalog search, store information, checkouts, orders, metafields, channel sites,
 //! and how failures are classified.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sequra_bc::bigcommerce::client::{
     BcError, BigCommerce, CatalogCategory, CatalogProduct, OrderStatus, ShippingZone, StoreApi,
@@ -781,7 +781,11 @@ async fn orders_modified_since_sends_a_readable_date_and_gets_only_newer_orders(
     let order = api.create_order_from_checkout(&id).await.unwrap();
     assert!(h.bc.set_order_status(HASH, order, 11), "listed once placed");
     let hour_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
-    let recent = api.orders_modified_since(hour_ago, 100).await.unwrap();
+    let recent = api
+        .orders_modified_since(hour_ago, 100)
+        .await
+        .unwrap()
+        .orders;
     assert!(recent.iter().any(|o| o.id == order), "{recent:?}");
     let sent = &h.last_query("/v2/orders")["min_date_modified"];
     assert!(
@@ -793,6 +797,7 @@ async fn orders_modified_since_sends_a_readable_date_and_gets_only_newer_orders(
         api.orders_modified_since(later, 100)
             .await
             .unwrap()
+            .orders
             .is_empty()
     );
 }
@@ -890,7 +895,8 @@ async fn orders_modified_in_one_second_beyond_a_page_are_read_whole_even_while_o
     let read = api
         .orders_modified_since(second - 60, 10_000)
         .await
-        .unwrap();
+        .unwrap()
+        .orders;
     let read_ids: Vec<u64> = read.iter().map(|o| o.id).collect();
     if let Err(e) = each_once(&ids, &read_ids) {
         panic!("{e}");
@@ -907,9 +913,21 @@ async fn orders_modified_in_one_second_beyond_a_page_are_read_whole_even_while_o
         *dates.last().unwrap() > second,
         "the edited orders as last read, with their new date"
     );
-    // A bounded read stops at its bound, still in date order.
+    // A bounded read stops at its bound (a page more at most), says where, still in date
+    // order.
     let some = api.orders_modified_since(second - 60, 300).await.unwrap();
-    assert_eq!(some.len(), 300);
+    assert!(
+        (300..=550).contains(&some.orders.len()),
+        "{}",
+        some.orders.len()
+    );
+    assert!(some.resume_at.is_some());
+    let dates: Vec<i64> = some
+        .orders
+        .iter()
+        .map(|o| unix(o.date_modified.as_deref().unwrap()))
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]));
 }
 
 /// Orders created since a date are read by id, each once, even when one of the first page
@@ -985,4 +1003,65 @@ async fn a_429_without_rate_limit_headers_waits_the_fallback_then_succeeds() {
             .filter(|r| r.path.ends_with("/v2/order_statuses"))
             .collect();
     assert_eq!(answers.len(), 3, "two refused, then the one that succeeded");
+}
+
+/// A bounded read that stops inside a second read whole by id (the ids of the next second
+/// come mixed in) still leaves no hole: every order modified before the second where the read
+/// says it stopped is in it, so the next read can start there.
+#[tokio::test]
+async fn a_bounded_read_that_stops_inside_a_second_leaves_no_hole_before_where_it_stopped() {
+    let h = harness().await;
+    let api = h.api();
+    let ids = incomplete_orders(&h, &api, 600).await;
+    // The higher ids changed in one second, the lower ones in the next: a read by id of the
+    // first second (bounds widened) meets the second's orders first.
+    next_second().await;
+    for id in &ids[300..] {
+        assert!(h.bc.set_order_status(HASH, *id, 11));
+    }
+    let second = unix(
+        h.bc.order(HASH, ids[300]).unwrap()["date_modified"]
+            .as_str()
+            .unwrap(),
+    );
+    next_second().await;
+    for id in &ids[..300] {
+        assert!(h.bc.set_order_status(HASH, *id, 11));
+    }
+    let read = api.orders_modified_since(second - 60, 400).await.unwrap();
+    let read_ids: HashSet<u64> = read.orders.iter().map(|o| o.id).collect();
+    let stopped = read
+        .resume_at
+        .expect("a read of 400 stops before 600 orders");
+    assert!(stopped > second - 60, "the read got somewhere");
+    let missing: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            let at = unix(
+                h.bc.order(HASH, *id).unwrap()["date_modified"]
+                    .as_str()
+                    .unwrap(),
+            );
+            at < stopped && !read_ids.contains(id)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modified before {stopped}, not read: {missing:?}"
+    );
+    // Read on from where it stopped, every order is read.
+    let rest = api.orders_modified_since(stopped, 10_000).await.unwrap();
+    assert_eq!(rest.resume_at, None);
+    let all: Vec<u64> = read_ids
+        .into_iter()
+        .chain(rest.orders.iter().map(|o| o.id))
+        .collect::<HashSet<u64>>()
+        .into_iter()
+        .collect();
+    let mut all = all;
+    all.sort_unstable();
+    if let Err(e) = each_once(&ids, &all) {
+        panic!("{e}");
+    }
 }

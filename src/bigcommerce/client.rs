@@ -266,6 +266,16 @@ impl From<RawZone> for ShippingZone {
     }
 }
 
+/// What a read of the orders modified since a date got.
+#[derive(Debug)]
+pub struct ModifiedOrders {
+    /// Oldest modification first.
+    pub orders: Vec<OrderSummary>,
+    /// `None`: every order modified since was read. Otherwise the read stopped at its bound:
+    /// every order modified before this second is in `orders`; from it on, some may not be.
+    pub resume_at: Option<i64>,
+}
+
 /// The product fields the app reads; BigCommerce always adds `id`.
 const PRODUCT_FIELDS: &str = "id,name,sku,categories";
 const CATEGORY_FIELDS: &str = "id,parent_id,name";
@@ -753,14 +763,17 @@ impl StoreApi {
     ) -> Result<Vec<Order>, BcError> {
         let since = rfc2822(since)?;
         let mut out: Vec<Order> = Vec::new();
-        let mut min_id = 0u64;
-        // Each page starts after the last id read (keyset): an order that leaves the list
-        // meanwhile (archived) would make an offset page skip the order after it.
+        let mut read_to: Option<u64> = None;
+        // Each page starts at the last id read (keyset): an order that leaves the list
+        // meanwhile (archived) would make an offset page skip the order after it. Whether
+        // `min_id` includes its value is not documented: the last id read is asked again and
+        // dropped.
         for _ in 0..MAX_V2_PAGES {
+            let min_id = read_to.unwrap_or(0).to_string();
             let rows: Vec<Order> = self
                 .orders_page(&[
                     ("min_date_created", &since),
-                    ("min_id", &min_id.to_string()),
+                    ("min_id", &min_id),
                     ("sort", "id:asc"),
                 ])
                 .await?;
@@ -768,9 +781,13 @@ impl StoreApi {
             let Some(last) = rows.iter().map(|o| o.id.0).max() else {
                 break;
             };
-            out.extend(rows.into_iter().filter(|o| o.id.0 >= min_id));
-            min_id = last + 1;
-            if !full || out.len() >= max {
+            out.extend(
+                rows.into_iter()
+                    .filter(|o| read_to.is_none_or(|to| o.id.0 > to)),
+            );
+            let progressed = read_to.is_none_or(|to| last > to);
+            read_to = Some(last);
+            if !full || !progressed || out.len() >= max {
                 break;
             }
         }
@@ -779,29 +796,42 @@ impl StoreApi {
     }
 
     /// Orders modified at or after `since` (unix seconds), Incomplete ones excluded, each
-    /// once, oldest modification first; at most `max` of them.
+    /// once, oldest modification first; about `max` of them (a page more at most), and where
+    /// the read stopped when it did not get to the end.
     /// <https://developer.bigcommerce.com/docs/rest-management/orders#get-all-orders>
     pub async fn orders_modified_since(
         &self,
         since: i64,
         max: usize,
-    ) -> Result<Vec<OrderSummary>, BcError> {
+    ) -> Result<ModifiedOrders, BcError> {
         let mut out: Vec<OrderSummary> = Vec::new();
         let mut seen: HashSet<u64> = HashSet::new();
-        let mut cursor = since;
-        let mut requests = 0;
         // What the widened bound let in from before `since` is not asked for.
         let wanted = |o: &OrderSummary, seen: &mut HashSet<u64>| {
             modified_unix(o).is_none_or(|at| at >= since) && seen.insert(o.id)
+        };
+        // Every order modified in [since, cursor) has been read. The read may stop anywhere
+        // (rows, requests): it says it stopped at `cursor`, never later, so the next read
+        // starts where nothing is unread behind it.
+        let mut cursor = since;
+        let mut requests = 0;
+        let mut spent = |out: &Vec<OrderSummary>| {
+            let stop = requests >= MAX_V2_PAGES || out.len() >= max;
+            if !stop {
+                requests += 1;
+            }
+            stop
         };
         // Keyset paging: each page starts at the last modification read, not at an offset (an
         // order changed meanwhile moves to the end of the list, and the one after it would
         // slide onto a page already read); rows already read are dropped. A page that does not
         // get past its first second (more orders changed in it than a page holds) has that
-        // second read whole by id. The bounds are widened by a second: the contract does not
-        // say whether they include their value.
-        'read: while requests < MAX_V2_PAGES && out.len() < max {
-            requests += 1;
+        // second read whole by id. The bounds are widened by a second and `min_id` starts at
+        // the last id read: the contract does not say whether bounds include their value.
+        let resume_at = loop {
+            if spent(&out) {
+                break Some(cursor);
+            }
             let rows: Vec<OrderSummary> = self
                 .orders_page(&[
                     ("min_date_modified", &rfc2822(cursor.saturating_sub(1))?),
@@ -812,16 +842,17 @@ impl StoreApi {
             let last = rows.iter().filter_map(modified_unix).max();
             out.extend(rows.into_iter().filter(|o| wanted(o, &mut seen)));
             match last {
-                _ if !full => break,
+                // A page of a sorted list that is not full ends it.
+                _ if !full => break None,
+                // Everything before the page's last second is in it.
                 Some(last) if last > cursor => cursor = last,
                 _ => {
                     let (from, to) = (rfc2822(cursor - 1)?, rfc2822(cursor + 1)?);
                     let mut min_id = 0u64;
-                    loop {
-                        if requests >= MAX_V2_PAGES || out.len() >= max {
-                            break 'read;
+                    let whole = loop {
+                        if spent(&out) {
+                            break false;
                         }
-                        requests += 1;
                         let rows: Vec<OrderSummary> = self
                             .orders_page(&[
                                 ("min_date_modified", &from),
@@ -832,22 +863,29 @@ impl StoreApi {
                             .await?;
                         let full = rows.len() >= MAX_LIMIT as usize;
                         let Some(last_id) = rows.iter().map(|o| o.id).max() else {
-                            break;
+                            break true;
                         };
                         out.extend(rows.into_iter().filter(|o| wanted(o, &mut seen)));
-                        min_id = last_id + 1;
-                        if !full {
-                            break;
+                        if !full || last_id <= min_id {
+                            break !full;
                         }
+                        min_id = last_id;
+                    };
+                    // Stopped inside the second: ids of the next one may have come, higher
+                    // ids of this one not.
+                    if !whole {
+                        break Some(cursor);
                     }
                     cursor += 1;
                 }
             }
-        }
+        };
         // A second read whole by id comes in id order: by date again (stable).
         out.sort_by_key(|o| modified_unix(o).unwrap_or(i64::MIN));
-        out.truncate(max);
-        Ok(out)
+        Ok(ModifiedOrders {
+            orders: out,
+            resume_at,
+        })
     }
 
     /// One page (the largest) of `GET /v2/orders` with `query`; none (204) is an empty page.

@@ -117,46 +117,38 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
         .unwrap_or(started - FIRST_LOOK_BACK)
         - OVERLAP;
     let api = lifecycle::store_api(state, store).await?;
-    // Never more than one read pages through: a larger batch would end its read short and
-    // move the cursor past what it did not read.
     let mut batch = state
         .settings
         .jobs
         .reconcile_batch
         .clamp(1, WHOLE_SECOND_MAX);
-    let mut modified = api.orders_modified_since(since, batch).await?;
-    // A full batch inside one second would put the cursor back at that second for ever
-    // (BigCommerce's dates have whole seconds): that second is read whole, with a larger
-    // batch, up to what one read may hold.
-    while modified.len() >= batch && batch < WHOLE_SECOND_MAX && one_second(&modified) {
+    let mut read = api.orders_modified_since(since, batch).await?;
+    // A read that could not finish even its first second (more orders changed in it than a
+    // batch holds) would put the cursor back at that second for ever (BigCommerce's dates
+    // have whole seconds): that second is read again with a larger batch, up to what one read
+    // may hold.
+    while read.resume_at == Some(since) && batch < WHOLE_SECOND_MAX {
         batch = (batch * 2).min(WHOLE_SECOND_MAX);
-        modified = api.orders_modified_since(since, batch).await?;
+        read = api.orders_modified_since(since, batch).await?;
     }
-    // A full batch may have left orders unread: the cursor moves only as far as what was
-    // read (the last order's own modification time), so the next sweep reads the rest.
-    // That time is BigCommerce's clock: the next sweep starts right at it (orders of that
-    // second are read again, which is harmless), without the overlap kept for our clock.
-    let through = if modified.len() >= batch {
-        let last = modified
-            .iter()
-            .filter_map(|o| o.date_modified.as_deref().and_then(rfc2822_unix))
-            .max()
-            .unwrap_or(since);
-        if one_second(&modified) {
+    // A read that stopped short moves the cursor only to where it stopped: nothing before it
+    // is unread, and the next sweep reads the rest. That second is BigCommerce's clock: the
+    // next sweep starts right at it, without the overlap kept for our clock.
+    let through = match read.resume_at {
+        None => started,
+        Some(at) if at > since => at + OVERLAP,
+        Some(at) => {
             // More than a read's worth of orders changed in one second: what was not read
             // of it is left to its webhooks.
             tracing::warn!(
                 store_hash = store.as_str(),
-                orders = modified.len(),
+                orders = read.orders.len(),
                 "reconciliation: more orders changed in one second than one read holds"
             );
-            last.max(since) + 1 + OVERLAP
-        } else {
-            last.max(since) + OVERLAP
+            at + 1 + OVERLAP
         }
-    } else {
-        started
     };
+    let modified = read.orders;
     let hash = store.clone();
     let queued = state
         .db
@@ -195,24 +187,6 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
         );
     }
     Ok(())
-}
-
-/// Whether every order of a read was modified in the same second.
-fn one_second(orders: &[crate::bigcommerce::models::OrderSummary]) -> bool {
-    let mut seconds = orders
-        .iter()
-        .map(|o| o.date_modified.as_deref().and_then(rfc2822_unix));
-    match seconds.next() {
-        Some(first) => seconds.all(|s| s == first),
-        None => false,
-    }
-}
-
-/// A BigCommerce RFC 2822 date as Unix seconds.
-fn rfc2822_unix(s: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822)
-        .ok()
-        .map(|t| t.unix_timestamp())
 }
 
 /// BigCommerce's RFC 2822 dates as the RFC 3339 UTC strings the database compares.
