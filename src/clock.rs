@@ -18,22 +18,42 @@ use time::OffsetDateTime;
 /// The environment variable that starts the clock ahead (milliseconds).
 pub const AHEAD_ENV: &str = "SEQURA_BC_CLOCK_AHEAD_MS";
 
+/// The furthest the clock goes ahead: ten years, well inside every date type the app uses.
+const MAX_AHEAD_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
+
 fn ahead() -> &'static AtomicI64 {
     static AHEAD: OnceLock<AtomicI64> = OnceLock::new();
     AHEAD.get_or_init(|| {
-        let start = std::env::var(AHEAD_ENV)
-            .ok()
+        let set = std::env::var(AHEAD_ENV).ok();
+        let start = set
+            .as_deref()
             .and_then(|v| v.trim().parse::<i64>().ok())
-            .filter(|ms| *ms >= 0)
-            .unwrap_or(0);
-        AtomicI64::new(start)
+            .filter(|ms| (0..=MAX_AHEAD_MS).contains(ms));
+        // Only the simulator means to set it: an operator who finds every date skewed must
+        // be able to see why.
+        match (&set, start) {
+            (None, _) => {}
+            (Some(_), Some(ms)) => {
+                tracing::warn!(env = AHEAD_ENV, ahead_ms = ms, "the app's clock runs ahead")
+            }
+            (Some(_), None) => {
+                tracing::warn!(
+                    env = AHEAD_ENV,
+                    "ignored: not a number of milliseconds up to ten years"
+                )
+            }
+        }
+        AtomicI64::new(start.unwrap_or(0))
     })
 }
 
 /// Now.
 pub fn now() -> OffsetDateTime {
     let ms = ahead().load(Ordering::Relaxed);
-    OffsetDateTime::now_utc() + time::Duration::milliseconds(ms)
+    let system = OffsetDateTime::now_utc();
+    system
+        .checked_add(time::Duration::milliseconds(ms))
+        .unwrap_or(system)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -52,8 +72,28 @@ pub fn ahead_ms() -> i64 {
 }
 
 /// Moves the clock forward by `by`: what the machine's clock jumping ahead does. It never
-/// goes back.
+/// goes back, nor further than ten years ahead.
 pub fn advance(by: std::time::Duration) {
     let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-    ahead().fetch_add(ms, Ordering::Relaxed);
+    let _ = ahead().fetch_update(Ordering::Relaxed, Ordering::Relaxed, |at| {
+        Some(moved(at, ms))
+    });
+}
+
+fn moved(at: i64, by_ms: i64) -> i64 {
+    at.saturating_add(by_ms).min(MAX_AHEAD_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_never_runs_past_ten_years_ahead() {
+        assert_eq!(moved(5, 10), 15);
+        assert_eq!(moved(MAX_AHEAD_MS - 1, i64::MAX), MAX_AHEAD_MS);
+        // The furthest it goes is a date the app can still write.
+        let far = OffsetDateTime::now_utc() + time::Duration::milliseconds(MAX_AHEAD_MS);
+        assert!(far.year() < 9999);
+    }
 }

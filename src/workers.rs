@@ -40,10 +40,8 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
-                        let (state, in_flight) = (state.clone(), in_flight.clone());
-                        in_flight.add(job.id);
-                        running
-                            .spawn(async move { execute_and_finish(&state, job, in_flight).await });
+                        let (state, claim) = (state.clone(), in_flight.claim(job.id));
+                        running.spawn(async move { execute_and_finish(&state, job, claim).await });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
@@ -90,18 +88,34 @@ impl InFlight {
     fn ids(&self) -> Vec<i64> {
         self.lock().iter().copied().collect()
     }
-    fn add(&self, id: i64) {
+    /// The job is in flight until what this returns is dropped: when its outcome is
+    /// recorded, or when its task ends any other way (a panic), so that its lease can expire
+    /// and its order's later jobs are not held for ever.
+    fn claim(&self, id: i64) -> Claim {
         self.lock().insert(id);
-    }
-    fn done(&self, id: i64) {
-        self.lock().remove(&id);
+        Claim {
+            id,
+            in_flight: self.clone(),
+        }
     }
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-async fn execute_and_finish(state: &AppState, job: db::jobs::Job, in_flight: InFlight) {
+/// One job in flight (see [`InFlight::claim`]).
+struct Claim {
+    id: i64,
+    in_flight: InFlight,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.in_flight.lock().remove(&self.id);
+    }
+}
+
+async fn execute_and_finish(state: &AppState, job: db::jobs::Job, claim: Claim) {
     let parsed: Result<Job, _> = serde_json::from_str(&job.payload);
     // Cut off well within the lease: past it the job is claimable again, and two runs of
     // one job must never overlap.
@@ -125,7 +139,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, in_flight: InF
                 if let Err(e) = state.db.batched(move |c| db::jobs::complete(c, id)).await {
                     tracing::error!(job = id, error = %e, "could not record a job's success");
                 }
-                in_flight.done(id);
+                drop(claim);
                 state.jobs.wake();
             });
             return;
@@ -161,7 +175,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, in_flight: InF
             }
         }
     };
-    in_flight.done(id);
+    drop(claim);
     if let Err(e) = finish {
         // The job stays `running` and runs again once its lease expires.
         tracing::error!(job = id, error = %e, "could not record a job's outcome");
@@ -189,5 +203,25 @@ async fn execute(state: &AppState, store: &StoreHash, job: &Job) -> Result<(), J
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job whose task panics is no longer in flight: its lease can expire and its order's
+    /// later jobs run (until the next start they were held for good).
+    #[tokio::test]
+    async fn a_job_whose_task_panicked_is_no_longer_in_flight() {
+        let in_flight = InFlight::default();
+        let claim = in_flight.claim(7);
+        let ended = tokio::spawn(async move {
+            let _claim = claim;
+            panic!("a bug in a job");
+        })
+        .await;
+        assert!(ended.is_err());
+        assert!(in_flight.ids().is_empty(), "{:?}", in_flight.ids());
     }
 }

@@ -850,8 +850,9 @@ async fn cancel(
                 &about,
                 SEQURA_CANCELLED,
                 Outcome::Sent,
-                "seQura cancelled this order after approving it: the order was given the status \
-                 mapped for cancelled.",
+                "seQura cancelled this order after approving it: do not ship it. It gets the \
+                 status mapped for cancelled orders (mapped to None, a status you set yourself \
+                 is kept).",
             )
             .await;
         }
@@ -993,6 +994,7 @@ mod tests {
             user_agent: None,
             placed_at: None,
             status_written_for: None,
+            default_status_written: None,
         }
     }
 

@@ -73,6 +73,9 @@ pub struct Solicitation {
     pub placed_at: Option<String>,
     /// The state whose mapped status (and payment details) the BigCommerce order was given.
     pub status_written_for: Option<SolicitationState>,
+    /// The status the app gave the order on its own (the mapping said None), while the order
+    /// still has it for all the app knows.
+    pub default_status_written: Option<u32>,
 }
 
 fn token_context(store: &StoreHash, id: i64) -> String {
@@ -81,7 +84,7 @@ fn token_context(store: &StoreHash, id: i64) -> String {
 
 const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
     merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent, \
-    placed_at, status_written_for";
+    placed_at, status_written_for, default_status_written";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
     let store: String = r.get(1)?;
@@ -113,6 +116,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
             .get::<_, Option<String>>(15)?
             .map(|w| SolicitationState::parse(&w).ok_or_else(|| bad(15)))
             .transpose()?,
+        default_status_written: r.get(16)?,
     })
 }
 
@@ -261,11 +265,18 @@ pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<b
     Ok(n == 1)
 }
 
-/// The BigCommerce order got the status mapped for `state` (the placement's first step).
-pub fn status_written(conn: &Connection, id: i64, state: SolicitationState) -> Result<(), DbError> {
+/// The BigCommerce order got the status for `state` (the placement's first step); `default`
+/// is the status the app chose on its own, if it did.
+pub fn status_written(
+    conn: &Connection,
+    id: i64,
+    state: SolicitationState,
+    default: Option<u32>,
+) -> Result<(), DbError> {
     conn.execute(
-        "UPDATE solicitations SET status_written_for = ?2 WHERE id = ?1",
-        params![id, state.as_str()],
+        "UPDATE solicitations SET status_written_for = ?2, default_status_written = ?3
+         WHERE id = ?1",
+        params![id, state.as_str(), default],
     )?;
     Ok(())
 }

@@ -84,16 +84,20 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
             }
         }
         SolicitationState::Cancelled => {
-            if let Some(id) = mapped_status(state, store, SequraStatus::Cancelled).await? {
-                api.update_order(
-                    s.bc_order_id.0,
-                    &OrderUpdate {
-                        status_id: Some(id),
-                        payment_method: None,
-                        payment_provider_id: None,
-                    },
-                )
-                .await?;
+            if s.status_written_for != Some(SolicitationState::Cancelled) {
+                let status = status_for(state, store, &api, s, SequraStatus::Cancelled).await?;
+                if let Some(id) = status.id {
+                    api.update_order(
+                        s.bc_order_id.0,
+                        &OrderUpdate {
+                            status_id: Some(id),
+                            payment_method: None,
+                            payment_provider_id: None,
+                        },
+                    )
+                    .await?;
+                }
+                status_written(state, s, status.default).await?;
             }
         }
         _ => return Ok(()),
@@ -128,14 +132,59 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
     Ok(())
 }
 
-/// Records that the order got the status of the solicitation's state.
-async fn status_written(state: &AppState, s: &Solicitation) -> Result<(), JobError> {
+/// Records that the order got the status of the solicitation's state; `default`: the one the
+/// app chose on its own.
+async fn status_written(
+    state: &AppState,
+    s: &Solicitation,
+    default: Option<u32>,
+) -> Result<(), JobError> {
     let (sid, placed) = (s.id, s.state);
     state
         .db
-        .call(move |c| db::solicitations::status_written(c, sid, placed))
+        .call(move |c| db::solicitations::status_written(c, sid, placed, default))
         .await?;
     Ok(())
+}
+
+/// The status to give an order for seQura's `status`.
+struct StatusWrite {
+    /// None: leave the order's status as it is.
+    id: Option<u32>,
+    /// The status the app chose on its own (not the merchant's mapping).
+    default: Option<u32>,
+}
+
+/// The merchant's mapping decides; None leaves the merchant's status alone. But an order
+/// whose status is not the merchant's — still none (Incomplete: invisible to the merchant, who
+/// would never ship what was paid) or still the one the app chose itself last time — gets
+/// BigCommerce's status for the outcome: a paid order must not stay "in review", nor a
+/// cancelled one look paid.
+async fn status_for(
+    state: &AppState,
+    store: &StoreHash,
+    api: &StoreApi,
+    s: &Solicitation,
+    status: SequraStatus,
+) -> Result<StatusWrite, JobError> {
+    if let Some(id) = mapped_status(state, store, status).await? {
+        return Ok(StatusWrite {
+            id: Some(id),
+            default: None,
+        });
+    }
+    let current = api.order(s.bc_order_id.0).await?.status_id;
+    if current == INCOMPLETE || s.default_status_written == Some(current) {
+        let id = status.default_bc_status();
+        return Ok(StatusWrite {
+            id: Some(id),
+            default: Some(id),
+        });
+    }
+    Ok(StatusWrite {
+        id: None,
+        default: None,
+    })
 }
 
 /// The order's status, payment method and seQura reference. A run after a failure of a later
@@ -168,26 +217,17 @@ async fn write_status(
         SequraStatus::NeedsReview
     };
     let title = s.method_title.clone().unwrap_or_else(|| "seQura".into());
-    let status_id = match mapped_status(state, store, status).await? {
-        Some(id) => Some(id),
-        // None ignores a status transition, and the first placement is none: an order left
-        // Incomplete is invisible to the merchant, who would never ship what was paid. It gets
-        // BigCommerce's status for a paid order (or one in review).
-        None if api.order(s.bc_order_id.0).await?.status_id == INCOMPLETE => {
-            Some(status.default_bc_status())
-        }
-        None => None,
-    };
+    let status = status_for(state, store, api, s, status).await?;
     api.update_order(
         s.bc_order_id.0,
         &OrderUpdate {
-            status_id,
+            status_id: status.id,
             payment_method: Some(format!("seQura – {title}")),
             payment_provider_id: Some(uuid.to_owned()),
         },
     )
     .await?;
-    status_written(state, s).await
+    status_written(state, s, status.default).await
 }
 
 /// seQura asks the shop to confirm again once it knows its order number (`order_ref_1`), with

@@ -317,6 +317,71 @@ async fn sequra_cancelling_an_approved_order_cancels_it_in_bigcommerce_and_the_l
     assert!(app.sequra.order(&uuid).unwrap().updates.is_empty());
 }
 
+/// Found by review: with every outcome mapped to None, the statuses the app chose itself
+/// (an order is never left Incomplete) were never moved on: an approval after review stayed
+/// "Manual Verification Required", and an order seQura cancelled stayed "Awaiting
+/// Fulfillment", paid-looking. A status the merchant set stays the merchant's.
+#[tokio::test]
+async fn statuses_the_app_chose_itself_move_on_when_the_next_outcome_is_mapped_to_none() {
+    let (app, session) = ready().await;
+    let resp = app
+        .post_form(
+            "/app/order-status",
+            &session,
+            &[
+                ("approved", "none"),
+                ("needs_review", "none"),
+                ("cancelled", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let paid = |profile: ShopperProfile| {
+        let app = &app;
+        async move {
+            let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+            let (order, uuid) = started(app, &checkout, "i1").await;
+            let sequra = app.sequra.clone();
+            let u = uuid.clone();
+            let completed = tokio::spawn(async move {
+                sequra.complete_form(&u, "i1", None, profile).await.unwrap()
+            });
+            (order, uuid, completed)
+        }
+    };
+    // Approved, then cancelled by seQura.
+    let (cancelled, uuid, done) = paid(ShopperProfile::Approve).await;
+    done.await.unwrap();
+    settled(&app).await;
+    assert_eq!(status_of(&app, cancelled), 11);
+    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
+    assert_eq!(resp.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, cancelled), 5, "no longer paid-looking");
+
+    // In review, then approved.
+    app.sequra.set_review_delay(Duration::from_millis(1500));
+    let (reviewed, _, done) = paid(ShopperProfile::ReviewApprove).await;
+    crate::order_sync::eventually("in review", || {
+        (status_of(&app, reviewed) == 12).then_some(())
+    })
+    .await;
+    done.await.unwrap();
+    settled(&app).await;
+    assert_eq!(status_of(&app, reviewed), 11, "no longer in review");
+    app.sequra.set_review_delay(Duration::ZERO);
+
+    // Approved, set by hand by the merchant, then cancelled by seQura: the merchant's.
+    let (kept, uuid, done) = paid(ShopperProfile::Approve).await;
+    done.await.unwrap();
+    settled(&app).await;
+    assert!(app.bc.set_order_status(STORE, kept, 9));
+    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
+    assert_eq!(resp.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, kept), 9, "the merchant's status");
+}
+
 // A6 -------------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -997,8 +997,8 @@ async fn a_job_whose_outcome_could_not_be_recorded_runs_again_after_its_lease() 
 /// "None" in the status mapping ignores a status *transition*; the first placement is not
 /// one. Found by the simulator (a mapping changed to None before the shopper finished): an
 /// approved order left Incomplete is invisible to the merchant, who never ships it. It gets
-/// BigCommerce's status for a paid order (or for one in review) and keeps the merchant's
-/// after that.
+/// BigCommerce's status for a paid order (or for one in review), moved on by the next outcome
+/// while it is still the app's own, and keeps the merchant's after that.
 #[tokio::test]
 async fn an_approval_mapped_to_none_still_places_the_order() {
     let app = spawn_app().await;
@@ -1036,8 +1036,8 @@ async fn an_approval_mapped_to_none_still_places_the_order() {
     settle(&app).await;
     assert_eq!(
         app.bc.order(STORE, reviewed).unwrap()["status_id"],
-        12,
-        "placed in review; the approval (None) leaves that status alone"
+        11,
+        "placed in review with the app's own status; the approval moves it on"
     );
 }
 

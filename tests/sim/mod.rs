@@ -494,6 +494,15 @@ pub struct Failure {
 /// The coverage of every run of the process (shrinking runs included).
 pub static COVERAGE: Mutex<Option<Coverage>> = Mutex::new(None);
 
+/// How many smaller scenarios a failure's shrinking tries: `SIM_SHRINK` (0 reports the
+/// failing scenario as generated, at once), else 200.
+fn shrink_iterations() -> u32 {
+    std::env::var("SIM_SHRINK")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(200)
+}
+
 /// Scenario `seed`: generated from the seed alone (with crashes of the app's process among
 /// its actions when `crash`), run, and on failure shrunk.
 pub fn scenario_from_seed(
@@ -508,7 +517,9 @@ pub fn scenario_from_seed(
     let config = Config {
         cases: 1,
         failure_persistence: None,
-        max_shrink_iters: 200,
+        max_shrink_iters: shrink_iterations(),
+        // A shrink is many scenarios run again: bounded, so a failure in CI reports in time.
+        max_shrink_time: 10 * 60 * 1000,
         ..Config::default()
     };
     let mut runner = TestRunner::new_with_rng(config, rng);
