@@ -934,7 +934,14 @@ async fn orders_modified_in_one_second_beyond_a_page_are_read_whole_even_while_o
 /// leaves the list (archived) before the next page is read.
 #[tokio::test]
 async fn orders_created_since_are_all_read_even_when_one_leaves_the_list_meanwhile() {
+    for exclusive_bounds in [false, true] {
+        orders_created_since_all_read(exclusive_bounds).await;
+    }
+}
+
+async fn orders_created_since_all_read(exclusive_bounds: bool) {
     let h = harness().await;
+    h.bc.set_exclusive_list_bounds(exclusive_bounds);
     let api = h.api();
     let ids = incomplete_orders(&h, &api, 300).await;
     for id in &ids {
@@ -1010,7 +1017,18 @@ async fn a_429_without_rate_limit_headers_waits_the_fallback_then_succeeds() {
 /// says it stopped is in it, so the next read can start there.
 #[tokio::test]
 async fn a_bounded_read_that_stops_inside_a_second_leaves_no_hole_before_where_it_stopped() {
+    bounded_read_leaves_no_hole(false).await;
+}
+
+/// The same when the list's bounds leave out their own value (undocumented either way).
+#[tokio::test]
+async fn a_bounded_read_leaves_no_hole_when_the_bounds_exclude_their_value() {
+    bounded_read_leaves_no_hole(true).await;
+}
+
+async fn bounded_read_leaves_no_hole(exclusive_bounds: bool) {
     let h = harness().await;
+    h.bc.set_exclusive_list_bounds(exclusive_bounds);
     let api = h.api();
     let ids = incomplete_orders(&h, &api, 600).await;
     // The higher ids changed in one second, the lower ones in the next: a read by id of the

@@ -1051,6 +1051,13 @@ impl BigCommerceStandIn {
             .push((store_hash.to_owned(), order_id, object(body)));
     }
 
+    /// Whether the orders list's `min_id`/`max_id` and `min_…`/`max_…_date` filters include
+    /// their own value is not documented [U]: the stand-in includes it unless this is set, and
+    /// a client must read every order either way.
+    pub fn set_exclusive_list_bounds(&self, exclusive: bool) {
+        self.shared.lock().exclusive_list_bounds = exclusive;
+    }
+
     /// Every API call (`/stores/…`) answers only after `d` (a slow BigCommerce).
     pub fn set_api_latency(&self, d: std::time::Duration) {
         self.shared.lock().api_latency = d;

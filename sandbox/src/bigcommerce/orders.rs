@@ -11,7 +11,8 @@
 //! (default 50, at most 250) and sorts with `sort=field[:asc|:desc]` on the contract's fields
 //! (`id`, `customer_id`, `date_created`, `date_modified`, `status_id`, `channel_id`,
 //! `external_id`); without `sort`, by id ascending (documented). The contract does not say
-//! whether the bounds include their value: here every `min_*`/`max_*` does [U], dates compared
+//! whether the bounds include their value: here every `min_*`/`max_*` does [U] (or none does,
+//! `set_exclusive_list_bounds`, so a client is tested both ways), dates compared
 //! to the instant (RFC 2822 or RFC 3339 with its fraction; orders' dates are whole seconds).
 //! [U] Orders with equal sort values come in descending id order, the opposite of the
 //! default sort, so that a client that assumes ties come by id fails here. [U] The contract
@@ -137,10 +138,16 @@ fn parse_date(s: &str) -> Option<i128> {
         .map(|t| t.unix_timestamp_nanos())
 }
 
-/// Whether a date of whole Unix seconds is within the inclusive bounds (nanoseconds).
-fn within(unix: i64, min: Option<i128>, max: Option<i128>) -> bool {
+/// Whether a date of whole Unix seconds is within the bounds (nanoseconds).
+fn within(unix: i64, min: Option<i128>, max: Option<i128>, exclusive: bool) -> bool {
     let at = i128::from(unix) * 1_000_000_000;
-    min.is_none_or(|m| at >= m) && max.is_none_or(|m| at <= m)
+    between(at, min, max, exclusive)
+}
+
+/// `min <= v <= max`, or `min < v < max` when `exclusive`; a missing bound does not bound.
+fn between<T: PartialOrd>(v: T, min: Option<T>, max: Option<T>, exclusive: bool) -> bool {
+    let above = min.is_none_or(|m| if exclusive { v > m } else { v >= m });
+    above && max.is_none_or(|m| if exclusive { v < m } else { v <= m })
 }
 
 /// Sorts by `sort` (`field[:asc|:desc]`, the fields of the contract's enum), equal values in
@@ -238,6 +245,7 @@ pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
         let (min_created, max_created) = (date("min_date_created")?, date("max_date_created")?);
         let (min_modified, max_modified) = (date("min_date_modified")?, date("max_date_modified")?);
         let cart = req.query_param("cart_id").filter(|c| !c.is_empty());
+        let exclusive = st.exclusive_list_bounds;
         let mut orders: Vec<&OrderRec> = store
             .commerce
             .orders
@@ -249,9 +257,9 @@ pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
             })
             .filter(|o| cart.as_ref().is_none_or(|c| o.cart_id.as_ref() == Some(c)))
             .filter(|o| customer.is_none_or(|c| o.customer_id == c))
-            .filter(|o| min_id.is_none_or(|m| o.id >= m) && max_id.is_none_or(|m| o.id <= m))
-            .filter(|o| within(o.date_created, min_created, max_created))
-            .filter(|o| within(o.date_modified, min_modified, max_modified))
+            .filter(|o| between(o.id, min_id, max_id, exclusive))
+            .filter(|o| within(o.date_created, min_created, max_created, exclusive))
+            .filter(|o| within(o.date_modified, min_modified, max_modified, exclusive))
             .collect();
         if let Some(sort) = req.query_param("sort") {
             sort_orders(&mut orders, &sort)?;

@@ -223,6 +223,9 @@ pub(crate) struct State {
     /// Test control: `(store, order, order_Put body)` applied after the store's next
     /// `GET /v2/orders` page (`BigCommerceStandIn::edit_order_after_next_list`).
     pub list_edits: Vec<(String, u64, Map<String, Value>)>,
+    /// The orders list's `min_…`/`max_…` filters leave out their own value (see
+    /// `BigCommerceStandIn::set_exclusive_list_bounds`).
+    pub exclusive_list_bounds: bool,
     pub external_reports: Vec<ExternalInstallReport>,
     pub rate: HashMap<String, RateWindow>,
     pub rate_quota: u32,
@@ -256,6 +259,7 @@ impl State {
             requests: Vec::new(),
             failures: Vec::new(),
             list_edits: Vec::new(),
+            exclusive_list_bounds: false,
             external_reports: Vec::new(),
             rate: HashMap::new(),
             rate_quota: 450,
