@@ -881,7 +881,7 @@ impl StoreApi {
             }
         };
         // A second read whole by id comes in id order: by date again (stable).
-        out.sort_by_key(|o| modified_unix(o).unwrap_or(i64::MIN));
+        out.sort_by_cached_key(|o| modified_unix(o).unwrap_or(i64::MIN));
         Ok(ModifiedOrders {
             orders: out,
             resume_at,

@@ -274,6 +274,22 @@ impl TestApp {
             .await;
         assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
     }
+
+    /// The merchant maps every seQura outcome to None ("leave the status alone").
+    pub async fn map_outcomes_to_none(&self, session: &str) {
+        let resp = self
+            .post_form(
+                "/app/order-status",
+                session,
+                &[
+                    ("approved", "none"),
+                    ("needs_review", "none"),
+                    ("cancelled", "none"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    }
 }
 
 /// `sequra-bc serve` (`program`, with its arguments and environment so far) on `address` and

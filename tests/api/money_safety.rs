@@ -324,18 +324,7 @@ async fn sequra_cancelling_an_approved_order_cancels_it_in_bigcommerce_and_the_l
 #[tokio::test]
 async fn statuses_the_app_chose_itself_move_on_when_the_next_outcome_is_mapped_to_none() {
     let (app, session) = ready().await;
-    let resp = app
-        .post_form(
-            "/app/order-status",
-            &session,
-            &[
-                ("approved", "none"),
-                ("needs_review", "none"),
-                ("cancelled", "none"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
+    app.map_outcomes_to_none(&session).await;
     let paid = |profile: ShopperProfile| {
         let app = &app;
         async move {

@@ -1003,18 +1003,7 @@ async fn a_job_whose_outcome_could_not_be_recorded_runs_again_after_its_lease() 
 async fn an_approval_mapped_to_none_still_places_the_order() {
     let app = spawn_app().await;
     let session = sequra_store(&app).await;
-    let resp = app
-        .post_form(
-            "/app/order-status",
-            &session,
-            &[
-                ("approved", "none"),
-                ("needs_review", "none"),
-                ("cancelled", "none"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
+    app.map_outcomes_to_none(&session).await;
     let (paid, _) = paid_order(&app, &[(104, 1)]).await;
     assert_eq!(app.bc.order(STORE, paid).unwrap()["status_id"], 11);
 
