@@ -995,6 +995,7 @@ mod tests {
             placed_at: None,
             status_written_for: None,
             default_status_written: None,
+            default_status_intended: None,
         }
     }
 

@@ -76,6 +76,8 @@ pub struct Solicitation {
     /// The status the app gave the order on its own (the mapping said None), while the order
     /// still has it for all the app knows.
     pub default_status_written: Option<u32>,
+    /// The status the app set out to write on its own, before BigCommerce answered.
+    pub default_status_intended: Option<u32>,
 }
 
 fn token_context(store: &StoreHash, id: i64) -> String {
@@ -84,7 +86,7 @@ fn token_context(store: &StoreHash, id: i64) -> String {
 
 const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
     merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent, \
-    placed_at, status_written_for, default_status_written";
+    placed_at, status_written_for, default_status_written, default_status_intended";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
     let store: String = r.get(1)?;
@@ -117,6 +119,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
             .map(|w| SolicitationState::parse(&w).ok_or_else(|| bad(15)))
             .transpose()?,
         default_status_written: r.get(16)?,
+        default_status_intended: r.get(17)?,
     })
 }
 
@@ -274,9 +277,18 @@ pub fn status_written(
     default: Option<u32>,
 ) -> Result<(), DbError> {
     conn.execute(
-        "UPDATE solicitations SET status_written_for = ?2, default_status_written = ?3
-         WHERE id = ?1",
+        "UPDATE solicitations SET status_written_for = ?2, default_status_written = ?3,
+         default_status_intended = NULL WHERE id = ?1",
         params![id, state.as_str(), default],
+    )?;
+    Ok(())
+}
+
+/// Records the status the app is about to write on its own (see [`status_written`]).
+pub fn status_intended(conn: &Connection, id: i64, status: u32) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET default_status_intended = ?2 WHERE id = ?1",
+        params![id, status],
     )?;
     Ok(())
 }

@@ -159,7 +159,9 @@ struct StatusWrite {
 /// whose status is not the merchant's — still none (Incomplete: invisible to the merchant, who
 /// would never ship what was paid) or still the one the app chose itself last time — gets
 /// BigCommerce's status for the outcome: a paid order must not stay "in review", nor a
-/// cancelled one look paid.
+/// cancelled one look paid. A cancelled attempt never placed stays out of sight. The status
+/// chosen is recorded as intended before the caller writes it: written and not recorded, it
+/// is still the app's.
 async fn status_for(
     state: &AppState,
     store: &StoreHash,
@@ -174,8 +176,17 @@ async fn status_for(
         });
     }
     let current = api.order(s.bc_order_id.0).await?.status_id;
-    if current == INCOMPLETE || s.default_status_written == Some(current) {
+    let unplaced = current == INCOMPLETE && status != SequraStatus::Cancelled;
+    let apps_own = current != INCOMPLETE
+        && (s.default_status_written == Some(current)
+            || s.default_status_intended == Some(current));
+    if unplaced || apps_own {
         let id = status.default_bc_status();
+        let sid = s.id;
+        state
+            .db
+            .call(move |c| db::solicitations::status_intended(c, sid, id))
+            .await?;
         return Ok(StatusWrite {
             id: Some(id),
             default: Some(id),

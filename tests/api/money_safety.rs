@@ -371,6 +371,52 @@ async fn statuses_the_app_chose_itself_move_on_when_the_next_outcome_is_mapped_t
     assert_eq!(status_of(&app, kept), 9, "the merchant's status");
 }
 
+/// Found by review: the status the app chose itself was written to BigCommerce, and the
+/// record of it then failed (a crash, a full disk, BigCommerce answering 5xx after applying
+/// it). The placement's next run took that status for the merchant's, and seQura's later
+/// cancellation left the order "Awaiting Fulfillment": paid-looking, for the merchant to ship.
+/// And an attempt seQura cancels before it was ever placed stays out of sight (None).
+#[tokio::test]
+async fn a_status_the_app_wrote_stays_its_own_when_recording_it_failed() {
+    let (app, session) = ready().await;
+    app.map_outcomes_to_none(&session).await;
+    // The database refuses to record a written status while `fault` is on.
+    let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE fault (on_ INTEGER NOT NULL); INSERT INTO fault VALUES (1);
+         CREATE TRIGGER record_fails BEFORE UPDATE OF status_written_for ON solicitations
+         WHEN (SELECT on_ FROM fault) = 1
+         BEGIN SELECT RAISE(ABORT, 'injected: the written status cannot be recorded'); END;",
+    )
+    .unwrap();
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    crate::order_sync::eventually("the status written, its record refused", || {
+        (status_of(&app, order) == 11).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    conn.execute("UPDATE fault SET on_ = 0", []).unwrap();
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
+    assert_eq!(resp.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 5, "no longer paid-looking");
+
+    // Started, never completed, cancelled by seQura: nothing for the merchant to see.
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (abandoned, uuid) = started(&app, &checkout, "i1").await;
+    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
+    assert_eq!(resp.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, abandoned), 0, "still Incomplete");
+}
+
 // A6 -------------------------------------------------------------------------------------
 
 #[tokio::test]
