@@ -909,10 +909,13 @@ async fn orders_modified_in_one_second_beyond_a_page_are_read_whole_even_while_o
         dates.windows(2).all(|w| w[0] <= w[1]),
         "oldest modification first"
     );
-    assert!(
-        *dates.last().unwrap() > second,
-        "the edited orders as last read, with their new date"
-    );
+    for edited in [ids[0], ids[ids.len() - 1]] {
+        let row = read.iter().find(|o| o.id == edited).unwrap();
+        assert!(
+            unix(row.date_modified.as_deref().unwrap()) > second,
+            "order {edited} as last read, with its new date"
+        );
+    }
     // A bounded read stops at its bound (a page more at most), says where, still in date
     // order.
     let some = api.orders_modified_since(second - 60, 300).await.unwrap();
@@ -955,6 +958,26 @@ async fn orders_created_since_all_read(exclusive_bounds: bool) {
         panic!("{e}");
     }
     assert!(h.bc.order(HASH, ids[0]).unwrap()["is_deleted"] == true);
+    // "At or after": the orders created in the very second asked for are in, whether or not
+    // BigCommerce's bound includes its own value; none from the second before.
+    let created = |id: u64| {
+        unix(
+            h.bc.order(HASH, id).unwrap()["date_created"]
+                .as_str()
+                .unwrap(),
+        )
+    };
+    let last = created(ids[ids.len() - 1]);
+    let expected: Vec<u64> = ids[1..]
+        .iter()
+        .copied()
+        .filter(|id| created(*id) >= last)
+        .collect();
+    let read = api.orders_created_since(last, 5000).await.unwrap();
+    let read_ids: Vec<u64> = read.iter().map(|o| o.id.0).collect();
+    if let Err(e) = each_once(&expected, &read_ids) {
+        panic!("exclusive bounds {exclusive_bounds}: {e}");
+    }
 }
 
 /// A script without SRI hashes (a storefront one, or one the merchant's other tools made) is

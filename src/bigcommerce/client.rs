@@ -1,7 +1,7 @@
 //! HTTP client for BigCommerce: the login service's token exchange and a store's REST v2/v3
 //! and GraphQL APIs. Base URLs come from config so tests and the demo use the stand-in.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -761,7 +761,9 @@ impl StoreApi {
         since: i64,
         max: usize,
     ) -> Result<Vec<Order>, BcError> {
-        let since = rfc2822(since)?;
+        // Widened by a second (whether the bound includes its value is not documented);
+        // what it lets in from before `since` is dropped.
+        let from = rfc2822(since.saturating_sub(1))?;
         let mut out: Vec<Order> = Vec::new();
         let mut read_to: Option<u64> = None;
         // Each page starts at the last id read (keyset): an order that leaves the list
@@ -772,7 +774,7 @@ impl StoreApi {
             let min_id = read_to.unwrap_or(0).to_string();
             let rows: Vec<Order> = self
                 .orders_page(&[
-                    ("min_date_created", &since),
+                    ("min_date_created", &from),
                     ("min_id", &min_id),
                     ("sort", "id:asc"),
                 ])
@@ -781,10 +783,10 @@ impl StoreApi {
             let Some(last) = rows.iter().map(|o| o.id.0).max() else {
                 break;
             };
-            out.extend(
-                rows.into_iter()
-                    .filter(|o| read_to.is_none_or(|to| o.id.0 > to)),
-            );
+            out.extend(rows.into_iter().filter(|o| {
+                read_to.is_none_or(|to| o.id.0 > to)
+                    && unix_of(o.date_created.as_deref()).is_none_or(|at| at >= since)
+            }));
             let progressed = read_to.is_none_or(|to| last > to);
             read_to = Some(last);
             if !full || !progressed || out.len() >= max {
@@ -805,10 +807,27 @@ impl StoreApi {
         max: usize,
     ) -> Result<ModifiedOrders, BcError> {
         let mut out: Vec<OrderSummary> = Vec::new();
-        let mut seen: HashSet<u64> = HashSet::new();
+        // Each order once, as last read: one changed during the read comes again with a
+        // later date, which is the one the caller must compare with what it processed.
         // What the widened bound let in from before `since` is not asked for.
-        let wanted = |o: &OrderSummary, seen: &mut HashSet<u64>| {
-            modified_unix(o).is_none_or(|at| at >= since) && seen.insert(o.id)
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut keep = |out: &mut Vec<OrderSummary>, rows: Vec<OrderSummary>| {
+            for o in rows {
+                if modified_unix(&o).is_some_and(|at| at < since) {
+                    continue;
+                }
+                match index.get(&o.id) {
+                    Some(&i) => {
+                        if modified_unix(&o) > modified_unix(&out[i]) {
+                            out[i] = o;
+                        }
+                    }
+                    None => {
+                        index.insert(o.id, out.len());
+                        out.push(o);
+                    }
+                }
+            }
         };
         // Every order modified in [since, cursor) has been read. The read may stop anywhere
         // (rows, requests): it says it stopped at `cursor`, never later, so the next read
@@ -840,7 +859,7 @@ impl StoreApi {
                 .await?;
             let full = rows.len() >= MAX_LIMIT as usize;
             let last = rows.iter().filter_map(modified_unix).max();
-            out.extend(rows.into_iter().filter(|o| wanted(o, &mut seen)));
+            keep(&mut out, rows);
             match last {
                 // A page of a sorted list that is not full ends it.
                 _ if !full => break None,
@@ -865,7 +884,7 @@ impl StoreApi {
                         let Some(last_id) = rows.iter().map(|o| o.id).max() else {
                             break true;
                         };
-                        out.extend(rows.into_iter().filter(|o| wanted(o, &mut seen)));
+                        keep(&mut out, rows);
                         if !full || last_id <= min_id {
                             break !full;
                         }
@@ -1256,8 +1275,12 @@ fn rfc2822(unix: i64) -> Result<String, BcError> {
 
 /// An order's modification time (RFC 2822 in the v2 API) as Unix seconds.
 fn modified_unix(o: &OrderSummary) -> Option<i64> {
-    let s = o.date_modified.as_deref()?;
-    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822)
+    unix_of(o.date_modified.as_deref())
+}
+
+/// An RFC 2822 date of BigCommerce's v2 API in unix seconds.
+fn unix_of(date: Option<&str>) -> Option<i64> {
+    time::OffsetDateTime::parse(date?.trim(), &time::format_description::well_known::Rfc2822)
         .ok()
         .map(|t| t.unix_timestamp())
 }
