@@ -72,13 +72,13 @@ impl Holding {
     }
 
     /// Whether seQura holds the same thing under both: the carts and addresses an Order
-    /// Update would send, and the refunded amount; the app's own notes aside.
+    /// Update would send. The refunded amount is not among them (a refund seQura must know of
+    /// changes a cart; one of an order it holds nothing of changes none), nor the app's notes.
     pub fn same_at_sequra(&self, other: &Holding) -> bool {
         self.shipped_cart == other.shipped_cart
             && self.unshipped_cart == other.unshipped_cart
             && self.delivery_address == other.delivery_address
             && self.invoice_address == other.invoice_address
-            && self.refunded == other.refunded
     }
 }
 

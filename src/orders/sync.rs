@@ -48,6 +48,10 @@ pub async fn run(state: &AppState, store: &StoreHash, order_id: u64) -> Result<(
                 // seQura already holds this (e.g. the merchant undid a refused change):
                 // nothing left for the merchant to fix.
                 Done::InLine => db::transaction_log::resolve_order(c, &hash, order)?,
+                Done::Recorded(saved) => {
+                    db::order_sync::save(c, &hash, saved, false)?;
+                    db::transaction_log::resolve_order(c, &hash, order)?;
+                }
                 Done::Sent(sent) => {
                     let (saved, shipped_grew, entry) = &**sent;
                     db::order_sync::save(c, &hash, saved, *shipped_grew)?;
@@ -68,6 +72,9 @@ enum Done {
     Nothing,
     /// seQura already holds what the order says.
     InLine,
+    /// seQura already holds what the order says; the app's own figures (the refunded amount)
+    /// moved on.
+    Recorded(Box<Accepted>),
     /// seQura accepted an update: what it holds now, whether more was shipped, the log line.
     Sent(Box<(Accepted, bool, Record)>),
 }
@@ -134,8 +141,11 @@ async fn sync(
     // Cancelled (or archived) after shipping: the unshipped goods are cancelled, the shipped
     // ones stay charged until refunded, and the merchant is told so once.
     let kept_now = now.shipped_kept && !before.as_ref().is_some_and(|b| b.shipped_kept);
-    if before.as_ref().is_some_and(|b| b.same_at_sequra(&now)) {
+    if let Some(b) = before.as_ref().filter(|b| b.same_at_sequra(&now)) {
         if !kept_now {
+            if b.refunded != now.refunded {
+                return Ok(Done::Recorded(Box::new(accepted_of(s, &now)?)));
+            }
             return Ok(Done::InLine);
         }
         let saved = accepted_of(s, &now)?;

@@ -380,6 +380,41 @@ async fn a_full_refund_empties_both_carts() {
     assert!(lines(&u["unshipped_cart"]).is_empty());
 }
 
+/// Found by the simulator (seed 71407): an order cancelled before shipping, then refunded its
+/// shipping and cancelled again. seQura already held nothing; the refund changed no cart, yet
+/// the same empty carts were sent a second time. The refund still shows in the app.
+#[tokio::test]
+async fn a_refund_of_an_order_sequra_holds_nothing_of_sends_nothing_again() {
+    let app = spawn_app().await;
+    sequra_store(&app).await;
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    assert!(app.bc.set_order_status(STORE, order, 5));
+    let cancelled = update(&app, &uuid, 1).await;
+    assert!(lines(&cancelled["unshipped_cart"]).is_empty());
+    let shipping = order_total(&app, order) - 7990;
+    app.bc
+        .refund(
+            STORE,
+            order,
+            &RefundSpec {
+                items: vec![],
+                shipping_cents: shipping,
+                order_cents: 0,
+            },
+        )
+        .unwrap();
+    assert!(app.bc.set_order_status(STORE, order, 5));
+    settle(&app).await;
+    assert_eq!(updates(&app, &uuid).len(), 1, "nothing sent twice");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT refunded_total FROM order_sync WHERE bc_order_id = {order}"
+        )),
+        shipping,
+        "the refund recorded"
+    );
+}
+
 #[tokio::test]
 async fn edit_order_items_added_removed_and_changed_reach_the_unshipped_cart() {
     let app = spawn_app().await;
