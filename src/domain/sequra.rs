@@ -121,7 +121,17 @@ impl SequraStatus {
             SequraStatus::Cancelled => 5,
         }
     }
+
+    /// Whether an order may be given `bc_status` for this outcome: a payment going ahead
+    /// (approved, in review) never gives one of BigCommerce's statuses that close the order —
+    /// Refunded (4), Cancelled (5), Declined (6) — and an order the merchant closed keeps it.
+    pub fn may_give(self, bc_status: u32) -> bool {
+        self == SequraStatus::Cancelled || !CLOSING_BC_STATUSES.contains(&bc_status)
+    }
 }
+
+/// BigCommerce's statuses that close an order: Refunded, Cancelled, Declined.
+const CLOSING_BC_STATUSES: [u32; 3] = [4, 5, 6];
 
 #[cfg(test)]
 mod tests {

@@ -70,6 +70,7 @@ pub async fn save_mapping(
             continue;
         }
         match value.parse::<u32>() {
+            Ok(id) if !s.may_give(id) => errors = errors.field(s.as_str(), "err_status_closes"),
             Ok(id) if statuses.iter().any(|x| x.id == id) => chosen.push((s, Some(id))),
             _ => errors = errors.field(s.as_str(), "err_status_unknown"),
         }

@@ -155,7 +155,9 @@ struct StatusWrite {
     default: Option<u32>,
 }
 
-/// The merchant's mapping decides; None leaves the merchant's status alone. But an order
+/// An order the merchant closed (cancelled, refunded, declined) keeps its status whatever
+/// seQura decides next. Otherwise the merchant's mapping decides; None leaves the merchant's
+/// status alone. But an order
 /// whose status is not the merchant's — still none (Incomplete: invisible to the merchant, who
 /// would never ship what was paid) or still the one the app chose itself last time — gets
 /// BigCommerce's status for the outcome: a paid order must not stay "in review", nor a
@@ -169,13 +171,26 @@ async fn status_for(
     s: &Solicitation,
     status: SequraStatus,
 ) -> Result<StatusWrite, JobError> {
+    let current = api.order(s.bc_order_id.0).await?.status_id;
+    if !status.may_give(current) {
+        // The merchant closed the order while seQura decided (the cancellation went to
+        // seQura): an approval does not make it look payable again.
+        tracing::info!(
+            order_id = s.bc_order_id.0,
+            current,
+            "the order stays closed as the merchant left it"
+        );
+        return Ok(StatusWrite {
+            id: None,
+            default: None,
+        });
+    }
     if let Some(id) = mapped_status(state, store, status).await? {
         return Ok(StatusWrite {
             id: Some(id),
             default: None,
         });
     }
-    let current = api.order(s.bc_order_id.0).await?.status_id;
     let unplaced = current == INCOMPLETE && status != SequraStatus::Cancelled;
     let apps_own = current != INCOMPLETE
         && (s.default_status_written == Some(current)

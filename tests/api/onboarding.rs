@@ -483,6 +483,30 @@ async fn the_status_mapping_shows_custom_labels_and_saves_none() {
         app.count("SELECT bc_status_id FROM order_status_mappings WHERE sequra_status='approved'"),
         10
     );
+    // A payment going ahead never closes the order (it would look cancelled while paid).
+    for closing in ["4", "5", "6"] {
+        let resp = app
+            .post_form(
+                "/app/order-status",
+                &session,
+                &[
+                    ("approved", "11"),
+                    ("needs_review", closing),
+                    ("cancelled", "5"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 422);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("cannot close the order"), "{html}");
+        assert_eq!(
+            app.count(
+                "SELECT bc_status_id FROM order_status_mappings WHERE sequra_status='approved'"
+            ),
+            10,
+            "nothing half-saved"
+        );
+    }
 }
 
 #[tokio::test]
