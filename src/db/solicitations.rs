@@ -371,6 +371,42 @@ pub fn unplaced(conn: &Connection, limit: usize) -> Result<Vec<Solicitation>, Db
     Ok(rows)
 }
 
+/// The BigCommerce orders of the store's approved seQura orders that were rechecked longest
+/// ago (never first), up to `limit`.
+pub fn recheck_candidates(
+    conn: &Connection,
+    store: &StoreHash,
+    limit: usize,
+) -> Result<Vec<BcOrderId>, DbError> {
+    let mut q = conn.prepare_cached(
+        "SELECT bc_order_id FROM solicitations
+         WHERE store_hash = ?1 AND state = 'approved' AND placed_at IS NOT NULL
+         ORDER BY rechecked_at IS NOT NULL, rechecked_at, id LIMIT ?2",
+    )?;
+    let rows = q
+        .query_map(params![store.as_str(), limit as i64], |r| {
+            Ok(BcOrderId(r.get::<_, i64>(0)? as u64))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Records that the store's `orders` were rechecked now.
+pub fn mark_rechecked(
+    conn: &Connection,
+    store: &StoreHash,
+    orders: &[BcOrderId],
+) -> Result<(), DbError> {
+    let mut q = conn.prepare_cached(
+        "UPDATE solicitations SET rechecked_at = ?3 WHERE store_hash = ?1 AND bc_order_id = ?2",
+    )?;
+    let at = now();
+    for o in orders {
+        q.execute(params![store.as_str(), o.0 as i64, at])?;
+    }
+    Ok(())
+}
+
 /// Where one seQura order started for a solicitation is. The first attempt seQura approves or
 /// puts on hold becomes the solicitation's; another approved after it is a `duplicate`, refused
 /// so that the shopper is not charged twice.

@@ -20,6 +20,9 @@ const FIRST_LOOK_BACK: i64 = 24 * 3600;
 const OVERLAP: i64 = 120;
 /// The largest read of one second's orders (the client reads at most 10 000 rows of a list).
 const WHOLE_SECOND_MAX: usize = 10_000;
+/// seQura orders rechecked by id each sweep (one request each): BigCommerce's orders list
+/// leaves archived orders out.
+const RECHECK_BATCH: usize = 20;
 /// Days a stored webhook delivery is kept.
 const EVENT_RETENTION_DAYS: i64 = 30;
 
@@ -149,29 +152,33 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
         }
     };
     let modified = read.orders;
+    let listed: std::collections::HashSet<u64> = modified.iter().map(|o| o.id).collect();
+    let archived = archived_unlisted(state, store, &api, &listed).await?;
     let hash = store.clone();
     let queued = state
         .db
         .call(move |c| {
             let tx = c.transaction()?;
             let mut queued = 0;
-            for o in modified {
-                let order = BcOrderId(o.id);
+            let changes = modified
+                .into_iter()
+                .map(|o| (BcOrderId(o.id), o.date_modified))
+                .chain(archived);
+            for (order, date_modified) in changes {
                 let Some(s) = db::solicitations::for_order(&tx, &hash, order)? else {
                     continue;
                 };
                 if s.state != db::solicitations::SolicitationState::Approved {
                     continue;
                 }
-                let changed_at = o
-                    .date_modified
+                let changed_at = date_modified
                     .as_deref()
                     .and_then(rfc2822_to_rfc3339)
                     .unwrap_or_default();
                 if db::webhook_events::processed_since(&tx, &hash, order, &changed_at)? {
                     continue;
                 }
-                queue::enqueue(&tx, &hash, &Job::SyncOrder { order_id: o.id })?;
+                queue::enqueue(&tx, &hash, &Job::SyncOrder { order_id: order.0 })?;
                 queued += 1;
             }
             db::stores::set_reconciled_through(&tx, &hash, through)?;
@@ -187,6 +194,47 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
         );
     }
     Ok(())
+}
+
+/// The archived ones among the store's seQura orders rechecked this sweep, with their last
+/// modification: an archive, or a change of an archived order, whose webhooks were lost is
+/// found nowhere else. An order the list showed is not archived and costs no request.
+async fn archived_unlisted(
+    state: &AppState,
+    store: &StoreHash,
+    api: &crate::bigcommerce::client::StoreApi,
+    listed: &std::collections::HashSet<u64>,
+) -> Result<Vec<(BcOrderId, Option<String>)>, crate::queue::JobError> {
+    let hash = store.clone();
+    let candidates = state
+        .db
+        .call(move |c| db::solicitations::recheck_candidates(c, &hash, RECHECK_BATCH))
+        .await?;
+    let mut archived = Vec::new();
+    let mut checked = Vec::new();
+    for order in candidates {
+        if !listed.contains(&order.0) {
+            match api.order(order.0).await {
+                Ok(o) if o.is_deleted => archived.push((order, o.date_modified)),
+                Ok(_) => {}
+                // Gone for good (deleted outright): nothing left to compare.
+                Err(crate::bigcommerce::client::BcError::NotFound(_)) => {}
+                // The rest waits for the next sweep; what was listed goes on now.
+                Err(e) => {
+                    tracing::warn!(store_hash = store.as_str(), error = %e,
+                        "reconciliation: rechecking archived orders");
+                    break;
+                }
+            }
+        }
+        checked.push(order);
+    }
+    let hash = store.clone();
+    state
+        .db
+        .call(move |c| db::solicitations::mark_rechecked(c, &hash, &checked))
+        .await?;
+    Ok(archived)
 }
 
 /// BigCommerce's RFC 2822 dates as the RFC 3339 UTC strings the database compares.

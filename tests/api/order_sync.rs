@@ -686,6 +686,48 @@ async fn reconciliation_syncs_an_order_changed_while_its_webhooks_were_off() {
     .await;
 }
 
+/// Found by the simulator (seed 71414): BigCommerce leaves archived orders out of its orders
+/// list, so the reconciliation never found an archive whose webhook was lost (seQura kept
+/// the whole order), nor a shipment of an archived order. It rechecks its seQura orders by id.
+#[tokio::test]
+async fn reconciliation_finds_an_archived_order_whose_webhooks_were_lost() {
+    let app = spawn_app().await;
+    sequra_store(&app).await;
+    let (order, uuid) = paid_order(&app, &[(101, 1), (104, 1)]).await;
+    settle(&app).await;
+    for hook in app.bc.webhooks(STORE) {
+        app.bc
+            .deactivate_webhook(STORE, hook["id"].as_u64().unwrap());
+    }
+    assert!(app.bc.archive_order(STORE, order));
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    let u = update(&app, &uuid, 1).await;
+    assert!(
+        lines(&u["unshipped_cart"]).is_empty(),
+        "cancelled at seQura: {u}"
+    );
+    settle(&app).await;
+
+    // Shipped although archived: seQura cannot take back what it cancelled, and the merchant
+    // is told.
+    for hook in app.bc.webhooks(STORE) {
+        app.bc
+            .deactivate_webhook(STORE, hook["id"].as_u64().unwrap());
+    }
+    let cam = line_id(&app, order, "CAM-001");
+    app.bc.ship_items(STORE, order, &[(cam, 1)]).unwrap();
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    settle(&app).await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM transaction_log WHERE bc_order_id = {order}
+             AND outcome = 'rejected' AND resolved_at IS NULL"
+        )),
+        1,
+        "an open entry explains the difference"
+    );
+}
+
 #[tokio::test]
 async fn the_delivery_report_goes_once_a_day_with_the_shipped_orders() {
     // Reports are on by default; the schedule's first automatic look is a minute away.
