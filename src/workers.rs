@@ -121,7 +121,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, claim: Claim) 
     // one job must never overlap.
     let limit = state.jobs.lease() * 4 / 5;
     let outcome = match &parsed {
-        Ok(j) => match tokio::time::timeout(limit, execute(state, &job.store, j)).await {
+        Ok(j) => match tokio::time::timeout(limit, caught(execute(state, &job.store, j))).await {
             Ok(outcome) => outcome,
             Err(_) => Err(JobError::retry(format!("took longer than {limit:?}"))),
         },
@@ -183,6 +183,19 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, claim: Claim) 
     state.jobs.wake();
 }
 
+/// A job whose run panics (a bug) is retried with backoff like any failure, and given up
+/// (the merchant told) past the queue's age: left `running`, it would be claimed again after
+/// every lease, for ever, and its order's later jobs held behind it.
+async fn caught(
+    run: impl std::future::Future<Output = Result<(), JobError>>,
+) -> Result<(), JobError> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(JobError::retry("the job stopped on an internal error")))
+}
+
 async fn execute(state: &AppState, store: &StoreHash, job: &Job) -> Result<(), JobError> {
     match job {
         Job::SyncOrder { order_id } => crate::orders::sync::run(state, store, *order_id).await,
@@ -209,6 +222,17 @@ async fn execute(state: &AppState, store: &StoreHash, job: &Job) -> Result<(), J
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run that panics ends as a failure to retry, recorded like any other.
+    #[tokio::test]
+    async fn a_job_that_panics_is_a_failure_to_retry() {
+        let outcome = caught(async { panic!("a bug in a job") }).await;
+        assert!(
+            matches!(outcome, Err(JobError::Retry { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(caught(async { Ok(()) }).await, Ok(()));
+    }
 
     /// A job whose task panics is no longer in flight: its lease can expire and its order's
     /// later jobs run (until the next start they were held for good).
