@@ -92,8 +92,5 @@ mod tests {
     fn the_clock_never_runs_past_ten_years_ahead() {
         assert_eq!(moved(5, 10), 15);
         assert_eq!(moved(MAX_AHEAD_MS - 1, i64::MAX), MAX_AHEAD_MS);
-        // The furthest it goes is a date the app can still write.
-        let far = OffsetDateTime::now_utc() + time::Duration::milliseconds(MAX_AHEAD_MS);
-        assert!(far.year() < 9999);
     }
 }

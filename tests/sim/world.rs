@@ -193,7 +193,16 @@ impl World {
     /// crash) is started again with its clock as far ahead. Merchants whose session expired
     /// open the app again from the control panel.
     async fn clock_forward(&mut self, by: Duration) {
+        let before = sequra_bc::clock::ahead_ms();
         sequra_bc::clock::advance(by);
+        // The app's clock stops at ten years ahead, the services' would not: past it, every
+        // date would disagree and every check after it would fail for nothing.
+        assert_eq!(
+            sequra_bc::clock::ahead_ms() - before,
+            by.as_millis() as i64,
+            "the app's clock reached its ten-year bound: run the soak as several processes \
+             (fewer --scenarios each)"
+        );
         sequra_bc_sandbox::clock::advance(by);
         if let Some(mut served) = self.served.take() {
             served.child.kill().unwrap();
