@@ -134,23 +134,14 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
         batch = (batch * 2).min(WHOLE_SECOND_MAX);
         read = api.orders_modified_since(since, batch).await?;
     }
-    // A read that stopped short moves the cursor only to where it stopped: nothing before it
-    // is unread, and the next sweep reads the rest. That second is BigCommerce's clock: the
-    // next sweep starts right at it, without the overlap kept for our clock.
-    let through = match read.resume_at {
-        None => started,
-        Some(at) if at > since => at + OVERLAP,
-        Some(at) => {
-            // More than a read's worth of orders changed in one second: what was not read
-            // of it is left to its webhooks.
-            tracing::warn!(
-                store_hash = store.as_str(),
-                orders = read.orders.len(),
-                "reconciliation: more orders changed in one second than one read holds"
-            );
-            at + 1 + OVERLAP
-        }
-    };
+    if read.resume_at.is_some_and(|at| at <= since) {
+        tracing::warn!(
+            store_hash = store.as_str(),
+            orders = read.orders.len(),
+            "reconciliation: more orders changed in one second than one read holds"
+        );
+    }
+    let through = through(read.resume_at, since, started);
     let modified = read.orders;
     let listed: std::collections::HashSet<u64> = modified.iter().map(|o| o.id).collect();
     let archived = archived_unlisted(state, store, &api, &listed).await?;
@@ -237,6 +228,21 @@ async fn archived_unlisted(
     Ok(archived)
 }
 
+/// What the sweep records as reconciled through (the next starts `OVERLAP` before it), for a
+/// read from `since` begun at `started` that stopped at `resume_at`. A read that stopped
+/// short moves the cursor only to where it stopped: nothing before it is unread, and the next
+/// sweep reads the rest. That second is BigCommerce's clock: the next sweep starts right at
+/// it, without the overlap kept for our clock. One that could not get past its first second
+/// even at the largest read (more orders changed in it than one read holds) leaves what it
+/// did not read of that second to its webhooks.
+fn through(resume_at: Option<i64>, since: i64, started: i64) -> i64 {
+    match resume_at {
+        None => started,
+        Some(at) if at > since => at + OVERLAP,
+        Some(at) => at + 1 + OVERLAP,
+    }
+}
+
 /// BigCommerce's RFC 2822 dates as the RFC 3339 UTC strings the database compares.
 fn rfc2822_to_rfc3339(s: &str) -> Option<String> {
     let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822)
@@ -247,6 +253,17 @@ fn rfc2822_to_rfc3339(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cursor_stops_where_the_read_stopped() {
+        let (since, started) = (1_000, 5_000);
+        // Read to the end: through the sweep's start.
+        assert_eq!(through(None, since, started), started);
+        // Stopped at 1 500: the next sweep starts there (its overlap taken off again).
+        assert_eq!(through(Some(1_500), since, started) - OVERLAP, 1_500);
+        // Stuck in its first second: past it, or it would be read again for ever.
+        assert_eq!(through(Some(since), since, started) - OVERLAP, since + 1);
+    }
 
     #[test]
     fn bigcommerce_dates_compare_as_stored_timestamps() {
