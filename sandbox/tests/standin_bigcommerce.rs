@@ -2095,6 +2095,21 @@ async fn every_post_orders_creates_a_new_incomplete_order_from_the_cart() {
         .json("GET", "/stores/storea/v2/orders?status_id=x", &token, None)
         .await;
     assert_eq!(status, 400);
+    // More than 250 a page is refused, not cut short.
+    let (status, body) = h
+        .json("GET", "/stores/storea/v2/orders?limit=251", &token, None)
+        .await;
+    assert_eq!(status, 413);
+    assert_eq!(body[0]["status"], 413);
+    let (status, _) = h
+        .json(
+            "GET",
+            "/stores/storea/v2/orders?status_id=0&limit=250",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
 
     let (status, body) = h
         .json("GET", "/stores/storea/v2/orders/99999", &token, None)

@@ -183,7 +183,10 @@ fn sort_orders(orders: &mut [&OrderRec], sort: &str) -> Result<(), Box<Resp>> {
     Ok(())
 }
 
-/// `page` and `limit` of a v2 collection (default 1 and 50, `limit` at most 250).
+/// `page` and `limit` of a v2 collection (default 1 and 50, `limit` at most 250). A larger
+/// `limit` is refused with 413 ("limit too high", the status-code list of the contract):
+/// whether BigCommerce refuses it or cuts it to 250 is not documented, and a client cut short
+/// silently could take a page of 250 for the end of the list.
 fn v2_paging(req: &Incoming) -> Result<(usize, usize), Box<Resp>> {
     let parse = |name: &str, default: usize| match req.query_param(name) {
         None => Ok(default),
@@ -192,7 +195,14 @@ fn v2_paging(req: &Incoming) -> Result<(usize, usize), Box<Resp>> {
             _ => Err(Box::new(v2_bad(vec![invalid_field(name)]))),
         },
     };
-    Ok((parse("page", 1)?, parse("limit", 50)?.min(250)))
+    let (page, limit) = (parse("page", 1)?, parse("limit", 50)?);
+    if limit > 250 {
+        return Err(Box::new(respond::v2_error(
+            413,
+            "The limit is too high: at most 250.",
+        )));
+    }
+    Ok((page, limit))
 }
 
 fn page_of(items: Vec<Value>, (page, limit): (usize, usize)) -> Resp {
