@@ -171,4 +171,151 @@ mod regressions {
             },
         ]);
     }
+
+    /// Seed 71407: cancelled by the merchant while seQura reviewed it, then approved, refunded
+    /// its shipping and cancelled again. The approval's placement made the cancelled order look
+    /// payable, and the refund (no cart changed) sent the same empty carts a second time.
+    #[test]
+    fn a_refund_of_an_order_cancelled_during_its_review_sends_nothing_twice() {
+        holds(&[
+            Action::Purchase {
+                store: 1,
+                items: vec![(4, 2)],
+                method: 0,
+                profile: Profile::ReviewApprove,
+            },
+            Action::Outage { on: false },
+            Action::Start {
+                store: 1,
+                cart: 7,
+                method: 0,
+            },
+            Action::Start {
+                store: 1,
+                cart: 1,
+                method: 1,
+            },
+            Action::Cancel { store: 1, order: 6 },
+            Action::Settle,
+            Action::AddItem {
+                store: 0,
+                order: 4,
+                product: 1,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(7, 1), (3, 2), (5, 3)],
+                credit: true,
+            },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 1,
+            },
+            Action::RefundShipping { store: 1, order: 6 },
+            Action::Cart {
+                store: 0,
+                items: vec![(8, 3), (7, 3), (0, 3)],
+                credit: false,
+            },
+            Action::Complete {
+                store: 1,
+                attempt: 4,
+                profile: Profile::Approve,
+            },
+            Action::Cancel { store: 1, order: 7 },
+        ]);
+    }
+
+    /// Seed 71414: archived while its webhooks were off, then shipped. BigCommerce's orders list
+    /// leaves archived orders out: the reconciliation never saw either change.
+    #[test]
+    fn a_shipment_of_an_order_archived_with_its_webhooks_lost_is_found() {
+        holds(&[
+            Action::Purchase {
+                store: 0,
+                items: vec![(0, 1), (1, 1)],
+                method: 0,
+                profile: Profile::Approve,
+            },
+            Action::DeactivateHooks { store: 0 },
+            Action::Archive { store: 0, order: 0 },
+            Action::Purchase {
+                store: 0,
+                items: vec![(0, 1)],
+                method: 0,
+                profile: Profile::Approve,
+            },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 0,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(1, 3), (7, 3)],
+                credit: false,
+            },
+            Action::ShipAll { store: 0, order: 3 },
+            Action::Purchase {
+                store: 1,
+                items: vec![(4, 1)],
+                method: 0,
+                profile: Profile::ReviewApprove,
+            },
+            Action::RefundOne { store: 1, order: 4 },
+            Action::Settle,
+            Action::RefuseUpdates {
+                store: 1,
+                order: 6,
+                on: false,
+            },
+            Action::ShipOne { store: 0, order: 6 },
+        ]);
+    }
+
+    /// Seed 71834: archived and refunded while its webhooks were off. seQura kept the order
+    /// until the reconciliation read its seQura orders by id.
+    #[test]
+    fn an_archive_whose_webhook_was_lost_reaches_sequra() {
+        holds(&[
+            Action::DeactivateHooks { store: 1 },
+            Action::Purchase {
+                store: 1,
+                items: vec![(0, 1)],
+                method: 0,
+                profile: Profile::Approve,
+            },
+            Action::Archive { store: 1, order: 0 },
+            Action::ChangeCart {
+                store: 0,
+                cart: 1,
+                product: 1,
+            },
+            Action::RefundOne { store: 1, order: 5 },
+            Action::Start {
+                store: 0,
+                cart: 1,
+                method: 0,
+            },
+            Action::Complete {
+                store: 1,
+                attempt: 1,
+                profile: Profile::Approve,
+            },
+            Action::Cart {
+                store: 1,
+                items: vec![(5, 2), (7, 3)],
+                credit: false,
+            },
+            Action::Start {
+                store: 1,
+                cart: 4,
+                method: 1,
+            },
+            Action::Reconcile,
+            Action::ShipOne { store: 0, order: 7 },
+            Action::DeactivateHooks { store: 0 },
+        ]);
+    }
 }
