@@ -123,15 +123,17 @@ impl SequraStatus {
     }
 
     /// Whether an order may be given `bc_status` for this outcome: a payment going ahead
-    /// (approved, in review) never gives one of BigCommerce's statuses that close the order —
-    /// Refunded (4), Cancelled (5), Declined (6) — and an order the merchant closed keeps it.
+    /// (approved, in review) never gives Cancelled (5), the status the order sync cancels the
+    /// order at seQura for, and an order the merchant cancelled keeps it. (Refunded and
+    /// Declined cancel nothing at seQura: an approval may move them on, so that what the
+    /// order shows stays what seQura holds.)
     pub fn may_give(self, bc_status: u32) -> bool {
-        self == SequraStatus::Cancelled || !CLOSING_BC_STATUSES.contains(&bc_status)
+        self == SequraStatus::Cancelled || bc_status != CANCELLED_BC_STATUS
     }
 }
 
-/// BigCommerce's statuses that close an order: Refunded, Cancelled, Declined.
-const CLOSING_BC_STATUSES: [u32; 3] = [4, 5, 6];
+/// BigCommerce's Cancelled.
+const CANCELLED_BC_STATUS: u32 = 5;
 
 #[cfg(test)]
 mod tests {

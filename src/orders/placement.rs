@@ -155,8 +155,8 @@ struct StatusWrite {
     default: Option<u32>,
 }
 
-/// An order the merchant closed (cancelled, refunded, declined) keeps its status whatever
-/// seQura decides next. Otherwise the merchant's mapping decides; None leaves the merchant's
+/// An order the merchant cancelled keeps its status when seQura approves or reviews it.
+/// Otherwise the merchant's mapping decides; None leaves the merchant's
 /// status alone. But an order
 /// whose status is not the merchant's — still none (Incomplete: invisible to the merchant, who
 /// would never ship what was paid) or still the one the app chose itself last time — gets
@@ -173,7 +173,7 @@ async fn status_for(
 ) -> Result<StatusWrite, JobError> {
     let current = api.order(s.bc_order_id.0).await?.status_id;
     if !status.may_give(current) {
-        // The merchant closed the order while seQura decided (the cancellation went to
+        // The merchant cancelled the order while seQura decided (the cancellation went to
         // seQura): an approval does not make it look payable again.
         tracing::info!(
             order_id = s.bc_order_id.0,
@@ -185,7 +185,12 @@ async fn status_for(
             default: None,
         });
     }
-    if let Some(id) = mapped_status(state, store, status).await? {
+    // A mapping saved before cancelling was refused for a payment going ahead would
+    // cancel a paid order at seQura: the rule below decides instead.
+    if let Some(id) = mapped_status(state, store, status)
+        .await?
+        .filter(|id| status.may_give(*id))
+    {
         return Ok(StatusWrite {
             id: Some(id),
             default: None,

@@ -420,33 +420,43 @@ async fn a_status_the_app_wrote_stays_its_own_when_recording_it_failed() {
 /// Found by the simulator (seed 71407): the merchant cancelled an order while seQura reviewed
 /// it (its cancellation reached seQura), then seQura approved. The approval's placement wrote
 /// "Awaiting Fulfillment" over the merchant's "Cancelled": an order seQura holds nothing of
-/// looked payable, for the merchant to ship. A status that closes the order stays.
+/// looked payable, for the merchant to ship. Cancelled stays. Declined cancels nothing at
+/// seQura (found by review): the approval moves it on, so the order shows what seQura holds.
 #[tokio::test]
 async fn an_approval_after_the_merchant_cancelled_during_the_review_keeps_the_order_cancelled() {
     let (app, _) = ready().await;
     app.sequra.set_review_delay(Duration::from_millis(1500));
-    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
-    let (order, uuid) = started(&app, &checkout, "i1").await;
-    let sequra = app.sequra.clone();
-    let u = uuid.clone();
-    let completed = tokio::spawn(async move {
-        sequra
-            .complete_form(&u, "i1", None, ShopperProfile::ReviewApprove)
-            .await
-            .unwrap()
-    });
-    crate::order_sync::eventually("in review", || (status_of(&app, order) == 12).then_some(()))
-        .await;
-    assert!(app.bc.set_order_status(STORE, order, 5));
-    completed.await.unwrap();
-    settled(&app).await;
-    assert!(app.bc.webhooks_settled(Duration::from_secs(15)).await);
-    settled(&app).await;
-    assert_eq!(
-        status_of(&app, order),
-        5,
-        "the merchant's cancellation stays"
-    );
+    for (set, expected) in [(5, 5), (6, 11)] {
+        let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+        let (order, uuid) = started(&app, &checkout, "i1").await;
+        let sequra = app.sequra.clone();
+        let u = uuid.clone();
+        let completed = tokio::spawn(async move {
+            sequra
+                .complete_form(&u, "i1", None, ShopperProfile::ReviewApprove)
+                .await
+                .unwrap()
+        });
+        crate::order_sync::eventually("in review", || (status_of(&app, order) == 12).then_some(()))
+            .await;
+        assert!(app.bc.set_order_status(STORE, order, set));
+        completed.await.unwrap();
+        settled(&app).await;
+        assert!(app.bc.webhooks_settled(Duration::from_secs(15)).await);
+        settled(&app).await;
+        assert_eq!(status_of(&app, order), expected, "set {set}");
+        let held = app.sequra.order(&uuid).unwrap();
+        let emptied = held.updates.last().is_some_and(|u| {
+            u["unshipped_cart"]["items"]
+                .as_array()
+                .is_some_and(|i| i.is_empty())
+        });
+        assert_eq!(
+            emptied,
+            set == 5,
+            "set {set}: cancelled at seQura only when cancelled"
+        );
+    }
 }
 
 // A6 -------------------------------------------------------------------------------------

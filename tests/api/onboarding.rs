@@ -483,8 +483,8 @@ async fn the_status_mapping_shows_custom_labels_and_saves_none() {
         app.count("SELECT bc_status_id FROM order_status_mappings WHERE sequra_status='approved'"),
         10
     );
-    // A payment going ahead never closes the order (it would look cancelled while paid).
-    for closing in ["4", "5", "6"] {
+    // A payment going ahead never cancels the order (seQura would cancel what was paid).
+    for closing in ["5"] {
         let resp = app
             .post_form(
                 "/app/order-status",
@@ -498,7 +498,7 @@ async fn the_status_mapping_shows_custom_labels_and_saves_none() {
             .await;
         assert_eq!(resp.status(), 422);
         let html = resp.text().await.unwrap();
-        assert!(html.contains("cannot close the order"), "{html}");
+        assert!(html.contains("cannot cancel the order"), "{html}");
         assert_eq!(
             app.count(
                 "SELECT bc_status_id FROM order_status_mappings WHERE sequra_status='approved'"

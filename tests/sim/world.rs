@@ -75,8 +75,11 @@ pub struct World {
     /// 429 was answered within BigCommerce's rate-limit window (30 s: the app holds back
     /// shoppers' calls that long after a 429 without headers).
     bc_failing: bool,
-    /// When the last 429 was set.
+    /// When the last 429 was set, then when it was found answered: the app's window starts at
+    /// the answer, which may come long after (the next sweep's read).
     throttled_at: Option<std::time::Instant>,
+    /// Failures set on purpose were still pending when the last action began.
+    failures_pending: bool,
 }
 
 /// Job retries as fast as the in-process app's (base, max ms).
@@ -171,6 +174,7 @@ impl World {
             served: None,
             bc_failing: false,
             throttled_at: None,
+            failures_pending: false,
         }
     }
 
@@ -317,8 +321,13 @@ impl World {
 
     pub async fn act(&mut self, action: &Action) {
         let window = Duration::from_secs(31);
-        self.bc_failing = self.app.bc.pending_failures() > 0
-            || self.throttled_at.is_some_and(|t| t.elapsed() < window);
+        let pending = self.app.bc.pending_failures() > 0;
+        if self.failures_pending && !pending && self.throttled_at.is_some() {
+            // Answered during the last action, at the latest now.
+            self.throttled_at = Some(std::time::Instant::now());
+        }
+        self.failures_pending = pending;
+        self.bc_failing = pending || self.throttled_at.is_some_and(|t| t.elapsed() < window);
         let did = self.apply(action).await;
         if did {
             self.coverage.act(action.name());
