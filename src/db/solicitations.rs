@@ -371,38 +371,42 @@ pub fn unplaced(conn: &Connection, limit: usize) -> Result<Vec<Solicitation>, Db
     Ok(rows)
 }
 
-/// The BigCommerce orders of the store's approved seQura orders that were rechecked longest
-/// ago (never first), up to `limit`.
+/// The store's approved seQura orders placed since `since` that were rechecked longest ago
+/// (never first), up to `limit`, each with the modification date it had at its last recheck.
 pub fn recheck_candidates(
     conn: &Connection,
     store: &StoreHash,
+    since: &str,
     limit: usize,
-) -> Result<Vec<BcOrderId>, DbError> {
+) -> Result<Vec<(BcOrderId, Option<String>)>, DbError> {
     let mut q = conn.prepare_cached(
-        "SELECT bc_order_id FROM solicitations
-         WHERE store_hash = ?1 AND state = 'approved' AND placed_at IS NOT NULL
-         ORDER BY rechecked_at IS NOT NULL, rechecked_at, id LIMIT ?2",
+        "SELECT bc_order_id, rechecked_modified FROM solicitations
+         WHERE store_hash = ?1 AND state = 'approved' AND placed_at >= ?2
+         ORDER BY rechecked_at IS NOT NULL, rechecked_at, id LIMIT ?3",
     )?;
     let rows = q
-        .query_map(params![store.as_str(), limit as i64], |r| {
-            Ok(BcOrderId(r.get::<_, i64>(0)? as u64))
+        .query_map(params![store.as_str(), since, limit as i64], |r| {
+            Ok((BcOrderId(r.get::<_, i64>(0)? as u64), r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-/// Records that the store's `orders` were rechecked now.
+/// Records that the store's orders were rechecked now, each with the modification date read
+/// (None: not read, the list showed it).
 pub fn mark_rechecked(
     conn: &Connection,
     store: &StoreHash,
-    orders: &[BcOrderId],
+    orders: &[(BcOrderId, Option<String>)],
 ) -> Result<(), DbError> {
     let mut q = conn.prepare_cached(
-        "UPDATE solicitations SET rechecked_at = ?3 WHERE store_hash = ?1 AND bc_order_id = ?2",
+        "UPDATE solicitations SET rechecked_at = ?3,
+         rechecked_modified = COALESCE(?4, rechecked_modified)
+         WHERE store_hash = ?1 AND bc_order_id = ?2",
     )?;
     let at = now();
-    for o in orders {
-        q.execute(params![store.as_str(), o.0 as i64, at])?;
+    for (o, modified) in orders {
+        q.execute(params![store.as_str(), o.0 as i64, at, modified])?;
     }
     Ok(())
 }

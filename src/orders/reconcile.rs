@@ -23,6 +23,9 @@ const WHOLE_SECOND_MAX: usize = 10_000;
 /// seQura orders rechecked by id each sweep (one request each): BigCommerce's orders list
 /// leaves archived orders out.
 const RECHECK_BATCH: usize = 20;
+/// How far back orders are rechecked (days): seQura's orders of the last months are the
+/// ones still shipped, refunded or archived.
+const RECHECK_DAYS: i64 = 180;
 /// Days a stored webhook delivery is kept.
 const EVENT_RETENTION_DAYS: i64 = 30;
 
@@ -144,7 +147,7 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
     let through = through(read.resume_at, since, started);
     let modified = read.orders;
     let listed: std::collections::HashSet<u64> = modified.iter().map(|o| o.id).collect();
-    let archived = archived_unlisted(state, store, &api, &listed).await?;
+    let (archived, rechecked) = archived_unlisted(state, store, &api, &listed).await?;
     let hash = store.clone();
     let queued = state
         .db
@@ -172,6 +175,7 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
                 queue::enqueue(&tx, &hash, &Job::SyncOrder { order_id: order.0 })?;
                 queued += 1;
             }
+            db::solicitations::mark_rechecked(&tx, &hash, &rechecked)?;
             db::stores::set_reconciled_through(&tx, &hash, through)?;
             tx.commit()?;
             Ok(queued)
@@ -189,44 +193,72 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
 
 /// The archived ones among the store's seQura orders rechecked this sweep, with their last
 /// modification: an archive, or a change of an archived order, whose webhooks were lost is
-/// found nowhere else. An order the list showed is not archived and costs no request.
+/// found nowhere else. An order the list showed is not archived and costs no request; one
+/// unchanged since its last recheck is not synced again (a sync the sweep queues marks no
+/// delivery handled, so the delivery check alone would queue it every time). Also what was
+/// rechecked, to record with the work it found. An order that cannot be read goes to the end
+/// of the rotation like the others, so one failing order holds up none; a few failures end
+/// this sweep's rechecks (BigCommerce is likely down).
 async fn archived_unlisted(
     state: &AppState,
     store: &StoreHash,
     api: &crate::bigcommerce::client::StoreApi,
     listed: &std::collections::HashSet<u64>,
-) -> Result<Vec<(BcOrderId, Option<String>)>, crate::queue::JobError> {
+) -> Result<Rechecked, crate::queue::JobError> {
     let hash = store.clone();
+    let since = db::timestamp(crate::clock::now() - time::Duration::days(RECHECK_DAYS));
     let candidates = state
         .db
-        .call(move |c| db::solicitations::recheck_candidates(c, &hash, RECHECK_BATCH))
+        .call(move |c| db::solicitations::recheck_candidates(c, &hash, &since, RECHECK_BATCH))
         .await?;
     let mut archived = Vec::new();
     let mut checked = Vec::new();
-    for order in candidates {
-        if !listed.contains(&order.0) {
-            match api.order(order.0).await {
-                Ok(o) if o.is_deleted => archived.push((order, o.date_modified)),
-                Ok(_) => {}
-                // Gone for good (deleted outright): nothing left to compare.
-                Err(crate::bigcommerce::client::BcError::NotFound(_)) => {}
-                // The rest waits for the next sweep; what was listed goes on now.
-                Err(e) => {
-                    tracing::warn!(store_hash = store.as_str(), error = %e,
-                        "reconciliation: rechecking archived orders");
+    let mut failures = 0;
+    for (order, seen) in candidates {
+        if listed.contains(&order.0) {
+            checked.push((order, None));
+            continue;
+        }
+        match api.order(order.0).await {
+            Ok(o) => {
+                if o.is_deleted && o.date_modified != seen {
+                    archived.push((order, o.date_modified.clone()));
+                }
+                let now = crate::clock::now().unix_timestamp();
+                checked.push((order, settled_date(o.date_modified, now)));
+            }
+            // Gone for good (deleted outright): nothing left to compare.
+            Err(crate::bigcommerce::client::BcError::NotFound(_)) => checked.push((order, None)),
+            Err(e) => {
+                tracing::warn!(store_hash = store.as_str(), order_id = order.0, error = %e,
+                    "reconciliation: rechecking an order");
+                checked.push((order, None));
+                failures += 1;
+                if failures >= 3 {
                     break;
                 }
             }
         }
-        checked.push(order);
     }
-    let hash = store.clone();
-    state
-        .db
-        .call(move |c| db::solicitations::mark_rechecked(c, &hash, &checked))
-        .await?;
-    Ok(archived)
+    Ok((archived, checked))
 }
+
+/// The modification date a recheck records as seen: none (the last one kept) while it is
+/// within `OVERLAP` of now, for another change in the same second (BigCommerce's dates have
+/// whole seconds) or a clock a little behind would carry the same date and go unseen.
+fn settled_date(date_modified: Option<String>, now: i64) -> Option<String> {
+    let at = date_modified.as_deref().and_then(|d| {
+        time::OffsetDateTime::parse(d.trim(), &time::format_description::well_known::Rfc2822).ok()
+    })?;
+    (at.unix_timestamp() < now - OVERLAP).then_some(date_modified?)
+}
+
+/// Archived orders changed since their last recheck, and every order rechecked (with the
+/// modification date read).
+type Rechecked = (
+    Vec<(BcOrderId, Option<String>)>,
+    Vec<(BcOrderId, Option<String>)>,
+);
 
 /// What the sweep records as reconciled through (the next starts `OVERLAP` before it), for a
 /// read from `since` begun at `started` that stopped at `resume_at`. A read that stopped
@@ -263,6 +295,20 @@ mod tests {
         assert_eq!(through(Some(1_500), since, started) - OVERLAP, 1_500);
         // Stuck in its first second: past it, or it would be read again for ever.
         assert_eq!(through(Some(since), since, started) - OVERLAP, since + 1);
+    }
+
+    #[test]
+    fn a_recheck_records_a_modification_date_only_once_it_is_settled() {
+        let date = "Tue, 05 Mar 2024 10:20:30 +0000";
+        let at = 1_709_634_030;
+        assert_eq!(settled_date(Some(date.into()), at + 1), None);
+        assert_eq!(settled_date(Some(date.into()), at + OVERLAP), None);
+        assert_eq!(
+            settled_date(Some(date.into()), at + OVERLAP + 1).as_deref(),
+            Some(date)
+        );
+        assert_eq!(settled_date(Some("yesterday".into()), at), None);
+        assert_eq!(settled_date(None, at), None);
     }
 
     #[test]

@@ -728,6 +728,30 @@ async fn reconciliation_finds_an_archived_order_whose_webhooks_were_lost() {
     );
 }
 
+/// Found by review: an order the recheck cannot read (BigCommerce failing on it) went first
+/// again at every sweep, and no other order of the store was rechecked again.
+#[tokio::test]
+async fn an_order_that_cannot_be_rechecked_holds_up_no_other() {
+    let app = spawn_app().await;
+    sequra_store(&app).await;
+    let (first, _) = paid_order(&app, &[(104, 1)]).await;
+    let (second, uuid) = paid_order(&app, &[(104, 1)]).await;
+    settle(&app).await;
+    for hook in app.bc.webhooks(STORE) {
+        app.bc
+            .deactivate_webhook(STORE, hook["id"].as_u64().unwrap());
+    }
+    assert!(app.bc.archive_order(STORE, first));
+    assert!(app.bc.archive_order(STORE, second));
+    app.bc
+        .fail_next("GET", &format!("/v2/orders/{first}"), 500, 1000);
+    for _ in 0..3 {
+        sequra_bc::orders::reconcile::sweep(&app.state).await;
+    }
+    let u = update(&app, &uuid, 1).await;
+    assert!(lines(&u["unshipped_cart"]).is_empty(), "{u}");
+}
+
 #[tokio::test]
 async fn the_delivery_report_goes_once_a_day_with_the_shipped_orders() {
     // Reports are on by default; the schedule's first automatic look is a minute away.
