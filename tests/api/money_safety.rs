@@ -293,9 +293,7 @@ async fn sequra_cancelling_an_approved_order_cancels_it_in_bigcommerce_and_the_l
         .unwrap();
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
-    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
-    assert_eq!(resp.status(), 200);
-    settled(&app).await;
+    sequra_cancels(&app, &uuid).await;
     assert_eq!(status_of(&app, order), 5, "the status mapped for cancelled");
     assert_eq!(
         count(
@@ -343,9 +341,7 @@ async fn statuses_the_app_chose_itself_move_on_when_the_next_outcome_is_mapped_t
     done.await.unwrap();
     settled(&app).await;
     assert_eq!(status_of(&app, cancelled), 11);
-    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
-    assert_eq!(resp.status(), 200);
-    settled(&app).await;
+    sequra_cancels(&app, &uuid).await;
     assert_eq!(status_of(&app, cancelled), 5, "no longer paid-looking");
 
     // In review, then approved.
@@ -365,9 +361,7 @@ async fn statuses_the_app_chose_itself_move_on_when_the_next_outcome_is_mapped_t
     done.await.unwrap();
     settled(&app).await;
     assert!(app.bc.set_order_status(STORE, kept, 9));
-    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
-    assert_eq!(resp.status(), 200);
-    settled(&app).await;
+    sequra_cancels(&app, &uuid).await;
     assert_eq!(status_of(&app, kept), 9, "the merchant's status");
 }
 
@@ -403,17 +397,13 @@ async fn a_status_the_app_wrote_stays_its_own_when_recording_it_failed() {
     conn.execute("UPDATE fault SET on_ = 0", []).unwrap();
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
-    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
-    assert_eq!(resp.status(), 200);
-    settled(&app).await;
+    sequra_cancels(&app, &uuid).await;
     assert_eq!(status_of(&app, order), 5, "no longer paid-looking");
 
     // Started, never completed, cancelled by seQura: nothing for the merchant to see.
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (abandoned, uuid) = started(&app, &checkout, "i1").await;
-    let resp = notify(&app, "events", &event_form(&app, &uuid, "cancelled")).await;
-    assert_eq!(resp.status(), 200);
-    settled(&app).await;
+    sequra_cancels(&app, &uuid).await;
     assert_eq!(status_of(&app, abandoned), 0, "still Incomplete");
 }
 
@@ -457,6 +447,13 @@ async fn an_approval_after_the_merchant_cancelled_during_the_review_keeps_the_or
             "set {set}: cancelled at seQura only when cancelled"
         );
     }
+}
+
+/// seQura's `cancelled` event about `uuid`, acknowledged, and its work done.
+async fn sequra_cancels(app: &TestApp, uuid: &str) {
+    let resp = notify(app, "events", &event_form(app, uuid, "cancelled")).await;
+    assert_eq!(resp.status(), 200);
+    settled(app).await;
 }
 
 // A6 -------------------------------------------------------------------------------------
