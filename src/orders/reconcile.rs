@@ -214,6 +214,7 @@ async fn archived_unlisted(
     let mut archived = Vec::new();
     let mut checked = Vec::new();
     let mut failures = 0;
+    let now = crate::clock::now().unix_timestamp();
     for (order, seen) in candidates {
         if listed.contains(&order.0) {
             checked.push((order, None));
@@ -224,7 +225,6 @@ async fn archived_unlisted(
                 if o.is_deleted && o.date_modified != seen {
                     archived.push((order, o.date_modified.clone()));
                 }
-                let now = crate::clock::now().unix_timestamp();
                 checked.push((order, settled_date(o.date_modified, now)));
             }
             // Gone for good (deleted outright): nothing left to compare.
@@ -247,9 +247,7 @@ async fn archived_unlisted(
 /// within `OVERLAP` of now, for another change in the same second (BigCommerce's dates have
 /// whole seconds) or a clock a little behind would carry the same date and go unseen.
 fn settled_date(date_modified: Option<String>, now: i64) -> Option<String> {
-    let at = date_modified.as_deref().and_then(|d| {
-        time::OffsetDateTime::parse(d.trim(), &time::format_description::well_known::Rfc2822).ok()
-    })?;
+    let at = rfc2822(date_modified.as_deref()?)?;
     (at.unix_timestamp() < now - OVERLAP).then_some(date_modified?)
 }
 
@@ -277,9 +275,12 @@ fn through(resume_at: Option<i64>, since: i64, started: i64) -> i64 {
 
 /// BigCommerce's RFC 2822 dates as the RFC 3339 UTC strings the database compares.
 fn rfc2822_to_rfc3339(s: &str) -> Option<String> {
-    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822)
-        .ok()?;
-    Some(db::timestamp(t))
+    rfc2822(s).map(db::timestamp)
+}
+
+/// A date of BigCommerce's v2 API (RFC 2822).
+fn rfc2822(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc2822).ok()
 }
 
 #[cfg(test)]
