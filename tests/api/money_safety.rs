@@ -254,14 +254,7 @@ async fn an_edit_during_review_is_confirmed_with_the_reviewed_cart_and_then_sent
     let reviewed = app.sequra.order(&uuid).unwrap().solicited["cart"]["order_total_with_tax"]
         .as_i64()
         .unwrap();
-    let sequra = app.sequra.clone();
-    let u = uuid.clone();
-    let review = tokio::spawn(async move {
-        sequra
-            .complete_form(&u, "i1", None, ShopperProfile::ReviewApprove)
-            .await
-            .unwrap()
-    });
+    let review = complete_later(&app, &uuid, ShopperProfile::ReviewApprove);
     crate::order_sync::eventually("in review", || (status_of(&app, order) == 12).then_some(()))
         .await;
     // The merchant edits the order while seQura reviews it.
@@ -328,11 +321,7 @@ async fn statuses_the_app_chose_itself_move_on_when_the_next_outcome_is_mapped_t
         async move {
             let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
             let (order, uuid) = started(app, &checkout, "i1").await;
-            let sequra = app.sequra.clone();
-            let u = uuid.clone();
-            let completed = tokio::spawn(async move {
-                sequra.complete_form(&u, "i1", None, profile).await.unwrap()
-            });
+            let completed = complete_later(app, &uuid, profile);
             (order, uuid, completed)
         }
     };
@@ -419,14 +408,7 @@ async fn an_approval_after_the_merchant_cancelled_during_the_review_keeps_the_or
     for (set, expected) in [(5, 5), (6, 11)] {
         let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
         let (order, uuid) = started(&app, &checkout, "i1").await;
-        let sequra = app.sequra.clone();
-        let u = uuid.clone();
-        let completed = tokio::spawn(async move {
-            sequra
-                .complete_form(&u, "i1", None, ShopperProfile::ReviewApprove)
-                .await
-                .unwrap()
-        });
+        let completed = complete_later(&app, &uuid, ShopperProfile::ReviewApprove);
         crate::order_sync::eventually("in review", || (status_of(&app, order) == 12).then_some(()))
             .await;
         assert!(app.bc.set_order_status(STORE, order, set));
@@ -447,6 +429,22 @@ async fn an_approval_after_the_merchant_cancelled_during_the_review_keeps_the_or
             "set {set}: cancelled at seQura only when cancelled"
         );
     }
+}
+
+/// The shopper completes seQura's form of attempt `i1` as `profile`, in a task of its own
+/// (a review holds the form's answer until seQura decides).
+fn complete_later(
+    app: &TestApp,
+    uuid: &str,
+    profile: ShopperProfile,
+) -> tokio::task::JoinHandle<sequra_bc_sandbox::sequra::IpnOutcome> {
+    let (sequra, uuid) = (app.sequra.clone(), uuid.to_owned());
+    tokio::spawn(async move {
+        sequra
+            .complete_form(&uuid, "i1", None, profile)
+            .await
+            .unwrap()
+    })
 }
 
 /// seQura's `cancelled` event about `uuid`, acknowledged, and its work done.

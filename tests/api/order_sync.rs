@@ -102,6 +102,21 @@ async fn update(app: &TestApp, uuid: &str, n: usize) -> Value {
     .await
 }
 
+/// A refund of no items: `shipping` of the shipping and `amount` of the order (cents).
+fn refund_amounts(app: &TestApp, order: u64, shipping: i64, amount: i64) -> u64 {
+    app.bc
+        .refund(
+            STORE,
+            order,
+            &RefundSpec {
+                items: vec![],
+                shipping_cents: shipping,
+                order_cents: amount,
+            },
+        )
+        .unwrap()
+}
+
 /// A cart's lines as (type, reference, quantity, total), checking that it adds up.
 fn lines(cart: &Value) -> Vec<(String, String, i64, i64)> {
     let items = cart["items"].as_array().unwrap();
@@ -291,18 +306,7 @@ async fn a_partial_amount_refund_is_a_negative_other_payment() {
     let app = spawn_app().await;
     sequra_store(&app).await;
     let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
-    let refund = app
-        .bc
-        .refund(
-            STORE,
-            order,
-            &RefundSpec {
-                items: vec![],
-                shipping_cents: 0,
-                order_cents: 1000,
-            },
-        )
-        .unwrap();
+    let refund = refund_amounts(&app, order, 0, 1000);
     let u = update(&app, &uuid, 1).await;
     let unshipped = lines(&u["unshipped_cart"]);
     assert!(
@@ -330,18 +334,7 @@ async fn a_shipping_refund_after_shipment_reduces_the_shipped_cart() {
         .find(|l| l.1 == "shipping")
         .unwrap()
         .3;
-    let refund = app
-        .bc
-        .refund(
-            STORE,
-            order,
-            &RefundSpec {
-                items: vec![],
-                shipping_cents: shipping,
-                order_cents: 0,
-            },
-        )
-        .unwrap();
+    let refund = refund_amounts(&app, order, shipping, 0);
     let u = update(&app, &uuid, 2).await;
     assert!(lines(&u["shipped_cart"]).contains(&(
         s("other_payment"),
@@ -392,17 +385,7 @@ async fn a_refund_of_an_order_sequra_holds_nothing_of_sends_nothing_again() {
     let cancelled = update(&app, &uuid, 1).await;
     assert!(lines(&cancelled["unshipped_cart"]).is_empty());
     let shipping = order_total(&app, order) - 7990;
-    app.bc
-        .refund(
-            STORE,
-            order,
-            &RefundSpec {
-                items: vec![],
-                shipping_cents: shipping,
-                order_cents: 0,
-            },
-        )
-        .unwrap();
+    refund_amounts(&app, order, shipping, 0);
     assert!(app.bc.set_order_status(STORE, order, 5));
     settle(&app).await;
     assert_eq!(updates(&app, &uuid).len(), 1, "nothing sent twice");
