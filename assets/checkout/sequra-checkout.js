@@ -21,6 +21,8 @@
       busy: "Ya hay un pago con seQura en curso para este carrito.",
       failed: "El pago con seQura no se ha completado. Tu carrito sigue intacto: puedes intentarlo de nuevo o elegir otro método.",
       error: "No se pudo iniciar el pago con seQura. Inténtalo de nuevo.",
+      placed: "Tu pedido ya está registrado.",
+      see: "Ver el pedido",
       close: "Cerrar"
     },
     en: {
@@ -29,6 +31,8 @@
       busy: "A seQura payment for this cart is already in progress.",
       failed: "The seQura payment was not completed. Your cart is intact: try again or choose another payment method.",
       error: "The seQura payment could not be started. Please try again.",
+      placed: "Your order is already placed.",
+      see: "See the order",
       close: "Close"
     }
   }[lang];
@@ -102,6 +106,25 @@
     busy = false;
     try { window.localStorage.removeItem("sequra-start-" + checkoutId); } catch (e) { /* ignore */ }
   }
+
+  // Leaving the page (a reload, seQura's form submitted, the back button) ends its form: the
+  // lock is for another tab's open form, never for this page's next life.
+  window.addEventListener("pagehide", function () { if (busy) { releaseLock(); } });
+
+  // A page restored from the browser's cache (the back button after paying) still shows the
+  // form it had: close it, and ask the app whether the order is placed meanwhile.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    var stale = document.getElementById("sequra-overlay");
+    if (stale) { stale.remove(); }
+    releaseLock();
+    if (!checkoutId) { return; }
+    post("/methods", { checkoutId: checkoutId }).then(function (r) {
+      if (r.ok && r.body.placed) { window.location.replace(r.body.placed); return; }
+      var container = document.getElementById("sequra-methods");
+      if (container) { message(container, ""); }
+    }).catch(function () { /* the buttons stay; a start re-checks everything */ });
+  });
 
   function termsAccepted() {
     var terms = document.querySelector("input#terms[name=terms]");
@@ -199,14 +222,25 @@
       return post("/methods", { checkoutId: checkoutId, amount: amountDue(checkout) });
     }).then(function (r) {
       rendering = false;
-      if (!r || !r.ok || !r.body.methods || !r.body.methods.length) { return; }
+      if (!r || !r.ok) { return; }
+      var placed = r.body.placed;
+      if (!placed && (!r.body.methods || !r.body.methods.length)) { return; }
       if (step.querySelector("#sequra-methods")) { return; }
       var container = el("div", { id: "sequra-methods", "class": "sequra-methods" }, [
         el("p", { "class": "sequra-heading" }, [text.heading])
       ]);
-      r.body.methods.forEach(function (m) { container.appendChild(button(container, m)); });
+      if (placed) {
+        // Paid (or in review) with seQura already: the order, not a second payment.
+        container.appendChild(el("p", { "class": "sequra-placed" }, [text.placed + " ",
+          el("a", { href: placed, id: "sequra-placed" }, [text.see])]));
+      } else {
+        r.body.methods.forEach(function (m) { container.appendChild(button(container, m)); });
+      }
       var list = step.querySelector(".form-checklist") || step;
       list.parentNode.insertBefore(container, list.nextSibling);
+      // Why the last payment did not go through, in the shopper's language.
+      var notice = r.body.notice && r.body.notice[lang];
+      if (notice) { message(container, notice); }
     }).catch(function () { rendering = false; });
   }
 

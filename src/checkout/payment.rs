@@ -226,9 +226,20 @@ async fn incomplete_order(
             db::solicitations::for_checkout_version(conn, &hash, &checkout_id, version)
         })
         .await?;
-    if let Some(s) = existing {
-        return Ok(s);
-    }
+    // A cart whose payment seQura declined or cancelled is paid anew, by an order of its own:
+    // the cancelled one keeps its status, and its late notifications are still refused.
+    let retired = match existing {
+        Some(s)
+            if matches!(
+                s.state,
+                SolicitationState::Cancelled | SolicitationState::Rejected
+            ) =>
+        {
+            Some(s.id)
+        }
+        Some(s) => return Ok(s),
+        None => None,
+    };
     // Every start of a changed cart makes an order of its own (bigcommerce-api.md §4.1): one
     // of an earlier cart paid (another tab changed the cart before the payment's placement
     // emptied it) means the checkout is paid, and no second order is made to be paid again.
@@ -244,26 +255,41 @@ async fn incomplete_order(
     }
     // The token first: BigCommerce refuses one once an order of the checkout is finalised
     // (bigcommerce-api.md §4.1 (d), §4.2), and the documented flow makes it before the order.
-    let token = e
+    let token = match e
         .api
         .create_checkout_token(&e.checkout.id, 1, TOKEN_TTL_SECS)
-        .await?;
+        .await
+    {
+        Ok(token) => Some(token),
+        // The cancelled order left Incomplete (its review status), which finalised the
+        // checkout for BigCommerce's tokens: the app's own confirmation page stands in.
+        Err(BcError::Rejected { status: 422, .. }) if retired.is_some() => None,
+        Err(err) => return Err(err.into()),
+    };
     let order_id = e.api.create_order_from_checkout(&e.checkout.id).await?;
     let (hash, key, checkout_id) = (store.clone(), state.key.clone(), e.checkout.id.clone());
     state
         .db
         .call(move |conn| {
+            let tx = conn.transaction()?;
+            if let Some(old) = retired
+                && !db::solicitations::retire(&tx, old)?
+            {
+                return Err(db::DbError::Invalid("a retired solicitation moved".into()));
+            }
             let id = db::solicitations::create(
-                conn,
+                &tx,
                 &key,
                 &hash,
                 &checkout_id,
                 version,
                 BcOrderId(order_id),
-                &token,
+                token.as_ref(),
             )?;
-            db::solicitations::get(conn, &hash, id)?
-                .ok_or_else(|| db::DbError::Invalid("solicitation vanished".into()))
+            let s = db::solicitations::get(&tx, &hash, id)?
+                .ok_or_else(|| db::DbError::Invalid("solicitation vanished".into()))?;
+            tx.commit()?;
+            Ok(s)
         })
         .await
         .map_err(Into::into)
@@ -919,8 +945,11 @@ pub const ORDER_CONFIRMATION_PATH: &str = "/order-confirmation";
 pub enum Returned {
     /// Approved: straight to the store's confirmation page.
     Confirmation(String),
-    /// In review: a notice first, then the confirmation page.
-    Review(String),
+    /// Approved, without a way to the store's confirmation page (no checkout token, or it was
+    /// spent): the app's own confirmation of the order.
+    Placed(BcOrderId),
+    /// In review: a notice first, then the confirmation page (when there is one).
+    Review(Option<String>),
     /// The IPN has not arrived yet.
     Pending,
     /// Rejected or cancelled: back to the checkout, cart intact.
@@ -928,14 +957,20 @@ pub enum Returned {
 }
 
 /// `GET /checkout/{store}/return`: checks the signed parameters, then says where to go.
+/// `placed`: the link the checkout script follows back to a paid order (signed apart).
 pub async fn returned(
     state: &AppState,
     store: &StoreHash,
     order: BcOrderId,
     sid: i64,
     signature: &str,
+    placed: bool,
 ) -> Result<(Returned, Option<String>), AppError> {
-    let want = sign_return(&state.key, store, order, sid);
+    let want = if placed {
+        sign_placed(&state.key, store, order, sid)
+    } else {
+        sign_return(&state.key, store, order, sid)
+    };
     if !crate::crypto::constant_time_eq(want.as_bytes(), signature.as_bytes()) {
         return Err(AppError::Forbidden(Public::new("err_return_link")));
     }
@@ -957,19 +992,84 @@ pub async fn returned(
     let storefront = info
         .and_then(|i| i.storefront_url)
         .ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
-    let confirmation = format!(
-        "{storefront}{ORDER_CONFIRMATION_PATH}/{order}?t={}",
-        token.map(|t| t.expose().to_string()).unwrap_or_default()
-    );
-    let outcome = match s.state {
-        SolicitationState::Approved => Returned::Confirmation(confirmation),
-        SolicitationState::OnHold => Returned::Review(confirmation),
-        SolicitationState::Created | SolicitationState::Solicited => Returned::Pending,
-        SolicitationState::Cancelled | SolicitationState::Rejected => {
+    // The placed link never leads to the token: the shopper has been there already.
+    let confirmation = token.filter(|_| !placed).map(|t| {
+        format!(
+            "{storefront}{ORDER_CONFIRMATION_PATH}/{order}?t={}",
+            t.expose()
+        )
+    });
+    let outcome = match (s.state, confirmation) {
+        (SolicitationState::Approved, Some(url)) => Returned::Confirmation(url),
+        (SolicitationState::Approved, None) => Returned::Placed(order),
+        (SolicitationState::OnHold, url) => Returned::Review(url),
+        (SolicitationState::Created | SolicitationState::Solicited, _) => Returned::Pending,
+        (SolicitationState::Cancelled | SolicitationState::Rejected, _) => {
             Returned::NotCompleted(format!("{storefront}/checkout"))
         }
     };
     Ok((outcome, language))
+}
+
+/// The signature of the link to a paid order's confirmation the checkout script is given:
+/// under a key of its own, so that it never stands for the return link (which leads to the
+/// checkout token).
+fn sign_placed(
+    key: &crate::crypto::SecretsKey,
+    store: &StoreHash,
+    order: BcOrderId,
+    sid: i64,
+) -> String {
+    let k = key.derive("sequra-placed-link-v1");
+    hex::encode(crate::crypto::hmac_sha256(
+        &k,
+        format!("{store}\n{order}\n{sid}").as_bytes(),
+    ))
+}
+
+/// What the checkout script is told about the checkout's seQura payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutPayment {
+    /// Paid or in review: the order is placed; the app's page about it.
+    Placed(String),
+    /// Its last payment was declined or cancelled: the cart may be paid again.
+    Declined,
+}
+
+/// The checkout's seQura payment, from the app's records alone (no BigCommerce call: the
+/// cart of a paid checkout is gone).
+pub async fn checkout_payment(
+    state: &AppState,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> Result<Option<CheckoutPayment>, AppError> {
+    let (hash, checkout) = (store.clone(), checkout_id.to_string());
+    let (paid, latest) = state
+        .db
+        .call(move |conn| {
+            Ok((
+                db::solicitations::paid_for_checkout(conn, &hash, &checkout, None)?,
+                db::solicitations::latest_for_checkout(conn, &hash, &checkout)?,
+            ))
+        })
+        .await?;
+    if let Some(s) = paid {
+        let link = format!(
+            "/checkout/{store}/return?order={}&sid={}&placed=1&signature={}",
+            s.bc_order_id,
+            s.id,
+            sign_placed(&state.key, store, s.bc_order_id, s.id)
+        );
+        return Ok(Some(CheckoutPayment::Placed(state.public(&link))));
+    }
+    Ok(latest
+        .filter(|s| {
+            matches!(
+                s.state,
+                SolicitationState::Cancelled | SolicitationState::Rejected
+            )
+        })
+        .map(|_| CheckoutPayment::Declined))
 }
 
 #[cfg(test)]

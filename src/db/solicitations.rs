@@ -164,6 +164,39 @@ pub fn paid_for_checkout(
         .optional()?)
 }
 
+/// The checkout's newest solicitation (any version of its cart), if it has one.
+pub fn latest_for_checkout(
+    conn: &Connection,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> Result<Option<Solicitation>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM solicitations
+                 WHERE store_hash = ?1 AND checkout_id = ?2
+                 ORDER BY id DESC LIMIT 1"
+            ),
+            params![store.as_str(), checkout_id],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// Gives up the checkout version of a solicitation seQura cancelled or rejected, so that a
+/// new one (a new Incomplete order) can pay the same cart: V3 keys solicitations by checkout
+/// version, and that key is the only use of the version. The retired one keeps its id, order
+/// and attempts (their late notifications are still refused) and takes its id negated as
+/// version, which no checkout has. False when it is not cancelled or rejected.
+pub fn retire(conn: &Connection, id: i64) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE solicitations SET checkout_version = -id, updated_at = ?2
+         WHERE id = ?1 AND state IN ('cancelled', 'rejected') AND checkout_version > 0",
+        params![id, now()],
+    )?;
+    Ok(n == 1)
+}
+
 /// A solicitation by id, only within its store.
 pub fn get(conn: &Connection, store: &StoreHash, id: i64) -> Result<Option<Solicitation>, DbError> {
     Ok(conn
@@ -176,6 +209,8 @@ pub fn get(conn: &Connection, store: &StoreHash, id: i64) -> Result<Option<Solic
 }
 
 /// Records the Incomplete order and token made for a checkout version; returns its id.
+/// Without a token (BigCommerce makes none once an order of the checkout left Incomplete),
+/// the shopper is shown the app's own confirmation.
 pub fn create(
     conn: &Connection,
     key: &SecretsKey,
@@ -183,7 +218,7 @@ pub fn create(
     checkout_id: &str,
     version: i64,
     order: BcOrderId,
-    token: &SecretString,
+    token: Option<&SecretString>,
 ) -> Result<i64, DbError> {
     let now = now();
     conn.execute(
@@ -193,11 +228,13 @@ pub fn create(
         params![store.as_str(), checkout_id, version, order.0 as i64, now],
     )?;
     let id = conn.last_insert_rowid();
-    let sealed = key.seal(&token_context(store, id), token.expose().as_bytes());
-    conn.execute(
-        "UPDATE solicitations SET checkout_token = ?2 WHERE id = ?1",
-        params![id, sealed],
-    )?;
+    if let Some(token) = token {
+        let sealed = key.seal(&token_context(store, id), token.expose().as_bytes());
+        conn.execute(
+            "UPDATE solicitations SET checkout_token = ?2 WHERE id = ?1",
+            params![id, sealed],
+        )?;
+    }
     Ok(id)
 }
 
@@ -216,6 +253,7 @@ pub fn checkout_token(
         )
         .optional()?;
     sealed
+        .filter(|s| !s.is_empty())
         .map(|s| {
             let plain = key.open(&token_context(store, id), &s)?;
             String::from_utf8(plain)

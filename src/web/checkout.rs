@@ -14,7 +14,7 @@ use warp::{Filter, Rejection, Reply};
 use super::respond::{html_page, log_failure, redirect, with_retry_after};
 use crate::checkout::eligibility;
 use crate::checkout::notification::{Notification, NotificationError};
-use crate::checkout::payment::{self, Reply as NotifyReply, Returned, Shopper};
+use crate::checkout::payment::{self, CheckoutPayment, Reply as NotifyReply, Returned, Shopper};
 use crate::db;
 use crate::domain::{BcOrderId, CheckoutId, StoreHash};
 use crate::error::AppError;
@@ -55,6 +55,9 @@ struct ReturnQuery {
     signature: String,
     #[serde(default)]
     attempt: u32,
+    /// The checkout script's link back to a paid order (signed apart from the return link).
+    #[serde(default)]
+    placed: Option<String>,
 }
 
 pub fn routes(
@@ -91,12 +94,22 @@ pub fn routes(
              ip: Option<IpAddr>,
              body: Bytes| {
                 Box::pin(async move {
+                    let (store, allowed) =
+                        match allowed_origin(&state, &store, origin.as_deref()).await {
+                            Ok(x) => x,
+                            Err(e) => return json_reply(&state, Err(e), None),
+                        };
                     let result = async {
-                        let (store, allowed, body) =
-                            admit::<MethodsBody>(&state, &store, origin.as_deref(), ip, &body)
-                                .await?;
+                        let body = admit::<MethodsBody>(&state, &store, ip, &body)?;
                         let checkout = checkout_id(&body.checkout_id)?;
                         limit(&state, ("methods", &store, checkout.key()), 60)?;
+                        let payment =
+                            payment::checkout_payment(&state, &store, checkout.as_str()).await?;
+                        if let Some(CheckoutPayment::Placed(url)) = payment {
+                            // A page restored from the browser's cache after paying: its
+                            // form is stale, the order is placed.
+                            return Ok(serde_json::json!({ "methods": [], "placed": url }));
+                        }
                         let methods = eligibility::eligible(
                             &state,
                             &store,
@@ -107,10 +120,17 @@ pub fn routes(
                         .await?
                         .map(|e| e.methods.into_iter().map(|(m, _)| m).collect::<Vec<_>>())
                         .unwrap_or_default();
-                        Ok((serde_json::json!({ "methods": methods }), allowed))
+                        let mut answer = serde_json::json!({ "methods": methods });
+                        if payment == Some(CheckoutPayment::Declined) {
+                            let t = |lang| state.i18n.t(lang, "shopper_declined_notice");
+                            answer["last_payment"] = "declined".into();
+                            answer["notice"] =
+                                serde_json::json!({ "es": t(Lang::Es), "en": t(Lang::En) });
+                        }
+                        Ok(answer)
                     }
                     .await;
-                    json_reply(&state, result)
+                    json_reply(&state, result, allowed)
                 })
             },
         );
@@ -129,10 +149,13 @@ pub fn routes(
              ua: Option<String>,
              body: Bytes| {
                 Box::pin(async move {
+                    let (store, allowed) =
+                        match allowed_origin(&state, &store, origin.as_deref()).await {
+                            Ok(x) => x,
+                            Err(e) => return json_reply(&state, Err(e), None),
+                        };
                     let result = async {
-                        let (store, allowed, body) =
-                            admit::<StartBody>(&state, &store, origin.as_deref(), ip, &body)
-                                .await?;
+                        let body = admit::<StartBody>(&state, &store, ip, &body)?;
                         let checkout = checkout_id(&body.checkout_id)?;
                         limit(&state, ("start", &store, checkout.key()), 10)?;
                         let shopper = Shopper {
@@ -149,10 +172,10 @@ pub fn routes(
                             &shopper,
                         )
                         .await?;
-                        Ok((serde_json::to_value(started).unwrap_or_default(), allowed))
+                        Ok(serde_json::to_value(started).unwrap_or_default())
                     }
                     .await;
-                    json_reply(&state, result)
+                    json_reply(&state, result, allowed)
                 })
             },
         );
@@ -206,8 +229,15 @@ pub fn routes(
                     let order = BcOrderId::parse(&q.order).map_err(|_| {
                         AppError::BadRequest(crate::error::Public::new("err_return_link"))
                     })?;
-                    let (outcome, language) =
-                        payment::returned(&state, &store, order, q.sid, &q.signature).await?;
+                    let (outcome, language) = payment::returned(
+                        &state,
+                        &store,
+                        order,
+                        q.sid,
+                        &q.signature,
+                        q.placed.is_some(),
+                    )
+                    .await?;
                     let lang = Lang::from_locale(language.as_deref());
                     shopper_page(&state, lang, outcome, &raw, q.attempt)
                 }
@@ -241,20 +271,29 @@ pub fn routes(
         .unify()
 }
 
-/// What both script endpoints check first: the store, the caller's origin, the limit per
-/// store and IP, and the JSON body. Returns the store, the origin to allow, and the body.
-async fn admit<T: for<'de> Deserialize<'de>>(
+/// Who may read the answer: the store, and the caller's origin when it is the store's
+/// storefront (every answer to it carries the CORS headers, refusals included, or the browser
+/// hides them from the script). Any other origin is refused.
+async fn allowed_origin(
     state: &AppState,
     store: &str,
     origin: Option<&str>,
-    ip: Option<IpAddr>,
-    body: &[u8],
-) -> Result<(StoreHash, Option<String>, T), AppError> {
+) -> Result<(StoreHash, Option<String>), AppError> {
     let store = parse_store(store)?;
     let allowed = storefront_origin(state, &store, origin).await?;
+    Ok((store, allowed))
+}
+
+/// What both script endpoints check next: the limit per store and IP, and the JSON body.
+fn admit<T: for<'de> Deserialize<'de>>(
+    state: &AppState,
+    store: &StoreHash,
+    ip: Option<IpAddr>,
+    body: &[u8],
+) -> Result<T, AppError> {
     // Per store: a flood against one store does not lock its shoppers out of another's.
-    limit(state, ("ip", &store, ip.map(network)), PER_IP_PER_MINUTE)?;
-    Ok((store, allowed, parse_json(body)?))
+    limit(state, ("ip", store, ip.map(network)), PER_IP_PER_MINUTE)?;
+    parse_json(body)
 }
 
 /// The address a limit counts: an IPv4 address, or an IPv6 address's /64 (one subscriber's
@@ -361,18 +400,31 @@ fn cors(resp: &mut Response, origin: &str) {
     }
 }
 
-/// JSON answers for the checkout script: `{…}` or `{"error": message}` with the status.
+/// JSON answers for the checkout script: `{…}` or `{"error": key, "message": {es, en}}` with
+/// the status; CORS for `origin` (the storefront's) on every one.
 fn json_reply(
     state: &AppState,
-    result: Result<(serde_json::Value, Option<String>), AppError>,
+    result: Result<serde_json::Value, AppError>,
+    origin: Option<String>,
 ) -> Response {
     let mut failure = None;
-    let (status, body, origin) = match result {
-        Ok((v, origin)) => (StatusCode::OK, v, origin),
+    let (status, body) = match result {
+        Ok(v) => (StatusCode::OK, v),
         Err(e) => {
             log_failure(&e, "checkout request failed");
             let status = e.status();
             let p = e.public();
+            if matches!(
+                e,
+                AppError::BadRequest(_) | AppError::Forbidden(_) | AppError::Upstream(_)
+            ) {
+                // The shopper reads this message; the operator reads why.
+                tracing::info!(
+                    status = status.as_u16(),
+                    reason = p.key,
+                    "checkout request refused"
+                );
+            }
             failure = Some(e);
             let message = state.i18n.tf(
                 Lang::Es,
@@ -387,7 +439,6 @@ fn json_reply(
             (
                 status,
                 serde_json::json!({ "error": p.key, "message": { "es": message, "en": message_en } }),
-                None,
             )
         }
     };
@@ -464,11 +515,22 @@ fn shopper_page(
     let t = |k: &str| state.i18n.t(lang, k).to_string();
     let (kind, title, text, link, refresh) = match outcome {
         Returned::Confirmation(url) => return Ok(redirect(StatusCode::SEE_OTHER, &url)),
+        Returned::Placed(order) => (
+            "placed",
+            t("shopper_placed_title"),
+            state.i18n.tf(
+                lang,
+                "shopper_placed_text",
+                &[("order", &order.to_string())],
+            ),
+            None,
+            None,
+        ),
         Returned::Review(url) => (
             "review",
             t("shopper_review_title"),
             t("shopper_review_text"),
-            Some(url),
+            url,
             None,
         ),
         Returned::Pending if attempt < PENDING_CHECKS => {

@@ -631,3 +631,198 @@ async fn a_refused_update_shows_in_the_log_its_links_open_the_order_and_retry_re
     }
     c.close().await.unwrap();
 }
+
+/// Waits until `css` shows a text that `ok` accepts; fails with the last text otherwise.
+async fn wait_text(c: &Client, name: &str, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            last = e.text().await.unwrap_or_default();
+            if ok(&last) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fail(c, name, &format!("{css} says {last:?}")).await
+}
+
+/// Waits until the app's job queue has nothing left to do.
+async fn queue_drained(app: &crate::helpers::TestApp) {
+    crate::checkout::settled(app).await;
+}
+
+/// Issue 31 §2.1 and §1.7: seQura reviews the purchase, then cancels it. The shopper comes
+/// back to the checkout, reads that the payment was declined, and pays with seQura again.
+#[tokio::test]
+async fn after_sequra_cancels_a_reviewed_purchase_the_shopper_pays_again_with_sequra() {
+    let name = "way-back-cancelled";
+    let app = selling_store().await;
+    let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    let (c, _driver) = browser().await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    let url = app.bc.checkout_url("store1", &checkout);
+    c.goto(&url).await.unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    click(
+        &c,
+        name,
+        "#sequra-overlay input[name=profile][value=\"review_cancel\"]",
+    )
+    .await;
+    app.sequra.set_review_delay(Duration::from_millis(500));
+    click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    expect(&c, name, "#shopper[data-kind=\"review\"]").await;
+    let first = only_order(&app);
+    for _ in 0..100 {
+        if order_status(&app, first) == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    queue_drained(&app).await;
+    if order_status(&app, first) != 5 {
+        fail(&c, name, "seQura's cancellation did not cancel the order").await;
+    }
+
+    // Back to the checkout: told why, and seQura works again.
+    c.goto(&url).await.unwrap();
+    wait_text(&c, name, "#sequra-methods .sequra-message", |t| {
+        t.contains("rechazado o cancelado")
+    })
+    .await;
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    let pay = "#sequra-overlay [data-testid=\"sq-pay\"]";
+    if c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(pay))
+        .await
+        .is_err()
+    {
+        let msg = text_of(&c, "#sequra-methods .sequra-message").await;
+        fail(&c, name, &format!("no seQura form; the page says {msg:?}")).await;
+    }
+    click(
+        &c,
+        name,
+        "#sequra-overlay input[name=profile][value=\"approve\"]",
+    )
+    .await;
+    click(&c, name, pay).await;
+    let landed = wait_text(&c, name, "body", |t| t.to_lowercase().contains("pedido")).await;
+    let orders = app.bc.orders("store1");
+    let second = orders
+        .iter()
+        .filter_map(|o| o["id"].as_u64())
+        .find(|id| *id != first)
+        .unwrap_or(0);
+    if !landed.contains(&second.to_string()) {
+        fail(
+            &c,
+            name,
+            &format!("not the new order's confirmation: {landed}"),
+        )
+        .await;
+    }
+    queue_drained(&app).await;
+    if order_status(&app, second) != 11 || order_status(&app, first) != 5 {
+        fail(&c, name, "the new order is not paid, or the old one moved").await;
+    }
+    c.close().await.unwrap();
+}
+
+/// Issue 31 §2.2: the app's own refusal reaches the shopper, in the shopper's language,
+/// instead of a generic "try again".
+#[tokio::test]
+async fn the_shopper_reads_the_apps_own_reason_when_a_payment_cannot_start() {
+    let name = "way-back-message";
+    let app = selling_store().await;
+    let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    let (c, _driver) = browser().await;
+    c.goto(&app.bc.checkout_url("store1", &checkout))
+        .await
+        .unwrap();
+    expect(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    // BigCommerce refuses the order the app makes for the payment.
+    app.bc.fail_next("POST", "/orders", 422, 5);
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    let msg = wait_text(&c, name, "#sequra-methods .sequra-message", |t| {
+        !t.is_empty()
+    })
+    .await;
+    let want = app
+        .state
+        .i18n
+        .t(sequra_bc::i18n::Lang::Es, "err_bigcommerce")
+        .to_string();
+    let want = want.split('{').next().unwrap().trim().to_string();
+    if !msg.starts_with(&want) {
+        fail(&c, name, &format!("the script said {msg:?}, not {want:?}")).await;
+    }
+    c.close().await.unwrap();
+}
+
+/// Issue 31 §2.3: a reload while seQura's form is open used to lock every seQura button for
+/// a minute ("a payment is already in progress").
+#[tokio::test]
+async fn a_reload_with_the_form_open_lets_the_shopper_start_again_at_once() {
+    let name = "way-back-reload";
+    let app = selling_store().await;
+    let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    let (c, _driver) = browser().await;
+    c.goto(&app.bc.checkout_url("store1", &checkout))
+        .await
+        .unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    c.refresh().await.unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    if c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#sequra-overlay [data-testid=\"sq-pay\"]"))
+        .await
+        .is_err()
+    {
+        let msg = text_of(&c, "#sequra-methods .sequra-message").await;
+        fail(&c, name, &format!("no form after the reload: {msg:?}")).await;
+    }
+    click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    expect(&c, name, ".order-confirmation").await;
+    queue_drained(&app).await;
+    if order_status(&app, only_order(&app)) != 11 {
+        fail(&c, name, "the order is not paid").await;
+    }
+    c.close().await.unwrap();
+}
+
+/// Issue 31 §2.4: the back button after paying restored the checkout with seQura's form open;
+/// paying again led nowhere. The restored page closes the stale form and sends the shopper
+/// to the order's confirmation.
+#[tokio::test]
+async fn the_back_button_after_paying_leads_to_the_order_not_to_a_stale_form() {
+    let name = "way-back-bfcache";
+    let app = selling_store().await;
+    let checkout = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    let (c, _driver) = browser().await;
+    c.goto(&app.bc.checkout_url("store1", &checkout))
+        .await
+        .unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    expect(&c, name, ".order-confirmation").await;
+    let order = only_order(&app);
+    queue_drained(&app).await;
+    c.back().await.unwrap();
+    let page = wait_text(&c, name, "body", |t| {
+        t.contains(&format!("{order}")) && !t.contains("Pagar")
+    })
+    .await;
+    if c.find(Locator::Css("#sequra-overlay")).await.is_ok() {
+        fail(&c, name, &format!("the stale form is open: {page}")).await;
+    }
+    if app.sequra.orders().len() != 1 || app.bc.orders("store1").len() != 1 {
+        fail(&c, name, "a second payment was started").await;
+    }
+    c.close().await.unwrap();
+}

@@ -16,4 +16,5 @@ mod order_sync;
 mod pages;
 mod secrets;
 mod transaction_log;
+mod way_back;
 mod webhooks;
