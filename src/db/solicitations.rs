@@ -164,6 +164,23 @@ pub fn paid_for_checkout(
         .optional()?)
 }
 
+/// The BigCommerce orders the app made from a checkout (one per solicitation).
+pub fn orders_of_checkout(
+    conn: &Connection,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> Result<Vec<BcOrderId>, DbError> {
+    let mut q = conn.prepare_cached(
+        "SELECT bc_order_id FROM solicitations WHERE store_hash = ?1 AND checkout_id = ?2",
+    )?;
+    let rows = q
+        .query_map(params![store.as_str(), checkout_id], |r| {
+            Ok(BcOrderId(r.get::<_, i64>(0)? as u64))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// A solicitation by id, only within its store.
 pub fn get(conn: &Connection, store: &StoreHash, id: i64) -> Result<Option<Solicitation>, DbError> {
     Ok(conn
