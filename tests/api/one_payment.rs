@@ -4,7 +4,8 @@
 use sequra_bc_sandbox::sequra::ShopperProfile;
 
 use crate::checkout::{STORE, ready, settled, started, status_of};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, spawn_app};
+use crate::transaction_log::{entry_of, paid_order, selling, settle};
 
 /// The IPN form seQura posted for `uuid` the first time.
 fn first_ipn(app: &TestApp, uuid: &str) -> Vec<(String, String)> {
@@ -110,4 +111,59 @@ async fn when_bigcommerce_cannot_tell_whether_the_cart_was_paid_otherwise_sequra
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+}
+
+/// Whether the log entry is resolved.
+fn resolved(app: &TestApp, entry: i64) -> bool {
+    app.query(
+        &format!("SELECT resolved_at IS NOT NULL FROM transaction_log WHERE id = {entry}"),
+        |r| r.get(0),
+    )
+}
+
+#[tokio::test]
+async fn a_placement_retried_after_a_shipment_sends_no_confirmation_and_only_it_resolves_its_entry()
+{
+    let app = spawn_app().await;
+    let session = selling(&app).await;
+    // BigCommerce refuses to give the order seQura's outcome, once: the placement fails
+    // before it confirms the order number, and the log says so.
+    app.bc.fail_next("PUT", "/v2/orders/", 400, 1);
+    let (order, uuid) = paid_order(&app, &[(104, 2)]).await;
+    let entry = entry_of(&app, order, "failed").await;
+    assert_eq!(app.sequra.order(&uuid).unwrap().puts, vec!["confirmed"]);
+
+    // The merchant ships meanwhile: the update reaches seQura, and leaves the placement's
+    // entry open (only the placement resolves it).
+    app.bc.ship_all(STORE, order).expect("shipped");
+    settle(&app).await;
+    assert_eq!(
+        app.sequra.order(&uuid).unwrap().puts,
+        vec!["confirmed", "update"]
+    );
+    assert!(
+        !resolved(&app, entry),
+        "a shipment does not place the order"
+    );
+
+    // The merchant's Retry places the order; seQura gets no confirmation of the old cart
+    // after the update.
+    let resp = app
+        .post_form("/app/log/retry", &session, &[("entry", &entry.to_string())])
+        .await;
+    assert_eq!(resp.status(), 303);
+    settle(&app).await;
+    assert_eq!(
+        app.bc.order(STORE, order).unwrap()["payment_provider_id"],
+        uuid.as_str()
+    );
+    assert!(resolved(&app, entry));
+    let sq = app.sequra.order(&uuid).unwrap();
+    assert!(!sq.confirmed_after_update(), "{:?}", sq.puts);
+    assert!(
+        sq.shipped_cart.unwrap()["order_total_with_tax"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
 }

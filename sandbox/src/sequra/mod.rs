@@ -146,12 +146,27 @@ pub struct OrderRecord {
     pub unshipped_cart: Option<Value>,
     /// The `order` objects of every accepted Order Update, in order.
     pub updates: Vec<Value>,
+    /// Every accepted `PUT` about this order, in the order seQura received them: the state
+    /// a `PUT orders/{uuid}` set (`on_hold` or `confirmed`), or `update` for an Order Update
+    /// (`PUT merchants/{ref}/orders/{order_ref_1}`). Refused ones are not listed.
+    pub puts: Vec<String>,
     /// The product and campaign the shopper completed the form with.
     pub product: Option<String>,
     pub campaign: Option<String>,
     /// The last `sq_state` seQura reached: `approved` | `needs_review` | `cancelled`.
     pub sq_state: Option<String>,
     pub notifications: Vec<Notification>,
+}
+
+impl OrderRecord {
+    /// Whether a confirmation (`PUT orders/{uuid}` with any state) came after an Order
+    /// Update: what the shop confirms then is the cart it solicited, older than the update.
+    pub fn confirmed_after_update(&self) -> bool {
+        self.puts
+            .iter()
+            .skip_while(|p| p.as_str() != "update")
+            .any(|p| p != "update")
+    }
 }
 
 /// Who fills in the identification form (spec §13.2).
