@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::startup::{Application, shutdown_signal};
 use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
-use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME, SequraStandIn};
+use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME, DEMO2_USERNAME, SequraStandIn};
 
 /// The simulated stores a person can install the app into.
 pub const DEMO_STORES: [&str; 2] = ["demo1", "demo2"];
@@ -104,8 +104,17 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
             data_dir.display()
         );
         println!();
-        println!("  seQura sandbox account to connect with:");
-        println!("    username {DEMO_USERNAME}, password {DEMO_PASSWORD}, environment Sandbox");
+        // One seQura account (merchant ref) per store: two stores on one ref would send
+        // seQura the same order numbers (README, "One store per merchant ref").
+        println!("  seQura sandbox accounts to connect with (environment Sandbox):");
+        println!(
+            "    {}: username {DEMO_USERNAME}, password {DEMO_PASSWORD}",
+            DEMO_STORES[0]
+        );
+        println!(
+            "    {}: username {DEMO2_USERNAME}, password {DEMO_PASSWORD}",
+            DEMO_STORES[1]
+        );
         println!();
         println!(
             "Open the control panel, click \"Install seQura\", open the app and connect; then shop in the storefront and pay with seQura. Ctrl-C stops."

@@ -5048,3 +5048,90 @@ async fn a_storefront_order_fires_created_the_move_to_awaiting_payment_and_the_c
         ]
     );
 }
+
+#[tokio::test]
+async fn paying_a_checkout_otherwise_converts_the_cart_into_an_order_of_its_own() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let rx = receiver(&[], 200).await;
+    h.create_hook(&token, "store/order/*", &rx.url).await;
+    h.create_hook(&token, "store/cart/converted", &rx.url).await;
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    // An app made an Incomplete order from the checkout (a seQura form is open).
+    let incomplete = h.create_order(&token, &id).await;
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let before = rx.bodies().len();
+
+    // The shopper pays the same cart by bank transfer in another tab.
+    let order = h.bc.pay_checkout_otherwise("storea", &id).unwrap();
+    assert_ne!(order, incomplete, "an order of its own");
+    let o = h.bc.order("storea", order).unwrap();
+    assert_eq!(o["status_id"], 7);
+    assert_eq!(o["cart_id"], json!(id));
+    assert_eq!(o["payment_method"], "Transferencia bancaria");
+    assert_eq!(h.bc.order("storea", incomplete).unwrap()["status_id"], 0);
+
+    // The cart is converted: deleted, its checkout gone.
+    assert!(h.bc.checkout("storea", &id).is_none());
+    let (status, _) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v3/checkouts/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // The orders of the cart (Incomplete ones left out, as the list does) name it.
+    let (status, listed) = h
+        .json(
+            "GET",
+            &format!("/stores/storea/v2/orders?cart_id={id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let ids: Vec<u64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![order]);
+
+    // The webhooks of any other order creation.
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let got: Vec<(String, Value)> = rx.bodies()[before..]
+        .iter()
+        .map(|b| (b["scope"].as_str().unwrap().to_owned(), b["data"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "store/order/created".to_owned(),
+                json!({"type": "order", "id": order})
+            ),
+            (
+                "store/order/statusUpdated".to_owned(),
+                json!({"type": "order", "id": order,
+                    "status": {"previous_status_id": 0, "new_status_id": 7}})
+            ),
+            (
+                "store/order/updated".to_owned(),
+                json!({"type": "order", "id": order})
+            ),
+            (
+                "store/cart/converted".to_owned(),
+                json!({"type": "cart", "id": id, "orderId": order})
+            ),
+        ]
+    );
+
+    // A converted cart cannot be paid again; nor can an unknown one.
+    assert_eq!(h.bc.pay_checkout_otherwise("storea", &id), None);
+    assert_eq!(h.bc.pay_checkout_otherwise("storea", "nope"), None);
+    assert_eq!(h.bc.pay_checkout_otherwise("nostore", &id), None);
+    assert_eq!(h.bc.orders("storea").len(), 2);
+}

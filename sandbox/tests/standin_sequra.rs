@@ -1875,3 +1875,35 @@ async fn unknown_paths_and_methods_are_404() {
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn an_order_lists_the_puts_it_accepted_in_the_order_received() {
+    let h = harness().await;
+    let uuid = h.confirmed_order("P-1").await;
+    let rec = h.sq.order(&uuid).unwrap();
+    assert_eq!(rec.puts, vec!["confirmed"]);
+    assert!(!rec.confirmed_after_update());
+    let body = update(
+        DEMO_MERCHANT_ES,
+        "P-1",
+        cart(shipped_items(), 7302),
+        cart(json!([]), 0),
+    );
+    let resp = h.put_update(DEMO_MERCHANT_ES, "P-1", &body).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(!h.sq.order(&uuid).unwrap().confirmed_after_update());
+    // A confirmation after the update (the cart it carries is the solicited one).
+    let resp = h
+        .put_order(&uuid, &confirmation(&h.sq, &uuid, "confirmed", Some("P-1")))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let rec = h.sq.order(&uuid).unwrap();
+    assert_eq!(rec.puts, vec!["confirmed", "update", "confirmed"]);
+    assert!(rec.confirmed_after_update());
+    // A refused PUT is not listed.
+    let resp = h
+        .put_order(&uuid, &confirmation(&h.sq, &uuid, "on_hold", Some("P-1")))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert_eq!(h.sq.order(&uuid).unwrap().puts.len(), 3);
+}

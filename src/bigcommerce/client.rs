@@ -919,6 +919,14 @@ impl StoreApi {
         Ok(rows.unwrap_or_default())
     }
 
+    /// The orders made from a cart (`cart_id`, the checkout id): the first 250, which is
+    /// more than any cart makes. [U] Like the control panel, the list leaves Incomplete
+    /// orders out; the caller asks only about the others.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders#get-all-orders>
+    pub async fn orders_of_cart(&self, cart_id: &str) -> Result<Vec<OrderSummary>, BcError> {
+        self.orders_page(&[("cart_id", cart_id)]).await
+    }
+
     /// Writes the given order fields; the others stay as they are.
     /// <https://developer.bigcommerce.com/docs/rest-management/orders#update-an-order>
     pub async fn update_order(&self, id: u64, update: &OrderUpdate) -> Result<(), BcError> {

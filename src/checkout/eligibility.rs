@@ -77,14 +77,21 @@ pub async fn eligible(
     else {
         return Ok(None);
     };
-    let hash = store.clone();
-    let (countries, cached) = state
+    let (hash, environment) = (store.clone(), account.environment.as_str());
+    let (countries, cached, first_holder) = state
         .db
         .call(move |conn| {
-            Ok((
-                db::settings::countries(conn, &hash)?,
-                db::sequra::methods(conn, &hash)?,
-            ))
+            let countries = db::settings::countries(conn, &hash)?;
+            // The ref's first store only: another store's order of the same number would be
+            // refused at seQura and cancelled (a database saved before the countries step
+            // refused a shared ref may hold one twice).
+            let first = match countries.iter().find(|(c, _)| *c == country) {
+                Some((_, m)) => db::settings::merchant_ref_holders(conn, environment, m)?
+                    .into_iter()
+                    .next(),
+                None => None,
+            };
+            Ok((countries, db::sequra::methods(conn, &hash)?, first))
         })
         .await?;
     let Some(merchant_ref) = countries
@@ -94,6 +101,14 @@ pub async fn eligible(
     else {
         return Ok(None);
     };
+    if first_holder.as_ref() != Some(store) {
+        // Debug only: every shopper's call passes here (a log line per anonymous request).
+        tracing::debug!(
+            merchant_ref = merchant_ref.as_str(),
+            "seQura not offered: another store of this installation sells with this merchant ref"
+        );
+        return Ok(None);
+    }
     let settings = general_settings(state, store).await?;
     if !settings.allowed_ips.is_empty()
         && !shopper_ip.is_some_and(|ip| settings.allowed_ips.contains(&ip))

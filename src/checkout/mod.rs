@@ -6,6 +6,7 @@
 pub mod cart;
 pub mod eligibility;
 pub mod notification;
+pub mod other_payment;
 pub mod payment;
 
 pub use cart::{

@@ -619,9 +619,19 @@ pub async fn notified(
                     db::solicitations::paid_for_checkout(conn, &hash, &checkout_id, Some(sid))
                 })
                 .await?;
-            match paid {
-                Some(other) => duplicate(state, &other, &a).await,
-                None => confirm(state, &n.store, &s, &a, target, others_open).await,
+            if let Some(other) = paid {
+                return duplicate(state, &other, &a).await;
+            }
+            // Nor paid by another method in another tab (BigCommerce made an order of its
+            // own from the cart): when BigCommerce cannot tell, seQura asks again later.
+            match super::other_payment::sold_otherwise(state, &n.store, &s).await {
+                Ok(None) => confirm(state, &n.store, &s, &a, target, others_open).await,
+                Ok(Some(other)) => paid_otherwise(state, &s, &a, other, others_open).await,
+                Err(e @ (AppError::Upstream(_) | AppError::Busy { .. })) => {
+                    tracing::warn!(error = %e, "cannot tell whether the cart was paid otherwise");
+                    Ok(Reply::RetryLater)
+                }
+                Err(e) => Err(e),
             }
         }
     }
@@ -678,44 +688,7 @@ async fn confirm(
                 ?messages,
                 "seQura refused the confirmation: the cart changed"
             );
-            let (s2, a2) = (s.clone(), a.clone());
-            // An order in review whose approval seQura will not confirm is over (our 410 makes
-            // seQura cancel it): it gets the status mapped for cancelled. An order not yet
-            // decided stays payable while another attempt may still be completed.
-            let in_review = s.state == SolicitationState::OnHold && s.sequra_uuid == a.sequra_uuid;
-            let queued = state
-                .db
-                .call(move |conn| {
-                    let tx = conn.transaction()?;
-                    db::solicitations::set_attempt_state(&tx, a2.id, AttemptState::Rejected)?;
-                    let mut queued = false;
-                    if in_review {
-                        queued = db::solicitations::settle(
-                            &tx,
-                            s2.id,
-                            s2.state,
-                            SolicitationState::Cancelled,
-                            &a2,
-                        )?;
-                        if queued {
-                            queue_placement(&tx, &s2)?;
-                        }
-                    } else if s2.state == SolicitationState::Solicited && !others_open {
-                        db::solicitations::transition(
-                            &tx,
-                            s2.id,
-                            s2.state,
-                            SolicitationState::Rejected,
-                        )?;
-                    }
-                    tx.commit()?;
-                    Ok(queued)
-                })
-                .await?;
-            if queued {
-                state.jobs.wake();
-            }
-            return Ok(Reply::Refused);
+            return refuse(state, s, a, others_open).await;
         }
         Err(e) if e.is_transient() => return Ok(Reply::RetryLater),
         Err(e) => return Err(sequra_failure(e)),
@@ -757,6 +730,48 @@ async fn confirm(
         "seQura order notified"
     );
     Ok(Reply::Done)
+}
+
+/// Refuses an approval seQura asked to have confirmed (answered 410, so seQura cancels its
+/// order and charges nothing): the attempt is rejected. An order in review whose approval is
+/// not confirmed is over: it gets the status mapped for cancelled. An order not yet decided
+/// stays unplaced, and payable while another attempt may still be completed.
+async fn refuse(
+    state: &AppState,
+    s: &Solicitation,
+    a: &Attempt,
+    others_open: bool,
+) -> Result<Reply, AppError> {
+    let (s2, a2) = (s.clone(), a.clone());
+    let in_review = s.state == SolicitationState::OnHold && s.sequra_uuid == a.sequra_uuid;
+    let queued = state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            db::solicitations::set_attempt_state(&tx, a2.id, AttemptState::Rejected)?;
+            let mut queued = false;
+            if in_review {
+                queued = db::solicitations::settle(
+                    &tx,
+                    s2.id,
+                    s2.state,
+                    SolicitationState::Cancelled,
+                    &a2,
+                )?;
+                if queued {
+                    queue_placement(&tx, &s2)?;
+                }
+            } else if s2.state == SolicitationState::Solicited && !others_open {
+                db::solicitations::transition(&tx, s2.id, s2.state, SolicitationState::Rejected)?;
+            }
+            tx.commit()?;
+            Ok(queued)
+        })
+        .await?;
+    if queued {
+        state.jobs.wake();
+    }
+    Ok(Reply::Refused)
 }
 
 /// The order to confirm an attempt with: the one solicited (what seQura reviewed and
@@ -830,6 +845,42 @@ async fn duplicate(state: &AppState, s: &Solicitation, a: &Attempt) -> Result<Re
     Ok(Reply::Duplicate)
 }
 
+/// The cart was paid with another method (order `other`): seQura's approval is refused, so
+/// that seQura cancels its order and charges nothing, and the merchant's log says why.
+async fn paid_otherwise(
+    state: &AppState,
+    s: &Solicitation,
+    a: &Attempt,
+    other: u64,
+    others_open: bool,
+) -> Result<Reply, AppError> {
+    let reply = refuse(state, s, a, others_open).await?;
+    let message = format!(
+        "The shopper paid this cart with another payment method (order #{other}) before \
+         completing seQura's form: seQura's approval ({}) was refused so that the shopper is \
+         not charged twice, and this order was not placed.",
+        a.sequra_uuid.as_deref().unwrap_or("?"),
+    );
+    crate::orders::record(
+        state,
+        &s.store,
+        &about_attempt(s, a),
+        PAID_OTHERWISE,
+        Outcome::Rejected,
+        &message,
+    )
+    .await;
+    tracing::warn!(
+        order_id = s.bc_order_id.0,
+        other_order = other,
+        attempt = a.id,
+        "a seQura approval of a cart paid otherwise was refused"
+    );
+    Ok(reply)
+}
+
+/// The log's event for an approval refused because the cart was paid otherwise.
+pub const PAID_OTHERWISE: &str = "paid_otherwise";
 /// The log's event for a second payment refused.
 pub const DUPLICATE_PAYMENT: &str = "duplicate_payment";
 /// The log's event for seQura cancelling an order.

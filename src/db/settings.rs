@@ -46,6 +46,34 @@ pub fn countries(
     Ok(out)
 }
 
+/// The installed stores that sell with `merchant_ref` on seQura's `environment`, the first
+/// installed first. `order_ref_1` is the BigCommerce order number, which every store counts
+/// from 100: two stores on one (environment, merchant ref) would send seQura the same order
+/// reference, and the second order of a number would be refused and cancelled. So a ref is
+/// held by one store only, and where an older database has two, the first installed keeps it.
+pub fn merchant_ref_holders(
+    conn: &Connection,
+    environment: &str,
+    merchant_ref: &MerchantRef,
+) -> Result<Vec<StoreHash>, DbError> {
+    let mut q = conn.prepare_cached(
+        "SELECT DISTINCT s.store_hash, s.installed_at FROM selling_countries sc
+         JOIN sequra_connections c ON c.store_hash = sc.store_hash
+         JOIN stores s ON s.store_hash = sc.store_hash
+         WHERE s.status = 'installed' AND c.environment = ?1 AND sc.merchant_ref = ?2
+         ORDER BY s.installed_at, s.store_hash",
+    )?;
+    let rows = q
+        .query_map(params![environment, merchant_ref.as_str()], |r| {
+            r.get::<_, String>(0)
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|h| StoreHash::parse(&h).ok())
+        .collect())
+}
+
 /// Replaces the selling countries.
 pub fn save_countries(
     conn: &mut Connection,

@@ -197,6 +197,68 @@ pub fn retire(conn: &Connection, id: i64) -> Result<bool, DbError> {
     Ok(n == 1)
 }
 
+/// The BigCommerce orders the app made from a checkout (one per solicitation).
+pub fn orders_of_checkout(
+    conn: &Connection,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> Result<Vec<BcOrderId>, DbError> {
+    let mut q = conn.prepare_cached(
+        "SELECT bc_order_id FROM solicitations WHERE store_hash = ?1 AND checkout_id = ?2",
+    )?;
+    let rows = q
+        .query_map(params![store.as_str(), checkout_id], |r| {
+            Ok(BcOrderId(r.get::<_, i64>(0)? as u64))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// What became of the order-number confirmation (see migration V13): `None` while it is
+/// still to be sent; else the state it was accepted for, or `superseded`.
+pub fn number_confirmation(conn: &Connection, id: i64) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT number_confirmation FROM solicitations WHERE id = ?1",
+            [id],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// seQura accepted the order-number confirmation for `state` (unless an Order Update went
+/// first).
+pub fn number_confirmed(
+    conn: &Connection,
+    id: i64,
+    state: SolicitationState,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET number_confirmation = ?2
+         WHERE id = ?1 AND number_confirmation IS NOT ?3",
+        params![id, state.as_str(), SUPERSEDED],
+    )?;
+    Ok(())
+}
+
+/// seQura accepted an Order Update of the order: no order-number confirmation is sent after.
+pub fn number_confirmation_superseded(conn: &Connection, id: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET number_confirmation = ?2 WHERE id = ?1",
+        params![id, SUPERSEDED],
+    )?;
+    Ok(())
+}
+
+/// Whether the order-number confirmation for `state` is not to be sent (any more).
+pub fn number_confirmation_done(recorded: Option<&str>, state: SolicitationState) -> bool {
+    recorded.is_some_and(|r| r == SUPERSEDED || r == state.as_str())
+}
+
+/// [`number_confirmation`]'s value once an Order Update went first.
+const SUPERSEDED: &str = "superseded";
+
 /// A solicitation by id, only within its store.
 pub fn get(conn: &Connection, store: &StoreHash, id: i64) -> Result<Option<Solicitation>, DbError> {
     Ok(conn

@@ -109,34 +109,33 @@ pub fn insert(conn: &Connection, e: &NewEntry<'_>) -> Result<i64, DbError> {
     Ok(conn.last_insert_rowid())
 }
 
-/// The order's open rejections and failures are resolved (a later update went through).
+/// The order's open rejections and failures are resolved (a later update went through),
+/// but for those about `kept` (the placement's: only the placement resolves them).
 pub fn resolve_order(
     conn: &Connection,
     store: &StoreHash,
     order: BcOrderId,
+    kept: &str,
 ) -> Result<(), DbError> {
-    resolve(conn, store, order, None)
+    conn.execute(
+        "UPDATE transaction_log SET resolved_at = ?4
+         WHERE store_hash = ?1 AND bc_order_id = ?2 AND event <> ?3
+           AND resolved_at IS NULL AND outcome IN ('rejected', 'failed', 'waiting')",
+        params![store.as_str(), order.0 as i64, kept, now()],
+    )?;
+    Ok(())
 }
 
-/// Like [`resolve_order`], for the order's entries about one event only.
+/// The order's open entries about one event only are resolved.
 pub fn resolve_event(
     conn: &Connection,
     store: &StoreHash,
     order: BcOrderId,
     event: &str,
 ) -> Result<(), DbError> {
-    resolve(conn, store, order, Some(event))
-}
-
-fn resolve(
-    conn: &Connection,
-    store: &StoreHash,
-    order: BcOrderId,
-    event: Option<&str>,
-) -> Result<(), DbError> {
     conn.execute(
         "UPDATE transaction_log SET resolved_at = ?4
-         WHERE store_hash = ?1 AND bc_order_id = ?2 AND (?3 IS NULL OR event = ?3)
+         WHERE store_hash = ?1 AND bc_order_id = ?2 AND event = ?3
            AND resolved_at IS NULL AND outcome IN ('rejected', 'failed', 'waiting')",
         params![store.as_str(), order.0 as i64, event, now()],
     )?;

@@ -114,13 +114,19 @@ async fn save(
                 &account.password,
                 &merchants,
             )?;
-            // Countries whose merchant ref the account no longer owns go.
+            // Countries whose merchant ref the account no longer owns go, and so do those
+            // another installed store sells with on this environment (one store per ref:
+            // see `merchant_ref_holders`).
             let owned: Vec<MerchantRef> =
                 merchants.iter().map(|m| m.merchant_ref.clone()).collect();
-            let kept: Vec<_> = db::settings::countries(conn, &hash)?
-                .into_iter()
-                .filter(|(_, m)| owned.contains(m))
-                .collect();
+            let mut kept = Vec::new();
+            for (country, m) in db::settings::countries(conn, &hash)? {
+                let holders =
+                    db::settings::merchant_ref_holders(conn, account.environment.as_str(), &m)?;
+                if owned.contains(&m) && holders.iter().all(|h| *h == hash) {
+                    kept.push((country, m));
+                }
+            }
             db::settings::save_countries(conn, &hash, &kept)?;
             Ok(())
         })

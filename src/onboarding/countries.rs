@@ -159,7 +159,9 @@ pub struct SubmittedCountry {
 }
 
 /// Validates and saves the selling countries: each ticked country must be one the store
-/// sells to, with a merchant ref the account owns for that country.
+/// sells to, with a merchant ref the account owns for that country and that no other
+/// installed store of this installation sells with on the same seQura environment (see
+/// [`db::settings::merchant_ref_holders`]).
 pub async fn save_countries(
     state: &AppState,
     store: &StoreHash,
@@ -203,9 +205,43 @@ pub async fn save_countries(
         return Err(FormError::Invalid(errors));
     }
     let hash = store.clone();
-    state
+    let taken = state
         .db
-        .call(move |conn| db::settings::save_countries(conn, &hash, &chosen))
+        .call(move |conn| {
+            // Checked and saved in one call: the database serialises them against another
+            // store's save.
+            let Some(connection) = db::sequra::connection(conn, &hash)? else {
+                return Ok(None);
+            };
+            let mut taken = Vec::new();
+            for (country, merchant_ref) in &chosen {
+                let holders = db::settings::merchant_ref_holders(
+                    conn,
+                    &connection.environment,
+                    merchant_ref,
+                )?;
+                if holders.iter().any(|h| *h != hash) {
+                    taken.push(*country);
+                }
+            }
+            if taken.is_empty() {
+                db::settings::save_countries(conn, &hash, &chosen)?;
+            }
+            Ok(Some(taken))
+        })
         .await?;
-    Ok(())
+    match taken {
+        None => Err(FormError::Invalid(FormErrors::general("err_not_connected"))),
+        Some(taken) if !taken.is_empty() => {
+            let mut errors = FormErrors::default();
+            for country in taken {
+                errors = errors.field(
+                    &format!("ref_{}", country.code()),
+                    "err_merchant_ref_in_use",
+                );
+            }
+            Err(FormError::Invalid(errors))
+        }
+        Some(_) => Ok(()),
+    }
 }

@@ -104,11 +104,13 @@ impl Record {
     }
 
     /// Writes the entry within the caller's transaction: a sent update resolves the order's
-    /// open problems; an order in review is said to wait once, not at every change.
+    /// open problems (but the placement's, which only the placement resolves); an order in review is said to wait once, not at every change.
     pub fn write(&self, conn: &rusqlite::Connection) -> Result<(), db::DbError> {
         if let Some(order) = self.order {
             match self.outcome {
-                Outcome::Sent => db::transaction_log::resolve_order(conn, &self.store, order)?,
+                Outcome::Sent => {
+                    db::transaction_log::resolve_order(conn, &self.store, order, CONFIRMATION)?
+                }
                 Outcome::Waiting
                     if db::transaction_log::is_open(
                         conn,

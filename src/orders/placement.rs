@@ -263,7 +263,10 @@ async fn write_status(
 
 /// seQura asks the shop to confirm again once it knows its order number (`order_ref_1`), with
 /// the order it approved (the merchant's later changes follow as an order update).
-/// A refusal now is only logged: the order is seQura's already.
+/// A refusal now is only logged: the order is seQura's already. Sent once per state, and
+/// never after an Order Update of the order (a placement re-queued or slow runs after a
+/// sync): its cart is older than the update's, and could undo shipments and refunds at
+/// seQura. Both are recorded in the database, under the lock the sync takes to send.
 async fn confirm_order_number(
     state: &AppState,
     store: &StoreHash,
@@ -288,6 +291,10 @@ async fn confirm_order_number(
         .call(move |c| {
             let now = db::solicitations::get(c, &hash, sid)?;
             if now.is_none_or(|n| n.state != s_state || n.sequra_uuid.as_deref() != Some(&u)) {
+                return Ok(None);
+            }
+            let done = db::solicitations::number_confirmation(c, sid)?;
+            if db::solicitations::number_confirmation_done(done.as_deref(), s_state) {
                 return Ok(None);
             }
             db::solicitations::attempt_for_uuid(c, &hash, sid, &u)
@@ -318,7 +325,13 @@ async fn confirm_order_number(
         .update_order_state(&account, &attempt.merchant_ref, &uuid, &order)
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            state
+                .db
+                .call(move |c| db::solicitations::number_confirmed(c, sid, s_state))
+                .await?;
+            Ok(())
+        }
         Err(e) if e.is_transient() => Err(e.into()),
         Err(e) => {
             tracing::warn!(error = %e, "seQura refused the order number confirmation");

@@ -11,7 +11,7 @@ use crate::domain::{BcOrderId, StoreHash};
 use crate::i18n::Lang;
 use crate::onboarding;
 use crate::orders::holding::{Holding, OrderData, holding};
-use crate::orders::{About, Record, record};
+use crate::orders::{About, CONFIRMATION, Record, record};
 use crate::queue::JobError;
 use crate::sequra::SequraError;
 use crate::sequra::models::{MerchantId, MerchantReference, OrderUpdate, Tracking};
@@ -47,10 +47,10 @@ pub async fn run(state: &AppState, store: &StoreHash, order_id: u64) -> Result<(
                 Done::Nothing => {}
                 // seQura already holds this (e.g. the merchant undid a refused change):
                 // nothing left for the merchant to fix.
-                Done::InLine => db::transaction_log::resolve_order(c, &hash, order)?,
+                Done::InLine => db::transaction_log::resolve_order(c, &hash, order, CONFIRMATION)?,
                 Done::Recorded(saved) => {
                     db::order_sync::save(c, &hash, saved, false)?;
-                    db::transaction_log::resolve_order(c, &hash, order)?;
+                    db::transaction_log::resolve_order(c, &hash, order, CONFIRMATION)?;
                 }
                 Done::Sent(sent) => {
                     let (saved, shipped_grew, entry) = &**sent;
@@ -192,15 +192,26 @@ async fn sync(
         customer: None,
         platform: Some(crate::checkout::payment::platform()),
     };
+    // Sent under the lock the placement confirms the order number under, and recorded
+    // before it is released: no confirmation of the older solicited cart follows an update.
+    let lock = crate::checkout::payment::notification_lock(state, store, s.id);
+    let guard = lock.lock().await;
     match state
         .sequra
         .update_order(&account, &merchant_ref, &id.to_string(), &update)
         .await
     {
-        Ok(()) => {}
+        Ok(()) => {
+            let sid = s.id;
+            state
+                .db
+                .call(move |c| db::solicitations::number_confirmation_superseded(c, sid))
+                .await?;
+        }
         Err(e) if e.is_transient() => return Err(JobError::from(e)),
         Err(e) => return Err(rejected(state, store, s, event, rejection_message(&e)).await),
     }
+    drop(guard);
     let shipped_grew = now.shipped_units() > before.as_ref().map_or(0, Holding::shipped_units);
     let saved = accepted_of(s, &now)?;
     let mut message = summary(&now);

@@ -43,6 +43,7 @@ pub struct LogEntry {
 fn is_retryable(e: &Entry) -> bool {
     // A second payment refused is a fact to know, not something to send again.
     e.event != crate::checkout::payment::DUPLICATE_PAYMENT
+        && e.event != crate::checkout::payment::PAID_OTHERWISE
         && e.order.is_some()
         && matches!(e.outcome, Outcome::Rejected | Outcome::Failed)
         && e.resolved_at.is_none()

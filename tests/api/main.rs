@@ -12,6 +12,7 @@ mod limits;
 mod load;
 mod money_safety;
 mod onboarding;
+mod one_payment;
 mod order_sync;
 mod pages;
 mod secrets;

@@ -671,3 +671,89 @@ async fn uninstall_deletes_the_sequra_password_and_keeps_the_settings() {
     assert_eq!(app.count("SELECT count(*) FROM selling_countries"), 1);
     assert_eq!(app.count("SELECT count(*) FROM order_status_mappings"), 3);
 }
+
+/// The seQura methods the store's checkout offers (product codes).
+async fn offered(app: &TestApp, hash: &str) -> Vec<String> {
+    let checkout = app.bc.create_checkout(hash, &[(104, 1)], "ES");
+    let resp = app
+        .http
+        .post(format!("{}/checkout/{hash}/methods", app.address))
+        .json(&serde_json::json!({ "checkoutId": checkout }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["product"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_merchant_ref_another_store_sells_with_is_refused_and_never_offered_twice() {
+    use sequra_bc_sandbox::sequra::{DEMO2_MERCHANT_ES, DEMO2_USERNAME};
+    let app = spawn_app().await;
+    app.spanish_store("store1").await;
+    assert!(!offered(&app, "store1").await.is_empty());
+
+    // A second store of this installation on the same account and merchant ref: its order
+    // #101 would be refused at seQura beside the first store's #101, and cancelled.
+    let session = connected(&app, "store2").await;
+    let resp = app
+        .post_form(
+            "/app/countries",
+            &session,
+            &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("Another store of this installation already sells with this merchant ref"),
+        "{body}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM selling_countries WHERE store_hash = 'store2'"),
+        0
+    );
+    assert!(offered(&app, "store2").await.is_empty());
+
+    // With a merchant ref of its own, it sells.
+    let resp = app
+        .post_form(
+            "/app/connect",
+            &session,
+            &[
+                ("username", DEMO2_USERNAME),
+                ("password", DEMO_PASSWORD),
+                ("environment", "sandbox"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = app
+        .post_form(
+            "/app/countries",
+            &session,
+            &[("country", "ES"), ("ref_ES", DEMO2_MERCHANT_ES)],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert!(!offered(&app, "store2").await.is_empty());
+
+    // A database saved before the rule, with a ref held twice: only the store installed
+    // first offers seQura for it.
+    let session = connected(&app, "store3").await;
+    drop(session);
+    let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
+    conn.execute(
+        "INSERT INTO selling_countries (store_hash, country, merchant_ref) VALUES ('store3', 'ES', ?1)",
+        [DEMO_MERCHANT_ES],
+    )
+    .unwrap();
+    assert!(offered(&app, "store3").await.is_empty());
+    assert!(!offered(&app, "store1").await.is_empty());
+}

@@ -609,6 +609,19 @@ impl BigCommerceStandIn {
             .is_some()
     }
 
+    /// The shopper pays the checkout with another payment method (the store's offline
+    /// "Transferencia bancaria", as the storefront's "Realizar pedido" does), say in another
+    /// tab while a seQura form is open: BigCommerce converts the cart into a new order in
+    /// Awaiting Payment (7), deletes the cart (its checkout then answers 404) and fires
+    /// `store/order/created`, `store/order/statusUpdated`, `store/order/updated` and
+    /// `store/cart/converted`. Any Incomplete order an app made from the checkout is left as
+    /// it was. Returns the new order's id; `None` for an unknown store or checkout, or an
+    /// empty cart (nothing changes then).
+    pub fn pay_checkout_otherwise(&self, store_hash: &str, checkout_id: &str) -> Option<u64> {
+        let mut st = self.shared.lock();
+        storefront::pay_otherwise(&mut st, store_hash, checkout_id).map(|(id, _)| id)
+    }
+
     /// A checkout as `GET /v3/checkouts/{id}` returns its `data`.
     pub fn checkout(&self, store_hash: &str, checkout_id: &str) -> Option<serde_json::Value> {
         self.with_commerce(store_hash, |c, _| {

@@ -11,6 +11,9 @@ use super::state::{Env, Order, OrderState, State, StoreIntegration, credentials_
 use super::validate::{self, CartUse, Problems, Stage, ref_text};
 use super::{AccountSpec, Incoming, Shared, form, methods};
 
+/// How an Order Update shows in an order's list of `PUT`s.
+const UPDATE_PUT: &str = "update";
+
 /// `GET {base}/deployments` (spec §1.1), every deployment pointing at this stand-in.
 pub(crate) fn deployments(shared: &Shared) -> Resp {
     let env = |e: Env| {
@@ -294,6 +297,7 @@ fn create_order(shared: &Shared, st: &mut State, caller: &Caller, req: &Incoming
         shipped_cart: None,
         unshipped_cart: None,
         updates: Vec::new(),
+        puts: Vec::new(),
         completed: None,
         sq_state: None,
         cancelled_by_update: false,
@@ -411,6 +415,7 @@ fn confirm_order(st: &mut State, caller: &Caller, req: &Incoming, uuid: &str) ->
             order.order_ref_2 = order2;
         }
         order.last_put = Some(Value::Object(put));
+        order.puts.push(target.as_str().to_owned());
     }
     Ok(respond::json(200, &json!({})))
 }
@@ -505,6 +510,7 @@ fn update_order(
         order.shipped_cart = update.get("shipped_cart").cloned();
         order.unshipped_cart = update.get("unshipped_cart").cloned();
         order.updates.push(Value::Object(update));
+        order.puts.push(UPDATE_PUT.to_owned());
         if both_empty {
             order.state = OrderState::Cancelled;
             order.cancelled_by_update = true;

@@ -48,6 +48,10 @@ pub const DEMO_PASSWORD: &str = "sandbox-demo-password";
 /// The preloaded sandbox services account (password [`DEMO_PASSWORD`]): merchant
 /// `dummy_services_automated_tests` (ES) with the services contract options.
 pub const SERVICES_USERNAME: &str = "sequra-services-demo";
+/// A second preloaded sandbox account (password [`DEMO_PASSWORD`]), for a second store: its
+/// own merchant ref, [`DEMO2_MERCHANT_ES`] (ES). Two stores of one installation never share
+/// a merchant ref (the app refuses it: both number their orders from 100).
+pub const DEMO2_USERNAME: &str = "sequra-demo-2";
 /// The preloaded live account: merchant `demo_live_es` (ES).
 pub const LIVE_USERNAME: &str = "sequra-live-demo";
 pub const LIVE_PASSWORD: &str = "live-demo-password";
@@ -58,6 +62,8 @@ pub const DEMO_MERCHANT_FR: &str = "dummy_automated_tests_fr";
 pub const DEMO_MERCHANT_IT: &str = "dummy_automated_tests_it";
 pub const DEMO_MERCHANT_PT: &str = "dummy_automated_tests_pt";
 pub const SERVICES_MERCHANT: &str = "dummy_services_automated_tests";
+/// The second demo store's merchant ref ([`DEMO2_USERNAME`]).
+pub const DEMO2_MERCHANT_ES: &str = "dummy_automated_tests_2";
 pub const LIVE_MERCHANT: &str = "demo_live_es";
 
 /// One merchant ref of an account (one per country).
@@ -146,12 +152,27 @@ pub struct OrderRecord {
     pub unshipped_cart: Option<Value>,
     /// The `order` objects of every accepted Order Update, in order.
     pub updates: Vec<Value>,
+    /// Every accepted `PUT` about this order, in the order seQura received them: the state
+    /// a `PUT orders/{uuid}` set (`on_hold` or `confirmed`), or `update` for an Order Update
+    /// (`PUT merchants/{ref}/orders/{order_ref_1}`). Refused ones are not listed.
+    pub puts: Vec<String>,
     /// The product and campaign the shopper completed the form with.
     pub product: Option<String>,
     pub campaign: Option<String>,
     /// The last `sq_state` seQura reached: `approved` | `needs_review` | `cancelled`.
     pub sq_state: Option<String>,
     pub notifications: Vec<Notification>,
+}
+
+impl OrderRecord {
+    /// Whether a confirmation (`PUT orders/{uuid}` with any state) came after an Order
+    /// Update: what the shop confirms then is the cart it solicited, older than the update.
+    pub fn confirmed_after_update(&self) -> bool {
+        self.puts
+            .iter()
+            .skip_while(|p| p.as_str() != "update")
+            .any(|p| p != "update")
+    }
 }
 
 /// Who fills in the identification form (spec §13.2).
@@ -262,6 +283,12 @@ fn preloaded_accounts() -> Vec<AccountSpec> {
                 svea(DEMO_MERCHANT_IT, "IT"),
                 svea(DEMO_MERCHANT_PT, "PT"),
             ],
+        },
+        AccountSpec {
+            environment: "sandbox".to_owned(),
+            username: DEMO2_USERNAME.to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
+            merchants: vec![MerchantSpec::new(DEMO2_MERCHANT_ES, "ES")],
         },
         AccountSpec {
             environment: "sandbox".to_owned(),

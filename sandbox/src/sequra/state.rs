@@ -69,6 +69,8 @@ pub(crate) struct Order {
     pub shipped_cart: Option<Value>,
     pub unshipped_cart: Option<Value>,
     pub updates: Vec<Value>,
+    /// Every accepted `PUT`, in the order received: see [`OrderRecord::puts`].
+    pub puts: Vec<String>,
     /// Set when the shopper completed the form (with the product and campaign used).
     pub completed: Option<(String, Option<String>)>,
     /// The last `sq_state` notified (`approved` | `needs_review` | `cancelled`) and since when.
@@ -92,6 +94,7 @@ impl Order {
             shipped_cart: self.shipped_cart.clone(),
             unshipped_cart: self.unshipped_cart.clone(),
             updates: self.updates.clone(),
+            puts: self.puts.clone(),
             product: self.completed.as_ref().map(|(p, _)| p.clone()),
             campaign: self.completed.as_ref().and_then(|(_, c)| c.clone()),
             sq_state: self.sq_state.as_ref().map(|(s, _)| s.clone()),

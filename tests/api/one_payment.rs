@@ -1,0 +1,169 @@
+//! One payment per cart, and one order-number confirmation per order (issue 31, items 1 and
+//! 2): each test here failed on the code before its fix.
+
+use sequra_bc_sandbox::sequra::ShopperProfile;
+
+use crate::checkout::{STORE, ready, settled, started, status_of};
+use crate::helpers::{TestApp, spawn_app};
+use crate::transaction_log::{entry_of, paid_order, selling, settle};
+
+/// The IPN form seQura posted for `uuid` the first time.
+fn first_ipn(app: &TestApp, uuid: &str) -> Vec<(String, String)> {
+    app.sequra.order(uuid).unwrap().notifications[0]
+        .fields
+        .clone()
+}
+
+#[tokio::test]
+async fn a_cart_paid_by_bank_transfer_in_another_tab_is_not_charged_again_by_sequra() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    // Another tab: the shopper pays the same cart by bank transfer.
+    let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
+    assert_ne!(other, order);
+
+    // Then completes seQura's form: the approval is refused, so seQura charges nothing.
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "cancelled");
+    settled(&app).await;
+    // The Incomplete order stays unplaced; the bank transfer's order is the sale.
+    assert_eq!(status_of(&app, order), 0);
+    assert_eq!(status_of(&app, other), 7);
+    let paid_by_sequra = app
+        .bc
+        .orders(STORE)
+        .into_iter()
+        .filter(|o| {
+            o["payment_method"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("seQura"))
+        })
+        .count();
+    assert_eq!(paid_by_sequra, 0);
+    // The merchant's log says why, once, with no Retry to press.
+    let sql =
+        format!("FROM transaction_log WHERE event = 'paid_otherwise' AND bc_order_id = {order}");
+    assert_eq!(app.count(&format!("SELECT COUNT(*) {sql}")), 1);
+    let (outcome, message): (String, String) = app
+        .query(&format!("SELECT outcome, message {sql}"), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        });
+    assert_eq!(outcome, "rejected");
+    assert!(message.contains(&format!("#{other}")), "{message}");
+    // seQura asking again gets the same answer.
+    let resp = app
+        .http
+        .post(format!("{}/sequra/ipn", app.address))
+        .form(&first_ipn(&app, &uuid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 410);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 0);
+}
+
+#[tokio::test]
+async fn when_bigcommerce_cannot_tell_whether_the_cart_was_paid_otherwise_sequra_is_asked_to_retry()
+{
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.bc.fail_next("GET", "/v2/orders", 500, 1);
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 503, "{outcome:?}");
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "solicited");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 0);
+
+    // Out of quota: the same.
+    app.bc.overload_next("GET", "/v2/orders", 1);
+    let ipn = format!("{}/sequra/ipn", app.address);
+    let resp = app
+        .http
+        .post(&ipn)
+        .form(&first_ipn(&app, &uuid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "solicited");
+
+    // seQura's next try, BigCommerce answering: the cart was not paid otherwise.
+    let resp = app
+        .http
+        .post(&ipn)
+        .form(&first_ipn(&app, &uuid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+}
+
+/// Whether the log entry is resolved.
+fn resolved(app: &TestApp, entry: i64) -> bool {
+    app.query(
+        &format!("SELECT resolved_at IS NOT NULL FROM transaction_log WHERE id = {entry}"),
+        |r| r.get(0),
+    )
+}
+
+#[tokio::test]
+async fn a_placement_retried_after_a_shipment_sends_no_confirmation_and_only_it_resolves_its_entry()
+{
+    let app = spawn_app().await;
+    let session = selling(&app).await;
+    // BigCommerce refuses to give the order seQura's outcome, once: the placement fails
+    // before it confirms the order number, and the log says so.
+    app.bc.fail_next("PUT", "/v2/orders/", 400, 1);
+    let (order, uuid) = paid_order(&app, &[(104, 2)]).await;
+    let entry = entry_of(&app, order, "failed").await;
+    assert_eq!(app.sequra.order(&uuid).unwrap().puts, vec!["confirmed"]);
+
+    // The merchant ships meanwhile: the update reaches seQura, and leaves the placement's
+    // entry open (only the placement resolves it).
+    app.bc.ship_all(STORE, order).expect("shipped");
+    settle(&app).await;
+    assert_eq!(
+        app.sequra.order(&uuid).unwrap().puts,
+        vec!["confirmed", "update"]
+    );
+    assert!(
+        !resolved(&app, entry),
+        "a shipment does not place the order"
+    );
+
+    // The merchant's Retry places the order; seQura gets no confirmation of the old cart
+    // after the update.
+    let resp = app
+        .post_form("/app/log/retry", &session, &[("entry", &entry.to_string())])
+        .await;
+    assert_eq!(resp.status(), 303);
+    settle(&app).await;
+    assert_eq!(
+        app.bc.order(STORE, order).unwrap()["payment_provider_id"],
+        uuid.as_str()
+    );
+    assert!(resolved(&app, entry));
+    let sq = app.sequra.order(&uuid).unwrap();
+    assert!(!sq.confirmed_after_update(), "{:?}", sq.puts);
+    assert!(
+        sq.shipped_cart.unwrap()["order_total_with_tax"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+}
