@@ -50,7 +50,7 @@ pub struct Shared {
     /// The `Content-Security-Policy` of every page, built once.
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    pub trusted_proxies: Arc<Vec<crate::domain::IpRange>>,
     /// The job queue's wake-up signal and settings.
     pub jobs: crate::queue::Queue,
     /// Webhook deliveries whose Standard Webhooks signature did not verify (accepted unless

@@ -16,7 +16,7 @@ use crate::checkout::eligibility;
 use crate::checkout::notification::{Notification, NotificationError};
 use crate::checkout::payment::{self, Reply as NotifyReply, Returned, Shopper};
 use crate::db;
-use crate::domain::{BcOrderId, CheckoutId, StoreHash};
+use crate::domain::{BcOrderId, CheckoutId, IpRange, StoreHash, canonical_ip};
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -298,24 +298,42 @@ fn client_ip(
 }
 
 fn client_ip_from(
-    trusted: &[IpAddr],
+    trusted: &[IpRange],
     peer: Option<SocketAddr>,
     forwarded: Option<&str>,
 ) -> Option<IpAddr> {
-    let peer = peer?.ip();
-    if !trusted.contains(&peer) {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|r| r.contains(ip));
+    // A `[::]` listener sees IPv4 peers as `::ffff:a.b.c.d`: the IPv4 address is meant.
+    let peer = canonical_ip(peer?.ip());
+    if !is_trusted(peer) {
         return Some(peer);
     }
     let mut nearest = peer;
     for hop in forwarded.unwrap_or("").rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => nearest = ip,
-            Ok(ip) => return Some(ip),
+        match forwarded_hop(hop) {
+            Some(ip) if is_trusted(ip) => nearest = ip,
+            Some(ip) => return Some(ip),
             // Unreadable: nothing left of it can be believed; the last proxy's view stands.
-            Err(_) => break,
+            None => break,
         }
     }
     Some(nearest)
+}
+
+/// One `X-Forwarded-For` entry: an address, bracketed or not, with or without a port (some
+/// proxies add the client's port).
+fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })?;
+    Some(canonical_ip(ip))
 }
 
 /// The storefront origin allowed to call us; a request from any other origin is refused.
@@ -525,7 +543,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
-        let trusted: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap()];
+        let trusted = vec![IpRange::parse("10.0.0.1").unwrap()];
         let pick = |peer: &str, fwd: Option<&str>| {
             client_ip_from(&trusted, Some(peer.parse().unwrap()), fwd)
                 .unwrap()
@@ -548,6 +566,44 @@ mod tests {
         );
         assert_eq!(pick("10.0.0.1:5000", Some("not an ip")), "10.0.0.1");
         assert_eq!(pick("10.0.0.1:5000", None), "10.0.0.1");
+    }
+
+    /// Issue 31 (1.4): behind a `[::]` listener every address arrives mapped; ranges of
+    /// proxies are believed, and what is passed on is the plain IPv4 address.
+    #[test]
+    fn mapped_peers_and_ranges_of_proxies_are_recognised() {
+        let trusted = vec![
+            IpRange::parse("127.0.0.0/8").unwrap(),
+            IpRange::parse("fd00::/8").unwrap(),
+        ];
+        let pick = |peer: &str, fwd: Option<&str>| {
+            client_ip_from(&trusted, Some(peer.parse().unwrap()), fwd)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            pick("[::ffff:127.0.0.1]:5000", Some("203.0.113.7")),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            pick("[fd00::2]:5000", Some("::ffff:203.0.113.7, fd00::1")),
+            "203.0.113.7",
+            "a mapped shopper is sent on as IPv4, through two proxies of the range"
+        );
+        assert_eq!(
+            pick("[::ffff:198.51.100.1]:5000", Some("203.0.113.7")),
+            "198.51.100.1",
+            "an untrusted mapped peer is itself, unmapped"
+        );
+        assert_eq!(
+            pick("127.0.0.1:5000", Some("203.0.113.7:41234")),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            pick("127.0.0.1:5000", Some("[2001:db8::7]:443")),
+            "2001:db8::7"
+        );
+        assert_eq!(pick("127.0.0.1:5000", Some("[2001:db8::7]")), "2001:db8::7");
     }
 
     /// B10: whoever holds an IPv6 /64 holds 2^64 addresses; they count as one.

@@ -1,0 +1,122 @@
+//! The shopper's address behind a reverse proxy (issue 31, 1.4 and 2.5): an app listening on
+//! `[::]` sees IPv4 peers mapped into IPv6, proxies are given as ranges, and the forwarded
+//! address is the one the allowed-IP list, the limits and seQura see.
+
+use serde_json::{Value, json};
+
+use sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES;
+
+use crate::checkout::STORE;
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// The app on every address (`[::]`, dual-stack: IPv4 peers arrive as `::ffff:a.b.c.d`),
+/// trusting the loopback network as its proxy, with a Spanish store.
+async fn behind_a_proxy_on_ipv6() -> (TestApp, String) {
+    // The port is chosen first: off loopback the public URL must be given, and the stand-in
+    // calls the app back there.
+    let port = std::net::TcpListener::bind("[::]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(|s| {
+        s.server.listen = format!("[::]:{port}");
+        s.server.public_url = format!("http://127.0.0.1:{port}");
+        s.server.trusted_proxies = "127.0.0.0/8, fd00::/8".into();
+    })
+    .await;
+    let session = app.merchant_session(STORE).await;
+    app.connect_demo(&session).await;
+    let resp = app
+        .post_form(
+            "/app/countries",
+            &session,
+            &[("country", "ES"), ("ref_ES", DEMO_MERCHANT_ES)],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    (app, session)
+}
+
+async fn call(app: &TestApp, action: &str, from: &str, body: Value) -> reqwest::Response {
+    app.http
+        .post(format!("{}/checkout/{STORE}/{action}", app.address))
+        .header("X-Forwarded-For", from)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn offered(app: &TestApp, from: &str, checkout: &str) -> usize {
+    let resp = call(app, "methods", from, json!({ "checkoutId": checkout })).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["methods"].as_array().unwrap().len()
+}
+
+/// Issue 31 (1.4): the proxy (`::ffff:127.0.0.1`, in the trusted `127.0.0.0/8`) is recognised,
+/// so the allowed-IP list matches the shopper's forwarded address, the per-IP limit counts the
+/// shopper and not the proxy, and seQura receives the shopper's address.
+#[tokio::test]
+async fn behind_a_trusted_proxy_range_on_an_ipv6_listener_the_forwarded_shopper_counts() {
+    let (app, session) = behind_a_proxy_on_ipv6().await;
+    let resp = app
+        .post_form("/app/general", &session, &[("allowed_ips", "203.0.113.7")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    assert!(
+        offered(&app, "203.0.113.7", &checkout).await > 0,
+        "the allowed shopper, forwarded by the proxy, sees seQura"
+    );
+    assert_eq!(
+        offered(&app, "198.51.100.1", &checkout).await,
+        0,
+        "another shopper behind the same proxy does not"
+    );
+    // The per-IP limit counts each forwarded shopper: one at its limit leaves another free.
+    for i in 0..600 {
+        let resp = call(
+            &app,
+            "methods",
+            "198.51.100.2",
+            json!({ "checkoutId": "not a checkout" }),
+        )
+        .await;
+        assert_eq!(resp.status(), 404, "call {i}");
+    }
+    let resp = call(
+        &app,
+        "methods",
+        "198.51.100.2",
+        json!({ "checkoutId": "not a checkout" }),
+    )
+    .await;
+    assert_eq!(resp.status(), 429, "the 601st call of one shopper");
+    assert!(
+        offered(&app, "203.0.113.7", &checkout).await > 0,
+        "not the proxy's limit"
+    );
+
+    let resp = call(
+        &app,
+        "start",
+        "203.0.113.7",
+        json!({ "checkoutId": checkout, "product": "i1" }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let sent: Vec<String> = app
+        .sequra
+        .orders()
+        .iter()
+        .map(|o| {
+            o.solicited["customer"]["ip_number"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(sent, ["203.0.113.7"], "seQura gets the shopper's address");
+}
