@@ -96,7 +96,7 @@ pub async fn eligible(
     };
     let settings = general_settings(state, store).await?;
     if !settings.allowed_ips.is_empty()
-        && !shopper_ip.is_some_and(|ip| settings.allowed_ips.contains(&ip))
+        && !shopper_ip.is_some_and(|ip| settings.allowed_ips.iter().any(|r| r.contains(ip)))
     {
         return Ok(None);
     }

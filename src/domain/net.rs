@@ -65,6 +65,13 @@ impl fmt::Display for IpRange {
     }
 }
 
+/// As written by `Display`, the form lists are stored in.
+impl serde::Serialize for IpRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Parses a list of addresses and ranges separated by commas, semicolons, spaces or new lines,
 /// without repeats. Every entry that is neither is returned, in order, so that all of them can
 /// be reported at once.

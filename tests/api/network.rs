@@ -120,3 +120,77 @@ async fn behind_a_trusted_proxy_range_on_an_ipv6_listener_the_forwarded_shopper_
         .collect();
     assert_eq!(sent, ["203.0.113.7"], "seQura gets the shopper's address");
 }
+
+/// Issue 31 (2.5): allowed IPs take ranges of both families as the trusted proxies do; every
+/// bad line is named in one error and nothing is saved; a stored bare address (as older rows
+/// hold) still reads; a shopper inside a range sees seQura, one outside does not.
+#[tokio::test]
+async fn allowed_ips_take_ranges_and_every_bad_line_is_reported_at_once() {
+    let (app, session) = behind_a_proxy_on_ipv6().await;
+    let resp = app
+        .post_form(
+            "/app/general",
+            &session,
+            &[(
+                "allowed_ips",
+                "10.0.0.0/8\n300.1.1.1\n2001:db8::/129\nshop.example\n203.0.113.0/24",
+            )],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let html = resp.text().await.unwrap();
+    let error = html
+        .split("id=\"allowed_ips-error\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("one error under the field: {html}"))
+        .replace("&#x2f;", "/")
+        .replace("&quot;", "\"");
+    for bad in ["300.1.1.1", "2001:db8::/129", "shop.example"] {
+        assert!(
+            error.contains(&format!("\"{bad}\"")),
+            "{bad} named in {error:?}"
+        );
+    }
+    for good in ["\"10.0.0.0/8\"", "203.0.113.0/24"] {
+        assert!(!error.contains(good), "{good} is not named: {error}");
+    }
+    assert_eq!(html.matches("id=\"allowed_ips-error\"").count(), 1);
+    assert_eq!(app.count("SELECT count(*) FROM general_settings"), 0);
+
+    let resp = app
+        .post_form(
+            "/app/general",
+            &session,
+            &[(
+                "allowed_ips",
+                "203.0.113.0/24, 2001:db8:5::/48\n198.51.100.9",
+            )],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let stored: String = app.query("SELECT allowed_ips FROM general_settings", |r| r.get(0));
+    assert_eq!(
+        stored,
+        r#"["203.0.113.0/24","2001:db8:5::/48","198.51.100.9"]"#
+    );
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    for inside in [
+        "203.0.113.77",
+        "2001:db8:5:1::9",
+        "198.51.100.9",
+        "::ffff:203.0.113.5",
+    ] {
+        assert!(
+            offered(&app, inside, &checkout).await > 0,
+            "{inside} is allowed"
+        );
+    }
+    for outside in ["203.0.114.1", "2001:db8:6::1", "198.51.100.10"] {
+        assert_eq!(
+            offered(&app, outside, &checkout).await,
+            0,
+            "{outside} is not"
+        );
+    }
+}
