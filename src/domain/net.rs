@@ -12,6 +12,18 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
 
+/// The caller an address stands for, as limits count it: an IPv4 address, or an IPv6
+/// address's /64 (one subscriber's network: whoever holds one can use any of its 2^64
+/// addresses). A mapped IPv4 address is the IPv4 address.
+pub fn caller_network(ip: IpAddr) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
+    }
+}
+
 /// A network (`10.0.0.0/8`, `fd00::/8`) or a single address (a /32 or a /128). Parsed from
 /// either form, so lists stored as bare addresses before ranges existed read as before; a
 /// range written with host bits (`192.168.1.10/24`) is its network (`192.168.1.0/24`).
@@ -155,6 +167,17 @@ mod tests {
         );
         assert_eq!(canonical_ip(ip("::ffff:1.2.3.4")), ip("1.2.3.4"));
         assert_eq!(canonical_ip(ip("2001:db8::1")), ip("2001:db8::1"));
+    }
+
+    /// B10: whoever holds an IPv6 /64 holds 2^64 addresses; they count as one.
+    #[test]
+    fn an_ipv6_network_is_limited_as_one_address() {
+        let n = |s: &str| caller_network(s.parse().unwrap()).to_string();
+        assert_eq!(n("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(n("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::");
+        assert_ne!(n("2001:db8:1:3::1"), "2001:db8:1:2::");
+        assert_eq!(n("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(n("203.0.113.7"), "203.0.113.7");
     }
 
     #[test]
