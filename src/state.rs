@@ -65,6 +65,8 @@ pub struct Shared {
     pub webhook_secrets: Arc<crate::stores::deliveries::SecretCache>,
     /// The deliveries of the last days, for de-duplication (loaded at start).
     pub recent_deliveries: crate::stores::deliveries::RecentDeliveries,
+    /// Repeated log lines (what anonymous callers can make us write), summarised.
+    pub log_tally: Arc<crate::telemetry::Tally>,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
     provision_locks: KeyedLocks,
 }
@@ -111,6 +113,7 @@ impl AppState {
             webhook_secrets: Arc::default(),
             unverified_webhook_signatures: Arc::default(),
             recent_deliveries: Default::default(),
+            log_tally: Arc::default(),
             provision_locks: KeyedLocks::default(),
         })))
     }

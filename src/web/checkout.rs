@@ -378,7 +378,7 @@ fn json_reply(
     let (status, body, origin) = match result {
         Ok((v, origin)) => (StatusCode::OK, v, origin),
         Err(e) => {
-            log_failure(&e, "checkout request failed");
+            log_failure(state, &e, "checkout request failed");
             let status = e.status();
             let p = e.public();
             failure = Some(e);
@@ -421,18 +421,28 @@ async fn notification(state: &AppState, events: bool, body: &[u8]) -> Response {
         // seQura's events webhook: an event the shop does not implement is a 501 with this
         // body, which tells seQura not to retry (sequra-api.md §6.6).
         Err(NotificationError::UnknownState(event)) if events => {
-            tracing::info!(event, "unknown seQura event");
+            // Anyone can post here: counted, not logged one by one (nor what they sent).
+            state.log_tally.note(
+                tracing::Level::INFO,
+                "seQura events of an unknown kind answered 501",
+            );
             let body = serde_json::json!({ "error": format!("Unknown event '{event}'") });
             return warp::reply::with_status(warp::reply::json(&body), StatusCode::NOT_IMPLEMENTED)
                 .into_response();
         }
-        Err(e) => {
-            tracing::info!(error = %e, "notification refused");
+        Err(_) => {
+            state.log_tally.note(
+                tracing::Level::INFO,
+                "malformed seQura notifications refused",
+            );
             return status_text(StatusCode::BAD_REQUEST, "malformed notification");
         }
     };
     let Ok(verified) = n.verify(&state.key) else {
-        tracing::warn!("notification with a bad signature refused");
+        state.log_tally.note(
+            tracing::Level::WARN,
+            "seQura notifications with a bad signature refused (forged or from another installation)",
+        );
         return status_text(StatusCode::FORBIDDEN, "bad signature");
     };
     match payment::notified(state, &n, verified).await {
@@ -448,7 +458,7 @@ async fn notification(state: &AppState, events: bool, body: &[u8]) -> Response {
         Err(AppError::NotFound) => status_text(StatusCode::NOT_FOUND, "unknown order"),
         Err(e) => {
             if e.status().is_server_error() {
-                tracing::error!(error = ?e, "notification failed");
+                log_failure(state, &e, "notification failed");
                 status_text(StatusCode::SERVICE_UNAVAILABLE, "try again later")
             } else {
                 status_text(e.status(), "refused")

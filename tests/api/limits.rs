@@ -558,3 +558,113 @@ mod floods {
         assert_eq!(app.bc.rate_limited_answers(STORE), 0);
     }
 }
+
+/// Issue 31 (1.6): what anonymous callers can make the app log is bounded.
+mod logs {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+
+    use crate::checkout::{STORE, ready, started};
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// 200 forged IPNs, 200 webhooks with a wrong secret, 200 `methods` calls with junk ids,
+    /// 200 calls past the rate limit: at the operator's default level (info) they wrote one
+    /// line per line each before (2 to 3); now a line per kind, however many there are.
+    #[tokio::test]
+    async fn a_flood_of_junk_and_forged_requests_writes_a_few_summarised_lines() {
+        let (app, _) = ready().await;
+        let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+        let (_, uuid) = started(&app, &checkout, "i1").await;
+        let forged: Vec<(String, String)> = app.sequra.order(&uuid).unwrap().solicited["merchant"]
+            ["notification_parameters"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "signature" {
+                    "0".repeat(64)
+                } else {
+                    v.as_str().unwrap().into()
+                };
+                (k.clone(), v)
+            })
+            .chain([
+                ("order_ref".into(), uuid.clone()),
+                ("sq_state".into(), "approved".into()),
+                ("product_code".into(), "i1".into()),
+            ])
+            .collect();
+        // The app's tasks run on this test's one thread: its log is what this thread logs.
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            // What `telemetry::init` installs at the default level.
+            .with_env_filter(sequra_bc::telemetry::directives("info").as_str())
+            .with_writer(move || Sink(writer.clone()))
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let webhook = json!({
+            "scope": "store/order/updated", "store_id": "1", "data": {"type": "order", "id": 1},
+            "hash": "x", "created_at": 1561479335, "producer": format!("stores/{STORE}")
+        })
+        .to_string();
+        for _ in 0..200 {
+            let resp = app
+                .http
+                .post(format!("{}/sequra/ipn", app.address))
+                .form(&forged)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 403);
+            let resp = app
+                .http
+                .post(format!("{}/bc/webhooks", app.address))
+                .header("X-Sequra-Webhook-Secret", "guessed")
+                .body(webhook.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_client_error(), "{}", resp.status());
+        }
+        for i in 0..800 {
+            let resp = app
+                .http
+                .post(format!("{}/checkout/{STORE}/methods", app.address))
+                .json(&json!({ "checkoutId": "not a checkout" }))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            assert!(
+                status == 404 || (i >= 500 && status == 429),
+                "{i}: {status}"
+            );
+        }
+        drop(_guard);
+        let log = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(
+            lines.len() <= 8,
+            "{} lines for 1 600 requests: {lines:#?}",
+            lines.len()
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("bad signature refused")),
+            "the forged IPNs are named: {lines:#?}"
+        );
+    }
+}
