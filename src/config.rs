@@ -57,7 +57,8 @@ pub struct ServerSettings {
     pub listen: String,
     /// The public HTTPS base URL BigCommerce and shoppers reach us at.
     pub public_url: String,
-    /// Reverse proxies (IP addresses, comma separated) whose `X-Forwarded-For` is believed.
+    /// Reverse proxies (IP addresses or CIDR ranges, comma separated) whose `X-Forwarded-For`
+    /// is believed.
     #[serde(default)]
     pub trusted_proxies: String,
     /// A request header not complete this long after its first byte closes the connection.
@@ -469,20 +470,17 @@ impl Settings {
         }
     }
 
-    /// The trusted proxies' addresses.
-    pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, ConfigError> {
-        self.server
-            .trusted_proxies
-            .split([',', ' '])
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse().map_err(|_| {
-                    ConfigError(format!(
-                        "server.trusted_proxies: {s:?} is not an IP address (SEQURA_BC_SERVER__TRUSTED_PROXIES)"
-                    ))
-                })
-            })
-            .collect()
+    /// The trusted proxies: addresses and CIDR ranges (`10.0.0.0/8`, `fd00::/8`). Every entry
+    /// that is neither is named in one error.
+    pub fn trusted_proxies(&self) -> Result<Vec<crate::domain::IpRange>, ConfigError> {
+        crate::domain::parse_ranges(&self.server.trusted_proxies).map_err(|bad| {
+            let named: Vec<String> = bad.iter().map(|e| format!("{:?}", e.0)).collect();
+            ConfigError(format!(
+                "server.trusted_proxies: {} {} not an IP address or a range like 10.0.0.0/8 or fd00::/8 (SEQURA_BC_SERVER__TRUSTED_PROXIES)",
+                named.join(", "),
+                if named.len() == 1 { "is" } else { "are" }
+            ))
+        })
     }
 
     pub fn login_url(&self) -> Url {
@@ -709,6 +707,37 @@ mod tests {
         s.validate_for_serve().unwrap();
         s.server.public_url = "https://sequra.agency.example".into();
         s.validate_for_serve().unwrap();
+    }
+
+    #[test]
+    fn trusted_proxies_take_ranges_and_every_bad_entry_is_named() {
+        let mut s = Settings::default();
+        s.server.trusted_proxies = "10.0.0.0/8, fd00::/8 127.0.0.1".into();
+        let proxies = s.trusted_proxies().unwrap();
+        assert_eq!(proxies.len(), 3);
+        assert!(
+            proxies
+                .iter()
+                .any(|r| r.contains("::ffff:127.0.0.1".parse().unwrap()))
+        );
+        assert!(
+            proxies
+                .iter()
+                .any(|r| r.contains("fd00::5".parse().unwrap()))
+        );
+        s.server.trusted_proxies = "10.0.0.0/33, proxy.local 127.0.0.1".into();
+        let err = s.trusted_proxies().unwrap_err();
+        assert!(
+            err.0.contains("\"10.0.0.0/33\", \"proxy.local\" are not")
+                && err.0.contains("SEQURA_BC_SERVER__TRUSTED_PROXIES"),
+            "{err}"
+        );
+        let err = Settings::load(&sources(
+            &[("SEQURA_BC_SERVER__TRUSTED_PROXIES", "10.0.0.0/")],
+            &[],
+        ))
+        .unwrap_err();
+        assert!(err.0.contains("\"10.0.0.0/\" is not"), "{err}");
     }
 
     #[test]

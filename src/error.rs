@@ -128,6 +128,7 @@ impl From<BcError> for AppError {
             BcError::RateLimited { retry_after_ms } => AppError::Busy {
                 retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
             },
+            BcError::CallerLimited => AppError::TooManyRequests,
             e => AppError::Upstream(Public::with("err_bigcommerce", e)),
         }
     }

@@ -113,7 +113,8 @@ impl RateLimiter {
         u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX)
     }
 
-    fn allow_at(&self, key: impl Hash, per_minute: u32, now: Instant) -> bool {
+    /// [`Self::allow`] at `now` (for callers that read the clock once).
+    pub fn allow_at(&self, key: impl Hash, per_minute: u32, now: Instant) -> bool {
         let hash = self.hasher.hash_one(key);
         let now = self.secs(now);
         let set = (hash as usize) & (self.sets - 1);

@@ -110,11 +110,14 @@ async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<b
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reports = tokio::time::interval(REPORT_CHECK_EVERY.min(reconcile_every));
     reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The summarised log lines of a flood that stopped are written within a minute.
+    let mut tally = tokio::time::interval(Duration::from_secs(60));
     let mut stop = stop;
     loop {
         tokio::select! {
             _ = reconcile.tick() => crate::orders::reconcile::sweep(&state).await,
             _ = reports.tick() => crate::orders::report::schedule(&state).await,
+            _ = tally.tick() => state.log_tally.flush(),
             _ = stop.changed() => break,
         }
     }

@@ -22,6 +22,9 @@ use crate::templates::Templates;
 
 /// How long a checkout id BigCommerce does not know is refused without asking again.
 pub const UNKNOWN_CHECKOUT_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long a checkout id BigCommerce answered for counts as seen (its lookups no longer draw
+/// on the part of the quota kept for ids never seen).
+pub const SEEN_CHECKOUT_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Shared application state, passed explicitly (no globals anywhere). One `Arc`: every
 /// request's filters clone it, so a clone is one reference count, not a dozen plus a URL.
@@ -47,10 +50,12 @@ pub struct Shared {
     /// Checkout ids BigCommerce just answered 404 for, per store: asked again within
     /// `UNKNOWN_CHECKOUT_FOR`, they are refused without spending the store's quota.
     pub unknown_checkouts: RateLimiter,
+    /// Checkout ids BigCommerce answered for, per store, within `SEEN_CHECKOUT_FOR`.
+    pub seen_checkouts: RateLimiter,
     /// The `Content-Security-Policy` of every page, built once.
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    pub trusted_proxies: Arc<Vec<crate::domain::IpRange>>,
     /// The job queue's wake-up signal and settings.
     pub jobs: crate::queue::Queue,
     /// Webhook deliveries whose Standard Webhooks signature did not verify (accepted unless
@@ -60,6 +65,8 @@ pub struct Shared {
     pub webhook_secrets: Arc<crate::stores::deliveries::SecretCache>,
     /// The deliveries of the last days, for de-duplication (loaded at start).
     pub recent_deliveries: crate::stores::deliveries::RecentDeliveries,
+    /// Repeated log lines (what anonymous callers can make us write), summarised.
+    pub log_tally: Arc<crate::telemetry::Tally>,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
     provision_locks: KeyedLocks,
 }
@@ -99,12 +106,14 @@ impl AppState {
             payment_locks: KeyedLocks::default(),
             rate_limiter: RateLimiter::default(),
             unknown_checkouts: RateLimiter::new(UNKNOWN_CHECKOUT_FOR, 16 * 1024),
+            seen_checkouts: RateLimiter::new(SEEN_CHECKOUT_FOR, 16 * 1024),
             trusted_proxies,
             content_security_policy,
             jobs,
             webhook_secrets: Arc::default(),
             unverified_webhook_signatures: Arc::default(),
             recent_deliveries: Default::default(),
+            log_tally: Arc::default(),
             provision_locks: KeyedLocks::default(),
         })))
     }

@@ -12,7 +12,7 @@ use url::Url;
 
 use super::checkouts::Checkout;
 use super::models::{Order, OrderProduct, OrderSummary, Refund, Shipment, ShippingAddress};
-use super::quota::QuotaBook;
+use super::quota::{QuotaBook, Refused, Spender};
 use crate::config::SecretString;
 use crate::domain::StoreHash;
 
@@ -33,6 +33,9 @@ pub enum BcError {
     Rejected { status: u16, message: String },
     #[error("BigCommerce rate limit reached; retry in {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64 },
+    /// Not sent: this anonymous caller has spent its part of the store's quota.
+    #[error("this caller's part of the store's BigCommerce quota is spent")]
+    CallerLimited,
     #[error("BigCommerce is unreachable or failing: {0}")]
     Transient(String),
     #[error("unexpected answer from BigCommerce: {0}")]
@@ -368,20 +371,22 @@ impl BigCommerce {
             token,
             store: hash.to_string(),
             quota: self.quota.clone(),
-            for_shopper: false,
+            spender: Spender::App,
         }
     }
 }
 
 /// One store's REST and GraphQL APIs.
+#[derive(Clone)]
 pub struct StoreApi {
     http: reqwest::Client,
     base: Url,
     token: SecretString,
     store: String,
     quota: Arc<QuotaBook>,
-    /// Calls made for an anonymous shopper stop at the store's quota reserve.
-    for_shopper: bool,
+    /// Calls made for an anonymous shopper stop at the store's quota reserve and at the
+    /// caller's part of the shoppers' share.
+    spender: Spender,
 }
 
 /// `{data, meta}` envelope of v3 responses.
@@ -393,23 +398,41 @@ struct Envelope<T> {
 }
 
 impl StoreApi {
-    /// This client's calls serve an anonymous shopper: they are refused (as rate limited,
-    /// without calling) once the store's quota is down to the job queue's reserve.
-    pub fn for_shopper(mut self) -> Self {
-        self.for_shopper = true;
+    /// This client's calls serve an anonymous caller at `ip`: they are refused (without
+    /// calling) once the store's quota is down to the job queue's reserve (as rate limited)
+    /// or the caller's part of the shoppers' share is spent ([`BcError::CallerLimited`]).
+    pub fn for_shopper(mut self, ip: Option<std::net::IpAddr>) -> Self {
+        self.spender = Spender::Shopper {
+            caller: ip.map(crate::domain::caller_network),
+            unseen: false,
+        };
         self
+    }
+
+    /// This client's calls look up a checkout id not yet seen to exist: they draw on the
+    /// part of the shoppers' share such lookups may spend (a flood of made-up ids).
+    pub fn for_unseen_checkout(&self) -> Self {
+        let mut api = self.clone();
+        if let Spender::Shopper { caller, .. } = api.spender {
+            api.spender = Spender::Shopper {
+                caller,
+                unseen: true,
+            };
+        }
+        api
     }
 
     /// Sends with the store's token, after the reserve check; every answer's rate-limit
     /// headers are recorded for the next check.
     async fn execute(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, BcError> {
-        if let Err(wait) = self
-            .quota
-            .spend(&self.store, self.for_shopper, Instant::now())
-        {
-            return Err(BcError::RateLimited {
-                retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
-            });
+        match self.quota.spend(&self.store, self.spender, Instant::now()) {
+            Ok(()) => {}
+            Err(Refused::Store(wait)) => {
+                return Err(BcError::RateLimited {
+                    retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+                });
+            }
+            Err(Refused::Caller(_)) => return Err(BcError::CallerLimited),
         }
         let resp = req
             .header("X-Auth-Token", self.token.expose())

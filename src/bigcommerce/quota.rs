@@ -3,19 +3,37 @@
 //! reserve for the job queue: order placement and sync must not starve behind a flood of
 //! `methods` calls.
 //!
+//! The shoppers' share is split too, so that no anonymous caller can spend it for the others
+//! (issue 31, 1.3): one caller (an IPv4 address or an IPv6 /64) may spend a quarter of it in a
+//! window, and lookups of checkout ids not yet seen to exist (what a flood of made-up ids
+//! costs) may spend half of it from all callers together and an eighth of that per caller.
+//! Calls about a checkout already seen draw on the rest, so a shopper past the first lookup
+//! is served whatever the number of addresses flooding.
+//!
 //! Every call is counted here before it is sent, so calls in flight are counted too (many
 //! concurrent shopper requests all pass a check made only against the last answer). Answers
 //! then correct the count downwards only: within a window an answer reflects fewer calls than
 //! we have sent, never more, whatever order answers arrive in.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 
+use crate::rate_limit::RateLimiter;
+
 /// The share of a store's window quota that only background work may spend.
 pub const RESERVE_PERCENT: u64 = 30;
+/// One caller may spend 1/this of the shoppers' share in a window.
+const CALLER_DIVISOR: u64 = 4;
+/// Lookups of unseen checkout ids may spend 1/this of the shoppers' share in a window...
+const UNSEEN_DIVISOR: u64 = 2;
+/// ...and one caller 1/this of that.
+const CALLER_UNSEEN_DIVISOR: u64 = 8;
+/// Callers counted at once (a fixed table: made-up addresses never grow it).
+const CALLERS: usize = 64 * 1024;
 /// BigCommerce's window (spec §7).
 const WINDOW: Duration = Duration::from_secs(30);
 /// What a store is assumed to have before its first answer: the smallest plan's quota.
@@ -28,33 +46,96 @@ struct Reading {
     resets_at: Instant,
     /// No answer yet: the numbers are [`FIRST_GUESS`].
     guessed: bool,
+    /// Calls of this window that looked up a checkout id not seen before.
+    unseen: u64,
 }
 
-/// Counts per store. Bounded by the installed stores: only a store found installed gets an
-/// API client.
-#[derive(Default)]
+/// Who a call is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spender {
+    /// The job queue and the merchant's pages: may spend the reserve.
+    App,
+    /// An anonymous caller, by network ([`crate::domain::caller_network`]; `None`: no peer
+    /// address); `unseen` for the lookup of a checkout id not yet seen to exist.
+    Shopper {
+        caller: Option<IpAddr>,
+        unseen: bool,
+    },
+}
+
+/// Why a call was not sent, and how long until the window resets (at most).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The store's shoppers' share (or its part for unseen ids) is spent.
+    Store(Duration),
+    /// This caller's part of it is spent.
+    Caller(Duration),
+}
+
+/// Counts per store and per caller. Bounded by the installed stores (only a store found
+/// installed gets an API client) and by [`CALLERS`].
 pub struct QuotaBook {
     stores: Mutex<HashMap<String, Reading>>,
+    /// Per (store, caller): calls, and lookups of unseen ids, in windows of [`WINDOW`].
+    callers: RateLimiter,
+}
+
+impl Default for QuotaBook {
+    fn default() -> Self {
+        Self {
+            stores: Mutex::default(),
+            callers: RateLimiter::new(WINDOW, CALLERS),
+        }
+    }
 }
 
 impl QuotaBook {
     /// Counts one call about to be sent. A shopper's call is refused instead, with the time
-    /// until the window resets, once what is left is down to the reserve.
-    pub fn spend(&self, store: &str, for_shopper: bool, now: Instant) -> Result<(), Duration> {
+    /// until the window resets, once what is left is down to the reserve, or once its part of
+    /// the shoppers' share is spent (see the module's doc).
+    pub fn spend(&self, store: &str, spender: Spender, now: Instant) -> Result<(), Refused> {
         let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
         let r = stores.entry(store.to_string()).or_insert(Reading {
             left: FIRST_GUESS,
             quota: FIRST_GUESS,
             resets_at: now + WINDOW,
             guessed: true,
+            unseen: 0,
         });
         if now >= r.resets_at {
             // A new window, as far as we can tell until its first answer.
             r.left = r.quota;
             r.resets_at = now + WINDOW;
+            r.unseen = 0;
         }
-        if for_shopper && r.left * 100 < r.quota * RESERVE_PERCENT {
-            return Err(r.resets_at - now);
+        let wait = r.resets_at - now;
+        if let Spender::Shopper { caller, unseen } = spender {
+            if r.left * 100 < r.quota * RESERVE_PERCENT {
+                return Err(Refused::Store(wait));
+            }
+            let share = r.quota * (100 - RESERVE_PERCENT) / 100;
+            let unseen_share = (share / UNSEEN_DIVISOR).max(1);
+            if unseen && r.unseen >= unseen_share {
+                return Err(Refused::Store(wait));
+            }
+            let per_caller = |n: u64| u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+            let caller_unseen = per_caller(unseen_share / CALLER_UNSEEN_DIVISOR);
+            if (unseen
+                && !self
+                    .callers
+                    .allow_at((store, caller, true), caller_unseen, now))
+                || !self.callers.allow_at(
+                    (store, caller, false),
+                    per_caller(share / CALLER_DIVISOR),
+                    now,
+                )
+            {
+                // The caller's window is its own (it opened at its first call): at most ours.
+                return Err(Refused::Caller(WINDOW));
+            }
+            if unseen {
+                r.unseen += 1;
+            }
         }
         r.left = r.left.saturating_sub(1);
         Ok(())
@@ -86,6 +167,7 @@ impl QuotaBook {
             quota: quota.max(1),
             resets_at,
             guessed: false,
+            unseen: 0,
         });
         // The same window with the same quota: our count (calls in flight included) stands
         // unless the answer says less. Otherwise (a new window, a first answer after the
@@ -100,6 +182,9 @@ impl QuotaBook {
         if same_window {
             r.left = r.left.min(left);
         } else {
+            if resets_at > r.resets_at + Duration::from_secs(1) {
+                r.unseen = 0;
+            }
             r.left = left;
             r.resets_at = resets_at;
         }
@@ -118,6 +203,71 @@ pub fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// A different caller each time, so that only the store's share limits.
+    fn shopper() -> Spender {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Spender::Shopper {
+            caller: Some(IpAddr::V4(n.into())),
+            unseen: false,
+        }
+    }
+
+    fn caller(ip: &str, unseen: bool) -> Spender {
+        Spender::Shopper {
+            caller: Some(ip.parse().unwrap()),
+            unseen,
+        }
+    }
+
+    /// Issue 31 (1.3): of 315 calls for shoppers (450 less the reserve), one caller spends a
+    /// quarter, and lookups of unseen ids half of it, an eighth of that per caller; the
+    /// others, and the job queue, are still served.
+    #[test]
+    fn a_caller_spends_only_its_part_of_the_shoppers_share() {
+        let book = QuotaBook::default();
+        let t0 = Instant::now();
+        book.record("s", 200, &headers(450, 450, 30_000), t0);
+        let sent = |spender: Spender| {
+            (0..500)
+                .take_while(|_| book.spend("s", spender, t0).is_ok())
+                .count()
+        };
+        assert_eq!(sent(caller("203.0.113.1", true)), 19, "157 / 8 unseen ids");
+        assert_eq!(
+            book.spend("s", caller("203.0.113.1", true), t0),
+            Err(Refused::Caller(WINDOW))
+        );
+        assert_eq!(
+            sent(caller("203.0.113.1", false)),
+            78 - 19,
+            "315 / 4 in all"
+        );
+        assert!(book.spend("s", caller("203.0.113.2", true), t0).is_ok());
+        // Many callers of unseen ids together: 157 in all, then the seen go on.
+        let unseen = (0..500)
+            .filter(|i| {
+                let ip = IpAddr::V4((0x0a00_0000 + i).into());
+                book.spend(
+                    "s",
+                    Spender::Shopper {
+                        caller: Some(ip),
+                        unseen: true,
+                    },
+                    t0,
+                )
+                .is_ok()
+            })
+            .count();
+        assert_eq!(unseen, 157 - 20);
+        assert!(book.spend("s", caller("198.51.100.7", false), t0).is_ok());
+        assert!(book.spend("s", Spender::App, t0).is_ok());
+        // A new window starts every count again.
+        let later = t0 + WINDOW;
+        assert!(book.spend("s", caller("203.0.113.1", true), later).is_ok());
+    }
+
     fn headers(left: u64, quota: u64, reset_ms: u64) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert("X-Rate-Limit-Requests-Left", left.into());
@@ -131,20 +281,20 @@ mod tests {
         let book = QuotaBook::default();
         let t0 = Instant::now();
         book.record("s", 200, &headers(135, 450, 10_000), t0);
-        assert_eq!(book.spend("s", true, t0), Ok(()), "30 % left");
+        assert_eq!(book.spend("s", shopper(), t0), Ok(()), "30 % left");
         assert_eq!(
-            book.spend("s", true, t0),
-            Err(Duration::from_secs(10)),
+            book.spend("s", shopper(), t0),
+            Err(Refused::Store(Duration::from_secs(10))),
             "29.8 % left"
         );
         assert_eq!(
-            book.spend("s", false, t0),
+            book.spend("s", Spender::App, t0),
             Ok(()),
             "the job queue's reserve"
         );
-        assert_eq!(book.spend("other", true, t0), Ok(()), "per store");
+        assert_eq!(book.spend("other", shopper(), t0), Ok(()), "per store");
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(book.spend("s", true, later), Ok(()), "a new window");
+        assert_eq!(book.spend("s", shopper(), later), Ok(()), "a new window");
     }
 
     /// Calls in flight count: a hundred concurrent shopper calls leave the reserve alone
@@ -155,12 +305,12 @@ mod tests {
         let t0 = Instant::now();
         book.record("s", 200, &headers(100, 100, 20_000), t0);
         let sent = (0..100)
-            .filter(|_| book.spend("s", true, t0).is_ok())
+            .filter(|_| book.spend("s", shopper(), t0).is_ok())
             .count();
         assert_eq!(sent, 71, "down to 29 of 100");
         // Late answers of earlier calls say more was left: they do not give it back.
         book.record("s", 200, &headers(90, 100, 19_000), t0);
-        assert!(book.spend("s", true, t0).is_err());
+        assert!(book.spend("s", shopper(), t0).is_err());
     }
 
     #[test]
@@ -168,7 +318,7 @@ mod tests {
         let book = QuotaBook::default();
         let t0 = Instant::now();
         let sent = (0..200)
-            .filter(|_| book.spend("s", true, t0).is_ok())
+            .filter(|_| book.spend("s", shopper(), t0).is_ok())
             .count();
         assert_eq!(sent, 106, "150 less a 30 % reserve, rounded");
     }
@@ -178,10 +328,13 @@ mod tests {
         let book = QuotaBook::default();
         let t0 = Instant::now();
         book.record("s", 429, &HeaderMap::new(), t0);
-        assert_eq!(book.spend("s", true, t0), Err(Duration::from_secs(30)));
+        assert_eq!(
+            book.spend("s", shopper(), t0),
+            Err(Refused::Store(Duration::from_secs(30)))
+        );
         book.record("s", 200, &HeaderMap::new(), t0);
         assert!(
-            book.spend("s", true, t0).is_err(),
+            book.spend("s", shopper(), t0).is_err(),
             "a headerless answer changes nothing"
         );
     }

@@ -53,20 +53,31 @@ pub async fn eligible(
     let Some(account) = onboarding::sequra_account(state, store).await? else {
         return Ok(None);
     };
-    let unknown = (store, checkout_id);
-    if state.unknown_checkouts.count(unknown) > 0 {
+    let key = (store, checkout_id);
+    if state.unknown_checkouts.count(key) > 0 {
         return Err(AppError::NotFound);
     }
-    // An anonymous shopper's calls leave the store's quota reserve to the job queue.
-    let api = store_api(state, store).await?.for_shopper();
-    let checkout = match api.checkout(checkout_id).await {
+    // An anonymous shopper's calls leave the store's quota reserve to the job queue, and
+    // each caller spends only its part of the rest; an id not seen to exist yet (all that a
+    // flood of made-up ids has) is looked up from the part such lookups may spend.
+    let api = store_api(state, store).await?.for_shopper(shopper_ip);
+    let seen = state.seen_checkouts.count(key) > 0;
+    let lookup = if seen {
+        api.checkout(checkout_id).await
+    } else {
+        api.for_unseen_checkout().checkout(checkout_id).await
+    };
+    let checkout = match lookup {
         Ok(c) => c,
         Err(crate::bigcommerce::client::BcError::NotFound(_)) => {
-            state.unknown_checkouts.allow(unknown, u32::MAX);
+            state.unknown_checkouts.allow(key, u32::MAX);
             return Err(AppError::NotFound);
         }
         Err(e) => return Err(e.into()),
     };
+    if !seen {
+        state.seen_checkouts.allow(key, u32::MAX);
+    }
     if !checkout.cart.currency.eq_ignore_ascii_case("EUR") {
         return Ok(None);
     }
@@ -111,7 +122,7 @@ pub async fn eligible(
     }
     let settings = general_settings(state, store).await?;
     if !settings.allowed_ips.is_empty()
-        && !shopper_ip.is_some_and(|ip| settings.allowed_ips.contains(&ip))
+        && !shopper_ip.is_some_and(|ip| settings.allowed_ips.iter().any(|r| r.contains(ip)))
     {
         return Ok(None);
     }

@@ -1,14 +1,12 @@
-//! General settings: allowed IP addresses (empty = everyone), products and categories
+//! General settings: allowed IP addresses and ranges (empty = everyone), products and categories
 //! excluded from seQura (picked from the store's catalog), and the daily order report.
-
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use super::{FormError, FormErrors};
 use crate::db;
 use crate::db::settings::StoredGeneral;
-use crate::domain::StoreHash;
+use crate::domain::{IpRange, StoreHash, parse_ranges};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::stores::lifecycle::store_api;
@@ -36,7 +34,7 @@ pub struct ExcludedCategory {
 /// The settings as the app uses them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GeneralSettings {
-    pub allowed_ips: Vec<IpAddr>,
+    pub allowed_ips: Vec<IpRange>,
     pub excluded_categories: Vec<ExcludedCategory>,
     pub excluded_products: Vec<ExcludedProduct>,
     pub send_order_reports: bool,
@@ -51,10 +49,12 @@ pub struct GeneralForm {
     pub send_order_reports: bool,
 }
 
+/// The stored list is JSON strings: bare addresses (all that rows saved before ranges hold)
+/// read as single-address ranges.
 fn decode(stored: StoredGeneral) -> GeneralSettings {
     let ips: Vec<String> = serde_json::from_str(&stored.allowed_ips).unwrap_or_default();
     GeneralSettings {
-        allowed_ips: ips.iter().filter_map(|s| s.parse().ok()).collect(),
+        allowed_ips: ips.iter().filter_map(|s| IpRange::parse(s).ok()).collect(),
         excluded_categories: serde_json::from_str(&stored.excluded_categories).unwrap_or_default(),
         excluded_products: serde_json::from_str(&stored.excluded_products).unwrap_or_default(),
         send_order_reports: stored.send_order_reports,
@@ -73,27 +73,23 @@ pub async fn general_settings(
     Ok(decode(stored))
 }
 
-/// Parses the IP list: separated by commas, spaces or new lines; each one must be an IPv4 or
-/// IPv6 address.
-pub fn parse_ips(text: &str) -> Result<Vec<IpAddr>, FormErrors> {
-    let mut out: Vec<IpAddr> = Vec::new();
-    for part in text
-        .split([',', ' ', '\n', '\r', '\t', ';'])
-        .filter(|p| !p.is_empty())
-    {
-        match part.parse::<IpAddr>() {
-            Ok(ip) if !out.contains(&ip) => out.push(ip),
-            Ok(_) => {}
-            Err(_) => {
-                let shown: String = part.chars().take(60).collect();
-                return Err(FormErrors::default().field_with(
-                    "allowed_ips",
-                    "err_ip_invalid",
-                    Some(shown),
-                ));
-            }
+/// How many bad entries one error names (each cut to 60 characters); more are counted.
+const MAX_NAMED: usize = 20;
+
+/// Parses the IP list: separated by commas, spaces or new lines; each one an IPv4 or IPv6
+/// address or range (`10.0.0.0/8`, `2001:db8::/32`). Every bad entry is named in one error.
+pub fn parse_ips(text: &str) -> Result<Vec<IpRange>, FormErrors> {
+    let out = parse_ranges(text).map_err(|bad| {
+        let mut named: Vec<String> = bad
+            .iter()
+            .take(MAX_NAMED)
+            .map(|e| format!("\"{}\"", e.0))
+            .collect();
+        if bad.len() > MAX_NAMED {
+            named.push(format!("(+{})", bad.len() - MAX_NAMED));
         }
-    }
+        FormErrors::default().field_with("allowed_ips", "err_ip_invalid", Some(named.join(", ")))
+    })?;
     if out.len() > MAX_IPS {
         return Err(FormErrors::default().field("allowed_ips", "err_too_many"));
     }
@@ -219,16 +215,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ip_lists_accept_v4_and_v6_in_any_separator_and_name_the_bad_one() {
-        let ips = parse_ips("1.2.3.4, 2001:db8::1\n10.0.0.1 1.2.3.4").unwrap();
-        assert_eq!(ips.len(), 3);
+    fn ip_lists_accept_addresses_and_ranges_in_any_separator_and_name_every_bad_one() {
+        let ips = parse_ips("1.2.3.4, 2001:db8::1\n10.0.0.0/8 1.2.3.4;fd00::/8").unwrap();
+        assert_eq!(ips.len(), 4);
         assert!(parse_ips("").unwrap().is_empty());
-        let err = parse_ips("1.2.3.4, 999.1.1.1").unwrap_err();
+        let err = parse_ips("1.2.3.4, 999.1.1.1\n10.0.0.0/33\nfoo").unwrap_err();
         assert_eq!(
             err.fields["allowed_ips"].value.as_deref(),
-            Some("999.1.1.1")
+            Some(r#""999.1.1.1", "10.0.0.0/33", "foo""#)
         );
-        assert!(parse_ips("10.0.0.0/8").is_err());
+        let many = (0..25)
+            .map(|i| format!("bad{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let err = parse_ips(&many).unwrap_err();
+        let shown = err.fields["allowed_ips"].value.clone().unwrap();
+        assert!(
+            shown.contains("\"bad19\"") && !shown.contains("bad20"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("(+5)"), "{shown}");
+    }
+
+    /// Rows saved before ranges hold bare addresses: they read as single-address ranges.
+    #[test]
+    fn stored_bare_addresses_and_ranges_both_read() {
+        let g = decode(StoredGeneral {
+            allowed_ips: r#"["1.2.3.4","2001:db8::1","10.0.0.0/8"]"#.into(),
+            ..StoredGeneral::default()
+        });
+        let shown: Vec<String> = g.allowed_ips.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["1.2.3.4", "2001:db8::1", "10.0.0.0/8"]);
+        assert!(g.allowed_ips[2].contains("10.9.8.7".parse().unwrap()));
     }
 
     #[test]

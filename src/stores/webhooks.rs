@@ -106,13 +106,19 @@ pub async fn receive(
             return Err(refused());
         };
         if !constant_time_eq(given.as_bytes(), secret.expose().as_bytes()) {
-            tracing::warn!("webhook with a wrong secret refused");
+            state.log_tally.note(
+                tracing::Level::WARN,
+                "BigCommerce webhooks with a wrong secret refused",
+            );
             return Err(refused());
         }
         state.webhook_secrets.remember(&store, secret, epoch);
     }
     if sig.signature.is_none() && state.settings.bigcommerce.require_webhook_signature {
-        tracing::warn!("webhook without a signature refused (signatures are required)");
+        state.log_tally.note(
+            tracing::Level::WARN,
+            "BigCommerce webhooks without a signature refused (signatures are required)",
+        );
         return Err(refused());
     }
     if sig.signature.is_some() {
@@ -126,7 +132,10 @@ pub async fn receive(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1;
             if state.settings.bigcommerce.require_webhook_signature {
-                tracing::warn!(seen, "webhook with a bad signature refused");
+                state.log_tally.note(
+                    tracing::Level::WARN,
+                    "BigCommerce webhooks with a bad signature refused",
+                );
                 return Err(refused());
             }
             tracing::warn!(

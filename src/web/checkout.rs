@@ -16,7 +16,7 @@ use crate::checkout::eligibility;
 use crate::checkout::notification::{Notification, NotificationError};
 use crate::checkout::payment::{self, CheckoutPayment, Reply as NotifyReply, Returned, Shopper};
 use crate::db;
-use crate::domain::{BcOrderId, CheckoutId, StoreHash};
+use crate::domain::{BcOrderId, CheckoutId, IpRange, StoreHash, caller_network, canonical_ip};
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -292,22 +292,8 @@ fn admit<T: for<'de> Deserialize<'de>>(
     body: &[u8],
 ) -> Result<T, AppError> {
     // Per store: a flood against one store does not lock its shoppers out of another's.
-    limit(state, ("ip", store, ip.map(network)), PER_IP_PER_MINUTE)?;
+    limit(state, ("ip", store, ip.map(caller_network)), PER_IP_PER_MINUTE)?;
     parse_json(body)
-}
-
-/// The address a limit counts: an IPv4 address, or an IPv6 address's /64 (one subscriber's
-/// network: whoever holds one can use any of its 2^64 addresses).
-fn network(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(
-                u128::from(v6) & !((1u128 << 64) - 1),
-            )),
-        },
-        v4 => v4,
-    }
 }
 
 /// A checkout id of the wrong shape is unknown without asking BigCommerce.
@@ -337,24 +323,42 @@ fn client_ip(
 }
 
 fn client_ip_from(
-    trusted: &[IpAddr],
+    trusted: &[IpRange],
     peer: Option<SocketAddr>,
     forwarded: Option<&str>,
 ) -> Option<IpAddr> {
-    let peer = peer?.ip();
-    if !trusted.contains(&peer) {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|r| r.contains(ip));
+    // A `[::]` listener sees IPv4 peers as `::ffff:a.b.c.d`: the IPv4 address is meant.
+    let peer = canonical_ip(peer?.ip());
+    if !is_trusted(peer) {
         return Some(peer);
     }
     let mut nearest = peer;
     for hop in forwarded.unwrap_or("").rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => nearest = ip,
-            Ok(ip) => return Some(ip),
+        match forwarded_hop(hop) {
+            Some(ip) if is_trusted(ip) => nearest = ip,
+            Some(ip) => return Some(ip),
             // Unreadable: nothing left of it can be believed; the last proxy's view stands.
-            Err(_) => break,
+            None => break,
         }
     }
     Some(nearest)
+}
+
+/// One `X-Forwarded-For` entry: an address, bracketed or not, with or without a port (some
+/// proxies add the client's port).
+fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })?;
+    Some(canonical_ip(ip))
 }
 
 /// The storefront origin allowed to call us; a request from any other origin is refused.
@@ -411,7 +415,7 @@ fn json_reply(
     let (status, body) = match result {
         Ok(v) => (StatusCode::OK, v),
         Err(e) => {
-            log_failure(&e, "checkout request failed");
+            log_failure(state, &e, "checkout request failed");
             let status = e.status();
             let p = e.public();
             if matches!(
@@ -464,18 +468,28 @@ async fn notification(state: &AppState, events: bool, body: &[u8]) -> Response {
         // seQura's events webhook: an event the shop does not implement is a 501 with this
         // body, which tells seQura not to retry (sequra-api.md §6.6).
         Err(NotificationError::UnknownState(event)) if events => {
-            tracing::info!(event, "unknown seQura event");
+            // Anyone can post here: counted, not logged one by one (nor what they sent).
+            state.log_tally.note(
+                tracing::Level::INFO,
+                "seQura events of an unknown kind answered 501",
+            );
             let body = serde_json::json!({ "error": format!("Unknown event '{event}'") });
             return warp::reply::with_status(warp::reply::json(&body), StatusCode::NOT_IMPLEMENTED)
                 .into_response();
         }
-        Err(e) => {
-            tracing::info!(error = %e, "notification refused");
+        Err(_) => {
+            state.log_tally.note(
+                tracing::Level::INFO,
+                "malformed seQura notifications refused",
+            );
             return status_text(StatusCode::BAD_REQUEST, "malformed notification");
         }
     };
     let Ok(verified) = n.verify(&state.key) else {
-        tracing::warn!("notification with a bad signature refused");
+        state.log_tally.note(
+            tracing::Level::WARN,
+            "seQura notifications with a bad signature refused (forged or from another installation)",
+        );
         return status_text(StatusCode::FORBIDDEN, "bad signature");
     };
     match payment::notified(state, &n, verified).await {
@@ -491,7 +505,7 @@ async fn notification(state: &AppState, events: bool, body: &[u8]) -> Response {
         Err(AppError::NotFound) => status_text(StatusCode::NOT_FOUND, "unknown order"),
         Err(e) => {
             if e.status().is_server_error() {
-                tracing::error!(error = ?e, "notification failed");
+                log_failure(state, &e, "notification failed");
                 status_text(StatusCode::SERVICE_UNAVAILABLE, "try again later")
             } else {
                 status_text(e.status(), "refused")
@@ -587,7 +601,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
-        let trusted: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap()];
+        let trusted = vec![IpRange::parse("10.0.0.1").unwrap()];
         let pick = |peer: &str, fwd: Option<&str>| {
             client_ip_from(&trusted, Some(peer.parse().unwrap()), fwd)
                 .unwrap()
@@ -612,14 +626,41 @@ mod tests {
         assert_eq!(pick("10.0.0.1:5000", None), "10.0.0.1");
     }
 
-    /// B10: whoever holds an IPv6 /64 holds 2^64 addresses; they count as one.
+    /// Issue 31 (1.4): behind a `[::]` listener every address arrives mapped; ranges of
+    /// proxies are believed, and what is passed on is the plain IPv4 address.
     #[test]
-    fn an_ipv6_network_is_limited_as_one_address() {
-        let n = |s: &str| network(s.parse().unwrap()).to_string();
-        assert_eq!(n("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
-        assert_eq!(n("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::");
-        assert_ne!(n("2001:db8:1:3::1"), "2001:db8:1:2::");
-        assert_eq!(n("::ffff:203.0.113.7"), "203.0.113.7");
-        assert_eq!(n("203.0.113.7"), "203.0.113.7");
+    fn mapped_peers_and_ranges_of_proxies_are_recognised() {
+        let trusted = vec![
+            IpRange::parse("127.0.0.0/8").unwrap(),
+            IpRange::parse("fd00::/8").unwrap(),
+        ];
+        let pick = |peer: &str, fwd: Option<&str>| {
+            client_ip_from(&trusted, Some(peer.parse().unwrap()), fwd)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            pick("[::ffff:127.0.0.1]:5000", Some("203.0.113.7")),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            pick("[fd00::2]:5000", Some("::ffff:203.0.113.7, fd00::1")),
+            "203.0.113.7",
+            "a mapped shopper is sent on as IPv4, through two proxies of the range"
+        );
+        assert_eq!(
+            pick("[::ffff:198.51.100.1]:5000", Some("203.0.113.7")),
+            "198.51.100.1",
+            "an untrusted mapped peer is itself, unmapped"
+        );
+        assert_eq!(
+            pick("127.0.0.1:5000", Some("203.0.113.7:41234")),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            pick("127.0.0.1:5000", Some("[2001:db8::7]:443")),
+            "2001:db8::7"
+        );
+        assert_eq!(pick("127.0.0.1:5000", Some("[2001:db8::7]")), "2001:db8::7");
     }
 }

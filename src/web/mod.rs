@@ -25,6 +25,7 @@ pub use respond::{Page, html_page};
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let tally = state.log_tally.clone();
     // The app's callbacks and webhooks first (see `app::routes`).
     app::routes(state.clone())
         .or(health::routes(state.clone()))
@@ -33,15 +34,29 @@ pub fn routes(
         .or(assets::routes(state.clone()))
         .or(operator::routes(state))
         .recover(handle_rejection)
-        .with(warp::log::custom(|info| {
+        .with(warp::log::custom(move |info| {
+            let status = info.status().as_u16();
             // The path only: query strings carry signed payloads and session tokens.
-            tracing::info!(
-                method = %info.method(),
-                path = info.path(),
-                status = info.status().as_u16(),
-                latency_ms = info.elapsed().as_secs_f64() * 1000.0,
-                "request"
-            );
+            macro_rules! line {
+                ($lvl:ident) => {
+                    tracing::$lvl!(
+                        method = %info.method(),
+                        path = info.path(),
+                        status,
+                        latency_ms = info.elapsed().as_secs_f64() * 1000.0,
+                        "request"
+                    )
+                };
+            }
+            // A refusal is anyone's to cause, as often as they like: each is a DEBUG line,
+            // and a count a minute per status at INFO. Faults (500) stay one line each.
+            match refused(status) {
+                Some(kind) => {
+                    line!(debug);
+                    tally.note(tracing::Level::INFO, kind);
+                }
+                None => line!(info),
+            }
         }))
         .with(warp::trace(|info| {
             tracing::info_span!(
@@ -51,6 +66,20 @@ pub fn routes(
                 store_hash = tracing::field::Empty,
             )
         }))
+}
+
+/// The summary a refused request's status is counted in; `None` for an answer or a fault.
+fn refused(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 | 411 | 413 | 415 | 422 => "requests refused as malformed (400, 411, 413, 415, 422)",
+        401 | 403 => "requests refused as unauthorised (401, 403)",
+        404 | 405 | 410 => "requests answered 404, 405 or 410",
+        408 => "requests cut off as too slow (408)",
+        409 => "requests answered 409",
+        429 => "requests refused by the rate limits (429)",
+        501..=599 if status != 500 => "requests answered 5xx other than 500 (busy or upstream)",
+        _ => return None,
+    })
 }
 
 /// Rejections only mean "no route applies"; the answer is a short plain-text status.

@@ -60,7 +60,7 @@ pub fn redirect(status: StatusCode, location: &str) -> Response {
 /// Maps an error to its page in `lang`: 5xx are logged with their cause and shown opaquely.
 pub fn error_page(state: &AppState, lang: Lang, err: &AppError) -> Response {
     let status = err.status();
-    log_failure(err, "request failed");
+    log_failure(state, err, "request failed");
     let public = err.public();
     let title_key = match status.as_u16() {
         400 => "error_title_400",
@@ -95,15 +95,18 @@ pub fn error_page(state: &AppState, lang: Lang, err: &AppError) -> Response {
     resp
 }
 
-/// Our own faults at ERROR with their cause; an upstream's wait at WARN (one per request
-/// is enough to see a flood, and is not a fault to page anyone about).
-pub fn log_failure(err: &AppError, what: &'static str) {
+/// Our own faults at ERROR with their cause; a wait we chose (the store's BigCommerce quota
+/// down to the job queue's reserve) is no fault: a summarised WARN (see [`Tally`]), so that a
+/// flood of shopper requests does not flood the log.
+///
+/// [`Tally`]: crate::telemetry::Tally
+pub fn log_failure(state: &AppState, err: &AppError, what: &'static str) {
     if err.is_fault() {
         tracing::error!(error = ?err, "{what}");
-    } else if let AppError::Busy { retry_after_secs } = err {
-        tracing::warn!(
-            retry_after_secs,
-            "{what}: the store's BigCommerce quota is spent or down to the job queue's reserve"
+    } else if let AppError::Busy { .. } = err {
+        state.log_tally.note(
+            tracing::Level::WARN,
+            "requests answered 503: a store's BigCommerce quota is down to the job queue's reserve",
         );
     }
 }

@@ -5,13 +5,20 @@ use serde_json::{Value, json};
 
 use sequra_bc_sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, ShopperProfile};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::TestApp;
 
 pub const STORE: &str = "store1";
 
 /// A store with seQura connected and Spain and France configured.
 pub async fn ready() -> (TestApp, String) {
-    let app = spawn_app().await;
+    ready_with(|_| {}).await
+}
+
+/// Like [`ready`], with the settings adjusted first.
+pub async fn ready_with(
+    adjust: impl FnOnce(&mut sequra_bc::config::Settings),
+) -> (TestApp, String) {
+    let app = crate::helpers::spawn_app_with(adjust).await;
     let session = app.merchant_session(STORE).await;
     app.connect_demo(&session).await;
     let resp = app

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::checkout::{STORE, ready};
+use crate::checkout::{STORE, ready, ready_with};
 use crate::helpers::TestApp;
 use crate::order_sync::{eventually, paid_order, settle};
 
@@ -16,6 +16,29 @@ async fn methods(app: &TestApp, store: &str, checkout: &str) -> reqwest::Respons
         .unwrap()
 }
 
+/// `methods` as the shopper `from` behind the trusted proxy (the apps of [`behind_proxy`]).
+async fn methods_from(app: &TestApp, from: &str, checkout: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/checkout/{STORE}/methods", app.address))
+        .header("X-Forwarded-For", from)
+        .json(&json!({ "checkoutId": checkout }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A ready store, behind a trusted proxy on loopback, so tests choose each caller's address.
+async fn behind_proxy() -> TestApp {
+    ready_with(|s| s.server.trusted_proxies = "127.0.0.1".into())
+        .await
+        .0
+}
+
+/// The `i`th of many shoppers' addresses.
+fn shopper(i: usize) -> String {
+    format!("10.1.{}.{}", i / 256, i % 256)
+}
+
 fn checkout_calls(app: &TestApp, checkout: &str) -> usize {
     app.bc
         .requests()
@@ -24,12 +47,12 @@ fn checkout_calls(app: &TestApp, checkout: &str) -> usize {
         .count()
 }
 
-/// B9: anonymous `methods` calls stop at 30 % of the store's window quota and are answered
-/// 503 with `Retry-After` (not 502); what is left serves the job queue, so a shipment made
+/// B9: anonymous `methods` calls (from many shoppers: one caller spends only its part) stop
+/// at 30 % of the store's window quota and are answered 503 with `Retry-After` (not 502); what is left serves the job queue, so a shipment made
 /// during the flood reaches seQura at once, without a single 429.
 #[tokio::test]
 async fn a_methods_flood_stops_at_the_quota_reserve_and_order_sync_still_gets_through() {
-    let (app, _) = ready().await;
+    let app = behind_proxy().await;
     let (order, uuid) = paid_order(&app, &[(101, 1)]).await;
     let checkouts: Vec<String> = (0..3)
         .map(|_| app.bc.create_checkout(STORE, &[(104, 1)], "ES"))
@@ -40,7 +63,7 @@ async fn a_methods_flood_stops_at_the_quota_reserve_and_order_sync_still_gets_th
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for i in 0..150 {
-        let resp = methods(&app, STORE, &checkouts[i % 3]).await;
+        let resp = methods_from(&app, &shopper(i), &checkouts[i % 3]).await;
         if resp.status() == 503 {
             retry_after = resp.headers().get("retry-after").cloned();
         }
@@ -81,7 +104,7 @@ async fn a_methods_flood_stops_at_the_quota_reserve_and_order_sync_still_gets_th
 /// back, so 150 simultaneous `methods` calls against a slow BigCommerce leave it alone too.
 #[tokio::test]
 async fn concurrent_methods_calls_leave_the_reserve_alone() {
-    let (app, _) = ready().await;
+    let app = behind_proxy().await;
     let checkouts: Vec<String> = (0..3)
         .map(|_| app.bc.create_checkout(STORE, &[(104, 1)], "ES"))
         .collect();
@@ -97,7 +120,11 @@ async fn concurrent_methods_calls_leave_the_reserve_alone() {
             format!("{}/checkout/{STORE}/methods", app.address),
         );
         let body = json!({ "checkoutId": checkouts[i % 3] });
-        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().status() })
+        let from = shopper(i);
+        tokio::spawn(async move {
+            let req = http.post(url).header("X-Forwarded-For", from).json(&body);
+            req.send().await.unwrap().status()
+        })
     });
     let mut statuses = Vec::new();
     for call in calls.collect::<Vec<_>>() {
@@ -384,6 +411,260 @@ mod connections {
         assert!(
             answered(&mut third, Duration::from_secs(3)).await.is_some(),
             "served once a slot is free"
+        );
+    }
+}
+
+/// Issue 31 (1.3): anonymous floods of `methods` and `start` with made-up checkout ids, seen
+/// through a trusted proxy so that each call can come from the address the test chooses.
+mod floods {
+    use serde_json::{Value, json};
+
+    use crate::checkout::{STORE, ready_with};
+    use crate::helpers::TestApp;
+
+    async fn ready() -> TestApp {
+        let (app, _) = ready_with(|s| s.server.trusted_proxies = "127.0.0.1".into()).await;
+        app
+    }
+
+    async fn call(app: &TestApp, action: &str, from: &str, checkout: &str) -> u16 {
+        app.http
+            .post(format!("{}/checkout/{STORE}/{action}", app.address))
+            .header("X-Forwarded-For", from)
+            .json(&json!({ "checkoutId": checkout, "product": "i1" }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// A shopper of `from` buys: methods (which must offer i1), then start, both 200.
+    async fn honest(app: &TestApp, from: &str) -> Result<(), String> {
+        let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+        let resp = app
+            .http
+            .post(format!("{}/checkout/{STORE}/methods", app.address))
+            .header("X-Forwarded-For", from)
+            .json(&json!({ "checkoutId": checkout }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or_default();
+        if status != 200 || !body["methods"].to_string().contains("i1") {
+            return Err(format!("{from} methods: {status} {body}"));
+        }
+        match call(app, "start", from, &checkout).await {
+            200 => Ok(()),
+            s => Err(format!("{from} start: {s}")),
+        }
+    }
+
+    fn junk_id() -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+
+    /// Made-up ids cost BigCommerce calls, and 400 of them from one address spent the store's
+    /// whole shopper share (then every shopper got 503). Now one address gets a few lookups
+    /// of ids nobody has seen, then 429; ten shoppers buying meanwhile are all served.
+    #[tokio::test]
+    async fn one_address_flooding_made_up_checkout_ids_leaves_every_other_shopper_served() {
+        let app = ready().await;
+        let quota = app.bc.rate_limit_used(STORE) + 200;
+        app.bc.set_rate_limit_quota(quota);
+        let mut flood = std::collections::BTreeMap::<u16, usize>::new();
+        let mut failures = Vec::new();
+        for i in 0..400 {
+            let action = if i % 2 == 0 { "methods" } else { "start" };
+            *flood
+                .entry(call(&app, action, "203.0.113.66", &junk_id()).await)
+                .or_default() += 1;
+            if i % 40 == 20
+                && let Err(e) = honest(&app, &format!("198.51.100.{}", i / 40)).await
+            {
+                failures.push(e);
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "honest shoppers refused: {failures:?}; flood {flood:?}"
+        );
+        assert!(
+            flood.keys().all(|s| *s == 404 || *s == 429),
+            "the flood is refused, never a fault: {flood:?}"
+        );
+        assert!(flood.get(&429).copied().unwrap_or(0) > 350, "{flood:?}");
+        assert_eq!(app.bc.rate_limited_answers(STORE), 0);
+    }
+
+    /// Many addresses (IPv4 and IPv6 /64s alike): a flood of made-up ids from any number of
+    /// them spends at most the share of lookups of unseen ids (half the shopper share); a
+    /// shopper whose checkout was already seen keeps being served throughout, and the job
+    /// queue's reserve is left alone.
+    #[tokio::test]
+    async fn a_flood_from_many_addresses_spends_at_most_half_the_shopper_share() {
+        let app = ready().await;
+        // Seen before the flood: each shopper's checkout is known to exist.
+        let shoppers: Vec<(String, String)> = (0..8)
+            .map(|i| {
+                let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+                (format!("198.51.100.{i}"), checkout)
+            })
+            .collect();
+        for (from, checkout) in &shoppers {
+            assert_eq!(call(&app, "methods", from, checkout).await, 200);
+        }
+        let quota = app.bc.rate_limit_used(STORE) + 200;
+        app.bc.set_rate_limit_quota(quota);
+        let before = app.bc.rate_limit_used(STORE);
+        let mut failures = Vec::new();
+        for i in 0..400u32 {
+            let from = if i % 2 == 0 {
+                format!("203.0.{}.{}", i / 256, i % 256)
+            } else {
+                format!("2001:db8:{i:x}::1")
+            };
+            let status = call(&app, "methods", &from, &junk_id()).await;
+            assert!([404, 429, 503].contains(&status), "{from}: {status}");
+            if i % 50 == 25 {
+                let (from, checkout) = &shoppers[(i / 50) as usize];
+                for action in ["methods", "start"] {
+                    let status = call(&app, action, from, checkout).await;
+                    if status != 200 {
+                        failures.push(format!("{from} {action}: {status}"));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{failures:?}");
+        let spent = app.bc.rate_limit_used(STORE) - before;
+        // 200 left: 140 are the shoppers' (60 the reserve), half of that for unseen ids.
+        let junk_lookups = app
+            .bc
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path.contains("/v3/checkouts/")
+                    && !shoppers.iter().any(|(_, c)| r.path.contains(c.as_str()))
+            })
+            .count();
+        assert!(junk_lookups <= 75, "{junk_lookups} made-up ids looked up");
+        assert!(
+            quota - app.bc.rate_limit_used(STORE) >= 55,
+            "the reserve: {spent} spent"
+        );
+        assert_eq!(app.bc.rate_limited_answers(STORE), 0);
+    }
+}
+
+/// Issue 31 (1.6): what anonymous callers can make the app log is bounded.
+mod logs {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+
+    use crate::checkout::{STORE, ready, started};
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// 200 forged IPNs, 200 webhooks with a wrong secret, 200 `methods` calls with junk ids,
+    /// 200 calls past the rate limit: at the operator's default level (info) they wrote one
+    /// line per line each before (2 to 3); now a line per kind, however many there are.
+    #[tokio::test]
+    async fn a_flood_of_junk_and_forged_requests_writes_a_few_summarised_lines() {
+        let (app, _) = ready().await;
+        let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+        let (_, uuid) = started(&app, &checkout, "i1").await;
+        let forged: Vec<(String, String)> = app.sequra.order(&uuid).unwrap().solicited["merchant"]
+            ["notification_parameters"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "signature" {
+                    "0".repeat(64)
+                } else {
+                    v.as_str().unwrap().into()
+                };
+                (k.clone(), v)
+            })
+            .chain([
+                ("order_ref".into(), uuid.clone()),
+                ("sq_state".into(), "approved".into()),
+                ("product_code".into(), "i1".into()),
+            ])
+            .collect();
+        // The app's tasks run on this test's one thread: its log is what this thread logs.
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            // What `telemetry::init` installs at the default level.
+            .with_env_filter(sequra_bc::telemetry::directives("info").as_str())
+            .with_writer(move || Sink(writer.clone()))
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let webhook = json!({
+            "scope": "store/order/updated", "store_id": "1", "data": {"type": "order", "id": 1},
+            "hash": "x", "created_at": 1561479335, "producer": format!("stores/{STORE}")
+        })
+        .to_string();
+        for _ in 0..200 {
+            let resp = app
+                .http
+                .post(format!("{}/sequra/ipn", app.address))
+                .form(&forged)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 403);
+            let resp = app
+                .http
+                .post(format!("{}/bc/webhooks", app.address))
+                .header("X-Sequra-Webhook-Secret", "guessed")
+                .body(webhook.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_client_error(), "{}", resp.status());
+        }
+        for i in 0..800 {
+            let resp = app
+                .http
+                .post(format!("{}/checkout/{STORE}/methods", app.address))
+                .json(&json!({ "checkoutId": "not a checkout" }))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            assert!(
+                status == 404 || (i >= 500 && status == 429),
+                "{i}: {status}"
+            );
+        }
+        drop(_guard);
+        let log = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(
+            lines.len() <= 8,
+            "{} lines for 1 600 requests: {lines:#?}",
+            lines.len()
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("bad signature refused")),
+            "the forged IPNs are named: {lines:#?}"
         );
     }
 }

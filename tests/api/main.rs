@@ -11,6 +11,7 @@ mod isolation;
 mod limits;
 mod load;
 mod money_safety;
+mod network;
 mod onboarding;
 mod one_payment;
 mod order_sync;

@@ -365,8 +365,8 @@ async fn general_settings_validate_every_ip_and_save_exclusions_from_the_catalog
     assert_eq!(resp.status(), 422);
     let html = resp.text().await.unwrap();
     assert!(
-        html.contains("\"300.1.1.1\" is not a valid IPv4 or IPv6 address.")
-            || html.contains("&quot;300.1.1.1&quot; is not a valid"),
+        html.contains("Not an IPv4 or IPv6 address or range")
+            && html.contains("&quot;300.1.1.1&quot;"),
         "{html}"
     );
     assert_eq!(app.count("SELECT count(*) FROM general_settings"), 0);
