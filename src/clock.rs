@@ -7,16 +7,26 @@
 //! Process-wide, like the system clock it stands for (one app per process in production).
 //! `SEQURA_BC_CLOCK_AHEAD_MS`, read once at the first look, starts a process that far ahead
 //! (what `faketime` does to a whole process): the simulator's restarted app keeps the time the
-//! scenario reached. Monotonic windows (rate limits, quotas, timeouts) use `Instant` and are
-//! not this clock's business.
+//! scenario reached. Windows measured on a monotonic clock (rate limits, BigCommerce's quota
+//! window) read [`instant`], the monotonic clock moved as far: a window ends when the clock
+//! jumps past it, so the simulator makes a 30-second window pass without waiting for it.
+//! Timeouts of I/O (a request, a lease's cut-off) stay on the system's clocks.
+//!
+//! `SEQURA_BC_CLOCK_FILE` names a file holding how far ahead (milliseconds) the clock should
+//! be: a process started with it moves its clock there on SIGUSR1 ([`follow_file`]), so the
+//! simulator can make time pass for an app in a process of its own without restarting it.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 
 /// The environment variable that starts the clock ahead (milliseconds).
 pub const AHEAD_ENV: &str = "SEQURA_BC_CLOCK_AHEAD_MS";
+/// The environment variable naming the file [`follow_file`] reads on SIGUSR1.
+pub const FILE_ENV: &str = "SEQURA_BC_CLOCK_FILE";
 
 /// The furthest the clock goes ahead: ten years, well inside every date type the app uses.
 const MAX_AHEAD_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
@@ -71,6 +81,24 @@ pub fn ahead_ms() -> i64 {
     ahead().load(Ordering::Relaxed)
 }
 
+/// The monotonic clock moved as far as this one: for windows that must end when time
+/// jumps ahead (see the module's doc). Never goes back.
+pub fn instant() -> Instant {
+    let ahead = u64::try_from(ahead_ms()).unwrap_or(0);
+    Instant::now() + Duration::from_millis(ahead)
+}
+
+fn jumps() -> &'static Notify {
+    static JUMPS: Notify = Notify::const_new();
+    &JUMPS
+}
+
+/// Resolves at the clock's next jump ahead: a task waiting for a time on this clock (the
+/// queue's next due job) looks again.
+pub async fn jumped() {
+    jumps().notified().await;
+}
+
 /// Moves the clock forward by `by`: what the machine's clock jumping ahead does. It never
 /// goes back, nor further than ten years ahead.
 pub fn advance(by: std::time::Duration) {
@@ -78,6 +106,46 @@ pub fn advance(by: std::time::Duration) {
     let _ = ahead().fetch_update(Ordering::Relaxed, Ordering::Relaxed, |at| {
         Some(moved(at, ms))
     });
+    jumps().notify_waiters();
+}
+
+/// Moves the clock forward to `ms` ahead of the system's (never back).
+pub fn advance_to(ms: i64) {
+    let by = ms.saturating_sub(ahead_ms()).max(0);
+    advance(Duration::from_millis(by as u64));
+}
+
+/// With [`FILE_ENV`] set: on every SIGUSR1, moves the clock to what the file says (the
+/// simulator's app in a process of its own). The signal's handler is in place when this
+/// returns (SIGUSR1 would end a process without one), so call it before the app listens.
+/// Without the variable, or off Unix, the future never resolves.
+pub fn follow_file() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    let Some(path) = std::env::var_os(FILE_ENV) else {
+        return Box::pin(std::future::pending());
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+            return Box::pin(std::future::pending());
+        };
+        tracing::warn!(env = FILE_ENV, "the app's clock follows a file");
+        Box::pin(async move {
+            while usr1.recv().await.is_some() {
+                let read = std::fs::read_to_string(&path).ok();
+                match read
+                    .as_deref()
+                    .map(str::trim)
+                    .and_then(|v| v.parse::<i64>().ok())
+                {
+                    Some(ms) if (0..=MAX_AHEAD_MS).contains(&ms) => advance_to(ms),
+                    _ => tracing::warn!(env = FILE_ENV, "ignored: not a number of milliseconds"),
+                }
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Box::pin(std::future::pending())
 }
 
 fn moved(at: i64, by_ms: i64) -> i64 {

@@ -72,14 +72,14 @@ impl RateLimiter {
             sets,
             window: u32::try_from(window.as_secs()).unwrap_or(u32::MAX).max(1),
             hasher: RandomState::new(),
-            epoch: Instant::now(),
+            epoch: crate::clock::instant(),
         }
     }
 
     /// How many times `key` was counted in its open window (0: not at all), counting nothing.
     pub fn count(&self, key: impl Hash) -> u32 {
         let hash = self.hasher.hash_one(key);
-        let now = self.secs(Instant::now());
+        let now = self.secs(crate::clock::instant());
         let set = (hash as usize) & (self.sets - 1);
         let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         table.counters[set * WAYS..(set + 1) * WAYS]
@@ -90,7 +90,7 @@ impl RateLimiter {
 
     /// Counts one request for `key`; false once more than `per_minute` arrived in its window.
     pub fn allow(&self, key: impl Hash, per_minute: u32) -> bool {
-        self.allow_at(key, per_minute, Instant::now())
+        self.allow_at(key, per_minute, crate::clock::instant())
     }
 
     /// Bytes the table takes (fixed at creation).
@@ -100,7 +100,7 @@ impl RateLimiter {
 
     /// Counters holding a key whose window is still open.
     pub fn live_keys(&self) -> usize {
-        let now = self.secs(Instant::now());
+        let now = self.secs(crate::clock::instant());
         let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         table
             .counters

@@ -22,6 +22,8 @@ const REPORT_CHECK_EVERY: Duration = Duration::from_secs(60);
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// The clock following its file, when told to (the simulator: see `clock::follow_file`).
+    clock: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
     _lock: DataDirLock,
 }
 
@@ -38,6 +40,8 @@ impl Application {
         for m in &applied {
             tracing::info!(version = m.version, name = %m.name, "migration applied");
         }
+        // Before listening: whoever may signal the clock finds the process listening.
+        let clock = crate::clock::follow_file();
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr)
             .await
@@ -67,6 +71,7 @@ impl Application {
         Ok(Self {
             listener,
             state,
+            clock,
             _lock: lock,
         })
     }
@@ -87,14 +92,19 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the
     /// background tasks before returning.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+    pub async fn run_until_stopped(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let background = tokio::spawn(background_duties(self.state.clone(), stop_rx));
+        let clock = tokio::spawn(std::mem::replace(
+            &mut self.clock,
+            Box::pin(std::future::pending()),
+        ));
         let service = warp::service(crate::web::routes(self.state.clone()));
         let limits = self.state.settings.server_limits().fitted_to_open_files();
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "serving");
         crate::server::serve(self.listener, service, limits, shutdown).await;
         let _ = stop_tx.send(true);
+        clock.abort();
         let _ = background.await;
         tracing::info!("stopped");
     }

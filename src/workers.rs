@@ -58,16 +58,17 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
         if claimed > 0 {
             continue;
         }
-        // A due job left unclaimed waits behind its order's running job: that job finishing
-        // (or a wake-up) ends the wait, not a timer.
+        // A due job left unclaimed waits behind its order's running job (that job finishing,
+        // or a wake-up, ends the wait) or behind an earlier job of its order not yet due (a
+        // debounced sync before a placement): the first job to fall due ends the wait.
         let wait = match state.db.call(|c| db::jobs::next_due(c)).await {
-            Ok(Some(due)) if due > db::jobs::now_ms() => {
-                (due - db::jobs::now_ms()).clamp(5, 1000) as u64
-            }
+            Ok(Some(due)) => (due - db::jobs::now_ms()).clamp(5, 1000) as u64,
             _ => 1000,
         };
         tokio::select! {
             _ = state.jobs.woken() => {}
+            // The clock jumped (the machine's, or the simulator's): a job may be due now.
+            _ = crate::clock::jumped() => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
             _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
             _ = stop.changed() => break,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -425,7 +425,10 @@ impl StoreApi {
     /// Sends with the store's token, after the reserve check; every answer's rate-limit
     /// headers are recorded for the next check.
     async fn execute(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, BcError> {
-        match self.quota.spend(&self.store, self.spender, Instant::now()) {
+        match self
+            .quota
+            .spend(&self.store, self.spender, crate::clock::instant())
+        {
             Ok(()) => {}
             Err(Refused::Store(wait)) => {
                 return Err(BcError::RateLimited {
@@ -444,7 +447,7 @@ impl StoreApi {
             &self.store,
             resp.status().as_u16(),
             resp.headers(),
-            Instant::now(),
+            crate::clock::instant(),
         );
         Ok(resp)
     }

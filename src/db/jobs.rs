@@ -227,13 +227,47 @@ fn release_running(conn: &Connection, before: i64) -> Result<usize, DbError> {
     release_expired(conn, before, &[])
 }
 
-/// When the next pending job is due (unix ms).
+/// When the next pending job not yet due falls due (unix ms): what may end a wait for jobs
+/// held behind it. Jobs due already are the claim's business.
 pub fn next_due(conn: &Connection) -> Result<Option<i64>, DbError> {
     Ok(conn.query_row(
-        "SELECT MIN(run_at) FROM jobs WHERE state = 'pending'",
-        [],
+        "SELECT MIN(run_at) FROM jobs WHERE state = 'pending' AND run_at > ?1",
+        [now_ms()],
         |r| r.get(0),
     )?)
+}
+
+/// What the queue is doing, for a caller deciding whether to wait (see [`waiting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// No job pending or running.
+    Empty,
+    /// A job runs, or one is due now.
+    Busy,
+    /// Every pending job is due later, the first at this time (milliseconds, [`now_ms`]).
+    Until(i64),
+}
+
+/// Whether the queue has work now, later, or none (the simulator moves the clock to `Until`).
+pub fn waiting(conn: &Connection) -> Result<Waiting, DbError> {
+    let now = now_ms();
+    let (busy, pending, next): (bool, bool, Option<i64>) = conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'running')
+                    OR EXISTS (SELECT 1 FROM jobs j WHERE j.run_at <= ?1 AND {CLAIMABLE}),
+                    EXISTS (SELECT 1 FROM jobs WHERE state = 'pending'),
+                    (SELECT MIN(run_at) FROM jobs WHERE state = 'pending' AND run_at > ?1)"
+        ),
+        [now],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(match next {
+        _ if busy => Waiting::Busy,
+        _ if !pending => Waiting::Empty,
+        Some(at) => Waiting::Until(at),
+        // Due, held behind nothing that runs or falls due: claimable at the next look.
+        None => Waiting::Busy,
+    })
 }
 
 /// Pending and running jobs, all stores (benchmarks, tests, the operator).

@@ -68,7 +68,7 @@ impl Default for RecentDeliveries {
         Self(std::sync::Mutex::new(Generations {
             current: Default::default(),
             previous: Default::default(),
-            started: std::time::Instant::now(),
+            started: crate::clock::instant(),
         }))
     }
 }
@@ -109,7 +109,7 @@ impl RecentDeliveries {
 
     /// True for a delivery not seen before, now remembered; false for a repeat.
     pub(super) fn claim(&self, key: u128) -> bool {
-        self.claim_at(key, std::time::Instant::now())
+        self.claim_at(key, crate::clock::instant())
     }
 
     fn claim_at(&self, key: u128, now: std::time::Instant) -> bool {

@@ -292,7 +292,11 @@ fn admit<T: for<'de> Deserialize<'de>>(
     body: &[u8],
 ) -> Result<T, AppError> {
     // Per store: a flood against one store does not lock its shoppers out of another's.
-    limit(state, ("ip", store, ip.map(caller_network)), PER_IP_PER_MINUTE)?;
+    limit(
+        state,
+        ("ip", store, ip.map(caller_network)),
+        PER_IP_PER_MINUTE,
+    )?;
     parse_json(body)
 }
 

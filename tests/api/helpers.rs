@@ -68,6 +68,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with the settings adjusted first (job timings, report time, …).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut sequra_bc::config::Settings)) -> TestApp {
+    spawn_app_in(None, adjust).await
+}
+
+/// Like [`spawn_app_with`], with the data dir made in `parent` (default: the system's temp
+/// dir). The simulator puts it in memory: a SIGKILL loses nothing a file system in memory
+/// holds, and thousands of scenarios need not wait for the disk.
+pub async fn spawn_app_in(
+    parent: Option<&std::path::Path>,
+    adjust: impl FnOnce(&mut sequra_bc::config::Settings),
+) -> TestApp {
     let _ = log_buffer();
     let placeholder = Url::parse("http://127.0.0.1:9").unwrap();
     let bc = BigCommerceStandIn::start(
@@ -76,7 +86,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut sequra_bc::config::Settings
     )
     .await
     .expect("stand-in starts");
-    let data_dir = tempfile::tempdir().unwrap();
+    let data_dir = match parent {
+        Some(parent) => tempfile::tempdir_in(parent).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
     let sequra = SequraStandIn::start("127.0.0.1:0".parse().unwrap())
         .await
         .expect("seQura stand-in starts");

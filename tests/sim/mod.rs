@@ -318,7 +318,8 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
         1 => (s.clone(), n.clone(), proptest::bool::weighted(0.6))
             .prop_map(|(store, order, on)| Action::RefuseUpdates { store, order, on }),
         1 => any::<bool>().prop_map(|on| Action::Outage { on }),
-        1 => prop_oneof![Just(0u64), Just(50), Just(300)].prop_map(|ms| Action::SequraLatency { ms }),
+        // Long enough for a crash or a second request to land during a call.
+        1 => prop_oneof![Just(0u64), Just(5), Just(40)].prop_map(|ms| Action::SequraLatency { ms }),
         1 => (1usize..3).prop_map(|times| Action::WebhookDuplicates { times }),
         1 => (any::<bool>(), any::<bool>()).prop_map(|(on, reversed)| Action::HoldWebhooks { on, reversed }),
         1 => s.clone().prop_map(|store| Action::DeactivateHooks { store }),
@@ -333,8 +334,8 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
     let machine = prop_oneof![
         // At once, while a job runs, or once most of the work is done.
         Just(0u64),
-        1u64..40,
-        40u64..400
+        1u64..20,
+        20u64..200
     ]
     .prop_map(|after_ms| Action::Crash { after_ms });
     if crash {

@@ -10,7 +10,9 @@ use serde_json::Value;
 use sequra_bc_sandbox::bigcommerce::{RefundSpec, User};
 use sequra_bc_sandbox::sequra::{AccountSpec, MerchantSpec};
 
-use super::helpers::{self, TestApp, session_of, spawn_app_with};
+use sequra_bc::db::jobs::Waiting;
+
+use super::helpers::{self, TestApp, session_of, spawn_app_in};
 use super::{Action, Coverage, MANUAL_STATUSES, MAPPABLE, METHODS, PRODUCTS};
 
 /// BigCommerce's Incomplete and Cancelled statuses.
@@ -77,18 +79,35 @@ pub struct World {
     bc_failing: bool,
     /// When the last 429 was set, then when it was found answered: the app's window starts at
     /// the answer, which may come long after (the next sweep's read).
-    throttled_at: Option<std::time::Instant>,
+    throttled_at: Option<std::time::Instant>, // on the app's clock (`sequra_bc::clock::instant`)
     /// Failures set on purpose were still pending when the last action began.
     failures_pending: bool,
 }
 
 /// Job retries as fast as the in-process app's (base, max ms).
 const RETRY_MS: (u64, u64) = (20, 200);
+/// The most time a settle makes pass: BigCommerce's rate window with room to spare, a
+/// webhook's first retries; never the hours after which the queue gives a job up.
+const SETTLE_REACH: Duration = Duration::from_secs(15 * 60);
 
 /// `sequra-bc serve` on the in-process app's address and data; killed when dropped.
 struct Served {
     child: std::process::Child,
     log: std::path::PathBuf,
+    /// The file its clock follows (`sequra_bc::clock::FILE_ENV`).
+    clock: std::path::PathBuf,
+}
+
+impl Served {
+    /// Its clock moves to this process's.
+    fn follow_clock(&self) {
+        std::fs::write(&self.clock, sequra_bc::clock::ahead_ms().to_string()).unwrap();
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) with a live child's pid and a signal number; no memory is shared.
+        unsafe {
+            libc::kill(pid, libc::SIGUSR1);
+        }
+    }
 }
 
 impl Drop for Served {
@@ -113,6 +132,14 @@ fn app_command() -> std::process::Command {
     }
 }
 
+/// A file system in memory for the scenario's data, where the machine has one (Linux's
+/// `/dev/shm`): a scenario's commits then cost no disk flush. SIGKILL loses nothing either way.
+fn in_memory() -> Option<&'static std::path::Path> {
+    let shm = std::path::Path::new("/dev/shm");
+    let writable = shm.is_dir() && tempfile::tempdir_in(shm).is_ok();
+    writable.then_some(shm)
+}
+
 fn pick<T>(items: &[T], i: usize) -> Option<&T> {
     (!items.is_empty()).then(|| &items[i % items.len()])
 }
@@ -123,7 +150,7 @@ fn debug() -> bool {
 
 impl World {
     pub async fn new(stores: usize) -> World {
-        let app = spawn_app_with(|s| {
+        let app = spawn_app_in(in_memory(), |s| {
             (s.jobs.retry_base_ms, s.jobs.retry_max_ms) = RETRY_MS;
         })
         .await;
@@ -208,10 +235,8 @@ impl World {
              (fewer --scenarios each)"
         );
         sequra_bc_sandbox::clock::advance(by);
-        if let Some(mut served) = self.served.take() {
-            served.child.kill().unwrap();
-            served.child.wait().unwrap();
-            self.served = Some(self.serve().await);
+        if let Some(served) = &self.served {
+            served.follow_clock();
         }
         for i in 0..self.stores.len() {
             if self.stores[i].installed {
@@ -239,12 +264,14 @@ impl World {
     async fn serve(&self) -> Served {
         let data = self.app.data_path();
         let log = data.join("serve.log");
+        let clock = data.join("clock-ahead-ms");
         let mut program = app_command();
-        // The clock as far ahead as the scenario moved it.
+        // The clock as far ahead as the scenario moved it, and following it from then on.
         program.env(
             sequra_bc::clock::AHEAD_ENV,
             sequra_bc::clock::ahead_ms().to_string(),
         );
+        program.env(sequra_bc::clock::FILE_ENV, &clock);
         let mut child = helpers::serve(
             program,
             data,
@@ -269,7 +296,7 @@ impl World {
             assert!(std::time::Instant::now() < deadline, "serve did not listen");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Served { child, log }
+        Served { child, log, clock }
     }
 
     /// The app's own process's log, when it has one.
@@ -324,10 +351,13 @@ impl World {
         let pending = self.app.bc.pending_failures() > 0;
         if self.failures_pending && !pending && self.throttled_at.is_some() {
             // Answered during the last action, at the latest now.
-            self.throttled_at = Some(std::time::Instant::now());
+            self.throttled_at = Some(sequra_bc::clock::instant());
         }
         self.failures_pending = pending;
-        self.bc_failing = pending || self.throttled_at.is_some_and(|t| t.elapsed() < window);
+        self.bc_failing = pending
+            || self
+                .throttled_at
+                .is_some_and(|t| sequra_bc::clock::instant().saturating_duration_since(t) < window);
         let did = self.apply(action).await;
         if did {
             self.coverage.act(action.name());
@@ -748,7 +778,7 @@ impl World {
                     self.injected_put_failures += times;
                 }
                 if *status == 429 {
-                    self.throttled_at = Some(std::time::Instant::now());
+                    self.throttled_at = Some(sequra_bc::clock::instant());
                     bc.overload_next(method, "/v2/orders", *times);
                 } else {
                     bc.fail_next(method, "/v2/orders", *status, *times);
@@ -756,7 +786,7 @@ impl World {
                 true
             }
             Action::Reconcile => {
-                sequra_bc::orders::reconcile::sweep(&self.app.state).await;
+                self.sweep().await;
                 true
             }
             Action::Crash { after_ms } => {
@@ -868,20 +898,9 @@ impl World {
         if !Box::pin(self.apply(&complete)).await {
             return false;
         }
-        let order = self.stores[store].attempts[attempt].order_id;
-        let hash = self.stores[store].hash.clone();
-        let deadline = std::time::Instant::now() + Duration::from_secs(1);
-        while std::time::Instant::now() < deadline {
-            let placed = self
-                .app
-                .bc
-                .order(&hash, order)
-                .is_some_and(|o| o["status_id"].as_u64() != Some(INCOMPLETE));
-            if placed {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Whatever is due now runs (the placement, unless an outage or BigCommerce's
+        // failures hold it back for later).
+        self.quiet(false).await;
         true
     }
 
@@ -936,24 +955,78 @@ impl World {
         }
     }
 
-    /// Webhooks delivered and the queue drained (retries included), three times over so that
-    /// what one job causes is settled too.
+    /// Webhooks delivered and the queue drained, retries included: whenever everything left
+    /// waits for a later time (a debounce, a backoff, BigCommerce's rate window, a webhook's
+    /// retry), every clock jumps there instead of the simulator sleeping through it. Stops
+    /// once the work left is further ahead than [`SETTLE_REACH`] in all.
     pub async fn settle(&self) {
-        for _ in 0..3 {
-            self.webhooks_settled().await;
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while std::time::Instant::now() < deadline {
-                let n = self
-                    .app
-                    .state
-                    .db
-                    .call_blocking(|c| sequra_bc::db::jobs::outstanding(c))
-                    .unwrap_or(1);
-                if n == 0 {
-                    break;
+        self.quiet(true).await;
+    }
+
+    /// Waits until nothing is due now: webhooks delivered (unless held) and no job running or
+    /// due. With `jump`, moves the clocks over every wait for later work too (see `settle`).
+    async fn quiet(&self, jump: bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut jumped = Duration::ZERO;
+        while std::time::Instant::now() < deadline {
+            let webhooks = if self.held {
+                None
+            } else {
+                match self.app.bc.pending_webhooks() {
+                    0 => None,
+                    _ => Some(self.app.bc.webhook_retries_ahead()),
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let queue = self
+                .app
+                .state
+                .db
+                .call_blocking(|c| sequra_bc::db::jobs::waiting(c))
+                .unwrap_or(Waiting::Busy);
+            let queue_ahead = match queue {
+                Waiting::Empty => None,
+                Waiting::Busy => Some(None),
+                Waiting::Until(at) => Some(Some(Duration::from_millis(
+                    (at - sequra_bc::db::jobs::now_ms()).max(0) as u64,
+                ))),
+            };
+            let ahead = match (webhooks, queue_ahead) {
+                (None, None) => return,
+                // Something is being delivered or run, or is due: it will move.
+                (Some(None), _) | (_, Some(None)) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+                (Some(Some(a)), Some(Some(b))) => a.min(b),
+                (Some(Some(a)), None) | (None, Some(Some(a))) => a,
+            };
+            if !jump || jumped + ahead > SETTLE_REACH {
+                return;
             }
+            let by = ahead + Duration::from_millis(1);
+            self.jump(by);
+            jumped += by;
+            // Let whoever waits for the time see it before looking again.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// The app's reconciliation sweep, run from here on the app's data. The app in a process
+    /// of its own is told that the clock moved (by nothing), which wakes its queue to find
+    /// the jobs the sweep queued.
+    async fn sweep(&self) {
+        sequra_bc::orders::reconcile::sweep(&self.app.state).await;
+        if let Some(served) = &self.served {
+            served.follow_clock();
+        }
+    }
+
+    /// Every clock (the app's, in whichever process, and the services') moves ahead by `by`.
+    fn jump(&self, by: Duration) {
+        sequra_bc::clock::advance(by);
+        sequra_bc_sandbox::clock::advance(by);
+        if let Some(served) = &self.served {
+            served.follow_clock();
         }
     }
 
@@ -975,9 +1048,18 @@ impl World {
                 connect(&self.app, s).await;
             }
         }
+        let t = std::time::Instant::now();
         self.settle().await;
-        sequra_bc::orders::reconcile::sweep(&self.app.state).await;
+        let settled = t.elapsed();
+        self.sweep().await;
+        let swept = t.elapsed();
         self.settle().await;
+        if debug() {
+            eprintln!(
+                "finish: settled {settled:?}, swept {swept:?}, settled {:?}",
+                t.elapsed()
+            );
+        }
     }
 }
 

@@ -151,7 +151,7 @@ impl Outbox {
         if reversed {
             held.reverse();
         }
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let mut stores = Vec::new();
         for mut job in held {
             job.key = self.take_key();
@@ -173,6 +173,18 @@ impl Outbox {
     /// Deliveries queued (held and waiting for a retry included) or in flight.
     pub fn pending(&self) -> usize {
         self.queued.len() + self.held.len() + self.in_flight
+    }
+
+    /// Whether every delivery queued is a retry not yet due (none in flight, none held, none
+    /// due now), and how long until the first is: what a test waits for, or skips by moving
+    /// the clock.
+    pub fn only_retries_ahead(&self) -> Option<Duration> {
+        if self.in_flight > 0 || !self.held.is_empty() {
+            return None;
+        }
+        let now = crate::clock::instant();
+        let first = self.queued.iter().map(|j| j.due).min()?;
+        (first > now).then(|| first - now)
     }
 
     fn take_key(&mut self) -> u64 {
@@ -237,7 +249,7 @@ pub(crate) fn emit(st: &mut State, store_hash: &str, scope: &str, data: Value) {
         order_id,
         body,
     });
-    let now = Instant::now();
+    let now = crate::clock::instant();
     for hook_id in hooks {
         for _ in 0..ob.duplicates {
             let job = Job {
@@ -292,7 +304,7 @@ fn next_step(shared: &Shared, store_hash: &str) -> Step {
         ob.workers.remove(store_hash);
         return Step::Done;
     };
-    if due > Instant::now() {
+    if due > crate::clock::instant() {
         return Step::Wait(due);
     }
     let job = ob.queued.remove(idx);
@@ -330,7 +342,7 @@ fn finish(shared: &Shared, sending: Sending, status: Result<u16, String>) {
         ..
     } = sending;
     job.attempts += 1;
-    let now = Instant::now();
+    let now = crate::clock::instant();
     let delivery = WebhookDelivery {
         hook_id: job.hook_id,
         destination,
@@ -406,8 +418,11 @@ async fn worker(store_hash: String, shared: Weak<Shared>) {
             Step::Again => {}
             Step::Wait(due) => {
                 drop(strong);
+                // `due` is on the services' clock, which may jump ahead meanwhile.
+                let wait = due.saturating_duration_since(crate::clock::instant());
                 tokio::select! {
-                    _ = tokio::time::sleep_until(due.into()) => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = crate::clock::jumped() => {}
                     _ = &mut notified => {}
                 }
             }

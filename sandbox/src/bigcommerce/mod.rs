@@ -932,6 +932,12 @@ impl BigCommerceStandIn {
         self.shared.lock().outbox.pending()
     }
 
+    /// `Some(wait)` when every delivery queued is a retry due `wait` from now (nothing in
+    /// flight, held or due): moving the clock that far sends it.
+    pub fn webhook_retries_ahead(&self) -> Option<Duration> {
+        self.shared.lock().outbox.only_retries_ahead()
+    }
+
     /// Waits until no delivery is queued or in flight; `false` if `timeout` passes first.
     pub async fn webhooks_settled(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -379,7 +379,7 @@ impl State {
     /// Counts one request against the store's quota when `count` is set.
     pub fn rate_tick(&mut self, store_hash: &str, count: bool) -> RateInfo {
         let quota = self.rate_quota;
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let window = self
             .rate
             .entry(store_hash.to_owned())
