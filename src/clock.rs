@@ -138,7 +138,13 @@ pub fn follow_file() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> +
                     .map(str::trim)
                     .and_then(|v| v.parse::<i64>().ok())
                 {
-                    Some(ms) if (0..=MAX_AHEAD_MS).contains(&ms) => advance_to(ms),
+                    Some(ms) if (0..=MAX_AHEAD_MS).contains(&ms) => {
+                        advance_to(ms);
+                        // Whoever moved the file's clock waits to see it moved here too.
+                        let mut seen = path.clone();
+                        seen.push(".seen");
+                        let _ = std::fs::write(seen, ms.to_string());
+                    }
                     _ => tracing::warn!(env = FILE_ENV, "ignored: not a number of milliseconds"),
                 }
             }

@@ -6,7 +6,7 @@
 mod sim;
 
 /// Scenarios per run from fixed seeds, and how many fresh ones.
-const FIXED: u64 = 24;
+const FIXED: u64 = 90;
 const FRESH: u64 = 4;
 const STORES: usize = 2;
 const MAX_ACTIONS: usize = 24;
@@ -51,6 +51,30 @@ fn scenarios_from_fixed_and_fresh_seeds_keep_every_invariant() {
 /// Shrunk cases the simulator found, kept as they were printed.
 mod regressions {
     use super::sim::{self, Action, Profile};
+
+    /// Seed 153 of the new actors (issue 31), open: a purchase seQura reviewed and approved
+    /// leaves its cart payable at BigCommerce, and the shopper pays it again by bank transfer
+    /// in another tab: two sales of one cart (invariant 10). The actor is left out of the
+    /// generated scenarios until this holds.
+    #[test]
+    #[ignore = "open defect: a reviewed purchase's cart can be paid again (issue 31)"]
+    fn a_cart_sequra_reviewed_and_approved_is_not_sold_again_by_another_method() {
+        holds(&[
+            Action::Purchase {
+                store: 0,
+                items: vec![(8, 1), (6, 3)],
+                method: 0,
+                profile: Profile::ReviewApprove,
+            },
+            Action::Redeliver {
+                store: 0,
+                attempt: 7,
+                concurrent: false,
+            },
+            Action::PayOtherwise { store: 0, cart: 1 },
+            Action::DelayJobs { secs: 1 },
+        ]);
+    }
 
     fn holds(actions: &[Action]) {
         let _one_at_a_time = super::serial();

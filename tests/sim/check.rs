@@ -89,7 +89,7 @@ pub async fn check(world: &mut World) -> Result<(), String> {
         // 2. No order is placed without seQura's approval or review.
         for (id, bc) in &by_id {
             let status = bc["status_id"].as_u64().unwrap_or(INCOMPLETE);
-            if status == INCOMPLETE {
+            if status == INCOMPLETE || s.paid_otherwise.contains(id) {
                 continue;
             }
             cov.checked("2_placed_is_paid");
@@ -100,6 +100,41 @@ pub async fn check(world: &mut World) -> Result<(), String> {
             if !backed {
                 failures.push(format!(
                     "{hash}: order {id} placed (status {status}) without a seQura approval"
+                ));
+            }
+        }
+
+        // 10. No cart is paid twice, whatever the payment methods (seQura in one tab, a bank
+        //     transfer in another): of the orders made from one cart, one at most is a sale
+        //     (not Incomplete, Refunded, Cancelled or Declined).
+        let mut sales_of_cart: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for (id, bc) in &by_id {
+            let status = bc["status_id"].as_u64().unwrap_or(INCOMPLETE);
+            if matches!(status, 0 | 4 | 5 | 6) {
+                continue;
+            }
+            if let Some(cart) = bc["cart_id"].as_str().filter(|c| !c.is_empty()) {
+                sales_of_cart.entry(cart).or_default().push(*id);
+            }
+        }
+        for (cart, sales) in &sales_of_cart {
+            cov.checked("10_cart_paid_once");
+            if sales.len() > 1 {
+                failures.push(format!("{hash}: cart {cart} paid by orders {sales:?}"));
+            }
+        }
+
+        // 11. seQura never receives an order-number confirmation after an update of the same
+        //     order (it would take back the shipments and refunds the update carried).
+        for o in &mine {
+            if o.puts.is_empty() {
+                continue;
+            }
+            cov.checked("11_no_confirmation_after_update");
+            if o.confirmed_after_update() {
+                failures.push(format!(
+                    "{hash}: seQura order {} was confirmed after an update: {:?}",
+                    o.uuid, o.puts
                 ));
             }
         }
@@ -296,6 +331,7 @@ pub async fn check(world: &mut World) -> Result<(), String> {
     // 6. No 5xx the scenario did not call for, no job left.
     world.coverage.checked("6_no_5xx_no_job_left");
     failures.extend(world.server_errors.iter().map(|e| format!("5xx: {e}")));
+    failures.extend(world.other_failures.iter().cloned());
     let stuck = world
         .app
         .count("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')");

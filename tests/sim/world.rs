@@ -58,6 +58,8 @@ pub struct StoreSim {
     pub mappings: Vec<Mapping>,
     pub connected: bool,
     pub installed: bool,
+    /// Orders the store's shoppers paid with another method (not seQura's business).
+    pub paid_otherwise: Vec<u64>,
 }
 
 pub struct World {
@@ -82,7 +84,22 @@ pub struct World {
     throttled_at: Option<std::time::Instant>, // on the app's clock (`sequra_bc::clock::instant`)
     /// Failures set on purpose were still pending when the last action began.
     failures_pending: bool,
+    /// Until when (the app's clock) a flood from many addresses may leave a new honest
+    /// shopper's first call with a 503 (the design's bound: see the README's limits).
+    flooded_until: Option<std::time::Instant>,
+    /// Per store, until when its real checkout ids' limits may be spent by a flood.
+    real_ids_flooded: Vec<Option<std::time::Instant>>,
+    floods: u64,
+    /// What broke a rule outside the money: a flood logged too much, a second store took a
+    /// merchant ref, an honest shopper was refused during a flood.
+    pub other_failures: Vec<String>,
 }
+
+/// The most lines the app may log for one flood, whatever its size (summaries and the
+/// requests' own access lines at debug; the served process logs at info).
+const FLOOD_LOG_LINES: usize = 12;
+/// The address of the proxy the app trusts (every simulated shopper comes through it).
+const PROXY: &str = "127.0.0.1, ::1";
 
 /// Job retries as fast as the in-process app's (base, max ms).
 const RETRY_MS: (u64, u64) = (20, 200);
@@ -99,13 +116,25 @@ struct Served {
 }
 
 impl Served {
-    /// Its clock moves to this process's.
+    /// Its clock moves to this process's (and its queue looks again); returns once it has.
     fn follow_clock(&self) {
-        std::fs::write(&self.clock, sequra_bc::clock::ahead_ms().to_string()).unwrap();
+        let ms = sequra_bc::clock::ahead_ms().to_string();
+        let mut seen = self.clock.clone().into_os_string();
+        seen.push(".seen");
+        let _ = std::fs::remove_file(&seen);
+        std::fs::write(&self.clock, &ms).unwrap();
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) with a live child's pid and a signal number; no memory is shared.
         unsafe {
             libc::kill(pid, libc::SIGUSR1);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(&seen).ok().as_deref() != Some(ms.as_str()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the app's process did not follow the clock"
+            );
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 }
@@ -152,6 +181,7 @@ impl World {
     pub async fn new(stores: usize) -> World {
         let app = spawn_app_in(in_memory(), |s| {
             (s.jobs.retry_base_ms, s.jobs.retry_max_ms) = RETRY_MS;
+            s.server.trusted_proxies = PROXY.into();
         })
         .await;
         let mut sims = Vec::new();
@@ -177,6 +207,7 @@ impl World {
                 mappings: vec![DEFAULT_MAPPING],
                 connected: false,
                 installed: true,
+                paid_otherwise: Vec::new(),
             };
             assert!(connect(&app, &mut s).await, "store {i} connects");
             let resp = app
@@ -202,6 +233,10 @@ impl World {
             bc_failing: false,
             throttled_at: None,
             failures_pending: false,
+            flooded_until: None,
+            real_ids_flooded: vec![None; stores],
+            floods: 0,
+            other_failures: Vec::new(),
         }
     }
 
@@ -272,6 +307,7 @@ impl World {
             sequra_bc::clock::ahead_ms().to_string(),
         );
         program.env(sequra_bc::clock::FILE_ENV, &clock);
+        program.env("SEQURA_BC_SERVER__TRUSTED_PROXIES", PROXY);
         let mut child = helpers::serve(
             program,
             data,
@@ -341,7 +377,11 @@ impl World {
         // While BigCommerce fails on purpose, a request that needed it may say so (502, 503
         // with Retry-After); never a 500.
         let upstream = self.bc_failing && matches!(status, 502 | 503);
-        if status >= 500 && !self.outage && !upstream {
+        let flooded = status == 503
+            && self
+                .flooded_until
+                .is_some_and(|t| sequra_bc::clock::instant() < t);
+        if status >= 500 && !self.outage && !upstream && !flooded {
             self.server_errors.push(format!("{what}: {status}"));
         }
     }
@@ -489,6 +529,40 @@ impl World {
                     );
                 }
                 true
+            }
+            Action::PayOtherwise { store, cart } => {
+                let s = &self.stores[*store];
+                let Some(checkout) = pick(&s.carts, *cart) else {
+                    return false;
+                };
+                let Some(order) = bc.pay_checkout_otherwise(&s.hash, checkout) else {
+                    return false;
+                };
+                self.stores[*store].paid_otherwise.push(order);
+                true
+            }
+            Action::Flood {
+                store,
+                calls,
+                real_ids,
+                many,
+            } => self.flood(*store, *calls, *real_ids, *many).await,
+            Action::ShareRef { store } => self.share_ref(*store).await,
+            Action::ReplayPlacement { store, order } => {
+                let Some((hash, id)) = self.order(*store, *order) else {
+                    return false;
+                };
+                self.replay_placement(&hash, id)
+            }
+            Action::DelayJobs { secs } => {
+                let ms = (*secs * 1000) as i64;
+                let delayed = self.app.state.db.call_blocking(move |c| {
+                    Ok(c.execute(
+                        "UPDATE jobs SET run_at = run_at + ?1 WHERE state = 'pending'",
+                        [ms],
+                    )?)
+                });
+                delayed.is_ok_and(|n| n > 0)
             }
             Action::ShipAll { store, order } => {
                 let Some((hash, id)) = self.order(*store, *order) else {
@@ -815,16 +889,28 @@ impl World {
             return false;
         };
         let hash = s.hash.clone();
+        // Each cart's shopper has an address of their own, behind the proxy the app trusts.
+        let n = cart % s.carts.len();
+        let shopper = format!("10.{store}.{}.{}", n / 250, n % 250 + 1);
         let resp = self
             .app
             .http
             .post(format!("{}/checkout/{hash}/start", self.app.address))
+            .header("x-forwarded-for", shopper)
             .json(&serde_json::json!({ "checkoutId": checkout, "product": METHODS[method] }))
             .send()
             .await
             .unwrap();
         let status = resp.status().as_u16();
         self.answered(format!("start {checkout}"), status);
+        // A flood with this store's real checkout ids spends their own limits (by design: a
+        // checkout's calls are bounded whoever makes them); any other 429 is a failure.
+        let flooded = self.real_ids_flooded[store].is_some_and(|t| sequra_bc::clock::instant() < t);
+        if status == 429 && !flooded {
+            self.other_failures.push(format!(
+                "an honest shopper's start of {checkout} was refused 429"
+            ));
+        }
         if status != 200 {
             if debug() {
                 eprintln!(
@@ -902,6 +988,135 @@ impl World {
         // failures hold it back for later).
         self.quiet(false).await;
         true
+    }
+
+    /// Anonymous requests to the store's checkout endpoints, sixteen at a time; the app's
+    /// log may grow by a few lines at most.
+    async fn flood(&mut self, store: usize, calls: usize, real_ids: bool, many: bool) -> bool {
+        use futures_util::StreamExt;
+        let s = &self.stores[store];
+        if real_ids && s.carts.is_empty() {
+            return false;
+        }
+        self.floods += 1;
+        let (hash, carts, round) = (s.hash.clone(), s.carts.clone(), self.floods);
+        let lines_before = self.log_lines();
+        let statuses: Vec<u16> = futures_util::stream::iter(0..calls)
+            .map(|i| {
+                let address = if many {
+                    format!("198.51.{}.{}", (i / 250) % 250, i % 250 + 1)
+                } else {
+                    "203.0.113.9".to_string()
+                };
+                let id = if real_ids {
+                    carts[i % carts.len()].clone()
+                } else {
+                    format!("{round:08x}-0000-4000-8000-{i:012x}")
+                };
+                let path = if i % 2 == 0 { "methods" } else { "start" };
+                let url = format!("{}/checkout/{hash}/{path}", self.app.address);
+                let http = self.app.http.clone();
+                async move {
+                    http.post(url)
+                        .header("x-forwarded-for", address)
+                        .json(&serde_json::json!({ "checkoutId": id, "product": METHODS[0] }))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0)
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for status in statuses {
+            // Refusals and the 503 of a spent share are the point; a 500 never is.
+            if status >= 500 && status != 503 {
+                self.answered(format!("flood of {hash}"), status);
+            }
+        }
+        let lines = self.log_lines().saturating_sub(lines_before);
+        // The app's own process logs at info: a request's access line at most, on top.
+        let bound = FLOOD_LOG_LINES + if self.served.is_some() { calls } else { 0 };
+        if lines > bound {
+            self.other_failures.push(format!(
+                "a flood of {calls} anonymous requests to {hash} wrote {lines} log lines"
+            ));
+        }
+        if many {
+            self.flooded_until = Some(sequra_bc::clock::instant() + Duration::from_secs(31));
+        }
+        if real_ids {
+            self.real_ids_flooded[store] =
+                Some(sequra_bc::clock::instant() + Duration::from_secs(61));
+        }
+        true
+    }
+
+    /// Lines the app logged so far: its warnings in this process and its own process's log.
+    fn log_lines(&self) -> usize {
+        let served = self.served_log().map_or(0, |log| log.lines().count());
+        super::scenario_log_lines() + served
+    }
+
+    /// The merchant asks to sell in Spain with the other store's ref: refused, or a failure.
+    async fn share_ref(&mut self, store: usize) -> bool {
+        let other = (store + 1) % self.stores.len();
+        let s = &self.stores[store];
+        if other == store || !s.installed || !s.connected {
+            return false;
+        }
+        let taken = self.stores[other].merchant_ref.clone();
+        let resp = self
+            .app
+            .post_form(
+                "/app/countries",
+                &s.session,
+                &[("country", "ES"), ("ref_ES", taken.as_str())],
+            )
+            .await;
+        let status = resp.status().as_u16();
+        self.answered("countries with another store's ref".into(), status);
+        if status == 303 {
+            let hash = self.stores[store].hash.clone();
+            self.other_failures.push(format!(
+                "{hash} was let sell with another store's ref {taken}"
+            ));
+        }
+        true
+    }
+
+    /// Queues the order's placement again, as a crash between its effect and its record
+    /// leaves it; the app's own process is woken to run it.
+    fn replay_placement(&self, hash: &str, order: u64) -> bool {
+        let store = sequra_bc::domain::StoreHash::parse(hash).unwrap();
+        let queued = self.app.state.db.call_blocking(move |c| {
+            let id: Option<i64> = c
+                .query_row(
+                    "SELECT id FROM solicitations WHERE store_hash = ?1 AND bc_order_id = ?2
+                     ORDER BY id DESC LIMIT 1",
+                    rusqlite::params![store.as_str(), order as i64],
+                    |r| r.get(0),
+                )
+                .ok();
+            let Some(solicitation_id) = id else {
+                return Ok(false);
+            };
+            let job = sequra_bc::queue::Job::PlaceOrder {
+                solicitation_id,
+                order_id: order,
+            };
+            sequra_bc::queue::enqueue(c, &store, &job)?;
+            Ok(true)
+        });
+        let queued = queued.unwrap_or(false);
+        if queued {
+            self.app.state.jobs.wake();
+            if let Some(served) = &self.served {
+                served.follow_clock();
+            }
+        }
+        queued
     }
 
     fn refund(&self, hash: &str, order: u64, spec: RefundSpec) -> bool {
@@ -1039,6 +1254,11 @@ impl World {
         self.app.bc.set_webhook_duplicates(1);
         self.app.bc.hold_webhooks(false);
         self.held = false;
+        // BigCommerce recovers too, and its rate window (and the app's after a 429) ends.
+        self.app.bc.clear_failures();
+        if self.throttled_at.is_some() {
+            self.jump(Duration::from_secs(31));
+        }
         for i in 0..self.stores.len() {
             if !self.stores[i].installed {
                 self.reinstall(i).await;

@@ -1046,6 +1046,12 @@ impl BigCommerceStandIn {
     }
 
     /// How many failures set with `fail_next` / `overload_next` are still to be answered.
+    /// Drops every failure set with [`Self::fail_next`] or [`Self::overload_next`] and not yet
+    /// answered: BigCommerce has recovered.
+    pub fn clear_failures(&self) {
+        self.shared.lock().failures.clear();
+    }
+
     pub fn pending_failures(&self) -> usize {
         self.shared
             .lock()
