@@ -720,13 +720,16 @@ impl StoreApi {
     /// Deletes the cart (and its checkout) once a seQura order paid it; a cart already gone
     /// (404) is fine.
     /// <https://developer.bigcommerce.com/docs/rest-management/carts/carts-single#delete-a-cart>
-    pub async fn delete_cart(&self, cart_id: &str) -> Result<(), BcError> {
+    /// `true` when this call deleted it; `false` when it was gone already (deleted, or
+    /// converted into an order by a payment).
+    pub async fn delete_cart(&self, cart_id: &str) -> Result<bool, BcError> {
         let path = format!("v3/carts/{}", encode_query_value(cart_id));
         match self
             .send::<Option<Value>>(reqwest::Method::DELETE, &path, None)
             .await
         {
-            Ok(_) | Err(BcError::NotFound(_)) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(BcError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -26,15 +26,34 @@ const NOT_A_SALE: [u32; 4] = [0, 4, 5, 6];
 /// (its timeout is undocumented, sequra-api.md [U]; 5 s is the plausible default).
 const BUDGET: Duration = Duration::from_secs(4);
 
-/// An order of this checkout that the app did not make and that sold the cart, if any.
-/// BigCommerce unreachable, failing or out of quota is an error (`Upstream`/`Busy`): the
-/// caller cannot tell, and must not confirm. So is an answer slower than [`BUDGET`].
-pub async fn sold_otherwise(
+/// Whether seQura may be told to charge for the cart: `Some(order)` when another order sold
+/// it. With `close` (an approval), the cart is then deleted, so that no other payment method
+/// can sell it from then on (BigCommerce's checkout sells a cart until it is gone, and the
+/// placement that used to delete it may run much later). A cart gone already was deleted by
+/// an earlier run of this, or converted by another payment between the question and the
+/// deletion: asked again. BigCommerce unreachable, failing or out of quota is an error
+/// (`Upstream`/`Busy`): the caller cannot tell, and must not confirm. So is a whole slower
+/// than [`BUDGET`].
+pub async fn may_charge(
     state: &AppState,
     store: &StoreHash,
     s: &Solicitation,
+    close: bool,
 ) -> Result<Option<u64>, AppError> {
-    tokio::time::timeout(BUDGET, ask(state, store, s))
+    let decide = async {
+        if let Some(other) = ask(state, store, s).await? {
+            return Ok(Some(other));
+        }
+        if !close {
+            return Ok(None);
+        }
+        let api = lifecycle::store_api(state, store).await?;
+        if api.delete_cart(&s.checkout_id).await? {
+            return Ok(None);
+        }
+        ask(state, store, s).await
+    };
+    tokio::time::timeout(BUDGET, decide)
         .await
         .unwrap_or_else(|_| Err(AppError::Upstream(Public::new("err_bigcommerce"))))
 }

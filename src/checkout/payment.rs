@@ -624,7 +624,11 @@ pub async fn notified(
             }
             // Nor paid by another method in another tab (BigCommerce made an order of its
             // own from the cart): when BigCommerce cannot tell, seQura asks again later.
-            match super::other_payment::sold_otherwise(state, &n.store, &s).await {
+            // An approval closes the cart too: nobody else may sell it once seQura charges
+            // for it. (A review keeps it: it may end in a cancellation, and the approval
+            // after it asks again.)
+            let close = target == SolicitationState::Approved;
+            match super::other_payment::may_charge(state, &n.store, &s, close).await {
                 Ok(None) => confirm(state, &n.store, &s, &a, target, others_open).await,
                 Ok(Some(other)) => paid_otherwise(state, &s, &a, other, others_open).await,
                 Err(e @ (AppError::Upstream(_) | AppError::Busy { .. })) => {

@@ -80,6 +80,8 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
             // stays: a review may end in cancellation, and the checkout refuses a second
             // payment meanwhile.)
             if s.state == SolicitationState::Approved {
+                // Usually gone already: the approval's notification closed it (see
+                // `other_payment::close_cart`).
                 api.delete_cart(&s.checkout_id).await?;
             }
         }

@@ -373,9 +373,9 @@ async fn starting_twice_reuses_the_incomplete_order_and_a_cart_change_makes_a_ne
 }
 
 /// Found by the simulator: a second tab changes the cart of a checkout whose payment seQura
-/// has just approved (before the app placed the order and emptied the cart) and starts again.
-/// The checkout is paid: a clear 403, no second order; not a 502 from BigCommerce's refusal
-/// of a token for a finalised checkout.
+/// has just approved (before the app placed the order) and starts again. The approval closed
+/// the cart (issue 31), so it cannot change; the start is refused, with no second order (not
+/// a 502 from BigCommerce's refusal of a token for a finalised checkout).
 #[tokio::test]
 async fn a_paid_checkout_changed_in_another_tab_cannot_be_paid_again() {
     let (app, _) = ready().await;
@@ -389,12 +389,14 @@ async fn a_paid_checkout_changed_in_another_tab_cannot_be_paid_again() {
         .await
         .unwrap();
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
-    assert!(app.bc.add_to_checkout(STORE, &checkout, 107, 1));
+    assert!(
+        !app.bc.add_to_checkout(STORE, &checkout, 107, 1),
+        "the approval closed the cart"
+    );
     let resp = start(&app, &checkout, "pp3", None).await;
     let status = resp.status();
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"], "err_checkout_already_paid", "{body}");
+    assert!(matches!(status.as_u16(), 403 | 404), "{status} {body}");
     assert_eq!(orders_created(&app, &checkout), 1, "no second order");
     crate::order_sync::settle(&app).await;
     assert_eq!(app.bc.order(STORE, order).unwrap()["status_id"], 11);

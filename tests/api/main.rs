@@ -16,6 +16,7 @@ mod onboarding;
 mod one_payment;
 mod order_sync;
 mod pages;
+mod review;
 mod secrets;
 mod transaction_log;
 mod way_back;

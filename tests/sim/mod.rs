@@ -81,8 +81,6 @@ pub enum Action {
     Return { store: usize, attempt: usize },
     /// Shopper: pays a cart with another payment method in another tab (a bank transfer):
     /// BigCommerce turns the cart into an order of its own, whatever seQura's form is doing.
-    // Only a regression test makes it until its defect is fixed (see `action`).
-    #[allow(dead_code)]
     PayOtherwise { store: usize, cart: usize },
     /// Anonymous callers flood a store's checkout endpoints (`methods` and `start`) with
     /// `calls` requests: made-up checkout ids or the store's real ones, from one address or
@@ -330,7 +328,7 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
             ])
             .prop_map(|(store, attempt, profile)| Action::Complete { store, attempt, profile }),
         2 => (s.clone(), n.clone()).prop_map(|(store, attempt)| Action::Return { store, attempt }),
-        // PayOtherwise joins once its open defect is fixed (tests/simulation.rs, seed 153).
+        2 => (s.clone(), n.clone()).prop_map(|(store, cart)| Action::PayOtherwise { store, cart }),
         1 => (s.clone(), prop_oneof![Just(40usize), Just(160)], any::<bool>(), any::<bool>())
             .prop_map(|(store, calls, real_ids, many)| Action::Flood { store, calls, real_ids, many }),
     ];
