@@ -95,12 +95,12 @@ pub fn routes(
              body: Bytes| {
                 Box::pin(async move {
                     let (store, allowed) =
-                        match allowed_origin(&state, &store, origin.as_deref()).await {
+                        match allowed_origin(&state, &store, origin.as_deref(), ip).await {
                             Ok(x) => x,
                             Err(e) => return json_reply(&state, Err(e), None),
                         };
                     let result = async {
-                        let body = admit::<MethodsBody>(&state, &store, ip, &body)?;
+                        let body: MethodsBody = parse_json(&body)?;
                         let checkout = checkout_id(&body.checkout_id)?;
                         limit(&state, ("methods", &store, checkout.key()), 60)?;
                         let payment =
@@ -150,12 +150,12 @@ pub fn routes(
              body: Bytes| {
                 Box::pin(async move {
                     let (store, allowed) =
-                        match allowed_origin(&state, &store, origin.as_deref()).await {
+                        match allowed_origin(&state, &store, origin.as_deref(), ip).await {
                             Ok(x) => x,
                             Err(e) => return json_reply(&state, Err(e), None),
                         };
                     let result = async {
-                        let body = admit::<StartBody>(&state, &store, ip, &body)?;
+                        let body: StartBody = parse_json(&body)?;
                         let checkout = checkout_id(&body.checkout_id)?;
                         limit(&state, ("start", &store, checkout.key()), 10)?;
                         let shopper = Shopper {
@@ -273,31 +273,24 @@ pub fn routes(
 
 /// Who may read the answer: the store, and the caller's origin when it is the store's
 /// storefront (every answer to it carries the CORS headers, refusals included, or the browser
-/// hides them from the script). Any other origin is refused.
+/// hides them from the script). Any other origin is refused. The limit per store and caller
+/// comes first: a flood with any origin costs no database read past it (a caller over the
+/// limit gets its 429 without the CORS headers).
 async fn allowed_origin(
     state: &AppState,
     store: &str,
     origin: Option<&str>,
+    ip: Option<IpAddr>,
 ) -> Result<(StoreHash, Option<String>), AppError> {
     let store = parse_store(store)?;
-    let allowed = storefront_origin(state, &store, origin).await?;
-    Ok((store, allowed))
-}
-
-/// What both script endpoints check next: the limit per store and IP, and the JSON body.
-fn admit<T: for<'de> Deserialize<'de>>(
-    state: &AppState,
-    store: &StoreHash,
-    ip: Option<IpAddr>,
-    body: &[u8],
-) -> Result<T, AppError> {
     // Per store: a flood against one store does not lock its shoppers out of another's.
     limit(
         state,
-        ("ip", store, ip.map(caller_network)),
+        ("ip", &store, ip.map(caller_network)),
         PER_IP_PER_MINUTE,
     )?;
-    parse_json(body)
+    let allowed = storefront_origin(state, &store, origin).await?;
+    Ok((store, allowed))
 }
 
 /// A checkout id of the wrong shape is unknown without asking BigCommerce.
@@ -426,11 +419,16 @@ fn json_reply(
                 e,
                 AppError::BadRequest(_) | AppError::Forbidden(_) | AppError::Upstream(_)
             ) {
-                // The shopper reads this message; the operator reads why.
-                tracing::info!(
+                // The shopper reads this message; the operator reads why (at debug: anyone
+                // can send refused requests), and a count a minute.
+                tracing::debug!(
                     status = status.as_u16(),
                     reason = p.key,
                     "checkout request refused"
+                );
+                state.log_tally.note(
+                    tracing::Level::INFO,
+                    "checkout requests refused (each one's reason at debug)",
                 );
             }
             failure = Some(e);

@@ -72,7 +72,6 @@ impl std::io::Write for Sink {
 /// 300 calls with a foreign Origin header and 300 with a junk body, from one address: each
 /// writes an INFO "checkout request refused" line (the Origin ones are not even rate limited).
 #[tokio::test]
-#[ignore = "open (issue 31 review 4): refused checkout calls log a line each"]
 async fn review_refused_checkout_calls_write_a_line_each() {
     let (app, _) = ready().await;
     let buf = Arc::new(Mutex::new(Vec::new()));
