@@ -56,12 +56,18 @@ pub fn merchant_ref_holders(
     environment: &str,
     merchant_ref: &MerchantRef,
 ) -> Result<Vec<StoreHash>, DbError> {
+    // Installed stores selling with it, and every store that ever sold with it (V14),
+    // installed or not: its orders are at seQura under the same numbers.
     let mut q = conn.prepare_cached(
-        "SELECT DISTINCT s.store_hash, s.installed_at FROM selling_countries sc
+        "SELECT s.store_hash, s.installed_at FROM selling_countries sc
          JOIN sequra_connections c ON c.store_hash = sc.store_hash
          JOIN stores s ON s.store_hash = sc.store_hash
          WHERE s.status = 'installed' AND c.environment = ?1 AND sc.merchant_ref = ?2
-         ORDER BY s.installed_at, s.store_hash",
+         UNION
+         SELECT s.store_hash, s.installed_at FROM merchant_ref_claims m
+         JOIN stores s ON s.store_hash = m.store_hash
+         WHERE m.environment = ?1 AND m.merchant_ref = ?2
+         ORDER BY 2, 1",
     )?;
     let rows = q
         .query_map(params![environment, merchant_ref.as_str()], |r| {

@@ -342,6 +342,13 @@ pub struct Solicited<'a> {
 /// one of its checkout (an earlier cart, another tab) was paid: the new seQura order must not
 /// be offered.
 pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<bool, DbError> {
+    // The ref is the store's from its first use on (V14), whether or not this one goes on.
+    conn.execute(
+        "INSERT OR IGNORE INTO merchant_ref_claims (environment, merchant_ref, store_hash,
+                                                    claimed_at)
+         SELECT ?2, ?3, store_hash, ?4 FROM solicitations WHERE id = ?1",
+        params![id, s.environment, s.merchant_ref, now()],
+    )?;
     let n = conn.execute(
         "UPDATE solicitations SET environment = ?2, merchant_ref = ?3, product = ?4, campaign = ?5,
                 method_title = ?6, sequra_uuid = ?7, state = 'solicited', updated_at = ?8,

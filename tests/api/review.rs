@@ -147,15 +147,15 @@ async fn review_a_cart_confirmed_at_sequra_but_not_yet_emptied_is_sold_again() {
 }
 
 /// Store A sold with the merchant ref (its #100 is confirmed at seQura), then was
-/// uninstalled: the ref is free again (uninstall deletes A's seQura connection, which
-/// `merchant_ref_holders` joins on), store B takes it, and B's first order (#100 too) is
-/// refused by seQura beside A's and cancelled: a collision cancels a sale.
+/// uninstalled: the ref was free again (uninstall deletes A's seQura connection, which
+/// `merchant_ref_holders` joined on), store B took it, and B's first order (#100 too) was
+/// refused by seQura beside A's and cancelled: a collision cancelled a sale. The ref stays
+/// A's (V14): B is refused it, and never offered seQura with it.
 #[tokio::test]
-#[ignore = "open (issue 31 review 5): an uninstalled store's merchant ref is free to another store"]
 async fn review_an_uninstalled_stores_merchant_ref_is_taken_and_its_numbers_collide() {
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
-    let (order_a, uuid_a) = started(&app, &checkout, "i1").await;
+    let (_, uuid_a) = started(&app, &checkout, "i1").await;
     app.sequra
         .complete_form(&uuid_a, "i1", None, ShopperProfile::Approve)
         .await
@@ -176,7 +176,7 @@ async fn review_an_uninstalled_stores_merchant_ref_is_taken_and_its_numbers_coll
             ],
         )
         .await;
-    let countries = resp.status().as_u16();
+    assert_eq!(resp.status(), 422, "the ref is still store A's");
     let checkout = app.bc.create_checkout("store2", &[(104, 1)], "ES");
     let resp = app
         .http
@@ -185,34 +185,12 @@ async fn review_an_uninstalled_stores_merchant_ref_is_taken_and_its_numbers_coll
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200, "countries answered {countries}");
-    let body: Value = resp.json().await.unwrap();
-    let order_b = body["order_id"]
-        .as_u64()
-        .or(body["orderId"].as_u64())
-        .unwrap();
-    let uuid_b = app
-        .sequra
-        .orders()
-        .into_iter()
-        .filter(|o| o.uuid != uuid_a)
-        .find(|o| {
-            o.solicited["merchant_reference"]["order_ref_1"].as_str()
-                == Some(order_b.to_string().as_str())
-        })
-        .unwrap()
-        .uuid;
-    let outcome = app
-        .sequra
-        .complete_form(&uuid_b, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
-    assert_eq!(
-        outcome.deliveries[0].2,
+    assert_ne!(
+        resp.status(),
         200,
-        "store B's #{order_b} (store A's was #{order_a}), countries step answered {countries}: {outcome:?}; seQura: {}",
-        app.sequra.order(&uuid_b).unwrap().state
+        "store B is not offered seQura on A's ref"
     );
+    assert_eq!(app.sequra.order(&uuid_a).unwrap().state, "confirmed");
 }
 
 /// Carts are free to make on a storefront: with a dozen real carts (ids BigCommerce knows,
