@@ -465,11 +465,13 @@ pub fn mark_placed(conn: &Connection, id: i64, placed: SolicitationState) -> Res
 }
 
 /// Solicitations seQura approved, put on hold or cancelled whose BigCommerce order never got
-/// the outcome (all stores), oldest first.
+/// the outcome, of the stores installed now (an uninstalled store's wait for it to come back),
+/// oldest first.
 pub fn unplaced(conn: &Connection, limit: usize) -> Result<Vec<Solicitation>, DbError> {
     let mut q = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM solicitations
          WHERE placed_at IS NULL AND state IN ('approved', 'on_hold', 'cancelled')
+           AND store_hash IN (SELECT store_hash FROM stores WHERE status = 'installed')
          ORDER BY id LIMIT ?1"
     ))?;
     let rows = q

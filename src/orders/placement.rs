@@ -70,7 +70,19 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
 /// Gives the BigCommerce order seQura's outcome and tells seQura the order number.
 async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result<(), JobError> {
     let sid = s.id;
-    let api = lifecycle::store_api(state, store).await?;
+    let api = match lifecycle::store_api(state, store).await {
+        Ok(api) => api,
+        // Uninstalled since seQura's outcome: no failure to show (nobody can retry it), and
+        // not placed; the reconciliation queues it again once the store is back.
+        Err(AppError::Forbidden(p)) if p.key == "err_not_installed" => {
+            tracing::info!(
+                order_id = s.bc_order_id.0,
+                "placement waits for the store to be installed again"
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     match s.state {
         SolicitationState::Approved | SolicitationState::OnHold => {
             place(state, store, &api, s).await?;

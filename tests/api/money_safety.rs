@@ -719,3 +719,36 @@ async fn a_pre_upgrade_return_link_cannot_cancel_a_paid_order() {
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11, "still paid");
 }
+
+/// Found by the simulator (soak seeds 201901, 202062, 202304): seQura approved, the store was
+/// uninstalled before the placement ran, and the placement failed for good
+/// (`err_not_installed`); the reconciliation leaves failed jobs to the merchant's retry, so
+/// once the store came back the paid order stayed Incomplete, invisible to the merchant. It
+/// now waits, unfailed, and the reconciliation places it once the store is installed again.
+#[tokio::test]
+async fn an_approval_whose_store_was_uninstalled_before_its_placement_is_placed_after_reinstall() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    // The placement's writes fail, so it is still to run when the merchant uninstalls.
+    app.bc
+        .fail_next("PUT", &format!("/v2/orders/{order}"), 503, 2);
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    app.bc.uninstall(STORE).await.unwrap();
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 0, "not placed while uninstalled");
+
+    let owner = sequra_bc_sandbox::bigcommerce::StoreSpec::demo(STORE).owner;
+    let resp = app.install(STORE, &owner).await;
+    assert_eq!(resp.status(), 200);
+    app.connect_demo(&crate::helpers::session_of(&resp.text().await.unwrap()))
+        .await;
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11, "placed once the store is back");
+}
