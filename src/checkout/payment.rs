@@ -135,7 +135,7 @@ pub async fn start(
         .sequra
         .start_solicitation(&e.account, e.merchant_ref.as_str(), &order)
         .await
-        .map_err(sequra_failure)?;
+        .map_err(|e| sequra_failure(state, e))?;
     let uuid = solicited.uuid.clone();
     let request = serde_json::to_string(&order)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("order request: {e}")))?;
@@ -194,7 +194,7 @@ pub async fn start(
             campaign,
         )
         .await
-        .map_err(sequra_failure)?;
+        .map_err(|e| sequra_failure(state, e))?;
     tracing::info!(
         order_id = solicitation.bc_order_id.0,
         product,
@@ -207,8 +207,14 @@ pub async fn start(
     })
 }
 
-fn sequra_failure(e: SequraError) -> AppError {
-    tracing::warn!(error = %e, "seQura refused or failed");
+/// A shopper's call (anyone's) can meet this on every request during a seQura outage: each
+/// error at debug, a count a minute.
+fn sequra_failure(state: &AppState, e: SequraError) -> AppError {
+    tracing::debug!(error = %e, "seQura refused or failed");
+    state.log_tally.note(
+        tracing::Level::WARN,
+        "seQura refused or failed a checkout call (each error at debug)",
+    );
     AppError::Upstream(Public::new("err_sequra_checkout"))
 }
 
@@ -695,7 +701,7 @@ async fn confirm(
             return refuse(state, s, a, others_open).await;
         }
         Err(e) if e.is_transient() => return Ok(Reply::RetryLater),
-        Err(e) => return Err(sequra_failure(e)),
+        Err(e) => return Err(sequra_failure(state, e)),
     }
     let accepted = match (target, held) {
         (SolicitationState::Approved, Some(h)) => accepted_of(s, &h),
