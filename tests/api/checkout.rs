@@ -122,6 +122,19 @@ pub async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, Stri
 
 /// Waits until the job queue has nothing left to do (the IPN's BigCommerce follow-up runs
 /// from it, after the acknowledgement).
+/// seQura approves `uuid` (its IPN answered 200) while BigCommerce fails the order's first
+/// `times` writes, so its placement is still to run afterwards.
+pub async fn approved_with_placement_held(app: &TestApp, order: u64, uuid: &str, times: usize) {
+    app.bc
+        .fail_next("PUT", &format!("/v2/orders/{order}"), 503, times);
+    let outcome = app
+        .sequra
+        .complete_form(uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+}
+
 pub async fn settled(app: &TestApp) {
     crate::order_sync::eventually("the job queue drained", || {
         (app.count("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')") == 0)

@@ -731,14 +731,7 @@ async fn an_approval_whose_store_was_uninstalled_before_its_placement_is_placed_
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
     // The placement's writes fail, so it is still to run when the merchant uninstalls.
-    app.bc
-        .fail_next("PUT", &format!("/v2/orders/{order}"), 503, 2);
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
-    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    crate::checkout::approved_with_placement_held(&app, order, &uuid, 2).await;
     app.bc.uninstall(STORE).await.unwrap();
     settled(&app).await;
     assert_eq!(status_of(&app, order), 0, "not placed while uninstalled");

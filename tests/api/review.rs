@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use sequra_bc_sandbox::sequra::ShopperProfile;
 use serde_json::{Value, json};
 
-use crate::checkout::{STORE, ready, ready_with, settled, started, status_of};
+use crate::checkout::{
+    STORE, approved_with_placement_held, ready, ready_with, settled, started, status_of,
+};
 use crate::helpers::TestApp;
 
 async fn call(app: &TestApp, action: &str, from: &str, checkout: &str) -> u16 {
@@ -123,14 +125,7 @@ async fn review_a_cart_confirmed_at_sequra_but_not_yet_emptied_is_sold_again() {
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
     // The placement's status write fails for a while (BigCommerce slow, or 429s).
-    app.bc
-        .fail_next("PUT", &format!("/v2/orders/{order}"), 500, 3);
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
-    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    approved_with_placement_held(&app, order, &uuid, 3).await;
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
     // Meanwhile, another tab: the cart is still there, and is paid by bank transfer.
     let other = app.bc.pay_checkout_otherwise(STORE, &checkout);
