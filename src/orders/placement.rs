@@ -50,6 +50,15 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
         return Ok(());
     }
     let outcome = finish(state, store, &s).await;
+    if matches!(outcome, Err(JobError::Permanent(_))) && !installed(state, store).await? {
+        // Uninstalled while it ran (its token refused: 401): it waits for the store to come
+        // back, as when it was uninstalled before (see `finish`).
+        tracing::info!(
+            order_id = s.bc_order_id.0,
+            "placement waits for the store to be installed again"
+        );
+        return Ok(());
+    }
     if let Err(JobError::Permanent(reason)) = &outcome {
         // The sweep does not queue it again (it would fail the same way): the merchant's
         // retry from the log does, once the cause is fixed.
@@ -65,6 +74,16 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
         .await;
     }
     outcome
+}
+
+/// Whether the store is installed now.
+async fn installed(state: &AppState, store: &StoreHash) -> Result<bool, JobError> {
+    let hash = store.clone();
+    Ok(state
+        .db
+        .call(move |c| db::stores::get_installed(c, &hash))
+        .await?
+        .is_some())
 }
 
 /// Gives the BigCommerce order seQura's outcome and tells seQura the order number.

@@ -745,3 +745,35 @@ async fn an_approval_whose_store_was_uninstalled_before_its_placement_is_placed_
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11, "placed once the store is back");
 }
+
+/// Found by the simulator (soak seeds 302583, 401981): the store was uninstalled while its
+/// placement ran, BigCommerce refused the revoked token (401) and the placement failed for
+/// good, so the paid order stayed Incomplete after the reinstall. It waits for the store.
+#[tokio::test]
+async fn an_approval_whose_store_was_uninstalled_during_its_placement_is_placed_after_reinstall() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.bc.set_api_latency(Duration::from_millis(400));
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    // The placement's first call is on its way: the merchant uninstalls meanwhile.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    app.bc.uninstall(STORE).await.unwrap();
+    app.bc.set_api_latency(Duration::ZERO);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 0, "not placed while uninstalled");
+
+    let owner = sequra_bc_sandbox::bigcommerce::StoreSpec::demo(STORE).owner;
+    let resp = app.install(STORE, &owner).await;
+    assert_eq!(resp.status(), 200);
+    app.connect_demo(&crate::helpers::session_of(&resp.text().await.unwrap()))
+        .await;
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11, "placed once the store is back");
+}
