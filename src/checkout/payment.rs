@@ -761,16 +761,7 @@ async fn refuse(
             db::solicitations::set_attempt_state(&tx, a2.id, AttemptState::Rejected)?;
             let mut queued = false;
             if in_review {
-                queued = db::solicitations::settle(
-                    &tx,
-                    s2.id,
-                    s2.state,
-                    SolicitationState::Cancelled,
-                    &a2,
-                )?;
-                if queued {
-                    queue_placement(&tx, &s2)?;
-                }
+                queued = settle_cancelled(&tx, &s2, &a2)?;
             } else if s2.state == SolicitationState::Solicited && !others_open {
                 db::solicitations::transition(&tx, s2.id, s2.state, SolicitationState::Rejected)?;
             }
@@ -912,17 +903,7 @@ async fn cancel(
         .call(move |conn| {
             let tx = conn.transaction()?;
             db::solicitations::set_attempt_state(&tx, a2.id, AttemptState::Cancelled)?;
-            let cancelled = order_too
-                && db::solicitations::settle(
-                    &tx,
-                    s2.id,
-                    s2.state,
-                    SolicitationState::Cancelled,
-                    &a2,
-                )?;
-            if cancelled {
-                queue_placement(&tx, &s2)?;
-            }
+            let cancelled = order_too && settle_cancelled(&tx, &s2, &a2)?;
             tx.commit()?;
             Ok(cancelled)
         })
@@ -945,6 +926,20 @@ async fn cancel(
         }
     }
     Ok(Reply::Done)
+}
+
+/// The solicitation is cancelled by this attempt and the BigCommerce order is to get the
+/// cancelled status (within `tx`); false when it had moved on already.
+fn settle_cancelled(
+    tx: &rusqlite::Connection,
+    s: &Solicitation,
+    a: &Attempt,
+) -> Result<bool, db::DbError> {
+    let settled = db::solicitations::settle(tx, s.id, s.state, SolicitationState::Cancelled, a)?;
+    if settled {
+        queue_placement(tx, s)?;
+    }
+    Ok(settled)
 }
 
 /// Queues giving the BigCommerce order the solicitation's new outcome (within `tx`).
