@@ -164,8 +164,10 @@ fn app_command() -> std::process::Command {
 /// A file system in memory for the scenario's data, where the machine has one (Linux's
 /// `/dev/shm`): a scenario's commits then cost no disk flush. SIGKILL loses nothing either way.
 fn in_memory() -> Option<&'static std::path::Path> {
+    // Looked at once a process, not once a scenario.
+    static WRITABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let shm = std::path::Path::new("/dev/shm");
-    let writable = shm.is_dir() && tempfile::tempdir_in(shm).is_ok();
+    let writable = *WRITABLE.get_or_init(|| shm.is_dir() && tempfile::tempdir_in(shm).is_ok());
     writable.then_some(shm)
 }
 
