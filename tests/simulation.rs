@@ -299,6 +299,55 @@ mod regressions {
         ]);
     }
 
+    /// Soak seed 301173: refunded while its webhooks were off, then a day passed. seQura kept
+    /// the whole amount unshipped while BigCommerce showed 1 cent refunded.
+    #[test]
+    fn a_refund_whose_webhook_was_lost_reaches_sequra() {
+        holds(&[
+            Action::DeactivateHooks { store: 1 },
+            Action::Purchase {
+                store: 1,
+                items: vec![(0, 1)],
+                method: 0,
+                profile: Profile::Approve,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::RefundAmount {
+                store: 1,
+                order: 0,
+                cents: 1,
+            },
+            Action::ChangeCart {
+                store: 0,
+                cart: 0,
+                product: 1,
+            },
+            Action::Settle,
+            Action::ShipAll { store: 0, order: 7 },
+            Action::ShipOne { store: 0, order: 6 },
+            Action::Start {
+                store: 1,
+                cart: 5,
+                method: 0,
+            },
+            Action::ClockForward { secs: 93600 },
+        ]);
+    }
+
     /// Seed 71834: archived and refunded while its webhooks were off. seQura kept the order
     /// until the reconciliation read its seQura orders by id.
     #[test]

@@ -501,6 +501,21 @@ pub fn recheck_candidates(
     Ok(rows)
 }
 
+/// When the store's oldest order placed since `since` was placed (unix seconds), if any: how far
+/// back a store's first reconciliation must read.
+pub fn oldest_placed_since(
+    conn: &Connection,
+    store: &StoreHash,
+    since: &str,
+) -> Result<Option<i64>, DbError> {
+    Ok(conn.query_row(
+        "SELECT CAST(strftime('%s', MIN(placed_at)) AS INTEGER) FROM solicitations
+         WHERE store_hash = ?1 AND state = 'approved' AND placed_at >= ?2",
+        params![store.as_str(), since],
+        |r| r.get(0),
+    )?)
+}
+
 /// Records that the store's orders were rechecked now, each with the modification date read
 /// (None: not read, the list showed it).
 pub fn mark_rechecked(

@@ -116,11 +116,22 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
     }
     let started = crate::clock::now().unix_timestamp();
     let hash = store.clone();
+    let horizon = db::timestamp(crate::clock::now() - time::Duration::days(RECHECK_DAYS));
     let since = state
         .db
-        .call(move |c| db::stores::reconciled_through(c, &hash))
+        .call(move |c| {
+            Ok(match db::stores::reconciled_through(c, &hash)? {
+                Some(t) => t,
+                // The first sweep reads back to the store's oldest seQura order as well: an app
+                // that was down longer than a day since its last sale (or never swept before
+                // it stopped) would otherwise never see what changed then.
+                None => db::solicitations::oldest_placed_since(c, &hash, &horizon)?
+                    .map_or(started - FIRST_LOOK_BACK, |t| {
+                        t.min(started - FIRST_LOOK_BACK)
+                    }),
+            })
+        })
         .await?
-        .unwrap_or(started - FIRST_LOOK_BACK)
         - OVERLAP;
     let api = lifecycle::store_api(state, store).await?;
     let mut batch = state

@@ -448,8 +448,11 @@ fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
-            // What the app itself logs at warn (see `telemetry::directives`).
-            .with_env_filter(sequra_bc::telemetry::directives("warn"))
+            // What the app itself logs at warn (see `telemetry::directives`); `SIM_LOG=debug`
+            // shows more when a failing case is replayed.
+            .with_env_filter(sequra_bc::telemetry::directives(
+                &std::env::var("SIM_LOG").unwrap_or_else(|_| "warn".into()),
+            ))
             .with_ansi(false)
             .with_writer(|| ScenarioLog)
             .try_init();
