@@ -5,17 +5,19 @@
 
 mod sim;
 
-/// Scenarios per run from fixed seeds, and how many fresh ones. (The issue asks 300: the speed
-/// is there, about three minutes in debug; held lower while the soak's open failures — a
-/// repeated update after a crash, a stale cart after refunds — can fail a seed by timing.)
-const FIXED: u64 = 40;
-const FRESH: u64 = 2;
+/// Scenarios per run from fixed seeds, and how many fresh ones.
+const FIXED: u64 = 300;
+const FRESH: u64 = 4;
 const STORES: usize = 2;
 const MAX_ACTIONS: usize = 24;
 /// The share of scenarios that kill the app's process among their actions.
 const CRASH_SHARE: f64 = 0.15;
+/// Set in the processes the main test starts: `k/n`, the share of the seeds one runs.
+const SHARD_ENV: &str = "SEQURA_BC_SIM_SHARD";
+/// The first fresh seed, chosen by the main test for all its processes.
+const FRESH_ENV: &str = "SEQURA_BC_SIM_FRESH";
 
-/// The scenarios of this binary run one at a time: each uses both cores' worth of tasks, the
+/// The scenarios of one process run one at a time: each uses both cores' worth of tasks, the
 /// scenario log is one, and the clock a scenario moves forward is the process's.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -36,17 +38,69 @@ fn run(seed: u64) {
     }
 }
 
+/// The fixed seeds and the fresh ones, shared among one process per core (the clock a
+/// scenario moves is its process's, so scenarios cannot share a process): this binary again,
+/// running [`shard`] with its share. A failing process's output (the seed, the shrunk
+/// actions) is this test's failure.
 #[test]
 fn scenarios_from_fixed_and_fresh_seeds_keep_every_invariant() {
-    let _one_at_a_time = serial();
-    for seed in 0..FIXED {
-        run(seed);
+    let processes = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+    let fresh: u64 = rand::random::<u64>() >> 1;
+    println!("simulation: fresh seeds from {fresh} ({FRESH} of them)");
+    let started = std::time::Instant::now();
+    let children: Vec<_> = (0..processes)
+        .map(|k| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "shard",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(SHARD_ENV, format!("{k}/{processes}"))
+                .env(FRESH_ENV, fresh.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (k, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        if !out.status.success() {
+            failures.push(format!(
+                "process {k}/{processes}:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
     }
-    let base: u64 = rand::random();
-    for i in 0..FRESH {
-        let seed = base.wrapping_add(i);
-        println!("simulation: fresh seed {seed}");
-        run(seed);
+    println!(
+        "simulation: {} scenarios in {:.1} s ({processes} processes)",
+        FIXED + FRESH,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// One process's share of the seeds (started by the test above; alone it does nothing).
+#[test]
+#[ignore = "started by scenarios_from_fixed_and_fresh_seeds_keep_every_invariant"]
+fn shard() {
+    let Some((k, n)) = std::env::var(SHARD_ENV).ok().and_then(|v| {
+        let (k, n) = v.split_once('/')?;
+        Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?))
+    }) else {
+        return;
+    };
+    let fresh: u64 = std::env::var(FRESH_ENV).unwrap().parse().unwrap();
+    let _one_at_a_time = serial();
+    for seed in (0..FIXED).chain(fresh..fresh + FRESH) {
+        if seed % n == k {
+            run(seed);
+        }
     }
 }
 

@@ -305,7 +305,8 @@ impl TestApp {
     }
 }
 
-/// `sequra-bc serve` (`program`, with its arguments and environment so far) on `address` and
+/// `sequra-bc serve` (`program`, with its arguments and environment so far) on `address` (or
+/// the `SEQURA_BC_SERVER__LISTEN` the program already has) and
 /// `data_dir`, configured against the stand-ins as `spawn_app` configures the in-process app,
 /// its job retries as fast as `retry_ms` (base, max), stderr to `log`: the real process, for
 /// tests that kill it.
@@ -321,12 +322,20 @@ pub fn serve(
 ) -> std::process::Child {
     use std::process::Stdio;
     let base = bc.base_url().as_str().trim_end_matches('/').to_string();
-    let listen = address.trim_start_matches("http://");
+    // A listen address the caller set (another interface, the same port) is kept.
+    if !program
+        .get_envs()
+        .any(|(k, _)| k == "SEQURA_BC_SERVER__LISTEN")
+    {
+        program.env(
+            "SEQURA_BC_SERVER__LISTEN",
+            address.trim_start_matches("http://"),
+        );
+    }
     program
         .arg("serve")
         .env("HOME", data_dir)
         .env("SEQURA_BC_STORAGE__DATA_DIR", data_dir)
-        .env("SEQURA_BC_SERVER__LISTEN", listen)
         .env("SEQURA_BC_SERVER__PUBLIC_URL", address)
         .env("SEQURA_BC_BIGCOMMERCE__CLIENT_ID", bc.client_id())
         .env("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", bc.client_secret())

@@ -149,6 +149,14 @@ pub enum Action {
         order: usize,
         status: usize,
     },
+    /// Shopper: comes back to the cart of an attempt that did not go through (seQura cancelled
+    /// it after review, or its form was left open: a reload) and pays it with seQura, approved.
+    /// A cart nobody paid must still be payable.
+    ComeBack {
+        store: usize,
+        attempt: usize,
+        method: usize,
+    },
     /// Merchant: changes the order-status mapping (indexes into `MAPPABLE`).
     Mapping {
         store: usize,
@@ -240,6 +248,7 @@ impl Action {
             Action::Complete { .. } => "complete",
             Action::Return { .. } => "return_url",
             Action::PayOtherwise { .. } => "pay_otherwise",
+            Action::ComeBack { .. } => "come_back",
             Action::Flood {
                 real_ids: false,
                 many: false,
@@ -329,6 +338,8 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
             .prop_map(|(store, attempt, profile)| Action::Complete { store, attempt, profile }),
         2 => (s.clone(), n.clone()).prop_map(|(store, attempt)| Action::Return { store, attempt }),
         2 => (s.clone(), n.clone()).prop_map(|(store, cart)| Action::PayOtherwise { store, cart }),
+        2 => (s.clone(), n.clone(), 0..METHODS.len())
+            .prop_map(|(store, attempt, method)| Action::ComeBack { store, attempt, method }),
         1 => (s.clone(), prop_oneof![Just(40usize), Just(160)], any::<bool>(), any::<bool>())
             .prop_map(|(store, calls, real_ids, many)| Action::Flood { store, calls, real_ids, many }),
     ];

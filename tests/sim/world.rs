@@ -24,6 +24,8 @@ const SIM_PASSWORD: &str = "sim-password";
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub order_id: u64,
+    /// The BigCommerce checkout (cart) it pays.
+    pub checkout: String,
     pub uuid: String,
     pub method: &'static str,
 }
@@ -62,6 +64,28 @@ pub struct StoreSim {
     pub paid_otherwise: Vec<u64>,
 }
 
+/// Counts of what the services had received from the app when it was killed.
+pub struct CrashMark {
+    /// Updates each seQura order (by uuid) had received.
+    pub updates: std::collections::HashMap<String, usize>,
+    /// Requests BigCommerce had received (its request log's length).
+    pub requests: usize,
+}
+
+impl CrashMark {
+    fn now(app: &TestApp) -> Self {
+        CrashMark {
+            updates: app
+                .sequra
+                .orders()
+                .into_iter()
+                .map(|o| (o.uuid.clone(), o.updates.len()))
+                .collect(),
+            requests: app.bc.requests().len(),
+        }
+    }
+}
+
 pub struct World {
     pub app: TestApp,
     pub stores: Vec<StoreSim>,
@@ -70,6 +94,12 @@ pub struct World {
     pub server_errors: Vec<String>,
     /// BigCommerce order writes failed on purpose (each is written again).
     pub injected_put_failures: usize,
+    /// What the services had received when each crash killed the app: an effect the killed
+    /// app had made but not yet recorded is made again after the restart (seQura has no way
+    /// to read an order back first), and only such a repeat is allowed.
+    pub crash_marks: Vec<CrashMark>,
+    /// The last start's answer (its status, and its body when it was refused).
+    last_start: Option<String>,
     outage: bool,
     held: bool,
     customers: u64,
@@ -171,6 +201,12 @@ fn in_memory() -> Option<&'static std::path::Path> {
     writable.then_some(shm)
 }
 
+/// Whether this machine can listen on IPv6 (and IPv4 through the same socket).
+fn dual_stack() -> bool {
+    static DUAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DUAL.get_or_init(|| std::net::TcpListener::bind("[::]:0").is_ok())
+}
+
 fn pick<T>(items: &[T], i: usize) -> Option<&T> {
     (!items.is_empty()).then(|| &items[i % items.len()])
 }
@@ -228,6 +264,8 @@ impl World {
             coverage: Coverage::default(),
             server_errors: Vec::new(),
             injected_put_failures: 0,
+            crash_marks: Vec::new(),
+            last_start: None,
             outage: false,
             held: false,
             customers: 0,
@@ -254,7 +292,11 @@ impl World {
             served.child.kill().unwrap(); // SIGKILL
             served.child.wait().unwrap();
         }
+        self.crash_marks.push(CrashMark::now(&self.app));
         self.served = Some(self.serve().await);
+        if dual_stack() {
+            self.coverage.act("listen_on_ipv6_behind_proxy");
+        }
     }
 
     /// Time passes at once for the app and both services. The app's own process (after a
@@ -310,6 +352,14 @@ impl World {
         );
         program.env(sequra_bc::clock::FILE_ENV, &clock);
         program.env("SEQURA_BC_SERVER__TRUSTED_PROXIES", PROXY);
+        // The app's own process listens on every IPv6 and IPv4 address where the machine
+        // has IPv6: the proxy's 127.0.0.1 then arrives as ::ffff:127.0.0.1, and must still be
+        // the trusted proxy whose X-Forwarded-For names the shopper (issue 31 §1.4; start
+        // checks seQura got the shopper's address).
+        let port = self.app.address.rsplit(':').next().unwrap_or_default();
+        if dual_stack() {
+            program.env("SEQURA_BC_SERVER__LISTEN", format!("[::]:{port}"));
+        }
         let mut child = helpers::serve(
             program,
             data,
@@ -477,6 +527,11 @@ impl World {
                     Err(_) => false,
                 }
             }
+            Action::ComeBack {
+                store,
+                attempt,
+                method,
+            } => self.come_back(*store, *attempt, *method).await,
             Action::Return { store, attempt } => {
                 let Some(a) = pick(&self.stores[*store].attempts, *attempt).cloned() else {
                     return false;
@@ -898,13 +953,14 @@ impl World {
             .app
             .http
             .post(format!("{}/checkout/{hash}/start", self.app.address))
-            .header("x-forwarded-for", shopper)
+            .header("x-forwarded-for", &shopper)
             .json(&serde_json::json!({ "checkoutId": checkout, "product": METHODS[method] }))
             .send()
             .await
             .unwrap();
         let status = resp.status().as_u16();
         self.answered(format!("start {checkout}"), status);
+        self.last_start = Some(format!("{status}"));
         // A flood with this store's real checkout ids spends their own limits (by design: a
         // checkout's calls are bounded whoever makes them); any other 429 is a failure.
         let flooded = self.real_ids_flooded[store].is_some_and(|t| sequra_bc::clock::instant() < t);
@@ -914,12 +970,11 @@ impl World {
             ));
         }
         if status != 200 {
+            let body = resp.text().await.unwrap_or_default();
             if debug() {
-                eprintln!(
-                    "start {checkout}: {status} {}",
-                    resp.text().await.unwrap_or_default()
-                );
+                eprintln!("start {checkout}: {status} {body}");
             }
+            self.last_start = Some(format!("{status} {body}"));
             return false;
         }
         let body: Value = resp.json().await.unwrap();
@@ -950,11 +1005,94 @@ impl World {
             })
             .map(|o| o.uuid);
         let Some(uuid) = uuid else { return false };
+        if let Some(o) = self.app.sequra.order(&uuid) {
+            let seen = o.solicited["customer"]["ip_number"]
+                .as_str()
+                .unwrap_or_default();
+            if seen != shopper {
+                self.other_failures.push(format!(
+                    "seQura was told the shopper of {checkout} is at {seen:?}, not {shopper} \
+                     (the address the trusted proxy gave)"
+                ));
+            }
+        }
         self.stores[store].attempts.push(Attempt {
             order_id,
+            checkout: checkout.clone(),
             uuid,
             method: METHODS[method],
         });
+        true
+    }
+
+    /// The shopper of a failed or abandoned attempt pays its cart with seQura after all. When
+    /// nothing else stands in the way (the store sells with seQura, the services answer, no
+    /// flood spends the shoppers' limits, the cart was paid by no one and is not being paid),
+    /// the start must be served and the approval placed (invariant 1 checks the placement).
+    async fn come_back(&mut self, store: usize, attempt: usize, method: usize) -> bool {
+        let s = &self.stores[store];
+        let sequra = self.app.sequra.clone();
+        let state = move |uuid: &str| sequra.order(uuid).map(|o| o.state);
+        let unpaid: Vec<&Attempt> = s
+            .attempts
+            .iter()
+            .filter(|a| matches!(state(&a.uuid).as_deref(), Some("cancelled" | "solicited")))
+            .collect();
+        let Some(a) = pick(&unpaid, attempt).map(|a| (*a).clone()) else {
+            return false;
+        };
+        let hash = s.hash.clone();
+        let being_paid = s.attempts.iter().any(|o| {
+            o.checkout == a.checkout
+                && matches!(state(&o.uuid).as_deref(), Some("on_hold" | "confirmed"))
+        });
+        let flooded = self
+            .flooded_until
+            .is_some_and(|t| sequra_bc::clock::instant() < t)
+            || self.real_ids_flooded[store].is_some_and(|t| sequra_bc::clock::instant() < t);
+        let must_pay = s.installed
+            && s.connected
+            && !being_paid
+            && !self.outage
+            && !self.bc_failing
+            && !flooded
+            && self.app.bc.pending_failures() == 0
+            && self.app.bc.checkout(&hash, &a.checkout).is_some();
+        let Some(cart) = s.carts.iter().position(|c| *c == a.checkout) else {
+            return false;
+        };
+        let before = self.stores[store].attempts.len();
+        let started = self.start(store, cart, method).await;
+        // A method seQura does not offer for this cart's amount is no way back for it.
+        let ineligible = self
+            .last_start
+            .as_deref()
+            .is_some_and(|s| s.contains("err_method_not_eligible"));
+        if !started {
+            if must_pay && !ineligible {
+                self.other_failures.push(format!(
+                    "{hash}: the shopper came back to cart {} (attempt {} {}) and could not \
+                     start paying it with seQura ({})",
+                    a.checkout,
+                    a.uuid,
+                    state(&a.uuid).unwrap_or_default(),
+                    self.last_start.clone().unwrap_or_default()
+                ));
+            }
+            return true;
+        }
+        let complete = Action::Complete {
+            store,
+            attempt: before,
+            profile: super::Profile::Approve,
+        };
+        if !Box::pin(self.apply(&complete)).await && must_pay {
+            self.other_failures.push(format!(
+                "{hash}: the shopper came back to cart {} and seQura's form could not be completed",
+                a.checkout
+            ));
+        }
+        self.quiet(false).await;
         true
     }
 
