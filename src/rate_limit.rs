@@ -78,8 +78,13 @@ impl RateLimiter {
 
     /// How many times `key` was counted in its open window (0: not at all), counting nothing.
     pub fn count(&self, key: impl Hash) -> u32 {
+        self.count_at(key, crate::clock::instant())
+    }
+
+    /// [`Self::count`] at `now` (for callers that read the clock once).
+    pub fn count_at(&self, key: impl Hash, now: Instant) -> u32 {
         let hash = self.hasher.hash_one(key);
-        let now = self.secs(crate::clock::instant());
+        let now = self.secs(now);
         let set = (hash as usize) & (self.sets - 1);
         let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         table.counters[set * WAYS..(set + 1) * WAYS]

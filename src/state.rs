@@ -52,6 +52,8 @@ pub struct Shared {
     pub unknown_checkouts: RateLimiter,
     /// Checkout ids BigCommerce answered for, per store, within `SEEN_CHECKOUT_FOR`.
     pub seen_checkouts: RateLimiter,
+    /// Checkouts read in the last seconds, for `methods` only.
+    pub recent_checkouts: Arc<crate::checkout::recent::RecentCheckouts>,
     /// The `Content-Security-Policy` of every page, built once.
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -107,6 +109,7 @@ impl AppState {
             rate_limiter: RateLimiter::default(),
             unknown_checkouts: RateLimiter::new(UNKNOWN_CHECKOUT_FOR, 16 * 1024),
             seen_checkouts: RateLimiter::new(SEEN_CHECKOUT_FOR, 16 * 1024),
+            recent_checkouts: Arc::default(),
             trusted_proxies,
             content_security_policy,
             jobs,

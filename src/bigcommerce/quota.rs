@@ -10,6 +10,14 @@
 //! Calls about a checkout already seen draw on the rest, so a shopper past the first lookup
 //! is served whatever the number of addresses flooding.
 //!
+//! Addresses come in blocks an attacker gets at once (an IPv6 /48 holds 65 536 /64s and is
+//! handed out free; an IPv4 /24 is one rented range), so each caller's block
+//! ([`crate::domain::caller_block`]) is counted too: all the callers of a block together may
+//! spend only what two callers may, in all and on unseen ids. Two, not one: a block also
+//! holds honest neighbours (an office, a carrier's address pool) whose new shoppers must not
+//! be refused for one another; and however many /64s an attacker's /48 holds, it spends no
+//! more than two of them.
+//!
 //! Every call is counted here before it is sent, so calls in flight are counted too (many
 //! concurrent shopper requests all pass a check made only against the last answer). Answers
 //! then correct the count downwards only: within a window an answer reflects fewer calls than
@@ -32,6 +40,8 @@ const CALLER_DIVISOR: u64 = 4;
 const UNSEEN_DIVISOR: u64 = 2;
 /// ...and one caller 1/this of that.
 const CALLER_UNSEEN_DIVISOR: u64 = 8;
+/// One block of callers may spend what this many callers may.
+const BLOCK_CALLERS: u64 = 2;
 /// Callers counted at once (a fixed table: made-up addresses never grow it).
 const CALLERS: usize = 64 * 1024;
 /// BigCommerce's window (spec §7).
@@ -72,11 +82,22 @@ pub enum Refused {
     Caller(Duration),
 }
 
+/// How wide a caller's counter is.
+#[derive(Clone, Copy, Hash)]
+enum Width {
+    /// The caller's network ([`crate::domain::caller_network`]).
+    Caller,
+    /// Its block ([`crate::domain::caller_block`]).
+    Block,
+}
+
 /// Counts per store and per caller. Bounded by the installed stores (only a store found
 /// installed gets an API client) and by [`CALLERS`].
 pub struct QuotaBook {
     stores: Mutex<HashMap<String, Reading>>,
-    /// Per (store, caller): calls, and lookups of unseen ids, in windows of [`WINDOW`].
+    /// Per (store, caller or block): calls, and lookups of unseen ids, in windows of
+    /// [`WINDOW`]. A fixed table: made-up addresses push out the least recently used, never
+    /// grow it.
     callers: RateLimiter,
 }
 
@@ -118,20 +139,31 @@ impl QuotaBook {
             if unseen && r.unseen >= unseen_share {
                 return Err(Refused::Store(wait));
             }
-            let per_caller = |n: u64| u32::try_from(n.max(1)).unwrap_or(u32::MAX);
-            let caller_unseen = per_caller(unseen_share / CALLER_UNSEEN_DIVISOR);
-            if (unseen
-                && !self
-                    .callers
-                    .allow_at((store, caller, true), caller_unseen, now))
-                || !self.callers.allow_at(
-                    (store, caller, false),
-                    per_caller(share / CALLER_DIVISOR),
-                    now,
-                )
-            {
+            let limit = |n: u64| u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+            let (all, unseen_part) = (share / CALLER_DIVISOR, unseen_share / CALLER_UNSEEN_DIVISOR);
+            let block = caller.map(crate::domain::caller_block);
+            let counters = [
+                (Width::Caller, caller, false, limit(all)),
+                (Width::Block, block, false, limit(all * BLOCK_CALLERS)),
+                (Width::Caller, caller, true, limit(unseen_part)),
+                (
+                    Width::Block,
+                    block,
+                    true,
+                    limit(unseen_part * BLOCK_CALLERS),
+                ),
+            ];
+            let counters = counters.iter().filter(|c| unseen || !c.2);
+            // Every counter is checked before any is counted: a call refused by one does not
+            // use up another.
+            if counters.clone().any(|&(width, ip, u, most)| {
+                self.callers.count_at((store, width, ip, u), now) >= most
+            }) {
                 // The caller's window is its own (it opened at its first call): at most ours.
                 return Err(Refused::Caller(WINDOW));
+            }
+            for &(width, ip, u, most) in counters {
+                self.callers.allow_at((store, width, ip, u), most, now);
             }
             if unseen {
                 r.unseen += 1;
@@ -203,13 +235,14 @@ pub fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    /// A different caller each time, so that only the store's share limits.
+    /// A different caller (of a different block) each time, so that only the store's share
+    /// limits.
     fn shopper() -> Spender {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         Spender::Shopper {
-            caller: Some(IpAddr::V4(n.into())),
+            caller: Some(IpAddr::V4((n << 8).into())),
             unseen: false,
         }
     }
@@ -244,11 +277,12 @@ mod tests {
             78 - 19,
             "315 / 4 in all"
         );
-        assert!(book.spend("s", caller("203.0.113.2", true), t0).is_ok());
-        // Many callers of unseen ids together: 157 in all, then the seen go on.
+        assert!(book.spend("s", caller("198.51.100.2", true), t0).is_ok());
+        // Many callers (of as many blocks) of unseen ids together: 157 in all, then the seen
+        // go on.
         let unseen = (0..500)
             .filter(|i| {
-                let ip = IpAddr::V4((0x0a00_0000 + i).into());
+                let ip = IpAddr::V4((0x0a00_0000 + (i << 8)).into());
                 book.spend(
                     "s",
                     Spender::Shopper {
@@ -266,6 +300,81 @@ mod tests {
         // A new window starts every count again.
         let later = t0 + WINDOW;
         assert!(book.spend("s", caller("203.0.113.1", true), later).is_ok());
+    }
+
+    /// Issue 31 (1.3, review 2): 200 /64s of one /48 (cheap to hold) look up made-up ids
+    /// only as often as two callers; the part for unseen ids is left to new shoppers elsewhere.
+    #[test]
+    fn the_callers_of_one_block_look_up_unseen_ids_as_two_callers() {
+        let book = QuotaBook::default();
+        let t0 = Instant::now();
+        book.record("s", 200, &headers(450, 450, 30_000), t0);
+        let flood = (0..200u32)
+            .filter(|i| {
+                let ip = format!("2001:db8:0:{i:x}::1");
+                book.spend("s", caller(&ip, true), t0).is_ok()
+            })
+            .count();
+        assert_eq!(flood, 38, "157 / 8, twice, for the whole /48");
+        assert_eq!(
+            book.spend("s", caller("2001:db8:0:ff::1", true), t0),
+            Err(Refused::Caller(WINDOW))
+        );
+        // The same for the addresses of one IPv4 /24.
+        let flood = (0..=255u32)
+            .filter(|i| {
+                let ip = IpAddr::V4((0xcb00_7100 + i).into());
+                book.spend(
+                    "s",
+                    Spender::Shopper {
+                        caller: Some(ip),
+                        unseen: true,
+                    },
+                    t0,
+                )
+                .is_ok()
+            })
+            .count();
+        assert_eq!(flood, 38, "157 / 8, twice, for the whole /24");
+        // 76 of 157 spent: a new shopper of another block, and its next call about the id
+        // now seen.
+        assert!(book.spend("s", caller("198.51.100.9", true), t0).is_ok());
+        assert!(book.spend("s", caller("198.51.100.9", false), t0).is_ok());
+        // A /64 of the flooding /48 is still served for ids already seen.
+        assert!(
+            book.spend("s", caller("2001:db8:0:7::1", false), t0)
+                .is_ok()
+        );
+    }
+
+    /// Issue 31 (1.3, review 3): the /64s of one /48 spend at most half of the shoppers' share
+    /// (two callers' parts) however many of them call; one of them a quarter.
+    #[test]
+    fn one_block_spends_at_most_half_of_the_shoppers_share() {
+        let book = QuotaBook::default();
+        let t0 = Instant::now();
+        book.record("s", 200, &headers(450, 450, 30_000), t0);
+        let per_caller: Vec<usize> = (0..6u32)
+            .map(|i| {
+                let ip = format!("2001:db8:1:{i:x}::1");
+                (0..500)
+                    .take_while(|_| book.spend("s", caller(&ip, false), t0).is_ok())
+                    .count()
+            })
+            .collect();
+        assert_eq!(
+            per_caller,
+            [78, 78, 0, 0, 0, 0],
+            "315 / 4 each, twice that in all"
+        );
+        assert!(book.spend("s", caller("198.51.100.9", false), t0).is_ok());
+        assert!(book.spend("s", caller("2001:db8:2::1", false), t0).is_ok());
+        // The block's window ends with its first call's.
+        let later = t0 + WINDOW;
+        assert!(
+            book.spend("s", caller("2001:db8:1:5::1", false), later)
+                .is_ok()
+        );
     }
 
     fn headers(left: u64, quota: u64, reset_ms: u64) -> HeaderMap {

@@ -41,12 +41,23 @@ pub struct Eligibility {
     pub methods: Vec<(OfferedMethod, PaymentMethod)>,
 }
 
+/// How the checkout is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// From BigCommerce now: for anything that makes an order, a solicitation or a payment.
+    Fresh,
+    /// A read of the last seconds will do ([`crate::checkout::recent`]): only for showing the
+    /// buttons, which `start` checks again with a fresh read.
+    Recent,
+}
+
 /// The methods this checkout may offer; `None` when seQura is not offered at all (not
 /// connected, wrong currency or country, IP not allowed, excluded item).
 pub async fn eligible(
     state: &AppState,
     store: &StoreHash,
     checkout_id: &str,
+    read: Read,
     amount_hint: Option<i64>,
     shopper_ip: Option<IpAddr>,
 ) -> Result<Option<Eligibility>, AppError> {
@@ -61,23 +72,16 @@ pub async fn eligible(
     // each caller spends only its part of the rest; an id not seen to exist yet (all that a
     // flood of made-up ids has) is looked up from the part such lookups may spend.
     let api = store_api(state, store).await?.for_shopper(shopper_ip);
-    let seen = state.seen_checkouts.count(key) > 0;
-    let lookup = if seen {
-        api.checkout(checkout_id).await
-    } else {
-        api.for_unseen_checkout().checkout(checkout_id).await
+    let recent = match read {
+        Read::Recent => state
+            .recent_checkouts
+            .get(store, checkout_id, crate::clock::instant()),
+        Read::Fresh => None,
     };
-    let checkout = match lookup {
-        Ok(c) => c,
-        Err(crate::bigcommerce::client::BcError::NotFound(_)) => {
-            state.unknown_checkouts.allow(key, u32::MAX);
-            return Err(AppError::NotFound);
-        }
-        Err(e) => return Err(e.into()),
+    let checkout = match recent {
+        Some(c) => c,
+        None => read_checkout(state, &api, store, checkout_id).await?,
     };
-    if !seen {
-        state.seen_checkouts.allow(key, u32::MAX);
-    }
     if !checkout.cart.currency.eq_ignore_ascii_case("EUR") {
         return Ok(None);
     }
@@ -160,6 +164,39 @@ pub async fn eligible(
         merchant_ref,
         methods,
     }))
+}
+
+/// The checkout from BigCommerce, for a shopper: an id not seen to exist yet is looked up
+/// from the part of the shoppers' share such lookups may spend, one BigCommerce answers 404
+/// for is remembered as unknown, and the read is kept for `methods`.
+async fn read_checkout(
+    state: &AppState,
+    api: &StoreApi,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> Result<Checkout, AppError> {
+    let key = (store, checkout_id);
+    let seen = state.seen_checkouts.count(key) > 0;
+    let lookup = if seen {
+        api.checkout(checkout_id).await
+    } else {
+        api.for_unseen_checkout().checkout(checkout_id).await
+    };
+    let checkout = match lookup {
+        Ok(c) => c,
+        Err(crate::bigcommerce::client::BcError::NotFound(_)) => {
+            state.unknown_checkouts.allow(key, u32::MAX);
+            return Err(AppError::NotFound);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !seen {
+        state.seen_checkouts.allow(key, u32::MAX);
+    }
+    state
+        .recent_checkouts
+        .put(store, checkout_id, &checkout, crate::clock::instant());
+    Ok(checkout)
 }
 
 /// The merchant's cached methods, imported again when missing or stale.

@@ -8,6 +8,7 @@ pub mod eligibility;
 pub mod notification;
 pub mod other_payment;
 pub mod payment;
+pub mod recent;
 
 pub use cart::{
     CartError, CartInput, amount_due, build_cart, customer, delivery_address, delivery_method,

@@ -57,7 +57,15 @@ pub async fn start(
 ) -> Result<Started, AppError> {
     let lock = checkout_lock(state, store, checkout_id);
     let _guard = lock.lock().await;
-    let Some(e) = eligibility::eligible(state, store, checkout_id, amount_hint, shopper.ip).await?
+    let Some(e) = eligibility::eligible(
+        state,
+        store,
+        checkout_id,
+        eligibility::Read::Fresh,
+        amount_hint,
+        shopper.ip,
+    )
+    .await?
     else {
         return Err(AppError::Forbidden(Public::new("err_sequra_not_available")));
     };

@@ -24,6 +24,19 @@ pub fn caller_network(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The network block a caller belongs to, as limits on what a whole block may spend count it:
+/// an IPv4 address's /24, or an IPv6 address's /48 (one site's allocation: a tunnel broker
+/// hands one out free, and it holds 65 536 /64s, so a /64 alone is no cost to an attacker).
+/// A mapped IPv4 address is the IPv4 address.
+pub fn caller_block(ip: IpAddr) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 80) - 1),
+        )),
+        IpAddr::V4(v4) => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) & !0xff)),
+    }
+}
+
 /// A network (`10.0.0.0/8`, `fd00::/8`) or a single address (a /32 or a /128). Parsed from
 /// either form, so lists stored as bare addresses before ranges existed read as before; a
 /// range written with host bits (`192.168.1.10/24`) is its network (`192.168.1.0/24`).
@@ -178,6 +191,18 @@ mod tests {
         assert_ne!(n("2001:db8:1:3::1"), "2001:db8:1:2::");
         assert_eq!(n("::ffff:203.0.113.7"), "203.0.113.7");
         assert_eq!(n("203.0.113.7"), "203.0.113.7");
+    }
+
+    /// Issue 31 (1.3): the /64s of one /48, and the addresses of one /24, are one block.
+    #[test]
+    fn a_block_is_an_ipv6_48_or_an_ipv4_24() {
+        let b = |s: &str| caller_block(s.parse().unwrap()).to_string();
+        assert_eq!(b("2001:db8:0:c7::1"), "2001:db8::");
+        assert_eq!(b("2001:db8:0:ffff:1::"), "2001:db8::");
+        assert_eq!(b("2001:db8:1:0::1"), "2001:db8:1::");
+        assert_eq!(b("203.0.113.7"), "203.0.113.0");
+        assert_eq!(b("::ffff:203.0.113.200"), "203.0.113.0");
+        assert_ne!(b("203.0.114.7"), "203.0.113.0");
     }
 
     #[test]

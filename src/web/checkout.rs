@@ -114,6 +114,8 @@ pub fn routes(
                             &state,
                             &store,
                             checkout.as_str(),
+                            // Showing buttons only: `start` reads the checkout afresh.
+                            eligibility::Read::Recent,
                             body.amount,
                             ip,
                         )

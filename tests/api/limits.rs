@@ -34,9 +34,10 @@ async fn behind_proxy() -> TestApp {
         .0
 }
 
-/// The `i`th of many shoppers' addresses.
+/// The `i`th of many shoppers' addresses, each of a network of its own (the addresses of one
+/// /24 share a limit).
 fn shopper(i: usize) -> String {
-    format!("10.1.{}.{}", i / 256, i % 256)
+    format!("10.{}.{}.1", i / 256, i % 256)
 }
 
 fn checkout_calls(app: &TestApp, checkout: &str) -> usize {
@@ -54,16 +55,25 @@ fn checkout_calls(app: &TestApp, checkout: &str) -> usize {
 async fn a_methods_flood_stops_at_the_quota_reserve_and_order_sync_still_gets_through() {
     let app = behind_proxy().await;
     let (order, uuid) = paid_order(&app, &[(101, 1)]).await;
-    let checkouts: Vec<String> = (0..3)
+    // Checkouts seen to exist, whose last reads are too old to answer `methods`: each call
+    // of the flood's first round costs a BigCommerce read.
+    let checkouts: Vec<String> = (0..60)
         .map(|_| app.bc.create_checkout(STORE, &[(104, 1)], "ES"))
         .collect();
+    for (i, checkout) in checkouts.iter().enumerate() {
+        let status = methods_from(&app, &shopper(1000 + i), checkout)
+            .await
+            .status();
+        assert_eq!(status, 200);
+    }
+    tokio::time::sleep(sequra_bc::checkout::recent::FRESH_FOR).await;
     // 100 calls left in this window, of which 30 are the reserve.
     let quota = app.bc.rate_limit_used(STORE) + 100;
     app.bc.set_rate_limit_quota(quota);
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for i in 0..150 {
-        let resp = methods_from(&app, &shopper(i), &checkouts[i % 3]).await;
+        let resp = methods_from(&app, &shopper(i), &checkouts[i % checkouts.len()]).await;
         if resp.status() == 503 {
             retry_after = resp.headers().get("retry-after").cloned();
         }
@@ -138,6 +148,35 @@ async fn concurrent_methods_calls_leave_the_reserve_alone() {
     let left = quota - app.bc.rate_limit_used(STORE);
     assert!(left >= 29, "{left} left of the 30 reserved");
     assert_eq!(app.bc.rate_limited_answers(STORE), 0);
+}
+
+/// Issue 31 (1.3, review 3): `methods` asked again about the same cart within a few seconds
+/// answers from the last read, without a BigCommerce call; `start` always reads the checkout
+/// afresh, so what changed meanwhile (here the country) is what decides.
+#[tokio::test]
+async fn repeated_methods_calls_cost_one_read_and_start_reads_the_checkout_afresh() {
+    let app = behind_proxy().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    for _ in 0..20 {
+        let resp = methods_from(&app, "198.51.100.9", &checkout).await;
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(body["methods"].to_string().contains("i1"), "{body}");
+    }
+    assert_eq!(checkout_calls(&app, &checkout), 1, "one read for 20 calls");
+    // The shopper ships abroad: seQura is not offered there.
+    assert!(app.bc.set_shipping_country(STORE, &checkout, "US"));
+    let resp = app
+        .http
+        .post(format!("{}/checkout/{STORE}/start", app.address))
+        .header("X-Forwarded-For", "198.51.100.9")
+        .json(&json!({ "checkoutId": checkout, "product": "i1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "start read the checkout as it is now");
+    assert_eq!(checkout_calls(&app, &checkout), 2);
+    assert!(app.sequra.orders().is_empty(), "nothing solicited");
 }
 
 /// B9: a checkout id BigCommerce does not know is asked for once; its repeats, and ids of

@@ -27,7 +27,6 @@ async fn call(app: &TestApp, action: &str, from: &str, checkout: &str) -> u16 {
 /// the quota kept for ids never seen; every shopper arriving afterwards has an id never seen
 /// (its first `methods`) and is refused 503 until the window ends.
 #[tokio::test]
-#[ignore = "open (issue 31 review 2): made-up ids from many /64s lock out new shoppers"]
 async fn review_a_flood_from_many_addresses_locks_out_every_new_shopper() {
     let (app, _) = ready_with(|s| s.server.trusted_proxies = "127.0.0.1".into()).await;
     let quota = app.bc.rate_limit_used(STORE) + 200;
@@ -193,7 +192,6 @@ async fn review_an_uninstalled_stores_merchant_ref_is_taken_and_its_numbers_coll
 /// (each costs a checkout read; per checkout 60 a minute are let through), and every shopper,
 /// seen ones included, gets 503.
 #[tokio::test]
-#[ignore = "open (issue 31 review 3): real carts from a few addresses spend the shopper share"]
 async fn review_a_flood_of_real_carts_from_a_few_addresses_spends_the_whole_shopper_share() {
     let (app, _) = ready_with(|s| s.server.trusted_proxies = "127.0.0.1".into()).await;
     let honest = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
