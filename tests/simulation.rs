@@ -126,7 +126,11 @@ mod regressions {
                 attempt: 7,
                 concurrent: false,
             },
-            Action::PayOtherwise { store: 0, cart: 1 },
+            Action::PayOtherwise {
+                store: 0,
+                cart: 1,
+                reuse: false,
+            },
             Action::DelayJobs { secs: 1 },
         ]);
     }
@@ -350,6 +354,89 @@ mod regressions {
                 on: false,
             },
             Action::ShipOne { store: 0, order: 6 },
+        ]);
+    }
+
+    /// Issue 31 §1.1 with BigCommerce completing the app's own Incomplete order when the
+    /// shopper pays by bank transfer in another tab (undocumented whether it does): seQura's
+    /// approval must not charge that order again.
+    #[test]
+    fn a_bank_transfer_completing_the_apps_own_order_is_not_charged_again() {
+        holds(&[
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 0,
+            },
+            Action::PayOtherwise {
+                store: 0,
+                cart: 0,
+                reuse: true,
+            },
+            Action::Complete {
+                store: 0,
+                attempt: 0,
+                profile: Profile::Approve,
+            },
+        ]);
+    }
+
+    /// Soak seed 502575: paid by bank transfer in another tab while seQura's form was open,
+    /// that order archived by the merchant, then seQura approved: the orders list leaves
+    /// archived orders out, and the app confirmed a cart sold already.
+    #[test]
+    fn a_bank_transfer_archived_before_sequras_approval_is_still_a_sale() {
+        holds(&[
+            Action::ShipAll { store: 0, order: 0 },
+            Action::Purchase {
+                store: 0,
+                items: vec![(6, 1)],
+                method: 1,
+                profile: Profile::Approve,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::Start {
+                store: 0,
+                cart: 5,
+                method: 0,
+            },
+            Action::ChangeCart {
+                store: 0,
+                cart: 0,
+                product: 0,
+            },
+            Action::PayOtherwise {
+                store: 0,
+                cart: 5,
+                reuse: false,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::ShipAll { store: 0, order: 5 },
+            Action::Archive { store: 0, order: 6 },
+            Action::Start {
+                store: 1,
+                cart: 4,
+                method: 1,
+            },
+            Action::ShipAll { store: 1, order: 7 },
+            Action::Complete {
+                store: 0,
+                attempt: 5,
+                profile: Profile::Approve,
+            },
         ]);
     }
 

@@ -5135,3 +5135,41 @@ async fn paying_a_checkout_otherwise_converts_the_cart_into_an_order_of_its_own(
     assert_eq!(h.bc.pay_checkout_otherwise("nostore", &id), None);
     assert_eq!(h.bc.orders("storea").len(), 2);
 }
+
+/// The other way BigCommerce may behave (undocumented): its checkout completes the Incomplete
+/// order the app made from the cart, without a `store/order/created` of its own.
+#[tokio::test]
+async fn paying_otherwise_may_complete_the_apps_own_incomplete_order() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let rx = receiver(&[], 200).await;
+    h.create_hook(&token, "store/order/*", &rx.url).await;
+    h.create_hook(&token, "store/cart/converted", &rx.url).await;
+    h.bc.set_checkout_reuses_incomplete_order(true);
+    let id = h.bc.create_checkout("storea", &[(104, 1)], "ES");
+    let incomplete = h.create_order(&token, &id).await;
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let before = rx.bodies().len();
+
+    let order = h.bc.pay_checkout_otherwise("storea", &id).unwrap();
+    assert_eq!(order, incomplete, "the app's own order is the one paid");
+    let o = h.bc.order("storea", order).unwrap();
+    assert_eq!(o["status_id"], 7);
+    assert_eq!(o["payment_method"], "Transferencia bancaria");
+    assert_eq!(o["payment_provider_id"], "");
+    assert!(h.bc.checkout("storea", &id).is_none());
+    assert_eq!(h.bc.orders("storea").len(), 1);
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    let scopes: Vec<String> = rx.bodies()[before..]
+        .iter()
+        .map(|b| b["scope"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            "store/order/statusUpdated",
+            "store/order/updated",
+            "store/cart/converted"
+        ]
+    );
+}

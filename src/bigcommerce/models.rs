@@ -520,6 +520,9 @@ pub struct OrderSummary {
     pub id: u64,
     #[serde(default)]
     pub status_id: u32,
+    /// Whose payment it carries (the app writes its seQura order's uuid when it places one).
+    #[serde(default, deserialize_with = "opt_string_or_number")]
+    pub payment_provider_id: Option<String>,
     /// RFC 2822.
     #[serde(default)]
     pub date_modified: Option<String>,

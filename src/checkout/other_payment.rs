@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::bigcommerce::models::OrderSummary;
 use crate::db;
 use crate::db::solicitations::Solicitation;
-use crate::domain::StoreHash;
+use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
 use crate::state::AppState;
 use crate::stores::lifecycle;
@@ -66,18 +66,34 @@ async fn ask(
     let api = lifecycle::store_api(state, store).await?;
     let orders = api.orders_of_cart(&s.checkout_id).await?;
     let (hash, checkout_id) = (store.clone(), s.checkout_id.clone());
-    let ours = state
+    let (ours, converted) = state
         .db
-        .call(move |c| db::solicitations::orders_of_checkout(c, &hash, &checkout_id))
+        .call(move |c| {
+            Ok((
+                db::solicitations::orders_of_checkout(c, &hash, &checkout_id)?,
+                db::solicitations::converted_into(c, &hash, &checkout_id)?,
+            ))
+        })
         .await?;
-    Ok(first_sale(&orders, |id| ours.iter().any(|o| o.0 == id)))
+    // The list leaves archived orders out: a sale the merchant archived since is known by
+    // the conversion BigCommerce reported.
+    Ok(first_sale(&orders, &ours).or(converted.map(|o| o.0)))
 }
 
-/// The first order that sold the cart and is not the app's.
-fn first_sale(orders: &[OrderSummary], ours: impl Fn(u64) -> bool) -> Option<u64> {
+/// The first order that sold the cart and is not the app's sale. An order the app made is
+/// its sale only once it carries one of its seQura orders as payment provider (the
+/// placement writes it with the status): whether BigCommerce's checkout completes the app's
+/// own Incomplete order when the shopper pays another way is undocumented [U], and then that
+/// order is the other method's sale.
+fn first_sale(orders: &[OrderSummary], ours: &[(BcOrderId, Option<String>)]) -> Option<u64> {
+    let placed_by_us = |o: &OrderSummary| {
+        ours.iter().any(|(id, uuid)| {
+            id.0 == o.id && uuid.is_some() && o.payment_provider_id.as_deref() == uuid.as_deref()
+        })
+    };
     orders
         .iter()
-        .find(|o| !NOT_A_SALE.contains(&o.status_id) && !ours(o.id))
+        .find(|o| !NOT_A_SALE.contains(&o.status_id) && !placed_by_us(o))
         .map(|o| o.id)
 }
 
@@ -85,26 +101,44 @@ fn first_sale(orders: &[OrderSummary], ours: impl Fn(u64) -> bool) -> Option<u64
 mod tests {
     use super::*;
 
-    fn order(id: u64, status_id: u32) -> OrderSummary {
+    fn order(id: u64, status_id: u32, provider: Option<&str>) -> OrderSummary {
         OrderSummary {
             id,
             status_id,
+            payment_provider_id: provider.map(str::to_owned),
             date_modified: None,
         }
     }
 
     #[test]
-    fn only_another_orders_sale_counts() {
-        let ours = |id| id == 100;
+    fn only_another_payments_sale_counts() {
+        let ours = [(BcOrderId(100), Some("uuid-a".to_owned()))];
+        let ours = &ours[..];
         assert_eq!(first_sale(&[], ours), None);
-        // The app's own order, placed or not, is no other payment.
-        assert_eq!(first_sale(&[order(100, 11)], ours), None);
+        // The app's own order, placed by the app (its seQura order as provider), or not
+        // placed at all, is no other payment.
+        assert_eq!(first_sale(&[order(100, 11, Some("uuid-a"))], ours), None);
+        assert_eq!(first_sale(&[order(100, 0, None)], ours), None);
         // Orders that took no money.
         for status in [0, 4, 5, 6] {
-            assert_eq!(first_sale(&[order(101, status)], ours), None, "{status}");
+            assert_eq!(
+                first_sale(&[order(101, status, None)], ours),
+                None,
+                "{status}"
+            );
         }
         // A bank transfer awaiting payment, a card payment: sales.
-        assert_eq!(first_sale(&[order(100, 0), order(101, 7)], ours), Some(101));
-        assert_eq!(first_sale(&[order(102, 11)], ours), Some(102));
+        let transfer = [order(100, 0, None), order(101, 7, None)];
+        assert_eq!(first_sale(&transfer, ours), Some(101));
+        assert_eq!(first_sale(&[order(102, 11, None)], ours), Some(102));
+        // The app's own Incomplete order, completed by another method: that method's sale.
+        assert_eq!(first_sale(&[order(100, 7, None)], ours), Some(100));
+        assert_eq!(
+            first_sale(&[order(100, 11, Some("other"))], ours),
+            Some(100)
+        );
+        // Made by the app but never solicited: no seQura order of the app's can be its payment.
+        let unsolicited = [(BcOrderId(100), None)];
+        assert_eq!(first_sale(&[order(100, 11, None)], &unsolicited), Some(100));
     }
 }

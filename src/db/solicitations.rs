@@ -197,18 +197,55 @@ pub fn retire(conn: &Connection, id: i64) -> Result<bool, DbError> {
     Ok(n == 1)
 }
 
-/// The BigCommerce orders the app made from a checkout (one per solicitation).
+/// Records that BigCommerce turned the checkout into `order` (`store/cart/converted`), on the
+/// app's solicitations of it, unless `order` is one the app made from it (its own sale, or
+/// its own Incomplete order, whose payment the orders list tells). Whether any was recorded.
+pub fn record_conversion(
+    conn: &Connection,
+    store: &StoreHash,
+    checkout_id: &str,
+    order: BcOrderId,
+) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE solicitations SET converted_into = ?3
+         WHERE store_hash = ?1 AND lower(checkout_id) = lower(?2)
+           AND NOT EXISTS (SELECT 1 FROM solicitations o
+                           WHERE o.store_hash = ?1 AND lower(o.checkout_id) = lower(?2)
+                             AND o.bc_order_id = ?3)",
+        params![store.as_str(), checkout_id, order.0 as i64],
+    )?;
+    Ok(n > 0)
+}
+
+/// The order not the app's that BigCommerce turned the checkout into, if it said so.
+pub fn converted_into(
+    conn: &Connection,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> Result<Option<BcOrderId>, DbError> {
+    let order: Option<i64> = conn.query_row(
+        "SELECT MAX(converted_into) FROM solicitations
+         WHERE store_hash = ?1 AND lower(checkout_id) = lower(?2)",
+        params![store.as_str(), checkout_id],
+        |r| r.get(0),
+    )?;
+    Ok(order.map(|o| BcOrderId(o as u64)))
+}
+
+/// The BigCommerce orders the app made from a checkout (one per solicitation), each with its
+/// solicitation's seQura order uuid once solicited.
 pub fn orders_of_checkout(
     conn: &Connection,
     store: &StoreHash,
     checkout_id: &str,
-) -> Result<Vec<BcOrderId>, DbError> {
+) -> Result<Vec<(BcOrderId, Option<String>)>, DbError> {
     let mut q = conn.prepare_cached(
-        "SELECT bc_order_id FROM solicitations WHERE store_hash = ?1 AND checkout_id = ?2",
+        "SELECT bc_order_id, sequra_uuid FROM solicitations
+         WHERE store_hash = ?1 AND checkout_id = ?2",
     )?;
     let rows = q
         .query_map(params![store.as_str(), checkout_id], |r| {
-            Ok(BcOrderId(r.get::<_, i64>(0)? as u64))
+            Ok((BcOrderId(r.get::<_, i64>(0)? as u64), r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)

@@ -8,7 +8,7 @@ use crate::bigcommerce::client::{AppExtension, BcError, Script, StoreApi, Webhoo
 use crate::db::provisioning::Item;
 
 /// The webhook scopes every store gets (bigcommerce-api.md §2.2).
-pub const WEBHOOK_SCOPES: [&str; 9] = [
+pub const WEBHOOK_SCOPES: [&str; 10] = [
     "store/order/created",
     "store/order/updated",
     "store/order/statusUpdated",
@@ -18,6 +18,9 @@ pub const WEBHOOK_SCOPES: [&str; 9] = [
     "store/shipment/updated",
     "store/shipment/deleted",
     "store/app/uninstalled",
+    // A cart solicited with seQura and sold another way (its sale may be archived before
+    // seQura's approval arrives; see `checkout::other_payment`).
+    "store/cart/converted",
 ];
 
 /// The custom header carrying the per-store webhook secret on every delivery.

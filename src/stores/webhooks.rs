@@ -11,7 +11,7 @@ use crate::db;
 use crate::db::solicitations::SolicitationState;
 use crate::db::stores;
 use crate::db::webhook_events::NewEvent;
-use crate::domain::{BcOrderId, StoreHash};
+use crate::domain::{BcOrderId, CheckoutId, StoreHash};
 use crate::error::{AppError, Public};
 use crate::queue::{self, Job};
 use crate::state::AppState;
@@ -22,12 +22,16 @@ use super::deliveries::delivery_key;
 const SYNC_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The scopes whose deliveries are stored for order management.
-const HANDLED: [&str; 4] = [
+const HANDLED: [&str; 5] = [
     "store/order/",
     "store/shipment/",
     "store/app/uninstalled",
     "store/order/refund/",
+    CART_CONVERTED,
 ];
+
+/// A cart became an order: a solicited cart sold another way (see `other_payment`).
+const CART_CONVERTED: &str = "store/cart/converted";
 
 #[derive(Debug, Deserialize)]
 struct Body {
@@ -40,14 +44,28 @@ struct Body {
     data: Option<Data>,
 }
 
-/// The ids a delivery's `data` carries; the rest of it is skipped unread (no allocation per
-/// delivery for what the app does not use). An id that is not an integer counts as absent.
+/// The ids a delivery's `data` carries; the rest of it is skipped unread. An order's or a
+/// shipment's id is an integer, a cart's a UUID; anything else counts as absent.
 #[derive(Debug, Default, Deserialize)]
 struct Data {
-    #[serde(default, deserialize_with = "integer_or_none")]
-    id: Option<i64>,
+    #[serde(default, deserialize_with = "id_or_none")]
+    id: Option<Id>,
     #[serde(default, rename = "orderId", deserialize_with = "integer_or_none")]
     order_id: Option<i64>,
+}
+
+#[derive(Debug)]
+enum Id {
+    Integer(i64),
+    Cart(CheckoutId),
+}
+
+fn id_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_i64().map(Id::Integer),
+        serde_json::Value::String(s) => CheckoutId::parse(&s).ok().map(Id::Cart),
+        _ => None,
+    })
 }
 
 fn integer_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
@@ -148,8 +166,12 @@ pub async fn receive(
         return Ok(Received::Ignored);
     }
     let data = body.data.unwrap_or_default();
-    let resource_id = data.id;
-    let order_id = if body.scope.starts_with("store/shipment/") {
+    let (resource_id, cart) = match data.id {
+        Some(Id::Integer(id)) => (Some(id), None),
+        Some(Id::Cart(cart)) if body.scope == CART_CONVERTED => (None, Some(cart)),
+        _ => (None, None),
+    };
+    let order_id = if body.scope.starts_with("store/shipment/") || body.scope == CART_CONVERTED {
         data.order_id
     } else if body.scope.starts_with("store/order/") {
         resource_id
@@ -177,6 +199,14 @@ pub async fn receive(
                 }
                 _ => None,
             };
+            if let (Some(cart), Some(order)) = (&cart, order_id.filter(|id| *id > 0)) {
+                db::solicitations::record_conversion(
+                    tx,
+                    &store,
+                    cart.as_str(),
+                    BcOrderId(order as u64),
+                )?;
+            }
             if fresh {
                 db::webhook_events::insert(
                     tx,

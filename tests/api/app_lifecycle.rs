@@ -6,7 +6,7 @@ use sha2::{Digest, Sha384};
 
 use crate::helpers::{session_of, spawn_app, staff_user};
 
-const SCOPES: [&str; 9] = [
+const SCOPES: [&str; 10] = [
     "store/order/created",
     "store/order/updated",
     "store/order/statusUpdated",
@@ -16,6 +16,7 @@ const SCOPES: [&str; 9] = [
     "store/shipment/updated",
     "store/shipment/deleted",
     "store/app/uninstalled",
+    "store/cart/converted",
 ];
 
 fn scopes_of(hooks: &[Value]) -> Vec<String> {

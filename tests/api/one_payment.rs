@@ -69,6 +69,61 @@ async fn a_cart_paid_by_bank_transfer_in_another_tab_is_not_charged_again_by_seq
     assert_eq!(status_of(&app, order), 0);
 }
 
+/// Found by the soak (seed 502575): the shopper pays by bank transfer in another tab and the
+/// merchant archives that order before seQura's approval arrives. BigCommerce's orders list
+/// leaves archived orders out, so the list alone showed no other sale; the conversion
+/// BigCommerce reported (`store/cart/converted`) still tells.
+#[tokio::test]
+async fn a_bank_transfer_archived_before_the_approval_still_stops_sequra_charging() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
+    settled(&app).await;
+    assert!(app.bc.archive_order(STORE, other));
+    settled(&app).await;
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "cancelled");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 0);
+}
+
+/// Whether BigCommerce's checkout pays the app's own Incomplete order when the shopper picks
+/// another method is undocumented [U]: if it does, the order the app made is the one sold by
+/// bank transfer, and seQura must not charge it too.
+#[tokio::test]
+async fn a_bank_transfer_that_completes_the_apps_own_incomplete_order_is_not_charged_again() {
+    let (app, _) = ready().await;
+    app.bc.set_checkout_reuses_incomplete_order(true);
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
+    assert_eq!(other, order, "the stand-in paid the app's own order");
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "cancelled");
+    settled(&app).await;
+    // The bank transfer's sale stands as it was.
+    assert_eq!(status_of(&app, order), 7);
+    let o = app.bc.order(STORE, order).unwrap();
+    assert!(
+        !o["payment_method"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("seQura"),
+        "{o}"
+    );
+}
+
 #[tokio::test]
 async fn when_bigcommerce_cannot_tell_whether_the_cart_was_paid_otherwise_sequra_is_asked_to_retry()
 {

@@ -107,17 +107,23 @@ pub async fn check(world: &mut World) -> Result<(), String> {
         // 10. No cart is paid twice, whatever the payment methods (seQura in one tab, a bank
         //     transfer in another): of the orders made from one cart, one at most was paid,
         //     by the other method or by a seQura approval seQura still holds. (Statuses do
-        //     not tell: a merchant may ship an order seQura cancelled.)
+        //     not tell: a merchant may ship an order seQura cancelled.) Payments are counted,
+        //     not orders: one order paid both ways is two.
         let mut sales_of_cart: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for (id, bc) in &by_id {
             let by_sequra = mine.iter().any(|o| {
                 order_of(o) == Some(*id) && acknowledged(o, "approved") && o.state != "cancelled"
             });
-            if !by_sequra && !s.paid_otherwise.contains(id) {
-                continue;
-            }
+            let otherwise = s.paid_otherwise.contains(id);
             if let Some(cart) = bc["cart_id"].as_str().filter(|c| !c.is_empty()) {
-                sales_of_cart.entry(cart).or_default().push(*id);
+                let sales = sales_of_cart.entry(cart).or_default();
+                sales.extend(std::iter::repeat_n(
+                    *id,
+                    usize::from(by_sequra) + usize::from(otherwise),
+                ));
+                if sales.is_empty() {
+                    sales_of_cart.remove(cart);
+                }
             }
         }
         for (cart, sales) in &sales_of_cart {

@@ -80,8 +80,14 @@ pub enum Action {
     /// Shopper: comes back to an attempt's return URL (early, late, twice).
     Return { store: usize, attempt: usize },
     /// Shopper: pays a cart with another payment method in another tab (a bank transfer):
-    /// BigCommerce turns the cart into an order of its own, whatever seQura's form is doing.
-    PayOtherwise { store: usize, cart: usize },
+    /// BigCommerce turns the cart into an order of its own, whatever seQura's form is doing;
+    /// with `reuse`, BigCommerce completes the Incomplete order the app made from the cart
+    /// instead (undocumented which it does).
+    PayOtherwise {
+        store: usize,
+        cart: usize,
+        reuse: bool,
+    },
     /// Anonymous callers flood a store's checkout endpoints (`methods` and `start`) with
     /// `calls` requests: made-up checkout ids or the store's real ones, from one address or
     /// from many. The honest shoppers' next calls must be served all the same.
@@ -247,7 +253,8 @@ impl Action {
             Action::Start { .. } => "start",
             Action::Complete { .. } => "complete",
             Action::Return { .. } => "return_url",
-            Action::PayOtherwise { .. } => "pay_otherwise",
+            Action::PayOtherwise { reuse: false, .. } => "pay_otherwise",
+            Action::PayOtherwise { reuse: true, .. } => "pay_otherwise_completing_apps_order",
             Action::ComeBack { .. } => "come_back",
             Action::Flood {
                 real_ids: false,
@@ -337,7 +344,8 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
             ])
             .prop_map(|(store, attempt, profile)| Action::Complete { store, attempt, profile }),
         2 => (s.clone(), n.clone()).prop_map(|(store, attempt)| Action::Return { store, attempt }),
-        2 => (s.clone(), n.clone()).prop_map(|(store, cart)| Action::PayOtherwise { store, cart }),
+        2 => (s.clone(), n.clone(), any::<bool>())
+            .prop_map(|(store, cart, reuse)| Action::PayOtherwise { store, cart, reuse }),
         2 => (s.clone(), n.clone(), 0..METHODS.len())
             .prop_map(|(store, attempt, method)| Action::ComeBack { store, attempt, method }),
         1 => (s.clone(), prop_oneof![Just(40usize), Just(160)], any::<bool>(), any::<bool>())

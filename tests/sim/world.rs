@@ -114,9 +114,6 @@ pub struct World {
     throttled_at: Option<std::time::Instant>, // on the app's clock (`sequra_bc::clock::instant`)
     /// Failures set on purpose were still pending when the last action began.
     failures_pending: bool,
-    /// Until when (the app's clock) a flood from many addresses may leave a new honest
-    /// shopper's first call with a 503 (the design's bound: see the README's limits).
-    flooded_until: Option<std::time::Instant>,
     /// Per store, until when its real checkout ids' limits may be spent by a flood.
     real_ids_flooded: Vec<Option<std::time::Instant>>,
     floods: u64,
@@ -273,7 +270,6 @@ impl World {
             bc_failing: false,
             throttled_at: None,
             failures_pending: false,
-            flooded_until: None,
             real_ids_flooded: vec![None; stores],
             floods: 0,
             other_failures: Vec::new(),
@@ -429,11 +425,7 @@ impl World {
         // While BigCommerce fails on purpose, a request that needed it may say so (502, 503
         // with Retry-After); never a 500.
         let upstream = self.bc_failing && matches!(status, 502 | 503);
-        let flooded = status == 503
-            && self
-                .flooded_until
-                .is_some_and(|t| sequra_bc::clock::instant() < t);
-        if status >= 500 && !self.outage && !upstream && !flooded {
+        if status >= 500 && !self.outage && !upstream {
             self.server_errors.push(format!("{what}: {status}"));
         }
     }
@@ -587,12 +579,34 @@ impl World {
                 }
                 true
             }
-            Action::PayOtherwise { store, cart } => {
+            Action::PayOtherwise { store, cart, reuse } => {
                 let s = &self.stores[*store];
-                let Some(checkout) = pick(&s.carts, *cart) else {
+                // Half the time the tab is one whose cart has a seQura form open or in review
+                // (the race that matters); otherwise any cart.
+                let open: Vec<String> = s
+                    .attempts
+                    .iter()
+                    .filter(|a| {
+                        bc.checkout(&s.hash, &a.checkout).is_some()
+                            && self.app.sequra.order(&a.uuid).is_some_and(|o| {
+                                matches!(o.state.as_str(), "solicited" | "on_hold")
+                            })
+                    })
+                    .map(|a| a.checkout.clone())
+                    .collect();
+                let Some(checkout) = pick(&open, *cart / 2)
+                    .filter(|_| *cart % 2 == 0)
+                    .or_else(|| pick(&s.carts, *cart))
+                else {
                     return false;
                 };
-                let Some(order) = bc.pay_checkout_otherwise(&s.hash, checkout) else {
+                bc.set_checkout_reuses_incomplete_order(*reuse);
+                let paid = bc.pay_checkout_otherwise(&s.hash, checkout);
+                if debug() {
+                    eprintln!("pay otherwise {checkout}: {paid:?}");
+                }
+                bc.set_checkout_reuses_incomplete_order(false);
+                let Some(order) = paid else {
                     return false;
                 };
                 self.stores[*store].paid_otherwise.push(order);
@@ -1046,10 +1060,7 @@ impl World {
             o.checkout == a.checkout
                 && matches!(state(&o.uuid).as_deref(), Some("on_hold" | "confirmed"))
         });
-        let flooded = self
-            .flooded_until
-            .is_some_and(|t| sequra_bc::clock::instant() < t)
-            || self.real_ids_flooded[store].is_some_and(|t| sequra_bc::clock::instant() < t);
+        let flooded = self.real_ids_flooded[store].is_some_and(|t| sequra_bc::clock::instant() < t);
         let must_pay = s.installed
             && s.connected
             && !being_paid
@@ -1143,8 +1154,12 @@ impl World {
         let lines_before = self.log_lines();
         let statuses: Vec<u16> = futures_util::stream::iter(0..calls)
             .map(|i| {
-                let address = if many {
-                    format!("198.51.{}.{}", (i / 250) % 250, i % 250 + 1)
+                // Many addresses: one IPv4 /24's and one IPv6 /48's (a /64 each), the most a
+                // single subscriber holds; their limits are the block's.
+                let address = if many && i % 2 == 0 {
+                    format!("198.51.100.{}", (i / 2) % 250 + 1)
+                } else if many {
+                    format!("2001:db8:{round:x}:{:x}::1", i / 2)
                 } else {
                     "203.0.113.9".to_string()
                 };
@@ -1182,9 +1197,6 @@ impl World {
             self.other_failures.push(format!(
                 "a flood of {calls} anonymous requests to {hash} wrote {lines} log lines"
             ));
-        }
-        if many {
-            self.flooded_until = Some(sequra_bc::clock::instant() + Duration::from_secs(31));
         }
         if real_ids {
             self.real_ids_flooded[store] =

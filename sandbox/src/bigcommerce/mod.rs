@@ -615,7 +615,8 @@ impl BigCommerceStandIn {
     /// Awaiting Payment (7), deletes the cart (its checkout then answers 404) and fires
     /// `store/order/created`, `store/order/statusUpdated`, `store/order/updated` and
     /// `store/cart/converted`. Any Incomplete order an app made from the checkout is left as
-    /// it was. Returns the new order's id; `None` for an unknown store or checkout, or an
+    /// it was (unless [`Self::set_checkout_reuses_incomplete_order`]: then that order is the
+    /// one paid, without `store/order/created`). Returns the paid order's id; `None` for an unknown store or checkout, or an
     /// empty cart (nothing changes then).
     pub fn pay_checkout_otherwise(&self, store_hash: &str, checkout_id: &str) -> Option<u64> {
         let mut st = self.shared.lock();
@@ -1081,6 +1082,14 @@ impl BigCommerceStandIn {
     /// a client must read every order either way.
     pub fn set_exclusive_list_bounds(&self, exclusive: bool) {
         self.shared.lock().exclusive_list_bounds = exclusive;
+    }
+
+    /// Whether BigCommerce's checkout, paying a cart with another method, completes the
+    /// Incomplete order an app made from it with `POST /v3/checkouts/{id}/orders` (the
+    /// checkout's `order_id`) rather than making an order of its own, is not documented [U]:
+    /// the stand-in makes its own unless this is set, and a client must be safe either way.
+    pub fn set_checkout_reuses_incomplete_order(&self, reuse: bool) {
+        self.shared.lock().reuse_incomplete_orders = reuse;
     }
 
     /// Every API call (`/stores/…`) answers only after `d` (a slow BigCommerce).

@@ -226,6 +226,9 @@ pub(crate) struct State {
     /// The orders list's `min_…`/`max_…` filters leave out their own value (see
     /// `BigCommerceStandIn::set_exclusive_list_bounds`).
     pub exclusive_list_bounds: bool,
+    /// The storefront's other payment methods complete the Incomplete order an app made from
+    /// the checkout (see `BigCommerceStandIn::set_checkout_reuses_incomplete_order`).
+    pub reuse_incomplete_orders: bool,
     pub external_reports: Vec<ExternalInstallReport>,
     pub rate: HashMap<String, RateWindow>,
     pub rate_quota: u32,
@@ -260,6 +263,7 @@ impl State {
             failures: Vec::new(),
             list_edits: Vec::new(),
             exclusive_list_bounds: false,
+            reuse_incomplete_orders: false,
             external_reports: Vec::new(),
             rate: HashMap::new(),
             rate_quota: 450,

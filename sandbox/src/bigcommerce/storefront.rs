@@ -655,23 +655,35 @@ fn place_order(st: &mut State, req: &Incoming, hash: &str) -> Resp {
 /// id and a fresh confirmation token; `None` for an unknown or empty cart.
 ///
 /// [U] Whether BigCommerce's checkout reuses an Incomplete order an app made with
-/// `POST /v3/checkouts/{id}/orders` is not documented: here it makes an order of its own
-/// (the case in which two orders could both be paid), and the app's Incomplete order is
-/// left as it was.
+/// `POST /v3/checkouts/{id}/orders` is not documented: by default it makes an order of its
+/// own and the app's Incomplete order is left as it was; with `reuse_incomplete_orders` the
+/// checkout's Incomplete order (its `order_id`) is the one paid. Either way two orders, or
+/// one order twice, could be paid: an app must be safe in both.
 pub(crate) fn pay_otherwise(
     st: &mut State,
     hash: &str,
     checkout_id: &str,
 ) -> Option<(u64, String)> {
+    let reuse = st.reuse_incomplete_orders;
     let store = st.stores.get_mut(hash)?;
-    let zone = store
-        .commerce
-        .checkouts
-        .get(checkout_id)
-        .map(|c| checkouts::zone_for(&store.spec, &c.shipping.country_code))?;
+    let checkout = store.commerce.checkouts.get(checkout_id)?;
+    let zone = checkouts::zone_for(&store.spec, &checkout.shipping.country_code);
+    let made = checkout.order_id;
     let commerce = &mut store.commerce;
-    let order_id = commerce.create_order(checkout_id, 7, "www", zone).ok()?;
+    let incomplete = made.filter(|id| {
+        reuse
+            && commerce
+                .orders
+                .get(id)
+                .is_some_and(|o| o.status_id == 0 && !o.is_deleted)
+    });
+    let order_id = match incomplete {
+        Some(id) => id,
+        None => commerce.create_order(checkout_id, 0, "www", zone).ok()?,
+    };
     if let Some(o) = commerce.orders.get_mut(&order_id) {
+        o.status_id = 7;
+        o.date_modified = now_unix();
         o.payment_method = NATIVE_PAYMENT_NAME.to_owned();
     }
     commerce.place(order_id);
@@ -679,12 +691,14 @@ pub(crate) fn pay_otherwise(
     commerce.checkouts.remove(checkout_id);
     // [U] As the storefront does: the order is created Incomplete, then paid (offline: 7),
     // and the cart is converted.
-    deliveries::emit(
-        st,
-        hash,
-        "store/order/created",
-        fulfilment::order_data(order_id),
-    );
+    if incomplete.is_none() {
+        deliveries::emit(
+            st,
+            hash,
+            "store/order/created",
+            fulfilment::order_data(order_id),
+        );
+    }
     fulfilment::emit_status(st, hash, order_id, 0, 7);
     fulfilment::emit_updated(st, hash, order_id);
     deliveries::emit(
