@@ -258,9 +258,14 @@ async fn incomplete_order(
     // of an earlier cart paid (another tab changed the cart before the payment's placement
     // emptied it) means the checkout is paid, and no second order is made to be paid again.
     let (hash, checkout_id) = (store.clone(), e.checkout.id.clone());
-    let paid = state
+    let (paid, earlier) = state
         .db
-        .call(move |conn| db::solicitations::paid_for_checkout(conn, &hash, &checkout_id, None))
+        .call(move |conn| {
+            Ok((
+                db::solicitations::paid_for_checkout(conn, &hash, &checkout_id, None)?,
+                !db::solicitations::orders_of_checkout(conn, &hash, &checkout_id)?.is_empty(),
+            ))
+        })
         .await?;
     if paid.is_some() {
         return Err(AppError::Forbidden(Public::new(
@@ -275,9 +280,10 @@ async fn incomplete_order(
         .await
     {
         Ok(token) => Some(token),
-        // The cancelled order left Incomplete (its review status), which finalised the
-        // checkout for BigCommerce's tokens: the app's own confirmation page stands in.
-        Err(BcError::Rejected { status: 422, .. }) if retired.is_some() => None,
+        // An earlier order of the checkout left Incomplete (a review seQura then cancelled,
+        // of this cart or of an earlier version of it), which finalised the checkout for
+        // BigCommerce's tokens: the app's own confirmation page stands in.
+        Err(BcError::Rejected { status: 422, .. }) if earlier => None,
         Err(err) => return Err(err.into()),
     };
     let order_id = e.api.create_order_from_checkout(&e.checkout.id).await?;

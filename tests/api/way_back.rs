@@ -111,6 +111,35 @@ async fn a_cart_whose_reviewed_payment_sequra_cancelled_is_paid_again_and_only_o
     assert!(html.contains(&second.to_string()), "{html}");
 }
 
+/// Found by the simulator's shopper who comes back (soak seed 502995): the cart changed in
+/// another tab while seQura reviewed, seQura cancelled, and the shopper's next start was a 502:
+/// BigCommerce refuses a checkout token once an order of the checkout left Incomplete, and
+/// the app let that pass only for the cancelled cart's own version.
+#[tokio::test]
+async fn a_cart_changed_during_a_cancelled_review_is_paid_again() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (first, first_uuid) = started(&app, &checkout, "i1").await;
+    assert!(app.bc.add_to_checkout(STORE, &checkout, 104, 1));
+    let outcome = app
+        .sequra
+        .complete_form(&first_uuid, "i1", None, ShopperProfile::ReviewCancel)
+        .await
+        .unwrap();
+    assert!(outcome.deliveries.iter().all(|d| d.2 == 200), "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(status_of(&app, first), 5);
+
+    let resp = start(&app, &checkout, "i1", None).await;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        status, 200,
+        "the changed, cancelled cart is payable again: {body}"
+    );
+    assert_ne!(body["order_id"].as_u64().unwrap(), first);
+}
+
 /// A payment seQura declined before any review (the order never left Incomplete) leaves the
 /// cart payable with seQura, and `methods` tells the script what happened.
 #[tokio::test]

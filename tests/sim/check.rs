@@ -362,7 +362,16 @@ pub async fn check(world: &mut World) -> Result<(), String> {
         .app
         .count("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')");
     if stuck > 0 {
-        failures.push(format!("{stuck} job(s) still queued after settling"));
+        let which = world.app.query(
+            "SELECT group_concat(kind || ' ' || state || ' attempts ' || attempts || ' due in ' \
+             || (run_at - CAST(strftime('%s','now') AS INTEGER) * 1000) || ' ms (real clock) ' \
+             || coalesce(last_error, ''), '; ') FROM jobs WHERE state IN ('pending', 'running')",
+            |r| r.get::<_, Option<String>>(0),
+        );
+        failures.push(format!(
+            "{stuck} job(s) still queued after settling: {}",
+            which.unwrap_or_default()
+        ));
     }
     failures.dedup();
     if failures.is_empty() {
