@@ -17,7 +17,7 @@ use crate::checkout::notification::{Notification, NotificationError};
 use crate::checkout::payment::{self, CheckoutPayment, Reply as NotifyReply, Returned, Shopper};
 use crate::db;
 use crate::domain::{BcOrderId, CheckoutId, IpRange, StoreHash, caller_network, canonical_ip};
-use crate::error::AppError;
+use crate::error::{AppError, Public};
 use crate::i18n::Lang;
 use crate::state::AppState;
 
@@ -403,6 +403,15 @@ fn cors(resp: &mut Response, origin: &str) {
     }
 }
 
+/// What an anonymous shopper is told: BigCommerce's own error text (the detail of
+/// `err_bigcommerce`) is for the merchant and the operator's log, never a storefront's.
+fn shoppers_words(p: Public) -> Public {
+    match p.key {
+        "err_bigcommerce" => Public::new("err_store_unavailable"),
+        _ => p,
+    }
+}
+
 /// JSON answers for the checkout script: `{…}` or `{"error": key, "message": {es, en}}` with
 /// the status; CORS for `origin` (the storefront's) on every one.
 fn json_reply(
@@ -416,7 +425,7 @@ fn json_reply(
         Err(e) => {
             log_failure(state, &e, "checkout request failed");
             let status = e.status();
-            let p = e.public();
+            let p = shoppers_words(e.public());
             if matches!(
                 e,
                 AppError::BadRequest(_) | AppError::Forbidden(_) | AppError::Upstream(_)

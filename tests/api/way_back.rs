@@ -140,6 +140,23 @@ async fn a_cart_changed_during_a_cancelled_review_is_paid_again() {
     assert_ne!(body["order_id"].as_u64().unwrap(), first);
 }
 
+/// BigCommerce's own error text reached the anonymous shopper ("BigCommerce rejected the
+/// request (422): …"): it is the merchant's and the operator's, not a storefront's.
+#[tokio::test]
+async fn a_shopper_is_not_shown_bigcommerces_error_text() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    app.bc.fail_next("POST", "/orders", 422, 1);
+    let resp = start(&app, &checkout, "i1", None).await;
+    assert_eq!(resp.status(), 502);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("err_store_unavailable"), "{body}");
+    assert!(
+        !body.contains("422") && !body.contains("rejected"),
+        "{body}"
+    );
+}
+
 /// A payment seQura declined before any review (the order never left Incomplete) leaves the
 /// cart payable with seQura, and `methods` tells the script what happened.
 #[tokio::test]
