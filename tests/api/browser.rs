@@ -162,7 +162,10 @@ async fn a_failing_item_shows_its_reason_and_the_retry_button_repairs_it_in_the_
         ))
         .await
         .unwrap();
-    assert_eq!(app.bc.webhooks("store1").len(), 9);
+    assert_eq!(
+        app.bc.webhooks("store1").len(),
+        sequra_bc::stores::provisioning::WEBHOOK_SCOPES.len()
+    );
     c.close().await.unwrap();
 }
 

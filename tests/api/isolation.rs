@@ -85,7 +85,10 @@ async fn uninstalling_store_b_leaves_store_a_untouched() {
         1
     );
     assert!(app.bc.access_token_valid("storea"));
-    assert_eq!(app.bc.webhooks("storea").len(), 9);
+    assert_eq!(
+        app.bc.webhooks("storea").len(),
+        sequra_bc::stores::provisioning::WEBHOOK_SCOPES.len()
+    );
     let resp = app
         .get_path(&format!("/app?session={}", session_of(&html_a)))
         .await;
