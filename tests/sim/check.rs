@@ -265,7 +265,7 @@ pub async fn check(world: &mut World) -> Result<(), String> {
                 let crashed_between = world
                     .crash_marks
                     .iter()
-                    .any(|m| m.updates.get(&o.uuid) == Some(&(i + 1)));
+                    .any(|m| m.after_update(&o.uuid, i + 1));
                 if same_holding(&pair[0], &pair[1]) && !crashed_between {
                     failures.push(format!(
                         "{hash}: {} got the same update twice in a row",
@@ -368,8 +368,12 @@ pub async fn check(world: &mut World) -> Result<(), String> {
              || coalesce(last_error, ''), '; ') FROM jobs WHERE state IN ('pending', 'running')",
             |r| r.get::<_, Option<String>>(0),
         );
+        let gave_up = world
+            .gave_up_settling
+            .load(std::sync::atomic::Ordering::Relaxed);
         failures.push(format!(
-            "{stuck} job(s) still queued after settling: {}",
+            "{stuck} job(s) still queued after settling{}: {}",
+            if gave_up { " (a settle gave up after 60 s)" } else { "" },
             which.unwrap_or_default()
         ));
     }

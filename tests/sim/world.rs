@@ -64,10 +64,12 @@ pub struct StoreSim {
     pub paid_otherwise: Vec<u64>,
 }
 
-/// Counts of what the services had received from the app when it was killed.
+/// Counts of what the services had received from the app when it was killed: from (at the
+/// kill) and to (just before the next process started; requests the killed process had sent
+/// may still have been taken in meanwhile).
 pub struct CrashMark {
     /// Updates each seQura order (by uuid) had received.
-    pub updates: std::collections::HashMap<String, usize>,
+    pub updates: std::collections::HashMap<String, (usize, usize)>,
     /// Requests BigCommerce had received (its request log's length).
     pub requests: usize,
 }
@@ -79,10 +81,25 @@ impl CrashMark {
                 .sequra
                 .orders()
                 .into_iter()
-                .map(|o| (o.uuid.clone(), o.updates.len()))
+                .map(|o| (o.uuid.clone(), (o.updates.len(), o.updates.len())))
                 .collect(),
             requests: app.bc.requests().len(),
         }
+    }
+
+    fn until(mut self, later: CrashMark) -> Self {
+        for (uuid, (_, to)) in later.updates {
+            self.updates.entry(uuid).or_insert((to, to)).1 = to;
+        }
+        self.requests = later.requests;
+        self
+    }
+
+    /// Whether the killed process may have sent the `n`-th update of `uuid` (1-based) last.
+    pub fn after_update(&self, uuid: &str, n: usize) -> bool {
+        self.updates
+            .get(uuid)
+            .is_some_and(|(from, to)| (*from..=*to).contains(&n))
     }
 }
 
@@ -100,6 +117,8 @@ pub struct World {
     pub crash_marks: Vec<CrashMark>,
     /// The last start's answer (its status, and its body when it was refused).
     last_start: Option<String>,
+    /// A wait for the queue to settle ran out of (real) time.
+    pub gave_up_settling: std::sync::atomic::AtomicBool,
     outage: bool,
     held: bool,
     customers: u64,
@@ -263,6 +282,7 @@ impl World {
             injected_put_failures: 0,
             crash_marks: Vec::new(),
             last_start: None,
+            gave_up_settling: Default::default(),
             outage: false,
             held: false,
             customers: 0,
@@ -288,7 +308,11 @@ impl World {
             served.child.kill().unwrap(); // SIGKILL
             served.child.wait().unwrap();
         }
-        self.crash_marks.push(CrashMark::now(&self.app));
+        // What the killed process had sent may still be being taken in by the services:
+        // anything they take in before the next process starts was the killed one's.
+        let at_kill = CrashMark::now(&self.app);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        self.crash_marks.push(at_kill.until(CrashMark::now(&self.app)));
         self.served = Some(self.serve().await);
         if dual_stack() {
             self.coverage.act("listen_on_ipv6_behind_proxy");
@@ -1335,7 +1359,13 @@ impl World {
     async fn quiet(&self, jump: bool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let mut jumped = Duration::ZERO;
-        while std::time::Instant::now() < deadline {
+        loop {
+            if std::time::Instant::now() >= deadline {
+                // Reported with the jobs still queued, if any (see `check`).
+                self.gave_up_settling
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
             let webhooks = if self.held {
                 None
             } else {
