@@ -207,10 +207,7 @@ async fn attack_a_conversion_in_another_case_still_stops_the_charge() {
     let (_order, uuid) = started(&app, &checkout, "i1").await;
     let upper = checkout.to_ascii_uppercase();
     // An order of the cart the list does not show (archived, say): only the webhook tells.
-    assert_eq!(
-        converted(&app, STORE, STORE, &upper, 4242, "c1").await,
-        200
-    );
+    assert_eq!(converted(&app, STORE, STORE, &upper, 4242, "c1").await, 200);
     let outcome = app
         .sequra
         .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
@@ -296,4 +293,58 @@ async fn attack_a_conversion_into_an_order_since_cancelled_does_not_refuse_the_s
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
+}
+
+/// `methods` of one store never answers from another store's recent read of a checkout: a
+/// checkout id of store1 asked at store2 (connected too) within the cache's seconds is asked
+/// of store2's BigCommerce, and is unknown there.
+#[tokio::test]
+async fn attack_the_methods_cache_serves_no_checkout_to_another_store() {
+    use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO2_MERCHANT_ES, DEMO2_USERNAME};
+    let (app, _) = ready().await;
+    // store2 sells with a seQura account and merchant ref of its own.
+    let session = app.merchant_session("store2").await;
+    let resp = app
+        .post_form(
+            "/app/connect",
+            &session,
+            &[
+                ("username", DEMO2_USERNAME),
+                ("password", DEMO_PASSWORD),
+                ("environment", "sandbox"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = app
+        .post_form(
+            "/app/countries",
+            &session,
+            &[("country", "ES"), ("ref_ES", DEMO2_MERCHANT_ES)],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let ask = |store: &'static str| {
+        app.http
+            .post(format!("{}/checkout/{store}/methods", app.address))
+            .json(&json!({ "checkoutId": checkout }))
+            .send()
+    };
+    let first = ask(STORE).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let body: serde_json::Value = first.json().await.unwrap();
+    assert!(body["methods"].to_string().contains("i1"), "{body}");
+    let other = ask("store2").await.unwrap();
+    assert_eq!(other.status(), 404, "{}", other.text().await.unwrap());
+    let asked_of_store2 = app
+        .bc
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path
+                .contains(&format!("/stores/store2/v3/checkouts/{checkout}"))
+        })
+        .count();
+    assert_eq!(asked_of_store2, 1);
 }
