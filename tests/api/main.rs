@@ -4,6 +4,7 @@
 mod helpers;
 
 mod app_lifecycle;
+mod attack;
 mod browser;
 mod checkout;
 mod crash;
