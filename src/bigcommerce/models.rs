@@ -520,6 +520,9 @@ pub struct OrderSummary {
     pub id: u64,
     #[serde(default)]
     pub status_id: u32,
+    /// The payment method's name ("seQura – …" once the app placed it).
+    #[serde(default)]
+    pub payment_method: Option<String>,
     /// Whose payment it carries (the app writes its seQura order's uuid when it places one).
     #[serde(default, deserialize_with = "opt_string_or_number")]
     pub payment_provider_id: Option<String>,

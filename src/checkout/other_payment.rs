@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::bigcommerce::client::BcError;
 use crate::bigcommerce::models::OrderSummary;
 use crate::db;
 use crate::db::solicitations::Solicitation;
@@ -20,7 +21,7 @@ use crate::stores::lifecycle;
 /// Statuses of an order that took no money for good: Incomplete (not placed; [U] the list
 /// leaves these out anyway), Refunded, Cancelled, Declined (bigcommerce-api.md §3.4). Any
 /// other status, Awaiting Payment of a bank transfer included, is a sale of the cart.
-const NOT_A_SALE: [u32; 4] = [0, 4, 5, 6];
+pub const NOT_A_SALE: [u32; 4] = [0, 4, 5, 6];
 
 /// How long the question may take: it is asked while seQura waits for the IPN's answer
 /// (its timeout is undocumented, sequra-api.md [U]; 5 s is the plausible default).
@@ -64,7 +65,6 @@ async fn ask(
     s: &Solicitation,
 ) -> Result<Option<u64>, AppError> {
     let api = lifecycle::store_api(state, store).await?;
-    let orders = api.orders_of_cart(&s.checkout_id).await?;
     let (hash, checkout_id) = (store.clone(), s.checkout_id.clone());
     let (ours, converted) = state
         .db
@@ -75,36 +75,98 @@ async fn ask(
             ))
         })
         .await?;
-    // The list leaves archived orders out: a sale the merchant archived since is known by
-    // the conversion BigCommerce reported.
-    Ok(first_sale(&orders, &ours).or(converted.map(|o| o.0)))
+    // The list leaves Incomplete and archived orders out. Read by id, at the same time: the
+    // app's own orders of the cart (BigCommerce's checkout may have completed one,
+    // undocumented, and the merchant archived it since) and the order BigCommerce said it
+    // converted the cart into; then the same rule decides for every order.
+    let mut ids: Vec<u64> = ours
+        .iter()
+        .map(|(id, _)| id.0)
+        .chain(converted.map(|o| o.0))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let newest = ids.into_iter().rev().take(UNLISTED_READS);
+    let reads = futures_util::future::join_all(newest.map(|id| {
+        let api = &api;
+        async move { api.order(id).await }
+    }));
+    let (listed, reads) = tokio::join!(api.orders_of_cart(&s.checkout_id), reads);
+    let mut orders = listed?;
+    for read in reads {
+        match read {
+            // Of this cart only (a conversion names its order; trust it no further), and
+            // what the list showed already is as the list showed it.
+            Ok(o)
+                if o.cart_id
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(&s.checkout_id))
+                    && !orders.iter().any(|l| l.id == o.id.0) =>
+            {
+                orders.push(OrderSummary {
+                    id: o.id.0,
+                    status_id: o.status_id,
+                    payment_method: o.payment_method,
+                    payment_provider_id: o.payment_provider_id,
+                    date_modified: None,
+                })
+            }
+            // Deleted for good, or another cart's: it sells nothing of this one.
+            Ok(_) | Err(BcError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(first_sale(&orders, &ours))
 }
 
-/// The first order that sold the cart and is not the app's sale. An order the app made is
-/// its sale only once it carries one of its seQura orders as payment provider (the
-/// placement writes it with the status): whether BigCommerce's checkout completes the app's
-/// own Incomplete order when the shopper pays another way is undocumented [U], and then that
-/// order is the other method's sale.
+/// The orders of a cart read by id at most (the newest): a cart has one order of the app's
+/// per change of it, and one converted order.
+const UNLISTED_READS: usize = 4;
+
+/// The first order that sold the cart and is not the app's sale: any other order of the cart
+/// in a status that sold it, and the app's own order once another payment method took it
+/// (see [`paid_another_way`]).
 fn first_sale(orders: &[OrderSummary], ours: &[(BcOrderId, Option<String>)]) -> Option<u64> {
-    let placed_by_us = |o: &OrderSummary| {
-        ours.iter().any(|(id, uuid)| {
-            id.0 == o.id && uuid.is_some() && o.payment_provider_id.as_deref() == uuid.as_deref()
-        })
-    };
     orders
         .iter()
-        .find(|o| !NOT_A_SALE.contains(&o.status_id) && !placed_by_us(o))
+        .find(|o| match ours.iter().find(|(id, _)| id.0 == o.id) {
+            Some((_, uuid)) => paid_another_way(
+                o.status_id,
+                o.payment_method.as_deref(),
+                o.payment_provider_id.as_deref(),
+                uuid.as_deref(),
+            ),
+            None => !NOT_A_SALE.contains(&o.status_id),
+        })
         .map(|o| o.id)
+}
+
+/// Whether another payment method sold an order the app made from a cart (`uuid`: the seQura
+/// order the app placed it with, if any). Whether BigCommerce's checkout completes the app's
+/// own Incomplete order when the shopper pays the cart another way is undocumented [U]; if it
+/// does, that order carries the other method's name and not the app's seQura reference (the
+/// app writes both together when it places an order). A status alone does not tell: the
+/// merchant may ship or edit an order the app has not placed yet.
+pub fn paid_another_way(
+    status_id: u32,
+    payment_method: Option<&str>,
+    provider: Option<&str>,
+    uuid: Option<&str>,
+) -> bool {
+    !NOT_A_SALE.contains(&status_id)
+        && provider.is_none_or(|p| uuid != Some(p))
+        && payment_method.is_some_and(|m| !m.trim().is_empty() && !m.starts_with("seQura"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn order(id: u64, status_id: u32, provider: Option<&str>) -> OrderSummary {
+    fn order(id: u64, status_id: u32, method: &str, provider: Option<&str>) -> OrderSummary {
         OrderSummary {
             id,
             status_id,
+            payment_method: Some(method.to_owned()),
             payment_provider_id: provider.map(str::to_owned),
             date_modified: None,
         }
@@ -114,31 +176,36 @@ mod tests {
     fn only_another_payments_sale_counts() {
         let ours = [(BcOrderId(100), Some("uuid-a".to_owned()))];
         let ours = &ours[..];
+        let transfer = "Bank Deposit";
         assert_eq!(first_sale(&[], ours), None);
         // The app's own order, placed by the app (its seQura order as provider), or not
         // placed at all, is no other payment.
-        assert_eq!(first_sale(&[order(100, 11, Some("uuid-a"))], ours), None);
-        assert_eq!(first_sale(&[order(100, 0, None)], ours), None);
-        // Orders that took no money.
+        let placed = order(100, 11, "seQura – Paga Después", Some("uuid-a"));
+        assert_eq!(first_sale(&[placed], ours), None);
+        assert_eq!(first_sale(&[order(100, 0, "", None)], ours), None);
+        // Nor one the merchant shipped or edited before the app placed it (no payment named).
+        assert_eq!(first_sale(&[order(100, 2, "", None)], ours), None);
+        // Other orders that took no money.
         for status in [0, 4, 5, 6] {
-            assert_eq!(
-                first_sale(&[order(101, status, None)], ours),
-                None,
-                "{status}"
-            );
+            let o = order(101, status, transfer, None);
+            assert_eq!(first_sale(&[o], ours), None, "{status}");
         }
         // A bank transfer awaiting payment, a card payment: sales.
-        let transfer = [order(100, 0, None), order(101, 7, None)];
-        assert_eq!(first_sale(&transfer, ours), Some(101));
-        assert_eq!(first_sale(&[order(102, 11, None)], ours), Some(102));
+        let both = [order(100, 0, "", None), order(101, 7, transfer, None)];
+        assert_eq!(first_sale(&both, ours), Some(101));
+        assert_eq!(first_sale(&[order(102, 11, "Card", None)], ours), Some(102));
         // The app's own Incomplete order, completed by another method: that method's sale.
-        assert_eq!(first_sale(&[order(100, 7, None)], ours), Some(100));
         assert_eq!(
-            first_sale(&[order(100, 11, Some("other"))], ours),
+            first_sale(&[order(100, 7, transfer, None)], ours),
             Some(100)
         );
-        // Made by the app but never solicited: no seQura order of the app's can be its payment.
+        let other_uuid = order(100, 11, "Card", Some("other"));
+        assert_eq!(first_sale(&[other_uuid], ours), Some(100));
+        // Made by the app but never solicited: no seQura order of the app's is its payment.
         let unsolicited = [(BcOrderId(100), None)];
-        assert_eq!(first_sale(&[order(100, 11, None)], &unsolicited), Some(100));
+        assert_eq!(
+            first_sale(&[order(100, 11, transfer, None)], &unsolicited),
+            Some(100)
+        );
     }
 }

@@ -197,7 +197,9 @@ pub fn retire(conn: &Connection, id: i64) -> Result<bool, DbError> {
     Ok(n == 1)
 }
 
-/// Records that BigCommerce turned the checkout into `order` (`store/cart/converted`), on the
+/// Records that BigCommerce turned the checkout into `order` (`store/cart/converted`; the id as
+/// the app stored it, BigCommerce's own, or in lower case: an index lookup, as this runs for
+/// every sale of the store), on the
 /// app's solicitations of it, unless `order` is one the app made from it (its own sale, or
 /// its own Incomplete order, whose payment the orders list tells). Whether any was recorded.
 pub fn record_conversion(
@@ -208,13 +210,22 @@ pub fn record_conversion(
 ) -> Result<bool, DbError> {
     let n = conn.execute(
         "UPDATE solicitations SET converted_into = ?3
-         WHERE store_hash = ?1 AND lower(checkout_id) = lower(?2)
+         WHERE store_hash = ?1 AND checkout_id IN (?2, lower(?2))
            AND NOT EXISTS (SELECT 1 FROM solicitations o
-                           WHERE o.store_hash = ?1 AND lower(o.checkout_id) = lower(?2)
+                           WHERE o.store_hash = ?1 AND o.checkout_id IN (?2, lower(?2))
                              AND o.bc_order_id = ?3)",
         params![store.as_str(), checkout_id, order.0 as i64],
     )?;
     Ok(n > 0)
+}
+
+/// Records that the solicitation's own order was sold another way (see `record_conversion`).
+pub fn mark_sold_otherwise(conn: &Connection, id: i64, order: BcOrderId) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET converted_into = ?2 WHERE id = ?1",
+        params![id, order.0 as i64],
+    )?;
+    Ok(())
 }
 
 /// The order not the app's that BigCommerce turned the checkout into, if it said so.
@@ -225,7 +236,7 @@ pub fn converted_into(
 ) -> Result<Option<BcOrderId>, DbError> {
     let order: Option<i64> = conn.query_row(
         "SELECT MAX(converted_into) FROM solicitations
-         WHERE store_hash = ?1 AND lower(checkout_id) = lower(?2)",
+         WHERE store_hash = ?1 AND checkout_id IN (?2, lower(?2))",
         params![store.as_str(), checkout_id],
         |r| r.get(0),
     )?;

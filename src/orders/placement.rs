@@ -102,6 +102,15 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
         }
         Err(e) => return Err(e.into()),
     };
+    if matches!(
+        s.state,
+        SolicitationState::Approved | SolicitationState::OnHold | SolicitationState::Cancelled
+    ) {
+        let order = api.order(s.bc_order_id.0).await?;
+        if another_payments(&order, s) {
+            return sold_otherwise(state, store, s).await;
+        }
+    }
     match s.state {
         SolicitationState::Approved | SolicitationState::OnHold => {
             place(state, store, &api, s).await?;
@@ -161,6 +170,81 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
         order_id,
         state = s.state.as_str(),
         "BigCommerce order placed"
+    );
+    Ok(())
+}
+
+/// Whether another payment method sold the app's order (see
+/// [`crate::checkout::other_payment::paid_another_way`]): the app's outcome must then not be
+/// written over that sale (its status, its payment method and reference, a cancellation).
+fn another_payments(order: &crate::bigcommerce::models::Order, s: &Solicitation) -> bool {
+    crate::checkout::other_payment::paid_another_way(
+        order.status_id,
+        order.payment_method.as_deref(),
+        order.payment_provider_id.as_deref(),
+        s.sequra_uuid.as_deref(),
+    )
+}
+
+/// The app's order was sold another way before seQura's outcome reached it: nothing is
+/// written over it. A review is over for the app (the approval that may follow is refused,
+/// so seQura takes nothing); an approval seQura already charged is the merchant's to cancel
+/// in seQura's back office (the approval deletes the cart before it confirms, so another
+/// payment cannot come after it: this is not expected to happen).
+async fn sold_otherwise(
+    state: &AppState,
+    store: &StoreHash,
+    s: &Solicitation,
+) -> Result<(), JobError> {
+    let order_id = s.bc_order_id.0;
+    let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    if s.state == SolicitationState::Approved {
+        return Err(JobError::Permanent(format!(
+            "order #{order_id} was paid with another payment method, and seQura approved its \
+             payment {uuid} too: cancel that payment in seQura's back office"
+        )));
+    }
+    let (sid, from) = (s.id, s.state);
+    let ended = state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            if from == SolicitationState::OnHold
+                && !db::solicitations::transition(
+                    &tx,
+                    sid,
+                    SolicitationState::OnHold,
+                    SolicitationState::Cancelled,
+                )?
+            {
+                // A notification moved it on meanwhile: the job it queued decides.
+                return Ok(false);
+            }
+            db::solicitations::mark_sold_otherwise(&tx, sid, BcOrderId(order_id))?;
+            let placed = db::solicitations::mark_placed(&tx, sid, SolicitationState::Cancelled)?;
+            tx.commit()?;
+            Ok(placed)
+        })
+        .await?;
+    if ended && from == SolicitationState::OnHold {
+        let message = format!(
+            "The shopper paid this order with another payment method while seQura reviewed \
+             its payment ({uuid}): the order was left as that payment made it, and seQura's \
+             approval will be refused so that the shopper is not charged twice."
+        );
+        crate::orders::record(
+            state,
+            store,
+            &About::of(s),
+            crate::checkout::payment::PAID_OTHERWISE,
+            Outcome::Rejected,
+            &message,
+        )
+        .await;
+    }
+    tracing::warn!(
+        order_id,
+        "a seQura order's BigCommerce order was sold another way"
     );
     Ok(())
 }

@@ -79,6 +79,12 @@ async fn a_bank_transfer_archived_before_the_approval_still_stops_sequra_chargin
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
     let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
+    // Its webhooks (the conversion among them) reach the app before the merchant archives.
+    assert!(
+        app.bc
+            .webhooks_settled(std::time::Duration::from_secs(10))
+            .await
+    );
     settled(&app).await;
     assert!(app.bc.archive_order(STORE, other));
     settled(&app).await;

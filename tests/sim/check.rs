@@ -373,7 +373,11 @@ pub async fn check(world: &mut World) -> Result<(), String> {
             .load(std::sync::atomic::Ordering::Relaxed);
         failures.push(format!(
             "{stuck} job(s) still queued after settling{}: {}",
-            if gave_up { " (a settle gave up after 60 s)" } else { "" },
+            if gave_up {
+                " (a settle gave up after 60 s)"
+            } else {
+                ""
+            },
             which.unwrap_or_default()
         ));
     }

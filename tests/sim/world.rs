@@ -312,7 +312,8 @@ impl World {
         // anything they take in before the next process starts was the killed one's.
         let at_kill = CrashMark::now(&self.app);
         tokio::time::sleep(Duration::from_millis(10)).await;
-        self.crash_marks.push(at_kill.until(CrashMark::now(&self.app)));
+        self.crash_marks
+            .push(at_kill.until(CrashMark::now(&self.app)));
         self.served = Some(self.serve().await);
         if dual_stack() {
             self.coverage.act("listen_on_ipv6_behind_proxy");
