@@ -41,6 +41,7 @@ pub async fn sweep(state: &AppState) {
             return;
         }
     };
+    let swept = stores.len();
     for store in stores {
         if let Err(e) = sweep_store(state, &store).await {
             tracing::warn!(store_hash = store.as_str(), error = %e, "reconciliation failed");
@@ -48,7 +49,13 @@ pub async fn sweep(state: &AppState) {
     }
     purge(state).await;
     state.jobs.wake();
+    // Once per sweep (every few minutes): the operator sees it ran, and the simulator knows a
+    // restarted process's first sweep has queued what it found.
+    tracing::info!(stores = swept, "{SWEEP_DONE}");
 }
+
+/// The log line that ends every sweep.
+pub const SWEEP_DONE: &str = "reconciliation sweep done";
 
 /// Finished jobs are kept a week (the dashboard and support read them); deliveries a month,
 /// far past BigCommerce's last retry of one, so re-deliveries are still recognised.

@@ -1409,6 +1409,25 @@ impl World {
         }
     }
 
+    /// The app in a process of its own sweeps as it starts: what that first sweep queues must
+    /// be in the queue before the last settle looks at it (a restart just before the end
+    /// otherwise left its jobs running at the check).
+    async fn first_sweep_done(&self) {
+        if self.served.is_none() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if self
+                .served_log()
+                .is_some_and(|log| log.contains(sequra_bc::orders::reconcile::SWEEP_DONE))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// The app's reconciliation sweep, run from here on the app's data. The app in a process
     /// of its own is told that the clock moved (by nothing), which wakes its queue to find
     /// the jobs the sweep queued.
@@ -1452,6 +1471,7 @@ impl World {
             }
         }
         let t = std::time::Instant::now();
+        self.first_sweep_done().await;
         self.settle().await;
         let settled = t.elapsed();
         self.sweep().await;
