@@ -440,6 +440,64 @@ mod regressions {
         ]);
     }
 
+    /// Soak seed 704075: seQura's own IPN of the approval met BigCommerce's 429 (503, ask again
+    /// later) and the redelivery was the one the app accepted; the checker knew only seQura's
+    /// own deliveries and took the placed order for one without an approval.
+    #[test]
+    fn an_approval_accepted_on_its_redelivery_is_an_approval() {
+        holds(&[
+            Action::Purchase {
+                store: 1,
+                items: vec![(6, 1)],
+                method: 1,
+                profile: Profile::Approve,
+            },
+            Action::Start {
+                store: 1,
+                cart: 0,
+                method: 0,
+            },
+            Action::BcFailures {
+                method: 0,
+                status: 429,
+                times: 1,
+            },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 0,
+            },
+            Action::Complete {
+                store: 1,
+                attempt: 0,
+                profile: Profile::Approve,
+            },
+            Action::Redeliver {
+                store: 1,
+                attempt: 0,
+                concurrent: false,
+            },
+            Action::ChangeCart {
+                store: 0,
+                cart: 0,
+                product: 0,
+            },
+            Action::Start {
+                store: 1,
+                cart: 3,
+                method: 0,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(1, 3)],
+                credit: false,
+            },
+            Action::Crash { after_ms: 159 },
+            Action::ShipAll { store: 1, order: 7 },
+            Action::Crash { after_ms: 145 },
+        ]);
+    }
+
     /// Soak seed 301173: refunded while its webhooks were off, then a day passed. seQura kept
     /// the whole amount unshipped while BigCommerce showed 1 cent refunded.
     #[test]

@@ -20,7 +20,13 @@ use super::world::{Attempt, CANCELLED, INCOMPLETE, World};
 /// Checks every invariant; every failure, one per line.
 pub async fn check(world: &mut World) -> Result<(), String> {
     let mut failures = Vec::new();
-    let sequra: Vec<OrderRecord> = world.app.sequra.orders();
+    let mut sequra: Vec<OrderRecord> = world.app.sequra.orders();
+    // What the simulator delivered again itself was delivered to the app all the same.
+    for (uuid, n) in &world.redelivered {
+        if let Some(o) = sequra.iter_mut().find(|o| o.uuid == *uuid) {
+            o.notifications.push(n.clone());
+        }
+    }
     let requests = world.app.bc.requests();
     for si in 0..world.stores.len() {
         let s = &world.stores[si];
