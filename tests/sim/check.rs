@@ -305,7 +305,13 @@ pub async fn check(world: &mut World) -> Result<(), String> {
                         && writes.iter().any(|&i| i >= m.requests)
                 })
                 .count();
-            let retried = world.injected_put_failures + crashed_after_a_write;
+            // And a write refused because the store was uninstalled (soak seed 805390).
+            let refused_uninstalled = world
+                .uninstall_marks
+                .iter()
+                .filter(|(store, at)| *store == si && writes.iter().any(|&i| i >= *at))
+                .count();
+            let retried = world.injected_put_failures + crashed_after_a_write + refused_uninstalled;
             if status_writes > outcomes + retried {
                 failures.push(format!(
                     "{hash}: order {} had its status written {status_writes} times for {outcomes} \

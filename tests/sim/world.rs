@@ -120,6 +120,10 @@ pub struct World {
     /// The notifications the simulator delivered again itself (seQura's stand-in knows only
     /// its own), with the app's answers: they acknowledge outcomes as seQura's do.
     pub redelivered: Vec<(String, sequra_bc_sandbox::sequra::Notification)>,
+    /// Per uninstall, the store and how many requests BigCommerce had received then: a write
+    /// of the app's in flight then is refused (its token revoked) and made again after the
+    /// reinstall.
+    pub uninstall_marks: Vec<(usize, usize)>,
     /// A wait for the queue to settle ran out of (real) time.
     pub gave_up_settling: std::sync::atomic::AtomicBool,
     outage: bool,
@@ -289,6 +293,7 @@ impl World {
             last_start: None,
             gave_up_settling: Default::default(),
             redelivered: Vec::new(),
+            uninstall_marks: Vec::new(),
             outage: false,
             held: false,
             customers: 0,
@@ -889,6 +894,7 @@ impl World {
                 s.installed = false;
                 s.connected = false;
                 self.answered("uninstall".into(), status);
+                self.uninstall_marks.push((*store, bc.requests().len()));
                 true
             }
             Action::Reinstall { store } => {
