@@ -146,6 +146,10 @@ impl From<BcError> for JobError {
                 after: Some(Duration::from_millis(retry_after_ms)),
             },
             BcError::Transient(_) => JobError::retry(e.to_string()),
+            // The store's token revoked (an uninstall the app has not heard of yet) or
+            // replaced (a reinstall): which, the next try knows. A job uninstalled for good
+            // ends unfailed then; one whose token is really broken fails at its maximum age.
+            BcError::Unauthorized(_) => JobError::retry(e.to_string()),
             other => JobError::Permanent(other.to_string()),
         }
     }

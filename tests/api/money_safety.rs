@@ -777,3 +777,24 @@ async fn an_approval_whose_store_was_uninstalled_during_its_placement_is_placed_
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11, "placed once the store is back");
 }
+
+/// Soak seed 904234: the store was uninstalled while a placement ran, and BigCommerce refused
+/// the revoked token (401) before the app had heard of the uninstall: the placement failed for
+/// good, and after the reinstall the paid order stayed Incomplete. A 401 is now tried again
+/// (the uninstall, once known, ends the job unfailed; a reinstall brings a new token).
+#[tokio::test]
+async fn a_placement_refused_401_before_the_uninstall_is_known_is_tried_again() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.bc
+        .fail_next("PUT", &format!("/v2/orders/{order}"), 401, 1);
+    let outcome = app
+        .sequra
+        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+}
