@@ -50,15 +50,6 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
         return Ok(());
     }
     let outcome = finish(state, store, &s).await;
-    if matches!(outcome, Err(JobError::Permanent(_))) && !installed(state, store).await? {
-        // Uninstalled while it ran (its token refused: 401): it waits for the store to come
-        // back, as when it was uninstalled before (see `finish`).
-        tracing::info!(
-            order_id = s.bc_order_id.0,
-            "placement waits for the store to be installed again"
-        );
-        return Ok(());
-    }
     if let Err(JobError::Permanent(reason)) = &outcome {
         // The sweep does not queue it again (it would fail the same way): the merchant's
         // retry from the log does, once the cause is fixed.
@@ -74,16 +65,6 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
         .await;
     }
     outcome
-}
-
-/// Whether the store is installed now.
-async fn installed(state: &AppState, store: &StoreHash) -> Result<bool, JobError> {
-    let hash = store.clone();
-    Ok(state
-        .db
-        .call(move |c| db::stores::get_installed(c, &hash))
-        .await?
-        .is_some())
 }
 
 /// Gives the BigCommerce order seQura's outcome and tells seQura the order number.
@@ -102,18 +83,21 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
         }
         Err(e) => return Err(e.into()),
     };
-    if matches!(
-        s.state,
-        SolicitationState::Approved | SolicitationState::OnHold | SolicitationState::Cancelled
-    ) {
-        let order = api.order(s.bc_order_id.0).await?;
-        if another_payments(&order, s) {
-            return sold_otherwise(state, store, s).await;
+    // The order as it is now, read once: whose sale it is, and the status the outcome's
+    // status is chosen against.
+    let order = match s.state {
+        SolicitationState::Approved | SolicitationState::OnHold | SolicitationState::Cancelled => {
+            api.order(s.bc_order_id.0).await?
         }
+        _ => return Ok(()),
+    };
+    if another_payments(&order, s) {
+        return sold_otherwise(state, store, s).await;
     }
+    let current = order.status_id;
     match s.state {
         SolicitationState::Approved | SolicitationState::OnHold => {
-            place(state, store, &api, s).await?;
+            place(state, store, &api, s, current).await?;
             confirm_order_number(state, store, s).await?;
             // BigCommerce deletes a cart only when its own payments take the order: once paid,
             // the shopper's cart is emptied as after any purchase. (While seQura reviews, it
@@ -121,13 +105,13 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
             // payment meanwhile.)
             if s.state == SolicitationState::Approved {
                 // Usually gone already: the approval's notification closed it (see
-                // `other_payment::close_cart`).
+                // `other_payment::may_charge`).
                 api.delete_cart(&s.checkout_id).await?;
             }
         }
         SolicitationState::Cancelled => {
             if s.status_written_for != Some(SolicitationState::Cancelled) {
-                let status = status_for(state, store, &api, s, SequraStatus::Cancelled).await?;
+                let status = status_for(state, store, s, current, SequraStatus::Cancelled).await?;
                 if let Some(id) = status.id {
                     api.update_order(
                         s.bc_order_id.0,
@@ -284,11 +268,10 @@ struct StatusWrite {
 async fn status_for(
     state: &AppState,
     store: &StoreHash,
-    api: &StoreApi,
     s: &Solicitation,
+    current: u32,
     status: SequraStatus,
 ) -> Result<StatusWrite, JobError> {
-    let current = api.order(s.bc_order_id.0).await?.status_id;
     if !status.may_give(current) {
         // The merchant cancelled the order while seQura decided (the cancellation went to
         // seQura): an approval does not make it look payable again.
@@ -342,10 +325,11 @@ async fn place(
     store: &StoreHash,
     api: &StoreApi,
     s: &Solicitation,
+    current: u32,
 ) -> Result<(), JobError> {
     let uuid = s.sequra_uuid.clone().unwrap_or_default();
     if s.status_written_for != Some(s.state) {
-        write_status(state, store, api, s, &uuid).await?;
+        write_status(state, store, api, s, current, &uuid).await?;
     }
     api.put_order_metafield(s.bc_order_id.0, "sequra", "reference", &uuid)
         .await?;
@@ -357,6 +341,7 @@ async fn write_status(
     store: &StoreHash,
     api: &StoreApi,
     s: &Solicitation,
+    current: u32,
     uuid: &str,
 ) -> Result<(), JobError> {
     let status = if s.state == SolicitationState::Approved {
@@ -365,7 +350,7 @@ async fn write_status(
         SequraStatus::NeedsReview
     };
     let title = s.method_title.clone().unwrap_or_else(|| "seQura".into());
-    let status = status_for(state, store, api, s, status).await?;
+    let status = status_for(state, store, s, current, status).await?;
     api.update_order(
         s.bc_order_id.0,
         &OrderUpdate {
