@@ -8,7 +8,7 @@ use serde_json::json;
 
 use sequra_bc_sandbox::sequra::ShopperProfile;
 
-use crate::checkout::{STORE, ready, settled, started, status_of};
+use crate::checkout::{STORE, complete_later, completed, ready, settled, started, status_of};
 use crate::helpers::TestApp;
 
 const HEADER: &str = "X-Sequra-Webhook-Secret";
@@ -67,7 +67,6 @@ fn paid_by_sequra(app: &TestApp, uuid: &str) -> bool {
 /// app received named the app's own order, which `record_conversion` does not record: the
 /// app sees no other sale, confirms, and the shopper pays the same order twice.
 #[tokio::test]
-
 async fn attack_reused_incomplete_order_paid_otherwise_then_archived_is_not_charged_again() {
     let (app, _) = ready().await;
     app.bc.set_checkout_reuses_incomplete_order(true);
@@ -79,11 +78,7 @@ async fn attack_reused_incomplete_order_paid_otherwise_then_archived_is_not_char
     assert!(app.bc.webhooks_settled(Duration::from_secs(10)).await);
     assert!(app.bc.archive_order(STORE, order));
     settled(&app).await;
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(
         outcome.deliveries[0].2, 410,
         "the order the bank transfer paid was charged by seQura too: {outcome:?}"
@@ -91,30 +86,29 @@ async fn attack_reused_incomplete_order_paid_otherwise_then_archived_is_not_char
     assert!(!paid_by_sequra(&app, &uuid));
 }
 
-/// The same reuse, during a review: seQura puts the order in review (the cart stays open),
-/// the placement of the review is held back by BigCommerce (503s), the shopper pays the cart
-/// by bank transfer in another tab and BigCommerce completes the app's Incomplete order. The
-/// held placement then writes `payment_method` "seQura – …" and the seQura uuid as
-/// `payment_provider_id` over the bank transfer's order, so on approval the app takes the
-/// order for its own sale and seQura charges it too.
-#[tokio::test]
-
-async fn attack_reused_incomplete_order_paid_otherwise_during_a_review_is_not_charged_again() {
+/// BigCommerce completes the app's own Incomplete order on another payment ([U], the
+/// stand-in's reuse mode). seQura puts the shopper's payment in review (deciding after
+/// `review`); the review's placement is held back by BigCommerce failing the order's first
+/// `held` writes; meanwhile the shopper pays the cart by bank transfer in another tab, which
+/// completes that same order. The app, the order, seQura's order and the form's task (its
+/// answers).
+async fn reviewed_then_paid_by_transfer(
+    review: Duration,
+    held: usize,
+) -> (
+    TestApp,
+    u64,
+    String,
+    tokio::task::JoinHandle<sequra_bc_sandbox::sequra::IpnOutcome>,
+) {
     let (app, _) = ready().await;
     app.bc.set_checkout_reuses_incomplete_order(true);
-    app.sequra.set_review_delay(Duration::from_secs(4));
+    app.sequra.set_review_delay(review);
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
     app.bc
-        .fail_next("PUT", &format!("/v2/orders/{order}"), 503, 3);
-    let sequra = app.sequra.clone();
-    let u = uuid.clone();
-    let form = tokio::spawn(async move {
-        sequra
-            .complete_form(&u, "i1", None, ShopperProfile::ReviewApprove)
-            .await
-            .unwrap()
-    });
+        .fail_next("PUT", &format!("/v2/orders/{order}"), 503, held);
+    let form = complete_later(&app, &uuid, ShopperProfile::ReviewApprove);
     crate::order_sync::eventually("the review answered", || {
         app.sequra
             .order(&uuid)
@@ -129,6 +123,18 @@ async fn attack_reused_incomplete_order_paid_otherwise_during_a_review_is_not_ch
     assert_eq!(status_of(&app, order), 0, "placement still held");
     let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
     assert_eq!(other, order, "the bank transfer paid the app's own order");
+    (app, order, uuid, form)
+}
+
+/// The same reuse, during a review: seQura puts the order in review (the cart stays open),
+/// the placement of the review is held back by BigCommerce (503s), the shopper pays the cart
+/// by bank transfer in another tab and BigCommerce completes the app's Incomplete order. The
+/// held placement then writes `payment_method` "seQura – …" and the seQura uuid as
+/// `payment_provider_id` over the bank transfer's order, so on approval the app takes the
+/// order for its own sale and seQura charges it too.
+#[tokio::test]
+async fn attack_reused_incomplete_order_paid_otherwise_during_a_review_is_not_charged_again() {
+    let (app, order, uuid, form) = reviewed_then_paid_by_transfer(Duration::from_secs(4), 3).await;
     settled(&app).await;
     let outcome = form.await.unwrap();
     assert_eq!(outcome.deliveries.len(), 2, "{outcome:?}");
@@ -164,11 +170,7 @@ async fn attack_a_conversion_reported_by_another_store_refuses_nothing_here() {
         app.count("SELECT COUNT(*) FROM solicitations WHERE converted_into IS NOT NULL"),
         0
     );
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
@@ -187,11 +189,7 @@ async fn attack_the_conversion_into_the_apps_own_order_refuses_no_review_then_ap
         converted(&app, STORE, STORE, &upper, order, "b1").await,
         200
     );
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::ReviewApprove)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::ReviewApprove).await;
     assert!(outcome.deliveries.iter().all(|d| d.2 == 200), "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
@@ -214,11 +212,7 @@ async fn attack_a_conversion_in_another_case_still_stops_the_charge() {
         converted(&app, STORE, STORE, &upper, other, "c1").await,
         200
     );
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
 }
 
@@ -227,36 +221,8 @@ async fn attack_a_conversion_in_another_case_still_stops_the_charge() {
 /// good), but then gives "its" order the status for a cancelled review. That order is the
 /// bank transfer's sale: the app cancels a sale it did not make.
 #[tokio::test]
-
 async fn attack_a_refused_review_leaves_the_bank_transfers_order_alone() {
-    let (app, _) = ready().await;
-    app.bc.set_checkout_reuses_incomplete_order(true);
-    app.sequra.set_review_delay(Duration::from_secs(1));
-    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
-    let (order, uuid) = started(&app, &checkout, "i1").await;
-    app.bc
-        .fail_next("PUT", &format!("/v2/orders/{order}"), 503, 12);
-    let sequra = app.sequra.clone();
-    let u = uuid.clone();
-    let form = tokio::spawn(async move {
-        sequra
-            .complete_form(&u, "i1", None, ShopperProfile::ReviewApprove)
-            .await
-            .unwrap()
-    });
-    crate::order_sync::eventually("the review answered", || {
-        app.sequra
-            .order(&uuid)
-            .unwrap()
-            .notifications
-            .first()
-            .filter(|n| n.status == 200)
-            .map(|_| ())
-    })
-    .await;
-    assert_eq!(status_of(&app, order), 0, "placement still held");
-    let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
-    assert_eq!(other, order, "the bank transfer paid the app's own order");
+    let (app, order, _, form) = reviewed_then_paid_by_transfer(Duration::from_secs(1), 12).await;
     let outcome = form.await.unwrap();
     assert_eq!(outcome.deliveries[1].2, 410, "{outcome:?}");
     settled(&app).await;
@@ -281,7 +247,6 @@ async fn attack_a_refused_review_leaves_the_bank_transfers_order_alone() {
 /// (a cancelled order is no sale); the recorded conversion refuses it regardless of what
 /// became of that order, so the same sequence sells or not depending on a webhook's timing.
 #[tokio::test]
-
 async fn attack_a_conversion_into_an_order_since_cancelled_does_not_refuse_the_sale() {
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
@@ -291,11 +256,7 @@ async fn attack_a_conversion_into_an_order_since_cancelled_does_not_refuse_the_s
     assert!(app.bc.webhooks_settled(Duration::from_secs(10)).await);
     assert!(app.bc.set_order_status(STORE, other, 5));
     settled(&app).await;
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
@@ -306,30 +267,10 @@ async fn attack_a_conversion_into_an_order_since_cancelled_does_not_refuse_the_s
 /// of store2's BigCommerce, and is unknown there.
 #[tokio::test]
 async fn attack_the_methods_cache_serves_no_checkout_to_another_store() {
-    use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO2_MERCHANT_ES, DEMO2_USERNAME};
     let (app, _) = ready().await;
     // store2 sells with a seQura account and merchant ref of its own.
     let session = app.merchant_session("store2").await;
-    let resp = app
-        .post_form(
-            "/app/connect",
-            &session,
-            &[
-                ("username", DEMO2_USERNAME),
-                ("password", DEMO_PASSWORD),
-                ("environment", "sandbox"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
-    let resp = app
-        .post_form(
-            "/app/countries",
-            &session,
-            &[("country", "ES"), ("ref_ES", DEMO2_MERCHANT_ES)],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
+    app.sell_with_second_account(&session).await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let ask = |store: &'static str| {
         app.http

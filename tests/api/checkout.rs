@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use sequra_bc_sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, ShopperProfile};
+use sequra_bc_sandbox::sequra::{DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, IpnOutcome, ShopperProfile};
 
 use crate::helpers::TestApp;
 
@@ -120,21 +120,42 @@ pub async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, Stri
     (order_id, uuid)
 }
 
-/// Waits until the job queue has nothing left to do (the IPN's BigCommerce follow-up runs
-/// from it, after the acknowledgement).
 /// seQura approves `uuid` (its IPN answered 200) while BigCommerce fails the order's first
 /// `times` writes, so its placement is still to run afterwards.
 pub async fn approved_with_placement_held(app: &TestApp, order: u64, uuid: &str, times: usize) {
     app.bc
         .fail_next("PUT", &format!("/v2/orders/{order}"), 503, times);
-    let outcome = app
-        .sequra
-        .complete_form(uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(app, uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
 }
 
+/// The shopper completes seQura's form of `uuid` (method `i1`) as `profile`; what seQura
+/// then notified and how the app answered.
+pub async fn completed(app: &TestApp, uuid: &str, profile: ShopperProfile) -> IpnOutcome {
+    app.sequra
+        .complete_form(uuid, "i1", None, profile)
+        .await
+        .unwrap()
+}
+
+/// [`completed`], in a task of its own (a review holds the form's answer until seQura
+/// decides).
+pub fn complete_later(
+    app: &TestApp,
+    uuid: &str,
+    profile: ShopperProfile,
+) -> tokio::task::JoinHandle<IpnOutcome> {
+    let (sequra, uuid) = (app.sequra.clone(), uuid.to_owned());
+    tokio::spawn(async move {
+        sequra
+            .complete_form(&uuid, "i1", None, profile)
+            .await
+            .unwrap()
+    })
+}
+
+/// Waits until the job queue has nothing left to do (the IPN's BigCommerce follow-up runs
+/// from it, after the acknowledgement).
 pub async fn settled(app: &TestApp) {
     crate::order_sync::eventually("the job queue drained", || {
         (app.count("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')") == 0)

@@ -273,16 +273,36 @@ impl TestApp {
 
     /// Connects the store's seQura account with the demo sandbox credentials.
     pub async fn connect_demo(&self, session: &str) {
-        use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME};
+        self.connect_sandbox(session, sequra_bc_sandbox::sequra::DEMO_USERNAME)
+            .await;
+    }
+
+    /// Connects the store's seQura account with sandbox user `username` (the demo password).
+    pub async fn connect_sandbox(&self, session: &str, username: &str) {
         let resp = self
             .post_form(
                 "/app/connect",
                 session,
                 &[
-                    ("username", DEMO_USERNAME),
-                    ("password", DEMO_PASSWORD),
+                    ("username", username),
+                    ("password", sequra_bc_sandbox::sequra::DEMO_PASSWORD),
                     ("environment", "sandbox"),
                 ],
+            )
+            .await;
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    }
+
+    /// The store sells in Spain with the second demo account and its own merchant ref (one
+    /// ref per store of an installation).
+    pub async fn sell_with_second_account(&self, session: &str) {
+        use sequra_bc_sandbox::sequra::{DEMO2_MERCHANT_ES, DEMO2_USERNAME};
+        self.connect_sandbox(session, DEMO2_USERNAME).await;
+        let resp = self
+            .post_form(
+                "/app/countries",
+                session,
+                &[("country", "ES"), ("ref_ES", DEMO2_MERCHANT_ES)],
             )
             .await;
         assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());

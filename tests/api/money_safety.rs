@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use sequra_bc_sandbox::sequra::ShopperProfile;
 
-use crate::checkout::{STORE, notification_parameters, ready, settled, start, started, status_of};
+use crate::checkout::{
+    STORE, complete_later, completed, notification_parameters, ready, settled, start, started,
+    status_of,
+};
 use crate::helpers::TestApp;
 
 /// Starts a payment and returns the seQura order it made (the newest one for `order`).
@@ -65,11 +68,7 @@ async fn two_starts_on_one_cart_keep_both_sequra_orders_and_only_the_first_appro
     assert_ne!(first, second);
 
     // The shopper completes the first form: it pays the order.
-    let outcome = app
-        .sequra
-        .complete_form(&first, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &first, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
     let bc = app.bc.order(STORE, order).unwrap();
@@ -108,11 +107,7 @@ async fn an_approval_of_the_earlier_of_two_starts_places_the_order() {
     let (order, first) = started(&app, &checkout, "i1").await;
     let second = another_start(&app, &checkout, "i1", order).await;
     // The second form is abandoned; the first one, opened earlier, is completed.
-    let outcome = app
-        .sequra
-        .complete_form(&first, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &first, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
@@ -152,11 +147,7 @@ async fn cancel_while_tab_b_starts(slow: impl Fn(&TestApp, Duration)) {
         })
         .expect("tab B's seQura order")
         .uuid;
-    let outcome = app
-        .sequra
-        .complete_form(&second, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &second, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
     let bc = app.bc.order(STORE, order).unwrap();
@@ -206,11 +197,7 @@ async fn a_review_approved_while_its_placement_runs_is_never_put_back_on_hold() 
     let (order, uuid) = started(&app, &checkout, "i1").await;
     // The placement of the order in review is slow at BigCommerce: the approval comes first.
     app.bc.set_api_latency(Duration::from_millis(1500));
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::ReviewApprove)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::ReviewApprove).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     crate::order_sync::eventually("approved at seQura", || {
         (app.sequra.order(&uuid).unwrap().state == "confirmed").then_some(())
@@ -431,22 +418,6 @@ async fn an_approval_after_the_merchant_cancelled_during_the_review_keeps_the_or
     }
 }
 
-/// The shopper completes seQura's form of attempt `i1` as `profile`, in a task of its own
-/// (a review holds the form's answer until seQura decides).
-fn complete_later(
-    app: &TestApp,
-    uuid: &str,
-    profile: ShopperProfile,
-) -> tokio::task::JoinHandle<sequra_bc_sandbox::sequra::IpnOutcome> {
-    let (sequra, uuid) = (app.sequra.clone(), uuid.to_owned());
-    tokio::spawn(async move {
-        sequra
-            .complete_form(&uuid, "i1", None, profile)
-            .await
-            .unwrap()
-    })
-}
-
 /// seQura's `cancelled` event about `uuid`, acknowledged, and its work done.
 async fn sequra_cancels(app: &TestApp, uuid: &str) {
     let resp = notify(app, "events", &event_form(app, uuid, "cancelled")).await;
@@ -467,11 +438,7 @@ async fn the_ipn_is_answered_after_two_bigcommerce_calls_while_bigcommerce_takes
     let (order, uuid) = started(&app, &checkout, "i1").await;
     app.bc.set_api_latency(Duration::from_millis(1200));
     let t0 = Instant::now();
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     let took = t0.elapsed();
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     assert!(took < Duration::from_millis(3500), "the IPN took {took:?}");
@@ -488,11 +455,7 @@ async fn an_ipn_bigcommerce_is_too_slow_to_answer_for_is_asked_again_later() {
     let (order, uuid) = started(&app, &checkout, "i1").await;
     app.bc.set_api_latency(Duration::from_secs(6));
     let t0 = Instant::now();
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     let took = t0.elapsed();
     assert_eq!(outcome.deliveries[0].2, 503, "{outcome:?}");
     assert!(took < Duration::from_millis(5000), "the IPN took {took:?}");
@@ -666,11 +629,7 @@ async fn a_payment_started_before_the_upgrade_is_still_placed_by_its_old_signatu
     )
     .unwrap();
     // seQura approves; the notification it sends with the new parameters finds no attempt.
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 404, "{outcome:?}");
     let sq = app.sequra.order(&uuid).unwrap();
     let link = url::Url::parse(sq.solicited["merchant"]["return_url"].as_str().unwrap()).unwrap();
@@ -736,14 +695,20 @@ async fn an_approval_whose_store_was_uninstalled_before_its_placement_is_placed_
     settled(&app).await;
     assert_eq!(status_of(&app, order), 0, "not placed while uninstalled");
 
+    reinstalled_and_swept(&app).await;
+    assert_eq!(status_of(&app, order), 11, "placed once the store is back");
+}
+
+/// The merchant installs the app again and connects seQura; the reconciliation sweeps and
+/// what it queued is done.
+async fn reinstalled_and_swept(app: &TestApp) {
     let owner = sequra_bc_sandbox::bigcommerce::StoreSpec::demo(STORE).owner;
     let resp = app.install(STORE, &owner).await;
     assert_eq!(resp.status(), 200);
     app.connect_demo(&crate::helpers::session_of(&resp.text().await.unwrap()))
         .await;
     sequra_bc::orders::reconcile::sweep(&app.state).await;
-    settled(&app).await;
-    assert_eq!(status_of(&app, order), 11, "placed once the store is back");
+    settled(app).await;
 }
 
 /// Found by the simulator (soak seeds 302583, 401981): the store was uninstalled while its
@@ -755,11 +720,7 @@ async fn an_approval_whose_store_was_uninstalled_during_its_placement_is_placed_
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
     app.bc.set_api_latency(Duration::from_millis(400));
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     // The placement's first call is on its way: the merchant uninstalls meanwhile.
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -768,13 +729,7 @@ async fn an_approval_whose_store_was_uninstalled_during_its_placement_is_placed_
     settled(&app).await;
     assert_eq!(status_of(&app, order), 0, "not placed while uninstalled");
 
-    let owner = sequra_bc_sandbox::bigcommerce::StoreSpec::demo(STORE).owner;
-    let resp = app.install(STORE, &owner).await;
-    assert_eq!(resp.status(), 200);
-    app.connect_demo(&crate::helpers::session_of(&resp.text().await.unwrap()))
-        .await;
-    sequra_bc::orders::reconcile::sweep(&app.state).await;
-    settled(&app).await;
+    reinstalled_and_swept(&app).await;
     assert_eq!(status_of(&app, order), 11, "placed once the store is back");
 }
 
@@ -789,11 +744,7 @@ async fn a_placement_refused_401_before_the_uninstall_is_known_is_tried_again() 
     let (order, uuid) = started(&app, &checkout, "i1").await;
     app.bc
         .fail_next("PUT", &format!("/v2/orders/{order}"), 401, 1);
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);

@@ -694,7 +694,6 @@ async fn offered(app: &TestApp, hash: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_merchant_ref_another_store_sells_with_is_refused_and_never_offered_twice() {
-    use sequra_bc_sandbox::sequra::{DEMO2_MERCHANT_ES, DEMO2_USERNAME};
     let app = spawn_app().await;
     app.spanish_store("store1").await;
     assert!(!offered(&app, "store1").await.is_empty());
@@ -722,26 +721,7 @@ async fn a_merchant_ref_another_store_sells_with_is_refused_and_never_offered_tw
     assert!(offered(&app, "store2").await.is_empty());
 
     // With a merchant ref of its own, it sells.
-    let resp = app
-        .post_form(
-            "/app/connect",
-            &session,
-            &[
-                ("username", DEMO2_USERNAME),
-                ("password", DEMO_PASSWORD),
-                ("environment", "sandbox"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
-    let resp = app
-        .post_form(
-            "/app/countries",
-            &session,
-            &[("country", "ES"), ("ref_ES", DEMO2_MERCHANT_ES)],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
+    app.sell_with_second_account(&session).await;
     assert!(!offered(&app, "store2").await.is_empty());
 
     // A database saved before the rule, with a ref held twice: only the store installed

@@ -3,7 +3,7 @@
 
 use sequra_bc_sandbox::sequra::ShopperProfile;
 
-use crate::checkout::{STORE, ready, settled, started, status_of};
+use crate::checkout::{STORE, completed, ready, settled, started, status_of};
 use crate::helpers::{TestApp, spawn_app};
 use crate::transaction_log::{entry_of, paid_order, selling, settle};
 
@@ -24,11 +24,7 @@ async fn a_cart_paid_by_bank_transfer_in_another_tab_is_not_charged_again_by_seq
     assert_ne!(other, order);
 
     // Then completes seQura's form: the approval is refused, so seQura charges nothing.
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "cancelled");
     settled(&app).await;
@@ -88,11 +84,7 @@ async fn a_bank_transfer_archived_before_the_approval_still_stops_sequra_chargin
     settled(&app).await;
     assert!(app.bc.archive_order(STORE, other));
     settled(&app).await;
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "cancelled");
     settled(&app).await;
@@ -110,11 +102,7 @@ async fn a_bank_transfer_that_completes_the_apps_own_incomplete_order_is_not_cha
     let (order, uuid) = started(&app, &checkout, "i1").await;
     let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
     assert_eq!(other, order, "the stand-in paid the app's own order");
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "cancelled");
     settled(&app).await;
@@ -137,11 +125,7 @@ async fn when_bigcommerce_cannot_tell_whether_the_cart_was_paid_otherwise_sequra
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (order, uuid) = started(&app, &checkout, "i1").await;
     app.bc.fail_next("GET", "/v2/orders", 500, 1);
-    let outcome = app
-        .sequra
-        .complete_form(&uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 503, "{outcome:?}");
     assert_eq!(app.sequra.order(&uuid).unwrap().state, "solicited");
     settled(&app).await;

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use sequra_bc_sandbox::sequra::ShopperProfile;
 
-use crate::checkout::{STORE, notification_parameters, ready, settled, start, started, status_of};
+use crate::checkout::{
+    STORE, completed, notification_parameters, ready, settled, start, started, status_of,
+};
 use crate::helpers::TestApp;
 
 /// The form seQura posts to the IPN for `uuid` in `sq_state`.
@@ -47,11 +49,7 @@ async fn a_cart_whose_reviewed_payment_sequra_cancelled_is_paid_again_and_only_o
     let (app, _) = ready().await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (first, first_uuid) = started(&app, &checkout, "i1").await;
-    let outcome = app
-        .sequra
-        .complete_form(&first_uuid, "i1", None, ShopperProfile::ReviewCancel)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &first_uuid, ShopperProfile::ReviewCancel).await;
     assert!(outcome.deliveries.iter().all(|d| d.2 == 200), "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, first), 5, "the reviewed order is cancelled");
@@ -79,11 +77,7 @@ async fn a_cart_whose_reviewed_payment_sequra_cancelled_is_paid_again_and_only_o
 
     // A late approval of the cancelled payment, while the new one is open: refused.
     assert_eq!(ipn(&app, &first_uuid, "approved").await, 410);
-    let paid = app
-        .sequra
-        .complete_form(&second_uuid, "i1", None, ShopperProfile::Approve)
-        .await
-        .unwrap();
+    let paid = completed(&app, &second_uuid, ShopperProfile::Approve).await;
     assert_eq!(paid.deliveries[0].2, 200, "{paid:?}");
     settled(&app).await;
     // And once more after the new one is paid.
@@ -121,11 +115,7 @@ async fn a_cart_changed_during_a_cancelled_review_is_paid_again() {
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     let (first, first_uuid) = started(&app, &checkout, "i1").await;
     assert!(app.bc.add_to_checkout(STORE, &checkout, 104, 1));
-    let outcome = app
-        .sequra
-        .complete_form(&first_uuid, "i1", None, ShopperProfile::ReviewCancel)
-        .await
-        .unwrap();
+    let outcome = completed(&app, &first_uuid, ShopperProfile::ReviewCancel).await;
     assert!(outcome.deliveries.iter().all(|d| d.2 == 200), "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, first), 5);
