@@ -150,7 +150,8 @@ pub struct JobsSettings {
     /// First retry delay; it doubles on each failure (with jitter) up to `retry_max_ms`.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
-    /// A job still failing this long after it was queued fails into the transaction log.
+    /// A job still failing this long after it was queued fails into the transaction log (a
+    /// placement goes on trying, every `retry_max_ms`, and the log says so once).
     pub max_age_secs: u64,
     /// A running job whose outcome was not recorded within this long runs again (a job is
     /// cut off at four fifths of it, so two runs of one job never overlap).

@@ -7,8 +7,8 @@
 //! - Jobs of one order share a serial key: one at a time, oldest first.
 //! - Transient failures (5xx, timeouts, connection errors, 429) retry with exponential
 //!   backoff and jitter, or at BigCommerce's rate-limit reset time; past `max_age_secs` a job
-//!   fails and its order gets a transaction-log entry. Permanent failures fail at once (the
-//!   handler has logged why).
+//!   fails and its order gets a transaction-log entry — but a placement, which keeps trying
+//!   (see [`Job::gives_up`]). Permanent failures fail at once (the handler has logged why).
 //! - Every job's effect is idempotent, so a job interrupted by a crash simply runs again.
 
 use std::sync::Arc;
@@ -43,6 +43,15 @@ pub enum Job {
 }
 
 impl Job {
+    /// Whether the job fails for good once it has kept failing past the queue's maximum age.
+    /// A placement never does: seQura has decided a payment the BigCommerce order must show
+    /// (a shopper charged for an order left Incomplete), and a failed placement is not queued
+    /// again by the sweep — so it keeps trying, and the merchant is told once
+    /// (`orders::kept_failing`).
+    pub fn gives_up(&self) -> bool {
+        !matches!(self, Job::PlaceOrder { .. })
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Job::SyncOrder { .. } => "sync_order",

@@ -155,11 +155,13 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, claim: Claim) 
         Err(JobError::Retry { reason, after }) => {
             let age_ms = db::jobs::now_ms() - job.created_at;
             let max_age_ms = state.jobs.settings.max_age_secs.saturating_mul(1000) as i64;
-            if age_ms >= max_age_ms {
+            let too_old = age_ms >= max_age_ms;
+            let keeps_trying = parsed.as_ref().is_ok_and(|j| !j.gives_up());
+            if too_old && let Ok(j) = &parsed {
+                crate::orders::kept_failing(state, &job.store, j, &reason).await;
+            }
+            if too_old && !keeps_trying {
                 tracing::warn!(job = id, kind = %job.kind, %reason, "job gave up");
-                if let Ok(j) = &parsed {
-                    crate::orders::gave_up(state, &job.store, j, &reason).await;
-                }
                 state
                     .db
                     .batched(move |c| db::jobs::fail(c, id, &reason))

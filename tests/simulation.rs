@@ -498,6 +498,60 @@ mod regressions {
         ]);
     }
 
+    /// Soak seed 1106205: BigCommerce refused the placement of a reviewed order (429) until
+    /// the clock had moved two days: the job gave up past the queue's maximum age, the sweep
+    /// does not queue a failed placement again, and the approved order stayed Incomplete.
+    #[test]
+    fn a_placement_refused_for_two_days_is_still_placed() {
+        holds(&[
+            Action::BcFailures {
+                method: 1,
+                status: 429,
+                times: 3,
+            },
+            Action::Start {
+                store: 0,
+                cart: 7,
+                method: 0,
+            },
+            Action::Purchase {
+                store: 1,
+                items: vec![(1, 1), (2, 1), (7, 1)],
+                method: 0,
+                profile: Profile::ReviewApprove,
+            },
+            Action::ClockForward { secs: 93600 },
+            Action::Start {
+                store: 0,
+                cart: 4,
+                method: 0,
+            },
+            Action::HoldWebhooks {
+                on: false,
+                reversed: true,
+            },
+            Action::ShipOne { store: 1, order: 6 },
+            Action::RefundOne { store: 1, order: 4 },
+            Action::Flood {
+                store: 0,
+                calls: 40,
+                real_ids: true,
+                many: false,
+            },
+            Action::RefundAmount {
+                store: 0,
+                order: 1,
+                cents: 1659,
+            },
+            Action::Start {
+                store: 1,
+                cart: 3,
+                method: 0,
+            },
+            Action::ClockForward { secs: 93600 },
+        ]);
+    }
+
     /// Soak seed 301173: refunded while its webhooks were off, then a day passed. seQura kept
     /// the whole amount unshipped while BigCommerce showed 1 cent refunded.
     #[test]

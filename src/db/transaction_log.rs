@@ -231,6 +231,22 @@ pub fn for_order(
     Ok(rows)
 }
 
+/// Whether the order has an unresolved rejection or failure about this event.
+pub fn is_event_open(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+    event: &str,
+) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM transaction_log
+                        WHERE store_hash = ?1 AND bc_order_id = ?2 AND event = ?3
+                          AND outcome IN ('rejected', 'failed') AND resolved_at IS NULL)",
+        params![store.as_str(), order.0 as i64, event],
+        |r| r.get(0),
+    )?)
+}
+
 /// Whether the order has an unresolved entry with this outcome and message.
 pub fn is_open(
     conn: &Connection,

@@ -157,33 +157,45 @@ pub async fn record(
     }
 }
 
-/// A job that kept failing past its maximum age: its order's log says so.
-pub async fn gave_up(state: &AppState, store: &StoreHash, job: &Job, reason: &str) {
+/// A job that kept failing past the queue's maximum age: its order's log says so. A job that
+/// gives up says it once; a placement, which keeps trying, says it once too (not at every
+/// retry), and the placement resolves it when it goes through.
+pub async fn kept_failing(state: &AppState, store: &StoreHash, job: &Job, reason: &str) {
     let (event, order) = match job {
         Job::SyncOrder { order_id } => ("update", Some(*order_id)),
         Job::PlaceOrder { order_id, .. } => (CONFIRMATION, Some(*order_id)),
         Job::DeliveryReport { .. } => ("delivery_report", None),
         Job::Provision | Job::StoreCancelled => return,
     };
-    let solicitation = match order {
-        Some(o) => {
-            let hash = store.clone();
-            state
-                .db
-                .call(move |c| db::solicitations::for_order(c, &hash, BcOrderId(o)))
-                .await
-                .ok()
-                .flatten()
-        }
-        None => None,
+    let message = if job.gives_up() {
+        format!("Gave up after repeated failures: {reason}")
+    } else {
+        format!("Still failing after repeated tries; the app keeps trying: {reason}")
     };
-    let about = solicitation.as_ref().map_or(
-        About {
-            order: order.map(BcOrderId),
-            ..About::default()
-        },
-        About::of,
-    );
-    let message = format!("Gave up after repeated failures: {reason}");
-    record(state, store, &about, event, Outcome::Failed, &message).await;
+    let (hash, once) = (store.clone(), !job.gives_up());
+    let written = state
+        .db
+        .batched(move |c| {
+            let solicitation = match order {
+                Some(o) => db::solicitations::for_order(c, &hash, BcOrderId(o))?,
+                None => None,
+            };
+            let about = solicitation.as_ref().map_or(
+                About {
+                    order: order.map(BcOrderId),
+                    ..About::default()
+                },
+                About::of,
+            );
+            if let (true, Some(o)) = (once, order)
+                && db::transaction_log::is_event_open(c, &hash, BcOrderId(o), event)?
+            {
+                return Ok(());
+            }
+            Record::new(&hash, &about, event, Outcome::Failed, &message).write(c)
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, "could not write the transaction log");
+    }
 }

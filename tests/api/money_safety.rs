@@ -8,8 +8,8 @@ use serde_json::Value;
 use sequra_bc_sandbox::sequra::ShopperProfile;
 
 use crate::checkout::{
-    STORE, complete_later, completed, notification_parameters, ready, settled, start, started,
-    status_of,
+    STORE, complete_later, completed, notification_parameters, ready, ready_with, settled, start,
+    started, status_of,
 };
 use crate::helpers::TestApp;
 
@@ -748,4 +748,30 @@ async fn a_placement_refused_401_before_the_uninstall_is_known_is_tried_again() 
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
     assert_eq!(status_of(&app, order), 11);
+}
+
+/// Soak seed 1106205: BigCommerce refused a placement (429) for longer than the queue's
+/// maximum age (the machine's clock jumped a day twice): the job gave up, the sweep does not
+/// queue a failed placement again, and an order seQura had approved stayed Incomplete. A
+/// placement now never gives up on a passing failure: the merchant is told once that it keeps
+/// failing, and the entry is resolved when it goes through.
+#[tokio::test]
+async fn a_placement_refused_for_longer_than_the_queues_maximum_age_is_still_placed() {
+    let (app, _) = ready_with(|s| s.jobs.max_age_secs = 0).await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.bc
+        .fail_next("PUT", &format!("/v2/orders/{order}"), 503, 3);
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    let entries = |resolved: &str| {
+        app.count(&format!(
+            "SELECT COUNT(*) FROM transaction_log WHERE bc_order_id = {order}
+               AND outcome = 'failed' AND resolved_at IS {resolved} NULL"
+        ))
+    };
+    assert_eq!(entries("NOT"), 1, "told once, and resolved once placed");
+    assert_eq!(entries(""), 0);
 }
