@@ -524,3 +524,71 @@ async fn attack_a_token_refused_for_good_neither_spins_nor_holds_the_store() {
         "one entry for the whole time"
     );
 }
+
+/// seQura cancels an approved order while its placement keeps failing past the maximum age
+/// (BigCommerce refuses the order's write): the placement's next try sees the cancellation,
+/// gives the order the cancellation's status, and resolves its "still failing" entry once it
+/// goes through.
+#[tokio::test]
+async fn attack_sequra_cancelling_during_a_placement_that_keeps_failing_ends_it() {
+    let (app, _) = crate::checkout::ready_with(|s| s.jobs.max_age_secs = 0).await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    crate::checkout::approved_with_placement_held(&app, order, &uuid, 100_000).await;
+    crate::order_sync::eventually("the placement keeps failing", || {
+        (still_failing_open(&app, order) == 1).then_some(())
+    })
+    .await;
+    let form: Vec<(String, String)> = crate::checkout::notification_parameters(&app, &uuid)
+        .into_iter()
+        .map(|(k, v)| (format!("m_{k}"), v))
+        .chain([
+            ("event".into(), "cancelled".into()),
+            ("order_ref".into(), uuid.clone()),
+        ])
+        .collect();
+    let resp = app
+        .http
+        .post(format!("{}/sequra/events", app.address))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The cancellation's status (the default mapping: Cancelled) is what the order ends
+    // with once BigCommerce takes writes again.
+    app.bc.clear_failures();
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 5, "not paid-looking");
+    assert_eq!(still_failing_open(&app, order), 0);
+}
+
+/// A review's placement keeps failing past the maximum age, and seQura approves meanwhile
+/// (the approval's placement joins the pending job, or follows the running one): one "still
+/// failing" entry for the whole time, not one per outcome, resolved once the order is placed.
+#[tokio::test]
+async fn attack_a_review_approved_while_its_placement_keeps_failing_is_logged_once() {
+    let (app, _) = crate::checkout::ready_with(|s| s.jobs.max_age_secs = 0).await;
+    app.sequra.set_review_delay(Duration::from_secs(1));
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.bc
+        .fail_next("PUT", &format!("/v2/orders/{order}"), 503, 100_000);
+    let outcome = completed(&app, &uuid, ShopperProfile::ReviewApprove).await;
+    assert!(outcome.deliveries.iter().all(|d| d.2 == 200), "{outcome:?}");
+    // A few more failures after the approval.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.bc.clear_failures();
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM transaction_log WHERE bc_order_id = {order}
+               AND outcome = 'failed'"
+        )),
+        1,
+        "one entry"
+    );
+    assert_eq!(still_failing_open(&app, order), 0, "resolved");
+}
