@@ -157,7 +157,9 @@ impl From<BcError> for JobError {
             BcError::Transient(_) => JobError::retry(e.to_string()),
             // The store's token revoked (an uninstall the app has not heard of yet) or
             // replaced (a reinstall): which, the next try knows. A job uninstalled for good
-            // ends unfailed then; one whose token is really broken fails at its maximum age.
+            // ends unfailed then; one whose token is really broken fails at its maximum age
+            // (a placement goes on trying, every `retry_max_ms`, until the store is
+            // reinstalled or uninstalled: see `Job::gives_up`).
             BcError::Unauthorized(_) => JobError::retry(e.to_string()),
             other => JobError::Permanent(other.to_string()),
         }

@@ -270,6 +270,17 @@ pub fn waiting(conn: &Connection) -> Result<Waiting, DbError> {
     })
 }
 
+/// A pending job with this dedupe key runs now, not at the end of its backoff (the merchant
+/// retried what it keeps failing at, once its cause is fixed).
+pub fn run_now(conn: &Connection, store: &StoreHash, dedupe_key: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE jobs SET run_at = MIN(run_at, ?3)
+         WHERE store_hash = ?1 AND dedupe_key = ?2 AND state = 'pending'",
+        params![store.as_str(), dedupe_key, now_ms()],
+    )?;
+    Ok(())
+}
+
 /// Pending and running jobs, all stores (benchmarks, tests, the operator).
 pub fn outstanding(conn: &Connection) -> Result<i64, DbError> {
     Ok(conn.query_row(

@@ -52,17 +52,27 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
     let outcome = finish(state, store, &s).await;
     if let Err(JobError::Permanent(reason)) = &outcome {
         // The sweep does not queue it again (it would fail the same way): the merchant's
-        // retry from the log does, once the cause is fixed.
+        // retry from the log does, once the cause is fixed. An earlier "still failing, the app
+        // keeps trying" is over: nothing tries any more.
         let message = format!("The order could not be given seQura's outcome: {reason}");
-        crate::orders::record(
-            state,
+        let entry = crate::orders::Record::new(
             store,
             &About::of(&s),
             CONFIRMATION,
             Outcome::Failed,
             &message,
-        )
-        .await;
+        );
+        let (hash, order) = (store.clone(), s.bc_order_id);
+        let written = state
+            .db
+            .batched(move |c| {
+                db::transaction_log::resolve_event(c, &hash, order, CONFIRMATION)?;
+                entry.write(c)
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not write the transaction log");
+        }
     }
     outcome
 }
@@ -103,10 +113,16 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
             // the shopper's cart is emptied as after any purchase. (While seQura reviews, it
             // stays: a review may end in cancellation, and the checkout refuses a second
             // payment meanwhile.)
-            if s.state == SolicitationState::Approved {
+            if s.state == SolicitationState::Approved
+                && let Err(e) = api.delete_cart(&s.checkout_id).await
+            {
                 // Usually gone already: the approval's notification closed it (see
-                // `other_payment::may_charge`).
-                api.delete_cart(&s.checkout_id).await?;
+                // `other_payment::may_charge`). The order is paid and seQura knows its number:
+                // a cart BigCommerce keeps failing to delete must not hold the order's next
+                // jobs (a cancellation the merchant makes now must reach seQura), and a second
+                // payment of it is refused at the start.
+                tracing::warn!(order_id = s.bc_order_id.0, error = %e,
+                    "the paid order's cart could not be deleted");
             }
         }
         SolicitationState::Cancelled => {
@@ -188,7 +204,7 @@ async fn sold_otherwise(
              payment {uuid} too: cancel that payment in seQura's back office"
         )));
     }
-    let (sid, from) = (s.id, s.state);
+    let (sid, from, hash) = (s.id, s.state, store.clone());
     let ended = state
         .db
         .call(move |c| {
@@ -206,6 +222,8 @@ async fn sold_otherwise(
             }
             db::solicitations::mark_sold_otherwise(&tx, sid, BcOrderId(order_id))?;
             let placed = db::solicitations::mark_placed(&tx, sid, SolicitationState::Cancelled)?;
+            // The placement is over: what it said it kept trying is not open any more.
+            db::transaction_log::resolve_event(&tx, &hash, BcOrderId(order_id), CONFIRMATION)?;
             tx.commit()?;
             Ok(placed)
         })
@@ -262,7 +280,8 @@ struct StatusWrite {
 /// whose status is not the merchant's — still none (Incomplete: invisible to the merchant, who
 /// would never ship what was paid) or still the one the app chose itself last time — gets
 /// BigCommerce's status for the outcome: a paid order must not stay "in review", nor a
-/// cancelled one look paid. A cancelled attempt never placed stays out of sight. The status
+/// cancelled one look paid. A cancelled attempt never placed gets the cancellation's mapped
+/// status (none, when the merchant mapped it to none: it stays out of sight). The status
 /// chosen is recorded as intended before the caller writes it: written and not recorded, it
 /// is still the app's.
 async fn status_for(

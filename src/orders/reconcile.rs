@@ -37,8 +37,9 @@ pub async fn sweep(state: &AppState) {
     let stores = match state.db.call(|c| db::stores::installed(c)).await {
         Ok(s) => s,
         Err(e) => {
+            // The rest still runs, and the sweep still ends with its line.
             tracing::warn!(error = %e, "reconciliation: listing stores");
-            return;
+            Vec::new()
         }
     };
     let swept = stores.len();

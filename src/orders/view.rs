@@ -333,6 +333,9 @@ pub async fn retry(
                 _ => Job::SyncOrder { order_id: order.0 },
             };
             queue::enqueue(&tx, &hash, &job)?;
+            // One already waiting (a placement that keeps trying) goes now, not at the end of
+            // its backoff.
+            db::jobs::run_now(&tx, &hash, &job.dedupe_key())?;
             tx.commit()?;
             Ok(Ok(order))
         })

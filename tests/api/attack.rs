@@ -329,7 +329,6 @@ async fn within(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 /// up to a quarter of an hour after the button said it was retried. Before 0c8c552 no pending
 /// placement ever had a Retry button (only a failed job did, which a retry replaces).
 #[tokio::test]
-#[ignore = "open: Retry on a still-failing placement does not bring its pending job forward"]
 async fn attack_retry_on_a_still_failing_placement_runs_it_now() {
     let (app, session) = crate::checkout::ready_with(|s| {
         s.jobs.max_age_secs = 0;
@@ -372,7 +371,6 @@ async fn attack_retry_on_a_still_failing_placement_runs_it_now() {
 /// succeed is unlikely: a revoked token or a suspended store fail both; a cart deletion or
 /// the order-number confirmation failing on its own is the case.)
 #[tokio::test]
-#[ignore = "open: a placement that never gives up holds its order's sync (a cancellation) for ever"]
 async fn attack_a_placement_retrying_for_ever_does_not_hold_the_merchants_cancellation() {
     let (app, _) = crate::checkout::ready_with(|s| s.jobs.max_age_secs = 0).await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
@@ -422,12 +420,11 @@ async fn attack_a_placement_retrying_for_ever_does_not_hold_the_merchants_cancel
 /// A review whose placement keeps failing past the maximum age (the log says once that the
 /// app keeps trying), then the shopper pays the same order by bank transfer (the stand-in's
 /// reuse mode): the placement finds the other sale and ends, and seQura's approval is
-/// refused. The "Still failing … the app keeps trying" entry stays open for ever: nothing
-/// tries any more, `sold_otherwise` resolves nothing, and the merchant's Retry on it queues a
-/// sync that does nothing for a cancelled solicitation, so it cannot be cleared; the
-/// dashboard counts it as an open problem for good.
+/// refused. The "Still failing … the app keeps trying" entry stayed open for ever: nothing
+/// tried any more, `sold_otherwise` resolved nothing, and the merchant's Retry on it queued a
+/// sync that did nothing for a cancelled solicitation, so it could not be cleared. The
+/// placement's end now resolves it.
 #[tokio::test]
-#[ignore = "open: a placement ended by another payment leaves its 'still failing' entry open"]
 async fn attack_a_placement_ended_by_another_payment_resolves_its_still_failing_entry() {
     let (app, session) = crate::checkout::ready_with(|s| s.jobs.max_age_secs = 0).await;
     app.bc.set_checkout_reuses_incomplete_order(true);
@@ -449,7 +446,12 @@ async fn attack_a_placement_ended_by_another_payment_resolves_its_still_failing_
     app.bc.clear_failures();
     settled(&app).await;
     assert_eq!(status_of(&app, order), 7, "the transfer's sale, left alone");
-    // The merchant tries the entry's Retry.
+    assert_eq!(
+        still_failing_open(&app, order),
+        0,
+        "the log still says the app keeps trying to place order #{order}, which nothing does"
+    );
+    // Nothing is left to retry.
     let entry = app.count(&format!(
         "SELECT id FROM transaction_log WHERE bc_order_id = {order}
            AND message LIKE 'Still failing%'"
@@ -457,13 +459,7 @@ async fn attack_a_placement_ended_by_another_payment_resolves_its_still_failing_
     let resp = app
         .post_form("/app/log/retry", &session, &[("entry", &entry.to_string())])
         .await;
-    assert_eq!(resp.status(), 303);
-    settled(&app).await;
-    assert_eq!(
-        still_failing_open(&app, order),
-        0,
-        "the log still says the app keeps trying to place order #{order}, which nothing does"
-    );
+    assert_eq!(resp.status(), 400);
 }
 
 /// A token BigCommerce refuses for good while the app never hears of an uninstall (its
@@ -600,7 +596,6 @@ async fn attack_a_review_approved_while_its_placement_keeps_failing_is_logged_on
 /// or replace the "still failing" one (`kept_failing`'s once-only check only covers further
 /// "still failing" entries).
 #[tokio::test]
-#[ignore = "open: a placement failing for good after 'still failing' leaves both entries open"]
 async fn attack_a_placement_that_fails_for_good_after_still_failing_says_so_once() {
     let (app, _) = crate::checkout::ready_with(|s| s.jobs.max_age_secs = 0).await;
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
