@@ -5516,6 +5516,20 @@ async fn a_checkout_and_its_orders_on_the_second_storefront_carry_channel_2() {
             .find(|o| o["cart_id"] == id.as_str())
             .unwrap();
     assert_eq!(placed["channel_id"], 2);
+    let (status, listed) = h
+        .json("GET", "/stores/storec/v2/orders?channel_id=2", &token, None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(array_ids(&listed), [placed["id"].as_u64().unwrap()]);
+    let resp = h
+        .call(
+            "GET",
+            "/stores/storec/v2/orders?channel_id=1",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 204, "no order of channel 1");
     // Confirmed on its own storefront, not on another.
     let on_sf1 = format!("{}{location}", h.bc.channel_storefront_url("storec", 1));
     assert_eq!(h.shopper_get(&on_sf1, None).await.status(), 403);

@@ -4,6 +4,13 @@
 //! API (`/storefront/{hash}/…`), all on one loopback base URL
 //! (`login_url = api_url = base_url`).
 //!
+//! Multi-Storefront: a store has the channels of its [`StoreSpec`] (channel 1 always), each
+//! with its site, locale, currency and terms (`channels.rs`). The storefront of each Stencil
+//! channel but 1 is served on a loopback listener of its own, so each storefront has its own
+//! origin; `add_channel`, `update_channel` (with the channel webhooks),
+//! `channel_storefront_url`, `create_checkout_on`, `checkout_url_on`, `set_channel_terms`
+//! and `scripts_of` drive and inspect them.
+//!
 //! Shopping (carts, checkouts, customers with store credit, orders, checkout tokens, order
 //! metafields) is modelled per store; the `create_checkout`, `add_customer`, `order`, …
 //! methods of [`BigCommerceStandIn`] drive and inspect it from tests.
