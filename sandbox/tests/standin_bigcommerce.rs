@@ -5173,3 +5173,472 @@ async fn paying_otherwise_may_complete_the_apps_own_incomplete_order() {
         ]
     );
 }
+
+// ----------------------------------------------------------------------------------------
+// Channels (Multi-Storefront): sites, scripts, storefronts, checkouts, webhooks, terms
+
+use sequra_bc_sandbox::bigcommerce::ChannelSpec;
+
+/// `storec`: two Stencil storefronts (1 Spain, 2 France) and a headless one (3) at its own
+/// site; the app installed. Returns the token.
+async fn multi_storefront(h: &Harness) -> String {
+    h.bc.add_store(StoreSpec::demo_two_storefronts("storec"));
+    let headless = ChannelSpec::headless(
+        0,
+        "B2B",
+        "next",
+        Url::parse("https://b2b.example.com").unwrap(),
+        "es",
+        "EUR",
+    );
+    assert_eq!(h.bc.add_channel("storec", headless), 3);
+    h.install("storec").await
+}
+
+fn data_ids(list: &Value) -> Vec<u64> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn channels_are_listed_and_filtered_each_with_its_site_theme_currency_and_locale() {
+    let h = harness().await;
+    let token = multi_storefront(&h).await;
+    let get = |path: String| {
+        let (h, token) = (&h, &token);
+        async move {
+            h.json("GET", &format!("/stores/storec/v3{path}"), token, None)
+                .await
+        }
+    };
+
+    let (status, list) = get("/channels".into()).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(data_ids(&list), [1, 2, 3]);
+    assert_eq!(list["meta"]["pagination"]["total"], 3);
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["type"] == "storefront")
+    );
+    assert_eq!(list["data"][0]["name"], "Spain");
+    assert_eq!(list["data"][1]["name"], "France");
+    assert_eq!(list["data"][2]["platform"], "next");
+    let (_, stencil) = get("/channels?platform:in=bigcommerce".into()).await;
+    assert_eq!(data_ids(&stencil), [1, 2]);
+    let (_, pos) = get("/channels?type:in=pos,marketplace".into()).await;
+    assert_eq!(data_ids(&pos), Vec::<u64>::new());
+    let (_, paged) = get("/channels?limit=2&page=2".into()).await;
+    assert_eq!(data_ids(&paged), [3]);
+    assert_eq!(get("/channels?status:in=bogus".into()).await.0, 422);
+    h.bc.update_channel("storec", 3, |c| c.status = "inactive".to_owned());
+    let (_, active) = get("/channels?status:in=active".into()).await;
+    assert_eq!(data_ids(&active), [1, 2]);
+
+    let (status, france) = get("/channels/2?include=currencies".into()).await;
+    assert_eq!(status, 200, "{france}");
+    assert_eq!(france["data"]["name"], "France");
+    assert_eq!(france["data"]["currencies"]["default_currency"], "EUR");
+    assert_eq!(get("/channels/9".into()).await.0, 404);
+
+    // Each channel its own site: the storefronts on their own origins, the headless one
+    // where it says.
+    let sf1 = h.bc.channel_storefront_url("storec", 1);
+    let sf2 = h.bc.channel_storefront_url("storec", 2);
+    assert_eq!(sf1, h.bc.storefront_url("storec"));
+    let origin = |u: &str| Url::parse(u).unwrap().origin();
+    assert_ne!(
+        origin(&sf1),
+        origin(&sf2),
+        "each storefront on its own origin"
+    );
+    for (id, url) in [
+        (1, sf1.clone()),
+        (2, sf2.clone()),
+        (3, "https://b2b.example.com".into()),
+    ] {
+        let (status, site) = get(format!("/channels/{id}/site")).await;
+        assert_eq!(status, 200, "{site}");
+        assert_eq!(site["data"]["channel_id"], id);
+        assert_eq!(site["data"]["url"], format!("{url}/"));
+        for u in site["data"]["urls"].as_array().unwrap() {
+            assert_eq!(u["url"], format!("{url}/"), "{u}");
+        }
+    }
+    assert_eq!(get("/channels/9/site".into()).await.0, 404);
+
+    assert_eq!(get("/channels/1/active-theme".into()).await.0, 200);
+    let (status, theme) = get("/channels/2/active-theme".into()).await;
+    assert_eq!(status, 200);
+    assert!(theme["data"]["active_theme_uuid"].is_string());
+    let (status, none) = get("/channels/3/active-theme".into()).await;
+    assert_eq!(status, 404, "a headless channel has no Stencil theme");
+    assert_eq!(none["title"], "No active theme found with channel_id: 3");
+
+    let (status, cur) = get("/channels/2/currency-assignments".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        cur["data"],
+        json!({"channel_id": 2, "enabled_currencies": ["EUR"], "default_currency": "EUR"})
+    );
+    assert_eq!(get("/channels/9/currency-assignments".into()).await.0, 404);
+
+    let (status, fr) = get("/settings/store/locale?channel_id=2".into()).await;
+    assert_eq!(status, 200, "{fr}");
+    assert_eq!(
+        fr,
+        json!({"data": {"default_shopper_language": "fr",
+            "shopper_language_selection_method": "default_shopper_language",
+            "store_country": "Spain"}, "meta": {}})
+    );
+    let (_, global) = get("/settings/store/locale".into()).await;
+    assert_eq!(global["data"]["default_shopper_language"], "es");
+    assert_eq!(
+        get("/settings/store/locale?channel_id=9".into()).await.0,
+        422
+    );
+    let (_, store) = h.json("GET", "/stores/storec/v2/store", &token, None).await;
+    assert_eq!(store["features"]["multi_storefront_enabled"], true);
+
+    let none = h.bc.issue_token("storec", "c", "store_v2_orders");
+    for path in [
+        "/channels/2/active-theme",
+        "/channels/2/currency-assignments",
+        "/settings/store/locale",
+    ] {
+        let (status, _) = h
+            .json("GET", &format!("/stores/storec/v3{path}"), &none, None)
+            .await;
+        assert_eq!(status, 403, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_script_on_a_channel_the_store_lacks_is_refused() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let on = |channel: u64, name: &str| {
+        let mut s = script(name);
+        s["channel_id"] = json!(channel);
+        s
+    };
+    let (status, body) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(on(2, "fr")),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["errors"]["channel_id"].is_string(), "{body}");
+    assert!(h.bc.scripts("storea").is_empty());
+
+    let (status, es) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(on(1, "es")),
+        )
+        .await;
+    assert_eq!(status, 200, "{es}");
+    let path = format!(
+        "/stores/storea/v3/content/scripts/{}",
+        es["data"]["uuid"].as_str().unwrap()
+    );
+    let (status, body) = h
+        .json("PUT", &path, &token, Some(json!({"channel_id": 5})))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["errors"]["channel_id"].is_string(), "{body}");
+    assert_eq!(h.bc.scripts("storea")[0]["channel_id"], 1, "unchanged");
+
+    // Once the store has a second storefront, a script may go there.
+    let fr =
+        h.bc.add_channel("storea", ChannelSpec::stencil(0, "France", "fr", "EUR"));
+    assert_eq!(fr, 2);
+    let (status, body) = h
+        .json(
+            "POST",
+            "/stores/storea/v3/content/scripts",
+            &token,
+            Some(on(2, "fr")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/content/scripts?channel_id:in=2",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["name"], "fr");
+    assert_eq!(
+        h.bc.scripts_of("storea"),
+        vec![
+            (
+                1,
+                "es".to_owned(),
+                "https://app.example.com/static/checkout.js".to_owned()
+            ),
+            (
+                2,
+                "fr".to_owned(),
+                "https://app.example.com/static/checkout.js".to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn each_storefront_renders_only_its_channels_scripts() {
+    let h = harness().await;
+    let token = multi_storefront(&h).await;
+    for (channel, file) in [(1, "es.js"), (2, "fr.js"), (3, "b2b.js")] {
+        let body = json!({"name": file, "kind": "src", "src": format!("https://app.example.com/{file}"),
+            "visibility": "storefront", "location": "footer", "channel_id": channel});
+        let (status, b) = h
+            .json(
+                "POST",
+                "/stores/storec/v3/content/scripts",
+                &token,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 200, "{b}");
+    }
+    let page = |url: String| {
+        let h = &h;
+        async move {
+            let resp = h.shopper_get(&url, None).await;
+            assert_eq!(resp.status(), 200, "{url}");
+            resp.text().await.unwrap()
+        }
+    };
+    let es = page(format!("{}/", h.bc.channel_storefront_url("storec", 1))).await;
+    assert!(es.contains("https://app.example.com/es.js"));
+    assert!(!es.contains("fr.js") && !es.contains("b2b.js"), "{es}");
+    assert!(es.contains("lang=\"es\""));
+    let sf2 = h.bc.channel_storefront_url("storec", 2);
+    let fr = page(format!("{sf2}/")).await;
+    assert!(fr.contains("https://app.example.com/fr.js"), "{fr}");
+    assert!(!fr.contains("es.js") && !fr.contains("b2b.js"), "{fr}");
+    assert!(fr.contains("lang=\"fr\"") && fr.contains("France"));
+    assert!(
+        fr.contains("href=\"/cart\""),
+        "links stay on the storefront's own origin"
+    );
+    // A channel that goes stops serving its storefront.
+    assert!(h.bc.update_channel("storec", 2, |c| c.status = "archived".to_owned()));
+    assert_eq!(h.shopper_get(&format!("{sf2}/"), None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_checkout_and_its_orders_on_the_second_storefront_carry_channel_2() {
+    let h = harness().await;
+    let token = multi_storefront(&h).await;
+    let api = |path: String| format!("/stores/storec/v3{path}");
+
+    // Made by the app from a checkout of channel 2.
+    let id = h.bc.create_checkout_on("storec", 2, &[(104, 1)], "FR");
+    let (status, c) = h
+        .json("GET", &api(format!("/checkouts/{id}")), &token, None)
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["data"]["cart"]["channel_id"], 2);
+    let (status, o) = h
+        .json(
+            "POST",
+            &api(format!("/checkouts/{id}/orders")),
+            &token,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{o}");
+    let order =
+        h.bc.order("storec", o["data"]["id"].as_u64().unwrap())
+            .unwrap();
+    assert_eq!(order["channel_id"], 2);
+    assert_eq!(order["customer_locale"], "fr");
+
+    // Bought on the French storefront itself.
+    let sf2 = h.bc.channel_storefront_url("storec", 2);
+    let id = h.bc.create_checkout_on("storec", 2, &[(101, 1)], "FR");
+    let url = h.bc.checkout_url_on("storec", 2, &id);
+    assert!(url.starts_with(&sf2), "{url}");
+    let resp = h.shopper_get(&url, None).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/checkout");
+    let cookie = set_cookie(&resp, "bc_cart_storec_2").expect("the channel's cart cookie");
+    assert!(set_cookie(&resp, "bc_store").is_none());
+    // Channel 1's storefront does not open channel 2's cart.
+    let resp = h
+        .shopper_get(&h.bc.checkout_url_on("storec", 1, &id), None)
+        .await;
+    assert_eq!(resp.status(), 404);
+    let resp = h
+        .shopper_get(
+            &format!("{sf2}/api/storefront/checkouts/{id}"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let sf: Value = resp.json().await.unwrap();
+    assert_eq!(sf["channelId"], 2);
+    assert_eq!(sf["cart"]["locale"], "fr");
+
+    let resp = h
+        .shopper_post(
+            &format!("{sf2}/checkout/order"),
+            Some(&cookie),
+            &[("paymentProviderRadio", "bankdeposit")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/checkout/order-confirmation/"),
+        "{location}"
+    );
+    let placed =
+        h.bc.orders("storec")
+            .into_iter()
+            .find(|o| o["cart_id"] == id.as_str())
+            .unwrap();
+    assert_eq!(placed["channel_id"], 2);
+    let (status, listed) = h
+        .json("GET", "/stores/storec/v2/orders?channel_id=2", &token, None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(array_ids(&listed), [placed["id"].as_u64().unwrap()]);
+    let resp = h
+        .call(
+            "GET",
+            "/stores/storec/v2/orders?channel_id=1",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 204, "no order of channel 1");
+    // Confirmed on its own storefront, not on another.
+    let on_sf1 = format!("{}{location}", h.bc.channel_storefront_url("storec", 1));
+    assert_eq!(h.shopper_get(&on_sf1, None).await.status(), 403);
+    let resp = h.shopper_get(&format!("{sf2}{location}"), None).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("order-number"));
+}
+
+#[tokio::test]
+async fn adding_and_updating_a_channel_fire_the_channel_webhooks() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let rx = receiver(&[], 200).await;
+    let (status, hook) = h.create_hook(&token, "store/channel/*", &rx.url).await;
+    assert_eq!(status, 200, "{hook}");
+
+    let id =
+        h.bc.add_channel("storea", ChannelSpec::stencil(0, "France", "fr", "EUR"));
+    assert_eq!(id, 2);
+    // Not a field the contract lists: no webhook.
+    assert!(h.bc.update_channel("storea", id, |c| c.locale = "fr-FR".to_owned()));
+    assert!(h.bc.update_channel("storea", id, |c| c.status = "deleted".to_owned()));
+    assert!(
+        !h.bc
+            .update_channel("storea", 9, |c| c.status = "deleted".to_owned())
+    );
+    assert!(h.bc.webhooks_settled(Duration::from_secs(10)).await);
+    assert_eq!(
+        rx.scopes(),
+        ["store/channel/created", "store/channel/updated"]
+    );
+    let store_id = h.bc.store("storea").unwrap().store_id.to_string();
+    for body in rx.bodies() {
+        assert_eq!(body["data"], json!({"type": "channel", "id": 2}), "{body}");
+        assert_eq!(body["store_id"], store_id.as_str());
+        assert_eq!(body["producer"], "stores/storea");
+    }
+    let (_, channel) = h
+        .json("GET", "/stores/storea/v3/channels/2", &token, None)
+        .await;
+    assert_eq!(channel["data"]["status"], "deleted");
+    assert_eq!(h.bc.channel("storea", 2).unwrap().locale, "fr-FR");
+}
+
+#[tokio::test]
+async fn terms_and_conditions_are_set_per_channel() {
+    let h = harness().await;
+    let token = multi_storefront(&h).await;
+    assert!(h.bc.set_channel_terms("storec", 2, true));
+    assert!(!h.bc.set_channel_terms("storec", 9, true));
+    let settings = |id: u64| {
+        let (h, token) = (&h, &token);
+        async move {
+            h.json(
+                "GET",
+                &format!("/stores/storec/v3/checkouts/settings/channels/{id}"),
+                token,
+                None,
+            )
+            .await
+        }
+    };
+    let (status, es) = settings(1).await;
+    assert_eq!(status, 200);
+    assert_eq!(es["data"]["is_order_terms_and_conditions_enabled"], false);
+    let (status, fr) = settings(2).await;
+    assert_eq!(status, 200);
+    assert_eq!(fr["data"]["is_order_terms_and_conditions_enabled"], true);
+    let sf2 = h.bc.channel_storefront_url("storec", 2);
+    assert!(
+        fr["data"]["order_terms_and_conditions_link"]
+            .as_str()
+            .unwrap()
+            .starts_with(&sf2)
+    );
+    let (status, headless) = settings(3).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headless["data"]["is_order_terms_and_conditions_enabled"],
+        false
+    );
+    let (status, body) = settings(9).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["title"], "Invalid channelId");
+
+    // Each storefront's checkout enforces its own channel's setting.
+    let es_cart = h.bc.create_checkout_on("storec", 1, &[(101, 1)], "ES");
+    let fr_cart = h.bc.create_checkout_on("storec", 2, &[(101, 1)], "FR");
+    let place = |sf: String, cookie: String| {
+        let h = &h;
+        async move {
+            h.shopper_post(
+                &format!("{sf}/checkout/order"),
+                Some(&cookie),
+                &[("paymentProviderRadio", "bankdeposit")],
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(
+        place(sf2.clone(), format!("bc_cart_storec_2={fr_cart}")).await,
+        422
+    );
+    let sf1 = h.bc.channel_storefront_url("storec", 1);
+    assert_eq!(place(sf1, format!("bc_cart_storec={es_cart}")).await, 303);
+    assert!(h.bc.set_terms("storec", true), "set_terms is channel 1's");
+    assert_eq!(
+        settings(1).await.1["data"]["is_order_terms_and_conditions_enabled"],
+        true
+    );
+}

@@ -218,6 +218,11 @@ fn v3(st: &mut State, auth: &Auth, req: &Incoming, path: &[&str]) -> Resp {
         ["channels"] => channels::collection(st, auth, req),
         ["channels", id] => channels::item(st, auth, req, id),
         ["channels", id, "site"] => channels::site(st, auth, req, id),
+        ["channels", id, "active-theme"] => channels::active_theme(st, auth, req, id),
+        ["channels", id, "currency-assignments"] => {
+            channels::currency_assignments(st, auth, req, id)
+        }
+        ["settings", "store", "locale"] => channels::store_locale(st, auth, req),
         _ => not_found(Area::V3),
     }
 }
@@ -245,8 +250,11 @@ fn store_information(st: &State, s: &super::StoreSpec) -> Value {
         "wishlists_enabled": false,
         "graphql_storefront_api_enabled": true,
         "shopper_consent_tracking_enabled": true,
-        "multi_storefront_enabled": false,
-        "storefront_limits": {"active": 1, "total_including_inactive": 1},
+        "multi_storefront_enabled": s.channels.len() > 1,
+        "storefront_limits": {
+            "active": s.channels.iter().filter(|c| c.status == "active").count(),
+            "total_including_inactive": s.channels.iter().filter(|c| !c.is_gone()).count(),
+        },
     });
     let identity = json!({
         "id": s.hash,

@@ -20,8 +20,10 @@
 //!   scope check. Its body is not read.
 //! - An unknown checkout is 404 with the v3 error body (the reference's `Checkout Error`
 //!   wraps it in `errors[]`; the v3 body is what the rest of the API sends).
-//! - Settings: channel 1 is the only channel; another id is 422 ("Invalid channelId").
-//!   Only `GET` is modelled (terms are switched with the control helper `set_terms`).
+//! - Settings: each channel of the store has its own terms setting and its terms link on its
+//!   site; an id that is not a channel of the store is 422 ("Invalid channelId"). Only `GET`
+//!   is modelled (terms are switched with the control helpers `set_terms`, channel 1, and
+//!   `set_channel_terms`).
 
 use serde_json::{Map, Value, json};
 use warp::http::Method;
@@ -231,18 +233,25 @@ pub(crate) fn channel_settings(st: &State, auth: &Auth, req: &Incoming, channel:
     let Some(store) = st.stores.get(&auth.store_hash) else {
         return not_found(Area::V3);
     };
-    if channel.parse::<u64>().ok() != Some(1) {
+    let Some(ch) = channel
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| store.spec.channel(id))
+    else {
         return respond::v3_error(422, "Invalid channelId");
-    }
+    };
+    let storefront = st
+        .channel_site_url(&store.spec, ch)
+        .unwrap_or_else(|| st.storefront_url(&store.spec));
     let mut data = json!({
         "checkout_type": "one_page",
         "guest_checkout_type": "allow",
         "guest_checkout_for_existing_accounts": "allow",
         "policy_consent": "none",
         "order_confirmation_contact_email": format!("pedidos@{}", store.spec.domain),
-        "is_order_terms_and_conditions_enabled": store.commerce.terms_enabled,
+        "is_order_terms_and_conditions_enabled": ch.terms_enabled,
         "order_terms_and_conditions_type": "link",
-        "order_terms_and_conditions_link": format!("{}/terminos-y-condiciones/", st.storefront_url(&store.spec)),
+        "order_terms_and_conditions_link": format!("{storefront}/terminos-y-condiciones/"),
         "order_terms_and_conditions_textarea": "",
         "should_redirect_to_storefront_for_auth": false,
     });

@@ -401,7 +401,10 @@ pub(crate) struct CheckoutRec {
     pub customer_id: u64,
     pub email: String,
     pub currency: String,
+    /// The channel (storefront) the cart was made on.
     pub channel_id: u64,
+    /// The channel's shopper language (`locale` of the storefront cart).
+    pub locale: String,
     pub lines: Vec<CartLine>,
     pub billing: Address,
     /// The single consignment's address (used while the cart has physical items).
@@ -420,6 +423,14 @@ pub(crate) struct CheckoutRec {
 }
 
 impl CheckoutRec {
+    /// A new cart on a channel, in its default currency and language.
+    pub fn on_channel(channel: &super::ChannelSpec, country: &str) -> Self {
+        let mut c = CheckoutRec::new(&channel.currency, country);
+        c.channel_id = channel.id;
+        c.locale = channel.locale.clone();
+        c
+    }
+
     pub fn new(currency: &str, country: &str) -> Self {
         let now = now_unix();
         let billing = Address::default_shopper(country);
@@ -431,6 +442,7 @@ impl CheckoutRec {
             email: billing.email.clone(),
             currency: currency.to_owned(),
             channel_id: 1,
+            locale: "es".to_owned(),
             lines: Vec::new(),
             billing,
             shipping,
@@ -611,7 +623,7 @@ impl CheckoutRec {
             },
             "createdTime": rfc3339(self.created),
             "updatedTime": rfc3339(self.updated),
-            "locale": "es",
+            "locale": self.locale,
             "version": self.version,
         })
     }
@@ -1183,7 +1195,6 @@ pub(crate) struct Commerce {
     pub metafields: Vec<MetafieldRec>,
     /// Refunds of every order, by id (ids are per store).
     pub refunds: BTreeMap<u64, RefundRec>,
-    pub terms_enabled: bool,
     next_order_id: u64,
     next_order_product_id: u64,
     next_order_address_id: u64,
@@ -1203,7 +1214,6 @@ impl Default for Commerce {
             tokens: HashMap::new(),
             metafields: Vec::new(),
             refunds: BTreeMap::new(),
-            terms_enabled: false,
             next_order_id: FIRST_ORDER_ID,
             next_order_product_id: 1,
             next_order_address_id: 1,
@@ -1326,7 +1336,7 @@ impl Commerce {
             payment_method: String::new(),
             payment_provider_id: Value::String(String::new()),
             ip_address: checkout.ip_address.clone(),
-            customer_locale: "es".to_owned(),
+            customer_locale: checkout.locale.clone(),
             written: Map::new(),
             is_deleted: false,
             date_shipped: None,

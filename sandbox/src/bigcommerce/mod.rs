@@ -4,6 +4,13 @@
 //! API (`/storefront/{hash}/…`), all on one loopback base URL
 //! (`login_url = api_url = base_url`).
 //!
+//! Multi-Storefront: a store has the channels of its [`StoreSpec`] (channel 1 always), each
+//! with its site, locale, currency and terms (`channels.rs`). The storefront of each Stencil
+//! channel but 1 is served on a loopback listener of its own, so each storefront has its own
+//! origin; `add_channel`, `update_channel` (with the channel webhooks),
+//! `channel_storefront_url`, `create_checkout_on`, `checkout_url_on`, `set_channel_terms`
+//! and `scripts_of` drive and inspect them.
+//!
 //! Shopping (carts, checkouts, customers with store credit, orders, checkout tokens, order
 //! metafields) is modelled per store; the `create_checkout`, `add_customer`, `order`, …
 //! methods of [`BigCommerceStandIn`] drive and inspect it from tests.
@@ -151,6 +158,80 @@ pub struct StoreSpec {
     pub products: Vec<CatalogProduct>,
     /// `GET /v3/catalog/categories`, in id order.
     pub categories: Vec<CatalogCategory>,
+    /// The store's channels (`GET /v3/channels`), in id order. Channel 1 is the default
+    /// storefront, which BigCommerce always has: [`BigCommerceStandIn::add_store`] adds it
+    /// (built from the store's own fields) when missing.
+    pub channels: Vec<ChannelSpec>,
+}
+
+/// A sales channel of a store: with Multi-Storefront, each storefront is one, with its own
+/// site, locale, default currency and checkout settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelSpec {
+    /// 0 in [`BigCommerceStandIn::add_channel`]: the stand-in assigns the next free id.
+    pub id: u64,
+    pub name: String,
+    /// `bigcommerce` is a Stencil storefront (the stand-in serves it and renders its
+    /// scripts); any other (`next`, `catalyst`, `custom`, …) is headless.
+    pub platform: String,
+    /// `prelaunch`, `active`, `inactive`, `archived`, `deleted`, `terminated`, …
+    pub status: String,
+    /// The default shopper language, e.g. `es`, `fr`.
+    pub locale: String,
+    /// The default (and only enabled) currency, e.g. `EUR`.
+    pub currency: String,
+    /// "Customers must accept the terms and conditions" on this channel's checkout.
+    pub terms_enabled: bool,
+    /// The site URL the channel reports; `None`: the storefront the stand-in serves (for
+    /// channel 1, the store's `secure_url` when set). A headless channel without one has no
+    /// site.
+    pub site_url: Option<Url>,
+}
+
+/// The platform of a Stencil storefront channel.
+pub const STENCIL_PLATFORM: &str = "bigcommerce";
+
+impl ChannelSpec {
+    /// An active Stencil storefront the stand-in serves (terms off, no site override).
+    pub fn stencil(id: u64, name: &str, locale: &str, currency: &str) -> Self {
+        ChannelSpec {
+            id,
+            name: name.to_owned(),
+            platform: STENCIL_PLATFORM.to_owned(),
+            status: "active".to_owned(),
+            locale: locale.to_owned(),
+            currency: currency.to_owned(),
+            terms_enabled: false,
+            site_url: None,
+        }
+    }
+
+    /// An active headless storefront (`platform` e.g. `next`) at `site_url`; the stand-in
+    /// serves nothing for it.
+    pub fn headless(
+        id: u64,
+        name: &str,
+        platform: &str,
+        site_url: Url,
+        locale: &str,
+        currency: &str,
+    ) -> Self {
+        ChannelSpec {
+            platform: platform.to_owned(),
+            site_url: Some(site_url),
+            ..ChannelSpec::stencil(id, name, locale, currency)
+        }
+    }
+
+    /// A Stencil storefront (BigCommerce's own themes), which renders Scripts-API scripts.
+    pub fn is_stencil(&self) -> bool {
+        self.platform == STENCIL_PLATFORM
+    }
+
+    /// `deleted`, `archived` or `terminated`: the storefront is gone.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.status.as_str(), "deleted" | "archived" | "terminated")
+    }
 }
 
 /// A catalog product (the fields the stand-in models; the rest of `product_Full` is filled
@@ -275,7 +356,46 @@ impl StoreSpec {
             order_status_labels: vec![(11, "Listo para preparar".to_owned())],
             products: demo_products(),
             categories: demo_categories(),
+            channels: Vec::new(),
         }
+        .with_default_channel()
+    }
+
+    /// [`Self::demo`] with two Stencil storefronts: channel 1 "Spain" (`es`, EUR) and
+    /// channel 2 "France" (`fr`, EUR), each served on its own address.
+    pub fn demo_two_storefronts(hash: &str) -> Self {
+        let mut spec = StoreSpec::demo(hash);
+        if let Some(spain) = spec.channels.iter_mut().find(|c| c.id == 1) {
+            spain.name = "Spain".to_owned();
+        }
+        spec.with_channel(ChannelSpec::stencil(2, "France", "fr", "EUR"))
+    }
+
+    /// Channel 1 as the store's own fields make it: named after the store, in its language
+    /// and currency, at its `secure_url`.
+    pub fn default_channel(&self) -> ChannelSpec {
+        ChannelSpec {
+            site_url: self.secure_url.clone(),
+            ..ChannelSpec::stencil(1, &self.name, &self.language, &self.currency)
+        }
+    }
+
+    /// Replaces the channels with the one [`Self::default_channel`] builds.
+    pub fn with_default_channel(mut self) -> Self {
+        self.channels = vec![self.default_channel()];
+        self
+    }
+
+    /// Adds (or replaces, by id) a channel.
+    pub fn with_channel(mut self, channel: ChannelSpec) -> Self {
+        self.channels.retain(|c| c.id != channel.id);
+        self.channels.push(channel);
+        self.channels.sort_by_key(|c| c.id);
+        self
+    }
+
+    pub fn channel(&self, id: u64) -> Option<&ChannelSpec> {
+        self.channels.iter().find(|c| c.id == id)
     }
 }
 
@@ -299,6 +419,10 @@ pub(crate) type Shared = common::Shared<State>;
 pub struct BigCommerceStandIn {
     shared: Arc<Shared>,
     guard: Arc<ServerGuard>,
+    /// The listeners of the storefronts of channels other than 1 (see `storefront.rs`).
+    listeners: Arc<std::sync::Mutex<Vec<ServerGuard>>>,
+    /// The runtime the stand-in was started on, where those listeners run.
+    runtime: tokio::runtime::Handle,
 }
 
 impl BigCommerceStandIn {
@@ -330,12 +454,62 @@ impl BigCommerceStandIn {
             refused,
         ));
         tracing::info!(%addr, "BigCommerce stand-in listening");
-        Ok(BigCommerceStandIn { shared, guard })
+        Ok(BigCommerceStandIn {
+            shared,
+            guard,
+            listeners: Arc::default(),
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
-    /// Stops the server (for every clone of this handle) and waits up to 5 s for it.
+    /// Stops the server and the storefront listeners (for every clone of this handle) and
+    /// waits up to 5 s for each.
     pub async fn shutdown(self) {
+        let listeners = std::mem::take(&mut *common::lock(&self.listeners));
+        for l in listeners {
+            l.shutdown().await;
+        }
         self.guard.shutdown().await;
+    }
+
+    /// Starts the own listener of a channel's storefront (127.0.0.1, a free port) unless it
+    /// has one; channel 1 is served on the base URL. A listener serves whatever the state
+    /// says of its store and channel when a request comes, so it outlives a re-added store.
+    fn ensure_storefront(&self, store_hash: &str, channel_id: u64) {
+        let key = (store_hash.to_owned(), channel_id);
+        if channel_id == 1 || self.shared.lock().storefronts.contains_key(&key) {
+            return;
+        }
+        let bound = std::net::TcpListener::bind(("127.0.0.1", 0)).and_then(|l| {
+            l.set_nonblocking(true)?;
+            let addr = l.local_addr()?;
+            let _rt = self.runtime.enter();
+            Ok((tokio::net::TcpListener::from_std(l)?, addr))
+        });
+        let (listener, addr) = match bound {
+            Ok(b) => b,
+            Err(error) => {
+                tracing::error!(%error, store_hash, channel_id, "storefront listener not started");
+                return;
+            }
+        };
+        let hash = store_hash.to_owned();
+        let _rt = self.runtime.enter();
+        let guard = ServerGuard::serve(
+            listener,
+            self.shared.clone(),
+            move |shared: Arc<Shared>, req: Incoming| {
+                let hash = hash.clone();
+                async move { channel_dispatch(&shared, &req, &hash, channel_id) }
+            },
+            refused,
+        );
+        common::lock(&self.listeners).push(guard);
+        tracing::info!(%addr, store_hash, channel_id, "storefront listening");
+        self.shared
+            .lock()
+            .storefronts
+            .insert(key, format!("http://{addr}"));
     }
 
     /// `http://127.0.0.1:PORT/`: the login service, the API and the control panel.
@@ -371,12 +545,169 @@ impl BigCommerceStandIn {
         self.shared.lock().cfg.app_scopes = scopes.to_owned();
     }
 
-    /// Adds (or replaces) a store.
+    /// Adds (or replaces) a store, with channel 1 when its spec lacks it, and starts the
+    /// storefront of each of its other Stencil channels on its own address.
     pub fn add_store(&self, spec: StoreSpec) {
+        let hash = spec.hash.clone();
+        let stencil: Vec<u64> = spec
+            .channels
+            .iter()
+            .filter(|c| c.is_stencil())
+            .map(|c| c.id)
+            .collect();
         self.shared
             .lock()
             .stores
-            .insert(spec.hash.clone(), state::StoreRec::new(spec));
+            .insert(hash.clone(), state::StoreRec::new(spec));
+        for id in stencil {
+            self.ensure_storefront(&hash, id);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Channels (Multi-Storefront).
+
+    /// The store's channels, by id.
+    pub fn channels(&self, store_hash: &str) -> Vec<ChannelSpec> {
+        self.store(store_hash)
+            .map(|s| s.channels)
+            .unwrap_or_default()
+    }
+
+    pub fn channel(&self, store_hash: &str, channel_id: u64) -> Option<ChannelSpec> {
+        self.store(store_hash)?.channel(channel_id).cloned()
+    }
+
+    /// The merchant adds a channel (a storefront) to the store: `spec.id` 0 gets the next
+    /// free id. A Stencil channel's storefront starts on its own address, then
+    /// `store/channel/created` (`{type: "channel", id}`) goes to the subscribed hooks.
+    /// Returns the channel's id.
+    ///
+    /// # Panics
+    /// If the store was not added, or already has a channel with that id.
+    pub fn add_channel(&self, store_hash: &str, mut spec: ChannelSpec) -> u64 {
+        {
+            let mut st = self.shared.lock();
+            let store = st
+                .stores
+                .get_mut(store_hash)
+                .unwrap_or_else(|| panic!("add_channel: unknown store {store_hash:?}"));
+            if spec.id == 0 {
+                spec.id = store.spec.channels.iter().map(|c| c.id).max().unwrap_or(0) + 1;
+            }
+            assert!(
+                store.spec.channel(spec.id).is_none(),
+                "add_channel: the store has a channel {}",
+                spec.id
+            );
+            let now = state::now_rfc3339();
+            store.channel_dates.insert(spec.id, (now.clone(), now));
+            store.spec.channels.push(spec.clone());
+            store.spec.channels.sort_by_key(|c| c.id);
+        }
+        if spec.is_stencil() {
+            self.ensure_storefront(store_hash, spec.id);
+        }
+        let mut st = self.shared.lock();
+        deliveries::emit(
+            &mut st,
+            store_hash,
+            "store/channel/created",
+            json!({"type": "channel", "id": spec.id}),
+        );
+        spec.id
+    }
+
+    /// The merchant changes a channel (its id stays). A change of `name` or `status` fires
+    /// `store/channel/updated`, as the contract lists the fields that do (locale, currency,
+    /// terms and site are other settings, and fire nothing). A channel goes by its status
+    /// becoming `deleted` or `archived`: there is no channel-deleted webhook. Returns
+    /// whether the channel exists.
+    pub fn update_channel(
+        &self,
+        store_hash: &str,
+        channel_id: u64,
+        f: impl FnOnce(&mut ChannelSpec),
+    ) -> bool {
+        let stencil = {
+            let mut st = self.shared.lock();
+            let Some(store) = st.stores.get_mut(store_hash) else {
+                return false;
+            };
+            let Some(channel) = store.spec.channels.iter_mut().find(|c| c.id == channel_id) else {
+                return false;
+            };
+            let before = channel.clone();
+            f(channel);
+            channel.id = channel_id;
+            let notable = before.name != channel.name || before.status != channel.status;
+            let stencil = channel.is_stencil();
+            if notable {
+                let now = state::now_rfc3339();
+                store
+                    .channel_dates
+                    .entry(channel_id)
+                    .or_insert_with(|| (channels::CREATED.to_owned(), String::new()))
+                    .1 = now;
+                deliveries::emit(
+                    &mut st,
+                    store_hash,
+                    "store/channel/updated",
+                    json!({"type": "channel", "id": channel_id}),
+                );
+            }
+            stencil
+        };
+        if stencil {
+            self.ensure_storefront(store_hash, channel_id);
+        }
+        true
+    }
+
+    /// Where the stand-in serves a channel's storefront, without a trailing `/`:
+    /// `{base}/storefront/{hash}` for channel 1 (as [`Self::storefront_url`]), the
+    /// channel's own `http://127.0.0.1:PORT` for another Stencil channel (whatever site URL
+    /// its spec reports), and a headless channel's `site_url`.
+    ///
+    /// # Panics
+    /// For an unknown channel, or a headless one without a `site_url`.
+    pub fn channel_storefront_url(&self, store_hash: &str, channel_id: u64) -> String {
+        let st = self.shared.lock();
+        let served = st.served_storefront(store_hash, channel_id);
+        served
+            .or_else(|| {
+                let store = st.stores.get(store_hash)?;
+                let channel = store.spec.channel(channel_id)?;
+                st.channel_site_url(&store.spec, channel)
+            })
+            .unwrap_or_else(|| {
+                panic!("channel_storefront_url: no storefront for channel {channel_id} of {store_hash:?}")
+            })
+    }
+
+    /// Switches "customers must accept the terms and conditions" on a channel's checkout
+    /// (its checkout settings and its storefront's checkout page). Returns whether the
+    /// channel exists.
+    pub fn set_channel_terms(&self, store_hash: &str, channel_id: u64, enabled: bool) -> bool {
+        self.edit_store(store_hash, |spec| {
+            if let Some(c) = spec.channels.iter_mut().find(|c| c.id == channel_id) {
+                c.terms_enabled = enabled;
+            }
+        }) && self.channel(store_hash, channel_id).is_some()
+    }
+
+    /// Every script on a store (every client's), in creation order: `(channel_id, name,
+    /// src)`, `src` being the `html` of a `script_tag` script.
+    pub fn scripts_of(&self, store_hash: &str) -> Vec<(u64, String, String)> {
+        let st = self.shared.lock();
+        st.scripts
+            .iter()
+            .filter(|s| s.store_hash == store_hash)
+            .map(|s| {
+                let src = s.src.clone().or_else(|| s.html.clone()).unwrap_or_default();
+                (s.channel_id, s.name.clone(), src)
+            })
+            .collect()
     }
 
     pub fn store(&self, store_hash: &str) -> Option<StoreSpec> {
@@ -466,8 +797,26 @@ impl BigCommerceStandIn {
     /// # Panics
     /// If the store was not added, or a product is not in its catalog.
     pub fn create_checkout(&self, store_hash: &str, items: &[(u64, u64)], country: &str) -> String {
+        self.create_checkout_on(store_hash, 1, items, country)
+    }
+
+    /// As [`Self::create_checkout`], on a channel's storefront: the cart has its
+    /// `channel_id`, currency and locale, and every order made from it its `channel_id`.
+    ///
+    /// # Panics
+    /// If the store or the channel does not exist, or a product is not in the catalog.
+    pub fn create_checkout_on(
+        &self,
+        store_hash: &str,
+        channel_id: u64,
+        items: &[(u64, u64)],
+        country: &str,
+    ) -> String {
         self.with_commerce(store_hash, |c, spec| {
-            let mut checkout = commerce::CheckoutRec::new(&spec.currency, country);
+            let channel = spec
+                .channel(channel_id)
+                .unwrap_or_else(|| panic!("create_checkout: no channel {channel_id}"));
+            let mut checkout = commerce::CheckoutRec::on_channel(channel, country);
             for (product_id, quantity) in items {
                 let product = spec
                     .products
@@ -602,11 +951,11 @@ impl BigCommerceStandIn {
         .flatten()
     }
 
-    /// Switches "customers must accept the terms and conditions" on the checkout (channel
-    /// checkout settings and the checkout page). Returns whether the store exists.
+    /// Switches "customers must accept the terms and conditions" on channel 1's checkout
+    /// (its checkout settings and checkout page): [`Self::set_channel_terms`]. Returns
+    /// whether the store exists.
     pub fn set_terms(&self, store_hash: &str, enabled: bool) -> bool {
-        self.with_commerce(store_hash, |c, _| c.terms_enabled = enabled)
-            .is_some()
+        self.set_channel_terms(store_hash, 1, enabled)
     }
 
     /// The shopper pays the checkout with another payment method (the store's offline
@@ -690,10 +1039,22 @@ impl BigCommerceStandIn {
     /// shopper's cart cookie and redirects to `{storefront}/checkout`, as a browser test
     /// needs.
     pub fn checkout_url(&self, store_hash: &str, checkout_id: &str) -> String {
+        self.checkout_url_on(store_hash, 1, checkout_id)
+    }
+
+    /// As [`Self::checkout_url`], on a channel's storefront
+    /// ([`Self::channel_storefront_url`]); a storefront opens only its own channel's carts.
+    ///
+    /// # Panics
+    /// As [`Self::channel_storefront_url`].
+    pub fn checkout_url_on(&self, store_hash: &str, channel_id: u64, checkout_id: &str) -> String {
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("cart", checkout_id)
             .finish();
-        format!("{}/checkout?{query}", self.storefront_url(store_hash))
+        format!(
+            "{}/checkout?{query}",
+            self.channel_storefront_url(store_hash, channel_id)
+        )
     }
 
     /// The merchant edits an order (Actions › Edit order): the `index`-th product line (0
@@ -1314,6 +1675,12 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
         [] | ["manage", ..] => control_panel::page(&shared, &req, &segs).await,
         _ => respond::text(404, "Not Found"),
     }
+}
+
+/// A request to the own listener of channel `channel_id`'s storefront.
+fn channel_dispatch(shared: &Shared, req: &Incoming, store_hash: &str, channel_id: u64) -> Resp {
+    let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    storefront::handle_channel(shared, req, store_hash, channel_id, &segs)
 }
 
 /// The response for a request hit by [`BigCommerceStandIn::fail_next`].

@@ -6,7 +6,7 @@
 //! Scopes: orders `store_v2_orders` (reads: its `_read_only`); customers
 //! `store_v2_customers_read_only`.
 //!
-//! The list (`getOrders`) filters by `cart_id`, `status_id`, `customer_id`, `min_id`,
+//! The list (`getOrders`) filters by `cart_id`, `status_id`, `customer_id`, `channel_id`, `min_id`,
 //! `max_id`, `min|max_date_created`, `min|max_date_modified`, pages with `page`/`limit`
 //! (default 50, at most 250) and sorts with `sort=field[:asc|:desc]` on the contract's fields
 //! (`id`, `customer_id`, `date_created`, `date_modified`, `status_id`, `channel_id`,
@@ -251,6 +251,7 @@ pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
         };
         let status = number("status_id")?;
         let customer = number("customer_id")?;
+        let channel = number("channel_id")?;
         let (min_id, max_id) = (number("min_id")?, number("max_id")?);
         let (min_created, max_created) = (date("min_date_created")?, date("max_date_created")?);
         let (min_modified, max_modified) = (date("min_date_modified")?, date("max_date_modified")?);
@@ -267,6 +268,7 @@ pub(crate) fn collection(st: &State, auth: &Auth, req: &Incoming) -> Resp {
             })
             .filter(|o| cart.as_ref().is_none_or(|c| o.cart_id.as_ref() == Some(c)))
             .filter(|o| customer.is_none_or(|c| o.customer_id == c))
+            .filter(|o| channel.is_none_or(|c| o.channel_id == c))
             .filter(|o| between(o.id, min_id, max_id, exclusive))
             .filter(|o| within(o.date_created, min_created, max_created, exclusive))
             .filter(|o| within(o.date_modified, min_modified, max_modified, exclusive))

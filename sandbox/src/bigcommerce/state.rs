@@ -10,7 +10,7 @@ use url::Url;
 
 use super::commerce::Commerce;
 use super::deliveries::Outbox;
-use super::{ExternalInstallReport, RecordedRequest, StandInConfig, StoreSpec, User};
+use super::{ChannelSpec, ExternalInstallReport, RecordedRequest, StandInConfig, StoreSpec, User};
 
 /// Grant codes expire this long after `/bc/auth` is shown ([U]: BigCommerce documents no TTL).
 pub(crate) const CODE_TTL_SECS: i64 = 600;
@@ -25,16 +25,26 @@ pub(crate) struct StoreRec {
     pub users: BTreeMap<u64, User>,
     /// Carts, customers, orders, checkout tokens, metafields, checkout settings.
     pub commerce: Commerce,
+    /// `(date_created, date_modified)` of the channels added after the store (RFC 3339).
+    pub channel_dates: BTreeMap<u64, (String, String)>,
 }
 
 impl StoreRec {
-    pub fn new(spec: StoreSpec) -> Self {
+    /// The store as added; channel 1, which every store has, is built from the store's own
+    /// fields when the spec lacks it.
+    pub fn new(mut spec: StoreSpec) -> Self {
+        if spec.channel(1).is_none() {
+            let default = spec.default_channel();
+            spec = spec.with_channel(default);
+        }
+        spec.channels.sort_by_key(|c| c.id);
         let mut users = BTreeMap::new();
         users.insert(spec.owner.id, spec.owner.clone());
         StoreRec {
             spec,
             users,
             commerce: Commerce::default(),
+            channel_dates: BTreeMap::new(),
         }
     }
 }
@@ -242,6 +252,9 @@ pub(crate) struct State {
     pub notices: HashMap<String, String>,
     /// Webhook events waiting for delivery, the delivery log and its test controls.
     pub outbox: Outbox,
+    /// The storefronts of Stencil channels other than 1, each on a listener of its own:
+    /// `(store, channel)` → `http://127.0.0.1:PORT` (no trailing `/`).
+    pub storefronts: HashMap<(String, u64), String>,
 }
 
 impl State {
@@ -272,6 +285,7 @@ impl State {
             frames: HashMap::new(),
             notices: HashMap::new(),
             outbox: Outbox::default(),
+            storefronts: HashMap::new(),
         }
     }
 
@@ -298,6 +312,30 @@ impl State {
             .as_ref()
             .map(|u| u.as_str().trim_end_matches('/').to_owned())
             .unwrap_or_else(|| self.own_storefront(&spec.hash))
+    }
+
+    /// The storefront the stand-in serves for a channel: `{base}/storefront/{hash}` for
+    /// channel 1, the channel's own listener for another Stencil channel; `None` for a
+    /// headless or unknown channel.
+    pub fn served_storefront(&self, store_hash: &str, channel_id: u64) -> Option<String> {
+        if channel_id == 1 {
+            return Some(self.own_storefront(store_hash));
+        }
+        self.storefronts
+            .get(&(store_hash.to_owned(), channel_id))
+            .cloned()
+    }
+
+    /// The URL a channel's site reports (no trailing `/`): the channel's `site_url`, else
+    /// for channel 1 [`Self::storefront_url`], else its served storefront; `None` for a
+    /// headless channel without a site.
+    pub fn channel_site_url(&self, spec: &StoreSpec, channel: &ChannelSpec) -> Option<String> {
+        match (&channel.site_url, channel.id) {
+            (Some(url), _) => Some(url.as_str().trim_end_matches('/').to_owned()),
+            (None, 1) => Some(self.storefront_url(spec)),
+            (None, id) if channel.is_stencil() => self.served_storefront(&spec.hash, id),
+            (None, _) => None,
+        }
     }
 
     /// The scope string BigCommerce grants: the app's scopes plus the ones it always adds.

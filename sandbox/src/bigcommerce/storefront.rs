@@ -1,26 +1,40 @@
-//! The storefront of each store, `{base}/storefront/{hash}/…`: plain HTML pages for a person
-//! and for browser tests, and the Storefront Checkout API the pages' scripts call
-//! (`checkouts.sf.yml`, spec §4.1 (c), §9.2 item 8).
+//! The storefront of each Stencil channel of each store: channel 1's at
+//! `{base}/storefront/{hash}/…`, every other one at the root of a loopback listener of its
+//! own (`http://127.0.0.1:PORT/…`, started when the channel is added), so each storefront
+//! has its own origin as on BigCommerce, where each has its own domain. Plain HTML pages for
+//! a person and for browser tests, and the Storefront Checkout API the pages' scripts call
+//! (`checkouts.sf.yml`, spec §4.1 (c), §9.2 item 8). Headless channels have none.
 //!
 //! Pages: the product list (`/`, "Add to cart" posts to `/cart/add`), the cart (`/cart`),
 //! the one-page checkout (`/checkout`, shaped like BigCommerce's Optimized One-Page
 //! Checkout: the DOM classes and ids of spec §4.3 step 4), and the order confirmation
 //! (`/order-confirmation/{orderId}?t={token}`, also under `/checkout/`). Every value is
-//! escaped. The checkout renders the store's Scripts-API scripts whose visibility is
-//! `checkout` or `all_pages`, the confirmation `order_confirmation` or `all_pages`, the
-//! other pages `storefront` or `all_pages`; enabled ones of channel 1 only, in `head` or
-//! before `</body>` per `location`, as BigCommerce writes them:
+//! escaped; the page's `lang` is the channel's locale. The checkout renders the store's
+//! Scripts-API scripts whose visibility is `checkout` or `all_pages`, the confirmation
+//! `order_confirmation` or `all_pages`, the other pages `storefront` or `all_pages`; enabled
+//! ones of the storefront's own channel only, in `head` or before `</body>` per `location`,
+//! as BigCommerce writes them:
 //! `<script src="…" integrity="…" crossorigin="anonymous" defer></script>`; `script_tag`
 //! scripts verbatim. The checkout's own script is one small external file
 //! (`/assets/checkout.js`): it toggles store credit through the API and reloads.
 //!
+//! A cart made on a storefront is on its channel (`channel_id`, in the channel's currency and
+//! locale), and so is every order made from it; the checkout's terms and conditions are the
+//! channel's. A storefront opens only its own channel's carts and confirms only its own
+//! channel's orders.
+//!
 //! API (JSON, camelCase): `GET /api/storefront/carts`, `GET /api/storefront/checkouts/{id}`,
 //! `POST|DELETE /api/storefront/checkouts/{id}/store-credit`. The shopper is identified by
-//! cookies, as on BigCommerce: `bc_cart_{hash}` holds the cart id and `bc_store` the last
-//! storefront visited (both `Path=/`). A checkout is only readable with its own cart cookie
-//! (404 otherwise). The API also answers at the root, `{base}/api/storefront/…`, for the
-//! store in `bc_store`, since BigCommerce's scripts call `/api/storefront/…` on the
-//! storefront's host.
+//! cookies, as on BigCommerce: `bc_cart_{hash}` (another channel: `bc_cart_{hash}_{channel}`,
+//! since browsers share cookies between the ports of one host) holds the cart id and
+//! `bc_store` the last default storefront visited (both `Path=/`). A checkout is only
+//! readable with its own cart cookie (404 otherwise). The API also answers at the root,
+//! `{base}/api/storefront/…`, for the store in `bc_store`, since BigCommerce's scripts call
+//! `/api/storefront/…` on the storefront's host; a channel's own listener answers it at its
+//! root for its channel.
+//!
+//! [U] A channel's listener answers 404 while the channel is deleted, archived or
+//! terminated (its shoppers see nothing), and serves again if it comes back.
 //!
 //! [U] Placing an order natively ("Transferencia bancaria") creates it in Awaiting Payment
 //! (7) with `order_source` `www`, redeems applied store credit, deletes the cart and shows
@@ -99,6 +113,50 @@ impl PageKind {
     }
 }
 
+/// One storefront: a store's channel and where its pages live.
+pub(crate) struct Sf {
+    hash: String,
+    channel: u64,
+    /// `/storefront/{hash}` for channel 1 (on the stand-in's base URL); empty for another
+    /// channel, served at the root of its own listener.
+    prefix: String,
+}
+
+impl Sf {
+    fn default_of(hash: &str) -> Self {
+        Sf {
+            hash: hash.to_owned(),
+            channel: 1,
+            prefix: format!("/storefront/{hash}"),
+        }
+    }
+
+    /// The cart cookie. Browsers share cookies across the ports of one host, so each
+    /// channel's storefront names its own (channel 1 keeps `bc_cart_{hash}`).
+    fn cart_cookie(&self) -> String {
+        if self.channel == 1 {
+            format!("bc_cart_{}", self.hash)
+        } else {
+            format!("bc_cart_{}_{}", self.hash, self.channel)
+        }
+    }
+
+    fn locale(&self, spec: &StoreSpec) -> String {
+        spec.channel(self.channel)
+            .map(|c| c.locale.clone())
+            .unwrap_or_else(|| spec.language.clone())
+    }
+
+    /// The storefront's name in its header: the store's for channel 1, the channel's for
+    /// another.
+    fn name(&self, spec: &StoreSpec) -> String {
+        match spec.channel(self.channel) {
+            Some(c) if self.channel != 1 => c.name.clone(),
+            _ => spec.name.clone(),
+        }
+    }
+}
+
 /// A Scripts-API script as BigCommerce writes it into the page.
 fn script_tag(s: &Script) -> String {
     match (s.kind.as_str(), &s.src, &s.html) {
@@ -125,10 +183,10 @@ fn script_tag(s: &Script) -> String {
 }
 
 /// The page's scripts for `location` (`head` or `footer`), in creation order.
-fn scripts(st: &State, hash: &str, kind: PageKind, location: &str) -> String {
+fn scripts(st: &State, sf: &Sf, kind: PageKind, location: &str) -> String {
     st.scripts
         .iter()
-        .filter(|s| s.store_hash == hash && s.enabled && s.channel_id == 1)
+        .filter(|s| s.store_hash == sf.hash && s.enabled && s.channel_id == sf.channel)
         .filter(|s| s.location == location && kind.shows(&s.visibility))
         .map(script_tag)
         .collect::<Vec<_>>()
@@ -144,6 +202,7 @@ fn price(ten_thousandths: i64) -> String {
 
 struct Page<'a> {
     st: &'a State,
+    sf: &'a Sf,
     spec: &'a StoreSpec,
     kind: PageKind,
     title: &'a str,
@@ -152,22 +211,23 @@ struct Page<'a> {
 
 impl Page<'_> {
     fn render(&self, body: &str, own_script: Option<&str>) -> String {
-        let h = esc(&self.spec.hash);
+        let p = esc(&self.sf.prefix);
         let own = own_script
             .map(|src| format!("<script src=\"{}\" defer></script>\n", esc(src)))
             .unwrap_or_default();
         format!(
-            "<!doctype html><html lang=\"es\"><head><meta charset=\"utf-8\">\
+            "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
              <title>{title} · {store}</title><style>{STYLE}</style>\n{head}\n</head><body>\
-             <header><a href=\"/storefront/{h}/\">{store}</a>\
-             <a class=\"cart-link\" href=\"/storefront/{h}/cart\">Carrito ({count})</a></header>\
+             <header><a href=\"{p}/\">{store}</a>\
+             <a class=\"cart-link\" href=\"{p}/cart\">Carrito ({count})</a></header>\
              <main>{body}</main>\n{own}{footer}\n</body></html>",
+            lang = esc(&self.sf.locale(self.spec)),
             title = esc(self.title),
-            store = esc(&self.spec.name),
-            head = scripts(self.st, &self.spec.hash, self.kind, "head"),
+            store = esc(&self.sf.name(self.spec)),
+            head = scripts(self.st, self.sf, self.kind, "head"),
             count = self.cart_count,
-            footer = scripts(self.st, &self.spec.hash, self.kind, "footer"),
+            footer = scripts(self.st, self.sf, self.kind, "footer"),
         )
     }
 }
@@ -182,10 +242,6 @@ fn cookie(req: &Incoming, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim().to_owned())
-}
-
-fn cart_cookie_name(hash: &str) -> String {
-    format!("bc_cart_{hash}")
 }
 
 fn with_cookie(mut resp: Resp, name: &str, value: &str, clear: bool) -> Resp {
@@ -205,9 +261,14 @@ fn with_store_cookie(resp: Resp, hash: &str) -> Resp {
     with_cookie(resp, STORE_COOKIE, hash, false)
 }
 
-/// The shopper's cart id, when the cookie names a cart of this store.
-fn cart_of(req: &Incoming, hash: &str, commerce: &Commerce) -> Option<String> {
-    cookie(req, &cart_cookie_name(hash)).filter(|id| commerce.checkouts.contains_key(id))
+/// The shopper's cart id, when the cookie names a cart of this store and channel.
+fn cart_of(req: &Incoming, sf: &Sf, commerce: &Commerce) -> Option<String> {
+    cookie(req, &sf.cart_cookie()).filter(|id| {
+        commerce
+            .checkouts
+            .get(id)
+            .is_some_and(|c| c.channel_id == sf.channel)
+    })
 }
 
 fn not_found_page() -> Resp {
@@ -229,21 +290,53 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Everything under `/storefront/{hash}/`.
+/// Everything under `/storefront/{hash}/`: channel 1's storefront.
 pub(crate) fn handle(shared: &Shared, req: &Incoming, hash: &str, rest: &[&str]) -> Resp {
     let mut st = shared.lock();
     if !st.stores.contains_key(hash) {
         return not_found_page();
     }
+    let sf = Sf::default_of(hash);
+    serve(&mut st, req, &sf, rest)
+}
+
+/// Everything on the own listener of channel `channel`'s storefront (any channel but 1).
+/// A channel gone (deleted, archived), headless, or no longer in the store answers 404.
+pub(crate) fn handle_channel(
+    shared: &Shared,
+    req: &Incoming,
+    hash: &str,
+    channel: u64,
+    segs: &[&str],
+) -> Resp {
+    let mut st = shared.lock();
+    st.requests.push(req.record());
+    let live = st
+        .stores
+        .get(hash)
+        .and_then(|s| s.spec.channel(channel))
+        .is_some_and(|c| c.is_stencil() && !c.is_gone());
+    if !live {
+        return not_found_page();
+    }
+    let sf = Sf {
+        hash: hash.to_owned(),
+        channel,
+        prefix: String::new(),
+    };
+    serve(&mut st, req, &sf, segs)
+}
+
+fn serve(st: &mut State, req: &Incoming, sf: &Sf, rest: &[&str]) -> Resp {
     let resp = match (req.method.clone(), rest) {
-        (Method::GET, []) => products_page(&st, req, hash),
-        (Method::POST, ["cart", "add"]) => add_to_cart(&mut st, req, hash),
-        (Method::GET, ["cart"]) => cart_page(&st, req, hash),
-        (Method::GET, ["checkout"]) => checkout_page(&st, req, hash, None),
-        (Method::POST, ["checkout", "addresses"]) => update_addresses(&mut st, req, hash),
-        (Method::POST, ["checkout", "order"]) => place_order(&mut st, req, hash),
+        (Method::GET, []) => products_page(st, req, sf),
+        (Method::POST, ["cart", "add"]) => add_to_cart(st, req, sf),
+        (Method::GET, ["cart"]) => cart_page(st, req, sf),
+        (Method::GET, ["checkout"]) => checkout_page(st, req, sf, None),
+        (Method::POST, ["checkout", "addresses"]) => update_addresses(st, req, sf),
+        (Method::POST, ["checkout", "order"]) => place_order(st, req, sf),
         (Method::GET, ["order-confirmation", id] | ["checkout", "order-confirmation", id]) => {
-            confirmation(&mut st, req, hash, id)
+            confirmation(st, req, sf, id)
         }
         (Method::GET, ["assets", "checkout.js"]) => {
             let mut resp = respond::text(200, CHECKOUT_JS);
@@ -253,23 +346,29 @@ pub(crate) fn handle(shared: &Shared, req: &Incoming, hash: &str, rest: &[&str])
             );
             return resp;
         }
-        (_, ["api", "storefront", path @ ..]) => return api(&mut st, req, hash, path),
+        (_, ["api", "storefront", path @ ..]) => return api(st, req, sf, path),
         _ => return not_found_page(),
     };
-    with_store_cookie(resp, hash)
+    // Only the default storefront shares its host with the root API alias.
+    if sf.channel == 1 {
+        with_store_cookie(resp, &sf.hash)
+    } else {
+        resp
+    }
 }
 
 /// `{base}/api/storefront/…`: the API of the store in the `bc_store` cookie.
 pub(crate) fn root_api(shared: &Shared, req: &Incoming, rest: &[&str]) -> Resp {
     let mut st = shared.lock();
     match cookie(req, STORE_COOKIE).filter(|h| st.stores.contains_key(h)) {
-        Some(hash) => api(&mut st, req, &hash, rest),
+        Some(hash) => api(&mut st, req, &Sf::default_of(&hash), rest),
         None => api_not_found(),
     }
 }
 
 fn page<'a>(
     st: &'a State,
+    sf: &'a Sf,
     spec: &'a StoreSpec,
     kind: PageKind,
     title: &'a str,
@@ -277,6 +376,7 @@ fn page<'a>(
 ) -> Page<'a> {
     Page {
         st,
+        sf,
         spec,
         kind,
         title,
@@ -286,18 +386,18 @@ fn page<'a>(
     }
 }
 
-fn products_page(st: &State, req: &Incoming, hash: &str) -> Resp {
-    let Some(store) = st.stores.get(hash) else {
+fn products_page(st: &State, req: &Incoming, sf: &Sf) -> Resp {
+    let Some(store) = st.stores.get(&sf.hash) else {
         return not_found_page();
     };
-    let cart = cart_of(req, hash, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id));
-    let h = esc(hash);
+    let cart = cart_of(req, sf, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id));
+    let pre = esc(&sf.prefix);
     let mut items = String::new();
     for p in &store.spec.products {
         items.push_str(&format!(
             "<li class=\"card product\" data-product-id=\"{id}\"><h3>{name}</h3>\
              <p class=\"muted\">{sku}{digital}</p><p class=\"price\">{price}</p>\
-             <form method=\"post\" action=\"/storefront/{h}/cart/add\">\
+             <form method=\"post\" action=\"{pre}/cart/add\">\
              <input type=\"hidden\" name=\"product_id\" value=\"{id}\">\
              <label>Cantidad <input type=\"number\" name=\"quantity\" value=\"1\" min=\"1\" max=\"99\"></label> \
              <button class=\"button\" type=\"submit\">Add to cart</button></form></li>",
@@ -309,17 +409,18 @@ fn products_page(st: &State, req: &Incoming, hash: &str) -> Resp {
         ));
     }
     let body = format!("<h1>Productos</h1><ul class=\"products\">{items}</ul>");
-    let html = page(st, &store.spec, PageKind::Storefront, "Productos", cart).render(&body, None);
+    let html =
+        page(st, sf, &store.spec, PageKind::Storefront, "Productos", cart).render(&body, None);
     respond::html(200, html)
 }
 
-fn add_to_cart(st: &mut State, req: &Incoming, hash: &str) -> Resp {
+fn add_to_cart(st: &mut State, req: &Incoming, sf: &Sf) -> Resp {
     let form = form(req);
     let product_id = field(&form, "product_id").and_then(|v| v.trim().parse::<u64>().ok());
     let quantity = field(&form, "quantity")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(1);
-    let Some(store) = st.stores.get_mut(hash) else {
+    let Some(store) = st.stores.get_mut(&sf.hash) else {
         return not_found_page();
     };
     let Some(product) = product_id.and_then(|id| store.spec.products.iter().find(|p| p.id == id))
@@ -332,10 +433,13 @@ fn add_to_cart(st: &mut State, req: &Incoming, hash: &str) -> Resp {
     if !(1..=99).contains(&quantity) {
         return respond::html(422, "<!doctype html><p>Cantidad no válida.</p>".to_owned());
     }
-    let id = match cart_of(req, hash, &store.commerce) {
+    let id = match cart_of(req, sf, &store.commerce) {
         Some(id) => id,
         None => {
-            let c = CheckoutRec::new(&store.spec.currency, &store.spec.country_code);
+            let Some(channel) = store.spec.channel(sf.channel) else {
+                return not_found_page();
+            };
+            let c = CheckoutRec::on_channel(channel, &store.spec.country_code);
             let id = c.id.clone();
             store.commerce.checkouts.insert(id.clone(), c);
             id
@@ -345,8 +449,8 @@ fn add_to_cart(st: &mut State, req: &Incoming, hash: &str) -> Resp {
         c.add(product, quantity);
         c.touch();
     }
-    let resp = respond::see_other(&format!("/storefront/{hash}/cart"));
-    with_cookie(resp, &cart_cookie_name(hash), &id, false)
+    let resp = respond::see_other(&format!("{}/cart", sf.prefix));
+    with_cookie(resp, &sf.cart_cookie(), &id, false)
 }
 
 /// The lines and totals of a cart, as a table.
@@ -386,24 +490,24 @@ fn summary(c: &CheckoutRec, customer: Option<&CustomerRec>) -> String {
     )
 }
 
-fn cart_page(st: &State, req: &Incoming, hash: &str) -> Resp {
-    let Some(store) = st.stores.get(hash) else {
+fn cart_page(st: &State, req: &Incoming, sf: &Sf) -> Resp {
+    let Some(store) = st.stores.get(&sf.hash) else {
         return not_found_page();
     };
-    let cart = cart_of(req, hash, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id));
+    let cart = cart_of(req, sf, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id));
     let body = match cart.filter(|c| !c.lines.is_empty()) {
         Some(c) => format!(
             "<h1>Carrito</h1><div class=\"card\">{}</div>\
-             <p><a class=\"button\" id=\"checkout-link\" href=\"/storefront/{}/checkout\">Finalizar compra</a></p>",
+             <p><a class=\"button\" id=\"checkout-link\" href=\"{}/checkout\">Finalizar compra</a></p>",
             summary(c, store.commerce.customer_of(c)),
-            esc(hash)
+            esc(&sf.prefix)
         ),
         None => format!(
-            "<h1>Carrito</h1><p>Tu carrito está vacío.</p><p><a href=\"/storefront/{}/\">Seguir comprando</a></p>",
-            esc(hash)
+            "<h1>Carrito</h1><p>Tu carrito está vacío.</p><p><a href=\"{}/\">Seguir comprando</a></p>",
+            esc(&sf.prefix)
         ),
     };
-    let html = page(st, &store.spec, PageKind::Storefront, "Carrito", cart).render(&body, None);
+    let html = page(st, sf, &store.spec, PageKind::Storefront, "Carrito", cart).render(&body, None);
     respond::html(200, html)
 }
 
@@ -443,23 +547,30 @@ fn address_fields(prefix: &str, a: &Address) -> String {
     format!("<div class=\"fields\">{fields}</div>")
 }
 
-fn checkout_page(st: &State, req: &Incoming, hash: &str, error: Option<&str>) -> Resp {
-    let Some(store) = st.stores.get(hash) else {
+fn checkout_page(st: &State, req: &Incoming, sf: &Sf, error: Option<&str>) -> Resp {
+    let Some(store) = st.stores.get(&sf.hash) else {
         return not_found_page();
     };
     if let Some(id) = req.query_param("cart") {
-        if !store.commerce.checkouts.contains_key(&id) {
+        // A cart of another storefront is not this storefront's to open.
+        if store
+            .commerce
+            .checkouts
+            .get(&id)
+            .is_none_or(|c| c.channel_id != sf.channel)
+        {
             return not_found_page();
         }
-        let resp = respond::see_other(&format!("/storefront/{hash}/checkout"));
-        return with_cookie(resp, &cart_cookie_name(hash), &id, false);
+        let resp = respond::see_other(&format!("{}/checkout", sf.prefix));
+        return with_cookie(resp, &sf.cart_cookie(), &id, false);
     }
     let Some(c) =
-        cart_of(req, hash, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id))
+        cart_of(req, sf, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id))
     else {
-        return respond::see_other(&format!("/storefront/{hash}/cart"));
+        return respond::see_other(&format!("{}/cart", sf.prefix));
     };
-    let h = esc(hash);
+    let p = esc(&sf.prefix);
+    let channel = store.spec.channel(sf.channel);
     let customer = store.commerce.customer_of(c);
     let customer_step = match customer {
         Some(cu) => format!(
@@ -489,7 +600,7 @@ fn checkout_page(st: &State, req: &Incoming, hash: &str, error: Option<&str>) ->
     let credit = match customer {
         Some(cu) if cu.store_credit > 0 => format!(
             "<div class=\"form-field form-field--storeCredit\">\
-             <input type=\"checkbox\" id=\"useStoreCredit\" name=\"useStoreCredit\" data-endpoint=\"/storefront/{h}/api/storefront/checkouts/{id}/store-credit\"{checked}>\
+             <input type=\"checkbox\" id=\"useStoreCredit\" name=\"useStoreCredit\" data-endpoint=\"{p}/api/storefront/checkouts/{id}/store-credit\"{checked}>\
              <label for=\"useStoreCredit\">Usar mi saldo de la tienda ({amount})</label></div>",
             id = esc(&c.id),
             checked = if c.store_credit_applied {
@@ -501,12 +612,14 @@ fn checkout_page(st: &State, req: &Incoming, hash: &str, error: Option<&str>) ->
         ),
         _ => String::new(),
     };
-    let terms = if store.commerce.terms_enabled {
+    let terms = if channel.is_some_and(|ch| ch.terms_enabled) {
         format!(
             "<fieldset class=\"form-fieldset checkout-terms\"><legend>Términos y condiciones</legend>\
              <input type=\"checkbox\" id=\"terms\" name=\"terms\" value=\"on\">\
              <label for=\"terms\">Acepto los <a href=\"{}/terminos-y-condiciones/\" target=\"_blank\" rel=\"noopener\">términos y condiciones</a></label></fieldset>",
-            esc(&st.storefront_url(&store.spec))
+            esc(&channel
+                .and_then(|ch| st.channel_site_url(&store.spec, ch))
+                .unwrap_or_else(|| st.storefront_url(&store.spec)))
         )
     } else {
         String::new()
@@ -522,12 +635,12 @@ fn checkout_page(st: &State, req: &Incoming, hash: &str, error: Option<&str>) ->
     let body = format!(
         "<h1>Finalizar compra</h1><div class=\"checkout\" data-checkout-id=\"{id}\"><div class=\"checkout-steps\">\
          <section class=\"checkout-step checkout-step--customer\"><h2>Cliente</h2>{customer_step}</section>\
-         <form method=\"post\" action=\"/storefront/{h}/checkout/addresses\" id=\"checkout-address-form\">\
+         <form method=\"post\" action=\"{p}/checkout/addresses\" id=\"checkout-address-form\">\
          {shipping_step}\
          <section class=\"checkout-step checkout-step--billing\"><h2>Facturación</h2>{billing}</section>\
          <button class=\"button\" type=\"submit\" id=\"checkout-shipping-continue\">Continuar</button></form>\
          <div class=\"checkout-step checkout-step--payment\"><h2>Pago</h2>{error}\
-         <form method=\"post\" action=\"/storefront/{h}/checkout/order\" id=\"checkout-payment-form\" class=\"checkout-form\">\
+         <form method=\"post\" action=\"{p}/checkout/order\" id=\"checkout-payment-form\" class=\"checkout-form\">\
          {credit}\
          <ul class=\"form-checklist\"><li class=\"form-checklist-item form-checklist-item--selected\">\
          <input type=\"radio\" class=\"form-checklist-checkbox\" name=\"paymentProviderRadio\" id=\"radio-{pid}\" value=\"{pid}\" checked>\
@@ -542,9 +655,10 @@ fn checkout_page(st: &State, req: &Incoming, hash: &str, error: Option<&str>) ->
         pname = esc(NATIVE_PAYMENT_NAME),
         summary = summary(c, customer),
     );
-    let own = format!("/storefront/{hash}/assets/checkout.js");
+    let own = format!("{}/assets/checkout.js", sf.prefix);
     let html = page(
         st,
+        sf,
         &store.spec,
         PageKind::Checkout,
         "Finalizar compra",
@@ -588,13 +702,13 @@ fn apply_address(form: &[(String, String)], prefix: &str, a: &mut Address) -> bo
     *a != before
 }
 
-fn update_addresses(st: &mut State, req: &Incoming, hash: &str) -> Resp {
+fn update_addresses(st: &mut State, req: &Incoming, sf: &Sf) -> Resp {
     let form = form(req);
-    let Some(store) = st.stores.get_mut(hash) else {
+    let Some(store) = st.stores.get_mut(&sf.hash) else {
         return not_found_page();
     };
-    let Some(id) = cart_of(req, hash, &store.commerce) else {
-        return respond::see_other(&format!("/storefront/{hash}/cart"));
+    let Some(id) = cart_of(req, sf, &store.commerce) else {
+        return respond::see_other(&format!("{}/cart", sf.prefix));
     };
     if let Some(c) = store.commerce.checkouts.get_mut(&id) {
         let mut changed = apply_address(&form, "shipping", &mut c.shipping);
@@ -613,38 +727,43 @@ fn update_addresses(st: &mut State, req: &Incoming, hash: &str) -> Resp {
             c.touch();
         }
     }
-    respond::see_other(&format!("/storefront/{hash}/checkout"))
+    respond::see_other(&format!("{}/checkout", sf.prefix))
 }
 
-fn place_order(st: &mut State, req: &Incoming, hash: &str) -> Resp {
+fn place_order(st: &mut State, req: &Incoming, sf: &Sf) -> Resp {
     let form = form(req);
     let (id, terms_enabled) = {
-        let Some(store) = st.stores.get(hash) else {
+        let Some(store) = st.stores.get(&sf.hash) else {
             return not_found_page();
         };
-        let Some(id) = cart_of(req, hash, &store.commerce) else {
-            return respond::see_other(&format!("/storefront/{hash}/cart"));
+        let Some(id) = cart_of(req, sf, &store.commerce) else {
+            return respond::see_other(&format!("{}/cart", sf.prefix));
         };
-        (id, store.commerce.terms_enabled)
+        let terms = store
+            .spec
+            .channel(sf.channel)
+            .is_some_and(|c| c.terms_enabled);
+        (id, terms)
     };
     if field(&form, "paymentProviderRadio") != Some(NATIVE_PAYMENT_ID) {
-        return checkout_page(st, req, hash, Some("Elige un método de pago."));
+        return checkout_page(st, req, sf, Some("Elige un método de pago."));
     }
     if terms_enabled && field(&form, "terms") != Some("on") {
         return checkout_page(
             st,
             req,
-            hash,
+            sf,
             Some("Debes aceptar los términos y condiciones."),
         );
     }
-    let Some((order_id, token)) = pay_otherwise(st, hash, &id) else {
-        return checkout_page(st, req, hash, Some("Tu carrito está vacío."));
+    let Some((order_id, token)) = pay_otherwise(st, &sf.hash, &id) else {
+        return checkout_page(st, req, sf, Some("Tu carrito está vacío."));
     };
     let resp = respond::see_other(&format!(
-        "/storefront/{hash}/checkout/order-confirmation/{order_id}?t={token}"
+        "{}/checkout/order-confirmation/{order_id}?t={token}",
+        sf.prefix
     ));
-    with_cookie(resp, &cart_cookie_name(hash), "", true)
+    with_cookie(resp, &sf.cart_cookie(), "", true)
 }
 
 /// The shopper pays the checkout with the store's own offline method ("Transferencia
@@ -710,16 +829,22 @@ pub(crate) fn pay_otherwise(
     Some((order_id, token))
 }
 
-fn confirmation(st: &mut State, req: &Incoming, hash: &str, id: &str) -> Resp {
+fn confirmation(st: &mut State, req: &Incoming, sf: &Sf, id: &str) -> Resp {
     let token = req.query_param("t").unwrap_or_default();
-    let order_id = id.parse::<u64>().ok();
-    let granted = match (order_id, st.stores.get_mut(hash)) {
+    // An order is confirmed on the storefront it was made on only.
+    let order_id = id.parse::<u64>().ok().filter(|id| {
+        st.stores
+            .get(&sf.hash)
+            .and_then(|s| s.commerce.orders.get(id))
+            .is_some_and(|o| o.channel_id == sf.channel)
+    });
+    let granted = match (order_id, st.stores.get_mut(&sf.hash)) {
         (Some(order_id), Some(store)) if !token.is_empty() => {
             store.commerce.redeem_token(&token, order_id)
         }
         _ => false,
     };
-    let Some(store) = st.stores.get(hash) else {
+    let Some(store) = st.stores.get(&sf.hash) else {
         return not_found_page();
     };
     let order = order_id.and_then(|id| store.commerce.orders.get(&id));
@@ -753,6 +878,7 @@ fn confirmation(st: &mut State, req: &Incoming, hash: &str, id: &str) -> Resp {
     };
     let html = page(
         st,
+        sf,
         &store.spec,
         PageKind::Confirmation,
         "Confirmación del pedido",
@@ -769,12 +895,12 @@ fn api_not_found() -> Resp {
     respond::v3_error(404, "Checkout not found")
 }
 
-fn api(st: &mut State, req: &Incoming, hash: &str, path: &[&str]) -> Resp {
-    let Some(store) = st.stores.get_mut(hash) else {
+fn api(st: &mut State, req: &Incoming, sf: &Sf, path: &[&str]) -> Resp {
+    let Some(store) = st.stores.get_mut(&sf.hash) else {
         return api_not_found();
     };
     let commerce = &mut store.commerce;
-    let cart = cart_of(req, hash, commerce);
+    let cart = cart_of(req, sf, commerce);
     match (req.method.clone(), path) {
         (Method::GET, ["carts"]) => {
             let carts: Vec<Value> = cart
