@@ -498,6 +498,63 @@ mod regressions {
         ]);
     }
 
+    /// Soak seed 2100349: a cart paid by bank transfer in another tab, the merchant cancels
+    /// that order, then seQura approves: the app lets the approval through (the transfer's
+    /// order is no sale any more), and the checker counted the cancelled transfer as a
+    /// payment still. A transfer the merchant cancels before seQura's approval took no money.
+    #[test]
+    fn a_transfer_cancelled_before_sequras_approval_is_no_second_payment() {
+        holds(&[
+            Action::Cart {
+                store: 1,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::Start {
+                store: 1,
+                cart: 0,
+                method: 0,
+            },
+            Action::PayOtherwise {
+                store: 1,
+                cart: 0,
+                reuse: false,
+            },
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 0,
+            },
+            Action::Cancel { store: 1, order: 0 },
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::Complete {
+                store: 1,
+                attempt: 0,
+                profile: Profile::Approve,
+            },
+            Action::RefundAmount {
+                store: 0,
+                order: 0,
+                cents: 1,
+            },
+            Action::Return {
+                store: 1,
+                attempt: 3,
+            },
+            Action::RefundShipping { store: 1, order: 4 },
+            Action::Reinstall { store: 1 },
+        ]);
+    }
+
     /// Soak seed 1106205: BigCommerce refused the placement of a reviewed order (429) until
     /// the clock had moved two days: the job gave up past the queue's maximum age, the sweep
     /// does not queue a failed placement again, and the approved order stayed Incomplete.

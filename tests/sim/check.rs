@@ -120,7 +120,8 @@ pub async fn check(world: &mut World) -> Result<(), String> {
             let by_sequra = mine.iter().any(|o| {
                 order_of(o) == Some(*id) && acknowledged(o, "approved") && o.state != "cancelled"
             });
-            let otherwise = s.paid_otherwise.contains(id);
+            // A transfer the merchant cancelled before seQura's approval took no money.
+            let otherwise = s.paid_otherwise.contains(id) && !s.withdrawn_otherwise.contains(id);
             if let Some(cart) = bc["cart_id"].as_str().filter(|c| !c.is_empty()) {
                 let sales = sales_of_cart.entry(cart).or_default();
                 sales.extend(std::iter::repeat_n(
@@ -402,7 +403,7 @@ pub async fn check(world: &mut World) -> Result<(), String> {
 }
 
 /// True when seQura notified `state` for the order and the shop answered 200.
-fn acknowledged(o: &OrderRecord, state: &str) -> bool {
+pub(super) fn acknowledged(o: &OrderRecord, state: &str) -> bool {
     o.notifications
         .iter()
         .any(|n| n.state == state && n.status == 200)
@@ -428,7 +429,7 @@ fn outcomes_of(mine: &[&OrderRecord], a: &Attempt) -> usize {
 }
 
 /// The BigCommerce order a seQura order was solicited for.
-fn order_of(o: &OrderRecord) -> Option<u64> {
+pub(super) fn order_of(o: &OrderRecord) -> Option<u64> {
     o.solicited["merchant_reference"]["order_ref_1"]
         .as_str()?
         .parse()

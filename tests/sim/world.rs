@@ -62,6 +62,10 @@ pub struct StoreSim {
     pub installed: bool,
     /// Orders the store's shoppers paid with another method (not seQura's business).
     pub paid_otherwise: Vec<u64>,
+    /// Of those, the ones the merchant cancelled before seQura had an approval of their cart
+    /// acknowledged: no payment any more (the app then lets seQura's approval of the cart
+    /// through, as the orders list does; see `checkout::other_payment`).
+    pub withdrawn_otherwise: Vec<u64>,
 }
 
 /// Counts of what the services had received from the app when it was killed: from (at the
@@ -269,6 +273,7 @@ impl World {
                 connected: false,
                 installed: true,
                 paid_otherwise: Vec::new(),
+                withdrawn_otherwise: Vec::new(),
             };
             assert!(connect(&app, &mut s).await, "store {i} connects");
             let resp = app
@@ -447,6 +452,27 @@ impl World {
     fn order(&self, store: usize, i: usize) -> Option<(String, u64)> {
         let id = pick(&self.placed(store), i).copied()?;
         Some((self.stores[store].hash.clone(), id))
+    }
+
+    /// Whether seQura holds an approval the app acknowledged of an order of `id`'s cart.
+    fn sequra_holds_a_sale_of_the_cart_of(&self, store: usize, id: u64) -> bool {
+        let hash = &self.stores[store].hash;
+        let cart_of = |o: u64| {
+            self.app
+                .bc
+                .order(hash, o)
+                .and_then(|v| v["cart_id"].as_str().map(str::to_owned))
+        };
+        let Some(cart) = cart_of(id) else {
+            return false;
+        };
+        let attempts = &self.stores[store].attempts;
+        self.app.sequra.orders().iter().any(|o| {
+            attempts.iter().any(|a| a.uuid == o.uuid)
+                && super::check::acknowledged(o, "approved")
+                && o.state != "cancelled"
+                && super::check::order_of(o).and_then(cart_of).as_deref() == Some(cart.as_str())
+        })
     }
 
     /// The `i`-th product line of an order.
@@ -806,7 +832,13 @@ impl World {
                 let Some((hash, id)) = self.order(*store, *order) else {
                     return false;
                 };
-                bc.set_order_status(&hash, id, CANCELLED)
+                let withdrawn = self.stores[*store].paid_otherwise.contains(&id)
+                    && !self.sequra_holds_a_sale_of_the_cart_of(*store, id);
+                let done = bc.set_order_status(&hash, id, CANCELLED);
+                if done && withdrawn {
+                    self.stores[*store].withdrawn_otherwise.push(id);
+                }
+                done
             }
             Action::Archive { store, order } => {
                 let Some((hash, id)) = self.order(*store, *order) else {

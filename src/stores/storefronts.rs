@@ -1,0 +1,392 @@
+//! The store's storefronts (BigCommerce Multi-Storefront channels): read from BigCommerce on
+//! install, on load and on `store/channel/*` webhooks (through provisioning), kept with the
+//! merchant's switch for each, and the plan of which storefronts get the app's checkout script
+//! within BigCommerce's limit of ten scripts per app and store.
+
+use crate::bigcommerce::client::{BcError, StoreApi};
+use crate::db::storefronts::{ChannelRead, Storefront};
+use crate::db::{self};
+use crate::domain::StoreHash;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// "Each app can have 10 scripts installed" (scripts.v3.yml), per store.
+pub const SCRIPTS_PER_APP: usize = 10;
+
+/// A channel in one of these states no longer sells (bigcommerce-api.md, channels).
+const GONE_STATUSES: [&str; 3] = ["archived", "deleted", "terminated"];
+
+/// The platform of BigCommerce's own (Stencil) storefronts, the only ones that render the
+/// Scripts API's scripts.
+const STENCIL: &str = "bigcommerce";
+
+/// Whether BigCommerce renders scripts on the storefront (a Stencil theme); headless
+/// storefronts (Next.js, WordPress, …) render their own pages.
+pub fn is_stencil(s: &Storefront) -> bool {
+    s.platform == STENCIL
+}
+
+/// Reads the store's storefront channels and saves them. Returns whether anything a shopper or
+/// the scripts depend on changed.
+pub async fn refresh(state: &AppState, store: &StoreHash, api: &StoreApi) -> Result<bool, AppError> {
+    let channels = api.channels().await?;
+    let mut read = Vec::new();
+    for c in channels
+        .into_iter()
+        .filter(|c| c.kind == "storefront" && !GONE_STATUSES.contains(&c.status.as_str()))
+    {
+        // Each channel's four reads go together; channels one after another (a store has a
+        // handful), so a big store cannot spend its quota in a burst.
+        let (site, terms, locale, currency) = tokio::join!(
+            api.channel_site(c.id),
+            api.terms_enabled(c.id),
+            api.channel_locale(c.id),
+            api.channel_currency(c.id),
+        );
+        let site = site?;
+        read.push(ChannelRead {
+            channel_id: c.id,
+            name: c.name,
+            platform: c.platform,
+            status: c.status,
+            url: site.as_ref().map(|s| s.url.clone()),
+            checkout_url: site.and_then(|s| s.checkout_url),
+            locale: locale?,
+            currency: currency?,
+            terms: match terms {
+                Ok(t) => t,
+                // A headless channel may have no checkout settings of its own.
+                Err(BcError::NotFound(_) | BcError::Rejected { .. }) => false,
+                Err(e) => return Err(e.into()),
+            },
+        });
+    }
+    let hash = store.clone();
+    let changed = state
+        .db
+        .call(move |c| db::storefronts::save_read(c, &hash, &read))
+        .await?;
+    if changed {
+        tracing::info!(store_hash = store.as_str(), "the store's storefronts changed");
+    }
+    Ok(changed)
+}
+
+/// Where one storefront stands with the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// seQura's buttons are on its checkout.
+    Scripted,
+    /// The merchant switched it off.
+    Off,
+    /// Headless: BigCommerce renders no scripts there.
+    Headless,
+    /// On, but past the ten scripts BigCommerce allows the app.
+    NoRoom,
+}
+
+/// Each storefront's standing, by channel id: the merchant's switched-on Stencil storefronts
+/// get a script each, the default storefront (the lowest id) first, while they fit.
+pub fn plan(storefronts: &[Storefront], default_on: bool) -> Vec<(u64, Standing)> {
+    let mut budget = SCRIPTS_PER_APP;
+    let mut sorted: Vec<&Storefront> = storefronts.iter().filter(|s| !s.gone).collect();
+    sorted.sort_by_key(|s| s.channel_id);
+    sorted
+        .into_iter()
+        .map(|s| {
+            let standing = if !s.enabled.unwrap_or(default_on) {
+                Standing::Off
+            } else if !is_stencil(s) {
+                Standing::Headless
+            } else if budget == 0 {
+                Standing::NoRoom
+            } else {
+                budget -= 1;
+                Standing::Scripted
+            };
+            (s.channel_id, standing)
+        })
+        .collect()
+}
+
+/// The channels that get the checkout script. A store whose channels were never read (an
+/// install before storefronts, or BigCommerce refusing the read) keeps the default
+/// storefront's, as before.
+pub fn script_channels(storefronts: &[Storefront], default_on: bool) -> Vec<u64> {
+    if storefronts.is_empty() {
+        return vec![1];
+    }
+    plan(storefronts, default_on)
+        .into_iter()
+        .filter(|(_, s)| *s == Standing::Scripted)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// The store's storefronts and whether new ones are on.
+pub async fn stored(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<(Vec<Storefront>, bool), AppError> {
+    let hash = store.clone();
+    Ok(state
+        .db
+        .call(move |c| {
+            Ok((
+                db::storefronts::list(c, &hash)?,
+                db::storefronts::default_on(c, &hash)?,
+            ))
+        })
+        .await?)
+}
+
+/// One storefront as the merchant's Storefronts section shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StorefrontView {
+    pub channel_id: u64,
+    pub name: String,
+    pub url: Option<String>,
+    pub platform: String,
+    pub status: String,
+    /// The merchant's switch, or the default it follows.
+    pub on: bool,
+    pub standing: Standing,
+    /// First seen since the merchant last looked at the section.
+    pub new: bool,
+}
+
+/// The merchant's Storefronts section.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StorefrontsView {
+    pub storefronts: Vec<StorefrontView>,
+    /// Whether storefronts the merchant has not switched (new ones) are on.
+    pub default_on: bool,
+    /// The storefronts switched on that get no script: more than BigCommerce allows the app.
+    pub no_room: Vec<String>,
+    pub new: usize,
+    pub scripts_per_app: usize,
+}
+
+/// The store's storefronts, their standing and what is new to the merchant.
+pub async fn view(state: &AppState, store: &StoreHash) -> Result<StorefrontsView, AppError> {
+    let hash = store.clone();
+    let (storefronts, default_on, seen_at) = state
+        .db
+        .call(move |c| {
+            Ok((
+                db::storefronts::list(c, &hash)?,
+                db::storefronts::default_on(c, &hash)?,
+                db::storefronts::seen_at(c, &hash)?,
+            ))
+        })
+        .await?;
+    let standings = plan(&storefronts, default_on);
+    let rows: Vec<StorefrontView> = storefronts
+        .into_iter()
+        .map(|s| {
+            let standing = standings
+                .iter()
+                .find(|(id, _)| *id == s.channel_id)
+                .map_or(Standing::Off, |(_, st)| *st);
+            StorefrontView {
+                channel_id: s.channel_id,
+                on: s.enabled.unwrap_or(default_on),
+                new: seen_at.as_deref().is_some_and(|seen| s.first_seen.as_str() > seen),
+                name: s.name,
+                url: s.url,
+                platform: s.platform,
+                status: s.status,
+                standing,
+            }
+        })
+        .collect();
+    Ok(StorefrontsView {
+        no_room: rows
+            .iter()
+            .filter(|r| r.standing == Standing::NoRoom)
+            .map(|r| r.name.clone())
+            .collect(),
+        new: rows.iter().filter(|r| r.new).count(),
+        storefronts: rows,
+        default_on,
+        scripts_per_app: SCRIPTS_PER_APP,
+    })
+}
+
+/// The merchant has looked at the section: what was new is not any more.
+pub async fn mark_seen(state: &AppState, store: &StoreHash) -> Result<(), AppError> {
+    let hash = store.clone();
+    Ok(state
+        .db
+        .call(move |c| db::storefronts::mark_seen(c, &hash))
+        .await?)
+}
+
+/// Saves the merchant's switches (for storefronts the store has; others are ignored) and the
+/// default new storefronts follow, and queues provisioning, which puts the scripts where they
+/// now belong, in the same transaction.
+pub async fn save(
+    state: &AppState,
+    store: &StoreHash,
+    switches: Vec<(u64, bool)>,
+    default_on: bool,
+) -> Result<(), AppError> {
+    let hash = store.clone();
+    state
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            for (channel, on) in &switches {
+                db::storefronts::set_enabled(&tx, &hash, *channel, *on)?;
+            }
+            db::storefronts::set_default_on(&tx, &hash, default_on)?;
+            crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.jobs.wake();
+    tracing::info!(store_hash = store.as_str(), "storefronts saved");
+    Ok(())
+}
+
+/// The origin (`scheme://host[:port]`) of a storefront address.
+fn origin_of(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+}
+
+/// The origins of one storefront: its site's, and its checkout's when that has its own.
+fn origins(s: &Storefront) -> impl Iterator<Item = String> + '_ {
+    [s.url.as_deref(), s.checkout_url.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(origin_of)
+}
+
+/// Whether `origin` is a storefront of the installed store: one of its storefront channels'
+/// (gone ones aside), or, for a store whose storefronts were never read, the store's own
+/// storefront address. Not installed is not found.
+pub async fn is_storefront_origin(
+    state: &AppState,
+    store: &StoreHash,
+    origin: &str,
+) -> Result<bool, AppError> {
+    let hash = store.clone();
+    let (installed, storefronts) = state
+        .db
+        .call(move |c| {
+            Ok((
+                db::stores::get_installed(c, &hash)?,
+                db::storefronts::list(c, &hash)?,
+            ))
+        })
+        .await?;
+    let installed = installed.ok_or(AppError::NotFound)?;
+    if storefronts.is_empty() {
+        return Ok(installed.storefront_url.as_deref().and_then(origin_of).as_deref() == Some(origin));
+    }
+    Ok(storefronts.iter().any(|s| origins(s).any(|o| o == origin)))
+}
+
+/// Whether seQura is offered on the checkout's storefront: the merchant has it on there (new
+/// storefronts follow the default). A browser calling from another storefront's origin than
+/// the checkout's is refused: each storefront's shoppers deal with their own storefront only.
+/// A store whose storefronts were never read offers it as before.
+pub async fn admits(
+    state: &AppState,
+    store: &StoreHash,
+    channel_id: Option<u64>,
+    origin: Option<&str>,
+) -> Result<bool, AppError> {
+    let (storefronts, default_on) = stored(state, store).await?;
+    if storefronts.is_empty() {
+        return Ok(true);
+    }
+    let channel = channel_id.unwrap_or(1);
+    let Some(s) = storefronts.iter().find(|s| s.channel_id == channel) else {
+        return Ok(false);
+    };
+    if let Some(o) = origin
+        && !origins(s).any(|mine| mine == o)
+    {
+        return Err(AppError::Forbidden(crate::error::Public::new("err_origin")));
+    }
+    Ok(s.enabled.unwrap_or(default_on))
+}
+
+/// The storefront a shopper of this channel returns to (its checkout's address when it has
+/// its own) and its language; the store's own for a channel the app does not know.
+pub async fn shopper_home(
+    state: &AppState,
+    store: &StoreHash,
+    channel_id: Option<u64>,
+) -> Result<(Option<String>, Option<String>), AppError> {
+    let hash = store.clone();
+    let (storefront, info) = state
+        .db
+        .call(move |c| {
+            Ok((
+                db::storefronts::get(c, &hash, channel_id.unwrap_or(1))?,
+                db::stores::get(c, &hash)?,
+            ))
+        })
+        .await?;
+    let (store_url, store_language) = info
+        .map(|i| (i.storefront_url, i.language))
+        .unwrap_or_default();
+    Ok(match storefront {
+        Some(s) if !s.gone => (
+            s.checkout_url.or(s.url).or(store_url),
+            s.locale.or(store_language),
+        ),
+        _ => (store_url, store_language),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storefront(id: u64, platform: &str, enabled: Option<bool>) -> Storefront {
+        Storefront {
+            channel_id: id,
+            name: format!("s{id}"),
+            platform: platform.into(),
+            status: "active".into(),
+            url: Some(format!("https://s{id}.example")),
+            checkout_url: None,
+            locale: None,
+            currency: None,
+            terms: false,
+            enabled,
+            first_seen: String::new(),
+            gone: false,
+        }
+    }
+
+    #[test]
+    fn the_switched_on_stencil_storefronts_get_a_script_each_while_ten_fit() {
+        let mut all: Vec<Storefront> = (1..=12).map(|id| storefront(id, STENCIL, None)).collect();
+        all.push(storefront(13, "next", None));
+        all[2].enabled = Some(false);
+        let plan = plan(&all, true);
+        let of = |id: u64| plan.iter().find(|(c, _)| *c == id).unwrap().1;
+        assert_eq!(of(1), Standing::Scripted);
+        assert_eq!(of(3), Standing::Off);
+        assert_eq!(of(11), Standing::Scripted, "the tenth script");
+        assert_eq!(of(12), Standing::NoRoom);
+        assert_eq!(of(13), Standing::Headless);
+        assert_eq!(script_channels(&all, true).len(), SCRIPTS_PER_APP);
+    }
+
+    #[test]
+    fn new_storefronts_follow_the_default_and_an_unread_store_keeps_the_default_storefront() {
+        let all = vec![storefront(1, STENCIL, Some(true)), storefront(2, STENCIL, None)];
+        assert_eq!(script_channels(&all, false), vec![1]);
+        assert_eq!(script_channels(&all, true), vec![1, 2]);
+        assert_eq!(script_channels(&[], true), vec![1]);
+    }
+}
