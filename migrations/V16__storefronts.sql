@@ -17,13 +17,12 @@ CREATE TABLE storefronts (
     first_seen   TEXT NOT NULL,
     seen_at      TEXT NOT NULL,
     gone_at      TEXT,                      -- no longer listed, or archived or deleted
+    new          INTEGER NOT NULL DEFAULT 0, -- appeared after the first read, not yet seen by the merchant
     PRIMARY KEY (store_hash, channel_id)
 );
 
--- Whether a storefront the merchant has not switched is on (new ones follow it), and when the
--- merchant last saw the Storefronts section (storefronts first seen later are new to them).
+-- Whether a storefront the merchant has not switched is on (new ones follow it).
 ALTER TABLE stores ADD COLUMN storefronts_default_on INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE stores ADD COLUMN storefronts_seen_at TEXT;
 
 -- The checkout's channel, from its start: the storefront a shopper returns to.
 ALTER TABLE solicitations ADD COLUMN channel_id INTEGER;

@@ -698,11 +698,23 @@ async fn the_order_metafield_is_created_once_and_updated_in_place() {
 async fn the_storefront_url_is_the_channel_site() {
     let h = harness().await;
     let api = h.api();
+    let site = api.channel_site(1).await.unwrap().expect("a site");
+    assert_eq!(site.url, h.bc.storefront_url(HASH));
     assert_eq!(
-        api.storefront_url(1).await.unwrap(),
-        Some(h.bc.storefront_url(HASH))
+        site.checkout_url, None,
+        "the checkout is on the site's own address"
     );
-    assert_eq!(api.storefront_url(2).await.unwrap(), None);
+    assert_eq!(api.channel_site(2).await.unwrap(), None);
+    let channels = api.channels().await.unwrap();
+    assert_eq!(channels.len(), 1);
+    assert_eq!(
+        (
+            channels[0].id,
+            channels[0].kind.as_str(),
+            channels[0].platform.as_str()
+        ),
+        (1, "storefront", "bigcommerce")
+    );
     let info = api.store_info().await.unwrap();
     assert_eq!(info.secure_url, Some(h.bc.storefront_url(HASH)));
 }
@@ -728,7 +740,8 @@ async fn the_checkout_and_order_calls_need_their_scopes_and_a_valid_token() {
             api.order_shipping_addresses(order).await.map(|_| ()),
             api.update_order(order, &OrderUpdate::default()).await,
             api.put_order_metafield(order, "sequra", "k", "v").await,
-            api.storefront_url(1).await.map(|_| ()),
+            api.channel_site(1).await.map(|_| ()),
+            api.channels().await.map(|_| ()),
         ];
         for (i, r) in results.into_iter().enumerate() {
             let ok = if forbidden {

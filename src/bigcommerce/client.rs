@@ -126,6 +126,9 @@ pub struct Webhook {
 pub struct Script {
     pub uuid: String,
     pub name: String,
+    /// The storefront channel it renders on (1 when the script says nothing).
+    #[serde(default = "default_channel")]
+    pub channel_id: u64,
     #[serde(default)]
     pub src: Option<String>,
     /// `null` for a script without hashes reads as none.
@@ -145,6 +148,32 @@ pub struct Script {
     pub auto_uninstall: Option<bool>,
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+fn default_channel() -> u64 {
+    1
+}
+
+/// A channel of the store (`GET /v3/channels`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Channel {
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub platform: String,
+    #[serde(default)]
+    pub status: String,
+}
+
+/// A channel's site addresses, no trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub url: String,
+    /// The checkout's own address, when it is not the site's.
+    pub checkout_url: Option<String>,
 }
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -1043,10 +1072,16 @@ impl StoreApi {
         Ok(true)
     }
 
-    /// The storefront URL of a channel's site (no trailing `/`); `None` when the channel has
-    /// no site.
+    /// The store's channels.
+    /// <https://developer.bigcommerce.com/docs/rest-management/channels#get-all-channels>
+    pub async fn channels(&self) -> Result<Vec<Channel>, BcError> {
+        self.list_v3("v3/channels").await
+    }
+
+    /// A channel's site: its primary URL and its checkout URL (no trailing `/`); `None` when
+    /// the channel has no site.
     /// <https://developer.bigcommerce.com/docs/rest-management/channels/site#get-a-channel-site>
-    pub async fn storefront_url(&self, channel_id: u64) -> Result<Option<String>, BcError> {
+    pub async fn channel_site(&self, channel_id: u64) -> Result<Option<Site>, BcError> {
         let resp: Result<Value, BcError> = self
             .send(
                 reqwest::Method::GET,
@@ -1054,13 +1089,74 @@ impl StoreApi {
                 None,
             )
             .await;
+        let v = match resp {
+            Ok(v) => v,
+            Err(BcError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let clean = |u: &str| {
+            let u = u.trim().trim_end_matches('/');
+            (u.starts_with("http://") || u.starts_with("https://")).then(|| u.to_string())
+        };
+        let of_type = |t: &str| {
+            v.pointer("/data/urls")
+                .and_then(Value::as_array)
+                .and_then(|urls| {
+                    urls.iter()
+                        .find(|u| u.get("type").and_then(Value::as_str) == Some(t))
+                })
+                .and_then(|u| u.get("url"))
+                .and_then(Value::as_str)
+                .and_then(clean)
+        };
+        let Some(url) = of_type("primary").or_else(|| {
+            v.pointer("/data/url")
+                .and_then(Value::as_str)
+                .and_then(clean)
+        }) else {
+            return Ok(None);
+        };
+        let checkout_url = of_type("checkout").filter(|c| *c != url);
+        Ok(Some(Site { url, checkout_url }))
+    }
+
+    /// A channel's default currency.
+    /// <https://developer.bigcommerce.com/docs/rest-management/channels/currency-assignments>
+    pub async fn channel_currency(&self, channel_id: u64) -> Result<Option<String>, BcError> {
+        let resp: Result<Value, BcError> = self
+            .send(
+                reqwest::Method::GET,
+                &format!("v3/channels/{channel_id}/currency-assignments"),
+                None,
+            )
+            .await;
         match resp {
             Ok(v) => Ok(v
-                .pointer("/data/url")
+                .pointer("/data/default_currency")
                 .and_then(Value::as_str)
-                .map(|u| u.trim().trim_end_matches('/').to_string())
-                .filter(|u| !u.is_empty())),
+                .map(str::to_string)),
             Err(BcError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A channel's default shopper language, e.g. `fr` ([U]: BigCommerce's Settings API,
+    /// `GET /v3/settings/store/locale?channel_id=`, not in our contracts; unreadable is `None`
+    /// and the store's language is used).
+    pub async fn channel_locale(&self, channel_id: u64) -> Result<Option<String>, BcError> {
+        let resp: Result<Value, BcError> = self
+            .send(
+                reqwest::Method::GET,
+                &format!("v3/settings/store/locale?channel_id={channel_id}"),
+                None,
+            )
+            .await;
+        match resp {
+            Ok(v) => Ok(v
+                .pointer("/data/default_shopper_language")
+                .and_then(Value::as_str)
+                .map(str::to_string)),
+            Err(BcError::NotFound(_) | BcError::Forbidden(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

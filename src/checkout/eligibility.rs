@@ -51,16 +51,25 @@ pub enum Read {
     Recent,
 }
 
+/// Who asks: the shopper's address, and the storefront origin their browser called from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Caller<'a> {
+    pub ip: Option<IpAddr>,
+    pub origin: Option<&'a str>,
+}
+
 /// The methods this checkout may offer; `None` when seQura is not offered at all (not
-/// connected, wrong currency or country, IP not allowed, excluded item).
+/// connected, storefront switched off, wrong currency or country, IP not allowed, excluded
+/// item). A browser calling from another storefront than the checkout's is refused.
 pub async fn eligible(
     state: &AppState,
     store: &StoreHash,
     checkout_id: &str,
     read: Read,
     amount_hint: Option<i64>,
-    shopper_ip: Option<IpAddr>,
+    caller: Caller<'_>,
 ) -> Result<Option<Eligibility>, AppError> {
+    let shopper_ip = caller.ip;
     let Some(account) = onboarding::sequra_account(state, store).await? else {
         return Ok(None);
     };
@@ -82,6 +91,10 @@ pub async fn eligible(
         Some(c) => c,
         None => read_checkout(state, &api, store, checkout_id).await?,
     };
+    if !crate::stores::storefronts::admits(state, store, checkout.channel_id, caller.origin).await?
+    {
+        return Ok(None);
+    }
     if !checkout.cart.currency.eq_ignore_ascii_case("EUR") {
         return Ok(None);
     }

@@ -35,6 +35,8 @@ const TOKEN_TTL_SECS: u32 = 7 * 24 * 3600;
 pub struct Shopper {
     pub ip: Option<IpAddr>,
     pub user_agent: String,
+    /// The storefront origin the shopper's browser called from.
+    pub origin: Option<String>,
 }
 
 /// What `start` hands the checkout script.
@@ -63,7 +65,10 @@ pub async fn start(
         checkout_id,
         eligibility::Read::Fresh,
         amount_hint,
-        shopper.ip,
+        eligibility::Caller {
+            ip: shopper.ip,
+            origin: shopper.origin.as_deref(),
+        },
     )
     .await?
     else {
@@ -288,6 +293,7 @@ async fn incomplete_order(
     };
     let order_id = e.api.create_order_from_checkout(&e.checkout.id).await?;
     let (hash, key, checkout_id) = (store.clone(), state.key.clone(), e.checkout.id.clone());
+    let channel = e.checkout.channel_id;
     state
         .db
         .call(move |conn| {
@@ -301,10 +307,13 @@ async fn incomplete_order(
                 &tx,
                 &key,
                 &hash,
-                &checkout_id,
-                version,
-                BcOrderId(order_id),
-                token.as_ref(),
+                &db::solicitations::NewSolicitation {
+                    checkout_id: &checkout_id,
+                    version,
+                    order: BcOrderId(order_id),
+                    token: token.as_ref(),
+                    channel_id: channel,
+                },
             )?;
             let s = db::solicitations::get(&tx, &hash, id)?
                 .ok_or_else(|| db::DbError::Invalid("solicitation vanished".into()))?;
@@ -1045,23 +1054,23 @@ pub async fn returned(
         return Err(AppError::Forbidden(Public::new("err_return_link")));
     }
     let (hash, key) = (store.clone(), state.key.clone());
-    let (s, token, info) = state
+    let (s, token) = state
         .db
         .call(move |conn| {
             Ok((
                 db::solicitations::get(conn, &hash, sid)?,
                 db::solicitations::checkout_token(conn, &key, &hash, sid)?,
-                db::stores::get(conn, &hash)?,
             ))
         })
         .await?;
     let s = s
         .filter(|s| s.bc_order_id == order)
         .ok_or(AppError::NotFound)?;
-    let language = info.as_ref().and_then(|i| i.language.clone());
-    let storefront = info
-        .and_then(|i| i.storefront_url)
-        .ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
+    // Back to the storefront the shopper paid on, in its language.
+    let (storefront, language) =
+        crate::stores::storefronts::shopper_home(state, store, s.channel_id).await?;
+    let storefront =
+        storefront.ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
     // The placed link never leads to the token: the shopper has been there already.
     let confirmation = token.filter(|_| !placed).map(|t| {
         format!(
@@ -1166,6 +1175,7 @@ mod tests {
             status_written_for: None,
             default_status_written: None,
             default_status_intended: None,
+            channel_id: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod provisioning;
 pub mod sequra;
 pub mod settings;
 pub mod solicitations;
+pub mod storefronts;
 pub mod stores;
 pub mod transaction_log;
 pub mod users;

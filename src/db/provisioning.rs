@@ -10,16 +10,24 @@ use crate::domain::StoreHash;
 #[serde(rename_all = "lowercase")]
 pub enum Item {
     Webhooks,
+    /// The store's storefront channels, read.
+    Storefronts,
     Script,
     Extension,
 }
 
 impl Item {
-    pub const ALL: [Item; 3] = [Item::Webhooks, Item::Script, Item::Extension];
+    pub const ALL: [Item; 4] = [
+        Item::Webhooks,
+        Item::Storefronts,
+        Item::Script,
+        Item::Extension,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Item::Webhooks => "webhooks",
+            Item::Storefronts => "storefronts",
             Item::Script => "script",
             Item::Extension => "extension",
         }
@@ -69,7 +77,8 @@ pub fn list(conn: &Connection, store: &StoreHash) -> Result<Vec<ItemState>, DbEr
     let mut stmt = conn.prepare(
         "SELECT item, state, reason, attempts, checked_at FROM provisioning
          WHERE store_hash = ?1
-         ORDER BY CASE item WHEN 'webhooks' THEN 0 WHEN 'script' THEN 1 ELSE 2 END",
+         ORDER BY CASE item WHEN 'webhooks' THEN 0 WHEN 'storefronts' THEN 1
+                           WHEN 'script' THEN 2 ELSE 3 END",
     )?;
     let rows = stmt.query_map([store.as_str()], |r| {
         Ok((

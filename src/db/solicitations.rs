@@ -78,6 +78,8 @@ pub struct Solicitation {
     pub default_status_written: Option<u32>,
     /// The status the app set out to write on its own, before BigCommerce answered.
     pub default_status_intended: Option<u32>,
+    /// The checkout's storefront channel (V16; `None` before it).
+    pub channel_id: Option<u64>,
 }
 
 fn token_context(store: &StoreHash, id: i64) -> String {
@@ -86,7 +88,7 @@ fn token_context(store: &StoreHash, id: i64) -> String {
 
 const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
     merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent, \
-    placed_at, status_written_for, default_status_written, default_status_intended";
+    placed_at, status_written_for, default_status_written, default_status_intended, channel_id";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
     let store: String = r.get(1)?;
@@ -120,7 +122,19 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
             .transpose()?,
         default_status_written: r.get(16)?,
         default_status_intended: r.get(17)?,
+        channel_id: r.get::<_, Option<i64>>(18)?.map(|c| c as u64),
     })
+}
+
+/// A solicitation to make: the checkout's version, the Incomplete order made from it, the
+/// confirmation page's token and the checkout's storefront channel.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSolicitation<'a> {
+    pub checkout_id: &'a str,
+    pub version: i64,
+    pub order: BcOrderId,
+    pub token: Option<&'a SecretString>,
+    pub channel_id: Option<u64>,
 }
 
 /// The solicitation of this exact checkout version, if one was made.
@@ -325,17 +339,28 @@ pub fn create(
     conn: &Connection,
     key: &SecretsKey,
     store: &StoreHash,
-    checkout_id: &str,
-    version: i64,
-    order: BcOrderId,
-    token: Option<&SecretString>,
+    new: &NewSolicitation<'_>,
 ) -> Result<i64, DbError> {
+    let NewSolicitation {
+        checkout_id,
+        version,
+        order,
+        token,
+        channel_id,
+    } = *new;
     let now = now();
     conn.execute(
         "INSERT INTO solicitations (store_hash, checkout_id, checkout_version, bc_order_id,
-                                    checkout_token, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, x'', ?5, ?5)",
-        params![store.as_str(), checkout_id, version, order.0 as i64, now],
+                                    checkout_token, created_at, updated_at, channel_id)
+         VALUES (?1, ?2, ?3, ?4, x'', ?5, ?5, ?6)",
+        params![
+            store.as_str(),
+            checkout_id,
+            version,
+            order.0 as i64,
+            now,
+            channel_id.map(|c| c as i64)
+        ],
     )?;
     let id = conn.last_insert_rowid();
     if let Some(token) = token {

@@ -37,10 +37,12 @@ pub struct Storefront {
     pub first_seen: String,
     /// No longer listed by BigCommerce, or archived or deleted.
     pub gone: bool,
+    /// Appeared after the store's first read, and the merchant has not seen it yet.
+    pub new: bool,
 }
 
 const COLUMNS: &str = "channel_id, name, platform, status, url, checkout_url, locale, currency, \
-     terms, enabled, first_seen, gone_at IS NOT NULL";
+     terms, enabled, first_seen, gone_at IS NOT NULL, new";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Storefront> {
     Ok(Storefront {
@@ -56,6 +58,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Storefront> {
         enabled: r.get(9)?,
         first_seen: r.get(10)?,
         gone: r.get(11)?,
+        new: r.get(12)?,
     })
 }
 
@@ -68,12 +71,15 @@ pub fn save_read(
     read: &[ChannelRead],
 ) -> Result<bool, DbError> {
     let before = list_all(conn, store)?;
+    // The first read's storefronts are the store's own, not new to the merchant.
+    let first_read = before.is_empty();
     let at = now();
     for c in read {
         conn.execute(
             "INSERT INTO storefronts (store_hash, channel_id, name, platform, status, url,
-                                      checkout_url, locale, currency, terms, first_seen, seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+                                      checkout_url, locale, currency, terms, first_seen, seen_at,
+                                      new)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
              ON CONFLICT (store_hash, channel_id) DO UPDATE SET
                  name = excluded.name, platform = excluded.platform, status = excluded.status,
                  url = excluded.url, checkout_url = excluded.checkout_url,
@@ -91,6 +97,7 @@ pub fn save_read(
                 c.currency,
                 c.terms,
                 at,
+                !first_read,
             ],
         )?;
     }
@@ -103,12 +110,6 @@ pub fn save_read(
             gone.execute(params![store.as_str(), s.channel_id as i64, at])?;
         }
     }
-    // The first read's storefronts are the store's own, not new to the merchant.
-    conn.execute(
-        "UPDATE stores SET storefronts_seen_at = COALESCE(storefronts_seen_at, ?2)
-         WHERE store_hash = ?1",
-        params![store.as_str(), at],
-    )?;
     let after = list_all(conn, store)?;
     let key = |s: &Storefront| {
         (
@@ -193,23 +194,11 @@ pub fn set_default_on(conn: &Connection, store: &StoreHash, on: bool) -> Result<
     Ok(())
 }
 
-/// When the merchant last saw the Storefronts section.
-pub fn seen_at(conn: &Connection, store: &StoreHash) -> Result<Option<String>, DbError> {
-    Ok(conn
-        .query_row(
-            "SELECT storefronts_seen_at FROM stores WHERE store_hash = ?1",
-            [store.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten())
-}
-
-/// The merchant has seen the Storefronts section: the storefronts listed are no longer new.
+/// The merchant has seen the Storefronts section: no storefront is new to them any more.
 pub fn mark_seen(conn: &Connection, store: &StoreHash) -> Result<(), DbError> {
     conn.execute(
-        "UPDATE stores SET storefronts_seen_at = ?2 WHERE store_hash = ?1",
-        params![store.as_str(), now()],
+        "UPDATE storefronts SET new = 0 WHERE store_hash = ?1 AND new = 1",
+        [store.as_str()],
     )?;
     Ok(())
 }

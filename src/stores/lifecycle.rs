@@ -153,6 +153,16 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
         Err(e) => tracing::warn!(error = %e, "could not read store information"),
     }
 
+    // The storefronts first: the scripts follow them. A failed read keeps the last one.
+    let read = super::storefronts::refresh(state, store, &api)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::warn!(error = %e, "could not read the store's storefronts");
+            e.to_string()
+        });
+    let (storefronts, default_on) = super::storefronts::stored(state, store).await?;
+    let script_channels = super::storefronts::script_channels(&storefronts, default_on);
     let destination = state.public("/bc/webhooks");
     // The script learns its store from its own URL; the bytes (and the SRI hash) are shared.
     let script_src = format!(
@@ -164,6 +174,7 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
         webhook_secret: webhook_secret.expose(),
         script_src: &script_src,
         script_integrity: &state.checkout_script.integrity,
+        script_channels: &script_channels,
     };
     let outcomes = provisioning::provision(&api, &desired).await;
     let records: Vec<(Item, Result<(), String>)> = outcomes
@@ -174,6 +185,7 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
             }
             (item, r.map_err(|e| e.to_string()))
         })
+        .chain(std::iter::once((Item::Storefronts, read)))
         .collect();
     let hash = store.clone();
     state
@@ -196,7 +208,8 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
 }
 
 /// `/bc/load`: verifies the payload, requires an installed store, provisions a new user, and
-/// repairs provisioning (inline when something is failing, in the background when merely due).
+/// repairs provisioning (inline when something is failing, in the background when merely due;
+/// otherwise the storefronts alone are read again, in the background).
 pub async fn load(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError> {
     let payload = verify_payload(state, jwt)?;
     let store = payload.store.clone();
@@ -237,9 +250,32 @@ pub async fn load(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError
                 }
             });
         }
-        Due::No => {}
+        // Storefronts come and go between provisionings: they are read on every load, and
+        // the scripts follow when they changed.
+        Due::No => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = check_storefronts(&state, &store).await {
+                    tracing::warn!(error = %e, "storefront check on load failed");
+                }
+            });
+        }
     }
     Ok(payload)
+}
+
+/// Reads the store's storefronts; provisions the store when they changed.
+async fn check_storefronts(state: &AppState, store: &StoreHash) -> Result<(), AppError> {
+    let changed = {
+        let lock = state.provision_lock(store);
+        let _guard = lock.lock().await;
+        let api = store_api(state, store).await?;
+        super::storefronts::refresh(state, store, &api).await?
+    };
+    if changed {
+        provision_store(state, store).await?;
+    }
+    Ok(())
 }
 
 enum Due {

@@ -8,4 +8,5 @@
 pub mod deliveries;
 pub mod lifecycle;
 pub mod provisioning;
+pub mod storefronts;
 pub mod webhooks;

@@ -1,5 +1,5 @@
-//! Provisioning: what the app sets up in each store (webhooks, the checkout script, the
-//! order App Extension). Idempotent: it compares with what the store has and repairs drift,
+//! Provisioning: what the app sets up in each store (webhooks, the checkout script on each
+//! storefront the merchant chose, the order App Extension). Idempotent: it compares with what the store has and repairs drift,
 //! never duplicating; each item's outcome is recorded for the dashboard and retries.
 
 use serde_json::{Value, json};
@@ -8,7 +8,7 @@ use crate::bigcommerce::client::{AppExtension, BcError, Script, StoreApi, Webhoo
 use crate::db::provisioning::Item;
 
 /// The webhook scopes every store gets (bigcommerce-api.md §2.2).
-pub const WEBHOOK_SCOPES: [&str; 10] = [
+pub const WEBHOOK_SCOPES: [&str; 12] = [
     "store/order/created",
     "store/order/updated",
     "store/order/statusUpdated",
@@ -21,6 +21,9 @@ pub const WEBHOOK_SCOPES: [&str; 10] = [
     // A cart solicited with seQura and sold another way (its sale may be archived before
     // seQura's approval arrives; see `checkout::other_payment`).
     "store/cart/converted",
+    // Storefronts created, renamed, launched or closed: their scripts follow.
+    "store/channel/created",
+    "store/channel/updated",
 ];
 
 /// The custom header carrying the per-store webhook secret on every delivery.
@@ -41,13 +44,15 @@ pub struct Desired<'a> {
     pub script_src: &'a str,
     /// `sha384-…` SRI hash of the script's bytes.
     pub script_integrity: &'a str,
+    /// The storefront channels that get the checkout script, one each.
+    pub script_channels: &'a [u64],
 }
 
 /// Runs every step; one failing step does not stop the others.
 pub async fn provision(api: &StoreApi, desired: &Desired<'_>) -> Vec<(Item, Result<(), BcError>)> {
     vec![
         (Item::Webhooks, ensure_webhooks(api, desired).await),
-        (Item::Script, ensure_script(api, desired).await),
+        (Item::Script, ensure_scripts(api, desired).await),
         (Item::Extension, ensure_extension(api).await),
     ]
 }
@@ -98,7 +103,7 @@ async fn ensure_webhooks(api: &StoreApi, d: &Desired<'_>) -> Result<(), BcError>
     Ok(())
 }
 
-fn script_body(d: &Desired<'_>) -> Value {
+fn script_body(d: &Desired<'_>, channel_id: u64) -> Value {
     json!({
         "name": SCRIPT_NAME,
         "description": "seQura payment buttons on the checkout's payment step",
@@ -111,6 +116,7 @@ fn script_body(d: &Desired<'_>) -> Value {
         "consent_category": "essential",
         "auto_uninstall": true,
         "enabled": true,
+        "channel_id": channel_id,
     })
 }
 
@@ -125,21 +131,32 @@ fn script_matches(s: &Script, d: &Desired<'_>) -> bool {
         && s.enabled != Some(false)
 }
 
-/// Exactly one script named [`SCRIPT_NAME`], pointing at the current version with its hash.
-async fn ensure_script(api: &StoreApi, d: &Desired<'_>) -> Result<(), BcError> {
+/// Exactly one script named [`SCRIPT_NAME`] on each wanted storefront channel, pointing at the
+/// current version with its hash; none on any other. Removals go first: they free room under
+/// BigCommerce's ten scripts per app for the storefronts switched on.
+async fn ensure_scripts(api: &StoreApi, d: &Desired<'_>) -> Result<(), BcError> {
     let scripts = api.list_scripts().await?;
-    let ours: Vec<&Script> = scripts.iter().filter(|s| s.name == SCRIPT_NAME).collect();
-    match ours.split_first() {
-        None => {
-            api.create_script(&script_body(d)).await?;
+    let mut ours: Vec<&Script> = scripts.iter().filter(|s| s.name == SCRIPT_NAME).collect();
+    ours.sort_by_key(|s| s.channel_id);
+    let mut kept: Vec<&Script> = Vec::new();
+    for s in &ours {
+        let wanted = d.script_channels.contains(&s.channel_id);
+        if wanted && !kept.iter().any(|k| k.channel_id == s.channel_id) {
+            kept.push(s);
+        } else {
+            api.delete_script(&s.uuid).await?;
         }
-        Some((keep, extra)) => {
-            if !script_matches(keep, d) {
-                api.update_script(&keep.uuid, &script_body(d)).await?;
+    }
+    for &channel in d.script_channels {
+        match kept.iter().find(|k| k.channel_id == channel) {
+            None => {
+                api.create_script(&script_body(d, channel)).await?;
             }
-            for s in extra {
-                api.delete_script(&s.uuid).await?;
+            Some(keep) if !script_matches(keep, d) => {
+                api.update_script(&keep.uuid, &script_body(d, channel))
+                    .await?;
             }
+            Some(_) => {}
         }
     }
     Ok(())

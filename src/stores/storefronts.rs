@@ -28,7 +28,11 @@ pub fn is_stencil(s: &Storefront) -> bool {
 
 /// Reads the store's storefront channels and saves them. Returns whether anything a shopper or
 /// the scripts depend on changed.
-pub async fn refresh(state: &AppState, store: &StoreHash, api: &StoreApi) -> Result<bool, AppError> {
+pub async fn refresh(
+    state: &AppState,
+    store: &StoreHash,
+    api: &StoreApi,
+) -> Result<bool, AppError> {
     let channels = api.channels().await?;
     let mut read = Vec::new();
     for c in channels
@@ -67,7 +71,10 @@ pub async fn refresh(state: &AppState, store: &StoreHash, api: &StoreApi) -> Res
         .call(move |c| db::storefronts::save_read(c, &hash, &read))
         .await?;
     if changed {
-        tracing::info!(store_hash = store.as_str(), "the store's storefronts changed");
+        tracing::info!(
+            store_hash = store.as_str(),
+            "the store's storefronts changed"
+        );
     }
     Ok(changed)
 }
@@ -171,13 +178,12 @@ pub struct StorefrontsView {
 /// The store's storefronts, their standing and what is new to the merchant.
 pub async fn view(state: &AppState, store: &StoreHash) -> Result<StorefrontsView, AppError> {
     let hash = store.clone();
-    let (storefronts, default_on, seen_at) = state
+    let (storefronts, default_on) = state
         .db
         .call(move |c| {
             Ok((
                 db::storefronts::list(c, &hash)?,
                 db::storefronts::default_on(c, &hash)?,
-                db::storefronts::seen_at(c, &hash)?,
             ))
         })
         .await?;
@@ -192,7 +198,7 @@ pub async fn view(state: &AppState, store: &StoreHash) -> Result<StorefrontsView
             StorefrontView {
                 channel_id: s.channel_id,
                 on: s.enabled.unwrap_or(default_on),
-                new: seen_at.as_deref().is_some_and(|seen| s.first_seen.as_str() > seen),
+                new: s.new,
                 name: s.name,
                 url: s.url,
                 platform: s.platform,
@@ -286,7 +292,12 @@ pub async fn is_storefront_origin(
         .await?;
     let installed = installed.ok_or(AppError::NotFound)?;
     if storefronts.is_empty() {
-        return Ok(installed.storefront_url.as_deref().and_then(origin_of).as_deref() == Some(origin));
+        return Ok(installed
+            .storefront_url
+            .as_deref()
+            .and_then(origin_of)
+            .as_deref()
+            == Some(origin));
     }
     Ok(storefronts.iter().any(|s| origins(s).any(|o| o == origin)))
 }
@@ -364,6 +375,7 @@ mod tests {
             enabled,
             first_seen: String::new(),
             gone: false,
+            new: false,
         }
     }
 
@@ -384,7 +396,10 @@ mod tests {
 
     #[test]
     fn new_storefronts_follow_the_default_and_an_unread_store_keeps_the_default_storefront() {
-        let all = vec![storefront(1, STENCIL, Some(true)), storefront(2, STENCIL, None)];
+        let all = vec![
+            storefront(1, STENCIL, Some(true)),
+            storefront(2, STENCIL, None),
+        ];
         assert_eq!(script_channels(&all, false), vec![1]);
         assert_eq!(script_channels(&all, true), vec![1, 2]);
         assert_eq!(script_channels(&[], true), vec![1]);

@@ -22,13 +22,18 @@ use super::deliveries::delivery_key;
 const SYNC_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The scopes whose deliveries are stored for order management.
-const HANDLED: [&str; 5] = [
+const HANDLED: [&str; 6] = [
     "store/order/",
     "store/shipment/",
     "store/app/uninstalled",
     "store/order/refund/",
     CART_CONVERTED,
+    CHANNEL,
 ];
+
+/// A storefront created or changed: provisioning reads the storefronts again and puts the
+/// scripts where they now belong.
+const CHANNEL: &str = "store/channel/";
 
 /// A cart became an order: a solicited cart sold another way (see `other_payment`).
 const CART_CONVERTED: &str = "store/cart/converted";
@@ -179,6 +184,7 @@ pub async fn receive(
         None
     };
     let cancelled = body.scope == "store/app/uninstalled";
+    let channel = body.scope.starts_with(CHANNEL);
     let key = delivery_key(store.as_str(), &body.scope, &body.hash, body.created_at);
     let fresh = state.recent_deliveries.claim(key);
     // A repeat about no order asks for nothing. One about an order still goes on: it may be
@@ -236,6 +242,7 @@ pub async fn receive(
                     })
                 }
                 _ if cancelled && fresh => Some(Job::StoreCancelled),
+                _ if channel && fresh => Some(Job::Provision),
                 _ => None,
             };
             if let Some(job) = &job {

@@ -15,7 +15,6 @@ use super::respond::{html_page, log_failure, redirect, with_retry_after};
 use crate::checkout::eligibility;
 use crate::checkout::notification::{Notification, NotificationError};
 use crate::checkout::payment::{self, CheckoutPayment, Reply as NotifyReply, Returned, Shopper};
-use crate::db;
 use crate::domain::{BcOrderId, CheckoutId, IpRange, StoreHash, caller_network, canonical_ip};
 use crate::error::{AppError, Public};
 use crate::i18n::Lang;
@@ -117,7 +116,10 @@ pub fn routes(
                             // Showing buttons only: `start` reads the checkout afresh.
                             eligibility::Read::Recent,
                             body.amount,
-                            ip,
+                            eligibility::Caller {
+                                ip,
+                                origin: origin.as_deref(),
+                            },
                         )
                         .await?
                         .map(|e| e.methods.into_iter().map(|(m, _)| m).collect::<Vec<_>>())
@@ -163,6 +165,7 @@ pub fn routes(
                         let shopper = Shopper {
                             ip,
                             user_agent: ua.unwrap_or_default().chars().take(500).collect(),
+                            origin: origin.clone(),
                         };
                         let started = payment::start(
                             &state,
@@ -360,27 +363,19 @@ fn forwarded_hop(hop: &str) -> Option<IpAddr> {
     Some(canonical_ip(ip))
 }
 
-/// The storefront origin allowed to call us; a request from any other origin is refused.
+/// The storefront origin allowed to call us (any of the store's storefronts: the checkout's
+/// own is checked once the checkout is read); a request from any other origin is refused.
 async fn storefront_origin(
     state: &AppState,
     store: &StoreHash,
     origin: Option<&str>,
 ) -> Result<Option<String>, AppError> {
-    let hash = store.clone();
-    let info = state
-        .db
-        .call(move |conn| db::stores::get_installed(conn, &hash))
-        .await?
-        .ok_or(AppError::NotFound)?;
     let Some(origin) = origin else {
+        // Still not found when not installed.
+        crate::stores::storefronts::is_storefront_origin(state, store, "").await?;
         return Ok(None);
     };
-    let allowed = info
-        .storefront_url
-        .as_deref()
-        .and_then(|u| url::Url::parse(u).ok())
-        .map(|u| u.origin().ascii_serialization());
-    if allowed.as_deref() == Some(origin) {
+    if crate::stores::storefronts::is_storefront_origin(state, store, origin).await? {
         Ok(Some(origin.to_string()))
     } else {
         Err(AppError::Forbidden(crate::error::Public::new("err_origin")))

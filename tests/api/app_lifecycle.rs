@@ -6,7 +6,7 @@ use sha2::{Digest, Sha384};
 
 use crate::helpers::{session_of, spawn_app, staff_user};
 
-const SCOPES: [&str; 10] = [
+const SCOPES: [&str; 12] = [
     "store/order/created",
     "store/order/updated",
     "store/order/statusUpdated",
@@ -17,6 +17,8 @@ const SCOPES: [&str; 10] = [
     "store/shipment/deleted",
     "store/app/uninstalled",
     "store/cart/converted",
+    "store/channel/created",
+    "store/channel/updated",
 ];
 
 fn scopes_of(hooks: &[Value]) -> Vec<String> {

@@ -585,7 +585,10 @@ mod floods {
             .requests()
             .iter()
             .filter(|r| {
+                // The storefronts' checkout settings (read when the app is opened) are not
+                // checkouts.
                 r.path.contains("/v3/checkouts/")
+                    && !r.path.contains("/v3/checkouts/settings/")
                     && !shoppers.iter().any(|(_, c)| r.path.contains(c.as_str()))
             })
             .count();

@@ -19,6 +19,7 @@ mod order_sync;
 mod pages;
 mod review;
 mod secrets;
+mod storefronts;
 mod transaction_log;
 mod way_back;
 mod webhooks;

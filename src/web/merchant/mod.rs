@@ -6,6 +6,7 @@ mod context;
 mod log;
 mod pages;
 mod settings;
+mod storefronts;
 
 use std::future::Future;
 
@@ -275,6 +276,20 @@ pub fn routes(
             Method::POST,
             "/app/order-status",
             settings::status_submit,
+        ))
+        .unify()
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/storefronts",
+            storefronts::storefronts_page,
+        ))
+        .unify()
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/storefronts",
+            storefronts::storefronts_submit,
         ))
         .unify()
         .or(route(&state, Method::GET, "/app/log", log::log_page))

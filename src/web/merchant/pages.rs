@@ -80,6 +80,7 @@ async fn render_dashboard(state: &AppState, merchant: &Merchant) -> Page {
     .flatten()
     .collect();
     let problems = view::dashboard_problems(state, &merchant.store).await?;
+    let storefronts = crate::stores::storefronts::view(state, &merchant.store).await?;
     merchant.render(
         state,
         StatusCode::OK,
@@ -94,6 +95,7 @@ async fn render_dashboard(state: &AppState, merchant: &Merchant) -> Page {
             missing => missing,
             complete => progress.complete(),
             problems => problems.any().then_some(minijinja::value::Serde(&problems)),
+            storefronts => minijinja::value::Serde(&storefronts),
         },
     )
 }
