@@ -81,9 +81,9 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
         let app = Application::build(settings).await?;
         let app_url = Url::parse(&format!("http://{}", app.local_addr()))?;
         bc.set_app_url(app_url.clone());
-        for hash in DEMO_STORES {
-            bc.add_store(StoreSpec::demo(hash));
-        }
+        // The first store sells on two storefronts (Spain in Spanish, France in French).
+        bc.add_store(StoreSpec::demo_two_storefronts(DEMO_STORES[0]));
+        bc.add_store(StoreSpec::demo(DEMO_STORES[1]));
         println!("seQura for BigCommerce demo");
         println!();
         println!(
@@ -96,8 +96,12 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
         );
         println!("  The app (operator page):             {app_url}");
         println!(
-            "  The store's storefront (shop here):  {}",
-            bc.storefront_url(DEMO_STORES[0])
+            "  The store's storefronts (shop here): {} (Spain)",
+            bc.channel_storefront_url(DEMO_STORES[0], 1)
+        );
+        println!(
+            "                                       {} (France)",
+            bc.channel_storefront_url(DEMO_STORES[0], 2)
         );
         println!(
             "  Data dir:                            {}",

@@ -127,7 +127,7 @@ pub fn save_read(
 }
 
 /// Every storefront ever seen, gone ones too, by channel id.
-fn list_all(conn: &Connection, store: &StoreHash) -> Result<Vec<Storefront>, DbError> {
+pub fn list_all(conn: &Connection, store: &StoreHash) -> Result<Vec<Storefront>, DbError> {
     let mut q = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM storefronts WHERE store_hash = ?1 ORDER BY channel_id"
     ))?;

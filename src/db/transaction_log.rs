@@ -62,10 +62,17 @@ pub struct Entry {
     pub message: String,
     pub created_at: String,
     pub resolved_at: Option<String>,
+    /// The storefront channel its order was paid on (1 for a payment from before V16).
+    pub channel_id: Option<u64>,
 }
 
+/// The order's storefront comes from its newest solicitation (every one of an order is made
+/// from one checkout, of one channel).
 const COLUMNS: &str = "id, bc_order_id, sequra_uuid, environment, merchant_ref, event, outcome, \
-    message, created_at, resolved_at";
+    message, created_at, resolved_at, \
+    (SELECT IFNULL(s.channel_id, 1) FROM solicitations s \
+      WHERE s.store_hash = transaction_log.store_hash AND s.bc_order_id = transaction_log.bc_order_id \
+      ORDER BY s.id DESC LIMIT 1)";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let outcome: String = r.get(6)?;
@@ -86,6 +93,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         message: r.get(7)?,
         created_at: r.get(8)?,
         resolved_at: r.get(9)?,
+        channel_id: r.get::<_, Option<i64>>(10)?.map(|c| c as u64),
     })
 }
 
@@ -151,6 +159,8 @@ pub struct Filter {
     pub from: Option<String>,
     /// Entries on or before this day (YYYY-MM-DD).
     pub to: Option<String>,
+    /// Entries about orders paid on this storefront channel.
+    pub storefront: Option<u64>,
 }
 
 /// One page of the store's log, newest first, and whether there is a next page.
@@ -169,6 +179,9 @@ pub fn list(
            AND (?3 IS NULL OR outcome = ?3)
            AND (?4 IS NULL OR created_at >= ?4)
            AND (?5 IS NULL OR created_at < ?5 || 'T99')
+           AND (?8 IS NULL OR bc_order_id IN (
+                 SELECT bc_order_id FROM solicitations
+                 WHERE store_hash = ?1 AND IFNULL(channel_id, 1) = ?8))
          ORDER BY id DESC LIMIT ?6 OFFSET ?7"
     ))?;
     let mut rows: Vec<Entry> = q
@@ -180,7 +193,8 @@ pub fn list(
                 filter.from,
                 filter.to,
                 i64::from(per_page) + 1,
-                offset
+                offset,
+                filter.storefront.map(|c| c as i64)
             ],
             from_row,
         )?

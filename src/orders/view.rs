@@ -38,6 +38,8 @@ pub struct LogEntry {
     pub portal_url: Option<String>,
     /// A Retry button applies: an unresolved rejection or failure of an order.
     pub retryable: bool,
+    /// The storefront its order was paid on, when the store has more than one.
+    pub storefront: Option<String>,
 }
 
 fn is_retryable(e: &Entry) -> bool {
@@ -49,8 +51,14 @@ fn is_retryable(e: &Entry) -> bool {
         && e.resolved_at.is_none()
 }
 
-fn log_entry(state: &AppState, store: &StoreHash, entry: Entry) -> LogEntry {
+fn log_entry(
+    state: &AppState,
+    store: &StoreHash,
+    names: &[(u64, String)],
+    entry: Entry,
+) -> LogEntry {
     LogEntry {
+        storefront: storefront_name(names, entry.channel_id),
         order_url: entry.order.map(|o| control_panel_link(state, store, o)),
         portal_url: match (&entry.environment, &entry.sequra_uuid) {
             (Some(env), Some(uuid)) => Some(portal_link(state, env, uuid)),
@@ -93,6 +101,8 @@ pub struct Amounts {
 #[derive(Debug, Clone, Serialize)]
 pub struct OrderPanel {
     pub order_id: u64,
+    /// The storefront it was paid on, when the store has more than one.
+    pub storefront: Option<String>,
     pub sequra_uuid: String,
     pub state: PanelState,
     pub method_title: Option<String>,
@@ -143,13 +153,14 @@ pub async fn order_panel(
     order: BcOrderId,
 ) -> Result<Option<OrderPanel>, AppError> {
     let hash = store.clone();
-    let (solicitation, accepted, entries) = state
+    let (solicitation, accepted, entries, names) = state
         .db
         .call(move |c| {
             Ok((
                 db::solicitations::for_order(c, &hash, order)?,
                 db::order_sync::get(c, &hash, order)?,
                 db::transaction_log::for_order(c, &hash, order, PANEL_ENTRIES)?,
+                storefront_names(c, &hash)?,
             ))
         })
         .await?;
@@ -174,8 +185,9 @@ pub async fn order_panel(
         unresolved: entries.iter().filter(|e| is_retryable(e)).count(),
         entries: entries
             .into_iter()
-            .map(|e| log_entry(state, store, e))
+            .map(|e| log_entry(state, store, &names, e))
             .collect(),
+        storefront: storefront_name(&names, Some(s.channel_id.unwrap_or(1))),
         portal_url,
         control_panel_url: control_panel_link(state, store, order.0),
         sequra_uuid: uuid,
@@ -208,6 +220,7 @@ impl LogQuery {
         outcome: &str,
         from: &str,
         to: &str,
+        storefront: &str,
         page: &str,
     ) -> Result<Self, FormErrors> {
         let (order, outcome, from, to, page) = (
@@ -228,6 +241,13 @@ impl LogQuery {
                 Err(_) => {
                     errors = errors.field_with("order", "err_log_order", Some(order.into()));
                 }
+            }
+        }
+        let storefront = storefront.trim();
+        if !storefront.is_empty() {
+            match storefront.parse::<u64>() {
+                Ok(c) if c >= 1 && !storefront.starts_with('+') => q.filter.storefront = Some(c),
+                _ => errors = errors.field("storefront", "err_log_storefront"),
             }
         }
         if !outcome.is_empty() {
@@ -274,6 +294,31 @@ pub struct LogPage {
     pub entries: Vec<LogEntry>,
     pub page: u32,
     pub has_next: bool,
+    /// The store's storefronts (channel, name) to filter by, when it has more than one.
+    pub storefronts: Vec<(u64, String)>,
+}
+
+/// The store's storefronts by channel, gone ones too (old orders were paid on them).
+fn storefront_names(
+    c: &rusqlite::Connection,
+    store: &StoreHash,
+) -> Result<Vec<(u64, String)>, db::DbError> {
+    Ok(db::storefronts::list_all(c, store)?
+        .into_iter()
+        .map(|s| (s.channel_id, s.name))
+        .collect())
+}
+
+/// A storefront's name, when the store has more than one (one storefront names nothing).
+fn storefront_name(names: &[(u64, String)], channel: Option<u64>) -> Option<String> {
+    if names.len() < 2 {
+        return None;
+    }
+    let channel = channel?;
+    names
+        .iter()
+        .find(|(c, _)| *c == channel)
+        .map(|(_, n)| n.clone())
 }
 
 /// The store's log, newest first, [`PER_PAGE`] entries per page.
@@ -284,17 +329,23 @@ pub async fn log_page(
     page: u32,
 ) -> Result<LogPage, AppError> {
     let (hash, f) = (store.clone(), filter.clone());
-    let (entries, has_next) = state
+    let ((entries, has_next), names) = state
         .db
-        .call(move |c| db::transaction_log::list(c, &hash, &f, page, PER_PAGE))
+        .call(move |c| {
+            Ok((
+                db::transaction_log::list(c, &hash, &f, page, PER_PAGE)?,
+                storefront_names(c, &hash)?,
+            ))
+        })
         .await?;
     Ok(LogPage {
         entries: entries
             .into_iter()
-            .map(|e| log_entry(state, store, e))
+            .map(|e| log_entry(state, store, &names, e))
             .collect(),
         page,
         has_next,
+        storefronts: if names.len() > 1 { names } else { Vec::new() },
     })
 }
 
@@ -489,24 +540,28 @@ mod tests {
 
     #[test]
     fn filters_parse_or_say_what_is_wrong() {
-        let q = LogQuery::parse("#106", "rejected", "2026-01-02", "2026-01-31", "3").unwrap();
+        let q = LogQuery::parse("#106", "rejected", "2026-01-02", "2026-01-31", "2", "3").unwrap();
         assert_eq!(q.filter.order, Some(BcOrderId(106)));
         assert_eq!(q.filter.outcome, Some(Outcome::Rejected));
         assert_eq!(q.filter.from.as_deref(), Some("2026-01-02"));
         assert_eq!(q.filter.to.as_deref(), Some("2026-01-31"));
+        assert_eq!(q.filter.storefront, Some(2));
         assert_eq!(q.page, 3);
-        let all = LogQuery::parse("", "", "", "", "").unwrap();
+        let all = LogQuery::parse("", "", "", "", "", "").unwrap();
         assert_eq!(all.page, 1);
         assert!(all.filter.order.is_none() && all.filter.from.is_none());
 
-        let e = LogQuery::parse("abc", "lost", "2026-13-01", "yesterday", "0").unwrap_err();
+        let e = LogQuery::parse("abc", "lost", "2026-13-01", "yesterday", "x", "0").unwrap_err();
         let fields: Vec<&str> = e.fields.keys().map(String::as_str).collect();
-        assert_eq!(fields, ["from", "order", "outcome", "page", "to"]);
-        let e = LogQuery::parse("", "", "2026-02-01", "2026-01-01", "").unwrap_err();
+        assert_eq!(
+            fields,
+            ["from", "order", "outcome", "page", "storefront", "to"]
+        );
+        let e = LogQuery::parse("", "", "2026-02-01", "2026-01-01", "", "").unwrap_err();
         assert_eq!(e.fields["to"].key, "err_log_date_order");
         for bad_page in ["-1", "+2", "1.5", "99999999999"] {
             assert!(
-                LogQuery::parse("", "", "", "", bad_page).is_err(),
+                LogQuery::parse("", "", "", "", "", bad_page).is_err(),
                 "{bad_page}"
             );
         }
@@ -524,6 +579,7 @@ mod tests {
             message: String::new(),
             created_at: created_at.into(),
             resolved_at: None,
+            channel_id: None,
         }
     }
 

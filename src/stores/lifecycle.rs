@@ -252,6 +252,7 @@ pub async fn load(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError
         }
         // Storefronts come and go between provisionings: they are read on every load, and
         // the scripts follow when they changed.
+        Due::No if storefronts_read_lately(&items) => {}
         Due::No => {
             let state = state.clone();
             tokio::spawn(async move {
@@ -264,13 +265,43 @@ pub async fn load(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError
     Ok(payload)
 }
 
+/// Storefronts read this recently are not read again on load: a merchant going in and out
+/// of the app does not spend the store's quota reading them at every click.
+const STOREFRONTS_FRESH: Duration = Duration::from_secs(60);
+
+fn storefronts_read_lately(items: &[ItemState]) -> bool {
+    items.iter().any(|i| {
+        i.item == Item::Storefronts
+            && i.ok
+            && time::OffsetDateTime::parse(
+                &i.checked_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_ok_and(|t| (crate::clock::now() - t) < STOREFRONTS_FRESH)
+    })
+}
+
 /// Reads the store's storefronts; provisions the store when they changed.
 async fn check_storefronts(state: &AppState, store: &StoreHash) -> Result<(), AppError> {
     let changed = {
         let lock = state.provision_lock(store);
         let _guard = lock.lock().await;
         let api = store_api(state, store).await?;
-        super::storefronts::refresh(state, store, &api).await?
+        let read = super::storefronts::refresh(state, store, &api).await;
+        let outcome = read.as_ref().map(|_| ()).map_err(ToString::to_string);
+        let hash = store.clone();
+        state
+            .db
+            .call(move |c| {
+                db::provisioning::record(
+                    c,
+                    &hash,
+                    Item::Storefronts,
+                    outcome.as_ref().map(|_| ()).map_err(String::as_str),
+                )
+            })
+            .await?;
+        read?
     };
     if changed {
         provision_store(state, store).await?;

@@ -191,13 +191,11 @@ async fn a_checkout_answers_only_its_own_storefronts_origin() {
     assert_eq!(status, 403);
 }
 
-#[tokio::test]
-async fn a_purchase_on_the_second_storefront_returns_the_shopper_there() {
-    let (app, _) = ready().await;
-    let france = with_france(&app).await;
-    let home = app.bc.channel_storefront_url(STORE, france);
-    let checkout = app.bc.create_checkout_on(STORE, france, &[(104, 1)], "ES");
-    let (status, body, _) = call(&app, "start", &origin_of(&home), &checkout).await;
+/// A payment started on `channel`'s storefront: (order, seQura uuid).
+async fn bought_on(app: &TestApp, channel: u64) -> (u64, String) {
+    let home = app.bc.channel_storefront_url(STORE, channel);
+    let checkout = app.bc.create_checkout_on(STORE, channel, &[(104, 1)], "ES");
+    let (status, body, _) = call(app, "start", &origin_of(&home), &checkout).await;
     assert_eq!(status, 200, "{body}");
     let order = body["orderId"]
         .as_u64()
@@ -213,6 +211,15 @@ async fn a_purchase_on_the_second_storefront_returns_the_shopper_there() {
         })
         .unwrap()
         .uuid;
+    (order, uuid)
+}
+
+#[tokio::test]
+async fn a_purchase_on_the_second_storefront_returns_the_shopper_there() {
+    let (app, _) = ready().await;
+    let france = with_france(&app).await;
+    let home = app.bc.channel_storefront_url(STORE, france);
+    let (order, uuid) = bought_on(&app, france).await;
     assert_eq!(app.bc.order(STORE, order).unwrap()["channel_id"], france);
     let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
@@ -283,4 +290,54 @@ async fn storefronts_past_the_script_limit_are_named_on_the_dashboard() {
     let now = scripted(&app);
     assert_eq!(now.len(), 10);
     assert!(now.contains(&last) && !now.contains(&added[0]), "{now:?}");
+}
+
+#[tokio::test]
+async fn the_log_and_the_order_panel_say_which_storefront_an_order_came_from() {
+    let (app, session) = ready().await;
+    let france = with_france(&app).await;
+    let (spain_order, spain_uuid) = bought_on(&app, 1).await;
+    let (france_order, france_uuid) = bought_on(&app, france).await;
+    for uuid in [&spain_uuid, &france_uuid] {
+        let outcome = completed(&app, uuid, ShopperProfile::Approve).await;
+        assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    }
+    settled(&app).await;
+    // Shipped: each an update sent to seQura, in the log.
+    for order in [spain_order, france_order] {
+        app.bc.ship_all(STORE, order).unwrap();
+    }
+    eventually("both shipments in the log", || {
+        (app.count("SELECT COUNT(DISTINCT bc_order_id) FROM transaction_log") == 2).then_some(())
+    })
+    .await;
+    let (status, all) = app.page("/app/log", &session).await;
+    assert_eq!(status, 200);
+    assert!(
+        all.contains(&format!(r#"data-order="{spain_order}""#)),
+        "{all}"
+    );
+    assert!(all.contains(&format!(r#"data-order="{france_order}""#)));
+    assert!(all.contains(r#"id="filter-storefront""#));
+    let (_, only) = app
+        .page(&format!("/app/log?storefront={france}"), &session)
+        .await;
+    assert!(
+        only.contains(&format!(r#"data-order="{france_order}""#)),
+        "{only}"
+    );
+    assert!(!only.contains(&format!(r#"data-order="{spain_order}""#)));
+    let (status, _) = app.page("/app/log?storefront=abc", &session).await;
+    assert_eq!(
+        status, 400,
+        "a storefront that is not one is the merchant's typo"
+    );
+
+    let owner = app.bc.store_owner(STORE).unwrap();
+    let panel = app
+        .get(app.bc.order_panel_url(STORE, &owner, france_order))
+        .await;
+    assert_eq!(panel.status(), 200);
+    let html = panel.text().await.unwrap();
+    assert!(html.contains(r#"id="panel-storefront">France<"#), "{html}");
 }

@@ -20,6 +20,7 @@ struct Fields {
     outcome: String,
     from: String,
     to: String,
+    storefront: String,
 }
 
 impl Fields {
@@ -30,6 +31,7 @@ impl Fields {
             outcome: get("outcome"),
             from: get("from"),
             to: get("to"),
+            storefront: get("storefront"),
         }
     }
 
@@ -40,6 +42,7 @@ impl Fields {
             ("outcome", self.outcome.trim()),
             ("from", self.from.trim()),
             ("to", self.to.trim()),
+            ("storefront", self.storefront.trim()),
         ]
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
@@ -50,7 +53,14 @@ impl Fields {
     }
 
     fn parse(&self, page: &str) -> Result<LogQuery, FormErrors> {
-        LogQuery::parse(&self.order, &self.outcome, &self.from, &self.to, page)
+        LogQuery::parse(
+            &self.order,
+            &self.outcome,
+            &self.from,
+            &self.to,
+            &self.storefront,
+            page,
+        )
     }
 }
 
