@@ -828,3 +828,74 @@ async fn the_back_button_after_paying_leads_to_the_order_not_to_a_stale_form() {
     }
     c.close().await.unwrap();
 }
+
+/// Issue 14: a shopper on the second storefront (its own address, terms and conditions
+/// required there and not on the first) sees the buttons, must accept that storefront's
+/// terms, pays, and lands on the confirmation page of the storefront they bought on; the
+/// order carries its channel. On the first storefront no terms are asked.
+#[tokio::test]
+async fn a_shopper_on_the_second_storefront_pays_under_its_terms_and_returns_there() {
+    use sequra_bc_sandbox::bigcommerce::ChannelSpec;
+    let name = "checkout-second-storefront";
+    let app = selling_store().await;
+    let france = app
+        .bc
+        .add_channel("store1", ChannelSpec::stencil(0, "France", "fr", "EUR"));
+    app.bc.set_channel_terms("store1", france, true);
+    for _ in 0..150 {
+        let scripted = app
+            .bc
+            .scripts_of("store1")
+            .iter()
+            .any(|(c, n, _)| *c == france && n == sequra_bc::stores::provisioning::SCRIPT_NAME);
+        if scripted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (c, _driver) = browser().await;
+    c.set_window_size(1280, 1000).await.unwrap();
+
+    // The first storefront asks for no terms: the form opens at once.
+    let spain = app.bc.create_checkout("store1", &[(104, 1)], "ES");
+    c.goto(&app.bc.checkout_url("store1", &spain))
+        .await
+        .unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    click(&c, name, "#sequra-overlay [data-sq-close]").await;
+
+    let checkout = app
+        .bc
+        .create_checkout_on("store1", france, &[(104, 1)], "ES");
+    let home = app.bc.channel_storefront_url("store1", france);
+    c.goto(&app.bc.checkout_url_on("store1", france, &checkout))
+        .await
+        .unwrap();
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    expect(&c, name, "#sequra-methods .sequra-message").await;
+    let started_unticked = app.sequra.orders().len();
+    if started_unticked != 1 {
+        fail(&c, name, "a payment started with the terms unticked").await;
+    }
+    click(&c, name, "input#terms").await;
+    click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
+    expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+    expect(&c, name, ".order-confirmation").await;
+    let url = c.current_url().await.unwrap().to_string();
+    if !url.starts_with(&home) {
+        fail(&c, name, &format!("confirmed on {url}, not on {home}")).await;
+    }
+    let order = app
+        .bc
+        .orders("store1")
+        .into_iter()
+        .find(|o| o["channel_id"] == france)
+        .and_then(|o| o["id"].as_u64());
+    match order {
+        Some(id) if order_status(&app, id) == 11 => {}
+        _ => fail(&c, name, "the second storefront's order is not paid").await,
+    }
+    c.close().await.unwrap();
+}
