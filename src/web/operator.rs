@@ -29,6 +29,8 @@ pub fn routes(
                 uninstall_url => state.public("/bc/uninstall"),
                 remove_user_url => state.public("/bc/remove-user"),
                 webhooks_url => state.public("/bc/webhooks"),
+                checkout_script => state.public(&state.checkout_script.path),
+                checkout_integrity => &state.checkout_script.integrity,
                 version => env!("CARGO_PKG_VERSION"),
             },
         );

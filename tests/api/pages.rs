@@ -34,6 +34,13 @@ async fn the_operator_page_lists_the_exact_callback_urls() {
         );
     }
     assert!(html.contains("Complete"));
+    // The tag a headless storefront's checkout needs, with the current file and hash.
+    let script = &app.state.checkout_script;
+    assert!(
+        html.contains(&format!("{}{}?store=STORE_HASH", app.address, script.path)),
+        "{html}"
+    );
+    assert!(html.contains(&script.integrity));
 }
 
 #[tokio::test]
