@@ -304,7 +304,8 @@ pub fn number_confirmed(
     Ok(())
 }
 
-/// seQura accepted an Order Update of the order: no order-number confirmation is sent after.
+/// An Order Update of the order is being sent: no order-number confirmation is sent after
+/// (seQura may have taken the update in, whatever its answer).
 pub fn number_confirmation_superseded(conn: &Connection, id: i64) -> Result<(), DbError> {
     conn.execute(
         "UPDATE solicitations SET number_confirmation = ?2 WHERE id = ?1",
@@ -318,7 +319,7 @@ pub fn number_confirmation_done(recorded: Option<&str>, state: SolicitationState
     recorded.is_some_and(|r| r == SUPERSEDED || r == state.as_str())
 }
 
-/// [`number_confirmation`]'s value once an Order Update went first.
+/// [`number_confirmation`]'s value once an Order Update was sent first.
 const SUPERSEDED: &str = "superseded";
 
 /// A solicitation by id, only within its store.

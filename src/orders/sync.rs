@@ -192,22 +192,24 @@ async fn sync(
         customer: None,
         platform: Some(crate::checkout::payment::platform()),
     };
-    // Sent under the lock the placement confirms the order number under, and recorded
-    // before it is released: no confirmation of the older solicited cart follows an update.
+    // No confirmation of the older solicited cart may follow an update: the placement
+    // confirms the order number under this lock, and finds it superseded. Recorded before the
+    // update is sent, not after: seQura may take the update in whatever becomes of this
+    // process (killed before it recorded seQura's answer, its placement would confirm after
+    // the restart, before the update is sent again).
     let lock = crate::checkout::payment::notification_lock(state, store, s.id);
     let guard = lock.lock().await;
+    let sid = s.id;
+    state
+        .db
+        .call(move |c| db::solicitations::number_confirmation_superseded(c, sid))
+        .await?;
     match state
         .sequra
         .update_order(&account, &merchant_ref, &id.to_string(), &update)
         .await
     {
-        Ok(()) => {
-            let sid = s.id;
-            state
-                .db
-                .call(move |c| db::solicitations::number_confirmation_superseded(c, sid))
-                .await?;
-        }
+        Ok(()) => {}
         Err(e) if e.is_transient() => return Err(JobError::from(e)),
         Err(e) => return Err(rejected(state, store, s, event, rejection_message(&e)).await),
     }

@@ -145,3 +145,97 @@ async fn a_crash_with_200_updates_queued_loses_none_and_doubles_none() {
     // Only updates in flight at the instant of the crash can be sent twice.
     assert!(repeated <= 8, "{repeated} orders updated more than once");
 }
+
+/// Jobs of `kind` waiting to run.
+fn pending(db: &std::path::Path, kind: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE kind = ?1 AND state = 'pending'",
+        [kind],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// The process dies while seQura takes in an Order Update (the merchant shipped), before the
+/// app has recorded it; the order's placement (the merchant's Retry of a failed one) and a
+/// newer sync (a refund) wait behind it. After the restart the newer sync carries the
+/// interrupted one, so the placement runs first: it must not confirm the order number then,
+/// with the older cart seQura approved, after the update seQura holds (soak seed 2200013).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_update_sequra_took_in_as_the_app_died_is_not_followed_by_the_number_confirmation() {
+    let app = spawn_app_with(|s| s.jobs.retry_max_ms = 200).await;
+    let session = sequra_store(&app).await;
+    // BigCommerce refuses to give the order seQura's outcome, once: the placement fails
+    // before it confirms the order number, and the log offers a Retry.
+    app.bc.fail_next("PUT", "/v2/orders/", 400, 1);
+    let (order, uuid) = paid_order_as(&app, &[(104, 2)], ShopperProfile::Approve).await;
+    let entry = crate::transaction_log::entry_of(&app, order, "failed").await;
+    settle(&app).await;
+    assert_eq!(app.sequra.order(&uuid).unwrap().puts, ["confirmed"]);
+    let address = app.address.clone();
+    let (data_dir, bc, sequra) = app.stop().await;
+    let db = data_dir.path().join("sequra-bc.db");
+    let log = data_dir.path().join("serve.log");
+    let mut child = serve(data_dir.path(), &address, &bc, &sequra, &log);
+    wait_for("serve is healthy", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(address.trim_start_matches("http://")).is_ok()
+    })
+    .await;
+
+    // The merchant ships; seQura takes the update in, and is slow to answer.
+    sequra.set_answer_delay(Duration::from_millis(4_000));
+    bc.ship_all("store1", order).expect("shipped");
+    wait_for("the update taken in", Duration::from_secs(30), || {
+        sequra.order(&uuid).unwrap().puts == ["confirmed", "update"]
+    })
+    .await;
+    // Meanwhile the merchant retries the placement, and refunds a little.
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{address}/app/log/retry?session={session}"))
+        .form(&[("entry", entry.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    bc.refund(
+        "store1",
+        order,
+        &sequra_bc_sandbox::bigcommerce::RefundSpec {
+            items: vec![],
+            shipping_cents: 0,
+            order_cents: 100,
+        },
+    )
+    .unwrap();
+    wait_for(
+        "the placement and the refund's sync queued",
+        Duration::from_secs(10),
+        || pending(&db, "place_order") == 1 && pending(&db, "sync_order") == 1,
+    )
+    .await;
+    // The app dies before seQura's answer: seQura holds the update, the app has not
+    // recorded it.
+    assert_eq!(sequra.order(&uuid).unwrap().puts, ["confirmed", "update"]);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    sequra.set_answer_delay(Duration::ZERO);
+    let mut child = serve(data_dir.path(), &address, &bc, &sequra, &log);
+    wait_for("the order placed", Duration::from_secs(60), || {
+        bc.order("store1", order).unwrap()["payment_provider_id"] == uuid.as_str()
+    })
+    .await;
+    wait_for("the refund sent", Duration::from_secs(60), || {
+        sequra.order(&uuid).unwrap().updates.len() >= 2
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sq = sequra.order(&uuid).unwrap();
+    assert!(!sq.confirmed_after_update(), "{:?}", sq.puts);
+}

@@ -431,6 +431,12 @@ impl SequraStandIn {
         self.shared.lock().latency = d;
     }
 
+    /// Delay between handling every API call and answering it: what a call did is done even
+    /// when its caller is gone before the answer (a shop that dies meanwhile).
+    pub fn set_answer_delay(&self, d: Duration) {
+        self.shared.lock().answer_delay = d;
+    }
+
     /// While on, IPNs echo `merchant.notification_parameters` with an `m_` prefix (as the
     /// events webhook always does); off (the default) they are echoed unprefixed (spec §6.2).
     pub fn set_prefixed_notification_parameters(&self, on: bool) {
@@ -566,14 +572,19 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
     if outage {
         return respond::text(503, "Service Unavailable");
     }
-    match segs.as_slice() {
+    let answer = match segs.as_slice() {
         ["deployments"] if req.method == Method::GET => api::deployments(&shared),
         [env, rest @ ..] => match Env::parse(env) {
             Some(env) => api::handle(&shared, &req, env, rest),
             None => respond::not_found_html(),
         },
         _ => respond::not_found_html(),
+    };
+    let answer_delay = shared.lock().answer_delay;
+    if !answer_delay.is_zero() {
+        tokio::time::sleep(answer_delay).await;
     }
+    answer
 }
 
 /// A stand-in of seQura's back office order page (the portal links of the transaction log and

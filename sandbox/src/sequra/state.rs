@@ -132,6 +132,8 @@ pub(crate) struct State {
     pub requests: Vec<RecordedRequest>,
     pub outage: bool,
     pub latency: Duration,
+    /// Delay between handling an API call and answering it (test control).
+    pub answer_delay: Duration,
     pub prefixed: bool,
     pub review_delay: Duration,
     /// Order updates refused with 409 and this message, by `order_ref_1` (test control).
@@ -148,6 +150,7 @@ impl State {
             requests: Vec::new(),
             outage: false,
             latency: Duration::ZERO,
+            answer_delay: Duration::ZERO,
             prefixed: false,
             review_delay: Duration::ZERO,
             refused_updates: Vec::new(),
