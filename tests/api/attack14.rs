@@ -328,3 +328,83 @@ fn v16_keeps_the_provisioning_rows_and_their_foreign_key() {
         .unwrap();
     assert_eq!(fk, [("stores".to_string(), "CASCADE".to_string())]);
 }
+
+// Probe (holds): one store's Storefronts form, naming channel ids another store also has,
+// switches only its own storefronts; another store's storefront origin is refused on this
+// store's checkouts, and this store's log filter shows none of the other store's orders.
+#[tokio::test]
+async fn a_store_neither_switches_nor_answers_another_stores_storefronts() {
+    let (app, session) = ready().await;
+    let other = "store2";
+    app.add_store(other);
+    let other_session = app.merchant_session(other).await;
+    eventually("the other store's storefronts read", || {
+        (app.count("SELECT COUNT(*) FROM storefronts WHERE store_hash = 'store2'") >= 1)
+            .then_some(())
+    })
+    .await;
+    settled(&app).await;
+    // Store 1 switches its channel 1 off (channel 1 unticked) and turns the default off.
+    let resp = app
+        .post_form("/app/storefronts", &session, &[("channel", "1")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    settled(&app).await;
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM storefronts WHERE store_hash = 'store1' AND channel_id = 1 AND enabled = 0"
+        ),
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM storefronts WHERE store_hash = 'store2' AND enabled IS NOT NULL"
+        ),
+        0,
+        "the other store's switches untouched"
+    );
+    assert_eq!(
+        app.count("SELECT storefronts_default_on FROM stores WHERE store_hash = 'store2'"),
+        1
+    );
+    assert!(
+        app.bc
+            .scripts_of(other)
+            .iter()
+            .any(|(c, name, _)| *c == 1 && name == SCRIPT_NAME),
+        "the other store keeps its script"
+    );
+    let (status, html) = app.page("/app/storefronts", &other_session).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"data-channel="1" data-standing="scripted""#),
+        "{html}"
+    );
+
+    // The other store's storefront calling this store's checkouts (its second storefront:
+    // the stand-in serves every store's channel 1 on one address).
+    let other_france = app
+        .bc
+        .add_channel(other, ChannelSpec::stencil(0, "France", "fr", "EUR"));
+    eventually("the other store's second storefront read", || {
+        (app.count(&format!(
+            "SELECT COUNT(*) FROM storefronts WHERE store_hash = 'store2' AND channel_id = {other_france}"
+        )) == 1)
+            .then_some(())
+    })
+    .await;
+    settled(&app).await;
+    let other_origin = origin_of(&app.bc.channel_storefront_url(other, other_france));
+    let own_origin = origin_of(&app.bc.channel_storefront_url(STORE, 1));
+    assert_ne!(other_origin, own_origin);
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    for action in ["methods", "start"] {
+        let (status, body) = call(&app, action, &other_origin, &checkout).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("err_origin")),
+            "{body}"
+        );
+    }
+    assert_eq!(app.sequra.orders().len(), 0);
+}
