@@ -5,6 +5,7 @@ mod helpers;
 
 mod app_lifecycle;
 mod attack;
+mod attack14;
 mod browser;
 mod checkout;
 mod crash;
