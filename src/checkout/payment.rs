@@ -1069,8 +1069,19 @@ pub async fn returned(
     // Back to the storefront the shopper paid on, in its language.
     let (storefront, language) =
         crate::stores::storefronts::shopper_home(state, store, s.channel_id).await?;
-    let storefront =
-        storefront.ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
+    // A storefront gone since the shopper paid there: the app's own pages say where the
+    // order stands (another storefront would not show it).
+    let Some(storefront) = storefront else {
+        let outcome = match s.state {
+            SolicitationState::Approved => Returned::Placed(order),
+            SolicitationState::OnHold => Returned::Review(None),
+            SolicitationState::Created | SolicitationState::Solicited => Returned::Pending,
+            SolicitationState::Cancelled | SolicitationState::Rejected => {
+                return Err(AppError::Forbidden(Public::new("err_sequra_not_available")));
+            }
+        };
+        return Ok((outcome, language));
+    };
     // The placed link never leads to the token: the shopper has been there already.
     let confirmation = token.filter(|_| !placed).map(|t| {
         format!(
@@ -1121,6 +1132,7 @@ pub async fn checkout_payment(
     state: &AppState,
     store: &StoreHash,
     checkout_id: &str,
+    origin: Option<&str>,
 ) -> Result<Option<CheckoutPayment>, AppError> {
     let (hash, checkout) = (store.clone(), checkout_id.to_string());
     let (paid, latest) = state
@@ -1132,6 +1144,10 @@ pub async fn checkout_payment(
             ))
         })
         .await?;
+    // Told only to the checkout's own storefront, like everything else about it.
+    if let Some(s) = paid.as_ref().or(latest.as_ref()) {
+        crate::stores::storefronts::admits(state, store, s.channel_id, origin).await?;
+    }
     if let Some(s) = paid {
         let link = format!(
             "/checkout/{store}/return?order={}&sid={}&placed=1&signature={}",

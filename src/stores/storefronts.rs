@@ -329,18 +329,21 @@ pub async fn admits(
 }
 
 /// The storefront a shopper of this channel returns to (its checkout's address when it has
-/// its own) and its language; the store's own for a channel the app does not know.
+/// its own) and its language. `None` for a storefront gone since (archived, deleted) or
+/// without an address: another storefront would not know the order. A store whose
+/// storefronts were never read returns to its own storefront.
 pub async fn shopper_home(
     state: &AppState,
     store: &StoreHash,
     channel_id: Option<u64>,
 ) -> Result<(Option<String>, Option<String>), AppError> {
     let hash = store.clone();
-    let (storefront, info) = state
+    let (storefront, read, info) = state
         .db
         .call(move |c| {
             Ok((
                 db::storefronts::get(c, &hash, channel_id.unwrap_or(1))?,
+                !db::storefronts::list_all(c, &hash)?.is_empty(),
                 db::stores::get(c, &hash)?,
             ))
         })
@@ -349,11 +352,11 @@ pub async fn shopper_home(
         .map(|i| (i.storefront_url, i.language))
         .unwrap_or_default();
     Ok(match storefront {
-        Some(s) if !s.gone => (
-            s.checkout_url.or(s.url).or(store_url),
-            s.locale.or(store_language),
-        ),
-        _ => (store_url, store_language),
+        Some(s) if !s.gone => (s.checkout_url.or(s.url), s.locale.or(store_language)),
+        Some(_) => (None, store_language),
+        // A channel the app never read: before the storefronts were read, the store's own.
+        None if !read => (store_url, store_language),
+        None => (None, store_language),
     })
 }
 

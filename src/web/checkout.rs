@@ -102,8 +102,13 @@ pub fn routes(
                         let body: MethodsBody = parse_json(&body)?;
                         let checkout = checkout_id(&body.checkout_id)?;
                         limit(&state, ("methods", &store, checkout.key()), 60)?;
-                        let payment =
-                            payment::checkout_payment(&state, &store, checkout.as_str()).await?;
+                        let payment = payment::checkout_payment(
+                            &state,
+                            &store,
+                            checkout.as_str(),
+                            origin.as_deref(),
+                        )
+                        .await?;
                         if let Some(CheckoutPayment::Placed(url)) = payment {
                             // A page restored from the browser's cache after paying: its
                             // form is stale, the order is placed.

@@ -96,7 +96,6 @@ fn channel_reads(app: &TestApp) -> usize {
 // small (both storefronts are the merchant's), but the rule the issue states does not hold
 // for this answer.
 #[tokio::test]
-#[ignore = "open: methods answers a paid checkout's 'placed' link to another storefront's origin"]
 async fn a_paid_checkout_is_not_answered_to_another_storefronts_origin() {
     let (app, _) = ready().await;
     let france = with_france(&app).await;
@@ -417,7 +416,6 @@ async fn a_store_neither_switches_nor_answers_another_stores_storefronts() {
 // the order (what a return without a confirmation page gets) would tell the shopper it is
 // paid.
 #[tokio::test]
-#[ignore = "open: a storefront deleted mid-payment sends its shopper to another storefront's confirmation page"]
 async fn a_shopper_whose_storefront_was_deleted_mid_payment_is_not_sent_to_another_storefront() {
     let (app, _) = ready().await;
     let france = with_france(&app).await;
