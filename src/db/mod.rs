@@ -17,6 +17,7 @@ pub mod stores;
 pub mod transaction_log;
 pub mod users;
 pub mod webhook_events;
+pub mod widgets;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,6 +9,7 @@ mod countries;
 mod general;
 mod methods;
 mod status_mapping;
+pub mod widgets;
 
 pub use connection::{ConnectForm, change_connection, connect, disconnect};
 pub use countries::{CountryRow, CountryView, SubmittedCountry, countries_view, save_countries};

@@ -24,3 +24,4 @@ mod storefronts;
 mod transaction_log;
 mod way_back;
 mod webhooks;
+mod widgets;

@@ -7,6 +7,7 @@ mod log;
 mod pages;
 mod settings;
 mod storefronts;
+mod widgets;
 
 use std::future::Future;
 
@@ -290,6 +291,20 @@ pub fn routes(
             Method::POST,
             "/app/storefronts",
             storefronts::storefronts_submit,
+        ))
+        .unify()
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/widgets",
+            widgets::widgets_page,
+        ))
+        .unify()
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/widgets",
+            widgets::widgets_submit,
         ))
         .unify()
         .or(route(&state, Method::GET, "/app/log", log::log_page))

@@ -18,12 +18,12 @@ use crate::web::respond::Page;
 
 /// Form errors in the merchant's language.
 #[derive(Debug, Default, Serialize)]
-struct Errors {
+pub(super) struct Errors {
     fields: BTreeMap<String, String>,
     general: Option<String>,
 }
 
-fn translate(state: &AppState, merchant: &Merchant, e: &FormErrors) -> Errors {
+pub(super) fn translate(state: &AppState, merchant: &Merchant, e: &FormErrors) -> Errors {
     let tr = |m: &onboarding::Msg| {
         state.i18n.tf(
             merchant.lang,
@@ -50,7 +50,7 @@ fn wizard(progress: &Progress, current: &str) -> Option<minijinja::Value> {
 }
 
 /// Validation errors answer 422 with the form re-rendered; anything else is an app error.
-fn invalid_or<T>(r: Result<T, FormError>) -> Result<Result<T, FormErrors>, AppError> {
+pub(super) fn invalid_or<T>(r: Result<T, FormError>) -> Result<Result<T, FormErrors>, AppError> {
     match r {
         Ok(v) => Ok(Ok(v)),
         Err(FormError::Invalid(e)) => Ok(Err(e)),
@@ -58,7 +58,7 @@ fn invalid_or<T>(r: Result<T, FormError>) -> Result<Result<T, FormErrors>, AppEr
     }
 }
 
-fn status_for(errors: &Option<FormErrors>) -> StatusCode {
+pub(super) fn status_for(errors: &Option<FormErrors>) -> StatusCode {
     if errors.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
