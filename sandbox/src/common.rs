@@ -323,6 +323,11 @@ fn empty(code: StatusCode) -> Resp {
     resp
 }
 
+/// An empty body with status `code` (e.g. 304).
+pub(crate) fn empty_status(code: u16) -> Resp {
+    empty(status(code))
+}
+
 pub(crate) fn no_content() -> Resp {
     empty(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,8 @@
 //! The BigCommerce stand-in, over real HTTP: it must refuse what BigCommerce refuses.
 
+#[path = "common/browser.rs"]
+mod browser;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -5641,4 +5644,379 @@ async fn terms_and_conditions_are_set_per_channel() {
         settings(1).await.1["data"]["is_order_terms_and_conditions_enabled"],
         true
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Cornerstone-shaped catalogue and cart pages (issue 15).
+
+/// Every `<script …>` of a page has a `src`: no inline script.
+fn assert_no_inline_script(page: &str) {
+    for (at, _) in page.match_indices("<script") {
+        let tag = &page[at..at + page[at..].find('>').unwrap()];
+        assert!(tag.contains(" src=\""), "inline script: {tag}");
+    }
+}
+
+#[tokio::test]
+async fn product_pages_listings_and_the_cart_are_shaped_like_cornerstones() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let script = |name: &str, visibility: &str, location: &str, load: &str| {
+        json!({
+            "name": name, "kind": "src", "src": format!("https://app.example.com/static/{name}.js"),
+            "load_method": load, "location": location, "visibility": visibility,
+            "consent_category": "targeting",
+            "integrity_hashes": [format!("sha384-{}", "B".repeat(64))],
+        })
+    };
+    for body in [
+        script("widgets", "storefront", "footer", "defer"),
+        script("everywhere", "all_pages", "head", "async"),
+        script("pay", "checkout", "footer", "defer"),
+        script("thanks", "order_confirmation", "footer", "default"),
+    ] {
+        let (status, b) = h
+            .json(
+                "POST",
+                "/stores/storea/v3/content/scripts",
+                &token,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 200, "{b}");
+    }
+    let tag = |name: &str, load: &str| {
+        format!(
+            "<script src=\"https://app.example.com/static/{name}.js\" integrity=\"sha384-{}\" crossorigin=\"anonymous\"{load}></script>",
+            "B".repeat(64)
+        )
+    };
+    let scripts_of = |page: &str| {
+        let widgets = page
+            .find(&tag("widgets", " defer"))
+            .expect("storefront script");
+        assert!(widgets > page.find("</main>").unwrap(), "in the footer");
+        let everywhere = page
+            .find(&tag("everywhere", " async"))
+            .expect("all_pages script");
+        assert!(everywhere < page.find("</head>").unwrap(), "in the head");
+        assert!(!page.contains("pay.js") && !page.contains("thanks.js"));
+        assert!(page.contains("/assets/theme.js\" defer></script>"));
+        assert_no_inline_script(page);
+    };
+
+    let (status, view) = h
+        .shopper_get_owned(h.storefront("storea", "/products/103"))
+        .await;
+    assert_eq!(status, 200);
+    for needle in [
+        "<div class=\"productView\" data-event-type=\"product\" data-entity-id=\"103\"",
+        "<div class=\"productView-price\">",
+        "<span data-product-price-with-tax class=\"price\">49,95 €</span>",
+        "<div data-content-region=\"product_below_price\"></div>",
+        "<input type=\"hidden\" name=\"product_id\" value=\"103\">",
+        "<select class=\"form-select\" id=\"variant_id\" name=\"variant_id\" data-product-variant>",
+        "<option value=\"1103\" data-price=\"49,95 €\">Algodón</option>",
+        "<option value=\"2103\" data-price=\"89,95 €\">Lana</option>",
+        "data-product-category=\"Ropa, Pantalones\"",
+    ] {
+        assert!(view.contains(needle), "{needle} missing");
+    }
+    scripts_of(&view);
+    let (_, plain) = h
+        .shopper_get_owned(h.storefront("storea", "/products/105"))
+        .await;
+    assert!(plain.contains("<span data-product-price-with-tax class=\"price\">129,00 €</span>"));
+    assert!(
+        !plain.contains("data-product-variant"),
+        "no variants, no choice"
+    );
+    for missing in [
+        "/products/999",
+        "/products/abc",
+        "/categories/999",
+        "/categories/x",
+    ] {
+        assert_eq!(
+            h.shopper_get_owned(h.storefront("storea", missing)).await.0,
+            404,
+            "{missing}"
+        );
+    }
+
+    let (status, shoes) = h
+        .shopper_get_owned(h.storefront("storea", "/categories/21"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(shoes.contains("data-category-id=\"21\">Calzado</h1>"));
+    let cards: Vec<&str> = shoes.split("<article class=\"card\"").skip(1).collect();
+    assert_eq!(cards.len(), 2, "the shoes only");
+    assert!(cards[0].contains("data-entity-id=\"104\""));
+    assert!(cards[0].contains(
+        "<div class=\"card-text\" data-test-info-type=\"price\"><div class=\"price-section price-section--withTax price--withTax\"><span data-product-price-with-tax class=\"price\">79,90 €</span>"
+    ));
+    assert!(cards[0].contains("href=\"/storefront/storea/products/104\""));
+    assert!(cards[1].contains("data-entity-id=\"105\""));
+    scripts_of(&shoes);
+    let (_, home) = h.shopper_get_owned(h.storefront("storea", "/")).await;
+    assert_eq!(home.matches("<article class=\"card\"").count(), 9);
+    assert!(home.contains("<ul class=\"productGrid products\"><li class=\"product\">"));
+    scripts_of(&home);
+
+    // A variant is bought at its price; an unknown one is refused.
+    let resp = h
+        .shopper_post(
+            &h.storefront("storea", "/cart/add"),
+            None,
+            &[
+                ("product_id", "103"),
+                ("variant_id", "2103"),
+                ("quantity", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let cookie = set_cookie(&resp, "bc_cart_storea").unwrap();
+    let cart_id = cookie.split_once('=').unwrap().1.to_owned();
+    for bad in ["9999", "1104", "x"] {
+        let resp = h
+            .shopper_post(
+                &h.storefront("storea", "/cart/add"),
+                Some(&cookie),
+                &[
+                    ("product_id", "103"),
+                    ("variant_id", bad),
+                    ("quantity", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 422, "{bad}");
+    }
+    let c = h.bc.checkout("storea", &cart_id).unwrap();
+    let lines = c["cart"]["line_items"]["physical_items"]
+        .as_array()
+        .unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["variant_id"], 2103);
+    assert_eq!(lines[0]["sale_price"], 89.95);
+    let item = lines[0]["id"].as_str().unwrap().to_owned();
+
+    let page = h
+        .shopper_get(&h.storefront("storea", "/cart"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "<div data-cart-content",
+        "<div data-cart-totals",
+        "Pantalón chino (Lana)",
+        &format!("data-cart-itemid=\"{item}\" aria-label=\"Cantidad\""),
+        "data-update-endpoint=\"/storefront/storea/cart/update\"",
+    ] {
+        assert!(page.contains(needle), "{needle} missing");
+    }
+    let grand = |html: &str| {
+        let at = html
+            .find("cart-total-grandTotal\"><span>")
+            .expect("grand total")
+            + 29;
+        html[at..at + html[at..].find('<').unwrap()].to_owned()
+    };
+    let total = c["cart"]["cart_amount_inc_tax"].as_f64().unwrap();
+    let before = grand(&page);
+    assert!(before.ends_with(" €"), "{before}");
+    scripts_of(&page);
+
+    // A quantity change: the cart and the re-rendered totals follow.
+    let update = |cookie: Option<String>, item: String, quantity: &'static str| {
+        let h = &h;
+        async move {
+            let resp = h
+                .shopper_post(
+                    &h.storefront("storea", "/cart/update"),
+                    cookie.as_deref(),
+                    &[("item_id", item.as_str()), ("quantity", quantity)],
+                )
+                .await;
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = update(Some(cookie.clone()), item.clone(), "3").await;
+    assert_eq!(status, 200, "{body}");
+    let c3 = h.bc.checkout("storea", &cart_id).unwrap();
+    assert_eq!(c3["cart"]["line_items"]["physical_items"][0]["quantity"], 3);
+    assert!(c3["cart"]["cart_amount_inc_tax"].as_f64().unwrap() > total);
+    let after = grand(body["totals"].as_str().unwrap());
+    assert_ne!(after, before);
+    assert!(body["content"].as_str().unwrap().contains("value=\"3\""));
+    assert_eq!(
+        grand(
+            &h.shopper_get(&h.storefront("storea", "/cart"), Some(&cookie))
+                .await
+                .text()
+                .await
+                .unwrap()
+        ),
+        after
+    );
+    for (cookie, item, quantity, expect) in [
+        (Some(cookie.clone()), item.clone(), "0", 422),
+        (Some(cookie.clone()), item.clone(), "100", 422),
+        (Some(cookie.clone()), "nope".to_owned(), "2", 404),
+        (None, item.clone(), "2", 404),
+    ] {
+        assert_eq!(update(cookie, item, quantity).await.0, expect);
+    }
+    assert_eq!(
+        h.bc.checkout("storea", &cart_id).unwrap()["cart"]["line_items"]["physical_items"][0]["quantity"],
+        3,
+        "refused changes change nothing"
+    );
+
+    // The cart page opens a given cart (for a browser), of its own storefront only.
+    let resp = h
+        .shopper_get(&h.bc.cart_url_on("storea", 1, &cart_id), None)
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(set_cookie(&resp, "bc_cart_storea").unwrap(), cookie);
+    let js = h
+        .shopper_get(&h.storefront("storea", "/assets/theme.js"), None)
+        .await;
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(
+        js.text()
+            .await
+            .unwrap()
+            .contains("data-product-price-with-tax")
+    );
+}
+
+#[tokio::test]
+async fn each_storefront_renders_its_own_channels_storefront_scripts() {
+    use sequra_bc_sandbox::bigcommerce::ChannelSpec;
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let fr =
+        h.bc.add_channel("storea", ChannelSpec::stencil(0, "France", "fr", "EUR"));
+    for (channel, name) in [(1, "es"), (fr, "fr")] {
+        let (status, b) = h
+            .json(
+                "POST",
+                "/stores/storea/v3/content/scripts",
+                &token,
+                Some(json!({
+                    "name": name, "kind": "src", "channel_id": channel,
+                    "src": format!("https://app.example.com/static/widgets-{name}.js"),
+                    "load_method": "defer", "location": "footer", "visibility": "storefront",
+                    "integrity_hashes": [format!("sha384-{}", "C".repeat(64))],
+                })),
+            )
+            .await;
+        assert_eq!(status, 200, "{b}");
+    }
+    for (channel, own, other) in [
+        (1, "widgets-es", "widgets-fr"),
+        (fr, "widgets-fr", "widgets-es"),
+    ] {
+        let base = h.bc.channel_storefront_url("storea", channel);
+        for path in ["/", "/products/104", "/categories/21", "/cart"] {
+            let (status, page) = h.shopper_get_owned(format!("{base}{path}")).await;
+            assert_eq!(status, 200, "{channel} {path}");
+            assert!(
+                page.contains(&format!("{own}.js\" integrity=\"sha384-")),
+                "{channel} {path}"
+            );
+            assert!(!page.contains(other), "{channel} {path}");
+            assert_no_inline_script(&page);
+        }
+    }
+    assert_eq!(
+        h.bc.product_url_on("storea", fr, 103),
+        format!("{}/products/103", h.bc.channel_storefront_url("storea", fr))
+    );
+}
+
+#[tokio::test]
+async fn the_theme_script_follows_a_variant_choice_and_a_quantity_change() {
+    let h = harness().await;
+    let (c, _driver) = browser::browser().await;
+    c.goto(&h.bc.product_url_on("storea", 1, 103))
+        .await
+        .unwrap();
+    let shown = "return document.querySelector('.productView-price [data-product-price-with-tax]').textContent;";
+    assert_eq!(browser::js(&c, shown, vec![]).await, "49,95 €");
+    browser::js(
+        &c,
+        "var s = document.querySelector('select[data-product-variant]');
+         s.value = '2103';
+         s.dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![],
+    )
+    .await;
+    assert_eq!(browser::js(&c, shown, vec![]).await, "89,95 €");
+    // The form buys the variant chosen.
+    c.find(fantoccini::Locator::Css("#form-action-addToCart"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::until(
+        &c,
+        "return location.pathname.endsWith('/cart') && document.querySelector('[data-cart-totals]');",
+        vec![],
+    )
+    .await;
+    let grand =
+        "return document.querySelector('[data-cart-totals] .cart-total-grandTotal').textContent;";
+    let before = browser::js(&c, grand, vec![]).await;
+    assert!(before.as_str().unwrap().ends_with(" €"), "{before}");
+    // Something another script drew inside the totals is gone once they are re-rendered.
+    browser::js(
+        &c,
+        "var m = document.createElement('div'); m.id = 'drawn-by-another';
+         document.querySelector('[data-cart-totals]').appendChild(m);",
+        vec![],
+    )
+    .await;
+    c.find(fantoccini::Locator::Css("button[data-action=\"inc\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let after = browser::until(
+        &c,
+        "var t = document.querySelector('[data-cart-totals] .cart-total-grandTotal');
+         return t && t.textContent !== arguments[0] ? t.textContent : null;",
+        vec![before.clone()],
+    )
+    .await;
+    assert_ne!(after, before);
+    assert_eq!(
+        browser::js(
+            &c,
+            "return !!document.getElementById('drawn-by-another');",
+            vec![]
+        )
+        .await,
+        false
+    );
+    assert_eq!(
+        browser::js(
+            &c,
+            "return document.querySelector('input.cart-item-qty-input').value;",
+            vec![]
+        )
+        .await,
+        "2"
+    );
+    c.close().await.unwrap();
 }

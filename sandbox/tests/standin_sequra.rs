@@ -1,6 +1,9 @@
 //! The seQura stand-in, over real HTTP: it must refuse what seQura refuses, with seQura's
 //! status codes and bodies, and call the shop back as seQura does.
 
+#[path = "common/browser.rs"]
+mod browser;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -1906,4 +1909,335 @@ async fn an_order_lists_the_puts_it_accepted_in_the_order_received() {
         .await;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     assert_eq!(h.sq.order(&uuid).unwrap().puts.len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------
+// seQura's widget script (spec §10).
+
+#[tokio::test]
+async fn the_widget_script_is_served_per_environment_cacheable_and_counted() {
+    let sq = SequraStandIn::start(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    assert_eq!(
+        sq.assets_base_url().as_str(),
+        format!("{}sandbox/assets/", sq.base_url())
+    );
+    let deployments: Value = reqwest::get(sq.base_url().join("deployments").unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        deployments[0]["sandbox"]["assets_base_url"],
+        sq.assets_base_url().as_str(),
+        "the script is where /deployments says the assets are"
+    );
+    assert_eq!(sq.asset_requests(), 0);
+    let url = sq.assets_base_url().join("sequra-checkout.min.js").unwrap();
+    let http = reqwest::Client::new();
+    let resp = http.get(url.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let header = |r: &reqwest::Response, h: &str| {
+        r.headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(header(&resp, "content-type").starts_with("application/javascript"));
+    assert!(header(&resp, "cache-control").contains("max-age="));
+    assert_eq!(header(&resp, "access-control-allow-origin"), "*");
+    let etag = header(&resp, "etag");
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    let script = resp.text().await.unwrap();
+    let key = sq.assets_key(DEMO_MERCHANT_ES).unwrap();
+    assert!(script.contains(DEMO_MERCHANT_ES) && script.contains(&key));
+    assert!(script.contains("computeCreditAgreements") && script.contains("refreshComponents"));
+    assert!(
+        !script.contains(LIVE_MERCHANT),
+        "live merchants are on the live CDN"
+    );
+
+    let again = http
+        .get(url.clone())
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(header(&again, "etag"), etag);
+    let live = http
+        .get(
+            sq.live_assets_base_url()
+                .join("sequra-checkout.min.js")
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(live.contains(LIVE_MERCHANT) && !live.contains(DEMO_MERCHANT_ES));
+    assert_eq!(sq.asset_requests(), 3);
+
+    // The CDN is not the API: it serves during an API outage.
+    sq.set_outage(true);
+    assert_eq!(http.get(url.clone()).send().await.unwrap().status(), 200);
+    sq.set_outage(false);
+    // A new merchant changes the file, and so its ETag.
+    sq.add_account(AccountSpec {
+        environment: "sandbox".to_owned(),
+        username: "widgets".to_owned(),
+        password: "pw".to_owned(),
+        merchants: vec![MerchantSpec::new("widget_merchant", "ES")],
+    });
+    let changed = http
+        .get(url.clone())
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert!(changed.text().await.unwrap().contains("widget_merchant"));
+    assert_eq!(
+        http.get(sq.base_url().join("sandbox/assets/other.js").unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    sq.clear_requests();
+    assert_eq!(sq.asset_requests(), 0);
+}
+
+/// Loads seQura's script on a blank page of the stand-in's own origin, as a shop's page
+/// does (the bootstrap of spec §10), with `widgets` in the body; waits until it ran.
+async fn load_widget_script(
+    c: &fantoccini::Client,
+    sq: &SequraStandIn,
+    merchant: &str,
+    asset_key: &str,
+    widgets: &str,
+) -> String {
+    c.goto(sq.base_url().as_str()).await.unwrap();
+    let script = sq.assets_base_url().join("sequra-checkout.min.js").unwrap();
+    browser::js(
+        c,
+        "document.body.innerHTML = arguments[3];
+         window.loadedCalls = 0;
+         window.SequraConfiguration = {merchant: arguments[0], assetKey: arguments[1],
+           products: ['i1', 'pp3', 'sp1'], scriptUri: arguments[2], decimalSeparator: ',',
+           thousandSeparator: '.', locale: 'es-ES', currency: 'EUR'};
+         window.SequraOnLoad = [];
+         window.Sequra = {onLoad: function (cb) { window.SequraOnLoad.push(cb); }};
+         Sequra.onLoad(function () { window.loadedCalls += 1; });
+         var s = document.createElement('script');
+         s.async = true;
+         s.src = arguments[2];
+         document.head.appendChild(s);",
+        vec![
+            json!(merchant),
+            json!(asset_key),
+            json!(script.as_str()),
+            json!(widgets),
+        ],
+    )
+    .await;
+    browser::until(c, "return window.__sequraStandIn || null;", vec![])
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Each widget's `[text, data-rendered, data-sequra-state, data-instalments]`, by id.
+async fn widgets_drawn(c: &fantoccini::Client) -> Value {
+    browser::js(
+        c,
+        "var out = {};
+         document.querySelectorAll('.sequra-promotion-widget').forEach(function (w) {
+           out[w.id] = [w.textContent, w.getAttribute('data-rendered'),
+                        w.getAttribute('data-sequra-state'), w.getAttribute('data-instalments')];
+         });
+         return out;",
+        vec![],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_widget_script_draws_instalments_from_the_stand_ins_rules() {
+    let sq = SequraStandIn::start(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let (c, _driver) = browser::browser().await;
+    let key = sq.assets_key(DEMO_MERCHANT_ES).unwrap();
+    let w = |id: &str, amount: &str, product: &str| {
+        format!(
+            "<div class=\"sequra-promotion-widget\" id=\"{id}\" data-amount=\"{amount}\" \
+             data-product=\"{product}\" data-type=\"text\"></div>"
+        )
+    };
+    let body = [
+        w("pp3", "6000", "pp3"),
+        w("pp3-odd", "5000", "pp3"),
+        w("pp3-low", "4995", "pp3"),
+        w("pp3-high", "300001", "pp3"),
+        w("sp1", "15000", "sp1"),
+        w("i1", "4995", "i1"),
+        w("fp1", "6000", "fp1"),
+        w("bad", "49.95", "pp3"),
+    ]
+    .concat();
+    let state = load_widget_script(&c, &sq, DEMO_MERCHANT_ES, &key, &body).await;
+    assert_eq!(state, "ready");
+    assert_eq!(sq.asset_requests(), 1);
+    assert_eq!(
+        browser::js(&c, "return window.loadedCalls;", vec![]).await,
+        1,
+        "the callback queued before the script loaded ran once"
+    );
+    browser::js(&c, "Sequra.refreshComponents();", vec![]).await;
+    let drawn = widgets_drawn(&c).await;
+    assert_eq!(
+        drawn["pp3"],
+        json!(["Paga en 3 plazos de 20,00 €/mes", "6000", "ok", "3"])
+    );
+    assert_eq!(
+        drawn["pp3-odd"],
+        json!(["Paga en 3 plazos de 16,67 €/mes", "5000", "ok", "3"]),
+        "the instalment is rounded up to the cent"
+    );
+    assert_eq!(drawn["pp3-low"], json!(["", "4995", "below-minimum", null]));
+    assert_eq!(
+        drawn["pp3-high"],
+        json!(["", "300001", "above-maximum", null])
+    );
+    assert_eq!(
+        drawn["sp1"],
+        json!(["Paga en 3 plazos de 50,00 €/mes", "15000", "ok", "3"])
+    );
+    assert_eq!(
+        drawn["i1"],
+        json!(["Paga después: 49,95 €", "4995", "ok", "1"])
+    );
+    assert_eq!(drawn["fp1"], json!(["", "6000", "unknown-product", null]));
+    assert_eq!(drawn["bad"], json!(["", "", "invalid-amount", null]));
+
+    // A new amount is drawn on the next refresh; onLoad after the load runs at once.
+    browser::js(
+        &c,
+        "document.getElementById('pp3-low').setAttribute('data-amount', '123456');
+         Sequra.onLoad(function () { Sequra.refreshComponents(); });",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        widgets_drawn(&c).await["pp3-low"],
+        json!(["Paga en 3 plazos de 411,52 €/mes", "123456", "ok", "3"])
+    );
+
+    let agreements = browser::js(
+        &c,
+        "return Sequra.computeCreditAgreements({amount: 6000, product: 'pp3'});",
+        vec![],
+    )
+    .await;
+    let pp3 = agreements["pp3"].as_array().unwrap();
+    let counts: Vec<i64> = pp3
+        .iter()
+        .map(|a| a["instalment_count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, [3, 6, 12]);
+    assert_eq!(
+        pp3[0]["instalment_total"],
+        json!({"value": 2000, "string": "20,00 €"})
+    );
+    assert_eq!(pp3[0]["default"], true);
+    assert_eq!(
+        pp3[2]["instalment_total"],
+        json!({"value": 800, "string": "8,00 €"}),
+        "a twelfth plus the 3,00 € fee"
+    );
+    assert_eq!(pp3[2]["grand_total"]["value"], 6000 + 12 * 300);
+    assert_eq!(
+        pp3[2]["min_amount"],
+        json!({"value": 5000, "string": "50,00 €"})
+    );
+    // Below the minimum the plans still come, with the minimum to compare with.
+    let low = browser::js(
+        &c,
+        "return Sequra.computeCreditAgreements({amount: 1000, product: 'sp1'});",
+        vec![],
+    )
+    .await;
+    assert_eq!(low["sp1"][0]["min_amount"]["value"], 5000);
+    assert_eq!(low["sp1"][0]["instalment_total"]["string"], "3,34 €");
+    for args in [
+        "{amount: 6000, product: 'fp1'}",
+        "{amount: 60.5, product: 'pp3'}",
+        "{product: 'pp3'}",
+        "{amount: 6000, product: 'pp3', campaign: 'none'}",
+    ] {
+        let v = browser::js(
+            &c,
+            &format!("return Sequra.computeCreditAgreements({args});"),
+            vec![],
+        )
+        .await;
+        assert_eq!(v, json!({}), "{args}");
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_widget_script_does_nothing_for_a_merchant_or_assets_key_not_its_own() {
+    let sq = SequraStandIn::start(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let (c, _driver) = browser::browser().await;
+    let widget = "<div class=\"sequra-promotion-widget\" id=\"w\" data-amount=\"6000\" \
+                  data-product=\"pp3\"></div>";
+    let es_key = sq.assets_key(DEMO_MERCHANT_ES).unwrap();
+    let fr_key = sq.assets_key(DEMO_MERCHANT_FR).unwrap();
+    assert_ne!(es_key, fr_key);
+    for (merchant, key) in [
+        (DEMO_MERCHANT_ES, fr_key.as_str()),
+        (DEMO_MERCHANT_ES, ""),
+        ("someone_else", es_key.as_str()),
+        (
+            LIVE_MERCHANT,
+            sq.assets_key(LIVE_MERCHANT).unwrap().as_str(),
+        ),
+    ] {
+        let state = load_widget_script(&c, &sq, merchant, key, widget).await;
+        assert_eq!(state, "refused", "{merchant} {key}");
+        assert_eq!(
+            browser::js(&c, "return window.loadedCalls;", vec![]).await,
+            0,
+            "no callback runs"
+        );
+        assert_eq!(
+            browser::js(
+                &c,
+                "return typeof Sequra.refreshComponents + typeof Sequra.computeCreditAgreements;",
+                vec![]
+            )
+            .await,
+            "undefinedundefined"
+        );
+        assert_eq!(widgets_drawn(&c).await["w"], json!(["", null, null, null]));
+    }
+    let state = load_widget_script(&c, &sq, DEMO_MERCHANT_FR, &fr_key, widget).await;
+    assert_eq!(state, "ready", "the same page with the right pair works");
+    assert_eq!(
+        widgets_drawn(&c).await["w"],
+        json!(["Paga en 3 plazos de 20,00 €/mes", "6000", "ok", "3"]),
+        "the text is in SequraConfiguration's locale (es-ES)"
+    );
+    c.close().await.unwrap();
 }

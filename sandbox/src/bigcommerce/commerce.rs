@@ -467,18 +467,31 @@ impl CheckoutRec {
     /// Adds `quantity` of a catalog product (to its line when there is one). The caller
     /// records the change with [`Self::touch`].
     pub fn add(&mut self, product: &CatalogProduct, quantity: u64) {
-        if let Some(line) = self.lines.iter_mut().find(|l| l.product_id == product.id) {
+        if let Some(variant) = product.variant(None) {
+            self.add_variant(product, variant, quantity);
+        }
+    }
+
+    /// Adds `quantity` of one variant `(id, price_cents)` of a product (to its line when
+    /// there is one: a line is one variant). The caller records the change.
+    pub fn add_variant(&mut self, product: &CatalogProduct, variant: (u64, i64), quantity: u64) {
+        let (variant_id, price_cents) = variant;
+        if let Some(line) = self
+            .lines
+            .iter_mut()
+            .find(|l| l.product_id == product.id && l.variant_id == variant_id)
+        {
             line.quantity = line.quantity.saturating_add(quantity);
         } else {
             self.lines.push(CartLine {
                 id: uuid::Uuid::new_v4().to_string(),
                 product_id: product.id,
-                variant_id: product.id + 1000,
+                variant_id,
                 name: product.name.clone(),
                 sku: product.sku.clone(),
                 digital: product.digital,
                 quantity,
-                unit: product.price_cents.saturating_mul(100),
+                unit: price_cents.saturating_mul(100),
             });
         }
     }
@@ -779,11 +792,14 @@ pub(crate) struct OrderLine {
 impl OrderLine {
     /// A line of `quantity` units of a catalog product at its catalog price.
     pub fn from_catalog(id: u64, product: &CatalogProduct, quantity: u64) -> Self {
-        let unit = product.price_cents.saturating_mul(100);
+        let (variant_id, price_cents) = product
+            .variant(None)
+            .unwrap_or((product.id + 1000, product.price_cents));
+        let unit = price_cents.saturating_mul(100);
         let mut line = OrderLine {
             id,
             product_id: product.id,
-            variant_id: product.id + 1000,
+            variant_id,
             name: product.name.clone(),
             sku: product.sku.clone(),
             digital: product.digital,

@@ -248,6 +248,20 @@ pub struct CatalogProduct {
     /// `type: digital` (a download: no shipping); `physical` otherwise.
     #[serde(default)]
     pub digital: bool,
+    /// The variants a shopper chooses between on the product page, the default first; empty:
+    /// the product's one base variant (id `id + 1000`, at `price_cents`).
+    #[serde(default)]
+    pub variants: Vec<CatalogVariant>,
+}
+
+/// A variant of a product (one option value, e.g. a fabric), with its own price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogVariant {
+    pub id: u64,
+    /// The option value the shopper picks, e.g. `Lana`.
+    pub label: String,
+    /// Price in cents, tax included.
+    pub price_cents: i64,
 }
 
 /// A catalog category; `parent_id` 0 is a top-level category.
@@ -267,6 +281,39 @@ impl CatalogProduct {
             price_cents,
             categories: categories.to_vec(),
             digital: false,
+            variants: Vec::new(),
+        }
+    }
+
+    /// The same product with these variants `(id, label, price_cents)`, the first the
+    /// default: `price_cents` becomes the first one's.
+    pub fn with_variants(mut self, variants: &[(u64, &str, i64)]) -> Self {
+        self.variants = variants
+            .iter()
+            .map(|&(id, label, price_cents)| CatalogVariant {
+                id,
+                label: label.to_owned(),
+                price_cents,
+            })
+            .collect();
+        if let Some(first) = self.variants.first() {
+            self.price_cents = first.price_cents;
+        }
+        self
+    }
+
+    /// The variant `(id, price_cents)` a shopper buys: `variant_id`, or the default when
+    /// `None`; `None` when the product has no such variant.
+    pub fn variant(&self, variant_id: Option<u64>) -> Option<(u64, i64)> {
+        match (variant_id, self.variants.first()) {
+            (None, None) => Some((self.id + 1000, self.price_cents)),
+            (None, Some(v)) => Some((v.id, v.price_cents)),
+            (Some(id), None) => (id == self.id + 1000).then_some((id, self.price_cents)),
+            (Some(id), Some(_)) => self
+                .variants
+                .iter()
+                .find(|v| v.id == id)
+                .map(|v| (v.id, v.price_cents)),
         }
     }
 
@@ -312,7 +359,9 @@ pub fn demo_products() -> Vec<CatalogProduct> {
             &[18, 19],
         ),
         CatalogProduct::new(102, "Camiseta de lino", "CAM-002", 2995, &[18, 19]),
-        CatalogProduct::new(103, "Pantalón chino", "PAN-001", 4995, &[18, 20]),
+        // Two fabrics of two prices, either side of seQura's 50 € instalment minimum.
+        CatalogProduct::new(103, "Pantalón chino", "PAN-001", 4995, &[18, 20])
+            .with_variants(&[(1103, "Algodón", 4995), (2103, "Lana", 8995)]),
         CatalogProduct::new(104, "Zapatillas urbanas", "ZAP-001", 7990, &[21]),
         CatalogProduct::new(105, "Botas de piel", "BOT-001", 12900, &[21]),
         CatalogProduct::new(106, "Bolso de mano", "BOL-001", 5900, &[22]),
@@ -1053,6 +1102,34 @@ impl BigCommerceStandIn {
             .finish();
         format!(
             "{}/checkout?{query}",
+            self.channel_storefront_url(store_hash, channel_id)
+        )
+    }
+
+    /// The cart page of a cart, `{storefront}/cart?cart={id}`: opening it sets the shopper's
+    /// cart cookie and redirects to `{storefront}/cart` (Cornerstone's cart: quantities change
+    /// in the page). A storefront opens only its own channel's carts.
+    ///
+    /// # Panics
+    /// As [`Self::channel_storefront_url`].
+    pub fn cart_url_on(&self, store_hash: &str, channel_id: u64, checkout_id: &str) -> String {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("cart", checkout_id)
+            .finish();
+        format!(
+            "{}/cart?{query}",
+            self.channel_storefront_url(store_hash, channel_id)
+        )
+    }
+
+    /// A product's page (Cornerstone's product view), `{storefront}/products/{id}`, on a
+    /// channel's storefront; category listings are at `{storefront}/categories/{id}`.
+    ///
+    /// # Panics
+    /// As [`Self::channel_storefront_url`].
+    pub fn product_url_on(&self, store_hash: &str, channel_id: u64, product_id: u64) -> String {
+        format!(
+            "{}/products/{product_id}",
             self.channel_storefront_url(store_hash, channel_id)
         )
     }

@@ -5,8 +5,10 @@
 //! a person and for browser tests, and the Storefront Checkout API the pages' scripts call
 //! (`checkouts.sf.yml`, spec §4.1 (c), §9.2 item 8). Headless channels have none.
 //!
-//! Pages: the product list (`/`, "Add to cart" posts to `/cart/add`), the cart (`/cart`),
-//! the one-page checkout (`/checkout`, shaped like BigCommerce's Optimized One-Page
+//! Pages: the product list (`/`, "Add to cart" posts to `/cart/add`, with `variant_id` for
+//! a product's variant), product pages (`/products/{id}`), category listings
+//! (`/categories/{id}`), the cart (`/cart`, quantities changed in the page through
+//! `/cart/update`), all shaped like Cornerstone's (see [`theme`]), the one-page checkout (`/checkout`, shaped like BigCommerce's Optimized One-Page
 //! Checkout: the DOM classes and ids of spec §4.3 step 4), and the order confirmation
 //! (`/order-confirmation/{orderId}?t={token}`, also under `/checkout/`). Every value is
 //! escaped; the page's `lang` is the channel's locale. The checkout renders the store's
@@ -52,6 +54,8 @@ use super::commerce::{
 use super::respond::{self, Resp, esc};
 use super::state::{Script, State, now_unix};
 use super::{Incoming, Shared, StoreSpec, checkouts, deliveries, fulfilment, order_statuses};
+
+mod theme;
 
 /// Countries the checkout's country selects offer.
 pub(crate) const COUNTRIES: [(&str, &str); 5] = [
@@ -193,11 +197,19 @@ fn scripts(st: &State, sf: &Sf, kind: PageKind, location: &str) -> String {
         .join("\n")
 }
 
-/// Cents as the Spanish shop shows them: `19,95 €`.
+/// Ten-thousandths as the Spanish shop shows them: `19,95 €`, `1.234,56 €`.
 fn price(ten_thousandths: i64) -> String {
     let cents = (ten_thousandths.unsigned_abs() + 50) / 100;
     let sign = if ten_thousandths < 0 { "-" } else { "" };
-    format!("{sign}{},{:02} €", cents / 100, cents % 100)
+    let units = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push('.');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped},{:02} €", cents % 100)
 }
 
 struct Page<'a> {
@@ -329,23 +341,20 @@ pub(crate) fn handle_channel(
 
 fn serve(st: &mut State, req: &Incoming, sf: &Sf, rest: &[&str]) -> Resp {
     let resp = match (req.method.clone(), rest) {
-        (Method::GET, []) => products_page(st, req, sf),
+        (Method::GET, []) => theme::home(st, req, sf),
+        (Method::GET, ["products", id]) => theme::product(st, req, sf, id),
+        (Method::GET, ["categories", id]) => theme::category(st, req, sf, id),
         (Method::POST, ["cart", "add"]) => add_to_cart(st, req, sf),
-        (Method::GET, ["cart"]) => cart_page(st, req, sf),
+        (Method::GET, ["cart"]) => theme::cart(st, req, sf),
+        (Method::POST, ["cart", "update"]) => theme::update(st, req, sf),
         (Method::GET, ["checkout"]) => checkout_page(st, req, sf, None),
         (Method::POST, ["checkout", "addresses"]) => update_addresses(st, req, sf),
         (Method::POST, ["checkout", "order"]) => place_order(st, req, sf),
         (Method::GET, ["order-confirmation", id] | ["checkout", "order-confirmation", id]) => {
             confirmation(st, req, sf, id)
         }
-        (Method::GET, ["assets", "checkout.js"]) => {
-            let mut resp = respond::text(200, CHECKOUT_JS);
-            resp.headers_mut().insert(
-                "content-type",
-                HeaderValue::from_static("application/javascript; charset=utf-8"),
-            );
-            return resp;
-        }
+        (Method::GET, ["assets", "checkout.js"]) => return static_js(CHECKOUT_JS),
+        (Method::GET, ["assets", "theme.js"]) => return static_js(theme::THEME_JS),
         (_, ["api", "storefront", path @ ..]) => return api(st, req, sf, path),
         _ => return not_found_page(),
     };
@@ -355,6 +364,16 @@ fn serve(st: &mut State, req: &Incoming, sf: &Sf, rest: &[&str]) -> Resp {
     } else {
         resp
     }
+}
+
+/// One of the storefront's own static scripts.
+fn static_js(body: &str) -> Resp {
+    let mut resp = respond::text(200, body);
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/javascript; charset=utf-8"),
+    );
+    resp
 }
 
 /// `{base}/api/storefront/…`: the API of the store in the `bc_store` cookie.
@@ -386,34 +405,6 @@ fn page<'a>(
     }
 }
 
-fn products_page(st: &State, req: &Incoming, sf: &Sf) -> Resp {
-    let Some(store) = st.stores.get(&sf.hash) else {
-        return not_found_page();
-    };
-    let cart = cart_of(req, sf, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id));
-    let pre = esc(&sf.prefix);
-    let mut items = String::new();
-    for p in &store.spec.products {
-        items.push_str(&format!(
-            "<li class=\"card product\" data-product-id=\"{id}\"><h3>{name}</h3>\
-             <p class=\"muted\">{sku}{digital}</p><p class=\"price\">{price}</p>\
-             <form method=\"post\" action=\"{pre}/cart/add\">\
-             <input type=\"hidden\" name=\"product_id\" value=\"{id}\">\
-             <label>Cantidad <input type=\"number\" name=\"quantity\" value=\"1\" min=\"1\" max=\"99\"></label> \
-             <button class=\"button\" type=\"submit\">Add to cart</button></form></li>",
-            id = p.id,
-            name = esc(&p.name),
-            sku = esc(&p.sku),
-            digital = if p.digital { " · descarga" } else { "" },
-            price = price(p.price_cents.saturating_mul(100)),
-        ));
-    }
-    let body = format!("<h1>Productos</h1><ul class=\"products\">{items}</ul>");
-    let html =
-        page(st, sf, &store.spec, PageKind::Storefront, "Productos", cart).render(&body, None);
-    respond::html(200, html)
-}
-
 fn add_to_cart(st: &mut State, req: &Incoming, sf: &Sf) -> Resp {
     let form = form(req);
     let product_id = field(&form, "product_id").and_then(|v| v.trim().parse::<u64>().ok());
@@ -423,11 +414,29 @@ fn add_to_cart(st: &mut State, req: &Incoming, sf: &Sf) -> Resp {
     let Some(store) = st.stores.get_mut(&sf.hash) else {
         return not_found_page();
     };
+    let variant_id = match field(&form, "variant_id").map(str::trim) {
+        None | Some("") => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return respond::html(
+                    422,
+                    "<!doctype html><p>Variante desconocida.</p>".to_owned(),
+                );
+            }
+        },
+    };
     let Some(product) = product_id.and_then(|id| store.spec.products.iter().find(|p| p.id == id))
     else {
         return respond::html(
             422,
             "<!doctype html><p>Producto desconocido.</p>".to_owned(),
+        );
+    };
+    let Some(variant) = product.variant(variant_id) else {
+        return respond::html(
+            422,
+            "<!doctype html><p>Variante desconocida.</p>".to_owned(),
         );
     };
     if !(1..=99).contains(&quantity) {
@@ -446,7 +455,7 @@ fn add_to_cart(st: &mut State, req: &Incoming, sf: &Sf) -> Resp {
         }
     };
     if let Some(c) = store.commerce.checkouts.get_mut(&id) {
-        c.add(product, quantity);
+        c.add_variant(product, variant, quantity);
         c.touch();
     }
     let resp = respond::see_other(&format!("{}/cart", sf.prefix));
@@ -488,27 +497,6 @@ fn summary(c: &CheckoutRec, customer: Option<&CustomerRec>) -> String {
         total = price(t.grand_total),
         outstanding = price(t.grand_total - credit),
     )
-}
-
-fn cart_page(st: &State, req: &Incoming, sf: &Sf) -> Resp {
-    let Some(store) = st.stores.get(&sf.hash) else {
-        return not_found_page();
-    };
-    let cart = cart_of(req, sf, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id));
-    let body = match cart.filter(|c| !c.lines.is_empty()) {
-        Some(c) => format!(
-            "<h1>Carrito</h1><div class=\"card\">{}</div>\
-             <p><a class=\"button\" id=\"checkout-link\" href=\"{}/checkout\">Finalizar compra</a></p>",
-            summary(c, store.commerce.customer_of(c)),
-            esc(&sf.prefix)
-        ),
-        None => format!(
-            "<h1>Carrito</h1><p>Tu carrito está vacío.</p><p><a href=\"{}/\">Seguir comprando</a></p>",
-            esc(&sf.prefix)
-        ),
-    };
-    let html = page(st, sf, &store.spec, PageKind::Storefront, "Carrito", cart).render(&body, None);
-    respond::html(200, html)
 }
 
 fn country_select(name: &str, selected: &str) -> String {

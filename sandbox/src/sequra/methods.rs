@@ -272,13 +272,43 @@ fn offered(method: &Value, amount: i64, now: OffsetDateTime) -> bool {
     if amount < min || max.is_some_and(|m| amount > m) {
         return false;
     }
-    if parse_time(method.get("starts_at")).is_some_and(|t| now < t) {
-        return false;
-    }
-    if parse_time(method.get("ends_at")).is_some_and(|t| now > t) {
-        return false;
-    }
-    true
+    in_window(method, now)
+}
+
+/// Whether `now` is inside the method's `[starts_at, ends_at]` (unparsable = unbounded).
+pub(crate) fn in_window(method: &Value, now: OffsetDateTime) -> bool {
+    parse_time(method.get("starts_at")).is_none_or(|t| now >= t)
+        && parse_time(method.get("ends_at")).is_none_or(|t| now <= t)
+}
+
+/// The stand-in's instalment plans of a product for its widgets, `(instalment_count,
+/// fee per instalment)`, the default plan first, or `None` for a product that has no widget
+/// (`fp1`, or one the stand-in has no rule for). [U] seQura's real tables are per merchant
+/// (the historical `_cost.json` of spec §10); these are the stand-in's own:
+///
+/// - `pp3`: 3 instalments without cost (its ES claim, "o en 3 plazos sin coste"), 6 and 12
+///   with the method's `instalment_fee` each (as its order cost, a twelfth plus the fee);
+/// - `pp6`, `pp9`: 6 or 9 with the `instalment_fee`;
+/// - `sp1`: 3 with the `instalment_fee` (0 in the catalogues);
+/// - `i1`: one payment, no fee; `pp5`: one payment plus its `setup_fee`.
+pub(crate) fn widget_plans(method: &Value) -> Option<Vec<(u32, i64)>> {
+    let cost = |k: &str| {
+        method
+            .get("cost")
+            .and_then(|c| c.get(k))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let fee = cost("instalment_fee");
+    Some(match method.get("product").and_then(Value::as_str)? {
+        "pp3" => vec![(3, 0), (6, fee), (12, fee)],
+        "pp6" => vec![(6, fee)],
+        "pp9" => vec![(9, fee)],
+        "sp1" => vec![(3, fee)],
+        "i1" => vec![(1, 0)],
+        "pp5" => vec![(1, cost("setup_fee"))],
+        _ => return None,
+    })
 }
 
 /// The cost block for `amount`: `pp3` in 12 instalments plus its fee, `sp1` in 3, pay-later
@@ -352,7 +382,7 @@ fn offer(m: &Value) -> Option<Offer> {
     })
 }
 
-fn methods_of(categories: &[Value]) -> impl Iterator<Item = &Value> {
+pub(crate) fn methods_of(categories: &[Value]) -> impl Iterator<Item = &Value> {
     categories.iter().flat_map(|cat| {
         cat.get("methods")
             .and_then(Value::as_array)

@@ -24,6 +24,7 @@ mod notify;
 mod respond;
 mod state;
 mod validate;
+mod widgets;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -365,6 +366,68 @@ impl SequraStandIn {
         self.shared.env_url(Env::Live)
     }
 
+    /// `{base}/sandbox/assets/`: the sandbox `assets_base_url` (`sandbox.sequracdn.com/assets/`),
+    /// as `/deployments` gives it; seQura's widget script is
+    /// `{assets_base_url}sequra-checkout.min.js`. See [`Self::asset_requests`].
+    pub fn assets_base_url(&self) -> Url {
+        self.env_assets(Env::Sandbox)
+    }
+
+    /// `{base}/live/assets/`: the live `assets_base_url`.
+    pub fn live_assets_base_url(&self) -> Url {
+        self.env_assets(Env::Live)
+    }
+
+    /// The `assets_key` of a merchant ref's credentials (the `assetKey` of
+    /// `SequraConfiguration`), in whichever environment has it.
+    pub fn assets_key(&self, merchant_ref: &str) -> Option<String> {
+        let st = self.shared.lock();
+        st.accounts
+            .iter()
+            .flat_map(|(_, a)| &a.merchants)
+            .find(|m| m.merchant_ref == merchant_ref)
+            .and_then(|m| {
+                state::credentials_json(m)["assets_key"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+    }
+
+    fn env_assets(&self, env: Env) -> Url {
+        let api = self.shared.env_url(env);
+        api.join("assets/").unwrap_or(api)
+    }
+
+    /// How many times seQura's widget script (`…/assets/sequra-checkout.min.js`, either
+    /// environment) was requested, 304s included, since the start or the last
+    /// [`Self::clear_requests`]; a test that a page did not load it asserts 0.
+    ///
+    /// The script has the surface of seQura's: `Sequra.onLoad(cb)` (and the callbacks queued
+    /// in `window.SequraOnLoad` before it loaded), `Sequra.refreshComponents()` and
+    /// `Sequra.computeCreditAgreements({amount, product, campaign?})`. It works only when
+    /// `window.SequraConfiguration.merchant` is a merchant of that environment and `assetKey`
+    /// its credentials' `assets_key` (and `currency`, when given, its currency); otherwise
+    /// it does nothing and sets `window.__sequraStandIn = "refused"` (`"ready"` when it works).
+    ///
+    /// `refreshComponents()` draws every `.sequra-promotion-widget` from its `data-amount`
+    /// (cents), `data-product` and `data-campaign` (none: the product's first method in its
+    /// window): text `Paga en 3 plazos de 16,65 €/mes` (one payment: `Paga después: 49,95 €`;
+    /// in `fr`, `it`, `pt` by `SequraConfiguration.locale`), money with the configured
+    /// separators; it sets `data-rendered` (the amount used), `data-sequra-state` (`ok`,
+    /// `below-minimum`, `above-maximum`, `unknown-product`, `invalid-amount`; only `ok` has
+    /// text) and, when `ok`, `data-instalments` and `data-instalment-total` (cents).
+    /// The instalment rules: each plan's instalment is `ceil(amount / count) + fee`; the plans
+    /// are those of the stand-in's `widget_plans` (pp3: 3 free, 6 and 12 with its 3,00 €
+    /// fee; sp1: 3; pp6: 6; pp9: 9; i1, pp5: one payment), inside the method's
+    /// `min_amount`/`max_amount`. `computeCreditAgreements` answers `{[product]: [{
+    /// instalment_count, default, instalment_amount, instalment_fee, instalment_total,
+    /// grand_total, min_amount, max_amount}]}` (each money a `{value, string}`), every plan
+    /// whatever the amount (as seQura's: the caller compares with `min_amount`), `{}` for a
+    /// product the merchant has no widget for.
+    pub fn asset_requests(&self) -> u64 {
+        self.shared.lock().asset_requests
+    }
+
     /// Adds an account, or replaces the one with the same environment and username.
     ///
     /// # Panics
@@ -395,7 +458,9 @@ impl SequraStandIn {
     }
 
     pub fn clear_requests(&self) {
-        self.shared.lock().requests.clear();
+        let mut st = self.shared.lock();
+        st.requests.clear();
+        st.asset_requests = 0;
     }
 
     /// While on, every API call (both environments and `/deployments`) answers 503 with a
@@ -564,6 +629,11 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
             return portal_page(&shared, env, uuid);
         }
         [] if req.method == Method::GET => return form::index(&shared),
+        [env, "assets", script] if req.method == Method::GET && *script == widgets::SCRIPT => {
+            if let Some(env) = Env::parse(env) {
+                return widgets::serve(&shared, &req, env);
+            }
+        }
         _ => {}
     }
     if !latency.is_zero() {

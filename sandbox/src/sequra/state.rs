@@ -138,6 +138,8 @@ pub(crate) struct State {
     pub review_delay: Duration,
     /// Order updates refused with 409 and this message, by `order_ref_1` (test control).
     pub refused_updates: Vec<(String, String)>,
+    /// `GET …/assets/sequra-checkout.min.js` received (304s included).
+    pub asset_requests: u64,
 }
 
 impl State {
@@ -154,6 +156,7 @@ impl State {
             prefixed: false,
             review_delay: Duration::ZERO,
             refused_updates: Vec::new(),
+            asset_requests: 0,
         }
     }
 
