@@ -102,6 +102,11 @@ pub async fn started(app: &TestApp, checkout: &str, product: &str) -> (u64, Stri
         body["form"].as_str().unwrap().contains("<"),
         "a form: {body}"
     );
+    started_order(app, &body)
+}
+
+/// The BigCommerce order a start answered with, and the seQura order made for it.
+pub fn started_order(app: &TestApp, body: &Value) -> (u64, String) {
     let order_id = body["orderId"]
         .as_u64()
         .or_else(|| body["order_id"].as_u64())

@@ -45,20 +45,7 @@ pub async fn paid_order_as(
         .unwrap();
     assert_eq!(resp.status(), 200, "start");
     let body: Value = resp.json().await.unwrap();
-    let order_id = body["orderId"]
-        .as_u64()
-        .or_else(|| body["order_id"].as_u64())
-        .unwrap();
-    let uuid = app
-        .sequra
-        .orders()
-        .into_iter()
-        .find(|o| {
-            o.solicited["merchant_reference"]["order_ref_1"].as_str()
-                == Some(order_id.to_string().as_str())
-        })
-        .unwrap()
-        .uuid;
+    let (order_id, uuid) = crate::checkout::started_order(app, &body);
     let outcome = app
         .sequra
         .complete_form(&uuid, "i1", None, profile)

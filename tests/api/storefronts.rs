@@ -197,20 +197,7 @@ async fn bought_on(app: &TestApp, channel: u64) -> (u64, String) {
     let checkout = app.bc.create_checkout_on(STORE, channel, &[(104, 1)], "ES");
     let (status, body, _) = call(app, "start", &origin_of(&home), &checkout).await;
     assert_eq!(status, 200, "{body}");
-    let order = body["orderId"]
-        .as_u64()
-        .or_else(|| body["order_id"].as_u64())
-        .unwrap();
-    let uuid = app
-        .sequra
-        .orders()
-        .into_iter()
-        .find(|o| {
-            o.solicited["merchant_reference"]["order_ref_1"].as_str()
-                == Some(order.to_string().as_str())
-        })
-        .unwrap()
-        .uuid;
+    let (order, uuid) = crate::checkout::started_order(app, &body);
     (order, uuid)
 }
 
