@@ -272,14 +272,16 @@ fn origins(s: &Storefront) -> impl Iterator<Item = String> + '_ {
         .filter_map(origin_of)
 }
 
-/// Whether `origin` is a storefront of the installed store: one of its storefront channels'
-/// (gone ones aside), or, for a store whose storefronts were never read, the store's own
-/// storefront address. Not installed is not found.
-pub async fn is_storefront_origin(
+/// The origin a browser may call the checkout endpoints from: `origin` when it is one of the
+/// installed store's storefront channels' (gone ones aside), or, for a store whose storefronts
+/// were never read, the store's own storefront's. No origin (not a browser) is `None`; any
+/// other origin is refused; a store not installed is not found. The checkout's own storefront
+/// is checked once the checkout is read ([`admits`]).
+pub async fn allowed_origin(
     state: &AppState,
     store: &StoreHash,
-    origin: &str,
-) -> Result<bool, AppError> {
+    origin: Option<&str>,
+) -> Result<Option<String>, AppError> {
     let hash = store.clone();
     let (installed, storefronts) = state
         .db
@@ -291,15 +293,24 @@ pub async fn is_storefront_origin(
         })
         .await?;
     let installed = installed.ok_or(AppError::NotFound)?;
-    if storefronts.is_empty() {
-        return Ok(installed
+    let Some(origin) = origin else {
+        return Ok(None);
+    };
+    let known = if storefronts.is_empty() {
+        installed
             .storefront_url
             .as_deref()
             .and_then(origin_of)
             .as_deref()
-            == Some(origin));
+            == Some(origin)
+    } else {
+        storefronts.iter().any(|s| origins(s).any(|o| o == origin))
+    };
+    if known {
+        Ok(Some(origin.to_string()))
+    } else {
+        Err(AppError::Forbidden(crate::error::Public::new("err_origin")))
     }
-    Ok(storefronts.iter().any(|s| origins(s).any(|o| o == origin)))
 }
 
 /// Whether seQura is offered on the checkout's storefront: the merchant has it on there (new

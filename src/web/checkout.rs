@@ -197,10 +197,14 @@ pub fn routes(
             |store: String, _action: String, state: AppState, origin: Option<String>| {
                 Box::pin(async move {
                     let allowed = match parse_store(&store) {
-                        Ok(store) => storefront_origin(&state, &store, origin.as_deref())
-                            .await
-                            .ok()
-                            .flatten(),
+                        Ok(store) => crate::stores::storefronts::allowed_origin(
+                            &state,
+                            &store,
+                            origin.as_deref(),
+                        )
+                        .await
+                        .ok()
+                        .flatten(),
                         Err(_) => None,
                     };
                     let mut resp = warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT)
@@ -299,7 +303,7 @@ async fn allowed_origin(
         ("ip", &store, ip.map(caller_network)),
         PER_IP_PER_MINUTE,
     )?;
-    let allowed = storefront_origin(state, &store, origin).await?;
+    let allowed = crate::stores::storefronts::allowed_origin(state, &store, origin).await?;
     Ok((store, allowed))
 }
 
@@ -366,25 +370,6 @@ fn forwarded_hop(hop: &str) -> Option<IpAddr> {
                 .and_then(|h| h.parse().ok())
         })?;
     Some(canonical_ip(ip))
-}
-
-/// The storefront origin allowed to call us (any of the store's storefronts: the checkout's
-/// own is checked once the checkout is read); a request from any other origin is refused.
-async fn storefront_origin(
-    state: &AppState,
-    store: &StoreHash,
-    origin: Option<&str>,
-) -> Result<Option<String>, AppError> {
-    let Some(origin) = origin else {
-        // Still not found when not installed.
-        crate::stores::storefronts::is_storefront_origin(state, store, "").await?;
-        return Ok(None);
-    };
-    if crate::stores::storefronts::is_storefront_origin(state, store, origin).await? {
-        Ok(Some(origin.to_string()))
-    } else {
-        Err(AppError::Forbidden(crate::error::Public::new("err_origin")))
-    }
 }
 
 fn limit(state: &AppState, key: impl std::hash::Hash, per_minute: u32) -> Result<(), AppError> {

@@ -4,9 +4,6 @@
 //! existing database. Confirmed defects are `#[ignore = "open: …"]`; the rest are probes that
 //! held.
 
-use serde_json::{Value, json};
-use url::Url;
-
 use sequra_bc::stores::provisioning::SCRIPT_NAME;
 use sequra_bc_sandbox::bigcommerce::ChannelSpec;
 use sequra_bc_sandbox::sequra::ShopperProfile;
@@ -14,53 +11,13 @@ use sequra_bc_sandbox::sequra::ShopperProfile;
 use crate::checkout::{STORE, completed, ready, settled};
 use crate::helpers::TestApp;
 use crate::order_sync::eventually;
-
-fn scripted(app: &TestApp) -> Vec<u64> {
-    let mut c: Vec<u64> = app
-        .bc
-        .scripts_of(STORE)
-        .into_iter()
-        .filter(|(_, name, _)| name == SCRIPT_NAME)
-        .map(|(c, _, _)| c)
-        .collect();
-    c.sort();
-    c
-}
-
-fn origin_of(url: &str) -> String {
-    Url::parse(url).unwrap().origin().ascii_serialization()
-}
-
-async fn call(app: &TestApp, action: &str, origin: &str, checkout: &str) -> (u16, Value) {
-    let resp = app
-        .http
-        .post(format!("{}/checkout/{STORE}/{action}", app.address))
-        .header("Origin", origin)
-        .json(&json!({ "checkoutId": checkout, "product": "i1" }))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn with_france(app: &TestApp) -> u64 {
-    let france = app
-        .bc
-        .add_channel(STORE, ChannelSpec::stencil(0, "France", "fr", "EUR"));
-    eventually("the new storefront's script", || {
-        (scripted(app) == [1, france]).then_some(())
-    })
-    .await;
-    settled(app).await;
-    france
-}
+use crate::storefronts::{call, origin_of, scripted, with_france};
 
 /// A payment started on `channel`'s storefront: (checkout, order, seQura uuid).
 async fn started_on(app: &TestApp, channel: u64) -> (String, u64, String) {
     let home = app.bc.channel_storefront_url(STORE, channel);
     let checkout = app.bc.create_checkout_on(STORE, channel, &[(104, 1)], "ES");
-    let (status, body) = call(app, "start", &origin_of(&home), &checkout).await;
+    let (status, body, _) = call(app, "start", &origin_of(&home), &checkout).await;
     assert_eq!(status, 200, "{body}");
     let (order, uuid) = crate::checkout::started_order(app, &body);
     (checkout, order, uuid)
@@ -92,7 +49,7 @@ async fn a_paid_checkout_is_not_answered_to_another_storefronts_origin() {
     assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
     settled(&app).await;
 
-    let (status, body) = call(&app, "methods", &spain_origin, &checkout).await;
+    let (status, body, _) = call(&app, "methods", &spain_origin, &checkout).await;
     assert_eq!(
         status, 403,
         "France's paid checkout asked from Spain's storefront: {body}"
@@ -177,7 +134,7 @@ async fn a_failed_channel_read_keeps_the_storefronts_and_their_scripts() {
     // France's shoppers still pay.
     let checkout = app.bc.create_checkout_on(STORE, france, &[(104, 1)], "ES");
     let origin = origin_of(&app.bc.channel_storefront_url(STORE, france));
-    let (status, body) = call(&app, "methods", &origin, &checkout).await;
+    let (status, body, _) = call(&app, "methods", &origin, &checkout).await;
     assert_eq!(status, 200, "{body}");
     assert!(!body["methods"].as_array().unwrap().is_empty(), "{body}");
 }
@@ -218,7 +175,7 @@ async fn anonymous_calls_never_read_the_stores_channels() {
     let spain_origin = origin_of(&app.bc.channel_storefront_url(STORE, 1));
     let before = channel_reads(&app);
     for i in 0..10 {
-        let (status, _) = call(
+        let (status, _, _) = call(
             &app,
             "methods",
             &format!("https://evil{i}.example"),
@@ -226,7 +183,7 @@ async fn anonymous_calls_never_read_the_stores_channels() {
         )
         .await;
         assert_eq!(status, 403);
-        let (status, _) = call(&app, "start", &spain_origin, &checkout).await;
+        let (status, _, _) = call(&app, "start", &spain_origin, &checkout).await;
         assert!(status == 403 || status == 429, "{status}");
     }
     assert_eq!(channel_reads(&app), before);
@@ -385,7 +342,7 @@ async fn a_store_neither_switches_nor_answers_another_stores_storefronts() {
     assert_ne!(other_origin, own_origin);
     let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
     for action in ["methods", "start"] {
-        let (status, body) = call(&app, action, &other_origin, &checkout).await;
+        let (status, body, _) = call(&app, action, &other_origin, &checkout).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (403, Some("err_origin")),

@@ -13,7 +13,7 @@ use crate::helpers::TestApp;
 use crate::order_sync::eventually;
 
 /// The channels that have the app's checkout script, sorted.
-fn scripted(app: &TestApp) -> Vec<u64> {
+pub(crate) fn scripted(app: &TestApp) -> Vec<u64> {
     let mut c: Vec<u64> = app
         .bc
         .scripts_of(STORE)
@@ -25,11 +25,12 @@ fn scripted(app: &TestApp) -> Vec<u64> {
     c
 }
 
-fn origin_of(url: &str) -> String {
+pub(crate) fn origin_of(url: &str) -> String {
     Url::parse(url).unwrap().origin().ascii_serialization()
 }
 
-async fn call(
+/// A checkout call from a browser on `origin`: status, body and the CORS origin allowed.
+pub(crate) async fn call(
     app: &TestApp,
     action: &str,
     origin: &str,
@@ -51,8 +52,8 @@ async fn call(
     (status, resp.json().await.unwrap_or(Value::Null), cors)
 }
 
-/// A French storefront added to the ready store, its script in place.
-async fn with_france(app: &TestApp) -> u64 {
+/// A French storefront added to the ready store, its script in place and the queue idle.
+pub(crate) async fn with_france(app: &TestApp) -> u64 {
     let france = app
         .bc
         .add_channel(STORE, ChannelSpec::stencil(0, "France", "fr", "EUR"));
@@ -60,6 +61,7 @@ async fn with_france(app: &TestApp) -> u64 {
         (scripted(app) == [1, france]).then_some(())
     })
     .await;
+    settled(app).await;
     france
 }
 
