@@ -131,6 +131,20 @@ pub struct SequraSettings {
     pub sandbox_portal_url: String,
     #[serde(default = "default_live_portal_url")]
     pub live_portal_url: String,
+    /// Where seQura's widget script lives per environment (`assets_base_url` of seQura's
+    /// deployments): shoppers' browsers load `{this}sequra-checkout.min.js`.
+    #[serde(default = "default_sandbox_assets_url")]
+    pub sandbox_assets_url: String,
+    #[serde(default = "default_live_assets_url")]
+    pub live_assets_url: String,
+}
+
+fn default_sandbox_assets_url() -> String {
+    "https://sandbox.sequracdn.com/assets/".into()
+}
+
+fn default_live_assets_url() -> String {
+    "https://live.sequracdn.com/assets/".into()
 }
 
 fn default_sandbox_portal_url() -> String {
@@ -258,6 +272,8 @@ impl Default for Settings {
                 live_url: "https://live.sequrapi.com".into(),
                 sandbox_portal_url: default_sandbox_portal_url(),
                 live_portal_url: default_live_portal_url(),
+                sandbox_assets_url: default_sandbox_assets_url(),
+                live_assets_url: default_live_assets_url(),
             },
             security: SecuritySettings {
                 secrets_key_file: String::new(),
@@ -387,6 +403,8 @@ impl Settings {
             ("sequra.live_url", &self.sequra.live_url),
             ("sequra.sandbox_portal_url", &self.sequra.sandbox_portal_url),
             ("sequra.live_portal_url", &self.sequra.live_portal_url),
+            ("sequra.sandbox_assets_url", &self.sequra.sandbox_assets_url),
+            ("sequra.live_assets_url", &self.sequra.live_assets_url),
         ] {
             parse_http_url(key, value)?;
         }

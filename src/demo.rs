@@ -155,5 +155,7 @@ pub fn app_settings(
     settings.sequra.live_url = sequra.live_url().to_string();
     settings.sequra.sandbox_portal_url = sequra.portal_url("sandbox");
     settings.sequra.live_portal_url = sequra.portal_url("live");
+    settings.sequra.sandbox_assets_url = sequra.assets_base_url().to_string();
+    settings.sequra.live_assets_url = sequra.live_assets_base_url().to_string();
     settings
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::assets::CheckoutScript;
+use crate::assets::StorefrontScript;
 use crate::bigcommerce::client::BigCommerce;
 use crate::config::Settings;
 use crate::crypto::SecretsKey;
@@ -43,7 +43,8 @@ pub struct Shared {
     pub sequra: SequraClient,
     pub i18n: Catalogs,
     pub templates: Templates,
-    pub checkout_script: Arc<CheckoutScript>,
+    pub checkout_script: Arc<StorefrontScript>,
+    pub widget_script: Arc<StorefrontScript>,
     /// Serialises starts per checkout and notifications per seQura order.
     pub payment_locks: KeyedLocks,
     pub rate_limiter: RateLimiter,
@@ -54,6 +55,8 @@ pub struct Shared {
     pub seen_checkouts: RateLimiter,
     /// Checkouts read in the last seconds, for `methods` only.
     pub recent_checkouts: Arc<crate::checkout::recent::RecentCheckouts>,
+    /// The storefronts' widget configurations, built once a minute at most.
+    pub widget_configs: Arc<crate::checkout::widgets::WidgetConfigs>,
     /// The `Content-Security-Policy` of every page, built once.
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -104,12 +107,14 @@ impl AppState {
             sequra,
             i18n: Catalogs::load()?,
             templates: Templates::load()?,
-            checkout_script: Arc::new(CheckoutScript::load()?),
+            checkout_script: Arc::new(StorefrontScript::checkout()?),
+            widget_script: Arc::new(StorefrontScript::widgets()?),
             payment_locks: KeyedLocks::default(),
             rate_limiter: RateLimiter::default(),
             unknown_checkouts: RateLimiter::new(UNKNOWN_CHECKOUT_FOR, 16 * 1024),
             seen_checkouts: RateLimiter::new(SEEN_CHECKOUT_FOR, 16 * 1024),
             recent_checkouts: Arc::default(),
+            widget_configs: Arc::default(),
             trusted_proxies,
             content_security_policy,
             jobs,

@@ -317,6 +317,9 @@ const MAX_LIMIT: u32 = 250;
 const MAX_V2_PAGES: u32 = 40;
 /// Ids per `id:in` request, to keep URLs short.
 const IDS_PER_REQUEST: usize = 50;
+/// Products of the excluded categories the storefront's widgets are told about: a bound on
+/// the quota one store's read spends and on the widget settings' size.
+pub const MAX_CATEGORY_PRODUCTS: usize = 5000;
 
 impl BigCommerce {
     pub fn new(
@@ -603,6 +606,47 @@ impl StoreApi {
                 )
                 .await?;
             out.extend(env.data);
+        }
+        Ok(out)
+    }
+
+    /// The ids of the products assigned to any of `categories`, at most `MAX_CATEGORY_PRODUCTS`
+    /// (pages of 250 until a short page). `categories:in` matches the categories a product is
+    /// assigned to, not their subcategories: as the checkout's own check does.
+    /// <https://developer.bigcommerce.com/docs/rest-catalog/products#get-all-products>
+    pub async fn products_in_categories(&self, categories: &[u64]) -> Result<Vec<u64>, BcError> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: u64,
+        }
+        let mut out = Vec::new();
+        if categories.is_empty() {
+            return Ok(out);
+        }
+        let list = categories
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let limit = MAX_LIMIT.to_string();
+        for page in 1..=(MAX_CATEGORY_PRODUCTS / MAX_LIMIT as usize) {
+            let page = page.to_string();
+            let env: Envelope<Vec<Id>> = self
+                .get_with(
+                    "v3/catalog/products",
+                    &[
+                        ("categories:in", &list),
+                        ("include_fields", "id"),
+                        ("limit", &limit),
+                        ("page", &page),
+                    ],
+                )
+                .await?;
+            let n = env.data.len();
+            out.extend(env.data.into_iter().map(|p| p.id));
+            if n < MAX_LIMIT as usize {
+                break;
+            }
         }
         Ok(out)
     }

@@ -261,26 +261,28 @@ async fn methods_of(
     }
 }
 
+/// Whether a method's validity dates admit `now` (a date missing or unreadable does not limit).
+pub fn in_window(m: &PaymentMethod, now: time::OffsetDateTime) -> bool {
+    let parse = |s: &Option<String>| {
+        s.as_deref().and_then(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    parse(&m.starts_at).is_none_or(|t| t <= now) && parse(&m.ends_at).is_none_or(|t| now < t)
+}
+
 /// The methods whose limits and validity dates admit `amount` (cents) at `now`.
 pub fn offered(
     categories: &[PaymentCategory],
     amount: i64,
     now: time::OffsetDateTime,
 ) -> Vec<(OfferedMethod, PaymentMethod)> {
-    let in_window = |start: &Option<String>, end: &Option<String>| {
-        let parse = |s: &Option<String>| {
-            s.as_deref().and_then(|s| {
-                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-            })
-        };
-        parse(start).is_none_or(|t| t <= now) && parse(end).is_none_or(|t| now < t)
-    };
     let mut out = Vec::new();
     for cat in categories {
         for m in &cat.methods {
             let above_min = m.min_amount.is_none_or(|min| amount >= min);
             let below_max = m.max_amount.is_none_or(|max| amount <= max);
-            if amount > 0 && above_min && below_max && in_window(&m.starts_at, &m.ends_at) {
+            if amount > 0 && above_min && below_max && in_window(m, now) {
                 out.push((
                     OfferedMethod {
                         product: m.product.clone(),

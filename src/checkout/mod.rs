@@ -9,6 +9,7 @@ pub mod notification;
 pub mod other_payment;
 pub mod payment;
 pub mod recent;
+pub mod widgets;
 
 pub use cart::{
     CartError, CartInput, amount_due, build_cart, customer, delivery_address, delivery_method,

@@ -131,6 +131,7 @@ async fn save(
             Ok(())
         })
         .await?;
+    state.widget_configs.forget(store);
     Ok(())
 }
 
@@ -192,6 +193,7 @@ pub async fn disconnect(state: &AppState, store: &StoreHash) -> Result<(), AppEr
         .db
         .call(move |conn| db::sequra::disconnect(conn, &hash))
         .await?;
+    state.widget_configs.forget(store);
     tracing::info!("seQura account disconnected");
     Ok(())
 }

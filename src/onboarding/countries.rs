@@ -230,6 +230,7 @@ pub async fn save_countries(
             Ok(Some(taken))
         })
         .await?;
+    state.widget_configs.forget(store);
     match taken {
         None => Err(FormError::Invalid(FormErrors::general("err_not_connected"))),
         Some(taken) if !taken.is_empty() => {

@@ -162,8 +162,60 @@ pub async fn save_general(
     let hash = store.clone();
     state
         .db
-        .call(move |conn| db::settings::save_general(conn, &hash, &stored))
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            db::settings::save_general(&tx, &hash, &stored)?;
+            // Provisioning reads the excluded categories' products for the widgets.
+            crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            tx.commit()?;
+            Ok(())
+        })
         .await?;
+    state.jobs.wake();
+    state.widget_configs.forget(store);
+    Ok(())
+}
+
+/// The excluded categories' products are read again after this long (products join
+/// categories without the app hearing of it).
+const CATEGORY_PRODUCTS_FRESH_FOR: time::Duration = time::Duration::hours(1);
+
+/// Reads the products of the excluded categories, which the storefront's widgets are told
+/// (a page names its product, not its categories), when the categories changed since the
+/// last read or that read is over an hour old. At most
+/// [`MAX_CATEGORY_PRODUCTS`](crate::bigcommerce::client::MAX_CATEGORY_PRODUCTS).
+pub async fn read_category_products(
+    state: &AppState,
+    store: &StoreHash,
+    api: &crate::bigcommerce::client::StoreApi,
+) -> Result<(), AppError> {
+    let settings = general_settings(state, store).await?;
+    let mut categories: Vec<u64> = settings.excluded_categories.iter().map(|c| c.id).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let hash = store.clone();
+    let last = state
+        .db
+        .call(move |c| db::widgets::category_products(c, &hash))
+        .await?;
+    let fresh = last.as_ref().is_some_and(|l| {
+        l.categories == categories
+            && time::OffsetDateTime::parse(
+                &l.read_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_ok_and(|t| crate::clock::now() - t < CATEGORY_PRODUCTS_FRESH_FOR)
+    });
+    if fresh || (last.is_none() && categories.is_empty()) {
+        return Ok(());
+    }
+    let products = api.products_in_categories(&categories).await?;
+    let hash = store.clone();
+    state
+        .db
+        .call(move |c| db::widgets::save_category_products(c, &hash, &categories, &products))
+        .await?;
+    state.widget_configs.forget(store);
     Ok(())
 }
 

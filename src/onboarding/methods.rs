@@ -39,6 +39,7 @@ pub async fn refresh_methods(state: &AppState, store: &StoreHash) -> Result<(), 
                     .db
                     .call(move |conn| db::sequra::save_methods(conn, &hash, &m.merchant_ref, &json))
                     .await?;
+                state.widget_configs.forget(store);
             }
             Err(e) => {
                 tracing::warn!(merchant_ref = m.merchant_ref.as_str(), error = %e, "payment methods import failed");

@@ -15,7 +15,7 @@ pub use connection::{ConnectForm, change_connection, connect, disconnect};
 pub use countries::{CountryRow, CountryView, SubmittedCountry, countries_view, save_countries};
 pub use general::{
     CatalogHits, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings, catalog_search,
-    general_settings, save_general,
+    general_settings, read_category_products, save_general,
 };
 pub use methods::{MethodRow, icon_data_uri, methods_view, refresh_methods};
 pub use status_mapping::{MappingRow, mapping_view, save_mapping};

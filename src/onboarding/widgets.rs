@@ -172,6 +172,27 @@ impl Default for WidgetSettings {
     }
 }
 
+impl WidgetSettings {
+    /// Whether any widget is on: the storefront then gets the widget script.
+    pub fn any_on(&self) -> bool {
+        self.product.enabled || self.cart.enabled || self.listing.enabled
+    }
+}
+
+/// The settings a storefront follows, from every saved set of the store (channel id, JSON;
+/// the default's as [`db::widgets::DEFAULT`]): its own, else the default of all storefronts.
+pub fn effective(saved: &[(u64, String)], channel: u64) -> WidgetSettings {
+    let parse = |ch: u64| {
+        saved
+            .iter()
+            .find(|(c, _)| *c == ch)
+            .and_then(|(_, s)| serde_json::from_str::<WidgetSettings>(s).ok())
+    };
+    parse(channel)
+        .or_else(|| parse(db::widgets::DEFAULT))
+        .unwrap_or_default()
+}
+
 /// The methods a store may promote: (product code, category), from its imported methods.
 pub type Promotable = Vec<(String, String)>;
 
@@ -484,9 +505,16 @@ pub async fn save(
         if storefront.is_some() {
             state
                 .db
-                .call(move |c| db::widgets::delete(c, &hash, channel))
+                .call(move |c| {
+                    let tx = c.transaction()?;
+                    db::widgets::delete(&tx, &hash, channel)?;
+                    crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+                    tx.commit()?;
+                    Ok(())
+                })
                 .await
                 .map_err(AppError::from)?;
+            saved(state, store);
         }
         return Ok(());
     };
@@ -508,10 +536,25 @@ pub async fn save(
     let json = serde_json::to_string(&valid).map_err(|e| AppError::Internal(e.into()))?;
     state
         .db
-        .call(move |c| db::widgets::put(c, &hash, channel, &json))
+        .call(move |c| {
+            let tx = c.transaction()?;
+            db::widgets::put(&tx, &hash, channel, &json)?;
+            // Provisioning puts the widget script where widgets are now on (and takes it off
+            // where they are not).
+            crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            tx.commit()?;
+            Ok(())
+        })
         .await
         .map_err(AppError::from)?;
+    saved(state, store);
     Ok(())
+}
+
+/// After a save: provisioning runs now, and the storefronts are answered afresh.
+fn saved(state: &AppState, store: &StoreHash) {
+    state.jobs.wake();
+    state.widget_configs.forget(store);
 }
 
 #[cfg(test)]
@@ -588,5 +631,20 @@ mod tests {
         let v = validate(&s, &methods()).unwrap();
         assert_eq!(v.product.location_selector, ".productView-price");
         assert_eq!(v.style, r#"{"size":"L"}"#);
+    }
+
+    #[test]
+    fn a_storefront_without_settings_of_its_own_follows_the_default() {
+        let mut on = WidgetSettings::default();
+        on.cart.enabled = true;
+        let saved = vec![(0, serde_json::to_string(&on).unwrap())];
+        assert!(effective(&saved, 1).any_on() && effective(&saved, 2).any_on());
+        let mut saved = saved;
+        saved.push((
+            2,
+            serde_json::to_string(&WidgetSettings::default()).unwrap(),
+        ));
+        assert!(effective(&saved, 1).any_on() && !effective(&saved, 2).any_on());
+        assert!(!effective(&[], 1).any_on());
     }
 }

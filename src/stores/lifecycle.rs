@@ -161,20 +161,31 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
             tracing::warn!(error = %e, "could not read the store's storefronts");
             e.to_string()
         });
+    // The widgets' excluded products; a failed read keeps the last one.
+    if let Err(e) = crate::onboarding::read_category_products(state, store, &api).await {
+        tracing::warn!(error = %e, "could not read the excluded categories' products");
+    }
     let (storefronts, default_on) = super::storefronts::stored(state, store).await?;
     let script_channels = super::storefronts::script_channels(&storefronts, default_on);
+    let hash = store.clone();
+    let widgets = state.db.call(move |c| db::widgets::all(c, &hash)).await?;
+    let widget_channels = super::storefronts::widget_channels(&storefronts, default_on, &widgets);
     let destination = state.public("/bc/webhooks");
     // The script learns its store from its own URL; the bytes (and the SRI hash) are shared.
     let script_src = format!(
         "{}?store={store}",
         state.public(&state.checkout_script.path)
     );
+    let widget_src = format!("{}?store={store}", state.public(&state.widget_script.path));
     let desired = Desired {
         webhook_destination: &destination,
         webhook_secret: webhook_secret.expose(),
         script_src: &script_src,
         script_integrity: &state.checkout_script.integrity,
         script_channels: &script_channels,
+        widget_src: &widget_src,
+        widget_integrity: &state.widget_script.integrity,
+        widget_channels: &widget_channels,
     };
     let outcomes = provisioning::provision(&api, &desired).await;
     let records: Vec<(Item, Result<(), String>)> = outcomes

@@ -1,5 +1,6 @@
 //! Provisioning: what the app sets up in each store (webhooks, the checkout script on each
-//! storefront the merchant chose, the order App Extension). Idempotent: it compares with what the store has and repairs drift,
+//! storefront the merchant chose and the widget script where widgets are on, the order App
+//! Extension). Idempotent: it compares with what the store has and repairs drift,
 //! never duplicating; each item's outcome is recorded for the dashboard and retries.
 
 use serde_json::{Value, json};
@@ -31,6 +32,8 @@ pub const WEBHOOK_SECRET_HEADER: &str = "X-Sequra-Webhook-Secret";
 
 /// Name of the checkout script in the store's Script Manager.
 pub const SCRIPT_NAME: &str = "seQura checkout";
+/// Name of the widget script in the store's Script Manager.
+pub const WIDGET_SCRIPT_NAME: &str = "seQura widgets";
 
 /// The App Extension's deep link; BigCommerce substitutes `${id}`.
 pub const EXTENSION_URL: &str = "/orders/${id}/sequra";
@@ -46,6 +49,12 @@ pub struct Desired<'a> {
     pub script_integrity: &'a str,
     /// The storefront channels that get the checkout script, one each.
     pub script_channels: &'a [u64],
+    /// Absolute, versioned URL of the widget script with its store (`…?store=…`); each
+    /// channel's adds `&channel=`.
+    pub widget_src: &'a str,
+    pub widget_integrity: &'a str,
+    /// The storefront channels that get the widget script.
+    pub widget_channels: &'a [u64],
 }
 
 /// Runs every step; one failing step does not stop the others.
@@ -103,58 +112,112 @@ async fn ensure_webhooks(api: &StoreApi, d: &Desired<'_>) -> Result<(), BcError>
     Ok(())
 }
 
-fn script_body(d: &Desired<'_>, channel_id: u64) -> Value {
-    json!({
-        "name": SCRIPT_NAME,
-        "description": "seQura payment buttons on the checkout's payment step",
-        "kind": "src",
-        "src": d.script_src,
-        "integrity_hashes": [d.script_integrity],
-        "load_method": "defer",
-        "location": "footer",
-        "visibility": "checkout",
-        "consent_category": "essential",
-        "auto_uninstall": true,
-        "enabled": true,
-        "channel_id": channel_id,
-    })
+/// One script the store should have.
+struct WantedScript {
+    name: &'static str,
+    channel_id: u64,
+    body: Value,
 }
 
-fn script_matches(s: &Script, d: &Desired<'_>) -> bool {
-    s.src.as_deref() == Some(d.script_src)
-        && s.integrity_hashes == [d.script_integrity]
-        && s.load_method.as_deref() == Some("defer")
-        && s.location.as_deref() == Some("footer")
-        && s.visibility.as_deref() == Some("checkout")
-        && s.consent_category.as_deref() == Some("essential")
+/// Every script the store should have: the checkout's on each of its channels first, then
+/// the widgets' (the plan keeps them within BigCommerce's ten per app).
+fn wanted_scripts(d: &Desired<'_>) -> Vec<WantedScript> {
+    let checkout = d.script_channels.iter().map(|&channel| WantedScript {
+        name: SCRIPT_NAME,
+        channel_id: channel,
+        body: json!({
+            "name": SCRIPT_NAME,
+            "description": "seQura payment buttons on the checkout's payment step",
+            "kind": "src",
+            "src": d.script_src,
+            "integrity_hashes": [d.script_integrity],
+            "load_method": "defer",
+            "location": "footer",
+            "visibility": "checkout",
+            "consent_category": "essential",
+            "auto_uninstall": true,
+            "enabled": true,
+            "channel_id": channel,
+        }),
+    });
+    // Promotional messages the merchant chose to show are the shop's own content, neither
+    // needed to buy (essential) nor measuring the visitor (analytics, targeting): a shopper
+    // who refuses functional cookies sees none. The script stores nothing in the browser.
+    let widgets = d.widget_channels.iter().map(|&channel| WantedScript {
+        name: WIDGET_SCRIPT_NAME,
+        channel_id: channel,
+        body: json!({
+            "name": WIDGET_SCRIPT_NAME,
+            "description": "seQura promotional messages on product pages, listings and the cart",
+            "kind": "src",
+            // The script learns its storefront from its own URL.
+            "src": format!("{}&channel={channel}", d.widget_src),
+            "integrity_hashes": [d.widget_integrity],
+            "load_method": "defer",
+            "location": "footer",
+            "visibility": "storefront",
+            "consent_category": "functional",
+            "auto_uninstall": true,
+            "enabled": true,
+            "channel_id": channel,
+        }),
+    });
+    checkout.chain(widgets).collect()
+}
+
+fn script_matches(s: &Script, body: &Value) -> bool {
+    let text = |k: &str| body.get(k).and_then(Value::as_str);
+    s.src.as_deref() == text("src")
+        && s.integrity_hashes.iter().map(String::as_str).eq(body
+            .get("integrity_hashes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str))
+        && s.load_method.as_deref() == text("load_method")
+        && s.location.as_deref() == text("location")
+        && s.visibility.as_deref() == text("visibility")
+        && s.consent_category.as_deref() == text("consent_category")
         && s.auto_uninstall == Some(true)
         && s.enabled != Some(false)
 }
 
-/// Exactly one script named [`SCRIPT_NAME`] on each wanted storefront channel, pointing at the
-/// current version with its hash; none on any other. Removals go first: they free room under
-/// BigCommerce's ten scripts per app for the storefronts switched on.
+/// Exactly one script of each of ours on each storefront channel that should have it,
+/// pointing at the current version with its hash; none anywhere else. Removals go first:
+/// they free room under BigCommerce's ten scripts per app for the ones wanted.
 async fn ensure_scripts(api: &StoreApi, d: &Desired<'_>) -> Result<(), BcError> {
+    let wanted = wanted_scripts(d);
     let scripts = api.list_scripts().await?;
-    let mut ours: Vec<&Script> = scripts.iter().filter(|s| s.name == SCRIPT_NAME).collect();
+    let mut ours: Vec<&Script> = scripts
+        .iter()
+        .filter(|s| s.name == SCRIPT_NAME || s.name == WIDGET_SCRIPT_NAME)
+        .collect();
     ours.sort_by_key(|s| s.channel_id);
     let mut kept: Vec<&Script> = Vec::new();
     for s in &ours {
-        let wanted = d.script_channels.contains(&s.channel_id);
-        if wanted && !kept.iter().any(|k| k.channel_id == s.channel_id) {
+        let is_wanted = wanted
+            .iter()
+            .any(|w| w.name == s.name && w.channel_id == s.channel_id);
+        if is_wanted
+            && !kept
+                .iter()
+                .any(|k| k.name == s.name && k.channel_id == s.channel_id)
+        {
             kept.push(s);
         } else {
             api.delete_script(&s.uuid).await?;
         }
     }
-    for &channel in d.script_channels {
-        match kept.iter().find(|k| k.channel_id == channel) {
+    for w in &wanted {
+        match kept
+            .iter()
+            .find(|k| k.name == w.name && k.channel_id == w.channel_id)
+        {
             None => {
-                api.create_script(&script_body(d, channel)).await?;
+                api.create_script(&w.body).await?;
             }
-            Some(keep) if !script_matches(keep, d) => {
-                api.update_script(&keep.uuid, &script_body(d, channel))
-                    .await?;
+            Some(keep) if !script_matches(keep, &w.body) => {
+                api.update_script(&keep.uuid, &w.body).await?;
             }
             Some(_) => {}
         }

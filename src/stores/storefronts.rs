@@ -71,6 +71,7 @@ pub async fn refresh(
         .call(move |c| db::storefronts::save_read(c, &hash, &read))
         .await?;
     if changed {
+        state.widget_configs.forget(store);
         tracing::info!(
             store_hash = store.as_str(),
             "the store's storefronts changed"
@@ -128,6 +129,24 @@ pub fn script_channels(storefronts: &[Storefront], default_on: bool) -> Vec<u64>
         .into_iter()
         .filter(|(_, s)| *s == Standing::Scripted)
         .map(|(id, _)| id)
+        .collect()
+}
+
+/// The channels that get the widget script: the storefronts with seQura's checkout script
+/// whose widget settings (their own, else the default's) have a widget on, in channel order,
+/// in the room the checkout scripts leave (a storefront's checkout comes before another's
+/// promotion).
+pub fn widget_channels(
+    storefronts: &[Storefront],
+    default_on: bool,
+    widgets: &[(u64, String)],
+) -> Vec<u64> {
+    let checkout = script_channels(storefronts, default_on);
+    let room = SCRIPTS_PER_APP.saturating_sub(checkout.len());
+    checkout
+        .into_iter()
+        .filter(|c| crate::onboarding::widgets::effective(widgets, *c).any_on())
+        .take(room)
         .collect()
 }
 
@@ -253,6 +272,7 @@ pub async fn save(
         })
         .await?;
     state.jobs.wake();
+    state.widget_configs.forget(store);
     tracing::info!(store_hash = store.as_str(), "storefronts saved");
     Ok(())
 }
@@ -270,6 +290,16 @@ fn origins(s: &Storefront) -> impl Iterator<Item = String> + '_ {
         .into_iter()
         .flatten()
         .filter_map(origin_of)
+}
+
+/// The origins the store's storefronts' browsers call from: its storefront channels' (gone
+/// ones aside), or, for a store whose storefronts were never read, its own storefront's.
+pub fn storefront_origins(store_url: Option<&str>, storefronts: &[Storefront]) -> Vec<String> {
+    if storefronts.is_empty() {
+        store_url.and_then(origin_of).into_iter().collect()
+    } else {
+        storefronts.iter().flat_map(origins).collect()
+    }
 }
 
 /// The origin a browser may call the checkout endpoints from: `origin` when it is one of the
@@ -296,17 +326,10 @@ pub async fn allowed_origin(
     let Some(origin) = origin else {
         return Ok(None);
     };
-    let known = if storefronts.is_empty() {
-        installed
-            .storefront_url
-            .as_deref()
-            .and_then(origin_of)
-            .as_deref()
-            == Some(origin)
-    } else {
-        storefronts.iter().any(|s| origins(s).any(|o| o == origin))
-    };
-    if known {
+    if storefront_origins(installed.storefront_url.as_deref(), &storefronts)
+        .iter()
+        .any(|o| o == origin)
+    {
         Ok(Some(origin.to_string()))
     } else {
         Err(AppError::Forbidden(crate::error::Public::new("err_origin")))

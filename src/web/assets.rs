@@ -1,9 +1,9 @@
-//! Embedded static files under `/assets/`; the versioned checkout script is immutable.
+//! Embedded static files under `/assets/`; the versioned storefront scripts are immutable.
 
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::{Filter, Rejection, Reply};
 
-use crate::assets::{AssetFiles, content_type};
+use crate::assets::{AssetFiles, StorefrontScript, content_type};
 use crate::state::AppState;
 
 pub fn routes(
@@ -16,8 +16,11 @@ pub fn routes(
 }
 
 fn serve(state: &AppState, tail: &str) -> warp::reply::Response {
-    let script = &state.checkout_script;
-    let (body, cache, cors) = if format!("/assets/{tail}") == script.path {
+    let path = format!("/assets/{tail}");
+    let script = [&state.checkout_script, &state.widget_script]
+        .into_iter()
+        .find(|s| s.path == path);
+    let (body, cache, cors) = if let Some(script) = script {
         // The URL changes whenever the content does, so it can be cached forever; CORS lets
         // the storefront check its SRI hash cross-origin.
         (
@@ -25,7 +28,7 @@ fn serve(state: &AppState, tail: &str) -> warp::reply::Response {
             "public, max-age=31536000, immutable",
             true,
         )
-    } else if tail.starts_with("checkout/") {
+    } else if StorefrontScript::is_versioned_folder(tail) {
         return not_found();
     } else {
         match AssetFiles::get(tail) {

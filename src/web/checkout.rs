@@ -23,7 +23,7 @@ use crate::state::AppState;
 const MAX_JSON: u64 = 16 * 1024;
 const MAX_FORM: u64 = 64 * 1024;
 /// Requests per shopper IP per minute (offices and mobile networks share addresses).
-const PER_IP_PER_MINUTE: u32 = 600;
+pub(super) const PER_IP_PER_MINUTE: u32 = 600;
 /// Pending pages re-check this many times, two seconds apart, before explaining.
 const PENDING_CHECKS: u32 = 15;
 
@@ -312,7 +312,7 @@ fn checkout_id(s: &str) -> Result<CheckoutId, AppError> {
     CheckoutId::parse(s).map_err(|_| AppError::NotFound)
 }
 
-fn parse_store(s: &str) -> Result<StoreHash, AppError> {
+pub(super) fn parse_store(s: &str) -> Result<StoreHash, AppError> {
     StoreHash::parse(s).map_err(|_| AppError::NotFound)
 }
 
@@ -325,7 +325,7 @@ fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AppError> 
 /// `X-Forwarded-For` list is walked from the right (proxies append the address they saw, so
 /// only the right end is theirs; the left end is whatever the client sent) and the first
 /// address that is not a trusted proxy is the shopper's.
-fn client_ip(
+pub(super) fn client_ip(
     state: &AppState,
     peer: Option<SocketAddr>,
     forwarded: Option<&str>,
@@ -372,7 +372,11 @@ fn forwarded_hop(hop: &str) -> Option<IpAddr> {
     Some(canonical_ip(ip))
 }
 
-fn limit(state: &AppState, key: impl std::hash::Hash, per_minute: u32) -> Result<(), AppError> {
+pub(super) fn limit(
+    state: &AppState,
+    key: impl std::hash::Hash,
+    per_minute: u32,
+) -> Result<(), AppError> {
     if state.rate_limiter.allow(key, per_minute) {
         Ok(())
     } else {
@@ -380,7 +384,7 @@ fn limit(state: &AppState, key: impl std::hash::Hash, per_minute: u32) -> Result
     }
 }
 
-fn cors(resp: &mut Response, origin: &str) {
+pub(super) fn cors(resp: &mut Response, origin: &str) {
     if let Ok(v) = HeaderValue::from_str(origin) {
         let h = resp.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);

@@ -11,6 +11,7 @@ mod health;
 mod merchant;
 mod operator;
 mod respond;
+mod widgets;
 
 use std::convert::Infallible;
 
@@ -31,6 +32,7 @@ pub fn routes(
         .or(health::routes(state.clone()))
         .or(merchant::routes(state.clone()))
         .or(checkout::routes(state.clone()))
+        .or(widgets::routes(state.clone()))
         .or(assets::routes(state.clone()))
         .or(operator::routes(state))
         .recover(handle_rejection)

@@ -378,6 +378,14 @@ pub fn serve(
             "SEQURA_BC_SEQURA__LIVE_PORTAL_URL",
             sequra.portal_url("live"),
         )
+        .env(
+            "SEQURA_BC_SEQURA__SANDBOX_ASSETS_URL",
+            sequra.assets_base_url().as_str(),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__LIVE_ASSETS_URL",
+            sequra.live_assets_base_url().as_str(),
+        )
         .env("SEQURA_BC_JOBS__RETRY_BASE_MS", retry_ms.0.to_string())
         .env("SEQURA_BC_JOBS__RETRY_MAX_MS", retry_ms.1.to_string())
         .stdin(Stdio::null())

@@ -166,3 +166,223 @@ async fn a_storefront_may_have_its_own_settings_and_go_back_to_the_default() {
     assert_eq!(status, 400);
     assert_eq!(rows(&app).len(), 1);
 }
+
+/// The widget configuration of `channel`, asked from `origin` (a browser) or none.
+async fn config(app: &TestApp, channel: u64, origin: Option<&str>) -> reqwest::Response {
+    let mut req = app.http.get(format!(
+        "{}/widgets/{STORE}/config?channel={channel}",
+        app.address
+    ));
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    req.send().await.unwrap()
+}
+
+async fn config_json(app: &TestApp, channel: u64) -> serde_json::Value {
+    let resp = config(app, channel, None).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+fn widget_scripts(app: &TestApp) -> Vec<(u64, String)> {
+    app.bc
+        .scripts_of(STORE)
+        .into_iter()
+        .filter(|(_, name, _)| name == "seQura widgets")
+        .map(|(channel, _, src)| (channel, src))
+        .collect()
+}
+
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url).unwrap().origin().ascii_serialization()
+}
+
+#[tokio::test]
+async fn a_storefront_with_widgets_on_gets_the_widget_script_and_what_to_draw() {
+    let (app, session) = ready().await;
+    crate::checkout::settled(&app).await;
+    assert!(widget_scripts(&app).is_empty(), "no widget on, no script");
+    assert_eq!(config_json(&app, 1).await, serde_json::json!({}));
+
+    assert_eq!(
+        post(&app, &session, "/app/widgets", &good_form("pp3"))
+            .await
+            .0,
+        303
+    );
+    crate::checkout::settled(&app).await;
+    let scripts = widget_scripts(&app);
+    assert_eq!(scripts.len(), 1, "{scripts:?}");
+    let (channel, src) = &scripts[0];
+    assert_eq!(*channel, 1);
+    let path = &app.state.widget_script.path;
+    assert_eq!(
+        src,
+        &format!("{}{path}?store={STORE}&channel=1", app.address),
+        "versioned, with its storefront"
+    );
+    let served = app.get(src.as_str()).await;
+    assert_eq!(served.status(), 200);
+    assert!(
+        served.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+
+    let resp = config(&app, 1, None).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "private, max-age=60");
+    let etag = resp.headers()["etag"].to_str().unwrap().to_string();
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["merchant"], sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES);
+    assert!(!v["assetKey"].as_str().unwrap().is_empty());
+    assert_eq!(
+        v["scriptUri"],
+        format!("{}sequra-checkout.min.js", app.sequra.assets_base_url())
+    );
+    assert_eq!(v["locale"], "es-ES");
+    assert_eq!(v["currency"], "EUR");
+    let widgets = v["widgets"].as_array().unwrap();
+    assert_eq!(widgets.len(), 1, "sp1 is hidden by its override: {v}");
+    assert_eq!(widgets[0]["kind"], "product");
+    assert_eq!(widgets[0]["product"], "pp3");
+    assert_eq!(widgets[0]["style"]["type"], "banner");
+    assert!(widgets[0]["min"].is_i64());
+    assert!(v["miniWidgets"].as_array().unwrap().is_empty(), "off");
+
+    // Unchanged: the browser's copy stands.
+    let again = app
+        .http
+        .get(format!("{}/widgets/{STORE}/config?channel=1", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    // Widgets off: the script goes, and there is nothing to draw.
+    let mut off = good_form("pp3");
+    off.retain(|(k, _)| *k != "product_enabled");
+    assert_eq!(post(&app, &session, "/app/widgets", &off).await.0, 303);
+    crate::checkout::settled(&app).await;
+    assert!(widget_scripts(&app).is_empty());
+    assert_eq!(config_json(&app, 1).await, serde_json::json!({}));
+}
+
+#[tokio::test]
+async fn a_visitor_outside_the_allowed_ips_is_told_nothing_and_exclusions_are_listed() {
+    let (app, session) = ready().await;
+    let mut form = good_form("pp3");
+    form.push(("listing_enabled", "on".into()));
+    form.push(("listing_method", "pp3".into()));
+    assert_eq!(post(&app, &session, "/app/widgets", &form).await.0, 303);
+    assert_eq!(
+        config_json(&app, 1).await["miniWidgets"][0]["message"],
+        "Desde %s/mes"
+    );
+
+    app.post_form(
+        "/app/general",
+        &session,
+        &[
+            ("excluded_category", r#"{"id":21,"name":"Calzado"}"#),
+            (
+                "excluded_product",
+                r#"{"id":107,"name":"Calcetines","sku":"CAL-003"}"#,
+            ),
+        ],
+    )
+    .await;
+    crate::checkout::settled(&app).await;
+    assert_eq!(
+        config_json(&app, 1).await["excluded"],
+        serde_json::json!([104, 105, 107]),
+        "the product excluded and the shoes of the excluded category"
+    );
+
+    app.post_form(
+        "/app/general",
+        &session,
+        &[("allowed_ips", "203.0.113.0/24")],
+    )
+    .await;
+    let resp = config(&app, 1, None).await;
+    let etag = resp.headers()["etag"].clone();
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({})
+    );
+    app.post_form("/app/general", &session, &[("allowed_ips", "127.0.0.1")])
+        .await;
+    let resp = config(&app, 1, None).await;
+    assert_ne!(resp.headers()["etag"], etag, "another answer, another tag");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["merchant"],
+        sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES
+    );
+}
+
+#[tokio::test]
+async fn only_the_stores_storefronts_may_ask_and_bad_requests_change_nothing() {
+    let (app, session) = ready().await;
+    assert_eq!(
+        post(&app, &session, "/app/widgets", &good_form("pp3"))
+            .await
+            .0,
+        303
+    );
+    let mine = origin_of(&app.bc.storefront_url(STORE));
+    let resp = config(&app, 1, Some(&mine)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], mine.as_str());
+    let resp = config(&app, 1, Some("https://evil.example")).await;
+    assert_eq!(resp.status(), 403);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+
+    let unknown = app
+        .get(format!("{}/widgets/nostore/config?channel=1", app.address))
+        .await;
+    assert_eq!(unknown.status(), 404);
+    let bad = app
+        .get(format!("{}/widgets/{STORE}/config?channel=x", app.address))
+        .await;
+    assert_eq!(bad.status(), 400);
+    // A channel the store does not have: nothing to draw.
+    assert_eq!(config_json(&app, 77).await, serde_json::json!({}));
+}
+
+#[tokio::test]
+async fn settings_of_a_storefront_of_its_own_apply_there_only() {
+    let (app, session) = ready().await;
+    let france = app
+        .bc
+        .add_channel(STORE, ChannelSpec::stencil(0, "France", "fr", "EUR"));
+    crate::order_sync::eventually("the storefront read", || {
+        (app.count("SELECT COUNT(*) FROM storefronts") == 2).then_some(())
+    })
+    .await;
+    let mut own = good_form("pp3");
+    own.push(("same_as_default", "".into()));
+    let (status, body) = post(
+        &app,
+        &session,
+        &format!("/app/widgets?storefront={france}"),
+        &own,
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    crate::checkout::settled(&app).await;
+    assert_eq!(
+        config_json(&app, 1).await,
+        serde_json::json!({}),
+        "default: off"
+    );
+    let fr = config_json(&app, france).await;
+    assert_eq!(fr["merchant"], sequra_bc_sandbox::sequra::DEMO_MERCHANT_FR);
+    assert_eq!(fr["locale"], "fr-FR");
+    let scripts = widget_scripts(&app);
+    assert_eq!(scripts.len(), 1, "{scripts:?}");
+    assert_eq!(scripts[0].0, france);
+}

@@ -3,7 +3,8 @@
 //! BigCommerce but still served). Scope: `store_v2_products_read_only` (or
 //! `store_v2_products`), as both files' `securitySchemes` list.
 //!
-//! Filters modelled: products `id`, `id:in`, `keyword`, `name`, `sku`; categories `id`,
+//! Filters modelled: products `id`, `id:in`, `categories:in` (assigned to any of them, not
+//! their subcategories), `keyword`, `name`, `sku`; categories `id`,
 //! `id:in`, `name`, `name:like`, `parent_id`, `parent_id:in`; both `include_fields`,
 //! `exclude_fields`, `page`, `limit`. Other parameters are ignored, as BigCommerce ignores
 //! unknown ones.
@@ -206,6 +207,7 @@ pub(crate) fn products(st: &State, auth: &Auth, req: &Incoming) -> Resp {
         let (spec, paging) = guard(st, auth, req)?;
         let id = id_param(req, "id")?;
         let ids = id_list(req, "id:in")?;
+        let categories = id_list(req, "categories:in")?;
         let keyword = param(req, "keyword").map(|k| k.trim().to_lowercase());
         let name = param(req, "name");
         let sku = param(req, "sku");
@@ -216,6 +218,11 @@ pub(crate) fn products(st: &State, auth: &Auth, req: &Incoming) -> Resp {
             .iter()
             .filter(|p| id.is_none_or(|id| p.id == id))
             .filter(|p| ids.as_ref().is_none_or(|ids| ids.contains(&p.id)))
+            .filter(|p| {
+                categories
+                    .as_ref()
+                    .is_none_or(|cs| p.categories.iter().any(|c| cs.contains(c)))
+            })
             .filter(|p| {
                 keyword
                     .as_ref()

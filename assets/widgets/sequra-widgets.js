@@ -1,0 +1,2 @@
+/*! seQura for BigCommerce: promotional widgets on the storefront (placeholder). */
+(function () { "use strict"; })();

@@ -1,0 +1,489 @@
+//! What the storefront's widget script draws for one visitor (issue 15): the merchant ref of
+//! the storefront's country with its assets key, seQura's script for the account's
+//! environment, the methods a widget may promote now (their limits), the merchant's widget
+//! settings for this storefront, and the products excluded from seQura. The app decides; the
+//! script only draws. Nothing at all (`{}`) when seQura is not connected, the storefront is
+//! switched off or has no widget on, the currency is not the merchant ref's, or the visitor's
+//! IP is not allowed: the script then does not even load seQura's.
+//!
+//! Every page view of every visitor asks, so the answer is served from memory: built once per
+//! storefront, kept [`FRESH_FOR`] (or until the merchant saves something it depends on, see
+//! [`WidgetConfigs::forget`]), with its `ETag`. Building it reads the database only: no call
+//! to BigCommerce or seQura is ever made for an anonymous visitor here.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::db;
+use crate::db::storefronts::Storefront;
+use crate::domain::{Country, IpRange, StoreHash};
+use crate::error::{AppError, Public};
+use crate::onboarding::widgets::{LISTING_CATEGORY, WIDGET_CATEGORIES, effective};
+use crate::sequra::{PaymentCategory, PaymentMethod};
+use crate::state::AppState;
+
+/// How long a built answer is served before it is built again (the merchant's saves drop it
+/// at once; this bounds what they cannot reach: a method's dates, another process's change).
+pub const FRESH_FOR: Duration = Duration::from_secs(60);
+
+/// The name of seQura's widget script under the assets base URL (spec §10).
+const SEQURA_SCRIPT: &str = "sequra-checkout.min.js";
+
+/// The answer for "nothing to show".
+const NOTHING: &str = "{}";
+
+/// One storefront's answer, as built.
+#[derive(Debug)]
+struct Built {
+    at: Instant,
+    body: Arc<str>,
+    etag: Arc<str>,
+    /// Empty: every visitor.
+    allowed_ips: Vec<IpRange>,
+    /// The storefront origins a browser may ask from.
+    origins: Vec<String>,
+}
+
+/// The built answers, per (store, channel). Only installed stores' known storefronts are
+/// kept: an anonymous caller cannot grow it.
+#[derive(Debug, Default)]
+pub struct WidgetConfigs {
+    built: Mutex<HashMap<(StoreHash, u64), Arc<Built>>>,
+}
+
+impl WidgetConfigs {
+    /// The merchant changed something the answers depend on: the store's are built again.
+    pub fn forget(&self, store: &StoreHash) {
+        self.lock().retain(|(s, _), _| s != store);
+    }
+
+    fn get(&self, store: &StoreHash, channel: u64, now: Instant) -> Option<Arc<Built>> {
+        let map = self.lock();
+        map.get(&(store.clone(), channel))
+            .filter(|b| now.duration_since(b.at) < FRESH_FOR)
+            .cloned()
+    }
+
+    fn put(&self, store: &StoreHash, channel: u64, built: Arc<Built>) {
+        self.lock().insert((store.clone(), channel), built);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(StoreHash, u64), Arc<Built>>> {
+        self.built.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What one visitor is answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub body: Arc<str>,
+    pub etag: Arc<str>,
+    /// The storefront origin to allow (CORS), when a browser asked.
+    pub origin: Option<String>,
+}
+
+/// The widget configuration of `channel` for a visitor at `ip` whose browser calls from
+/// `origin`. A store not installed is not found; an origin that is none of the store's
+/// storefronts' is refused.
+pub async fn config(
+    state: &AppState,
+    store: &StoreHash,
+    channel: u64,
+    ip: Option<IpAddr>,
+    origin: Option<&str>,
+) -> Result<Answer, AppError> {
+    let now = crate::clock::instant();
+    let built = match state.widget_configs.get(store, channel, now) {
+        Some(b) => b,
+        None => {
+            let (built, keep) = build(state, store, channel).await?;
+            let built = Arc::new(built);
+            if keep {
+                state.widget_configs.put(store, channel, built.clone());
+            }
+            built
+        }
+    };
+    if let Some(o) = origin
+        && !built.origins.iter().any(|mine| mine == o)
+    {
+        return Err(AppError::Forbidden(Public::new("err_origin")));
+    }
+    let allowed = built.allowed_ips.is_empty()
+        || ip.is_some_and(|ip| built.allowed_ips.iter().any(|r| r.contains(ip)));
+    let (body, etag) = if allowed {
+        (built.body.clone(), built.etag.clone())
+    } else {
+        (Arc::from(NOTHING), etag_of(NOTHING))
+    };
+    Ok(Answer {
+        body,
+        etag,
+        origin: origin.map(str::to_string),
+    })
+}
+
+fn etag_of(body: &str) -> Arc<str> {
+    Arc::from(format!(
+        "\"{}\"",
+        hex::encode(&Sha256::digest(body.as_bytes())[..12])
+    ))
+}
+
+/// Everything the answer is made of, read at once.
+struct Inputs {
+    store_url: Option<String>,
+    store_language: Option<String>,
+    storefronts: Vec<Storefront>,
+    default_on: bool,
+    environment: Option<String>,
+    countries: Vec<(Country, crate::domain::MerchantRef)>,
+    merchants: Vec<db::sequra::StoredMerchant>,
+    methods: Vec<db::sequra::StoredMethods>,
+    widgets: Vec<(u64, String)>,
+    category_products: Vec<u64>,
+}
+
+/// Builds the answer of one storefront, and whether it may be kept (a storefront the store
+/// has; an unknown channel's "nothing" is not kept, so made-up channels take no memory).
+async fn build(
+    state: &AppState,
+    store: &StoreHash,
+    channel: u64,
+) -> Result<(Built, bool), AppError> {
+    let hash = store.clone();
+    let inputs = state
+        .db
+        .call(move |c| {
+            let Some(installed) = db::stores::get_installed(c, &hash)? else {
+                return Ok(None);
+            };
+            Ok(Some(Inputs {
+                store_url: installed.storefront_url,
+                store_language: installed.language,
+                storefronts: db::storefronts::list(c, &hash)?,
+                default_on: db::storefronts::default_on(c, &hash)?,
+                environment: db::sequra::connection(c, &hash)?.map(|c| c.environment),
+                countries: db::settings::countries(c, &hash)?,
+                merchants: db::sequra::merchants(c, &hash)?,
+                methods: db::sequra::methods(c, &hash)?,
+                widgets: db::widgets::all(c, &hash)?,
+                category_products: db::widgets::category_products(c, &hash)?
+                    .map(|r| r.product_ids)
+                    .unwrap_or_default(),
+            }))
+        })
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let general = crate::onboarding::general_settings(state, store).await?;
+    let origins = crate::stores::storefronts::storefront_origins(
+        inputs.store_url.as_deref(),
+        &inputs.storefronts,
+    );
+    let storefront = inputs.storefronts.iter().find(|s| s.channel_id == channel);
+    // A store whose storefronts were never read has its default one only.
+    let known = storefront.is_some() || (inputs.storefronts.is_empty() && channel == 1);
+    let body = if known {
+        answer(state, store, &inputs, &general, storefront, channel).await?
+    } else {
+        None
+    };
+    let body = body.map_or_else(|| NOTHING.to_string(), |v| v.to_string());
+    let etag = etag_of(&body);
+    Ok((
+        Built {
+            at: crate::clock::instant(),
+            body: Arc::from(body),
+            etag,
+            allowed_ips: general.allowed_ips.clone(),
+            origins,
+        },
+        known,
+    ))
+}
+
+/// The language of a storefront (`es`, `fr`, …) from its locale (`es`, `es-ES`, `es_ES`).
+fn language_of(locale: &str) -> String {
+    locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// The selling country a storefront's visitors are taken to be in: the region of its locale
+/// (`es-CO`), else its language's country (`fr` → France), else the store's only (or first)
+/// selling country. A storefront in English of a Spanish shop promotes Spain's terms.
+fn country_for(locale: &str, selling: &[Country]) -> Option<Country> {
+    let region = locale.split(['-', '_']).nth(1).and_then(Country::parse);
+    let by_language = match language_of(locale).as_str() {
+        "es" => Some(Country::ES),
+        "fr" => Some(Country::FR),
+        "it" => Some(Country::IT),
+        "pt" => Some(Country::PT),
+        _ => None,
+    };
+    [region, by_language]
+        .into_iter()
+        .flatten()
+        .find(|c| selling.contains(c))
+        .or_else(|| selling.first().copied())
+}
+
+/// The answer's JSON, or `None` for nothing to show.
+async fn answer(
+    state: &AppState,
+    store: &StoreHash,
+    inputs: &Inputs,
+    general: &crate::onboarding::GeneralSettings,
+    storefront: Option<&Storefront>,
+    channel: u64,
+) -> Result<Option<Value>, AppError> {
+    if let Some(s) = storefront
+        && !s.enabled.unwrap_or(inputs.default_on)
+    {
+        return Ok(None);
+    }
+    let Some(environment) = inputs.environment.as_deref() else {
+        return Ok(None);
+    };
+    let settings = effective(&inputs.widgets, channel);
+    if !settings.any_on() {
+        return Ok(None);
+    }
+    let locale = storefront
+        .and_then(|s| s.locale.clone())
+        .or_else(|| inputs.store_language.clone())
+        .unwrap_or_else(|| "es".into());
+    let selling: Vec<Country> = inputs.countries.iter().map(|(c, _)| *c).collect();
+    let Some(country) = country_for(&locale, &selling) else {
+        return Ok(None);
+    };
+    let Some(merchant_ref) = inputs
+        .countries
+        .iter()
+        .find(|(c, _)| *c == country)
+        .map(|(_, m)| m.clone())
+    else {
+        return Ok(None);
+    };
+    let Some(merchant) = inputs
+        .merchants
+        .iter()
+        .find(|m| m.merchant_ref == merchant_ref)
+    else {
+        return Ok(None);
+    };
+    // The checkout takes EUR only (issue 16 brings the merchant ref's own currency): a
+    // storefront selling in another shows no promise its checkout would not keep.
+    let currency = storefront
+        .and_then(|s| s.currency.clone())
+        .unwrap_or_else(|| merchant.currency.clone());
+    if !currency.eq_ignore_ascii_case(&merchant.currency) || !currency.eq_ignore_ascii_case("EUR") {
+        return Ok(None);
+    }
+    // As at the checkout: a ref another store of this installation sells with is not offered.
+    let (env, m) = (environment.to_string(), merchant_ref.clone());
+    let first_holder = state
+        .db
+        .call(move |c| db::settings::merchant_ref_holders(c, &env, &m))
+        .await?
+        .into_iter()
+        .next();
+    if first_holder.as_ref() != Some(store) {
+        return Ok(None);
+    }
+    let asset_key = serde_json::from_str::<Value>(&merchant.payload)
+        .ok()
+        .and_then(|p| {
+            p.get("assets_key")
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
+    let Some(asset_key) = asset_key.filter(|k| !k.is_empty()) else {
+        return Ok(None);
+    };
+    let categories: Vec<PaymentCategory> = inputs
+        .methods
+        .iter()
+        .find(|m| m.merchant_ref == merchant_ref)
+        .and_then(|m| serde_json::from_str(&m.methods).ok())
+        .unwrap_or_default();
+    let now = crate::clock::now();
+    // (category, method) of every method promotable now.
+    let promotable: Vec<(&str, &PaymentMethod)> = categories
+        .iter()
+        .filter(|c| WIDGET_CATEGORIES.contains(&c.category.as_str()))
+        .flat_map(|c| c.methods.iter().map(move |m| (c.category.as_str(), m)))
+        .filter(|(_, m)| crate::checkout::eligibility::in_window(m, now))
+        .collect();
+    let find = |product: &str, categories: &[&str]| {
+        promotable
+            .iter()
+            .find(|(c, m)| m.product == product && categories.contains(c))
+            .map(|(_, m)| *m)
+    };
+    let style = parse_style(&settings.style);
+    let mut widgets = Vec::new();
+    if settings.product.enabled {
+        let p = &settings.product;
+        let own = |method: &str| p.overrides.iter().find(|o| o.method == method);
+        // The promoted method first, then every other method given a placement of its own.
+        let mut methods = vec![p.method.as_str()];
+        methods.extend(
+            p.overrides
+                .iter()
+                .map(|o| o.method.as_str())
+                .filter(|m| *m != p.method),
+        );
+        for method in methods {
+            let over = own(method);
+            if over.is_some_and(|o| o.hidden) {
+                continue;
+            }
+            let Some(m) = find(method, &WIDGET_CATEGORIES) else {
+                continue;
+            };
+            let location = over
+                .map(|o| o.location_selector.as_str())
+                .filter(|l| !l.is_empty())
+                .unwrap_or(&p.location_selector);
+            let style = over
+                .map(|o| o.style.as_str())
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| style.clone(), parse_style);
+            widgets.push(widget(
+                "product",
+                m,
+                &p.price_selector,
+                &p.alt_price_selector,
+                &p.alt_price_trigger_selector,
+                location,
+                style,
+            ));
+        }
+    }
+    if settings.cart.enabled
+        && let Some(m) = find(&settings.cart.method, &WIDGET_CATEGORIES)
+    {
+        let c = &settings.cart;
+        widgets.push(widget(
+            "cart",
+            m,
+            &c.price_selector,
+            "",
+            "",
+            &c.location_selector,
+            style.clone(),
+        ));
+    }
+    let mut mini = Vec::new();
+    if settings.listing.enabled
+        && let Some(m) = find(&settings.listing.method, &[LISTING_CATEGORY])
+        && let Some(text) = settings.listing.messages.get(country.code())
+    {
+        let l = &settings.listing;
+        mini.push(json!({
+            "product": m.product,
+            "campaign": m.campaign,
+            "price": l.price_selector,
+            "location": l.location_selector,
+            "message": text.message,
+            "below": text.below,
+            "min": m.min_amount.unwrap_or(0),
+            "max": m.max_amount,
+        }));
+    }
+    if widgets.is_empty() && mini.is_empty() {
+        return Ok(None);
+    }
+    let mut products: Vec<&str> = promotable.iter().map(|(_, m)| m.product.as_str()).collect();
+    products.dedup();
+    let mut excluded: Vec<u64> = general.excluded_products.iter().map(|p| p.id).collect();
+    excluded.extend(&inputs.category_products);
+    excluded.sort_unstable();
+    excluded.dedup();
+    let language = language_of(&locale);
+    let (decimal, thousands) = if language == "en" {
+        (".", ",")
+    } else {
+        (",", ".")
+    };
+    let assets = match environment {
+        "live" => &state.settings.sequra.live_assets_url,
+        _ => &state.settings.sequra.sandbox_assets_url,
+    };
+    Ok(Some(json!({
+        "merchant": merchant_ref.as_str(),
+        "assetKey": asset_key,
+        "scriptUri": format!("{}/{SEQURA_SCRIPT}", assets.trim_end_matches('/')),
+        "locale": format!("{language}-{}", country.code()),
+        "currency": merchant.currency.to_ascii_uppercase(),
+        "decimalSeparator": decimal,
+        "thousandSeparator": thousands,
+        "products": products,
+        "widgets": widgets,
+        "miniWidgets": mini,
+        "excluded": excluded,
+    })))
+}
+
+fn widget(
+    kind: &str,
+    m: &PaymentMethod,
+    price: &str,
+    alt_price: &str,
+    alt_trigger: &str,
+    location: &str,
+    style: Value,
+) -> Value {
+    json!({
+        "kind": kind,
+        "product": m.product,
+        "campaign": m.campaign,
+        "price": price,
+        "altPrice": alt_price,
+        "altTrigger": alt_trigger,
+        "location": location,
+        "style": style,
+        "min": m.min_amount.unwrap_or(0),
+        "max": m.max_amount,
+    })
+}
+
+/// A saved style (validated on save) as the object the script spreads into attributes.
+fn parse_style(style: &str) -> Value {
+    match serde_json::from_str::<Value>(style) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storefront_promotes_the_terms_of_its_locales_country_among_those_sold_in() {
+        let all = [Country::ES, Country::FR, Country::PT];
+        assert_eq!(country_for("fr", &all), Some(Country::FR));
+        assert_eq!(country_for("pt-PT", &all), Some(Country::PT));
+        assert_eq!(country_for("es_ES", &all), Some(Country::ES));
+        assert_eq!(
+            country_for("it", &all),
+            Some(Country::ES),
+            "not sold in Italy"
+        );
+        assert_eq!(country_for("en", &all), Some(Country::ES));
+        assert_eq!(country_for("en", &[]), None);
+        assert_eq!(
+            country_for("es-PE", &[Country::ES, Country::PE]),
+            Some(Country::PE)
+        );
+    }
+}
