@@ -178,8 +178,22 @@ pub struct StorefrontView {
     /// The merchant's switch, or the default it follows.
     pub on: bool,
     pub standing: Standing,
+    /// Where its promotional widgets stand.
+    pub widgets: WidgetStanding,
     /// First seen since the merchant last looked at the section.
     pub new: bool,
+}
+
+/// Where one storefront's promotional widgets stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WidgetStanding {
+    /// On, and its widget script is (or is being) installed.
+    Shown,
+    /// No widget on there, or no seQura there.
+    Off,
+    /// On, but the checkout scripts leave no room for the widget script.
+    NoRoom,
 }
 
 /// The merchant's Storefronts section.
@@ -190,6 +204,8 @@ pub struct StorefrontsView {
     pub default_on: bool,
     /// The storefronts switched on that get no script: more than BigCommerce allows the app.
     pub no_room: Vec<String>,
+    /// The storefronts whose widgets are on but have no room for their script.
+    pub widgets_no_room: Vec<String>,
     pub new: usize,
     pub scripts_per_app: usize,
 }
@@ -197,16 +213,18 @@ pub struct StorefrontsView {
 /// The store's storefronts, their standing and what is new to the merchant.
 pub async fn view(state: &AppState, store: &StoreHash) -> Result<StorefrontsView, AppError> {
     let hash = store.clone();
-    let (storefronts, default_on) = state
+    let (storefronts, default_on, widgets) = state
         .db
         .call(move |c| {
             Ok((
                 db::storefronts::list(c, &hash)?,
                 db::storefronts::default_on(c, &hash)?,
+                db::widgets::all(c, &hash)?,
             ))
         })
         .await?;
     let standings = plan(&storefronts, default_on);
+    let with_widgets = widget_channels(&storefronts, default_on, &widgets);
     let rows: Vec<StorefrontView> = storefronts
         .into_iter()
         .map(|s| {
@@ -214,8 +232,18 @@ pub async fn view(state: &AppState, store: &StoreHash) -> Result<StorefrontsView
                 .iter()
                 .find(|(id, _)| *id == s.channel_id)
                 .map_or(Standing::Off, |(_, st)| *st);
+            let widgets = if with_widgets.contains(&s.channel_id) {
+                WidgetStanding::Shown
+            } else if standing == Standing::Scripted
+                && crate::onboarding::widgets::effective(&widgets, s.channel_id).any_on()
+            {
+                WidgetStanding::NoRoom
+            } else {
+                WidgetStanding::Off
+            };
             StorefrontView {
                 channel_id: s.channel_id,
+                widgets,
                 on: s.enabled.unwrap_or(default_on),
                 new: s.new,
                 name: s.name,
@@ -230,6 +258,11 @@ pub async fn view(state: &AppState, store: &StoreHash) -> Result<StorefrontsView
         no_room: rows
             .iter()
             .filter(|r| r.standing == Standing::NoRoom)
+            .map(|r| r.name.clone())
+            .collect(),
+        widgets_no_room: rows
+            .iter()
+            .filter(|r| r.widgets == WidgetStanding::NoRoom)
             .map(|r| r.name.clone())
             .collect(),
         new: rows.iter().filter(|r| r.new).count(),
@@ -440,5 +473,27 @@ mod tests {
         assert_eq!(script_channels(&all, false), vec![1]);
         assert_eq!(script_channels(&all, true), vec![1, 2]);
         assert_eq!(script_channels(&[], true), vec![1]);
+    }
+
+    #[test]
+    fn widget_scripts_take_the_room_the_checkout_scripts_leave() {
+        let mut on = crate::onboarding::widgets::WidgetSettings::default();
+        on.product.enabled = true;
+        let widgets = vec![(0, serde_json::to_string(&on).unwrap())];
+        let stores = |n: u64| -> Vec<Storefront> {
+            (1..=n).map(|id| storefront(id, STENCIL, None)).collect()
+        };
+        assert_eq!(
+            widget_channels(&stores(5), true, &widgets),
+            vec![1, 2, 3, 4, 5]
+        );
+        assert_eq!(widget_channels(&stores(7), true, &widgets), vec![1, 2, 3]);
+        assert!(widget_channels(&stores(10), true, &widgets).is_empty());
+        assert!(widget_channels(&stores(3), true, &[]).is_empty(), "none on");
+        // A storefront with seQura off gets no widgets either.
+        let mut some = stores(3);
+        some[1].enabled = Some(false);
+        assert_eq!(widget_channels(&some, true, &widgets), vec![1, 3]);
+        assert_eq!(widget_channels(&[], true, &widgets), vec![1], "never read");
     }
 }
