@@ -10,7 +10,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use crate::helpers::spawn_app;
 
 /// ChromeDriver as a child process, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     _profile: tempfile::TempDir,
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn browser() -> (Client, Driver) {
+pub(crate) async fn browser() -> (Client, Driver) {
     let port = free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -46,6 +46,8 @@ async fn browser() -> (Client, Driver) {
         _profile: profile,
     };
     let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
+        // The page's console, for the tests that check a page logs no error.
+        "goog:loggingPrefs": {"browser": "ALL"},
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -70,7 +72,7 @@ async fn browser() -> (Client, Driver) {
     }
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
+pub(crate) async fn text_of(c: &Client, css: &str) -> String {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(css))
@@ -93,7 +95,7 @@ async fn install_from_control_panel(c: &Client, base: &str) {
     enter_iframe(c).await;
 }
 
-async fn enter_iframe(c: &Client) {
+pub(crate) async fn enter_iframe(c: &Client) {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css("iframe"))
@@ -170,7 +172,7 @@ async fn a_failing_item_shows_its_reason_and_the_retry_button_repairs_it_in_the_
 }
 
 /// Saves a screenshot under `target/test-screenshots/` and fails the test with `msg`.
-async fn fail(c: &Client, name: &str, msg: &str) -> ! {
+pub(crate) async fn fail(c: &Client, name: &str, msg: &str) -> ! {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-screenshots");
     let _ = std::fs::create_dir_all(&dir);
     if let Ok(png) = c.screenshot().await {
@@ -182,7 +184,7 @@ async fn fail(c: &Client, name: &str, msg: &str) -> ! {
 }
 
 /// Waits for `css`; on timeout saves a screenshot and fails.
-async fn expect(c: &Client, name: &str, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn expect(c: &Client, name: &str, css: &str) -> fantoccini::elements::Element {
     match c
         .wait()
         .at_most(Duration::from_secs(10))
@@ -194,13 +196,13 @@ async fn expect(c: &Client, name: &str, css: &str) -> fantoccini::elements::Elem
     }
 }
 
-async fn click(c: &Client, name: &str, css: &str) {
+pub(crate) async fn click(c: &Client, name: &str, css: &str) {
     expect(c, name, css).await.click().await.unwrap();
 }
 
 /// Clicks what submits a form or follows a link, and waits until the next page replaced the
 /// current one (so the next lookup never finds an element of the old page).
-async fn click_and_load(c: &Client, name: &str, css: &str) {
+pub(crate) async fn click_and_load(c: &Client, name: &str, css: &str) {
     let old = c.find(Locator::Css("html")).await.unwrap();
     click(c, name, css).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -212,7 +214,7 @@ async fn click_and_load(c: &Client, name: &str, css: &str) {
     }
 }
 
-async fn type_into(c: &Client, name: &str, css: &str, text: &str) {
+pub(crate) async fn type_into(c: &Client, name: &str, css: &str, text: &str) {
     let e = expect(c, name, css).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
@@ -636,7 +638,12 @@ async fn a_refused_update_shows_in_the_log_its_links_open_the_order_and_retry_re
 }
 
 /// Waits until `css` shows a text that `ok` accepts; fails with the last text otherwise.
-async fn wait_text(c: &Client, name: &str, css: &str, ok: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn wait_text(
+    c: &Client,
+    name: &str,
+    css: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut last = String::new();
     while std::time::Instant::now() < deadline {

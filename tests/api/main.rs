@@ -7,6 +7,7 @@ mod app_lifecycle;
 mod attack;
 mod attack14;
 mod browser;
+mod browser_widgets;
 mod checkout;
 mod crash;
 mod isolation;
