@@ -123,12 +123,76 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
         println!(
             "Open the control panel, click \"Install seQura\", open the app and connect; then shop in the storefront and pay with seQura. Ctrl-C stops."
         );
+        tokio::spawn(demo_widgets(app.state().clone()));
         app.run_until_stopped(shutdown_signal()).await;
         drop(bc);
         drop(sequra);
         Ok::<_, anyhow::Error>(())
     })?;
     drop(temp);
+    Ok(())
+}
+
+/// The demo shows seQura's promotional widgets as soon as a demo store can: once its seQura
+/// account is connected and no widget settings are saved, it saves what a merchant would on the
+/// Promotional widgets page (the product page, the cart and the listings promoting a part
+/// payment method, pp3 where the account has it, seQura's text style). The merchant changes or switches them off there.
+async fn demo_widgets(state: crate::state::AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        for hash in DEMO_STORES {
+            if let Err(e) = demo_widgets_of(&state, hash).await {
+                tracing::warn!(error = %e, "demo widgets not switched on");
+            }
+        }
+    }
+}
+
+/// One demo store's widgets, switched on when connected and nothing is saved yet.
+pub async fn demo_widgets_of(state: &crate::state::AppState, hash: &str) -> anyhow::Result<()> {
+    use crate::onboarding::widgets;
+    let store = crate::domain::StoreHash::parse(hash)?;
+    let s = store.clone();
+    let (connected, saved) = state
+        .db
+        .call(move |c| {
+            Ok((
+                crate::db::sequra::connection(c, &s)?.is_some(),
+                !crate::db::widgets::all(c, &s)?.is_empty(),
+            ))
+        })
+        .await?;
+    if !connected || saved {
+        return Ok(());
+    }
+    let view = widgets::view(state, &store, None).await?;
+    // seQura's classic "pay in instalments" (pp3) when the account has it.
+    let part_payments = || {
+        view.methods
+            .iter()
+            .filter(|(_, c)| c == widgets::LISTING_CATEGORY)
+    };
+    let Some((method, _)) = part_payments()
+        .find(|(p, _)| p == "pp3")
+        .or_else(|| part_payments().next())
+    else {
+        return Ok(());
+    };
+    let mut settings = view.settings;
+    for (enabled, m) in [
+        (&mut settings.product.enabled, &mut settings.product.method),
+        (&mut settings.cart.enabled, &mut settings.cart.method),
+        (&mut settings.listing.enabled, &mut settings.listing.method),
+    ] {
+        *enabled = true;
+        *m = method.clone();
+    }
+    settings.style = widgets::STYLE_PRESETS[0].1.to_string();
+    widgets::save(state, &store, None, Some(&settings))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tracing::info!(store_hash = hash, "demo: promotional widgets switched on");
     Ok(())
 }
 

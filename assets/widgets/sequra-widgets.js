@@ -313,6 +313,8 @@
       }
       document.addEventListener("change", schedule, true);
       check();
+      // For `cargo bench --bench widgets -- --browser`: when the first drawing was done.
+      try { window.performance.mark("sequra-widgets-drawn"); } catch (e) { /* no timing API */ }
     }
 
     if (!window.Sequra) {

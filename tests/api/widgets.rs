@@ -386,3 +386,26 @@ async fn settings_of_a_storefront_of_its_own_apply_there_only() {
     assert_eq!(scripts.len(), 1, "{scripts:?}");
     assert_eq!(scripts[0].0, france);
 }
+
+#[tokio::test]
+async fn the_demo_switches_the_widgets_on_once_a_store_is_connected_and_never_again() {
+    let (app, session) = ready().await;
+    sequra_bc::demo::demo_widgets_of(&app.state, STORE)
+        .await
+        .unwrap();
+    crate::checkout::settled(&app).await;
+    let v = config_json(&app, 1).await;
+    assert_eq!(v["widgets"][0]["product"], "pp3", "{v}");
+    assert_eq!(v["widgets"][1]["kind"], "cart");
+    assert_eq!(v["miniWidgets"][0]["product"], "pp3");
+    assert_eq!(widget_scripts(&app).len(), 1);
+
+    // The merchant switches them off: the demo leaves that alone.
+    let mut off = good_form("pp3");
+    off.retain(|(k, _)| *k != "product_enabled");
+    assert_eq!(post(&app, &session, "/app/widgets", &off).await.0, 303);
+    sequra_bc::demo::demo_widgets_of(&app.state, STORE)
+        .await
+        .unwrap();
+    assert_eq!(config_json(&app, 1).await, serde_json::json!({}));
+}
