@@ -560,11 +560,34 @@ async fn bad_widget_settings_are_refused_inline_in_the_browser_and_nothing_is_sa
         .select_by_value("pp3")
         .await
         .unwrap();
+    // The live preview follows the preset and the typed style, and says when it is no JSON.
+    let preview = r#"var p = document.getElementById("widget-preview");
+        return [getComputedStyle(p).backgroundColor,
+                document.getElementById("widget-preview-invalid").hidden];"#;
+    expect(&c, name, "#style_preset")
+        .await
+        .select_by_value("banner")
+        .await
+        .unwrap();
+    let seen = c.execute(preview, vec![]).await.unwrap();
+    if seen != serde_json::json!(["rgb(0, 194, 163)", true]) {
+        fail(&c, name, &format!("the banner preset's preview: {seen}")).await;
+    }
     expect(&c, name, "#style_preset")
         .await
         .select_by_value("")
         .await
         .unwrap();
+    type_into(&c, name, "#style", r##"{"background-color": "#FF0000""##).await;
+    let seen = c.execute(preview, vec![]).await.unwrap();
+    if seen[1] != serde_json::json!(false) {
+        fail(
+            &c,
+            name,
+            &format!("no JSON, and the preview says nothing: {seen}"),
+        )
+        .await;
+    }
     type_into(&c, name, "#style", r#"{"size": "M", "onload": "alert(1)"}"#).await;
     click_and_load(&c, name, "#widgets-submit").await;
     let msg = expect(&c, name, "#style-error").await.text().await.unwrap();
