@@ -288,6 +288,49 @@ async fn the_product_page_shows_the_instalment_for_its_price_and_follows_the_var
     );
     no_console_errors(&c, name).await;
 
+    // The page changing elsewhere (another script's DOM work) redraws nothing: the amount is
+    // the same. And drawing the widget shifted the page's layout no more than a little.
+    let before = c
+        .execute("return window.__sequraRefreshes || 0;", vec![])
+        .await
+        .unwrap();
+    c.execute(
+        r#"var d = document.createElement("div"); d.textContent = "promo";
+           document.body.appendChild(d);
+           document.querySelector("h1").textContent += " ";"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after = c
+        .execute("return window.__sequraRefreshes || 0;", vec![])
+        .await
+        .unwrap();
+    if before != after || widgets(&c).await.len() != 1 {
+        fail(
+            &c,
+            name,
+            &format!("redrawn for nothing: {before} → {after} refreshes"),
+        )
+        .await;
+    }
+    let shift = c
+        .execute_async(
+            r#"var done = arguments[arguments.length - 1], total = 0;
+               new PerformanceObserver(function (list) {
+                 list.getEntries().forEach(function (e) { if (!e.hadRecentInput) total += e.value; });
+               }).observe({ type: "layout-shift", buffered: true });
+               setTimeout(function () { done(total); }, 100);"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    // Web Vitals' "good" is under 0.1 for the whole page's life.
+    if shift.as_f64().is_none_or(|s| s >= 0.1) {
+        fail(&c, name, &format!("the layout shifted by {shift}")).await;
+    }
+
     // 49,95 €, under pp3's 50 € minimum: nothing. The dearer variant, 89,95 €: its
     // instalment; back to the cheaper one: nothing again.
     c.goto(&product_url(&app, 1, 103)).await.unwrap();

@@ -109,6 +109,8 @@
   }
 
   function refreshComponents() {
+    // Counted, so tests can tell a redraw from none (not part of seQura's surface).
+    window.__sequraRefreshes = (window.__sequraRefreshes || 0) + 1;
     var els = document.querySelectorAll('.sequra-promotion-widget');
     for (var i = 0; i < els.length; i++) { draw(els[i]); }
   }
