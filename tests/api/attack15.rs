@@ -1,0 +1,102 @@
+//! Attack review of the promotional widgets (issue 15): the anonymous configuration request
+//! (another store's data, its cache, the allowed IPs, what an anonymous caller can make us
+//! spend) and what the merchant's saves must drop.
+
+use sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES;
+
+use crate::checkout::{STORE, ready, ready_with};
+use crate::widgets::{config, config_json, good_form, post};
+
+/// Widgets on for every storefront, the cache then cold.
+async fn widgets_on() -> (crate::helpers::TestApp, String) {
+    let (app, session) = ready().await;
+    assert_eq!(
+        post(&app, &session, "/app/widgets", &good_form("pp3"))
+            .await
+            .0,
+        303
+    );
+    (app, session)
+}
+
+#[tokio::test]
+async fn an_uninstalled_store_is_no_longer_described_to_its_storefronts_visitors() {
+    let (app, _session) = widgets_on().await;
+    assert_eq!(config_json(&app, 1).await["merchant"], DEMO_MERCHANT_ES);
+    assert_eq!(app.bc.uninstall(STORE).await.unwrap(), 200);
+    // The app is gone from the store: its merchant ref, assets key and settings are not
+    // served from memory for another minute.
+    let resp = config(&app, 1, None).await;
+    assert_eq!(resp.status(), 404, "{:?}", resp.text().await);
+}
+
+#[tokio::test]
+async fn the_allowed_ips_hold_through_forwarded_for_the_cache_and_revalidation() {
+    let (app, session) = ready_with(|s| s.server.trusted_proxies = "127.0.0.1".into()).await;
+    assert_eq!(
+        post(&app, &session, "/app/widgets", &good_form("pp3"))
+            .await
+            .0,
+        303
+    );
+    app.post_form(
+        "/app/general",
+        &session,
+        &[("allowed_ips", "203.0.113.0/24")],
+    )
+    .await;
+    let ask = |ip: &'static str, etag: Option<String>| {
+        let mut req = app
+            .http
+            .get(format!("{}/widgets/{STORE}/config?channel=1", app.address))
+            .header("x-forwarded-for", ip);
+        if let Some(e) = etag {
+            req = req.header("if-none-match", e);
+        }
+        req.send()
+    };
+    // The allowed visitor (through the trusted proxy) fills the cache.
+    let allowed = ask("203.0.113.7", None).await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    let etag = allowed.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(
+        allowed.json::<serde_json::Value>().await.unwrap()["merchant"],
+        DEMO_MERCHANT_ES
+    );
+    // Another visitor, even naming the allowed one's tag, is told nothing (not "unchanged").
+    let other = ask("198.51.100.9", Some(etag.clone())).await.unwrap();
+    assert_eq!(other.status(), 200);
+    assert_ne!(other.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(
+        other.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({})
+    );
+    // A forged left-most hop from the visitor is not believed: the proxy's right-most is.
+    let forged = ask("203.0.113.7, 198.51.100.9", None).await.unwrap();
+    assert_eq!(
+        forged.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({})
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_not_believed() {
+    let (app, session) = widgets_on().await;
+    app.post_form(
+        "/app/general",
+        &session,
+        &[("allowed_ips", "203.0.113.0/24")],
+    )
+    .await;
+    let resp = app
+        .http
+        .get(format!("{}/widgets/{STORE}/config?channel=1", app.address))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({})
+    );
+}
