@@ -31,6 +31,37 @@ async fn an_uninstalled_store_is_no_longer_described_to_its_storefronts_visitors
 }
 
 #[tokio::test]
+async fn a_cold_cache_is_built_once_for_a_crowd_of_visitors() {
+    let (app, _session) = widgets_on().await;
+    let before = app.state.widget_configs.builds();
+    let calls = (0..40).map(|_| config(&app, 1, None));
+    for resp in futures_util::future::join_all(calls).await {
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(
+        app.state.widget_configs.builds() - before,
+        1,
+        "forty visitors arriving together read the database once"
+    );
+}
+
+#[tokio::test]
+async fn made_up_channels_are_not_built_again_and_again() {
+    let (app, _session) = widgets_on().await;
+    assert_eq!(config_json(&app, 1).await["merchant"], DEMO_MERCHANT_ES);
+    let before = app.state.widget_configs.builds();
+    for channel in 1000..1040 {
+        assert_eq!(config_json(&app, channel).await, serde_json::json!({}));
+    }
+    assert_eq!(
+        app.state.widget_configs.builds() - before,
+        0,
+        "a channel the store does not have is nothing, known from the store's answers"
+    );
+    assert_eq!(config_json(&app, 1).await["merchant"], DEMO_MERCHANT_ES);
+}
+
+#[tokio::test]
 async fn the_allowed_ips_hold_through_forwarded_for_the_cache_and_revalidation() {
     let (app, session) = ready_with(|s| s.server.trusted_proxies = "127.0.0.1".into()).await;
     assert_eq!(
