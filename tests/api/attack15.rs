@@ -131,3 +131,80 @@ async fn forwarded_for_from_an_untrusted_peer_is_not_believed() {
         serde_json::json!({})
     );
 }
+
+/// The Spanish demo methods without `product`.
+fn spanish_methods_without(product: &str) -> Vec<serde_json::Value> {
+    let mut cats = sequra_bc_sandbox::sequra::SequraStandIn::default_methods("ES");
+    for c in &mut cats {
+        c["methods"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["product"] != product);
+    }
+    cats
+}
+
+fn widget_account(methods: Vec<serde_json::Value>) -> sequra_bc_sandbox::sequra::AccountSpec {
+    let mut es = sequra_bc_sandbox::sequra::MerchantSpec::new("widgets_es", "ES");
+    es.methods = methods;
+    sequra_bc_sandbox::sequra::AccountSpec {
+        environment: "sandbox".into(),
+        username: "widgets-user".into(),
+        password: sequra_bc_sandbox::sequra::DEMO_PASSWORD.into(),
+        merchants: vec![es],
+    }
+}
+
+#[tokio::test]
+async fn a_methods_refresh_at_the_checkout_drops_the_widgets_answer() {
+    let app = crate::helpers::spawn_app().await;
+    let session = app.merchant_session(STORE).await;
+    app.sequra
+        .add_account(widget_account(spanish_methods_without("none")));
+    app.connect_sandbox(&session, "widgets-user").await;
+    let resp = app
+        .post_form(
+            "/app/countries",
+            &session,
+            &[("country", "ES"), ("ref_ES", "widgets_es")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        post(&app, &session, "/app/widgets", &good_form("pp3"))
+            .await
+            .0,
+        303
+    );
+    assert_eq!(config_json(&app, 1).await["widgets"][0]["product"], "pp3");
+
+    // seQura stops offering pp3; the cached list is a day old, so the next checkout asks
+    // seQura again and saves what it says.
+    app.sequra
+        .add_account(widget_account(spanish_methods_without("pp3")));
+    let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
+    conn.execute(
+        "UPDATE payment_methods SET fetched_at = '2000-01-01T00:00:00Z'",
+        [],
+    )
+    .unwrap();
+    let checkout = app.bc.create_checkout(STORE, &[(103, 2)], "ES");
+    let resp = app
+        .http
+        .post(format!("{}/checkout/{STORE}/methods", app.address))
+        .json(&serde_json::json!({ "checkoutId": checkout }))
+        .send()
+        .await
+        .unwrap();
+    let offered = resp.json::<serde_json::Value>().await.unwrap();
+    assert!(
+        !offered["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["product"] == "pp3"),
+        "{offered}"
+    );
+    // The checkout no longer offers pp3: neither does the widget.
+    assert_eq!(config_json(&app, 1).await, serde_json::json!({}));
+}
