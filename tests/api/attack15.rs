@@ -208,3 +208,61 @@ async fn a_methods_refresh_at_the_checkout_drops_the_widgets_answer() {
     // The checkout no longer offers pp3: neither does the widget.
     assert_eq!(config_json(&app, 1).await, serde_json::json!({}));
 }
+
+/// Sets the product page's price text as a theme's script would.
+async fn set_price(c: &fantoccini::Client, text: &str) {
+    c.execute(
+        "document.querySelector('.productView-price [data-product-price-with-tax]')\
+         .textContent = arguments[0]; return true;",
+        vec![serde_json::Value::String(text.into())],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_price_of_nothing_or_in_another_currency_gets_no_widget() {
+    use crate::browser_widgets::{
+        form, no_console_errors, product_url, store_with, wait_widgets, with,
+    };
+    let name = "attack15-price";
+    // i1 (pay later) has no minimum: only the amount decides.
+    let (app, _) = store_with(
+        &[("allowed_ips", "")],
+        &with(
+            form(),
+            &[("product_enabled", "on"), ("product_method", "i1")],
+        ),
+    )
+    .await;
+    let (c, _driver) = crate::browser::browser().await;
+    c.goto(&product_url(&app, 1, 104)).await.unwrap();
+    wait_widgets(&c, name, "i1 for 79,90 €", |w| {
+        w.len() == 1 && w[0].0 == "i1" && w[0].1 == "7990"
+    })
+    .await;
+    // A free product: the checkout offers nothing for 0 €, so no widget promises it.
+    set_price(&c, "0,00 €").await;
+    wait_widgets(&c, name, "no widget for 0 €", |w| w.is_empty()).await;
+    set_price(&c, "79,90 €").await;
+    wait_widgets(&c, name, "i1 for 79,90 € again", |w| {
+        w.len() == 1 && w[0].1 == "7990"
+    })
+    .await;
+    // The shopper switched the storefront to dollars: $79.90 is not 79,90 €, and the
+    // checkout takes euros only.
+    set_price(&c, "$79.90").await;
+    wait_widgets(&c, name, "no widget for a price in dollars", |w| {
+        w.is_empty()
+    })
+    .await;
+    set_price(&c, "79,90 USD").await;
+    wait_widgets(&c, name, "no widget for a price in USD", |w| w.is_empty()).await;
+    set_price(&c, "79,90 € IVA incluido").await;
+    wait_widgets(&c, name, "euros again, with the tax note", |w| {
+        w.len() == 1 && w[0].1 == "7990"
+    })
+    .await;
+    no_console_errors(&c, name).await;
+    c.close().await.unwrap();
+}
