@@ -266,3 +266,42 @@ async fn a_price_of_nothing_or_in_another_currency_gets_no_widget() {
     no_console_errors(&c, name).await;
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_store_cannot_save_widgets_for_another_stores_storefront() {
+    let (app, session) = ready().await;
+    // store2's own storefront, a channel id store1 does not have.
+    let (_, _) = app.installed_store("store2").await;
+    let theirs = app.bc.add_channel(
+        "store2",
+        sequra_bc_sandbox::bigcommerce::ChannelSpec::stencil(0, "Tienda 2", "es", "EUR"),
+    );
+    let (status, _) = post(
+        &app,
+        &session,
+        &format!("/app/widgets?storefront={theirs}"),
+        &good_form("pp3"),
+    )
+    .await;
+    assert_ne!(status, 303, "refused");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM widget_settings WHERE channel_id = {theirs}"
+        )),
+        0,
+        "nothing saved, for either store"
+    );
+    // Nor going back to the default there: nothing of store2's is touched.
+    let (status, _) = post(
+        &app,
+        &session,
+        &format!("/app/widgets?storefront={theirs}"),
+        &[("same_as_default", "on".to_string())],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM widget_settings WHERE store_hash = 'store2'"),
+        0
+    );
+}
