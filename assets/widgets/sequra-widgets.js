@@ -52,9 +52,33 @@
     return parseInt(digits, 10) * 100 + parseInt(fraction, 10);
   }
 
+  /** A price the checkout could be asked to pay: more than nothing (it offers nothing for a
+   * free cart) and within the method's limits. */
   function inRange(w, cents) {
-    return cents !== null && !(typeof w.min === "number" && cents < w.min) &&
+    return cents !== null && cents > 0 && !(typeof w.min === "number" && cents < w.min) &&
       !(typeof w.max === "number" && cents > w.max);
+  }
+
+  /** Currencies a price may be written in, by the marks a theme writes them with. */
+  var SYMBOLS = { "$": 1, "£": 1, "¥": 1, "₹": 1, "₽": 1, "₺": 1, "₩": 1, "₪": 1, "₫": 1, "₱": 1,
+    "₦": 1, "₴": 1, "₣": 1, "฿": 1, "₲": 1, "₡": 1 };
+  var CODES = /\b(?:USD|GBP|CHF|SEK|NOK|DKK|ISK|PLN|CZK|HUF|RON|BGN|HRK|RSD|TRY|RUB|UAH|JPY|CNY|HKD|SGD|AUD|NZD|CAD|MXN|BRL|ARS|CLP|COP|PEN|UYU|INR|ZAR|AED|SAR|ILS|KRW|THB|EUR|kr|Fr)\b/g;
+
+  /** Whether `text` names a currency other than `own` (a storefront may let the shopper
+   * switch currencies: its prices are then not the merchant ref's, which the widget's
+   * amounts and the checkout are in). */
+  function otherCurrency(text, own) {
+    var s = String(text == null ? "" : text);
+    own = String(own || "").toUpperCase();
+    if (own !== "EUR" && s.indexOf("€") >= 0) { return true; }
+    for (var i = 0; i < s.length; i++) {
+      if (SYMBOLS[s.charAt(i)] === 1) { return true; }
+    }
+    var codes = s.match(CODES) || [];
+    for (var j = 0; j < codes.length; j++) {
+      if (codes[j].toUpperCase() !== own) { return true; }
+    }
+    return false;
   }
 
   function start(cfg) {
@@ -108,10 +132,15 @@
       });
     }
 
+    /** Cents of a price in the page, null when unreadable or in another currency. */
+    function amountOf(el) {
+      if (!el || otherCurrency(el.textContent, cfg.currency)) { return null; }
+      return toCents(el.textContent);
+    }
+
     function priceOf(w) {
       var alt = w.altPrice && w.altTrigger && first(w.altTrigger);
-      var el = first(alt ? w.altPrice : w.price);
-      return el ? toCents(el.textContent) : null;
+      return amountOf(first(alt ? w.altPrice : w.price));
     }
 
     function insertAfter(loc, node) {
@@ -198,7 +227,7 @@
 
     /** The mini-widget's text for `cents`, or null for none. */
     function miniText(m, cents) {
-      if (cents === null || (typeof m.max === "number" && cents > m.max)) { return null; }
+      if (cents === null || cents <= 0 || (typeof m.max === "number" && cents > m.max)) { return null; }
       var agreements = null;
       try {
         var byProduct = window.Sequra.computeCreditAgreements({ amount: cents, product: m.product });
@@ -233,7 +262,7 @@
         prune(list, locs);
         locs.forEach(function (loc, j) {
           var entry = entryOf(list, loc);
-          var cents = prices[j] ? toCents(prices[j].textContent) : null;
+          var cents = amountOf(prices[j]);
           if (isExcluded(productOf(loc)) || cents === null) { drop(list, entry); return; }
           if (entry && entry.node.getAttribute("data-amount") === String(cents)) {
             place(list, loc, entry);

@@ -244,6 +244,8 @@ async fn methods_of(
                 .db
                 .call(move |conn| db::sequra::save_methods(conn, &hash, &m, &json))
                 .await?;
+            // The widgets promote what the checkout offers: from this list on.
+            state.widget_configs.forget(store);
             Ok(categories)
         }
         // seQura unreachable: the stale list is better than no buttons.

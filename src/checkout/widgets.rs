@@ -7,12 +7,13 @@
 //! IP is not allowed: the script then does not even load seQura's.
 //!
 //! Every page view of every visitor asks, so the answer is served from memory: built once per
-//! storefront, kept [`FRESH_FOR`] (or until the merchant saves something it depends on, see
+//! store for all of its storefronts (by one request while the others wait), kept [`FRESH_FOR`] (or until the merchant saves something it depends on, see
 //! [`WidgetConfigs::forget`]), with its `ETag`. Building it reads the database only: no call
 //! to BigCommerce or seQura is ever made for an anonymous visitor here.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,43 +38,77 @@ const SEQURA_SCRIPT: &str = "sequra-checkout.min.js";
 /// The answer for "nothing to show".
 const NOTHING: &str = "{}";
 
-/// One storefront's answer, as built.
+/// One store's answers, as built: each of its storefronts' (any other channel is told
+/// nothing), and what every visitor is checked against.
 #[derive(Debug)]
 struct Built {
     at: Instant,
-    body: Arc<str>,
-    etag: Arc<str>,
+    /// Per channel the store has: the answer and its `ETag`.
+    answers: HashMap<u64, (Arc<str>, Arc<str>)>,
     /// Empty: every visitor.
     allowed_ips: Vec<IpRange>,
     /// The storefront origins a browser may ask from.
     origins: Vec<String>,
 }
 
-/// The built answers, per (store, channel). Only installed stores' known storefronts are
-/// kept: an anonymous caller cannot grow it.
-#[derive(Debug, Default)]
+/// The built answers, per installed store: one entry holds all of its storefronts', so a
+/// made-up channel is answered from it (nothing) without reading anything, and the memory
+/// is the installed stores' storefronts. A store's answers are built by one request at a
+/// time: the visitors arriving meanwhile wait for that build instead of each reading the
+/// database.
+#[derive(Default)]
 pub struct WidgetConfigs {
-    built: Mutex<HashMap<(StoreHash, u64), Arc<Built>>>,
+    built: Mutex<HashMap<StoreHash, Arc<Built>>>,
+    building: crate::locks::KeyedLocks,
+    /// Bumped by every [`Self::forget`]: a build that began before is not kept (it may
+    /// have read what the merchant just changed).
+    forgotten: AtomicU64,
+    /// Answers built since start (each a round of database reads).
+    builds: AtomicU64,
+}
+
+impl std::fmt::Debug for WidgetConfigs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WidgetConfigs")
+            .field("stores", &self.lock().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WidgetConfigs {
-    /// The merchant changed something the answers depend on: the store's are built again.
-    pub fn forget(&self, store: &StoreHash) {
-        self.lock().retain(|(s, _), _| s != store);
+    /// How many times a store's answers were built since start: what anonymous callers
+    /// made us read.
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
     }
 
-    fn get(&self, store: &StoreHash, channel: u64, now: Instant) -> Option<Arc<Built>> {
-        let map = self.lock();
-        map.get(&(store.clone(), channel))
+    /// The merchant changed something the answers depend on: the store's are built again.
+    pub fn forget(&self, store: &StoreHash) {
+        let mut map = self.lock();
+        self.forgotten.fetch_add(1, Ordering::SeqCst);
+        map.remove(store);
+    }
+
+    fn get(&self, store: &StoreHash, now: Instant) -> Option<Arc<Built>> {
+        self.lock()
+            .get(store)
             .filter(|b| now.duration_since(b.at) < FRESH_FOR)
             .cloned()
     }
 
-    fn put(&self, store: &StoreHash, channel: u64, built: Arc<Built>) {
-        self.lock().insert((store.clone(), channel), built);
+    /// Keeps `built` unless the store was forgotten since `since` (a [`Self::epoch`]).
+    fn put(&self, store: &StoreHash, since: u64, built: Arc<Built>) {
+        let mut map = self.lock();
+        if self.forgotten.load(Ordering::SeqCst) == since {
+            map.insert(store.clone(), built);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(StoreHash, u64), Arc<Built>>> {
+    fn epoch(&self) -> u64 {
+        self.forgotten.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StoreHash, Arc<Built>>> {
         self.built.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -97,18 +132,7 @@ pub async fn config(
     ip: Option<IpAddr>,
     origin: Option<&str>,
 ) -> Result<Answer, AppError> {
-    let now = crate::clock::instant();
-    let built = match state.widget_configs.get(store, channel, now) {
-        Some(b) => b,
-        None => {
-            let (built, keep) = build(state, store, channel).await?;
-            let built = Arc::new(built);
-            if keep {
-                state.widget_configs.put(store, channel, built.clone());
-            }
-            built
-        }
-    };
+    let built = built_for(state, store).await?;
     if let Some(o) = origin
         && !built.origins.iter().any(|mine| mine == o)
     {
@@ -116,16 +140,32 @@ pub async fn config(
     }
     let allowed = built.allowed_ips.is_empty()
         || ip.is_some_and(|ip| built.allowed_ips.iter().any(|r| r.contains(ip)));
-    let (body, etag) = if allowed {
-        (built.body.clone(), built.etag.clone())
-    } else {
-        (Arc::from(NOTHING), etag_of(NOTHING))
+    let (body, etag) = match built.answers.get(&channel) {
+        Some((body, etag)) if allowed => (body.clone(), etag.clone()),
+        _ => (Arc::from(NOTHING), etag_of(NOTHING)),
     };
     Ok(Answer {
         body,
         etag,
         origin: origin.map(str::to_string),
     })
+}
+
+/// The store's answers: from memory, else built by this request while the others wait.
+async fn built_for(state: &AppState, store: &StoreHash) -> Result<Arc<Built>, AppError> {
+    let configs = &state.widget_configs;
+    if let Some(b) = configs.get(store, crate::clock::instant()) {
+        return Ok(b);
+    }
+    let lock = configs.building.lock_for(store.as_str().to_string());
+    let _building = lock.lock().await;
+    if let Some(b) = configs.get(store, crate::clock::instant()) {
+        return Ok(b);
+    }
+    let since = configs.epoch();
+    let built = Arc::new(build(state, store).await?);
+    configs.put(store, since, built.clone());
+    Ok(built)
 }
 
 fn etag_of(body: &str) -> Arc<str> {
@@ -149,13 +189,10 @@ struct Inputs {
     category_products: Vec<u64>,
 }
 
-/// Builds the answer of one storefront, and whether it may be kept (a storefront the store
-/// has; an unknown channel's "nothing" is not kept, so made-up channels take no memory).
-async fn build(
-    state: &AppState,
-    store: &StoreHash,
-    channel: u64,
-) -> Result<(Built, bool), AppError> {
+/// Builds the answers of every storefront of the store (a store whose storefronts were
+/// never read has its default one only).
+async fn build(state: &AppState, store: &StoreHash) -> Result<Built, AppError> {
+    state.widget_configs.builds.fetch_add(1, Ordering::Relaxed);
     let hash = store.clone();
     let inputs = state
         .db
@@ -185,26 +222,26 @@ async fn build(
         inputs.store_url.as_deref(),
         &inputs.storefronts,
     );
-    let storefront = inputs.storefronts.iter().find(|s| s.channel_id == channel);
-    // A store whose storefronts were never read has its default one only.
-    let known = storefront.is_some() || (inputs.storefronts.is_empty() && channel == 1);
-    let body = if known {
-        answer(state, store, &inputs, &general, storefront, channel).await?
+    let channels: Vec<Option<&Storefront>> = if inputs.storefronts.is_empty() {
+        vec![None]
     } else {
-        None
+        inputs.storefronts.iter().map(Some).collect()
     };
-    let body = body.map_or_else(|| NOTHING.to_string(), |v| v.to_string());
-    let etag = etag_of(&body);
-    Ok((
-        Built {
-            at: crate::clock::instant(),
-            body: Arc::from(body),
-            etag,
-            allowed_ips: general.allowed_ips.clone(),
-            origins,
-        },
-        known,
-    ))
+    let mut answers = HashMap::new();
+    for storefront in channels {
+        let channel = storefront.map_or(1, |s| s.channel_id);
+        let body = answer(state, store, &inputs, &general, storefront, channel)
+            .await?
+            .map_or_else(|| NOTHING.to_string(), |v| v.to_string());
+        let etag = etag_of(&body);
+        answers.insert(channel, (Arc::from(body), etag));
+    }
+    Ok(Built {
+        at: crate::clock::instant(),
+        answers,
+        allowed_ips: general.allowed_ips.clone(),
+        origins,
+    })
 }
 
 /// The language of a storefront (`es`, `fr`, …) from its locale (`es`, `es-ES`, `es_ES`).

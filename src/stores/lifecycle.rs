@@ -90,6 +90,8 @@ pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppEr
             Ok(())
         })
         .await?;
+    // Its storefront's address may be another now.
+    state.widget_configs.forget(&store);
     tracing::info!("store installed");
     provision_store(state, &store).await?;
     Ok(Installed {
@@ -382,6 +384,8 @@ pub async fn forget_store(state: &AppState, store: &StoreHash) -> Result<bool, A
         })
         .await?;
     state.webhook_secrets.forget(store);
+    // Its storefronts' visitors are told nothing more about it (not even from memory).
+    state.widget_configs.forget(store);
     Ok(changed)
 }
 

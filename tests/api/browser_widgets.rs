@@ -15,7 +15,7 @@ use crate::helpers::TestApp;
 use crate::order_sync::eventually;
 
 /// A widget settings form with every widget off and Cornerstone's selectors.
-fn form() -> Vec<(&'static str, String)> {
+pub(crate) fn form() -> Vec<(&'static str, String)> {
     vec![
         (
             "product_price_selector",
@@ -45,7 +45,7 @@ fn form() -> Vec<(&'static str, String)> {
 }
 
 /// The form with `fields` set (replacing any of the same name).
-fn with(
+pub(crate) fn with(
     mut form: Vec<(&'static str, String)>,
     fields: &[(&'static str, &str)],
 ) -> Vec<(&'static str, String)> {
@@ -90,7 +90,7 @@ fn widget_scripts(app: &TestApp) -> Vec<u64> {
 
 /// A store selling in Spain and France, with `general` saved and then the widget settings
 /// of all storefronts; provisioning has put the widget script on the default storefront.
-async fn store_with(
+pub(crate) async fn store_with(
     general_fields: &[(&str, &str)],
     widgets: &[(&'static str, String)],
 ) -> (TestApp, String) {
@@ -140,7 +140,7 @@ const WIDGETS_JS: &str = "return Array.prototype.map.call(document.querySelector
     || e.previousElementSibling.className) : null, type: e.getAttribute('data-type') }; });";
 
 /// The widgets in the page: (product, amount, text, what it follows, its data-type).
-async fn widgets(c: &Client) -> Vec<(String, String, String, String, String)> {
+pub(crate) async fn widgets(c: &Client) -> Vec<(String, String, String, String, String)> {
     let v = c.execute(WIDGETS_JS, vec![]).await.unwrap_or(Value::Null);
     let s = |w: &Value, k: &str| w[k].as_str().unwrap_or("").to_string();
     v.as_array()
@@ -161,7 +161,7 @@ async fn widgets(c: &Client) -> Vec<(String, String, String, String, String)> {
 }
 
 /// Waits until the page's widgets are what `ok` accepts; fails with what it last saw.
-async fn wait_widgets(
+pub(crate) async fn wait_widgets(
     c: &Client,
     name: &str,
     what: &str,
@@ -182,7 +182,7 @@ async fn wait_widgets(
 
 /// Waits until the widget script had its answer and, when it loaded seQura's script, that
 /// script ran; then a little longer for a frame to be drawn. Before asserting an absence.
-async fn page_settled(c: &Client, name: &str) {
+pub(crate) async fn page_settled(c: &Client, name: &str) {
     let js = "var asked = performance.getEntriesByType('resource').some(function (e) { \
               return /\\/widgets\\/[a-z0-9]+\\/config/.test(e.name) && e.responseEnd > 0; }); \
               return asked && (typeof window.SequraConfiguration === 'undefined' || \
@@ -224,7 +224,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
 
 /// Fails when the console got an error or a warning since the last look (a missing favicon
 /// is the stand-in's, not a script's).
-async fn no_console_errors(c: &Client, name: &str) {
+pub(crate) async fn no_console_errors(c: &Client, name: &str) {
     let log = match c.issue_cmd(BrowserLog).await {
         Ok(v) => v,
         Err(e) => fail(c, name, &format!("the browser log is unreadable: {e}")).await,
@@ -242,7 +242,7 @@ async fn no_console_errors(c: &Client, name: &str) {
     }
 }
 
-fn product_url(app: &TestApp, channel: u64, id: u64) -> String {
+pub(crate) fn product_url(app: &TestApp, channel: u64, id: u64) -> String {
     app.bc.product_url_on(STORE, channel, id)
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod app_lifecycle;
 mod attack;
 mod attack14;
+mod attack15;
 mod browser;
 mod browser_widgets;
 mod checkout;

@@ -17,7 +17,7 @@ fn rows(app: &TestApp) -> Vec<(i64, String)> {
         .unwrap()
 }
 
-fn good_form(method: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn good_form(method: &str) -> Vec<(&'static str, String)> {
     vec![
         ("product_enabled", "on".into()),
         ("product_method", method.into()),
@@ -44,7 +44,12 @@ fn good_form(method: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn post(app: &TestApp, session: &str, path: &str, form: &[(&str, String)]) -> (u16, String) {
+pub(crate) async fn post(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    form: &[(&str, String)],
+) -> (u16, String) {
     let sep = if path.contains('?') { '&' } else { '?' };
     let resp = app
         .http
@@ -168,7 +173,7 @@ async fn a_storefront_may_have_its_own_settings_and_go_back_to_the_default() {
 }
 
 /// The widget configuration of `channel`, asked from `origin` (a browser) or none.
-async fn config(app: &TestApp, channel: u64, origin: Option<&str>) -> reqwest::Response {
+pub(crate) async fn config(app: &TestApp, channel: u64, origin: Option<&str>) -> reqwest::Response {
     let mut req = app.http.get(format!(
         "{}/widgets/{STORE}/config?channel={channel}",
         app.address
@@ -179,7 +184,7 @@ async fn config(app: &TestApp, channel: u64, origin: Option<&str>) -> reqwest::R
     req.send().await.unwrap()
 }
 
-async fn config_json(app: &TestApp, channel: u64) -> serde_json::Value {
+pub(crate) async fn config_json(app: &TestApp, channel: u64) -> serde_json::Value {
     let resp = config(app, channel, None).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
