@@ -293,6 +293,11 @@ async fn answer(
     if !settings.any_on() {
         return Ok(None);
     }
+    // The excluded categories' products were read up to the bound only: a product past it
+    // would be promoted though the checkout refuses it, so nothing is promoted.
+    if inputs.category_products.len() >= crate::bigcommerce::client::MAX_CATEGORY_PRODUCTS {
+        return Ok(None);
+    }
     let locale = storefront
         .and_then(|s| s.locale.clone())
         .or_else(|| inputs.store_language.clone())
@@ -439,8 +444,12 @@ async fn answer(
     if widgets.is_empty() && mini.is_empty() {
         return Ok(None);
     }
-    let mut products: Vec<&str> = promotable.iter().map(|(_, m)| m.product.as_str()).collect();
-    products.dedup();
+    let mut products: Vec<&str> = Vec::new();
+    for (_, m) in &promotable {
+        if !products.contains(&m.product.as_str()) {
+            products.push(&m.product);
+        }
+    }
     let mut excluded: Vec<u64> = general.excluded_products.iter().map(|p| p.id).collect();
     excluded.extend(&inputs.category_products);
     excluded.sort_unstable();

@@ -191,8 +191,14 @@ pub async fn disconnect(state: &AppState, store: &StoreHash) -> Result<(), AppEr
     let hash = store.clone();
     state
         .db
-        .call(move |conn| db::sequra::disconnect(conn, &hash))
+        .call(move |conn| {
+            db::sequra::disconnect(conn, &hash)?;
+            // The widget scripts go with the account.
+            crate::queue::enqueue(conn, &hash, &crate::queue::Job::Provision)?;
+            Ok(())
+        })
         .await?;
+    state.jobs.wake();
     state.widget_configs.forget(store);
     tracing::info!("seQura account disconnected");
     Ok(())

@@ -210,6 +210,12 @@ pub async fn read_category_products(
         return Ok(());
     }
     let products = api.products_in_categories(&categories).await?;
+    if products.len() >= crate::bigcommerce::client::MAX_CATEGORY_PRODUCTS {
+        tracing::warn!(
+            products = products.len(),
+            "the excluded categories hold more products than the widgets can be told: no widget is shown"
+        );
+    }
     let hash = store.clone();
     state
         .db

@@ -170,8 +170,21 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
     let (storefronts, default_on) = super::storefronts::stored(state, store).await?;
     let script_channels = super::storefronts::script_channels(&storefronts, default_on);
     let hash = store.clone();
-    let widgets = state.db.call(move |c| db::widgets::all(c, &hash)).await?;
-    let widget_channels = super::storefronts::widget_channels(&storefronts, default_on, &widgets);
+    let (widgets, connected) = state
+        .db
+        .call(move |c| {
+            Ok((
+                db::widgets::all(c, &hash)?,
+                db::sequra::connection(c, &hash)?.is_some(),
+            ))
+        })
+        .await?;
+    // Not connected, nothing to promote: no script costing every page view a request.
+    let widget_channels = if connected {
+        super::storefronts::widget_channels(&storefronts, default_on, &widgets)
+    } else {
+        Vec::new()
+    };
     let destination = state.public("/bc/webhooks");
     // The script learns its store from its own URL; the bytes (and the SRI hash) are shared.
     let script_src = format!(

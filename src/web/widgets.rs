@@ -82,8 +82,12 @@ fn reply(
             let body = serde_json::json!({ "error": e.public().key });
             let mut resp =
                 warp::reply::with_status(warp::reply::json(&body), status).into_response();
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let h = resp.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             with_retry_after(&mut resp, &e);
             return resp;
         }

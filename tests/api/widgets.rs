@@ -414,3 +414,30 @@ async fn the_demo_switches_the_widgets_on_once_a_store_is_connected_and_never_ag
         .unwrap();
     assert_eq!(config_json(&app, 1).await, serde_json::json!({}));
 }
+
+#[tokio::test]
+async fn disconnecting_sequra_takes_the_widget_scripts_off_the_storefronts() {
+    let (app, session) = ready().await;
+    assert_eq!(
+        post(&app, &session, "/app/widgets", &good_form("pp3"))
+            .await
+            .0,
+        303
+    );
+    crate::checkout::settled(&app).await;
+    assert_eq!(widget_scripts(&app).len(), 1);
+    let (status, _) = post(
+        &app,
+        &session,
+        "/app/disconnect",
+        &[("confirm", "yes".into())],
+    )
+    .await;
+    assert_eq!(status, 303);
+    crate::checkout::settled(&app).await;
+    assert!(
+        widget_scripts(&app).is_empty(),
+        "nothing to promote: no script costing every page view a request"
+    );
+    assert_eq!(config_json(&app, 1).await, serde_json::json!({}));
+}
