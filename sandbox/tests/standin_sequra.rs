@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use sequra_bc_sandbox::sequra::{
-    AccountSpec, DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, DEMO_PASSWORD, DEMO_USERNAME, LIVE_MERCHANT,
-    LIVE_PASSWORD, LIVE_USERNAME, MerchantSpec, SERVICES_MERCHANT, SERVICES_USERNAME,
-    SequraStandIn, ShopperProfile,
+    AccountSpec, DEMO_MERCHANT_ES, DEMO_MERCHANT_FR, DEMO_PASSWORD, DEMO_SVEA_MERCHANT_IT,
+    DEMO_SVEA_MERCHANT_PT, DEMO_SVEA_USERNAME, DEMO_USERNAME, LIVE_MERCHANT, LIVE_PASSWORD,
+    LIVE_SVEA_MERCHANT, LIVE_SVEA_USERNAME, LIVE_USERNAME, MerchantSpec, SERVICES_MERCHANT,
+    SERVICES_USERNAME, SequraStandIn, ShopperProfile,
 };
 use serde_json::{Value, json};
 use url::Url;
@@ -2240,4 +2241,644 @@ async fn the_widget_script_does_nothing_for_a_merchant_or_assets_key_not_its_own
         "the text is in SequraConfiguration's locale (es-ES)"
     );
     c.close().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// SVEA, the second deployment: its own hosts, accounts, merchant refs, orders, widget
+// script and back office (spec §1.1).
+
+impl H {
+    /// A request with the given credentials, with `Sequra-Merchant-Id` when given.
+    async fn call_as(
+        &self,
+        (user, pass): (&str, &str),
+        method: Method,
+        url: &str,
+        merchant: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method, url)
+            .basic_auth(user, Some(pass))
+            .header("Accept", "application/json");
+        if let Some(m) = merchant {
+            req = req.header("Sequra-Merchant-Id", m);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
+    fn svea(&self, path: &str) -> String {
+        format!("{}{path}", self.sq.svea_sandbox_url())
+    }
+}
+
+const SVEA: (&str, &str) = (DEMO_SVEA_USERNAME, DEMO_PASSWORD);
+const SEQURA: (&str, &str) = (DEMO_USERNAME, DEMO_PASSWORD);
+
+#[tokio::test]
+async fn deployments_are_read_on_sequras_live_host_and_list_each_deployments_own_hosts() {
+    let h = harness().await;
+    let base = h.sq.base_url();
+    assert_eq!(
+        h.sq.deployments_url().as_str(),
+        format!("{}deployments", h.sq.live_url())
+    );
+    let resp = h.http.get(h.sq.deployments_url()).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = resp.json().await.unwrap();
+    let hosts = |d: &str, env: &str| {
+        json!({
+            "api_base_url": h.sq.api_url(d, env).as_str(),
+            "assets_base_url": h.sq.assets_url_of(d, env).as_str(),
+        })
+    };
+    assert_eq!(
+        body,
+        json!([
+            {"id": "sequra", "name": "seQura",
+             "live": hosts("sequra", "live"), "sandbox": hosts("sequra", "sandbox")},
+            {"id": "svea", "name": "SVEA",
+             "live": hosts("svea", "live"), "sandbox": hosts("svea", "sandbox")},
+        ])
+    );
+    // seQura's hosts are where they always were; SVEA's are its own.
+    assert_eq!(
+        body[0]["sandbox"]["api_base_url"],
+        h.sq.sandbox_url().as_str()
+    );
+    assert_eq!(body[0]["live"]["api_base_url"], h.sq.live_url().as_str());
+    assert_eq!(
+        body[0]["sandbox"]["assets_base_url"],
+        h.sq.assets_base_url().as_str()
+    );
+    assert_eq!(
+        body[0]["live"]["assets_base_url"],
+        h.sq.live_assets_base_url().as_str()
+    );
+    assert_eq!(
+        body[0]["sandbox"]["api_base_url"],
+        format!("{base}sandbox/")
+    );
+    assert_eq!(
+        body[1]["sandbox"]["api_base_url"],
+        format!("{base}svea/sandbox/")
+    );
+    assert_eq!(body[1]["live"]["api_base_url"], format!("{base}svea/live/"));
+    assert_eq!(
+        body[1]["sandbox"]["api_base_url"],
+        h.sq.svea_sandbox_url().as_str()
+    );
+    assert_eq!(
+        body[1]["live"]["api_base_url"],
+        h.sq.svea_live_url().as_str()
+    );
+    assert_eq!(
+        body[1]["sandbox"]["assets_base_url"],
+        format!("{base}svea/sandbox/assets/")
+    );
+    assert_eq!(
+        body[1]["sandbox"]["assets_base_url"],
+        h.sq.svea_assets_base_url().as_str()
+    );
+    assert_eq!(
+        body[1]["live"]["assets_base_url"],
+        h.sq.svea_live_assets_base_url().as_str()
+    );
+    // The old path answers the same; no other host serves it.
+    let old: Value = h
+        .http
+        .get(format!("{base}deployments"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(old, body);
+    for other in [h.sandbox("deployments"), h.svea("deployments")] {
+        let resp = h.http.get(&other).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{other}");
+    }
+}
+
+#[tokio::test]
+async fn the_deployments_outage_switch_fails_only_deployments_until_it_ends() {
+    let h = harness().await;
+    h.sq.set_deployments_outage(true);
+    for url in [
+        h.sq.deployments_url().to_string(),
+        format!("{}deployments", h.sq.base_url()),
+    ] {
+        let resp = h.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR, "{url}");
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+    }
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::GET,
+            &h.svea("merchants/credentials"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK, "the API still works");
+    h.sq.set_deployments_outage(false);
+    let resp = h.http.get(h.sq.deployments_url()).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_svea_account_validates_on_sveas_hosts_only_and_a_sequra_account_on_sequras_only() {
+    let h = harness().await;
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::GET,
+            &h.svea("merchants/credentials"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    let refs: Vec<(&str, &str, &str)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["ref"].as_str().unwrap(),
+                m["country"].as_str().unwrap(),
+                m["realm"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            (DEMO_SVEA_MERCHANT_IT, "IT", "svea"),
+            (DEMO_SVEA_MERCHANT_PT, "PT", "svea")
+        ]
+    );
+    assert_eq!(body[0]["currency"], "EUR");
+    assert_eq!(
+        body[0]["assets_key"],
+        h.sq.assets_key(DEMO_SVEA_MERCHANT_IT).unwrap()
+    );
+
+    // Every merchant seQura's host answers is seQura's.
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::GET,
+            &h.sandbox("merchants/credentials"),
+            None,
+            None,
+        )
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    for m in body.as_array().unwrap() {
+        assert_eq!(m["realm"], "sequra", "{m}");
+    }
+
+    let live_svea = (LIVE_SVEA_USERNAME, LIVE_PASSWORD);
+    let resp = h
+        .call_as(
+            live_svea,
+            Method::GET,
+            &format!("{}merchants/credentials", h.sq.svea_live_url()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body[0]["ref"], LIVE_SVEA_MERCHANT);
+    assert_eq!(body[0]["realm"], "svea");
+
+    // Credentials of one host are refused on every other one.
+    let cases = [
+        (SVEA, h.sandbox("merchants/credentials")),
+        (SVEA, h.live("merchants/credentials")),
+        (
+            SVEA,
+            format!("{}merchants/credentials", h.sq.svea_live_url()),
+        ),
+        (SEQURA, h.svea("merchants/credentials")),
+        (
+            (LIVE_USERNAME, LIVE_PASSWORD),
+            format!("{}merchants/credentials", h.sq.svea_live_url()),
+        ),
+        (live_svea, h.live("merchants/credentials")),
+        (live_svea, h.svea("merchants/credentials")),
+        (
+            (DEMO_SVEA_USERNAME, "wrong"),
+            h.svea("merchants/credentials"),
+        ),
+    ];
+    for (creds, url) in cases {
+        let resp = h.call_as(creds, Method::GET, &url, None, None).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::UNAUTHORIZED,
+            "{creds:?} on {url}"
+        );
+        assert_eq!(resp.text().await.unwrap(), "HTTP Basic: Access denied.");
+    }
+}
+
+#[tokio::test]
+async fn merchant_refs_of_one_deployment_are_bad_merchant_ids_on_the_other() {
+    let h = harness().await;
+    // The same credentials on both deployments (as seQura's dummy account): each host
+    // knows only its own merchant refs.
+    h.sq.add_account_on(
+        "svea",
+        AccountSpec {
+            environment: "sandbox".into(),
+            username: DEMO_USERNAME.into(),
+            password: DEMO_PASSWORD.into(),
+            merchants: vec![MerchantSpec::new("dummy_svea_fr", "FR")],
+        },
+    );
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::GET,
+            &h.svea("merchants/credentials"),
+            None,
+            None,
+        )
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!([body[0].clone()]));
+    assert_eq!(body[0]["ref"], "dummy_svea_fr");
+    assert_eq!(body[0]["realm"], "svea");
+
+    let methods = |m: &str| format!("merchants/{m}/payment_methods");
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::GET,
+            &h.svea(&methods(DEMO_MERCHANT_ES)),
+            Some(DEMO_MERCHANT_ES),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        errors(resp).await,
+        ["Bad merchant id 'dummy_automated_tests' for sequra-demo"]
+    );
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::GET,
+            &h.svea(&methods(DEMO_SVEA_MERCHANT_IT)),
+            Some(DEMO_MERCHANT_ES),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        errors(resp).await,
+        ["Bad merchant id 'dummy_automated_tests' for svea-demo"]
+    );
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::GET,
+            &h.sandbox(&methods("dummy_svea_fr")),
+            Some("dummy_svea_fr"),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        errors(resp).await,
+        ["Bad merchant id 'dummy_svea_fr' for sequra-demo"]
+    );
+    // A solicitation for the other deployment's merchant changes nothing.
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::POST,
+            &h.sandbox("orders"),
+            Some(DEMO_SVEA_MERCHANT_IT),
+            Some(&json!({"order": order(DEMO_SVEA_MERCHANT_IT, &h.shop)})),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(h.sq.orders().is_empty());
+
+    // On its own host, each merchant has its catalogue.
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::GET,
+            &h.svea(&methods(DEMO_SVEA_MERCHANT_PT)),
+            Some(DEMO_SVEA_MERCHANT_PT),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(products(&body), ["pp3"]);
+}
+
+#[tokio::test]
+async fn an_svea_order_is_paid_confirmed_and_updated_on_sveas_host_and_unknown_on_sequras() {
+    let h = harness().await;
+    let m = DEMO_SVEA_MERCHANT_IT;
+    let solicited = order(m, &h.shop);
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::POST,
+            &h.svea("orders"),
+            Some(m),
+            Some(&json!({"order": solicited})),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "{:?}",
+        resp.text().await
+    );
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let uuid = location.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(location, h.svea(&format!("orders/{uuid}")));
+    let rec = h.sq.order(&uuid).unwrap();
+    assert_eq!(
+        (
+            rec.deployment.as_str(),
+            rec.environment.as_str(),
+            rec.username.as_str()
+        ),
+        ("svea", "sandbox", DEMO_SVEA_USERNAME)
+    );
+    assert_eq!(h.sq.orders().len(), 1);
+
+    // The form and the methods, on SVEA's host only.
+    let form = h
+        .call_as(
+            SVEA,
+            Method::GET,
+            &h.svea(&format!("orders/{uuid}/form_v2?product=pp3")),
+            Some(m),
+            None,
+        )
+        .await;
+    assert_eq!(form.status(), StatusCode::OK);
+    let html = form.text().await.unwrap();
+    assert!(html.contains("data-deployment=\"svea\""), "{html}");
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::GET,
+            &h.svea(&format!("orders/{uuid}/payment_methods")),
+            Some(m),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::GET,
+            &h.sandbox(&format!("orders/{uuid}/form_v2")),
+            Some(DEMO_MERCHANT_ES),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::GET,
+            &h.sandbox(&format!("orders/{uuid}/payment_methods")),
+            Some(DEMO_MERCHANT_ES),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        errors(resp).await,
+        [format!("Bad order id '{uuid}' for sequra-demo")]
+    );
+
+    // The shopper pays; the IPN goes to the order's notify_url.
+    let outcome =
+        h.sq.complete_form(&uuid, "pp3", None, ShopperProfile::Approve)
+            .await
+            .unwrap();
+    assert_eq!(
+        outcome.deliveries,
+        [("ipn".to_owned(), "approved".to_owned(), 200)]
+    );
+    let calls = h.shop.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].path.as_str(), calls[0].query.as_str()),
+        ("/ipn", "order=123&store_id=1")
+    );
+    assert_eq!(calls[0].field("order_ref"), Some(uuid.as_str()));
+    assert_eq!(calls[0].field("product_code"), Some("pp3"));
+
+    // Confirmed on SVEA's host; seQura's does not know the order.
+    let confirm = json!({"order": confirmation(&h.sq, &uuid, "confirmed", Some("IT-100"))});
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::PUT,
+            &h.sandbox(&format!("orders/{uuid}")),
+            Some(DEMO_MERCHANT_ES),
+            Some(&confirm),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        errors(resp).await,
+        [format!("Bad order id '{uuid}' for sequra-demo")]
+    );
+    assert_eq!(h.sq.order(&uuid).unwrap().state, "solicited");
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::PUT,
+            &h.svea(&format!("orders/{uuid}")),
+            Some(m),
+            Some(&confirm),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK, "{:?}", resp.text().await);
+    assert_eq!(h.sq.order(&uuid).unwrap().state, "confirmed");
+
+    // Updated (shipped) on SVEA's host; seQura's Order Update API does not find it.
+    let body = update(m, "IT-100", cart(shipped_items(), 7302), cart(json!([]), 0));
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::PUT,
+            &h.sandbox(&format!("merchants/{DEMO_MERCHANT_ES}/orders/IT-100")),
+            Some(DEMO_MERCHANT_ES),
+            Some(&update(
+                DEMO_MERCHANT_ES,
+                "IT-100",
+                cart(shipped_items(), 7302),
+                cart(json!([]), 0),
+            )),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = h
+        .call_as(
+            SEQURA,
+            Method::PUT,
+            &h.sandbox(&format!("merchants/{m}/orders/IT-100")),
+            Some(m),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(h.sq.order(&uuid).unwrap().updates.is_empty());
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::PUT,
+            &h.svea(&format!("merchants/{m}/orders/IT-100")),
+            Some(m),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let rec = h.sq.order(&uuid).unwrap();
+    assert_eq!(rec.updates.len(), 1);
+    assert_eq!(rec.puts, ["confirmed", "update"]);
+
+    // Its delivery report and store integration are SVEA's.
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::POST,
+            &h.svea("orders/delivery_reports"),
+            Some(m),
+            Some(&report(m, 7302)),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(h.sq.delivery_reports_on("svea").len(), 1);
+    assert!(h.sq.delivery_reports_on("sequra").is_empty());
+    let hook = "https://app.example/sequra/config?storeId=1&signature=ab";
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::POST,
+            &h.svea("store_integrations"),
+            Some(""),
+            Some(&json!({"store_integration": {"webhook_url": hook, "capabilities": ["general"]}})),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        resp.headers()["location"].to_str().unwrap(),
+        h.svea("store_integrations/1")
+    );
+    let integrations = h.sq.store_integrations();
+    assert_eq!(
+        (
+            integrations[0].deployment.as_str(),
+            integrations[0].environment.as_str()
+        ),
+        ("svea", "sandbox")
+    );
+}
+
+#[tokio::test]
+async fn the_widget_script_and_the_back_office_are_per_deployment() {
+    let h = harness().await;
+    let script = |assets: Url| {
+        let http = h.http.clone();
+        async move {
+            let resp = http
+                .get(assets.join("sequra-checkout.min.js").unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.text().await.unwrap()
+        }
+    };
+    let svea = script(h.sq.svea_assets_base_url()).await;
+    assert!(svea.contains(DEMO_SVEA_MERCHANT_IT) && svea.contains(DEMO_SVEA_MERCHANT_PT));
+    assert!(svea.contains(&h.sq.assets_key(DEMO_SVEA_MERCHANT_IT).unwrap()));
+    assert!(!svea.contains(DEMO_MERCHANT_ES) && !svea.contains(LIVE_SVEA_MERCHANT));
+    let sequra = script(h.sq.assets_base_url()).await;
+    assert!(sequra.contains(DEMO_MERCHANT_ES) && !sequra.contains(DEMO_SVEA_MERCHANT_IT));
+    let svea_live = script(h.sq.svea_live_assets_base_url()).await;
+    assert!(svea_live.contains(LIVE_SVEA_MERCHANT) && !svea_live.contains(DEMO_SVEA_MERCHANT_IT));
+    assert_eq!(h.sq.asset_requests(), 3);
+
+    assert_eq!(
+        h.sq.portal_url_of("sequra", "sandbox"),
+        h.sq.portal_url("sandbox")
+    );
+    assert_eq!(
+        h.sq.portal_url_of("svea", "live"),
+        format!("{}svea/live/portal", h.sq.base_url())
+    );
+    let m = DEMO_SVEA_MERCHANT_PT;
+    let resp = h
+        .call_as(
+            SVEA,
+            Method::POST,
+            &h.svea("orders"),
+            Some(m),
+            Some(&json!({"order": order(m, &h.shop)})),
+        )
+        .await;
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let svea_uuid = location.rsplit('/').next().unwrap().to_owned();
+    let sequra_uuid = h.solicit(&order(DEMO_MERCHANT_ES, &h.shop)).await;
+    let page = |portal: String, uuid: &str| {
+        let (http, url) = (h.http.clone(), format!("{portal}/orders/{uuid}"));
+        async move {
+            let resp = http.get(&url).send().await.unwrap();
+            (resp.status(), resp.text().await.unwrap())
+        }
+    };
+    let (status, html) = page(h.sq.portal_url_of("svea", "sandbox"), &svea_uuid).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&svea_uuid) && html.contains(m) && html.contains("data-deployment=\"svea\""),
+        "{html}"
+    );
+    let (status, html) = page(h.sq.portal_url("sandbox"), &sequra_uuid).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-deployment=\"sequra\""), "{html}");
+    for (portal, uuid) in [
+        (h.sq.portal_url("sandbox"), &svea_uuid),
+        (h.sq.portal_url_of("svea", "sandbox"), &sequra_uuid),
+        (h.sq.portal_url_of("svea", "live"), &svea_uuid),
+    ] {
+        let (status, _) = page(portal.clone(), uuid).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{portal} {uuid}");
+    }
 }

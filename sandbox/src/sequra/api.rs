@@ -1,5 +1,5 @@
-//! The merchant API under `{base}/{sandbox|live}/`: HTTP Basic per environment, the
-//! `Sequra-Merchant-Id` check, credentials, payment methods, orders (solicitation,
+//! The merchant API of each host, `{base}/{sandbox|live}/` (seQura) and
+//! `{base}/svea/{sandbox|live}/` (SVEA): HTTP Basic per host, the `Sequra-Merchant-Id` check, credentials, payment methods, orders (solicitation,
 //! confirmation, Order Update API), delivery reports and store integrations.
 
 use base64::Engine;
@@ -7,27 +7,40 @@ use serde_json::{Map, Value, json};
 use warp::http::Method;
 
 use super::respond::{self, Resp};
-use super::state::{Env, Order, OrderState, State, StoreIntegration, credentials_json};
+use super::state::{
+    Deployment, Env, Host, Order, OrderState, State, StoreIntegration, credentials_json,
+};
 use super::validate::{self, CartUse, Problems, Stage, ref_text};
 use super::{AccountSpec, Incoming, Shared, form, methods};
 
 /// How an Order Update shows in an order's list of `PUT`s.
 const UPDATE_PUT: &str = "update";
 
-/// `GET {base}/deployments` (spec §1.1), every deployment pointing at this stand-in.
+/// `GET deployments` (spec §1.1) on seQura's live host (and `{base}/deployments`), no
+/// authentication: both deployments with this stand-in's hosts, trailing slashes included.
 pub(crate) fn deployments(shared: &Shared) -> Resp {
-    let env = |e: Env| {
-        let api = shared.env_url(e);
-        let assets = api.join("assets/").unwrap_or_else(|_| api.clone());
-        json!({"api_base_url": api.as_str(), "assets_base_url": assets.as_str()})
-    };
-    respond::json(
-        200,
-        &json!([
-            {"id": "sequra", "name": "seQura", "live": env(Env::Live), "sandbox": env(Env::Sandbox)},
-            {"id": "svea", "name": "SVEA", "live": env(Env::Live), "sandbox": env(Env::Sandbox)},
-        ]),
-    )
+    if shared.lock().deployments_outage {
+        return respond::text(500, "Internal Server Error");
+    }
+    let list: Vec<Value> = Deployment::ALL
+        .into_iter()
+        .map(|deployment| {
+            let urls = |env: Env| {
+                let host = Host { deployment, env };
+                json!({
+                    "api_base_url": shared.host_url(host).as_str(),
+                    "assets_base_url": shared.assets_url(host).as_str(),
+                })
+            };
+            json!({
+                "id": deployment.as_str(),
+                "name": deployment.name(),
+                "live": urls(Env::Live),
+                "sandbox": urls(Env::Sandbox),
+            })
+        })
+        .collect();
+    respond::json(200, &Value::Array(list))
 }
 
 enum Route<'a> {
@@ -60,8 +73,8 @@ fn route<'a>(method: &Method, rest: &[&'a str]) -> Option<Route<'a>> {
     })
 }
 
-/// The account of the request's Basic credentials in this environment.
-fn authenticate(st: &State, env: Env, req: &Incoming) -> Option<AccountSpec> {
+/// The account of the request's Basic credentials on this host.
+fn authenticate(st: &State, host: Host, req: &Incoming) -> Option<AccountSpec> {
     let header = req.header("authorization")?;
     let (scheme, encoded) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -72,14 +85,14 @@ fn authenticate(st: &State, env: Env, req: &Incoming) -> Option<AccountSpec> {
         .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, pass) = decoded.split_once(':')?;
-    st.account(env, user)
+    st.account(host, user)
         .filter(|a| a.password == pass)
         .cloned()
 }
 
-/// The caller: account and environment.
+/// The caller: account and host.
 struct Caller {
-    env: Env,
+    host: Host,
     account: AccountSpec,
 }
 
@@ -115,7 +128,7 @@ impl Caller {
 
     /// Whether the order is this caller's and was solicited for `merchant`.
     fn sees(&self, order: &Order, merchant: &str) -> bool {
-        order.env == self.env
+        order.host == self.host
             && order.username == self.account.username
             && order.merchant_ref == merchant
     }
@@ -140,16 +153,16 @@ fn wrapped(req: &Incoming, wrapper: &str) -> Result<Map<String, Value>, Refusal>
     }
 }
 
-/// Everything under `{base}/{env}/`.
-pub(crate) fn handle(shared: &Shared, req: &Incoming, env: Env, rest: &[&str]) -> Resp {
+/// Everything under a host's API base.
+pub(crate) fn handle(shared: &Shared, req: &Incoming, host: Host, rest: &[&str]) -> Resp {
     let Some(route) = route(&req.method, rest) else {
         return respond::not_found_html();
     };
     let mut st = shared.lock();
-    let Some(account) = authenticate(&st, env, req) else {
+    let Some(account) = authenticate(&st, host, req) else {
         return respond::unauthorized();
     };
-    let caller = Caller { env, account };
+    let caller = Caller { host, account };
     let result =
         match route {
             Route::Credentials(m) => credentials(&caller, req, m),
@@ -249,7 +262,7 @@ fn order_methods(st: &State, caller: &Caller, req: &Incoming, uuid: &str) -> Han
         .filter(|o| caller.sees(o, &m))
         .ok_or_else(|| Refusal::bad_order(uuid, caller.username()))?;
     let categories = st
-        .merchant(caller.env, caller.username(), &order.merchant_ref)
+        .merchant(caller.host, caller.username(), &order.merchant_ref)
         .map(|s| s.methods.clone())
         .unwrap_or_default();
     let view = methods::for_order(&categories, order.amount, crate::clock::now());
@@ -285,7 +298,7 @@ fn create_order(shared: &Shared, st: &mut State, caller: &Caller, req: &Incoming
     let uuid = uuid::Uuid::new_v4().to_string();
     st.orders.push(Order {
         uuid: uuid.clone(),
-        env: caller.env,
+        host: caller.host,
         username: caller.username().to_owned(),
         merchant_ref: header,
         state: OrderState::Solicited,
@@ -304,7 +317,7 @@ fn create_order(shared: &Shared, st: &mut State, caller: &Caller, req: &Incoming
         notifications: Vec::new(),
     });
     let location = shared
-        .env_url(caller.env)
+        .host_url(caller.host)
         .join(&format!("orders/{uuid}"))
         .map(|u| u.to_string())
         .unwrap_or_default();
@@ -312,10 +325,10 @@ fn create_order(shared: &Shared, st: &mut State, caller: &Caller, req: &Incoming
 }
 
 /// Whether another confirmed order of the merchant already carries `order_ref_1`.
-fn ref_taken(st: &State, env: Env, merchant: &str, order_ref_1: &str, uuid: &str) -> bool {
+fn ref_taken(st: &State, host: Host, merchant: &str, order_ref_1: &str, uuid: &str) -> bool {
     st.orders.iter().any(|o| {
         o.uuid != uuid
-            && o.env == env
+            && o.host == host
             && o.merchant_ref == merchant
             && o.state == OrderState::Confirmed
             && o.order_ref_1.as_deref() == Some(order_ref_1)
@@ -392,14 +405,14 @@ fn confirm_order(st: &mut State, caller: &Caller, req: &Incoming, uuid: &str) ->
                 known_ref.unwrap_or_default()
             ));
         }
-        if ref_taken(st, caller.env, &m, r1, uuid) {
+        if ref_taken(st, caller.host, &m, r1, uuid) {
             return conflict(format!(
                 "Invalid data: order_ref_1 '{r1}' is already used by another confirmed order of merchant {m}"
             ));
         }
     } else if target == OrderState::Confirmed
         && let Some(r1) = &known_ref
-        && ref_taken(st, caller.env, &m, r1, uuid)
+        && ref_taken(st, caller.host, &m, r1, uuid)
     {
         return conflict(format!(
             "Invalid data: order_ref_1 '{r1}' is already used by another confirmed order of merchant {m}"
@@ -439,7 +452,7 @@ fn update_order(
         return Err(Refusal::no_access());
     }
     let mine = |o: &&Order| {
-        o.env == caller.env
+        o.host == caller.host
             && o.username == caller.username()
             && o.order_ref_1.as_deref() == Some(order_ref_1)
     };
@@ -589,7 +602,8 @@ fn delivery_report(st: &mut State, caller: &Caller, req: &Incoming) -> Handled {
     if !p.is_empty() {
         return Err(Refusal::many(409, p.0));
     }
-    st.delivery_reports.push(Value::Object(report));
+    st.delivery_reports
+        .push((caller.host.deployment, Value::Object(report)));
     Ok(respond::no_content())
 }
 
@@ -622,13 +636,14 @@ fn create_integration(shared: &Shared, st: &mut State, caller: &Caller, req: &In
     let id = st.integrations.iter().map(|i| i.id).max().unwrap_or(0) + 1;
     st.integrations.push(StoreIntegration {
         id,
-        environment: caller.env.as_str().to_owned(),
+        deployment: caller.host.deployment.as_str().to_owned(),
+        environment: caller.host.env.as_str().to_owned(),
         username: caller.username().to_owned(),
         body: Value::Object(body),
         deleted: false,
     });
     let location = shared
-        .env_url(caller.env)
+        .host_url(caller.host)
         .join(&format!("store_integrations/{id}"))
         .map(|u| u.to_string())
         .unwrap_or_default();
@@ -645,7 +660,8 @@ fn delete_integration(
 ) -> Handled {
     caller.optional_merchant_header(req)?;
     for i in st.integrations.iter_mut() {
-        if i.environment == caller.env.as_str()
+        if i.deployment == caller.host.deployment.as_str()
+            && i.environment == caller.host.env.as_str()
             && i.username == caller.username()
             && i.body.get("webhook_url").and_then(Value::as_str) == Some(webhook_url)
         {

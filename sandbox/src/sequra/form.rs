@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::methods::{self, Offer, Unavailable};
 use super::notify::{CompleteError, FollowUp};
 use super::respond::{self, Resp, esc, euros, js_str};
-use super::state::{Order, OrderState, State};
+use super::state::{Deployment, Order, OrderState, State};
 use super::{Incoming, Shared, ShopperProfile};
 
 const FORM_STYLE: &str = ".sq-standin{font-family:system-ui,sans-serif;color:#1d1d3b;\
@@ -57,7 +57,7 @@ pub(crate) fn render(shared: &Shared, st: &State, order: &Order, req: &Incoming)
     let campaign = req.query_param("campaign").filter(|c| !c.is_empty());
     let id = format!("sq-identification-{product}");
     let categories = st
-        .merchant(order.env, &order.username, &order.merchant_ref)
+        .merchant(order.host, &order.username, &order.merchant_ref)
         .map(|m| m.methods.clone())
         .unwrap_or_default();
     let now = crate::clock::now();
@@ -109,7 +109,11 @@ pub(crate) fn render(shared: &Shared, st: &State, order: &Order, req: &Incoming)
             ),
         );
     }
-    let env = order.env.as_str();
+    // The host's label: SVEA's form is seQura's, served from SVEA's host.
+    let env = match order.host.deployment {
+        Deployment::Sequra => order.host.env.as_str().to_owned(),
+        Deployment::Svea => format!("SVEA {}", order.host.env.as_str()),
+    };
     let chooser = if product == "tbs" {
         let mut radios = String::new();
         for (i, o) in choices.iter().enumerate() {
@@ -162,7 +166,7 @@ pub(crate) fn render(shared: &Shared, st: &State, order: &Order, req: &Incoming)
     let control = shared.control_url(&order.uuid);
     let body = format!(
         "<div id=\"{id}\" class=\"sq-identification-iframe sq-standin\" data-order-ref=\"{uuid}\" \
-         data-product=\"{product}\" data-campaign=\"{campaign}\"><style>{FORM_STYLE}</style>\
+         data-deployment=\"{deployment}\" data-product=\"{product}\" data-campaign=\"{campaign}\"><style>{FORM_STYLE}</style>\
          <form method=\"post\" action=\"{action}\">\
          <h2>seQura <small>(stand-in · {env})</small></h2>{chooser}\
          <p>Importe: <strong>{amount}</strong></p>\
@@ -184,7 +188,8 @@ pub(crate) fn render(shared: &Shared, st: &State, order: &Order, req: &Incoming)
         product = esc(&product),
         campaign = esc(&campaign_value),
         action = esc(control.as_str()),
-        env = esc(env),
+        env = esc(&env),
+        deployment = order.host.deployment.as_str(),
         amount = esc(&euros(order.amount)),
         id_js = js_str(&id),
     );
@@ -335,9 +340,10 @@ pub(crate) fn index(shared: &Shared) -> Resp {
             .map(|n| format!("{} {} → {}", n.kind, n.state, n.status))
             .unwrap_or_default();
         rows.push_str(&format!(
-            "<tr><td>{env}</td><td>{merchant}</td><td><code>{uuid}</code></td><td>{r1}</td>\
+            "<tr><td>{deployment}</td><td>{env}</td><td>{merchant}</td><td><code>{uuid}</code></td><td>{r1}</td>\
              <td>{amount}</td><td>{product}</td><td>{state}</td><td>{last}</td></tr>",
-            env = o.env.as_str(),
+            deployment = o.host.deployment.name(),
+            env = o.host.env.as_str(),
             merchant = esc(&o.merchant_ref),
             uuid = esc(&o.uuid),
             r1 = esc(o.order_ref_1.as_deref().unwrap_or("—")),
@@ -351,7 +357,7 @@ pub(crate) fn index(shared: &Shared) -> Resp {
         "<p>No orders yet.</p>".to_owned()
     } else {
         format!(
-            "<table><thead><tr><th>Env</th><th>Merchant</th><th>Order</th><th>order_ref_1</th>\
+            "<table><thead><tr><th>Deployment</th><th>Env</th><th>Merchant</th><th>Order</th><th>order_ref_1</th>\
              <th>Amount</th><th>Product</th><th>State</th><th>Last notification</th></tr>\
              </thead><tbody>{rows}</tbody></table>"
         )

@@ -1,7 +1,10 @@
 //! Stateful seQura stand-in for tests and `sequra-bc demo`: the merchant API of both
-//! environments on one loopback server (`{base}/sandbox/…`, `{base}/live/…`), the
-//! unauthenticated `GET {base}/deployments`, the identification form, and the callbacks
-//! seQura makes to the shop (IPN, events webhook) when a shopper completes the form.
+//! deployments (spec §1.1), each in both environments, on one loopback server — seQura's at
+//! `{base}/sandbox/…` and `{base}/live/…`, SVEA's at `{base}/svea/sandbox/…` and
+//! `{base}/svea/live/…` — each host with its own accounts, merchant refs, orders, widget
+//! script and back office; the unauthenticated `GET deployments` on seQura's live host
+//! (`{base}/live/deployments`, also `{base}/deployments`); the identification form; and the
+//! callbacks seQura makes to the shop (IPN, events webhook) when a shopper completes the form.
 //!
 //! It enforces the contract in `spec/sequra-api.md` (§14 is the summary): whatever seQura
 //! would refuse, it refuses with seQura's status and body. Choices where the contract is
@@ -36,7 +39,7 @@ use warp::http::Method;
 
 use super::common::{self, Refusal, ServerGuard};
 use respond::Resp;
-use state::{Env, State};
+use state::{Deployment, Env, Host, State};
 
 pub(crate) use super::common::Incoming;
 pub use super::common::RecordedRequest;
@@ -56,6 +59,13 @@ pub const DEMO2_USERNAME: &str = "sequra-demo-2";
 /// The preloaded live account: merchant `demo_live_es` (ES).
 pub const LIVE_USERNAME: &str = "sequra-live-demo";
 pub const LIVE_PASSWORD: &str = "live-demo-password";
+/// The preloaded SVEA sandbox account (password [`DEMO_PASSWORD`]), on SVEA's sandbox host
+/// only ([`SequraStandIn::svea_sandbox_url`]): merchants [`DEMO_SVEA_MERCHANT_IT`] and
+/// [`DEMO_SVEA_MERCHANT_PT`].
+pub const DEMO_SVEA_USERNAME: &str = "svea-demo";
+/// The preloaded SVEA live account (password [`LIVE_PASSWORD`]), on SVEA's live host only:
+/// merchant [`LIVE_SVEA_MERCHANT`] (IT).
+pub const LIVE_SVEA_USERNAME: &str = "svea-live-demo";
 
 /// Merchant refs of the preloaded accounts.
 pub const DEMO_MERCHANT_ES: &str = "dummy_automated_tests";
@@ -66,6 +76,10 @@ pub const SERVICES_MERCHANT: &str = "dummy_services_automated_tests";
 /// The second demo store's merchant ref ([`DEMO2_USERNAME`]).
 pub const DEMO2_MERCHANT_ES: &str = "dummy_automated_tests_2";
 pub const LIVE_MERCHANT: &str = "demo_live_es";
+/// Merchant refs of the SVEA accounts.
+pub const DEMO_SVEA_MERCHANT_IT: &str = "svea_automated_tests_it";
+pub const DEMO_SVEA_MERCHANT_PT: &str = "svea_automated_tests_pt";
+pub const LIVE_SVEA_MERCHANT: &str = "svea_demo_live_it";
 
 /// One merchant ref of an account (one per country).
 #[derive(Clone, Debug)]
@@ -77,14 +91,16 @@ pub struct MerchantSpec {
     pub currency: String,
     /// E.g. `services`, `allow_first_instalment_delay`, `with_registration` (spec §2.1).
     pub contract_options: Vec<String>,
-    /// `sequra` or `svea`.
+    /// `sequra` or `svea`: set to its account's deployment when the account is added
+    /// (the credentials' `realm` is the deployment that answers them).
     pub realm: String,
     /// Payment-method categories in the §5 shape (`GET merchants/{ref}/payment_methods`).
     pub methods: Vec<Value>,
 }
 
 impl MerchantSpec {
-    /// A merchant with EUR, no contract options, realm `sequra` and
+    /// A merchant with EUR, no contract options, realm `sequra` (until added to an SVEA
+    /// account) and
     /// [`SequraStandIn::default_methods`] of its country.
     pub fn new(merchant_ref: &str, country: &str) -> Self {
         MerchantSpec {
@@ -98,7 +114,8 @@ impl MerchantSpec {
     }
 }
 
-/// A seQura account: HTTP Basic credentials of one environment owning merchant refs.
+/// A seQura account: HTTP Basic credentials of one environment of one deployment (see
+/// [`SequraStandIn::add_account_on`]) owning merchant refs.
 #[derive(Clone)]
 pub struct AccountSpec {
     /// `sandbox` or `live`.
@@ -137,6 +154,8 @@ pub struct Notification {
 #[derive(Clone, Debug)]
 pub struct OrderRecord {
     pub uuid: String,
+    /// `sequra` or `svea`: the deployment whose host it was solicited on.
+    pub deployment: String,
     /// `sandbox` or `live`.
     pub environment: String,
     /// The account that solicited it.
@@ -244,11 +263,21 @@ pub struct IpnOutcome {
 pub(crate) type Shared = common::Shared<State>;
 
 impl Shared {
-    /// `{base}/{env}/`.
-    fn env_url(&self, env: Env) -> Url {
+    /// A host's API base: `{base}/{env}/` (seQura), `{base}/svea/{env}/` (SVEA).
+    fn host_url(&self, host: Host) -> Url {
         self.base_url
-            .join(&format!("{}/", env.as_str()))
+            .join(&format!(
+                "{}{}/",
+                host.deployment.prefix(),
+                host.env.as_str()
+            ))
             .unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    /// A host's `assets_base_url`: `{api base}assets/`.
+    fn assets_url(&self, host: Host) -> Url {
+        let api = self.host_url(host);
+        api.join("assets/").unwrap_or(api)
     }
 
     /// `{base}/_control/orders/{uuid}/complete`, where the form posts.
@@ -268,30 +297,28 @@ pub struct SequraStandIn {
     guard: Arc<ServerGuard>,
 }
 
-fn preloaded_accounts() -> Vec<AccountSpec> {
-    let svea = |merchant_ref: &str, country: &str| MerchantSpec {
-        realm: "svea".to_owned(),
-        ..MerchantSpec::new(merchant_ref, country)
-    };
+/// The preloaded accounts and the deployment of each.
+fn preloaded_accounts() -> Vec<(&'static str, AccountSpec)> {
+    let sequra = |spec| ("sequra", spec);
     vec![
-        AccountSpec {
+        sequra(AccountSpec {
             environment: "sandbox".to_owned(),
             username: DEMO_USERNAME.to_owned(),
             password: DEMO_PASSWORD.to_owned(),
             merchants: vec![
                 MerchantSpec::new(DEMO_MERCHANT_ES, "ES"),
-                svea(DEMO_MERCHANT_FR, "FR"),
-                svea(DEMO_MERCHANT_IT, "IT"),
-                svea(DEMO_MERCHANT_PT, "PT"),
+                MerchantSpec::new(DEMO_MERCHANT_FR, "FR"),
+                MerchantSpec::new(DEMO_MERCHANT_IT, "IT"),
+                MerchantSpec::new(DEMO_MERCHANT_PT, "PT"),
             ],
-        },
-        AccountSpec {
+        }),
+        sequra(AccountSpec {
             environment: "sandbox".to_owned(),
             username: DEMO2_USERNAME.to_owned(),
             password: DEMO_PASSWORD.to_owned(),
             merchants: vec![MerchantSpec::new(DEMO2_MERCHANT_ES, "ES")],
-        },
-        AccountSpec {
+        }),
+        sequra(AccountSpec {
             environment: "sandbox".to_owned(),
             username: SERVICES_USERNAME.to_owned(),
             password: DEMO_PASSWORD.to_owned(),
@@ -306,19 +333,40 @@ fn preloaded_accounts() -> Vec<AccountSpec> {
                 .to_vec(),
                 ..MerchantSpec::new(SERVICES_MERCHANT, "ES")
             }],
-        },
-        AccountSpec {
+        }),
+        sequra(AccountSpec {
             environment: "live".to_owned(),
             username: LIVE_USERNAME.to_owned(),
             password: LIVE_PASSWORD.to_owned(),
             merchants: vec![MerchantSpec::new(LIVE_MERCHANT, "ES")],
-        },
+        }),
+        (
+            "svea",
+            AccountSpec {
+                environment: "sandbox".to_owned(),
+                username: DEMO_SVEA_USERNAME.to_owned(),
+                password: DEMO_PASSWORD.to_owned(),
+                merchants: vec![
+                    MerchantSpec::new(DEMO_SVEA_MERCHANT_IT, "IT"),
+                    MerchantSpec::new(DEMO_SVEA_MERCHANT_PT, "PT"),
+                ],
+            },
+        ),
+        (
+            "svea",
+            AccountSpec {
+                environment: "live".to_owned(),
+                username: LIVE_SVEA_USERNAME.to_owned(),
+                password: LIVE_PASSWORD.to_owned(),
+                merchants: vec![MerchantSpec::new(LIVE_SVEA_MERCHANT, "IT")],
+            },
+        ),
     ]
 }
 
 impl SequraStandIn {
     /// Binds `listen` (port 0 picks a free port) and serves in a spawned task, preloaded with
-    /// the demo, services and live accounts.
+    /// the demo, services and live accounts of seQura and the demo and live accounts of SVEA.
     pub async fn start(listen: SocketAddr) -> anyhow::Result<Self> {
         let common::Bound {
             listener,
@@ -340,8 +388,8 @@ impl SequraStandIn {
         ));
         tracing::info!(%addr, "seQura stand-in listening");
         let standin = SequraStandIn { shared, guard };
-        for account in preloaded_accounts() {
-            standin.add_account(account);
+        for (deployment, account) in preloaded_accounts() {
+            standin.add_account_on(deployment, account);
         }
         Ok(standin)
     }
@@ -351,19 +399,65 @@ impl SequraStandIn {
         self.guard.shutdown().await;
     }
 
-    /// `http://127.0.0.1:PORT/`: `/deployments`, both environments and the control routes.
+    /// `http://127.0.0.1:PORT/`: `/deployments`, both deployments' hosts and the control
+    /// routes.
     pub fn base_url(&self) -> Url {
         self.shared.base_url.clone()
     }
 
-    /// `{base}/sandbox/`: the sandbox API base (`sandbox.sequrapi.com`).
+    /// `{base}/sandbox/`: seQura's sandbox API base (`sandbox.sequrapi.com`).
     pub fn sandbox_url(&self) -> Url {
-        self.shared.env_url(Env::Sandbox)
+        self.shared.host_url(host(Deployment::Sequra, Env::Sandbox))
     }
 
-    /// `{base}/live/`: the live API base (`live.sequrapi.com`).
+    /// `{base}/live/`: seQura's live API base (`live.sequrapi.com`).
     pub fn live_url(&self) -> Url {
-        self.shared.env_url(Env::Live)
+        self.shared.host_url(host(Deployment::Sequra, Env::Live))
+    }
+
+    /// `{base}/live/deployments`: `GET deployments` where seQura's library reads it, on
+    /// seQura's live API base, no authentication (spec §1.1). See
+    /// [`Self::set_deployments_outage`].
+    pub fn deployments_url(&self) -> Url {
+        let live = self.live_url();
+        live.join("deployments").unwrap_or(live)
+    }
+
+    /// `{base}/svea/sandbox/`: SVEA's sandbox API base (`next-sandbox.sequra.svea.com`).
+    pub fn svea_sandbox_url(&self) -> Url {
+        self.shared.host_url(host(Deployment::Svea, Env::Sandbox))
+    }
+
+    /// `{base}/svea/live/`: SVEA's live API base (`live.sequra.svea.com`).
+    pub fn svea_live_url(&self) -> Url {
+        self.shared.host_url(host(Deployment::Svea, Env::Live))
+    }
+
+    /// `{base}/svea/sandbox/assets/`: SVEA's sandbox `assets_base_url`.
+    pub fn svea_assets_base_url(&self) -> Url {
+        self.shared.assets_url(host(Deployment::Svea, Env::Sandbox))
+    }
+
+    /// `{base}/svea/live/assets/`: SVEA's live `assets_base_url`.
+    pub fn svea_live_assets_base_url(&self) -> Url {
+        self.shared.assets_url(host(Deployment::Svea, Env::Live))
+    }
+
+    /// The API base of `deployment` (`sequra` | `svea`) in `env` (`sandbox` | `live`), as
+    /// `GET deployments` lists it.
+    ///
+    /// # Panics
+    /// On any other deployment or environment.
+    pub fn api_url(&self, deployment: &str, env: &str) -> Url {
+        self.shared.host_url(parse_host(deployment, env))
+    }
+
+    /// The `assets_base_url` of `deployment` in `env`, as `GET deployments` lists it.
+    ///
+    /// # Panics
+    /// On any other deployment or environment.
+    pub fn assets_url_of(&self, deployment: &str, env: &str) -> Url {
+        self.shared.assets_url(parse_host(deployment, env))
     }
 
     /// `{base}/sandbox/assets/`: the sandbox `assets_base_url` (`sandbox.sequracdn.com/assets/`),
@@ -394,18 +488,18 @@ impl SequraStandIn {
     }
 
     fn env_assets(&self, env: Env) -> Url {
-        let api = self.shared.env_url(env);
-        api.join("assets/").unwrap_or(api)
+        self.shared.assets_url(host(Deployment::Sequra, env))
     }
 
-    /// How many times seQura's widget script (`…/assets/sequra-checkout.min.js`, either
-    /// environment) was requested, 304s included, since the start or the last
+    /// How many times seQura's widget script (`…/assets/sequra-checkout.min.js`, any
+    /// deployment or environment) was requested, 304s included, since the start or the last
     /// [`Self::clear_requests`]; a test that a page did not load it asserts 0.
     ///
     /// The script has the surface of seQura's: `Sequra.onLoad(cb)` (and the callbacks queued
     /// in `window.SequraOnLoad` before it loaded), `Sequra.refreshComponents()` and
     /// `Sequra.computeCreditAgreements({amount, product, campaign?})`. It works only when
-    /// `window.SequraConfiguration.merchant` is a merchant of that environment and `assetKey`
+    /// `window.SequraConfiguration.merchant` is a merchant of that host (deployment and
+    /// environment) and `assetKey`
     /// its credentials' `assets_key` (and `currency`, when given, its currency); otherwise
     /// it does nothing and sets `window.__sequraStandIn = "refused"` (`"ready"` when it works).
     ///
@@ -428,21 +522,31 @@ impl SequraStandIn {
         self.shared.lock().asset_requests
     }
 
-    /// Adds an account, or replaces the one with the same environment and username.
+    /// Adds an account to seQura's deployment, or replaces the one with the same
+    /// environment and username there; see [`Self::add_account_on`].
     ///
     /// # Panics
     /// If `environment` is neither `sandbox` nor `live`.
     pub fn add_account(&self, spec: AccountSpec) {
-        let env = Env::parse(&spec.environment).unwrap_or_else(|| {
-            panic!(
-                "add_account: environment must be \"sandbox\" or \"live\", not {:?}",
-                spec.environment
-            )
-        });
+        self.add_account_on("sequra", spec);
+    }
+
+    /// Adds an account to `deployment` (`sequra` | `svea`), or replaces the one with the same
+    /// environment and username there. It exists on that deployment's host of its
+    /// environment only; its merchants' `realm` becomes the deployment's id.
+    ///
+    /// # Panics
+    /// If `deployment` is neither `sequra` nor `svea`, or `environment` neither `sandbox`
+    /// nor `live`.
+    pub fn add_account_on(&self, deployment: &str, mut spec: AccountSpec) {
+        let host = parse_host(deployment, &spec.environment);
+        for m in &mut spec.merchants {
+            m.realm = host.deployment.as_str().to_owned();
+        }
         let mut st = self.shared.lock();
         st.accounts
-            .retain(|(e, a)| !(*e == env && a.username == spec.username));
-        st.accounts.push((env, spec));
+            .retain(|(h, a)| !(*h == host && a.username == spec.username));
+        st.accounts.push((host, spec));
     }
 
     /// Realistic payment-method categories of a country (§5 shape): ES has `fp1`, `i1`,
@@ -463,10 +567,16 @@ impl SequraStandIn {
         st.asset_requests = 0;
     }
 
-    /// While on, every API call (both environments and `/deployments`) answers 503 with a
-    /// text body. The control routes keep working.
+    /// While on, every API call (every host and `deployments`) answers 503 with a text
+    /// body. The control routes keep working.
     pub fn set_outage(&self, on: bool) {
         self.shared.lock().outage = on;
+    }
+
+    /// While on, `GET deployments` (both paths) answers 500 with a text body; every other
+    /// call works (the app must fall back to its built-in list).
+    pub fn set_deployments_outage(&self, on: bool) {
+        self.shared.lock().deployments_outage = on;
     }
 
     /// Refuses every Order Update API call for the shop order `order_ref_1` with 409 and
@@ -486,9 +596,26 @@ impl SequraStandIn {
             .retain(|(r, _)| r != order_ref_1);
     }
 
-    /// seQura's back office page of an order: `{base}/{env}/portal/orders/{uuid}`.
+    /// seQura's back office of `env`, `{base}/{env}/portal` (no trailing slash): an order's
+    /// page is `{portal}/orders/{uuid}`, for orders of seQura's host of `env` only.
     pub fn portal_url(&self, env: &str) -> String {
         format!("{}{env}/portal", self.base_url())
+    }
+
+    /// The back office of `deployment` (`sequra` | `svea`) in `env`:
+    /// `{base}/{env}/portal` (= [`Self::portal_url`]) or `{base}/svea/{env}/portal`. An
+    /// order's page is `{portal}/orders/{uuid}`, for orders of that host only.
+    ///
+    /// # Panics
+    /// On any other deployment or environment.
+    pub fn portal_url_of(&self, deployment: &str, env: &str) -> String {
+        let host = parse_host(deployment, env);
+        format!(
+            "{}{}{}/portal",
+            self.base_url(),
+            host.deployment.prefix(),
+            host.env.as_str()
+        )
     }
 
     /// Delay before answering every API call.
@@ -528,9 +655,20 @@ impl SequraStandIn {
         self.shared.lock().order(uuid).map(state::Order::record)
     }
 
-    /// The `delivery_report` objects accepted, in order.
+    /// The `delivery_report` objects accepted, in order (every deployment).
     pub fn delivery_reports(&self) -> Vec<Value> {
-        self.shared.lock().delivery_reports.clone()
+        let st = self.shared.lock();
+        st.delivery_reports.iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// The `delivery_report` objects `deployment` (`sequra` | `svea`) accepted, in order.
+    pub fn delivery_reports_on(&self, deployment: &str) -> Vec<Value> {
+        let st = self.shared.lock();
+        st.delivery_reports
+            .iter()
+            .filter(|(d, _)| d.as_str() == deployment)
+            .map(|(_, r)| r.clone())
+            .collect()
     }
 
     /// The store integrations registered (and whether they were deleted since).
@@ -573,6 +711,31 @@ impl SequraStandIn {
                 .map(|n| (n.kind, n.state, n.status))
                 .collect(),
         })
+    }
+}
+
+fn host(deployment: Deployment, env: Env) -> Host {
+    Host { deployment, env }
+}
+
+/// The host of a test's or the demo's strings; a typo there is a bug of the caller.
+fn parse_host(deployment: &str, env: &str) -> Host {
+    let Some(deployment) = Deployment::parse(deployment) else {
+        panic!("deployment must be \"sequra\" or \"svea\", not {deployment:?}");
+    };
+    let Some(env) = Env::parse(env) else {
+        panic!("environment must be \"sandbox\" or \"live\", not {env:?}");
+    };
+    host(deployment, env)
+}
+
+/// The host a request path names and the path under it: `["svea", env, rest @ ..]` is
+/// SVEA's, `[env, rest @ ..]` seQura's.
+fn split_host<'a, 'b>(segs: &'a [&'b str]) -> Option<(Host, &'a [&'b str])> {
+    match segs {
+        ["svea", env, rest @ ..] => Some((host(Deployment::Svea, Env::parse(env)?), rest)),
+        [env, rest @ ..] => Some((host(Deployment::Sequra, Env::parse(env)?), rest)),
+        [] => None,
     }
 }
 
@@ -625,16 +788,18 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
 
     match segs.as_slice() {
         ["_control", rest @ ..] => return form::control(&shared, &req, rest).await,
-        [env, "portal", "orders", uuid] if req.method == Method::GET => {
-            return portal_page(&shared, env, uuid);
-        }
         [] if req.method == Method::GET => return form::index(&shared),
-        [env, "assets", script] if req.method == Method::GET && *script == widgets::SCRIPT => {
-            if let Some(env) = Env::parse(env) {
-                return widgets::serve(&shared, &req, env);
-            }
-        }
         _ => {}
+    }
+    // The back office and the CDN are not the API: they answer during an API outage.
+    if req.method == Method::GET {
+        match split_host(&segs) {
+            Some((host, ["portal", "orders", uuid])) => return portal_page(&shared, host, uuid),
+            Some((host, ["assets", script])) if *script == widgets::SCRIPT => {
+                return widgets::serve(&shared, &req, host);
+            }
+            _ => {}
+        }
     }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -643,12 +808,13 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
         return respond::text(503, "Service Unavailable");
     }
     let answer = match segs.as_slice() {
-        ["deployments"] if req.method == Method::GET => api::deployments(&shared),
-        [env, rest @ ..] => match Env::parse(env) {
-            Some(env) => api::handle(&shared, &req, env, rest),
+        ["deployments"] | ["live", "deployments"] if req.method == Method::GET => {
+            api::deployments(&shared)
+        }
+        _ => match split_host(&segs) {
+            Some((host, rest)) => api::handle(&shared, &req, host, rest),
             None => respond::not_found_html(),
         },
-        _ => respond::not_found_html(),
     };
     let answer_delay = shared.lock().answer_delay;
     if !answer_delay.is_zero() {
@@ -659,9 +825,9 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
 
 /// A stand-in of seQura's back office order page (the portal links of the transaction log and
 /// the order panel): the order's state and its carts as seQura holds them.
-fn portal_page(shared: &Shared, env: &str, uuid: &str) -> Resp {
+fn portal_page(shared: &Shared, host: Host, uuid: &str) -> Resp {
     let st = shared.lock();
-    let Some(order) = st.order(uuid).filter(|o| Env::parse(env) == Some(o.env)) else {
+    let Some(order) = st.order(uuid).filter(|o| o.host == host) else {
         return respond::not_found_html();
     };
     let cart = |name: &str, cart: Option<&Value>| {
@@ -691,9 +857,11 @@ fn portal_page(shared: &Shared, env: &str, uuid: &str) -> Resp {
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>seQura order {uuid}</title>\
          </head><body><h1 data-uuid=\"{uuid}\">seQura order {uuid}</h1>\
-         <p>Merchant <b>{merchant}</b> · order <b>{ref1}</b> · state <b data-state>{state}</b></p>\
+         <p data-deployment=\"{deployment}\">{name} · merchant <b>{merchant}</b> · order <b>{ref1}</b> · state <b data-state>{state}</b></p>\
          {shipped}{unshipped}</body></html>",
         uuid = respond::esc(&order.uuid),
+        deployment = order.host.deployment.as_str(),
+        name = order.host.deployment.name(),
         merchant = respond::esc(&order.merchant_ref),
         ref1 = respond::esc(order.order_ref_1.as_deref().unwrap_or("")),
         state = order.state.as_str(),

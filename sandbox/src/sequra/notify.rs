@@ -82,7 +82,7 @@ impl Shared {
             return Err(CompleteError::NoNotifyUrl);
         }
         let categories = st
-            .merchant(order.env, &order.username, &order.merchant_ref)
+            .merchant(order.host, &order.username, &order.merchant_ref)
             .map(|m| m.methods.clone())
             .unwrap_or_default();
         let offer = methods::choose(

@@ -32,6 +32,60 @@ impl Env {
     }
 }
 
+/// One of seQura's two deployments (spec §1.1), each with both environments: seQura's
+/// API under `{base}/{env}/`, SVEA's under `{base}/svea/{env}/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deployment {
+    Sequra,
+    Svea,
+}
+
+impl Deployment {
+    pub const ALL: [Deployment; 2] = [Deployment::Sequra, Deployment::Svea];
+
+    /// The `id` of `GET deployments`.
+    pub fn parse(s: &str) -> Option<Deployment> {
+        match s {
+            "sequra" => Some(Deployment::Sequra),
+            "svea" => Some(Deployment::Svea),
+            _ => None,
+        }
+    }
+
+    /// The `id` of `GET deployments`, also the `realm` of its merchants' credentials.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deployment::Sequra => "sequra",
+            Deployment::Svea => "svea",
+        }
+    }
+
+    /// The `name` of `GET deployments`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Deployment::Sequra => "seQura",
+            Deployment::Svea => "SVEA",
+        }
+    }
+
+    /// The path prefix of its hosts under the stand-in's base URL: seQura's URLs predate
+    /// SVEA's and stay where they were.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Deployment::Sequra => "",
+            Deployment::Svea => "svea/",
+        }
+    }
+}
+
+/// One API host: a deployment's environment (`sandbox.sequrapi.com`,
+/// `next-sandbox.sequra.svea.com`, …). Accounts, orders and store integrations belong to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Host {
+    pub deployment: Deployment,
+    pub env: Env,
+}
+
 /// Where an order stands at seQura.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OrderState {
@@ -54,7 +108,8 @@ impl OrderState {
 
 pub(crate) struct Order {
     pub uuid: String,
-    pub env: Env,
+    /// The host it was solicited on; no other host knows it.
+    pub host: Host,
     /// The account (username) that solicited it.
     pub username: String,
     pub merchant_ref: String,
@@ -84,7 +139,8 @@ impl Order {
     pub fn record(&self) -> OrderRecord {
         OrderRecord {
             uuid: self.uuid.clone(),
-            environment: self.env.as_str().to_owned(),
+            deployment: self.host.deployment.as_str().to_owned(),
+            environment: self.host.env.as_str().to_owned(),
             username: self.username.clone(),
             merchant_ref: self.merchant_ref.clone(),
             state: self.state.as_str().to_owned(),
@@ -116,6 +172,8 @@ impl Order {
 #[derive(Clone, Debug)]
 pub struct StoreIntegration {
     pub id: u64,
+    /// `sequra` or `svea`.
+    pub deployment: String,
     pub environment: String,
     pub username: String,
     /// The `store_integration` object, verbatim.
@@ -125,12 +183,14 @@ pub struct StoreIntegration {
 }
 
 pub(crate) struct State {
-    pub accounts: Vec<(Env, AccountSpec)>,
+    pub accounts: Vec<(Host, AccountSpec)>,
     pub orders: Vec<Order>,
-    pub delivery_reports: Vec<Value>,
+    pub delivery_reports: Vec<(Deployment, Value)>,
     pub integrations: Vec<StoreIntegration>,
     pub requests: Vec<RecordedRequest>,
     pub outage: bool,
+    /// `GET deployments` answers 500 (test control).
+    pub deployments_outage: bool,
     pub latency: Duration,
     /// Delay between handling an API call and answering it (test control).
     pub answer_delay: Duration,
@@ -151,6 +211,7 @@ impl State {
             integrations: Vec::new(),
             requests: Vec::new(),
             outage: false,
+            deployments_outage: false,
             latency: Duration::ZERO,
             answer_delay: Duration::ZERO,
             prefixed: false,
@@ -160,16 +221,21 @@ impl State {
         }
     }
 
-    pub fn account(&self, env: Env, username: &str) -> Option<&AccountSpec> {
+    pub fn account(&self, host: Host, username: &str) -> Option<&AccountSpec> {
         self.accounts
             .iter()
-            .find(|(e, a)| *e == env && a.username == username)
+            .find(|(h, a)| *h == host && a.username == username)
             .map(|(_, a)| a)
     }
 
     /// The merchant `merchant_ref` of the account, if it owns it.
-    pub fn merchant(&self, env: Env, username: &str, merchant_ref: &str) -> Option<&MerchantSpec> {
-        self.account(env, username)?
+    pub fn merchant(
+        &self,
+        host: Host,
+        username: &str,
+        merchant_ref: &str,
+    ) -> Option<&MerchantSpec> {
+        self.account(host, username)?
             .merchants
             .iter()
             .find(|m| m.merchant_ref == merchant_ref)
@@ -192,7 +258,8 @@ pub(crate) fn hex_digest(seed: &str) -> String {
     hex::encode(&digest[..16])
 }
 
-/// The `merchants/credentials` object of one merchant (spec §2.1).
+/// The `merchants/credentials` object of one merchant (spec §2.1); its `realm` is its
+/// deployment's id (set when its account is added).
 pub(crate) fn credentials_json(m: &MerchantSpec) -> Value {
     json!({
         "ref": m.merchant_ref,

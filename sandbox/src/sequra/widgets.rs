@@ -1,11 +1,12 @@
 //! seQura's widget script, `{assets_base_url}sequra-checkout.min.js` (spec §10), as the
-//! stand-in serves it at `{base}/{sandbox|live}/assets/sequra-checkout.min.js` (the
-//! `assets_base_url` of `/deployments`): a small plain-JS file with the same public surface,
+//! stand-in serves it at `{base}/{sandbox|live}/assets/sequra-checkout.min.js` (seQura) and
+//! `{base}/svea/{sandbox|live}/assets/sequra-checkout.min.js` (SVEA), the `assets_base_url`s
+//! of `/deployments`: a small plain-JS file with the same public surface,
 //! `Sequra.onLoad`, `Sequra.refreshComponents` and `Sequra.computeCreditAgreements`, drawing
 //! `.sequra-promotion-widget` elements from the stand-in's own instalment rules
 //! ([`super::methods::widget_plans`]) and each merchant's catalogue (limits and windows).
 //!
-//! The file carries the environment's merchants (ref, assets key, currency, the methods
+//! The file carries its host's merchants (ref, assets key, currency, the methods
 //! inside their window now), so it refuses to work for a `SequraConfiguration` whose
 //! `merchant` is not one of them or whose `assetKey` is not that merchant's: it then does
 //! nothing at all. [U] How the real script behaves with a wrong assets key is not known.
@@ -20,7 +21,7 @@ use warp::http::HeaderValue;
 
 use super::methods;
 use super::respond::{self, Resp};
-use super::state::{Env, State, credentials_json};
+use super::state::{Host, State, credentials_json};
 use super::{Incoming, Shared};
 
 /// The script's file name under the assets base URL.
@@ -29,14 +30,14 @@ pub(crate) const SCRIPT: &str = "sequra-checkout.min.js";
 const TEMPLATE: &str = include_str!("sequra-checkout.js");
 
 /// What the script knows: `{"merchants": {ref: {assetKey, currency, methods: [{product,
-/// campaign, min, max, counts: [{n, fee}]}]}}}`, every merchant of the environment.
-fn data(st: &State, env: Env) -> Value {
+/// campaign, min, max, counts: [{n, fee}]}]}}}`, every merchant of the host.
+fn data(st: &State, host: Host) -> Value {
     let now = crate::clock::now();
     let mut merchants = Map::new();
     for m in st
         .accounts
         .iter()
-        .filter(|(e, _)| *e == env)
+        .filter(|(h, _)| *h == host)
         .flat_map(|(_, a)| &a.merchants)
     {
         let widgets: Vec<Value> = methods::methods_of(&m.methods)
@@ -68,18 +69,18 @@ fn data(st: &State, env: Env) -> Value {
     json!({ "merchants": merchants })
 }
 
-/// The script of `env` as it is now.
-pub(crate) fn body(st: &State, env: Env) -> String {
-    let data = serde_json::to_string(&data(st, env)).unwrap_or_else(|_| "null".to_owned());
+/// The script of `host` as it is now.
+pub(crate) fn body(st: &State, host: Host) -> String {
+    let data = serde_json::to_string(&data(st, host)).unwrap_or_else(|_| "null".to_owned());
     TEMPLATE.replacen("/*DATA*/null", &data, 1)
 }
 
-/// `GET {base}/{env}/assets/sequra-checkout.min.js`.
-pub(crate) fn serve(shared: &Shared, req: &Incoming, env: Env) -> Resp {
+/// `GET {assets_base_url}sequra-checkout.min.js` of `host`.
+pub(crate) fn serve(shared: &Shared, req: &Incoming, host: Host) -> Resp {
     let text = {
         let mut st = shared.lock();
         st.asset_requests += 1;
-        body(&st, env)
+        body(&st, host)
     };
     let etag = format!(
         "\"{}\"",
