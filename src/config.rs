@@ -124,7 +124,9 @@ fn default_control_panel_url() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SequraSettings {
+    /// The seQura deployment's sandbox API ("" = as seQura's list of deployments says).
     pub sandbox_url: String,
+    /// The seQura deployment's live API; seQura's list of deployments is read there.
     pub live_url: String,
     /// seQura's back office per environment; links go to `{this}/orders/{uuid}`.
     #[serde(default = "default_sandbox_portal_url")]
@@ -137,6 +139,92 @@ pub struct SequraSettings {
     pub sandbox_assets_url: String,
     #[serde(default = "default_live_assets_url")]
     pub live_assets_url: String,
+    /// The SVEA deployment's hosts ("" = as seQura's list of deployments says).
+    #[serde(default)]
+    pub svea_sandbox_url: String,
+    #[serde(default)]
+    pub svea_live_url: String,
+    #[serde(default)]
+    pub svea_sandbox_assets_url: String,
+    #[serde(default)]
+    pub svea_live_assets_url: String,
+    /// SVEA's back office per environment ([U]: not in seQura's list; set it when known).
+    #[serde(default = "default_svea_sandbox_portal_url")]
+    pub svea_sandbox_portal_url: String,
+    #[serde(default = "default_svea_live_portal_url")]
+    pub svea_live_portal_url: String,
+}
+
+fn default_svea_sandbox_portal_url() -> String {
+    "https://simbox.sequra.svea.com".into()
+}
+
+fn default_svea_live_portal_url() -> String {
+    "https://simba.sequra.svea.com".into()
+}
+
+impl SequraSettings {
+    /// Every deployment's hosts: seQura's list (built in until read) under the URLs set here.
+    pub fn deployments(&self) -> Result<crate::sequra::Deployments, ConfigError> {
+        use crate::sequra::deployments::{Overrides, normalise};
+        use crate::sequra::{Deployment, Environment};
+        let url = |key: &str, v: &str| -> Result<Option<Url>, ConfigError> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            normalise(parse_http_url(key, v)?)
+                .map(Some)
+                .ok_or_else(|| ConfigError(format!("{key} = {v:?} must be an http(s) URL")))
+        };
+        let mut overrides = Overrides::default();
+        for (d, env, api, assets) in [
+            (
+                Deployment::Sequra,
+                Environment::Sandbox,
+                ("sequra.sandbox_url", &self.sandbox_url),
+                ("sequra.sandbox_assets_url", &self.sandbox_assets_url),
+            ),
+            (
+                Deployment::Sequra,
+                Environment::Live,
+                ("sequra.live_url", &self.live_url),
+                ("sequra.live_assets_url", &self.live_assets_url),
+            ),
+            (
+                Deployment::Svea,
+                Environment::Sandbox,
+                ("sequra.svea_sandbox_url", &self.svea_sandbox_url),
+                (
+                    "sequra.svea_sandbox_assets_url",
+                    &self.svea_sandbox_assets_url,
+                ),
+            ),
+            (
+                Deployment::Svea,
+                Environment::Live,
+                ("sequra.svea_live_url", &self.svea_live_url),
+                ("sequra.svea_live_assets_url", &self.svea_live_assets_url),
+            ),
+        ] {
+            overrides = overrides.set(d, env, url(api.0, api.1)?, url(assets.0, assets.1)?);
+        }
+        Ok(crate::sequra::Deployments::new(overrides))
+    }
+
+    /// The back office of `deployment` in `environment`; orders are at `{this}/orders/{uuid}`.
+    pub fn portal_url(
+        &self,
+        deployment: crate::sequra::Deployment,
+        environment: crate::sequra::Environment,
+    ) -> &str {
+        use crate::sequra::{Deployment, Environment};
+        match (deployment, environment) {
+            (Deployment::Sequra, Environment::Sandbox) => &self.sandbox_portal_url,
+            (Deployment::Sequra, Environment::Live) => &self.live_portal_url,
+            (Deployment::Svea, Environment::Sandbox) => &self.svea_sandbox_portal_url,
+            (Deployment::Svea, Environment::Live) => &self.svea_live_portal_url,
+        }
+    }
 }
 
 fn default_sandbox_assets_url() -> String {
@@ -274,6 +362,12 @@ impl Default for Settings {
                 live_portal_url: default_live_portal_url(),
                 sandbox_assets_url: default_sandbox_assets_url(),
                 live_assets_url: default_live_assets_url(),
+                svea_sandbox_url: String::new(),
+                svea_live_url: String::new(),
+                svea_sandbox_assets_url: String::new(),
+                svea_live_assets_url: String::new(),
+                svea_sandbox_portal_url: default_svea_sandbox_portal_url(),
+                svea_live_portal_url: default_svea_live_portal_url(),
             },
             security: SecuritySettings {
                 secrets_key_file: String::new(),
@@ -399,15 +493,22 @@ impl Settings {
         for (key, value) in [
             ("bigcommerce.login_url", &self.bigcommerce.login_url),
             ("bigcommerce.api_url", &self.bigcommerce.api_url),
-            ("sequra.sandbox_url", &self.sequra.sandbox_url),
             ("sequra.live_url", &self.sequra.live_url),
             ("sequra.sandbox_portal_url", &self.sequra.sandbox_portal_url),
             ("sequra.live_portal_url", &self.sequra.live_portal_url),
-            ("sequra.sandbox_assets_url", &self.sequra.sandbox_assets_url),
-            ("sequra.live_assets_url", &self.sequra.live_assets_url),
+            (
+                "sequra.svea_sandbox_portal_url",
+                &self.sequra.svea_sandbox_portal_url,
+            ),
+            (
+                "sequra.svea_live_portal_url",
+                &self.sequra.svea_live_portal_url,
+            ),
         ] {
             parse_http_url(key, value)?;
         }
+        // The others may be empty (then seQura's list of deployments decides).
+        self.sequra.deployments()?;
         self.jobs.report_time()?;
         if self.jobs.workers == 0 {
             return Err(ConfigError("jobs.workers must be at least 1".into()));

@@ -221,5 +221,11 @@ pub fn app_settings(
     settings.sequra.live_portal_url = sequra.portal_url("live");
     settings.sequra.sandbox_assets_url = sequra.assets_base_url().to_string();
     settings.sequra.live_assets_url = sequra.live_assets_base_url().to_string();
+    settings.sequra.svea_sandbox_url = sequra.svea_sandbox_url().to_string();
+    settings.sequra.svea_live_url = sequra.svea_live_url().to_string();
+    settings.sequra.svea_sandbox_assets_url = sequra.svea_assets_base_url().to_string();
+    settings.sequra.svea_live_assets_url = sequra.svea_live_assets_base_url().to_string();
+    settings.sequra.svea_sandbox_portal_url = sequra.portal_url_of("svea", "sandbox");
+    settings.sequra.svea_live_portal_url = sequra.portal_url_of("svea", "live");
     settings
 }

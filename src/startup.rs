@@ -122,12 +122,17 @@ async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<b
     reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The summarised log lines of a flood that stopped are written within a minute.
     let mut tally = tokio::time::interval(Duration::from_secs(60));
+    // seQura's deployments: the kept list at once, then read from seQura now and daily.
+    crate::onboarding::deployments::load_saved(&state).await;
+    let mut deployments = tokio::time::interval(crate::onboarding::deployments::REFRESH_EVERY);
+    deployments.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stop = stop;
     loop {
         tokio::select! {
             _ = reconcile.tick() => crate::orders::reconcile::sweep(&state).await,
             _ = reports.tick() => crate::orders::report::schedule(&state).await,
             _ = tally.tick() => state.log_tally.flush(),
+            _ = deployments.tick() => crate::onboarding::deployments::refresh(&state).await,
             _ = stop.changed() => break,
         }
     }

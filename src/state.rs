@@ -89,10 +89,7 @@ impl AppState {
             settings.bigcommerce.client_id.clone(),
             settings.bigcommerce.client_secret.clone(),
         )?;
-        let sequra = SequraClient::new(
-            Url::parse(&settings.sequra.sandbox_url)?,
-            Url::parse(&settings.sequra.live_url)?,
-        )?;
+        let sequra = SequraClient::of(settings.sequra.deployments()?)?;
         let sessions = SessionSigner::new(key.derive("merchant-session-v1"));
         let trusted_proxies = Arc::new(settings.trusted_proxies()?);
         let content_security_policy = content_security_policy(&bigcommerce).into();

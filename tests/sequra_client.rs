@@ -27,6 +27,7 @@ const ORDER_REF: &str = "A14/12345";
 
 fn account(environment: Environment) -> SequraAccount {
     SequraAccount {
+        deployment: sequra_bc::sequra::Deployment::Sequra,
         environment,
         username: USER.into(),
         password: SecretString::new(PASSWORD),

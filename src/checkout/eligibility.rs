@@ -70,7 +70,13 @@ pub async fn eligible(
     caller: Caller<'_>,
 ) -> Result<Option<Eligibility>, AppError> {
     let shopper_ip = caller.ip;
-    let Some(account) = onboarding::sequra_account(state, store).await? else {
+    // Not connected: nothing to offer, and nothing read from BigCommerce to learn it.
+    let hash = store.clone();
+    let Some(connection) = state
+        .db
+        .call(move |c| db::sequra::connection(c, &hash))
+        .await?
+    else {
         return Ok(None);
     };
     let key = (store, checkout_id);
@@ -105,8 +111,8 @@ pub async fn eligible(
     else {
         return Ok(None);
     };
-    let (hash, environment) = (store.clone(), account.environment.as_str());
-    let (countries, cached, first_holder) = state
+    let (hash, environment) = (store.clone(), connection.environment.clone());
+    let (countries, cached, first_holder, merchants) = state
         .db
         .call(move |conn| {
             let countries = db::settings::countries(conn, &hash)?;
@@ -114,12 +120,17 @@ pub async fn eligible(
             // refused at seQura and cancelled (a database saved before the countries step
             // refused a shared ref may hold one twice).
             let first = match countries.iter().find(|(c, _)| *c == country) {
-                Some((_, m)) => db::settings::merchant_ref_holders(conn, environment, m)?
+                Some((_, m)) => db::settings::merchant_ref_holders(conn, &environment, m)?
                     .into_iter()
                     .next(),
                 None => None,
             };
-            Ok((countries, db::sequra::methods(conn, &hash)?, first))
+            Ok((
+                countries,
+                db::sequra::methods(conn, &hash)?,
+                first,
+                db::sequra::merchants(conn, &hash)?,
+            ))
         })
         .await?;
     let Some(merchant_ref) = countries
@@ -137,6 +148,19 @@ pub async fn eligible(
         );
         return Ok(None);
     }
+    // A cart only in its merchant ref's currency (its credentials say which); seQura's
+    // checkout takes euros only, checked above.
+    let takes = merchants
+        .iter()
+        .find(|m| m.merchant_ref == merchant_ref)
+        .is_some_and(|m| m.currency.eq_ignore_ascii_case(&checkout.cart.currency));
+    if !takes {
+        return Ok(None);
+    }
+    let Some(account) = onboarding::sequra_account(state, store, merchant_ref.as_str()).await?
+    else {
+        return Ok(None);
+    };
     let settings = general_settings(state, store).await?;
     if !settings.allowed_ips.is_empty()
         && !shopper_ip.is_some_and(|ip| settings.allowed_ips.iter().any(|r| r.contains(ip)))

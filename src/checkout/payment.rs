@@ -692,7 +692,7 @@ async fn confirm(
     target: SolicitationState,
     others_open: bool,
 ) -> Result<Reply, AppError> {
-    let account = onboarding::sequra_account(state, store)
+    let account = onboarding::sequra_account(state, store, &a.merchant_ref)
         .await?
         .filter(|acc| acc.environment.as_str() == a.environment)
         .ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;

@@ -460,14 +460,16 @@ async fn answer(
     } else {
         (",", ".")
     };
-    let assets = match environment {
-        "live" => &state.settings.sequra.live_assets_url,
-        _ => &state.settings.sequra.sandbox_assets_url,
-    };
+    // seQura's script from the merchant ref's own deployment.
+    let deployment = crate::sequra::Deployment::parse(&merchant.deployment)
+        .unwrap_or(crate::sequra::Deployment::Sequra);
+    let env = crate::sequra::Environment::parse(environment)
+        .unwrap_or(crate::sequra::Environment::Sandbox);
+    let assets = state.sequra.deployments().assets(deployment, env);
     Ok(Some(json!({
         "merchant": merchant_ref.as_str(),
         "assetKey": asset_key,
-        "scriptUri": format!("{}/{SEQURA_SCRIPT}", assets.trim_end_matches('/')),
+        "scriptUri": format!("{}/{SEQURA_SCRIPT}", assets.as_str().trim_end_matches('/')),
         "locale": format!("{language}-{}", country.code()),
         "currency": merchant.currency.to_ascii_uppercase(),
         "decimalSeparator": decimal,

@@ -11,6 +11,8 @@ use crate::domain::{MerchantRef, StoreHash};
 /// A stored connection, without its password.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SequraConnection {
+    /// `sequra` or `svea`.
+    pub deployment: String,
     pub environment: String,
     pub username: String,
     pub connected_at: String,
@@ -20,6 +22,8 @@ pub struct SequraConnection {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredMerchant {
     pub merchant_ref: MerchantRef,
+    /// The deployment whose credentials listed it.
+    pub deployment: String,
     pub country: String,
     pub currency: String,
     /// The credentials object as seQura sent it (JSON).
@@ -35,87 +39,110 @@ pub struct StoredMethods {
     pub fetched_at: String,
 }
 
-fn password_context(store: &StoreHash) -> String {
-    format!("sequra-password:{store}")
+/// What a password is sealed to: its store and deployment (the seQura deployment's as sealed
+/// before there were two).
+fn password_context(store: &StoreHash, deployment: &str) -> String {
+    match deployment {
+        "sequra" => format!("sequra-password:{store}"),
+        other => format!("sequra-password:{store}:{other}"),
+    }
 }
 
-/// Saves (or replaces) the store's connection and the merchants its credentials own.
+/// Saves (or replaces) the store's connection on `deployment` and the merchants its
+/// credentials own (another deployment's stay). A merchant ref another deployment listed
+/// before moves to this one.
+#[allow(clippy::too_many_arguments)]
 pub fn save_connection(
-    conn: &mut Connection,
+    conn: &Connection,
     key: &SecretsKey,
     store: &StoreHash,
+    deployment: &str,
     environment: &str,
     username: &str,
     password: &SecretString,
     merchants: &[StoredMerchant],
 ) -> Result<(), DbError> {
-    let sealed = key.seal(&password_context(store), password.expose().as_bytes());
+    let sealed = key.seal(
+        &password_context(store, deployment),
+        password.expose().as_bytes(),
+    );
     let now = now();
-    let tx = conn.transaction()?;
-    tx.execute(
-        "INSERT INTO sequra_connections (store_hash, environment, username, password, connected_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-         ON CONFLICT (store_hash) DO UPDATE SET environment = excluded.environment,
+    conn.execute(
+        "INSERT INTO sequra_connections (store_hash, deployment, environment, username, password, connected_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (store_hash, deployment) DO UPDATE SET environment = excluded.environment,
              username = excluded.username, password = excluded.password, updated_at = excluded.updated_at",
-        params![store.as_str(), environment, username, sealed, now],
+        params![store.as_str(), deployment, environment, username, sealed, now],
     )?;
-    tx.execute(
-        "DELETE FROM sequra_merchants WHERE store_hash = ?1",
-        [store.as_str()],
+    conn.execute(
+        "DELETE FROM sequra_merchants WHERE store_hash = ?1 AND deployment = ?2",
+        params![store.as_str(), deployment],
     )?;
     for m in merchants {
-        tx.execute(
-            "INSERT INTO sequra_merchants (store_hash, merchant_ref, country, currency, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+        conn.execute(
+            "INSERT INTO sequra_merchants (store_hash, merchant_ref, country, currency, payload, deployment)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (store_hash, merchant_ref) DO UPDATE SET country = excluded.country,
+                 currency = excluded.currency, payload = excluded.payload,
+                 deployment = excluded.deployment",
             params![
                 store.as_str(),
                 m.merchant_ref.as_str(),
                 m.country,
                 m.currency,
-                m.payload
+                m.payload,
+                deployment
             ],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 
-/// The store's connection, if any.
+/// The store's connections, the seQura deployment's first.
+pub fn connections(conn: &Connection, store: &StoreHash) -> Result<Vec<SequraConnection>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT deployment, environment, username, connected_at FROM sequra_connections
+         WHERE store_hash = ?1 ORDER BY deployment != 'sequra', deployment",
+    )?;
+    let rows = stmt
+        .query_map([store.as_str()], |r| {
+            Ok(SequraConnection {
+                deployment: r.get(0)?,
+                environment: r.get(1)?,
+                username: r.get(2)?,
+                connected_at: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The store's first connection (the seQura deployment's, else another's), if any: whether
+/// the store is connected, and in which environment (one for all its deployments).
 pub fn connection(
     conn: &Connection,
     store: &StoreHash,
 ) -> Result<Option<SequraConnection>, DbError> {
-    Ok(conn
-        .query_row(
-            "SELECT environment, username, connected_at FROM sequra_connections WHERE store_hash = ?1",
-            [store.as_str()],
-            |r| {
-                Ok(SequraConnection {
-                    environment: r.get(0)?,
-                    username: r.get(1)?,
-                    connected_at: r.get(2)?,
-                })
-            },
-        )
-        .optional()?)
+    Ok(connections(conn, store)?.into_iter().next())
 }
 
-/// The decrypted password of the store's connection.
+/// The decrypted password of the store's connection on `deployment`.
 pub fn password(
     conn: &Connection,
     key: &SecretsKey,
     store: &StoreHash,
+    deployment: &str,
 ) -> Result<Option<SecretString>, DbError> {
     let sealed: Option<Vec<u8>> = conn
         .query_row(
-            "SELECT password FROM sequra_connections WHERE store_hash = ?1",
-            [store.as_str()],
+            "SELECT password FROM sequra_connections WHERE store_hash = ?1 AND deployment = ?2",
+            params![store.as_str(), deployment],
             |r| r.get(0),
         )
         .optional()?;
     sealed
         .map(|s| {
-            let plain = key.open(&password_context(store), &s)?;
+            let plain = key.open(&password_context(store, deployment), &s)?;
             String::from_utf8(plain)
                 .map(SecretString::new)
                 .map_err(|_| DbError::Invalid("stored password is not text".into()))
@@ -126,19 +153,26 @@ pub fn password(
 /// Merchant refs the connected account owns.
 pub fn merchants(conn: &Connection, store: &StoreHash) -> Result<Vec<StoredMerchant>, DbError> {
     let mut stmt = conn.prepare(
-        "SELECT merchant_ref, country, currency, payload FROM sequra_merchants
+        "SELECT merchant_ref, country, currency, payload, deployment FROM sequra_merchants
          WHERE store_hash = ?1 ORDER BY merchant_ref",
     )?;
     let rows = stmt.query_map([store.as_str()], |r| {
-        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (merchant_ref, country, currency, payload) = row?;
+        let (merchant_ref, country, currency, payload, deployment) = row?;
         let merchant_ref = MerchantRef::parse(&merchant_ref)
             .map_err(|_| DbError::Invalid("stored merchant ref is invalid".into()))?;
         out.push(StoredMerchant {
             merchant_ref,
+            deployment,
             country,
             currency,
             payload,
@@ -196,6 +230,33 @@ pub fn forget_credentials(conn: &Connection, store: &StoreHash) -> Result<(), Db
     Ok(())
 }
 
+/// Forgets one deployment's connection, the merchant refs it listed, the selling countries
+/// that sold with them and their cached methods; another deployment's stay.
+pub fn disconnect_deployment(
+    conn: &mut Connection,
+    store: &StoreHash,
+    deployment: &str,
+) -> Result<(), DbError> {
+    let tx = conn.transaction()?;
+    for table in ["selling_countries", "payment_methods"] {
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE store_hash = ?1 AND merchant_ref IN
+                 (SELECT merchant_ref FROM sequra_merchants WHERE store_hash = ?1 AND deployment = ?2)"
+            ),
+            params![store.as_str(), deployment],
+        )?;
+    }
+    for table in ["sequra_merchants", "sequra_connections"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE store_hash = ?1 AND deployment = ?2"),
+            params![store.as_str(), deployment],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Forgets the connection, its merchants, the selling countries and the cached methods
 /// (disconnect; also the first half of an environment switch).
 pub fn disconnect(conn: &mut Connection, store: &StoreHash) -> Result<(), DbError> {
@@ -212,5 +273,25 @@ pub fn disconnect(conn: &mut Connection, store: &StoreHash) -> Result<(), DbErro
         )?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// seQura's list of deployments as last read (JSON), if ever.
+pub fn deployments_list(conn: &Connection) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT payload FROM sequra_deployments WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn save_deployments_list(conn: &Connection, payload: &str) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO sequra_deployments (id, payload, read_at) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, read_at = excluded.read_at",
+        params![payload, now()],
+    )?;
     Ok(())
 }

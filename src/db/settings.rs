@@ -80,13 +80,12 @@ pub fn merchant_ref_holders(
         .collect())
 }
 
-/// Replaces the selling countries.
+/// Replaces the selling countries (in the caller's transaction: a delete and inserts).
 pub fn save_countries(
-    conn: &mut Connection,
+    tx: &Connection,
     store: &StoreHash,
     countries: &[(Country, MerchantRef)],
 ) -> Result<(), DbError> {
-    let tx = conn.transaction()?;
     tx.execute(
         "DELETE FROM selling_countries WHERE store_hash = ?1",
         [store.as_str()],
@@ -97,7 +96,6 @@ pub fn save_countries(
             params![store.as_str(), c.code(), m.as_str()],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 

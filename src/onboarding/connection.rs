@@ -7,71 +7,135 @@ use crate::db;
 use crate::db::sequra::StoredMerchant;
 use crate::domain::{MerchantRef, StoreHash};
 use crate::error::AppError;
-use crate::sequra::{Environment, MerchantCredentials, SequraAccount, SequraError};
+use crate::sequra::{Deployment, Environment, MerchantCredentials, SequraAccount, SequraError};
 use crate::state::AppState;
 
-/// What the connect (and change-connection) form submits.
+/// What the connect (and change-connection) form submits: credentials for each deployment
+/// (a deployment left blank is not connected, or stays as it is), one environment for all.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectForm {
+    /// The seQura deployment's.
     pub username: String,
     pub password: SecretString,
+    /// The SVEA deployment's.
+    pub svea_username: String,
+    pub svea_password: SecretString,
     pub environment: String,
     /// The merchant confirmed that switching environment resets countries and methods.
     pub confirm_switch: bool,
 }
 
-fn parse(form: &ConnectForm) -> Result<SequraAccount, FormErrors> {
+/// The prefix of a deployment's fields in the form.
+fn prefix(d: Deployment) -> &'static str {
+    match d {
+        Deployment::Sequra => "",
+        Deployment::Svea => "svea_",
+    }
+}
+
+/// The accounts the form fills in (a block with anything typed must be complete), every bad
+/// field at once.
+fn parse(form: &ConnectForm) -> Result<Vec<SequraAccount>, FormErrors> {
     let mut errors = FormErrors::default();
-    let username = form.username.trim();
-    if username.is_empty() {
-        errors = errors.field("username", "err_required");
-    } else if username.len() > 200 {
-        errors = errors.field("username", "err_too_long");
-    }
-    if form.password.is_empty() {
-        errors = errors.field("password", "err_required");
-    } else if form.password.expose().len() > 200 {
-        errors = errors.field("password", "err_too_long");
-    }
     let environment = Environment::parse(&form.environment);
     if environment.is_none() {
         errors = errors.field("environment", "err_environment");
     }
-    match environment {
-        Some(environment) if errors.is_empty() => Ok(SequraAccount {
-            environment,
-            username: username.to_string(),
-            password: form.password.clone(),
-        }),
-        _ => Err(errors),
+    let mut accounts = Vec::new();
+    for (d, username, password) in [
+        (Deployment::Sequra, &form.username, &form.password),
+        (Deployment::Svea, &form.svea_username, &form.svea_password),
+    ] {
+        let username = username.trim();
+        if username.is_empty() && password.is_empty() {
+            continue;
+        }
+        let p = prefix(d);
+        if username.is_empty() {
+            errors = errors.field(&format!("{p}username"), "err_required");
+        } else if username.len() > 200 {
+            errors = errors.field(&format!("{p}username"), "err_too_long");
+        }
+        if password.is_empty() {
+            errors = errors.field(&format!("{p}password"), "err_required");
+        } else if password.expose().len() > 200 {
+            errors = errors.field(&format!("{p}password"), "err_too_long");
+        }
+        if let Some(environment) = environment {
+            accounts.push(SequraAccount::new(
+                d,
+                environment,
+                username,
+                password.clone(),
+            ));
+        }
+    }
+    let filled = [
+        (&form.username, &form.password),
+        (&form.svea_username, &form.svea_password),
+    ]
+    .iter()
+    .any(|(u, p)| !u.trim().is_empty() || !p.is_empty());
+    if !filled {
+        // Nothing typed: the seQura deployment's credentials are asked for.
+        errors = errors
+            .field("username", "err_required")
+            .field("password", "err_required");
+    }
+    if errors.is_empty() {
+        Ok(accounts)
+    } else {
+        Err(errors)
     }
 }
 
-/// Asks seQura which merchant refs the credentials own; each failure becomes its message.
+/// Asks the account's deployment which merchant refs the credentials own; each failure
+/// becomes its message, against the deployment's own fields.
 async fn check_credentials(
     state: &AppState,
     account: &SequraAccount,
-) -> Result<Vec<MerchantCredentials>, FormError> {
+) -> Result<Vec<MerchantCredentials>, FormErrors> {
+    let p = prefix(account.deployment);
+    let username = format!("{p}username");
     match state.sequra.credentials(account).await {
         Ok(merchants) if merchants.is_empty() => {
-            Err(FormError::Invalid(FormErrors::general("err_no_merchants")))
+            Err(FormErrors::default().field(&username, "err_no_merchants"))
         }
         Ok(merchants) => Ok(merchants),
-        Err(SequraError::Unauthorized) => Err(FormError::Invalid(
-            FormErrors::default().field("password", "err_wrong_credentials"),
-        )),
+        Err(SequraError::Unauthorized) => {
+            Err(FormErrors::default().field(&format!("{p}password"), "err_wrong_credentials"))
+        }
         Err(e) if e.is_transient() => {
-            tracing::warn!(error = %e, "seQura unreachable while checking credentials");
-            Err(FormError::Invalid(FormErrors::general(
-                "err_sequra_unreachable",
-            )))
+            tracing::warn!(deployment = account.deployment.as_str(), error = %e, "seQura unreachable while checking credentials");
+            Err(FormErrors::default().field(&username, "err_sequra_unreachable"))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "seQura refused the credentials check");
-            Err(FormError::Invalid(FormErrors::general(
-                "err_sequra_rejected",
-            )))
+            tracing::warn!(deployment = account.deployment.as_str(), error = %e, "seQura refused the credentials check");
+            Err(FormErrors::default().field(&username, "err_sequra_rejected"))
         }
+    }
+}
+
+/// Checks every account with its own deployment; all of them, or the errors of each.
+async fn check_all(
+    state: &AppState,
+    accounts: Vec<SequraAccount>,
+) -> Result<Vec<(SequraAccount, Vec<StoredMerchant>)>, FormError> {
+    let mut errors = FormErrors::default();
+    let mut checked = Vec::new();
+    for account in accounts {
+        match check_credentials(state, &account).await {
+            Ok(merchants) => {
+                let merchants = stored(&merchants);
+                checked.push((account, merchants));
+            }
+            Err(e) => errors.fields.extend(e.fields),
+        }
+    }
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(FormError::Invalid(errors))
     }
 }
 
@@ -81,6 +145,7 @@ fn stored(merchants: &[MerchantCredentials]) -> Vec<StoredMerchant> {
         .filter_map(|m| {
             Some(StoredMerchant {
                 merchant_ref: MerchantRef::parse(&m.merchant_ref).ok()?,
+                deployment: String::new(),
                 country: m.country.to_ascii_uppercase(),
                 currency: m.currency.clone(),
                 payload: serde_json::to_string(m).ok()?,
@@ -89,66 +154,84 @@ fn stored(merchants: &[MerchantCredentials]) -> Vec<StoredMerchant> {
         .collect()
 }
 
+/// Saves every checked account with the refs it owns, in one transaction (after forgetting
+/// every connection when `reset`).
 async fn save(
     state: &AppState,
     store: &StoreHash,
-    account: &SequraAccount,
-    merchants: Vec<StoredMerchant>,
+    checked: Vec<(SequraAccount, Vec<StoredMerchant>)>,
     reset: bool,
 ) -> Result<(), AppError> {
     let key = state.key.clone();
     let hash = store.clone();
-    let account = account.clone();
     state
         .db
         .call(move |conn| {
             if reset {
                 db::sequra::disconnect(conn, &hash)?;
             }
-            db::sequra::save_connection(
-                conn,
-                &key,
-                &hash,
-                account.environment.as_str(),
-                &account.username,
-                &account.password,
-                &merchants,
-            )?;
-            // Countries whose merchant ref the account no longer owns go, and so do those
-            // another installed store sells with on this environment (one store per ref:
-            // see `merchant_ref_holders`).
-            let owned: Vec<MerchantRef> =
-                merchants.iter().map(|m| m.merchant_ref.clone()).collect();
-            let mut kept = Vec::new();
-            for (country, m) in db::settings::countries(conn, &hash)? {
-                let holders =
-                    db::settings::merchant_ref_holders(conn, account.environment.as_str(), &m)?;
-                if owned.contains(&m) && holders.iter().all(|h| *h == hash) {
-                    kept.push((country, m));
-                }
+            let tx = conn.transaction()?;
+            let mut environment = None;
+            for (account, merchants) in &checked {
+                db::sequra::save_connection(
+                    &tx,
+                    &key,
+                    &hash,
+                    account.deployment.as_str(),
+                    account.environment.as_str(),
+                    &account.username,
+                    &account.password,
+                    merchants,
+                )?;
+                environment = Some(account.environment);
             }
-            db::settings::save_countries(conn, &hash, &kept)?;
+            // Countries whose merchant ref no connected account owns any more go, and so do
+            // those another installed store sells with on this environment (one store per
+            // ref: see `merchant_ref_holders`).
+            if let Some(environment) = environment {
+                let owned: Vec<MerchantRef> = db::sequra::merchants(&tx, &hash)?
+                    .into_iter()
+                    .map(|m| m.merchant_ref)
+                    .collect();
+                let mut kept = Vec::new();
+                for (country, m) in db::settings::countries(&tx, &hash)? {
+                    let holders =
+                        db::settings::merchant_ref_holders(&tx, environment.as_str(), &m)?;
+                    if owned.contains(&m) && holders.iter().all(|h| *h == hash) {
+                        kept.push((country, m));
+                    }
+                }
+                db::settings::save_countries(&tx, &hash, &kept)?;
+            }
+            // Widgets configured before connecting get their scripts.
+            crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            tx.commit()?;
             Ok(())
         })
         .await?;
+    state.jobs.wake();
     state.widget_configs.forget(store);
     Ok(())
 }
 
-/// Onboarding step 1: check the credentials with seQura, then save them and import the
-/// payment methods of every merchant ref they own.
+/// Onboarding step 1: check each deployment's credentials with that deployment, then save
+/// them and import the payment methods of every merchant ref they own. Nothing is saved
+/// unless every account given is good.
 pub async fn connect(
     state: &AppState,
     store: &StoreHash,
     form: &ConnectForm,
 ) -> Result<(), FormError> {
-    let account = parse(form).map_err(FormError::Invalid)?;
-    let merchants = check_credentials(state, &account).await?;
-    save(state, store, &account, stored(&merchants), false).await?;
+    let accounts = parse(form).map_err(FormError::Invalid)?;
+    let checked = check_all(state, accounts).await?;
+    let connected: Vec<&str> = checked.iter().map(|(a, _)| a.deployment.as_str()).collect();
+    let environment = checked.first().map(|(a, _)| a.environment.as_str());
     tracing::info!(
-        environment = account.environment.as_str(),
+        environment,
+        deployments = connected.join(",").as_str(),
         "seQura account connected"
     );
+    save(state, store, checked, false).await?;
     if let Err(e) = methods::refresh_methods(state, store).await {
         tracing::warn!(error = %e, "payment methods could not be imported on connect");
     }
@@ -170,15 +253,18 @@ pub async fn change_connection(
     let Some(current) = current else {
         return connect(state, store, form).await;
     };
-    let account = parse(form).map_err(FormError::Invalid)?;
-    let switching = current.environment != account.environment.as_str();
+    let accounts = parse(form).map_err(FormError::Invalid)?;
+    // One environment for every deployment: a switch resets them all.
+    let switching = accounts
+        .first()
+        .is_some_and(|a| current.environment != a.environment.as_str());
     if switching && !form.confirm_switch {
         return Err(FormError::Invalid(
             FormErrors::default().field("confirm_switch", "err_confirm_switch"),
         ));
     }
-    let merchants = check_credentials(state, &account).await?;
-    save(state, store, &account, stored(&merchants), switching).await?;
+    let checked = check_all(state, accounts).await?;
+    save(state, store, checked, switching).await?;
     tracing::info!(switching, "seQura connection changed");
     if let Err(e) = methods::refresh_methods(state, store).await {
         tracing::warn!(error = %e, "payment methods could not be imported");
@@ -186,20 +272,31 @@ pub async fn change_connection(
     Ok(())
 }
 
-/// Deletes the credentials, selling countries and cached methods: seQura leaves checkout.
-pub async fn disconnect(state: &AppState, store: &StoreHash) -> Result<(), AppError> {
+/// Deletes one deployment's credentials (`None`: every deployment's), with the selling
+/// countries and cached methods of its merchant refs: they leave checkout.
+pub async fn disconnect(
+    state: &AppState,
+    store: &StoreHash,
+    deployment: Option<Deployment>,
+) -> Result<(), AppError> {
     let hash = store.clone();
     state
         .db
         .call(move |conn| {
-            db::sequra::disconnect(conn, &hash)?;
-            // The widget scripts go with the account.
+            match deployment {
+                Some(d) => db::sequra::disconnect_deployment(conn, &hash, d.as_str())?,
+                None => db::sequra::disconnect(conn, &hash)?,
+            }
+            // The widget scripts go with the last account.
             crate::queue::enqueue(conn, &hash, &crate::queue::Job::Provision)?;
             Ok(())
         })
         .await?;
     state.jobs.wake();
     state.widget_configs.forget(store);
-    tracing::info!("seQura account disconnected");
+    tracing::info!(
+        deployment = deployment.map_or("all", Deployment::as_str),
+        "seQura account disconnected"
+    );
     Ok(())
 }

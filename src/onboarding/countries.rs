@@ -225,7 +225,9 @@ pub async fn save_countries(
                 }
             }
             if taken.is_empty() {
-                db::settings::save_countries(conn, &hash, &chosen)?;
+                let tx = conn.transaction()?;
+                db::settings::save_countries(&tx, &hash, &chosen)?;
+                tx.commit()?;
             }
             Ok(Some(taken))
         })

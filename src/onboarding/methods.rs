@@ -16,16 +16,19 @@ const MAX_ICON_BYTES: usize = 64 * 1024;
 
 /// Re-imports the payment methods of every merchant ref the account owns.
 pub async fn refresh_methods(state: &AppState, store: &StoreHash) -> Result<(), FormError> {
-    let Some(account) = sequra_account(state, store).await? else {
-        return Err(FormError::Invalid(FormErrors::general("err_not_connected")));
-    };
     let hash = store.clone();
     let merchants = state
         .db
         .call(move |conn| db::sequra::merchants(conn, &hash))
         .await?;
     let mut failed = false;
+    let mut connected = false;
     for m in merchants {
+        // Each ref from its own deployment, with that deployment's account.
+        let Some(account) = sequra_account(state, store, m.merchant_ref.as_str()).await? else {
+            continue;
+        };
+        connected = true;
         match state
             .sequra
             .merchant_payment_methods(&account, m.merchant_ref.as_str())
@@ -46,6 +49,9 @@ pub async fn refresh_methods(state: &AppState, store: &StoreHash) -> Result<(), 
                 failed = true;
             }
         }
+    }
+    if !connected {
+        return Err(FormError::Invalid(FormErrors::general("err_not_connected")));
     }
     if failed {
         return Err(FormError::Invalid(FormErrors::general(

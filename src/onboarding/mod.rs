@@ -6,6 +6,7 @@
 
 mod connection;
 mod countries;
+pub mod deployments;
 mod general;
 mod methods;
 mod status_mapping;
@@ -26,7 +27,7 @@ use crate::db;
 use crate::db::sequra::SequraConnection;
 use crate::domain::{Country, MerchantRef, StoreHash};
 use crate::error::AppError;
-use crate::sequra::{Environment, SequraAccount};
+use crate::sequra::{Deployment, Environment, SequraAccount};
 use crate::state::AppState;
 
 /// A message of the i18n catalog with its optional `{value}`.
@@ -108,7 +109,10 @@ impl<E: Into<AppError>> From<E> for FormError {
 /// Where the store is in onboarding, for the dashboard and the wizard.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Progress {
+    /// The first connection (the seQura deployment's, else SVEA's).
     pub connection: Option<SequraConnection>,
+    /// Every deployment's connection.
+    pub connections: Vec<SequraConnection>,
     pub countries: Vec<(Country, MerchantRef)>,
     pub methods_imported: bool,
 }
@@ -143,8 +147,10 @@ pub async fn progress(state: &AppState, store: &StoreHash) -> Result<Progress, A
     Ok(state
         .db
         .call(move |conn| {
+            let connections = db::sequra::connections(conn, &hash)?;
             Ok(Progress {
-                connection: db::sequra::connection(conn, &hash)?,
+                connection: connections.first().cloned(),
+                connections,
                 countries: db::settings::countries(conn, &hash)?,
                 methods_imported: !db::sequra::methods(conn, &hash)?.is_empty(),
             })
@@ -152,30 +158,54 @@ pub async fn progress(state: &AppState, store: &StoreHash) -> Result<Progress, A
         .await?)
 }
 
-/// The store's seQura account (with its decrypted password), if connected.
+/// The store's seQura account for `merchant_ref` (with its decrypted password): the account of
+/// the deployment whose credentials listed the ref (a ref no credentials list any more: the
+/// seQura deployment's), if connected.
 pub async fn sequra_account(
     state: &AppState,
     store: &StoreHash,
+    merchant_ref: &str,
+) -> Result<Option<SequraAccount>, AppError> {
+    let hash = store.clone();
+    let merchant_ref = merchant_ref.to_string();
+    let deployment = state
+        .db
+        .call(move |conn| {
+            Ok(db::sequra::merchants(conn, &hash)?
+                .into_iter()
+                .find(|m| m.merchant_ref.as_str() == merchant_ref)
+                .map(|m| m.deployment))
+        })
+        .await?
+        .and_then(|d| Deployment::parse(&d))
+        .unwrap_or(Deployment::Sequra);
+    account_on(state, store, deployment).await
+}
+
+/// The store's account on `deployment`, if connected.
+pub async fn account_on(
+    state: &AppState,
+    store: &StoreHash,
+    deployment: Deployment,
 ) -> Result<Option<SequraAccount>, AppError> {
     let key = state.key.clone();
     let hash = store.clone();
     let found = state
         .db
         .call(move |conn| {
-            Ok((
-                db::sequra::connection(conn, &hash)?,
-                db::sequra::password(conn, &key, &hash)?,
-            ))
+            let connection = db::sequra::connections(conn, &hash)?
+                .into_iter()
+                .find(|c| c.deployment == deployment.as_str());
+            let password = match connection {
+                Some(_) => db::sequra::password(conn, &key, &hash, deployment.as_str())?,
+                None => None,
+            };
+            Ok((connection, password))
         })
         .await?;
     Ok(match found {
-        (Some(c), Some(password)) => {
-            Environment::parse(&c.environment).map(|environment| SequraAccount {
-                environment,
-                username: c.username,
-                password,
-            })
-        }
+        (Some(c), Some(password)) => Environment::parse(&c.environment)
+            .map(|environment| SequraAccount::new(deployment, environment, c.username, password)),
         _ => None,
     })
 }

@@ -35,13 +35,16 @@ pub fn control_panel_link(state: &AppState, store: &StoreHash, order: u64) -> St
     format!("{}/orders/{order}", base.trim_end_matches('/'))
 }
 
-/// The order in seQura's back office for its environment.
-pub fn portal_link(state: &AppState, environment: &str, uuid: &str) -> String {
-    let base = if environment == "live" {
-        &state.settings.sequra.live_portal_url
-    } else {
-        &state.settings.sequra.sandbox_portal_url
-    };
+/// The order in its deployment's back office for its environment.
+pub fn portal_link(
+    state: &AppState,
+    deployment: crate::sequra::Deployment,
+    environment: &str,
+    uuid: &str,
+) -> String {
+    let env = crate::sequra::Environment::parse(environment)
+        .unwrap_or(crate::sequra::Environment::Sandbox);
+    let base = state.settings.sequra.portal_url(deployment, env);
     let uuid: String = url::form_urlencoded::byte_serialize(uuid.as_bytes()).collect();
     format!("{}/orders/{uuid}", base.trim_end_matches('/'))
 }

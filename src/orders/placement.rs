@@ -393,9 +393,10 @@ async fn confirm_order_number(
     store: &StoreHash,
     s: &Solicitation,
 ) -> Result<(), JobError> {
-    let Some(account) = onboarding::sequra_account(state, store)
-        .await?
-        .filter(|a| Some(a.environment.as_str()) == s.environment.as_deref())
+    let Some(account) =
+        onboarding::sequra_account(state, store, s.merchant_ref.as_deref().unwrap_or(""))
+            .await?
+            .filter(|a| Some(a.environment.as_str()) == s.environment.as_deref())
     else {
         return Ok(());
     };

@@ -134,7 +134,7 @@ pub async fn send(state: &AppState, store: &StoreHash, report_id: i64) -> Result
         merchant_ref: Some(&report.merchant_ref),
         ..About::default()
     };
-    let Some(account) = onboarding::sequra_account(state, store)
+    let Some(account) = onboarding::sequra_account(state, store, &report.merchant_ref)
         .await?
         .filter(|a| a.environment.as_str() == report.environment)
     else {

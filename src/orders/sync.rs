@@ -103,9 +103,10 @@ async fn sync(
         _ => return Ok(Done::Nothing),
     }
     let environment = s.environment.clone().unwrap_or_default();
-    let Some(account) = onboarding::sequra_account(state, store)
-        .await?
-        .filter(|a| a.environment.as_str() == environment)
+    let Some(account) =
+        onboarding::sequra_account(state, store, s.merchant_ref.as_deref().unwrap_or(""))
+            .await?
+            .filter(|a| a.environment.as_str() == environment)
     else {
         let message = format!(
             "The store is no longer connected to this order's seQura {environment} account."

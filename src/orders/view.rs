@@ -15,6 +15,7 @@ use crate::error::{AppError, Public};
 use crate::onboarding::FormErrors;
 use crate::orders::{CONFIRMATION, control_panel_link, portal_link};
 use crate::queue::{self, Job};
+use crate::sequra::Deployment;
 use crate::state::AppState;
 
 /// Entries on one page of the log.
@@ -55,13 +56,19 @@ fn log_entry(
     state: &AppState,
     store: &StoreHash,
     names: &[(u64, String)],
+    refs: &[(String, Deployment)],
     entry: Entry,
 ) -> LogEntry {
     LogEntry {
         storefront: storefront_name(names, entry.channel_id),
         order_url: entry.order.map(|o| control_panel_link(state, store, o)),
         portal_url: match (&entry.environment, &entry.sequra_uuid) {
-            (Some(env), Some(uuid)) => Some(portal_link(state, env, uuid)),
+            (Some(env), Some(uuid)) => Some(portal_link(
+                state,
+                deployment_of(refs, entry.merchant_ref.as_deref()),
+                env,
+                uuid,
+            )),
             _ => None,
         },
         retryable: is_retryable(&entry),
@@ -153,7 +160,7 @@ pub async fn order_panel(
     order: BcOrderId,
 ) -> Result<Option<OrderPanel>, AppError> {
     let hash = store.clone();
-    let (solicitation, accepted, entries, names) = state
+    let (solicitation, accepted, entries, names, refs) = state
         .db
         .call(move |c| {
             Ok((
@@ -161,6 +168,7 @@ pub async fn order_panel(
                 db::order_sync::get(c, &hash, order)?,
                 db::transaction_log::for_order(c, &hash, order, PANEL_ENTRIES)?,
                 storefront_names(c, &hash)?,
+                merchant_deployments(c, &hash)?,
             ))
         })
         .await?;
@@ -171,7 +179,12 @@ pub async fn order_panel(
     let accepted = accepted.filter(|a| a.solicitation_id == s.id);
     let uuid = s.sequra_uuid.clone().unwrap_or_default();
     let portal_url = match (&s.environment, uuid.is_empty()) {
-        (Some(env), false) => Some(portal_link(state, env, &uuid)),
+        (Some(env), false) => Some(portal_link(
+            state,
+            deployment_of(&refs, s.merchant_ref.as_deref()),
+            env,
+            &uuid,
+        )),
         _ => None,
     };
     Ok(Some(OrderPanel {
@@ -185,7 +198,7 @@ pub async fn order_panel(
         unresolved: entries.iter().filter(|e| is_retryable(e)).count(),
         entries: entries
             .into_iter()
-            .map(|e| log_entry(state, store, &names, e))
+            .map(|e| log_entry(state, store, &names, &refs, e))
             .collect(),
         storefront: storefront_name(&names, Some(s.channel_id.unwrap_or(1))),
         portal_url,
@@ -298,6 +311,29 @@ pub struct LogPage {
     pub storefronts: Vec<(u64, String)>,
 }
 
+/// The deployment of each merchant ref the store's accounts list.
+fn merchant_deployments(
+    c: &rusqlite::Connection,
+    store: &StoreHash,
+) -> Result<Vec<(String, Deployment)>, db::DbError> {
+    Ok(db::sequra::merchants(c, store)?
+        .into_iter()
+        .filter_map(|m| {
+            Some((
+                m.merchant_ref.as_str().to_string(),
+                Deployment::parse(&m.deployment)?,
+            ))
+        })
+        .collect())
+}
+
+/// The deployment of a merchant ref (one no account lists any more: seQura's).
+fn deployment_of(refs: &[(String, Deployment)], merchant_ref: Option<&str>) -> Deployment {
+    merchant_ref
+        .and_then(|m| refs.iter().find(|(r, _)| r == m))
+        .map_or(Deployment::Sequra, |(_, d)| *d)
+}
+
 /// The store's storefronts by channel, gone ones too (old orders were paid on them).
 fn storefront_names(
     c: &rusqlite::Connection,
@@ -329,19 +365,20 @@ pub async fn log_page(
     page: u32,
 ) -> Result<LogPage, AppError> {
     let (hash, f) = (store.clone(), filter.clone());
-    let ((entries, has_next), names) = state
+    let ((entries, has_next), names, refs) = state
         .db
         .call(move |c| {
             Ok((
                 db::transaction_log::list(c, &hash, &f, page, PER_PAGE)?,
                 storefront_names(c, &hash)?,
+                merchant_deployments(c, &hash)?,
             ))
         })
         .await?;
     Ok(LogPage {
         entries: entries
             .into_iter()
-            .map(|e| log_entry(state, store, &names, e))
+            .map(|e| log_entry(state, store, &names, &refs, e))
             .collect(),
         page,
         has_next,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
+use super::deployments::{Deployment, Deployments, Listed, Overrides};
 use super::models::{
     DeliveryReport, MerchantCredentials, OrderRequest, OrderUpdate, PaymentCategory,
 };
@@ -60,6 +61,8 @@ impl fmt::Display for Environment {
 /// own several merchant refs (one per country). `Debug` never shows the password.
 #[derive(Clone)]
 pub struct SequraAccount {
+    /// The deployment (brand) whose hosts the account lives on.
+    pub deployment: Deployment,
     pub environment: Environment,
     pub username: String,
     pub password: SecretString,
@@ -67,11 +70,13 @@ pub struct SequraAccount {
 
 impl SequraAccount {
     pub fn new(
+        deployment: Deployment,
         environment: Environment,
         username: impl Into<String>,
         password: SecretString,
     ) -> Self {
         Self {
+            deployment,
             environment,
             username: username.into(),
             password,
@@ -82,6 +87,7 @@ impl SequraAccount {
 impl fmt::Debug for SequraAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SequraAccount")
+            .field("deployment", &self.deployment)
             .field("environment", &self.environment)
             .field("username", &self.username)
             .field("password", &"***")
@@ -131,19 +137,17 @@ pub struct SolicitedOrder {
     pub url: Url,
 }
 
-/// The shared HTTP client and the configured sandbox and live base URLs.
+/// The shared HTTP client and every deployment's hosts.
 #[derive(Clone)]
 pub struct SequraClient {
     http: reqwest::Client,
-    sandbox_url: Url,
-    live_url: Url,
+    deployments: Deployments,
 }
 
 impl fmt::Debug for SequraClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SequraClient")
-            .field("sandbox_url", &self.sandbox_url.as_str())
-            .field("live_url", &self.live_url.as_str())
+            .field("deployments", &self.deployments)
             .finish()
     }
 }
@@ -165,16 +169,39 @@ struct PaymentOptions {
 }
 
 impl SequraClient {
-    /// A client with a 5 s connect and a 30 s total timeout.
+    /// A client of the seQura deployment at `sandbox_url` and `live_url` (the others at
+    /// their built-in hosts), with a 5 s connect and a 30 s total timeout.
     pub fn new(sandbox_url: Url, live_url: Url) -> Result<Self, SequraError> {
         Self::with_timeouts(sandbox_url, live_url, CONNECT_TIMEOUT, TOTAL_TIMEOUT)
     }
 
-    /// A client with explicit timeouts. Base URLs must be `http(s)`; a path prefix is kept
-    /// and a trailing `/` added if missing.
+    /// Like [`Self::new`], with explicit timeouts. Base URLs must be `http(s)`; a path prefix
+    /// is kept and a trailing `/` added if missing.
     pub fn with_timeouts(
         sandbox_url: Url,
         live_url: Url,
+        connect: Duration,
+        total: Duration,
+    ) -> Result<Self, SequraError> {
+        let overrides = Overrides::default()
+            .set(
+                Deployment::Sequra,
+                Environment::Sandbox,
+                Some(normalise_base(sandbox_url)?),
+                None,
+            )
+            .set(
+                Deployment::Sequra,
+                Environment::Live,
+                Some(normalise_base(live_url)?),
+                None,
+            );
+        Self::with_deployments(Deployments::new(overrides), connect, total)
+    }
+
+    /// A client of every deployment's hosts as `deployments` has them.
+    pub fn with_deployments(
+        deployments: Deployments,
         connect: Duration,
         total: Duration,
     ) -> Result<Self, SequraError> {
@@ -187,19 +214,42 @@ impl SequraClient {
             .user_agent(concat!("sequra-bc/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SequraError::Invalid(format!("HTTP client: {}", e.without_url())))?;
-        Ok(Self {
-            http,
-            sandbox_url: normalise_base(sandbox_url)?,
-            live_url: normalise_base(live_url)?,
-        })
+        Ok(Self { http, deployments })
     }
 
-    /// The API base URL of `env`, always ending in `/`.
-    pub fn base_url(&self, env: Environment) -> &Url {
-        match env {
-            Environment::Sandbox => &self.sandbox_url,
-            Environment::Live => &self.live_url,
-        }
+    /// A client with the default timeouts.
+    pub fn of(deployments: Deployments) -> Result<Self, SequraError> {
+        Self::with_deployments(deployments, CONNECT_TIMEOUT, TOTAL_TIMEOUT)
+    }
+
+    /// Every deployment's hosts.
+    pub fn deployments(&self) -> &Deployments {
+        &self.deployments
+    }
+
+    /// The seQura deployment's API base URL of `env`, always ending in `/`.
+    pub fn base_url(&self, env: Environment) -> Url {
+        self.deployments.api(Deployment::Sequra, env)
+    }
+
+    /// Reads seQura's list of deployments (§1.1): `GET deployments` on the seQura
+    /// deployment's live API, without authentication.
+    /// <https://github.com/sequra/integration-core/blob/master/src/BusinessLogic/SeQuraAPI/Deployments/DeploymentsProxy.php>
+    pub async fn read_deployments(&self) -> Result<Vec<Listed>, SequraError> {
+        let mut url = self.base_url(Environment::Live);
+        url.path_segments_mut()
+            .map_err(|_| SequraError::Invalid("the seQura base URL cannot hold a path".into()))?
+            .pop_if_empty()
+            .push("deployments");
+        let resp = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, JSON)
+            .send()
+            .await
+            .map_err(transport)?;
+        let resp = check_status(resp).await?;
+        decode_json(resp, "deployments").await
     }
 
     /// Validates the credentials and lists the merchant refs they may use (§2.1). Sent without
@@ -209,7 +259,7 @@ impl SequraClient {
         &self,
         account: &SequraAccount,
     ) -> Result<Vec<MerchantCredentials>, SequraError> {
-        let url = self.endpoint(account.environment, &["merchants", "credentials"])?;
+        let url = self.endpoint(account, &["merchants", "credentials"])?;
         let resp = self
             .send(account, reqwest::Method::GET, url, None, JSON, None)
             .await?;
@@ -223,10 +273,7 @@ impl SequraClient {
         account: &SequraAccount,
         merchant_ref: &str,
     ) -> Result<Vec<PaymentCategory>, SequraError> {
-        let url = self.endpoint(
-            account.environment,
-            &["merchants", merchant_ref, "payment_methods"],
-        )?;
+        let url = self.endpoint(account, &["merchants", merchant_ref, "payment_methods"])?;
         let resp = self
             .send(
                 account,
@@ -250,7 +297,7 @@ impl SequraClient {
         merchant_ref: &str,
         order: &OrderRequest,
     ) -> Result<SolicitedOrder, SequraError> {
-        let url = self.endpoint(account.environment, &["orders"])?;
+        let url = self.endpoint(account, &["orders"])?;
         let body = encode(&OrderBody { order })?;
         let resp = self
             .send(
@@ -276,7 +323,7 @@ impl SequraClient {
         product: &str,
         campaign: Option<&str>,
     ) -> Result<String, SequraError> {
-        let mut url = self.endpoint(account.environment, &["orders", uuid, "form_v2"])?;
+        let mut url = self.endpoint(account, &["orders", uuid, "form_v2"])?;
         {
             let mut query = url.query_pairs_mut();
             query.append_pair("product", product);
@@ -306,7 +353,7 @@ impl SequraClient {
         merchant_ref: &str,
         uuid: &str,
     ) -> Result<Vec<PaymentCategory>, SequraError> {
-        let url = self.endpoint(account.environment, &["orders", uuid, "payment_methods"])?;
+        let url = self.endpoint(account, &["orders", uuid, "payment_methods"])?;
         let resp = self
             .send(
                 account,
@@ -331,7 +378,7 @@ impl SequraClient {
         uuid: &str,
         order: &OrderRequest,
     ) -> Result<(), SequraError> {
-        let url = self.endpoint(account.environment, &["orders", uuid])?;
+        let url = self.endpoint(account, &["orders", uuid])?;
         let body = encode(&OrderBody { order })?;
         self.send(
             account,
@@ -356,10 +403,7 @@ impl SequraClient {
         order_ref_1: &str,
         update: &OrderUpdate,
     ) -> Result<(), SequraError> {
-        let url = self.endpoint(
-            account.environment,
-            &["merchants", merchant_ref, "orders", order_ref_1],
-        )?;
+        let url = self.endpoint(account, &["merchants", merchant_ref, "orders", order_ref_1])?;
         let body = encode(&OrderBody { order: update })?;
         self.send(
             account,
@@ -381,7 +425,7 @@ impl SequraClient {
         merchant_ref: &str,
         report: &DeliveryReport,
     ) -> Result<(), SequraError> {
-        let url = self.endpoint(account.environment, &["orders", "delivery_reports"])?;
+        let url = self.endpoint(account, &["orders", "delivery_reports"])?;
         let body = encode(&DeliveryReportBody {
             delivery_report: report,
         })?;
@@ -399,7 +443,7 @@ impl SequraClient {
 
     /// The base URL of `env` with `segments` appended, each percent-encoded (a `/` inside a
     /// segment becomes `%2F`).
-    fn endpoint(&self, env: Environment, segments: &[&str]) -> Result<Url, SequraError> {
+    fn endpoint(&self, account: &SequraAccount, segments: &[&str]) -> Result<Url, SequraError> {
         if let Some(bad) = segments
             .iter()
             .find(|s| s.is_empty() || **s == "." || **s == "..")
@@ -410,7 +454,9 @@ impl SequraClient {
                 message: format!("the reference {bad:?} cannot be used in a seQura address"),
             });
         }
-        let mut url = self.base_url(env).clone();
+        let mut url = self
+            .deployments
+            .api(account.deployment, account.environment);
         url.path_segments_mut()
             .map_err(|_| SequraError::Invalid("the seQura base URL cannot hold a path".into()))?
             .pop_if_empty()
@@ -444,6 +490,7 @@ impl SequraClient {
         tracing::debug!(
             %method,
             path = url.path(),
+            deployment = account.deployment.as_str(),
             environment = account.environment.as_str(),
             status = status.as_u16(),
             "seQura answered"
@@ -606,6 +653,15 @@ mod tests {
         .unwrap()
     }
 
+    fn sandbox(deployment: Deployment) -> SequraAccount {
+        SequraAccount::new(
+            deployment,
+            Environment::Sandbox,
+            "u",
+            SecretString::new("p"),
+        )
+    }
+
     #[test]
     fn base_urls_get_a_trailing_slash_and_keep_their_prefix() {
         let c = client("http://127.0.0.1:9/sandbox");
@@ -618,9 +674,17 @@ mod tests {
             "https://live.sequrapi.com/"
         );
         let url = c
-            .endpoint(Environment::Sandbox, &["orders", "u-1"])
+            .endpoint(&sandbox(Deployment::Sequra), &["orders", "u-1"])
             .unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:9/sandbox/orders/u-1");
+        // Another deployment's account goes to that deployment's hosts.
+        let url = c
+            .endpoint(&sandbox(Deployment::Svea), &["orders", "u-1"])
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://next-sandbox.sequra.svea.com/orders/u-1"
+        );
     }
 
     #[test]
@@ -628,7 +692,7 @@ mod tests {
         let c = client("http://127.0.0.1:9/");
         let url = c
             .endpoint(
-                Environment::Sandbox,
+                &sandbox(Deployment::Sequra),
                 &["merchants", "m", "orders", "A14/12 3?#%"],
             )
             .unwrap();
@@ -640,7 +704,10 @@ mod tests {
         let c = client("http://127.0.0.1:9/");
         for bad in ["", ".", ".."] {
             let err = c
-                .endpoint(Environment::Sandbox, &["merchants", "m", "orders", bad])
+                .endpoint(
+                    &sandbox(Deployment::Sequra),
+                    &["merchants", "m", "orders", bad],
+                )
                 .unwrap_err();
             assert!(
                 matches!(err, SequraError::Rejected { status: 400, .. }),
@@ -724,7 +791,12 @@ mod tests {
 
     #[test]
     fn account_debug_hides_the_password() {
-        let account = SequraAccount::new(Environment::Live, "user", SecretString::new("s3cr3t-pw"));
+        let account = SequraAccount::new(
+            Deployment::Sequra,
+            Environment::Live,
+            "user",
+            SecretString::new("s3cr3t-pw"),
+        );
         let shown = format!("{account:?}");
         assert!(shown.contains("user"));
         assert!(!shown.contains("s3cr3t-pw"));

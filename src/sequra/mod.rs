@@ -5,8 +5,11 @@
 
 /// The typed HTTP client: accounts, environments, classified errors.
 pub mod client;
+/// seQura's deployments (seQura, SVEA) and their hosts.
+pub mod deployments;
 /// Request and response bodies, field for field as seQura reads and writes them.
 pub mod models;
 
 pub use client::*;
+pub use deployments::{Deployment, Deployments};
 pub use models::*;

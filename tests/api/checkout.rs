@@ -790,11 +790,7 @@ async fn page_views_use_the_cached_methods_without_asking_sequra() {
     for _ in 0..3 {
         assert!(!methods(&app, &checkout).await.is_empty());
     }
-    assert!(
-        app.sequra.requests().is_empty(),
-        "{:?}",
-        app.sequra.requests()
-    );
+    assert!(app.sequra_calls().is_empty(), "{:?}", app.sequra_calls());
 }
 
 #[tokio::test]

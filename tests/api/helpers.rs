@@ -172,6 +172,16 @@ impl TestApp {
         (owner, resp.text().await.unwrap())
     }
 
+    /// The requests the app made to seQura's merchant API (the list of deployments, read at
+    /// start-up without an account, aside).
+    pub fn sequra_calls(&self) -> Vec<sequra_bc_sandbox::sequra::RecordedRequest> {
+        self.sequra
+            .requests()
+            .into_iter()
+            .filter(|r| !r.path.ends_with("/deployments"))
+            .collect()
+    }
+
     pub async fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::Response {
         self.http.get(url).send().await.unwrap()
     }
@@ -385,6 +395,30 @@ pub fn serve(
         .env(
             "SEQURA_BC_SEQURA__LIVE_ASSETS_URL",
             sequra.live_assets_base_url().as_str(),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__SVEA_SANDBOX_URL",
+            sequra.svea_sandbox_url().as_str(),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__SVEA_LIVE_URL",
+            sequra.svea_live_url().as_str(),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__SVEA_SANDBOX_ASSETS_URL",
+            sequra.svea_assets_base_url().as_str(),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__SVEA_LIVE_ASSETS_URL",
+            sequra.svea_live_assets_base_url().as_str(),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__SVEA_SANDBOX_PORTAL_URL",
+            sequra.portal_url_of("svea", "sandbox"),
+        )
+        .env(
+            "SEQURA_BC_SEQURA__SVEA_LIVE_PORTAL_URL",
+            sequra.portal_url_of("svea", "live"),
         )
         .env("SEQURA_BC_JOBS__RETRY_BASE_MS", retry_ms.0.to_string())
         .env("SEQURA_BC_JOBS__RETRY_MAX_MS", retry_ms.1.to_string())

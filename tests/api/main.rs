@@ -11,6 +11,7 @@ mod browser;
 mod browser_widgets;
 mod checkout;
 mod crash;
+mod deployments;
 mod isolation;
 mod limits;
 mod load;

@@ -114,7 +114,7 @@ async fn missing_fields_and_a_bad_environment_are_shown_inline() {
     assert!(html.contains("id=\"password-error\""));
     assert!(html.contains("Choose sandbox or live."));
     // Nothing was asked of seQura for an invalid form.
-    assert!(app.sequra.requests().is_empty());
+    assert!(app.sequra_calls().is_empty());
 }
 
 #[tokio::test]
@@ -162,7 +162,7 @@ async fn connecting_stores_the_password_sealed_and_imports_the_methods() {
     assert!(html.contains("id=\"current-connection\""), "{html}");
     assert!(!html.contains(DEMO_PASSWORD));
     // Every call to seQura authenticated with Basic auth over the demo account.
-    let req = &app.sequra.requests()[0];
+    let req = &app.sequra_calls()[0];
     assert!(req.path.ends_with("/merchants/credentials"), "{}", req.path);
 }
 
@@ -602,7 +602,7 @@ async fn forms_without_a_valid_session_change_nothing() {
         .unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(app.count("SELECT count(*) FROM sequra_connections"), 0);
-    assert!(app.sequra.requests().is_empty());
+    assert!(app.sequra_calls().is_empty());
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use crate::error::AppError;
 use crate::onboarding::{
     self, ConnectForm, FormError, FormErrors, GeneralForm, Progress, SubmittedCountry,
 };
+use crate::sequra::Deployment;
 use crate::state::AppState;
 use crate::web::respond::Page;
 
@@ -71,16 +72,27 @@ pub(super) fn status_for(errors: &Option<FormErrors>) -> StatusCode {
 #[derive(Debug, Default, Serialize)]
 pub(super) struct ConnectValues {
     username: String,
+    svea_username: String,
     environment: String,
 }
 
 impl ConnectValues {
     /// The form prefilled from the stored connection (sandbox when there is none).
     fn stored(progress: &Progress) -> Self {
-        let c = progress.connection.as_ref();
+        let of = |d: &str| {
+            progress
+                .connections
+                .iter()
+                .find(|c| c.deployment == d)
+                .map(|c| c.username.clone())
+                .unwrap_or_default()
+        };
         Self {
-            username: c.map(|c| c.username.clone()).unwrap_or_default(),
-            environment: c
+            username: of("sequra"),
+            svea_username: of("svea"),
+            environment: progress
+                .connection
+                .as_ref()
                 .map(|c| c.environment.clone())
                 .unwrap_or_else(|| "sandbox".into()),
         }
@@ -106,6 +118,7 @@ pub(super) async fn render_connect(
         minijinja::context! {
             wizard => wizard(progress, "connect"),
             connection => minijinja::value::Serde(&progress.connection),
+            connections => minijinja::value::Serde(&progress.connections),
             values => minijinja::value::Serde(&values),
             errors => minijinja::value::Serde(&errors),
         },
@@ -123,6 +136,8 @@ pub(super) async fn connect_submit(state: AppState, merchant: Merchant, req: Req
     let form = ConnectForm {
         username: req.field("username").unwrap_or("").to_string(),
         password: SecretString::new(req.field("password").unwrap_or("")),
+        svea_username: req.field("svea_username").unwrap_or("").to_string(),
+        svea_password: SecretString::new(req.field("svea_password").unwrap_or("")),
         environment: req.field("environment").unwrap_or("").to_string(),
         confirm_switch: req.field("confirm_switch") == Some("yes"),
     };
@@ -143,6 +158,7 @@ pub(super) async fn connect_submit(state: AppState, merchant: Merchant, req: Req
         Err(errors) => {
             let values = ConnectValues {
                 username: form.username.trim().to_string(),
+                svea_username: form.svea_username.trim().to_string(),
                 environment: form.environment,
             };
             render_connect(&state, &merchant, &before, Some(errors), values).await
@@ -158,7 +174,15 @@ pub(super) async fn disconnect_submit(state: AppState, merchant: Merchant, req: 
         let values = ConnectValues::stored(&progress);
         return render_connect(&state, &merchant, &progress, Some(errors), values).await;
     }
-    onboarding::disconnect(&state, &merchant.store).await?;
+    // One deployment's account, or (no deployment named) every one.
+    let deployment =
+        match req.field("deployment") {
+            None | Some("") => None,
+            Some(d) => Some(Deployment::parse(d).ok_or_else(|| {
+                AppError::BadRequest(crate::error::Public::new("err_request_body"))
+            })?),
+        };
+    onboarding::disconnect(&state, &merchant.store, deployment).await?;
     see_other(&merchant, "/app/connect", Some("disconnected"))
 }
 
