@@ -1,24 +1,35 @@
-//! English and Spanish for every merchant-facing string: one catalog per language
-//! (`locales/en.toml`, `locales/es.toml`, embedded), chosen from the BigCommerce user's locale.
+//! The app's five languages (English, Spanish, French, Italian, Portuguese) for every
+//! merchant- and shopper-facing string: one catalog per language (`locales/*.toml`,
+//! embedded), chosen from the BigCommerce user's locale (merchant pages) or the storefront's
+//! locale, else the browser's `Accept-Language` (shopper pages).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// A language of the merchant UI.
+/// A language of the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     En,
     Es,
+    Fr,
+    It,
+    Pt,
 }
 
 impl Lang {
-    /// `es`, `es-ES`, `es_419` → Spanish; anything else → English.
+    pub const ALL: [Lang; 5] = [Lang::En, Lang::Es, Lang::Fr, Lang::It, Lang::Pt];
+
+    /// `es`, `es-ES`, `es_419` → Spanish; `fr-FR` → French; `it_IT` → Italian; `pt-PT`,
+    /// `pt-BR` → Portuguese; anything else → English.
     pub fn from_locale(locale: Option<&str>) -> Self {
-        match locale {
-            Some(l) if l.trim().to_ascii_lowercase().starts_with("es") => Lang::Es,
-            _ => Lang::En,
-        }
+        let Some(l) = locale else { return Lang::En };
+        let l = l.trim().to_ascii_lowercase();
+        let primary = l.split(['-', '_']).next().unwrap_or("");
+        Self::ALL
+            .into_iter()
+            .find(|lang| lang.code() == primary)
+            .unwrap_or(Lang::En)
     }
 
     /// The first language of an `Accept-Language` header (`es-ES,es;q=0.9,en;q=0.8` → es).
@@ -30,18 +41,24 @@ impl Lang {
         match self {
             Lang::En => "en",
             Lang::Es => "es",
+            Lang::Fr => "fr",
+            Lang::It => "it",
+            Lang::Pt => "pt",
         }
+    }
+
+    fn index(self) -> usize {
+        self as usize
     }
 }
 
 /// One language's strings, by key.
 pub type Catalog = BTreeMap<String, String>;
 
-/// Both catalogs, parsed once at start-up.
+/// Every language's catalog, parsed once at start-up (in [`Lang::ALL`]'s order).
 #[derive(Clone)]
 pub struct Catalogs {
-    en: Arc<Catalog>,
-    es: Arc<Catalog>,
+    catalogs: Arc<[Catalog; 5]>,
 }
 
 impl Catalogs {
@@ -50,16 +67,18 @@ impl Catalogs {
             toml::from_str(text).map_err(|e| anyhow::anyhow!("catalog {name}: {e}"))
         };
         Ok(Self {
-            en: Arc::new(parse("en", include_str!("../locales/en.toml"))?),
-            es: Arc::new(parse("es", include_str!("../locales/es.toml"))?),
+            catalogs: Arc::new([
+                parse("en", include_str!("../locales/en.toml"))?,
+                parse("es", include_str!("../locales/es.toml"))?,
+                parse("fr", include_str!("../locales/fr.toml"))?,
+                parse("it", include_str!("../locales/it.toml"))?,
+                parse("pt", include_str!("../locales/pt.toml"))?,
+            ]),
         })
     }
 
     pub fn catalog(&self, lang: Lang) -> &Catalog {
-        match lang {
-            Lang::En => &self.en,
-            Lang::Es => &self.es,
-        }
+        &self.catalogs[lang.index()]
     }
 
     /// The string for `key`, or the key itself when missing (a test keeps that from happening).
@@ -78,9 +97,20 @@ impl Catalogs {
         }
         s
     }
+
+    /// `key` in every language, by code (`{"en": …, "es": …, …}`): for the checkout script,
+    /// which picks the storefront page's language itself.
+    pub fn all(&self, key: &str, args: &[(&str, &str)]) -> serde_json::Value {
+        Lang::ALL
+            .into_iter()
+            .map(|lang| (lang.code().to_string(), self.tf(lang, key, args).into()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
 }
 
-/// Formats integer cents of euros the way each language writes money: `1.234,56 €` / `€1,234.56`.
+/// Formats integer cents of euros the way each language writes money: `€1,234.56`,
+/// `1.234,56 €` (es, it), `1 234,56 €` (fr, pt: no-break spaces).
 pub fn format_eur(cents: i64, lang: Lang) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let abs = cents.unsigned_abs();
@@ -88,7 +118,10 @@ pub fn format_eur(cents: i64, lang: Lang) -> String {
     let digits = units.to_string();
     let (group, decimal) = match lang {
         Lang::En => (',', '.'),
-        Lang::Es => ('.', ','),
+        Lang::Es | Lang::It => ('.', ','),
+        // French groups with a narrow no-break space, Portuguese with a no-break space.
+        Lang::Fr => ('\u{202f}', ','),
+        Lang::Pt => ('\u{a0}', ','),
     };
     let mut grouped = String::new();
     for (i, ch) in digits.chars().enumerate() {
@@ -100,6 +133,7 @@ pub fn format_eur(cents: i64, lang: Lang) -> String {
     match lang {
         Lang::En => format!("{sign}€{grouped}{decimal}{frac:02}"),
         Lang::Es => format!("{sign}{grouped}{decimal}{frac:02} €"),
+        Lang::Fr | Lang::It | Lang::Pt => format!("{sign}{grouped}{decimal}{frac:02}\u{a0}€"),
     }
 }
 
@@ -107,17 +141,47 @@ pub fn format_eur(cents: i64, lang: Lang) -> String {
 mod tests {
     use super::*;
 
+    /// The `{name}` placeholders and `%s` markers of a string, sorted.
+    fn placeholders(s: &str) -> Vec<String> {
+        let mut found: Vec<String> = s
+            .split('{')
+            .skip(1)
+            .filter_map(|part| part.split_once('}').map(|(name, _)| format!("{{{name}}}")))
+            .collect();
+        found.extend(s.matches("%s").map(str::to_string));
+        found.sort();
+        found
+    }
+
     #[test]
-    fn both_catalogs_have_exactly_the_same_keys_and_no_empty_string() {
+    fn every_catalog_has_exactly_the_keys_and_placeholders_of_english_and_no_empty_string() {
         let c = Catalogs::load().unwrap();
-        let en: Vec<&String> = c.catalog(Lang::En).keys().collect();
-        let es: Vec<&String> = c.catalog(Lang::Es).keys().collect();
-        assert_eq!(en, es);
-        for lang in [Lang::En, Lang::Es] {
-            for (k, v) in c.catalog(lang) {
+        let en = c.catalog(Lang::En);
+        for lang in Lang::ALL {
+            let catalog = c.catalog(lang);
+            let missing: Vec<&String> = en.keys().filter(|k| !catalog.contains_key(*k)).collect();
+            let extra: Vec<&String> = catalog.keys().filter(|k| !en.contains_key(*k)).collect();
+            assert!(missing.is_empty(), "{lang:?} lacks {missing:?}");
+            assert!(
+                extra.is_empty(),
+                "{lang:?} has keys English lacks: {extra:?}"
+            );
+            for (k, v) in catalog {
                 assert!(!v.trim().is_empty(), "{k} is empty in {lang:?}");
+                assert_eq!(
+                    placeholders(v),
+                    placeholders(&en[k]),
+                    "{k} in {lang:?} has other placeholders than in English"
+                );
             }
         }
+    }
+
+    #[test]
+    fn the_placeholder_check_sees_a_lost_or_renamed_placeholder() {
+        assert_eq!(placeholders("a {value} b %s"), ["%s", "{value}"]);
+        assert_ne!(placeholders("a {valeur}"), placeholders("a {value}"));
+        assert_ne!(placeholders("%s, %s"), placeholders("%s"));
     }
 
     #[test]
@@ -142,22 +206,47 @@ mod tests {
     fn languages_come_from_the_user_locale() {
         assert_eq!(Lang::from_locale(Some("es-ES")), Lang::Es);
         assert_eq!(Lang::from_locale(Some("ES")), Lang::Es);
+        assert_eq!(Lang::from_locale(Some("es_419")), Lang::Es);
         assert_eq!(Lang::from_locale(Some("en-US")), Lang::En);
-        assert_eq!(Lang::from_locale(Some("fr-FR")), Lang::En);
+        assert_eq!(Lang::from_locale(Some("fr")), Lang::Fr);
+        assert_eq!(Lang::from_locale(Some("fr-FR")), Lang::Fr);
+        assert_eq!(Lang::from_locale(Some("it_IT")), Lang::It);
+        assert_eq!(Lang::from_locale(Some("pt-PT")), Lang::Pt);
+        assert_eq!(Lang::from_locale(Some("pt-BR")), Lang::Pt);
+        assert_eq!(Lang::from_locale(Some("de-DE")), Lang::En);
+        // A language code is the whole first part: `fri` (Frisian) is not French.
+        assert_eq!(Lang::from_locale(Some("fri")), Lang::En);
+        assert_eq!(Lang::from_locale(Some("")), Lang::En);
         assert_eq!(Lang::from_locale(None), Lang::En);
         assert_eq!(
             Lang::from_accept_language(Some("es-ES,es;q=0.9,en;q=0.8")),
             Lang::Es
         );
+        assert_eq!(Lang::from_accept_language(Some("fr-FR,fr;q=0.9")), Lang::Fr);
         assert_eq!(Lang::from_accept_language(Some("en-GB,es;q=0.5")), Lang::En);
+    }
+
+    #[test]
+    fn every_language_is_offered_to_the_checkout_script() {
+        let c = Catalogs::load().unwrap();
+        let all = c.all("err_bigcommerce", &[("detail", "boom")]);
+        for lang in Lang::ALL {
+            let text = all[lang.code()].as_str().unwrap();
+            assert!(text.contains("boom"), "{lang:?}: {text}");
+        }
+        assert_eq!(all.as_object().unwrap().len(), 5);
     }
 
     #[test]
     fn money_is_formatted_per_language_from_integer_cents() {
         assert_eq!(format_eur(123456, Lang::Es), "1.234,56 €");
         assert_eq!(format_eur(123456, Lang::En), "€1,234.56");
+        assert_eq!(format_eur(123456, Lang::It), "1.234,56\u{a0}€");
+        assert_eq!(format_eur(123456, Lang::Fr), "1\u{202f}234,56\u{a0}€");
+        assert_eq!(format_eur(123456, Lang::Pt), "1\u{a0}234,56\u{a0}€");
         assert_eq!(format_eur(5, Lang::Es), "0,05 €");
         assert_eq!(format_eur(-750, Lang::En), "-€7.50");
+        assert_eq!(format_eur(-750, Lang::Fr), "-7,50\u{a0}€");
         assert_eq!(format_eur(100000000, Lang::En), "€1,000,000.00");
     }
 }
