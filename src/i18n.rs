@@ -109,6 +109,115 @@ impl Catalogs {
     }
 }
 
+/// A sentence the app writes now to be read later in the reader's language (the transaction
+/// log): a catalog key with its arguments, or words that came from elsewhere (seQura's or
+/// BigCommerce's own error texts), kept as they came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    key: Option<&'static str>,
+    args: BTreeMap<String, Arg>,
+    verbatim: String,
+}
+
+/// One argument of a [`Message`], stored as `{"text": …}`, `{"money": cents}` or
+/// `{"term": key}` (a catalog word such as an environment's name).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arg {
+    Text(String),
+    Money(i64),
+    Term(String),
+}
+
+impl Message {
+    pub fn new(key: &'static str) -> Self {
+        Self {
+            key: Some(key),
+            args: BTreeMap::new(),
+            verbatim: String::new(),
+        }
+    }
+
+    /// Words from elsewhere, shown as they are in every language.
+    pub fn verbatim(text: impl Into<String>) -> Self {
+        Self {
+            key: None,
+            args: BTreeMap::new(),
+            verbatim: text.into(),
+        }
+    }
+
+    /// `{name}` is `value` as it is (an id, an error text quoted).
+    pub fn text(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.args.insert(name.into(), Arg::Text(value.into()));
+        self
+    }
+
+    /// `{name}` is an amount of euro cents, written as the reader's language writes money.
+    pub fn money(mut self, name: &str, cents: i64) -> Self {
+        self.args.insert(name.into(), Arg::Money(cents));
+        self
+    }
+
+    /// `{name}` is the catalog's word for `key`.
+    pub fn term(mut self, name: &str, key: &str) -> Self {
+        self.args.insert(name.into(), Arg::Term(key.into()));
+        self
+    }
+
+    pub fn key(&self) -> Option<&'static str> {
+        self.key
+    }
+
+    /// The arguments as stored (JSON), when there is a key.
+    pub fn args_json(&self) -> Option<String> {
+        self.key?;
+        serde_json::to_string(&self.args).ok()
+    }
+
+    /// The message in `lang`.
+    pub fn render(&self, catalogs: &Catalogs, lang: Lang) -> String {
+        match self.key {
+            Some(key) => render(catalogs, lang, key, &self.args),
+            None => self.verbatim.clone(),
+        }
+    }
+
+    /// A stored message in `lang`: its key and arguments when the catalog knows the key and
+    /// the arguments read, else `stored` (rows written before keys, or a key since removed).
+    pub fn render_stored(
+        catalogs: &Catalogs,
+        lang: Lang,
+        key: Option<&str>,
+        args: Option<&str>,
+        stored: &str,
+    ) -> String {
+        let Some(key) = key.filter(|k| catalogs.catalog(Lang::En).contains_key(*k)) else {
+            return stored.to_string();
+        };
+        match serde_json::from_str::<BTreeMap<String, Arg>>(args.unwrap_or("{}")) {
+            Ok(args) => render(catalogs, lang, key, &args),
+            Err(_) => stored.to_string(),
+        }
+    }
+}
+
+fn render(catalogs: &Catalogs, lang: Lang, key: &str, args: &BTreeMap<String, Arg>) -> String {
+    let values: Vec<(&str, String)> = args
+        .iter()
+        .map(|(name, arg)| {
+            let value = match arg {
+                Arg::Text(t) => t.clone(),
+                Arg::Money(cents) => format_eur(*cents, lang),
+                Arg::Term(k) => catalogs.t(lang, k).to_string(),
+            };
+            (name.as_str(), value)
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    catalogs.tf(lang, key, &pairs)
+}
+
 /// Formats integer cents of euros the way each language writes money: `€1,234.56`,
 /// `1.234,56 €` (es, it), `1 234,56 €` (fr, pt: no-break spaces).
 pub fn format_eur(cents: i64, lang: Lang) -> String {
@@ -203,6 +312,40 @@ mod tests {
     }
 
     #[test]
+    fn every_log_message_key_the_code_writes_exists() {
+        let c = Catalogs::load().unwrap();
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut seen = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for marker in ["Message::new(\"", "\"log_env_"] {
+                    for part in text.split(marker).skip(1) {
+                        let key: String = part
+                            .chars()
+                            .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+                            .collect();
+                        let key = match marker {
+                            "\"log_env_" => format!("log_env_{key}"),
+                            _ => key,
+                        };
+                        if !key.is_empty() && key != "log_env_" {
+                            seen += 1;
+                            assert!(c.catalog(Lang::En).contains_key(&key), "{path:?}: {key}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen > 10, "the scan finds the log's keys ({seen})");
+    }
+
+    #[test]
     fn languages_come_from_the_user_locale() {
         assert_eq!(Lang::from_locale(Some("es-ES")), Lang::Es);
         assert_eq!(Lang::from_locale(Some("ES")), Lang::Es);
@@ -235,6 +378,49 @@ mod tests {
             assert!(text.contains("boom"), "{lang:?}: {text}");
         }
         assert_eq!(all.as_object().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn a_message_renders_in_each_language_from_its_key_and_arguments() {
+        let c = Catalogs::load().unwrap();
+        let m = Message::new("log_msg_update_sent")
+            .money("shipped", 123456)
+            .money("unshipped", 0);
+        assert_eq!(
+            m.render(&c, Lang::En),
+            "Shipped €1,234.56 · unshipped €0.00"
+        );
+        assert_eq!(
+            m.render(&c, Lang::Es),
+            "Enviado 1.234,56 € · sin enviar 0,00 €"
+        );
+        // Stored and read back: the same row in another language.
+        let args = m.args_json().unwrap();
+        let stored = m.render(&c, Lang::En);
+        let read = |lang| Message::render_stored(&c, lang, m.key(), Some(&args), &stored);
+        assert_eq!(read(Lang::It), m.render(&c, Lang::It));
+        assert!(read(Lang::Fr).starts_with("Expédié 1\u{202f}234,56\u{a0}€"));
+        let env = Message::new("log_msg_not_connected_env").term("environment", "log_env_live");
+        assert_eq!(
+            env.render(&c, Lang::En),
+            "The store is no longer connected to this order's seQura live account."
+        );
+        assert!(env.render(&c, Lang::Pt).contains("de produção"));
+        // Words from elsewhere stay as they came, with no key stored.
+        let theirs = Message::verbatim("Shipped cart cannot hold more");
+        assert_eq!(theirs.render(&c, Lang::Fr), "Shipped cart cannot hold more");
+        assert_eq!((theirs.key(), theirs.args_json()), (None, None));
+        // Rows before keys, unknown keys and unreadable arguments show the stored text.
+        for (key, args) in [
+            (None, None),
+            (Some("no_such_key"), Some("{}")),
+            (Some("log_msg_update_sent"), Some("not json")),
+        ] {
+            assert_eq!(
+                Message::render_stored(&c, Lang::Es, key, args, "as stored"),
+                "as stored"
+            );
+        }
     }
 
     #[test]
