@@ -13,8 +13,17 @@
   var store = src ? src.searchParams.get("store") : null;
   if (!src || !store || !/^[a-z0-9]{1,32}$/.test(store)) { return; }
   var app = src.origin;
-  var lang = (document.documentElement.lang || navigator.language || "en").slice(0, 2) === "es" ? "es" : "en";
   var text = {
+    en: {
+      heading: "Pay with seQura",
+      terms: "Please accept the terms and conditions to continue.",
+      busy: "A seQura payment for this cart is already in progress.",
+      failed: "The seQura payment was not completed. Your cart is intact: try again or choose another payment method.",
+      error: "The seQura payment could not be started. Please try again.",
+      placed: "Your order is already placed.",
+      see: "See the order",
+      close: "Close"
+    },
     es: {
       heading: "Paga con seQura",
       terms: "Acepta los términos y condiciones para continuar.",
@@ -25,17 +34,42 @@
       see: "Ver el pedido",
       close: "Cerrar"
     },
-    en: {
-      heading: "Pay with seQura",
-      terms: "Please accept the terms and conditions to continue.",
-      busy: "A seQura payment for this cart is already in progress.",
-      failed: "The seQura payment was not completed. Your cart is intact: try again or choose another payment method.",
-      error: "The seQura payment could not be started. Please try again.",
-      placed: "Your order is already placed.",
-      see: "See the order",
-      close: "Close"
+    fr: {
+      heading: "Payez avec seQura",
+      terms: "Veuillez accepter les conditions générales pour continuer.",
+      busy: "Un paiement seQura est déjà en cours pour ce panier.",
+      failed: "Le paiement seQura n'a pas abouti. Votre panier est intact\u00a0: réessayez ou choisissez un autre moyen de paiement.",
+      error: "Le paiement seQura n'a pas pu démarrer. Veuillez réessayer.",
+      placed: "Votre commande est déjà enregistrée.",
+      see: "Voir la commande",
+      close: "Fermer"
+    },
+    it: {
+      heading: "Paga con seQura",
+      terms: "Accetta i termini e le condizioni per continuare.",
+      busy: "Per questo carrello è già in corso un pagamento con seQura.",
+      failed: "Il pagamento con seQura non è stato completato. Il carrello è intatto: riprova o scegli un altro metodo di pagamento.",
+      error: "Non è stato possibile avviare il pagamento con seQura. Riprova.",
+      placed: "Il tuo ordine è già registrato.",
+      see: "Vedi l'ordine",
+      close: "Chiudi"
+    },
+    pt: {
+      heading: "Pague com a seQura",
+      terms: "Aceite os termos e condições para continuar.",
+      busy: "Já está em curso um pagamento com a seQura para este carrinho.",
+      failed: "O pagamento com a seQura não foi concluído. O seu carrinho está intacto: tente novamente ou escolha outro método de pagamento.",
+      error: "Não foi possível iniciar o pagamento com a seQura. Tente novamente.",
+      placed: "A sua encomenda já está registada.",
+      see: "Ver a encomenda",
+      close: "Fechar"
     }
-  }[lang];
+  };
+  // The storefront page's language (its theme sets <html lang>), else the browser's; the
+  // app's answers carry every language and are read in this one.
+  var lang = (document.documentElement.lang || navigator.language || "en").slice(0, 2).toLowerCase();
+  if (!text[lang]) { lang = "en"; }
+  text = text[lang];
 
   var checkoutId = null;
   var busy = false;

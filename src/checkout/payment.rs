@@ -18,6 +18,7 @@ use crate::db::solicitations::{
 use crate::db::transaction_log::Outcome;
 use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
+use crate::i18n::Message;
 use crate::onboarding;
 use crate::orders::About;
 use crate::orders::holding::{Holding, OrderData, holding};
@@ -846,12 +847,9 @@ async fn duplicate(state: &AppState, s: &Solicitation, a: &Attempt) -> Result<Re
         .call(move |conn| db::solicitations::set_attempt_state(conn, aid, AttemptState::Duplicate))
         .await?;
     let about = about_attempt(s, a);
-    let message = format!(
-        "seQura also approved another payment for this order ({}): it was refused so that \
-         the shopper is not charged twice. The order is paid by {}.",
-        a.sequra_uuid.as_deref().unwrap_or("?"),
-        s.sequra_uuid.as_deref().unwrap_or("?"),
-    );
+    let message = Message::new("log_msg_duplicate_payment")
+        .text("other", a.sequra_uuid.as_deref().unwrap_or("?"))
+        .text("paid", s.sequra_uuid.as_deref().unwrap_or("?"));
     crate::orders::record(
         state,
         &s.store,
@@ -879,12 +877,9 @@ async fn paid_otherwise(
     others_open: bool,
 ) -> Result<Reply, AppError> {
     let reply = refuse(state, s, a, others_open).await?;
-    let message = format!(
-        "The shopper paid this cart with another payment method (order #{other}) before \
-         completing seQura's form: seQura's approval ({}) was refused so that the shopper is \
-         not charged twice, and this order was not placed.",
-        a.sequra_uuid.as_deref().unwrap_or("?"),
-    );
+    let message = Message::new("log_msg_paid_otherwise")
+        .text("order", other.to_string())
+        .text("uuid", a.sequra_uuid.as_deref().unwrap_or("?"));
     crate::orders::record(
         state,
         &s.store,
@@ -941,9 +936,7 @@ async fn cancel(
                 &about,
                 SEQURA_CANCELLED,
                 Outcome::Sent,
-                "seQura cancelled this order after approving it: do not ship it. It gets the \
-                 status mapped for cancelled orders (mapped to None, a status you set yourself \
-                 is kept).",
+                &Message::new("log_msg_sequra_cancelled"),
             )
             .await;
         }

@@ -46,7 +46,11 @@ pub struct NewEntry<'a> {
     pub merchant_ref: Option<&'a str>,
     pub event: &'a str,
     pub outcome: Outcome,
+    /// English: what readers without the catalog see.
     pub message: &'a str,
+    /// The catalog key and its arguments (JSON) when the app wrote the message itself.
+    pub message_key: Option<&'a str>,
+    pub message_args: Option<&'a str>,
 }
 
 /// A recorded entry.
@@ -64,6 +68,11 @@ pub struct Entry {
     pub resolved_at: Option<String>,
     /// The storefront channel its order was paid on (1 for a payment from before V16).
     pub channel_id: Option<u64>,
+    /// The message's catalog key and arguments (JSON), for entries the app wrote since V19.
+    #[serde(skip)]
+    pub message_key: Option<String>,
+    #[serde(skip)]
+    pub message_args: Option<String>,
 }
 
 /// The order's storefront comes from its newest solicitation (every one of an order is made
@@ -72,7 +81,7 @@ const COLUMNS: &str = "id, bc_order_id, sequra_uuid, environment, merchant_ref, 
     message, created_at, resolved_at, \
     (SELECT IFNULL(s.channel_id, 1) FROM solicitations s \
       WHERE s.store_hash = transaction_log.store_hash AND s.bc_order_id = transaction_log.bc_order_id \
-      ORDER BY s.id DESC LIMIT 1)";
+      ORDER BY s.id DESC LIMIT 1), message_key, message_args";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let outcome: String = r.get(6)?;
@@ -94,14 +103,17 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         created_at: r.get(8)?,
         resolved_at: r.get(9)?,
         channel_id: r.get::<_, Option<i64>>(10)?.map(|c| c as u64),
+        message_key: r.get(11)?,
+        message_args: r.get(12)?,
     })
 }
 
 pub fn insert(conn: &Connection, e: &NewEntry<'_>) -> Result<i64, DbError> {
     conn.execute(
         "INSERT INTO transaction_log (store_hash, bc_order_id, sequra_uuid, environment,
-                                      merchant_ref, event, outcome, message, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                      merchant_ref, event, outcome, message, created_at,
+                                      message_key, message_args)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             e.store.as_str(),
             e.order.map(|o| o.0 as i64),
@@ -111,7 +123,9 @@ pub fn insert(conn: &Connection, e: &NewEntry<'_>) -> Result<i64, DbError> {
             e.event,
             e.outcome.as_str(),
             e.message,
-            now()
+            now(),
+            e.message_key,
+            e.message_args
         ],
     )?;
     Ok(conn.last_insert_rowid())

@@ -22,6 +22,7 @@ use crate::db;
 use crate::db::solicitations::Solicitation;
 use crate::db::transaction_log::{NewEntry, Outcome};
 use crate::domain::{BcOrderId, StoreHash};
+use crate::i18n::{Catalogs, Lang, Message};
 use crate::queue::Job;
 use crate::state::AppState;
 
@@ -83,16 +84,21 @@ pub struct Record {
     merchant_ref: Option<String>,
     event: String,
     outcome: Outcome,
+    /// In English: the stored text (rows before keys hold only it; an order in review is
+    /// said to wait once by it).
     message: String,
+    message_key: Option<&'static str>,
+    message_args: Option<String>,
 }
 
 impl Record {
     pub fn new(
+        i18n: &Catalogs,
         store: &StoreHash,
         about: &About<'_>,
         event: &str,
         outcome: Outcome,
-        message: &str,
+        message: &Message,
     ) -> Self {
         Self {
             store: store.clone(),
@@ -102,7 +108,9 @@ impl Record {
             merchant_ref: about.merchant_ref.map(str::to_string),
             event: event.to_string(),
             outcome,
-            message: message.to_string(),
+            message: message.render(i18n, Lang::En),
+            message_key: message.key(),
+            message_args: message.args_json(),
         }
     }
 
@@ -139,6 +147,8 @@ impl Record {
                 event: &self.event,
                 outcome: self.outcome,
                 message: &self.message,
+                message_key: self.message_key,
+                message_args: self.message_args.as_deref(),
             },
         )?;
         Ok(())
@@ -152,9 +162,9 @@ pub async fn record(
     about: &About<'_>,
     event: &str,
     outcome: Outcome,
-    message: &str,
+    message: &Message,
 ) {
-    let entry = Record::new(store, about, event, outcome, message);
+    let entry = Record::new(&state.i18n, store, about, event, outcome, message);
     if let Err(e) = state.db.batched(move |c| entry.write(c)).await {
         tracing::error!(error = %e, "could not write the transaction log");
     }
@@ -171,10 +181,12 @@ pub async fn kept_failing(state: &AppState, store: &StoreHash, job: &Job, reason
         Job::Provision | Job::StoreCancelled => return,
     };
     let message = if job.gives_up() {
-        format!("Gave up after repeated failures: {reason}")
+        Message::new("log_msg_gave_up")
     } else {
-        format!("Still failing after repeated tries; the app keeps trying: {reason}")
-    };
+        Message::new("log_msg_still_failing")
+    }
+    .text("reason", reason);
+    let i18n = state.i18n.clone();
     let (hash, once) = (store.clone(), !job.gives_up());
     let written = state
         .db
@@ -195,7 +207,7 @@ pub async fn kept_failing(state: &AppState, store: &StoreHash, job: &Job, reason
             {
                 return Ok(());
             }
-            Record::new(&hash, &about, event, Outcome::Failed, &message).write(c)
+            Record::new(&i18n, &hash, &about, event, Outcome::Failed, &message).write(c)
         })
         .await;
     if let Err(e) = written {

@@ -10,6 +10,7 @@ use crate::db::solicitations::{Solicitation, SolicitationState};
 use crate::db::transaction_log::Outcome;
 use crate::domain::{BcOrderId, SequraStatus, StoreHash};
 use crate::error::AppError;
+use crate::i18n::Message;
 use crate::onboarding;
 use crate::orders::{About, CONFIRMATION};
 use crate::queue::{self, Job, JobError};
@@ -54,8 +55,9 @@ pub async fn run(state: &AppState, store: &StoreHash, sid: i64) -> Result<(), Jo
         // The sweep does not queue it again (it would fail the same way): the merchant's
         // retry from the log does, once the cause is fixed. An earlier "still failing, the app
         // keeps trying" is over: nothing tries any more.
-        let message = format!("The order could not be given seQura's outcome: {reason}");
+        let message = Message::new("log_msg_outcome_not_given").text("reason", reason.as_str());
         let entry = crate::orders::Record::new(
+            &state.i18n,
             store,
             &About::of(&s),
             CONFIRMATION,
@@ -229,11 +231,8 @@ async fn sold_otherwise(
         })
         .await?;
     if ended && from == SolicitationState::OnHold {
-        let message = format!(
-            "The shopper paid this order with another payment method while seQura reviewed \
-             its payment ({uuid}): the order was left as that payment made it, and seQura's \
-             approval will be refused so that the shopper is not charged twice."
-        );
+        let message =
+            Message::new("log_msg_paid_otherwise_in_review").text("uuid", uuid.to_string());
         crate::orders::record(
             state,
             store,

@@ -15,6 +15,7 @@ use crate::bigcommerce::models::Order;
 use crate::db;
 use crate::db::transaction_log::Outcome;
 use crate::domain::StoreHash;
+use crate::i18n::{Lang, Message};
 use crate::onboarding;
 use crate::orders::holding::Holding;
 use crate::orders::{About, record};
@@ -138,17 +139,17 @@ pub async fn send(state: &AppState, store: &StoreHash, report_id: i64) -> Result
         .await?
         .filter(|a| a.environment.as_str() == report.environment)
     else {
-        let message = "The store is no longer connected to this seQura account.";
+        let message = Message::new("log_msg_store_disconnected");
         record(
             state,
             store,
             &about,
             "delivery_report",
             Outcome::Rejected,
-            message,
+            &message,
         )
         .await;
-        return Err(JobError::Permanent(message.into()));
+        return Err(JobError::Permanent(message.render(&state.i18n, Lang::En)));
     };
     let (hash, r) = (store.clone(), report.clone());
     let shipped = state
@@ -210,7 +211,7 @@ pub async fn send(state: &AppState, store: &StoreHash, report_id: i64) -> Result
         Ok(()) => {}
         Err(e) if e.is_transient() => return Err(e.into()),
         Err(e) => {
-            let message = format!("seQura refused the delivery report: {e}");
+            let message = Message::new("log_msg_report_refused").text("detail", e.to_string());
             record(
                 state,
                 store,
@@ -220,18 +221,17 @@ pub async fn send(state: &AppState, store: &StoreHash, report_id: i64) -> Result
                 &message,
             )
             .await;
-            return Err(JobError::Permanent(message));
+            return Err(JobError::Permanent(message.render(&state.i18n, Lang::En)));
         }
     }
     state
         .db
         .call(move |c| db::delivery_reports::mark_sent(c, report_id, count))
         .await?;
-    let message = format!(
-        "Delivery report for {}: {count} shipped order(s), {} order(s) in the statistics.",
-        report.report_date,
-        body.statistics.orders.len()
-    );
+    let message = Message::new("log_msg_report_sent")
+        .text("date", report.report_date.to_string())
+        .text("shipped", count.to_string())
+        .text("orders", body.statistics.orders.len().to_string());
     record(
         state,
         store,

@@ -8,7 +8,7 @@ use crate::db::order_sync::Accepted;
 use crate::db::solicitations::{Solicitation, SolicitationState};
 use crate::db::transaction_log::Outcome;
 use crate::domain::{BcOrderId, StoreHash};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Message};
 use crate::onboarding;
 use crate::orders::holding::{Holding, OrderData, holding};
 use crate::orders::{About, CONFIRMATION, Record, record};
@@ -94,7 +94,7 @@ async fn sync(
                 &About::of(s),
                 "update",
                 Outcome::Waiting,
-                "The order is in review at seQura: changes wait and are sent once it is approved.",
+                &Message::new("log_msg_in_review"),
             )
             .await;
             return Ok(Done::Nothing);
@@ -108,9 +108,13 @@ async fn sync(
             .await?
             .filter(|a| a.environment.as_str() == environment)
     else {
-        let message = format!(
-            "The store is no longer connected to this order's seQura {environment} account."
-        );
+        let message = match environment.as_str() {
+            "live" => Message::new("log_msg_not_connected_env").term("environment", "log_env_live"),
+            "sandbox" => {
+                Message::new("log_msg_not_connected_env").term("environment", "log_env_sandbox")
+            }
+            other => Message::new("log_msg_not_connected_env").text("environment", other),
+        };
         return Err(rejected(state, store, s, "update", message).await);
     };
     let api = lifecycle::store_api(state, store).await?;
@@ -132,7 +136,7 @@ async fn sync(
     }) {
         Ok(h) => h,
         Err(e) => {
-            let message = format!("The order cannot be expressed as a seQura cart: {e}");
+            let message = Message::new("log_msg_not_a_cart").text("detail", e.to_string());
             return Err(rejected(state, store, s, "update", message).await);
         }
     };
@@ -151,11 +155,12 @@ async fn sync(
         }
         let saved = accepted_of(s, &now)?;
         let entry = Record::new(
+            &state.i18n,
             store,
             &About::of(s),
             "cancellation",
             Outcome::Waiting,
-            SHIPPED_KEPT,
+            &Message::new("log_msg_shipped_kept"),
         );
         return Ok(Done::Sent(Box::new((saved, false, entry))));
     }
@@ -217,18 +222,18 @@ async fn sync(
     drop(guard);
     let shipped_grew = now.shipped_units() > before.as_ref().map_or(0, Holding::shipped_units);
     let saved = accepted_of(s, &now)?;
-    let mut message = summary(&now);
-    if kept_now {
-        message = format!("{message}. {SHIPPED_KEPT}");
-    }
-    let entry = Record::new(store, &About::of(s), event, Outcome::Sent, &message);
+    let message = summary(&now, kept_now);
+    let entry = Record::new(
+        &state.i18n,
+        store,
+        &About::of(s),
+        event,
+        Outcome::Sent,
+        &message,
+    );
     tracing::info!(order_id = id, event, "order update accepted by seQura");
     Ok(Done::Sent(Box::new((saved, shipped_grew, entry))))
 }
-
-/// What the log says when an order is cancelled in BigCommerce after shipping.
-const SHIPPED_KEPT: &str = "Cancelled in BigCommerce after shipping: the unshipped items were \
-    cancelled at seQura, the shipped items were not cancelled: refund them to return them in seQura.";
 
 /// What seQura holds after it accepted `h`.
 fn accepted_of(s: &Solicitation, h: &Holding) -> Result<Accepted, JobError> {
@@ -250,7 +255,7 @@ async fn rejected(
     store: &StoreHash,
     s: &Solicitation,
     event: &str,
-    message: String,
+    message: Message,
 ) -> JobError {
     record(
         state,
@@ -261,7 +266,7 @@ async fn rejected(
         &message,
     )
     .await;
-    JobError::Permanent(message)
+    JobError::Permanent(message.render(&state.i18n, Lang::En))
 }
 
 /// What kind of change this is, for the log.
@@ -282,24 +287,26 @@ fn event_name(before: Option<&Holding>, now: &Holding) -> &'static str {
     }
 }
 
-/// The log line of an accepted update: the two carts' totals.
-fn summary(h: &Holding) -> String {
-    format!(
-        "Shipped {} · unshipped {}",
-        crate::i18n::format_eur(h.shipped_cart.order_total_with_tax, Lang::En),
-        crate::i18n::format_eur(h.unshipped_cart.order_total_with_tax, Lang::En)
-    )
+/// The log line of an accepted update: the two carts' totals (and, cancelled after shipping,
+/// that the shipped items stay charged).
+fn summary(h: &Holding, shipped_kept: bool) -> Message {
+    let key = if shipped_kept {
+        "log_msg_update_sent_shipped_kept"
+    } else {
+        "log_msg_update_sent"
+    };
+    Message::new(key)
+        .money("shipped", h.shipped_cart.order_total_with_tax)
+        .money("unshipped", h.unshipped_cart.order_total_with_tax)
 }
 
-/// seQura's own words where it gave some.
-fn rejection_message(e: &SequraError) -> String {
+/// seQura's own words where it gave some, as they came.
+fn rejection_message(e: &SequraError) -> Message {
     match e {
-        SequraError::Conflict(messages) => messages.join("; "),
-        SequraError::Forbidden(m) | SequraError::NotFound(m) => m.clone(),
-        SequraError::Rejected { message, .. } => message.clone(),
-        SequraError::Unauthorized => {
-            "seQura did not accept the account's username or password.".into()
-        }
-        other => other.to_string(),
+        SequraError::Conflict(messages) => Message::verbatim(messages.join("; ")),
+        SequraError::Forbidden(m) | SequraError::NotFound(m) => Message::verbatim(m.clone()),
+        SequraError::Rejected { message, .. } => Message::verbatim(message.clone()),
+        SequraError::Unauthorized => Message::new("log_msg_sequra_unauthorized"),
+        other => Message::verbatim(other.to_string()),
     }
 }

@@ -12,6 +12,7 @@ use crate::db::solicitations::SolicitationState;
 use crate::db::transaction_log::{Entry, Filter, Outcome};
 use crate::domain::{BcOrderId, StoreHash};
 use crate::error::{AppError, Public};
+use crate::i18n::{Catalogs, Lang, Message};
 use crate::onboarding::FormErrors;
 use crate::orders::{CONFIRMATION, control_panel_link, portal_link};
 use crate::queue::{self, Job};
@@ -41,6 +42,21 @@ pub struct LogEntry {
     pub retryable: bool,
     /// The storefront its order was paid on, when the store has more than one.
     pub storefront: Option<String>,
+}
+
+impl LogEntry {
+    /// The message in `lang`: the app's own from its key and arguments, entries written
+    /// before keys (and seQura's or BigCommerce's words) as stored.
+    pub fn localize(&mut self, i18n: &Catalogs, lang: Lang) {
+        let e = &mut self.entry;
+        e.message = Message::render_stored(
+            i18n,
+            lang,
+            e.message_key.as_deref(),
+            e.message_args.as_deref(),
+            &e.message,
+        );
+    }
 }
 
 fn is_retryable(e: &Entry) -> bool {
@@ -617,6 +633,8 @@ mod tests {
             created_at: created_at.into(),
             resolved_at: None,
             channel_id: None,
+            message_key: None,
+            message_args: None,
         }
     }
 

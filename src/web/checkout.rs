@@ -131,10 +131,8 @@ pub fn routes(
                         .unwrap_or_default();
                         let mut answer = serde_json::json!({ "methods": methods });
                         if payment == Some(CheckoutPayment::Declined) {
-                            let t = |lang| state.i18n.t(lang, "shopper_declined_notice");
                             answer["last_payment"] = "declined".into();
-                            answer["notice"] =
-                                serde_json::json!({ "es": t(Lang::Es), "en": t(Lang::En) });
+                            answer["notice"] = state.i18n.all("shopper_declined_notice", &[]);
                         }
                         Ok(answer)
                     }
@@ -233,32 +231,38 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .then(|store: String, state: AppState, raw: String| {
-            Box::pin(async move {
-                let page = async {
-                    let store = parse_store(&store)?;
-                    let q: ReturnQuery = serde_urlencoded::from_str(&raw).map_err(|_| {
-                        AppError::BadRequest(crate::error::Public::new("err_return_link"))
-                    })?;
-                    let order = BcOrderId::parse(&q.order).map_err(|_| {
-                        AppError::BadRequest(crate::error::Public::new("err_return_link"))
-                    })?;
-                    let (outcome, language) = payment::returned(
-                        &state,
-                        &store,
-                        order,
-                        q.sid,
-                        &q.signature,
-                        q.placed.is_some(),
-                    )
-                    .await?;
-                    let lang = Lang::from_locale(language.as_deref());
-                    shopper_page(&state, lang, outcome, &raw, q.attempt)
-                }
-                .await;
-                super::respond::finish(&state, Lang::En, page)
-            })
-        });
+        .and(super::respond::accept_language())
+        .then(
+            |store: String, state: AppState, raw: String, browser: Lang| {
+                Box::pin(async move {
+                    // The storefront's language once the link is known, else the browser's.
+                    let mut page_lang = browser;
+                    let page = async {
+                        let store = parse_store(&store)?;
+                        let q: ReturnQuery = serde_urlencoded::from_str(&raw).map_err(|_| {
+                            AppError::BadRequest(crate::error::Public::new("err_return_link"))
+                        })?;
+                        let order = BcOrderId::parse(&q.order).map_err(|_| {
+                            AppError::BadRequest(crate::error::Public::new("err_return_link"))
+                        })?;
+                        let (outcome, language) = payment::returned(
+                            &state,
+                            &store,
+                            order,
+                            q.sid,
+                            &q.signature,
+                            q.placed.is_some(),
+                        )
+                        .await?;
+                        let lang = language.map_or(browser, |l| Lang::from_locale(Some(&l)));
+                        page_lang = lang;
+                        shopper_page(&state, lang, outcome, &raw, q.attempt)
+                    }
+                    .await;
+                    super::respond::finish(&state, page_lang, page)
+                })
+            },
+        );
     let ipn = warp::path!("sequra" / "ipn")
         .map(|| false)
         .or(warp::path!("sequra" / "events").map(|| true))
@@ -401,8 +405,8 @@ fn shoppers_words(p: Public) -> Public {
     }
 }
 
-/// JSON answers for the checkout script: `{…}` or `{"error": key, "message": {es, en}}` with
-/// the status; CORS for `origin` (the storefront's) on every one.
+/// JSON answers for the checkout script: `{…}` or `{"error": key, "message": {en, es, fr, it,
+/// pt}}` with the status; CORS for `origin` (the storefront's) on every one.
 fn json_reply(
     state: &AppState,
     result: Result<serde_json::Value, AppError>,
@@ -432,19 +436,13 @@ fn json_reply(
                 );
             }
             failure = Some(e);
-            let message = state.i18n.tf(
-                Lang::Es,
-                p.key,
-                &[("detail", p.detail.as_deref().unwrap_or(""))],
-            );
-            let message_en = state.i18n.tf(
-                Lang::En,
-                p.key,
-                &[("detail", p.detail.as_deref().unwrap_or(""))],
-            );
+            // Every language: the script shows the storefront page's own.
+            let message = state
+                .i18n
+                .all(p.key, &[("detail", p.detail.as_deref().unwrap_or(""))]);
             (
                 status,
-                serde_json::json!({ "error": p.key, "message": { "es": message, "en": message_en } }),
+                serde_json::json!({ "error": p.key, "message": message }),
             )
         }
     };

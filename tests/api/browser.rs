@@ -881,6 +881,11 @@ async fn a_shopper_on_the_second_storefront_pays_under_its_terms_and_returns_the
         .unwrap();
     click(&c, name, "#sequra-methods button[data-product=\"i1\"]").await;
     expect(&c, name, "#sequra-methods .sequra-message").await;
+    // Issue 16: the French storefront's page is in French, and so is the script.
+    let said = text_of(&c, "#sequra-methods .sequra-message").await;
+    if said != "Veuillez accepter les conditions générales pour continuer." {
+        fail(&c, name, &format!("the terms notice reads {said:?}")).await;
+    }
     let started_unticked = app.sequra.orders().len();
     if started_unticked != 1 {
         fail(&c, name, "a payment started with the terms unticked").await;

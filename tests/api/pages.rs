@@ -108,3 +108,66 @@ async fn error_pages_speak_the_browsers_language() {
     let html = app.get_path("/app").await.text().await.unwrap();
     assert!(html.contains("No session"), "{html}");
 }
+
+/// Issue 16: a merchant whose BigCommerce user speaks French (`fr-FR`) gets the app in French:
+/// the dashboard, a settings page, and an error page once the session is known, whatever
+/// language the browser asks for.
+#[tokio::test]
+async fn a_french_merchant_sees_the_app_in_french() {
+    let app = spawn_app().await;
+    let (owner, _) = app.installed_store("store1").await;
+    let french = sequra_bc_sandbox::bigcommerce::User {
+        locale: "fr-FR".into(),
+        ..owner
+    };
+    let resp = app.get(app.bc.load_url("store1", &french, "/")).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"<html lang="fr">"#), "{html}");
+    assert!(html.contains("Connectez votre compte seQura"), "{html}");
+    let session = crate::helpers::session_of(&html);
+    app.connect_demo(&session).await;
+
+    let (status, html) = app.page("/app", &session).await;
+    assert_eq!(status, 200);
+    for text in [
+        "Tableau de bord",
+        "Compte seQura",
+        "Pays de vente",
+        "Connecté",
+    ] {
+        assert!(html.contains(text), "dashboard lacks {text}: {html}");
+    }
+    assert!(!html.contains("Dashboard"), "{html}");
+    let (status, html) = app.page("/app/general", &session).await;
+    assert_eq!(status, 200);
+    for text in [
+        "Paramètres généraux",
+        "Adresses IP autorisées",
+        "Produits et catégories exclus",
+    ] {
+        assert!(html.contains(text), "general settings lack {text}: {html}");
+    }
+    // A form error, in French.
+    let resp = app
+        .post_form("/app/general", &session, &[("allowed_ips", "not-an-ip")])
+        .await;
+    assert_eq!(resp.status(), 422);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Ce n&#x27;est ni une adresse"), "{html}");
+
+    // An error page once the merchant is known speaks the merchant's language.
+    let resp = app
+        .http
+        .get(format!(
+            "{}/app/orders/abc/sequra?session={session}",
+            app.address
+        ))
+        .header("accept-language", "en-US,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Introuvable"), "{html}");
+}

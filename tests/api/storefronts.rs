@@ -330,3 +330,66 @@ async fn the_log_and_the_order_panel_say_which_storefront_an_order_came_from() {
     let html = panel.text().await.unwrap();
     assert!(html.contains(r#"id="panel-storefront">France<"#), "{html}");
 }
+
+/// Issue 16: a shopper of the French storefront is told in French that seQura reviews the
+/// order (the storefront's language, whatever the browser says), and the checkout script gets
+/// every refusal in French too.
+#[tokio::test]
+async fn a_french_storefronts_shopper_reads_the_review_notice_in_french() {
+    let (app, _) = ready().await;
+    let france = with_france(&app).await;
+    let home = app.bc.channel_storefront_url(STORE, france);
+
+    // A refusal to the script carries French (and the other languages).
+    let checkout = app.bc.create_checkout_on(STORE, france, &[(104, 1)], "ES");
+    let resp = app
+        .http
+        .post(format!("{}/checkout/{STORE}/start", app.address))
+        .header("Origin", origin_of(&home))
+        .json(&json!({ "checkoutId": checkout, "product": "nope" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.unwrap();
+    for lang in ["en", "es", "fr", "it", "pt"] {
+        assert!(body["message"][lang].is_string(), "{lang}: {body}");
+    }
+    assert_eq!(
+        body["message"]["fr"], "Ce moyen de paiement seQura n'est pas disponible pour cet achat.",
+        "{body}"
+    );
+
+    let (_, uuid) = bought_on(&app, france).await;
+    app.sequra
+        .set_review_delay(std::time::Duration::from_secs(60));
+    let sequra = app.sequra.clone();
+    let form_uuid = uuid.clone();
+    tokio::spawn(async move {
+        let _ = sequra
+            .complete_form(&form_uuid, "i1", None, ShopperProfile::ReviewApprove)
+            .await;
+    });
+    eventually("in review", || {
+        (app.count("SELECT COUNT(*) FROM solicitations WHERE state = 'on_hold'") == 1).then_some(())
+    })
+    .await;
+    settled(&app).await;
+    let sq = app.sequra.order(&uuid).unwrap();
+    let return_url = sq.solicited["merchant"]["return_url"].as_str().unwrap();
+    let resp = app
+        .http
+        .get(return_url)
+        .header("accept-language", "en-GB,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"<html lang="fr">"#), "{html}");
+    assert!(
+        html.contains("Votre commande est en cours d&#x27;examen"),
+        "{html}"
+    );
+    assert!(!html.contains("Your order is being reviewed"), "{html}");
+}

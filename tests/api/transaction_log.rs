@@ -120,6 +120,8 @@ fn logged(app: &TestApp, order: u64, outcome: Outcome, day: &str) -> i64 {
                     event: "update",
                     outcome,
                     message: "seeded",
+                    message_key: None,
+                    message_args: None,
                 },
             )?;
             c.execute(
@@ -651,4 +653,73 @@ async fn a_confirmation_bigcommerce_refuses_is_logged_left_to_the_merchant_and_r
         uuid.as_str()
     );
     assert!(resolved(&app, entry));
+}
+
+/// Issue 16: a message the app writes itself is kept as a key and its arguments, and each
+/// reader sees the same row in their own language (amounts as their language writes money);
+/// an entry written before keys shows its stored text to everyone.
+#[tokio::test]
+async fn an_entry_the_app_wrote_reads_in_each_merchants_language() {
+    let app = spawn_app().await;
+    let english = selling(&app).await;
+    let (order, uuid) = paid_order(&app, &[(104, 1)]).await;
+    app.bc.ship_all(STORE, order).expect("shipped");
+    let sent = entry_of(&app, order, "sent").await;
+    settle(&app).await;
+    let shipped = app.sequra.order(&uuid).unwrap().shipped_cart.unwrap()["order_total_with_tax"]
+        .as_i64()
+        .unwrap();
+    let (key, stored): (Option<String>, String) = app.query(
+        &format!("SELECT message_key, message FROM transaction_log WHERE id = {sent}"),
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    );
+    assert_eq!(key.as_deref(), Some("log_msg_update_sent"));
+    let in_english = format!(
+        "Shipped {} · unshipped {}",
+        format_eur(shipped, Lang::En),
+        format_eur(0, Lang::En)
+    );
+    assert_eq!(stored, in_english, "the stored text stays English");
+    let old = logged(&app, order, Outcome::Rejected, "2026-01-01");
+
+    // A second user of the store whose BigCommerce locale is Spanish.
+    let spanish_user = sequra_bc_sandbox::bigcommerce::User {
+        locale: "es-ES".into(),
+        ..crate::helpers::staff_user(4242)
+    };
+    let resp = app.get(app.bc.load_url(STORE, &spanish_user, "/")).await;
+    assert_eq!(resp.status(), 200);
+    let spanish = crate::helpers::session_of(&resp.text().await.unwrap());
+
+    let row_of = |html: &str, id: i64| -> String {
+        rows(html)
+            .into_iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("entry {id} listed: {html}"))
+            .html
+    };
+    let (_, html) = app.page("/app/log", &english).await;
+    assert!(row_of(&html, sent).contains(&in_english), "{html}");
+    assert!(row_of(&html, old).contains("seeded"));
+    let (_, html) = app.page("/app/log", &spanish).await;
+    let in_spanish = format!(
+        "Enviado {} · sin enviar {}",
+        format_eur(shipped, Lang::Es),
+        format_eur(0, Lang::Es)
+    );
+    assert!(row_of(&html, sent).contains(&in_spanish), "{html}");
+    assert!(
+        row_of(&html, old).contains("seeded"),
+        "older rows as stored"
+    );
+
+    // The order panel too.
+    let (_, panel) = app
+        .page(&format!("/app/orders/{order}/sequra"), &spanish)
+        .await;
+    assert!(unescape(&panel).contains(&in_spanish), "{panel}");
+    let (_, panel) = app
+        .page(&format!("/app/orders/{order}/sequra"), &english)
+        .await;
+    assert!(unescape(&panel).contains(&in_english), "{panel}");
 }

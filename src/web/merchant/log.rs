@@ -72,7 +72,10 @@ pub(super) async fn log_page(state: AppState, mut merchant: Merchant, req: Reque
     let fields = Fields::from_pairs(|n| req.query(n).map(str::to_string));
     match fields.parse(req.query("page").unwrap_or("")) {
         Ok(q) => {
-            let log = view::log_page(&state, &merchant.store, &q.filter, q.page).await?;
+            let mut log = view::log_page(&state, &merchant.store, &q.filter, q.page).await?;
+            for e in &mut log.entries {
+                e.localize(&state.i18n, merchant.lang);
+            }
             render(&state, &merchant, StatusCode::OK, &fields, Some(log), None)
         }
         // A filter that does not parse is the merchant's typo: say which, with the form.

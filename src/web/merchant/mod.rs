@@ -127,6 +127,8 @@ fn route(
                 let state = state.clone();
                 let handler = handler.clone();
                 async move {
+                    // The merchant's language once known (errors too), else the browser's.
+                    let mut page_lang = lang;
                     let page = async {
                         let query: Vec<(String, String)> =
                             serde_urlencoded::from_str(&raw).unwrap_or_default();
@@ -136,6 +138,7 @@ fn route(
                         let merchant = Merchant::authenticate(&state, token)
                             .await?
                             .with_notice(&state, first(&query, "notice"));
+                        page_lang = merchant.lang;
                         if length.is_some_and(|n| n > MAX_FORM_BYTES) {
                             return Err(AppError::BadRequest(Public::new("err_form_too_large")));
                         }
@@ -154,7 +157,7 @@ fn route(
                         handler.call(state.clone(), merchant, req).await
                     }
                     .await;
-                    finish(&state, lang, page)
+                    finish(&state, page_lang, page)
                 }
             },
         )
@@ -176,6 +179,7 @@ pub fn routes(
                 move |order: String, raw: String, auth: Option<String>, lang: Lang| {
                     let state = state.clone();
                     async move {
+                        let mut page_lang = lang;
                         let page = async {
                             let query: Vec<(String, String)> =
                                 serde_urlencoded::from_str(&raw).unwrap_or_default();
@@ -184,12 +188,13 @@ pub fn routes(
                                     auth.and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
                                 });
                             let merchant = Merchant::authenticate(&state, token).await?;
+                            page_lang = merchant.lang;
                             let order = crate::domain::BcOrderId::parse(&order)
                                 .map_err(|_| AppError::NotFound)?;
                             order_panel(&state, &merchant, order).await
                         }
                         .await;
-                        finish(&state, lang, page)
+                        finish(&state, page_lang, page)
                     }
                 },
             )

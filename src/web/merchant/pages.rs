@@ -112,7 +112,12 @@ pub(in crate::web) async fn order_panel(
     merchant: &Merchant,
     order: BcOrderId,
 ) -> Page {
-    let panel = view::order_panel(state, &merchant.store, order).await?;
+    let mut panel = view::order_panel(state, &merchant.store, order).await?;
+    if let Some(p) = panel.as_mut() {
+        for e in &mut p.entries {
+            e.localize(&state.i18n, merchant.lang);
+        }
+    }
     let money = |cents: i64| format_eur(cents, merchant.lang);
     let amounts = panel.as_ref().and_then(|p| p.amounts).map(|a| {
         minijinja::context! {
