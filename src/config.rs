@@ -163,70 +163,6 @@ fn default_svea_live_portal_url() -> String {
     "https://simba.sequra.svea.com".into()
 }
 
-impl SequraSettings {
-    /// Every deployment's hosts: seQura's list (built in until read) under the URLs set here.
-    pub fn deployments(&self) -> Result<crate::sequra::Deployments, ConfigError> {
-        use crate::sequra::deployments::{Overrides, normalise};
-        use crate::sequra::{Deployment, Environment};
-        let url = |key: &str, v: &str| -> Result<Option<Url>, ConfigError> {
-            if v.trim().is_empty() {
-                return Ok(None);
-            }
-            normalise(parse_http_url(key, v)?)
-                .map(Some)
-                .ok_or_else(|| ConfigError(format!("{key} = {v:?} must be an http(s) URL")))
-        };
-        let mut overrides = Overrides::default();
-        for (d, env, api, assets) in [
-            (
-                Deployment::Sequra,
-                Environment::Sandbox,
-                ("sequra.sandbox_url", &self.sandbox_url),
-                ("sequra.sandbox_assets_url", &self.sandbox_assets_url),
-            ),
-            (
-                Deployment::Sequra,
-                Environment::Live,
-                ("sequra.live_url", &self.live_url),
-                ("sequra.live_assets_url", &self.live_assets_url),
-            ),
-            (
-                Deployment::Svea,
-                Environment::Sandbox,
-                ("sequra.svea_sandbox_url", &self.svea_sandbox_url),
-                (
-                    "sequra.svea_sandbox_assets_url",
-                    &self.svea_sandbox_assets_url,
-                ),
-            ),
-            (
-                Deployment::Svea,
-                Environment::Live,
-                ("sequra.svea_live_url", &self.svea_live_url),
-                ("sequra.svea_live_assets_url", &self.svea_live_assets_url),
-            ),
-        ] {
-            overrides = overrides.set(d, env, url(api.0, api.1)?, url(assets.0, assets.1)?);
-        }
-        Ok(crate::sequra::Deployments::new(overrides))
-    }
-
-    /// The back office of `deployment` in `environment`; orders are at `{this}/orders/{uuid}`.
-    pub fn portal_url(
-        &self,
-        deployment: crate::sequra::Deployment,
-        environment: crate::sequra::Environment,
-    ) -> &str {
-        use crate::sequra::{Deployment, Environment};
-        match (deployment, environment) {
-            (Deployment::Sequra, Environment::Sandbox) => &self.sandbox_portal_url,
-            (Deployment::Sequra, Environment::Live) => &self.live_portal_url,
-            (Deployment::Svea, Environment::Sandbox) => &self.svea_sandbox_portal_url,
-            (Deployment::Svea, Environment::Live) => &self.svea_live_portal_url,
-        }
-    }
-}
-
 fn default_sandbox_assets_url() -> String {
     "https://sandbox.sequracdn.com/assets/".into()
 }
@@ -508,7 +444,25 @@ impl Settings {
             parse_http_url(key, value)?;
         }
         // The others may be empty (then seQura's list of deployments decides).
-        self.sequra.deployments()?;
+        for (key, value) in [
+            ("sequra.sandbox_url", &self.sequra.sandbox_url),
+            ("sequra.sandbox_assets_url", &self.sequra.sandbox_assets_url),
+            ("sequra.live_assets_url", &self.sequra.live_assets_url),
+            ("sequra.svea_sandbox_url", &self.sequra.svea_sandbox_url),
+            ("sequra.svea_live_url", &self.sequra.svea_live_url),
+            (
+                "sequra.svea_sandbox_assets_url",
+                &self.sequra.svea_sandbox_assets_url,
+            ),
+            (
+                "sequra.svea_live_assets_url",
+                &self.sequra.svea_live_assets_url,
+            ),
+        ] {
+            if !value.trim().is_empty() {
+                parse_http_url(key, value)?;
+            }
+        }
         self.jobs.report_time()?;
         if self.jobs.workers == 0 {
             return Err(ConfigError("jobs.workers must be at least 1".into()));

@@ -56,7 +56,7 @@ pub struct Shared {
     /// Checkouts read in the last seconds, for `methods` only.
     pub recent_checkouts: Arc<crate::checkout::recent::RecentCheckouts>,
     /// The storefronts' widget configurations, built once a minute at most.
-    pub widget_configs: Arc<crate::checkout::widgets::WidgetConfigs>,
+    pub widget_configs: Arc<crate::checkout::widget_cache::WidgetConfigs>,
     /// The `Content-Security-Policy` of every page, built once.
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -89,7 +89,9 @@ impl AppState {
             settings.bigcommerce.client_id.clone(),
             settings.bigcommerce.client_secret.clone(),
         )?;
-        let sequra = SequraClient::of(settings.sequra.deployments()?)?;
+        let deployments = crate::sequra::deployments::from_settings(&settings.sequra)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let sequra = SequraClient::of(deployments)?;
         let sessions = SessionSigner::new(key.derive("merchant-session-v1"));
         let trusted_proxies = Arc::new(settings.trusted_proxies()?);
         let content_security_policy = content_security_policy(&bigcommerce).into();

@@ -9,6 +9,7 @@ pub mod notification;
 pub mod other_payment;
 pub mod payment;
 pub mod recent;
+pub mod widget_cache;
 pub mod widgets;
 
 pub use cart::{

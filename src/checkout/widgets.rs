@@ -7,111 +7,28 @@
 //! IP is not allowed: the script then does not even load seQura's.
 //!
 //! Every page view of every visitor asks, so the answer is served from memory: built once per
-//! store for all of its storefronts (by one request while the others wait), kept [`FRESH_FOR`] (or until the merchant saves something it depends on, see
-//! [`WidgetConfigs::forget`]), with its `ETag`. Building it reads the database only: no call
+//! store for all of its storefronts (by one request while the others wait), kept [`FRESH_FOR`](super::widget_cache::FRESH_FOR) (or until the merchant saves something it depends on, see
+//! [`WidgetConfigs::forget`](super::widget_cache::WidgetConfigs::forget)), with its `ETag`. Building it reads the database only: no call
 //! to BigCommerce or seQura is ever made for an anonymous visitor here.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
+use super::widget_cache::{Built, NOTHING, etag_of};
 use crate::db;
 use crate::db::storefronts::Storefront;
-use crate::domain::{Country, IpRange, StoreHash};
+use crate::domain::{Country, StoreHash};
 use crate::error::{AppError, Public};
 use crate::onboarding::widgets::{LISTING_CATEGORY, WIDGET_CATEGORIES, effective};
 use crate::sequra::{PaymentCategory, PaymentMethod};
 use crate::state::AppState;
 
-/// How long a built answer is served before it is built again (the merchant's saves drop it
-/// at once; this bounds what they cannot reach: a method's dates, another process's change).
-pub const FRESH_FOR: Duration = Duration::from_secs(60);
-
 /// The name of seQura's widget script under the assets base URL (spec §10).
 const SEQURA_SCRIPT: &str = "sequra-checkout.min.js";
-
-/// The answer for "nothing to show".
-const NOTHING: &str = "{}";
-
-/// One store's answers, as built: each of its storefronts' (any other channel is told
-/// nothing), and what every visitor is checked against.
-#[derive(Debug)]
-struct Built {
-    at: Instant,
-    /// Per channel the store has: the answer and its `ETag`.
-    answers: HashMap<u64, (Arc<str>, Arc<str>)>,
-    /// Empty: every visitor.
-    allowed_ips: Vec<IpRange>,
-    /// The storefront origins a browser may ask from.
-    origins: Vec<String>,
-}
-
-/// The built answers, per installed store: one entry holds all of its storefronts', so a
-/// made-up channel is answered from it (nothing) without reading anything, and the memory
-/// is the installed stores' storefronts. A store's answers are built by one request at a
-/// time: the visitors arriving meanwhile wait for that build instead of each reading the
-/// database.
-#[derive(Default)]
-pub struct WidgetConfigs {
-    built: Mutex<HashMap<StoreHash, Arc<Built>>>,
-    building: crate::locks::KeyedLocks,
-    /// Bumped by every [`Self::forget`]: a build that began before is not kept (it may
-    /// have read what the merchant just changed).
-    forgotten: AtomicU64,
-    /// Answers built since start (each a round of database reads).
-    builds: AtomicU64,
-}
-
-impl std::fmt::Debug for WidgetConfigs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WidgetConfigs")
-            .field("stores", &self.lock().len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl WidgetConfigs {
-    /// How many times a store's answers were built since start: what anonymous callers
-    /// made us read.
-    pub fn builds(&self) -> u64 {
-        self.builds.load(Ordering::Relaxed)
-    }
-
-    /// The merchant changed something the answers depend on: the store's are built again.
-    pub fn forget(&self, store: &StoreHash) {
-        let mut map = self.lock();
-        self.forgotten.fetch_add(1, Ordering::SeqCst);
-        map.remove(store);
-    }
-
-    fn get(&self, store: &StoreHash, now: Instant) -> Option<Arc<Built>> {
-        self.lock()
-            .get(store)
-            .filter(|b| now.duration_since(b.at) < FRESH_FOR)
-            .cloned()
-    }
-
-    /// Keeps `built` unless the store was forgotten since `since` (a [`Self::epoch`]).
-    fn put(&self, store: &StoreHash, since: u64, built: Arc<Built>) {
-        let mut map = self.lock();
-        if self.forgotten.load(Ordering::SeqCst) == since {
-            map.insert(store.clone(), built);
-        }
-    }
-
-    fn epoch(&self) -> u64 {
-        self.forgotten.load(Ordering::SeqCst)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StoreHash, Arc<Built>>> {
-        self.built.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// What one visitor is answered.
 #[derive(Debug, Clone)]
@@ -166,13 +83,6 @@ async fn built_for(state: &AppState, store: &StoreHash) -> Result<Arc<Built>, Ap
     let built = Arc::new(build(state, store).await?);
     configs.put(store, since, built.clone());
     Ok(built)
-}
-
-fn etag_of(body: &str) -> Arc<str> {
-    Arc::from(format!(
-        "\"{}\"",
-        hex::encode(&Sha256::digest(body.as_bytes())[..12])
-    ))
 }
 
 /// Everything the answer is made of, read at once.

@@ -203,8 +203,10 @@ async fn save(
                 }
                 db::settings::save_countries(&tx, &hash, &kept)?;
             }
-            // Widgets configured before connecting get their scripts.
-            crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            // Widgets saved before (a reconnection) get their scripts back.
+            if !db::widgets::all(&tx, &hash)?.is_empty() {
+                crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            }
             tx.commit()?;
             Ok(())
         })

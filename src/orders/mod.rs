@@ -45,7 +45,7 @@ pub fn portal_link(
 ) -> String {
     let env = crate::sequra::Environment::parse(environment)
         .unwrap_or(crate::sequra::Environment::Sandbox);
-    let base = state.settings.sequra.portal_url(deployment, env);
+    let base = crate::sequra::deployments::portal_url(&state.settings.sequra, deployment, env);
     let uuid: String = url::form_urlencoded::byte_serialize(uuid.as_bytes()).collect();
     format!("{}/orders/{uuid}", base.trim_end_matches('/'))
 }

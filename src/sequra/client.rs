@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::deployments::{Deployment, Deployments, Listed, Overrides};
+use super::deployments::{Deployment, Deployments, Environment, Listed, Overrides};
 use super::models::{
     DeliveryReport, MerchantCredentials, OrderRequest, OrderUpdate, PaymentCategory,
 };
@@ -23,39 +23,6 @@ const HTML: &str = "text/html";
 /// Longest piece of seQura's error text kept, and how many of its messages.
 const MAX_MESSAGE_CHARS: usize = 500;
 const MAX_MESSAGES: usize = 20;
-
-/// A seQura environment. Each has its own base URL and its own credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Environment {
-    Sandbox,
-    Live,
-}
-
-impl Environment {
-    /// `"sandbox"` or `"live"`, as seQura and the database spell them.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Sandbox => "sandbox",
-            Environment::Live => "live",
-        }
-    }
-
-    /// The inverse of [`Environment::as_str`]; anything else is `None`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sandbox" => Some(Environment::Sandbox),
-            "live" => Some(Environment::Live),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A merchant's seQura account: HTTP Basic credentials for one environment. One account can
 /// own several merchant refs (one per country). `Debug` never shows the password.

@@ -10,8 +10,6 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::client::Environment;
-
 /// A seQura deployment: a brand with its own hosts, accounts and merchant refs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,6 +43,39 @@ impl Deployment {
 }
 
 impl fmt::Display for Deployment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A seQura environment. Each has its own base URL and its own credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Sandbox,
+    Live,
+}
+
+impl Environment {
+    /// `"sandbox"` or `"live"`, as seQura and the database spell them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "sandbox",
+            Environment::Live => "live",
+        }
+    }
+
+    /// The inverse of [`Environment::as_str`]; anything else is `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sandbox" => Some(Environment::Sandbox),
+            "live" => Some(Environment::Live),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -157,6 +188,66 @@ pub fn normalise(mut url: Url) -> Option<Url> {
     url.set_query(None);
     url.set_fragment(None);
     Some(url)
+}
+
+/// Every deployment's hosts as the configuration sets them: seQura's list (built in until
+/// read) under each URL set there (an empty one takes the list's).
+pub fn from_settings(s: &crate::config::SequraSettings) -> Result<Deployments, String> {
+    let url = |key: &str, v: &str| -> Result<Option<Url>, String> {
+        if v.trim().is_empty() {
+            return Ok(None);
+        }
+        Url::parse(v.trim())
+            .ok()
+            .and_then(normalise)
+            .map(Some)
+            .ok_or_else(|| format!("sequra.{key} = {v:?} must be an http(s) URL"))
+    };
+    let mut overrides = Overrides::default();
+    for (d, env, api, assets) in [
+        (
+            Deployment::Sequra,
+            Environment::Sandbox,
+            ("sandbox_url", &s.sandbox_url),
+            ("sandbox_assets_url", &s.sandbox_assets_url),
+        ),
+        (
+            Deployment::Sequra,
+            Environment::Live,
+            ("live_url", &s.live_url),
+            ("live_assets_url", &s.live_assets_url),
+        ),
+        (
+            Deployment::Svea,
+            Environment::Sandbox,
+            ("svea_sandbox_url", &s.svea_sandbox_url),
+            ("svea_sandbox_assets_url", &s.svea_sandbox_assets_url),
+        ),
+        (
+            Deployment::Svea,
+            Environment::Live,
+            ("svea_live_url", &s.svea_live_url),
+            ("svea_live_assets_url", &s.svea_live_assets_url),
+        ),
+    ] {
+        overrides = overrides.set(d, env, url(api.0, api.1)?, url(assets.0, assets.1)?);
+    }
+    Ok(Deployments::new(overrides))
+}
+
+/// The back office of `deployment` in `environment` as the configuration sets it; orders are
+/// at `{this}/orders/{uuid}`.
+pub fn portal_url(
+    s: &crate::config::SequraSettings,
+    deployment: Deployment,
+    environment: Environment,
+) -> &str {
+    match (deployment, environment) {
+        (Deployment::Sequra, Environment::Sandbox) => &s.sandbox_portal_url,
+        (Deployment::Sequra, Environment::Live) => &s.live_portal_url,
+        (Deployment::Svea, Environment::Sandbox) => &s.svea_sandbox_portal_url,
+        (Deployment::Svea, Environment::Live) => &s.svea_live_portal_url,
+    }
 }
 
 impl Deployments {

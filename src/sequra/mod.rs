@@ -11,5 +11,5 @@ pub mod deployments;
 pub mod models;
 
 pub use client::*;
-pub use deployments::{Deployment, Deployments};
+pub use deployments::{Deployment, Deployments, Environment};
 pub use models::*;

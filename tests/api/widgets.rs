@@ -440,4 +440,8 @@ async fn disconnecting_sequra_takes_the_widget_scripts_off_the_storefronts() {
         "nothing to promote: no script costing every page view a request"
     );
     assert_eq!(config_json(&app, 1).await, serde_json::json!({}));
+    // Connected again: the saved widgets get their script back.
+    app.connect_demo(&session).await;
+    crate::checkout::settled(&app).await;
+    assert_eq!(widget_scripts(&app).len(), 1);
 }
