@@ -11,6 +11,9 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::stores::lifecycle::store_api;
 
+/// The only currency seQura's checkout takes (integration-core's `SUPPORTED_CURRENCIES`).
+pub const SUPPORTED_CURRENCY: &str = "EUR";
+
 /// One supported country the store sells to.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CountryRow {
@@ -194,6 +197,15 @@ pub async fn save_countries(
             None => errors = errors.field(&field, "err_merchant_ref_unknown"),
             Some(m) if !serves(m, country) => {
                 errors = errors.field(&field, "err_merchant_ref_country")
+            }
+            // seQura's checkout takes euros only (its own library's supported currencies):
+            // a merchant ref in another (Colombia's COP, Peru's PEN) would never be offered.
+            Some(m) if !m.currency.eq_ignore_ascii_case(SUPPORTED_CURRENCY) => {
+                errors = errors.field_with(
+                    &field,
+                    "err_merchant_ref_currency",
+                    Some(m.currency.chars().take(3).collect()),
+                )
             }
             Some(_) => chosen.push((country, merchant_ref)),
         }

@@ -911,3 +911,74 @@ async fn a_shopper_on_the_second_storefront_pays_under_its_terms_and_returns_the
     }
     c.close().await.unwrap();
 }
+
+/// Issue 16: the merchant connects a seQura and an SVEA sandbox account in one form, sells in
+/// Spain with seQura's merchant ref and in Portugal with SVEA's, and a shopper of each
+/// country pays through its own deployment and lands on the confirmation page.
+#[tokio::test]
+async fn a_merchant_connects_both_deployments_in_the_browser_and_shoppers_pay_through_each() {
+    use sequra_bc_sandbox::sequra::{
+        DEMO_PASSWORD, DEMO_SVEA_MERCHANT_PT, DEMO_SVEA_USERNAME, DEMO2_MERCHANT_ES, DEMO2_USERNAME,
+    };
+    let name = "deployments";
+    let app = spawn_app().await;
+    app.add_store("store1");
+    let (c, _driver) = browser().await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    let base = app.bc.base_url().as_str().trim_end_matches('/').to_string();
+    install_from_control_panel(&c, &base).await;
+    c.enter_parent_frame().await.unwrap();
+    c.goto(&format!("{base}/manage/store1/app")).await.unwrap();
+    enter_iframe(&c).await;
+    type_into(&c, name, "#username", DEMO2_USERNAME).await;
+    type_into(&c, name, "#password", DEMO_PASSWORD).await;
+    type_into(&c, name, "#svea_username", DEMO_SVEA_USERNAME).await;
+    type_into(&c, name, "#svea_password", DEMO_PASSWORD).await;
+    click_and_load(&c, name, "#connect-submit").await;
+
+    // Countries: each country's ref comes from its own deployment's credentials.
+    expect(&c, name, "#countries-form").await;
+    for (country, merchant) in [("ES", DEMO2_MERCHANT_ES), ("PT", DEMO_SVEA_MERCHANT_PT)] {
+        if !checked(&c, &format!("#country-{country}")).await {
+            click(&c, name, &format!("#country-{country}")).await;
+        }
+        type_into(&c, name, &format!("#ref_{country}"), merchant).await;
+    }
+    if checked(&c, "#country-FR").await {
+        click(&c, name, "#country-FR").await;
+    }
+    click_and_load(&c, name, "#countries-submit").await;
+    expect(&c, name, "#methods-table").await;
+
+    for (country, product, deployment) in [("ES", "i1", "sequra"), ("PT", "pp3", "svea")] {
+        let checkout = app.bc.create_checkout("store1", &[(104, 1)], country);
+        c.goto(&app.bc.checkout_url("store1", &checkout))
+            .await
+            .unwrap();
+        click(
+            &c,
+            name,
+            &format!("#sequra-methods button[data-product=\"{product}\"]"),
+        )
+        .await;
+        expect(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+        click(&c, name, "#sequra-overlay [data-testid=\"sq-pay\"]").await;
+        expect(&c, name, ".order-confirmation").await;
+        let paid = app
+            .sequra
+            .orders()
+            .into_iter()
+            .filter(|o| o.state == "confirmed")
+            .map(|o| o.deployment)
+            .collect::<Vec<_>>();
+        if !paid.contains(&deployment.to_string()) {
+            fail(
+                &c,
+                name,
+                &format!("{country}: no order confirmed on {deployment}: {paid:?}"),
+            )
+            .await;
+        }
+    }
+    c.close().await.unwrap();
+}

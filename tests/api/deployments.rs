@@ -229,3 +229,56 @@ async fn a_list_sequra_cannot_give_keeps_the_one_in_use() {
         "https://next-sandbox.sequra.svea.com/"
     );
 }
+
+/// Colombia and Peru: seQura's checkout takes euros only, so a merchant ref selling in COP or
+/// PEN is refused at the countries step, saying why (and the checkout offers a cart only in
+/// its merchant ref's currency, EUR).
+#[tokio::test]
+async fn a_merchant_ref_selling_in_pesos_is_refused_and_says_why() {
+    use sequra_bc_sandbox::bigcommerce::StoreSpec;
+    use sequra_bc_sandbox::sequra::{AccountSpec, MerchantSpec, SequraStandIn};
+    let app = spawn_app().await;
+    app.sequra.add_account(AccountSpec {
+        environment: "sandbox".into(),
+        username: "andes".into(),
+        password: DEMO_PASSWORD.into(),
+        merchants: vec![MerchantSpec {
+            merchant_ref: "andes_co".into(),
+            country: "CO".into(),
+            currency: "COP".into(),
+            contract_options: Vec::new(),
+            realm: String::new(),
+            methods: SequraStandIn::default_methods("CO"),
+        }],
+    });
+    let mut spec = StoreSpec::demo("andes");
+    spec.shipping_countries.push("CO".into());
+    let owner = spec.owner.clone();
+    app.bc.add_store(spec);
+    let resp = app.install("andes", &owner).await;
+    let session = crate::helpers::session_of(&resp.text().await.unwrap());
+    let resp = app
+        .post_form(
+            "/app/connect",
+            &session,
+            &[
+                ("username", "andes"),
+                ("password", DEMO_PASSWORD),
+                ("environment", "sandbox"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = app
+        .post_form(
+            "/app/countries",
+            &session,
+            &[("country", "CO"), ("ref_CO", "andes_co")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"ref_CO-error\""), "{html}");
+    assert!(html.contains("COP"), "the currency is named");
+    assert_eq!(app.count("SELECT COUNT(*) FROM selling_countries"), 0);
+}
