@@ -10,7 +10,9 @@ use url::Url;
 
 use crate::startup::{Application, shutdown_signal};
 use sequra_bc_sandbox::bigcommerce::{BigCommerceStandIn, StandInConfig, StoreSpec};
-use sequra_bc_sandbox::sequra::{DEMO_PASSWORD, DEMO_USERNAME, DEMO2_USERNAME, SequraStandIn};
+use sequra_bc_sandbox::sequra::{
+    DEMO_PASSWORD, DEMO_SVEA_USERNAME, DEMO_USERNAME, DEMO2_USERNAME, SequraStandIn,
+};
 
 /// The simulated stores a person can install the app into.
 pub const DEMO_STORES: [&str; 2] = ["demo1", "demo2"];
@@ -118,6 +120,9 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
         println!(
             "    {}: username {DEMO2_USERNAME}, password {DEMO_PASSWORD}",
             DEMO_STORES[1]
+        );
+        println!(
+            "    SVEA (seQura's second deployment, its own block on the connection page): username {DEMO_SVEA_USERNAME}, password {DEMO_PASSWORD}"
         );
         println!();
         println!(
