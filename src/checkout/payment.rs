@@ -92,9 +92,10 @@ pub async fn start(
     let data = order_data(&e.api, solicitation.bc_order_id.0).await?;
     // Every start is a seQura order of its own (another tab, a retry): each is kept, and its
     // id is signed into its notifications.
-    let (hash, sid, environment, merchant_ref) = (
+    let (hash, sid, deployment, environment, merchant_ref) = (
         store.clone(),
         solicitation.id,
+        e.account.deployment.as_str(),
         e.account.environment.as_str(),
         e.merchant_ref.to_string(),
     );
@@ -111,6 +112,7 @@ pub async fn start(
                 &hash,
                 sid,
                 &NewAttempt {
+                    deployment,
                     environment,
                     merchant_ref: &merchant_ref,
                     product: &product_s,
@@ -159,8 +161,9 @@ pub async fn start(
         order.customer.ip_number.clone(),
         order.customer.user_agent.clone(),
     );
-    let (id, environment, merchant_ref, product_s, campaign_s, title_s, uuid_s) = (
+    let (id, deployment, environment, merchant_ref, product_s, campaign_s, title_s, uuid_s) = (
         solicitation.id,
+        e.account.deployment.as_str(),
         e.account.environment.as_str(),
         e.merchant_ref.to_string(),
         product.to_string(),
@@ -177,6 +180,7 @@ pub async fn start(
                 &tx,
                 id,
                 &Solicited {
+                    deployment,
                     environment,
                     merchant_ref: &merchant_ref,
                     product: &product_s,
@@ -693,7 +697,7 @@ async fn confirm(
     target: SolicitationState,
     others_open: bool,
 ) -> Result<Reply, AppError> {
-    let account = onboarding::sequra_account(state, store, &a.merchant_ref)
+    let account = onboarding::order_account(state, store, Some(&a.deployment))
         .await?
         .filter(|acc| acc.environment.as_str() == a.environment)
         .ok_or_else(|| AppError::Forbidden(Public::new("err_sequra_not_available")))?;
@@ -1185,6 +1189,7 @@ mod tests {
             default_status_written: None,
             default_status_intended: None,
             channel_id: None,
+            deployment: Some("sequra".into()),
         }
     }
 
@@ -1202,6 +1207,7 @@ mod tests {
             request: None,
             holding: None,
             legacy: false,
+            deployment: "sequra".into(),
         }
     }
 

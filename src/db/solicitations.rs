@@ -80,6 +80,9 @@ pub struct Solicitation {
     pub default_status_intended: Option<u32>,
     /// The checkout's storefront channel (V16; `None` before it).
     pub channel_id: Option<u64>,
+    /// The deployment (`sequra`, `svea`) it was solicited on, once solicited (V21): every
+    /// later call for its order goes there.
+    pub deployment: Option<String>,
 }
 
 fn token_context(store: &StoreHash, id: i64) -> String {
@@ -88,7 +91,8 @@ fn token_context(store: &StoreHash, id: i64) -> String {
 
 const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
     merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent, \
-    placed_at, status_written_for, default_status_written, default_status_intended, channel_id";
+    placed_at, status_written_for, default_status_written, default_status_intended, channel_id, \
+    deployment";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
     let store: String = r.get(1)?;
@@ -123,6 +127,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
         default_status_written: r.get(16)?,
         default_status_intended: r.get(17)?,
         channel_id: r.get::<_, Option<i64>>(18)?.map(|c| c as u64),
+        deployment: r.get(19)?,
     })
 }
 
@@ -401,6 +406,7 @@ pub fn checkout_token(
 
 /// What a solicitation was sent to seQura with.
 pub struct Solicited<'a> {
+    pub deployment: &'a str,
     pub environment: &'a str,
     pub merchant_ref: &'a str,
     pub product: &'a str,
@@ -426,7 +432,7 @@ pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<b
     let n = conn.execute(
         "UPDATE solicitations SET environment = ?2, merchant_ref = ?3, product = ?4, campaign = ?5,
                 method_title = ?6, sequra_uuid = ?7, state = 'solicited', updated_at = ?8,
-                shopper_ip = ?9, user_agent = ?10
+                shopper_ip = ?9, user_agent = ?10, deployment = ?11
          WHERE id = ?1 AND state IN ('created', 'solicited')
            AND NOT EXISTS (SELECT 1 FROM solicitations AS paid
                            WHERE paid.store_hash = solicitations.store_hash
@@ -443,7 +449,8 @@ pub fn mark_solicited(conn: &Connection, id: i64, s: &Solicited<'_>) -> Result<b
             s.sequra_uuid,
             now(),
             s.shopper_ip,
-            s.user_agent
+            s.user_agent,
+            s.deployment
         ],
     )?;
     Ok(n == 1)
@@ -666,10 +673,13 @@ pub struct Attempt {
     pub holding: Option<String>,
     /// Started before attempts existed: old signature, confirmed from the order.
     pub legacy: bool,
+    /// The deployment (`sequra`, `svea`) it was started on (V21; seQura's before).
+    pub deployment: String,
 }
 
 const ATTEMPT_COLUMNS: &str = "id, solicitation_id, sequra_uuid, environment, merchant_ref, \
-    product, campaign, method_title, state, request, holding, legacy";
+    product, campaign, method_title, state, request, holding, legacy, \
+    COALESCE(deployment, 'sequra')";
 
 fn attempt_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
     let state: String = r.get(8)?;
@@ -692,11 +702,13 @@ fn attempt_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
         request: r.get(9)?,
         holding: r.get(10)?,
         legacy: r.get(11)?,
+        deployment: r.get(12)?,
     })
 }
 
 /// What an attempt is started with.
 pub struct NewAttempt<'a> {
+    pub deployment: &'a str,
     pub environment: &'a str,
     pub merchant_ref: &'a str,
     pub product: &'a str,
@@ -714,8 +726,9 @@ pub fn create_attempt(
     let now = now();
     conn.execute(
         "INSERT INTO sequra_attempts (solicitation_id, store_hash, environment, merchant_ref,
-                                      product, campaign, method_title, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                                      product, campaign, method_title, created_at, updated_at,
+                                      deployment)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
         params![
             solicitation,
             store.as_str(),
@@ -724,7 +737,8 @@ pub fn create_attempt(
             a.product,
             a.campaign,
             a.method_title,
-            now
+            now,
+            a.deployment
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -820,7 +834,7 @@ pub fn settle(
     let n = conn.execute(
         "UPDATE solicitations SET state = ?3, sequra_uuid = ?4, environment = ?5,
                 merchant_ref = ?6, product = ?7, campaign = ?8, method_title = ?9,
-                updated_at = ?10, placed_at = NULL
+                updated_at = ?10, placed_at = NULL, deployment = ?11
          WHERE id = ?1 AND state = ?2",
         params![
             id,
@@ -832,7 +846,8 @@ pub fn settle(
             winner.product,
             winner.campaign,
             winner.method_title,
-            now()
+            now(),
+            winner.deployment
         ],
     )?;
     Ok(n > 0)
@@ -909,6 +924,7 @@ mod tests {
             solicitation(conn, 1, 1, "u1", "solicited");
             let sid = conn.last_insert_rowid();
             let new = NewAttempt {
+                deployment: "sequra",
                 environment: "sandbox",
                 merchant_ref: "m",
                 product: "i1",
@@ -922,6 +938,7 @@ mod tests {
             attempt_started(conn, b, "u2", "{}", "{}")?;
             assert!(others_open(conn, sid, a)?, "b may be completed");
             let solicited = Solicited {
+                deployment: "sequra",
                 environment: "sandbox",
                 merchant_ref: "m",
                 product: "i1",

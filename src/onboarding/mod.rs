@@ -182,6 +182,20 @@ pub async fn sequra_account(
     account_on(state, store, deployment).await
 }
 
+/// The store's account for an order solicited on `deployment` (`None`, never solicited:
+/// seQura's), if connected: the order lives on that deployment whichever deployment's
+/// credentials list its merchant ref now.
+pub async fn order_account(
+    state: &AppState,
+    store: &StoreHash,
+    deployment: Option<&str>,
+) -> Result<Option<SequraAccount>, AppError> {
+    let deployment = deployment
+        .and_then(Deployment::parse)
+        .unwrap_or(Deployment::Sequra);
+    account_on(state, store, deployment).await
+}
+
 /// The store's account on `deployment`, if connected.
 pub async fn account_on(
     state: &AppState,

@@ -392,10 +392,9 @@ async fn confirm_order_number(
     store: &StoreHash,
     s: &Solicitation,
 ) -> Result<(), JobError> {
-    let Some(account) =
-        onboarding::sequra_account(state, store, s.merchant_ref.as_deref().unwrap_or(""))
-            .await?
-            .filter(|a| Some(a.environment.as_str()) == s.environment.as_deref())
+    let Some(account) = onboarding::order_account(state, store, s.deployment.as_deref())
+        .await?
+        .filter(|a| Some(a.environment.as_str()) == s.environment.as_deref())
     else {
         return Ok(());
     };

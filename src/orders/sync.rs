@@ -103,10 +103,9 @@ async fn sync(
         _ => return Ok(Done::Nothing),
     }
     let environment = s.environment.clone().unwrap_or_default();
-    let Some(account) =
-        onboarding::sequra_account(state, store, s.merchant_ref.as_deref().unwrap_or(""))
-            .await?
-            .filter(|a| a.environment.as_str() == environment)
+    let Some(account) = onboarding::order_account(state, store, s.deployment.as_deref())
+        .await?
+        .filter(|a| a.environment.as_str() == environment)
     else {
         let message = match environment.as_str() {
             "live" => Message::new("log_msg_not_connected_env").term("environment", "log_env_live"),

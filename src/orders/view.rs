@@ -195,9 +195,13 @@ pub async fn order_panel(
     let accepted = accepted.filter(|a| a.solicitation_id == s.id);
     let uuid = s.sequra_uuid.clone().unwrap_or_default();
     let portal_url = match (&s.environment, uuid.is_empty()) {
+        // The deployment it was solicited on, whichever lists its merchant ref now.
         (Some(env), false) => Some(portal_link(
             state,
-            deployment_of(&refs, s.merchant_ref.as_deref()),
+            s.deployment
+                .as_deref()
+                .and_then(Deployment::parse)
+                .unwrap_or_else(|| deployment_of(&refs, s.merchant_ref.as_deref())),
             env,
             &uuid,
         )),

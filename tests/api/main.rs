@@ -7,6 +7,7 @@ mod app_lifecycle;
 mod attack;
 mod attack14;
 mod attack15;
+mod attack16;
 mod browser;
 mod browser_widgets;
 mod checkout;
