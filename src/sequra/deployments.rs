@@ -302,16 +302,26 @@ impl Deployments {
 
     /// Takes a list read from seQura: the deployments the app knows, with valid URLs; the
     /// others keep what they had. Returns how many were taken.
+    ///
+    /// The list decides where the merchants' Basic credentials go and whose script the
+    /// storefront loads, so read over TLS it may only name `https` hosts: one plain `http`
+    /// URL (a tampered or mistaken list) leaves its deployment as it was. Only a list read
+    /// from a plain `http` seQura the operator configured (a stand-in) may name `http` ones.
     pub fn take(&self, list: &[Listed]) -> usize {
+        let plain_allowed = self.api(Deployment::Sequra, Environment::Live).scheme() == "http";
         let mut taken = Vec::new();
         for l in list {
             let Some(d) = Deployment::parse(&l.id) else {
                 continue;
             };
+            let url = |s: &str| {
+                let url = normalise(Url::parse(s).ok()?)?;
+                (url.scheme() == "https" || plain_allowed).then_some(url)
+            };
             let host = |h: &ListedHosts| {
                 Some(Hosts {
-                    api_base_url: normalise(Url::parse(&h.api_base_url).ok()?)?,
-                    assets_base_url: normalise(Url::parse(&h.assets_base_url).ok()?)?,
+                    api_base_url: url(&h.api_base_url)?,
+                    assets_base_url: url(&h.assets_base_url)?,
                 })
             };
             if let (Some(live), Some(sandbox)) = (host(&l.live), host(&l.sandbox)) {
@@ -378,5 +388,39 @@ mod tests {
             "a bad entry keeps what was there"
         );
         assert_eq!(d.api(Deployment::Sequra, Environment::Sandbox), own);
+    }
+
+    /// A list read over TLS that points a deployment at plain `http` (where the merchants'
+    /// Basic credentials would go readable by anyone on the way) is not taken.
+    #[test]
+    fn a_list_read_over_tls_naming_a_plain_http_host_is_not_taken() {
+        let d = Deployments::new(Overrides::default());
+        let list: Vec<Listed> = serde_json::from_str(
+            r#"[{"id":"svea","name":"SVEA",
+                 "live":{"api_base_url":"https://live.sequra.svea.com/","assets_base_url":"https://live.cdn.sequra.svea.com/assets/"},
+                 "sandbox":{"api_base_url":"http://attacker.example/","assets_base_url":"https://next-sandbox.cdn.sequra.svea.com/assets/"}},
+                {"id":"sequra","name":"seQura",
+                 "live":{"api_base_url":"https://live.sequrapi.com/","assets_base_url":"http://cdn.attacker.example/"},
+                 "sandbox":{"api_base_url":"https://sandbox.sequrapi.com/","assets_base_url":"https://sandbox.sequracdn.com/assets/"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(d.take(&list), 0);
+        assert_eq!(
+            d.api(Deployment::Svea, Environment::Sandbox).as_str(),
+            "https://next-sandbox.sequra.svea.com/"
+        );
+        assert_eq!(
+            d.assets(Deployment::Sequra, Environment::Live).as_str(),
+            "https://live.sequracdn.com/assets/"
+        );
+        // A stand-in the operator configured on plain http lists its own plain hosts.
+        let own = Url::parse("http://127.0.0.1:9/live/").unwrap();
+        let d = Deployments::new(Overrides::default().set(
+            Deployment::Sequra,
+            Environment::Live,
+            Some(own),
+            None,
+        ));
+        assert_eq!(d.take(&list), 2);
     }
 }
