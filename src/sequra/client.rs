@@ -23,6 +23,8 @@ const HTML: &str = "text/html";
 /// Longest piece of seQura's error text kept, and how many of its messages.
 const MAX_MESSAGE_CHARS: usize = 500;
 const MAX_MESSAGES: usize = 20;
+/// The largest JSON answer read (a credentials list of many merchant refs is a few KiB).
+const MAX_JSON_BYTES: usize = 2 * 1024 * 1024;
 
 /// A merchant's seQura account: HTTP Basic credentials for one environment. One account can
 /// own several merchant refs (one per country). `Debug` never shows the password.
@@ -547,7 +549,7 @@ async fn check_status(resp: reqwest::Response) -> Result<reqwest::Response, Sequ
             "unexpected HTTP status {code}"
         )));
     }
-    let bytes = resp.bytes().await.unwrap_or_default();
+    let bytes = read_capped(resp).await.ok().flatten().unwrap_or_default();
     let messages = error_messages(&bytes);
     let joined = |default: &str| {
         if messages.is_empty() {
@@ -599,11 +601,27 @@ fn error_messages(body: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The answer's body, read as it comes and no further than any answer of seQura's can be
+/// (`None` past that): an endless body (the list of deployments read unauthenticated at
+/// start-up, a broken host) would otherwise fill the memory before the timeout.
+async fn read_capped(mut resp: reqwest::Response) -> Result<Option<Vec<u8>>, SequraError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if bytes.len() + chunk.len() > MAX_JSON_BYTES {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
+}
+
 async fn decode_json<T: DeserializeOwned>(
     resp: reqwest::Response,
     what: &str,
 ) -> Result<T, SequraError> {
-    let bytes = resp.bytes().await.map_err(transport)?;
+    let bytes = read_capped(resp)
+        .await?
+        .ok_or_else(|| SequraError::Invalid(format!("the {what} answer is too large")))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| SequraError::Invalid(format!("unreadable {what}: {e}")))
 }
@@ -681,6 +699,43 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// A host that answers `GET deployments` with an endless body (a tampered or broken
+    /// list) is cut off at the size a list can have, not read into memory whole.
+    #[tokio::test]
+    async fn an_endless_list_of_deployments_is_cut_off() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n[";
+            if sock.write_all(head.as_bytes()).await.is_err() {
+                return 0usize;
+            }
+            let chunk = vec![b' '; 64 * 1024];
+            let mut sent = 0usize;
+            // Up to 64 MiB, or until the client hangs up.
+            while sent < 64 * 1024 * 1024 {
+                if sock.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                sent += chunk.len();
+            }
+            sent
+        });
+        let live = Url::parse(&format!("http://{addr}/live/")).unwrap();
+        let c = SequraClient::new(Url::parse("http://127.0.0.1:9/").unwrap(), live).unwrap();
+        let err = c.read_deployments().await.unwrap_err();
+        assert!(matches!(err, SequraError::Invalid(_)), "{err:?}");
+        let sent = server.await.unwrap();
+        assert!(
+            sent < 16 * 1024 * 1024,
+            "{sent} bytes read before giving up"
+        );
     }
 
     #[test]
