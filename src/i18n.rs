@@ -89,13 +89,34 @@ impl Catalogs {
             .unwrap_or(key)
     }
 
-    /// The string for `key` with `{name}` placeholders filled in.
+    /// The string for `key` with `{name}` placeholders filled in, in one pass over the
+    /// catalog's string: an argument's own text (seQura's words quoted in the log) is never
+    /// read for placeholders; a `{…}` that names no argument stays as it is.
     pub fn tf(&self, lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
-        let mut s = self.t(lang, key).to_string();
-        for (name, value) in args {
-            s = s.replace(&format!("{{{name}}}"), value);
+        let template = self.t(lang, key);
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let filled = after.find('}').and_then(|close| {
+                let name = &after[..close];
+                let (_, value) = args.iter().find(|(n, _)| *n == name)?;
+                Some((value, close))
+            });
+            match filled {
+                Some((value, close)) => {
+                    out.push_str(value);
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
         }
-        s
+        out.push_str(rest);
+        out
     }
 
     /// `key` in every language, by code (`{"en": …, "es": …, …}`): for the checkout script,
@@ -249,6 +270,22 @@ pub fn format_eur(cents: i64, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An argument's text is the text: a `{name}` inside it (seQura's or BigCommerce's words
+    /// quoted in the log) is not filled with another argument.
+    #[test]
+    fn an_arguments_own_braces_are_not_filled_in() {
+        let c = Catalogs::load().unwrap();
+        for lang in Lang::ALL {
+            let s = c.tf(
+                lang,
+                "log_msg_duplicate_payment",
+                &[("other", "{paid}"), ("paid", "u-2")],
+            );
+            assert!(s.contains("{paid}"), "{lang:?}: {s}");
+            assert!(s.contains("u-2"), "{lang:?}: {s}");
+        }
+    }
 
     /// The `{name}` placeholders and `%s` markers of a string, sorted.
     fn placeholders(s: &str) -> Vec<String> {
