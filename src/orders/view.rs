@@ -73,15 +73,21 @@ fn log_entry(
     store: &StoreHash,
     names: &[(u64, String)],
     refs: &[(String, Deployment)],
+    solicited_on: &[(String, String)],
     entry: Entry,
 ) -> LogEntry {
     LogEntry {
         storefront: storefront_name(names, entry.channel_id),
         order_url: entry.order.map(|o| control_panel_link(state, store, o)),
         portal_url: match (&entry.environment, &entry.sequra_uuid) {
+            // The deployment it was solicited on, whichever lists its merchant ref now.
             (Some(env), Some(uuid)) => Some(portal_link(
                 state,
-                deployment_of(refs, entry.merchant_ref.as_deref()),
+                solicited_on
+                    .iter()
+                    .find(|(u, _)| u == uuid)
+                    .and_then(|(_, d)| Deployment::parse(d))
+                    .unwrap_or_else(|| deployment_of(refs, entry.merchant_ref.as_deref())),
                 env,
                 uuid,
             )),
@@ -176,15 +182,18 @@ pub async fn order_panel(
     order: BcOrderId,
 ) -> Result<Option<OrderPanel>, AppError> {
     let hash = store.clone();
-    let (solicitation, accepted, entries, names, refs) = state
+    let (solicitation, accepted, entries, names, refs, solicited_on) = state
         .db
         .call(move |c| {
+            let entries = db::transaction_log::for_order(c, &hash, order, PANEL_ENTRIES)?;
+            let solicited_on = solicited_on(c, &hash, &entries)?;
             Ok((
                 db::solicitations::for_order(c, &hash, order)?,
                 db::order_sync::get(c, &hash, order)?,
-                db::transaction_log::for_order(c, &hash, order, PANEL_ENTRIES)?,
+                entries,
                 storefront_names(c, &hash)?,
                 merchant_deployments(c, &hash)?,
+                solicited_on,
             ))
         })
         .await?;
@@ -218,7 +227,7 @@ pub async fn order_panel(
         unresolved: entries.iter().filter(|e| is_retryable(e)).count(),
         entries: entries
             .into_iter()
-            .map(|e| log_entry(state, store, &names, &refs, e))
+            .map(|e| log_entry(state, store, &names, &refs, &solicited_on, e))
             .collect(),
         storefront: storefront_name(&names, Some(s.channel_id.unwrap_or(1))),
         portal_url,
@@ -347,6 +356,21 @@ fn merchant_deployments(
         .collect())
 }
 
+/// The deployment each entry's seQura order was solicited on.
+fn solicited_on(
+    c: &rusqlite::Connection,
+    store: &StoreHash,
+    entries: &[Entry],
+) -> Result<Vec<(String, String)>, db::DbError> {
+    let mut uuids: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.sequra_uuid.clone())
+        .collect();
+    uuids.sort();
+    uuids.dedup();
+    db::solicitations::deployments_of(c, store, &uuids)
+}
+
 /// The deployment of a merchant ref (one no account lists any more: seQura's).
 fn deployment_of(refs: &[(String, Deployment)], merchant_ref: Option<&str>) -> Deployment {
     merchant_ref
@@ -385,20 +409,23 @@ pub async fn log_page(
     page: u32,
 ) -> Result<LogPage, AppError> {
     let (hash, f) = (store.clone(), filter.clone());
-    let ((entries, has_next), names, refs) = state
+    let ((entries, has_next), names, refs, solicited_on) = state
         .db
         .call(move |c| {
+            let (entries, has_next) = db::transaction_log::list(c, &hash, &f, page, PER_PAGE)?;
+            let solicited_on = solicited_on(c, &hash, &entries)?;
             Ok((
-                db::transaction_log::list(c, &hash, &f, page, PER_PAGE)?,
+                (entries, has_next),
                 storefront_names(c, &hash)?,
                 merchant_deployments(c, &hash)?,
+                solicited_on,
             ))
         })
         .await?;
     Ok(LogPage {
         entries: entries
             .into_iter()
-            .map(|e| log_entry(state, store, &names, &refs, e))
+            .map(|e| log_entry(state, store, &names, &refs, &solicited_on, e))
             .collect(),
         page,
         has_next,

@@ -58,6 +58,20 @@ async fn an_order_paid_on_sequra_is_cancelled_on_sequra_after_svea_lists_its_ref
         (app.sequra.order(&uuid).unwrap().state == "cancelled").then_some(())
     })
     .await;
+    // The log's links to the order go to seQura's back office, where the order is.
+    settled(&app).await;
+    let (_, log) = app.page("/app/log", &session).await;
+    let log = log.replace("&#x2f;", "/");
+    let sequra = format!(
+        "{}/orders/{uuid}",
+        app.sequra.portal_url_of("sequra", "sandbox")
+    );
+    let svea = format!(
+        "{}/orders/{uuid}",
+        app.sequra.portal_url_of("svea", "sandbox")
+    );
+    assert!(log.contains(&sequra), "{log}");
+    assert!(!log.contains(&svea));
 }
 
 /// A solicitation started on seQura's deployment is confirmed there when the shopper's
