@@ -853,6 +853,28 @@ pub fn settle(
     Ok(n > 0)
 }
 
+/// The deployment each of the store's seQura orders (`uuids`) was solicited on.
+pub fn deployments_of(
+    conn: &Connection,
+    store: &StoreHash,
+    uuids: &[String],
+) -> Result<Vec<(String, String)>, DbError> {
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT deployment FROM sequra_attempts
+         WHERE store_hash = ?1 AND sequra_uuid = ?2 AND deployment IS NOT NULL",
+    )?;
+    for uuid in uuids {
+        let found: Option<String> = stmt
+            .query_row(params![store.as_str(), uuid], |r| r.get(0))
+            .optional()?;
+        if let Some(d) = found {
+            out.push((uuid.clone(), d));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -958,26 +980,4 @@ mod tests {
         })
         .unwrap();
     }
-}
-
-/// The deployment each of the store's seQura orders (`uuids`) was solicited on.
-pub fn deployments_of(
-    conn: &Connection,
-    store: &StoreHash,
-    uuids: &[String],
-) -> Result<Vec<(String, String)>, DbError> {
-    let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT deployment FROM sequra_attempts
-         WHERE store_hash = ?1 AND sequra_uuid = ?2 AND deployment IS NOT NULL",
-    )?;
-    for uuid in uuids {
-        let found: Option<String> = stmt
-            .query_row(params![store.as_str(), uuid], |r| r.get(0))
-            .optional()?;
-        if let Some(d) = found {
-            out.push((uuid.clone(), d));
-        }
-    }
-    Ok(out)
 }
