@@ -85,3 +85,133 @@ async fn the_general_page_shows_each_countrys_contract_terms_and_keeps_a_valid_e
         assert_eq!(saved, stored);
     }
 }
+
+/// The demo catalog plus an online course (digital: a service where the contract sells
+/// them) of 120 € lasting six months with a 10 € registration fee and a first charge on 15
+/// January 2027, and an in-person workshop (physical) marked as a service ending on 30 June
+/// 2027.
+fn service_catalog(app: &TestApp, hash: &str) {
+    use sequra_bc_sandbox::bigcommerce::{CatalogProduct, demo_categories, demo_products};
+    let mut products = demo_products();
+    products.push(
+        CatalogProduct::new(110, "Curso de patronaje online", "CUR-001", 12000, &[24])
+            .as_digital()
+            .with_custom_field("sequra_service_end_date", "P6M")
+            .with_custom_field("sequra_registration_amount", "10.00")
+            .with_custom_field("sequra_first_charge_date", "2027-01-15")
+            .with_custom_field("color", "n/a"),
+    );
+    products.push(
+        CatalogProduct::new(111, "Taller de costura", "TAL-001", 6000, &[24])
+            .with_custom_field("sequra_service_end_date", "2027-06-30"),
+    );
+    assert!(app.bc.set_catalog(hash, products, demo_categories()));
+}
+
+async fn start(app: &TestApp, hash: &str, items: &[(u64, u64)]) -> reqwest::Response {
+    let checkout = app.bc.create_checkout(hash, items, "ES");
+    app.http
+        .post(format!("{}/checkout/{hash}/start", app.address))
+        .json(&serde_json::json!({ "checkoutId": checkout, "product": "i1" }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The order seQura was asked to take for `order_id`.
+fn solicited(app: &TestApp, order_id: u64) -> serde_json::Value {
+    app.sequra
+        .orders()
+        .into_iter()
+        .find(|o| {
+            o.solicited["merchant_reference"]["order_ref_1"].as_str()
+                == Some(order_id.to_string().as_str())
+        })
+        .expect("seQura holds the order")
+        .solicited
+}
+
+fn item<'a>(cart: &'a serde_json::Value, reference: &str) -> &'a serde_json::Value {
+    cart["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["reference"] == reference)
+        .unwrap_or_else(|| panic!("no {reference} in {cart}"))
+}
+
+fn adds_up(cart: &serde_json::Value) {
+    let sum: i64 = cart["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["total_with_tax"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        sum,
+        cart["order_total_with_tax"].as_i64().unwrap(),
+        "{cart}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_with_a_duration_and_a_registration_fee_makes_the_documented_items() {
+    let app = spawn_app().await;
+    services_store(&app, "store1").await;
+    service_catalog(&app, "store1");
+    let resp = start(&app, "store1", &[(110, 2), (111, 1), (101, 1)]).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let order = solicited(&app, crate::checkout::started_order(&app, &body).0);
+    let cart = &order["cart"];
+    adds_up(cart);
+    // The fee is taken out of the course's price: 2 × (120 − 10) + 2 × 10.
+    let reg = item(cart, "CUR-001-reg");
+    assert_eq!(reg["type"], "registration");
+    assert_eq!(reg["total_with_tax"], 2000);
+    let course = item(cart, "CUR-001");
+    assert_eq!(course["type"], "service");
+    assert_eq!(course["ends_in"], "P6M");
+    assert!(course.get("ends_on").is_none(), "{course}");
+    assert_eq!(course["price_with_tax"], 11000);
+    assert_eq!(course["quantity"], 2);
+    assert_eq!(course["total_with_tax"], 22000);
+    let workshop = item(cart, "TAL-001");
+    assert_eq!(workshop["type"], "service");
+    assert_eq!(workshop["ends_on"], "2027-06-30");
+    assert!(workshop.get("ends_in").is_none(), "{workshop}");
+    assert_eq!(workshop["total_with_tax"], 6000);
+    assert_eq!(item(cart, "CAM-001")["type"], "product");
+    assert_eq!(
+        order["merchant"]["options"]["desired_first_charge_on"],
+        "2027-01-15T00:00:00+00:00"
+    );
+}
+
+#[tokio::test]
+async fn a_digital_only_cart_or_a_service_is_not_offered_where_the_contract_has_no_services() {
+    let app = spawn_app().await;
+    app.spanish_store("store1").await;
+    service_catalog(&app, "store1");
+    // The style guide download alone: nothing to ship.
+    let resp = start(&app, "store1", &[(109, 1)]).await;
+    assert_eq!(resp.status(), 403, "{}", resp.text().await.unwrap());
+    // A service among physical goods.
+    let resp = start(&app, "store1", &[(111, 1), (104, 1)]).await;
+    assert_eq!(resp.status(), 403, "{}", resp.text().await.unwrap());
+    assert!(app.sequra.orders().is_empty());
+    // Physical goods and a download: offered, the download a product line.
+    let resp = start(&app, "store1", &[(109, 1), (104, 1)]).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+
+    // Where the contract sells services, the download alone is offered, as a service.
+    let app = spawn_app().await;
+    services_store(&app, "store1").await;
+    let resp = start(&app, "store1", &[(109, 1)]).await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let order = solicited(&app, crate::checkout::started_order(&app, &body).0);
+    let guide = item(&order["cart"], "DIG-001");
+    assert_eq!(guide["type"], "service");
+    assert_eq!(guide["ends_in"], "P1Y", "the default end date");
+}
