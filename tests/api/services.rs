@@ -215,3 +215,86 @@ async fn a_digital_only_cart_or_a_service_is_not_offered_where_the_contract_has_
     assert_eq!(guide["type"], "service");
     assert_eq!(guide["ends_in"], "P1Y", "the default end date");
 }
+
+/// A paid seQura order (i1) of `items` in the services store `store1`: (order id, uuid).
+async fn paid_service_order(app: &TestApp, items: &[(u64, u64)]) -> (u64, String) {
+    let resp = start(app, "store1", items).await;
+    assert_eq!(resp.status(), 200, "start");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let (order_id, uuid) = crate::checkout::started_order(app, &body);
+    let outcome = app
+        .sequra
+        .complete_form(
+            &uuid,
+            "i1",
+            None,
+            sequra_bc_sandbox::sequra::ShopperProfile::Approve,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    crate::order_sync::settle(app).await;
+    (order_id, uuid)
+}
+
+/// The n-th update seQura accepted (1-based), once it arrives.
+async fn update(app: &TestApp, uuid: &str, n: usize) -> serde_json::Value {
+    crate::order_sync::eventually(&format!("update {n}"), || {
+        app.sequra.order(uuid).unwrap().updates.get(n - 1).cloned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_refunded_service_leaves_sequra_with_its_registration_and_the_cancellation_empties_both()
+{
+    let app = spawn_app().await;
+    services_store(&app, "store1").await;
+    service_catalog(&app, "store1");
+    let (order, uuid) = paid_service_order(&app, &[(110, 2), (101, 1)]).await;
+    let course = app
+        .bc
+        .order_products("store1", order)
+        .iter()
+        .find(|p| p["sku"] == "CUR-001")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    app.bc
+        .refund(
+            "store1",
+            order,
+            &sequra_bc_sandbox::bigcommerce::RefundSpec {
+                items: vec![(course, 1)],
+                shipping_cents: 0,
+                order_cents: 0,
+            },
+        )
+        .unwrap();
+    let u = update(&app, &uuid, 1).await;
+    let cart = &u["unshipped_cart"];
+    adds_up(cart);
+    // One course left: its fee and its price less the fee, nothing else adjusted.
+    assert_eq!(item(cart, "CUR-001-reg")["total_with_tax"], 1000);
+    let left = item(cart, "CUR-001");
+    assert_eq!(left["type"], "service");
+    assert_eq!(left["quantity"], 1);
+    assert_eq!(left["total_with_tax"], 11000);
+    assert_eq!(left["ends_in"], "P6M");
+    assert!(
+        !cart["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["type"] == "other_payment"),
+        "a service refunded at its price needs no adjustment: {cart}"
+    );
+    assert_eq!(cart["order_total_with_tax"], 1000 + 11000 + 1995 + 495);
+
+    assert!(app.bc.set_order_status("store1", order, 5));
+    let u = update(&app, &uuid, 2).await;
+    for which in ["shipped_cart", "unshipped_cart"] {
+        let cart = &u[which];
+        assert!(cart["items"].as_array().unwrap().is_empty(), "{u}");
+    }
+}
