@@ -886,4 +886,183 @@ mod tests {
         assert_eq!(delivery_address(&o, &[]), a);
         assert_eq!(delivery_method(&[]).name, "Digital delivery");
     }
+
+    fn services(options: &[&str], fields: &[(u64, &[(&str, &str)])]) -> Services {
+        Services {
+            terms: ServiceTerms::from_contract_options(options),
+            default_end: ServiceDate::default_end(),
+            products: fields
+                .iter()
+                .map(|(id, f)| (*id, ProductFields::parse(*id, f.iter().copied()).unwrap()))
+                .collect(),
+        }
+    }
+
+    const ALL: [&str; 3] = [
+        "services",
+        "allow_first_instalment_delay",
+        "with_registration",
+    ];
+
+    #[test]
+    fn registration_amounts_are_exact_cents_in_the_store_currency() {
+        for (text, cents) in [
+            ("10.00", 1000),
+            ("10", 1000),
+            ("0.5", 50),
+            (" 12.34 ", 1234),
+        ] {
+            let f = ProductFields::parse(1, [(FIELD_REGISTRATION, text)]).unwrap();
+            assert_eq!(f.registration, cents, "{text}");
+        }
+        for bad in ["10.005", "-1", "1e3", "10,00", "abc", "+5"] {
+            assert!(
+                matches!(
+                    ProductFields::parse(1, [(FIELD_REGISTRATION, bad)]),
+                    Err(CartError::ServiceField { product_id: 1, .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(ProductFields::parse(1, [(FIELD_SERVICE_END, "soon")]).is_err());
+        assert_eq!(
+            ProductFields::parse(1, [(FIELD_SERVICE_END, " "), ("other", "x")]),
+            Ok(ProductFields::default())
+        );
+    }
+
+    #[test]
+    fn a_service_takes_its_registration_out_of_its_price_and_still_adds_up() {
+        // 2 × 30 € with a 7.50 € fee each.
+        let p = product(1, "SVC", "30", 2);
+        let s = services(
+            &ALL,
+            &[(
+                101,
+                &[(FIELD_SERVICE_END, "P3M"), (FIELD_REGISTRATION, "7.50")],
+            )],
+        );
+        let lines = goods_lines(&p, &s).unwrap();
+        assert_eq!(
+            lines,
+            vec![
+                CartItem::Registration {
+                    reference: "SVC-reg".into(),
+                    name: "Reg. P1".into(),
+                    total_with_tax: 1500
+                },
+                CartItem::Service {
+                    reference: "SVC".into(),
+                    name: "P1".into(),
+                    ends_on: None,
+                    ends_in: Some("P3M".into()),
+                    price_with_tax: 2250,
+                    quantity: 2,
+                    total_with_tax: 4500,
+                    downloadable: false,
+                    supplier: None,
+                    rendered: None,
+                }
+            ]
+        );
+        let o = order(json!({"subtotal_inc_tax": "60", "total_inc_tax": "60"}));
+        let cart = build_cart_for(
+            &CartInput {
+                order: &o,
+                products: std::slice::from_ref(&p),
+                shipping: &[],
+                checkout_id: "c",
+            },
+            &s,
+        )
+        .unwrap();
+        assert!(cart.adds_up());
+        assert_eq!(cart.order_total_with_tax, 6000);
+
+        // No registration items in the contract: the whole price is the service's.
+        let s = services(
+            &["services"],
+            &[(
+                101,
+                &[
+                    (FIELD_SERVICE_END, "2027-06-30"),
+                    (FIELD_REGISTRATION, "7.50"),
+                ],
+            )],
+        );
+        let lines = goods_lines(&p, &s).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert!(
+            matches!(&lines[0], CartItem::Service { ends_on: Some(d), ends_in: None, total_with_tax: 6000, .. } if d == "2027-06-30")
+        );
+
+        // A fee above the price is refused.
+        let s = services(&ALL, &[(101, &[(FIELD_REGISTRATION, "30.01")])]);
+        let mut digital = p.clone();
+        digital.kind = ProductType::Digital;
+        assert_eq!(
+            goods_lines(&digital, &s),
+            Err(CartError::RegistrationAbovePrice {
+                reference: "SVC".into()
+            })
+        );
+    }
+
+    #[test]
+    fn without_services_in_the_contract_a_marked_service_is_refused_and_downloads_are_products() {
+        let s = services(
+            &["with_registration"],
+            &[(101, &[(FIELD_SERVICE_END, "P1Y")])],
+        );
+        assert_eq!(
+            goods_lines(&product(1, "SVC", "30", 1), &s),
+            Err(CartError::ServicesNotAllowed {
+                reference: "SVC".into()
+            })
+        );
+        let mut download = product(2, "DL", "5", 1);
+        download.kind = ProductType::Digital;
+        assert!(goods_lines(&download, &s).unwrap()[0].is_product());
+        assert_eq!(
+            check_shipped_goods(&[download.clone()], &s),
+            Err(CartError::NothingShipped)
+        );
+        assert_eq!(
+            check_shipped_goods(&[download.clone(), product(3, "P", "1", 1)], &s),
+            Ok(())
+        );
+        // With services, a download alone is a service ending on the default date.
+        let s = services(&ALL, &[]);
+        assert_eq!(check_shipped_goods(&[download.clone()], &s), Ok(()));
+        assert!(matches!(
+            &goods_lines(&download, &s).unwrap()[0],
+            CartItem::Service { ends_in: Some(d), .. } if d == "P1Y"
+        ));
+    }
+
+    #[test]
+    fn the_first_charge_is_the_earliest_services_where_the_delay_is_allowed() {
+        let now = time::macros::datetime!(2026-12-07 10:00 UTC);
+        let fields: [(u64, &[(&str, &str)]); 2] = [
+            (
+                101,
+                &[(FIELD_SERVICE_END, "P1Y"), (FIELD_FIRST_CHARGE, "P2M")],
+            ),
+            (
+                102,
+                &[
+                    (FIELD_SERVICE_END, "P1Y"),
+                    (FIELD_FIRST_CHARGE, "2027-01-15"),
+                ],
+            ),
+        ];
+        let products = [product(1, "A", "10", 1), product(2, "B", "10", 1)];
+        let s = services(&ALL, &fields);
+        assert_eq!(
+            s.desired_first_charge_on(&products, now),
+            Some(time::macros::datetime!(2027-01-15 0:00 UTC))
+        );
+        let s = services(&["services", "with_registration"], &fields);
+        assert_eq!(s.desired_first_charge_on(&products, now), None);
+    }
 }
