@@ -147,6 +147,7 @@ async fn product_search_matches_name_or_sku_and_asks_only_for_the_needed_fields(
             name: "Camiseta básica de algodón".into(),
             sku: "CAM-001".into(),
             categories: vec![18, 19],
+            custom_fields: vec![],
         }
     );
     assert_eq!(product_ids(&found), [101, 102]);

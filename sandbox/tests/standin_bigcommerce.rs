@@ -6020,3 +6020,50 @@ async fn the_theme_script_follows_a_variant_choice_and_a_quantity_change() {
     );
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn products_carry_their_custom_fields_only_when_included() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let mut products = sequra_bc_sandbox::bigcommerce::demo_products();
+    products[0] = products[0]
+        .clone()
+        .with_custom_field("sequra_service_end_date", "P6M")
+        .with_custom_field("sequra_registration_amount", "10.00");
+    assert!(h.bc.set_catalog(
+        "storea",
+        products,
+        sequra_bc_sandbox::bigcommerce::demo_categories()
+    ));
+    let (status, plain) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/catalog/products?id:in=101,102",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(plain["data"][0].get("custom_fields").is_none(), "{plain}");
+    let (status, with) = h
+        .json(
+            "GET",
+            "/stores/storea/v3/catalog/products?id:in=101,102&include_fields=id,name&include=custom_fields",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        with["data"][0]["custom_fields"],
+        json!([
+            {"id": 10101, "name": "sequra_service_end_date", "value": "P6M"},
+            {"id": 10102, "name": "sequra_registration_amount", "value": "10.00"}
+        ])
+    );
+    assert_eq!(with["data"][1]["custom_fields"], json!([]));
+    assert!(
+        with["data"][0].get("sku").is_none(),
+        "include_fields still applies"
+    );
+}

@@ -2882,3 +2882,92 @@ async fn the_widget_script_and_the_back_office_are_per_deployment() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{portal} {uuid}");
     }
 }
+
+/// Solicits `order` as the services account.
+async fn post_as_services(h: &H, order: &Value) -> reqwest::Response {
+    h.http
+        .post(h.sandbox("orders"))
+        .basic_auth(SERVICES_USERNAME, Some(DEMO_PASSWORD))
+        .header("Accept", "application/json")
+        .header("Sequra-Merchant-Id", SERVICES_MERCHANT)
+        .json(&json!({ "order": order }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn service_and_registration_items_are_accepted_as_documented_and_bad_ones_refused() {
+    let h = harness().await;
+    let mut o = order(SERVICES_MERCHANT, &h.shop);
+    o["cart"]["order_total_with_tax"] = json!(7060 + 1000 + 9000 + 5000);
+    o["cart"]["items"] = json!([
+        {"type": "product", "reference": "12-123", "name": "Leather Case", "price_with_tax": 3530,
+         "quantity": 2, "total_with_tax": 7060, "downloadable": false},
+        {"type": "registration", "reference": "c-reg", "name": "Reg. Course", "total_with_tax": 1000},
+        {"type": "service", "reference": "c", "name": "Course", "ends_in": "P6M",
+         "price_with_tax": 9000, "quantity": 1, "total_with_tax": 9000, "downloadable": true},
+        {"type": "service", "reference": "w", "name": "Workshop", "ends_on": "2027-06-30",
+         "price_with_tax": 5000, "quantity": 1, "total_with_tax": 5000, "downloadable": false}
+    ]);
+    o["merchant"]["options"]["desired_first_charge_on"] = json!("2027-01-15T00:00:00+00:00");
+    let resp = post_as_services(&h, &o).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "{:?}",
+        errors(resp).await
+    );
+
+    let service = |extra: Value| {
+        let mut s = json!({"type": "service", "reference": "s", "name": "S", "price_with_tax": 100,
+                           "quantity": 1, "total_with_tax": 100, "downloadable": false});
+        for (k, v) in extra.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        s
+    };
+    o["cart"]["order_total_with_tax"] = json!(400);
+    o["cart"]["items"] = json!([
+        service(json!({"ends_on": "2027-06-30", "ends_in": "P1Y"})),
+        service(json!({"ends_in": "P1.5Y"})),
+        service(json!({"ends_in": "P"})),
+        service(json!({"ends_on": "2027-02-30"})),
+    ]);
+    let resp = post_as_services(&h, &o).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let errs = errors(resp).await;
+    for expected in [
+        "Invalid data: cart.items[0] (a service) needs exactly one of ends_on and ends_in",
+        "Invalid data: cart.items[1].ends_in must be an ISO-8601 duration such as P1Y",
+        "Invalid data: cart.items[2].ends_in must be an ISO-8601 duration such as P1Y",
+        "Invalid data: cart.items[3].ends_on must be a date (YYYY-MM-DD)",
+    ] {
+        assert!(
+            errs.contains(&expected.to_owned()),
+            "{expected} not in {errs:?}"
+        );
+    }
+
+    // A registration fee is paid for a service: alone, it is refused.
+    o["cart"]["order_total_with_tax"] = json!(7060 + 1000);
+    o["cart"]["items"] = json!([
+        {"type": "product", "reference": "12-123", "name": "Leather Case", "price_with_tax": 3530,
+         "quantity": 2, "total_with_tax": 7060, "downloadable": false},
+        {"type": "registration", "reference": "c-reg", "name": "Reg. Course", "total_with_tax": 1000}
+    ]);
+    let resp = post_as_services(&h, &o).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        errors(resp).await,
+        ["Invalid data: cart.items[1] (a registration) needs a service item in the same cart"]
+    );
+    // Items that do not add up are refused with services too.
+    o["cart"]["items"][1] = service(json!({"ends_in": "P1Y", "price_with_tax": 1000,
+                                           "total_with_tax": 1000}));
+    o["cart"]["order_total_with_tax"] = json!(7060 + 1000 + 1);
+    let resp = post_as_services(&h, &o).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert!(errors(resp).await[0].contains("The diff is 1."));
+    assert_eq!(h.sq.orders().len(), 1, "only the valid order was taken");
+}

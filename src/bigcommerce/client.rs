@@ -224,6 +224,20 @@ pub struct CatalogProduct {
     /// Category ids.
     #[serde(default)]
     pub categories: Vec<u64>,
+    /// Only with [`StoreApi::products_with_custom_fields`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<CustomField>,
+}
+
+/// A product custom field (`include=custom_fields`): a name and a value the merchant sets,
+/// at most 250 characters each.
+/// <https://developer.bigcommerce.com/docs/rest-catalog/products/custom-fields>
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomField {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
 }
 
 /// A catalog category (`GET /v3/catalog/categories`); `parent_id` 0 is top level.
@@ -581,6 +595,23 @@ impl StoreApi {
     /// The products with these ids (unknown ids are left out), in BigCommerce's order.
     /// <https://developer.bigcommerce.com/docs/rest-catalog/products#get-all-products>
     pub async fn products_by_id(&self, ids: &[u64]) -> Result<Vec<CatalogProduct>, BcError> {
+        self.products_by_id_with(ids, None).await
+    }
+
+    /// [`StoreApi::products_by_id`] with each product's custom fields (`include=custom_fields`,
+    /// in the same requests).
+    pub async fn products_with_custom_fields(
+        &self,
+        ids: &[u64],
+    ) -> Result<Vec<CatalogProduct>, BcError> {
+        self.products_by_id_with(ids, Some("custom_fields")).await
+    }
+
+    async fn products_by_id_with(
+        &self,
+        ids: &[u64],
+        include: Option<&str>,
+    ) -> Result<Vec<CatalogProduct>, BcError> {
         let mut unique: Vec<u64> = Vec::with_capacity(ids.len());
         for id in ids {
             if !unique.contains(id) {
@@ -595,16 +626,16 @@ impl StoreApi {
                 .collect::<Vec<_>>()
                 .join(",");
             let limit = MAX_LIMIT.to_string();
-            let env: Envelope<Vec<CatalogProduct>> = self
-                .get_with(
-                    "v3/catalog/products",
-                    &[
-                        ("id:in", &list),
-                        ("include_fields", PRODUCT_FIELDS),
-                        ("limit", &limit),
-                    ],
-                )
-                .await?;
+            let mut query = vec![
+                ("id:in", list.as_str()),
+                ("include_fields", PRODUCT_FIELDS),
+                ("limit", &limit),
+            ];
+            if let Some(include) = include {
+                query.push(("include", include));
+            }
+            let env: Envelope<Vec<CatalogProduct>> =
+                self.get_with("v3/catalog/products", &query).await?;
             out.extend(env.data);
         }
         Ok(out)

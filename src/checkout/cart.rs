@@ -23,10 +23,20 @@
 //! `discount_amount`. Discount lines appear only when BigCommerce declares a discount, so tax
 //! estimation noise in an undiscounted order lands in the `rounding` line, not in a discount.
 
+use std::collections::HashMap;
+
 use crate::bigcommerce::models::{
     BillingAddress, Order, OrderProduct, ProductType, ShippingAddress,
 };
+use crate::domain::{ServiceDate, ServiceTerms, parse_decimal};
 use crate::sequra::models::{Address, Cart, CartItem, Customer, DeliveryMethod};
+
+/// The product custom field naming when a service ends: a date or a duration.
+pub const FIELD_SERVICE_END: &str = "sequra_service_end_date";
+/// The product custom field naming when the first instalment is charged: a date or a duration.
+pub const FIELD_FIRST_CHARGE: &str = "sequra_first_charge_date";
+/// The product custom field holding a service's registration fee, in the store currency.
+pub const FIELD_REGISTRATION: &str = "sequra_registration_amount";
 
 /// The one currency seQura's checkout takes.
 pub const CURRENCY: &str = "EUR";
@@ -72,9 +82,156 @@ pub enum CartError {
     NegativeAmountDue(i64),
     #[error("the order's amounts overflow")]
     Overflow,
+    /// A product's seQura custom field cannot be read.
+    #[error("product {product_id}'s custom field {field} is not valid: {value:?}")]
+    ServiceField {
+        product_id: u64,
+        field: &'static str,
+        value: String,
+    },
+    /// A product's registration fee is more than its price.
+    #[error("product {reference:?}'s registration fee is more than its price")]
+    RegistrationAbovePrice { reference: String },
+    /// A service in a country whose contract allows none.
+    #[error("product {reference:?} is a service, which the merchant ref's contract does not allow")]
+    ServicesNotAllowed { reference: String },
+    /// Nothing is shipped (digital goods, gift certificates) and the contract sells no
+    /// services: seQura's plugins do not offer such a cart.
+    #[error("nothing in the order is shipped and the merchant ref's contract allows no services")]
+    NothingShipped,
     /// The lines do not add up to the total by more than rounding (a cent a line) explains.
     #[error("the order's lines add up to {lines} cents but its amount due is {due} cents")]
     Discrepancy { due: i64, lines: i64 },
+}
+
+/// What a product's seQura custom fields say (sequra-api.md §3.2 `service`, `registration`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductFields {
+    /// `sequra_service_end_date`: the product is a service ending then.
+    pub service_end: Option<ServiceDate>,
+    /// `sequra_first_charge_date`.
+    pub first_charge: Option<ServiceDate>,
+    /// `sequra_registration_amount`, in cents, per unit.
+    pub registration: i64,
+}
+
+impl ProductFields {
+    /// Reads the fields from a product's custom fields (name, value); other fields are
+    /// ignored, an empty value is no value. The registration fee is a decimal amount in the
+    /// store currency with at most two decimals (`10`, `10.5`, `10.00`), never negative.
+    pub fn parse<'a>(
+        product_id: u64,
+        fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, CartError> {
+        let mut out = ProductFields::default();
+        for (name, value) in fields {
+            let value = value.trim();
+            let field = match name.trim() {
+                FIELD_SERVICE_END => FIELD_SERVICE_END,
+                FIELD_FIRST_CHARGE => FIELD_FIRST_CHARGE,
+                FIELD_REGISTRATION => FIELD_REGISTRATION,
+                _ => continue,
+            };
+            if value.is_empty() {
+                continue;
+            }
+            let bad = || CartError::ServiceField {
+                product_id,
+                field,
+                value: value.chars().take(60).collect(),
+            };
+            match field {
+                FIELD_SERVICE_END => {
+                    out.service_end = Some(ServiceDate::parse(value).ok_or_else(bad)?)
+                }
+                FIELD_FIRST_CHARGE => {
+                    out.first_charge = Some(ServiceDate::parse(value).ok_or_else(bad)?)
+                }
+                _ => {
+                    let decimals = value.split_once('.').map_or(0, |(_, d)| d.len());
+                    let cents = parse_decimal(value).map_err(|_| bad())?;
+                    if decimals > 2 || cents < 0 {
+                        return Err(bad());
+                    }
+                    out.registration = cents;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What makes an order's products services: the merchant ref's contract terms, the store's
+/// default end date and each catalog product's seQura custom fields (by product id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Services {
+    pub terms: ServiceTerms,
+    pub default_end: ServiceDate,
+    pub products: HashMap<u64, ProductFields>,
+}
+
+impl Default for Services {
+    /// No services: every product is a `product` line.
+    fn default() -> Self {
+        Services {
+            terms: ServiceTerms::default(),
+            default_end: ServiceDate::default_end(),
+            products: HashMap::new(),
+        }
+    }
+}
+
+impl Services {
+    fn fields(&self, product: &OrderProduct) -> Option<&ProductFields> {
+        (product.product_id != 0)
+            .then(|| self.products.get(&product.product_id))
+            .flatten()
+    }
+
+    /// Whether the product is sold as a service: where the contract allows services, a
+    /// product with `sequra_service_end_date` and every digital product (as seQura's plugins
+    /// sell virtual goods).
+    pub fn is_service(&self, product: &OrderProduct) -> bool {
+        self.terms.services
+            && (product.kind == ProductType::Digital
+                || self
+                    .fields(product)
+                    .is_some_and(|f| f.service_end.is_some()))
+    }
+
+    /// The earliest first charge among the order's services, when the contract allows a
+    /// first instalment delay: `merchant.options.desired_first_charge_on`, from `now`.
+    pub fn desired_first_charge_on(
+        &self,
+        products: &[OrderProduct],
+        now: time::OffsetDateTime,
+    ) -> Option<time::OffsetDateTime> {
+        if !self.terms.first_charge_delay {
+            return None;
+        }
+        products
+            .iter()
+            .filter(|p| self.is_service(p))
+            .filter_map(|p| self.fields(p)?.first_charge.as_ref()?.from(now))
+            .min()
+    }
+}
+
+/// Refuses an order of goods that are not shipped (only digital products or gift
+/// certificates) where the contract sells no services (as seQura's plugins refuse a cart
+/// that needs no shipping unless services are enabled).
+pub fn check_shipped_goods(
+    products: &[OrderProduct],
+    services: &Services,
+) -> Result<(), CartError> {
+    let ships = products
+        .iter()
+        .any(|p| matches!(p.kind, ProductType::Physical | ProductType::Other));
+    if ships || services.terms.services {
+        Ok(())
+    } else {
+        Err(CartError::NothingShipped)
+    }
 }
 
 /// What the shopper still has to pay, in cents: the order total less the store credit and
@@ -91,6 +248,12 @@ pub fn amount_due(order: &Order) -> i64 {
 /// gift certificates (`other_payment`), and at most one `rounding` line, so that the items add
 /// up to `order_total_with_tax` = [`amount_due`]. Zero-amount lines are left out.
 pub fn build_cart(input: &CartInput) -> Result<Cart, CartError> {
+    build_cart_for(input, &Services::default())
+}
+
+/// [`build_cart`], with the order's services: a service product is a `service` line (and a
+/// `registration` line taken out of its price where the contract allows them).
+pub fn build_cart_for(input: &CartInput, services: &Services) -> Result<Cart, CartError> {
     let order = input.order;
     let currency = order.transactional_currency().trim();
     if !currency.eq_ignore_ascii_case(CURRENCY) {
@@ -114,11 +277,10 @@ pub fn build_cart(input: &CartInput) -> Result<Cart, CartError> {
         }
     }
 
-    let mut items = input
-        .products
-        .iter()
-        .map(product_line)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut items = Vec::with_capacity(input.products.len());
+    for p in input.products {
+        items.extend(goods_lines(p, services)?);
+    }
 
     let charges = [
         (
@@ -257,6 +419,74 @@ pub fn product_line(product: &OrderProduct) -> Result<CartItem, CartError> {
         url: None,
         tracking_reference: None,
     })
+}
+
+/// An order product's lines: a `product` line, or for a service a `service` line with exactly
+/// one of `ends_on` / `ends_in` (the product's own end date, else the store's default),
+/// preceded by its `registration` line when it has a fee and the contract allows them. The
+/// fee is taken out of the service's unit price, so the lines still add up to price ×
+/// quantity. A service where the contract allows none is refused.
+pub fn goods_lines(
+    product: &OrderProduct,
+    services: &Services,
+) -> Result<Vec<CartItem>, CartError> {
+    let line = product_line(product)?;
+    let fields = services.fields(product);
+    if !services.is_service(product) {
+        if fields.is_some_and(|f| f.service_end.is_some()) {
+            return Err(CartError::ServicesNotAllowed {
+                reference: product_reference(product),
+            });
+        }
+        return Ok(vec![line]);
+    }
+    let CartItem::Product {
+        reference,
+        name,
+        price_with_tax,
+        quantity,
+        downloadable,
+        ..
+    } = line
+    else {
+        return Ok(vec![line]);
+    };
+    let registration = if services.terms.registration {
+        fields.map_or(0, |f| f.registration)
+    } else {
+        0
+    };
+    if registration > price_with_tax {
+        return Err(CartError::RegistrationAbovePrice { reference });
+    }
+    let end = fields
+        .and_then(|f| f.service_end.as_ref())
+        .unwrap_or(&services.default_end);
+    let (ends_on, ends_in) = end.ends();
+    let price = price_with_tax - registration;
+    let mut out = Vec::with_capacity(2);
+    if registration > 0 {
+        out.push(CartItem::Registration {
+            reference: format!("{reference}-reg"),
+            name: format!("Reg. {name}"),
+            total_with_tax: registration
+                .checked_mul(quantity)
+                .ok_or(CartError::Overflow)?,
+        });
+    }
+    out.push(CartItem::Service {
+        reference,
+        name,
+        ends_on,
+        ends_in,
+        price_with_tax: price,
+        quantity,
+        total_with_tax: price.checked_mul(quantity).ok_or(CartError::Overflow)?,
+        downloadable,
+        supplier: None,
+        rendered: None,
+    });
+    Ok(out)
 }
 
 /// The reference of an order product's cart line (see [`build_cart`]).
@@ -655,5 +885,184 @@ mod tests {
         assert_eq!(a.phone.as_deref(), Some("600000000"));
         assert_eq!(delivery_address(&o, &[]), a);
         assert_eq!(delivery_method(&[]).name, "Digital delivery");
+    }
+
+    fn services(options: &[&str], fields: &[(u64, &[(&str, &str)])]) -> Services {
+        Services {
+            terms: ServiceTerms::from_contract_options(options),
+            default_end: ServiceDate::default_end(),
+            products: fields
+                .iter()
+                .map(|(id, f)| (*id, ProductFields::parse(*id, f.iter().copied()).unwrap()))
+                .collect(),
+        }
+    }
+
+    const ALL: [&str; 3] = [
+        "services",
+        "allow_first_instalment_delay",
+        "with_registration",
+    ];
+
+    #[test]
+    fn registration_amounts_are_exact_cents_in_the_store_currency() {
+        for (text, cents) in [
+            ("10.00", 1000),
+            ("10", 1000),
+            ("0.5", 50),
+            (" 12.34 ", 1234),
+        ] {
+            let f = ProductFields::parse(1, [(FIELD_REGISTRATION, text)]).unwrap();
+            assert_eq!(f.registration, cents, "{text}");
+        }
+        for bad in ["10.005", "-1", "1e3", "10,00", "abc", "+5"] {
+            assert!(
+                matches!(
+                    ProductFields::parse(1, [(FIELD_REGISTRATION, bad)]),
+                    Err(CartError::ServiceField { product_id: 1, .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(ProductFields::parse(1, [(FIELD_SERVICE_END, "soon")]).is_err());
+        assert_eq!(
+            ProductFields::parse(1, [(FIELD_SERVICE_END, " "), ("other", "x")]),
+            Ok(ProductFields::default())
+        );
+    }
+
+    #[test]
+    fn a_service_takes_its_registration_out_of_its_price_and_still_adds_up() {
+        // 2 × 30 € with a 7.50 € fee each.
+        let p = product(1, "SVC", "30", 2);
+        let s = services(
+            &ALL,
+            &[(
+                101,
+                &[(FIELD_SERVICE_END, "P3M"), (FIELD_REGISTRATION, "7.50")],
+            )],
+        );
+        let lines = goods_lines(&p, &s).unwrap();
+        assert_eq!(
+            lines,
+            vec![
+                CartItem::Registration {
+                    reference: "SVC-reg".into(),
+                    name: "Reg. P1".into(),
+                    total_with_tax: 1500
+                },
+                CartItem::Service {
+                    reference: "SVC".into(),
+                    name: "P1".into(),
+                    ends_on: None,
+                    ends_in: Some("P3M".into()),
+                    price_with_tax: 2250,
+                    quantity: 2,
+                    total_with_tax: 4500,
+                    downloadable: false,
+                    supplier: None,
+                    rendered: None,
+                }
+            ]
+        );
+        let o = order(json!({"subtotal_inc_tax": "60", "total_inc_tax": "60"}));
+        let cart = build_cart_for(
+            &CartInput {
+                order: &o,
+                products: std::slice::from_ref(&p),
+                shipping: &[],
+                checkout_id: "c",
+            },
+            &s,
+        )
+        .unwrap();
+        assert!(cart.adds_up());
+        assert_eq!(cart.order_total_with_tax, 6000);
+
+        // No registration items in the contract: the whole price is the service's.
+        let s = services(
+            &["services"],
+            &[(
+                101,
+                &[
+                    (FIELD_SERVICE_END, "2027-06-30"),
+                    (FIELD_REGISTRATION, "7.50"),
+                ],
+            )],
+        );
+        let lines = goods_lines(&p, &s).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert!(
+            matches!(&lines[0], CartItem::Service { ends_on: Some(d), ends_in: None, total_with_tax: 6000, .. } if d == "2027-06-30")
+        );
+
+        // A fee above the price is refused.
+        let s = services(&ALL, &[(101, &[(FIELD_REGISTRATION, "30.01")])]);
+        let mut digital = p.clone();
+        digital.kind = ProductType::Digital;
+        assert_eq!(
+            goods_lines(&digital, &s),
+            Err(CartError::RegistrationAbovePrice {
+                reference: "SVC".into()
+            })
+        );
+    }
+
+    #[test]
+    fn without_services_in_the_contract_a_marked_service_is_refused_and_downloads_are_products() {
+        let s = services(
+            &["with_registration"],
+            &[(101, &[(FIELD_SERVICE_END, "P1Y")])],
+        );
+        assert_eq!(
+            goods_lines(&product(1, "SVC", "30", 1), &s),
+            Err(CartError::ServicesNotAllowed {
+                reference: "SVC".into()
+            })
+        );
+        let mut download = product(2, "DL", "5", 1);
+        download.kind = ProductType::Digital;
+        assert!(goods_lines(&download, &s).unwrap()[0].is_product());
+        assert_eq!(
+            check_shipped_goods(&[download.clone()], &s),
+            Err(CartError::NothingShipped)
+        );
+        assert_eq!(
+            check_shipped_goods(&[download.clone(), product(3, "P", "1", 1)], &s),
+            Ok(())
+        );
+        // With services, a download alone is a service ending on the default date.
+        let s = services(&ALL, &[]);
+        assert_eq!(check_shipped_goods(&[download.clone()], &s), Ok(()));
+        assert!(matches!(
+            &goods_lines(&download, &s).unwrap()[0],
+            CartItem::Service { ends_in: Some(d), .. } if d == "P1Y"
+        ));
+    }
+
+    #[test]
+    fn the_first_charge_is_the_earliest_services_where_the_delay_is_allowed() {
+        let now = time::macros::datetime!(2026-12-07 10:00 UTC);
+        let fields: [(u64, &[(&str, &str)]); 2] = [
+            (
+                101,
+                &[(FIELD_SERVICE_END, "P1Y"), (FIELD_FIRST_CHARGE, "P2M")],
+            ),
+            (
+                102,
+                &[
+                    (FIELD_SERVICE_END, "P1Y"),
+                    (FIELD_FIRST_CHARGE, "2027-01-15"),
+                ],
+            ),
+        ];
+        let products = [product(1, "A", "10", 1), product(2, "B", "10", 1)];
+        let s = services(&ALL, &fields);
+        assert_eq!(
+            s.desired_first_charge_on(&products, now),
+            Some(time::macros::datetime!(2027-01-15 0:00 UTC))
+        );
+        let s = services(&["services", "with_registration"], &fields);
+        assert_eq!(s.desired_first_charge_on(&products, now), None);
     }
 }

@@ -157,6 +157,17 @@ pub async fn eligible(
     if !takes {
         return Ok(None);
     }
+    // Nothing to ship (digital goods, gift certificates only): seQura's plugins offer such a
+    // cart only where the contract sells services.
+    let items = &checkout.cart.line_items;
+    let ships = !items.physical_items.is_empty() || !items.custom_items.is_empty();
+    let services = merchants
+        .iter()
+        .find(|m| m.merchant_ref == merchant_ref)
+        .is_some_and(|m| onboarding::terms_of(&m.payload).services);
+    if !ships && !services {
+        return Ok(None);
+    }
     let Some(account) = onboarding::sequra_account(state, store, merchant_ref.as_str()).await?
     else {
         return Ok(None);

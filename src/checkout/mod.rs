@@ -9,10 +9,11 @@ pub mod notification;
 pub mod other_payment;
 pub mod payment;
 pub mod recent;
+pub mod services;
 pub mod widget_cache;
 pub mod widgets;
 
 pub use cart::{
-    CartError, CartInput, amount_due, build_cart, customer, delivery_address, delivery_method,
-    invoice_address,
+    CartError, CartInput, ProductFields, Services, amount_due, build_cart, build_cart_for,
+    customer, delivery_address, delivery_method, invoice_address,
 };

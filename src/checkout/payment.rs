@@ -5,9 +5,12 @@
 use std::net::IpAddr;
 
 use super::cart::CartError;
+use super::cart::{Services, check_shipped_goods};
 use super::eligibility::{self, Eligibility};
 use super::notification::{Notification, NotifiedState, Verified, parameters, sign_return};
-use super::{CartInput, build_cart, customer, delivery_address, delivery_method, invoice_address};
+use super::{
+    CartInput, build_cart_for, customer, delivery_address, delivery_method, invoice_address,
+};
 use crate::bigcommerce::client::{BcError, StoreApi};
 use crate::bigcommerce::models::{Order, OrderProduct, ShippingAddress};
 use crate::db;
@@ -21,10 +24,11 @@ use crate::error::{AppError, Public};
 use crate::i18n::Message;
 use crate::onboarding;
 use crate::orders::About;
-use crate::orders::holding::{Holding, OrderData, holding};
+use crate::orders::holding::{Holding, OrderData, holding_for};
 use crate::queue::{self, Job};
 use crate::sequra::{
-    EventsWebhook, Gui, Merchant, MerchantReference, OrderRequest, Platform, SequraError,
+    EventsWebhook, Gui, Merchant, MerchantOptions, MerchantReference, OrderRequest, Platform,
+    SequraError,
 };
 use crate::state::AppState;
 
@@ -89,7 +93,14 @@ pub async fn start(
             "err_checkout_already_paid",
         )));
     }
-    let data = order_data(&e.api, solicitation.bc_order_id.0).await?;
+    let data = order_data(
+        state,
+        store,
+        &e.api,
+        solicitation.bc_order_id.0,
+        e.merchant_ref.as_str(),
+    )
+    .await?;
     // Every start is a seQura order of its own (another tab, a retry): each is kept, and its
     // id is signed into its notifications.
     let (hash, sid, deployment, environment, merchant_ref) = (
@@ -335,19 +346,31 @@ pub struct FetchedOrder {
     pub order: Order,
     pub products: Vec<OrderProduct>,
     pub shipping: Vec<ShippingAddress>,
+    /// What makes its products services, or why they cannot be sold.
+    pub services: Result<Services, CartError>,
 }
 
-/// Reads the order's current server numbers.
-pub async fn order_data(api: &StoreApi, id: u64) -> Result<FetchedOrder, BcError> {
+/// Reads the order's current server numbers, and its products' services for `merchant_ref`.
+pub async fn order_data(
+    state: &AppState,
+    store: &StoreHash,
+    api: &StoreApi,
+    id: u64,
+    merchant_ref: &str,
+) -> Result<FetchedOrder, AppError> {
     let (order, products, shipping) = tokio::try_join!(
         api.order(id),
         api.order_products(id),
         api.order_shipping_addresses(id)
     )?;
+    let services =
+        super::services::order_services(state, store, api, merchant_ref, &products, true).await?;
+    let services = services.and_then(|s| check_shipped_goods(&products, &s).map(|()| s));
     Ok(FetchedOrder {
         order,
         products,
         shipping,
+        services,
     })
 }
 
@@ -369,29 +392,38 @@ pub async fn order_request(
         order,
         products,
         shipping,
+        services,
     } = data;
-    let cart = build_cart(&CartInput {
-        order,
-        products,
-        shipping,
-        checkout_id: &s.checkout_id,
-    })
-    .map_err(|e| match e {
-        CartError::Discrepancy { due, lines } => {
-            // For the operator: the order has an amount the cart cannot explain.
-            tracing::warn!(
-                order_id = id,
-                amount_due_cents = due,
-                lines_cents = lines,
-                "the order's lines do not add up to its total: seQura not offered"
-            );
-            AppError::Forbidden(Public::new("err_sequra_not_available"))
-        }
-        e => {
-            tracing::warn!(error = %e, "the order cannot be paid with seQura");
-            AppError::Forbidden(Public::new("err_method_not_eligible"))
-        }
-    })?;
+    let cart = services
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|services| {
+            build_cart_for(
+                &CartInput {
+                    order,
+                    products,
+                    shipping,
+                    checkout_id: &s.checkout_id,
+                },
+                services,
+            )
+        })
+        .map_err(|e| match e {
+            CartError::Discrepancy { due, lines } => {
+                // For the operator: the order has an amount the cart cannot explain.
+                tracing::warn!(
+                    order_id = id,
+                    amount_due_cents = due,
+                    lines_cents = lines,
+                    "the order's lines do not add up to its total: seQura not offered"
+                );
+                AppError::Forbidden(Public::new("err_sequra_not_available"))
+            }
+            e => {
+                tracing::warn!(error = %e, "the order cannot be paid with seQura");
+                AppError::Forbidden(Public::new("err_method_not_eligible"))
+            }
+        })?;
     let language = store_language(state, store).await?;
     // Confirmations reuse what the shopper's browser sent at start.
     let ip = shopper
@@ -421,6 +453,7 @@ pub async fn order_request(
         state: seq_state.to_string(),
         merchant: Merchant {
             id: merchant_ref.to_string(),
+            options: first_charge_on(services.as_ref().ok(), products),
             notify_url: Some(state.public("/sequra/ipn")),
             notification_parameters: Some(params.clone()),
             return_url: Some(return_url(state, store, s)),
@@ -444,6 +477,23 @@ pub async fn order_request(
         }),
         platform: platform(),
         trackings: None,
+    })
+}
+
+/// `merchant.options.desired_first_charge_on` where the contract allows a first instalment
+/// delay and a service names one (`2027-01-31T00:00:00+00:00`, UTC).
+fn first_charge_on(
+    services: Option<&Services>,
+    products: &[OrderProduct],
+) -> Option<MerchantOptions> {
+    let at = services?
+        .desired_first_charge_on(products, crate::clock::now())?
+        .to_offset(time::UtcOffset::UTC);
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
+    Some(MerchantOptions {
+        desired_first_charge_on: Some(at.format(&format).ok()?),
+        ..Default::default()
     })
 }
 
@@ -824,7 +874,7 @@ pub async fn confirmation(
         return Ok((order, held));
     }
     let api = crate::stores::lifecycle::store_api(state, store).await?;
-    let data = order_data(&api, s.bc_order_id.0).await?;
+    let data = order_data(state, store, &api, s.bc_order_id.0, &a.merchant_ref).await?;
     let order = order_request(
         state,
         store,
@@ -1001,14 +1051,17 @@ fn accepted_of(s: &Solicitation, h: &Holding) -> Option<Accepted> {
 
 /// What seQura holds once it confirms the order as it is now, if the order makes a cart.
 fn confirmed_holding(s: &Solicitation, data: &FetchedOrder) -> Option<Holding> {
-    holding(&OrderData {
-        order: &data.order,
-        products: &data.products,
-        shipping: &data.shipping,
-        shipments: &[],
-        refunds: &[],
-        checkout_id: &s.checkout_id,
-    })
+    holding_for(
+        &OrderData {
+            order: &data.order,
+            products: &data.products,
+            shipping: &data.shipping,
+            shipments: &[],
+            refunds: &[],
+            checkout_id: &s.checkout_id,
+        },
+        data.services.as_ref().ok()?,
+    )
     .ok()
 }
 

@@ -12,6 +12,8 @@ pub struct StoredGeneral {
     pub excluded_categories: String,
     pub excluded_products: String,
     pub send_order_reports: bool,
+    /// A service's end date when its product names none (ISO 8601 date or duration).
+    pub services_end_date: String,
 }
 
 impl Default for StoredGeneral {
@@ -21,6 +23,7 @@ impl Default for StoredGeneral {
             excluded_categories: "[]".into(),
             excluded_products: "[]".into(),
             send_order_reports: true,
+            services_end_date: crate::domain::DEFAULT_SERVICES_END.into(),
         }
     }
 }
@@ -103,7 +106,8 @@ pub fn save_countries(
 pub fn general(conn: &Connection, store: &StoreHash) -> Result<StoredGeneral, DbError> {
     Ok(conn
         .query_row(
-            "SELECT allowed_ips, excluded_categories, excluded_products, send_order_reports
+            "SELECT allowed_ips, excluded_categories, excluded_products, send_order_reports,
+                    services_end_date
              FROM general_settings WHERE store_hash = ?1",
             [store.as_str()],
             |r| {
@@ -112,6 +116,7 @@ pub fn general(conn: &Connection, store: &StoreHash) -> Result<StoredGeneral, Db
                     excluded_categories: r.get(1)?,
                     excluded_products: r.get(2)?,
                     send_order_reports: r.get(3)?,
+                    services_end_date: r.get(4)?,
                 })
             },
         )
@@ -126,18 +131,20 @@ pub fn save_general(
 ) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO general_settings (store_hash, allowed_ips, excluded_categories, excluded_products,
-                                       send_order_reports, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                                       send_order_reports, services_end_date, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (store_hash) DO UPDATE SET allowed_ips = excluded.allowed_ips,
              excluded_categories = excluded.excluded_categories,
              excluded_products = excluded.excluded_products,
-             send_order_reports = excluded.send_order_reports, updated_at = excluded.updated_at",
+             send_order_reports = excluded.send_order_reports,
+             services_end_date = excluded.services_end_date, updated_at = excluded.updated_at",
         params![
             store.as_str(),
             g.allowed_ips,
             g.excluded_categories,
             g.excluded_products,
             g.send_order_reports,
+            g.services_end_date,
             now()
         ],
     )?;

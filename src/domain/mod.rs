@@ -6,6 +6,7 @@ mod ids;
 mod money;
 mod net;
 mod sequra;
+mod service;
 
 pub use ids::{BcOrderId, CheckoutId, InvalidId, StoreHash, UserId};
 pub use money::{
@@ -14,3 +15,4 @@ pub use money::{
 };
 pub use net::{InvalidIpRange, IpRange, caller_block, caller_network, canonical_ip, parse_ranges};
 pub use sequra::{Country, MerchantRef, SequraStatus};
+pub use service::{DEFAULT_SERVICES_END, IsoDuration, ServiceDate, ServiceTerms};

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::{FormError, FormErrors};
 use crate::db;
 use crate::db::settings::StoredGeneral;
-use crate::domain::{IpRange, StoreHash, parse_ranges};
+use crate::domain::{
+    Country, IpRange, MerchantRef, ServiceDate, ServiceTerms, StoreHash, parse_ranges,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::stores::lifecycle::store_api;
@@ -38,6 +40,8 @@ pub struct GeneralSettings {
     pub excluded_categories: Vec<ExcludedCategory>,
     pub excluded_products: Vec<ExcludedProduct>,
     pub send_order_reports: bool,
+    /// A service's end date when its product names none.
+    pub services_end_date: ServiceDate,
 }
 
 /// What the form submits: the IP list as typed, and each ticked item as its JSON value.
@@ -47,6 +51,7 @@ pub struct GeneralForm {
     pub excluded_categories: Vec<String>,
     pub excluded_products: Vec<String>,
     pub send_order_reports: bool,
+    pub services_end_date: String,
 }
 
 /// The stored list is JSON strings: bare addresses (all that rows saved before ranges hold)
@@ -58,6 +63,8 @@ fn decode(stored: StoredGeneral) -> GeneralSettings {
         excluded_categories: serde_json::from_str(&stored.excluded_categories).unwrap_or_default(),
         excluded_products: serde_json::from_str(&stored.excluded_products).unwrap_or_default(),
         send_order_reports: stored.send_order_reports,
+        services_end_date: ServiceDate::parse(&stored.services_end_date)
+            .unwrap_or_else(ServiceDate::default_end),
     }
 }
 
@@ -71,6 +78,61 @@ pub async fn general_settings(
         .call(move |conn| db::settings::general(conn, &hash))
         .await?;
     Ok(decode(stored))
+}
+
+/// One selling country's services terms, from its merchant ref's contract options.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountryServices {
+    pub country: Country,
+    pub merchant_ref: MerchantRef,
+    pub terms: ServiceTerms,
+}
+
+/// The services terms of each selling country, in the countries' order: a country whose
+/// merchant ref's credentials are not stored allows nothing.
+pub async fn service_terms(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<Vec<CountryServices>, AppError> {
+    let hash = store.clone();
+    let (countries, merchants) = state
+        .db
+        .call(move |c| {
+            Ok((
+                db::settings::countries(c, &hash)?,
+                db::sequra::merchants(c, &hash)?,
+            ))
+        })
+        .await?;
+    Ok(countries
+        .into_iter()
+        .map(|(country, merchant_ref)| {
+            let terms = merchants
+                .iter()
+                .find(|m| m.merchant_ref == merchant_ref)
+                .map(|m| terms_of(&m.payload))
+                .unwrap_or_default();
+            CountryServices {
+                country,
+                merchant_ref,
+                terms,
+            }
+        })
+        .collect())
+}
+
+/// The terms in a stored credentials object (`contract_options`); unreadable: none.
+pub fn terms_of(payload: &str) -> ServiceTerms {
+    #[derive(Deserialize)]
+    struct Options {
+        #[serde(default)]
+        contract_options: Option<Vec<String>>,
+    }
+    serde_json::from_str::<Options>(payload)
+        .ok()
+        .and_then(|o| o.contract_options)
+        .map(|o| ServiceTerms::from_contract_options(&o))
+        .unwrap_or_default()
 }
 
 /// How many bad entries one error names (each cut to 60 characters); more are counted.
@@ -150,14 +212,29 @@ pub async fn save_general(
             errors.fields.extend(e.fields);
             Vec::new()
         });
+    let services_end_date = match form.services_end_date.trim() {
+        "" => Some(ServiceDate::default_end()),
+        text => ServiceDate::parse(text),
+    };
+    if services_end_date.is_none() {
+        errors.fields.extend(
+            FormErrors::default()
+                .field("services_end_date", "err_services_end_date")
+                .fields,
+        );
+    }
     if !errors.is_empty() {
         return Err(FormError::Invalid(errors));
     }
+    let services_end_date = services_end_date
+        .unwrap_or_else(ServiceDate::default_end)
+        .to_string();
     let stored = StoredGeneral {
         allowed_ips: to_json(&ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>()),
         excluded_categories: to_json(&categories),
         excluded_products: to_json(&products),
         send_order_reports: form.send_order_reports,
+        services_end_date,
     };
     let hash = store.clone();
     state
@@ -302,6 +379,7 @@ mod tests {
             allowed_ips: r#"["1.2.3.4","2001:db8::1","10.0.0.0/8"]"#.into(),
             ..StoredGeneral::default()
         });
+        assert_eq!(g.services_end_date, ServiceDate::default_end());
         let shown: Vec<String> = g.allowed_ips.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["1.2.3.4", "2001:db8::1", "10.0.0.0/8"]);
         assert!(g.allowed_ips[2].contains("10.9.8.7".parse().unwrap()));

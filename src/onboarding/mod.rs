@@ -15,8 +15,9 @@ pub mod widgets;
 pub use connection::{ConnectForm, change_connection, connect, disconnect};
 pub use countries::{CountryRow, CountryView, SubmittedCountry, countries_view, save_countries};
 pub use general::{
-    CatalogHits, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings, catalog_search,
-    general_settings, read_category_products, save_general,
+    CatalogHits, CountryServices, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings,
+    catalog_search, general_settings, read_category_products, save_general, service_terms,
+    terms_of,
 };
 pub use methods::{MethodRow, icon_data_uri, methods_view, refresh_methods};
 pub use status_mapping::{MappingRow, mapping_view, save_mapping};

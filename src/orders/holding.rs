@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bigcommerce::models::{Order, OrderProduct, Refund, Shipment, ShippingAddress};
 use crate::checkout::cart::{
-    CURRENCY, CartError, CartInput, amount_due, build_cart, delivery_address, invoice_address,
-    product_line,
+    CURRENCY, CartError, CartInput, Services, amount_due, build_cart_for, delivery_address,
+    goods_lines, invoice_address,
 };
 use crate::sequra::models::{Address, Cart, CartItem};
 
@@ -86,7 +86,7 @@ fn units(cart: &Cart) -> i64 {
     cart.items
         .iter()
         .map(|i| match i {
-            CartItem::Product { quantity, .. } => *quantity,
+            CartItem::Product { quantity, .. } | CartItem::Service { quantity, .. } => *quantity,
             _ => 0,
         })
         .sum()
@@ -96,22 +96,6 @@ fn cart(items: Vec<CartItem>, checkout_id: &str) -> Cart {
     let mut c = Cart::new(CURRENCY, items);
     c.cart_ref = Some(checkout_id.to_string());
     c
-}
-
-/// The same product line with another quantity.
-fn with_quantity(item: &CartItem, q: i64) -> CartItem {
-    let mut item = item.clone();
-    if let CartItem::Product {
-        price_with_tax,
-        quantity,
-        total_with_tax,
-        ..
-    } = &mut item
-    {
-        *quantity = q;
-        *total_with_tax = price_with_tax.saturating_mul(q);
-    }
-    item
 }
 
 /// `amount × part / whole`, rounded down; 0 when `whole` is 0.
@@ -124,6 +108,12 @@ fn share(amount: i64, part: i64, whole: i64) -> i64 {
 
 /// Computes what seQura should hold for the order.
 pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
+    holding_for(d, &Services::default())
+}
+
+/// [`holding`] with the order's services: a service's lines (its registration and the
+/// service) move between the carts and are refunded by quantity, as a product's line does.
+pub fn holding_for(d: &OrderData<'_>, services: &Services) -> Result<Holding, CartError> {
     let delivery = delivery_address(d.order, d.shipping);
     let invoice = invoice_address(d.order);
     let refunded: i64 = d.refunds.iter().map(|r| r.total_amount).sum();
@@ -151,12 +141,15 @@ pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
         return Ok(empty(refunded));
     }
 
-    let full = build_cart(&CartInput {
-        order: d.order,
-        products: d.products,
-        shipping: d.shipping,
-        checkout_id: d.checkout_id,
-    })?;
+    let full = build_cart_for(
+        &CartInput {
+            order: d.order,
+            products: d.products,
+            shipping: d.shipping,
+            checkout_id: d.checkout_id,
+        },
+        services,
+    )?;
     let mut refunded_qty: HashMap<u64, i64> = HashMap::new();
     for item in d.refunds.iter().flat_map(|r| &r.items) {
         if item.item_type.eq_ignore_ascii_case("PRODUCT") {
@@ -169,8 +162,14 @@ pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
     let mut unshipped_items = Vec::new();
     let (mut shipped_value, mut unshipped_value) = (0i64, 0i64);
     let mut prices: HashMap<u64, i64> = HashMap::new();
+    // A product's lines for `q` of its units.
+    let lines = |p: &crate::bigcommerce::models::OrderProduct, q: i64| {
+        let mut part = p.clone();
+        part.quantity = u32::try_from(q).map_err(|_| CartError::Overflow)?;
+        goods_lines(&part, services)
+    };
     for p in d.products {
-        let line = product_line(p)?;
+        lines(p, i64::from(p.quantity))?;
         prices.insert(p.id, p.price_inc_tax);
         let q = i64::from(p.quantity);
         let s = shipped_qty.get(&p.id).copied().unwrap_or(0).clamp(0, q);
@@ -179,19 +178,21 @@ pub fn holding(d: &OrderData<'_>) -> Result<Holding, CartError> {
         let keep_shipped = s - returned;
         let keep_unshipped = (q - s - (r - returned)).max(0);
         if keep_shipped > 0 {
-            let l = with_quantity(&line, keep_shipped);
-            shipped_value += l.total_with_tax();
-            shipped_items.push(l);
+            for l in lines(p, keep_shipped)? {
+                shipped_value += l.total_with_tax();
+                shipped_items.push(l);
+            }
         }
         if keep_unshipped > 0 {
-            let l = with_quantity(&line, keep_unshipped);
-            unshipped_value += l.total_with_tax();
-            unshipped_items.push(l);
+            for l in lines(p, keep_unshipped)? {
+                unshipped_value += l.total_with_tax();
+                unshipped_items.push(l);
+            }
         }
     }
 
     // The order's other lines follow the goods.
-    let others = full.items.iter().filter(|i| !i.is_product());
+    let others = full.items.iter().filter(|i| !i.is_goods());
     if unshipped_items.is_empty() && (anything_shipped || !shipped_items.is_empty()) {
         shipped_items.extend(others.cloned());
     } else if !anything_shipped {
@@ -296,7 +297,7 @@ fn rebalance(from: &mut Vec<CartItem>, to: &mut Vec<CartItem>) {
             break;
         }
         let amount = item.total_with_tax();
-        if amount >= 0 || item.is_product() {
+        if amount >= 0 || item.is_goods() {
             continue;
         }
         let moved = deficit.min(-amount);
@@ -311,5 +312,5 @@ fn rebalance(from: &mut Vec<CartItem>, to: &mut Vec<CartItem>) {
             None => to.push(item.with_total(-moved)),
         }
     }
-    from.retain(|i| i.is_product() || i.total_with_tax() != 0);
+    from.retain(|i| i.is_goods() || i.total_with_tax() != 0);
 }

@@ -10,7 +10,7 @@ use crate::db::transaction_log::Outcome;
 use crate::domain::{BcOrderId, StoreHash};
 use crate::i18n::{Lang, Message};
 use crate::onboarding;
-use crate::orders::holding::{Holding, OrderData, holding};
+use crate::orders::holding::{Holding, OrderData, holding_for};
 use crate::orders::{About, CONFIRMATION, Record, record};
 use crate::queue::JobError;
 use crate::sequra::SequraError;
@@ -125,14 +125,27 @@ async fn sync(
         api.order_shipments(id),
         api.order_refunds(id),
     )?;
-    let now = match holding(&OrderData {
+    let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
+    // The service lines follow the goods as the cart did (a product refunded by quantity
+    // takes its registration and service lines with it).
+    let services = crate::checkout::services::order_services(
+        state,
+        store,
+        &api,
+        &merchant_ref,
+        &products,
+        false,
+    )
+    .await?;
+    let order_data = OrderData {
         order: &order,
         products: &products,
         shipping: &shipping,
         shipments: &shipments,
         refunds: &refunds,
         checkout_id: &s.checkout_id,
-    }) {
+    };
+    let now = match services.and_then(|services| holding_for(&order_data, &services)) {
         Ok(h) => h,
         Err(e) => {
             let message = Message::new("log_msg_not_a_cart").text("detail", e.to_string());
@@ -168,7 +181,6 @@ async fn sync(
     } else {
         event_name(before.as_ref(), &now)
     };
-    let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
     let update = OrderUpdate {
         merchant: MerchantId {
             id: merchant_ref.clone(),

@@ -333,9 +333,13 @@ pub enum CartItem {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tracking_reference: Option<String>,
     },
+    /// Exactly one of `ends_on` / `ends_in`.
     Service {
         reference: String,
         name: String,
+        /// ISO-8601 date, e.g. `2027-06-30`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ends_on: Option<String>,
         /// ISO-8601 duration, e.g. `P1Y`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ends_in: Option<String>,
@@ -410,6 +414,15 @@ impl CartItem {
     /// Whether this is a `product` line.
     pub fn is_product(&self) -> bool {
         matches!(self, CartItem::Product { .. })
+    }
+
+    /// Whether this line is goods sold (a product, a service or a service's registration),
+    /// as opposed to the order's charges, discounts and payments.
+    pub fn is_goods(&self) -> bool {
+        matches!(
+            self,
+            CartItem::Product { .. } | CartItem::Service { .. } | CartItem::Registration { .. }
+        )
     }
 
     /// The same line with another total (for splitting an order-level line between carts;
@@ -806,6 +819,7 @@ mod tests {
             CartItem::Service {
                 reference: "svc".into(),
                 name: "Course".into(),
+                ends_on: None,
                 ends_in: Some("P1Y".into()),
                 price_with_tax: 5000,
                 quantity: 1,

@@ -24,6 +24,7 @@ mod order_sync;
 mod pages;
 mod review;
 mod secrets;
+mod services;
 mod storefronts;
 mod transaction_log;
 mod way_back;

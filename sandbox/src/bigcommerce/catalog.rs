@@ -6,7 +6,8 @@
 //! Filters modelled: products `id`, `id:in`, `categories:in` (assigned to any of them, not
 //! their subcategories), `keyword`, `name`, `sku`; categories `id`,
 //! `id:in`, `name`, `name:like`, `parent_id`, `parent_id:in`; both `include_fields`,
-//! `exclude_fields`, `page`, `limit`. Other parameters are ignored, as BigCommerce ignores
+//! `exclude_fields`, `page`, `limit`; products `include=custom_fields` (a sub-resource, added
+//! whatever `include_fields` says; other `include` values are ignored). Other parameters are ignored, as BigCommerce ignores
 //! unknown ones.
 //!
 //! [U] BigCommerce's `keyword` is a search-engine match over name, description, SKU and brand
@@ -147,6 +148,17 @@ fn product_json(p: &CatalogProduct) -> Value {
     })
 }
 
+/// `productCustomField_Full`s: `id`, `name`, `value`.
+fn custom_fields_json(p: &CatalogProduct) -> Value {
+    Value::Array(
+        p.custom_fields
+            .iter()
+            .zip(1u64..)
+            .map(|((name, value), n)| json!({"id": p.id * 100 + n, "name": name, "value": value}))
+            .collect(),
+    )
+}
+
 /// `Category`, the modelled fields plus fixed values for the rest.
 fn category_json(c: &CatalogCategory, all: &[CatalogCategory], sort_order: usize) -> Value {
     let parent_path = all
@@ -213,6 +225,8 @@ pub(crate) fn products(st: &State, auth: &Auth, req: &Incoming) -> Resp {
         let sku = param(req, "sku");
         let include = field_list(req, "include_fields");
         let exclude = field_list(req, "exclude_fields");
+        let with_custom_fields =
+            field_list(req, "include").is_some_and(|i| i.iter().any(|x| x == "custom_fields"));
         let mut matching: Vec<&CatalogProduct> = spec
             .products
             .iter()
@@ -234,7 +248,14 @@ pub(crate) fn products(st: &State, auth: &Auth, req: &Incoming) -> Resp {
         matching.sort_by_key(|p| p.id);
         let items = matching
             .into_iter()
-            .map(|p| select_fields(product_json(p), include.as_deref(), exclude.as_deref()))
+            .map(|p| {
+                let mut item =
+                    select_fields(product_json(p), include.as_deref(), exclude.as_deref());
+                if with_custom_fields {
+                    item["custom_fields"] = custom_fields_json(p);
+                }
+                item
+            })
             .collect();
         Ok(respond::json(200, &paginate(items, &paging)))
     };

@@ -252,6 +252,11 @@ pub struct CatalogProduct {
     /// the product's one base variant (id `id + 1000`, at `price_cents`).
     #[serde(default)]
     pub variants: Vec<CatalogVariant>,
+    /// Custom fields `(name, value)` the merchant set (products_catalog.v3.yml
+    /// `productCustomField_Base`: `name` and `value`, 1–250 characters each), served with
+    /// `include=custom_fields`, ids `id × 100 + 1, + 2, …` in this order.
+    #[serde(default)]
+    pub custom_fields: Vec<(String, String)>,
 }
 
 /// A variant of a product (one option value, e.g. a fabric), with its own price.
@@ -282,7 +287,14 @@ impl CatalogProduct {
             categories: categories.to_vec(),
             digital: false,
             variants: Vec::new(),
+            custom_fields: Vec::new(),
         }
+    }
+
+    /// The same product with one more custom field.
+    pub fn with_custom_field(mut self, name: &str, value: &str) -> Self {
+        self.custom_fields.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// The same product with these variants `(id, label, price_cents)`, the first the

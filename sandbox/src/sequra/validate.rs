@@ -385,6 +385,20 @@ pub(crate) fn check_cart(
             .enumerate()
             .map(|(i, item)| check_item(item, &format!("{path}.items[{i}]"), p))
             .collect();
+        // A registration is the fee of a service (sequra-api.md §3.2: `registration` items
+        // are taken out of a service's price): one without a service in its cart is refused.
+        let kind = |item: &Value| item.get("type").and_then(Value::as_str).map(str::to_owned);
+        if !items.iter().any(|i| kind(i).as_deref() == Some("service")) {
+            for (i, _) in items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| kind(item).as_deref() == Some("registration"))
+            {
+                p.add(format!(
+                    "{path}.items[{i}] (a registration) needs a service item in the same cart"
+                ));
+            }
+        }
         if let (Some(expected), Some(totals)) =
             (total, totals.into_iter().collect::<Option<Vec<i64>>>())
         {

@@ -321,6 +321,7 @@ struct GeneralValues {
     excluded_categories: Vec<onboarding::ExcludedCategory>,
     excluded_products: Vec<onboarding::ExcludedProduct>,
     send_order_reports: bool,
+    services_end_date: String,
 }
 
 /// Items shown with a checkbox: the value is the item's JSON, posted back as is.
@@ -377,6 +378,7 @@ async fn render_general(
         .into_iter()
         .filter(|c| !values.excluded_categories.iter().any(|x| x.id == c.id))
         .collect();
+    let services = onboarding::service_terms(state, &merchant.store).await?;
     let status = status_for(&errors);
     let errors = errors
         .map(|e| translate(state, merchant, &e))
@@ -400,6 +402,7 @@ async fn render_general(
                     .collect::<Vec<_>>()),
             query => query,
             searched => !query.trim().is_empty(),
+            services => minijinja::value::Serde(&services),
             errors => minijinja::value::Serde(&errors),
         },
     )
@@ -417,6 +420,7 @@ pub(super) async fn general_page(state: AppState, merchant: Merchant, req: Reque
         excluded_categories: g.excluded_categories,
         excluded_products: g.excluded_products,
         send_order_reports: g.send_order_reports,
+        services_end_date: g.services_end_date.to_string(),
     };
     let query = req.query("q").unwrap_or("").to_string();
     render_general(&state, &merchant, values, &query, None).await
@@ -429,6 +433,7 @@ pub(super) async fn general_submit(state: AppState, merchant: Merchant, req: Req
         excluded_categories: req.fields("excluded_category"),
         excluded_products: req.fields("excluded_product"),
         send_order_reports: req.field("send_order_reports") == Some("on"),
+        services_end_date: req.field("services_end_date").unwrap_or("").to_string(),
     };
     match invalid_or(onboarding::save_general(&state, &merchant.store, &form).await)? {
         Ok(()) => see_other(&merchant, "/app/general", Some("saved")),
@@ -438,6 +443,7 @@ pub(super) async fn general_submit(state: AppState, merchant: Merchant, req: Req
                 excluded_categories: parse_all(&form.excluded_categories),
                 excluded_products: parse_all(&form.excluded_products),
                 send_order_reports: form.send_order_reports,
+                services_end_date: form.services_end_date.clone(),
             };
             render_general(&state, &merchant, values, "", Some(errors)).await
         }
