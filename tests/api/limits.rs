@@ -521,7 +521,8 @@ mod floods {
                 .entry(call(&app, action, "203.0.113.66", &junk_id()).await)
                 .or_default() += 1;
             if i % 40 == 20
-                && let Err(e) = honest(&app, &format!("198.51.100.{}", i / 40)).await
+                // Shoppers of ten networks (a network's callers share a part of the quota).
+                && let Err(e) = honest(&app, &format!("198.51.{}.7", 100 + i / 40)).await
             {
                 failures.push(e);
             }
@@ -549,7 +550,8 @@ mod floods {
         let shoppers: Vec<(String, String)> = (0..8)
             .map(|i| {
                 let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
-                (format!("198.51.100.{i}"), checkout)
+                // Shoppers of eight networks (a network's callers share a part of the quota).
+                (format!("198.51.{}.7", 100 + i), checkout)
             })
             .collect();
         for (from, checkout) in &shoppers {
