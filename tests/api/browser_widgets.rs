@@ -57,16 +57,8 @@ pub(crate) fn with(
 }
 
 async fn save(app: &TestApp, session: &str, path: &str, form: &[(&'static str, String)]) {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let resp = app
-        .http
-        .post(format!("{}{path}{sep}session={session}", app.address))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    assert_eq!(status, 303, "{}", resp.text().await.unwrap());
+    let (status, body) = crate::widgets::post(app, session, path, form).await;
+    assert_eq!(status, 303, "{body}");
 }
 
 /// General settings (allowed IPs, exclusions) saved as the form posts them.
@@ -654,16 +646,9 @@ async fn bad_widget_settings_are_refused_inline_in_the_browser_and_nothing_is_sa
 
 #[tokio::test]
 async fn settings_saved_for_the_second_storefront_apply_there_only() {
-    use sequra_bc_sandbox::bigcommerce::ChannelSpec;
     let name = "widgets-second-storefront";
     let (app, session) = ready().await;
-    let france = app
-        .bc
-        .add_channel(STORE, ChannelSpec::stencil(0, "France", "fr", "EUR"));
-    eventually("the French storefront read", || {
-        (app.count("SELECT COUNT(*) FROM storefronts") == 2).then_some(())
-    })
-    .await;
+    let france = crate::storefronts::with_france(&app).await;
     save(
         &app,
         &session,

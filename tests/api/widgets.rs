@@ -1,10 +1,10 @@
 //! Promotional widgets, the merchant's side (issue 15): the settings page, its validation, and
 //! settings per storefront.
 
-use sequra_bc_sandbox::bigcommerce::ChannelSpec;
-
+use crate::browser_widgets::{form, with};
 use crate::checkout::{STORE, ready};
 use crate::helpers::TestApp;
+use crate::storefronts::{origin_of, with_france};
 
 fn rows(app: &TestApp) -> Vec<(i64, String)> {
     let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
@@ -17,31 +17,19 @@ fn rows(app: &TestApp) -> Vec<(i64, String)> {
         .unwrap()
 }
 
+/// Cornerstone's form with the product page's widget on for `method`, sp1 hidden by its
+/// override, and the banner style.
 pub(crate) fn good_form(method: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("product_enabled", "on".into()),
-        ("product_method", method.into()),
-        (
-            "product_price_selector",
-            ".productView-price [data-product-price-with-tax]".into(),
-        ),
-        (
-            "product_location_selector",
-            "[data-content-region=\"product_below_price\"]".into(),
-        ),
-        ("override_0_method", "sp1".into()),
-        ("override_0_hidden", "on".into()),
-        ("cart_price_selector", ".cart-total-grandTotal".into()),
-        ("cart_location_selector", "[data-cart-totals]".into()),
-        ("listing_price_selector", ".card-text".into()),
-        ("listing_location_selector", ".card-text".into()),
-        ("message_ES", "Desde %s/mes".into()),
-        ("below_ES", "Fracciona a partir de %s".into()),
-        ("message_FR", "À partir de %s/mois".into()),
-        ("message_IT", "Da %s/mese".into()),
-        ("message_PT", "Desde %s/mês".into()),
-        ("style_preset", "banner".into()),
-    ]
+    with(
+        form(),
+        &[
+            ("product_enabled", "on"),
+            ("product_method", method),
+            ("override_0_method", "sp1"),
+            ("override_0_hidden", "on"),
+            ("style_preset", "banner"),
+        ],
+    )
 }
 
 pub(crate) async fn post(
@@ -119,13 +107,7 @@ async fn good_settings_are_saved_and_bad_ones_refused_inline_with_nothing_saved(
 #[tokio::test]
 async fn a_storefront_may_have_its_own_settings_and_go_back_to_the_default() {
     let (app, session) = ready().await;
-    let france = app
-        .bc
-        .add_channel(STORE, ChannelSpec::stencil(0, "France", "fr", "EUR"));
-    crate::order_sync::eventually("the storefront read", || {
-        (app.count("SELECT COUNT(*) FROM storefronts") == 2).then_some(())
-    })
-    .await;
+    let france = with_france(&app).await;
     assert_eq!(
         post(&app, &session, "/app/widgets", &good_form("pp3"))
             .await
@@ -197,10 +179,6 @@ fn widget_scripts(app: &TestApp) -> Vec<(u64, String)> {
         .filter(|(_, name, _)| name == "seQura widgets")
         .map(|(channel, _, src)| (channel, src))
         .collect()
-}
-
-fn origin_of(url: &str) -> String {
-    url::Url::parse(url).unwrap().origin().ascii_serialization()
 }
 
 #[tokio::test]
@@ -361,13 +339,7 @@ async fn only_the_stores_storefronts_may_ask_and_bad_requests_change_nothing() {
 #[tokio::test]
 async fn settings_of_a_storefront_of_its_own_apply_there_only() {
     let (app, session) = ready().await;
-    let france = app
-        .bc
-        .add_channel(STORE, ChannelSpec::stencil(0, "France", "fr", "EUR"));
-    crate::order_sync::eventually("the storefront read", || {
-        (app.count("SELECT COUNT(*) FROM storefronts") == 2).then_some(())
-    })
-    .await;
+    let france = with_france(&app).await;
     let mut own = good_form("pp3");
     own.push(("same_as_default", "".into()));
     let (status, body) = post(
