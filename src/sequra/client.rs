@@ -469,19 +469,10 @@ impl SequraClient {
 }
 
 /// Checks a base URL and gives it a trailing `/`, without query or fragment.
-fn normalise_base(mut url: Url) -> Result<Url, SequraError> {
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(SequraError::Invalid(
-            "a seQura base URL must be an http or https URL".into(),
-        ));
-    }
-    url.set_query(None);
-    url.set_fragment(None);
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    Ok(url)
+fn normalise_base(url: Url) -> Result<Url, SequraError> {
+    super::deployments::normalise(url).ok_or_else(|| {
+        SequraError::Invalid("a seQura base URL must be an http or https URL".into())
+    })
 }
 
 fn encode<T: Serialize>(body: &T) -> Result<Vec<u8>, SequraError> {
