@@ -440,6 +440,41 @@ mod regressions {
         ]);
     }
 
+    /// The race behind a CI failure of the test above: the `store/cart/converted` webhook of a
+    /// bank transfer paid in another tab is late, the merchant archives that order, then
+    /// seQura approves. The orders list leaves the archived order out, the app's deletion finds
+    /// the cart gone already (converted), and nothing recorded the conversion yet.
+    #[test]
+    fn a_bank_transfer_archived_before_its_conversion_webhook_and_sequras_approval_is_a_sale() {
+        holds(&[
+            Action::Cart {
+                store: 0,
+                items: vec![(0, 1)],
+                credit: false,
+            },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 0,
+            },
+            Action::HoldWebhooks {
+                on: true,
+                reversed: false,
+            },
+            Action::PayOtherwise {
+                store: 0,
+                cart: 0,
+                reuse: false,
+            },
+            Action::Archive { store: 0, order: 1 },
+            Action::Complete {
+                store: 0,
+                attempt: 0,
+                profile: Profile::Approve,
+            },
+        ]);
+    }
+
     /// Soak seed 704075: seQura's own IPN of the approval met BigCommerce's 429 (503, ask again
     /// later) and the redelivery was the one the app accepted; the checker knew only seQura's
     /// own deliveries and took the placed order for one without an approval.

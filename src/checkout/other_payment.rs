@@ -50,13 +50,62 @@ pub async fn may_charge(
         }
         let api = lifecycle::store_api(state, store).await?;
         if api.delete_cart(&s.checkout_id).await? {
+            let sid = s.id;
+            state
+                .db
+                .call(move |c| db::solicitations::record_cart_deleted(c, sid))
+                .await?;
             return Ok(None);
         }
-        ask(state, store, s).await
+        if let Some(other) = ask(state, store, s).await? {
+            return Ok(Some(other));
+        }
+        gone_unsold(state, store, s).await
     };
     tokio::time::timeout(BUDGET, decide)
         .await
         .unwrap_or_else(|_| Err(AppError::Upstream(Public::new("err_bigcommerce"))))
+}
+
+/// How long a cart found gone without the app deleting it, and with no sale of it in sight,
+/// holds its approval back: BigCommerce delivers `store/cart/converted` within seconds of a
+/// sale (its retries of a failing delivery run for hours, but then the app is failing too),
+/// and a shopper who emptied the cart in another tab still gets the seQura payment approved.
+pub const GONE_WAIT: Duration = Duration::from_secs(10 * 60);
+
+/// A cart gone before the app deleted it, no other sale of it seen. The app's own deletion
+/// (an earlier run of the approval) confirms at once; so does a conversion on record (its
+/// order, read by id, took no money: cancelled, refunded). Otherwise another payment may have
+/// converted it, its order archived since (the list leaves it out) and its webhook not come
+/// yet; or the shopper emptied it. The caller cannot tell for [`GONE_WAIT`] from the first
+/// time this was seen: seQura asks again later (if it does not [U], its order is cancelled:
+/// a lost sale rather than a cart paid twice).
+async fn gone_unsold(
+    state: &AppState,
+    store: &StoreHash,
+    s: &Solicitation,
+) -> Result<Option<u64>, AppError> {
+    let (hash, checkout_id, sid) = (store.clone(), s.checkout_id.clone(), s.id);
+    let cutoff = db::timestamp(crate::clock::now() - GONE_WAIT);
+    let waited = state
+        .db
+        .call(move |c| {
+            Ok(
+                db::solicitations::cart_deleted_by_app(c, &hash, &checkout_id)?
+                    || db::solicitations::converted_into(c, &hash, &checkout_id)?.is_some()
+                    || db::solicitations::cart_gone_since(c, sid, &cutoff)?,
+            )
+        })
+        .await?;
+    if waited {
+        Ok(None)
+    } else {
+        tracing::warn!(
+            order_id = s.bc_order_id.0,
+            "the cart was gone before the approval closed it; waiting for BigCommerce to say why"
+        );
+        Err(AppError::Upstream(Public::new("err_bigcommerce")))
+    }
 }
 
 async fn ask(

@@ -247,6 +247,49 @@ pub fn mark_sold_otherwise(conn: &Connection, id: i64, order: BcOrderId) -> Resu
     Ok(())
 }
 
+/// Records that the app deleted the solicitation's cart (BigCommerce said it did): a later
+/// run of the approval that finds the cart gone knows whose deletion it was.
+pub fn record_cart_deleted(conn: &Connection, id: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET cart_deleted_at = COALESCE(cart_deleted_at, ?2) WHERE id = ?1",
+        params![id, now()],
+    )?;
+    Ok(())
+}
+
+/// Whether the app deleted the checkout's cart (on any solicitation of it).
+pub fn cart_deleted_by_app(
+    conn: &Connection,
+    store: &StoreHash,
+    checkout_id: &str,
+) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM solicitations
+                        WHERE store_hash = ?1 AND checkout_id IN (?2, lower(?2))
+                          AND cart_deleted_at IS NOT NULL)",
+        params![store.as_str(), checkout_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Records when the solicitation's cart was first found gone without the app deleting it
+/// (kept from the first time), and whether that was at `cutoff` or before.
+pub fn cart_gone_since(conn: &Connection, id: i64, cutoff: &str) -> Result<bool, DbError> {
+    conn.execute(
+        "UPDATE solicitations SET cart_gone_at = ?2 WHERE id = ?1 AND cart_gone_at IS NULL",
+        params![id, now()],
+    )?;
+    let first: Option<String> = conn
+        .query_row(
+            "SELECT cart_gone_at FROM solicitations WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(first.is_some_and(|t| t.as_str() <= cutoff))
+}
+
 /// The order not the app's that BigCommerce turned the checkout into, if it said so.
 pub fn converted_into(
     conn: &Connection,

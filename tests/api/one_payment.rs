@@ -91,6 +91,100 @@ async fn a_bank_transfer_archived_before_the_approval_still_stops_sequra_chargin
     assert_eq!(status_of(&app, order), 0);
 }
 
+/// The same with the conversion's webhook late (CI, under load): the orders list leaves the
+/// archived order out, the app finds the cart gone when it comes to close it, and nothing has
+/// said why yet. seQura is asked to come back; once the webhook has come, the approval is
+/// refused.
+#[tokio::test]
+async fn a_bank_transfer_archived_before_its_late_conversion_webhook_still_stops_sequra_charging() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    app.bc.hold_webhooks(true);
+    let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
+    assert!(app.bc.archive_order(STORE, other));
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
+    assert_eq!(outcome.deliveries[0].2, 503, "{outcome:?}");
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "solicited");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 0);
+
+    app.bc.hold_webhooks(false);
+    assert!(
+        app.bc
+            .webhooks_settled(std::time::Duration::from_secs(10))
+            .await
+    );
+    let resp = ipn_again(&app, &uuid).await;
+    assert_eq!(resp.status(), 410);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 0);
+}
+
+/// A cart the shopper emptied in another tab while seQura's form was open is gone as a
+/// converted one is, and no webhook will ever say it was sold: after the wait the approval
+/// goes through (the app's own Incomplete order is the sale). And once the app has deleted a
+/// cart itself, seQura asking again is answered at once.
+#[tokio::test]
+async fn a_cart_emptied_while_the_form_was_open_is_approved_after_the_wait() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    assert!(app.bc.empty_cart(STORE, &checkout));
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
+    assert_eq!(outcome.deliveries[0].2, 503, "{outcome:?}");
+    // Asked again within the wait: the same.
+    assert_eq!(ipn_again(&app, &uuid).await.status(), 503);
+    assert_eq!(status_of(&app, order), 0);
+
+    // As if the cart were first found gone eleven minutes ago.
+    let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE solicitations SET cart_gone_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-11 minutes')
+             WHERE bc_order_id = ?1 AND cart_gone_at IS NOT NULL",
+            [order as i64],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    assert_eq!(ipn_again(&app, &uuid).await.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+}
+
+/// An approval whose cart the app deleted itself (a crash, or seQura's answer lost, after the
+/// deletion) goes through when seQura asks again, though the cart is gone.
+#[tokio::test]
+async fn an_approval_asked_again_after_the_app_closed_its_cart_is_confirmed_at_once() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    // seQura's API fails the confirmation (the app deleted the cart before asking it).
+    app.sequra.set_outage(true);
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
+    app.sequra.set_outage(false);
+    assert_eq!(outcome.deliveries[0].2, 503, "{outcome:?}");
+    assert!(
+        app.bc.checkout(STORE, &checkout).is_none(),
+        "the app closed the cart"
+    );
+    assert_eq!(ipn_again(&app, &uuid).await.status(), 200);
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+}
+
+/// seQura posting its first notification of `uuid` again.
+async fn ipn_again(app: &TestApp, uuid: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/sequra/ipn", app.address))
+        .form(&first_ipn(app, uuid))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Whether BigCommerce's checkout pays the app's own Incomplete order when the shopper picks
 /// another method is undocumented [U]: if it does, the order the app made is the one sold by
 /// bank transfer, and seQura must not charge it too.

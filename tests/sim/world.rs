@@ -490,6 +490,26 @@ impl World {
         }
     }
 
+    /// As [`Self::answered`], with a 503 allowed when `waiting`: an approval of a cart gone
+    /// while BigCommerce's webhooks are held may wait for the one that says why it went
+    /// (`store/cart/converted`, or none for a cart the shopper emptied).
+    fn answered_waiting(&mut self, what: String, status: u16, waiting: bool) {
+        if !(waiting && status == 503) {
+            self.answered(what, status);
+        }
+    }
+
+    /// Whether a notification about `checkout` may find its cart gone with BigCommerce's
+    /// webhooks held.
+    fn waiting_for_webhooks(&self, store: usize, checkout: &str) -> bool {
+        self.held
+            && self
+                .app
+                .bc
+                .checkout(&self.stores[store].hash, checkout)
+                .is_none()
+    }
+
     pub async fn act(&mut self, action: &Action) {
         let window = Duration::from_secs(31);
         let pending = self.app.bc.pending_failures() > 0;
@@ -561,6 +581,7 @@ impl World {
                 let Some(a) = pick(&self.stores[*store].attempts, *attempt).cloned() else {
                     return false;
                 };
+                let waiting = self.waiting_for_webhooks(*store, &a.checkout);
                 match self
                     .app
                     .sequra
@@ -571,7 +592,8 @@ impl World {
                         for (kind, state, status) in &outcome.deliveries {
                             // During a seQura outage the app cannot check a notification
                             // with seQura, and says so with a 503.
-                            self.answered(format!("{kind} {state} of {}", a.uuid), *status);
+                            let what = format!("{kind} {state} of {}", a.uuid);
+                            self.answered_waiting(what, *status, waiting);
                         }
                         true
                     }
@@ -625,6 +647,7 @@ impl World {
                         .map(|r| r.status().as_u16())
                         .unwrap_or(0)
                 };
+                let waiting = self.waiting_for_webhooks(*store, &a.checkout);
                 let statuses = if *concurrent {
                     let (a, b) = tokio::join!(post(), post());
                     vec![a, b]
@@ -632,9 +655,10 @@ impl World {
                     vec![post().await]
                 };
                 for status in statuses {
-                    self.answered(
+                    self.answered_waiting(
                         format!("redelivered ipn {} of {}", last.state, a.uuid),
                         status,
+                        waiting,
                     );
                     let mut n = last.clone();
                     n.status = status;

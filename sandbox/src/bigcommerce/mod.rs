@@ -1033,6 +1033,14 @@ impl BigCommerceStandIn {
         storefront::pay_otherwise(&mut st, store_hash, checkout_id).map(|(id, _)| id)
     }
 
+    /// The shopper removes every item of a cart: "removing the last `line_item` in the Cart
+    /// deletes the Cart" (`carts.v3.yml`), so its checkout answers 404 as a converted one does,
+    /// and no order is made. False for an unknown store or checkout.
+    pub fn empty_cart(&self, store_hash: &str, checkout_id: &str) -> bool {
+        self.with_commerce(store_hash, |c, _| c.checkouts.remove(checkout_id).is_some())
+            .unwrap_or(false)
+    }
+
     /// A checkout as `GET /v3/checkouts/{id}` returns its `data`.
     pub fn checkout(&self, store_hash: &str, checkout_id: &str) -> Option<serde_json::Value> {
         self.with_commerce(store_hash, |c, _| {
