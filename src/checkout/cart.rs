@@ -105,7 +105,7 @@ pub enum CartError {
 }
 
 /// What a product's seQura custom fields say (sequra-api.md §3.2 `service`, `registration`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProductFields {
     /// `sequra_service_end_date`: the product is a service ending then.
     pub service_end: Option<ServiceDate>,
@@ -162,8 +162,10 @@ impl ProductFields {
 }
 
 /// What makes an order's products services: the merchant ref's contract terms, the store's
-/// default end date and each catalog product's seQura custom fields (by product id).
-#[derive(Debug, Clone, PartialEq)]
+/// default end date and each catalog product's seQura custom fields (by product id). Kept with
+/// each seQura order as it was solicited (JSON): the order's later updates describe the same
+/// services, whatever the merchant changes in the catalog or the contract since.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Services {
     pub terms: ServiceTerms,
     pub default_end: ServiceDate,

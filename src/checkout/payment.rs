@@ -168,6 +168,13 @@ pub async fn start(
         .map_err(|e| AppError::Internal(anyhow::anyhow!("order request: {e}")))?;
     let held = serde_json::to_string(&held)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("holding: {e}")))?;
+    // The cart was built, so its services were read.
+    let services = data
+        .services
+        .as_ref()
+        .ok()
+        .and_then(|s| serde_json::to_string(s).ok())
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("services of a built cart")))?;
     let (ip_s, ua_s) = (
         order.customer.ip_number.clone(),
         order.customer.user_agent.clone(),
@@ -186,7 +193,13 @@ pub async fn start(
         .db
         .call(move |conn| {
             let tx = conn.transaction()?;
-            db::solicitations::attempt_started(&tx, attempt, &uuid_s, &request, &held)?;
+            let started = db::solicitations::Started {
+                uuid: &uuid_s,
+                request: &request,
+                holding: &held,
+                services: &services,
+            };
+            db::solicitations::attempt_started(&tx, attempt, &started)?;
             let current = db::solicitations::mark_solicited(
                 &tx,
                 id,
@@ -1261,6 +1274,7 @@ mod tests {
             holding: None,
             legacy: false,
             deployment: "sequra".into(),
+            services: None,
         }
     }
 

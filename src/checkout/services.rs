@@ -7,6 +7,7 @@ use super::cart::{CartError, ProductFields, Services};
 use crate::bigcommerce::client::StoreApi;
 use crate::bigcommerce::models::OrderProduct;
 use crate::db;
+use crate::db::solicitations::Solicitation;
 use crate::domain::StoreHash;
 use crate::error::AppError;
 use crate::onboarding;
@@ -68,4 +69,31 @@ pub async fn order_services(
         }
     }
     Ok(Ok(services))
+}
+
+/// The services of a solicited order as seQura took them: kept with its seQura order when it
+/// was solicited (V24), so a product the merchant marks, unmarks or reprices since changes
+/// nothing seQura is told. An order solicited before V24 reads them as they are now.
+pub async fn solicited_services(
+    state: &AppState,
+    store: &StoreHash,
+    api: &StoreApi,
+    s: &Solicitation,
+    products: &[OrderProduct],
+) -> Result<Result<Services, CartError>, AppError> {
+    let (hash, sid, uuid) = (store.clone(), s.id, s.sequra_uuid.clone());
+    let kept =
+        state
+            .db
+            .call(move |c| match uuid {
+                Some(uuid) => Ok(db::solicitations::attempt_for_uuid(c, &hash, sid, &uuid)?
+                    .and_then(|a| a.services)),
+                None => Ok(None),
+            })
+            .await?;
+    if let Some(services) = kept.and_then(|k| serde_json::from_str(&k).ok()) {
+        return Ok(Ok(services));
+    }
+    let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
+    order_services(state, store, api, &merchant_ref, products, false).await
 }

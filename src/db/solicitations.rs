@@ -718,11 +718,13 @@ pub struct Attempt {
     pub legacy: bool,
     /// The deployment (`sequra`, `svea`) it was started on (V21; seQura's before).
     pub deployment: String,
+    /// What made the order's products services when it was solicited (JSON `Services`, V24).
+    pub services: Option<String>,
 }
 
 const ATTEMPT_COLUMNS: &str = "id, solicitation_id, sequra_uuid, environment, merchant_ref, \
     product, campaign, method_title, state, request, holding, legacy, \
-    COALESCE(deployment, 'sequra')";
+    COALESCE(deployment, 'sequra'), services";
 
 fn attempt_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
     let state: String = r.get(8)?;
@@ -746,6 +748,7 @@ fn attempt_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
         holding: r.get(10)?,
         legacy: r.get(11)?,
         deployment: r.get(12)?,
+        services: r.get(13)?,
     })
 }
 
@@ -787,19 +790,24 @@ pub fn create_attempt(
     Ok(conn.last_insert_rowid())
 }
 
-/// seQura answered the start: its order reference, the order as sent and what seQura will
-/// hold once it confirms.
-pub fn attempt_started(
-    conn: &Connection,
-    id: i64,
-    uuid: &str,
-    request: &str,
-    holding: &str,
-) -> Result<(), DbError> {
+/// What seQura took when it answered a start (JSON each).
+pub struct Started<'a> {
+    pub uuid: &'a str,
+    /// The order as sent.
+    pub request: &'a str,
+    /// What seQura will hold once it confirms.
+    pub holding: &'a str,
+    /// What made the products services.
+    pub services: &'a str,
+}
+
+/// seQura answered the start: records what it took.
+pub fn attempt_started(conn: &Connection, id: i64, s: &Started<'_>) -> Result<(), DbError> {
     conn.execute(
-        "UPDATE sequra_attempts SET sequra_uuid = ?2, request = ?3, holding = ?4, updated_at = ?5
+        "UPDATE sequra_attempts SET sequra_uuid = ?2, request = ?3, holding = ?4, services = ?5,
+                updated_at = ?6
          WHERE id = ?1 AND sequra_uuid IS NULL",
-        params![id, uuid, request, holding, now()],
+        params![id, s.uuid, s.request, s.holding, s.services, now()],
     )?;
     Ok(())
 }
@@ -923,6 +931,15 @@ mod tests {
     use super::*;
     use crate::db::Db;
 
+    fn started(uuid: &str) -> Started<'_> {
+        Started {
+            uuid,
+            request: "{}",
+            holding: "{}",
+            services: "{}",
+        }
+    }
+
     /// A migrated database with store `abc123` installed.
     fn store_db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
@@ -997,10 +1014,10 @@ mod tests {
                 method_title: "t",
             };
             let a = create_attempt(conn, &store, sid, &new)?;
-            attempt_started(conn, a, "u1", "{}", "{}")?;
+            attempt_started(conn, a, &started("u1"))?;
             let b = create_attempt(conn, &store, sid, &new)?;
             assert!(!others_open(conn, sid, a)?, "b has no seQura order yet");
-            attempt_started(conn, b, "u2", "{}", "{}")?;
+            attempt_started(conn, b, &started("u2"))?;
             assert!(others_open(conn, sid, a)?, "b may be completed");
             let solicited = Solicited {
                 deployment: "sequra",

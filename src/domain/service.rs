@@ -180,6 +180,16 @@ impl Serialize for ServiceDate {
     }
 }
 
+/// Read back as written (`Serialize`): a date or a duration, checked as [`ServiceDate::parse`]
+/// checks the merchant's.
+impl<'de> Deserialize<'de> for ServiceDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        ServiceDate::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom("not an ISO 8601 date or duration"))
+    }
+}
+
 impl fmt::Display for ServiceDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -194,6 +204,18 @@ impl fmt::Display for ServiceDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_date_reads_back_as_written_and_nothing_else() {
+        for text in ["2027-06-30", "P6M", "P1Y2M10DT2H"] {
+            let d = ServiceDate::parse(text).unwrap();
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(serde_json::from_str::<ServiceDate>(&json).unwrap(), d);
+        }
+        for bad in ["\"2027-02-30\"", "\"P\"", "\"soon\"", "12"] {
+            assert!(serde_json::from_str::<ServiceDate>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn contract_options_give_the_terms_as_integration_core_derives_them() {

@@ -127,16 +127,9 @@ async fn sync(
     )?;
     let merchant_ref = s.merchant_ref.clone().unwrap_or_default();
     // The service lines follow the goods as the cart did (a product refunded by quantity
-    // takes its registration and service lines with it).
-    let services = crate::checkout::services::order_services(
-        state,
-        store,
-        &api,
-        &merchant_ref,
-        &products,
-        false,
-    )
-    .await?;
+    // takes its registration and service lines with it), as seQura took them.
+    let services =
+        crate::checkout::services::solicited_services(state, store, &api, s, &products).await?;
     let order_data = OrderData {
         order: &order,
         products: &products,

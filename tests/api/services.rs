@@ -298,3 +298,50 @@ async fn a_refunded_service_leaves_sequra_with_its_registration_and_the_cancella
         assert!(cart["items"].as_array().unwrap().is_empty(), "{u}");
     }
 }
+
+/// The merchant changes the course's custom fields after the sale (no longer a service, a
+/// higher registration fee): the refund's update still describes the service seQura took.
+#[tokio::test]
+async fn a_service_sold_stays_the_service_sequra_took_when_the_catalog_changes_after_the_sale() {
+    let app = spawn_app().await;
+    services_store(&app, "store1").await;
+    service_catalog(&app, "store1");
+    let (order, uuid) = paid_service_order(&app, &[(110, 2), (101, 1)]).await;
+    {
+        use sequra_bc_sandbox::bigcommerce::{CatalogProduct, demo_categories, demo_products};
+        let mut products = demo_products();
+        products.push(
+            CatalogProduct::new(110, "Curso de patronaje online", "CUR-001", 12000, &[24])
+                .as_digital()
+                .with_custom_field("sequra_registration_amount", "30.00"),
+        );
+        assert!(app.bc.set_catalog("store1", products, demo_categories()));
+    }
+    let course = app
+        .bc
+        .order_products("store1", order)
+        .iter()
+        .find(|p| p["sku"] == "CUR-001")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    app.bc
+        .refund(
+            "store1",
+            order,
+            &sequra_bc_sandbox::bigcommerce::RefundSpec {
+                items: vec![(course, 1)],
+                shipping_cents: 0,
+                order_cents: 0,
+            },
+        )
+        .unwrap();
+    let u = update(&app, &uuid, 1).await;
+    let cart = &u["unshipped_cart"];
+    adds_up(cart);
+    assert_eq!(item(cart, "CUR-001-reg")["total_with_tax"], 1000);
+    let left = item(cart, "CUR-001");
+    assert_eq!(left["type"], "service");
+    assert_eq!(left["ends_in"], "P6M");
+    assert_eq!(left["total_with_tax"], 11000);
+}
