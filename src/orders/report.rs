@@ -152,19 +152,35 @@ pub async fn send(state: &AppState, store: &StoreHash, report_id: i64) -> Result
         return Err(JobError::Permanent(message.render(&state.i18n, Lang::En)));
     };
     let (hash, r) = (store.clone(), report.clone());
-    let shipped = state
+    let (shipped, countries) = state
         .db
         .call(move |c| {
-            db::order_sync::shipped_between(
-                c,
-                &hash,
-                &r.environment,
-                &r.merchant_ref,
-                &r.period_start,
-                &r.period_end,
-            )
+            Ok((
+                db::order_sync::shipped_between(
+                    c,
+                    &hash,
+                    &r.environment,
+                    &r.merchant_ref,
+                    &r.period_start,
+                    &r.period_end,
+                )?,
+                db::settings::countries(c, &hash)?,
+            ))
         })
         .await?;
+    // A store selling with several merchant refs (another country's, another deployment's)
+    // tells each only of its own countries' orders; with one, the whole store's week.
+    let several = countries
+        .iter()
+        .any(|(_, m)| m.as_str() != report.merchant_ref);
+    let of_ref = |o: &&Order| {
+        !several
+            || countries.iter().any(|(c, m)| {
+                m.as_str() == report.merchant_ref
+                    && c.code()
+                        .eq_ignore_ascii_case(&o.billing_address.country_iso2)
+            })
+    };
     let orders: Vec<ReportedOrder> = shipped
         .iter()
         .filter_map(|a| {
@@ -198,7 +214,7 @@ pub async fn send(state: &AppState, store: &StoreHash, report_id: i64) -> Result
         orders,
         broken_orders: Vec::new(),
         statistics: Statistics {
-            orders: recent.iter().map(statistics_order).collect(),
+            orders: recent.iter().filter(of_ref).map(statistics_order).collect(),
         },
         platform: crate::checkout::payment::platform(),
     };

@@ -150,6 +150,69 @@ async fn each_deployments_credentials_are_checked_there_and_refused_against_its_
     );
 }
 
+/// Each merchant ref's delivery report goes to its own deployment, with its own orders: the
+/// shipped ones and the week's statistics of its countries (an SVEA merchant in Portugal is
+/// not told of the store's Spanish sales through seQura).
+#[tokio::test]
+async fn each_deployments_delivery_report_goes_there_with_its_own_orders() {
+    let app = spawn_app_with(|s| s.jobs.delivery_report_time = "00:00".into()).await;
+    both_deployments(&app, DEMO2_USERNAME).await;
+    let mut orders = Vec::new();
+    for (country, product) in [("PT", "pp3"), ("ES", "i1")] {
+        let checkout = app.bc.create_checkout(STORE, &[(104, 1)], country);
+        let (order, uuid) = started(&app, &checkout, product).await;
+        let outcome = app
+            .sequra
+            .complete_form(&uuid, product, None, ShopperProfile::Approve)
+            .await
+            .unwrap();
+        assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+        settled(&app).await;
+        app.bc.ship_all(STORE, order).unwrap();
+        orders.push(order);
+    }
+    crate::order_sync::eventually("both shipments told", || {
+        app.sequra
+            .orders()
+            .iter()
+            .all(|o| !o.updates.is_empty())
+            .then_some(())
+    })
+    .await;
+    settled(&app).await;
+    sequra_bc::orders::report::schedule(&app.state).await;
+    settled(&app).await;
+    for (deployment, merchant, order) in [
+        ("svea", DEMO_SVEA_MERCHANT_PT, orders[0]),
+        ("sequra", DEMO2_MERCHANT_ES, orders[1]),
+    ] {
+        let reports = app.sequra.delivery_reports_on(deployment);
+        assert_eq!(reports.len(), 1, "{deployment}: {reports:?}");
+        let r = &reports[0];
+        assert_eq!(r["merchant"]["id"], merchant);
+        let refs = |key: &str| -> Vec<String> {
+            r[key]["orders"]
+                .as_array()
+                .or_else(|| r[key].as_array())
+                .unwrap()
+                .iter()
+                .map(|o| {
+                    o["merchant_reference"]["order_ref_1"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect()
+        };
+        assert_eq!(refs("orders"), vec![order.to_string()], "{deployment}: {r}");
+        assert_eq!(
+            refs("statistics"),
+            vec![order.to_string()],
+            "{deployment}: {r}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn disconnecting_one_deployment_keeps_the_other_and_its_country() {
     let app = spawn_app().await;
