@@ -958,6 +958,24 @@ async fn identification_form_asks_for_html_with_product_and_ajax_and_returns_it_
     assert_eq!(header(&req, "accept"), Some("text/html"));
 }
 
+/// A form larger than any answer of seQura's can be is refused, not held in memory whole.
+#[tokio::test]
+async fn an_endless_identification_form_is_refused() {
+    let server = MockServer::start().await;
+    let client = client_for(&server);
+    let huge = "<p>".repeat(1024 * 1024);
+    answer_everything_with(
+        &server,
+        ResponseTemplate::new(200).set_body_raw(huge, "text/html; charset=utf-8"),
+    )
+    .await;
+    let err = client
+        .identification_form(&sandbox(), MERCHANT, UUID, "i1", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SequraError::Invalid(_)), "{err:?}");
+}
+
 #[tokio::test]
 async fn identification_form_sends_the_campaign_when_given() {
     let server = MockServer::start().await;

@@ -311,7 +311,12 @@ impl SequraClient {
                 None,
             )
             .await?;
-        resp.text().await.map_err(transport)
+        // Each shopper's start holds one in memory: read no further than any answer can be.
+        let bytes = read_capped(resp)
+            .await?
+            .ok_or_else(|| SequraError::Invalid("the form answer is too large".into()))?;
+        String::from_utf8(bytes)
+            .map_err(|_| SequraError::Invalid("the form answer is not UTF-8".into()))
     }
 
     /// The payment methods eligible for a solicited order, with its costs (§5).
@@ -594,7 +599,7 @@ fn error_messages(body: &[u8]) -> Vec<String> {
 
 /// The answer's body, read as it comes and no further than any answer of seQura's can be
 /// (`None` past that): an endless body (the list of deployments read unauthenticated at
-/// start-up, a broken host) would otherwise fill the memory before the timeout.
+/// start-up, a broken host, a form) would otherwise fill the memory before the timeout.
 async fn read_capped(mut resp: reqwest::Response) -> Result<Option<Vec<u8>>, SequraError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(transport)? {
