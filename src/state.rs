@@ -55,6 +55,8 @@ pub struct Shared {
     pub seen_checkouts: RateLimiter,
     /// Checkouts read in the last seconds, for `methods` only.
     pub recent_checkouts: Arc<crate::checkout::recent::RecentCheckouts>,
+    /// Products' service marks `methods` read lately.
+    pub service_marks: Arc<crate::checkout::recent::ServiceMarks>,
     /// The storefronts' widget configurations, built once a minute at most.
     pub widget_configs: Arc<crate::checkout::widget_cache::WidgetConfigs>,
     /// The `Content-Security-Policy` of every page, built once.
@@ -113,6 +115,7 @@ impl AppState {
             unknown_checkouts: RateLimiter::new(UNKNOWN_CHECKOUT_FOR, 16 * 1024),
             seen_checkouts: RateLimiter::new(SEEN_CHECKOUT_FOR, 16 * 1024),
             recent_checkouts: Arc::default(),
+            service_marks: Arc::default(),
             widget_configs: Arc::default(),
             trusted_proxies,
             content_security_policy,

@@ -198,6 +198,11 @@ pub async fn eligible(
             }
         }
     }
+    // A product the merchant marked as a service, where the contract sells none: seQura's
+    // plugins do not offer the cart (the start refuses it too, reading the marks afresh).
+    if !services && marks_a_service(state, store, &api, &checkout.product_ids()).await? {
+        return Ok(None);
+    }
     let categories = methods_of(state, store, &account, &merchant_ref, &cached).await?;
     // The shopper's outstanding balance (store credit applied) counts, never above the total.
     let amount = amount_hint
@@ -212,6 +217,41 @@ pub async fn eligible(
         merchant_ref,
         methods,
     }))
+}
+
+/// Whether any of the products is marked as a service (`sequra_service_end_date` set). Each
+/// product's mark is read once a [`super::recent::MARKS_FRESH_FOR`] at most, from the
+/// shopper's share of the store's quota.
+async fn marks_a_service(
+    state: &AppState,
+    store: &StoreHash,
+    api: &StoreApi,
+    ids: &[u64],
+) -> Result<bool, AppError> {
+    let now = crate::clock::instant();
+    let mut unknown = Vec::new();
+    for id in ids {
+        match state.service_marks.get(store, *id, now) {
+            Some(true) => return Ok(true),
+            Some(false) => {}
+            None => unknown.push(*id),
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(false);
+    }
+    let products = api.products_with_custom_fields(&unknown).await?;
+    let mut any = false;
+    for id in unknown {
+        let marked = products.iter().filter(|p| p.id == id).any(|p| {
+            p.custom_fields
+                .iter()
+                .any(|f| f.name == super::cart::FIELD_SERVICE_END && !f.value.trim().is_empty())
+        });
+        state.service_marks.put(store, id, marked, now);
+        any |= marked;
+    }
+    Ok(any)
 }
 
 /// The checkout from BigCommerce, for a shopper: an id not seen to exist yet is looked up

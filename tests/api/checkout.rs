@@ -37,7 +37,8 @@ pub async fn ready_with(
     (app, session)
 }
 
-async fn methods(app: &TestApp, checkout: &str) -> Vec<String> {
+/// The methods the checkout script would show for `checkout` of [`STORE`].
+pub async fn methods(app: &TestApp, checkout: &str) -> Vec<String> {
     let resp = app
         .http
         .post(format!("{}/checkout/{STORE}/methods", app.address))

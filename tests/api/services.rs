@@ -193,6 +193,26 @@ async fn a_digital_only_cart_or_a_service_is_not_offered_where_the_contract_has_
     let app = spawn_app().await;
     app.spanish_store("store1").await;
     service_catalog(&app, "store1");
+    // No button for either, none for the service however often the page asks, and the
+    // buttons for physical goods with a download.
+    for (items, offered) in [
+        (&[(109, 1)][..], false),
+        (&[(111, 1), (104, 1)][..], false),
+        (&[(111, 1), (104, 1)][..], false),
+        (&[(109, 1), (104, 1)][..], true),
+    ] {
+        let checkout = app.bc.create_checkout("store1", items, "ES");
+        let methods = crate::checkout::methods(&app, &checkout).await;
+        assert_eq!(!methods.is_empty(), offered, "{items:?}: {methods:?}");
+    }
+    // Each product's mark read once: the guide, then the workshop and the trainers together.
+    let reads = app
+        .bc
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/catalog/products"))
+        .count();
+    assert_eq!(reads, 2);
     // The style guide download alone: nothing to ship.
     let resp = start(&app, "store1", &[(109, 1)]).await;
     assert_eq!(resp.status(), 403, "{}", resp.text().await.unwrap());
