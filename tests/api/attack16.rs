@@ -228,3 +228,39 @@ async fn changing_sveas_password_alone_on_the_form_as_shown_keeps_sequras_accoun
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM sequra_connections"), 2);
 }
+
+/// A merchant ref both deployments' credentials list (the seQura demo's Spanish ref, also on
+/// an SVEA account) is SVEA's once SVEA is connected. Disconnecting SVEA then forgets the ref
+/// and Spain leaves checkout, although the seQura account still connected lists that very
+/// ref: the merchant who drops SVEA loses a country seQura sells.
+#[tokio::test]
+async fn disconnecting_svea_keeps_a_country_whose_ref_sequras_account_also_lists() {
+    let app = spawn_app().await;
+    let session = app.spanish_store(STORE).await;
+    svea_lists_the_same_ref(&app, &session).await;
+    let resp = app
+        .post_form(
+            "/app/disconnect",
+            &session,
+            &[("confirm", "yes"), ("deployment", "svea")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sequra_connections WHERE deployment = 'sequra'"),
+        1,
+        "seQura's account stays"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM sequra_merchants WHERE merchant_ref = '{DEMO_MERCHANT_ES}'"
+        )),
+        1,
+        "seQura's credentials list the ref"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM selling_countries WHERE country = 'ES'"),
+        1,
+        "Spain still sells with seQura's account"
+    );
+}
