@@ -264,3 +264,90 @@ async fn disconnecting_svea_keeps_a_country_whose_ref_sequras_account_also_lists
         "Spain still sells with seQura's account"
     );
 }
+
+/// Probe (holds): SVEA's password is never shown or logged, not on the page that refuses the
+/// form for seQura's block, nor on the connection page, nor in the logs or the database in
+/// the clear; and it is sealed for its deployment (seQura's context cannot open it).
+#[tokio::test]
+async fn sveas_password_is_never_shown_logged_or_stored_readable() {
+    const SECRET: &str = "Svea-Only-S3cret-7f3a9c";
+    let app = spawn_app().await;
+    app.sequra.add_account_on(
+        "svea",
+        AccountSpec {
+            environment: "sandbox".into(),
+            username: "svea-secret".into(),
+            password: SECRET.into(),
+            merchants: vec![MerchantSpec::new("svea_secret_pt", "PT")],
+        },
+    );
+    let session = app.merchant_session(STORE).await;
+    // seQura's block wrong: the form comes back, SVEA's password not in it.
+    let resp = app
+        .post_form(
+            "/app/connect",
+            &session,
+            &[
+                ("username", "nobody"),
+                ("password", "wrong"),
+                ("svea_username", "svea-secret"),
+                ("svea_password", SECRET),
+                ("environment", "sandbox"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(!resp.text().await.unwrap().contains(SECRET));
+    let resp = app
+        .post_form(
+            "/app/connect",
+            &session,
+            &[
+                ("svea_username", "svea-secret"),
+                ("svea_password", SECRET),
+                ("environment", "sandbox"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    for path in ["/app/connect", "/app", "/app/general", "/app/countries"] {
+        let (_, html) = app.page(path, &session).await;
+        assert!(!html.contains(SECRET), "{path}");
+    }
+    assert!(!crate::helpers::captured_logs().contains(SECRET));
+    let stored: Vec<u8> = app.query(
+        "SELECT password FROM sequra_connections WHERE deployment = 'svea'",
+        |r| r.get(0),
+    );
+    assert!(!String::from_utf8_lossy(&stored).contains(SECRET));
+    let hash = sequra_bc::domain::StoreHash::parse(STORE).unwrap();
+    let (key, state) = (app.state.key.clone(), app.state.clone());
+    let (svea, sequra) = state
+        .db
+        .call_blocking(move |c| {
+            Ok((
+                sequra_bc::db::sequra::password(c, &key, &hash, "svea"),
+                sequra_bc::db::sequra::password(c, &key, &hash, "sequra"),
+            ))
+        })
+        .unwrap();
+    assert_eq!(svea.unwrap().unwrap().expose(), SECRET);
+    assert!(sequra.unwrap().is_none(), "no seQura account");
+    // SVEA's sealed password copied into a seQura row does not open there.
+    let hash = sequra_bc::domain::StoreHash::parse(STORE).unwrap();
+    let key = app.state.key.clone();
+    let moved = state
+        .db
+        .call_blocking(move |c| {
+            c.execute(
+                "INSERT INTO sequra_connections (store_hash, deployment, environment, username,
+                     password, connected_at, updated_at)
+                 SELECT store_hash, 'sequra', environment, username, password, connected_at,
+                     updated_at FROM sequra_connections WHERE deployment = 'svea'",
+                [],
+            )?;
+            Ok(sequra_bc::db::sequra::password(c, &key, &hash, "sequra").is_err())
+        })
+        .unwrap();
+    assert!(moved, "sealed for its deployment");
+}
