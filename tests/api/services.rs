@@ -6,7 +6,7 @@ use sequra_bc_sandbox::sequra::{DEMO_MERCHANT_ES, SERVICES_MERCHANT, SERVICES_US
 use crate::helpers::*;
 
 /// A store selling in Spain with the services account.
-async fn services_store(app: &TestApp, hash: &str) -> String {
+pub async fn services_store(app: &TestApp, hash: &str) -> String {
     let session = app.merchant_session(hash).await;
     app.connect_sandbox(&session, SERVICES_USERNAME).await;
     let resp = app
@@ -90,7 +90,7 @@ async fn the_general_page_shows_each_countrys_contract_terms_and_keeps_a_valid_e
 /// them) of 120 € lasting six months with a 10 € registration fee and a first charge on 15
 /// January 2027, and an in-person workshop (physical) marked as a service ending on 30 June
 /// 2027.
-fn service_catalog(app: &TestApp, hash: &str) {
+pub fn service_catalog(app: &TestApp, hash: &str) {
     use sequra_bc_sandbox::bigcommerce::{CatalogProduct, demo_categories, demo_products};
     let mut products = demo_products();
     products.push(
@@ -108,7 +108,7 @@ fn service_catalog(app: &TestApp, hash: &str) {
     assert!(app.bc.set_catalog(hash, products, demo_categories()));
 }
 
-async fn start(app: &TestApp, hash: &str, items: &[(u64, u64)]) -> reqwest::Response {
+pub async fn start(app: &TestApp, hash: &str, items: &[(u64, u64)]) -> reqwest::Response {
     let checkout = app.bc.create_checkout(hash, items, "ES");
     app.http
         .post(format!("{}/checkout/{hash}/start", app.address))
@@ -119,7 +119,7 @@ async fn start(app: &TestApp, hash: &str, items: &[(u64, u64)]) -> reqwest::Resp
 }
 
 /// The order seQura was asked to take for `order_id`.
-fn solicited(app: &TestApp, order_id: u64) -> serde_json::Value {
+pub fn solicited(app: &TestApp, order_id: u64) -> serde_json::Value {
     app.sequra
         .orders()
         .into_iter()
@@ -131,7 +131,7 @@ fn solicited(app: &TestApp, order_id: u64) -> serde_json::Value {
         .solicited
 }
 
-fn item<'a>(cart: &'a serde_json::Value, reference: &str) -> &'a serde_json::Value {
+pub fn item<'a>(cart: &'a serde_json::Value, reference: &str) -> &'a serde_json::Value {
     cart["items"]
         .as_array()
         .unwrap()
@@ -140,7 +140,7 @@ fn item<'a>(cart: &'a serde_json::Value, reference: &str) -> &'a serde_json::Val
         .unwrap_or_else(|| panic!("no {reference} in {cart}"))
 }
 
-fn adds_up(cart: &serde_json::Value) {
+pub fn adds_up(cart: &serde_json::Value) {
     let sum: i64 = cart["items"]
         .as_array()
         .unwrap()
@@ -237,7 +237,7 @@ async fn a_digital_only_cart_or_a_service_is_not_offered_where_the_contract_has_
 }
 
 /// A paid seQura order (i1) of `items` in the services store `store1`: (order id, uuid).
-async fn paid_service_order(app: &TestApp, items: &[(u64, u64)]) -> (u64, String) {
+pub async fn paid_service_order(app: &TestApp, items: &[(u64, u64)]) -> (u64, String) {
     let resp = start(app, "store1", items).await;
     assert_eq!(resp.status(), 200, "start");
     let body: serde_json::Value = resp.json().await.unwrap();
@@ -258,7 +258,7 @@ async fn paid_service_order(app: &TestApp, items: &[(u64, u64)]) -> (u64, String
 }
 
 /// The n-th update seQura accepted (1-based), once it arrives.
-async fn update(app: &TestApp, uuid: &str, n: usize) -> serde_json::Value {
+pub async fn update(app: &TestApp, uuid: &str, n: usize) -> serde_json::Value {
     crate::order_sync::eventually(&format!("update {n}"), || {
         app.sequra.order(uuid).unwrap().updates.get(n - 1).cloned()
     })
