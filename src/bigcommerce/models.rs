@@ -159,6 +159,14 @@ pub enum ProductType {
     Other,
 }
 
+impl ProductType {
+    /// Whether BigCommerce ships it (a shipment can hold it): physical goods, and a type the
+    /// app does not know.
+    pub fn ships(self) -> bool {
+        matches!(self, ProductType::Physical | ProductType::Other)
+    }
+}
+
 /// One line of `GET /v2/orders/{id}/products`. Amounts are cents.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct OrderProduct {

@@ -31,6 +31,8 @@ use crate::sequra::models::{Address, Cart, CartItem};
 
 /// BigCommerce's Cancelled status.
 pub const CANCELLED_STATUS: u32 = 5;
+/// Shipped and Completed: the merchant fulfilled the order (bigcommerce-api.md §3.4).
+const FULFILLED_STATUSES: [u32; 2] = [2, 10];
 
 /// Everything read from BigCommerce about one order.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +131,15 @@ pub fn holding_for(d: &OrderData<'_>, services: &Services) -> Result<Holding, Ca
     let mut shipped_qty: HashMap<u64, i64> = HashMap::new();
     for item in d.shipments.iter().flat_map(|s| &s.items) {
         *shipped_qty.entry(item.order_product_id).or_default() += i64::from(item.quantity);
+    }
+    // BigCommerce ships physical goods only: a download or a gift certificate is delivered
+    // when the merchant fulfils the order (Shipped, Completed), as seQura's plugins report
+    // virtual goods on completion; otherwise a service sold as a download would never reach
+    // seQura as delivered, and never be paid.
+    if FULFILLED_STATUSES.contains(&d.order.status_id) {
+        for p in d.products.iter().filter(|p| !p.kind.ships()) {
+            shipped_qty.insert(p.id, i64::from(p.quantity));
+        }
     }
     let anything_shipped = shipped_qty.values().any(|q| *q > 0);
     // Nothing more will ship: what is unshipped is cancelled, what shipped stays charged.
