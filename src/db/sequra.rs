@@ -74,11 +74,26 @@ pub fn save_connection(
              username = excluded.username, password = excluded.password, updated_at = excluded.updated_at",
         params![store.as_str(), deployment, environment, username, sealed, now],
     )?;
-    conn.execute(
-        "DELETE FROM sequra_merchants WHERE store_hash = ?1 AND deployment = ?2",
-        params![store.as_str(), deployment],
-    )?;
+    for table in ["sequra_merchants", "sequra_listed_merchants"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE store_hash = ?1 AND deployment = ?2"),
+            params![store.as_str(), deployment],
+        )?;
+    }
     for m in merchants {
+        conn.execute(
+            "INSERT INTO sequra_listed_merchants (store_hash, deployment, merchant_ref, country,
+                                                  currency, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                store.as_str(),
+                deployment,
+                m.merchant_ref.as_str(),
+                m.country,
+                m.currency,
+                m.payload
+            ],
+        )?;
         conn.execute(
             "INSERT INTO sequra_merchants (store_hash, merchant_ref, country, currency, payload, deployment)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -230,24 +245,50 @@ pub fn forget_credentials(conn: &Connection, store: &StoreHash) -> Result<(), Db
     Ok(())
 }
 
-/// Forgets one deployment's connection, the merchant refs it listed, the selling countries
-/// that sold with them and their cached methods; another deployment's stay.
+/// Forgets one deployment's connection and the merchant refs it listed; another deployment's
+/// stay. A ref another connected deployment lists too goes on through that one (its methods
+/// are imported again from there); the others leave with their selling countries and cached
+/// methods.
 pub fn disconnect_deployment(
     conn: &mut Connection,
     store: &StoreHash,
     deployment: &str,
 ) -> Result<(), DbError> {
     let tx = conn.transaction()?;
-    for table in ["selling_countries", "payment_methods"] {
-        tx.execute(
-            &format!(
-                "DELETE FROM {table} WHERE store_hash = ?1 AND merchant_ref IN
-                 (SELECT merchant_ref FROM sequra_merchants WHERE store_hash = ?1 AND deployment = ?2)"
-            ),
-            params![store.as_str(), deployment],
-        )?;
-    }
-    for table in ["sequra_merchants", "sequra_connections"] {
+    // The methods cached for the deployment's refs were its own: all go.
+    tx.execute(
+        "DELETE FROM payment_methods WHERE store_hash = ?1 AND merchant_ref IN
+         (SELECT merchant_ref FROM sequra_merchants WHERE store_hash = ?1 AND deployment = ?2)",
+        params![store.as_str(), deployment],
+    )?;
+    tx.execute(
+        "UPDATE sequra_merchants AS m SET (deployment, country, currency, payload) =
+             (SELECT l.deployment, l.country, l.currency, l.payload
+              FROM sequra_listed_merchants l
+              JOIN sequra_connections c ON c.store_hash = l.store_hash
+                                       AND c.deployment = l.deployment
+              WHERE l.store_hash = m.store_hash AND l.merchant_ref = m.merchant_ref
+                AND l.deployment != ?2
+              ORDER BY l.deployment != 'sequra', l.deployment LIMIT 1)
+         WHERE m.store_hash = ?1 AND m.deployment = ?2
+           AND EXISTS (SELECT 1 FROM sequra_listed_merchants l
+                       JOIN sequra_connections c ON c.store_hash = l.store_hash
+                                                AND c.deployment = l.deployment
+                       WHERE l.store_hash = m.store_hash AND l.merchant_ref = m.merchant_ref
+                         AND l.deployment != ?2)",
+        params![store.as_str(), deployment],
+    )?;
+    // What is still the deployment's leaves with its countries.
+    tx.execute(
+        "DELETE FROM selling_countries WHERE store_hash = ?1 AND merchant_ref IN
+         (SELECT merchant_ref FROM sequra_merchants WHERE store_hash = ?1 AND deployment = ?2)",
+        params![store.as_str(), deployment],
+    )?;
+    for table in [
+        "sequra_merchants",
+        "sequra_listed_merchants",
+        "sequra_connections",
+    ] {
         tx.execute(
             &format!("DELETE FROM {table} WHERE store_hash = ?1 AND deployment = ?2"),
             params![store.as_str(), deployment],
@@ -264,6 +305,7 @@ pub fn disconnect(conn: &mut Connection, store: &StoreHash) -> Result<(), DbErro
     for table in [
         "sequra_connections",
         "sequra_merchants",
+        "sequra_listed_merchants",
         "selling_countries",
         "payment_methods",
     ] {
