@@ -4,7 +4,7 @@
 use super::{FormError, FormErrors, methods};
 use crate::config::SecretString;
 use crate::db;
-use crate::db::sequra::StoredMerchant;
+use crate::db::sequra::{SequraConnection, StoredMerchant};
 use crate::domain::{MerchantRef, StoreHash};
 use crate::error::AppError;
 use crate::sequra::{Deployment, Environment, MerchantCredentials, SequraAccount, SequraError};
@@ -34,20 +34,29 @@ fn prefix(d: Deployment) -> &'static str {
 }
 
 /// The accounts the form fills in (a block with anything typed must be complete), every bad
-/// field at once.
-fn parse(form: &ConnectForm) -> Result<Vec<SequraAccount>, FormErrors> {
+/// field at once. A block as the page shows a connected deployment (its username, no
+/// password) is left as it is: `kept` lists them.
+fn parse(form: &ConnectForm, connected: &[SequraConnection]) -> Result<Parsed, FormErrors> {
     let mut errors = FormErrors::default();
     let environment = Environment::parse(&form.environment);
     if environment.is_none() {
         errors = errors.field("environment", "err_environment");
     }
     let mut accounts = Vec::new();
+    let mut kept = Vec::new();
     for (d, username, password) in [
         (Deployment::Sequra, &form.username, &form.password),
         (Deployment::Svea, &form.svea_username, &form.svea_password),
     ] {
         let username = username.trim();
         if username.is_empty() && password.is_empty() {
+            continue;
+        }
+        let shown = connected
+            .iter()
+            .any(|c| c.deployment == d.as_str() && c.username == username);
+        if shown && password.is_empty() {
+            kept.push(d);
             continue;
         }
         let p = prefix(d);
@@ -83,10 +92,23 @@ fn parse(form: &ConnectForm) -> Result<Vec<SequraAccount>, FormErrors> {
             .field("password", "err_required");
     }
     if errors.is_empty() {
-        Ok(accounts)
+        Ok(Parsed {
+            accounts,
+            kept,
+            environment,
+        })
     } else {
         Err(errors)
     }
+}
+
+/// What the connection form asks for.
+struct Parsed {
+    /// The accounts typed, to be checked and saved.
+    accounts: Vec<SequraAccount>,
+    /// The connected deployments left as shown.
+    kept: Vec<Deployment>,
+    environment: Option<Environment>,
 }
 
 /// Asks the account's deployment which merchant refs the credentials own; each failure
@@ -224,7 +246,7 @@ pub async fn connect(
     store: &StoreHash,
     form: &ConnectForm,
 ) -> Result<(), FormError> {
-    let accounts = parse(form).map_err(FormError::Invalid)?;
+    let accounts = parse(form, &[]).map_err(FormError::Invalid)?.accounts;
     let checked = check_all(state, accounts).await?;
     let connected: Vec<&str> = checked.iter().map(|(a, _)| a.deployment.as_str()).collect();
     let environment = checked.first().map(|(a, _)| a.environment.as_str());
@@ -248,24 +270,32 @@ pub async fn change_connection(
     form: &ConnectForm,
 ) -> Result<(), FormError> {
     let hash = store.clone();
-    let current = state
+    let connected = state
         .db
-        .call(move |conn| db::sequra::connection(conn, &hash))
+        .call(move |conn| db::sequra::connections(conn, &hash))
         .await?;
-    let Some(current) = current else {
+    let Some(current) = connected.first() else {
         return connect(state, store, form).await;
     };
-    let accounts = parse(form).map_err(FormError::Invalid)?;
-    // One environment for every deployment: a switch resets them all.
-    let switching = accounts
-        .first()
-        .is_some_and(|a| current.environment != a.environment.as_str());
+    let parsed = parse(form, &connected).map_err(FormError::Invalid)?;
+    // One environment for every deployment: a switch resets them all, so each account kept
+    // must be given again for the new environment.
+    let switching = parsed
+        .environment
+        .is_some_and(|e| current.environment != e.as_str());
+    if switching && !parsed.kept.is_empty() {
+        let mut errors = FormErrors::default();
+        for d in &parsed.kept {
+            errors = errors.field(&format!("{}password", prefix(*d)), "err_required");
+        }
+        return Err(FormError::Invalid(errors));
+    }
     if switching && !form.confirm_switch {
         return Err(FormError::Invalid(
             FormErrors::default().field("confirm_switch", "err_confirm_switch"),
         ));
     }
-    let checked = check_all(state, accounts).await?;
+    let checked = check_all(state, parsed.accounts).await?;
     save(state, store, checked, switching).await?;
     tracing::info!(switching, "seQura connection changed");
     if let Err(e) = methods::refresh_methods(state, store).await {

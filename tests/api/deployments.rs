@@ -213,6 +213,44 @@ async fn each_deployments_delivery_report_goes_there_with_its_own_orders() {
     }
 }
 
+/// A deployment's block sent back as the page shows it (its username, no password) keeps its
+/// account; but switching environment asks for each account again, since the switch resets
+/// them all and a password for the other environment is another one.
+#[tokio::test]
+async fn an_account_left_as_shown_is_kept_but_must_be_given_again_to_switch_environment() {
+    let app = spawn_app().await;
+    let session = both_deployments(&app, DEMO2_USERNAME).await;
+    let as_shown = |environment: &'static str| {
+        vec![
+            ("username", DEMO2_USERNAME),
+            ("password", ""),
+            ("svea_username", DEMO_SVEA_USERNAME),
+            ("svea_password", ""),
+            ("environment", environment),
+            ("confirm_switch", "yes"),
+        ]
+    };
+    let resp = app
+        .post_form("/app/connect", &session, &as_shown("sandbox"))
+        .await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    assert_eq!(app.count("SELECT COUNT(*) FROM sequra_connections"), 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM selling_countries"), 2);
+
+    let resp = app
+        .post_form("/app/connect", &session, &as_shown("live"))
+        .await;
+    assert_eq!(resp.status(), 422);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"password-error\""), "{html}");
+    assert!(html.contains("id=\"svea_password-error\""), "{html}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sequra_connections WHERE environment = 'sandbox'"),
+        2,
+        "nothing changed"
+    );
+}
+
 #[tokio::test]
 async fn disconnecting_one_deployment_keeps_the_other_and_its_country() {
     let app = spawn_app().await;
