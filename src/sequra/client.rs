@@ -205,7 +205,7 @@ impl SequraClient {
     /// deployment's live API, without authentication.
     /// <https://github.com/sequra/integration-core/blob/master/src/BusinessLogic/SeQuraAPI/Deployments/DeploymentsProxy.php>
     pub async fn read_deployments(&self) -> Result<Vec<Listed>, SequraError> {
-        let mut url = self.base_url(Environment::Live);
+        let mut url = self.deployments.list_source();
         url.path_segments_mut()
             .map_err(|_| SequraError::Invalid("the seQura base URL cannot hold a path".into()))?
             .pop_if_empty()

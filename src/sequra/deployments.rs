@@ -290,6 +290,20 @@ impl Deployments {
         hosts
     }
 
+    /// Where the list itself is read: seQura's live API as configured or built in, never as
+    /// a list named it (as integration-core reads it from a fixed URL), so that one wrong
+    /// list cannot move where every later list comes from.
+    pub fn list_source(&self) -> Url {
+        match self.overrides.get(Deployment::Sequra, Environment::Live) {
+            (Some(api), _) => api.clone(),
+            _ => builtin()
+                .into_iter()
+                .find(|(d, _, _)| *d == Deployment::Sequra)
+                .map(|(_, live, _)| live.api_base_url)
+                .expect("seQura is built in"),
+        }
+    }
+
     /// The API base URL of `d` in `env`, ending in `/`.
     pub fn api(&self, d: Deployment, env: Environment) -> Url {
         self.hosts(d, env).api_base_url
@@ -308,7 +322,7 @@ impl Deployments {
     /// URL (a tampered or mistaken list) leaves its deployment as it was. Only a list read
     /// from a plain `http` seQura the operator configured (a stand-in) may name `http` ones.
     pub fn take(&self, list: &[Listed]) -> usize {
-        let plain_allowed = self.api(Deployment::Sequra, Environment::Live).scheme() == "http";
+        let plain_allowed = self.list_source().scheme() == "http";
         let mut taken = Vec::new();
         for l in list {
             let Some(d) = Deployment::parse(&l.id) else {
@@ -343,6 +357,31 @@ impl Deployments {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A list naming another host for seQura's live API is taken for the calls, but the
+    /// next list is still read where the first was.
+    #[test]
+    fn a_list_never_moves_where_the_next_list_is_read() {
+        let d = Deployments::new(Overrides::default());
+        let source = d.list_source();
+        assert_eq!(source.as_str(), "https://live.sequrapi.com/");
+        let elsewhere = ListedHosts {
+            api_base_url: "https://elsewhere.example/".into(),
+            assets_base_url: "https://elsewhere.example/assets/".into(),
+        };
+        let list = [Listed {
+            id: "sequra".into(),
+            name: "seQura".into(),
+            live: elsewhere.clone(),
+            sandbox: elsewhere,
+        }];
+        assert_eq!(d.take(&list), 1);
+        assert_eq!(
+            d.api(Deployment::Sequra, Environment::Live).as_str(),
+            "https://elsewhere.example/"
+        );
+        assert_eq!(d.list_source(), source);
+    }
 
     #[test]
     fn the_list_read_replaces_the_built_in_one_under_the_configurations_overrides() {
