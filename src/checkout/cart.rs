@@ -202,7 +202,8 @@ impl Services {
     }
 
     /// The earliest first charge among the order's services, when the contract allows a
-    /// first instalment delay: `merchant.options.desired_first_charge_on`, from `now`.
+    /// first instalment delay: `merchant.options.desired_first_charge_on`, from `now`. A date
+    /// already past delays nothing: it is not sent (seQura's answer to one is undocumented).
     pub fn desired_first_charge_on(
         &self,
         products: &[OrderProduct],
@@ -215,6 +216,7 @@ impl Services {
             .iter()
             .filter(|p| self.is_service(p))
             .filter_map(|p| self.fields(p)?.first_charge.as_ref()?.from(now))
+            .filter(|t| *t > now)
             .min()
     }
 }
@@ -226,9 +228,7 @@ pub fn check_shipped_goods(
     products: &[OrderProduct],
     services: &Services,
 ) -> Result<(), CartError> {
-    let ships = products
-        .iter()
-        .any(|p| matches!(p.kind, ProductType::Physical | ProductType::Other));
+    let ships = products.iter().any(|p| p.kind.ships());
     if ships || services.terms.services {
         Ok(())
     } else {
@@ -1066,5 +1066,24 @@ mod tests {
         );
         let s = services(&["services", "with_registration"], &fields);
         assert_eq!(s.desired_first_charge_on(&products, now), None);
+        // A date already past is no delay: the other service's duration is the first charge.
+        let past: [(u64, &[(&str, &str)]); 2] = [
+            (
+                101,
+                &[(FIELD_SERVICE_END, "P1Y"), (FIELD_FIRST_CHARGE, "P2M")],
+            ),
+            (
+                102,
+                &[
+                    (FIELD_SERVICE_END, "P1Y"),
+                    (FIELD_FIRST_CHARGE, "2026-01-15"),
+                ],
+            ),
+        ];
+        let s = services(&ALL, &past);
+        assert_eq!(
+            s.desired_first_charge_on(&products, now),
+            Some(time::macros::datetime!(2027-02-07 10:00 UTC))
+        );
     }
 }
