@@ -29,6 +29,7 @@ use crate::bigcommerce::models::{
     BillingAddress, Order, OrderProduct, ProductType, ShippingAddress,
 };
 use crate::domain::{ServiceDate, ServiceTerms, parse_decimal};
+use crate::i18n::Message;
 use crate::sequra::models::{Address, Cart, CartItem, Customer, DeliveryMethod};
 
 /// The product custom field naming when a service ends: a date or a duration.
@@ -102,6 +103,46 @@ pub enum CartError {
     /// The lines do not add up to the total by more than rounding (a cent a line) explains.
     #[error("the order's lines add up to {lines} cents but its amount due is {due} cents")]
     Discrepancy { due: i64, lines: i64 },
+}
+
+impl CartError {
+    /// The reason for the merchant's log, in the reader's language.
+    pub fn message(&self) -> Message {
+        match self {
+            CartError::Currency(c) => Message::new("log_cart_currency").text("currency", c),
+            CartError::ZeroQuantity { reference } => {
+                Message::new("log_cart_zero_quantity").text("reference", reference)
+            }
+            CartError::NegativePrice { reference } => {
+                Message::new("log_cart_negative_price").text("reference", reference)
+            }
+            CartError::NegativeAmount { field } => {
+                Message::new("log_cart_negative_amount").text("field", *field)
+            }
+            CartError::NegativeAmountDue(cents) => {
+                Message::new("log_cart_negative_due").money("amount", *cents)
+            }
+            CartError::Overflow => Message::new("log_cart_overflow"),
+            CartError::ServiceField {
+                product_id,
+                field,
+                value,
+            } => Message::new("log_cart_service_field")
+                .text("product", product_id.to_string())
+                .text("field", *field)
+                .text("value", value),
+            CartError::RegistrationAbovePrice { reference } => {
+                Message::new("log_cart_registration_above_price").text("reference", reference)
+            }
+            CartError::ServicesNotAllowed { reference } => {
+                Message::new("log_cart_services_not_allowed").text("reference", reference)
+            }
+            CartError::NothingShipped => Message::new("log_cart_nothing_shipped"),
+            CartError::Discrepancy { due, lines } => Message::new("log_cart_discrepancy")
+                .money("lines", *lines)
+                .money("due", *due),
+        }
+    }
 }
 
 /// What a product's seQura custom fields say (sequra-api.md §3.2 `service`, `registration`).
@@ -699,6 +740,57 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// Every reason an order is not a cart reads in each language with its details filled
+    /// in (the log wrote English sentences into every language's line before).
+    #[test]
+    fn every_reason_reads_in_every_language() {
+        use crate::i18n::{Catalogs, Lang};
+        let c = Catalogs::load().unwrap();
+        let reasons = [
+            CartError::Currency("USD".into()),
+            CartError::ZeroQuantity {
+                reference: "ZAP-001".into(),
+            },
+            CartError::NegativePrice {
+                reference: "ZAP-001".into(),
+            },
+            CartError::NegativeAmount {
+                field: "shipping_cost_inc_tax",
+            },
+            CartError::NegativeAmountDue(-150),
+            CartError::Overflow,
+            CartError::ServiceField {
+                product_id: 110,
+                field: FIELD_REGISTRATION,
+                value: "10,00".into(),
+            },
+            CartError::RegistrationAbovePrice {
+                reference: "CUR-001".into(),
+            },
+            CartError::ServicesNotAllowed {
+                reference: "TAL-001".into(),
+            },
+            CartError::NothingShipped,
+            CartError::Discrepancy {
+                due: 1000,
+                lines: 1200,
+            },
+        ];
+        for reason in &reasons {
+            let en = reason.message().render(&c, Lang::En);
+            for lang in Lang::ALL {
+                let text = reason.message().render(&c, lang);
+                assert!(
+                    !text.contains('{') && !text.starts_with("log_"),
+                    "{lang:?}: {text}"
+                );
+                if lang != Lang::En {
+                    assert_ne!(text, en, "{lang:?} is English: {text}");
+                }
+            }
+        }
+    }
 
     fn order(extra: serde_json::Value) -> Order {
         let mut value = json!({

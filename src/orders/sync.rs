@@ -141,7 +141,7 @@ async fn sync(
     let now = match services.and_then(|services| holding_for(&order_data, &services)) {
         Ok(h) => h,
         Err(e) => {
-            let message = Message::new("log_msg_not_a_cart").text("detail", e.to_string());
+            let message = e.message();
             return Err(rejected(state, store, s, "update", message).await);
         }
     };
