@@ -87,25 +87,44 @@ async fn gone_unsold(
 ) -> Result<Option<u64>, AppError> {
     let (hash, checkout_id, sid) = (store.clone(), s.checkout_id.clone(), s.id);
     let cutoff = db::timestamp(crate::clock::now() - GONE_WAIT);
-    let waited = state
+    let why = state
         .db
         .call(move |c| {
             Ok(
-                db::solicitations::cart_deleted_by_app(c, &hash, &checkout_id)?
-                    || db::solicitations::converted_into(c, &hash, &checkout_id)?.is_some()
-                    || db::solicitations::cart_gone_since(c, sid, &cutoff)?,
+                if db::solicitations::cart_deleted_by_app(c, &hash, &checkout_id)? {
+                    Gone::ByTheApp
+                } else if db::solicitations::converted_into(c, &hash, &checkout_id)?.is_some() {
+                    Gone::Converted
+                } else {
+                    Gone::Unexplained {
+                        waited: db::solicitations::cart_gone_since(c, sid, &cutoff)?,
+                    }
+                },
             )
         })
         .await?;
-    if waited {
-        Ok(None)
-    } else {
-        tracing::warn!(
-            order_id = s.bc_order_id.0,
-            "the cart was gone before the approval closed it; waiting for BigCommerce to say why"
-        );
-        Err(AppError::Upstream(Public::new("err_bigcommerce")))
+    match why {
+        Gone::ByTheApp | Gone::Unexplained { waited: true } => Ok(None),
+        // On record now, perhaps only since the last look: its order decides.
+        Gone::Converted => ask(state, store, s).await,
+        Gone::Unexplained { waited: false } => {
+            tracing::warn!(
+                order_id = s.bc_order_id.0,
+                "the cart was gone before the approval closed it; waiting for BigCommerce to say why"
+            );
+            Err(AppError::Upstream(Public::new("err_bigcommerce")))
+        }
     }
+}
+
+/// Why a cart is gone, as far as the app knows.
+enum Gone {
+    /// The app deleted it (an earlier run of the approval).
+    ByTheApp,
+    /// BigCommerce said which order it became.
+    Converted,
+    /// Nothing says; `waited`: for [`GONE_WAIT`] since it was first found gone.
+    Unexplained { waited: bool },
 }
 
 async fn ask(

@@ -595,10 +595,18 @@ impl Truth {
         let mut shipped_units = BTreeMap::new();
         let mut unshipped_units = BTreeMap::new();
         let mut anything_shipped = false;
+        // BigCommerce ships physical goods only: a download (or gift certificate) is
+        // delivered once the merchant fulfils the order (Shipped, Completed).
+        let fulfilled = matches!(order["status_id"].as_u64(), Some(2 | 10));
         for l in bc.order_products(hash, id) {
             let reference = l["sku"].as_str().unwrap_or("").to_string();
             let q = l["quantity"].as_i64().unwrap_or(0);
-            let s = l["quantity_shipped"].as_i64().unwrap_or(0).clamp(0, q);
+            let unshippable = matches!(l["type"].as_str(), Some("digital" | "giftcertificate"));
+            let s = if fulfilled && unshippable {
+                q
+            } else {
+                l["quantity_shipped"].as_i64().unwrap_or(0).clamp(0, q)
+            };
             let r = l["quantity_refunded"].as_i64().unwrap_or(0).clamp(0, q);
             anything_shipped |= s > 0;
             let returned = r.min(s);

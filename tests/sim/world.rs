@@ -500,9 +500,9 @@ impl World {
     }
 
     /// Whether a notification about `checkout` may find its cart gone with BigCommerce's
-    /// webhooks held.
+    /// webhooks held or still on their way (the one that says why it went may not have come).
     fn waiting_for_webhooks(&self, store: usize, checkout: &str) -> bool {
-        self.held
+        (self.held || self.app.bc.pending_webhooks() > 0)
             && self
                 .app
                 .bc
