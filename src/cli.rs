@@ -109,7 +109,11 @@ pub enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub enum StoresCommand {
     /// List stores: hash, install state, install date, users, seQura connection.
-    List,
+    List {
+        /// One JSON array of every store (for scripts), instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove every row of one store (asks for confirmation unless --yes).
     Purge {
         /// The store hash.
@@ -202,7 +206,7 @@ pub fn run(cli: Cli, data_dir_typed: bool) -> CliResult {
         Command::Backup { out } => backup_command(&settings, out),
         Command::Restore { file } => restore_command(&settings, &file),
         Command::Config(ConfigCommand::Check) => config_check_command(&settings),
-        Command::Stores(StoresCommand::List) => stores_list_command(&settings),
+        Command::Stores(StoresCommand::List { json }) => stores_list_command(&settings, json),
         Command::Stores(StoresCommand::Purge { hash, yes }) => {
             stores_purge_command(&settings, &hash, yes)
         }
@@ -239,6 +243,19 @@ fn open_db(settings: &Settings) -> Result<Db, CliError> {
 fn migrate_command(settings: &Settings, status: bool) -> CliResult {
     let db = open_db(settings)?;
     if !status {
+        // What it is about to do, before doing it (an operator upgrading reads this first).
+        let pending: Vec<_> = db
+            .migration_status()?
+            .into_iter()
+            .filter(|m| m.applied_on.is_none())
+            .collect();
+        if !pending.is_empty() {
+            db.call_blocking(|c| db::refuse_newer(c))?;
+            println!("{}: applying", settings.database_path().display());
+        }
+        for m in &pending {
+            println!("  V{} {}", m.info.version, m.info.name);
+        }
         let applied = db.migrate()?;
         if applied.is_empty() {
             println!("Database is up to date.");
@@ -345,10 +362,34 @@ fn config_check_command(settings: &Settings) -> CliResult {
     }
 }
 
-fn stores_list_command(settings: &Settings) -> CliResult {
+fn stores_list_command(settings: &Settings, json: bool) -> CliResult {
     let db = open_db(settings)?;
     db.migrate()?;
     let stores = db.call_blocking(|c| db::stores::list(c))?;
+    if json {
+        // What an operator's scripts need of each store; no token, secret or owner's email.
+        let list: Vec<serde_json::Value> = stores
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "hash": s.store.hash.as_str(),
+                    "name": s.store.store_name,
+                    "state": if s.store.installed { "installed" } else { "uninstalled" },
+                    "installed_at": s.store.installed_at,
+                    "uninstalled_at": s.store.uninstalled_at,
+                    "storefront_url": s.store.storefront_url,
+                    "language": s.store.language,
+                    "users": s.users,
+                    "sequra": s.sequra.as_ref().map(|env| serde_json::json!({
+                        "environment": env,
+                        "deployments": s.deployments,
+                    })),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
     if stores.is_empty() {
         println!("No stores.");
         return Ok(());
@@ -360,7 +401,7 @@ fn stores_list_command(settings: &Settings) -> CliResult {
     for s in stores {
         let sequra = s
             .sequra
-            .map(|env| format!("connected ({env})"))
+            .map(|env| format!("connected ({env}: {})", s.deployments.join(", ")))
             .unwrap_or_else(|| "not connected".into());
         println!(
             "{:<16} {:<12} {:<22} {:>5}  {sequra}",

@@ -606,6 +606,81 @@ fn migrate_twice_says_the_database_is_up_to_date() {
         .stdout_has("Database is up to date.");
 }
 
+/// `migrate` names what it is about to apply before it applies it.
+#[test]
+fn migrate_names_what_it_applies_before_applying_it() {
+    let out = Sandbox::new().run(&["migrate"]).success();
+    let said = out.stdout.find("  V1 stores_users_provisioning");
+    let applied = out.stdout.find("applied V1 ");
+    assert!(
+        said.is_some() && said < applied,
+        "the plan first, then the work: {out:#?}"
+    );
+}
+
+/// A database a newer sequra-bc migrated (a downgrade): `serve`, `migrate` and `restore`
+/// refuse it, naming both schema versions, and change nothing in it.
+#[test]
+fn a_database_from_a_newer_sequra_bc_is_refused_naming_both_versions() {
+    let sandbox = Sandbox::new().migrated();
+    let newest: i64 = sandbox
+        .connect()
+        .query_row(
+            "SELECT MAX(version) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let future = newest + 1;
+    sandbox
+        .connect()
+        .execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+             VALUES (?1, 'from_the_future', '2027-01-01T00:00:00Z', '1')",
+            [future],
+        )
+        .unwrap();
+    let schema = |db: &Path| -> String {
+        let c = open_db(db);
+        let mut q = c
+            .prepare("SELECT name || sql FROM sqlite_master ORDER BY name")
+            .unwrap();
+        q.query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .map(|r| r.unwrap().unwrap_or_default())
+            .collect()
+    };
+    let before = schema(&sandbox.db_path());
+    let versions = [format!("V{future}"), format!("V{newest}")];
+    for args in [&["migrate"][..], &["serve"][..]] {
+        let port = free_port();
+        let env: Vec<(String, String)> = serve_env(port);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = sandbox.run_with(args, &env).failure();
+        for v in &versions {
+            assert!(out.stderr.contains(v.as_str()), "{args:?}: {out:#?}");
+        }
+    }
+    assert_eq!(schema(&sandbox.db_path()), before, "nothing changed");
+
+    // Its backup is not restored over an older binary's database either.
+    let newer = sandbox.home().join("newer.db");
+    std::fs::copy(sandbox.db_path(), &newer).unwrap();
+    let other = Sandbox::new().migrated();
+    let out = other.run(&["restore", newer.to_str().unwrap()]).failure();
+    assert!(out.stderr.contains(&versions[0]), "{out:#?}");
+    assert_eq!(
+        open_db(&other.db_path())
+            .query_row(
+                "SELECT MAX(version) FROM refinery_schema_history",
+                [],
+                |r| { r.get::<_, i64>(0) }
+            )
+            .unwrap(),
+        newest
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // backup and restore
 // ---------------------------------------------------------------------------------------
@@ -1069,6 +1144,41 @@ fn stores_list_shows_each_hash_with_its_install_state_and_users() {
     assert_eq!(uninstalled[1], "uninstalled");
     assert_eq!(uninstalled[3], "1");
     assert!(!out.stdout.contains("No stores."));
+}
+
+/// `stores list --json`: one JSON array an operator's script reads, with each store's
+/// connection and deployments, and no token, secret or email in it.
+#[test]
+fn stores_list_json_gives_each_store_for_scripts_and_no_secret() {
+    let sandbox = two_stores();
+    for d in ["svea", "sequra"] {
+        sandbox
+            .connect()
+            .execute(
+                "INSERT INTO sequra_connections (store_hash, deployment, environment, username,
+                                                 password, connected_at, updated_at)
+                 VALUES ('abc123', ?1, 'sandbox', 'user', x'0102', '2026-02-03T04:05:06Z',
+                         '2026-02-03T04:05:06Z')",
+                [d],
+            )
+            .unwrap();
+    }
+    let out = sandbox.run(&["stores", "list", "--json"]).success();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["hash"], "abc123");
+    assert_eq!(list[0]["state"], "installed");
+    assert_eq!(list[0]["users"], 2);
+    assert_eq!(list[0]["sequra"]["environment"], "sandbox");
+    assert_eq!(
+        list[0]["sequra"]["deployments"],
+        serde_json::json!(["sequra", "svea"])
+    );
+    assert_eq!(list[1]["hash"], "zzz999");
+    assert_eq!(list[1]["state"], "uninstalled");
+    assert!(list[1]["sequra"].is_null());
+    assert!(!out.stdout.contains("@shop.test"), "{out:#?}");
 }
 
 #[test]

@@ -115,7 +115,8 @@ pub fn verify_backup_file(file: &Path) -> Result<(), DbError> {
             file.display()
         )));
     }
-    Ok(())
+    // Not put in place at all: the server would refuse to start on it.
+    super::refuse_newer(&conn)
 }
 
 fn check_integrity(conn: &Connection) -> Result<(), DbError> {

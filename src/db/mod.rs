@@ -58,6 +58,15 @@ pub enum DbError {
     Crypto(#[from] crate::crypto::CryptoError),
     #[error("database task failed: {0}")]
     Task(String),
+    /// The database was migrated by a newer sequra-bc: this one does not know its schema,
+    /// and writing to it could corrupt what the newer one stores.
+    #[error(
+        "the database's schema is V{database}, newer than this sequra-bc's V{binary} (version \
+         {version}): run the sequra-bc that migrated it, or restore a backup taken before the \
+         upgrade",
+        version = env!("CARGO_PKG_VERSION")
+    )]
+    SchemaNewer { database: i64, binary: i64 },
     #[error("{0}")]
     Invalid(String),
 }
@@ -358,9 +367,11 @@ impl Db {
             .map_err(|_| DbError::Task("the batch writer dropped a write".into()))?
     }
 
-    /// Applies pending migrations; returns the versions applied now.
+    /// Applies pending migrations; returns the versions applied now. Refuses a database a
+    /// newer sequra-bc migrated ([`DbError::SchemaNewer`]), touching nothing.
     pub fn migrate(&self) -> Result<Vec<MigrationInfo>, DbError> {
         self.call_blocking(|conn| {
+            refuse_newer(conn)?;
             let report = embedded::migrations::runner().run(conn)?;
             Ok(report
                 .applied_migrations()
@@ -407,6 +418,43 @@ impl Db {
             .iter()
             .all(|m| m.applied_on.is_some()))
     }
+}
+
+/// The newest schema version this binary knows.
+pub fn binary_schema_version() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The newest schema version applied to the database (0 when none is).
+pub fn schema_version(conn: &Connection) -> Result<i64, DbError> {
+    let has_history: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master
+                        WHERE type = 'table' AND name = 'refinery_schema_history')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_history {
+        return Ok(0);
+    }
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// [`DbError::SchemaNewer`] when a newer sequra-bc migrated the database.
+pub fn refuse_newer(conn: &Connection) -> Result<(), DbError> {
+    let (database, binary) = (schema_version(conn)?, binary_schema_version());
+    if database > binary {
+        return Err(DbError::SchemaNewer { database, binary });
+    }
+    Ok(())
 }
 
 fn poisoned<T>(_: T) -> DbError {

@@ -46,6 +46,8 @@ pub struct StoreSummary {
     pub users: i64,
     /// The seQura environment the store is connected to, if any.
     pub sequra: Option<String>,
+    /// The seQura deployments it is connected to (`sequra`, `svea`), in that order.
+    pub deployments: Vec<String>,
 }
 
 fn token_context(hash: &StoreHash) -> String {
@@ -228,14 +230,22 @@ pub fn mark_uninstalled(conn: &Connection, hash: &StoreHash) -> Result<bool, DbE
 pub fn list(conn: &Connection) -> Result<Vec<StoreSummary>, DbError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {STORE_COLUMNS}, (SELECT COUNT(*) FROM store_users u WHERE u.store_hash = s.store_hash),
-                (SELECT environment FROM sequra_connections c WHERE c.store_hash = s.store_hash)
+                (SELECT environment FROM sequra_connections c WHERE c.store_hash = s.store_hash),
+                (SELECT group_concat(deployment, ',') FROM
+                    (SELECT deployment FROM sequra_connections c
+                     WHERE c.store_hash = s.store_hash
+                     ORDER BY deployment != 'sequra', deployment))
          FROM stores s ORDER BY store_hash"
     ))?;
     let rows = stmt.query_map([], |row| {
+        let deployments: Option<String> = row.get(14)?;
         Ok(StoreSummary {
             store: store_from_row(row)?,
             users: row.get(12)?,
             sequra: row.get(13)?,
+            deployments: deployments
+                .map(|d| d.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
