@@ -79,6 +79,15 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Write one file for support about a store: version, configuration (secrets removed),
+    /// the store's state, connection, recent jobs, webhooks and transaction log.
+    Diagnostics {
+        /// The store hash.
+        hash: String,
+        /// Where to write it (default: <data_dir>/diagnostics-<hash>-<time>.json).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -204,6 +213,7 @@ pub fn run(cli: Cli, data_dir_typed: bool) -> CliResult {
         Command::Serve(_) => serve_command(settings),
         Command::Migrate { status } => migrate_command(&settings, status),
         Command::Backup { out } => backup_command(&settings, out),
+        Command::Diagnostics { hash, out } => diagnostics_command(&settings, &hash, out),
         Command::Restore { file } => restore_command(&settings, &file),
         Command::Config(ConfigCommand::Check) => config_check_command(&settings),
         Command::Stores(StoresCommand::List { json }) => stores_list_command(&settings, json),
@@ -415,6 +425,101 @@ fn stores_list_command(settings: &Settings, json: bool) -> CliResult {
             s.users,
         );
     }
+    Ok(())
+}
+
+/// How much of a store's history the support file holds.
+const DIAGNOSTICS_JOBS: usize = 200;
+const DIAGNOSTICS_LOG: u32 = 200;
+const DIAGNOSTICS_WEBHOOK_DAYS: i64 = 7;
+
+fn diagnostics_command(settings: &Settings, hash: &str, out: Option<PathBuf>) -> CliResult {
+    let hash = StoreHash::parse(hash).map_err(|_| format!("{hash:?} is not a store hash"))?;
+    let db = open_db(settings)?;
+    db.migrate()?;
+    let since = db::timestamp(crate::clock::now() - time::Duration::days(DIAGNOSTICS_WEBHOOK_DAYS));
+    let h = hash.clone();
+    let report = db.call_blocking(move |c| {
+        let Some(store) = db::stores::get(c, &h)? else {
+            return Ok(None);
+        };
+        let connections: Vec<serde_json::Value> = db::sequra::connections(c, &h)?
+            .into_iter()
+            .map(|k| {
+                serde_json::json!({
+                    "deployment": k.deployment,
+                    "environment": k.environment,
+                    "username": k.username,
+                    "connected_at": k.connected_at,
+                })
+            })
+            .collect();
+        let merchants: Vec<serde_json::Value> = db::sequra::merchants(c, &h)?
+            .into_iter()
+            .map(|m| {
+                serde_json::json!({
+                    "merchant_ref": m.merchant_ref.as_str(),
+                    "deployment": m.deployment,
+                    "country": m.country,
+                    "currency": m.currency,
+                })
+            })
+            .collect();
+        let countries: Vec<serde_json::Value> = db::settings::countries(c, &h)?
+            .into_iter()
+            .map(|(country, m)| serde_json::json!({"country": country.code(), "merchant_ref": m.as_str()}))
+            .collect();
+        let (log, _) = db::transaction_log::list(
+            c,
+            &h,
+            &db::transaction_log::Filter::default(),
+            1,
+            DIAGNOSTICS_LOG,
+        )?;
+        Ok(Some(serde_json::json!({
+            "store": {
+                "hash": store.hash.as_str(),
+                "name": store.store_name,
+                "state": if store.installed { "installed" } else { "uninstalled" },
+                "installed_at": store.installed_at,
+                "uninstalled_at": store.uninstalled_at,
+                "storefront_url": store.storefront_url,
+                "language": store.language,
+                "scopes": store.scopes,
+            },
+            "sequra": {
+                "connections": connections,
+                "merchants": merchants,
+                "selling_countries": countries,
+            },
+            "jobs": db::diagnostics::recent_jobs(c, &h, DIAGNOSTICS_JOBS)?,
+            "webhooks_since": since,
+            "webhooks": db::diagnostics::webhook_counts(c, &h, &since)?,
+            "transaction_log": log,
+        })))
+    })?;
+    let Some(mut report) = report else {
+        return Err(format!("no store {hash}").into());
+    };
+    let schema = db.call_blocking(|c| db::schema_version(c))?;
+    if let Some(obj) = report.as_object_mut() {
+        obj.insert("generated_at".into(), db::now().into());
+        obj.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        obj.insert(
+            "schema".into(),
+            serde_json::json!({"database": schema, "binary": db::binary_schema_version()}),
+        );
+        obj.insert("config".into(), settings.redacted_toml().into());
+    }
+    let out = out.unwrap_or_else(|| {
+        settings
+            .storage
+            .data_dir
+            .join(format!("diagnostics-{hash}-{}.json", stamp()))
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    std::fs::write(&out, text)?;
+    println!("Diagnostics of {hash} written: {}", out.display());
     Ok(())
 }
 

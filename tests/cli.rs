@@ -359,7 +359,14 @@ fn help_lists_every_subcommand() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     for name in [
-        "serve", "migrate", "backup", "restore", "config", "stores", "demo",
+        "serve",
+        "migrate",
+        "backup",
+        "restore",
+        "diagnostics",
+        "config",
+        "stores",
+        "demo",
     ] {
         assert!(commands.contains(&name), "{name} missing from {commands:?}");
     }
@@ -1179,6 +1186,83 @@ fn stores_list_json_gives_each_store_for_scripts_and_no_secret() {
     assert_eq!(list[1]["state"], "uninstalled");
     assert!(list[1]["sequra"].is_null());
     assert!(!out.stdout.contains("@shop.test"), "{out:#?}");
+}
+
+/// `diagnostics HASH` writes one file for support with the store's state, connection, jobs,
+/// webhooks and log, and the configuration; no token, password, secret or signed payload.
+#[test]
+fn diagnostics_writes_one_file_for_support_and_no_secret() {
+    let sandbox = two_stores();
+    let conn = sandbox.connect();
+    conn.execute(
+        "INSERT INTO sequra_connections (store_hash, deployment, environment, username,
+                                         password, connected_at, updated_at)
+         VALUES ('abc123', 'sequra', 'sandbox', 'shop-user', x'5345435245542d5057',
+                 '2026-02-03T04:05:06Z', '2026-02-03T04:05:06Z')",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO jobs (store_hash, kind, serial_key, dedupe_key, payload, state, attempts,
+                           run_at, last_error, created_at, updated_at)
+         VALUES ('abc123', 'sync_order', 'order:101', 'sync:101', '{\"order\":101}', 'failed',
+                 5, 0, 'seQura refused the update: bad cart', 0, 0)",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO webhook_events (store_hash, scope, event_hash, order_id, payload,
+                                     created_at, received_at)
+         VALUES ('abc123', 'store/order/updated', 'h1', 101,
+                 '{\"producer\":\"stores/abc123\",\"signed\":\"PAYLOAD-SIGNATURE\"}',
+                 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO transaction_log (store_hash, bc_order_id, event, outcome, message, created_at)
+         VALUES ('abc123', 101, 'update', 'rejected', 'bad cart', '2026-02-03T04:05:06Z')",
+        [],
+    )
+    .unwrap();
+    let out_file = sandbox.home().join("support.json");
+    sandbox
+        .run_with(
+            &["diagnostics", "abc123", "--out", out_file.to_str().unwrap()],
+            &[("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", CLIENT_SECRET)],
+        )
+        .success()
+        .stdout_has("support.json");
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    for secret in [
+        CLIENT_SECRET,
+        "SECRET-PW",
+        "PAYLOAD-SIGNATURE",
+        "\"order\":101",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["store"]["hash"], "abc123");
+    assert_eq!(report["store"]["state"], "installed");
+    assert_eq!(report["sequra"]["connections"][0]["username"], "shop-user");
+    assert_eq!(report["jobs"][0]["state"], "failed");
+    assert_eq!(
+        report["jobs"][0]["last_error"],
+        "seQura refused the update: bad cart"
+    );
+    assert_eq!(report["webhooks"][0]["scope"], "store/order/updated");
+    assert_eq!(report["webhooks"][0]["unprocessed"], 1);
+    assert_eq!(report["transaction_log"][0]["message"], "bad cart");
+    assert!(report["version"].is_string());
+    assert!(report["schema"]["database"].as_i64().unwrap() > 20);
+    assert!(report["config"].as_str().unwrap().contains("***"));
+
+    // Another store's hash: refused, nothing written.
+    sandbox
+        .run(&["diagnostics", "nosuch1"])
+        .failure()
+        .stderr_has("no store");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod delivery_reports;
+pub mod diagnostics;
 pub mod jobs;
 pub mod lock;
 pub mod order_sync;
