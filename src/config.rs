@@ -48,6 +48,27 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub jobs: JobsSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// Prometheus metrics: off unless asked for, and then on a listener of their own, never on
+/// the public one (a reverse proxy forwarding every path would publish them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// Where `GET /metrics` is served (loopback by default).
+    pub listen: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -313,6 +334,7 @@ impl Default for Settings {
                 format: LogFormat::Text,
             },
             jobs: JobsSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -464,6 +486,7 @@ impl Settings {
             }
         }
         self.jobs.report_time()?;
+        self.metrics_addr()?;
         if self.jobs.workers == 0 {
             return Err(ConfigError("jobs.workers must be at least 1".into()));
         }
@@ -499,6 +522,26 @@ impl Settings {
         }
         self.public_url()?;
         Ok(())
+    }
+
+    /// The metrics listener's address, when metrics are on; refused on the public port.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.metrics.enabled {
+            return Ok(None);
+        }
+        let addr: SocketAddr = self.metrics.listen.parse().map_err(|_| {
+            ConfigError(format!(
+                "metrics.listen = {:?} is not an address like 127.0.0.1:9464",
+                self.metrics.listen
+            ))
+        })?;
+        if addr.port() != 0 && self.listen_addr().is_ok_and(|l| l.port() == addr.port()) {
+            return Err(ConfigError(
+                "metrics.listen must not be the server's port: metrics are never served publicly"
+                    .into(),
+            ));
+        }
+        Ok(Some(addr))
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -823,6 +866,30 @@ mod tests {
             err.0.contains("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_refused_on_the_servers_port() {
+        let on = |listen: &str| {
+            Settings::load(&sources(
+                &[
+                    ("SEQURA_BC_SERVER__LISTEN", "127.0.0.1:9000"),
+                    ("SEQURA_BC_METRICS__ENABLED", "true"),
+                    ("SEQURA_BC_METRICS__LISTEN", listen),
+                ],
+                &[],
+            ))
+        };
+        let off = Settings::load(&sources(&[], &[])).unwrap();
+        assert_eq!(off.metrics_addr().unwrap(), None);
+        let s = on("127.0.0.1:9464").unwrap();
+        assert_eq!(
+            s.metrics_addr().unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let e = on("0.0.0.0:9000").unwrap_err();
+        assert!(e.0.contains("metrics.listen"), "{e}");
+        assert!(on("nowhere").unwrap_err().0.contains("metrics.listen"));
     }
 
     #[test]

@@ -28,10 +28,12 @@ pub mod demo;
 pub mod domain;
 /// The app's error type and its status codes.
 pub mod error;
-/// English and Spanish catalogs for the merchant UI.
+/// The catalogs of the five languages.
 pub mod i18n;
 /// Per-key async locks.
 pub mod locks;
+/// Prometheus metrics: what is recorded, and the routes as bounded labels.
+pub mod metrics;
 /// seQura connection, selling countries, payment methods and settings.
 pub mod onboarding;
 /// After the sale: order sync, placement, reconciliation, delivery reports.

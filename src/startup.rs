@@ -21,6 +21,8 @@ const REPORT_CHECK_EVERY: Duration = Duration::from_secs(60);
 /// A built, bound, not yet running server.
 pub struct Application {
     listener: TcpListener,
+    /// The metrics listener and the recorder it renders, when metrics are on.
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
     state: AppState,
     /// The clock following its file, when told to (the simulator: see `clock::follow_file`).
     clock: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -47,6 +49,17 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
+        let metrics = match settings.metrics_addr()? {
+            Some(addr) => {
+                let handle = crate::metrics::install()
+                    .context("the metrics recorder could not be installed")?;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+                Some((listener, handle))
+            }
+            None => None,
+        };
         let public_url = if settings.server.public_url.trim().is_empty() {
             anyhow::ensure!(
                 local.ip().is_loopback(),
@@ -70,6 +83,7 @@ impl Application {
         );
         Ok(Self {
             listener,
+            metrics,
             state,
             clock,
             _lock: lock,
@@ -86,6 +100,11 @@ impl Application {
         self.local_addr().port()
     }
 
+    /// Where the metrics are served, when they are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -94,16 +113,27 @@ impl Application {
     /// background tasks before returning.
     pub async fn run_until_stopped(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let background = tokio::spawn(background_duties(self.state.clone(), stop_rx));
+        let background = tokio::spawn(background_duties(self.state.clone(), stop_rx.clone()));
         let clock = tokio::spawn(std::mem::replace(
             &mut self.clock,
             Box::pin(std::future::pending()),
         ));
         let service = warp::service(crate::web::routes(self.state.clone()));
         let limits = self.state.settings.server_limits().fitted_to_open_files();
+        let metrics = self.metrics.take().map(|(listener, handle)| {
+            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving metrics");
+            let service = warp::service(crate::web::metrics_routes(self.state.clone(), handle));
+            let mut stopped = stop_rx.clone();
+            tokio::spawn(crate::server::serve(listener, service, limits, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        });
         tracing::info!(addr = %self.local_addr(), public_url = %self.state.public_url, "serving");
         crate::server::serve(self.listener, service, limits, shutdown).await;
         let _ = stop_tx.send(true);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         clock.abort();
         let _ = background.await;
         tracing::info!("stopped");

@@ -249,6 +249,16 @@ pub enum Waiting {
 }
 
 /// Whether the queue has work now, later, or none (the simulator moves the clock to `Until`).
+/// Jobs not done yet (pending or running), and when the oldest of them was queued (unix ms):
+/// the queue's backlog, for the metrics.
+pub fn backlog(conn: &Connection) -> Result<(i64, Option<i64>), DbError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*), MIN(created_at) FROM jobs WHERE state IN ('pending', 'running')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 pub fn waiting(conn: &Connection) -> Result<Waiting, DbError> {
     let now = now_ms();
     let (busy, pending, next): (bool, bool, Option<i64>) = conn.query_row(

@@ -226,6 +226,18 @@ pub fn mark_uninstalled(conn: &Connection, hash: &StoreHash) -> Result<bool, DbE
     Ok(changed > 0)
 }
 
+/// Stores installed, and of them those connected to seQura.
+pub fn counts(conn: &Connection) -> Result<(i64, i64), DbError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*),
+                COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM sequra_connections c
+                                               WHERE c.store_hash = s.store_hash))
+         FROM stores s WHERE status = 'installed'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 /// Every store with its number of users, by hash.
 pub fn list(conn: &Connection) -> Result<Vec<StoreSummary>, DbError> {
     let mut stmt = conn.prepare(&format!(

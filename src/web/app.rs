@@ -67,16 +67,21 @@ pub fn routes(
                 };
                 let now = signed_payload::unix_now() as i64;
                 // Stored before the 200; nothing else happens on the request path.
-                let status =
+                let (status, outcome) =
                     match webhooks::receive(&state, secret.as_deref(), &sig, &body, now).await {
-                        Ok(_) => StatusCode::OK,
+                        Ok(webhooks::Received::Stored) => (StatusCode::OK, "stored"),
+                        Ok(webhooks::Received::Duplicate) => (StatusCode::OK, "duplicate"),
+                        Ok(webhooks::Received::Ignored) => (StatusCode::OK, "ignored"),
                         Err(e) => {
                             if e.status().is_server_error() {
                                 tracing::error!(error = ?e, "webhook could not be stored");
+                                (e.status(), "failed")
+                            } else {
+                                (e.status(), "refused")
                             }
-                            e.status()
                         }
                     };
+                crate::metrics::webhook(outcome);
                 warp::reply::with_status(warp::reply(), status).into_response()
             },
         );

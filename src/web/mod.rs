@@ -38,6 +38,7 @@ pub fn routes(
         .recover(handle_rejection)
         .with(warp::log::custom(move |info| {
             let status = info.status().as_u16();
+            crate::metrics::http_request(info.path(), status, info.elapsed());
             // The path only: query strings carry signed payloads and session tokens.
             macro_rules! line {
                 ($lvl:ident) => {
@@ -68,6 +69,28 @@ pub fn routes(
                 store_hash = tracing::field::Empty,
             )
         }))
+}
+
+/// The metrics listener's one route, `GET /metrics` in Prometheus' text format (see
+/// `crate::metrics`); never part of [`routes`].
+pub fn metrics_routes(
+    state: AppState,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
+    warp::path!("metrics")
+        .and(warp::get())
+        .then(move || {
+            let (state, handle) = (state.clone(), handle.clone());
+            async move {
+                let body = crate::metrics::scrape(&state.db, &handle).await;
+                warp::reply::with_header(
+                    body,
+                    "content-type",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            }
+        })
+        .recover(handle_rejection)
 }
 
 /// The summary a refused request's status is counted in; `None` for an answer or a fault.

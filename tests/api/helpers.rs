@@ -47,6 +47,8 @@ pub struct TestApp {
     pub bc: BigCommerceStandIn,
     pub sequra: SequraStandIn,
     pub state: AppState,
+    /// `http://…` of the metrics listener, when metrics are on.
+    pub metrics_address: Option<String>,
     /// Does not follow redirects, so tests see them.
     pub http: reqwest::Client,
     data_dir: Option<TempDir>,
@@ -102,6 +104,7 @@ pub async fn spawn_app_in(
     let address = format!("http://127.0.0.1:{}", app.port());
     bc.set_app_url(Url::parse(&address).unwrap());
     let state = app.state().clone();
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let (tx, rx) = oneshot::channel();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -111,6 +114,7 @@ pub async fn spawn_app_in(
         bc,
         sequra,
         state,
+        metrics_address,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

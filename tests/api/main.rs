@@ -16,6 +16,7 @@ mod deployments;
 mod isolation;
 mod limits;
 mod load;
+mod metrics;
 mod money_safety;
 mod network;
 mod onboarding;
