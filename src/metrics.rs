@@ -54,6 +54,43 @@ pub fn webhook(outcome: &'static str) {
     metrics::counter!("sequra_bc_webhook_deliveries_total", "outcome" => outcome).increment(1);
 }
 
+/// A job's run: `done`, `retry`, `failed` or `gave_up`, by kind (the queue's fixed set).
+pub fn job(kind: &str, outcome: &'static str) {
+    metrics::counter!(
+        "sequra_bc_jobs_total",
+        "kind" => kind.to_string(),
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
+/// A seQura notification (IPN or event) answered, by its HTTP status.
+pub fn notification(kind: &'static str, status: u16) {
+    metrics::counter!(
+        "sequra_bc_sequra_notifications_total",
+        "kind" => kind,
+        "status" => status.to_string()
+    )
+    .increment(1);
+}
+
+/// A call to BigCommerce or seQura (`service`), by its status (`0`: no answer) and latency.
+pub fn outbound(service: &'static str, status: u16, elapsed: Duration) {
+    metrics::counter!(
+        "sequra_bc_outbound_requests_total",
+        "service" => service,
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("sequra_bc_outbound_request_duration_seconds", "service" => service)
+        .record(elapsed.as_secs_f64());
+}
+
+/// A request refused by a rate limit (`limit`: which one).
+pub fn rate_limited(limit: &'static str) {
+    metrics::counter!("sequra_bc_rate_limited_total", "limit" => limit).increment(1);
+}
+
 /// What Prometheus reads at a scrape: the gauges of the database read now (jobs not done
 /// and the age of the oldest, stores installed and connected), then everything recorded.
 pub async fn scrape(db: &crate::db::Db, handle: &PrometheusHandle) -> String {
@@ -71,6 +108,14 @@ pub async fn scrape(db: &crate::db::Db, handle: &PrometheusHandle) -> String {
         // The rest is still worth reading; the gauges keep their last values.
         Err(e) => tracing::warn!(error = %e, "metrics: the database could not be read"),
     }
+    // The batch writer's figures: its average batch is writes / batches, its average
+    // commit time seconds / batches.
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = &crate::db::BATCH_STATS;
+    metrics::counter!("sequra_bc_batch_commits_total").absolute(stats.batches.load(Relaxed));
+    metrics::counter!("sequra_bc_batch_writes_total").absolute(stats.writes.load(Relaxed));
+    metrics::gauge!("sequra_bc_batch_commit_seconds_total")
+        .set(stats.commit_nanos.load(Relaxed) as f64 / 1e9);
     handle.render()
 }
 

@@ -135,6 +135,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, claim: Claim) 
         // `running`, so nothing after it in its order starts, and a crash before it only
         // runs the (idempotent) job again.
         Ok(()) => {
+            crate::metrics::job(&job.kind, "done");
             let state = state.clone();
             tokio::spawn(async move {
                 if let Err(e) = state.db.batched(move |c| db::jobs::complete(c, id)).await {
@@ -146,6 +147,7 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, claim: Claim) 
             return;
         }
         Err(JobError::Permanent(reason)) => {
+            crate::metrics::job(&job.kind, "failed");
             tracing::warn!(job = id, kind = %job.kind, %reason, "job failed");
             state
                 .db
@@ -161,12 +163,14 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, claim: Claim) 
                 crate::orders::kept_failing(state, &job.store, j, &reason).await;
             }
             if too_old && !keeps_trying {
+                crate::metrics::job(&job.kind, "gave_up");
                 tracing::warn!(job = id, kind = %job.kind, %reason, "job gave up");
                 state
                     .db
                     .batched(move |c| db::jobs::fail(c, id, &reason))
                     .await
             } else {
+                crate::metrics::job(&job.kind, "retry");
                 let delay = state.jobs.backoff(job.attempts, after);
                 tracing::info!(job = id, kind = %job.kind, attempts = job.attempts,
                     delay_ms = delay.as_millis() as u64, %reason, "job will retry");

@@ -477,18 +477,28 @@ impl StoreApi {
         {
             Ok(()) => {}
             Err(Refused::Store(wait)) => {
+                crate::metrics::rate_limited("bigcommerce_store_reserve");
                 return Err(BcError::RateLimited {
                     retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
                 });
             }
-            Err(Refused::Caller(_)) => return Err(BcError::CallerLimited),
+            Err(Refused::Caller(_)) => {
+                crate::metrics::rate_limited("bigcommerce_caller_share");
+                return Err(BcError::CallerLimited);
+            }
         }
-        let resp = req
+        let started = std::time::Instant::now();
+        let sent = req
             .header("X-Auth-Token", self.token.expose())
             .header("Accept", "application/json")
             .send()
-            .await
-            .map_err(transport)?;
+            .await;
+        crate::metrics::outbound(
+            "bigcommerce",
+            sent.as_ref().map_or(0, |r| r.status().as_u16()),
+            started.elapsed(),
+        );
+        let resp = sent.map_err(transport)?;
         self.quota.record(
             &self.store,
             resp.status().as_u16(),

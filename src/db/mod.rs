@@ -139,6 +139,22 @@ fn busy_wait(attempt: i32) -> bool {
     true
 }
 
+/// What the batch writer has done since the process started (for the metrics, which read it
+/// at a scrape): batches committed, the writes they held, the time their commits took.
+#[derive(Debug, Default)]
+pub struct BatchStats {
+    pub batches: std::sync::atomic::AtomicU64,
+    pub writes: std::sync::atomic::AtomicU64,
+    pub commit_nanos: std::sync::atomic::AtomicU64,
+}
+
+/// The process's batch writers' figures (one database per process in production).
+pub static BATCH_STATS: BatchStats = BatchStats {
+    batches: std::sync::atomic::AtomicU64::new(0),
+    writes: std::sync::atomic::AtomicU64::new(0),
+    commit_nanos: std::sync::atomic::AtomicU64::new(0),
+};
+
 /// The batch writer: takes every write waiting in its inbox, runs them in one transaction,
 /// commits once, then tells each caller. Many small writes then cost one lock and one fsync.
 /// Should one write fail, the batch is undone and run again with each write in its own
@@ -167,6 +183,7 @@ fn batch_writer(path: PathBuf, inbox: std::sync::mpsc::Receiver<Work>, checkpoin
             drop(batch);
             continue;
         };
+        let started = std::time::Instant::now();
         let outcome = (|| -> Result<(), DbError> {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             if batch.iter_mut().all(|w| w.run(&tx)) {
@@ -179,6 +196,13 @@ fn batch_writer(path: PathBuf, inbox: std::sync::mpsc::Receiver<Work>, checkpoin
             }
             Ok(tx.commit()?)
         })();
+        if outcome.is_ok() {
+            use std::sync::atomic::Ordering::Relaxed;
+            BATCH_STATS.batches.fetch_add(1, Relaxed);
+            BATCH_STATS.writes.fetch_add(batch.len() as u64, Relaxed);
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            BATCH_STATS.commit_nanos.fetch_add(nanos, Relaxed);
+        }
         let failure = outcome.err().map(|e| e.to_string());
         for w in batch {
             w.finish(match &failure {

@@ -459,7 +459,14 @@ impl SequraClient {
         if let Some(body) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, JSON).body(body);
         }
-        let resp = req.send().await.map_err(transport)?;
+        let started = std::time::Instant::now();
+        let sent = req.send().await;
+        crate::metrics::outbound(
+            "sequra",
+            sent.as_ref().map_or(0, |r| r.status().as_u16()),
+            started.elapsed(),
+        );
+        let resp = sent.map_err(transport)?;
         let status = resp.status();
         tracing::debug!(
             %method,

@@ -276,7 +276,12 @@ pub fn routes(
                 .unify(),
         )
         .then(|events: bool, state: AppState, body: Bytes| {
-            Box::pin(async move { notification(&state, events, &body).await })
+            Box::pin(async move {
+                let resp = notification(&state, events, &body).await;
+                let kind = if events { "event" } else { "ipn" };
+                crate::metrics::notification(kind, resp.status().as_u16());
+                resp
+            })
         });
     methods
         .or(start)
@@ -384,6 +389,7 @@ pub(super) fn limit(
     if state.rate_limiter.allow(key, per_minute) {
         Ok(())
     } else {
+        crate::metrics::rate_limited("caller");
         Err(AppError::TooManyRequests)
     }
 }

@@ -36,6 +36,22 @@ async fn metrics_count_requests_webhooks_jobs_and_stores_without_store_hashes() 
         .unwrap();
     assert!(resp.status().is_client_error(), "{}", resp.status());
     app.get_path("/checkout/mstore1/nothing-here").await;
+    // A provisioning the queue runs.
+    let store = sequra_bc::domain::StoreHash::parse("mstore1").unwrap();
+    app.state
+        .db
+        .call(move |c| {
+            sequra_bc::queue::enqueue(c, &store, &sequra_bc::queue::Job::Provision)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.state.jobs.wake();
+    crate::order_sync::eventually("provisioning done", || {
+        (app.count("SELECT COUNT(*) FROM jobs WHERE kind = 'provision' AND state = 'done'") > 0)
+            .then_some(())
+    })
+    .await;
 
     let resp = app.get(format!("{metrics}/metrics")).await;
     assert_eq!(resp.status(), 200);
@@ -51,6 +67,11 @@ async fn metrics_count_requests_webhooks_jobs_and_stores_without_store_hashes() 
         r#"sequra_bc_http_request_duration_seconds_bucket{route="/bc/auth",le="0.005"}"#,
         r#"sequra_bc_http_requests_total{route="/checkout/other",status="405"}"#,
         r#"sequra_bc_webhook_deliveries_total{outcome="refused"}"#,
+        r#"sequra_bc_jobs_total{kind="provision",outcome="done"}"#,
+        r#"sequra_bc_outbound_requests_total{service="bigcommerce",status="200"}"#,
+        r#"sequra_bc_outbound_request_duration_seconds_bucket{service="bigcommerce",le="0.1"}"#,
+        "sequra_bc_batch_commits_total ",
+        "sequra_bc_batch_writes_total ",
         "sequra_bc_jobs_waiting ",
         "sequra_bc_job_oldest_age_seconds ",
         "sequra_bc_stores_installed ",
