@@ -52,8 +52,22 @@ pub struct StuckJob {
 }
 
 /// Queues a job, or finds the pending one doing the same work. Returns its id and whether it
-/// is new.
+/// is new. Outside a transaction a worker may claim the pending one between the two looks
+/// (soak seed 10102152: a disconnect answered 500): it is then queued anew, since the
+/// running one may have read what it works on before the caller's change.
 pub fn enqueue(conn: &Connection, job: &NewJob<'_>) -> Result<(i64, bool), DbError> {
+    for _ in 0..3 {
+        if let Some(queued) = enqueue_once(conn, job)? {
+            return Ok(queued);
+        }
+    }
+    Err(DbError::Task(format!(
+        "job {} could not be queued: claimed as often as it was found",
+        job.kind
+    )))
+}
+
+fn enqueue_once(conn: &Connection, job: &NewJob<'_>) -> Result<Option<(i64, bool)>, DbError> {
     let now = now_ms();
     let n = conn
         .prepare_cached(
@@ -72,14 +86,16 @@ pub fn enqueue(conn: &Connection, job: &NewJob<'_>) -> Result<(i64, bool), DbErr
             now
         ])?;
     if n > 0 {
-        return Ok((conn.last_insert_rowid(), true));
+        return Ok(Some((conn.last_insert_rowid(), true)));
     }
-    let id = conn.query_row(
-        "SELECT id FROM jobs WHERE store_hash = ?1 AND dedupe_key = ?2 AND state = 'pending'",
-        params![job.store.as_str(), job.dedupe_key],
-        |r| r.get(0),
-    )?;
-    Ok((id, false))
+    let id: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM jobs WHERE store_hash = ?1 AND dedupe_key = ?2 AND state = 'pending'",
+            params![job.store.as_str(), job.dedupe_key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(id.map(|id| (id, false)))
 }
 
 const CLAIMABLE: &str = "j.state = 'pending'
