@@ -1411,3 +1411,37 @@ fn demo_uses_a_data_dir_given_on_the_command_line() {
     let (_server, _) = start_demo(&sandbox, &["--data-dir", &dir_arg]);
     assert!(dir.join("sequra-bc.db").exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// packaging
+// ---------------------------------------------------------------------------------------
+
+/// The hardened systemd unit passes `systemd-analyze verify` with not one warning (an unknown
+/// or misspelt hardening key is only a warning to systemd, and would silently not harden).
+#[test]
+fn the_systemd_unit_verifies_without_a_warning() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/sequra-bc.service"),
+    )
+    .unwrap();
+    for key in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=sequra-bc",
+        "User=sequra-bc",
+    ] {
+        assert!(unit.contains(key), "{key} missing");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sequra-bc.service");
+    // The binary must exist where ExecStart says: this build's.
+    std::fs::write(&path, unit.replace("/usr/local/bin/sequra-bc", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze is installed (scripts/test.sh installs systemd)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.trim().is_empty(), "warnings: {stderr}");
+}
