@@ -302,25 +302,14 @@ fn backup_command(settings: &Settings, out: Option<PathBuf>) -> CliResult {
             .join("backups")
             .join(format!("sequra-bc-{}.db", stamp()))
     });
-    let interactive = std::io::stderr().is_terminal();
-    let mut last_shown = -1;
+    let mut progress = Progress::new("backing up", "pages");
+    // Progress only matters for large databases (16 MiB of 4 KiB pages).
     let report = backup::backup(&db_path, &out, |done, total| {
-        // Progress only matters for large databases.
         if total >= 4096 {
-            let pct = if total > 0 { done * 100 / total } else { 100 };
-            if pct / 10 != last_shown / 10 {
-                last_shown = pct;
-                if interactive {
-                    eprint!("\rbacking up: {pct:>3}% of {total} pages");
-                } else {
-                    eprintln!("backing up: {pct}% of {total} pages");
-                }
-            }
+            progress.show(done as u64, total as u64);
         }
     })?;
-    if interactive && last_shown >= 0 {
-        eprintln!();
-    }
+    progress.end();
     println!(
         "Backup written: {} ({} bytes), integrity check ok.",
         report.path.display(),
@@ -333,11 +322,62 @@ fn backup_command(settings: &Settings, out: Option<PathBuf>) -> CliResult {
     Ok(())
 }
 
+/// A long command's progress on stderr, every tenth of the way: on one rewritten line at a
+/// terminal, a line each otherwise (a log).
+struct Progress {
+    what: &'static str,
+    unit: &'static str,
+    interactive: bool,
+    last_shown: Option<u64>,
+}
+
+impl Progress {
+    fn new(what: &'static str, unit: &'static str) -> Self {
+        Self {
+            what,
+            unit,
+            interactive: std::io::stderr().is_terminal(),
+            last_shown: None,
+        }
+    }
+
+    fn show(&mut self, done: u64, total: u64) {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        if self.last_shown.is_some_and(|l| l / 10 == pct / 10) {
+            return;
+        }
+        self.last_shown = Some(pct);
+        let (what, unit) = (self.what, self.unit);
+        if self.interactive {
+            eprint!("\r{what}: {pct:>3}% of {total} {unit}");
+        } else {
+            eprintln!("{what}: {pct}% of {total} {unit}");
+        }
+    }
+
+    fn end(&self) {
+        if self.interactive && self.last_shown.is_some() {
+            eprintln!();
+        }
+    }
+}
+
 fn restore_command(settings: &Settings, file: &std::path::Path) -> CliResult {
+    let large = std::fs::metadata(file).is_ok_and(|m| m.len() >= 16 * 1024 * 1024);
+    if large {
+        eprintln!("checking {} (integrity_check)…", file.display());
+    }
+    // Before the lock: a file refused leaves the data directory as it was.
     backup::verify_backup_file(file).map_err(|e| format!("refusing to restore: {e}"))?;
     let _lock = DataDirLock::acquire(&settings.storage.data_dir)
         .map_err(|e| format!("refusing to restore: {e}"))?;
-    let kept = backup::restore(&settings.database_path(), file, &stamp())?;
+    let mut progress = Progress::new("restoring", "bytes");
+    let kept = backup::restore(&settings.database_path(), file, &stamp(), |done, total| {
+        if large {
+            progress.show(done, total);
+        }
+    })?;
+    progress.end();
     // The restored file may be from an older version: bring its schema up to date.
     let db = Db::open(&settings.database_path())?;
     db.migrate()?;

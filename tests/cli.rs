@@ -819,6 +819,42 @@ fn data_dir_entries(sandbox: &Sandbox) -> Vec<String> {
     names
 }
 
+/// A large database's backup and restore say how far they are, a tenth at a time (a line
+/// each when stderr is not a terminal), and the restore says it checks the file first.
+#[test]
+fn a_large_backup_and_restore_show_their_progress() {
+    let sandbox = Sandbox::new().migrated();
+    {
+        let conn = sandbox.connect();
+        conn.execute_batch("CREATE TABLE ballast (b BLOB)").unwrap();
+        let mut insert = conn.prepare("INSERT INTO ballast VALUES (?1)").unwrap();
+        for _ in 0..20 {
+            insert.execute([noise(1024 * 1024)]).unwrap();
+        }
+    }
+    let file = sandbox.home().join("large.db");
+    let out = sandbox
+        .run(&["backup", "--out", file.to_str().unwrap()])
+        .success();
+    assert!(out.stderr.contains("backing up: 100% of"), "{out:#?}");
+    let out = sandbox.run(&["restore", file.to_str().unwrap()]).success();
+    assert!(out.stderr.contains("checking"), "{out:#?}");
+    let steps: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("restoring: "))
+        .collect();
+    assert!(steps.len() >= 5, "a tenth at a time: {out:#?}");
+    assert!(
+        steps.last().unwrap().starts_with("restoring: 100% of"),
+        "{out:#?}"
+    );
+    assert_eq!(
+        count(&sandbox.connect(), "SELECT COUNT(*) FROM ballast"),
+        20
+    );
+}
+
 #[test]
 fn restore_refuses_random_bytes_and_leaves_the_database_untouched() {
     let sandbox = settled_with_three_stores();

@@ -132,10 +132,16 @@ fn check_integrity(conn: &Connection) -> Result<(), DbError> {
     }
 }
 
-/// Replaces the database at `db_path` with the verified `backup` file. The caller must hold
-/// the data directory lock (no server running). Returns where the replaced database was kept.
-pub fn restore(db_path: &Path, backup: &Path, stamp: &str) -> Result<Option<PathBuf>, DbError> {
-    verify_backup_file(backup)?;
+/// Replaces the database at `db_path` with the `backup` file the caller verified
+/// ([`verify_backup_file`]: its integrity check reads the whole file, once is enough), telling
+/// `progress` the bytes copied. The caller must hold the data directory lock (no server
+/// running). Returns where the replaced database was kept.
+pub fn restore(
+    db_path: &Path,
+    backup: &Path,
+    stamp: &str,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Option<PathBuf>, DbError> {
     let kept = if db_path.exists() {
         // Fold the WAL into the main file so the kept copy is complete on its own. A
         // database too damaged for that (the usual reason to restore) is kept as it is,
@@ -156,11 +162,35 @@ pub fn restore(db_path: &Path, backup: &Path, stamp: &str) -> Result<Option<Path
         let _ = std::fs::remove_file(with_suffix(db_path, suffix));
     }
     let tmp = temp_sibling(db_path);
-    std::fs::copy(backup, &tmp)
+    copy_with_progress(backup, &tmp, &mut progress)
         .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
         .and_then(|_| std::fs::rename(&tmp, db_path))
         .map_err(|e| DbError::Invalid(format!("cannot put the backup in place: {e}")))?;
     Ok(kept)
+}
+
+/// Copies `from` to `to` a MiB at a time, telling `progress` the bytes copied of the whole.
+fn copy_with_progress(
+    from: &Path,
+    to: &Path,
+    progress: &mut impl FnMut(u64, u64),
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut input = std::fs::File::open(from)?;
+    let total = input.metadata()?.len();
+    let mut output = std::fs::File::create(to)?;
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut done = 0u64;
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        output.write_all(&buf[..n])?;
+        done += n as u64;
+        progress(done, total);
+    }
+    output.flush()
 }
 
 fn fold_wal(db_path: &Path) -> Result<(), DbError> {
