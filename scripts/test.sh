@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine (Chromium and
-# ChromeDriver for the browser tests, systemd-analyze for the unit file), then runs every test.
+# ChromeDriver for the browser tests; systemd, Caddy and nginx for the packaging tests), then
+# runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,12 +12,18 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-# systemd-analyze checks the packaged systemd unit (tests/cli.rs).
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-  echo "Installing systemd (systemd-analyze) for the unit file test..."
+# The packaging tests (tests/cli.rs) check the systemd unit with systemd-analyze and the
+# reverse-proxy recipes with Caddy and nginx themselves (openssl makes nginx a certificate).
+missing=()
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "Installing ${missing[*]} for the packaging tests..."
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq systemd >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # The whole workspace: the app and its stand-ins (sandbox/).

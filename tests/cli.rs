@@ -1481,3 +1481,70 @@ fn the_systemd_unit_verifies_without_a_warning() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.trim().is_empty(), "warnings: {stderr}");
 }
+
+/// `packaging/Caddyfile` is a configuration Caddy itself accepts.
+#[test]
+fn the_caddy_recipe_is_valid_for_caddy() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/Caddyfile");
+    let out = Command::new("caddy")
+        .args(["validate", "--adapter", "caddyfile", "--config"])
+        .arg(&path)
+        .env("HOME", tempfile::tempdir().unwrap().path())
+        .output()
+        .expect("caddy is installed (scripts/test.sh installs it)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Valid configuration"), "{text}");
+}
+
+/// `packaging/nginx.conf` passes `nginx -t` inside an http block, with a certificate of its
+/// own in place of the Let's Encrypt paths; and it replaces whatever X-Forwarded-For the
+/// client sent with the client's address (the app believes the header from its proxy).
+#[test]
+fn the_nginx_recipe_passes_nginx_t() {
+    let recipe =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/nginx.conf"))
+            .unwrap();
+    assert!(recipe.contains("proxy_set_header X-Forwarded-For $remote_addr;"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=sequra.example.com", "-keyout"])
+        .arg(d.join("key.pem"))
+        .arg("-out")
+        .arg(d.join("cert.pem"))
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success());
+    let site = recipe
+        .replace(
+            "/etc/letsencrypt/live/sequra.example.com/fullchain.pem",
+            d.join("cert.pem").to_str().unwrap(),
+        )
+        .replace(
+            "/etc/letsencrypt/live/sequra.example.com/privkey.pem",
+            d.join("key.pem").to_str().unwrap(),
+        );
+    std::fs::write(d.join("site.conf"), site).unwrap();
+    let conf = format!(
+        "pid {d}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n    access_log off;\n    \
+         client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    \
+         include {d}/site.conf;\n}}\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let out = Command::new("nginx")
+        .args(["-t", "-c"])
+        .arg(d.join("nginx.conf"))
+        .arg("-p")
+        .arg(d)
+        .output()
+        .expect("nginx is installed (scripts/test.sh installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("test is successful"), "{stderr}");
+}
