@@ -87,12 +87,18 @@ impl Sandbox {
 
     /// Starts `serve` on a free loopback port and waits until `/healthz` answers.
     fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    /// [`Self::serve`] with more environment variables.
+    fn serve_with(&self, extra: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log_path = self.home().join(format!("serve-{}.log", next_log_number()));
         let log = File::create(&log_path).unwrap();
         let child = self
             .cmd(&["serve"])
             .envs(serve_env(port))
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -1547,4 +1553,149 @@ fn the_nginx_recipe_passes_nginx_t() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("test is successful"), "{stderr}");
+}
+
+/// The statuses curl got for `n` requests to `url`, each claiming to come from another
+/// network in `X-Forwarded-For` (one curl, one kept-alive connection).
+fn spoofed_statuses(dir: &Path, url: &str, n: usize) -> Vec<u16> {
+    let mut config = String::new();
+    for i in 0..n {
+        config.push_str(&format!(
+            "url = \"{url}\"\nheader = \"X-Forwarded-For: 10.{}.{}.1\"\ninsecure\n\
+             output = \"/dev/null\"\nwrite-out = \"%{{http_code}}\\n\"\nnext\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    let path = dir.join(format!("curl-{}.conf", next_log_number()));
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new("curl")
+        .arg("-s")
+        .arg("-K")
+        .arg(&path)
+        .output()
+        .expect("curl is installed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// nginx run from a configuration, stopped when dropped.
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The app behind the real nginx of `packaging/nginx.conf` on loopback (TLS, the recipe as
+/// written but for ports and a certificate of its own): it answers a webhook and a load
+/// callback, and the address it sees is the client's: requests each claiming another network
+/// in `X-Forwarded-For` still share one caller's limit. Straight to the app, which believes
+/// that header from its proxy's address, the same requests would each be a caller of their own.
+#[test]
+fn behind_the_nginx_recipe_the_app_answers_and_sees_the_clients_address() {
+    let sandbox = Sandbox::new();
+    let _server = sandbox.serve_with(&[("SEQURA_BC_SERVER__TRUSTED_PROXIES", "127.0.0.1")]);
+    let app_port = _server.port;
+    let d = sandbox.home().join("nginx");
+    std::fs::create_dir_all(&d).unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=sequra.example.com", "-keyout"])
+        .arg(d.join("key.pem"))
+        .arg("-out")
+        .arg(d.join("cert.pem"))
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success());
+    let (tls, plain) = (free_port(), free_port());
+    let recipe =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/nginx.conf"))
+            .unwrap();
+    let site = recipe
+        .replace("listen 80;", &format!("listen 127.0.0.1:{plain};"))
+        .replace("listen 443 ssl", &format!("listen 127.0.0.1:{tls} ssl"))
+        .replace(
+            "proxy_pass http://127.0.0.1:8080;",
+            &format!("proxy_pass http://127.0.0.1:{app_port};"),
+        )
+        .replace(
+            "/etc/letsencrypt/live/sequra.example.com/fullchain.pem",
+            d.join("cert.pem").to_str().unwrap(),
+        )
+        .replace(
+            "/etc/letsencrypt/live/sequra.example.com/privkey.pem",
+            d.join("key.pem").to_str().unwrap(),
+        );
+    std::fs::write(d.join("site.conf"), site).unwrap();
+    let conf = format!(
+        "pid {d}/nginx.pid;\nerror_log stderr;\ndaemon off;\nevents {{}}\nhttp {{\n    \
+         access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    \
+         include {d}/site.conf;\n}}\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let _nginx = Nginx(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .arg("-p")
+            .arg(&d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed"),
+    );
+    let base = format!("https://127.0.0.1:{tls}");
+    let curl = |args: &[&str]| -> u16 {
+        let out = Command::new("curl")
+            .args(["-s", "-k", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while curl(&[&format!("{base}/healthz")]) != 200 {
+        assert!(Instant::now() < deadline, "nginx did not proxy /healthz");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The app's own answers, through the proxy: a webhook without its secret, a load
+    // callback without a valid signed payload.
+    let webhook = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"scope":"store/order/created","producer":"stores/abc123"}"#,
+        &format!("{base}/bc/webhooks"),
+    ]);
+    assert!((400..500).contains(&webhook), "webhook: {webhook}");
+    assert_eq!(
+        curl(&[&format!("{base}/bc/load?signed_payload_jwt=not-a-jwt")]),
+        401
+    );
+    // Plain HTTP is sent to HTTPS.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{plain}/healthz")]), 301);
+
+    let path = "/widgets/abc123/config";
+    let through = spoofed_statuses(&d, &format!("{base}{path}"), 650);
+    assert_eq!(through.len(), 650);
+    assert!(
+        through.contains(&429),
+        "a client posing as 650 networks through nginx was never limited"
+    );
+    let direct = spoofed_statuses(&d, &format!("http://127.0.0.1:{app_port}{path}"), 650);
+    assert_eq!(direct.len(), 650);
+    assert!(
+        !direct.contains(&429),
+        "the control: straight to the app, each spoofed network is a caller of its own"
+    );
 }
