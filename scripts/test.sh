@@ -13,12 +13,14 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
 fi
 
 # The packaging tests (tests/cli.rs) check the systemd unit with systemd-analyze and the
-# reverse-proxy recipes with Caddy and nginx themselves (openssl makes nginx a certificate).
+# reverse-proxy recipes with Caddy and nginx themselves (openssl makes nginx a certificate,
+# curl is the client in front of it).
 missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "Installing ${missing[*]} for the packaging tests..."
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -421,20 +421,18 @@ fn stores_list_command(settings: &Settings, json: bool) -> CliResult {
         let list: Vec<serde_json::Value> = stores
             .iter()
             .map(|s| {
-                serde_json::json!({
-                    "hash": s.store.hash.as_str(),
-                    "name": s.store.store_name,
-                    "state": if s.store.installed { "installed" } else { "uninstalled" },
-                    "installed_at": s.store.installed_at,
-                    "uninstalled_at": s.store.uninstalled_at,
-                    "storefront_url": s.store.storefront_url,
-                    "language": s.store.language,
-                    "users": s.users,
-                    "sequra": s.sequra.as_ref().map(|env| serde_json::json!({
-                        "environment": env,
-                        "deployments": s.deployments,
-                    })),
-                })
+                let mut store = store_json(&s.store);
+                store.insert("users".into(), s.users.into());
+                store.insert(
+                    "sequra".into(),
+                    s.sequra
+                        .as_ref()
+                        .map(|env| {
+                            serde_json::json!({"environment": env, "deployments": s.deployments})
+                        })
+                        .into(),
+                );
+                serde_json::Value::Object(store)
             })
             .collect();
         println!("{}", serde_json::Value::Array(list));
@@ -466,6 +464,24 @@ fn stores_list_command(settings: &Settings, json: bool) -> CliResult {
         );
     }
     Ok(())
+}
+
+/// What the operator's outputs (`stores list --json`, `diagnostics`) say of a store: no token,
+/// secret or owner's email.
+fn store_json(s: &db::stores::Store) -> serde_json::Map<String, serde_json::Value> {
+    let v = serde_json::json!({
+        "hash": s.hash.as_str(),
+        "name": s.store_name,
+        "state": if s.installed { "installed" } else { "uninstalled" },
+        "installed_at": s.installed_at,
+        "uninstalled_at": s.uninstalled_at,
+        "storefront_url": s.storefront_url,
+        "language": s.language,
+    });
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// How much of a store's history the support file holds.
@@ -516,17 +532,10 @@ fn diagnostics_command(settings: &Settings, hash: &str, out: Option<PathBuf>) ->
             1,
             DIAGNOSTICS_LOG,
         )?;
+        let mut store_fields = store_json(&store);
+        store_fields.insert("scopes".into(), store.scopes.clone().into());
         Ok(Some(serde_json::json!({
-            "store": {
-                "hash": store.hash.as_str(),
-                "name": store.store_name,
-                "state": if store.installed { "installed" } else { "uninstalled" },
-                "installed_at": store.installed_at,
-                "uninstalled_at": store.uninstalled_at,
-                "storefront_url": store.storefront_url,
-                "language": store.language,
-                "scopes": store.scopes,
-            },
+            "store": store_fields,
             "sequra": {
                 "connections": connections,
                 "merchants": merchants,

@@ -18,10 +18,17 @@ const LATENCY_BUCKETS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Whether a recorder is installed: with none, recording would still format its labels (a
+/// status as text, a route split up) on every request for nothing.
+fn on() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
+}
+
 /// The process's recorder, installed once (one app per process in production; tests share
 /// it). `None` when another recorder was installed first.
 pub fn install() -> Option<PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
@@ -37,6 +44,9 @@ pub fn install() -> Option<PrometheusHandle> {
 
 /// An HTTP request answered.
 pub fn http_request(path: &str, status: u16, elapsed: Duration) {
+    if !on() {
+        return;
+    }
     let route = route_of(path);
     metrics::counter!(
         "sequra_bc_http_requests_total",
@@ -51,11 +61,17 @@ pub fn http_request(path: &str, status: u16, elapsed: Duration) {
 /// A BigCommerce webhook delivery: `stored`, `duplicate`, `ignored`, `refused` (4xx) or
 /// `failed` (not stored: 5xx, BigCommerce sends it again).
 pub fn webhook(outcome: &'static str) {
+    if !on() {
+        return;
+    }
     metrics::counter!("sequra_bc_webhook_deliveries_total", "outcome" => outcome).increment(1);
 }
 
 /// A job's run: `done`, `retry`, `failed` or `gave_up`, by kind (the queue's fixed set).
 pub fn job(kind: &str, outcome: &'static str) {
+    if !on() {
+        return;
+    }
     metrics::counter!(
         "sequra_bc_jobs_total",
         "kind" => kind.to_string(),
@@ -66,6 +82,9 @@ pub fn job(kind: &str, outcome: &'static str) {
 
 /// A seQura notification (IPN or event) answered, by its HTTP status.
 pub fn notification(kind: &'static str, status: u16) {
+    if !on() {
+        return;
+    }
     metrics::counter!(
         "sequra_bc_sequra_notifications_total",
         "kind" => kind,
@@ -76,6 +95,9 @@ pub fn notification(kind: &'static str, status: u16) {
 
 /// A call to BigCommerce or seQura (`service`), by its status (`0`: no answer) and latency.
 pub fn outbound(service: &'static str, status: u16, elapsed: Duration) {
+    if !on() {
+        return;
+    }
     metrics::counter!(
         "sequra_bc_outbound_requests_total",
         "service" => service,
@@ -88,6 +110,9 @@ pub fn outbound(service: &'static str, status: u16, elapsed: Duration) {
 
 /// A request refused by a rate limit (`limit`: which one).
 pub fn rate_limited(limit: &'static str) {
+    if !on() {
+        return;
+    }
     metrics::counter!("sequra_bc_rate_limited_total", "limit" => limit).increment(1);
 }
 

@@ -1509,12 +1509,29 @@ fn the_caddy_recipe_is_valid_for_caddy() {
 /// client sent with the client's address (the app believes the header from its proxy).
 #[test]
 fn the_nginx_recipe_passes_nginx_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = nginx_config(dir.path(), &[]);
+    let out = Command::new("nginx")
+        .args(["-t", "-c"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir.path())
+        .output()
+        .expect("nginx is installed (scripts/test.sh installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("test is successful"), "{stderr}");
+}
+
+/// `packaging/nginx.conf` made runnable in `d`: a certificate of its own in place of the
+/// Let's Encrypt paths, `replace`d as a test needs, inside an http block; the path of the
+/// nginx.conf written. The recipe replaces whatever X-Forwarded-For the client sent with the
+/// client's address (the app believes the header from its proxy).
+fn nginx_config(d: &Path, replace: &[(&str, String)]) -> PathBuf {
     let recipe =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/nginx.conf"))
             .unwrap();
     assert!(recipe.contains("proxy_set_header X-Forwarded-For $remote_addr;"));
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
     let made = Command::new("openssl")
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -1526,7 +1543,7 @@ fn the_nginx_recipe_passes_nginx_t() {
         .output()
         .expect("openssl is installed");
     assert!(made.status.success());
-    let site = recipe
+    let mut site = recipe
         .replace(
             "/etc/letsencrypt/live/sequra.example.com/fullchain.pem",
             d.join("cert.pem").to_str().unwrap(),
@@ -1535,24 +1552,19 @@ fn the_nginx_recipe_passes_nginx_t() {
             "/etc/letsencrypt/live/sequra.example.com/privkey.pem",
             d.join("key.pem").to_str().unwrap(),
         );
+    for (from, to) in replace {
+        assert!(site.contains(from), "{from} not in the recipe");
+        site = site.replace(from, to);
+    }
     std::fs::write(d.join("site.conf"), site).unwrap();
     let conf = format!(
-        "pid {d}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n    access_log off;\n    \
-         client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    \
+        "pid {d}/nginx.pid;\nerror_log stderr;\ndaemon off;\nevents {{}}\nhttp {{\n    \
+         access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    \
          include {d}/site.conf;\n}}\n",
         d = d.display()
     );
     std::fs::write(d.join("nginx.conf"), conf).unwrap();
-    let out = Command::new("nginx")
-        .args(["-t", "-c"])
-        .arg(d.join("nginx.conf"))
-        .arg("-p")
-        .arg(d)
-        .output()
-        .expect("nginx is installed (scripts/test.sh installs it)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("test is successful"), "{stderr}");
+    d.join("nginx.conf")
 }
 
 /// The statuses curl got for `n` requests to `url`, each claiming to come from another
@@ -1603,48 +1615,22 @@ fn behind_the_nginx_recipe_the_app_answers_and_sees_the_clients_address() {
     let app_port = _server.port;
     let d = sandbox.home().join("nginx");
     std::fs::create_dir_all(&d).unwrap();
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=sequra.example.com", "-keyout"])
-        .arg(d.join("key.pem"))
-        .arg("-out")
-        .arg(d.join("cert.pem"))
-        .output()
-        .expect("openssl is installed");
-    assert!(made.status.success());
     let (tls, plain) = (free_port(), free_port());
-    let recipe =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/nginx.conf"))
-            .unwrap();
-    let site = recipe
-        .replace("listen 80;", &format!("listen 127.0.0.1:{plain};"))
-        .replace("listen 443 ssl", &format!("listen 127.0.0.1:{tls} ssl"))
-        .replace(
-            "proxy_pass http://127.0.0.1:8080;",
-            &format!("proxy_pass http://127.0.0.1:{app_port};"),
-        )
-        .replace(
-            "/etc/letsencrypt/live/sequra.example.com/fullchain.pem",
-            d.join("cert.pem").to_str().unwrap(),
-        )
-        .replace(
-            "/etc/letsencrypt/live/sequra.example.com/privkey.pem",
-            d.join("key.pem").to_str().unwrap(),
-        );
-    std::fs::write(d.join("site.conf"), site).unwrap();
-    let conf = format!(
-        "pid {d}/nginx.pid;\nerror_log stderr;\ndaemon off;\nevents {{}}\nhttp {{\n    \
-         access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    \
-         include {d}/site.conf;\n}}\n",
-        d = d.display()
+    let conf = nginx_config(
+        &d,
+        &[
+            ("listen 80;", format!("listen 127.0.0.1:{plain};")),
+            ("listen 443 ssl", format!("listen 127.0.0.1:{tls} ssl")),
+            (
+                "proxy_pass http://127.0.0.1:8080;",
+                format!("proxy_pass http://127.0.0.1:{app_port};"),
+            ),
+        ],
     );
-    std::fs::write(d.join("nginx.conf"), conf).unwrap();
     let _nginx = Nginx(
         Command::new("nginx")
             .arg("-c")
-            .arg(d.join("nginx.conf"))
+            .arg(&conf)
             .arg("-p")
             .arg(&d)
             .stdout(Stdio::null())

@@ -410,14 +410,7 @@ impl Db {
     pub fn migration_status(&self) -> Result<Vec<MigrationStatus>, DbError> {
         self.call_blocking(|conn| {
             let runner = embedded::migrations::runner();
-            // A fresh database has no history table yet: nothing is applied.
-            let has_history: bool = conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master
-                                WHERE type = 'table' AND name = 'refinery_schema_history')",
-                [],
-                |r| r.get(0),
-            )?;
-            let applied = if has_history {
+            let applied = if has_history(conn)? {
                 runner.get_applied_migrations(conn)?
             } else {
                 Vec::new()
@@ -457,17 +450,21 @@ pub fn binary_schema_version() -> i64 {
 
 /// The newest schema version applied to the database (0 when none is).
 pub fn schema_version(conn: &Connection) -> Result<i64, DbError> {
-    let has_history: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master
-                        WHERE type = 'table' AND name = 'refinery_schema_history')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_history {
+    if !has_history(conn)? {
         return Ok(0);
     }
     Ok(conn.query_row(
         "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Whether migrations were ever applied (a fresh database has no history table yet).
+fn has_history(conn: &Connection) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master
+                        WHERE type = 'table' AND name = 'refinery_schema_history')",
         [],
         |r| r.get(0),
     )?)

@@ -174,23 +174,10 @@ async fn a_completed_order_of_a_digital_service_reaches_sequras_shipped_cart() {
 /// SVEA's new password and sends the form as shown is refused for seQura's password.
 #[tokio::test]
 async fn changing_sveas_password_alone_on_the_form_as_shown_keeps_sequras_account() {
-    use sequra_bc_sandbox::sequra::{DEMO_SVEA_USERNAME, DEMO_USERNAME};
+    use sequra_bc_sandbox::sequra::DEMO_USERNAME;
     let app = spawn_app().await;
     let session = app.merchant_session(STORE).await;
-    let resp = app
-        .post_form(
-            "/app/connect",
-            &session,
-            &[
-                ("username", DEMO_USERNAME),
-                ("password", DEMO_PASSWORD),
-                ("svea_username", DEMO_SVEA_USERNAME),
-                ("svea_password", DEMO_PASSWORD),
-                ("environment", "sandbox"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    crate::deployments::connect_both(&app, &session, DEMO_USERNAME).await;
     let (status, html) = app.page("/app/connect", &session).await;
     assert_eq!(status, 200);
     // What the browser sends back: the fields as shown, SVEA's password typed.

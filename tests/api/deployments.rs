@@ -15,20 +15,7 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 /// one form, and sells in Spain (seQura) and Portugal (SVEA).
 async fn both_deployments(app: &TestApp, sequra_user: &str) -> String {
     let session = app.merchant_session(STORE).await;
-    let resp = app
-        .post_form(
-            "/app/connect",
-            &session,
-            &[
-                ("username", sequra_user),
-                ("password", DEMO_PASSWORD),
-                ("svea_username", DEMO_SVEA_USERNAME),
-                ("svea_password", DEMO_PASSWORD),
-                ("environment", "sandbox"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    connect_both(app, &session, sequra_user).await;
     let resp = app
         .post_form(
             "/app/countries",
@@ -43,6 +30,25 @@ async fn both_deployments(app: &TestApp, sequra_user: &str) -> String {
         .await;
     assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
     session
+}
+
+/// Connects seQura's deployment with `sequra_user` and SVEA's with the SVEA demo account in
+/// one form, in the sandbox.
+pub async fn connect_both(app: &TestApp, session: &str, sequra_user: &str) {
+    let resp = app
+        .post_form(
+            "/app/connect",
+            session,
+            &[
+                ("username", sequra_user),
+                ("password", DEMO_PASSWORD),
+                ("svea_username", DEMO_SVEA_USERNAME),
+                ("svea_password", DEMO_PASSWORD),
+                ("environment", "sandbox"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
 }
 
 #[tokio::test]

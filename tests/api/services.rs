@@ -257,21 +257,8 @@ pub async fn paid_service_order(app: &TestApp, items: &[(u64, u64)]) -> (u64, St
     (order_id, uuid)
 }
 
-/// The n-th update seQura accepted (1-based), once it arrives.
-pub async fn update(app: &TestApp, uuid: &str, n: usize) -> serde_json::Value {
-    crate::order_sync::eventually(&format!("update {n}"), || {
-        app.sequra.order(uuid).unwrap().updates.get(n - 1).cloned()
-    })
-    .await
-}
-
-#[tokio::test]
-async fn a_refunded_service_leaves_sequra_with_its_registration_and_the_cancellation_empties_both()
-{
-    let app = spawn_app().await;
-    services_store(&app, "store1").await;
-    service_catalog(&app, "store1");
-    let (order, uuid) = paid_service_order(&app, &[(110, 2), (101, 1)]).await;
+/// The merchant refunds one course (CUR-001) of `order` in BigCommerce.
+fn refund_one_course(app: &TestApp, order: u64) {
     let course = app
         .bc
         .order_products("store1", order)
@@ -291,6 +278,24 @@ async fn a_refunded_service_leaves_sequra_with_its_registration_and_the_cancella
             },
         )
         .unwrap();
+}
+
+/// The n-th update seQura accepted (1-based), once it arrives.
+pub async fn update(app: &TestApp, uuid: &str, n: usize) -> serde_json::Value {
+    crate::order_sync::eventually(&format!("update {n}"), || {
+        app.sequra.order(uuid).unwrap().updates.get(n - 1).cloned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_refunded_service_leaves_sequra_with_its_registration_and_the_cancellation_empties_both()
+{
+    let app = spawn_app().await;
+    services_store(&app, "store1").await;
+    service_catalog(&app, "store1");
+    let (order, uuid) = paid_service_order(&app, &[(110, 2), (101, 1)]).await;
+    refund_one_course(&app, order);
     let u = update(&app, &uuid, 1).await;
     let cart = &u["unshipped_cart"];
     adds_up(cart);
@@ -337,25 +342,7 @@ async fn a_service_sold_stays_the_service_sequra_took_when_the_catalog_changes_a
         );
         assert!(app.bc.set_catalog("store1", products, demo_categories()));
     }
-    let course = app
-        .bc
-        .order_products("store1", order)
-        .iter()
-        .find(|p| p["sku"] == "CUR-001")
-        .unwrap()["id"]
-        .as_u64()
-        .unwrap();
-    app.bc
-        .refund(
-            "store1",
-            order,
-            &sequra_bc_sandbox::bigcommerce::RefundSpec {
-                items: vec![(course, 1)],
-                shipping_cents: 0,
-                order_cents: 0,
-            },
-        )
-        .unwrap();
+    refund_one_course(&app, order);
     let u = update(&app, &uuid, 1).await;
     let cart = &u["unshipped_cart"];
     adds_up(cart);
