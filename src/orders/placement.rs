@@ -114,12 +114,19 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
             // BigCommerce deletes a cart only when its own payments take the order: once paid,
             // the shopper's cart is emptied as after any purchase. (While seQura reviews, it
             // stays: a review may end in cancellation, and the checkout refuses a second
-            // payment meanwhile.)
+            // payment meanwhile.) Usually the approval's notification closed it already (see
+            // `other_payment::may_charge`), and recorded so: a cart is deleted once.
+            let (hash, checkout_id) = (store.clone(), s.checkout_id.clone());
+            let closed = s.state == SolicitationState::Approved
+                && state
+                    .db
+                    .call(move |c| db::solicitations::cart_deleted_by_app(c, &hash, &checkout_id))
+                    .await?;
             if s.state == SolicitationState::Approved
+                && !closed
                 && let Err(e) = api.delete_cart(&s.checkout_id).await
             {
-                // Usually gone already: the approval's notification closed it (see
-                // `other_payment::may_charge`). The order is paid and seQura knows its number:
+                // The order is paid and seQura knows its number:
                 // a cart BigCommerce keeps failing to delete must not hold the order's next
                 // jobs (a cancellation the merchant makes now must reach seQura), and a second
                 // payment of it is refused at the start.

@@ -306,3 +306,23 @@ async fn a_placement_retried_after_a_shipment_sends_no_confirmation_and_only_it_
             > 0
     );
 }
+
+/// The approval closes the cart and records it; the placement does not ask BigCommerce to
+/// delete it again (one call of the store's quota per sale, for nothing).
+#[tokio::test]
+async fn a_paid_cart_is_deleted_once() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    let deletes = app
+        .bc
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.contains("/carts/"))
+        .count();
+    assert_eq!(deletes, 1);
+}
