@@ -545,6 +545,7 @@ fn diagnostics_command(settings: &Settings, hash: &str, out: Option<PathBuf>) ->
             "webhooks_since": since,
             "webhooks": db::diagnostics::webhook_counts(c, &h, &since)?,
             "transaction_log": log,
+            "app_log": db::app_log::recent(c, &h, &[], db::app_log::KEEP_PER_STORE)?,
         })))
     })?;
     let Some(mut report) = report else {

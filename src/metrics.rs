@@ -145,9 +145,11 @@ pub async fn scrape(db: &crate::db::Db, handle: &PrometheusHandle) -> String {
 }
 
 /// The app pages, by path, as their own routes.
-const APP_PAGES: [&str; 11] = [
+const APP_PAGES: [&str; 13] = [
     "/app/connect",
     "/app/countries",
+    "/app/diagnostics",
+    "/app/diagnostics/log.txt",
     "/app/disconnect",
     "/app/general",
     "/app/log",

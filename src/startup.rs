@@ -15,6 +15,9 @@ use crate::db::Db;
 use crate::db::lock::DataDirLock;
 use crate::state::AppState;
 
+/// How often the stores' log lines are written to their table.
+const STORE_LINES_EVERY: Duration = Duration::from_secs(1);
+
 /// How often due delivery reports are looked for.
 const REPORT_CHECK_EVERY: Duration = Duration::from_secs(60);
 
@@ -33,6 +36,8 @@ impl Application {
     /// Opens the data dir (lock, key file, database, migrations) and binds the listener.
     /// An empty `server.public_url` means "the bound address" (loopback only: tests, demo).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // A process that logs nowhere (the in-process tests) still keeps each store's lines.
+        crate::telemetry::init_store_lines_only();
         let data_dir = settings.storage.data_dir.clone();
         let lock = DataDirLock::acquire(&data_dir).map_err(anyhow::Error::msg)?;
         let key = SecretsKey::load_or_create(&settings.secrets_key_path())?;
@@ -156,9 +161,12 @@ async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<b
     crate::onboarding::deployments::load_saved(&state).await;
     let mut deployments = tokio::time::interval(crate::onboarding::deployments::REFRESH_EVERY);
     deployments.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut store_lines = tokio::time::interval(STORE_LINES_EVERY);
+    store_lines.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stop = stop;
     loop {
         tokio::select! {
+            _ = store_lines.tick() => write_store_lines(&state).await,
             _ = reconcile.tick() => crate::orders::reconcile::sweep(&state).await,
             _ = reports.tick() => crate::orders::report::schedule(&state).await,
             _ = tally.tick() => state.log_tally.flush(),
@@ -167,6 +175,24 @@ async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<b
         }
     }
     let _ = workers.await;
+    // The lines of the last second (the stop's own among them) are kept too.
+    write_store_lines(&state).await;
+}
+
+/// Writes the stores' log lines of the last second to their table, in the batch writer's
+/// next commit. A failure loses those lines only (they are in the operator's log too).
+async fn write_store_lines(state: &AppState) {
+    let lines = crate::telemetry::STORE_LINES.take(&state.log_tag);
+    if lines.is_empty() {
+        return;
+    }
+    if let Err(e) = state
+        .db
+        .batched(move |c| crate::db::app_log::append(c, &lines))
+        .await
+    {
+        tracing::warn!(error = %e, "could not keep the stores' log lines");
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -74,6 +74,8 @@ pub struct Shared {
     pub recent_deliveries: crate::stores::deliveries::RecentDeliveries,
     /// Repeated log lines (what anonymous callers can make us write), summarised.
     pub log_tally: Arc<crate::telemetry::Tally>,
+    /// This app's claim on its stores' log lines (spans carry it as `app`).
+    pub log_tag: Arc<crate::telemetry::AppTag>,
     /// One provisioning run at a time per store, so concurrent installs never duplicate.
     provision_locks: KeyedLocks,
 }
@@ -124,6 +126,7 @@ impl AppState {
             unverified_webhook_signatures: Arc::default(),
             recent_deliveries: Default::default(),
             log_tally: Arc::default(),
+            log_tag: Arc::new(crate::telemetry::STORE_LINES.register()),
             provision_locks: KeyedLocks::default(),
         })))
     }

@@ -1,8 +1,21 @@
-//! Logging: `tracing` to stderr as text or JSON, filtered by `log.level`.
+//! Logging: `tracing` to stderr as text or JSON, filtered by `log.level`; and each store's
+//! own lines kept for its merchant ([`StoreLines`]).
 
-use tracing_subscriber::EnvFilter;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
+use crate::db::app_log::{Level as LineLevel, NewLine};
+use crate::domain::StoreHash;
 
 /// The filter for `log.level`. warp's own per-request lines repeat ours, and it writes every
 /// 4xx as a WARN and every 5xx (our chosen 503s too) as an ERROR "internal error", a line per
@@ -15,18 +28,261 @@ pub fn directives(level: &str) -> String {
     }
 }
 
-/// Installs the global subscriber once; later calls (tests) are ignored.
+/// The target of the per-request access line: the operator's, never a store's (a line per
+/// page view and per shopper call would push every useful line out of the store's log).
+pub const ACCESS: &str = "sequra_bc::access";
+
+/// Installs the global subscriber once; later calls (tests) are ignored. Each store's lines
+/// are kept at INFO and above whatever `log.level` the operator chose for the stderr log.
 pub fn init(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(directives(level)).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let stderr = match format {
+        LogFormat::Json => stderr.json().flatten_event(true).boxed(),
+        LogFormat::Text => stderr.boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(stderr.with_filter(filter))
+        .with(StoreLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+        .try_init();
+}
+
+/// Keeps each store's lines without writing to stderr: for an app started in a process that
+/// did not [`init`] (the in-process tests). Ignored when a subscriber is already installed.
+pub fn init_store_lines_only() {
+    let _ = tracing_subscriber::registry()
+        .with(StoreLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+        .try_init();
+}
+
+/// Lines waiting to be written at most; past it the oldest are dropped (and counted): what
+/// a flood can make the process hold is bounded.
+const PENDING_MAX: usize = 10_000;
+/// The longest message kept of a line, in bytes.
+const MESSAGE_MAX: usize = 2_000;
+
+/// Each store's log lines on their way to the `app_log` table: the [`StoreLayer`] of the
+/// global subscriber puts them here, and each running app takes its own (see
+/// [`StoreLines::take`]) every second. A line belongs to a store when it, or a span it is
+/// in, names one (`store_hash`); to an app when a span names the app's tag (`app`): the
+/// in-process tests run several apps in one process, each with its own database.
+pub struct StoreLines {
+    pending: Mutex<VecDeque<(Option<u64>, NewLine)>>,
+    apps: Mutex<BTreeSet<u64>>,
+    next_tag: AtomicU64,
+    /// Lines dropped because too many were waiting.
+    pub dropped: AtomicU64,
+}
+
+/// The process's store lines.
+pub static STORE_LINES: StoreLines = StoreLines {
+    pending: Mutex::new(VecDeque::new()),
+    apps: Mutex::new(BTreeSet::new()),
+    next_tag: AtomicU64::new(1),
+    dropped: AtomicU64::new(0),
+};
+
+/// A running app's claim on its store lines; dropping it gives it up.
+#[derive(Debug)]
+pub struct AppTag(u64);
+
+impl AppTag {
+    pub fn get(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Drop for AppTag {
+    fn drop(&mut self) {
+        lock(&STORE_LINES.apps).remove(&self.0);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl StoreLines {
+    /// A tag for a new app of this process.
+    pub fn register(&self) -> AppTag {
+        let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
+        lock(&self.apps).insert(tag);
+        AppTag(tag)
+    }
+
+    fn push(&self, app: Option<u64>, line: NewLine) {
+        let mut pending = lock(&self.pending);
+        if pending.len() >= PENDING_MAX {
+            pending.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        pending.push_back((app, line));
+    }
+
+    /// The lines of the app tagged `tag`: its own, and those no app named when it is the
+    /// only app of the process (a server). Lines of apps gone, and untagged lines when
+    /// several apps run, are dropped; other apps' lines stay for them.
+    pub fn take(&self, tag: &AppTag) -> Vec<NewLine> {
+        let apps = lock(&self.apps).clone();
+        let sole = apps.len() == 1 && apps.contains(&tag.0);
+        let mut pending = lock(&self.pending);
+        let mut mine = Vec::new();
+        let mut others = VecDeque::new();
+        for (app, line) in pending.drain(..) {
+            match app {
+                Some(a) if a == tag.0 => mine.push(line),
+                None if sole => mine.push(line),
+                Some(a) if apps.contains(&a) => others.push_back((Some(a), line)),
+                _ => {}
+            }
+        }
+        *pending = others;
+        mine
+    }
+}
+
+/// The span of work about one store done by the app tagged `app` outside a request (a job, a
+/// sweep): its lines go to that store's log.
+pub fn store_span(app: &AppTag, store: &StoreHash) -> tracing::Span {
+    tracing::info_span!("store", app = app.get(), store_hash = store.as_str())
+}
+
+/// What a span says of the store and app its events are about.
+#[derive(Default)]
+struct SpanFacts {
+    store: Option<StoreHash>,
+    app: Option<u64>,
+}
+
+impl Visit for SpanFacts {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "store_hash" {
+            self.store = StoreHash::parse(value).ok().or(self.store.take());
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "app" {
+            self.app = Some(value);
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "store_hash" {
+            let text = format!("{value:?}");
+            self.store = StoreHash::parse(text.trim_matches('"'))
+                .ok()
+                .or(self.store.take());
+        }
+    }
+}
+
+/// An event as one line: its message, then its other fields as `name=value`.
+#[derive(Default)]
+struct EventText {
+    facts: SpanFacts,
+    message: String,
+    fields: String,
+}
+
+impl Visit for EventText {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message.push_str(value),
+            "store_hash" => self.facts.record_str(field, value),
+            name => {
+                use std::fmt::Write;
+                let _ = write!(self.fields, " {name}={value}");
+            }
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        match field.name() {
+            "message" => {
+                let _ = write!(self.message, "{value:?}");
+            }
+            "store_hash" => self.facts.record_debug(field, value),
+            name => {
+                let _ = write!(self.fields, " {name}={value:?}");
+            }
+        }
+    }
+}
+
+/// The layer that copies each store's lines (INFO and above) into [`STORE_LINES`].
+pub struct StoreLayer;
+
+impl<S> Layer<S> for StoreLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut facts = SpanFacts::default();
+        attrs.record(&mut facts);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(facts);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(facts) = span.extensions_mut().get_mut::<SpanFacts>()
+        {
+            values.record(facts);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // The app's own lines only: its dependencies' (warp's per-request lines, hyper's) are
+        // the operator's, and the access line is one per request.
+        let meta = event.metadata();
+        let ours = meta.target() == "sequra_bc" || meta.target().starts_with("sequra_bc::");
+        if !ours || meta.target() == ACCESS {
+            return;
+        }
+        let level = match *meta.level() {
+            Level::ERROR => LineLevel::Error,
+            Level::WARN => LineLevel::Warn,
+            Level::INFO => LineLevel::Info,
+            _ => return,
+        };
+        let mut text = EventText::default();
+        event.record(&mut text);
+        let mut store = text.facts.store.take();
+        let mut app = None;
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(facts) = span.extensions().get::<SpanFacts>() {
+                    store = store.or_else(|| facts.store.clone());
+                    app = app.or(facts.app);
+                }
+            }
+        }
+        let Some(store) = store else {
+            return;
+        };
+        let mut message = text.message;
+        message.push_str(&text.fields);
+        if message.len() > MESSAGE_MAX {
+            let mut cut = MESSAGE_MAX;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        STORE_LINES.push(
+            app,
+            NewLine {
+                store,
+                at: crate::db::now(),
+                level,
+                message,
+            },
+        );
+    }
 }
 
 /// Repeated log lines of one kind, summarised: the first of an interval is written at once,

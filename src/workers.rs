@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::db;
 use crate::domain::StoreHash;
@@ -41,7 +42,11 @@ pub async fn work(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>)
                     claimed = jobs.len();
                     for job in jobs {
                         let (state, claim) = (state.clone(), in_flight.claim(job.id));
-                        running.spawn(async move { execute_and_finish(&state, job, claim).await });
+                        let span = crate::telemetry::store_span(&state.log_tag, &job.store);
+                        running.spawn(
+                            async move { execute_and_finish(&state, job, claim).await }
+                                .instrument(span),
+                        );
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
@@ -137,13 +142,16 @@ async fn execute_and_finish(state: &AppState, job: db::jobs::Job, claim: Claim) 
         Ok(()) => {
             crate::metrics::job(&job.kind, "done");
             let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(e) = state.db.batched(move |c| db::jobs::complete(c, id)).await {
-                    tracing::error!(job = id, error = %e, "could not record a job's success");
+            tokio::spawn(
+                async move {
+                    if let Err(e) = state.db.batched(move |c| db::jobs::complete(c, id)).await {
+                        tracing::error!(job = id, error = %e, "could not record a job's success");
+                    }
+                    drop(claim);
+                    state.jobs.wake();
                 }
-                drop(claim);
-                state.jobs.wake();
-            });
+                .in_current_span(),
+            );
             return;
         }
         Err(JobError::Permanent(reason)) => {

@@ -1267,6 +1267,12 @@ fn diagnostics_writes_one_file_for_support_and_no_secret() {
         [],
     )
     .unwrap();
+    conn.execute(
+        "INSERT INTO app_log (store_hash, at, level, message)
+         VALUES ('abc123', '2026-02-03T04:05:06Z', 'warn', 'provisioning step failed item=script')",
+        [],
+    )
+    .unwrap();
     let out_file = sandbox.home().join("support.json");
     sandbox
         .run_with(
@@ -1296,6 +1302,11 @@ fn diagnostics_writes_one_file_for_support_and_no_secret() {
     assert_eq!(report["webhooks"][0]["scope"], "store/order/updated");
     assert_eq!(report["webhooks"][0]["unprocessed"], 1);
     assert_eq!(report["transaction_log"][0]["message"], "bad cart");
+    assert_eq!(report["app_log"][0]["level"], "warn");
+    assert_eq!(
+        report["app_log"][0]["message"],
+        "provisioning step failed item=script"
+    );
     assert!(report["version"].is_string());
     assert!(report["schema"]["database"].as_i64().unwrap() > 20);
     assert!(report["config"].as_str().unwrap().contains("***"));

@@ -173,9 +173,7 @@ pub async fn eligible(
         return Ok(None);
     };
     let settings = general_settings(state, store).await?;
-    if !settings.allowed_ips.is_empty()
-        && !shopper_ip.is_some_and(|ip| settings.allowed_ips.iter().any(|r| r.contains(ip)))
-    {
+    if !crate::domain::ip_allowed(&settings.allowed_ips, shopper_ip) {
         return Ok(None);
     }
     if !settings.excluded_products.is_empty() || !settings.excluded_categories.is_empty() {
@@ -217,6 +215,29 @@ pub async fn eligible(
         merchant_ref,
         methods,
     }))
+}
+
+/// Whether the payment step offers seQura at all to a shopper at `ip`, before any cart's own
+/// conditions (its country's merchant ref and currency, the amount, excluded products): the
+/// merchant's Diagnostics page asks. `None`: it does; else why not, as the widgets say it.
+pub async fn offered_to(
+    state: &AppState,
+    store: &StoreHash,
+    ip: IpAddr,
+) -> Result<Option<crate::checkout::widget_cache::Hidden>, AppError> {
+    use crate::checkout::widget_cache::Hidden;
+    let progress = onboarding::progress(state, store).await?;
+    if !progress.connected() {
+        return Ok(Some(Hidden::NotConnected));
+    }
+    if progress.countries.is_empty() {
+        return Ok(Some(Hidden::NoCountry));
+    }
+    let settings = general_settings(state, store).await?;
+    if !crate::domain::ip_allowed(&settings.allowed_ips, Some(ip)) {
+        return Ok(Some(Hidden::IpNotAllowed));
+    }
+    Ok(None)
 }
 
 /// Whether any of the products is marked as a service (`sequra_service_end_date` set). Each

@@ -18,6 +18,45 @@ pub const FRESH_FOR: Duration = Duration::from_secs(60);
 /// The answer for "nothing to show".
 pub(crate) const NOTHING: &str = "{}";
 
+/// Why a storefront's visitors are drawn nothing (the merchant's Diagnostics page says it
+/// in their language: `diag_hidden_{key}` with the arguments).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "key", rename_all = "snake_case")]
+pub enum Hidden {
+    /// seQura is switched off on the storefront.
+    StorefrontOff,
+    NotConnected,
+    /// No promotional widget is on for the storefront.
+    NoWidgetOn,
+    /// The excluded categories hold more products than the app reads.
+    TooManyExcluded,
+    /// No selling country for the storefront's language, or none with a merchant ref.
+    NoCountry,
+    /// The country's merchant ref has no account details from seQura.
+    NoAccount {
+        merchant_ref: String,
+    },
+    /// The storefront sells in a currency the ref (or seQura's checkout) does not take.
+    Currency {
+        currency: String,
+        takes: String,
+    },
+    /// Another store of this installation sells with the ref.
+    AnotherStore {
+        merchant_ref: String,
+    },
+    /// seQura gave no assets key for the ref.
+    NoAssetsKey {
+        merchant_ref: String,
+    },
+    /// None of the widgets' methods is on offer now.
+    NothingPromotable {
+        merchant_ref: String,
+    },
+    /// The visitor's address is not among the allowed IPs.
+    IpNotAllowed,
+}
+
 /// One store's answers, as built: each of its storefronts' (any other channel is told
 /// nothing), and what every visitor is checked against.
 #[derive(Debug)]
@@ -25,6 +64,8 @@ pub(crate) struct Built {
     pub(crate) at: Instant,
     /// Per channel the store has: the answer and its `ETag`.
     pub(crate) answers: HashMap<u64, (Arc<str>, Arc<str>)>,
+    /// Per channel answered nothing, why.
+    pub(crate) hidden: HashMap<u64, Hidden>,
     /// Empty: every visitor.
     pub(crate) allowed_ips: Vec<IpRange>,
     /// The storefront origins a browser may ask from.

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use super::widget_cache::{Built, NOTHING, etag_of};
+use super::widget_cache::{Built, Hidden, NOTHING, etag_of};
 use crate::db;
 use crate::db::storefronts::Storefront;
 use crate::domain::{Country, StoreHash};
@@ -55,8 +55,7 @@ pub async fn config(
     {
         return Err(AppError::Forbidden(Public::new("err_origin")));
     }
-    let allowed = built.allowed_ips.is_empty()
-        || ip.is_some_and(|ip| built.allowed_ips.iter().any(|r| r.contains(ip)));
+    let allowed = crate::domain::ip_allowed(&built.allowed_ips, ip);
     let (body, etag) = match built.answers.get(&channel) {
         Some((body, etag)) if allowed => (body.clone(), etag.clone()),
         _ => (Arc::from(NOTHING), etag_of(NOTHING)),
@@ -66,6 +65,39 @@ pub async fn config(
         etag,
         origin: origin.map(str::to_string),
     })
+}
+
+/// What the widget script decides on one storefront for a visitor at one address (the
+/// merchant's Diagnostics page asks).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Decision {
+    pub channel: u64,
+    /// Why nothing is drawn; `None`: the widgets are drawn.
+    pub hidden: Option<Hidden>,
+}
+
+/// The decision of every storefront of the store for a visitor at `ip`, from the very
+/// answers visitors are served (the same memory, the same checks, in the same order).
+pub async fn decide(
+    state: &AppState,
+    store: &StoreHash,
+    ip: IpAddr,
+) -> Result<Vec<Decision>, AppError> {
+    let built = built_for(state, store).await?;
+    let allowed = crate::domain::ip_allowed(&built.allowed_ips, Some(ip));
+    let mut channels: Vec<u64> = built.answers.keys().copied().collect();
+    channels.sort_unstable();
+    Ok(channels
+        .into_iter()
+        .map(|channel| {
+            let hidden = match built.hidden.get(&channel) {
+                Some(why) => Some(why.clone()),
+                None if !allowed => Some(Hidden::IpNotAllowed),
+                None => None,
+            };
+            Decision { channel, hidden }
+        })
+        .collect())
 }
 
 /// The store's answers: from memory, else built by this request while the others wait.
@@ -138,17 +170,23 @@ async fn build(state: &AppState, store: &StoreHash) -> Result<Built, AppError> {
         inputs.storefronts.iter().map(Some).collect()
     };
     let mut answers = HashMap::new();
+    let mut hidden = HashMap::new();
     for storefront in channels {
         let channel = storefront.map_or(1, |s| s.channel_id);
-        let body = answer(state, store, &inputs, &general, storefront, channel)
-            .await?
-            .map_or_else(|| NOTHING.to_string(), |v| v.to_string());
+        let body = match answer(state, store, &inputs, &general, storefront, channel).await? {
+            Ok(v) => v.to_string(),
+            Err(why) => {
+                hidden.insert(channel, why);
+                NOTHING.to_string()
+            }
+        };
         let etag = etag_of(&body);
         answers.insert(channel, (Arc::from(body), etag));
     }
     Ok(Built {
         at: crate::clock::instant(),
         answers,
+        hidden,
         allowed_ips: general.allowed_ips.clone(),
         origins,
     })
@@ -182,7 +220,7 @@ fn country_for(locale: &str, selling: &[Country]) -> Option<Country> {
         .or_else(|| selling.first().copied())
 }
 
-/// The answer's JSON, or `None` for nothing to show.
+/// The answer's JSON, or why there is nothing to show.
 async fn answer(
     state: &AppState,
     store: &StoreHash,
@@ -190,23 +228,23 @@ async fn answer(
     general: &crate::onboarding::GeneralSettings,
     storefront: Option<&Storefront>,
     channel: u64,
-) -> Result<Option<Value>, AppError> {
+) -> Result<Result<Value, Hidden>, AppError> {
     if let Some(s) = storefront
         && !s.enabled.unwrap_or(inputs.default_on)
     {
-        return Ok(None);
+        return Ok(Err(Hidden::StorefrontOff));
     }
     let Some(environment) = inputs.environment.as_deref() else {
-        return Ok(None);
+        return Ok(Err(Hidden::NotConnected));
     };
     let settings = effective(&inputs.widgets, channel);
     if !settings.any_on() {
-        return Ok(None);
+        return Ok(Err(Hidden::NoWidgetOn));
     }
     // The excluded categories' products were read up to the bound only: a product past it
     // would be promoted though the checkout refuses it, so nothing is promoted.
     if inputs.category_products.len() >= crate::bigcommerce::client::MAX_CATEGORY_PRODUCTS {
-        return Ok(None);
+        return Ok(Err(Hidden::TooManyExcluded));
     }
     let locale = storefront
         .and_then(|s| s.locale.clone())
@@ -214,7 +252,7 @@ async fn answer(
         .unwrap_or_else(|| "es".into());
     let selling: Vec<Country> = inputs.countries.iter().map(|(c, _)| *c).collect();
     let Some(country) = country_for(&locale, &selling) else {
-        return Ok(None);
+        return Ok(Err(Hidden::NoCountry));
     };
     let Some(merchant_ref) = inputs
         .countries
@@ -222,14 +260,16 @@ async fn answer(
         .find(|(c, _)| *c == country)
         .map(|(_, m)| m.clone())
     else {
-        return Ok(None);
+        return Ok(Err(Hidden::NoCountry));
     };
     let Some(merchant) = inputs
         .merchants
         .iter()
         .find(|m| m.merchant_ref == merchant_ref)
     else {
-        return Ok(None);
+        return Ok(Err(Hidden::NoAccount {
+            merchant_ref: merchant_ref.to_string(),
+        }));
     };
     // The checkout takes EUR only (issue 16 brings the merchant ref's own currency): a
     // storefront selling in another shows no promise its checkout would not keep.
@@ -237,7 +277,10 @@ async fn answer(
         .and_then(|s| s.currency.clone())
         .unwrap_or_else(|| merchant.currency.clone());
     if !currency.eq_ignore_ascii_case(&merchant.currency) || !currency.eq_ignore_ascii_case("EUR") {
-        return Ok(None);
+        return Ok(Err(Hidden::Currency {
+            currency: currency.clone(),
+            takes: merchant.currency.clone(),
+        }));
     }
     // As at the checkout: a ref another store of this installation sells with is not offered.
     let (env, m) = (environment.to_string(), merchant_ref.clone());
@@ -248,7 +291,9 @@ async fn answer(
         .into_iter()
         .next();
     if first_holder.as_ref() != Some(store) {
-        return Ok(None);
+        return Ok(Err(Hidden::AnotherStore {
+            merchant_ref: merchant_ref.to_string(),
+        }));
     }
     let asset_key = serde_json::from_str::<Value>(&merchant.payload)
         .ok()
@@ -258,7 +303,9 @@ async fn answer(
                 .map(String::from)
         });
     let Some(asset_key) = asset_key.filter(|k| !k.is_empty()) else {
-        return Ok(None);
+        return Ok(Err(Hidden::NoAssetsKey {
+            merchant_ref: merchant_ref.to_string(),
+        }));
     };
     let categories: Vec<PaymentCategory> = inputs
         .methods
@@ -352,7 +399,9 @@ async fn answer(
         }));
     }
     if widgets.is_empty() && mini.is_empty() {
-        return Ok(None);
+        return Ok(Err(Hidden::NothingPromotable {
+            merchant_ref: merchant_ref.to_string(),
+        }));
     }
     let mut products: Vec<&str> = Vec::new();
     for (_, m) in &promotable {
@@ -376,7 +425,7 @@ async fn answer(
     let env = crate::sequra::Environment::parse(environment)
         .unwrap_or(crate::sequra::Environment::Sandbox);
     let assets = state.sequra.deployments().assets(deployment, env);
-    Ok(Some(json!({
+    Ok(Ok(json!({
         "merchant": merchant_ref.as_str(),
         "assetKey": asset_key,
         "scriptUri": format!("{}/{SEQURA_SCRIPT}", assets.as_str().trim_end_matches('/')),

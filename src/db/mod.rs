@@ -3,6 +3,7 @@
 //!
 //! Layer: bottom, beside `domain`. No HTTP, no clients, no services: a query never calls out.
 
+pub mod app_log;
 pub mod backup;
 pub mod delivery_reports;
 pub mod diagnostics;

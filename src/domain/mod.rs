@@ -13,6 +13,8 @@ pub use money::{
     Currency, Money, MoneyError, deserialize_cents, deserialize_opt_cents, parse_decimal,
     parse_ten_thousandths, ten_thousandths_to_cents,
 };
-pub use net::{InvalidIpRange, IpRange, caller_block, caller_network, canonical_ip, parse_ranges};
+pub use net::{
+    InvalidIpRange, IpRange, caller_block, caller_network, canonical_ip, ip_allowed, parse_ranges,
+};
 pub use sequra::{Country, MerchantRef, SequraStatus};
 pub use service::{DEFAULT_SERVICES_END, IsoDuration, ServiceDate, ServiceTerms};

@@ -97,6 +97,12 @@ impl serde::Serialize for IpRange {
     }
 }
 
+/// Whether a visitor at `ip` passes the merchant's allowed IPs: an empty list allows every
+/// visitor; a list allows only the addresses it covers (and no visitor of unknown address).
+pub fn ip_allowed(ranges: &[IpRange], ip: Option<std::net::IpAddr>) -> bool {
+    ranges.is_empty() || ip.is_some_and(|ip| ranges.iter().any(|r| r.contains(ip)))
+}
+
 /// Parses a list of addresses and ranges separated by commas, semicolons, spaces or new lines,
 /// without repeats. Every entry that is neither is returned, in order, so that all of them can
 /// be reported at once.

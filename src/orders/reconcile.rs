@@ -8,6 +8,8 @@
 //! - each store's webhooks, script and extension are checked and repaired (provisioning);
 //! - finished jobs older than a week are forgotten.
 
+use tracing::Instrument;
+
 use crate::db;
 use crate::domain::{BcOrderId, StoreHash};
 use crate::queue::{self, Job};
@@ -44,9 +46,14 @@ pub async fn sweep(state: &AppState) {
     };
     let swept = stores.len();
     for store in stores {
-        if let Err(e) = sweep_store(state, &store).await {
-            tracing::warn!(store_hash = store.as_str(), error = %e, "reconciliation failed");
+        let span = crate::telemetry::store_span(&state.log_tag, &store);
+        async {
+            if let Err(e) = sweep_store(state, &store).await {
+                tracing::warn!(store_hash = store.as_str(), error = %e, "reconciliation failed");
+            }
         }
+        .instrument(span)
+        .await;
     }
     purge(state).await;
     state.jobs.wake();
@@ -59,7 +66,8 @@ pub async fn sweep(state: &AppState) {
 pub const SWEEP_DONE: &str = "reconciliation sweep done";
 
 /// Finished jobs are kept a week (the dashboard and support read them); deliveries a month,
-/// far past BigCommerce's last retry of one, so re-deliveries are still recognised.
+/// far past BigCommerce's last retry of one, so re-deliveries are still recognised; the
+/// stores' log lines [`db::app_log::KEEP_DAYS`].
 async fn purge(state: &AppState) {
     let week_ago = db::jobs::now_ms() - 7 * 24 * 3600 * 1000;
     if let Err(e) = state
@@ -76,6 +84,15 @@ async fn purge(state: &AppState) {
         .await
     {
         tracing::warn!(error = %e, "reconciliation: purging old webhook deliveries");
+    }
+    let keep_from =
+        db::timestamp(crate::clock::now() - time::Duration::days(db::app_log::KEEP_DAYS));
+    if let Err(e) = state
+        .db
+        .call(move |c| db::app_log::prune(c, &keep_from))
+        .await
+    {
+        tracing::warn!(error = %e, "reconciliation: purging old store log lines");
     }
 }
 

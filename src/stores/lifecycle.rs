@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::provisioning::{self, Desired};
 use crate::bigcommerce::client::StoreApi;
 use crate::bigcommerce::signed_payload::{self, SignedPayload, unix_now};
@@ -270,22 +272,29 @@ pub async fn load(state: &AppState, jwt: &str) -> Result<SignedPayload, AppError
         }
         Due::Background => {
             let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(e) = provision_store(&state, &store).await {
-                    tracing::warn!(error = %e, "background provisioning check failed");
+            // In the request's span: its lines are the store's (the Diagnostics page).
+            tokio::spawn(
+                async move {
+                    if let Err(e) = provision_store(&state, &store).await {
+                        tracing::warn!(error = %e, "background provisioning check failed");
+                    }
                 }
-            });
+                .in_current_span(),
+            );
         }
         // Storefronts come and go between provisionings: they are read on every load, and
         // the scripts follow when they changed.
         Due::No if storefronts_read_lately(&items) => {}
         Due::No => {
             let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(e) = check_storefronts(&state, &store).await {
-                    tracing::warn!(error = %e, "storefront check on load failed");
+            tokio::spawn(
+                async move {
+                    if let Err(e) = check_storefronts(&state, &store).await {
+                        tracing::warn!(error = %e, "storefront check on load failed");
+                    }
                 }
-            });
+                .in_current_span(),
+            );
         }
     }
     Ok(payload)

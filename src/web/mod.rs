@@ -27,6 +27,7 @@ pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
     let tally = state.log_tally.clone();
+    let tag = state.log_tag.get();
     // The app's callbacks and webhooks first (see `app::routes`).
     app::routes(state.clone())
         .or(health::routes(state.clone()))
@@ -43,6 +44,7 @@ pub fn routes(
             macro_rules! line {
                 ($lvl:ident) => {
                     tracing::$lvl!(
+                        target: crate::telemetry::ACCESS,
                         method = %info.method(),
                         path = info.path(),
                         status,
@@ -61,11 +63,12 @@ pub fn routes(
                 None => line!(info),
             }
         }))
-        .with(warp::trace(|info| {
+        .with(warp::trace(move |info| {
             tracing::info_span!(
                 "http",
                 method = %info.method(),
                 path = info.path(),
+                app = tag,
                 store_hash = tracing::field::Empty,
             )
         }))

@@ -21,10 +21,18 @@ fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
     BUF.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let writer = buf.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug")
-            .with_ansi(false)
-            .with_writer(move || LogWriter(writer.clone()))
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, fmt};
+        // As `serve` logs: every line to the buffer, and each store's kept for its merchant.
+        let _ = tracing_subscriber::registry()
+            .with(
+                fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || LogWriter(writer.clone()))
+                    .with_filter(EnvFilter::new("debug")),
+            )
+            .with(sequra_bc::telemetry::StoreLayer.with_filter(LevelFilter::INFO))
             .try_init();
         buf
     })

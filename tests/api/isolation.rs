@@ -15,6 +15,8 @@ async fn store_a_session_reaches_nothing_of_store_b_on_any_merchant_route() {
         ("GET", "/app".to_string()),
         ("GET", "/app/orders/1/sequra".to_string()),
         ("POST", "/app/provisioning/retry".to_string()),
+        ("GET", "/app/diagnostics".to_string()),
+        ("GET", "/app/diagnostics/log.txt".to_string()),
     ];
     for (method, path) in requests {
         let url = format!("{}{path}?session={session_a}", app.address);

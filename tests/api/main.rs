@@ -13,6 +13,7 @@ mod browser_widgets;
 mod checkout;
 mod crash;
 mod deployments;
+mod diagnostics;
 mod isolation;
 mod limits;
 mod load;

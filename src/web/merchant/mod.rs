@@ -3,6 +3,7 @@
 //! every form posts to a URL carrying it.
 
 mod context;
+mod diagnostics;
 mod log;
 mod pages;
 mod settings;
@@ -310,6 +311,20 @@ pub fn routes(
             Method::POST,
             "/app/widgets",
             widgets::widgets_submit,
+        ))
+        .unify()
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/diagnostics",
+            diagnostics::diagnostics_page,
+        ))
+        .unify()
+        .or(route(
+            &state,
+            Method::GET,
+            "/app/diagnostics/log.txt",
+            diagnostics::diagnostics_download,
         ))
         .unify()
         .or(route(&state, Method::GET, "/app/log", log::log_page))

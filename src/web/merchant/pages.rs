@@ -16,14 +16,14 @@ use crate::stores::lifecycle;
 use crate::web::respond::Page;
 
 #[derive(Serialize)]
-struct ItemView {
+pub(super) struct ItemView {
     key: &'static str,
     ok: bool,
     reason: Option<String>,
     checked_at: String,
 }
 
-fn item_view(i: &ItemState) -> ItemView {
+pub(super) fn item_view(i: &ItemState) -> ItemView {
     ItemView {
         key: i.item.as_str(),
         ok: i.ok,
@@ -100,9 +100,14 @@ async fn render_dashboard(state: &AppState, merchant: &Merchant) -> Page {
     )
 }
 
-pub(super) async fn retry_provisioning(state: AppState, merchant: Merchant, _req: Request) -> Page {
+/// Runs the installation again; back to the page that asked (the dashboard or Diagnostics).
+pub(super) async fn retry_provisioning(state: AppState, merchant: Merchant, req: Request) -> Page {
     lifecycle::provision_store(&state, &merchant.store).await?;
-    see_other(&merchant, "/app", None)
+    let back = match req.field("back") {
+        Some("diagnostics") => "/app/diagnostics",
+        _ => "/app",
+    };
+    see_other(&merchant, back, None)
 }
 
 /// The order panel opened by the App Extension: the seQura order behind a BigCommerce order,
