@@ -1593,68 +1593,88 @@ fn spoofed_statuses(dir: &Path, url: &str, n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// nginx run from a configuration, stopped when dropped.
-struct Nginx(Child);
+/// A reverse proxy run from a recipe, its output in `log`, stopped when dropped.
+struct Proxy {
+    child: Child,
+    log: PathBuf,
+}
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Proxy {
+    /// Starts `cmd` with its output in `dir`; `what` names the tool to install when missing.
+    fn spawn(mut cmd: Command, dir: &Path, what: &str) -> Self {
+        let log = dir.join(format!("proxy-{}.log", next_log_number()));
+        let out = File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} is installed (scripts/test.sh installs it): {e}"));
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
-/// The app behind the real nginx of `packaging/nginx.conf` on loopback (TLS, the recipe as
-/// written but for ports and a certificate of its own): it answers a webhook and a load
-/// callback, and the address it sees is the client's: requests each claiming another network
-/// in `X-Forwarded-For` still share one caller's limit. Straight to the app, which believes
-/// that header from its proxy's address, the same requests would each be a caller of their own.
-#[test]
-fn behind_the_nginx_recipe_the_app_answers_and_sees_the_clients_address() {
-    let sandbox = Sandbox::new();
-    let _server = sandbox.serve_with(&[("SEQURA_BC_SERVER__TRUSTED_PROXIES", "127.0.0.1")]);
-    let app_port = _server.port;
-    let d = sandbox.home().join("nginx");
-    std::fs::create_dir_all(&d).unwrap();
-    let (tls, plain) = (free_port(), free_port());
-    let conf = nginx_config(
-        &d,
-        &[
-            ("listen 80;", format!("listen 127.0.0.1:{plain};")),
-            ("listen 443 ssl", format!("listen 127.0.0.1:{tls} ssl")),
-            (
-                "proxy_pass http://127.0.0.1:8080;",
-                format!("proxy_pass http://127.0.0.1:{app_port};"),
-            ),
-        ],
-    );
-    let _nginx = Nginx(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(&d)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx is installed"),
-    );
+impl Drop for Proxy {
+    /// SIGTERM first: nginx's master takes its workers down with it (killed, it would leave
+    /// them running); SIGKILL if it has not gone in 5 s.
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// curl's `-w` output (`%{http_code}` by default) for one request, certificates unchecked.
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-k", "-o", "/dev/null"])
+        .args(args)
+        .output()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn curl_status(args: &[&str]) -> u16 {
+    let mut args = args.to_vec();
+    args.extend(["-w", "%{http_code}"]);
+    curl(&args).parse().unwrap_or(0)
+}
+
+/// What a proxy recipe must do in front of the app, checked through the real proxy on
+/// loopback (HTTPS on `tls`, plain HTTP on `plain`): the app's own answers to a webhook and a
+/// load callback, plain HTTP sent to HTTPS, and the address the app sees is the client's:
+/// requests each claiming another network in `X-Forwarded-For` still share one caller's
+/// limit. Straight to the app, which believes that header from its proxy's address, the same
+/// requests would each be a caller of their own (the control).
+fn assert_the_proxy_serves_the_app(proxy: &mut Proxy, app: &Server, tls: u16, plain: u16) {
     let base = format!("https://127.0.0.1:{tls}");
-    let curl = |args: &[&str]| -> u16 {
-        let out = Command::new("curl")
-            .args(["-s", "-k", "-o", "/dev/null", "-w", "%{http_code}"])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while curl(&[&format!("{base}/healthz")]) != 200 {
-        assert!(Instant::now() < deadline, "nginx did not proxy /healthz");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while curl_status(&[&format!("{base}/healthz")]) != 200 {
+        if let Some(exit) = proxy.child.try_wait().unwrap() {
+            panic!("the proxy exited with {exit}:\n{}", proxy.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not pass /healthz on:\n{}",
+            proxy.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // The app's own answers, through the proxy: a webhook without its secret, a load
     // callback without a valid signed payload.
-    let webhook = curl(&[
+    let webhook = curl_status(&[
         "-X",
         "POST",
         "-H",
@@ -1665,23 +1685,103 @@ fn behind_the_nginx_recipe_the_app_answers_and_sees_the_clients_address() {
     ]);
     assert!((400..500).contains(&webhook), "webhook: {webhook}");
     assert_eq!(
-        curl(&[&format!("{base}/bc/load?signed_payload_jwt=not-a-jwt")]),
+        curl_status(&[&format!("{base}/bc/load?signed_payload_jwt=not-a-jwt")]),
         401
     );
-    // Plain HTTP is sent to HTTPS.
-    assert_eq!(curl(&[&format!("http://127.0.0.1:{plain}/healthz")]), 301);
+    // Plain HTTP is sent to HTTPS (nginx's recipe answers 301, Caddy 308).
+    let redirect = curl(&[
+        "-w",
+        "%{http_code} %{redirect_url}",
+        &format!("http://127.0.0.1:{plain}/healthz"),
+    ]);
+    let (status, to) = redirect.split_once(' ').unwrap_or((&redirect, ""));
+    assert!(
+        ["301", "308"].contains(&status) && to.starts_with("https://127.0.0.1"),
+        "plain HTTP: {redirect}"
+    );
 
     let path = "/widgets/abc123/config";
-    let through = spoofed_statuses(&d, &format!("{base}{path}"), 650);
+    let dir = proxy.log.parent().unwrap().to_path_buf();
+    let through = spoofed_statuses(&dir, &format!("{base}{path}"), 650);
     assert_eq!(through.len(), 650);
     assert!(
         through.contains(&429),
-        "a client posing as 650 networks through nginx was never limited"
+        "a client posing as 650 networks through the proxy was never limited"
     );
-    let direct = spoofed_statuses(&d, &format!("http://127.0.0.1:{app_port}{path}"), 650);
+    let direct = spoofed_statuses(&dir, &format!("http://127.0.0.1:{}{path}", app.port), 650);
     assert_eq!(direct.len(), 650);
     assert!(
         !direct.contains(&429),
         "the control: straight to the app, each spoofed network is a caller of its own"
     );
+}
+
+/// The app as a recipe expects it behind a proxy on loopback: it believes 127.0.0.1.
+fn serve_behind_a_proxy(sandbox: &Sandbox) -> Server {
+    sandbox.serve_with(&[("SEQURA_BC_SERVER__TRUSTED_PROXIES", "127.0.0.1")])
+}
+
+/// The app behind the real nginx of `packaging/nginx.conf` on loopback (TLS, the recipe as
+/// written but for ports and a certificate of its own) does what a recipe must
+/// ([`assert_the_proxy_serves_the_app`]).
+#[test]
+fn behind_the_nginx_recipe_the_app_answers_and_sees_the_clients_address() {
+    let sandbox = Sandbox::new();
+    let server = serve_behind_a_proxy(&sandbox);
+    let d = sandbox.home().join("nginx");
+    std::fs::create_dir_all(&d).unwrap();
+    let (tls, plain) = (free_port(), free_port());
+    let conf = nginx_config(
+        &d,
+        &[
+            ("listen 80;", format!("listen 127.0.0.1:{plain};")),
+            ("listen 443 ssl", format!("listen 127.0.0.1:{tls} ssl")),
+            (
+                "proxy_pass http://127.0.0.1:8080;",
+                format!("proxy_pass http://127.0.0.1:{};", server.port),
+            ),
+        ],
+    );
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-c").arg(&conf).arg("-p").arg(&d);
+    let mut nginx = Proxy::spawn(cmd, &d, "nginx");
+    assert_the_proxy_serves_the_app(&mut nginx, &server, tls, plain);
+}
+
+/// The app behind the real Caddy of `packaging/Caddyfile` on loopback does what a recipe must
+/// ([`assert_the_proxy_serves_the_app`]). The recipe is imported as shipped, its name and
+/// upstream set through the environment as compose.yaml sets them; only the global options
+/// are the test's: ports of its own, no admin endpoint (tests run side by side), and its
+/// local CA (Caddy's certificate for an IP address) kept out of the system's trust store.
+#[test]
+fn behind_the_caddy_recipe_the_app_answers_and_sees_the_clients_address() {
+    let sandbox = Sandbox::new();
+    let server = serve_behind_a_proxy(&sandbox);
+    let d = sandbox.home().join("caddy");
+    std::fs::create_dir_all(&d).unwrap();
+    let (tls, plain) = (free_port(), free_port());
+    let conf = d.join("Caddyfile");
+    std::fs::write(
+        &conf,
+        format!(
+            "{{\n\tadmin off\n\thttp_port {plain}\n\thttps_port {tls}\n\t\
+             default_bind 127.0.0.1\n\tskip_install_trust\n}}\nimport {}\n",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("packaging/Caddyfile")
+                .display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new("caddy");
+    cmd.args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&conf)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &d)
+        .env("XDG_DATA_HOME", d.join("data"))
+        .env("XDG_CONFIG_HOME", d.join("config"))
+        .env("SEQURA_BC_DOMAIN", "127.0.0.1")
+        .env("SEQURA_BC_UPSTREAM", format!("127.0.0.1:{}", server.port));
+    let mut caddy = Proxy::spawn(cmd, &d, "caddy");
+    assert_the_proxy_serves_the_app(&mut caddy, &server, tls, plain);
 }
