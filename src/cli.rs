@@ -1,8 +1,10 @@
 //! The command line: clap subcommands dispatching to one `*_command` function each. Every
 //! flag can also be set from the environment.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -94,6 +96,9 @@ pub enum Command {
     /// Inspect or remove stores.
     #[command(subcommand)]
     Stores(StoresCommand),
+    /// Ask the server on [server] listen for `GET /readyz`: exit 0 when it answers 200, 1
+    /// otherwise, within a few seconds (a container's HEALTHCHECK: the image has no curl).
+    Health,
     /// Start the app with stand-ins of BigCommerce on loopback: a simulated store in your browser.
     #[cfg(feature = "demo")]
     Demo(crate::demo::DemoArgs),
@@ -206,7 +211,12 @@ pub fn run(cli: Cli, data_dir_typed: bool) -> CliResult {
     }
     let settings = cli.settings().map_err(|e| CliError {
         message: e.to_string(),
-        code: 2,
+        // Docker reserves a health check's exit code 2: any failure there is "unhealthy".
+        code: if matches!(cli.command, Command::Health) {
+            1
+        } else {
+            2
+        },
     })?;
     crate::telemetry::init(&settings.log.level, settings.log.format);
     match cli.command {
@@ -216,6 +226,7 @@ pub fn run(cli: Cli, data_dir_typed: bool) -> CliResult {
         Command::Diagnostics { hash, out } => diagnostics_command(&settings, &hash, out),
         Command::Restore { file } => restore_command(&settings, &file),
         Command::Config(ConfigCommand::Check) => config_check_command(&settings),
+        Command::Health => health_command(&settings),
         Command::Stores(StoresCommand::List { json }) => stores_list_command(&settings, json),
         Command::Stores(StoresCommand::Purge { hash, yes }) => {
             stores_purge_command(&settings, &hash, yes)
@@ -410,6 +421,67 @@ fn config_check_command(settings: &Settings) -> CliResult {
             code: 2,
         }),
     }
+}
+
+/// How long `health` waits for the connection, then for the answer's status line.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn health_command(settings: &Settings) -> CliResult {
+    let addr = health_target(settings.listen_addr()?);
+    let unhealthy = |why: String| CliError {
+        message: format!("not ready: http://{addr}/readyz {why}"),
+        code: 1,
+    };
+    match readyz_status(addr) {
+        Ok(200) => {
+            println!("ready: http://{addr}/readyz answered 200");
+            Ok(())
+        }
+        Ok(status) => Err(unhealthy(format!("answered {status}"))),
+        Err(e) => Err(unhealthy(e.to_string())),
+    }
+}
+
+/// Where a server listening on `listen` is reached from this machine: a wildcard address
+/// (`0.0.0.0`, `[::]`, as in a container) through loopback.
+fn health_target(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// The status of `GET /readyz` on `addr` over HTTP/1.0, the connection and then the answer
+/// each bounded by [`HEALTH_TIMEOUT`] (a server that accepts and never answers, or answers a
+/// byte at a time, must not hang the check).
+fn readyz_status(addr: SocketAddr) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, HEALTH_TIMEOUT)?;
+    let deadline = std::time::Instant::now() + HEALTH_TIMEOUT;
+    stream.set_write_timeout(Some(HEALTH_TIMEOUT))?;
+    write!(stream, "GET /readyz HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    // The status line is all it needs: "HTTP/1.1 200 OK".
+    let mut head = Vec::new();
+    let mut buf = [0u8; 64];
+    while !head.contains(&b'\n') && head.len() < 256 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .filter(|_| line.starts_with("HTTP/"))
+        .ok_or_else(|| std::io::Error::other("answered something that is not HTTP"))
 }
 
 fn stores_list_command(settings: &Settings, json: bool) -> CliResult {

