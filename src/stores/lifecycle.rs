@@ -48,14 +48,13 @@ pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppEr
     }
     let store = StoreHash::from_context(context)
         .map_err(|_| AppError::BadRequest(Public::new("err_install_link")))?;
-    tracing::Span::current().record("store_hash", store.as_str());
     let scope = q.scope.clone().unwrap_or_default();
     let token = state
         .bigcommerce
         .exchange_code(code, &scope, context, &state.public("/bc/auth"))
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "token exchange failed");
+            tracing::warn!(context, error = %e, "token exchange failed");
             AppError::Upstream(Public::with("err_install_failed", e))
         })?;
     if token.context != context {
@@ -64,6 +63,10 @@ pub async fn install(state: &AppState, q: &AuthQuery) -> Result<Installed, AppEr
     if token.access_token.is_empty() {
         return Err(AppError::Upstream(Public::new("err_install_failed")));
     }
+    // The store's own lines from here only: anyone can name a store in `context`, and until
+    // BigCommerce accepted the code what the request logs is the operator's (a stranger's
+    // made-up codes would otherwise fill the merchant's Diagnostics log).
+    tracing::Span::current().record("store_hash", store.as_str());
     let install = Install {
         hash: store.clone(),
         access_token: token.access_token.clone(),

@@ -8,6 +8,7 @@ mod attack;
 mod attack14;
 mod attack15;
 mod attack16;
+mod attack17;
 mod browser;
 mod browser_widgets;
 mod checkout;

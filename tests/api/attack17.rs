@@ -1,0 +1,76 @@
+//! Attacks on issue 17's Diagnostics page: who can write to a store's log, and whether the
+//! address check says what a shopper is really shown.
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// The store's whole kept log, as its merchant downloads it.
+async fn download(app: &TestApp, session: &str) -> String {
+    let resp = app
+        .get_path(&format!("/app/diagnostics/log.txt?session={session}"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+/// Waits until the store's kept log holds `text` (lines are written every second, in the
+/// order they were logged: once it is there, every earlier line is too).
+async fn log_showing(app: &TestApp, session: &str, text: &str) -> String {
+    for _ in 0..100 {
+        let log = download(app, session).await;
+        if log.contains(text) {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the store's log never showed {text:?}");
+}
+
+/// Installs `storea`; returns the app and its owner's session once its first line is kept.
+async fn a_store_with_its_log() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let (_, html) = app.installed_store("storea").await;
+    let session = crate::helpers::session_of(&html);
+    log_showing(&app, &session, "store installed").await;
+    (app, session)
+}
+
+/// After a line of the merchant's own (once it is kept, every earlier line is), the store's
+/// log holds none of `strangers`.
+async fn assert_kept_none_of(app: &TestApp, session: &str, strangers: &[&str]) {
+    app.connect_demo(session).await;
+    let log = log_showing(app, session, "seQura account connected").await;
+    for stranger in strangers {
+        assert!(
+            !log.contains(stranger),
+            "a stranger's request wrote {stranger:?} into the store's log:\n{log}"
+        );
+    }
+}
+
+/// Anyone can name a store in an install callback (`context=stores/HASH`) with a made-up
+/// code: what such a request logs is the operator's, never the store's, or a stranger fills
+/// the merchant's log (2000 lines kept) and pushes out the lines that matter.
+#[tokio::test]
+async fn install_callbacks_with_made_up_codes_write_nothing_to_the_named_stores_log() {
+    let (app, session) = a_store_with_its_log().await;
+    for n in 0..30 {
+        for external in ["", "&external_install=1"] {
+            let resp = app
+                .get_path(&format!(
+                    "/bc/auth?code=forged-{n}&context=stores%2Fstorea&scope=store_v2_orders{external}"
+                ))
+                .await;
+            assert!(
+                [502, 302].contains(&resp.status().as_u16()),
+                "the made-up code is refused: {}",
+                resp.status()
+            );
+        }
+    }
+    assert_kept_none_of(
+        &app,
+        &session,
+        &["token exchange failed", "external install failed", "5xx"],
+    )
+    .await;
+}
