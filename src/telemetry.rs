@@ -371,16 +371,24 @@ impl Tally {
     }
 }
 
+/// A summary is about every store's requests together, not the one whose request happened
+/// to write it: a line of no span (`parent: None`), so never a store's (see [`StoreLayer`]).
 fn emit(level: tracing::Level, kind: &'static str, count: u64, over_secs: Option<u64>) {
     macro_rules! at {
         ($lvl:ident) => {
             match over_secs {
                 None => tracing::$lvl!(
+                    parent: None,
                     kind,
                     "{kind} (more in the next minute are counted, not logged)"
                 ),
                 Some(secs) => {
-                    tracing::$lvl!(kind, count, "{kind}: {count} more in the last {secs} s")
+                    tracing::$lvl!(
+                        parent: None,
+                        kind,
+                        count,
+                        "{kind}: {count} more in the last {secs} s"
+                    )
                 }
             }
         };

@@ -1,7 +1,11 @@
 //! Attacks on issue 17's Diagnostics page: who can write to a store's log, and whether the
 //! address check says what a shopper is really shown.
 
+use serde_json::json;
+
 use crate::helpers::{TestApp, spawn_app};
+
+const HEADER: &str = "X-Sequra-Webhook-Secret";
 
 /// The store's whole kept log, as its merchant downloads it.
 async fn download(app: &TestApp, session: &str) -> String {
@@ -73,4 +77,29 @@ async fn install_callbacks_with_made_up_codes_write_nothing_to_the_named_stores_
         &["token exchange failed", "external install failed", "5xx"],
     )
     .await;
+}
+
+/// A webhook naming a store (`producer`) without its secret: the app's summaries of refused
+/// requests count every store's together, and are the operator's; on the named store's page
+/// they would be a stranger's lines (two a minute per kind, for as long as they like), and
+/// the counts of other stores' refusals.
+#[tokio::test]
+async fn forged_webhooks_naming_a_store_write_nothing_to_its_log() {
+    let (app, session) = a_store_with_its_log().await;
+    for n in 0..30 {
+        let body = json!({
+            "scope": "store/order/updated", "store_id": "1", "data": {"type": "order", "id": n},
+            "hash": format!("forged-{n}"), "created_at": 1561479335, "producer": "stores/storea"
+        });
+        let resp = app
+            .http
+            .post(format!("{}/bc/webhooks", app.address))
+            .header(HEADER, "a-guess")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    assert_kept_none_of(&app, &session, &["refused", "401"]).await;
 }
