@@ -230,6 +230,9 @@ pub async fn offered_to(
     if !progress.connected() {
         return Ok(Some(Hidden::NotConnected));
     }
+    if !crate::stores::storefronts::admits_any(state, store).await? {
+        return Ok(Some(Hidden::EveryStorefrontOff));
+    }
     if progress.countries.is_empty() {
         return Ok(Some(Hidden::NoCountry));
     }

@@ -25,6 +25,8 @@ pub(crate) const NOTHING: &str = "{}";
 pub enum Hidden {
     /// seQura is switched off on the storefront.
     StorefrontOff,
+    /// seQura is switched off on every storefront (the payment step's answer).
+    EveryStorefrontOff,
     NotConnected,
     /// No promotional widget is on for the storefront.
     NoWidgetOn,

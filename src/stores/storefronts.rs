@@ -395,6 +395,13 @@ pub async fn admits(
     Ok(s.enabled.unwrap_or(default_on))
 }
 
+/// Whether any storefront's checkout offers seQura, as [`admits`] decides for each: the
+/// merchant's Diagnostics page asks (with every one switched off, no shopper is offered it).
+pub async fn admits_any(state: &AppState, store: &StoreHash) -> Result<bool, AppError> {
+    let (storefronts, default_on) = stored(state, store).await?;
+    Ok(storefronts.is_empty() || storefronts.iter().any(|s| s.enabled.unwrap_or(default_on)))
+}
+
 /// The storefront a shopper of this channel returns to (its checkout's address when it has
 /// its own) and its language. `None` for a storefront gone since (archived, deleted) or
 /// without an address: another storefront would not know the order. A store whose

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
+use crate::checkout::{STORE, ready, settled};
 use crate::helpers::{TestApp, spawn_app};
+use crate::storefronts::{call, origin_of};
 
 const HEADER: &str = "X-Sequra-Webhook-Secret";
 
@@ -102,4 +104,32 @@ async fn forged_webhooks_naming_a_store_write_nothing_to_its_log() {
         assert_eq!(resp.status(), 401);
     }
     assert_kept_none_of(&app, &session, &["refused", "401"]).await;
+}
+
+/// A storefront switched off offers seQura nowhere, its payment step included: the address
+/// check says so for the checkout too, not only for the widgets.
+#[tokio::test]
+async fn the_address_check_says_not_shown_at_the_checkout_of_a_store_whose_storefront_is_off() {
+    let (app, session) = ready().await;
+    settled(&app).await;
+    let resp = app
+        .post_form("/app/storefronts", &session, &[("channel", "1")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    settled(&app).await;
+    // A shopper at the payment step is offered nothing.
+    let checkout = app.bc.create_checkout_on(STORE, 1, &[(104, 1)], "ES");
+    let origin = origin_of(&app.bc.channel_storefront_url(STORE, 1));
+    let (status, body, _) = call(&app, "methods", &origin, &checkout).await;
+    assert_eq!((status, body["methods"].clone()), (200, json!([])));
+
+    let (status, html) = app.page("/app/diagnostics?ip=127.0.0.1", &session).await;
+    assert_eq!(status, 200, "{html}");
+    let row = &html[html.find("id=\"ip-checkout\"").expect("the checkout row")..];
+    assert!(
+        row.starts_with("id=\"ip-checkout\" data-shown=\"no\""),
+        "the page says seQura is shown at a payment step that offers nothing: {}",
+        &row[..row.find("</tr>").unwrap()]
+    );
+    assert!(row.contains("switched off"), "{row}");
 }

@@ -69,6 +69,7 @@ struct IpAnswer {
 fn explain(state: &AppState, merchant: &Merchant, why: &Hidden) -> String {
     let (key, args): (&str, Vec<(&str, &str)>) = match why {
         Hidden::StorefrontOff => ("diag_hidden_storefront_off", vec![]),
+        Hidden::EveryStorefrontOff => ("diag_hidden_every_storefront_off", vec![]),
         Hidden::NotConnected => ("diag_hidden_not_connected", vec![]),
         Hidden::NoWidgetOn => ("diag_hidden_no_widget_on", vec![]),
         Hidden::TooManyExcluded => ("diag_hidden_too_many_excluded", vec![]),
