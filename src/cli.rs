@@ -261,6 +261,19 @@ fn open_db(settings: &Settings) -> Result<Db, CliError> {
     Ok(Db::open(&settings.database_path())?)
 }
 
+/// The database as it is, for a command that only reads it: never created (a mistyped data
+/// dir is said so), never migrated (a newer binary run for support against a live older
+/// server's database would leave that server on a schema it does not know).
+fn open_db_as_is(settings: &Settings) -> Result<Db, CliError> {
+    let path = settings.database_path();
+    if !path.is_file() {
+        return Err(format!("no database at {}", path.display()).into());
+    }
+    let db = Db::open(&path)?;
+    db.call_blocking(|c| db::refuse_other(c))?;
+    Ok(db)
+}
+
 fn migrate_command(settings: &Settings, status: bool) -> CliResult {
     let db = open_db(settings)?;
     if !status {
@@ -563,8 +576,7 @@ const DIAGNOSTICS_WEBHOOK_DAYS: i64 = 7;
 
 fn diagnostics_command(settings: &Settings, hash: &str, out: Option<PathBuf>) -> CliResult {
     let hash = StoreHash::parse(hash).map_err(|_| format!("{hash:?} is not a store hash"))?;
-    let db = open_db(settings)?;
-    db.migrate()?;
+    let db = open_db_as_is(settings)?;
     let since = db::timestamp(crate::clock::now() - time::Duration::days(DIAGNOSTICS_WEBHOOK_DAYS));
     let h = hash.clone();
     let report = db.call_blocking(move |c| {

@@ -1319,6 +1319,47 @@ fn diagnostics_writes_one_file_for_support_and_no_secret() {
         .stderr_has("no store");
 }
 
+/// `diagnostics` reads; it never migrates. Run by support's newer binary against the live
+/// database of an older server, a migration would leave that server on a schema it does not
+/// know (and refusing to start at its next restart); run with a mistyped data dir, it would
+/// leave a new empty database there. Either is refused, naming why, and nothing is written.
+#[test]
+fn diagnostics_never_migrates_or_creates_a_database() {
+    let sandbox = two_stores();
+    let newest = count(
+        &sandbox.connect(),
+        "SELECT MAX(version) FROM refinery_schema_history",
+    );
+    // The database as the sequra-bc before issue 17 left it (V26 added app_log).
+    sandbox
+        .connect()
+        .execute_batch(
+            "DROP TABLE app_log; DELETE FROM refinery_schema_history WHERE version >= 26;",
+        )
+        .unwrap();
+    let out = sandbox.run(&["diagnostics", "abc123"]).failure();
+    assert!(
+        out.stderr.contains("V25") && out.stderr.contains(&format!("V{newest}")),
+        "{out:#?}"
+    );
+    assert_eq!(
+        count(
+            &sandbox.connect(),
+            "SELECT MAX(version) FROM refinery_schema_history"
+        ),
+        25,
+        "diagnostics migrated the database"
+    );
+
+    let elsewhere = Sandbox::new();
+    let out = elsewhere.run(&["diagnostics", "abc123"]).failure();
+    assert!(out.stderr.contains("no database"), "{out:#?}");
+    assert!(
+        !elsewhere.db_path().exists(),
+        "a database made where none was"
+    );
+}
+
 #[test]
 fn stores_purge_with_yes_removes_the_store_and_its_users_only() {
     let sandbox = two_stores();

@@ -69,6 +69,16 @@ pub enum DbError {
         version = env!("CARGO_PKG_VERSION")
     )]
     SchemaNewer { database: i64, binary: i64 },
+    /// A command that only reads found a database an older sequra-bc migrated: it reads this
+    /// binary's schema only, and migrating it under the older server still using it would
+    /// leave that server on a schema it does not know.
+    #[error(
+        "the database's schema is V{database}, older than this sequra-bc's V{binary} (version \
+         {version}): run the sequra-bc that serves it, or stop the server and run `sequra-bc \
+         migrate` first",
+        version = env!("CARGO_PKG_VERSION")
+    )]
+    SchemaOlder { database: i64, binary: i64 },
     #[error("{0}")]
     Invalid(String),
 }
@@ -476,6 +486,17 @@ pub fn refuse_newer(conn: &Connection) -> Result<(), DbError> {
     let (database, binary) = (schema_version(conn)?, binary_schema_version());
     if database > binary {
         return Err(DbError::SchemaNewer { database, binary });
+    }
+    Ok(())
+}
+
+/// [`refuse_newer`], and [`DbError::SchemaOlder`] when the database still needs migrating:
+/// for commands that read the database as it is.
+pub fn refuse_other(conn: &Connection) -> Result<(), DbError> {
+    refuse_newer(conn)?;
+    let (database, binary) = (schema_version(conn)?, binary_schema_version());
+    if database < binary {
+        return Err(DbError::SchemaOlder { database, binary });
     }
     Ok(())
 }
