@@ -283,10 +283,17 @@ fn migrate_command(settings: &Settings, status: bool) -> CliResult {
             .into_iter()
             .filter(|m| m.applied_on.is_none())
             .collect();
-        if !pending.is_empty() {
+        // Never under a running server (the older sequra-bc of an upgrade would go on
+        // writing a schema it does not know); `--status` reads the plan while it runs.
+        let _lock = if pending.is_empty() {
+            None
+        } else {
             db.call_blocking(|c| db::refuse_newer(c))?;
+            let lock = DataDirLock::acquire(&settings.storage.data_dir)
+                .map_err(|e| format!("refusing to migrate: {e}"))?;
             println!("{}: applying", settings.database_path().display());
-        }
+            Some(lock)
+        };
         for m in &pending {
             println!("  V{} {}", m.info.version, m.info.name);
         }

@@ -979,6 +979,40 @@ fn restore_refuses_while_serve_uses_the_data_dir() {
     assert_eq!(kept, 0);
 }
 
+/// `migrate` applies nothing under a running server: the server (the older binary of an
+/// upgrade, still serving while the operator reads the plan) would go on writing a schema it
+/// does not know, and refuse that database at its next start. `--status` still reads it.
+#[test]
+fn migrate_refuses_to_apply_while_serve_uses_the_data_dir() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve();
+    // The running server's database as the sequra-bc before issue 17 left it (V26 added
+    // app_log): one migration pending for this binary.
+    sandbox
+        .connect()
+        .execute_batch(
+            "DROP TABLE app_log; DELETE FROM refinery_schema_history WHERE version >= 26;",
+        )
+        .unwrap();
+    sandbox
+        .run(&["migrate", "--status"])
+        .success()
+        .stdout_has("pending");
+    sandbox
+        .run(&["migrate"])
+        .failure()
+        .stderr_has("a sequra-bc server is using");
+    assert_eq!(
+        count(
+            &sandbox.connect(),
+            "SELECT MAX(version) FROM refinery_schema_history"
+        ),
+        25,
+        "migrated under the running server"
+    );
+    drop(server);
+}
+
 #[test]
 fn a_second_serve_on_the_same_data_dir_refuses_to_start() {
     let sandbox = Sandbox::new();
