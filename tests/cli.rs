@@ -1575,6 +1575,116 @@ fn the_systemd_unit_verifies_without_a_warning() {
     assert!(stderr.trim().is_empty(), "warnings: {stderr}");
 }
 
+/// The unit's own install steps for `/etc/sequra-bc` (its head), run in a folder standing in
+/// for it, then the mode systemd gives a `ConfigurationDirectory` (it never changes its owner,
+/// unlike the state directory's), leave the configuration readable by the unit's `User`: the
+/// binary run as that user (a stand-in uid: root can become any) with the unit's environment
+/// reads it and finds it complete. A configuration the service cannot read is a service that
+/// never starts.
+#[test]
+fn the_systemd_units_install_steps_let_its_user_read_its_configuration() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/sequra-bc.service"),
+    )
+    .unwrap();
+    let setting = |key: &str| -> Vec<String> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(setting("User"), ["sequra-bc"]);
+    assert_eq!(setting("ConfigurationDirectory"), ["sequra-bc"]);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    // The service's user: a uid and gid of its own, as `useradd --system` gives it.
+    let (uid, gid) = (64_123u32, 64_123u32);
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    // Standing for /etc: anyone may pass through it.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let etc = dir.path().join("etc-sequra-bc");
+    // What the operator brings: the configuration and the secret (the README's example).
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[server]\npublic_url = \"https://sequra.shop.test\"\n\n[bigcommerce]\nclient_id = \"abc\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("secrets.env"),
+        format!("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET={CLIENT_SECRET}\n"),
+    )
+    .unwrap();
+    let steps: Vec<String> = unit
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("#   "))
+        .filter(|l| l.starts_with("install ") && l.contains("/etc/sequra-bc"))
+        .map(|l| {
+            let command = l.split("  #").next().unwrap().trim();
+            let command = command.replace("/etc/sequra-bc", etc.to_str().unwrap());
+            if root {
+                command.replace("-g sequra-bc", &format!("-g {gid}"))
+            } else {
+                command.replace("-g sequra-bc", "")
+            }
+        })
+        .collect();
+    assert!(
+        !steps.is_empty(),
+        "the head says how to make /etc/sequra-bc"
+    );
+    for step in &steps {
+        let out = Command::new("sh")
+            .args(["-c", step])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{step}: {out:?}");
+    }
+    // An operator writing the file there by hand (an editor, as root) where the head does not
+    // put it.
+    let config = etc.join("config.toml");
+    if !config.exists() {
+        std::fs::copy(dir.path().join("config.toml"), &config).unwrap();
+    }
+    // What systemd does to the folder at each start.
+    let mode = u32::from_str_radix(&setting("ConfigurationDirectoryMode")[0], 8).unwrap();
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(mode)).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let mut cmd = if root {
+        std::os::unix::fs::chown(&state, Some(uid), Some(gid)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .args(["--clear-groups", "--"])
+            .arg(BIN);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    cmd.args(["config", "check"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/nonexistent");
+    for line in setting("Environment") {
+        let (k, v) = line.split_once('=').unwrap();
+        let v = v
+            .replace("/etc/sequra-bc", etc.to_str().unwrap())
+            .replace("/var/lib/sequra-bc", state.to_str().unwrap());
+        cmd.env(k, v);
+    }
+    // systemd reads the EnvironmentFile as root and hands the service its variables.
+    cmd.env("SEQURA_BC_BIGCOMMERCE__CLIENT_SECRET", CLIENT_SECRET);
+    let out = Run::from(cmd.output().unwrap());
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the service's user cannot use its configuration: {out:#?}"
+    );
+}
+
 /// `packaging/Caddyfile` is a configuration Caddy itself accepts.
 #[test]
 fn the_caddy_recipe_is_valid_for_caddy() {
