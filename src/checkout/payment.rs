@@ -670,9 +670,14 @@ pub async fn notified(
             s.bc_order_id == n.order && a.sequra_uuid.as_deref() == Some(n.order_ref.as_str())
         })
         .ok_or(AppError::NotFound)?;
+    // Whoever holds a return link (the shopper, their browser's history) can post these as
+    // often as they like: counted, not a line each (and never in the store's own log).
     if verified == Verified::Legacy && !a.legacy {
         // The pre-V8 signature is the return link's: it signs only what was started then.
-        tracing::warn!("a notification signed like a return link was refused");
+        state.log_tally.note(
+            tracing::Level::WARN,
+            "notifications signed like a return link refused",
+        );
         return Err(AppError::Forbidden(Public::new("err_return_link")));
     }
     if verified == Verified::Legacy
@@ -681,7 +686,10 @@ pub async fn notified(
     {
         // The pre-V8 signature is also in that order's return link: it never cancels a paid
         // order (as before V8; seQura's own cancellation of one comes signed anew).
-        tracing::warn!("a pre-V8 signed cancellation of an approved order was ignored");
+        state.log_tally.note(
+            tracing::Level::WARN,
+            "pre-V8 signed cancellations of approved orders ignored",
+        );
         return Ok(Reply::Done);
     }
     // Another tab's start in flight (it holds the checkout) may still make a seQura order

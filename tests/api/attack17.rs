@@ -40,17 +40,33 @@ async fn a_store_with_its_log() -> (TestApp, String) {
     (app, session)
 }
 
-/// After a line of the merchant's own (once it is kept, every earlier line is), the store's
-/// log holds none of `strangers`.
+/// After a line of the merchant's own (once it is kept, every earlier line is: the
+/// storefronts saved as they are), the store's log holds none of `strangers`.
 async fn assert_kept_none_of(app: &TestApp, session: &str, strangers: &[&str]) {
-    app.connect_demo(session).await;
-    let log = log_showing(app, session, "seQura account connected").await;
-    for stranger in strangers {
-        assert!(
-            !log.contains(stranger),
-            "a stranger's request wrote {stranger:?} into the store's log:\n{log}"
-        );
+    const MARK: &str = "storefronts saved";
+    let before = download(app, session).await.matches(MARK).count();
+    let resp = app
+        .post_form(
+            "/app/storefronts",
+            session,
+            &[("channel", "1"), ("on", "1"), ("default_on", "on")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    for _ in 0..100 {
+        let log = download(app, session).await;
+        if log.matches(MARK).count() > before {
+            for stranger in strangers {
+                assert!(
+                    !log.contains(stranger),
+                    "a stranger's request wrote {stranger:?} into the store's log:\n{log}"
+                );
+            }
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    panic!("the store's log never showed the merchant's own line");
 }
 
 /// Anyone can name a store in an install callback (`context=stores/HASH`) with a made-up
@@ -104,6 +120,50 @@ async fn forged_webhooks_naming_a_store_write_nothing_to_its_log() {
         assert_eq!(resp.status(), 401);
     }
     assert_kept_none_of(&app, &session, &["refused", "401"]).await;
+}
+
+/// A shopper who started a seQura payment holds its return link (store, order, solicitation
+/// and the link's signature) and sees seQura's order reference in the form the start gave
+/// them. Posted as a notification, each is refused, and wrote a WARN line into the store's
+/// log: one per request, as often as the shopper liked.
+#[tokio::test]
+async fn a_return_link_posted_as_notifications_writes_nothing_to_the_stores_log() {
+    let (app, session) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let resp = crate::checkout::start(&app, &checkout, "i1", None).await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let (_, uuid) = crate::checkout::started_order(&app, &body);
+    assert!(
+        body["form"].as_str().unwrap().contains(&uuid),
+        "the shopper's form names seQura's order"
+    );
+    let return_url = url::Url::parse(
+        app.sequra.order(&uuid).unwrap().solicited["merchant"]["return_url"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let form: Vec<(String, String)> = return_url
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([
+            ("store".into(), STORE.into()),
+            ("order_ref".into(), uuid.clone()),
+            ("sq_state".into(), "approved".into()),
+        ])
+        .collect();
+    for _ in 0..30 {
+        let resp = app
+            .http
+            .post(format!("{}/sequra/ipn", app.address))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+    }
+    assert_kept_none_of(&app, &session, &["return link", "refused"]).await;
 }
 
 /// A storefront switched off offers seQura nowhere, its payment step included: the address
