@@ -211,6 +211,21 @@ impl Visit for EventText {
     }
 }
 
+/// `text` on one line: a message carrying a line break (an error text quoted) would read as
+/// two lines in the downloaded file, the second one made up.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The layer that copies each store's lines (INFO and above) into [`STORE_LINES`].
 pub struct StoreLayer;
 
@@ -263,8 +278,8 @@ where
         let Some(store) = store else {
             return;
         };
-        let mut message = text.message;
-        message.push_str(&text.fields);
+        let mut message = one_line(&text.message);
+        message.push_str(&one_line(&text.fields));
         if message.len() > MESSAGE_MAX {
             let mut cut = MESSAGE_MAX;
             while !message.is_char_boundary(cut) {
@@ -417,6 +432,28 @@ mod tests {
         tracing::subscriber::with_default(subscriber, f);
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         text.lines().map(str::to_string).collect()
+    }
+
+    /// A line about a store is one line, whatever its message carries.
+    #[test]
+    fn a_stores_line_is_one_line_and_goes_to_its_app() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let tag = STORE_LINES.register();
+        let subscriber = tracing_subscriber::registry().with(StoreLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("x", app = tag.get(), store_hash = "lines1");
+            let _in = span.enter();
+            tracing::warn!(reason = "bad\nFAKE LINE", "refused\r\nINFO  forged");
+            tracing::debug!("not kept");
+        });
+        let lines = STORE_LINES.take(&tag);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].store.as_str(), "lines1");
+        assert_eq!(lines[0].level, LineLevel::Warn);
+        assert_eq!(
+            lines[0].message,
+            "refused\\r\\nINFO  forged reason=bad\\nFAKE LINE"
+        );
     }
 
     struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
