@@ -77,15 +77,9 @@ impl Application {
         let mut settings = settings;
         settings.server.public_url = public_url.as_str().trim_end_matches('/').to_string();
         let state = AppState::new(settings, public_url, db, key)?;
-        // Before the first delivery: a repeat of one stored before this start is recognised.
-        let remembered = state
-            .db
-            .call_blocking(|c| state.recent_deliveries.load(c))
-            .context("cannot read the recent webhook deliveries")?;
-        tracing::info!(
-            deliveries = remembered,
-            "recent webhook deliveries remembered"
-        );
+        // The deliveries stored before this start are read while the server already answers
+        // (a fleet's take about a second): a delivery waits for them, readiness does not.
+        tokio::spawn(remember_recent_deliveries(state.clone()));
         Ok(Self {
             listener,
             metrics,
@@ -142,6 +136,35 @@ impl Application {
         clock.abort();
         let _ = background.await;
         tracing::info!("stopped");
+    }
+}
+
+/// Reads the deliveries stored before this start into the de-duplication memory; until then
+/// deliveries wait (`RecentDeliveries::claim`). A failed read is tried again, every delivery
+/// meanwhile answered 503 after its wait (BigCommerce delivers it again).
+async fn remember_recent_deliveries(state: AppState) {
+    let started = std::time::Instant::now();
+    let mut retry = Duration::from_millis(500);
+    loop {
+        let s = state.clone();
+        match state.db.call(move |c| s.recent_deliveries.load(c)).await {
+            Ok(n) => {
+                tracing::info!(
+                    deliveries = n,
+                    ms = started.elapsed().as_millis() as u64,
+                    "recent webhook deliveries remembered"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "cannot read the recent webhook deliveries: until they are read, deliveries wait and are answered 503"
+                );
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(Duration::from_secs(30));
+            }
+        }
     }
 }
 

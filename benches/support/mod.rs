@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each bench uses its own part
 
+pub mod intake;
+
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;

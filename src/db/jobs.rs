@@ -364,11 +364,16 @@ pub fn stuck(
 
 /// Forgets finished jobs older than `before` (unix ms).
 pub fn purge_finished(conn: &Connection, before: i64) -> Result<usize, DbError> {
-    Ok(conn.execute(
-        "DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated_at < ?1",
-        [before],
-    )?)
+    Ok(conn.execute(PURGE_FINISHED, [before])?)
 }
+
+/// A job finishes after it fell due (a claim takes only due jobs; every write of `updated_at`
+/// is a later time on a clock that never goes back), so one finished before `?1` fell due
+/// before it: `run_at` bounds the range `jobs_due (state, run_at)` reads to the old jobs,
+/// and `updated_at` still decides. (Should the system clock step back, a job finished then
+/// is only kept that much longer.)
+const PURGE_FINISHED: &str = "DELETE FROM jobs WHERE state IN ('done', 'failed')
+                                AND run_at < ?1 AND updated_at < ?1";
 
 /// A job's state (`pending`, `running`, `done`, `failed`), if it exists.
 pub fn state_of(conn: &Connection, id: i64) -> Result<Option<String>, DbError> {
@@ -380,6 +385,67 @@ pub fn state_of(conn: &Connection, id: i64) -> Result<Option<String>, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sweep purges every few minutes, holding the write lock while it looks: with a
+    /// fleet's week of finished jobs (3.5 million for 10 000 stores) reading every finished
+    /// one took 0.5 s of CPU, 2–3.5 s on a busy machine, with every webhook waiting. Only the
+    /// old ones may be read, and only they go.
+    #[test]
+    fn purging_finished_jobs_reads_and_deletes_only_the_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::super::Db::open(&dir.path().join("t.db")).unwrap();
+        db.migrate().unwrap();
+        db.call_blocking(|c| {
+            let plan: String = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {PURGE_FINISHED}"))?
+                .query_map([0], |r| r.get::<_, String>(3))?
+                .collect::<Result<Vec<_>, _>>()?
+                .join("; ");
+            assert!(
+                plan.contains("run_at<?"),
+                "reads every finished job: {plan}"
+            );
+            c.execute(
+                "INSERT INTO stores (store_hash, status, installed_at)
+                 VALUES ('abc123', 'installed', 'now')",
+                [],
+            )?;
+            // (state, run_at, updated_at): due and finished long ago, due long ago but
+            // finished lately (retried for days), finished lately, and pending for long.
+            for (n, (state, run_at, updated_at)) in [
+                ("done", 100, 150),
+                ("failed", 100, 180),
+                ("done", 100, 5_000),
+                ("done", 4_000, 4_100),
+                ("pending", 100, 100),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                c.execute(
+                    "INSERT INTO jobs (store_hash, kind, serial_key, dedupe_key, payload, state,
+                                       run_at, created_at, updated_at)
+                     VALUES ('abc123', 'sync_order', 'order:1', ?1, '{}', ?2, ?3, ?3, ?4)",
+                    params![format!("sync:{n}"), state, run_at, updated_at],
+                )?;
+            }
+            assert_eq!(purge_finished(c, 1_000)?, 2);
+            let left: Vec<(String, i64)> = c
+                .prepare("SELECT state, updated_at FROM jobs ORDER BY id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            assert_eq!(
+                left,
+                [
+                    ("done".to_string(), 5_000),
+                    ("done".to_string(), 4_100),
+                    ("pending".to_string(), 100)
+                ]
+            );
+            Ok(())
+        })
+        .unwrap();
+    }
 
     /// A job whose lease is over by the wall clock is claimed again — unless this process
     /// still runs it: the clock may have jumped ahead while it ran, and two runs of one job

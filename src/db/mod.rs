@@ -440,12 +440,24 @@ impl Db {
         })
     }
 
-    /// True when every embedded migration is applied (for `/readyz`).
+    /// True when every embedded migration is applied (for `/readyz`). A plain read: refinery
+    /// reads its history in a transaction, which every connection here begins by taking the
+    /// write lock, so each readiness probe waited for the writer (0.4–0.6 s behind the start's
+    /// reconciliation, with 10 000 stores) and the webhook intake then waited for the probe.
     pub fn schema_is_current(&self) -> Result<bool, DbError> {
-        Ok(self
-            .migration_status()?
-            .iter()
-            .all(|m| m.applied_on.is_some()))
+        self.call_blocking(|conn| {
+            if !has_history(conn)? {
+                return Ok(false);
+            }
+            let applied: std::collections::HashSet<i64> = conn
+                .prepare_cached("SELECT version FROM refinery_schema_history")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(embedded::migrations::runner()
+                .get_migrations()
+                .iter()
+                .all(|m| applied.contains(&i64::from(m.version()))))
+        })
     }
 }
 
@@ -592,6 +604,21 @@ mod tests {
             .unwrap();
         let kept = 400 - (0..400).filter(|i| i % 7 == 0).count() as i64;
         assert_eq!((audit, distinct, failed), (kept, kept, 0));
+    }
+
+    /// Readiness reads the schema's history without waiting for a writer: a write
+    /// transaction held elsewhere (the sweep's, the intake's batch) does not hold it up.
+    #[test]
+    fn the_schema_check_waits_for_no_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path).unwrap();
+        assert!(!db.schema_is_current().unwrap(), "nothing applied yet");
+        db.migrate().unwrap();
+        let writer = connect(&path).unwrap();
+        writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert!(db.schema_is_current().unwrap());
+        writer.execute_batch("ROLLBACK").unwrap();
     }
 
     /// A writer that never pauses used to keep the log growing: it only starts over when a

@@ -186,7 +186,13 @@ pub async fn receive(
     let cancelled = body.scope == "store/app/uninstalled";
     let channel = body.scope.starts_with(CHANNEL);
     let key = delivery_key(store.as_str(), &body.scope, &body.hash, body.created_at);
-    let fresh = state.recent_deliveries.claim(key);
+    let Ok(fresh) = state.recent_deliveries.claim(key).await else {
+        // The deliveries stored before this start could not be read yet: taken for new, a
+        // repeat would be stored twice. BigCommerce delivers it again.
+        return Err(AppError::Busy {
+            retry_after_secs: 1,
+        });
+    };
     // A repeat about no order asks for nothing. One about an order still goes on: it may be
     // a seQura order's, whose sync it asks for again (below).
     if !fresh && order_id.is_none() {
