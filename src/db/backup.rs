@@ -169,6 +169,33 @@ pub fn restore(
     Ok(kept)
 }
 
+/// Marks a database just restored (V27): every store's next reconciliation recovers what
+/// happened after the database's newest activity — its recovery point, returned (RFC 3339
+/// UTC; none for a database without activity). BigCommerce and seQura kept going meanwhile.
+pub fn mark_restored(conn: &Connection) -> Result<Option<String>, DbError> {
+    let point = last_activity(conn)?;
+    if let Some(point) = &point {
+        super::stores::set_recover_from_all(conn, point)?;
+    }
+    Ok(point)
+}
+
+/// The newest moment the database recorded anything the stores did: a payment's step, a
+/// webhook delivery, an update seQura accepted, a log entry (RFC 3339 UTC, whole seconds).
+pub fn last_activity(conn: &Connection) -> Result<Option<String>, DbError> {
+    Ok(conn.query_row(
+        "SELECT MAX(t) FROM (
+             SELECT MAX(updated_at) AS t FROM solicitations
+             UNION ALL SELECT MAX(updated_at) FROM sequra_attempts
+             UNION ALL SELECT received_at FROM webhook_events
+                       WHERE id = (SELECT MAX(id) FROM webhook_events)
+             UNION ALL SELECT MAX(accepted_at) FROM order_sync
+             UNION ALL SELECT MAX(created_at) FROM transaction_log)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// Copies `from` to `to` a MiB at a time, telling `progress` the bytes copied of the whole.
 fn copy_with_progress(
     from: &Path,

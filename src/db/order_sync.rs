@@ -64,7 +64,7 @@ pub fn save(
                                  shipped_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ?8 END)
          ON CONFLICT (solicitation_id) DO UPDATE SET
-             accepted = excluded.accepted, shipped_total = excluded.shipped_total,
+             accepted = excluded.accepted, shipped_total = excluded.shipped_total, resend = 0,
              unshipped_total = excluded.unshipped_total, refunded_total = excluded.refunded_total,
              accepted_at = excluded.accepted_at,
              shipped_at = CASE WHEN ?9 THEN ?8 ELSE order_sync.shipped_at END",
@@ -81,6 +81,37 @@ pub fn save(
         ],
     )?;
     Ok(())
+}
+
+/// What seQura holds of the order is not known any more (V27): its next sync sends the
+/// order's state even when it matches what was last accepted. False when no update of it was
+/// ever accepted (its next sync sends anyway).
+pub fn mark_resend(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE order_sync SET resend = 1 WHERE store_hash = ?1 AND bc_order_id = ?2",
+        params![store.as_str(), order.0 as i64],
+    )?;
+    Ok(n > 0)
+}
+
+/// Whether the order's next sync must send its state whatever was last accepted.
+pub fn must_resend(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+) -> Result<bool, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT resend FROM order_sync WHERE store_hash = ?1 AND bc_order_id = ?2",
+            params![store.as_str(), order.0 as i64],
+            |r| r.get::<_, bool>(0),
+        )
+        .optional()?
+        .unwrap_or(false))
 }
 
 /// Orders of the store whose shipped cart grew in `(after, until]` (RFC 3339), for one

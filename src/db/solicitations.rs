@@ -83,6 +83,8 @@ pub struct Solicitation {
     /// The deployment (`sequra`, `svea`) it was solicited on, once solicited (V21): every
     /// later call for its order goes there.
     pub deployment: Option<String>,
+    /// The state whose mark the BigCommerce order carries (V27; `orders::mark`).
+    pub marked_for: Option<SolicitationState>,
 }
 
 fn token_context(store: &StoreHash, id: i64) -> String {
@@ -92,7 +94,7 @@ fn token_context(store: &StoreHash, id: i64) -> String {
 const COLUMNS: &str = "id, store_hash, checkout_id, checkout_version, bc_order_id, environment, \
     merchant_ref, product, campaign, method_title, sequra_uuid, state, shopper_ip, user_agent, \
     placed_at, status_written_for, default_status_written, default_status_intended, channel_id, \
-    deployment";
+    deployment, marked_for";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
     let store: String = r.get(1)?;
@@ -128,6 +130,9 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Solicitation> {
         default_status_intended: r.get(17)?,
         channel_id: r.get::<_, Option<i64>>(18)?.map(|c| c as u64),
         deployment: r.get(19)?,
+        marked_for: r
+            .get::<_, Option<String>>(20)?
+            .and_then(|m| SolicitationState::parse(&m)),
     })
 }
 
@@ -902,6 +907,148 @@ pub fn settle(
         ],
     )?;
     Ok(n > 0)
+}
+
+/// The BigCommerce order carries the mark of `state` (`orders::mark`).
+pub fn marked(conn: &Connection, id: i64, state: SolicitationState) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE solicitations SET marked_for = ?2 WHERE id = ?1",
+        params![id, state.as_str()],
+    )?;
+    Ok(())
+}
+
+/// The solicitation of `order` with an attempt that is seQura order `uuid`, and that attempt.
+pub fn for_order_uuid(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+    uuid: &str,
+) -> Result<Option<(Solicitation, Attempt)>, DbError> {
+    let found: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT s.id, a.id FROM solicitations s
+               JOIN sequra_attempts a ON a.solicitation_id = s.id
+             WHERE s.store_hash = ?1 AND s.bc_order_id = ?2 AND a.sequra_uuid = ?3",
+            params![store.as_str(), order.0 as i64, uuid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((sid, aid)) = found else {
+        return Ok(None);
+    };
+    Ok(get(conn, store, sid)?.zip(attempt(conn, store, sid, aid)?))
+}
+
+/// The solicitations of the store's BigCommerce `order`, newest first.
+pub fn of_order(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+) -> Result<Vec<Solicitation>, DbError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM solicitations WHERE store_hash = ?1 AND bc_order_id = ?2
+         ORDER BY id DESC"
+    ))?;
+    let rows = q
+        .query_map(params![store.as_str(), order.0 as i64], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A solicitation the app lost and found again (a restore): its BigCommerce order, made from
+/// checkout `checkout_id` (the order's cart), on storefront `channel_id`.
+pub struct Recovered<'a> {
+    pub checkout_id: &'a str,
+    pub order: BcOrderId,
+    pub channel_id: Option<u64>,
+}
+
+/// Records a solicitation found again; returns its id. Its checkout version is the order's
+/// number, negated: no checkout of BigCommerce's has it, so a start of the same cart makes an
+/// order of its own (and finds this one paid). No checkout token: the shopper is long gone.
+pub fn insert_recovered(
+    conn: &Connection,
+    store: &StoreHash,
+    r: &Recovered<'_>,
+) -> Result<i64, DbError> {
+    let now = now();
+    conn.execute(
+        "INSERT INTO solicitations (store_hash, checkout_id, checkout_version, bc_order_id,
+                                    checkout_token, created_at, updated_at, channel_id)
+         VALUES (?1, ?2, ?3, ?4, x'', ?5, ?5, ?6)",
+        params![
+            store.as_str(),
+            r.checkout_id,
+            -(r.order.0 as i64),
+            r.order.0 as i64,
+            now,
+            r.channel_id.map(|c| c as i64)
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Records seQura order `uuid` as an attempt of solicitation `sid`, found again (a restore):
+/// what it was solicited with is not known any more (its confirmation is rebuilt from the
+/// order, as for attempts from before V8).
+pub fn insert_recovered_attempt(
+    conn: &Connection,
+    store: &StoreHash,
+    sid: i64,
+    uuid: &str,
+    a: &NewAttempt<'_>,
+) -> Result<i64, DbError> {
+    let id = create_attempt(conn, store, sid, a)?;
+    conn.execute(
+        "UPDATE sequra_attempts SET sequra_uuid = ?2 WHERE id = ?1",
+        params![id, uuid],
+    )?;
+    Ok(id)
+}
+
+/// The store's solicitations not yet decided for all the app knows (created, solicited, in
+/// review) made since `since` (RFC 3339), with their BigCommerce orders, oldest first: after
+/// a restore, seQura may have decided them in the time the restore lost.
+pub fn undecided_since(
+    conn: &Connection,
+    store: &StoreHash,
+    since: &str,
+    limit: usize,
+) -> Result<Vec<Solicitation>, DbError> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM solicitations
+         WHERE store_hash = ?1 AND state IN ('created', 'solicited', 'on_hold')
+           AND created_at >= ?2
+         ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = q
+        .query_map(params![store.as_str(), since, limit as i64], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The newest BigCommerce order the store's solicitations are made for.
+pub fn newest_order(conn: &Connection, store: &StoreHash) -> Result<Option<BcOrderId>, DbError> {
+    let id: Option<i64> = conn.query_row(
+        "SELECT MAX(bc_order_id) FROM solicitations WHERE store_hash = ?1",
+        [store.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok(id.map(|i| BcOrderId(i as u64)))
+}
+
+/// Whether some solicitation of the store is made for BigCommerce `order`.
+pub fn knows_order(
+    conn: &Connection,
+    store: &StoreHash,
+    order: BcOrderId,
+) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM solicitations WHERE store_hash = ?1 AND bc_order_id = ?2)",
+        params![store.as_str(), order.0 as i64],
+        |r| r.get(0),
+    )?)
 }
 
 /// The deployment each of the store's seQura orders (`uuids`) was solicited on.

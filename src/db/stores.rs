@@ -301,3 +301,34 @@ pub fn set_reconciled_through(conn: &Connection, hash: &StoreHash, t: i64) -> Re
     )?;
     Ok(())
 }
+
+/// The recovery point the store's next reconciliation recovers from (V27), if a restore left
+/// one: RFC 3339 UTC.
+pub fn recover_from(conn: &Connection, hash: &StoreHash) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT recover_from FROM stores WHERE store_hash = ?1",
+            [hash.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// A restore put the database back to `point` (RFC 3339 UTC): every store recovers from
+/// there at its next reconciliation (an earlier point still to recover from stays).
+pub fn set_recover_from_all(conn: &Connection, point: &str) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "UPDATE stores SET recover_from = MIN(COALESCE(recover_from, ?1), ?1)",
+        [point],
+    )?)
+}
+
+/// The store recovered from `point`: done (unless a later restore set another point).
+pub fn recovered(conn: &Connection, hash: &StoreHash, point: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE stores SET recover_from = NULL WHERE store_hash = ?1 AND recover_from = ?2",
+        params![hash.as_str(), point],
+    )?;
+    Ok(())
+}

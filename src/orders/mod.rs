@@ -6,14 +6,18 @@
 //! - [`placement`]: the IPN follow-up job (the BigCommerce order gets seQura's outcome).
 //! - [`reconcile`]: the sweep that finds what events missed; [`report`]: the daily delivery
 //!   report.
+//! - [`mark`]: the app's record of a payment on the BigCommerce order; [`recover`]: what a
+//!   database restored to an earlier point lost, found again from BigCommerce and seQura.
 //! - Every outcome lands in the transaction log ([`record`]).
 //!
 //! Layer: a service. Its jobs are run by `workers`; it writes jobs to `queue` and never
 //! dispatches one itself.
 
 pub mod holding;
+pub mod mark;
 pub mod placement;
 pub mod reconcile;
+pub mod recover;
 pub mod report;
 pub mod sync;
 pub mod view;
@@ -25,6 +29,18 @@ use crate::domain::{BcOrderId, StoreHash};
 use crate::i18n::{Catalogs, Lang, Message};
 use crate::queue::Job;
 use crate::state::AppState;
+
+/// Serialises what is said to seQura about one solicitation: its notifications, the
+/// placement job's order-number confirmation, a recovery's confirmation sent again.
+pub fn notification_lock(
+    state: &AppState,
+    store: &StoreHash,
+    sid: i64,
+) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    state
+        .payment_locks
+        .lock_for(format!("solicitation:{store}:{sid}"))
+}
 
 /// The order in the store's control panel.
 pub fn control_panel_link(state: &AppState, store: &StoreHash, order: u64) -> String {

@@ -12,6 +12,8 @@ use crate::domain::{BcOrderId, SequraStatus, StoreHash};
 use crate::error::AppError;
 use crate::i18n::Message;
 use crate::onboarding;
+use crate::orders::mark::{self, PaymentMark};
+use crate::orders::recover;
 use crate::orders::{About, CONFIRMATION};
 use crate::queue::{self, Job, JobError};
 use crate::state::AppState;
@@ -106,11 +108,60 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
     if another_payments(&order, s) {
         return sold_otherwise(state, store, s).await;
     }
+    // The order's mark, when the order carries seQura's reference (an earlier run, or the
+    // review's placement, wrote it): what the order was last given.
+    let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    let marked = if order.payment_provider_id.as_deref() == Some(uuid.as_str()) {
+        mark::read(&api, s.bc_order_id.0)
+            .await?
+            .filter(|m| m.reference == uuid)
+    } else {
+        None
+    };
+    if let Some(m) = marked.as_ref().filter(|m| recover::is_behind(s.state, m)) {
+        // The order was placed for this outcome already, and carries a later one (an approval
+        // after the review) the database does not have: placing this one again would write it
+        // back over that. After a restore the recovery records the later one; otherwise seQura's
+        // notification of it is still being answered, or will come again.
+        let hash = store.clone();
+        let recovering = state
+            .db
+            .call(move |c| db::stores::recover_from(c, &hash))
+            .await?
+            .is_some();
+        tracing::info!(
+            order_id = s.bc_order_id.0,
+            recovering,
+            "the order carries a later seQura outcome than the database"
+        );
+        if recovering {
+            recover::payment(state, store, &api, s.bc_order_id.0, Some(m.clone())).await?;
+        } else {
+            let (sid, placed) = (s.id, s.state);
+            state
+                .db
+                .call(move |c| db::solicitations::mark_placed(c, sid, placed))
+                .await?;
+        }
+        return Ok(());
+    }
     let current = order.status_id;
     match s.state {
         SolicitationState::Approved | SolicitationState::OnHold => {
-            place(state, store, &api, s, current).await?;
-            confirm_order_number(state, store, s).await?;
+            let earlier = place(state, store, &api, s, &order, marked.as_ref()).await?;
+            if earlier {
+                // Placed for this outcome before the database was restored to a point before
+                // it: an Order Update may have gone since, and a confirmation after it would
+                // take its shipments back at seQura. seQura has the order number already: the
+                // app sends it when it starts the payment.
+                let sid = s.id;
+                state
+                    .db
+                    .call(move |c| db::solicitations::number_confirmation_superseded(c, sid))
+                    .await?;
+            } else {
+                confirm_order_number(state, store, s).await?;
+            }
             // BigCommerce deletes a cart only when its own payments take the order: once paid,
             // the shopper's cart is emptied as after any purchase. (While seQura reviews, it
             // stays: a review may end in cancellation, and the checkout refuses a second
@@ -149,6 +200,14 @@ async fn finish(state: &AppState, store: &StoreHash, s: &Solicitation) -> Result
                     .await?;
                 }
                 status_written(state, s, status.default).await?;
+            }
+            // A payment that had an outcome says on its order that seQura cancelled it.
+            if s.marked_for.is_some() {
+                let cancelled = PaymentMark {
+                    placed: Some(s.state.as_str().to_string()),
+                    ..PaymentMark::of_solicitation(s)
+                };
+                mark::write(state, &api, s, &cancelled).await?;
             }
         }
         _ => return Ok(()),
@@ -343,22 +402,42 @@ async fn status_for(
     })
 }
 
-/// The order's status, payment method and seQura reference. A run after a failure of a later
-/// step leaves the status alone: the merchant may have changed it since it was written.
+/// The order's status, payment method and seQura reference, then the payment's mark (which
+/// says the status was written for this outcome). A run after a failure of a later step leaves
+/// the status alone: the merchant may have changed it since it was written. So does a run
+/// whose record of that write a restore took back, when the order itself shows it placed for
+/// this outcome: then it returns true, and what the earlier run did after (an Order Update,
+/// perhaps) is not known.
 async fn place(
     state: &AppState,
     store: &StoreHash,
     api: &StoreApi,
     s: &Solicitation,
-    current: u32,
-) -> Result<(), JobError> {
+    order: &crate::bigcommerce::models::Order,
+    marked: Option<&PaymentMark>,
+) -> Result<bool, JobError> {
     let uuid = s.sequra_uuid.clone().unwrap_or_default();
+    // The app writes seQura's reference with the status, and the mark after it: an order
+    // carrying both was placed for the mark's outcome by an earlier run.
+    let earlier = order.status_id != INCOMPLETE
+        && marked.is_some_and(|m| m.placed.as_deref() == Some(s.state.as_str()));
     if s.status_written_for != Some(s.state) {
-        write_status(state, store, api, s, current, &uuid).await?;
+        if earlier {
+            tracing::info!(
+                order_id = s.bc_order_id.0,
+                "the order was placed before a restore: its status is left as it is"
+            );
+            status_written(state, s, None).await?;
+        } else {
+            write_status(state, store, api, s, order.status_id, &uuid).await?;
+        }
     }
-    api.put_order_metafield(s.bc_order_id.0, "sequra", "reference", &uuid)
-        .await?;
-    Ok(())
+    let placed = PaymentMark {
+        placed: Some(s.state.as_str().to_string()),
+        ..PaymentMark::of_solicitation(s)
+    };
+    mark::write(state, api, s, &placed).await?;
+    Ok(earlier)
 }
 
 async fn write_status(

@@ -6,12 +6,18 @@
 //! - orders modified in BigCommerce since the last sweep with no webhook handled after the
 //!   change are synced (missed or deactivated hooks);
 //! - each store's webhooks, script and extension are checked and repaired (provisioning);
+//! - payments the database lost or knows only in part, which the listed orders show, are
+//!   recorded again; after a restore (`sequra-bc restore` leaves each store a recovery point),
+//!   also the undecided ones and the Incomplete orders made since, every seQura order is
+//!   rechecked once, and the orders changed since are sent their state again
+//!   (`orders::recover`);
 //! - finished jobs older than a week are forgotten.
 
 use tracing::Instrument;
 
 use crate::db;
 use crate::domain::{BcOrderId, StoreHash};
+use crate::orders::recover;
 use crate::queue::{self, Job};
 use crate::state::AppState;
 use crate::stores::lifecycle;
@@ -25,6 +31,8 @@ const WHOLE_SECOND_MAX: usize = 10_000;
 /// seQura orders rechecked by id each sweep (one request each): BigCommerce's orders list
 /// leaves archived orders out.
 const RECHECK_BATCH: usize = 20;
+/// seQura orders rechecked by id by the first sweep after a restore: all of them, up to this.
+const RECOVERY_RECHECK: usize = 2_000;
 /// How far back orders are rechecked (days): seQura's orders of the last months are the
 /// ones still shipped, refunded or archived.
 const RECHECK_DAYS: i64 = 180;
@@ -182,18 +190,72 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
     }
     let through = through(read.resume_at, since, started);
     let modified = read.orders;
+    // After a restore: the point the store's database went back to (unix seconds).
+    let hash = store.clone();
+    let point = state
+        .db
+        .call(move |c| db::stores::recover_from(c, &hash))
+        .await?;
+    let recovering = point.as_deref().and_then(rfc3339_unix);
+    // Payments the database lost (or knows only in part) that the listed orders show.
+    let mut unrecovered = 0;
+    for o in &modified {
+        if look_at(state, store, o, recovering.is_some()).await?
+            && let Err(e) = recover::payment(state, store, &api, o.id, None).await
+        {
+            tracing::warn!(store_hash = store.as_str(), order_id = o.id, error = %e,
+                "reconciliation: recovering a payment");
+            unrecovered += 1;
+        }
+    }
+    if let Some(point) = recovering {
+        match recover::undecided(state, store, &api, point).await {
+            Ok(n) if n > 0 => tracing::info!(
+                store_hash = store.as_str(),
+                payments = n,
+                "reconciliation: payments lost in a restore recovered"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(store_hash = store.as_str(), error = %e,
+                    "reconciliation: recovering undecided payments");
+                unrecovered += 1;
+            }
+        }
+    }
     let listed: std::collections::HashSet<u64> = modified.iter().map(|o| o.id).collect();
-    let (archived, rechecked) = archived_unlisted(state, store, &api, &listed).await?;
+    // After a restore every seQura order is rechecked once (an archive the restore lost is
+    // found nowhere else), not twenty a sweep.
+    let batch = if recovering.is_some() {
+        RECOVERY_RECHECK
+    } else {
+        RECHECK_BATCH
+    };
+    let (archived, rechecked) = archived_unlisted(state, store, &api, &listed, batch).await?;
+    let changes: Vec<(BcOrderId, Option<String>)> = modified
+        .into_iter()
+        .map(|o| (BcOrderId(o.id), o.date_modified))
+        .chain(archived)
+        .collect();
+    // Changed around or after the recovery point: what seQura holds of them is not known.
+    let mut resent = std::collections::HashSet::new();
+    if let Some(point) = recovering {
+        for (order, date_modified) in &changes {
+            let after = date_modified
+                .as_deref()
+                .and_then(rfc2822)
+                .is_some_and(|at| at.unix_timestamp() >= point - OVERLAP);
+            if after && recover::resend(state, store, *order).await? {
+                resent.insert(order.0);
+            }
+        }
+    }
     let hash = store.clone();
     let queued = state
         .db
         .call(move |c| {
             let tx = c.transaction()?;
             let mut queued = 0;
-            let changes = modified
-                .into_iter()
-                .map(|o| (BcOrderId(o.id), o.date_modified))
-                .chain(archived);
             for (order, date_modified) in changes {
                 let Some(s) = db::solicitations::for_order(&tx, &hash, order)? else {
                     continue;
@@ -205,7 +267,9 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
                     .as_deref()
                     .and_then(rfc2822_to_rfc3339)
                     .unwrap_or_default();
-                if db::webhook_events::processed_since(&tx, &hash, order, &changed_at)? {
+                if !resent.contains(&order.0)
+                    && db::webhook_events::processed_since(&tx, &hash, order, &changed_at)?
+                {
                     continue;
                 }
                 queue::enqueue(&tx, &hash, &Job::SyncOrder { order_id: order.0 })?;
@@ -224,7 +288,51 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
             "reconciliation: orders changed without a handled webhook"
         );
     }
+    if let (Some(point), 0) = (point, unrecovered) {
+        let hash = store.clone();
+        state
+            .db
+            .call(move |c| db::stores::recovered(c, &hash, &point))
+            .await?;
+        tracing::info!(
+            store_hash = store.as_str(),
+            "reconciliation: recovered from the restore"
+        );
+    }
     Ok(())
+}
+
+/// Whether a listed order may show a payment the database lost or knows only in part: one
+/// it does not know as decided that shows the app's payment; after a restore also one in
+/// review (its approval may be on the order) and every seQura order (a cancellation may be).
+async fn look_at(
+    state: &AppState,
+    store: &StoreHash,
+    o: &crate::bigcommerce::models::OrderSummary,
+    recovering: bool,
+) -> Result<bool, crate::queue::JobError> {
+    use db::solicitations::SolicitationState as S;
+    let shows = recover::shows_sequra_payment(
+        o.payment_method.as_deref(),
+        o.payment_provider_id.as_deref(),
+    );
+    let (hash, id) = (store.clone(), BcOrderId(o.id));
+    let known = state
+        .db
+        .call(move |c| db::solicitations::for_order(c, &hash, id))
+        .await?;
+    Ok(match known.map(|s| s.state) {
+        None | Some(S::Created | S::Solicited | S::Rejected) => shows,
+        Some(S::OnHold | S::Approved) => recovering,
+        Some(S::Cancelled) => false,
+    })
+}
+
+/// An RFC 3339 timestamp as unix seconds.
+fn rfc3339_unix(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 /// The archived ones among the store's seQura orders rechecked this sweep, with their last
@@ -240,12 +348,13 @@ async fn archived_unlisted(
     store: &StoreHash,
     api: &crate::bigcommerce::client::StoreApi,
     listed: &std::collections::HashSet<u64>,
+    batch: usize,
 ) -> Result<Rechecked, crate::queue::JobError> {
     let hash = store.clone();
     let since = db::timestamp(crate::clock::now() - time::Duration::days(RECHECK_DAYS));
     let candidates = state
         .db
-        .call(move |c| db::solicitations::recheck_candidates(c, &hash, &since, RECHECK_BATCH))
+        .call(move |c| db::solicitations::recheck_candidates(c, &hash, &since, batch))
         .await?;
     let mut archived = Vec::new();
     let mut checked = Vec::new();

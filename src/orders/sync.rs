@@ -23,18 +23,19 @@ pub async fn run(state: &AppState, store: &StoreHash, order_id: u64) -> Result<(
     let order = BcOrderId(order_id);
     let hash = store.clone();
     // Events stored up to now are handled by this run (it reads the order afresh).
-    let (solicitation, accepted, seen) = state
+    let (solicitation, accepted, resend, seen) = state
         .db
         .call(move |c| {
             Ok((
                 db::solicitations::for_order(c, &hash, order)?,
                 db::order_sync::get(c, &hash, order)?,
+                db::order_sync::must_resend(c, &hash, order)?,
                 db::webhook_events::last_for_order(c, &hash, order)?,
             ))
         })
         .await?;
     let done = match solicitation {
-        Some(s) => sync(state, store, &s, accepted).await?,
+        Some(s) => sync(state, store, &s, accepted, resend).await?,
         // Not a seQura order: nothing to do.
         None => Done::Nothing,
     };
@@ -79,11 +80,14 @@ enum Done {
     Sent(Box<(Accepted, bool, Record)>),
 }
 
+/// `resend`: what seQura holds is not known (a restore): the state is sent even when it matches
+/// what was last accepted.
 async fn sync(
     state: &AppState,
     store: &StoreHash,
     s: &Solicitation,
     accepted: Option<Accepted>,
+    resend: bool,
 ) -> Result<Done, JobError> {
     match s.state {
         SolicitationState::Approved => {}
@@ -151,7 +155,10 @@ async fn sync(
     // Cancelled (or archived) after shipping: the unshipped goods are cancelled, the shipped
     // ones stay charged until refunded, and the merchant is told so once.
     let kept_now = now.shipped_kept && !before.as_ref().is_some_and(|b| b.shipped_kept);
-    if let Some(b) = before.as_ref().filter(|b| b.same_at_sequra(&now)) {
+    if let Some(b) = before
+        .as_ref()
+        .filter(|b| !resend && b.same_at_sequra(&now))
+    {
         if !kept_now {
             if b.refunded != now.refunded {
                 return Ok(Done::Recorded(Box::new(accepted_of(s, &now)?)));

@@ -498,8 +498,22 @@ async fn notification(state: &AppState, events: bool, body: &[u8]) -> Response {
         );
         return status_text(StatusCode::FORBIDDEN, "bad signature");
     };
-    match payment::notified(state, &n, verified).await {
+    let mut answer = payment::notified(state, &n, verified).await;
+    if matches!(answer, Ok(NotifyReply::Unknown)) {
+        // Signed by the app, but lost in a restore: found again from the order if it can be
+        // (the log says so, or says why not), then handled as usual.
+        match crate::orders::recover::for_notification(state, &n).await {
+            Ok(true) => answer = payment::notified(state, &n, verified).await,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "a notification lost in a restore could not be looked up");
+                return status_text(StatusCode::SERVICE_UNAVAILABLE, "try again later");
+            }
+        }
+    }
+    match answer {
         Ok(NotifyReply::Done) => status_text(StatusCode::OK, "ok"),
+        Ok(NotifyReply::Unknown) => status_text(StatusCode::NOT_FOUND, "unknown order"),
         Ok(NotifyReply::Refused) => status_text(StatusCode::GONE, "order not placed"),
         Ok(NotifyReply::Duplicate) => status_text(
             StatusCode::CONFLICT,

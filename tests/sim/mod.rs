@@ -15,6 +15,7 @@
 //! by `examples/simulate.rs` (the soak command).
 
 mod check;
+pub mod truth;
 mod world;
 
 use std::collections::BTreeMap;
