@@ -152,8 +152,10 @@ pub async fn payment(
         return Ok(false);
     }
     let target = found.target;
-    if !found.placed && target != SolicitationState::Cancelled {
-        // The order does not show it placed: seQura is asked again whether it took it.
+    if !found.placed && target == SolicitationState::Approved {
+        // The order does not show it placed: seQura is asked again whether it took it. (A
+        // review is placed as one without asking: seQura may have decided it since, and its
+        // decision comes as a notification of its own.)
         match confirm_again(state, store, &s, &a, target).await {
             Ok(()) => {}
             Err(Again::Failed(e)) => return Err(e),
@@ -258,7 +260,7 @@ pub async fn payment(
     let key = if found.placed {
         "log_msg_recovered_placed"
     } else {
-        "log_msg_recovered_confirmed"
+        "log_msg_recovered_unplaced"
     };
     let message = Message::new(key)
         .term("outcome", outcome_term(target))
