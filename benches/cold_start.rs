@@ -28,7 +28,7 @@
 //! loopback port nobody listens on (nothing leaves the machine; the calls the start's
 //! reconciliation and provisioning make fail at once). `cargo bench --bench cold_start`
 //! (optionally `-- --stores 10000 --days 30 --orders-per-day 3 --sequra-one-in 10
-//! --sweeps-per-day 48 --runs 10 --idle 10 --seconds 5 --connections 64 --rebuild`).
+//! --sweeps-per-day 48 --runs 20 --idle 10 --seconds 5 --connections 64 --rebuild`).
 
 mod support;
 
@@ -976,7 +976,7 @@ fn main() -> anyhow::Result<()> {
         sequra_one_in: arg("--sequra-one-in", 10u64).max(1),
         sweeps_per_day: arg("--sweeps-per-day", 48i64).max(1),
     };
-    let runs = arg("--runs", 10usize).max(1);
+    let runs = arg("--runs", 20usize).max(1);
     let idle = Duration::from_secs(arg("--idle", 10u64));
     let window = Duration::from_secs(arg("--seconds", 5u64).max(1));
     let connections = arg("--connections", 64usize).max(1);
