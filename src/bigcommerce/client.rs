@@ -1133,27 +1133,18 @@ impl StoreApi {
         value: &str,
     ) -> Result<(), BcError> {
         let path = format!("v3/orders/{id}/metafields");
-        if self.write_metafield(&path, namespace, key, value).await? {
+        if self.write_metafield(&path, namespace, key, value).await?
+            || self.post_metafield(&path, namespace, key, value).await?
+        {
             return Ok(());
         }
-        let body = json!({
-            "permission_set": "app_only",
-            "namespace": namespace,
-            "key": key,
-            "value": value,
-        });
-        match self
-            .send::<Value>(reqwest::Method::POST, &path, Some(&body))
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Created meanwhile by another writer: update that one.
-            Err(BcError::Rejected { status: 409, .. })
-                if self.write_metafield(&path, namespace, key, value).await? =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
+        // Created meanwhile by another writer: update that one.
+        if self.write_metafield(&path, namespace, key, value).await? {
+            Ok(())
+        } else {
+            Err(BcError::Invalid(
+                "the order's metafield exists and cannot be found".into(),
+            ))
         }
     }
 
@@ -1169,6 +1160,21 @@ impl StoreApi {
         value: &str,
     ) -> Result<(), BcError> {
         let path = format!("v3/orders/{id}/metafields");
+        if !self.post_metafield(&path, namespace, key, value).await? {
+            self.write_metafield(&path, namespace, key, value).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the app's private (`app_only`) metafield `namespace`/`key` at `path`; false
+    /// when it exists already (409).
+    async fn post_metafield(
+        &self,
+        path: &str,
+        namespace: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, BcError> {
         let body = json!({
             "permission_set": "app_only",
             "namespace": namespace,
@@ -1176,14 +1182,11 @@ impl StoreApi {
             "value": value,
         });
         match self
-            .send::<Value>(reqwest::Method::POST, &path, Some(&body))
+            .send::<Value>(reqwest::Method::POST, path, Some(&body))
             .await
         {
-            Ok(_) => Ok(()),
-            Err(BcError::Rejected { status: 409, .. }) => {
-                self.write_metafield(&path, namespace, key, value).await?;
-                Ok(())
-            }
+            Ok(_) => Ok(true),
+            Err(BcError::Rejected { status: 409, .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -313,6 +313,9 @@ pub fn routes(
             widgets::widgets_submit,
         ))
         .unify()
+        // One boxed filter for the settings pages above: a chain of two dozen `or`s is a type
+        // too deep for the optimised build's trait solver (E0275 in `--release`).
+        .boxed()
         .or(route(
             &state,
             Method::GET,
