@@ -42,6 +42,8 @@ pub mod orders;
 pub mod queue;
 /// Fixed-window rate limits for the public endpoints.
 pub mod rate_limit;
+/// seQura's remote configuration: the signed configuration webhook and its topics.
+pub mod remote;
 /// seQura API client and models.
 pub mod sequra;
 /// The HTTP/1.1 server: timeouts and the connection cap.

@@ -176,6 +176,7 @@ pub fn route_of(path: &str) -> &'static str {
         ["bc", "webhooks"] => "/bc/webhooks",
         ["sequra", "ipn"] => "/sequra/ipn",
         ["sequra", "events"] => "/sequra/events",
+        ["sequra", "configuration"] => "/sequra/configuration",
         ["checkout", _, "methods"] => "/checkout/{store}/methods",
         ["checkout", _, "start"] => "/checkout/{store}/start",
         ["checkout", _, "return"] => "/checkout/{store}/return",

@@ -133,22 +133,6 @@ pub fn recent(
 mod tests {
     use super::*;
 
-    fn db_with(stores: &[&str]) -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        crate::db::Db::open(&path).unwrap().migrate().unwrap();
-        let c = crate::db::connect(&path).unwrap();
-        for s in stores {
-            c.execute(
-                "INSERT INTO stores (store_hash, status, installed_at)
-                 VALUES (?1, 'installed', '2026-01-01T00:00:00Z')",
-                [s],
-            )
-            .unwrap();
-        }
-        (dir, c)
-    }
-
     fn line(store: &str, n: usize, level: Level) -> NewLine {
         NewLine {
             store: StoreHash::parse(store).unwrap(),
@@ -160,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_store_keeps_its_newest_lines_only_and_another_store_is_untouched() {
-        let (_dir, c) = db_with(&["aaaa1", "bbbb2"]);
+        let (_dir, c) = crate::db::test_db(&["aaaa1", "bbbb2"]);
         let many: Vec<NewLine> = (0..KEEP_PER_STORE + 50)
             .map(|n| line("aaaa1", n, Level::Info))
             .collect();
@@ -177,7 +161,7 @@ mod tests {
 
     #[test]
     fn lines_of_an_unknown_store_are_dropped_and_levels_filter() {
-        let (_dir, c) = db_with(&["aaaa1"]);
+        let (_dir, c) = crate::db::test_db(&["aaaa1"]);
         let n = append(
             &c,
             &[

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod lock;
 pub mod order_sync;
 pub mod provisioning;
+pub mod remote;
 pub mod sequra;
 pub mod settings;
 pub mod solicitations;
@@ -551,6 +552,24 @@ pub fn timestamp(t: time::OffsetDateTime) -> String {
         .unwrap_or(t)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// A migrated database in a temporary directory with `stores` installed, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_db(stores: &[&str]) -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    Db::open(&path).unwrap().migrate().unwrap();
+    let c = connect(&path).unwrap();
+    for s in stores {
+        c.execute(
+            "INSERT INTO stores (store_hash, status, installed_at)
+             VALUES (?1, 'installed', '2026-01-01T00:00:00Z')",
+            [s],
+        )
+        .unwrap();
+    }
+    (dir, c)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod checkout;
 mod health;
 mod merchant;
 mod operator;
+mod remote;
 mod respond;
 mod widgets;
 
@@ -33,6 +34,7 @@ pub fn routes(
         .or(health::routes(state.clone()))
         .or(merchant::routes(state.clone()))
         .or(checkout::routes(state.clone()))
+        .or(remote::routes(state.clone()))
         .or(widgets::routes(state.clone()))
         .or(assets::routes(state.clone()))
         .or(operator::routes(state))

@@ -25,6 +25,7 @@ mod onboarding;
 mod one_payment;
 mod order_sync;
 mod pages;
+mod remote_config;
 mod review;
 mod secrets;
 mod services;
