@@ -12,4 +12,5 @@ pub mod signature;
 mod topics;
 pub mod webhook;
 
+pub use topics::capabilities;
 pub use webhook::{MAX_BODY, TopicError, answer, authorise};
