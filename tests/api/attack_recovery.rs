@@ -1,0 +1,69 @@
+//! Attacks on issue 17's disaster recovery: the payment's mark on the BigCommerce order, and
+//! the first reconciliation after a restore.
+
+use sequra_bc_sandbox::sequra::ShopperProfile;
+use serde_json::json;
+
+use crate::checkout::{STORE, completed, ready, settled, started, status_of};
+use crate::helpers::TestApp;
+
+/// Another client of the store's API (an app, or an API account of the merchant's) writes a
+/// metafield `sequra`/`payment` of its own on `order`, with `permission_set`, holding `value`.
+async fn foreign_metafield(app: &TestApp, order: u64, permission_set: &str, value: &str) {
+    let token = app.bc.issue_token(STORE, "another-app", "store_v2_orders");
+    let resp = app
+        .http
+        .post(format!(
+            "{}stores/{STORE}/v3/orders/{order}/metafields",
+            app.bc.base_url()
+        ))
+        .header("x-auth-token", token)
+        .json(&json!({
+            "permission_set": permission_set,
+            "namespace": "sequra",
+            "key": "payment",
+            "value": value,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
+
+/// The metafields of `order` the app's client owns.
+fn own_metafields(app: &TestApp, order: u64) -> Vec<serde_json::Value> {
+    let client = app.bc.client_id();
+    app.bc
+        .order_metafields(STORE, order)
+        .into_iter()
+        .filter(|m| m["owner_client_id"] == client)
+        .collect()
+}
+
+/// BigCommerce keeps one metafield per client, namespace and key: another app may hold a
+/// `sequra`/`payment` of its own on the same order, visible to every client. The app's mark
+/// is its own metafield: the other one is neither read as the app's record of the payment
+/// nor written over (it is not the app's to write: BigCommerce refuses).
+#[tokio::test]
+async fn another_apps_metafield_of_the_same_name_is_not_the_apps_mark() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    foreign_metafield(&app, order, "read", "not the app's").await;
+
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(status_of(&app, order), 11);
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "confirmed");
+    let own = own_metafields(&app, order);
+    assert_eq!(own.len(), 1, "{own:?}");
+    let mark: serde_json::Value = serde_json::from_str(own[0]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(mark["reference"], uuid.as_str());
+    assert_eq!(mark["placed"], "approved", "{mark}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM jobs WHERE state = 'failed'"),
+        0,
+        "no job failed"
+    );
+}
