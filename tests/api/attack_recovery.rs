@@ -67,3 +67,76 @@ async fn another_apps_metafield_of_the_same_name_is_not_the_apps_mark() {
         "no job failed"
     );
 }
+
+/// The database restored to a point before `orders` were started: their solicitations (and
+/// their seQura orders) are gone.
+fn restore_before(app: &TestApp, orders: &[u64]) {
+    let list = orders
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let conn = rusqlite::Connection::open(app.state.db.path()).unwrap();
+    conn.execute_batch(&format!(
+        "DELETE FROM solicitations WHERE bc_order_id IN ({list});"
+    ))
+    .unwrap();
+}
+
+/// A restore to a point before a shopper started paying loses their solicitation, while they
+/// keep its return link: store, order, solicitation and the link's signature, which is also
+/// the signature of notifications from before V8 and authorises nothing. Posted as seQura's
+/// approval of a seQura order of their choosing, it is refused and records nothing: no seQura
+/// order is recorded for the order, and the merchant's log says no payment was recovered.
+#[tokio::test]
+async fn a_return_link_posted_as_a_notification_after_a_restore_records_nothing() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let return_url = url::Url::parse(
+        app.sequra.order(&uuid).unwrap().solicited["merchant"]["return_url"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    settled(&app).await;
+    restore_before(&app, &[order]);
+
+    for forged in ["forged-1", "forged-2", "forged-3"] {
+        let form: Vec<(String, String)> = return_url
+            .query_pairs()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain([
+                ("store".into(), STORE.into()),
+                ("order_ref".into(), forged.into()),
+                ("sq_state".into(), "approved".into()),
+            ])
+            .collect();
+        let resp = app
+            .http
+            .post(format!("{}/sequra/ipn", app.address))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            [403, 404].contains(&resp.status().as_u16()),
+            "{}",
+            resp.status()
+        );
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sequra_attempts WHERE sequra_uuid LIKE 'forged-%'"),
+        0,
+        "a seQura order of the shopper's choosing was recorded"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM solicitations WHERE sequra_uuid LIKE 'forged-%'"),
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM transaction_log WHERE event = 'recovery'"),
+        0,
+        "the log says a payment was recovered"
+    );
+}
