@@ -680,17 +680,26 @@ async fn method_title(
         .map_or_else(|| "seQura".into(), |m| m.title)
 }
 
+/// What [`undecided`] did: payments recovered, and orders that could not be looked at now
+/// (each logged; the next reconciliation tries them again).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Undecided {
+    pub recovered: usize,
+    pub failed: usize,
+}
+
 /// After a restore (the store's `recover_from`): the payments the database knows as
 /// undecided, the Incomplete orders made since the recovery point that it does not know, and
 /// the orders made since and archived (which no list shows: they are the gaps in the ids the
 /// lists show, from the one after the newest order the database knows, read by id) are looked
-/// at for seQura outcomes they carry. Returns how many were recovered.
+/// at for seQura outcomes they carry. An order that cannot be looked at now does not keep the
+/// others from it.
 pub async fn undecided(
     state: &AppState,
     store: &StoreHash,
     api: &StoreApi,
     point: i64,
-) -> Result<usize, JobError> {
+) -> Result<Undecided, JobError> {
     let hash = store.clone();
     let since = db::timestamp(
         time::OffsetDateTime::from_unix_timestamp(point - UNDECIDED_LOOK_BACK)
@@ -748,14 +757,23 @@ pub async fn undecided(
     }
     orders.sort_unstable();
     orders.dedup();
-    let mut recovered = 0;
+    let mut done = Undecided::default();
     for order in orders {
-        let Some(m) = mark::read(api, order).await? else {
-            continue;
+        let found = match mark::read(api, order).await {
+            Ok(Some(m)) => payment(state, store, api, order, Some(m)).await,
+            Ok(None) => Ok(false),
+            Err(e) => Err(e.into()),
         };
-        recovered += usize::from(payment(state, store, api, order, Some(m)).await?);
+        match found {
+            Ok(found) => done.recovered += usize::from(found),
+            Err(e) => {
+                tracing::warn!(store_hash = store.as_str(), order_id = order, error = %e,
+                    "reconciliation: recovering a payment");
+                done.failed += 1;
+            }
+        }
     }
-    Ok(recovered)
+    Ok(done)
 }
 
 /// An order changed in BigCommerce around or after the recovery point: what seQura holds of

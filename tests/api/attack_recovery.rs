@@ -140,3 +140,57 @@ async fn a_return_link_posted_as_a_notification_after_a_restore_records_nothing(
         "the log says a payment was recovered"
     );
 }
+
+/// Recovery point: now (the orders above were made since, within the margin).
+async fn recover_from_now(app: &TestApp) {
+    let point = sequra_bc::db::timestamp(sequra_bc::clock::now());
+    app.state
+        .db
+        .call(move |c| sequra_bc::db::stores::set_recover_from_all(c, &point))
+        .await
+        .unwrap();
+}
+
+/// Two approvals answered, their orders not placed yet (BigCommerce refused the status), then
+/// the database went back to before both. The recovery finds them on their Incomplete orders;
+/// one order BigCommerce cannot show now does not keep the other from being recovered.
+#[tokio::test]
+async fn one_order_that_cannot_be_read_does_not_hold_back_the_recovery_of_the_others() {
+    let (app, _) = ready().await;
+    let mut paid = Vec::new();
+    for _ in 0..2 {
+        let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+        let (order, uuid) = started(&app, &checkout, "i1").await;
+        app.bc
+            .fail_next("PUT", &format!("/v2/orders/{order}"), 503, 1_000_000);
+        let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
+        assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+        paid.push((order, uuid));
+    }
+    let [(first, _), (second, _)] = paid[..] else {
+        unreachable!()
+    };
+    restore_before(&app, &[first, second]);
+    app.bc.clear_failures();
+    settled(&app).await;
+    assert_eq!(status_of(&app, second), 0, "not placed before the recovery");
+    recover_from_now(&app).await;
+    app.bc.fail_next(
+        "GET",
+        &format!("/v3/orders/{first}/metafields"),
+        500,
+        1_000_000,
+    );
+
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    settled(&app).await;
+
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM solicitations WHERE bc_order_id = {second} AND state = 'approved'"
+        )),
+        1,
+        "the second approval was not recovered"
+    );
+    assert_eq!(status_of(&app, second), 11);
+}
