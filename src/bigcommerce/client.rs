@@ -1101,6 +1101,25 @@ impl StoreApi {
         Ok(out)
     }
 
+    /// The newest order the orders list shows made before `until` (unix seconds): every order
+    /// with a lower id was made before it (ids grow as orders are made). Incomplete and
+    /// archived orders are not listed.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders#get-all-orders>
+    pub async fn newest_order_created_before(&self, until: i64) -> Result<Option<u64>, BcError> {
+        let to = rfc2822(until)?;
+        let rows: Option<Vec<OrderSummary>> = self
+            .get_with(
+                "v2/orders",
+                &[
+                    ("max_date_created", &to),
+                    ("sort", "id:desc"),
+                    ("limit", "1"),
+                ],
+            )
+            .await?;
+        Ok(rows.unwrap_or_default().iter().map(|o| o.id).max())
+    }
+
     /// One page (the largest) of `GET /v2/orders` with `query`; none (204) is an empty page.
     async fn orders_page<T: DeserializeOwned>(
         &self,

@@ -732,17 +732,25 @@ pub async fn undecided(
         .map(|o| o.id.0)
         .chain(incomplete.iter().map(|o| o.id))
         .collect();
-    // From the order after the newest one the database knows (a seQura order archived
-    // before any other order was made since is no gap between listed ones).
+    // From the order after the newest one made before the point, the database's or the
+    // list's (a seQura order archived before any other order was made since is no gap
+    // between listed ones; the orders before it are no gap at all, however many the store
+    // sold otherwise since its last seQura order).
     let hash = store.clone();
     let newest = state
         .db
         .call(move |c| db::solicitations::newest_order(c, &hash))
         .await?;
+    let before = api
+        .newest_order_created_before(point - INCOMPLETE_MARGIN)
+        .await?;
     if let (Some(&first), Some(&last)) = (listed.first(), listed.last()) {
-        let mut id = newest.map_or(first, |n| first.min(n.0 + 1));
-        while orders.len() < DEEP_MAX {
+        let after = newest.map(|n| n.0).max(before);
+        let mut id = after.map_or(first, |n| first.min(n + 1));
+        let mut reads = 0;
+        while orders.len() < DEEP_MAX && reads < DEEP_MAX {
             if !listed.contains(&id) {
+                reads += 1;
                 match api.order(id).await {
                     Ok(o) if o.is_deleted => orders.push(id),
                     Ok(_) => {}
