@@ -194,3 +194,68 @@ async fn one_order_that_cannot_be_read_does_not_hold_back_the_recovery_of_the_ot
     );
     assert_eq!(status_of(&app, second), 11);
 }
+
+/// Another client of the store's API writes a seQura payment on an order: the method
+/// "seQura – …" and the reference of a seQura order the app placed for another order (an
+/// order-splitting app copies them onto the orders it makes; anything with the orders scope
+/// can write them). The reconciliation looks for payments the database lost among orders
+/// that show one: this one is not a payment of its own, and what becomes of its order (here:
+/// cancelled) never reaches the seQura order that pays the other one.
+#[tokio::test]
+async fn an_order_showing_another_orders_sequra_reference_is_not_taken_for_its_payment() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 2)], "ES");
+    let (paid, uuid) = started(&app, &checkout, "i1").await;
+    let outcome = completed(&app, &uuid, ShopperProfile::Approve).await;
+    assert_eq!(outcome.deliveries[0].2, 200, "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(status_of(&app, paid), 11);
+    let held = app.sequra.order(&uuid).unwrap().unshipped_cart.clone();
+
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let copy = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
+    let token = app
+        .bc
+        .issue_token(STORE, "order-splitter", "store_v2_orders");
+    let resp = app
+        .http
+        .put(format!(
+            "{}stores/{STORE}/v2/orders/{copy}",
+            app.bc.base_url()
+        ))
+        .header("x-auth-token", token)
+        .json(&json!({
+            "payment_method": "seQura – Paga después",
+            "payment_provider_id": uuid,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    settled(&app).await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM solicitations WHERE bc_order_id = {copy}"
+        )),
+        0,
+        "the copy was recorded as a seQura payment"
+    );
+
+    // The merchant cancels the copy.
+    assert!(app.bc.set_order_status(STORE, copy, 5));
+    assert!(
+        app.bc
+            .webhooks_settled(std::time::Duration::from_secs(10))
+            .await
+    );
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    settled(&app).await;
+    let o = app.sequra.order(&uuid).unwrap();
+    assert_eq!(o.state, "confirmed");
+    assert_eq!(
+        o.unshipped_cart, held,
+        "seQura's order of {paid} changed: {:?}",
+        o.updates
+    );
+}
