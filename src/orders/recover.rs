@@ -152,36 +152,54 @@ pub async fn payment(
         return Ok(false);
     }
     let target = found.target;
-    if !found.placed && target == SolicitationState::Approved {
-        // The order does not show it placed: seQura is asked again whether it took it. (A
-        // review is placed as one without asking: seQura may have decided it since, and its
-        // decision comes as a notification of its own.)
-        match confirm_again(state, store, &s, &a, target).await {
-            Ok(()) => {}
-            Err(Again::Failed(e)) => return Err(e),
-            Err(Again::Refused(reason)) => {
-                let aid = a.id;
-                state
-                    .db
-                    .call(move |c| {
-                        db::solicitations::set_attempt_state(c, aid, AttemptState::Rejected)
-                    })
-                    .await?;
-                let message = Message::new("log_msg_recovery_not_confirmed")
-                    .term("outcome", outcome_term(target))
-                    .text("uuid", found.mark.reference.as_str())
-                    .text("reason", reason);
-                record(
-                    state,
-                    store,
-                    &about(&s, &found.mark),
-                    RECOVERY,
-                    Outcome::Rejected,
-                    &message,
-                )
-                .await;
-                return Ok(false);
+    if !found.placed {
+        let refused = match target {
+            // The order does not show it placed: seQura is asked again whether it took it.
+            SolicitationState::Approved => {
+                match confirm_again(state, store, &s, &a, target).await {
+                    Ok(()) => None,
+                    Err(Again::Failed(e)) => return Err(e),
+                    Err(Again::Refused(reason)) => Some(
+                        Message::new("log_msg_recovery_not_confirmed")
+                            .term("outcome", outcome_term(target))
+                            .text("uuid", found.mark.reference.as_str())
+                            .text("reason", reason),
+                    ),
+                }
             }
+            // A review is placed as one without asking seQura: it may have decided it since,
+            // and its decision comes as a notification of its own. Unless another payment sold
+            // the cart: the mark is written while the notification asks BigCommerce about the
+            // cart, and a cart sold otherwise had the review refused, which seQura cancelled.
+            SolicitationState::OnHold => {
+                match crate::checkout::other_payment::may_charge(state, store, &s, false).await {
+                    Ok(None) => None,
+                    Ok(Some(other)) => Some(
+                        Message::new("log_msg_paid_otherwise")
+                            .text("order", other.to_string())
+                            .text("uuid", found.mark.reference.as_str()),
+                    ),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => None,
+        };
+        if let Some(message) = refused {
+            let aid = a.id;
+            state
+                .db
+                .call(move |c| db::solicitations::set_attempt_state(c, aid, AttemptState::Rejected))
+                .await?;
+            record(
+                state,
+                store,
+                &about(&s, &found.mark),
+                RECOVERY,
+                Outcome::Rejected,
+                &message,
+            )
+            .await;
+            return Ok(false);
         }
     }
     // What seQura holds once it confirmed the order (nothing shipped): what the order's next

@@ -259,3 +259,39 @@ async fn an_order_showing_another_orders_sequra_reference_is_not_taken_for_its_p
         o.updates
     );
 }
+
+/// A review whose cart the shopper paid by bank transfer in another tab is refused (410), and
+/// seQura cancels it; its mark, written while the app asked BigCommerce about the cart, says
+/// "in review". A restore to a point before it loses the refusal: the recovery must not place
+/// the seQura order's Incomplete order in review, a second sale of a cart sold once.
+#[tokio::test]
+async fn a_review_refused_for_a_cart_paid_otherwise_is_not_placed_by_the_recovery() {
+    let (app, _) = ready().await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let other = app.bc.pay_checkout_otherwise(STORE, &checkout).unwrap();
+    let outcome = completed(&app, &uuid, ShopperProfile::ReviewApprove).await;
+    assert_eq!(outcome.deliveries[0].2, 410, "{outcome:?}");
+    assert_eq!(app.sequra.order(&uuid).unwrap().state, "cancelled");
+    settled(&app).await;
+    restore_before(&app, &[order]);
+    recover_from_now(&app).await;
+
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    settled(&app).await;
+
+    assert_eq!(status_of(&app, other), 7);
+    assert_eq!(
+        status_of(&app, order),
+        0,
+        "the order of a review seQura cancelled was placed"
+    );
+    // The log says why, again.
+    let message: String = app.query(
+        &format!(
+            "SELECT message FROM transaction_log WHERE event = 'recovery' AND bc_order_id = {order}"
+        ),
+        |r| r.get(0),
+    );
+    assert!(message.contains(&format!("#{other}")), "{message}");
+}
