@@ -274,6 +274,20 @@ struct Metafield {
     key: String,
     #[serde(default)]
     value: String,
+    #[serde(default)]
+    permission_set: String,
+}
+
+impl Metafield {
+    /// The app's own metafield `namespace`/`key` among `listed`. BigCommerce keeps one per
+    /// client: another app (or an API account) may have one of the same name on the order,
+    /// visible to every client unless `app_only`. The app writes only `app_only` ones, and
+    /// another client's `app_only` ones are never listed to it: those are its own.
+    fn own(listed: Vec<Self>, namespace: &str, key: &str) -> Option<Self> {
+        listed
+            .into_iter()
+            .find(|m| m.namespace == namespace && m.key == key && m.permission_set == "app_only")
+    }
 }
 
 /// The v2 zone object; only what [`ShippingZone`] keeps.
@@ -1081,6 +1095,25 @@ impl StoreApi {
         .await
     }
 
+    /// The newest order the orders list shows made before `until` (unix seconds): every order
+    /// with a lower id was made before it (ids grow as orders are made). Incomplete and
+    /// archived orders are not listed.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders#get-all-orders>
+    pub async fn newest_order_created_before(&self, until: i64) -> Result<Option<u64>, BcError> {
+        let to = rfc2822(until)?;
+        let rows: Option<Vec<OrderSummary>> = self
+            .get_with(
+                "v2/orders",
+                &[
+                    ("max_date_created", &to),
+                    ("sort", "id:desc"),
+                    ("limit", "1"),
+                ],
+            )
+            .await?;
+        Ok(rows.unwrap_or_default().iter().map(|o| o.id).max())
+    }
+
     /// One page (the largest) of `GET /v2/orders` with `query`; none (204) is an empty page.
     async fn orders_page<T: DeserializeOwned>(
         &self,
@@ -1199,11 +1232,7 @@ impl StoreApi {
                 &[("namespace", namespace), ("key", key)],
             )
             .await?;
-        Ok(env
-            .data
-            .into_iter()
-            .find(|m| m.namespace == namespace && m.key == key)
-            .map(|m| m.value))
+        Ok(Metafield::own(env.data, namespace, key).map(|m| m.value))
     }
 
     /// Updates the metafield `namespace`/`key` if it exists (only when the value differs);
@@ -1218,11 +1247,7 @@ impl StoreApi {
         let env: Envelope<Vec<Metafield>> = self
             .get_with(path, &[("namespace", namespace), ("key", key)])
             .await?;
-        let Some(existing) = env
-            .data
-            .into_iter()
-            .find(|m| m.namespace == namespace && m.key == key)
-        else {
+        let Some(existing) = Metafield::own(env.data, namespace, key) else {
             return Ok(false);
         };
         if existing.value != value {

@@ -795,7 +795,11 @@ async fn lookup(
                 let open = db::solicitations::others_open(conn, sid, a.id)?;
                 return Ok(Some(Lookup::Signed(s, a, open)));
             }
-            if verified == Verified::Legacy && s.is_some() {
+            if verified == Verified::Legacy {
+                // The pre-V8 signature is also the return link's, whose holder names the
+                // seQura order: it answers only for an attempt of its own solicitation, never
+                // for one looked for elsewhere or lost in a restore (`orders::recover` would
+                // record the order named).
                 return Ok(None);
             }
             // An attempt from before V8 answers only to its own (old) signature.
