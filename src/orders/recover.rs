@@ -783,6 +783,14 @@ pub async fn undecided(
     }
     orders.sort_unstable();
     orders.dedup();
+    if known.len() >= DEEP_MAX || incomplete.len() >= DEEP_MAX || orders.len() >= DEEP_MAX {
+        // A bound on one sweep's requests, not a silent loss: the operator is told.
+        tracing::warn!(
+            store_hash = store.as_str(),
+            most = DEEP_MAX,
+            "reconciliation: recovery looked at the most orders it reads at once; later ones were not looked at"
+        );
+    }
     let mut done = Undecided::default();
     for order in orders {
         let found = match mark::read(api, order).await {
