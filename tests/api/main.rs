@@ -12,6 +12,7 @@ mod attack17;
 mod browser;
 mod browser_widgets;
 mod checkout;
+mod checkout_layout;
 mod crash;
 mod deployments;
 mod diagnostics;

@@ -259,6 +259,13 @@ pub fn routes(
         .unify()
         .or(route(
             &state,
+            Method::POST,
+            "/app/methods/settings",
+            settings::methods_settings,
+        ))
+        .unify()
+        .or(route(
+            &state,
             Method::GET,
             "/app/general",
             settings::general_page,
