@@ -10,6 +10,7 @@ mod attack15;
 mod attack16;
 mod attack17;
 mod browser;
+mod browser_layout;
 mod browser_widgets;
 mod checkout;
 mod checkout_layout;
