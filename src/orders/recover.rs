@@ -623,7 +623,8 @@ pub async fn for_notification(state: &AppState, n: &Notification) -> Result<bool
         if let Some(mut mark) =
             inferred(state, store, &api, &order, &n.order_ref, "", &product).await?
         {
-            mark.method = method_title(state, store, &mark.merchant_ref, &product).await;
+            mark.method =
+                crate::onboarding::method_title(state, store, &mark.merchant_ref, &product).await;
             let order_lock = state
                 .payment_locks
                 .lock_for(format!("recover:{store}:{order_id}"));
@@ -670,32 +671,6 @@ fn notified_term(s: NotifiedState) -> &'static str {
         NotifiedState::NeedsReview => "log_outcome_on_hold",
         NotifiedState::Cancelled => "log_outcome_cancelled",
     }
-}
-
-/// The title of `product` among the cached methods of `merchant_ref` ("seQura" when not
-/// found).
-async fn method_title(
-    state: &AppState,
-    store: &StoreHash,
-    merchant_ref: &str,
-    product: &str,
-) -> String {
-    let hash = store.clone();
-    let cached = state
-        .db
-        .call(move |c| db::sequra::methods(c, &hash))
-        .await
-        .unwrap_or_default();
-    cached
-        .iter()
-        .filter(|m| m.merchant_ref.as_str() == merchant_ref)
-        .filter_map(|m| {
-            serde_json::from_str::<Vec<crate::sequra::PaymentCategory>>(&m.methods).ok()
-        })
-        .flatten()
-        .flat_map(|c| c.methods)
-        .find(|m| m.product == product)
-        .map_or_else(|| "seQura".into(), |m| m.title)
 }
 
 /// What [`undecided`] did: payments recovered, and orders that could not be looked at now
