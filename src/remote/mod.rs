@@ -4,10 +4,12 @@
 //! - `signature`: the signed webhook URL (what seQura is given, and what authorises a call).
 //! - `webhook`: authorising a call, reading its topic, seQura's error body.
 //! - `topics`: each topic, through the same services the merchant's pages use.
+//! - `banners`: the banners seQura pushes, their images kept and served by the app.
 //!
 //! Layer: a service above `onboarding` (a remote write is the merchant page's write) and below
 //! `web`.
 
+pub mod banners;
 pub mod signature;
 mod topics;
 pub mod webhook;

@@ -26,6 +26,8 @@ pub async fn dispatch(
     let _ = request;
     match topic {
         "get-store-info" => store_info(state, store).await,
+        "get-banner-settings" => super::banners::get(state, store).await,
+        "save-banner-settings" => super::banners::save(state, store, request).await,
         other => Err(TopicError::unknown_topic(other)),
     }
 }
