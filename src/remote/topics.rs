@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// The capabilities declared to seQura when registering: only those whose topics are answered
 /// here (seQura's wire strings, `../shared/spec/sequra-remote-configuration.md` §3).
 pub fn capabilities() -> &'static [&'static str] {
-    &["store-info"]
+    &["store-info", "banner"]
 }
 
 /// The answer to `topic` for `store`; `request` is the whole flat body (`topic` included).

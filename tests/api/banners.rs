@@ -123,6 +123,8 @@ fn log_entries(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn banners_saved_through_the_webhook_read_back_and_their_images_are_served() {
+    // Declared to seQura now that the topics and the storefront work.
+    assert!(sequra_bc::remote::capabilities().contains(&"banner"));
     let (app, _) = ready().await;
     // Nothing yet: seQura's empty answer with this app's locations and selling countries.
     let v = get(&app).await;
@@ -530,4 +532,115 @@ async fn unused_images_left_by_a_crash_are_swept_at_the_next_start() {
         (left == BTreeSet::from([file.clone()]) && !gone_store.exists()).then_some(())
     })
     .await;
+}
+
+/// The channels with the app's widget script.
+fn widget_channels(app: &TestApp) -> Vec<u64> {
+    let mut c: Vec<u64> = app
+        .bc
+        .scripts_of(STORE)
+        .into_iter()
+        .filter(|(_, _, src)| src.contains("/assets/widgets/sequra-widgets."))
+        .map(|(c, _, _)| c)
+        .collect();
+    c.sort();
+    c
+}
+
+#[tokio::test]
+async fn each_storefront_is_told_its_countrys_banner_and_nothing_when_the_ip_is_not_allowed() {
+    let (app, session) = ready().await;
+    let france = crate::storefronts::with_france(&app).await;
+    assert!(
+        widget_channels(&app).is_empty(),
+        "no widget, no banner: no script"
+    );
+    let (status, v) = save(
+        &app,
+        vec![
+            entry(
+                "ES",
+                "displayOnHomePage",
+                "https://www.sequra.com/es",
+                Some(&png(600, 100, [1, 1, 1])),
+            ),
+            entry(
+                "FR",
+                "displayOnCartPage",
+                "https://www.sequra.com/fr",
+                Some(&png(300, 250, [2, 2, 2])),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    // The widget script goes where the banners are to be drawn, though no widget is on.
+    crate::order_sync::eventually("the widget script on both storefronts", || {
+        (widget_channels(&app) == [1, france]).then_some(())
+    })
+    .await;
+    crate::checkout::settled(&app).await;
+    let url = |c: &str| {
+        v["bannerConfigs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["country"] == c)
+            .unwrap()["imageUrl"]
+            .clone()
+    };
+    let spain = crate::widgets::config_json(&app, 1).await;
+    assert_eq!(
+        spain,
+        json!({"banner": {
+            "location": "displayOnHomePage",
+            "region": "[data-content-region=\"home_below_menu\"]",
+            "image": url("ES"),
+            "width": 600,
+            "height": 100,
+            "link": "https://www.sequra.com/es",
+            "alt": "Paga a plazos con seQura",
+        }}),
+        "the Spanish storefront: Spain's banner only, no widget"
+    );
+    let fr = crate::widgets::config_json(&app, france).await;
+    assert_eq!(fr["banner"]["image"], url("FR"), "{fr}");
+    assert_eq!(
+        fr["banner"]["region"],
+        "[data-content-region=\"cart_below_totals\"]"
+    );
+    assert_eq!(fr["banner"]["alt"], "Payez en plusieurs fois avec seQura");
+
+    // A visitor whose address is not allowed is told nothing (the save forgot the old answer).
+    let resp = app
+        .post_form("/app/general", &session, &[("allowed_ips", "10.1.2.3")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(crate::widgets::config_json(&app, 1).await, json!({}));
+    let resp = app
+        .post_form("/app/general", &session, &[("allowed_ips", "")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert!(crate::widgets::config_json(&app, 1).await["banner"].is_object());
+
+    // The French storefront switched off: nothing there.
+    let resp = app
+        .post_form(
+            "/app/storefronts",
+            &session,
+            &[
+                ("channel", "1"),
+                ("channel", &france.to_string()),
+                ("on", "1"),
+                ("default_on", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(crate::widgets::config_json(&app, france).await, json!({}));
+
+    // Removed by seQura: the storefront is told at once, not a minute later.
+    let (status, _) = save(&app, vec![]).await;
+    assert_eq!(status, 200);
+    assert_eq!(crate::widgets::config_json(&app, 1).await, json!({}));
 }

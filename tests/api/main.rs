@@ -11,6 +11,7 @@ mod attack16;
 mod attack17;
 mod banners;
 mod browser;
+mod browser_banners;
 mod browser_widgets;
 mod checkout;
 mod crash;
