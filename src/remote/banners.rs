@@ -83,6 +83,34 @@ fn answer(state: &AppState, store: &StoreHash, banners: &[Banner], selling: &[Co
     })
 }
 
+/// A banner as the merchant's Widgets page shows it (read-only: seQura sets them).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BannerView {
+    pub country: &'static str,
+    pub location: &'static str,
+    pub link: String,
+    pub image: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The store's banners for the merchant's page.
+pub async fn view(state: &AppState, store: &StoreHash) -> Result<Vec<BannerView>, AppError> {
+    let hash = store.clone();
+    let banners = state.db.call(move |c| db::banners::list(c, &hash)).await?;
+    Ok(banners
+        .into_iter()
+        .map(|b| BannerView {
+            country: b.country.code(),
+            location: b.location.wire(),
+            image: state.public(&crate::domain::banner_path(store, &b.file)),
+            link: b.link_url,
+            width: b.width,
+            height: b.height,
+        })
+        .collect())
+}
+
 /// One entry of `bannerConfigs` as sent, once its fields are there.
 struct Input<'a> {
     country: &'a str,

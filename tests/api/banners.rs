@@ -125,7 +125,10 @@ fn log_entries(app: &TestApp) -> i64 {
 async fn banners_saved_through_the_webhook_read_back_and_their_images_are_served() {
     // Declared to seQura now that the topics and the storefront work.
     assert!(sequra_bc::remote::capabilities().contains(&"banner"));
-    let (app, _) = ready().await;
+    let (app, session) = ready().await;
+    let (status, html) = app.page("/app/widgets", &session).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("seQura has set no banner."), "{html}");
     // Nothing yet: seQura's empty answer with this app's locations and selling countries.
     let v = get(&app).await;
     assert_eq!(
@@ -200,6 +203,31 @@ async fn banners_saved_through_the_webhook_read_back_and_their_images_are_served
     assert!(
         message.contains("seQura") && message.contains("ES"),
         "{message}"
+    );
+    let (status, html) = app.page("/app/log", &session).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Banners changed by seQura"), "{html}");
+
+    // The merchant sees them on the Widgets page, read-only, as set by seQura.
+    let (_, html) = app.page("/app/widgets", &session).await;
+    let html = crate::transaction_log::unescape(&html);
+    let section = &html[html.find("id=\"banners\"").expect("the banners section")..];
+    for text in [
+        "Banners set by seQura",
+        "Set by seQura",
+        "Spain",
+        "Home page",
+        "France",
+        "Product pages",
+        "href=\"https://www.sequra.com/es?a=1&b=2\"",
+        find("ES")["imageUrl"].as_str().unwrap(),
+        "width=\"600\" height=\"100\"",
+    ] {
+        assert!(section.contains(text), "{text} in {section}");
+    }
+    assert!(
+        !section.contains("<input") && !section.contains("<form"),
+        "read-only"
     );
 }
 
