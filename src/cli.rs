@@ -693,7 +693,14 @@ fn stores_purge_command(settings: &Settings, hash: &str, yes: bool) -> CliResult
             return Err("not confirmed; nothing was deleted".into());
         }
     }
-    db.call_blocking(move |c| db::stores::purge(c, &hash))?;
+    let h = hash.clone();
+    db.call_blocking(move |c| db::stores::purge(c, &h))?;
+    // The banner images are the store's too; left behind, the next start's sweep deletes them.
+    if let Err(e) = crate::remote::banners::remove_store_files(&settings.storage.data_dir, &hash) {
+        eprintln!(
+            "The store's banner images could not all be deleted ({e}): the server deletes them at its next start."
+        );
+    }
     println!("Store purged.");
     Ok(())
 }

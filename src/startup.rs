@@ -182,6 +182,8 @@ async fn background_duties(state: AppState, stop: tokio::sync::watch::Receiver<b
     let mut tally = tokio::time::interval(Duration::from_secs(60));
     // seQura's deployments: the kept list at once, then read from seQura now and daily.
     crate::onboarding::deployments::load_saved(&state).await;
+    // Banner images a crash left unused (see `remote::banners`).
+    crate::remote::banners::sweep(&state).await;
     let mut deployments = tokio::time::interval(crate::onboarding::deployments::REFRESH_EVERY);
     deployments.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut store_lines = tokio::time::interval(STORE_LINES_EVERY);

@@ -1,9 +1,11 @@
 /*! seQura for BigCommerce: seQura's promotional widgets on the storefront (product page,
- * cart, product listings). Loaded through the Scripts API (versioned URL + SRI hash), deferred.
- * The app decides what to show for this storefront and visitor (one cacheable request); this
- * script only draws: it loads seQura's own script, places `.sequra-promotion-widget` elements
- * next to the prices and follows the prices with one observer. It never breaks the page: a
- * selector the browser refuses, a missing element or an unreadable price is skipped. */
+ * cart, product listings) and the banner seQura set for the storefront's country. Loaded
+ * through the Scripts API (versioned URL + SRI hash), deferred. The app decides what to show
+ * for this storefront and visitor (one cacheable request); this script only draws: it loads
+ * seQura's own script, places `.sequra-promotion-widget` elements next to the prices and
+ * follows the prices with one observer, and puts the banner in its page's widget region. It
+ * never breaks the page: a selector the browser refuses, a missing element or an unreadable
+ * price is skipped. */
 (function () {
   "use strict";
   if (window.__sequraWidgetsLoaded) { return; }
@@ -19,7 +21,8 @@
 
   var WIDGET = "sequra-promotion-widget";
   var MINI = "sequra-promotion-miniwidget";
-  var OURS = "." + WIDGET + ",." + MINI;
+  var BANNER = "sequra-banner";
+  var OURS = "." + WIDGET + ",." + MINI + ",." + BANNER;
 
   function noop() {}
 
@@ -81,7 +84,54 @@
     return false;
   }
 
+  function whenReady(fn) {
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", fn);
+    } else {
+      fn();
+    }
+  }
+
+  /** The banner seQura set for this storefront's country, at the top of its page's region
+   * (only that kind of page has it). Its room is reserved before the image arrives (its
+   * width and height, scaled to the region's width): the image loading moves nothing. */
+  function drawBanner(b) {
+    if (!b || typeof b.region !== "string" || typeof b.image !== "string" ||
+        !/^https?:\/\//.test(b.image) || typeof b.link !== "string" || !/^https?:\/\//.test(b.link) ||
+        !(b.width > 0) || !(b.height > 0)) {
+      return;
+    }
+    var region = first(b.region);
+    if (!region || region.querySelector("." + BANNER)) { return; }
+    var box = document.createElement("div");
+    box.className = BANNER;
+    box.setAttribute("data-location", String(b.location || ""));
+    box.style.margin = "0 auto";
+    box.style.maxWidth = b.width + "px";
+    var link = document.createElement("a");
+    link.href = b.link;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.style.display = "block";
+    var img = document.createElement("img");
+    img.src = b.image;
+    img.alt = typeof b.alt === "string" ? b.alt : "seQura";
+    img.width = b.width;
+    img.height = b.height;
+    img.decoding = "async";
+    img.style.display = "block";
+    img.style.width = "100%";
+    img.style.height = "auto";
+    img.style.aspectRatio = b.width + " / " + b.height;
+    link.appendChild(img);
+    box.appendChild(link);
+    region.insertBefore(box, region.firstChild);
+  }
+
   function start(cfg) {
+    if (cfg && cfg.banner) {
+      whenReady(function () { try { drawBanner(cfg.banner); } catch (e) { /* never break the page */ } });
+    }
     if (!cfg || typeof cfg.merchant !== "string" || !cfg.merchant ||
         typeof cfg.scriptUri !== "string" || !/^https?:\/\//.test(cfg.scriptUri)) {
       return; // nothing to show here, for this visitor

@@ -4,7 +4,10 @@
 //! settings for this storefront, and the products excluded from seQura. The app decides; the
 //! script only draws. Nothing at all (`{}`) when seQura is not connected, the storefront is
 //! switched off or has no widget on, the currency is not the merchant ref's, or the visitor's
-//! IP is not allowed: the script then does not even load seQura's.
+//! IP is not allowed: the script then does not even load seQura's. Beside the widgets, the
+//! banner seQura set for the storefront's country (`remote::banners`), wherever seQura sells
+//! on the storefront as the checkout would (its widgets on or not), with the widget region
+//! of the page it goes on; nothing either when the visitor's IP is not allowed.
 //!
 //! Every page view of every visitor asks, so the answer is served from memory: built once per
 //! store for all of its storefronts (by one request while the others wait), kept [`FRESH_FOR`](super::widget_cache::FRESH_FOR) (or until the merchant saves something it depends on, see
@@ -21,7 +24,7 @@ use serde_json::{Value, json};
 use super::widget_cache::{Built, Hidden, NOTHING, etag_of};
 use crate::db;
 use crate::db::storefronts::Storefront;
-use crate::domain::{Country, StoreHash};
+use crate::domain::{Country, DisplayLocation, StoreHash};
 use crate::error::{AppError, Public};
 use crate::onboarding::widgets::{LISTING_CATEGORY, WIDGET_CATEGORIES, effective};
 use crate::sequra::{PaymentCategory, PaymentMethod};
@@ -129,6 +132,7 @@ struct Inputs {
     methods: Vec<db::sequra::StoredMethods>,
     widgets: Vec<(u64, String)>,
     category_products: Vec<u64>,
+    banners: Vec<db::banners::Banner>,
 }
 
 /// Builds the answers of every storefront of the store (a store whose storefronts were
@@ -155,6 +159,7 @@ async fn build(state: &AppState, store: &StoreHash) -> Result<Built, AppError> {
                 category_products: db::widgets::category_products(c, &hash)?
                     .map(|r| r.product_ids)
                     .unwrap_or_default(),
+                banners: db::banners::list(c, &hash)?,
             }))
         })
         .await?
@@ -173,11 +178,21 @@ async fn build(state: &AppState, store: &StoreHash) -> Result<Built, AppError> {
     let mut hidden = HashMap::new();
     for storefront in channels {
         let channel = storefront.map_or(1, |s| s.channel_id);
-        let body = match answer(state, store, &inputs, &general, storefront, channel).await? {
-            Ok(v) => v.to_string(),
-            Err(why) => {
+        let seller = seller(state, store, &inputs, storefront).await?;
+        let banner = banner(state, store, &inputs, &seller);
+        let body = match (answer(state, &inputs, &general, channel, &seller), banner) {
+            (Ok(mut v), banner) => {
+                if let Some(b) = banner {
+                    v["banner"] = b;
+                }
+                v.to_string()
+            }
+            (Err(why), banner) => {
                 hidden.insert(channel, why);
-                NOTHING.to_string()
+                match banner {
+                    Some(b) => json!({ "banner": b }).to_string(),
+                    None => NOTHING.to_string(),
+                }
             }
         };
         let etag = etag_of(&body);
@@ -220,15 +235,23 @@ fn country_for(locale: &str, selling: &[Country]) -> Option<Country> {
         .or_else(|| selling.first().copied())
 }
 
-/// The answer's JSON, or why there is nothing to show.
-async fn answer(
+/// Who sells on a storefront, as the checkout would: its country (the storefront's locale's,
+/// among the selling countries), the country's merchant ref and account, in a currency
+/// seQura's checkout takes, and not another store's ref. What a promotion there promises.
+struct Seller<'a> {
+    locale: String,
+    country: Country,
+    merchant_ref: crate::domain::MerchantRef,
+    merchant: &'a db::sequra::StoredMerchant,
+}
+
+/// The storefront's [`Seller`], or why seQura sells nothing there.
+async fn seller<'a>(
     state: &AppState,
     store: &StoreHash,
-    inputs: &Inputs,
-    general: &crate::onboarding::GeneralSettings,
+    inputs: &'a Inputs,
     storefront: Option<&Storefront>,
-    channel: u64,
-) -> Result<Result<Value, Hidden>, AppError> {
+) -> Result<Result<Seller<'a>, Hidden>, AppError> {
     if let Some(s) = storefront
         && !s.enabled.unwrap_or(inputs.default_on)
     {
@@ -237,15 +260,6 @@ async fn answer(
     let Some(environment) = inputs.environment.as_deref() else {
         return Ok(Err(Hidden::NotConnected));
     };
-    let settings = effective(&inputs.widgets, channel);
-    if !settings.any_on() {
-        return Ok(Err(Hidden::NoWidgetOn));
-    }
-    // The excluded categories' products were read up to the bound only: a product past it
-    // would be promoted though the checkout refuses it, so nothing is promoted.
-    if inputs.category_products.len() >= crate::bigcommerce::client::MAX_CATEGORY_PRODUCTS {
-        return Ok(Err(Hidden::TooManyExcluded));
-    }
     let locale = storefront
         .and_then(|s| s.locale.clone())
         .or_else(|| inputs.store_language.clone())
@@ -295,6 +309,86 @@ async fn answer(
             merchant_ref: merchant_ref.to_string(),
         }));
     }
+    Ok(Ok(Seller {
+        locale,
+        country,
+        merchant_ref,
+        merchant,
+    }))
+}
+
+/// Where a banner goes on each kind of page: BigCommerce's widget region of that page in
+/// Stencil themes (Cornerstone's `{{{region name="…"}}}`, rendered as
+/// `<div data-content-region="…">`), which only that kind of page has: the region tells the
+/// script which page it is on.
+fn region(location: DisplayLocation) -> &'static str {
+    match location {
+        DisplayLocation::Home => "[data-content-region=\"home_below_menu\"]",
+        DisplayLocation::Product => "[data-content-region=\"product_below_content\"]",
+        DisplayLocation::Cart => "[data-content-region=\"cart_below_totals\"]",
+        DisplayLocation::ProductListing => "[data-content-region=\"category_below_header\"]",
+    }
+}
+
+/// The banner seQura set for the storefront's country, where seQura sells there (the same
+/// decision as the widgets', whatever the widgets' own settings).
+fn banner(
+    state: &AppState,
+    store: &StoreHash,
+    inputs: &Inputs,
+    seller: &Result<Seller<'_>, Hidden>,
+) -> Option<Value> {
+    let seller = seller.as_ref().ok()?;
+    let b = inputs
+        .banners
+        .iter()
+        .find(|b| b.country == seller.country)?;
+    let lang = crate::i18n::Lang::from_locale(Some(&seller.locale));
+    Some(json!({
+        "location": b.location.wire(),
+        "region": region(b.location),
+        "image": state.public(&crate::domain::banner_path(store, &b.file)),
+        "width": b.width,
+        "height": b.height,
+        "link": b.link_url,
+        "alt": state.i18n.t(lang, "banner_alt"),
+    }))
+}
+
+/// The answer's JSON, or why there is nothing to show.
+fn answer(
+    state: &AppState,
+    inputs: &Inputs,
+    general: &crate::onboarding::GeneralSettings,
+    channel: u64,
+    seller: &Result<Seller<'_>, Hidden>,
+) -> Result<Value, Hidden> {
+    // In the order the Diagnostics page explains them: the storefront, the connection, the
+    // widgets, then who sells there.
+    if let Err(why @ (Hidden::StorefrontOff | Hidden::NotConnected)) = seller {
+        return Err(why.clone());
+    }
+    let Some(environment) = inputs.environment.as_deref() else {
+        return Err(Hidden::NotConnected);
+    };
+    let settings = effective(&inputs.widgets, channel);
+    if !settings.any_on() {
+        return Err(Hidden::NoWidgetOn);
+    }
+    // The excluded categories' products were read up to the bound only: a product past it
+    // would be promoted though the checkout refuses it, so nothing is promoted.
+    if inputs.category_products.len() >= crate::bigcommerce::client::MAX_CATEGORY_PRODUCTS {
+        return Err(Hidden::TooManyExcluded);
+    }
+    let (locale, country, merchant_ref, merchant) = match seller {
+        Ok(s) => (
+            s.locale.clone(),
+            s.country,
+            s.merchant_ref.clone(),
+            s.merchant,
+        ),
+        Err(why) => return Err(why.clone()),
+    };
     let asset_key = serde_json::from_str::<Value>(&merchant.payload)
         .ok()
         .and_then(|p| {
@@ -303,9 +397,9 @@ async fn answer(
                 .map(String::from)
         });
     let Some(asset_key) = asset_key.filter(|k| !k.is_empty()) else {
-        return Ok(Err(Hidden::NoAssetsKey {
+        return Err(Hidden::NoAssetsKey {
             merchant_ref: merchant_ref.to_string(),
-        }));
+        });
     };
     let categories: Vec<PaymentCategory> = inputs
         .methods
@@ -399,9 +493,9 @@ async fn answer(
         }));
     }
     if widgets.is_empty() && mini.is_empty() {
-        return Ok(Err(Hidden::NothingPromotable {
+        return Err(Hidden::NothingPromotable {
             merchant_ref: merchant_ref.to_string(),
-        }));
+        });
     }
     let mut products: Vec<&str> = Vec::new();
     for (_, m) in &promotable {
@@ -425,7 +519,7 @@ async fn answer(
     let env = crate::sequra::Environment::parse(environment)
         .unwrap_or(crate::sequra::Environment::Sandbox);
     let assets = state.sequra.deployments().assets(deployment, env);
-    Ok(Ok(json!({
+    Ok(json!({
         "merchant": merchant_ref.as_str(),
         "assetKey": asset_key,
         "scriptUri": format!("{}/{SEQURA_SCRIPT}", assets.as_str().trim_end_matches('/')),
@@ -437,7 +531,7 @@ async fn answer(
         "widgets": widgets,
         "miniWidgets": mini,
         "excluded": excluded,
-    })))
+    }))
 }
 
 fn widget(

@@ -5,6 +5,7 @@
 
 pub mod app_log;
 pub mod backup;
+pub mod banners;
 pub mod delivery_reports;
 pub mod diagnostics;
 pub mod jobs;

@@ -2,12 +2,17 @@
 //!
 //! Layer: the bottom. Pure values; imports no other module of the app.
 
+mod banner;
 mod ids;
 mod money;
 mod net;
 mod sequra;
 mod service;
 
+pub use banner::{
+    DisplayLocation, ImageError, ImageFormat, ImageInfo, MAX_PIXELS, MAX_SIDE, banner_path,
+    is_banner_file, sniff as sniff_image,
+};
 pub use ids::{BcOrderId, CheckoutId, InvalidId, StoreHash, UserId};
 pub use money::{
     Currency, Money, MoneyError, deserialize_cents, deserialize_opt_cents, parse_decimal,

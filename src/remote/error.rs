@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::error::AppError;
 
 /// The largest body read, once the signature is good: banners carry base64 images of up to
-/// 3 MiB each (seQura's limit), one per selling country.
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// 3 MiB each (seQura's limit), one per selling country (six at most), and a little more.
+pub const MAX_BODY: usize = 6 * 3 * 1024 * 1024 + 1024 * 1024;
 
 /// A refusal in seQura's shape: `{statusCode, errorCode, errorMessage, errorParameters}`,
 /// answered with `status`.

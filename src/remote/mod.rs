@@ -6,11 +6,13 @@
 //! - `topics`: each topic, through the same services the merchant's pages use: `general`,
 //!   `widgets`, `status`, `advanced` (settings and the store's log), `catalog`; `request`
 //!   reads a topic's fields, `changes` records what seQura changed in the transaction log.
+//! - `banners`: the banners seQura pushes, their images kept and served by the app.
 //!
 //! Layer: a service above `onboarding` (a remote write is the merchant page's write) and below
 //! `web`.
 
 mod advanced;
+pub mod banners;
 mod catalog;
 mod changes;
 mod error;

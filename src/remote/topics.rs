@@ -27,6 +27,8 @@ pub fn capabilities() -> &'static [&'static str] {
         "advanced",
         // `showSeQuraCheckoutAsHostedPage` has its page here (the General settings switch).
         "hosted-checkout",
+        // Banners: kept, served and shown on the storefront.
+        "banner",
     ]
 }
 
@@ -53,6 +55,8 @@ pub async fn dispatch(
         "save-advanced-settings" => advanced::save(state, store, request).await,
         "get-log-content" => advanced::content(state, store).await,
         "remove-log-content" => advanced::remove(state, store).await,
+        "get-banner-settings" => super::banners::get(state, store).await,
+        "save-banner-settings" => super::banners::save(state, store, request).await,
         other => Err(TopicError::unknown_topic(other)),
     }
 }

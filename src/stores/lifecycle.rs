@@ -175,18 +175,19 @@ pub async fn provision_store(state: &AppState, store: &StoreHash) -> Result<(), 
     let (storefronts, default_on) = super::storefronts::stored(state, store).await?;
     let script_channels = super::storefronts::script_channels(&storefronts, default_on);
     let hash = store.clone();
-    let (widgets, connected) = state
+    let (widgets, connected, banners) = state
         .db
         .call(move |c| {
             Ok((
                 db::widgets::all(c, &hash)?,
                 db::sequra::connection(c, &hash)?.is_some(),
+                !db::banners::list(c, &hash)?.is_empty(),
             ))
         })
         .await?;
     // Not connected, nothing to promote: no script costing every page view a request.
     let widget_channels = if connected {
-        super::storefronts::widget_channels(&storefronts, default_on, &widgets)
+        super::storefronts::widget_channels(&storefronts, default_on, &widgets, banners)
     } else {
         Vec::new()
     };

@@ -133,19 +133,20 @@ pub fn script_channels(storefronts: &[Storefront], default_on: bool) -> Vec<u64>
 }
 
 /// The channels that get the widget script: the storefronts with seQura's checkout script
-/// whose widget settings (their own, else the default's) have a widget on, in channel order,
-/// in the room the checkout scripts leave (a storefront's checkout comes before another's
-/// promotion).
+/// whose widget settings (their own, else the default's) have a widget on, or all of them
+/// when seQura set `banners` (the same script draws them), in channel order, in the room the
+/// checkout scripts leave (a storefront's checkout comes before another's promotion).
 pub fn widget_channels(
     storefronts: &[Storefront],
     default_on: bool,
     widgets: &[(u64, String)],
+    banners: bool,
 ) -> Vec<u64> {
     let checkout = script_channels(storefronts, default_on);
     let room = SCRIPTS_PER_APP.saturating_sub(checkout.len());
     checkout
         .into_iter()
-        .filter(|c| crate::onboarding::widgets::effective(widgets, *c).any_on())
+        .filter(|c| banners || crate::onboarding::widgets::effective(widgets, *c).any_on())
         .take(room)
         .collect()
 }
@@ -224,7 +225,8 @@ pub async fn view(state: &AppState, store: &StoreHash) -> Result<StorefrontsView
         })
         .await?;
     let standings = plan(&storefronts, default_on);
-    let with_widgets = widget_channels(&storefronts, default_on, &widgets);
+    // The promotional widgets' own standing, banners aside.
+    let with_widgets = widget_channels(&storefronts, default_on, &widgets, false);
     let rows: Vec<StorefrontView> = storefronts
         .into_iter()
         .map(|s| {
@@ -491,16 +493,32 @@ mod tests {
             (1..=n).map(|id| storefront(id, STENCIL, None)).collect()
         };
         assert_eq!(
-            widget_channels(&stores(5), true, &widgets),
+            widget_channels(&stores(5), true, &widgets, false),
             vec![1, 2, 3, 4, 5]
         );
-        assert_eq!(widget_channels(&stores(7), true, &widgets), vec![1, 2, 3]);
-        assert!(widget_channels(&stores(10), true, &widgets).is_empty());
-        assert!(widget_channels(&stores(3), true, &[]).is_empty(), "none on");
+        assert_eq!(
+            widget_channels(&stores(7), true, &widgets, false),
+            vec![1, 2, 3]
+        );
+        assert!(widget_channels(&stores(10), true, &widgets, false).is_empty());
+        assert!(
+            widget_channels(&stores(3), true, &[], false).is_empty(),
+            "none on"
+        );
         // A storefront with seQura off gets no widgets either.
         let mut some = stores(3);
         some[1].enabled = Some(false);
-        assert_eq!(widget_channels(&some, true, &widgets), vec![1, 3]);
-        assert_eq!(widget_channels(&[], true, &widgets), vec![1], "never read");
+        assert_eq!(widget_channels(&some, true, &widgets, false), vec![1, 3]);
+        assert_eq!(
+            widget_channels(&[], true, &widgets, false),
+            vec![1],
+            "never read"
+        );
+        // Banners from seQura: the script goes to every storefront seQura is on, widgets or not.
+        assert_eq!(widget_channels(&some, true, &[], true), vec![1, 3]);
+        assert!(
+            widget_channels(&stores(10), true, &[], true).is_empty(),
+            "no room"
+        );
     }
 }

@@ -2,6 +2,10 @@
 //! this visitor (see `checkout::widgets`). Anonymous and asked on every page view, so it is
 //! answered from memory, cacheable (`ETag`, `If-None-Match` → 304) and limited per caller
 //! like the checkout's endpoints. CORS for the store's storefront origins only.
+//!
+//! `GET /banners/{store}/{file}`: a banner image seQura pushed (see `remote::banners`), the
+//! one thing the script draws that is not the app's JSON. Its name is its content: cached for
+//! ever, by anyone.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -19,6 +23,8 @@ use crate::state::AppState;
 /// A browser keeps the answer this long before asking again (with its `ETag`): the
 /// merchant's changes reach a shopper's next page a minute later at most.
 const CACHE_CONTROL: &str = "private, max-age=60";
+/// A banner image's URL changes with its content.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 #[derive(Deserialize)]
 struct ConfigQuery {
@@ -29,6 +35,78 @@ struct ConfigQuery {
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone + Send + Sync + 'static {
+    config_route(state.clone()).or(banner_route(state))
+}
+
+fn banner_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
+    warp::path!("banners" / String / String)
+        .and(warp::get())
+        .and(crate::server::peer())
+        .and(warp::header::optional::<String>("x-forwarded-for"))
+        .then(
+            move |store: String,
+                  file: String,
+                  peer: Option<SocketAddr>,
+                  forwarded: Option<String>| {
+                let state = state.clone();
+                async move {
+                    let ip = client_ip(&state, peer, forwarded.as_deref());
+                    let found = banner(&state, &store, &file, ip).await;
+                    banner_reply(&state, found)
+                }
+            },
+        )
+}
+
+async fn banner(
+    state: &AppState,
+    store: &str,
+    file: &str,
+    ip: Option<IpAddr>,
+) -> Result<(Vec<u8>, String), AppError> {
+    let store = parse_store(store)?;
+    limit(
+        state,
+        ("banners", &store, ip.map(caller_network)),
+        PER_IP_PER_MINUTE,
+    )?;
+    crate::remote::banners::image(state, &store, file)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+fn banner_reply(state: &AppState, found: Result<(Vec<u8>, String), AppError>) -> Response {
+    let (mut resp, cache) = match found {
+        Ok((bytes, content_type)) => {
+            let mut r = Response::new(bytes.into());
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                r.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            (r, IMMUTABLE)
+        }
+        Err(e) => {
+            log_failure(state, &e, "banner image request failed");
+            let status = e.status();
+            let text = status.canonical_reason().unwrap_or("Refused");
+            let mut r = warp::reply::with_status(text, status).into_response();
+            with_retry_after(&mut r, &e);
+            (r, "no-store")
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+fn config_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
     warp::path!("widgets" / String / "config")
         .and(warp::get())
         .and(warp::query::<ConfigQuery>())

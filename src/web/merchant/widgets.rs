@@ -57,6 +57,7 @@ async fn render(
 ) -> Page {
     let view = widgets::view(state, &merchant.store, storefront).await?;
     let (fronts, _) = storefronts::stored(state, &merchant.store).await?;
+    let banners = crate::remote::banners::view(state, &merchant.store).await?;
     let status = status_for(&errors);
     let errors = errors
         .map(|e| translate(state, merchant, &e))
@@ -87,6 +88,7 @@ async fn render(
             presets => minijinja::value::Serde(&view.presets),
             countries => COUNTRIES,
             errors => minijinja::value::Serde(&errors),
+            banners => minijinja::value::Serde(&banners),
         },
     )
 }

@@ -12,6 +12,10 @@
 //! - listings `/` and `/categories/{id}` (`card.html`): `ul.productGrid > li.product >
 //!   article.card[data-entity-id]` with the price in `.card-text[data-test-info-type="price"]`
 //!   and the `product_item_below_price` region;
+//! - the widget regions only one kind of page has (Cornerstone's `{{{region name="…"}}}`):
+//!   `home_below_menu` on `/` (`pages/home.html`), `category_below_header` under a category's
+//!   heading (`pages/category.html`), `product_below_content` under the product view
+//!   (`pages/product.html`), `cart_below_totals` under the cart (`pages/cart.html`);
 //! - cart `/cart` (`cart.html`, `cart/totals.html`): lines in `[data-cart-content]` with
 //!   quantity inputs `input.cart-item-qty-input[data-cart-itemid]` (and `-`/`+` buttons
 //!   `button[data-action="dec"|"inc"][data-cart-itemid]`), totals in `[data-cart-totals]`
@@ -134,7 +138,10 @@ pub(super) fn home(st: &State, req: &Incoming, sf: &Sf) -> Resp {
         return not_found_page();
     };
     let cart = cart_of(req, sf, &store.commerce).and_then(|id| store.commerce.checkouts.get(&id));
-    let body = format!("<h1>Productos</h1>{}", grid(sf, store.spec.products.iter()));
+    let body = format!(
+        "<div data-content-region=\"home_below_menu\"></div><h1>Productos</h1>{}",
+        grid(sf, store.spec.products.iter())
+    );
     let html = page(st, sf, &store.spec, PageKind::Storefront, "Productos", cart)
         .render(&body, Some(&theme_js(sf)));
     respond::html(200, html)
@@ -159,7 +166,8 @@ pub(super) fn category(st: &State, req: &Incoming, sf: &Sf, id: &str) -> Resp {
         .iter()
         .filter(|p| p.categories.contains(&cat.id));
     let body = format!(
-        "<h1 class=\"page-heading\" data-category-id=\"{id}\">{name}</h1>{grid}",
+        "<h1 class=\"page-heading\" data-category-id=\"{id}\">{name}</h1>\
+         <div data-content-region=\"category_below_header\"></div>{grid}",
         id = cat.id,
         name = esc(&cat.name),
         grid = grid(sf, products),
@@ -229,7 +237,7 @@ pub(super) fn product(st: &State, req: &Incoming, sf: &Sf, id: &str) -> Resp {
          <div class=\"form-field form-field--increments\"><label class=\"form-label\" for=\"qty\">Cantidad</label>\
          <input class=\"form-input form-input--incrementTotal\" id=\"qty\" type=\"number\" name=\"quantity\" value=\"1\" min=\"1\" max=\"99\"></div>\
          <input id=\"form-action-addToCart\" class=\"button button--primary\" type=\"submit\" value=\"Add to cart\">\
-         </form></div></section></div>",
+         </form></div></section></div><div data-content-region=\"product_below_content\"></div>",
         id = p.id,
         name = esc(&p.name),
         cats = esc(&categories.join(", ")),
@@ -317,7 +325,8 @@ pub(super) fn cart(st: &State, req: &Incoming, sf: &Sf) -> Resp {
              <div class=\"cart-root\" data-cart-root data-update-endpoint=\"{pre}/cart/update\">\
              <div data-cart-content class=\"cart-content-padding-right\">{content}</div>\
              <div data-cart-totals class=\"cart-content-padding-right\">{totals}</div></div>\
-             <p><a class=\"button\" id=\"checkout-link\" href=\"{pre}/checkout\">Finalizar compra</a></p>",
+             <p><a class=\"button\" id=\"checkout-link\" href=\"{pre}/checkout\">Finalizar compra</a></p>\
+             <div data-content-region=\"cart_below_totals\"></div>",
             content = cart_content(st, sf, c),
             totals = cart_totals(c),
         ),
