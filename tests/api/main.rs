@@ -26,6 +26,7 @@ mod one_payment;
 mod order_sync;
 mod pages;
 mod remote_config;
+mod remote_registration;
 mod review;
 mod secrets;
 mod services;
