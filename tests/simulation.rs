@@ -135,6 +135,51 @@ mod regressions {
         ]);
     }
 
+    /// Issue 32: a cart started through the single seQura button in one tab and through a
+    /// method's own button in another (the merchant switched between the two), both forms
+    /// completed, then paid by bank transfer too: one sale, whatever the buttons.
+    #[test]
+    fn a_cart_started_with_the_single_button_and_a_methods_button_is_paid_once() {
+        holds(&[
+            Action::Cart {
+                store: 0,
+                items: vec![(3, 1)],
+                credit: false,
+            },
+            Action::SingleButton { store: 0, on: true },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 0,
+            },
+            Action::SingleButton {
+                store: 0,
+                on: false,
+            },
+            Action::Start {
+                store: 0,
+                cart: 0,
+                method: 0,
+            },
+            Action::Complete {
+                store: 0,
+                attempt: 0,
+                profile: Profile::Approve,
+            },
+            Action::Complete {
+                store: 0,
+                attempt: 1,
+                profile: Profile::Approve,
+            },
+            Action::PayOtherwise {
+                store: 0,
+                cart: 0,
+                reuse: true,
+            },
+            Action::Settle,
+        ]);
+    }
+
     fn holds(actions: &[Action]) {
         let _one_at_a_time = super::serial();
         if let Err(why) = sim::run_blocking(actions, super::STORES) {

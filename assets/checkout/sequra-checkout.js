@@ -1,8 +1,9 @@
 /*! seQura for BigCommerce: payment buttons on the one-page checkout's payment step.
  * Loaded through the Scripts API (versioned URL + SRI hash). No framework, no inline handlers.
- * Flow: find the payment step → ask the app for the eligible methods → one button each →
- * click → the app starts the seQura order → seQura's identification form → seQura returns
- * the shopper to the app, which sends them to the order confirmation page. */
+ * Flow: find the payment step → ask the app for the eligible methods → one button each (or
+ * the merchant's single seQura button) → click → the app starts the seQura order → seQura's
+ * identification form over the checkout (or on the app's hosted page) → seQura returns the
+ * shopper to the app, which sends them to the order confirmation page. */
 (function () {
   "use strict";
   if (window.__sequraCheckoutLoaded) { return; }
@@ -215,6 +216,12 @@
         amount: amountDue(checkout)
       });
     }).then(function (r) {
+      // The merchant's hosted page: seQura's form on a page of the app's own, which brings
+      // the shopper back here when it is closed.
+      if (r.ok && typeof r.body.page === "string" && r.body.page.indexOf(app + "/") === 0) {
+        window.location.assign(r.body.page);
+        return;
+      }
       if (!r.ok || !r.body.form) {
         releaseLock();
         var m = r.body && r.body.message && r.body.message[lang];
@@ -228,9 +235,11 @@
     });
   }
 
-  function button(container, method) {
-    var label = el("span", { "class": "sequra-title" }, [method.title]);
-    var detail = method.claim || method.cost_description;
+  function button(container, method, single) {
+    // The single button's words come in every language: the storefront page's is shown.
+    var title = (single && single.title && single.title[lang]) || method.title;
+    var label = el("span", { "class": "sequra-title" }, [title]);
+    var detail = (single && single.detail && single.detail[lang]) || method.claim || method.cost_description;
     var children = [];
     if (method.icon && method.icon.indexOf("data:image/") === 0) {
       children.push(el("img", { src: method.icon, alt: "", "class": "sequra-icon", width: "40", height: "24" }));
@@ -260,15 +269,16 @@
       var placed = r.body.placed;
       if (!placed && (!r.body.methods || !r.body.methods.length)) { return; }
       if (step.querySelector("#sequra-methods")) { return; }
-      var container = el("div", { id: "sequra-methods", "class": "sequra-methods" }, [
-        el("p", { "class": "sequra-heading" }, [text.heading])
-      ]);
+      var single = r.body.single;
+      // One seQura button says "Pay with seQura" itself: no heading above it.
+      var container = el("div", { id: "sequra-methods", "class": "sequra-methods" },
+        single && !placed ? [] : [el("p", { "class": "sequra-heading" }, [text.heading])]);
       if (placed) {
         // Paid (or in review) with seQura already: the order, not a second payment.
         container.appendChild(el("p", { "class": "sequra-placed" }, [text.placed + " ",
           el("a", { href: placed, id: "sequra-placed" }, [text.see])]));
       } else {
-        r.body.methods.forEach(function (m) { container.appendChild(button(container, m)); });
+        r.body.methods.forEach(function (m) { container.appendChild(button(container, m, single)); });
       }
       var list = step.querySelector(".form-checklist") || step;
       list.parentNode.insertBefore(container, list.nextSibling);

@@ -1137,6 +1137,59 @@ async fn the_control_route_completes_the_form_and_redirects_to_the_return_url() 
     assert_eq!(resp.status(), StatusCode::CONFLICT);
 }
 
+/// Delegated selection (sequra-remote-configuration.md §5.1): `form_v2?product=tbs` without
+/// a campaign shows the plans offered for the order; the one the shopper picks there is the
+/// IPN's `product_code`. `tbs` has no campaigns: with one it is unknown, as any other product's
+/// unknown campaign.
+#[tokio::test]
+async fn the_tbs_form_lets_the_shopper_choose_and_the_ipn_names_the_chosen_plan() {
+    let h = harness().await;
+    let uuid = h.solicit(&order(DEMO_MERCHANT_ES, &h.shop)).await;
+    let with_campaign = h.sandbox(&format!(
+        "orders/{uuid}/form_v2?product=tbs&campaign=permanente&ajax=true"
+    ));
+    assert_eq!(
+        h.call(Method::GET, &with_campaign, Some(DEMO_MERCHANT_ES), None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let url = h.sandbox(&format!("orders/{uuid}/form_v2?product=tbs&ajax=true"));
+    let resp = h
+        .call(Method::GET, &url, Some(DEMO_MERCHANT_ES), None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"sq-identification-tbs\""), "{html}");
+    for plan in ["i1", "pp3"] {
+        assert!(
+            html.contains(&format!("data-testid=\"payment-option-{plan}\"")),
+            "{plan} offered in the chooser: {html}"
+        );
+    }
+    // The chooser posts the form's `product=tbs` and the plan picked as `method`.
+    let resp = h
+        .http
+        .post(format!(
+            "{}_control/orders/{uuid}/complete",
+            h.sq.base_url()
+        ))
+        .form(&[
+            ("product", "tbs"),
+            ("campaign", ""),
+            ("method", "pp3"),
+            ("profile", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let calls = h.shop.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].field("product_code"), Some("pp3"));
+    assert_eq!(h.sq.order(&uuid).unwrap().product.as_deref(), Some("pp3"));
+}
+
 #[tokio::test]
 async fn a_shop_answering_410_makes_the_control_route_show_a_conflict() {
     let h = harness().await;

@@ -274,6 +274,20 @@ struct Metafield {
     key: String,
     #[serde(default)]
     value: String,
+    #[serde(default)]
+    permission_set: String,
+}
+
+impl Metafield {
+    /// The app's own metafield `namespace`/`key` among `listed`. BigCommerce keeps one per
+    /// client: another app (or an API account) may have one of the same name on the order,
+    /// visible to every client unless `app_only`. The app writes only `app_only` ones, and
+    /// another client's `app_only` ones are never listed to it: those are its own.
+    fn own(listed: Vec<Self>, namespace: &str, key: &str) -> Option<Self> {
+        listed
+            .into_iter()
+            .find(|m| m.namespace == namespace && m.key == key && m.permission_set == "app_only")
+    }
 }
 
 /// The v2 zone object; only what [`ShippingZone`] keeps.
@@ -904,10 +918,25 @@ impl StoreApi {
         since: i64,
         max: usize,
     ) -> Result<Vec<Order>, BcError> {
+        self.orders_since(&[], since, max, |o: &Order| {
+            (o.id.0, unix_of(o.date_created.as_deref()))
+        })
+        .await
+    }
+
+    /// Orders matching `filters` created at or after `since` (unix seconds), by id; at most
+    /// `max`. `key` gives an order's id and creation time (when it has one).
+    async fn orders_since<T: DeserializeOwned>(
+        &self,
+        filters: &[(&str, &str)],
+        since: i64,
+        max: usize,
+        key: impl Fn(&T) -> (u64, Option<i64>),
+    ) -> Result<Vec<T>, BcError> {
         // Widened by a second (whether the bound includes its value is not documented);
         // what it lets in from before `since` is dropped.
         let from = rfc2822(since.saturating_sub(1))?;
-        let mut out: Vec<Order> = Vec::new();
+        let mut out: Vec<T> = Vec::new();
         let mut read_to: Option<u64> = None;
         // Each page starts at the last id read (keyset): an order that leaves the list
         // meanwhile (archived) would make an offset page skip the order after it. Whether
@@ -915,20 +944,20 @@ impl StoreApi {
         // dropped.
         for _ in 0..MAX_V2_PAGES {
             let min_id = read_to.unwrap_or(0).to_string();
-            let rows: Vec<Order> = self
-                .orders_page(&[
-                    ("min_date_created", &from),
-                    ("min_id", &min_id),
-                    ("sort", "id:asc"),
-                ])
-                .await?;
+            let mut query = filters.to_vec();
+            query.extend([
+                ("min_date_created", from.as_str()),
+                ("min_id", &min_id),
+                ("sort", "id:asc"),
+            ]);
+            let rows: Vec<T> = self.orders_page(&query).await?;
             let full = rows.len() >= MAX_LIMIT as usize;
-            let Some(last) = rows.iter().map(|o| o.id.0).max() else {
+            let Some(last) = rows.iter().map(|o| key(o).0).max() else {
                 break;
             };
             out.extend(rows.into_iter().filter(|o| {
-                read_to.is_none_or(|to| o.id.0 > to)
-                    && unix_of(o.date_created.as_deref()).is_none_or(|at| at >= since)
+                let (id, created) = key(o);
+                read_to.is_none_or(|to| id > to) && created.is_none_or(|at| at >= since)
             }));
             let progressed = read_to.is_none_or(|to| last > to);
             read_to = Some(last);
@@ -1059,32 +1088,30 @@ impl StoreApi {
         since: i64,
         max: usize,
     ) -> Result<Vec<OrderSummary>, BcError> {
-        // Widened by a second, and keyset pages by id, as `orders_created_since` reads.
-        let from = rfc2822(since.saturating_sub(1))?;
-        let mut out: Vec<OrderSummary> = Vec::new();
-        let mut read_to = 0u64;
-        for _ in 0..MAX_V2_PAGES {
-            let min_id = read_to.to_string();
-            let rows: Vec<OrderSummary> = self
-                .orders_page(&[
-                    ("status_id", "0"),
-                    ("min_date_created", &from),
-                    ("min_id", &min_id),
-                    ("sort", "id:asc"),
-                ])
-                .await?;
-            let full = rows.len() >= MAX_LIMIT as usize;
-            let Some(last) = rows.iter().map(|o| o.id).max() else {
-                break;
-            };
-            out.extend(rows.into_iter().filter(|o| o.id > read_to));
-            if !full || last <= read_to || out.len() >= max {
-                break;
-            }
-            read_to = last;
-        }
-        out.truncate(max);
-        Ok(out)
+        // The summary has no creation time: the query's bound is all there is.
+        self.orders_since(&[("status_id", "0")], since, max, |o: &OrderSummary| {
+            (o.id, None)
+        })
+        .await
+    }
+
+    /// The newest order the orders list shows made before `until` (unix seconds): every order
+    /// with a lower id was made before it (ids grow as orders are made). Incomplete and
+    /// archived orders are not listed.
+    /// <https://developer.bigcommerce.com/docs/rest-management/orders#get-all-orders>
+    pub async fn newest_order_created_before(&self, until: i64) -> Result<Option<u64>, BcError> {
+        let to = rfc2822(until)?;
+        let rows: Option<Vec<OrderSummary>> = self
+            .get_with(
+                "v2/orders",
+                &[
+                    ("max_date_created", &to),
+                    ("sort", "id:desc"),
+                    ("limit", "1"),
+                ],
+            )
+            .await?;
+        Ok(rows.unwrap_or_default().iter().map(|o| o.id).max())
     }
 
     /// One page (the largest) of `GET /v2/orders` with `query`; none (204) is an empty page.
@@ -1205,11 +1232,7 @@ impl StoreApi {
                 &[("namespace", namespace), ("key", key)],
             )
             .await?;
-        Ok(env
-            .data
-            .into_iter()
-            .find(|m| m.namespace == namespace && m.key == key)
-            .map(|m| m.value))
+        Ok(Metafield::own(env.data, namespace, key).map(|m| m.value))
     }
 
     /// Updates the metafield `namespace`/`key` if it exists (only when the value differs);
@@ -1224,11 +1247,7 @@ impl StoreApi {
         let env: Envelope<Vec<Metafield>> = self
             .get_with(path, &[("namespace", namespace), ("key", key)])
             .await?;
-        let Some(existing) = env
-            .data
-            .into_iter()
-            .find(|m| m.namespace == namespace && m.key == key)
-        else {
+        let Some(existing) = Metafield::own(env.data, namespace, key) else {
             return Ok(false);
         };
         if existing.value != value {

@@ -32,13 +32,64 @@ pub struct OfferedMethod {
     pub icon: Option<String>,
 }
 
+/// seQura's product code for "the shopper picks the plan inside the form" (delegated
+/// selection: `form_v2?product=tbs`, no campaign; sequra-remote-configuration.md §5.1).
+pub const DELEGATED_PRODUCT: &str = "tbs";
+
 /// What the eligibility check found, for `start` to build on.
 pub struct Eligibility {
     pub account: SequraAccount,
     pub api: StoreApi,
     pub checkout: Checkout,
     pub merchant_ref: MerchantRef,
+    /// Every method the amount and dates admit (whatever the buttons look like).
     pub methods: Vec<(OfferedMethod, PaymentMethod)>,
+    /// The merchant shows one seQura button instead of one per method.
+    pub single_button: bool,
+    /// seQura's form opens on the app's own page instead of over the checkout.
+    pub hosted_page: bool,
+}
+
+impl Eligibility {
+    /// The buttons the payment step shows: one per method, or the single seQura button
+    /// (titled in `title`) when the merchant chose it and at least one method is offered.
+    pub fn buttons(&self, title: &str, detail: &str) -> Vec<OfferedMethod> {
+        if !self.single_button {
+            return self.methods.iter().map(|(m, _)| m.clone()).collect();
+        }
+        if self.methods.is_empty() {
+            return Vec::new();
+        }
+        vec![OfferedMethod {
+            product: DELEGATED_PRODUCT.into(),
+            campaign: None,
+            title: title.into(),
+            claim: Some(detail.into()),
+            cost_description: None,
+            category: "delegated".into(),
+            icon: None,
+        }]
+    }
+
+    /// Whether the button `(product, campaign)` is one the payment step shows, and a method
+    /// behind it admits `due` (cents, the server's number): the single button stands for
+    /// every offered method, and a per-method button for its own only.
+    pub fn admits(&self, product: &str, campaign: Option<&str>, due: i64) -> bool {
+        let fits = |m: &PaymentMethod| {
+            m.min_amount.is_none_or(|min| due >= min) && m.max_amount.is_none_or(|max| due <= max)
+        };
+        if due <= 0 {
+            return false;
+        }
+        if self.single_button {
+            return product == DELEGATED_PRODUCT
+                && campaign.is_none()
+                && self.methods.iter().any(|(_, m)| fits(m));
+        }
+        self.methods
+            .iter()
+            .any(|(o, m)| o.product == product && o.campaign.as_deref() == campaign && fits(m))
+    }
 }
 
 /// How the checkout is read.
@@ -112,7 +163,7 @@ pub async fn eligible(
         return Ok(None);
     };
     let (hash, environment) = (store.clone(), connection.environment.clone());
-    let (countries, cached, first_holder, merchants) = state
+    let (countries, cached, first_holder, merchants, single_button) = state
         .db
         .call(move |conn| {
             let countries = db::settings::countries(conn, &hash)?;
@@ -130,6 +181,7 @@ pub async fn eligible(
                 db::sequra::methods(conn, &hash)?,
                 first,
                 db::sequra::merchants(conn, &hash)?,
+                db::settings::single_button(conn, &hash)?,
             ))
         })
         .await?;
@@ -214,6 +266,8 @@ pub async fn eligible(
         checkout,
         merchant_ref,
         methods,
+        single_button,
+        hosted_page: settings.hosted_page,
     }))
 }
 

@@ -92,6 +92,14 @@ pub fn parameters(
     ])
 }
 
+/// A product code as seQura writes them (`i1`, `pp3`, `sp1`, `tbs`): short, letters and
+/// digits.
+pub fn is_product_code(s: &str) -> bool {
+    (1..=16).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Which signature a notification carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verified {

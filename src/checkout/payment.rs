@@ -45,13 +45,22 @@ pub struct Shopper {
     pub origin: Option<String>,
 }
 
-/// What `start` hands the checkout script.
+/// What `start` hands the checkout script: the form to show over the checkout, or (the
+/// merchant's hosted page) the app's page that shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Started {
     /// seQura's identification form (HTML with scripts) to inject.
-    pub form: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<String>,
+    /// The app's page with seQura's form (`/checkout/{store}/pay?…`, signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
     pub order_id: u64,
 }
+
+/// The method title an attempt of the single button carries until seQura says which plan the
+/// shopper chose (the IPN's `product_code`).
+pub const DELEGATED_TITLE: &str = "seQura";
 
 /// `POST /checkout/{store}/start`.
 pub async fn start(
@@ -80,14 +89,15 @@ pub async fn start(
     else {
         return Err(AppError::Forbidden(Public::new("err_sequra_not_available")));
     };
-    let Some((offered, _)) = e
-        .methods
-        .iter()
-        .find(|(m, _)| m.product == product && m.campaign.as_deref() == campaign)
+    // Exactly what the payment step shows: one button per method, or the single one.
+    let Some(offered) = e
+        .buttons(DELEGATED_TITLE, "")
+        .into_iter()
+        .find(|m| m.product == product && m.campaign.as_deref() == campaign)
     else {
         return Err(AppError::Forbidden(Public::new("err_method_not_eligible")));
     };
-    let title = offered.title.clone();
+    let title = offered.title;
     let solicitation = incomplete_order(state, store, &e).await?;
     if solicitation.state.is_final() || solicitation.state == SolicitationState::OnHold {
         return Err(AppError::Forbidden(Public::new(
@@ -147,13 +157,7 @@ pub async fn start(
     .await?;
     // The server's numbers decide: the amount due must still suit the chosen method.
     let due = order.cart.order_total_with_tax;
-    let still_offered = e.methods.iter().any(|(m, raw)| {
-        m.product == product
-            && m.campaign.as_deref() == campaign
-            && raw.min_amount.is_none_or(|min| due >= min)
-            && raw.max_amount.is_none_or(|max| due <= max)
-    });
-    if !still_offered || due <= 0 {
+    if !e.admits(product, campaign, due) {
         return Err(AppError::Forbidden(Public::new("err_method_not_eligible")));
     }
     // What seQura will hold once it confirms this very order (nothing shipped yet).
@@ -227,6 +231,22 @@ pub async fn start(
             "err_checkout_already_paid",
         )));
     }
+    tracing::info!(
+        order_id = solicitation.bc_order_id.0,
+        product,
+        attempt,
+        hosted_page = e.hosted_page,
+        "seQura solicitation started"
+    );
+    if e.hosted_page {
+        // The page fetches the form when the shopper opens it: seQura's form is per order and
+        // never kept (sequra-api.md §4).
+        return Ok(Started {
+            form: None,
+            page: Some(hosted_page_url(state, store, solicitation.id, attempt)),
+            order_id: solicitation.bc_order_id.0,
+        });
+    }
     let form = state
         .sequra
         .identification_form(
@@ -238,16 +258,132 @@ pub async fn start(
         )
         .await
         .map_err(|e| sequra_failure(state, e))?;
-    tracing::info!(
-        order_id = solicitation.bc_order_id.0,
-        product,
-        attempt,
-        "seQura solicitation started"
-    );
     Ok(Started {
-        form,
+        form: Some(form),
+        page: None,
         order_id: solicitation.bc_order_id.0,
     })
+}
+
+/// The hosted page's address for one attempt: signed under a key of its own (it shows that
+/// seQura order's form, nothing else), like the return link; no secret in it.
+pub fn hosted_page_url(state: &AppState, store: &StoreHash, sid: i64, attempt: i64) -> String {
+    state.public(&format!(
+        "/checkout/{store}/pay?sid={sid}&attempt={attempt}&signature={}",
+        sign_hosted_page(&state.key, store, sid, attempt)
+    ))
+}
+
+fn sign_hosted_page(
+    key: &crate::crypto::SecretsKey,
+    store: &StoreHash,
+    sid: i64,
+    attempt: i64,
+) -> String {
+    let k = key.derive("sequra-hosted-page-v1");
+    hex::encode(crate::crypto::hmac_sha256(
+        &k,
+        format!("{store}\n{sid}\n{attempt}").as_bytes(),
+    ))
+}
+
+/// What the hosted page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostedPage {
+    /// seQura's form for the attempt, with the way back to the checkout and the origins the
+    /// page's policy must admit (seQura's API host, whence its form's script and frame).
+    Form {
+        html: String,
+        back: String,
+        sequra_origin: String,
+        storefront_origin: Option<String>,
+    },
+    /// Somewhere else: back to the checkout (form closed for good, or seQura cannot serve
+    /// it), or to the order (already paid or in review).
+    Redirect(String),
+}
+
+/// `GET /checkout/{store}/pay`: checks the link, then fetches the attempt's form from seQura
+/// (as `start` does over the checkout) while it can still be completed. Returns the page and
+/// the storefront's language.
+pub async fn hosted_page(
+    state: &AppState,
+    store: &StoreHash,
+    sid: i64,
+    attempt: i64,
+    signature: &str,
+) -> Result<(HostedPage, Option<String>), AppError> {
+    let want = sign_hosted_page(&state.key, store, sid, attempt);
+    if !crate::crypto::constant_time_eq(want.as_bytes(), signature.as_bytes()) {
+        return Err(AppError::Forbidden(Public::new("err_return_link")));
+    }
+    let hash = store.clone();
+    let (s, a) = state
+        .db
+        .call(move |conn| {
+            Ok((
+                db::solicitations::get(conn, &hash, sid)?,
+                db::solicitations::attempt(conn, &hash, sid, attempt)?,
+            ))
+        })
+        .await?;
+    let (Some(s), Some(a)) = (s, a) else {
+        return Err(AppError::NotFound);
+    };
+    let (storefront, language) =
+        crate::stores::storefronts::shopper_home(state, store, s.channel_id).await?;
+    let Some(storefront) = storefront else {
+        return Err(AppError::Forbidden(Public::new("err_sequra_not_available")));
+    };
+    let back = format!("{storefront}/checkout");
+    // Paid (this attempt or another tab's): the return link says where the order stands.
+    if matches!(
+        s.state,
+        SolicitationState::Approved | SolicitationState::OnHold
+    ) {
+        return Ok((HostedPage::Redirect(return_url(state, store, &s)), language));
+    }
+    let open = s.state == SolicitationState::Solicited && a.state == AttemptState::Solicited;
+    let Some(uuid) = a.sequra_uuid.as_deref().filter(|_| open) else {
+        return Ok((HostedPage::Redirect(back), language));
+    };
+    let account = onboarding::order_account(state, store, Some(&a.deployment))
+        .await?
+        .filter(|acc| acc.environment.as_str() == a.environment);
+    let Some(account) = account else {
+        return Ok((HostedPage::Redirect(back), language));
+    };
+    let form = state
+        .sequra
+        .identification_form(
+            &account,
+            &a.merchant_ref,
+            uuid,
+            &a.product,
+            a.campaign.as_deref(),
+        )
+        .await;
+    let html = match form {
+        Ok(html) => html,
+        Err(e) => {
+            // The shopper goes back to the checkout, cart intact; seQura's answer is the
+            // operator's to read (counted: anyone can open a link they were given).
+            sequra_failure(state, e);
+            return Ok((HostedPage::Redirect(back), language));
+        }
+    };
+    let storefront_origin = url::Url::parse(&storefront)
+        .ok()
+        .map(|u| u.origin().ascii_serialization());
+    Ok((
+        HostedPage::Form {
+            html,
+            back,
+            sequra_origin: state.sequra.api_origin(&account),
+            storefront_origin,
+        },
+        language,
+    ))
 }
 
 /// A shopper's call (anyone's) can meet this on every request during a seQura outage: each
@@ -679,6 +815,7 @@ pub async fn notified(
         );
         return Ok(Reply::Done);
     }
+    let a = chosen_plan(state, n, a).await?;
     // Another tab's start in flight (it holds the checkout) may still make a seQura order
     // the shopper completes: a cancellation now ends only this attempt. Otherwise the
     // checkout is held until this notification is done, so no start begins half way.
@@ -757,6 +894,42 @@ pub async fn notified(
     }
 }
 
+/// An attempt of the single button (`tbs`) takes the plan seQura reports the shopper chose in
+/// its form: the IPN's `product_code` (sequra-api.md §6.2; the stand-in sends the plan picked
+/// in its `tbs` chooser). From then on the attempt, and the order it pays, are that method's:
+/// its title on the BigCommerce order's payment method and in the order panel.
+async fn chosen_plan(state: &AppState, n: &Notification, a: Attempt) -> Result<Attempt, AppError> {
+    if a.product != eligibility::DELEGATED_PRODUCT || n.state == NotifiedState::Cancelled {
+        return Ok(a);
+    }
+    let Some(code) = n
+        .product_code
+        .as_deref()
+        .filter(|c| super::notification::is_product_code(c))
+        .filter(|c| *c != eligibility::DELEGATED_PRODUCT)
+    else {
+        return Ok(a);
+    };
+    let title = onboarding::method_title(state, &n.store, &a.merchant_ref, code).await;
+    let (id, product, title2) = (a.id, code.to_string(), title.clone());
+    let named = state
+        .db
+        .call(move |conn| db::solicitations::choose_plan(conn, id, &product, &title2))
+        .await?;
+    if named {
+        tracing::info!(
+            attempt = a.id,
+            product = code,
+            "the shopper chose a plan in seQura's form"
+        );
+    }
+    Ok(Attempt {
+        product: code.to_string(),
+        method_title: title,
+        ..a
+    })
+}
+
 /// A notification's solicitation and attempt (and whether another attempt is still open).
 enum Lookup {
     /// The ones it is signed for.
@@ -795,7 +968,11 @@ async fn lookup(
                 let open = db::solicitations::others_open(conn, sid, a.id)?;
                 return Ok(Some(Lookup::Signed(s, a, open)));
             }
-            if verified == Verified::Legacy && s.is_some() {
+            if verified == Verified::Legacy {
+                // The pre-V8 signature is also the return link's, whose holder names the
+                // seQura order: it answers only for an attempt of its own solicitation, never
+                // for one looked for elsewhere or lost in a restore (`orders::recover` would
+                // record the order named).
                 return Ok(None);
             }
             // An attempt from before V8 answers only to its own (old) signature.

@@ -14,6 +14,8 @@ pub struct StoredGeneral {
     pub send_order_reports: bool,
     /// A service's end date when its product names none (ISO 8601 date or duration).
     pub services_end_date: String,
+    /// seQura's form on a page of its own instead of over the checkout (V29).
+    pub hosted_page: bool,
 }
 
 impl Default for StoredGeneral {
@@ -24,6 +26,7 @@ impl Default for StoredGeneral {
             excluded_products: "[]".into(),
             send_order_reports: true,
             services_end_date: crate::domain::DEFAULT_SERVICES_END.into(),
+            hosted_page: false,
         }
     }
 }
@@ -107,7 +110,7 @@ pub fn general(conn: &Connection, store: &StoreHash) -> Result<StoredGeneral, Db
     Ok(conn
         .query_row(
             "SELECT allowed_ips, excluded_categories, excluded_products, send_order_reports,
-                    services_end_date
+                    services_end_date, hosted_page
              FROM general_settings WHERE store_hash = ?1",
             [store.as_str()],
             |r| {
@@ -117,6 +120,7 @@ pub fn general(conn: &Connection, store: &StoreHash) -> Result<StoredGeneral, Db
                     excluded_products: r.get(2)?,
                     send_order_reports: r.get(3)?,
                     services_end_date: r.get(4)?,
+                    hosted_page: r.get(5)?,
                 })
             },
         )
@@ -131,13 +135,15 @@ pub fn save_general(
 ) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO general_settings (store_hash, allowed_ips, excluded_categories, excluded_products,
-                                       send_order_reports, services_end_date, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                       send_order_reports, services_end_date, hosted_page,
+                                       updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (store_hash) DO UPDATE SET allowed_ips = excluded.allowed_ips,
              excluded_categories = excluded.excluded_categories,
              excluded_products = excluded.excluded_products,
              send_order_reports = excluded.send_order_reports,
-             services_end_date = excluded.services_end_date, updated_at = excluded.updated_at",
+             services_end_date = excluded.services_end_date,
+             hosted_page = excluded.hosted_page, updated_at = excluded.updated_at",
         params![
             store.as_str(),
             g.allowed_ips,
@@ -145,8 +151,33 @@ pub fn save_general(
             g.excluded_products,
             g.send_order_reports,
             g.services_end_date,
+            g.hosted_page,
             now()
         ],
+    )?;
+    Ok(())
+}
+
+/// Whether the checkout shows one seQura button instead of one per method (V29; off when
+/// never saved).
+pub fn single_button(conn: &Connection, store: &StoreHash) -> Result<bool, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT single_button FROM payment_method_settings WHERE store_hash = ?1",
+            [store.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+pub fn save_single_button(conn: &Connection, store: &StoreHash, on: bool) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO payment_method_settings (store_hash, single_button, updated_at)
+         VALUES (?1, ?2, ?3)
+         ON CONFLICT (store_hash) DO UPDATE SET single_button = excluded.single_button,
+             updated_at = excluded.updated_at",
+        params![store.as_str(), on, now()],
     )?;
     Ok(())
 }

@@ -795,6 +795,23 @@ pub fn create_attempt(
     Ok(conn.last_insert_rowid())
 }
 
+/// The plan the shopper chose inside seQura's form for an attempt of the single button
+/// (`product` was `tbs`): the first notification saying so names it for good. Returns whether
+/// this call named it.
+pub fn choose_plan(
+    conn: &Connection,
+    attempt: i64,
+    product: &str,
+    method_title: &str,
+) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE sequra_attempts SET product = ?2, method_title = ?3, updated_at = ?4
+         WHERE id = ?1 AND product = 'tbs'",
+        params![attempt, product, method_title, now()],
+    )?;
+    Ok(n > 0)
+}
+
 /// What seQura took when it answered a start (JSON each).
 pub struct Started<'a> {
     pub uuid: &'a str,

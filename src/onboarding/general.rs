@@ -1,5 +1,6 @@
 //! General settings: allowed IP addresses and ranges (empty = everyone), products and categories
-//! excluded from seQura (picked from the store's catalog), and the daily order report.
+//! excluded from seQura (picked from the store's catalog), the daily order report, and whether
+//! seQura's form opens on a page of its own (seQura's `showSeQuraCheckoutAsHostedPage`).
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,9 @@ pub struct GeneralSettings {
     pub send_order_reports: bool,
     /// A service's end date when its product names none.
     pub services_end_date: ServiceDate,
+    /// seQura's form on the app's own page (`/checkout/{store}/pay`) instead of over the
+    /// checkout.
+    pub hosted_page: bool,
 }
 
 /// What the form submits: the IP list as typed, and each ticked item as its JSON value.
@@ -52,6 +56,7 @@ pub struct GeneralForm {
     pub excluded_products: Vec<String>,
     pub send_order_reports: bool,
     pub services_end_date: String,
+    pub hosted_page: bool,
 }
 
 /// The stored list is JSON strings: bare addresses (all that rows saved before ranges hold)
@@ -65,6 +70,7 @@ fn decode(stored: StoredGeneral) -> GeneralSettings {
         send_order_reports: stored.send_order_reports,
         services_end_date: ServiceDate::parse(&stored.services_end_date)
             .unwrap_or_else(ServiceDate::default_end),
+        hosted_page: stored.hosted_page,
     }
 }
 
@@ -235,6 +241,7 @@ pub async fn save_general(
         excluded_products: to_json(&products),
         send_order_reports: form.send_order_reports,
         services_end_date,
+        hosted_page: form.hosted_page,
     };
     let hash = store.clone();
     state

@@ -61,6 +61,56 @@ pub async fn refresh_methods(state: &AppState, store: &StoreHash) -> Result<(), 
     Ok(())
 }
 
+/// Whether the checkout shows one "Pay with seQura" button instead of one per method.
+pub async fn single_button(state: &AppState, store: &StoreHash) -> Result<bool, AppError> {
+    let hash = store.clone();
+    Ok(state
+        .db
+        .call(move |conn| db::settings::single_button(conn, &hash))
+        .await?)
+}
+
+/// Saves the single-button choice: the next `methods` call of every checkout follows it.
+pub async fn save_single_button(
+    state: &AppState,
+    store: &StoreHash,
+    on: bool,
+) -> Result<(), FormError> {
+    let hash = store.clone();
+    state
+        .db
+        .call(move |conn| db::settings::save_single_button(conn, &hash, on))
+        .await?;
+    tracing::info!(single_button = on, "checkout layout saved");
+    Ok(())
+}
+
+/// The title of `product` among the cached methods of `merchant_ref` ("seQura" when not
+/// found): what an order paid with it is called.
+pub async fn method_title(
+    state: &AppState,
+    store: &StoreHash,
+    merchant_ref: &str,
+    product: &str,
+) -> String {
+    let hash = store.clone();
+    let cached = state
+        .db
+        .call(move |c| db::sequra::methods(c, &hash))
+        .await
+        .unwrap_or_default();
+    cached
+        .iter()
+        .filter(|m| m.merchant_ref.as_str() == merchant_ref)
+        .filter_map(|m| serde_json::from_str::<Vec<PaymentCategory>>(&m.methods).ok())
+        .flatten()
+        .flat_map(|c| c.methods)
+        // A campaign's method shares its product's code: the plain one names it first.
+        .min_by_key(|m| (m.product != product, m.campaign.is_some()))
+        .filter(|m| m.product == product)
+        .map_or_else(|| "seQura".into(), |m| m.title)
+}
+
 /// One payment method as the page lists it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MethodRow {

@@ -19,7 +19,10 @@ pub use general::{
     catalog_search, general_settings, read_category_products, save_general, service_terms,
     terms_of,
 };
-pub use methods::{MethodRow, icon_data_uri, methods_view, refresh_methods};
+pub use methods::{
+    MethodRow, MethodsView, icon_data_uri, method_title, methods_view, refresh_methods,
+    save_single_button, single_button,
+};
 pub use status_mapping::{MappingRow, mapping_view, save_mapping};
 
 use std::collections::BTreeMap;
@@ -74,6 +77,16 @@ impl FormErrors {
 
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.general.is_none()
+    }
+}
+
+/// A checkbox as a form posts it: absent is off, `on` is on; anything else is not a choice
+/// the page offers (refused, never read as off).
+pub fn parse_switch(value: Option<&str>, field: &str) -> Result<bool, FormErrors> {
+    match value {
+        None => Ok(false),
+        Some("on") => Ok(true),
+        Some(_) => Err(FormErrors::default().field(field, "err_switch_invalid")),
     }
 }
 

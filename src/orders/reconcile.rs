@@ -214,12 +214,16 @@ async fn sweep_store(state: &AppState, store: &StoreHash) -> Result<(), crate::q
     }
     if let Some(point) = recovering {
         match recover::undecided(state, store, &api, point).await {
-            Ok(n) if n > 0 => tracing::info!(
-                store_hash = store.as_str(),
-                payments = n,
-                "reconciliation: payments lost in a restore recovered"
-            ),
-            Ok(_) => {}
+            Ok(done) => {
+                if done.recovered > 0 {
+                    tracing::info!(
+                        store_hash = store.as_str(),
+                        payments = done.recovered,
+                        "reconciliation: payments lost in a restore recovered"
+                    );
+                }
+                unrecovered += done.failed;
+            }
             Err(e) => {
                 tracing::warn!(store_hash = store.as_str(), error = %e,
                     "reconciliation: recovering undecided payments");

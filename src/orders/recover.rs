@@ -152,36 +152,54 @@ pub async fn payment(
         return Ok(false);
     }
     let target = found.target;
-    if !found.placed && target == SolicitationState::Approved {
-        // The order does not show it placed: seQura is asked again whether it took it. (A
-        // review is placed as one without asking: seQura may have decided it since, and its
-        // decision comes as a notification of its own.)
-        match confirm_again(state, store, &s, &a, target).await {
-            Ok(()) => {}
-            Err(Again::Failed(e)) => return Err(e),
-            Err(Again::Refused(reason)) => {
-                let aid = a.id;
-                state
-                    .db
-                    .call(move |c| {
-                        db::solicitations::set_attempt_state(c, aid, AttemptState::Rejected)
-                    })
-                    .await?;
-                let message = Message::new("log_msg_recovery_not_confirmed")
-                    .term("outcome", outcome_term(target))
-                    .text("uuid", found.mark.reference.as_str())
-                    .text("reason", reason);
-                record(
-                    state,
-                    store,
-                    &about(&s, &found.mark),
-                    RECOVERY,
-                    Outcome::Rejected,
-                    &message,
-                )
-                .await;
-                return Ok(false);
+    if !found.placed {
+        let refused = match target {
+            // The order does not show it placed: seQura is asked again whether it took it.
+            SolicitationState::Approved => {
+                match confirm_again(state, store, &s, &a, target).await {
+                    Ok(()) => None,
+                    Err(Again::Failed(e)) => return Err(e),
+                    Err(Again::Refused(reason)) => Some(
+                        Message::new("log_msg_recovery_not_confirmed")
+                            .term("outcome", outcome_term(target))
+                            .text("uuid", found.mark.reference.as_str())
+                            .text("reason", reason),
+                    ),
+                }
             }
+            // A review is placed as one without asking seQura: it may have decided it since,
+            // and its decision comes as a notification of its own. Unless another payment sold
+            // the cart: the mark is written while the notification asks BigCommerce about the
+            // cart, and a cart sold otherwise had the review refused, which seQura cancelled.
+            SolicitationState::OnHold => {
+                match crate::checkout::other_payment::may_charge(state, store, &s, false).await {
+                    Ok(None) => None,
+                    Ok(Some(other)) => Some(
+                        Message::new("log_msg_paid_otherwise")
+                            .text("order", other.to_string())
+                            .text("uuid", found.mark.reference.as_str()),
+                    ),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => None,
+        };
+        if let Some(message) = refused {
+            let aid = a.id;
+            state
+                .db
+                .call(move |c| db::solicitations::set_attempt_state(c, aid, AttemptState::Rejected))
+                .await?;
+            record(
+                state,
+                store,
+                &about(&s, &found.mark),
+                RECOVERY,
+                Outcome::Rejected,
+                &message,
+            )
+            .await;
+            return Ok(false);
         }
     }
     // What seQura holds once it confirmed the order (nothing shipped): what the order's next
@@ -605,7 +623,8 @@ pub async fn for_notification(state: &AppState, n: &Notification) -> Result<bool
         if let Some(mut mark) =
             inferred(state, store, &api, &order, &n.order_ref, "", &product).await?
         {
-            mark.method = method_title(state, store, &mark.merchant_ref, &product).await;
+            mark.method =
+                crate::onboarding::method_title(state, store, &mark.merchant_ref, &product).await;
             let order_lock = state
                 .payment_locks
                 .lock_for(format!("recover:{store}:{order_id}"));
@@ -654,43 +673,26 @@ fn notified_term(s: NotifiedState) -> &'static str {
     }
 }
 
-/// The title of `product` among the cached methods of `merchant_ref` ("seQura" when not
-/// found).
-async fn method_title(
-    state: &AppState,
-    store: &StoreHash,
-    merchant_ref: &str,
-    product: &str,
-) -> String {
-    let hash = store.clone();
-    let cached = state
-        .db
-        .call(move |c| db::sequra::methods(c, &hash))
-        .await
-        .unwrap_or_default();
-    cached
-        .iter()
-        .filter(|m| m.merchant_ref.as_str() == merchant_ref)
-        .filter_map(|m| {
-            serde_json::from_str::<Vec<crate::sequra::PaymentCategory>>(&m.methods).ok()
-        })
-        .flatten()
-        .flat_map(|c| c.methods)
-        .find(|m| m.product == product)
-        .map_or_else(|| "seQura".into(), |m| m.title)
+/// What [`undecided`] did: payments recovered, and orders that could not be looked at now
+/// (each logged; the next reconciliation tries them again).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Undecided {
+    pub recovered: usize,
+    pub failed: usize,
 }
 
 /// After a restore (the store's `recover_from`): the payments the database knows as
 /// undecided, the Incomplete orders made since the recovery point that it does not know, and
 /// the orders made since and archived (which no list shows: they are the gaps in the ids the
 /// lists show, from the one after the newest order the database knows, read by id) are looked
-/// at for seQura outcomes they carry. Returns how many were recovered.
+/// at for seQura outcomes they carry. An order that cannot be looked at now does not keep the
+/// others from it.
 pub async fn undecided(
     state: &AppState,
     store: &StoreHash,
     api: &StoreApi,
     point: i64,
-) -> Result<usize, JobError> {
+) -> Result<Undecided, JobError> {
     let hash = store.clone();
     let since = db::timestamp(
         time::OffsetDateTime::from_unix_timestamp(point - UNDECIDED_LOOK_BACK)
@@ -723,17 +725,25 @@ pub async fn undecided(
         .map(|o| o.id.0)
         .chain(incomplete.iter().map(|o| o.id))
         .collect();
-    // From the order after the newest one the database knows (a seQura order archived
-    // before any other order was made since is no gap between listed ones).
+    // From the order after the newest one made before the point, the database's or the
+    // list's (a seQura order archived before any other order was made since is no gap
+    // between listed ones; the orders before it are no gap at all, however many the store
+    // sold otherwise since its last seQura order).
     let hash = store.clone();
     let newest = state
         .db
         .call(move |c| db::solicitations::newest_order(c, &hash))
         .await?;
+    let before = api
+        .newest_order_created_before(point - INCOMPLETE_MARGIN)
+        .await?;
     if let (Some(&first), Some(&last)) = (listed.first(), listed.last()) {
-        let mut id = newest.map_or(first, |n| first.min(n.0 + 1));
-        while orders.len() < DEEP_MAX {
+        let after = newest.map(|n| n.0).max(before);
+        let mut id = after.map_or(first, |n| first.min(n + 1));
+        let mut reads = 0;
+        while orders.len() < DEEP_MAX && reads < DEEP_MAX {
             if !listed.contains(&id) {
+                reads += 1;
                 match api.order(id).await {
                     Ok(o) if o.is_deleted => orders.push(id),
                     Ok(_) => {}
@@ -748,14 +758,31 @@ pub async fn undecided(
     }
     orders.sort_unstable();
     orders.dedup();
-    let mut recovered = 0;
-    for order in orders {
-        let Some(m) = mark::read(api, order).await? else {
-            continue;
-        };
-        recovered += usize::from(payment(state, store, api, order, Some(m)).await?);
+    if known.len() >= DEEP_MAX || incomplete.len() >= DEEP_MAX || orders.len() >= DEEP_MAX {
+        // A bound on one sweep's requests, not a silent loss: the operator is told.
+        tracing::warn!(
+            store_hash = store.as_str(),
+            most = DEEP_MAX,
+            "reconciliation: recovery looked at the most orders it reads at once; later ones were not looked at"
+        );
     }
-    Ok(recovered)
+    let mut done = Undecided::default();
+    for order in orders {
+        let found = match mark::read(api, order).await {
+            Ok(Some(m)) => payment(state, store, api, order, Some(m)).await,
+            Ok(None) => Ok(false),
+            Err(e) => Err(e.into()),
+        };
+        match found {
+            Ok(found) => done.recovered += usize::from(found),
+            Err(e) => {
+                tracing::warn!(store_hash = store.as_str(), order_id = order, error = %e,
+                    "reconciliation: recovering a payment");
+                done.failed += 1;
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// An order changed in BigCommerce around or after the recovery point: what seQura holds of

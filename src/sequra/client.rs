@@ -201,6 +201,15 @@ impl SequraClient {
         self.deployments.api(Deployment::Sequra, env)
     }
 
+    /// The origin of the account's API host (`https://sandbox.sequrapi.com`): where
+    /// `form_v2` is read from, and whence the form's script and frame load (§4).
+    pub fn api_origin(&self, account: &SequraAccount) -> String {
+        self.deployments
+            .api(account.deployment, account.environment)
+            .origin()
+            .ascii_serialization()
+    }
+
     /// Reads seQura's list of deployments (§1.1): `GET deployments` on the seQura
     /// deployment's live API, without authentication.
     /// <https://github.com/sequra/integration-core/blob/master/src/BusinessLogic/SeQuraAPI/Deployments/DeploymentsProxy.php>

@@ -48,6 +48,13 @@ struct StartBody {
 }
 
 #[derive(Deserialize)]
+struct HostedQuery {
+    sid: i64,
+    attempt: i64,
+    signature: String,
+}
+
+#[derive(Deserialize)]
 struct ReturnQuery {
     order: String,
     sid: i64,
@@ -114,7 +121,7 @@ pub fn routes(
                             // form is stale, the order is placed.
                             return Ok(serde_json::json!({ "methods": [], "placed": url }));
                         }
-                        let methods = eligibility::eligible(
+                        let eligible = eligibility::eligible(
                             &state,
                             &store,
                             checkout.as_str(),
@@ -126,10 +133,24 @@ pub fn routes(
                                 origin: origin.as_deref(),
                             },
                         )
-                        .await?
-                        .map(|e| e.methods.into_iter().map(|(m, _)| m).collect::<Vec<_>>())
-                        .unwrap_or_default();
+                        .await?;
+                        let i18n = &state.i18n;
+                        let (title, detail) =
+                            ("checkout_single_button", "checkout_single_button_detail");
+                        let methods = eligible
+                            .as_ref()
+                            .map(|e| e.buttons(i18n.t(Lang::En, title), i18n.t(Lang::En, detail)))
+                            .unwrap_or_default();
                         let mut answer = serde_json::json!({ "methods": methods });
+                        if eligible.as_ref().is_some_and(|e| e.single_button) && !methods.is_empty()
+                        {
+                            // The single button's words in every language: the script shows
+                            // the storefront page's.
+                            answer["single"] = serde_json::json!({
+                                "title": i18n.all(title, &[]),
+                                "detail": i18n.all(detail, &[]),
+                            });
+                        }
                         if payment == Some(CheckoutPayment::Declined) {
                             answer["last_payment"] = "declined".into();
                             answer["notice"] = state.i18n.all("shopper_declined_notice", &[]);
@@ -145,7 +166,7 @@ pub fn routes(
         .and(warp::post())
         .and(with_state.clone())
         .and(warp::header::optional::<String>("origin"))
-        .and(client_ip)
+        .and(client_ip.clone())
         .and(warp::header::optional::<String>("user-agent"))
         .and(json_body)
         .then(
@@ -263,6 +284,40 @@ pub fn routes(
                 })
             },
         );
+    let hosted = warp::path!("checkout" / String / "pay")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(super::respond::accept_language())
+        .and(client_ip)
+        .then(
+            |store: String, state: AppState, raw: String, browser: Lang, ip: Option<IpAddr>| {
+                Box::pin(async move {
+                    let mut page_lang = browser;
+                    let page = async {
+                        let store = parse_store(&store)?;
+                        limit(
+                            &state,
+                            ("ip", &store, ip.map(caller_network)),
+                            PER_IP_PER_MINUTE,
+                        )?;
+                        let q: HostedQuery = serde_urlencoded::from_str(&raw).map_err(|_| {
+                            AppError::BadRequest(crate::error::Public::new("err_return_link"))
+                        })?;
+                        // Each view reads seQura's form: a few a minute per payment.
+                        limit(&state, ("pay", &store, q.sid, q.attempt), 20)?;
+                        let (page, language) =
+                            payment::hosted_page(&state, &store, q.sid, q.attempt, &q.signature)
+                                .await?;
+                        let lang = language.map_or(browser, |l| Lang::from_locale(Some(&l)));
+                        page_lang = lang;
+                        hosted_form_page(&state, lang, page)
+                    }
+                    .await;
+                    super::respond::finish(&state, page_lang, page)
+                })
+            },
+        );
     let ipn = warp::path!("sequra" / "ipn")
         .map(|| false)
         .or(warp::path!("sequra" / "events").map(|| true))
@@ -289,6 +344,8 @@ pub fn routes(
         .or(preflight)
         .unify()
         .or(returned)
+        .unify()
+        .or(hosted)
         .unify()
         .or(ipn)
         .unify()
@@ -536,6 +593,71 @@ async fn notification(state: &AppState, events: bool, body: &[u8]) -> Response {
 
 fn status_text(status: StatusCode, text: &'static str) -> Response {
     warp::reply::with_status(text, status).into_response()
+}
+
+/// The hosted page: seQura's form on a page of the app's own (the merchant's "hosted page"
+/// setting), or a redirect where the form cannot be shown. The shopper pages' headers, with a
+/// policy of its own: seQura's form runs scripts from seQura's host (each of its `<script>`
+/// elements gets this response's nonce, nothing else inline runs), frames seQura's pages, and
+/// its stand-in posts to seQura's host, which sends the browser on to the storefront.
+fn hosted_form_page(
+    state: &AppState,
+    lang: Lang,
+    page: payment::HostedPage,
+) -> super::respond::Page {
+    let (html, back, sequra, storefront) = match page {
+        payment::HostedPage::Redirect(url) => return Ok(redirect(StatusCode::SEE_OTHER, &url)),
+        payment::HostedPage::Form {
+            html,
+            back,
+            sequra_origin,
+            storefront_origin,
+        } => (html, back, sequra_origin, storefront_origin),
+    };
+    let nonce = hex::encode(rand::random::<[u8; 16]>());
+    let t = |k: &str| state.i18n.t(lang, k).to_string();
+    let body = state.templates.render(
+        "hosted.html",
+        minijinja::context! {
+            lang => lang.code(),
+            title => t("checkout_single_button"),
+            text => t("hosted_intro"),
+            back => back,
+            back_label => t("shopper_back_to_checkout"),
+            form => minijinja::Value::from_safe_string(with_nonce(&html, &nonce)),
+        },
+    )?;
+    let resp = warp::reply::with_status(warp::reply::html(body), StatusCode::OK).into_response();
+    let mut resp = super::respond::with_security_headers(state, resp);
+    let storefront = storefront.unwrap_or_default();
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' {sequra}; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: {sequra}; frame-src {sequra}; \
+         connect-src 'self' {sequra}; form-action 'self' {sequra} {storefront}; \
+         base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    Ok(resp)
+}
+
+/// seQura's form with `nonce` on each of its `<script` tags (the only scripts the hosted
+/// page's policy lets run besides the app's own).
+fn with_nonce(html: &str, nonce: &str) -> String {
+    // ASCII lower-casing keeps every byte where it was: positions in `lower` are `html`'s.
+    let lower = html.to_ascii_lowercase();
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("<script") {
+        let after = from + i + "<script".len();
+        out.push_str(&html[from..after]);
+        out.push_str(&format!(" nonce=\"{nonce}\""));
+        from = after;
+    }
+    out.push_str(&html[from..]);
+    out
 }
 
 /// The shopper's page after seQura: confirmation redirect, review notice, pending, or failed.

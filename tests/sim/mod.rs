@@ -174,6 +174,10 @@ pub enum Action {
     /// Merchant: tries to sell in Spain with the other store's merchant ref (two stores of
     /// this installation on one ref would number their orders alike at seQura).
     ShareRef { store: usize },
+    /// Merchant: turns the Payment methods page's "One seQura button" on or off; the store's
+    /// shoppers then pay through the single button (`tbs`), picking the plan in seQura's form,
+    /// or through a method's own (issue 32).
+    SingleButton { store: usize, on: bool },
     /// Merchant: presses every Retry the transaction log offers.
     RetryFromLog { store: usize },
     /// Merchant: disconnects the seQura account.
@@ -278,6 +282,7 @@ impl Action {
                 ..
             } => "flood_real_ids_many_addresses",
             Action::ShareRef { .. } => "share_merchant_ref",
+            Action::SingleButton { .. } => "single_button",
             Action::ReplayPlacement { .. } => "replay_placement",
             Action::DelayJobs { .. } => "delay_jobs",
             Action::Redeliver {
@@ -380,6 +385,7 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
         1 => s.clone().prop_map(|store| Action::Uninstall { store }),
         1 => s.clone().prop_map(|store| Action::Reinstall { store }),
         1 => s.clone().prop_map(|store| Action::ShareRef { store }),
+        1 => (s.clone(), any::<bool>()).prop_map(|(store, on)| Action::SingleButton { store, on }),
     ];
     let services = prop_oneof![
         2 => (s.clone(), n.clone(), any::<bool>())

@@ -66,6 +66,8 @@ pub struct StoreSim {
     /// acknowledged: no payment any more (the app then lets seQura's approval of the cart
     /// through, as the orders list does; see `checkout::other_payment`).
     pub withdrawn_otherwise: Vec<u64>,
+    /// The checkout shows the single seQura button (issue 32): shoppers start `tbs`.
+    pub single: bool,
 }
 
 /// Counts of what the services had received from the app when it was killed: from (at the
@@ -274,6 +276,7 @@ impl World {
                 installed: true,
                 paid_otherwise: Vec::new(),
                 withdrawn_otherwise: Vec::new(),
+                single: false,
             };
             assert!(connect(&app, &mut s).await, "store {i} connects");
             let resp = app
@@ -585,7 +588,14 @@ impl World {
                 match self
                     .app
                     .sequra
-                    .complete_form(&a.uuid, a.method, None, profile.shopper())
+                    // A single-button attempt: the shopper picks pay later (offered for any
+                    // amount) in seQura's `tbs` form.
+                    .complete_form(
+                        &a.uuid,
+                        if a.method == "tbs" { "i1" } else { a.method },
+                        None,
+                        profile.shopper(),
+                    )
                     .await
                 {
                     Ok(outcome) => {
@@ -706,6 +716,26 @@ impl World {
                 many,
             } => self.flood(*store, *calls, *real_ids, *many).await,
             Action::ShareRef { store } => self.share_ref(*store).await,
+            Action::SingleButton { store, on } => {
+                let s = &self.stores[*store];
+                if !s.installed {
+                    return false;
+                }
+                let mut fields = vec![("layout", "1")];
+                if *on {
+                    fields.push(("single_button", "on"));
+                }
+                let resp = self
+                    .app
+                    .post_form("/app/methods/settings", &s.session, &fields)
+                    .await;
+                let status = resp.status().as_u16();
+                self.answered("single button setting".into(), status);
+                if status == 303 {
+                    self.stores[*store].single = *on;
+                }
+                true
+            }
             Action::ReplayPlacement { store, order } => {
                 let Some((hash, id)) = self.order(*store, *order) else {
                     return false;
@@ -1054,6 +1084,8 @@ impl World {
             return false;
         };
         let hash = s.hash.clone();
+        // The button the checkout shows: the single one, or the method's own.
+        let product = if s.single { "tbs" } else { METHODS[method] };
         // Each cart's shopper has an address of their own, behind the proxy the app trusts.
         let n = cart % s.carts.len();
         let shopper = format!("10.{store}.{}.{}", n / 250, n % 250 + 1);
@@ -1062,7 +1094,7 @@ impl World {
             .http
             .post(format!("{}/checkout/{hash}/start", self.app.address))
             .header("x-forwarded-for", &shopper)
-            .json(&serde_json::json!({ "checkoutId": checkout, "product": METHODS[method] }))
+            .json(&serde_json::json!({ "checkoutId": checkout, "product": product }))
             .send()
             .await
             .unwrap();
@@ -1128,7 +1160,7 @@ impl World {
             order_id,
             checkout: checkout.clone(),
             uuid,
-            method: METHODS[method],
+            method: product,
         });
         true
     }

@@ -6,7 +6,10 @@
 //! Choices [U]: a product the merchant does not have (or an unknown campaign of it) → 404
 //! with Rails' page, as for an unknown order; a product it has but not for this order's
 //! amount or not today → 409 with a short HTML explanation. `product=tbs` (delegated
-//! selection) shows a chooser of every method offered for the order.
+//! selection, sequra-remote-configuration.md §5.1) shows a chooser of every method offered for
+//! the order, and the IPN then reports the one the shopper chose as `product_code`; `tbs`
+//! has no campaigns (the plugins omit it), so `tbs` with a campaign is an unknown campaign:
+//! 404, as for any other product.
 
 use std::sync::Arc;
 
@@ -62,6 +65,9 @@ pub(crate) fn render(shared: &Shared, st: &State, order: &Order, req: &Incoming)
         .unwrap_or_default();
     let now = crate::clock::now();
     let choices: Vec<Offer> = if product == "tbs" {
+        if campaign.is_some() {
+            return respond::not_found_html();
+        }
         let offers = methods::offers(&categories, order.amount, now);
         if offers.is_empty() {
             return respond::html(

@@ -323,6 +323,14 @@ pub fn routes(
         // One boxed filter for the settings pages above: a chain of two dozen `or`s is a type
         // too deep for the optimised build's trait solver (E0275 in `--release`).
         .boxed()
+        // Past the box: the chain above is as long as the optimised build takes.
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/methods/settings",
+            settings::methods_settings,
+        ))
+        .unify()
         .or(route(
             &state,
             Method::GET,

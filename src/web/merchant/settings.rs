@@ -342,6 +342,23 @@ async fn render_methods(
     } else {
         StatusCode::OK
     };
+    render_methods_as(
+        state, merchant, &progress, &view, fetched_at, status, errors,
+    )
+    .await
+}
+
+/// The methods page with `errors` (already given their status) shown.
+async fn render_methods_as(
+    state: &AppState,
+    merchant: &Merchant,
+    progress: &Progress,
+    view: &onboarding::MethodsView,
+    fetched_at: Option<String>,
+    status: StatusCode,
+    errors: Option<FormErrors>,
+) -> Page {
+    let single_button = onboarding::single_button(state, &merchant.store).await?;
     let errors = errors
         .map(|e| translate(state, merchant, &e))
         .unwrap_or_default();
@@ -351,10 +368,11 @@ async fn render_methods(
         "methods.html",
         "methods",
         minijinja::context! {
-            wizard => wizard(&progress, "methods"),
+            wizard => wizard(progress, "methods"),
             connected => progress.connected(),
-            view => minijinja::value::Serde(&view),
+            view => minijinja::value::Serde(view),
             fetched_at => fetched_at,
+            single_button => single_button,
             errors => minijinja::value::Serde(&errors),
         },
     )
@@ -372,6 +390,41 @@ pub(super) async fn methods_refresh(state: AppState, merchant: Merchant, _req: R
     }
 }
 
+/// The Payment methods page's "One seQura button" switch.
+pub(super) async fn methods_settings(state: AppState, merchant: Merchant, req: Request) -> Page {
+    req.require_form()?;
+    match onboarding::parse_switch(req.field("single_button"), "single_button") {
+        Ok(on) => {
+            match invalid_or(onboarding::save_single_button(&state, &merchant.store, on).await)? {
+                Ok(()) => see_other(&merchant, "/app/methods", Some("saved")),
+                Err(errors) => methods_refused(&state, &merchant, errors).await,
+            }
+        }
+        Err(errors) => methods_refused(&state, &merchant, errors).await,
+    }
+}
+
+async fn methods_refused(state: &AppState, merchant: &Merchant, errors: FormErrors) -> Page {
+    let progress = onboarding::progress(state, &merchant.store).await?;
+    let view = onboarding::methods_view(state, &merchant.store, None, merchant.lang).await?;
+    let fetched_at = view
+        .rows
+        .iter()
+        .map(|r| r.fetched_at.as_str())
+        .min()
+        .map(crate::templates::readable_time);
+    render_methods_as(
+        state,
+        merchant,
+        &progress,
+        &view,
+        fetched_at,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(errors),
+    )
+    .await
+}
+
 // ---- general settings -------------------------------------------------------------------------
 
 #[derive(Debug, Serialize)]
@@ -381,6 +434,7 @@ struct GeneralValues {
     excluded_products: Vec<onboarding::ExcludedProduct>,
     send_order_reports: bool,
     services_end_date: String,
+    hosted_page: bool,
 }
 
 /// Items shown with a checkbox: the value is the item's JSON, posted back as is.
@@ -480,6 +534,7 @@ pub(super) async fn general_page(state: AppState, merchant: Merchant, req: Reque
         excluded_products: g.excluded_products,
         send_order_reports: g.send_order_reports,
         services_end_date: g.services_end_date.to_string(),
+        hosted_page: g.hosted_page,
     };
     let query = req.query("q").unwrap_or("").to_string();
     render_general(&state, &merchant, values, &query, None).await
@@ -487,14 +542,20 @@ pub(super) async fn general_page(state: AppState, merchant: Merchant, req: Reque
 
 pub(super) async fn general_submit(state: AppState, merchant: Merchant, req: Request) -> Page {
     req.require_form()?;
+    let hosted_page = onboarding::parse_switch(req.field("hosted_page"), "hosted_page");
     let form = GeneralForm {
         allowed_ips: req.field("allowed_ips").unwrap_or("").to_string(),
         excluded_categories: req.fields("excluded_category"),
         excluded_products: req.fields("excluded_product"),
         send_order_reports: req.field("send_order_reports") == Some("on"),
         services_end_date: req.field("services_end_date").unwrap_or("").to_string(),
+        hosted_page: *hosted_page.as_ref().unwrap_or(&false),
     };
-    match invalid_or(onboarding::save_general(&state, &merchant.store, &form).await)? {
+    let outcome = match hosted_page {
+        Ok(_) => onboarding::save_general(&state, &merchant.store, &form).await,
+        Err(errors) => Err(FormError::Invalid(errors)),
+    };
+    match invalid_or(outcome)? {
         Ok(()) => see_other(&merchant, "/app/general", Some("saved")),
         Err(errors) => {
             let values = GeneralValues {
@@ -503,6 +564,7 @@ pub(super) async fn general_submit(state: AppState, merchant: Merchant, req: Req
                 excluded_products: parse_all(&form.excluded_products),
                 send_order_reports: form.send_order_reports,
                 services_end_date: form.services_end_date.clone(),
+                hosted_page: form.hosted_page,
             };
             render_general(&state, &merchant, values, "", Some(errors)).await
         }
