@@ -389,3 +389,50 @@ async fn stores_connected_before_this_version_are_registered_once_and_spread_out
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(registration_posts(&app), before + 2, "and only once");
 }
+
+#[tokio::test]
+async fn a_changed_public_url_is_registered_anew_and_the_old_url_deleted() {
+    let app = spawn_app().await;
+    let session = app.merchant_session(STORE).await;
+    app.connect_demo(&session).await;
+    let current = expected_url(&app, STORE, DEMO_PASSWORD);
+    registered(&app, STORE, &current).await;
+    eventually("recorded as registered", || {
+        registration_state(&app, STORE).as_deref() == Some("registered")
+    })
+    .await;
+    // As before the operator moved the app: seQura holds the URL under the old public URL,
+    // and the app recorded it as its registration.
+    let old = format!(
+        "https://old.example/sequra/configuration?storeId={STORE}&signature={}",
+        contract_signature(STORE, DEMO_PASSWORD)
+    );
+    let resp = app
+        .http
+        .post(format!("{}store_integrations", app.sequra.sandbox_url()))
+        .basic_auth(DEMO_USERNAME, Some(DEMO_PASSWORD))
+        .json(&json!({"store_integration": {"webhook_url": old, "capabilities": ["store-info"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let (key, old_url) = (app.state.key.clone(), old.clone());
+    let store = sequra_bc::domain::StoreHash::parse(STORE).unwrap();
+    app.state
+        .db
+        .call(move |c| {
+            sequra_bc::db::remote::set_registered(c, &key, &store, "sequra", "sandbox", &old_url)
+        })
+        .await
+        .unwrap();
+    sequra_bc::orders::reconcile::sweep(&app.state).await;
+    eventually("the old URL deleted, the current one registered", || {
+        let all = app.sequra.store_integrations();
+        all.iter().any(|i| i.webhook_url() == old && i.deleted)
+            && active(&app, STORE)
+                .iter()
+                .all(|i| i.webhook_url() == current)
+            && registration_state(&app, STORE).as_deref() == Some("registered")
+    })
+    .await;
+}

@@ -231,13 +231,6 @@ pub fn routes(
         .unify()
         .or(route(
             &state,
-            Method::POST,
-            "/app/remote-configuration",
-            settings::remote_submit,
-        ))
-        .unify()
-        .or(route(
-            &state,
             Method::GET,
             "/app/countries",
             settings::countries_page,
@@ -329,6 +322,13 @@ pub fn routes(
             Method::POST,
             "/app/methods/settings",
             settings::methods_settings,
+        ))
+        .unify()
+        .or(route(
+            &state,
+            Method::POST,
+            "/app/remote-configuration",
+            settings::remote_submit,
         ))
         .unify()
         .or(route(
