@@ -166,7 +166,7 @@ async fn record(
             Some((
                 RegistrationState::Failed,
                 "remote_reason_invalid_answer",
-                Some(m.clone()),
+                Some(scrub(m, &planned.url)),
             )),
             None,
         ),
@@ -174,7 +174,7 @@ async fn record(
             Some((
                 RegistrationState::Failed,
                 "remote_reason_rejected",
-                Some(e.to_string()),
+                Some(scrub(&e.to_string(), &planned.url)),
             )),
             None,
         ),
@@ -261,6 +261,21 @@ async fn record(
     }
 }
 
+/// seQura's words about a refusal, without the signed URL or its signature should seQura
+/// echo them (they are kept, shown and logged; the URL is a bearer credential).
+fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, "[webhook URL]");
+    if let Some(sig) = url::Url::parse(url).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "signature")
+            .map(|(_, v)| v.into_owned())
+    }) && !sig.is_empty()
+    {
+        out = out.replace(&sig, "***");
+    }
+    out
+}
+
 /// The `DeregisterRemote` job: deletes registration `id` from seQura, best effort.
 pub async fn deregister(state: &AppState, store: &StoreHash, id: i64) -> Result<(), JobError> {
     let (key, hash) = (state.key.clone(), store.clone());
@@ -317,4 +332,23 @@ async fn forget(state: &AppState, id: i64) -> Result<(), JobError> {
         .call(move |conn| db::remote::forget_deregistration(conn, id))
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequras_words_never_keep_the_signed_url() {
+        let url = "https://pay.example.com/sequra/configuration?storeId=abc123&signature=5ec2e7";
+        assert_eq!(
+            scrub(&format!("webhook_url '{url}' is not a valid URL"), url),
+            "webhook_url '[webhook URL]' is not a valid URL"
+        );
+        assert_eq!(
+            scrub("bad signature=5ec2e7 here", url),
+            "bad signature=*** here"
+        );
+        assert_eq!(scrub("no details given", url), "no details given");
+    }
 }
