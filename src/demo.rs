@@ -106,6 +106,10 @@ pub fn demo_command(args: &DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Resul
             bc.channel_storefront_url(DEMO_STORES[0], 2)
         );
         println!(
+            "  seQura's side (configuration webhooks): {}_control/store_integrations",
+            sequra.base_url()
+        );
+        println!(
             "  Data dir:                            {}",
             data_dir.display()
         );

@@ -40,6 +40,12 @@ pub enum Job {
     DeliveryReport { report_id: i64 },
     /// `store/app/uninstalled`: the store was cancelled.
     StoreCancelled,
+    /// Register the store's configuration webhook with seQura's `deployment` (remote
+    /// configuration), with that connection's credentials as they are when it runs.
+    RegisterRemote { deployment: String },
+    /// Delete a registration from seQura's `deployment`: row `id` of
+    /// `remote_deregistrations` holds what the call needs, sealed (never this payload).
+    DeregisterRemote { id: i64, deployment: String },
 }
 
 impl Job {
@@ -59,6 +65,8 @@ impl Job {
             Job::Provision => "provision",
             Job::DeliveryReport { .. } => "delivery_report",
             Job::StoreCancelled => "store_cancelled",
+            Job::RegisterRemote { .. } => "register_remote",
+            Job::DeregisterRemote { .. } => "deregister_remote",
         }
     }
 
@@ -70,6 +78,11 @@ impl Job {
             }
             Job::Provision | Job::StoreCancelled => "store".into(),
             Job::DeliveryReport { report_id } => format!("report:{report_id}"),
+            // A deployment's registrations and deletions in the order they were asked for: a
+            // disconnect's deletion before a reconnection's registration of the same URL.
+            Job::RegisterRemote { deployment } | Job::DeregisterRemote { deployment, .. } => {
+                format!("remote:{deployment}")
+            }
         }
     }
 
@@ -83,6 +96,8 @@ impl Job {
             Job::Provision => "provision".into(),
             Job::DeliveryReport { report_id } => format!("report:{report_id}"),
             Job::StoreCancelled => "store-cancelled".into(),
+            Job::RegisterRemote { deployment } => format!("remote-register:{deployment}"),
+            Job::DeregisterRemote { id, .. } => format!("remote-deregister:{id}"),
         }
     }
 

@@ -231,6 +231,12 @@ async fn execute(state: &AppState, store: &StoreHash, job: &Job) -> Result<(), J
             );
             Ok(())
         }
+        Job::RegisterRemote { deployment } => {
+            crate::remote::registrar::register(state, store, deployment).await
+        }
+        Job::DeregisterRemote { id, .. } => {
+            crate::remote::registrar::deregister(state, store, *id).await
+        }
     }
 }
 

@@ -1846,6 +1846,169 @@ async fn store_integrations_are_created_with_a_location_and_deleted() {
     assert!(integrations[0].deleted);
 }
 
+#[tokio::test]
+async fn store_integrations_are_refused_as_the_contract_says_and_unknown_deletions_are_404() {
+    let h = harness().await;
+    let url = h.sandbox("store_integrations");
+    let hook = "https://app.example/sequra/configuration?storeId=s1&signature=ab";
+    let body = |v: Value| json!({ "store_integration": v });
+    // Another deployment's credentials, or none: 401.
+    let resp = h
+        .http
+        .post(&url)
+        .json(&body(
+            json!({"webhook_url": hook, "capabilities": ["general"]}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    for bad in [
+        json!({"capabilities": ["general"]}),
+        json!({"webhook_url": "/sequra/configuration", "capabilities": ["general"]}),
+        json!({"webhook_url": "ftp://app.example/x", "capabilities": ["general"]}),
+        json!({"webhook_url": 7, "capabilities": ["general"]}),
+        json!({"webhook_url": hook, "capabilities": []}),
+        json!({"webhook_url": hook}),
+        json!({"webhook_url": hook, "capabilities": ["general", "Widget"]}),
+        json!({"webhook_url": hook, "capabilities": "general"}),
+    ] {
+        let resp = h
+            .call(Method::POST, &url, None, Some(&body(bad.clone())))
+            .await;
+        assert_eq!(resp.status(), StatusCode::CONFLICT, "{bad}");
+    }
+    // A merchant id the account does not own: 403.
+    let good = body(json!({"webhook_url": hook, "capabilities": ["store-info"]}));
+    let resp = h
+        .call(Method::POST, &url, Some("someone_else"), Some(&good))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(h.sq.store_integrations().is_empty());
+    let resp = h
+        .call(Method::POST, &url, Some(DEMO_MERCHANT_ES), Some(&good))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let i = &h.sq.active_integrations("s1")[0];
+    assert_eq!(i.merchant_id.as_deref(), Some(DEMO_MERCHANT_ES));
+    assert_eq!(i.capabilities(), vec!["store-info".to_string()]);
+    // The whole URL, raw-url-encoded, is one path segment.
+    let encoded = hook
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect::<String>();
+    let delete = h.sandbox(&format!("store_integrations/{encoded}"));
+    let resp = h.call(Method::DELETE, &delete, None, None).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(h.sq.active_integrations("s1").is_empty());
+    let resp = h.call(Method::DELETE, &delete, None, None).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "deleted already");
+}
+
+#[tokio::test]
+async fn injected_answers_fail_registrations_and_deletions_as_asked() {
+    let h = harness().await;
+    let url = h.sandbox("store_integrations");
+    let good = json!({"store_integration": {
+        "webhook_url": "https://app.example/c?storeId=s2&signature=cd",
+        "capabilities": ["general"],
+    }});
+    h.sq.fail_next("POST", "/store_integrations", 204, 1);
+    h.sq.fail_next("POST", "/store_integrations", 401, 1);
+    h.sq.fail_next("POST", "/store_integrations", 503, 1);
+    assert_eq!(h.sq.pending_failures(), 3);
+    let resp = h.call(Method::POST, &url, None, Some(&good)).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(resp.headers().get("location").is_none(), "no Location");
+    let resp = h.call(Method::POST, &url, None, Some(&good)).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = h.call(Method::POST, &url, None, Some(&good)).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(h.sq.store_integrations().is_empty(), "none was registered");
+    let resp = h.call(Method::POST, &url, None, Some(&good)).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(resp.headers().get("location").is_some());
+    assert_eq!(h.sq.pending_failures(), 0);
+}
+
+#[tokio::test]
+async fn configuration_webhooks_go_to_the_registered_url_only_and_the_demo_page_sends_them() {
+    let h = harness().await;
+    let hook = format!("{}sequra/configuration?storeId=s3&signature=ef", h.shop.url);
+    let good = json!({"store_integration": {"webhook_url": hook, "capabilities": ["store-info"]}});
+    assert!(
+        h.sq.send_configuration("s3", json!({"topic": "get-store-info"}))
+            .await
+            .is_err(),
+        "nothing registered"
+    );
+    let resp = h
+        .call(
+            Method::POST,
+            &h.sandbox("store_integrations"),
+            None,
+            Some(&good),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let answer =
+        h.sq.send_configuration("s3", json!({"topic": "get-store-info"}))
+            .await
+            .unwrap();
+    assert_eq!(answer.status, 200);
+    let call = h.shop.calls().pop().unwrap();
+    assert_eq!(call.path, "/sequra/configuration");
+    assert_eq!(call.query, "storeId=s3&signature=ef");
+    assert_eq!(call.content_type, "application/json");
+    // The demo's page lists it with a form, whose post sends the body typed.
+    let page = h
+        .http
+        .get(format!("{}_control/store_integrations", h.sq.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("/_control/store_integrations/1/send"),
+        "{page}"
+    );
+    let resp = h
+        .http
+        .post(format!(
+            "{}_control/store_integrations/1/send",
+            h.sq.base_url()
+        ))
+        .form(&[("body", r#"{"topic":"get-general-settings"}"#)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("id=\"status\">200<"));
+    assert_eq!(h.shop.calls().len(), 2);
+    // Deleted: seQura calls it no more.
+    let encoded: String = url::form_urlencoded::byte_serialize(hook.as_bytes()).collect();
+    h.call(
+        Method::DELETE,
+        &h.sandbox(&format!("store_integrations/{encoded}")),
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        h.sq.send_configuration("s3", json!({"topic": "get-store-info"}))
+            .await
+            .is_err()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Switches, request log, routing.
 

@@ -248,13 +248,12 @@ pub fn forget_credentials(conn: &Connection, store: &StoreHash) -> Result<(), Db
 /// Forgets one deployment's connection and the merchant refs it listed; another deployment's
 /// stay. A ref another connected deployment lists too goes on through that one (its methods
 /// are imported again from there); the others leave with their selling countries and cached
-/// methods.
+/// methods. Run it inside a transaction.
 pub fn disconnect_deployment(
-    conn: &mut Connection,
+    tx: &Connection,
     store: &StoreHash,
     deployment: &str,
 ) -> Result<(), DbError> {
-    let tx = conn.transaction()?;
     // The methods cached for the deployment's refs were its own: all go.
     tx.execute(
         "DELETE FROM payment_methods WHERE store_hash = ?1 AND merchant_ref IN
@@ -294,14 +293,12 @@ pub fn disconnect_deployment(
             params![store.as_str(), deployment],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 
 /// Forgets the connection, its merchants, the selling countries and the cached methods
-/// (disconnect; also the first half of an environment switch).
-pub fn disconnect(conn: &mut Connection, store: &StoreHash) -> Result<(), DbError> {
-    let tx = conn.transaction()?;
+/// (disconnect; also the first half of an environment switch). Run it inside a transaction.
+pub fn disconnect(tx: &Connection, store: &StoreHash) -> Result<(), DbError> {
     for table in [
         "sequra_connections",
         "sequra_merchants",
@@ -314,7 +311,6 @@ pub fn disconnect(conn: &mut Connection, store: &StoreHash) -> Result<(), DbErro
             [store.as_str()],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use crate::db;
 use crate::db::sequra::{SequraConnection, StoredMerchant};
 use crate::domain::{MerchantRef, StoreHash};
 use crate::error::AppError;
+use crate::remote::registration;
 use crate::sequra::{Deployment, Environment, MerchantCredentials, SequraAccount, SequraError};
 use crate::state::AppState;
 
@@ -184,15 +185,45 @@ async fn save(
     checked: Vec<(SequraAccount, Vec<StoredMerchant>)>,
     reset: bool,
 ) -> Result<(), AppError> {
-    let key = state.key.clone();
+    let (key, public_url) = (state.key.clone(), state.public_url.clone());
     let hash = store.clone();
     state
         .db
         .call(move |conn| {
-            if reset {
-                db::sequra::disconnect(conn, &hash)?;
-            }
             let tx = conn.transaction()?;
+            // seQura's registrations of the configuration webhook follow the credentials: the
+            // new ones are registered, what the old ones registered is deleted (decided here,
+            // while the old credentials are still stored).
+            for (account, _) in &checked {
+                registration::connection_saving(
+                    &tx,
+                    &key,
+                    &public_url,
+                    &hash,
+                    account.deployment.as_str(),
+                    account.environment.as_str(),
+                    &account.username,
+                    &account.password,
+                )?;
+            }
+            if reset {
+                // An environment switch drops the deployments not given again.
+                for c in db::sequra::connections(&tx, &hash)? {
+                    if !checked
+                        .iter()
+                        .any(|(a, _)| a.deployment.as_str() == c.deployment)
+                    {
+                        registration::connection_leaving(
+                            &tx,
+                            &key,
+                            &public_url,
+                            &hash,
+                            &c.deployment,
+                        )?;
+                    }
+                }
+                db::sequra::disconnect(&tx, &hash)?;
+            }
             let mut environment = None;
             for (account, merchants) in &checked {
                 db::sequra::save_connection(
@@ -311,16 +342,27 @@ pub async fn disconnect(
     store: &StoreHash,
     deployment: Option<Deployment>,
 ) -> Result<(), AppError> {
+    let (key, public_url) = (state.key.clone(), state.public_url.clone());
     let hash = store.clone();
     state
         .db
         .call(move |conn| {
+            let tx = conn.transaction()?;
+            // seQura is told to forget the configuration webhook; its failing never keeps
+            // the account connected (a job, best effort: seQura's core v5.1.2).
             match deployment {
-                Some(d) => db::sequra::disconnect_deployment(conn, &hash, d.as_str())?,
-                None => db::sequra::disconnect(conn, &hash)?,
+                Some(d) => {
+                    registration::connection_leaving(&tx, &key, &public_url, &hash, d.as_str())?;
+                    db::sequra::disconnect_deployment(&tx, &hash, d.as_str())?;
+                }
+                None => {
+                    registration::connections_leaving(&tx, &key, &public_url, &hash)?;
+                    db::sequra::disconnect(&tx, &hash)?;
+                }
             }
             // The widget scripts go with the last account.
-            crate::queue::enqueue(conn, &hash, &crate::queue::Job::Provision)?;
+            crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            tx.commit()?;
             Ok(())
         })
         .await?;

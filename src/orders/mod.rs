@@ -194,7 +194,10 @@ pub async fn kept_failing(state: &AppState, store: &StoreHash, job: &Job, reason
         Job::SyncOrder { order_id } => ("update", Some(*order_id)),
         Job::PlaceOrder { order_id, .. } => (CONFIRMATION, Some(*order_id)),
         Job::DeliveryReport { .. } => ("delivery_report", None),
-        Job::Provision | Job::StoreCancelled => return,
+        Job::Provision
+        | Job::StoreCancelled
+        | Job::RegisterRemote { .. }
+        | Job::DeregisterRemote { .. } => return,
     };
     let message = if job.gives_up() {
         Message::new("log_msg_gave_up")

@@ -11,6 +11,7 @@
 //!   also the undecided ones and the Incomplete orders made since, every seQura order is
 //!   rechecked once, and the orders changed since are sent their state again
 //!   (`orders::recover`);
+//! - the configuration webhook is registered with seQura where it is due (`remote`);
 //! - finished jobs older than a week are forgotten.
 
 use tracing::Instrument;
@@ -63,6 +64,9 @@ pub async fn sweep(state: &AppState) {
         .instrument(span)
         .await;
     }
+    // Connected stores whose configuration webhook is not registered with seQura (connected
+    // before this version, a changed public URL, a registration stuck a day), a batch a run.
+    crate::remote::registration::sweep(state).await;
     purge(state).await;
     state.jobs.wake();
     // Once per sweep (every few minutes): the operator sees it ran, and the simulator knows a

@@ -7,6 +7,8 @@
 //!   `widgets`, `status`, `advanced` (settings and the store's log), `catalog`; `request`
 //!   reads a topic's fields, `changes` records what seQura changed in the transaction log.
 //! - `banners`: the banners seQura pushes, their images kept and served by the app.
+//! - `registration`: which registrations with seQura are due as connections change (called in
+//!   their transactions); `registrar`: the jobs that register and delete them.
 //!
 //! Layer: a service above `onboarding` (a remote write is the merchant page's write) and below
 //! `web`.
@@ -17,6 +19,8 @@ mod catalog;
 mod changes;
 mod error;
 mod general;
+pub mod registrar;
+pub mod registration;
 mod request;
 pub mod signature;
 mod status;

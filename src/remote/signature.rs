@@ -32,12 +32,20 @@ pub fn signature(store: &StoreHash, password: &SecretString) -> String {
     ))
 }
 
-/// The signed URL registered with seQura for `store` under one connection's `password`.
-pub fn webhook_url(public_url: &Url, store: &StoreHash, password: &SecretString) -> Url {
+/// The route under the app's public URL, without query: the same for every store (a changed
+/// public URL shows here).
+pub fn endpoint(public_url: &Url) -> Url {
     let mut url = public_url.clone();
     let base = url.path().trim_end_matches('/').to_string();
     url.set_path(&format!("{base}/{PATH}"));
     url.set_query(None);
+    url.set_fragment(None);
+    url
+}
+
+/// The signed URL registered with seQura for `store` under one connection's `password`.
+pub fn webhook_url(public_url: &Url, store: &StoreHash, password: &SecretString) -> Url {
+    let mut url = endpoint(public_url);
     url.query_pairs_mut()
         .append_pair("storeId", store.as_str())
         .append_pair("signature", &signature(store, password));

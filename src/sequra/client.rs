@@ -424,6 +424,65 @@ impl SequraClient {
         .map(|_| ())
     }
 
+    /// Registers the shop's configuration webhook with the account's deployment (remote
+    /// configuration, `../shared/spec/sequra-remote-configuration.md` §1.1–§1.2):
+    /// `POST store_integrations` with `{"store_integration": {"webhook_url", "capabilities"}}`.
+    /// Success is a 2xx whose `Location` names `…store_integrations/<digits>`: its id. A 2xx
+    /// without a usable `Location` fails, as seQura's core fails it.
+    /// <https://github.com/sequra/integration-core/blob/master/src/BusinessLogic/SeQuraAPI/StoreIntegration/StoreIntegrationProxy.php>
+    pub async fn register_store_integration(
+        &self,
+        account: &SequraAccount,
+        merchant_id: Option<&str>,
+        webhook_url: &str,
+        capabilities: &[&str],
+    ) -> Result<u64, SequraError> {
+        if capabilities.is_empty() {
+            // seQura's core refuses it before sending (`CapabilitiesEmptyException`).
+            return Err(SequraError::Invalid("no capability to declare".into()));
+        }
+        let url = self.endpoint(account, &["store_integrations"])?;
+        let body = encode(&serde_json::json!({
+            "store_integration": {"webhook_url": webhook_url, "capabilities": capabilities},
+        }))?;
+        let resp = self
+            .send(
+                account,
+                reqwest::Method::POST,
+                url,
+                merchant_id,
+                JSON,
+                Some(body),
+            )
+            .await?;
+        integration_id(resp.headers())
+    }
+
+    /// Deletes a registration (§1.5): `DELETE store_integrations/{the whole signed URL,
+    /// percent-encoded as one path segment}`. A 404 is [`SequraError::NotFound`]: nothing
+    /// left to delete.
+    /// <https://github.com/sequra/integration-core/blob/master/src/BusinessLogic/SeQuraAPI/StoreIntegration/Requests/DeleteStoreIntegrationHttpRequest.php>
+    pub async fn delete_store_integration(
+        &self,
+        account: &SequraAccount,
+        merchant_id: Option<&str>,
+        webhook_url: &str,
+    ) -> Result<(), SequraError> {
+        let mut url = self.endpoint(account, &["store_integrations"])?;
+        let path = format!("{}/{}", url.path(), raw_url_encode(webhook_url));
+        url.set_path(&path);
+        self.send(
+            account,
+            reqwest::Method::DELETE,
+            url,
+            merchant_id,
+            JSON,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// The base URL of `env` with `segments` appended, each percent-encoded (a `/` inside a
     /// segment becomes `%2F`).
     fn endpoint(&self, account: &SequraAccount, segments: &[&str]) -> Result<Url, SequraError> {
@@ -524,6 +583,43 @@ fn solicited_order(
             SequraError::Invalid("the new order's location holds no order reference".into())
         })?;
     Ok(SolicitedOrder { uuid, url })
+}
+
+/// The id in a registration's `Location` (`…/store_integrations/4`), as seQura's core reads it.
+fn integration_id(headers: &reqwest::header::HeaderMap) -> Result<u64, SequraError> {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            SequraError::Invalid("seQura accepted the registration but sent no Location".into())
+        })?;
+    let invalid = || {
+        SequraError::Invalid("the Location of seQura's answer names no store integration".into())
+    };
+    let path = location.split(['?', '#']).next().unwrap_or("");
+    let (_, id) = path
+        .rsplit_once("store_integrations/")
+        .ok_or_else(invalid)?;
+    let id = id.trim_end_matches('/');
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    id.parse().map_err(|_| invalid())
+}
+
+/// PHP's `rawurlencode`: every byte but `A–Z a–z 0–9 - _ . ~` as `%XX`.
+fn raw_url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn transport(e: reqwest::Error) -> SequraError {
@@ -821,6 +917,50 @@ mod tests {
             error_messages(b"<html>The page you were looking for doesn't exist</html>").is_empty()
         );
         assert!(error_messages(b"HTTP Basic: Access denied.").is_empty());
+    }
+
+    #[test]
+    fn a_registration_location_must_name_a_store_integration() {
+        let with = |v: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::LOCATION, v.parse().unwrap());
+            integration_id(&h)
+        };
+        assert_eq!(
+            with("https://sandbox.sequrapi.com/store_integrations/4"),
+            Ok(4)
+        );
+        assert_eq!(with("/sandbox/store_integrations/17/"), Ok(17));
+        for bad in [
+            "https://sandbox.sequrapi.com/store_integrations/",
+            "https://sandbox.sequrapi.com/store_integrations/abc",
+            "https://sandbox.sequrapi.com/orders/4",
+        ] {
+            assert!(matches!(with(bad), Err(SequraError::Invalid(_))), "{bad}");
+        }
+        assert!(matches!(
+            integration_id(&reqwest::header::HeaderMap::new()),
+            Err(SequraError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn the_deleted_url_is_one_raw_url_encoded_segment() {
+        // The spec's example (§1.7): every reserved character encoded.
+        assert_eq!(
+            raw_url_encode("https://shop.example.com/wp?storeId=1&signature=ab~c"),
+            "https%3A%2F%2Fshop.example.com%2Fwp%3FstoreId%3D1%26signature%3Dab~c"
+        );
+        let c = client("http://127.0.0.1:9/sandbox/");
+        let mut url = c
+            .endpoint(&sandbox(Deployment::Sequra), &["store_integrations"])
+            .unwrap();
+        let path = format!("{}/{}", url.path(), raw_url_encode("https://a.b/?x=1&y=2"));
+        url.set_path(&path);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/sandbox/store_integrations/https%3A%2F%2Fa.b%2F%3Fx%3D1%26y%3D2"
+        );
     }
 
     #[test]

@@ -396,19 +396,23 @@ pub async fn uninstall(state: &AppState, jwt: &str) -> Result<(), AppError> {
 /// its token, webhook secret and seQura password go; settings and history stay. Returns
 /// whether the store was installed.
 pub async fn forget_store(state: &AppState, store: &StoreHash) -> Result<bool, AppError> {
-    let hash = store.clone();
+    let (hash, key, public_url) = (store.clone(), state.key.clone(), state.public_url.clone());
     let changed = state
         .db
         .call(move |conn| {
             let tx = conn.transaction()?;
             let changed = stores::mark_uninstalled(&tx, &hash)?;
             db::provisioning::clear(&tx, &hash)?;
-            // The seQura password goes with the other secrets; settings stay.
+            // seQura is told to forget the configuration webhook (with the credentials sealed
+            // for that job alone)…
+            crate::remote::registration::connections_leaving(&tx, &key, &public_url, &hash)?;
+            // …and the seQura password goes with the other secrets; settings stay.
             db::sequra::forget_credentials(&tx, &hash)?;
             tx.commit()?;
             Ok(changed)
         })
         .await?;
+    state.jobs.wake();
     state.webhook_secrets.forget(store);
     // Its storefronts' visitors are told nothing more about it (not even from memory).
     state.widget_configs.forget(store);

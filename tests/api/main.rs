@@ -31,6 +31,7 @@ mod one_payment;
 mod order_sync;
 mod pages;
 mod remote_config;
+mod remote_registration;
 mod remote_topics;
 mod review;
 mod secrets;

@@ -607,15 +607,23 @@ fn delivery_report(st: &mut State, caller: &Caller, req: &Incoming) -> Handled {
     Ok(respond::no_content())
 }
 
-/// `POST store_integrations`, spec §2.2.
+/// `POST store_integrations` (remote-configuration spec §1.1–§1.2): the deployment's Basic
+/// credentials, an optional `Sequra-Merchant-Id` of the account, and
+/// `{"store_integration": {"webhook_url", "capabilities"}}` with an absolute http(s) URL and a
+/// non-empty list of seQura's ten capability strings; 204 with
+/// `Location: {api base}store_integrations/{id}`. Anything else is refused with 409 and
+/// seQura's `errors` (the core maps 409 to an invalid request body) [U: the exact status].
 fn create_integration(shared: &Shared, st: &mut State, caller: &Caller, req: &Incoming) -> Handled {
-    caller.optional_merchant_header(req)?;
+    let merchant_id = caller.optional_merchant_header(req)?;
     let body = wrapped(req, "store_integration")?;
     let mut p = Problems::default();
-    match body.get("webhook_url").and_then(Value::as_str) {
-        Some(u) if url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) => {}
-        Some(u) => p.add(format!("webhook_url '{u}' is not a valid URL")),
-        None => p.add("webhook_url is missing"),
+    match body.get("webhook_url") {
+        Some(Value::String(u))
+            if url::Url::parse(u)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) => {}
+        Some(Value::String(u)) => p.add(format!("webhook_url '{u}' is not a valid URL")),
+        None | Some(Value::Null) => p.add("webhook_url is missing"),
+        Some(_) => p.add("webhook_url must be a string"),
     }
     match body.get("capabilities") {
         Some(Value::Array(caps)) if !caps.is_empty() => {
@@ -639,6 +647,7 @@ fn create_integration(shared: &Shared, st: &mut State, caller: &Caller, req: &In
         deployment: caller.host.deployment.as_str().to_owned(),
         environment: caller.host.env.as_str().to_owned(),
         username: caller.username().to_owned(),
+        merchant_id,
         body: Value::Object(body),
         deleted: false,
     });
@@ -650,8 +659,9 @@ fn create_integration(shared: &Shared, st: &mut State, caller: &Caller, req: &In
     Ok(respond::created_at(&location))
 }
 
-/// `DELETE store_integrations/{rawurlencode(webhook_url)}`: 204 whether or not it was
-/// registered here [U] (a restarted demo forgets them).
+/// `DELETE store_integrations/{rawurlencode(webhook_url)}` (spec §1.5): the whole signed URL
+/// as one path segment; 204 when the account registered it on this host (every such
+/// registration is deleted), 404 otherwise [U].
 fn delete_integration(
     st: &mut State,
     caller: &Caller,
@@ -659,14 +669,21 @@ fn delete_integration(
     webhook_url: &str,
 ) -> Handled {
     caller.optional_merchant_header(req)?;
+    let mut found = false;
     for i in st.integrations.iter_mut() {
-        if i.deployment == caller.host.deployment.as_str()
+        if !i.deleted
+            && i.deployment == caller.host.deployment.as_str()
             && i.environment == caller.host.env.as_str()
             && i.username == caller.username()
-            && i.body.get("webhook_url").and_then(Value::as_str) == Some(webhook_url)
+            && i.webhook_url() == webhook_url
         {
             i.deleted = true;
+            found = true;
         }
     }
-    Ok(respond::no_content())
+    if found {
+        Ok(respond::no_content())
+    } else {
+        Err(Refusal::new(404, "Store integration not found"))
+    }
 }

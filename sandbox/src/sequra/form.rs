@@ -202,7 +202,7 @@ pub(crate) fn render(shared: &Shared, st: &State, order: &Order, req: &Incoming)
     respond::html(200, body)
 }
 
-fn page(code: u16, title: &str, body: &str) -> Resp {
+pub(crate) fn page(code: u16, title: &str, body: &str) -> Resp {
     respond::html(
         code,
         format!(
@@ -222,6 +222,10 @@ fn page(code: u16, title: &str, body: &str) -> Resp {
 pub(crate) async fn control(shared: &Arc<Shared>, req: &Incoming, rest: &[&str]) -> Resp {
     match (req.method.as_str(), rest) {
         ("POST", ["orders", uuid, "complete"]) => complete(shared, req, uuid).await,
+        ("GET", ["store_integrations"]) => super::integrations::index(shared),
+        ("POST", ["store_integrations", id, "send"]) => {
+            super::integrations::send(shared, req, id).await
+        }
         _ => respond::not_found_html(),
     }
 }

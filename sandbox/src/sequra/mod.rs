@@ -22,6 +22,7 @@
 
 mod api;
 mod form;
+mod integrations;
 mod methods;
 mod notify;
 mod respond;
@@ -43,6 +44,7 @@ use state::{Deployment, Env, Host, State};
 
 pub(crate) use super::common::Incoming;
 pub use super::common::RecordedRequest;
+pub use integrations::ConfigurationAnswer;
 pub use state::StoreIntegration;
 
 /// The preloaded sandbox account (spec §13.2): merchants `dummy_automated_tests` (ES),
@@ -671,9 +673,72 @@ impl SequraStandIn {
             .collect()
     }
 
-    /// The store integrations registered (and whether they were deleted since).
+    /// The store integrations registered (and whether they were deleted since), oldest
+    /// first. `{base}/_control/store_integrations` shows them to a person, with a form each to
+    /// send a configuration webhook.
     pub fn store_integrations(&self) -> Vec<StoreIntegration> {
         self.shared.lock().integrations.clone()
+    }
+
+    /// The store integrations still registered for the shop's store `store_id` (the
+    /// `storeId` of their webhook URL), oldest first.
+    pub fn active_integrations(&self, store_id: &str) -> Vec<StoreIntegration> {
+        self.shared
+            .lock()
+            .integrations
+            .iter()
+            .filter(|i| !i.deleted && i.store_id().as_deref() == Some(store_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Sends a configuration webhook as seQura does (remote-configuration spec §2): POSTs
+    /// `body` (a flat JSON object with its `topic`) to the signed URL of the newest
+    /// registration still active for `store_id`, and returns the shop's answer.
+    ///
+    /// # Errors
+    /// When no registration of that store is active.
+    pub async fn send_configuration(
+        &self,
+        store_id: &str,
+        body: Value,
+    ) -> anyhow::Result<ConfigurationAnswer> {
+        let id = self
+            .active_integrations(store_id)
+            .last()
+            .map(|i| i.id)
+            .ok_or_else(|| anyhow::anyhow!("no store integration of {store_id} is registered"))?;
+        self.shared
+            .send_configuration(id, &body)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The next `times` API calls whose method matches and whose path contains
+    /// `path_contains` are answered `status` instead of being handled: 401 as seQura's (plain
+    /// text), any other error with seQura's `{"errors": [...]}`, a 2xx with `{}` and no
+    /// `Location` (a registration seQura answered without saying where). Rules are consumed in
+    /// insertion order; an outage ([`Self::set_outage`]) answers first.
+    pub fn fail_next(&self, method: &str, path_contains: &str, status: u16, times: usize) {
+        if times == 0 {
+            return;
+        }
+        self.shared.lock().failures.push(state::FailRule {
+            method: method.to_owned(),
+            path_contains: path_contains.to_owned(),
+            status,
+            remaining: times,
+        });
+    }
+
+    /// How many answers set with [`Self::fail_next`] are still to be given.
+    pub fn pending_failures(&self) -> usize {
+        self.shared
+            .lock()
+            .failures
+            .iter()
+            .map(|f| f.remaining)
+            .sum()
     }
 
     /// The shopper completes the identification form of order `uuid` with `product` (and
@@ -736,6 +801,16 @@ fn split_host<'a, 'b>(segs: &'a [&'b str]) -> Option<(Host, &'a [&'b str])> {
         ["svea", env, rest @ ..] => Some((host(Deployment::Svea, Env::parse(env)?), rest)),
         [env, rest @ ..] => Some((host(Deployment::Sequra, Env::parse(env)?), rest)),
         [] => None,
+    }
+}
+
+/// The answer set with [`SequraStandIn::fail_next`].
+fn injected_answer(status: u16) -> Resp {
+    match status {
+        200..=299 => respond::json(status, &serde_json::json!({})),
+        401 => respond::unauthorized(),
+        500..=599 => respond::text(status, "Internal Server Error"),
+        _ => respond::errors(status, &[format!("Injected failure (HTTP {status})")]),
     }
 }
 
@@ -806,6 +881,10 @@ async fn dispatch(shared: Arc<Shared>, req: Incoming) -> Resp {
     }
     if outage {
         return respond::text(503, "Service Unavailable");
+    }
+    let injected = shared.lock().take_failure(req.method.as_str(), &req.path);
+    if let Some(status) = injected {
+        return injected_answer(status);
     }
     let answer = match segs.as_slice() {
         ["deployments"] | ["live", "deployments"] if req.method == Method::GET => {

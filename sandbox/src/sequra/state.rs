@@ -176,10 +176,53 @@ pub struct StoreIntegration {
     pub deployment: String,
     pub environment: String,
     pub username: String,
+    /// The `Sequra-Merchant-Id` header sent with it, if any.
+    pub merchant_id: Option<String>,
     /// The `store_integration` object, verbatim.
     pub body: Value,
     /// Set by `DELETE store_integrations/{webhook_url}`.
     pub deleted: bool,
+}
+
+impl StoreIntegration {
+    /// `store_integration.webhook_url`.
+    pub fn webhook_url(&self) -> &str {
+        self.body
+            .get("webhook_url")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// `store_integration.capabilities`.
+    pub fn capabilities(&self) -> Vec<String> {
+        self.body
+            .get("capabilities")
+            .and_then(Value::as_array)
+            .map(|c| {
+                c.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The `storeId` query value of the webhook URL.
+    pub fn store_id(&self) -> Option<String> {
+        url::Url::parse(self.webhook_url()).ok().and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "storeId")
+                .map(|(_, v)| v.into_owned())
+        })
+    }
+}
+
+/// An answer injected into the next matching API calls (test control).
+pub(crate) struct FailRule {
+    pub method: String,
+    pub path_contains: String,
+    pub status: u16,
+    pub remaining: usize,
 }
 
 pub(crate) struct State {
@@ -187,6 +230,8 @@ pub(crate) struct State {
     pub orders: Vec<Order>,
     pub delivery_reports: Vec<(Deployment, Value)>,
     pub integrations: Vec<StoreIntegration>,
+    /// Answers injected into the next matching API calls (test control).
+    pub failures: Vec<FailRule>,
     pub requests: Vec<RecordedRequest>,
     pub outage: bool,
     /// `GET deployments` answers 500 (test control).
@@ -209,6 +254,7 @@ impl State {
             orders: Vec::new(),
             delivery_reports: Vec::new(),
             integrations: Vec::new(),
+            failures: Vec::new(),
             requests: Vec::new(),
             outage: false,
             deployments_outage: false,
@@ -239,6 +285,22 @@ impl State {
             .merchants
             .iter()
             .find(|m| m.merchant_ref == merchant_ref)
+    }
+
+    /// Consumes one injected answer matching the call, if any: its status.
+    pub fn take_failure(&mut self, method: &str, path: &str) -> Option<u16> {
+        let idx = self.failures.iter().position(|f| {
+            f.remaining > 0
+                && f.method.eq_ignore_ascii_case(method)
+                && path.contains(f.path_contains.as_str())
+        })?;
+        let rule = &mut self.failures[idx];
+        rule.remaining -= 1;
+        let status = rule.status;
+        if rule.remaining == 0 {
+            self.failures.remove(idx);
+        }
+        Some(status)
     }
 
     pub fn order(&self, uuid: &str) -> Option<&Order> {

@@ -326,6 +326,13 @@ pub fn routes(
         .unify()
         .or(route(
             &state,
+            Method::POST,
+            "/app/remote-configuration",
+            settings::remote_submit,
+        ))
+        .unify()
+        .or(route(
+            &state,
             Method::GET,
             "/app/diagnostics",
             diagnostics::diagnostics_page,

@@ -8,11 +8,13 @@ use warp::http::StatusCode;
 
 use super::{Merchant, Request, see_other};
 use crate::config::SecretString;
+use crate::db::remote::RegistrationState;
 use crate::domain::Country;
 use crate::error::AppError;
 use crate::onboarding::{
     self, ConnectForm, FormError, FormErrors, GeneralForm, Progress, SubmittedCountry,
 };
+use crate::remote::registration;
 use crate::sequra::Deployment;
 use crate::state::AppState;
 use crate::web::respond::Page;
@@ -110,12 +112,14 @@ pub(super) async fn render_connect(
     let errors = errors
         .map(|e| translate(state, merchant, &e))
         .unwrap_or_default();
+    let remote = remote_view(state, merchant, progress).await?;
     merchant.render(
         state,
         status,
         "connect.html",
         "connect",
         minijinja::context! {
+            remote => minijinja::value::Serde(&remote),
             wizard => wizard(progress, "connect"),
             connection => minijinja::value::Serde(&progress.connection),
             connections => minijinja::value::Serde(&progress.connections),
@@ -123,6 +127,61 @@ pub(super) async fn render_connect(
             errors => minijinja::value::Serde(&errors),
         },
     )
+}
+
+/// Remote configuration on the Connection page: the merchant's switch, and whether seQura
+/// can reach the store's settings through each connected deployment (and why not).
+#[derive(Debug, Serialize)]
+struct RemoteView {
+    enabled: bool,
+    deployments: Vec<RemoteRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct RemoteRow {
+    deployment: String,
+    reachable: bool,
+    /// Why not, in the merchant's language.
+    reason: Option<String>,
+}
+
+async fn remote_view(
+    state: &AppState,
+    merchant: &Merchant,
+    progress: &Progress,
+) -> Result<RemoteView, AppError> {
+    let (enabled, registrations) = registration::status(state, &merchant.store).await?;
+    let deployments = progress
+        .connections
+        .iter()
+        .map(|c| {
+            let r = registrations.iter().find(|r| r.deployment == c.deployment);
+            let reachable = r.is_some_and(|r| r.state == RegistrationState::Registered);
+            let key = r
+                .and_then(|r| r.reason.as_deref())
+                .unwrap_or("remote_reason_pending");
+            let detail = r.and_then(|r| r.detail.as_deref()).unwrap_or("");
+            RemoteRow {
+                deployment: c.deployment.clone(),
+                reachable,
+                reason: (!reachable)
+                    .then(|| state.i18n.tf(merchant.lang, key, &[("detail", detail)])),
+            }
+        })
+        .collect();
+    Ok(RemoteView {
+        enabled,
+        deployments,
+    })
+}
+
+/// The merchant's switch of remote configuration: off deletes the store's registrations with
+/// seQura (the webhook then refuses the store), on registers them again.
+pub(super) async fn remote_submit(state: AppState, merchant: Merchant, req: Request) -> Page {
+    req.require_form()?;
+    let on = req.field("enabled") == Some("yes");
+    registration::set_enabled(&state, &merchant.store, on).await?;
+    see_other(&merchant, "/app/connect", Some("saved"))
 }
 
 pub(super) async fn connect_page(state: AppState, merchant: Merchant, _req: Request) -> Page {
