@@ -469,6 +469,14 @@ impl StoreApi {
         self
     }
 
+    /// This client's calls serve seQura's configuration webhook: like a shopper's, they stop
+    /// at the store's quota reserve (the job queue's), and all of seQura's calls together
+    /// spend one caller's part of the shoppers' share (paging through a catalog must not
+    /// starve a checkout or an order sync).
+    pub fn for_remote(self) -> Self {
+        self.for_shopper(None)
+    }
+
     /// This client's calls look up a checkout id not yet seen to exist: they draw on the
     /// part of the shoppers' share such lookups may spend (a flood of made-up ids).
     pub fn for_unseen_checkout(&self) -> Self {
@@ -614,6 +622,89 @@ impl StoreApi {
         let env: Envelope<Vec<CatalogProduct>> =
             self.get_with("v3/catalog/products", &query).await?;
         Ok(env.data)
+    }
+
+    /// Page `page` (from 1) of `limit` (1–250) products whose name, SKU, description or brand
+    /// matches `keyword` (a blank one: every product), in BigCommerce's order.
+    /// <https://developer.bigcommerce.com/docs/rest-catalog/products#get-all-products>
+    pub async fn products_page(
+        &self,
+        keyword: &str,
+        page: u32,
+        limit: u32,
+    ) -> Result<Vec<CatalogProduct>, BcError> {
+        let (page, limit) = (
+            page.max(1).to_string(),
+            limit.clamp(1, MAX_LIMIT).to_string(),
+        );
+        let keyword = keyword.trim();
+        let mut query = vec![
+            ("include_fields", PRODUCT_FIELDS),
+            ("page", page.as_str()),
+            ("limit", limit.as_str()),
+        ];
+        if !keyword.is_empty() {
+            query.insert(0, ("keyword", keyword));
+        }
+        let env: Envelope<Vec<CatalogProduct>> =
+            self.get_with("v3/catalog/products", &query).await?;
+        Ok(env.data)
+    }
+
+    /// Page `page` (from 1) of `limit` (1–250) categories whose name contains `name`
+    /// (`name:like`; a blank one: every category), in BigCommerce's order.
+    /// <https://developer.bigcommerce.com/docs/rest-catalog/categories#get-all-categories>
+    pub async fn categories_page(
+        &self,
+        name: &str,
+        page: u32,
+        limit: u32,
+    ) -> Result<Vec<CatalogCategory>, BcError> {
+        let (page, limit) = (
+            page.max(1).to_string(),
+            limit.clamp(1, MAX_LIMIT).to_string(),
+        );
+        let name = name.trim();
+        let mut query = vec![
+            ("include_fields", CATEGORY_FIELDS),
+            ("page", page.as_str()),
+            ("limit", limit.as_str()),
+        ];
+        if !name.is_empty() {
+            query.insert(0, ("name:like", name));
+        }
+        let env: Envelope<Vec<CatalogCategory>> =
+            self.get_with("v3/catalog/categories", &query).await?;
+        Ok(env.data)
+    }
+
+    /// The categories with these ids (unknown ids are left out), in BigCommerce's order.
+    /// <https://developer.bigcommerce.com/docs/rest-catalog/categories#get-all-categories>
+    pub async fn categories_by_id(&self, ids: &[u64]) -> Result<Vec<CatalogCategory>, BcError> {
+        let mut unique: Vec<u64> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !unique.contains(id) {
+                unique.push(*id);
+            }
+        }
+        let mut out = Vec::new();
+        for chunk in unique.chunks(IDS_PER_REQUEST) {
+            let list = chunk
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let limit = MAX_LIMIT.to_string();
+            let query = [
+                ("id:in", list.as_str()),
+                ("include_fields", CATEGORY_FIELDS),
+                ("limit", &limit),
+            ];
+            let env: Envelope<Vec<CatalogCategory>> =
+                self.get_with("v3/catalog/categories", &query).await?;
+            out.extend(env.data);
+        }
+        Ok(out)
     }
 
     /// The products with these ids (unknown ids are left out), in BigCommerce's order.

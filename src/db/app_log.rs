@@ -3,7 +3,7 @@
 //! and a store keeps its newest [`KEEP_PER_STORE`] at most, so what anonymous callers can make
 //! a store log never grows the database.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::DbError;
@@ -58,19 +58,96 @@ pub struct Line {
     pub message: String,
 }
 
-/// Stores `lines` (those of stores no longer in the database are dropped), then trims each
-/// store written to down to its newest [`KEEP_PER_STORE`].
+/// seQura's rank of a level (its advanced settings' `level`: 0 error, 1 warning, 2 info,
+/// 3 debug): a line is kept when its rank is at most the store's level.
+impl Level {
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Error => 0,
+            Self::Warn => 1,
+            Self::Info => 2,
+        }
+    }
+}
+
+/// seQura's advanced settings of a store: whether its lines are kept, and down to which
+/// level (0–3, see [`Level::rank`]; 3, debug, keeps what 2 keeps: the store's log holds no
+/// debug lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LogSettings {
+    pub enabled: bool,
+    pub level: u8,
+}
+
+impl Default for LogSettings {
+    /// What a store without settings keeps: every line the app writes of it (info and up).
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            level: 2,
+        }
+    }
+}
+
+/// The store's settings, or the default when none were saved.
+pub fn settings(conn: &Connection, store: &StoreHash) -> Result<LogSettings, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT log_enabled, log_level FROM advanced_settings WHERE store_hash = ?1",
+            [store.as_str()],
+            |r| {
+                Ok(LogSettings {
+                    enabled: r.get(0)?,
+                    level: r.get(1)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Saves the store's settings (`level` 0–3, else the CHECK refuses it).
+pub fn save_settings(conn: &Connection, store: &StoreHash, s: LogSettings) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO advanced_settings (store_hash, log_enabled, log_level, changed_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (store_hash) DO UPDATE SET log_enabled = excluded.log_enabled,
+             log_level = excluded.log_level, changed_at = excluded.changed_at",
+        params![store.as_str(), s.enabled, s.level, super::now()],
+    )?;
+    Ok(())
+}
+
+/// Forgets every line of the store; how many there were.
+pub fn clear(conn: &Connection, store: &StoreHash) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "DELETE FROM app_log WHERE store_hash = ?1",
+        [store.as_str()],
+    )?)
+}
+
+/// Stores `lines` (those of stores no longer in the database are dropped, and those the
+/// store's [`LogSettings`] do not keep), then trims each store written to down to its newest
+/// [`KEEP_PER_STORE`]. The settings are applied here, once a second for a batch, not where
+/// lines are logged: the logging path stays as cheap whatever a store keeps.
 pub fn append(conn: &Connection, lines: &[NewLine]) -> Result<usize, DbError> {
     let mut written = 0;
     let mut stores: Vec<&StoreHash> = Vec::new();
     {
         let mut insert = conn.prepare_cached(
             "INSERT INTO app_log (store_hash, at, level, message)
-             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM stores WHERE store_hash = ?1)",
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM stores WHERE store_hash = ?1)
+               AND NOT EXISTS (SELECT 1 FROM advanced_settings a WHERE a.store_hash = ?1
+                                 AND (a.log_enabled = 0 OR a.log_level < ?5))",
         )?;
         for l in lines {
-            written +=
-                insert.execute(params![l.store.as_str(), l.at, l.level.as_str(), l.message])?;
+            written += insert.execute(params![
+                l.store.as_str(),
+                l.at,
+                l.level.as_str(),
+                l.message,
+                l.level.rank()
+            ])?;
             if !stores.contains(&&l.store) {
                 stores.push(&l.store);
             }
@@ -157,6 +234,76 @@ mod tests {
         assert_eq!(kept.last().unwrap().message, "line 50");
         let b = StoreHash::parse("bbbb2").unwrap();
         assert_eq!(recent(&c, &b, &[], 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_stores_advanced_settings_say_which_of_its_lines_are_kept() {
+        let (_dir, c) = crate::db::test_db(&["aaaa1", "bbbb2"]);
+        let a = StoreHash::parse("aaaa1").unwrap();
+        let b = StoreHash::parse("bbbb2").unwrap();
+        assert_eq!(settings(&c, &a).unwrap(), LogSettings::default());
+        let all = |store: &str| {
+            [Level::Error, Level::Warn, Level::Info]
+                .into_iter()
+                .enumerate()
+                .map(|(n, l)| line(store, n, l))
+                .collect::<Vec<_>>()
+        };
+        save_settings(
+            &c,
+            &a,
+            LogSettings {
+                enabled: true,
+                level: 1,
+            },
+        )
+        .unwrap();
+        append(&c, &all("aaaa1")).unwrap();
+        append(&c, &all("bbbb2")).unwrap();
+        let kept: Vec<Level> = recent(&c, &a, &[], 10)
+            .unwrap()
+            .iter()
+            .map(|l| l.level)
+            .collect();
+        assert_eq!(kept, [Level::Warn, Level::Error]);
+        assert_eq!(
+            recent(&c, &b, &[], 10).unwrap().len(),
+            3,
+            "another store keeps all"
+        );
+        save_settings(
+            &c,
+            &a,
+            LogSettings {
+                enabled: false,
+                level: 3,
+            },
+        )
+        .unwrap();
+        append(&c, &all("aaaa1")).unwrap();
+        assert_eq!(
+            recent(&c, &a, &[], 10).unwrap().len(),
+            2,
+            "off: nothing more"
+        );
+        assert_eq!(clear(&c, &a).unwrap(), 2);
+        assert!(recent(&c, &a, &[], 10).unwrap().is_empty());
+        assert_eq!(
+            recent(&c, &b, &[], 10).unwrap().len(),
+            3,
+            "only the store's lines go"
+        );
+        assert!(
+            save_settings(
+                &c,
+                &a,
+                LogSettings {
+                    enabled: true,
+                    level: 4
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -225,12 +225,12 @@ pub fn write_default_mappings(conn: &Connection, store: &StoreHash) -> Result<()
     Ok(())
 }
 
+/// Saves the mappings given (within the caller's transaction: all of them or none).
 pub fn save_status_mappings(
-    conn: &mut Connection,
+    tx: &Connection,
     store: &StoreHash,
     mappings: &[(SequraStatus, Option<u32>)],
 ) -> Result<(), DbError> {
-    let tx = conn.transaction()?;
     for (s, id) in mappings {
         tx.execute(
             "INSERT INTO order_status_mappings (store_hash, sequra_status, bc_status_id)
@@ -239,6 +239,5 @@ pub fn save_status_mappings(
             params![store.as_str(), s.as_str(), id],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }

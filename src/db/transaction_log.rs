@@ -17,10 +17,18 @@ pub enum Outcome {
     Failed,
     /// It waits for something (the order is in review).
     Waiting,
+    /// A setting seQura changed through its configuration webhook (nothing was sent).
+    Changed,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [Self::Sent, Self::Rejected, Self::Failed, Self::Waiting];
+    pub const ALL: [Outcome; 5] = [
+        Self::Sent,
+        Self::Rejected,
+        Self::Failed,
+        Self::Waiting,
+        Self::Changed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +36,7 @@ impl Outcome {
             Self::Rejected => "rejected",
             Self::Failed => "failed",
             Self::Waiting => "waiting",
+            Self::Changed => "changed",
         }
     }
 

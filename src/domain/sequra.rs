@@ -66,6 +66,18 @@ impl Country {
             .find(|c| c.code().eq_ignore_ascii_case(code.trim()))
     }
 
+    /// The country's English name (what seQura's `get-selling-countries` searches).
+    pub fn name(self) -> &'static str {
+        match self {
+            Country::ES => "Spain",
+            Country::FR => "France",
+            Country::IT => "Italy",
+            Country::PT => "Portugal",
+            Country::CO => "Colombia",
+            Country::PE => "Peru",
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Country::ES => "ES",

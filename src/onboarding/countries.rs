@@ -161,18 +161,14 @@ pub struct SubmittedCountry {
     pub merchant_ref: String,
 }
 
-/// Validates and saves the selling countries: each ticked country must be one the store
-/// sells to, with a merchant ref the account owns for that country and that no other
-/// installed store of this installation sells with on the same seQura environment (see
-/// [`db::settings::merchant_ref_holders`]).
-pub async fn save_countries(
-    state: &AppState,
-    store: &StoreHash,
+/// Checks the ticked countries against what the store sells to and what the account owns:
+/// the countries with their merchant refs, or every error at once.
+fn check(
+    k: &Known,
     submitted: &[SubmittedCountry],
-) -> Result<(), FormError> {
-    let k = known(state, store).await?;
+) -> Result<Vec<(Country, MerchantRef)>, FormErrors> {
     if k.merchants.is_empty() {
-        return Err(FormError::Invalid(FormErrors::general("err_not_connected")));
+        return Err(FormErrors::general("err_not_connected"));
     }
     let mut errors = FormErrors::default();
     let mut chosen: Vec<(Country, MerchantRef)> = Vec::new();
@@ -214,39 +210,91 @@ pub async fn save_countries(
         errors = FormErrors::general("err_no_country");
     }
     if !errors.is_empty() {
-        return Err(FormError::Invalid(errors));
+        return Err(errors);
     }
-    let hash = store.clone();
-    let taken = state
-        .db
-        .call(move |conn| {
-            // Checked and saved in one call: the database serialises them against another
-            // store's save.
-            let Some(connection) = db::sequra::connection(conn, &hash)? else {
-                return Ok(None);
-            };
-            let mut taken = Vec::new();
-            for (country, merchant_ref) in &chosen {
-                let holders = db::settings::merchant_ref_holders(
-                    conn,
-                    &connection.environment,
-                    merchant_ref,
-                )?;
-                if holders.iter().any(|h| *h != hash) {
-                    taken.push(*country);
-                }
+    Ok(chosen)
+}
+
+/// Checks `codes` as the countries page would save them ticked, each with the merchant ref
+/// the page shows for it (its saved ref, else the account's merchant of that country).
+pub async fn check_country_codes(
+    state: &AppState,
+    store: &StoreHash,
+    codes: &[String],
+) -> Result<Vec<(Country, MerchantRef)>, FormError> {
+    let k = known(state, store).await?;
+    let submitted: Vec<SubmittedCountry> = codes
+        .iter()
+        .map(|code| {
+            let country = Country::parse(code.trim());
+            SubmittedCountry {
+                code: code.trim().chars().take(8).collect(),
+                enabled: true,
+                merchant_ref: country.and_then(|c| page_ref(&k, c)).unwrap_or_default(),
             }
-            if taken.is_empty() {
-                let tx = conn.transaction()?;
-                db::settings::save_countries(&tx, &hash, &chosen)?;
-                tx.commit()?;
-            }
-            Ok(Some(taken))
         })
-        .await?;
-    state.widget_configs.forget(store);
-    match taken {
-        None => Err(FormError::Invalid(FormErrors::general("err_not_connected"))),
+        .collect();
+    check(&k, &submitted).map_err(FormError::Invalid)
+}
+
+/// The merchant ref the countries page shows for `country`.
+fn page_ref(k: &Known, country: Country) -> Option<String> {
+    k.saved
+        .iter()
+        .find(|(x, _)| *x == country)
+        .map(|(_, m)| m.to_string())
+        .or_else(|| {
+            k.merchants
+                .iter()
+                .find(|m| m.country.eq_ignore_ascii_case(country.code()))
+                .map(|m| m.merchant_ref.to_string())
+        })
+}
+
+/// The countries the store sells to that seQura supports and the account has a merchant ref
+/// for (what seQura may choose selling countries from), in [`Country::ALL`]'s order.
+pub async fn sellable_countries(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<Vec<Country>, AppError> {
+    let k = known(state, store).await?;
+    Ok(k.offered
+        .iter()
+        .copied()
+        .filter(|&c| k.merchants.iter().any(|m| serves(m, c)))
+        .collect())
+}
+
+/// Saves checked countries within the caller's transaction, unless another installed store
+/// of this installation sells with one of the refs on the same seQura environment (see
+/// [`db::settings::merchant_ref_holders`]): then nothing is saved and those countries are
+/// the answer. `None`: the store is not connected.
+pub fn write_countries(
+    conn: &rusqlite::Connection,
+    store: &StoreHash,
+    chosen: &[(Country, MerchantRef)],
+) -> Result<Option<Vec<Country>>, db::DbError> {
+    let Some(connection) = db::sequra::connection(conn, store)? else {
+        return Ok(None);
+    };
+    let mut taken = Vec::new();
+    for (country, merchant_ref) in chosen {
+        let holders =
+            db::settings::merchant_ref_holders(conn, &connection.environment, merchant_ref)?;
+        if holders.iter().any(|h| h != store) {
+            taken.push(*country);
+        }
+    }
+    if taken.is_empty() {
+        db::settings::save_countries(conn, store, chosen)?;
+    }
+    Ok(Some(taken))
+}
+
+/// The form errors of [`write_countries`]' answer, if any.
+pub fn countries_refused(outcome: Option<Vec<Country>>) -> Option<FormErrors> {
+    match outcome {
+        None => Some(FormErrors::general("err_not_connected")),
         Some(taken) if !taken.is_empty() => {
             let mut errors = FormErrors::default();
             for country in taken {
@@ -255,8 +303,38 @@ pub async fn save_countries(
                     "err_merchant_ref_in_use",
                 );
             }
-            Err(FormError::Invalid(errors))
+            Some(errors)
         }
-        Some(_) => Ok(()),
+        Some(_) => None,
+    }
+}
+
+/// Validates and saves the selling countries: each ticked country must be one the store
+/// sells to, with a merchant ref the account owns for that country and that no other
+/// installed store of this installation sells with on the same seQura environment (see
+/// [`db::settings::merchant_ref_holders`]).
+pub async fn save_countries(
+    state: &AppState,
+    store: &StoreHash,
+    submitted: &[SubmittedCountry],
+) -> Result<(), FormError> {
+    let k = known(state, store).await?;
+    let chosen = check(&k, submitted).map_err(FormError::Invalid)?;
+    let hash = store.clone();
+    let outcome = state
+        .db
+        .call(move |conn| {
+            // Checked and saved in one transaction: the database serialises them against
+            // another store's save.
+            let tx = conn.transaction()?;
+            let outcome = write_countries(&tx, &hash, &chosen)?;
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await?;
+    state.widget_configs.forget(store);
+    match countries_refused(outcome) {
+        Some(errors) => Err(FormError::Invalid(errors)),
+        None => Ok(()),
     }
 }

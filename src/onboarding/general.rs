@@ -187,12 +187,8 @@ fn parse_items<T: for<'de> Deserialize<'de> + PartialEq>(
     Ok(out)
 }
 
-/// Validates and saves the general settings.
-pub async fn save_general(
-    state: &AppState,
-    store: &StoreHash,
-    form: &GeneralForm,
-) -> Result<(), FormError> {
+/// Checks the form: the settings as they will be stored, or every bad field at once.
+pub fn check_general(form: &GeneralForm) -> Result<StoredGeneral, FormErrors> {
     let mut errors = FormErrors::default();
     let ips = parse_ips(&form.allowed_ips).unwrap_or_else(|e| {
         errors.fields.extend(e.fields);
@@ -230,33 +226,63 @@ pub async fn save_general(
         );
     }
     if !errors.is_empty() {
-        return Err(FormError::Invalid(errors));
+        return Err(errors);
     }
     let services_end_date = services_end_date
         .unwrap_or_else(ServiceDate::default_end)
         .to_string();
-    let stored = StoredGeneral {
+    Ok(StoredGeneral {
         allowed_ips: to_json(&ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>()),
         excluded_categories: to_json(&categories),
         excluded_products: to_json(&products),
         send_order_reports: form.send_order_reports,
         services_end_date,
         hosted_page: form.hosted_page,
-    };
+    })
+}
+
+/// The settings as the app reads them, from what is stored (or about to be).
+pub fn decoded(stored: &StoredGeneral) -> GeneralSettings {
+    decode(stored.clone())
+}
+
+/// Writes checked settings within the caller's transaction: provisioning then reads the
+/// excluded categories' products for the widgets. Once committed, [`general_saved`].
+pub fn write_general(
+    tx: &rusqlite::Connection,
+    store: &StoreHash,
+    stored: &StoredGeneral,
+) -> Result<(), db::DbError> {
+    db::settings::save_general(tx, store, stored)?;
+    crate::queue::enqueue(tx, store, &crate::queue::Job::Provision)?;
+    Ok(())
+}
+
+/// After general settings were committed: provisioning runs now, the widgets are answered
+/// afresh.
+pub fn general_saved(state: &AppState, store: &StoreHash) {
+    state.jobs.wake();
+    state.widget_configs.forget(store);
+}
+
+/// Validates and saves the general settings.
+pub async fn save_general(
+    state: &AppState,
+    store: &StoreHash,
+    form: &GeneralForm,
+) -> Result<(), FormError> {
+    let stored = check_general(form).map_err(FormError::Invalid)?;
     let hash = store.clone();
     state
         .db
         .call(move |conn| {
             let tx = conn.transaction()?;
-            db::settings::save_general(&tx, &hash, &stored)?;
-            // Provisioning reads the excluded categories' products for the widgets.
-            crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            write_general(&tx, &hash, &stored)?;
             tx.commit()?;
             Ok(())
         })
         .await?;
-    state.jobs.wake();
-    state.widget_configs.forget(store);
+    general_saved(state, store);
     Ok(())
 }
 

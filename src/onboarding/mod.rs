@@ -13,17 +13,22 @@ mod status_mapping;
 pub mod widgets;
 
 pub use connection::{ConnectForm, change_connection, connect, disconnect};
-pub use countries::{CountryRow, CountryView, SubmittedCountry, countries_view, save_countries};
+pub use countries::{
+    CountryRow, CountryView, SubmittedCountry, check_country_codes, countries_refused,
+    countries_view, save_countries, sellable_countries, write_countries,
+};
 pub use general::{
     CatalogHits, CountryServices, ExcludedCategory, ExcludedProduct, GeneralForm, GeneralSettings,
-    catalog_search, general_settings, read_category_products, save_general, service_terms,
-    terms_of,
+    catalog_search, check_general, decoded, general_saved, general_settings,
+    read_category_products, save_general, service_terms, terms_of, write_general,
 };
 pub use methods::{
     MethodRow, MethodsView, icon_data_uri, method_title, methods_view, refresh_methods,
     save_single_button, single_button,
 };
-pub use status_mapping::{MappingRow, mapping_view, save_mapping};
+pub use status_mapping::{
+    MappingRow, check_mapping, mapping_view, save_mapping, selectable_statuses,
+};
 
 use std::collections::BTreeMap;
 

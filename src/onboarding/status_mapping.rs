@@ -39,7 +39,9 @@ pub async fn mapping_view(
     ))
 }
 
-async fn selectable_statuses(
+/// The store's statuses an order may be given (Incomplete excluded), with the merchant's
+/// labels.
+pub async fn selectable_statuses(
     state: &AppState,
     store: &StoreHash,
 ) -> Result<Vec<OrderStatus>, AppError> {
@@ -50,13 +52,12 @@ async fn selectable_statuses(
     Ok(statuses)
 }
 
-/// Saves the mapping; every chosen status must be one of the store's, or None (empty).
-pub async fn save_mapping(
-    state: &AppState,
-    store: &StoreHash,
+/// Checks a submitted mapping against the store's `statuses`: every seQura state gets its
+/// chosen status, or None (empty, `none`, or not submitted).
+pub fn check_mapping(
+    statuses: &[OrderStatus],
     submitted: &[(String, String)],
-) -> Result<(), FormError> {
-    let statuses = selectable_statuses(state, store).await?;
+) -> Result<Vec<(SequraStatus, Option<u32>)>, FormErrors> {
     let mut errors = FormErrors::default();
     let mut chosen = Vec::new();
     for s in SequraStatus::ALL {
@@ -76,12 +77,28 @@ pub async fn save_mapping(
         }
     }
     if !errors.is_empty() {
-        return Err(FormError::Invalid(errors));
+        return Err(errors);
     }
+    Ok(chosen)
+}
+
+/// Saves the mapping; every chosen status must be one of the store's, or None (empty).
+pub async fn save_mapping(
+    state: &AppState,
+    store: &StoreHash,
+    submitted: &[(String, String)],
+) -> Result<(), FormError> {
+    let statuses = selectable_statuses(state, store).await?;
+    let chosen = check_mapping(&statuses, submitted).map_err(FormError::Invalid)?;
     let hash = store.clone();
     state
         .db
-        .call(move |conn| db::settings::save_status_mappings(conn, &hash, &chosen))
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            db::settings::save_status_mappings(&tx, &hash, &chosen)?;
+            tx.commit()?;
+            Ok(())
+        })
         .await?;
     Ok(())
 }

@@ -414,26 +414,50 @@ fn compact(style: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The methods the store may promote, from its imported methods.
-async fn promotable(state: &AppState, store: &StoreHash) -> Result<Promotable, AppError> {
+/// One imported method a widget may name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportedMethod {
+    pub category: String,
+    pub product: String,
+    pub title: String,
+}
+
+/// The store's imported methods, each product once (its first category and title).
+pub async fn imported_methods(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<Vec<ImportedMethod>, AppError> {
     let hash = store.clone();
     let cached = state
         .db
         .call(move |c| db::sequra::methods(c, &hash))
         .await?;
-    let mut out: Promotable = Vec::new();
+    let mut out: Vec<ImportedMethod> = Vec::new();
     for stored in cached {
         let categories: Vec<PaymentCategory> =
             serde_json::from_str(&stored.methods).unwrap_or_default();
         for cat in categories {
             for m in cat.methods {
-                if !out.iter().any(|(p, _)| *p == m.product) {
-                    out.push((m.product, cat.category.clone()));
+                if !out.iter().any(|x| x.product == m.product) {
+                    out.push(ImportedMethod {
+                        category: cat.category.clone(),
+                        product: m.product,
+                        title: m.title,
+                    });
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// The methods the store may promote, from its imported methods.
+pub async fn promotable(state: &AppState, store: &StoreHash) -> Result<Promotable, AppError> {
+    Ok(imported_methods(state, store)
+        .await?
+        .into_iter()
+        .map(|m| (m.product, m.category))
+        .collect())
 }
 
 /// One storefront's settings (`None`: the default of all storefronts), and whether they are
@@ -533,15 +557,11 @@ pub async fn save(
     }
     let methods = promotable(state, store).await?;
     let valid = validate(settings, &methods).map_err(FormError::Invalid)?;
-    let json = serde_json::to_string(&valid).map_err(|e| AppError::Internal(e.into()))?;
     state
         .db
         .call(move |c| {
             let tx = c.transaction()?;
-            db::widgets::put(&tx, &hash, channel, &json)?;
-            // Provisioning puts the widget script where widgets are now on (and takes it off
-            // where they are not).
-            crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
+            write(&tx, &hash, channel, &valid)?;
             tx.commit()?;
             Ok(())
         })
@@ -551,8 +571,25 @@ pub async fn save(
     Ok(())
 }
 
+/// Writes validated settings of `channel` ([`db::widgets::DEFAULT`]: of all storefronts)
+/// within the caller's transaction. Once committed, [`saved`].
+pub fn write(
+    tx: &rusqlite::Connection,
+    store: &StoreHash,
+    channel: u64,
+    valid: &WidgetSettings,
+) -> Result<(), db::DbError> {
+    // A struct of strings and booleans always serialises.
+    let json = serde_json::to_string(valid).map_err(|e| db::DbError::Task(e.to_string()))?;
+    db::widgets::put(tx, store, channel, &json)?;
+    // Provisioning puts the widget script where widgets are now on (and takes it off where
+    // they are not).
+    crate::queue::enqueue(tx, store, &crate::queue::Job::Provision)?;
+    Ok(())
+}
+
 /// After a save: provisioning runs now, and the storefronts are answered afresh.
-fn saved(state: &AppState, store: &StoreHash) {
+pub fn saved(state: &AppState, store: &StoreHash) {
     state.jobs.wake();
     state.widget_configs.forget(store);
 }

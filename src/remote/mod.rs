@@ -3,18 +3,31 @@
 //!
 //! - `signature`: the signed webhook URL (what seQura is given, and what authorises a call).
 //! - `webhook`: authorising a call, reading its topic, seQura's error body.
-//! - `topics`: each topic, through the same services the merchant's pages use.
+//! - `topics`: each topic, through the same services the merchant's pages use: `general`,
+//!   `widgets`, `status`, `advanced` (settings and the store's log), `catalog`; `request`
+//!   reads a topic's fields, `changes` records what seQura changed in the transaction log.
 //! - `registration`: which registrations with seQura are due as connections change (called in
 //!   their transactions); `registrar`: the jobs that register and delete them.
 //!
 //! Layer: a service above `onboarding` (a remote write is the merchant page's write) and below
 //! `web`.
 
+mod advanced;
+mod catalog;
+mod changes;
+mod error;
+mod general;
 pub mod registrar;
 pub mod registration;
+mod request;
 pub mod signature;
+mod status;
 mod topics;
 pub mod webhook;
+mod widgets;
 
+pub use advanced::MAX_LOG_BYTES;
+pub use changes::EVENT as CHANGE_EVENT;
+pub use error::{MAX_BODY, TopicError};
 pub use topics::capabilities;
-pub use webhook::{MAX_BODY, TopicError, answer, authorise};
+pub use webhook::{answer, authorise};

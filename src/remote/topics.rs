@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::webhook::{TopicError, fault};
+use super::error::{TopicError, fault};
+use super::{advanced, catalog, general, status, widgets};
 use crate::db;
 use crate::domain::StoreHash;
 use crate::state::AppState;
@@ -13,7 +14,20 @@ use crate::state::AppState;
 /// The capabilities declared to seQura when registering: only those whose topics are answered
 /// here (seQura's wire strings, `../shared/spec/sequra-remote-configuration.md` §3).
 pub fn capabilities() -> &'static [&'static str] {
-    &["store-info"]
+    &[
+        "store-info",
+        // General settings, selling countries, shop products and categories.
+        "general",
+        // The Widgets page, with its listing selectors and alternative product price.
+        "widget",
+        "listing-selectors",
+        "alt-product-price",
+        "order-status",
+        // Advanced settings and the store's log.
+        "advanced",
+        // `showSeQuraCheckoutAsHostedPage` has its page here (the General settings switch).
+        "hosted-checkout",
+    ]
 }
 
 /// The answer to `topic` for `store`; `request` is the whole flat body (`topic` included).
@@ -23,9 +37,22 @@ pub async fn dispatch(
     topic: &str,
     request: &Map<String, Value>,
 ) -> Result<Value, TopicError> {
-    let _ = request;
     match topic {
         "get-store-info" => store_info(state, store).await,
+        "get-general-settings" => general::get(state, store).await,
+        "save-general-settings" => general::save(state, store, request).await,
+        "get-selling-countries" => general::selling_countries(state, store, request).await,
+        "get-shop-products" => catalog::products(state, store, request).await,
+        "get-shop-categories" => catalog::categories(state, store, request).await,
+        "get-widget-settings" => widgets::get(state, store).await,
+        "save-widget-settings" => widgets::save(state, store, request).await,
+        "get-order-status-list" => status::list(state, store).await,
+        "get-order-status-settings" => status::settings(state, store).await,
+        "save-order-status-settings" => status::save(state, store, request).await,
+        "get-advanced-settings" => advanced::get(state, store).await,
+        "save-advanced-settings" => advanced::save(state, store, request).await,
+        "get-log-content" => advanced::content(state, store).await,
+        "remove-log-content" => advanced::remove(state, store).await,
         other => Err(TopicError::unknown_topic(other)),
     }
 }

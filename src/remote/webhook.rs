@@ -4,122 +4,14 @@
 //! `topic` present, then known, then the topic's own validation. Every refusal is seQura's
 //! four-field error body with a 4xx; a topic that writes does so atomically or not at all.
 
-use std::borrow::Cow;
+use serde_json::{Map, Value};
 
-use serde_json::{Map, Value, json};
-
+use super::error::{TopicError, fault};
 use super::{signature, topics};
 use crate::db;
 use crate::domain::StoreHash;
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// The largest body read, once the signature is good: banners carry base64 images of up to
-/// 3 MiB each (seQura's limit), one per selling country.
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// A refusal in seQura's shape: `{statusCode, errorCode, errorMessage, errorParameters}`,
-/// answered with `status`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TopicError {
-    /// The HTTP status (seQura's core leaves it to the platform; ours are always 4xx but for
-    /// our own faults).
-    pub status: u16,
-    pub code: Cow<'static, str>,
-    pub message: String,
-    pub parameters: Vec<String>,
-}
-
-impl TopicError {
-    /// A domain validation failure: seQura's `general.errors.…` code and its message.
-    pub fn invalid(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
-    }
-
-    fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.into(),
-            message: message.into(),
-            parameters: Vec::new(),
-        }
-    }
-
-    /// No connection of the store signs this URL (or no such store).
-    pub fn signature() -> Self {
-        Self::new(
-            401,
-            "webhook.signature.validation.failed",
-            "Webhook signature validation failed.",
-        )
-    }
-
-    /// The merchant turned remote configuration off for the store.
-    pub fn disabled() -> Self {
-        Self::new(
-            403,
-            "webhook.remote.configuration.disabled",
-            "The merchant has turned remote configuration off for this store.",
-        )
-    }
-
-    /// No `topic`, or a body that is not a JSON object (read as an empty one, as seQura's
-    /// plugins do).
-    pub fn topic_missing() -> Self {
-        Self::new(400, "TOPIC_MISSING", "The topic field is required.")
-    }
-
-    pub fn unknown_topic(topic: &str) -> Self {
-        Self::new(
-            400,
-            "UNKNOWN_TOPIC",
-            format!("Unknown or unsupported topic: {}", escape_html(topic)),
-        )
-    }
-
-    pub fn too_large() -> Self {
-        Self::new(
-            413,
-            "general.errors.requestTooLarge",
-            format!("The request body is larger than {MAX_BODY} bytes."),
-        )
-    }
-
-    /// seQura's error body.
-    pub fn body(&self) -> Value {
-        json!({
-            "statusCode": 0,
-            "errorCode": self.code,
-            "errorMessage": self.message,
-            "errorParameters": self.parameters,
-        })
-    }
-}
-
-impl From<AppError> for TopicError {
-    /// The app's own failures: a wait BigCommerce asked for is a 503 seQura can retry; a fault
-    /// is logged by the caller and answered without its detail.
-    fn from(e: AppError) -> Self {
-        let status = e.status().as_u16();
-        let message = match &e {
-            AppError::Busy { .. } | AppError::Upstream(_) => {
-                "The store's platform is busy or unavailable; try again later."
-            }
-            _ => "Unhandled error occurred.",
-        };
-        Self::new(status, "general.errors.unknown", message)
-    }
-}
-
-/// The topic named in an error message is seQura's text shown in an admin page.
-fn escape_html(s: &str) -> String {
-    let s: String = s.chars().take(100).collect();
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#039;")
-}
 
 /// The store the URL names, when one of its seQura connections signs it and its merchant lets
 /// seQura configure it. Nothing else is read before this passes.
@@ -189,14 +81,4 @@ pub async fn answer(state: &AppState, store: &StoreHash, body: &[u8]) -> Result<
         ),
     }
     outcome
-}
-
-/// Logs an internal failure (its detail stays in the log) and turns it into seQura's shape.
-pub fn fault(e: AppError) -> TopicError {
-    if e.is_fault() {
-        tracing::error!(error = %e, "seQura remote configuration failed");
-    } else {
-        tracing::warn!(error = %e, "seQura remote configuration could not be answered");
-    }
-    TopicError::from(e)
 }

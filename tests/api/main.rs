@@ -30,6 +30,7 @@ mod order_sync;
 mod pages;
 mod remote_config;
 mod remote_registration;
+mod remote_topics;
 mod review;
 mod secrets;
 mod services;
