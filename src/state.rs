@@ -59,6 +59,8 @@ pub struct Shared {
     pub service_marks: Arc<crate::checkout::recent::ServiceMarks>,
     /// The storefronts' widget configurations, built once a minute at most.
     pub widget_configs: Arc<crate::checkout::widget_cache::WidgetConfigs>,
+    /// The banner images being served, one copy each.
+    pub banner_images: Arc<crate::remote::banner_images::BannerImages>,
     /// The `Content-Security-Policy` of every page, built once.
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -119,6 +121,7 @@ impl AppState {
             recent_checkouts: Arc::default(),
             service_marks: Arc::default(),
             widget_configs: Arc::default(),
+            banner_images: Arc::default(),
             trusted_proxies,
             content_security_policy,
             jobs,

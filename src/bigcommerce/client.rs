@@ -613,15 +613,7 @@ impl StoreApi {
         keyword: &str,
         limit: u32,
     ) -> Result<Vec<CatalogProduct>, BcError> {
-        let limit = limit.clamp(1, MAX_LIMIT).to_string();
-        let keyword = keyword.trim();
-        let mut query = vec![("include_fields", PRODUCT_FIELDS), ("limit", &limit)];
-        if !keyword.is_empty() {
-            query.insert(0, ("keyword", keyword));
-        }
-        let env: Envelope<Vec<CatalogProduct>> =
-            self.get_with("v3/catalog/products", &query).await?;
-        Ok(env.data)
+        self.products_page(keyword, 1, limit).await
     }
 
     /// Page `page` (from 1) of `limit` (1–250) products whose name, SKU, description or brand
@@ -633,21 +625,36 @@ impl StoreApi {
         page: u32,
         limit: u32,
     ) -> Result<Vec<CatalogProduct>, BcError> {
+        let path = "v3/catalog/products";
+        self.catalog_page(path, PRODUCT_FIELDS, "keyword", keyword, page, limit)
+            .await
+    }
+
+    /// Page `page` (from 1) of `limit` (1–250) rows of the catalog list at `path` with `fields`,
+    /// filtered by `search` as the query parameter `param` when it is not blank.
+    async fn catalog_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        fields: &str,
+        param: &str,
+        search: &str,
+        page: u32,
+        limit: u32,
+    ) -> Result<Vec<T>, BcError> {
         let (page, limit) = (
             page.max(1).to_string(),
             limit.clamp(1, MAX_LIMIT).to_string(),
         );
-        let keyword = keyword.trim();
+        let search = search.trim();
         let mut query = vec![
-            ("include_fields", PRODUCT_FIELDS),
+            ("include_fields", fields),
             ("page", page.as_str()),
             ("limit", limit.as_str()),
         ];
-        if !keyword.is_empty() {
-            query.insert(0, ("keyword", keyword));
+        if !search.is_empty() {
+            query.insert(0, (param, search));
         }
-        let env: Envelope<Vec<CatalogProduct>> =
-            self.get_with("v3/catalog/products", &query).await?;
+        let env: Envelope<Vec<T>> = self.get_with(path, &query).await?;
         Ok(env.data)
     }
 
@@ -660,22 +667,9 @@ impl StoreApi {
         page: u32,
         limit: u32,
     ) -> Result<Vec<CatalogCategory>, BcError> {
-        let (page, limit) = (
-            page.max(1).to_string(),
-            limit.clamp(1, MAX_LIMIT).to_string(),
-        );
-        let name = name.trim();
-        let mut query = vec![
-            ("include_fields", CATEGORY_FIELDS),
-            ("page", page.as_str()),
-            ("limit", limit.as_str()),
-        ];
-        if !name.is_empty() {
-            query.insert(0, ("name:like", name));
-        }
-        let env: Envelope<Vec<CatalogCategory>> =
-            self.get_with("v3/catalog/categories", &query).await?;
-        Ok(env.data)
+        let path = "v3/catalog/categories";
+        self.catalog_page(path, CATEGORY_FIELDS, "name:like", name, page, limit)
+            .await
     }
 
     /// The categories with these ids (unknown ids are left out), in BigCommerce's order.
@@ -805,15 +799,7 @@ impl StoreApi {
         name: &str,
         limit: u32,
     ) -> Result<Vec<CatalogCategory>, BcError> {
-        let limit = limit.clamp(1, MAX_LIMIT).to_string();
-        let name = name.trim();
-        let mut query = vec![("include_fields", CATEGORY_FIELDS), ("limit", &limit)];
-        if !name.is_empty() {
-            query.insert(0, ("name:like", name));
-        }
-        let env: Envelope<Vec<CatalogCategory>> =
-            self.get_with("v3/catalog/categories", &query).await?;
-        Ok(env.data)
+        self.categories_page(name, 1, limit).await
     }
 
     /// Every webhook of this app in the store, across pages.

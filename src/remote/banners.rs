@@ -16,6 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -565,7 +566,7 @@ pub async fn image(
     state: &AppState,
     store: &StoreHash,
     file: &str,
-) -> Result<Option<(Vec<u8>, String)>, AppError> {
+) -> Result<Option<(Bytes, String)>, AppError> {
     if !crate::domain::is_banner_file(file) {
         return Ok(None);
     }
@@ -577,9 +578,20 @@ pub async fn image(
     else {
         return Ok(None);
     };
+    // Every answer shares one copy (see `banner_images`).
+    let key = format!("{store}/{file}");
+    if let Some(kept) = state.banner_images.get(&key) {
+        return Ok(Some(kept));
+    }
     let path = folder(&state.settings.storage.data_dir, store).join(file);
     match tokio::fs::read(&path).await {
-        Ok(bytes) => Ok(Some((bytes, content_type))),
+        Ok(bytes) => {
+            let bytes = Bytes::from(bytes);
+            state
+                .banner_images
+                .put(key, bytes.clone(), content_type.clone());
+            Ok(Some((bytes, content_type)))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!(file, "a banner's image file is missing");
             Ok(None)

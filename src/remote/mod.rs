@@ -14,6 +14,7 @@
 //! `web`.
 
 mod advanced;
+pub mod banner_images;
 pub mod banners;
 mod catalog;
 mod changes;

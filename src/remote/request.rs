@@ -48,12 +48,12 @@ pub fn int_field(req: &Map<String, Value>, name: &str) -> Result<Option<i64>, To
     }
 }
 
-/// A list of strings, at most `max` of them.
-pub fn string_list(
-    req: &Map<String, Value>,
+/// A list of at most `max` items; `None` when absent (or null: unchanged).
+fn array<'a>(
+    req: &'a Map<String, Value>,
     name: &str,
     max: usize,
-) -> Result<Option<Vec<String>>, TopicError> {
+) -> Result<Option<&'a Vec<Value>>, TopicError> {
     let Some(v) = present(req, name) else {
         return Ok(None);
     };
@@ -63,6 +63,18 @@ pub fn string_list(
     if items.len() > max {
         return Err(too_many(name, max));
     }
+    Ok(Some(items))
+}
+
+/// A list of strings, at most `max` of them.
+pub fn string_list(
+    req: &Map<String, Value>,
+    name: &str,
+    max: usize,
+) -> Result<Option<Vec<String>>, TopicError> {
+    let Some(items) = array(req, name, max)? else {
+        return Ok(None);
+    };
     items
         .iter()
         .map(|i| {
@@ -81,15 +93,9 @@ pub fn id_list(
     name: &str,
     max: usize,
 ) -> Result<Option<Vec<u64>>, TopicError> {
-    let Some(v) = present(req, name) else {
+    let Some(items) = array(req, name, max)? else {
         return Ok(None);
     };
-    let Value::Array(items) = v else {
-        return Err(wrong_type(name));
-    };
-    if items.len() > max {
-        return Err(too_many(name, max));
-    }
     let mut out: Vec<u64> = Vec::with_capacity(items.len());
     for i in items {
         let id = match i {

@@ -69,6 +69,13 @@ pub async fn answer(state: &AppState, store: &StoreHash, body: &[u8]) -> Result<
     };
     let outcome = topics::dispatch(state, store, &topic, &request).await;
     match &outcome {
+        // A read is a DEBUG line: seQura paging through a catalog would otherwise fill the
+        // store's own log (2 000 lines), which keeps INFO and above. A write's changes are in
+        // the transaction log too.
+        Ok(_) if topic.starts_with("get-") => tracing::debug!(
+            topic = topic.as_str(),
+            "seQura remote configuration answered"
+        ),
         Ok(_) => tracing::info!(
             topic = topic.as_str(),
             "seQura remote configuration answered"

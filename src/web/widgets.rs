@@ -65,7 +65,7 @@ async fn banner(
     store: &str,
     file: &str,
     ip: Option<IpAddr>,
-) -> Result<(Vec<u8>, String), AppError> {
+) -> Result<(bytes::Bytes, String), AppError> {
     let store = parse_store(store)?;
     limit(
         state,
@@ -77,7 +77,7 @@ async fn banner(
         .ok_or(AppError::NotFound)
 }
 
-fn banner_reply(state: &AppState, found: Result<(Vec<u8>, String), AppError>) -> Response {
+fn banner_reply(state: &AppState, found: Result<(bytes::Bytes, String), AppError>) -> Response {
     let (mut resp, cache) = match found {
         Ok((bytes, content_type)) => {
             let mut r = Response::new(bytes.into());
