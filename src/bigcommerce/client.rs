@@ -675,30 +675,8 @@ impl StoreApi {
     /// The categories with these ids (unknown ids are left out), in BigCommerce's order.
     /// <https://developer.bigcommerce.com/docs/rest-catalog/categories#get-all-categories>
     pub async fn categories_by_id(&self, ids: &[u64]) -> Result<Vec<CatalogCategory>, BcError> {
-        let mut unique: Vec<u64> = Vec::with_capacity(ids.len());
-        for id in ids {
-            if !unique.contains(id) {
-                unique.push(*id);
-            }
-        }
-        let mut out = Vec::new();
-        for chunk in unique.chunks(IDS_PER_REQUEST) {
-            let list = chunk
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            let limit = MAX_LIMIT.to_string();
-            let query = [
-                ("id:in", list.as_str()),
-                ("include_fields", CATEGORY_FIELDS),
-                ("limit", &limit),
-            ];
-            let env: Envelope<Vec<CatalogCategory>> =
-                self.get_with("v3/catalog/categories", &query).await?;
-            out.extend(env.data);
-        }
-        Ok(out)
+        self.catalog_by_id("v3/catalog/categories", CATEGORY_FIELDS, ids, None)
+            .await
     }
 
     /// The products with these ids (unknown ids are left out), in BigCommerce's order.
@@ -721,12 +699,26 @@ impl StoreApi {
         ids: &[u64],
         include: Option<&str>,
     ) -> Result<Vec<CatalogProduct>, BcError> {
+        self.catalog_by_id("v3/catalog/products", PRODUCT_FIELDS, ids, include)
+            .await
+    }
+
+    /// The rows of the catalog list at `path` with these ids (each asked once; unknown ids are
+    /// left out), `fields` and `include`, in BigCommerce's order.
+    async fn catalog_by_id<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        fields: &str,
+        ids: &[u64],
+        include: Option<&str>,
+    ) -> Result<Vec<T>, BcError> {
         let mut unique: Vec<u64> = Vec::with_capacity(ids.len());
         for id in ids {
             if !unique.contains(id) {
                 unique.push(*id);
             }
         }
+        let limit = MAX_LIMIT.to_string();
         let mut out = Vec::new();
         for chunk in unique.chunks(IDS_PER_REQUEST) {
             let list = chunk
@@ -734,17 +726,15 @@ impl StoreApi {
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(",");
-            let limit = MAX_LIMIT.to_string();
             let mut query = vec![
                 ("id:in", list.as_str()),
-                ("include_fields", PRODUCT_FIELDS),
+                ("include_fields", fields),
                 ("limit", &limit),
             ];
             if let Some(include) = include {
                 query.push(("include", include));
             }
-            let env: Envelope<Vec<CatalogProduct>> =
-                self.get_with("v3/catalog/products", &query).await?;
+            let env: Envelope<Vec<T>> = self.get_with(path, &query).await?;
             out.extend(env.data);
         }
         Ok(out)
