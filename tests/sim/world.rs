@@ -1320,8 +1320,19 @@ impl World {
         // The app's own process logs at info: a request's access line at most, on top.
         let bound = FLOOD_LOG_LINES + if self.served.is_some() { calls } else { 0 };
         if lines > bound {
+            // Name what was logged besides the access lines: the process log printed with a
+            // failure is the last restart's, maybe not the flood's.
+            let extra: Vec<String> = self
+                .served_log()
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("path=\"/checkout/") && !l.contains(" request method="))
+                .take(5)
+                .map(str::to_string)
+                .collect();
             self.other_failures.push(format!(
-                "a flood of {calls} anonymous requests to {hash} wrote {lines} log lines"
+                "a flood of {calls} anonymous requests to {hash} wrote {lines} log lines; \
+                 besides access lines: {extra:#?}"
             ));
         }
         if real_ids {
