@@ -180,6 +180,50 @@ mod regressions {
         ]);
     }
 
+    /// Issue 32: seQura's support team changes the store's settings through the configuration
+    /// webhook while a shopper pays. A form opened before is paid all the same; a start after
+    /// the change follows it (nobody's address allowed, then a product of the cart excluded,
+    /// then the form on a page of its own).
+    #[test]
+    fn sequras_remote_settings_hold_for_later_starts_and_spare_forms_already_open() {
+        let cart = |items: Vec<(usize, u64)>| Action::Cart {
+            store: 0,
+            items,
+            credit: false,
+        };
+        let start = |cart| Action::Start {
+            store: 0,
+            cart,
+            method: 0,
+        };
+        let remote = |ips, excluded, hosted| Action::RemoteSettings {
+            store: 0,
+            ips,
+            excluded,
+            hosted,
+        };
+        let complete = |attempt| Action::Complete {
+            store: 0,
+            attempt,
+            profile: Profile::Approve,
+        };
+        holds(&[
+            Action::Settle,
+            cart(vec![(3, 1)]),
+            start(0),
+            remote(3, None, false),
+            start(0),
+            complete(0),
+            cart(vec![(2, 1), (4, 1)]),
+            remote(1, Some(4), false),
+            start(1),
+            remote(0, Some(5), true),
+            start(1),
+            complete(1),
+            Action::Settle,
+        ]);
+    }
+
     fn holds(actions: &[Action]) {
         let _one_at_a_time = super::serial();
         if let Err(why) = sim::run_blocking(actions, super::STORES) {

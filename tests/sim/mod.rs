@@ -36,6 +36,9 @@ use world::World;
 const PRODUCTS: [u64; 9] = [101, 102, 103, 104, 105, 106, 107, 108, 109];
 /// The Spanish methods the stand-in offers without an amount limit.
 const METHODS: [&str; 2] = ["i1", "pp3"];
+/// The allowed IP addresses seQura may set for a store whose shoppers are at `10.{store}.…`
+/// (`World::start`): everybody, their network, the first cart's shopper only, nobody of theirs.
+const REMOTE_IPS: [&[&str]; 4] = [&[], &["10.0.0.0/8"], &["10.{store}.0.1"], &["192.0.2.1"]];
 /// Statuses a merchant sets by hand: Pending, Shipped, Awaiting Payment, Awaiting Shipment,
 /// Completed, Awaiting Fulfillment, Manual Verification Required.
 const MANUAL_STATUSES: [u32; 7] = [1, 2, 7, 9, 10, 11, 12];
@@ -178,6 +181,16 @@ pub enum Action {
     /// shoppers then pay through the single button (`tbs`), picking the plan in seQura's form,
     /// or through a method's own (issue 32).
     SingleButton { store: usize, on: bool },
+    /// seQura: changes the store's general settings through its configuration webhook (issue
+    /// 32) while shoppers pay: who may see seQura (`ips` into `REMOTE_IPS`), a product
+    /// excluded from it (or none), its form on a page of its own or over the checkout. Starts
+    /// after the answer follow the new settings; attempts begun before are paid all the same.
+    RemoteSettings {
+        store: usize,
+        ips: usize,
+        excluded: Option<usize>,
+        hosted: bool,
+    },
     /// Merchant: presses every Retry the transaction log offers.
     RetryFromLog { store: usize },
     /// Merchant: disconnects the seQura account.
@@ -283,6 +296,7 @@ impl Action {
             } => "flood_real_ids_many_addresses",
             Action::ShareRef { .. } => "share_merchant_ref",
             Action::SingleButton { .. } => "single_button",
+            Action::RemoteSettings { .. } => "sequra_changes_settings",
             Action::ReplayPlacement { .. } => "replay_placement",
             Action::DelayJobs { .. } => "delay_jobs",
             Action::Redeliver {
@@ -392,6 +406,8 @@ pub fn action(stores: usize, crash: bool) -> BoxedStrategy<Action> {
             .prop_map(|(store, attempt, concurrent)| Action::Redeliver { store, attempt, concurrent }),
         1 => (s.clone(), n.clone(), proptest::bool::weighted(0.6))
             .prop_map(|(store, order, on)| Action::RefuseUpdates { store, order, on }),
+        2 => (s.clone(), 0..REMOTE_IPS.len(), proptest::option::of(0..PRODUCTS.len()), proptest::bool::weighted(0.3))
+            .prop_map(|(store, ips, excluded, hosted)| Action::RemoteSettings { store, ips, excluded, hosted }),
         1 => any::<bool>().prop_map(|on| Action::Outage { on }),
         // Long enough for a crash or a second request to land during a call.
         1 => prop_oneof![Just(0u64), Just(5), Just(40)].prop_map(|ms| Action::SequraLatency { ms }),

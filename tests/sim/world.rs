@@ -13,7 +13,7 @@ use sequra_bc_sandbox::sequra::{AccountSpec, MerchantSpec};
 use sequra_bc::db::jobs::Waiting;
 
 use super::helpers::{self, TestApp, session_of, spawn_app_in};
-use super::{Action, Coverage, MANUAL_STATUSES, MAPPABLE, METHODS, PRODUCTS};
+use super::{Action, Coverage, MANUAL_STATUSES, MAPPABLE, METHODS, PRODUCTS, REMOTE_IPS};
 
 /// BigCommerce's Incomplete and Cancelled statuses.
 pub const INCOMPLETE: u64 = 0;
@@ -68,6 +68,39 @@ pub struct StoreSim {
     pub withdrawn_otherwise: Vec<u64>,
     /// The checkout shows the single seQura button (issue 32): shoppers start `tbs`.
     pub single: bool,
+    /// What seQura last set through the configuration webhook (settings outlive a
+    /// disconnect and an uninstall).
+    pub remote: Remote,
+}
+
+/// The general settings seQura set through a store's configuration webhook (issue 32).
+#[derive(Debug, Clone, Default)]
+pub struct Remote {
+    /// The addresses (or IPv4 networks) that may see seQura; empty: every address.
+    pub ips: Vec<String>,
+    /// A product excluded from seQura.
+    pub excluded: Option<u64>,
+}
+
+impl Remote {
+    /// Whether seQura may be offered to a shopper at `ip` (IPv4) paying for `products`.
+    fn allows(&self, ip: &str, products: &[u64]) -> bool {
+        let v4 = |a: &str| a.parse::<std::net::Ipv4Addr>().map(u32::from).ok();
+        let within = |range: &String| {
+            let (net, bits) = range.split_once('/').unwrap_or((range, "32"));
+            let bits: u32 = bits.parse().unwrap_or(32);
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            matches!((v4(net), v4(ip)), (Some(n), Some(a)) if n & mask == a & mask)
+        };
+        (self.ips.is_empty() || self.ips.iter().any(within))
+            && !self.excluded.is_some_and(|p| products.contains(&p))
+    }
+}
+
+/// The address of a store's cart's shopper, behind the proxy the app trusts (each cart's
+/// shopper has one of their own).
+fn shopper_ip(store: usize, cart: usize) -> String {
+    format!("10.{store}.{}.{}", cart / 250, cart % 250 + 1)
 }
 
 /// Counts of what the services had received from the app when it was killed: from (at the
@@ -277,6 +310,7 @@ impl World {
                 paid_otherwise: Vec::new(),
                 withdrawn_otherwise: Vec::new(),
                 single: false,
+                remote: Remote::default(),
             };
             assert!(connect(&app, &mut s).await, "store {i} connects");
             let resp = app
@@ -716,6 +750,12 @@ impl World {
                 many,
             } => self.flood(*store, *calls, *real_ids, *many).await,
             Action::ShareRef { store } => self.share_ref(*store).await,
+            Action::RemoteSettings {
+                store,
+                ips,
+                excluded,
+                hosted,
+            } => self.remote_settings(*store, *ips, *excluded, *hosted).await,
             Action::SingleButton { store, on } => {
                 let s = &self.stores[*store];
                 if !s.installed {
@@ -1086,9 +1126,10 @@ impl World {
         let hash = s.hash.clone();
         // The button the checkout shows: the single one, or the method's own.
         let product = if s.single { "tbs" } else { METHODS[method] };
-        // Each cart's shopper has an address of their own, behind the proxy the app trusts.
-        let n = cart % s.carts.len();
-        let shopper = format!("10.{store}.{}.{}", n / 250, n % 250 + 1);
+        let shopper = shopper_ip(store, cart % s.carts.len());
+        // seQura's settings, as last answered, may keep it from this shopper or this cart.
+        let products = self.cart_products(store, &checkout);
+        let allowed = s.remote.allows(&shopper, &products);
         let resp = self
             .app
             .http
@@ -1113,6 +1154,10 @@ impl World {
             let body = resp.text().await.unwrap_or_default();
             if debug() {
                 eprintln!("start {checkout}: {status} {body}");
+            }
+            if !allowed {
+                self.coverage
+                    .act("start_kept_from_shopper_by_sequras_settings");
             }
             self.last_start = Some(format!("{status} {body}"));
             return false;
@@ -1145,6 +1190,13 @@ impl World {
             })
             .map(|o| o.uuid);
         let Some(uuid) = uuid else { return false };
+        if !allowed {
+            self.other_failures.push(format!(
+                "{hash}: a start of {checkout} (products {products:?}) by {shopper} was served \
+                 although seQura's settings keep seQura from it: {:?}",
+                self.stores[store].remote
+            ));
+        }
         if let Some(o) = self.app.sequra.order(&uuid) {
             let seen = o.solicited["customer"]["ip_number"]
                 .as_str()
@@ -1162,6 +1214,65 @@ impl World {
             uuid,
             method: product,
         });
+        true
+    }
+
+    /// The products in a cart, as BigCommerce holds it.
+    fn cart_products(&self, store: usize, checkout: &str) -> Vec<u64> {
+        let Some(c) = self.app.bc.checkout(&self.stores[store].hash, checkout) else {
+            return Vec::new();
+        };
+        ["physical_items", "digital_items"]
+            .iter()
+            .flat_map(|kind| {
+                c["cart"]["line_items"][kind]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|l| l["product_id"].as_u64())
+            .collect()
+    }
+
+    /// seQura changes the store's general settings through its configuration webhook, as its
+    /// support team does; what it answers 200 to holds from then on. Nothing to do when no
+    /// registration of the store is active at seQura (disconnected, uninstalled, or its
+    /// registration still queued).
+    async fn remote_settings(
+        &mut self,
+        store: usize,
+        ips: usize,
+        excluded: Option<usize>,
+        hosted: bool,
+    ) -> bool {
+        let hash = self.stores[store].hash.clone();
+        let remote = Remote {
+            ips: REMOTE_IPS[ips]
+                .iter()
+                .map(|ip| ip.replace("{store}", &store.to_string()))
+                .collect(),
+            excluded: excluded.map(|i| PRODUCTS[i]),
+        };
+        let body = serde_json::json!({
+            "topic": "save-general-settings",
+            "allowedIPAddresses": remote.ips,
+            "excludedProducts": remote.excluded.iter().map(u64::to_string).collect::<Vec<_>>(),
+            "showSeQuraCheckoutAsHostedPage": hosted,
+        });
+        let Ok(answer) = self.app.sequra.send_configuration(&hash, body).await else {
+            return false;
+        };
+        self.answered(format!("seQura's settings of {hash}"), answer.status);
+        if debug() {
+            eprintln!(
+                "seQura's settings of {hash}: {} {}",
+                answer.status, answer.body
+            );
+        }
+        if answer.status == 200 {
+            self.coverage.act("sequras_settings_saved");
+            self.stores[store].remote = remote;
+        }
         true
     }
 
@@ -1198,6 +1309,11 @@ impl World {
         let Some(cart) = s.carts.iter().position(|c| *c == a.checkout) else {
             return false;
         };
+        let products = self.cart_products(store, &a.checkout);
+        let must_pay = must_pay
+            && self.stores[store]
+                .remote
+                .allows(&shopper_ip(store, cart), &products);
         let before = self.stores[store].attempts.len();
         let started = self.start(store, cart, method).await;
         // A method seQura does not offer for this cart's amount is no way back for it.
