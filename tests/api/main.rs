@@ -14,6 +14,7 @@ mod banners;
 mod browser;
 mod browser_banners;
 mod browser_layout;
+mod browser_remote;
 mod browser_widgets;
 mod checkout;
 mod checkout_layout;
