@@ -1,0 +1,41 @@
+//! Attack review of issue 32 (seQura's remote configuration, banners, the single seQura
+//! button, the hosted page): each test is a defect found by the review, seen failing first.
+
+use serde_json::Value;
+
+use crate::checkout::{STORE, ready, start};
+
+/// The hosted page's link is the shopper's only way to seQura's form. A stranger who guesses
+/// a payment's ids (they are sequential: their own link shows the ones near it) and sends
+/// forged links must not use up the views the real link has: the signature comes before the
+/// per-payment limit.
+#[tokio::test]
+async fn forged_hosted_page_links_never_lock_the_shopper_out_of_their_form() {
+    let (app, session) = ready().await;
+    let resp = app
+        .post_form(
+            "/app/general",
+            &session,
+            &[("allowed_ips", ""), ("hosted_page", "on")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let resp = start(&app, &checkout, "i1", None).await;
+    assert_eq!(resp.status(), 200);
+    let started: Value = resp.json().await.unwrap();
+    let page = started["page"].as_str().unwrap().to_string();
+    let (link, _) = page.split_once("&signature=").unwrap();
+
+    for i in 0..25 {
+        let forged = format!("{link}&signature={i:064x}");
+        assert_eq!(app.get(&forged).await.status(), 403, "forged link {i}");
+    }
+    let resp = app.get(&page).await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "the shopper's own link still shows the form"
+    );
+    assert!(resp.text().await.unwrap().contains("sq-identification-i1"));
+}
