@@ -39,3 +39,47 @@ async fn forged_hosted_page_links_never_lock_the_shopper_out_of_their_form() {
     );
     assert!(resp.text().await.unwrap().contains("sq-identification-i1"));
 }
+
+/// seQura's `save-general-settings` keeps what it does not name, and asks BigCommerce for the
+/// names of the excluded products it names. The merchant saving the General settings page
+/// meanwhile (here: an allowed IP, which hides seQura from every other shopper while they
+/// test) keeps their change: what seQura did not name is what is stored when it writes, never
+/// what was stored when it asked BigCommerce.
+#[tokio::test]
+async fn a_merchants_save_during_sequras_partial_write_is_kept() {
+    let (app, session) = ready().await;
+    app.bc
+        .set_api_latency(std::time::Duration::from_millis(1500));
+    let remote = crate::remote_config::call(
+        &app,
+        STORE,
+        serde_json::json!({"topic": "save-general-settings", "excludedProducts": ["104"]}),
+    );
+    let merchant = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let resp = app
+            .post_form("/app/general", &session, &[("allowed_ips", "10.1.2.3")])
+            .await;
+        assert_eq!(resp.status(), 303);
+    };
+    let ((status, v), ()) = tokio::join!(remote, merchant);
+    assert_eq!(status, 200, "{v}");
+    app.bc.set_api_latency(std::time::Duration::ZERO);
+
+    let (_, v) = crate::remote_config::call(
+        &app,
+        STORE,
+        serde_json::json!({"topic": "get-general-settings"}),
+    )
+    .await;
+    assert_eq!(
+        v["excludedProducts"],
+        serde_json::json!([{"id": "104", "name": "Zapatillas urbanas"}]),
+        "seQura's change: {v}"
+    );
+    assert_eq!(
+        v["allowedIPAddresses"],
+        serde_json::json!(["10.1.2.3"]),
+        "the merchant's change, made while seQura's was on its way: {v}"
+    );
+}
