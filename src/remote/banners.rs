@@ -586,10 +586,7 @@ pub async fn image(
     let path = folder(&state.settings.storage.data_dir, store).join(file);
     match tokio::fs::read(&path).await {
         Ok(bytes) => {
-            let bytes = Bytes::from(bytes);
-            state
-                .banner_images
-                .put(key, bytes.clone(), content_type.clone());
+            let bytes = state.banner_images.put(key, bytes, content_type.clone());
             Ok(Some((bytes, content_type)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
