@@ -534,8 +534,9 @@ pub async fn sweep(state: &AppState) {
     }
 }
 
-/// Deletes the store's unused banner files, under its banner lock.
-async fn sweep_store(state: &AppState, store: &StoreHash) -> usize {
+/// Deletes the store's unused banner files, under its banner lock (at start-up, and once a
+/// full disconnect has deleted its banners).
+pub async fn sweep_store(state: &AppState, store: &StoreHash) -> usize {
     let lock = state.payment_locks.lock_for(format!("banners:{store}"));
     let _held = lock.lock().await;
     let hash = store.clone();

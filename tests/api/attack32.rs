@@ -83,3 +83,55 @@ async fn a_merchants_save_during_sequras_partial_write_is_kept() {
         "the merchant's change, made while seQura's was on its way: {v}"
     );
 }
+
+/// seQura's core deletes the banners, images included, with a full disconnect
+/// (sequra-remote-configuration.md §1.5): they are the account's promotions. Kept, a merchant
+/// who connects again (another account, or months later) shows shoppers offers seQura no
+/// longer makes, and their images stay public.
+#[tokio::test]
+async fn a_full_disconnect_deletes_sequras_banners_and_their_images() {
+    use crate::banners::{entry, files, png, save};
+    let (app, session) = ready().await;
+    let image = png(600, 100, [200, 30, 30]);
+    let (status, saved) = save(
+        &app,
+        vec![entry(
+            "ES",
+            "displayOnHomePage",
+            "https://www.sequra.com/es",
+            Some(&image),
+        )],
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    let url = saved["bannerConfigs"][0]["imageUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.get(&url).await.status(), 200);
+
+    let resp = app
+        .post_form("/app/disconnect", &session, &[("confirm", "yes")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
+        )),
+        0,
+        "the banners went with the account"
+    );
+    assert_eq!(app.get(&url).await.status(), 404);
+    assert!(files(&app, STORE).is_empty(), "{:?}", files(&app, STORE));
+
+    // Connected again: seQura's answer has no banner until it sends one.
+    app.connect_demo(&session).await;
+    let (status, v) = crate::remote_config::call(
+        &app,
+        STORE,
+        serde_json::json!({"topic": "get-banner-settings"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["bannerConfigs"], serde_json::json!([]));
+}
