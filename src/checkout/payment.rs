@@ -305,20 +305,46 @@ pub enum HostedPage {
     Redirect(String),
 }
 
-/// `GET /checkout/{store}/pay`: checks the link, then fetches the attempt's form from seQura
-/// (as `start` does over the checkout) while it can still be completed. Returns the page and
-/// the storefront's language.
+/// A hosted page's link whose signature was checked: only [`HostedLink::verify`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostedLink {
+    sid: i64,
+    attempt: i64,
+}
+
+impl HostedLink {
+    /// The link's payment, when `signature` is the app's for it. Checked before anything the
+    /// payment has is spent (its views of seQura's form are limited): a forged link costs
+    /// the real one nothing.
+    pub fn verify(
+        state: &AppState,
+        store: &StoreHash,
+        sid: i64,
+        attempt: i64,
+        signature: &str,
+    ) -> Result<Self, AppError> {
+        let want = sign_hosted_page(&state.key, store, sid, attempt);
+        if !crate::crypto::constant_time_eq(want.as_bytes(), signature.as_bytes()) {
+            return Err(AppError::Forbidden(Public::new("err_return_link")));
+        }
+        Ok(Self { sid, attempt })
+    }
+
+    /// The solicitation and attempt it names.
+    pub fn ids(&self) -> (i64, i64) {
+        (self.sid, self.attempt)
+    }
+}
+
+/// `GET /checkout/{store}/pay` once its link is verified: fetches the attempt's form from
+/// seQura (as `start` does over the checkout) while it can still be completed. Returns the
+/// page and the storefront's language.
 pub async fn hosted_page(
     state: &AppState,
     store: &StoreHash,
-    sid: i64,
-    attempt: i64,
-    signature: &str,
+    link: HostedLink,
 ) -> Result<(HostedPage, Option<String>), AppError> {
-    let want = sign_hosted_page(&state.key, store, sid, attempt);
-    if !crate::crypto::constant_time_eq(want.as_bytes(), signature.as_bytes()) {
-        return Err(AppError::Forbidden(Public::new("err_return_link")));
-    }
+    let (sid, attempt) = link.ids();
     let hash = store.clone();
     let (s, a) = state
         .db

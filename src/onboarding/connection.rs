@@ -358,6 +358,9 @@ pub async fn disconnect(
                 None => {
                     registration::connections_leaving(&tx, &key, &public_url, &hash)?;
                     db::sequra::disconnect(&tx, &hash)?;
+                    // The banners are the account's promotions: they go with it, as seQura's
+                    // core deletes them (their files: `remote::banners::sweep_store`).
+                    db::banners::replace(&tx, &hash, &[])?;
                 }
             }
             // The widget scripts go with the last account.

@@ -534,8 +534,9 @@ pub async fn sweep(state: &AppState) {
     }
 }
 
-/// Deletes the store's unused banner files, under its banner lock.
-async fn sweep_store(state: &AppState, store: &StoreHash) -> usize {
+/// Deletes the store's unused banner files, under its banner lock (at start-up, and once a
+/// full disconnect has deleted its banners).
+pub async fn sweep_store(state: &AppState, store: &StoreHash) -> usize {
     let lock = state.payment_locks.lock_for(format!("banners:{store}"));
     let _held = lock.lock().await;
     let hash = store.clone();
@@ -586,10 +587,7 @@ pub async fn image(
     let path = folder(&state.settings.storage.data_dir, store).join(file);
     match tokio::fs::read(&path).await {
         Ok(bytes) => {
-            let bytes = Bytes::from(bytes);
-            state
-                .banner_images
-                .put(key, bytes.clone(), content_type.clone());
+            let bytes = state.banner_images.put(key, bytes, content_type.clone());
             Ok(Some((bytes, content_type)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

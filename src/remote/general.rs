@@ -95,6 +95,53 @@ fn unknown_items(kind: &'static str, field: &str, ids: &[u64]) -> TopicError {
     e
 }
 
+/// The fields of `save-general-settings` seQura sent (`None`: not sent, unchanged).
+struct Given {
+    reports: Option<bool>,
+    hosted_page: Option<bool>,
+    ips: Option<Vec<String>>,
+    products: Option<Vec<ExcludedProduct>>,
+    categories: Option<Vec<ExcludedCategory>>,
+    end_date: Option<String>,
+}
+
+impl Given {
+    /// What the General settings page would submit: `current`, with what seQura sent.
+    fn form(&self, current: &onboarding::GeneralSettings) -> GeneralForm {
+        GeneralForm {
+            allowed_ips: match &self.ips {
+                Some(list) => list.join("\n"),
+                None => current
+                    .allowed_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            },
+            excluded_products: self
+                .products
+                .as_ref()
+                .unwrap_or(&current.excluded_products)
+                .iter()
+                .filter_map(|p| serde_json::to_string(p).ok())
+                .collect(),
+            excluded_categories: self
+                .categories
+                .as_ref()
+                .unwrap_or(&current.excluded_categories)
+                .iter()
+                .filter_map(|c| serde_json::to_string(c).ok())
+                .collect(),
+            send_order_reports: self.reports.unwrap_or(current.send_order_reports),
+            services_end_date: self
+                .end_date
+                .clone()
+                .unwrap_or_else(|| current.services_end_date.to_string()),
+            hosted_page: self.hosted_page.unwrap_or(current.hosted_page),
+        }
+    }
+}
+
 /// `save-general-settings`: checked as the pages check them, written all together or not at
 /// all, and each change recorded in the transaction log.
 pub async fn save(
@@ -120,40 +167,28 @@ pub async fn save(
         string_list(req, field, 100)?;
     }
     let countries = string_list(req, "sellingCountries", 100)?;
+    let mut given = Given {
+        reports,
+        hosted_page,
+        ips,
+        products: None,
+        categories: None,
+        end_date,
+    };
 
+    // The page's checks before BigCommerce is asked anything…
     let current = onboarding::general_settings(state, store)
         .await
         .map_err(fault)?;
-    let form = GeneralForm {
-        allowed_ips: match &ips {
-            Some(list) => list.join("\n"),
-            None => current
-                .allowed_ips
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        },
-        excluded_products: match &products {
-            Some(ids) => resolve_products(state, store, ids).await?,
-            None => current.excluded_products.clone(),
-        }
-        .iter()
-        .filter_map(|p| serde_json::to_string(p).ok())
-        .collect(),
-        excluded_categories: match &categories {
-            Some(ids) => resolve_categories(state, store, ids).await?,
-            None => current.excluded_categories.clone(),
-        }
-        .iter()
-        .filter_map(|c| serde_json::to_string(c).ok())
-        .collect(),
-        send_order_reports: reports.unwrap_or(current.send_order_reports),
-        services_end_date: end_date.unwrap_or_else(|| current.services_end_date.to_string()),
-        hosted_page: hosted_page.unwrap_or(current.hosted_page),
-    };
-    let stored = onboarding::check_general(&form)
+    onboarding::check_general(&given.form(&current))
         .map_err(|e| request::form_error(&state.i18n, CODE, &e, field_name))?;
+    // …then the catalog's names of the items seQura names.
+    if let Some(ids) = &products {
+        given.products = Some(resolve_products(state, store, ids).await?);
+    }
+    if let Some(ids) = &categories {
+        given.categories = Some(resolve_categories(state, store, ids).await?);
+    }
     let chosen = match &countries {
         Some(codes) => {
             let mut chosen = onboarding::check_country_codes(state, store, codes)
@@ -172,9 +207,16 @@ pub async fn save(
         .call(move |conn| {
             let tx = conn.transaction()?;
             let before = db::settings::general(&tx, &hash)?;
+            // What seQura does not name is what is stored now, in this transaction (as read
+            // before BigCommerce was asked, a merchant's save meanwhile would be undone).
+            let current = onboarding::decoded(&before);
+            let form = given.form(&current);
+            let stored = match onboarding::check_general(&form) {
+                Ok(stored) => stored,
+                Err(e) => return Ok(Err((CODE, e))),
+            };
             let before_countries = db::settings::countries(&tx, &hash)?;
-            let mut changes =
-                general_changes(&onboarding::decoded(&before), &onboarding::decoded(&stored));
+            let mut changes = general_changes(&current, &onboarding::decoded(&stored));
             let general_changed = before != stored;
             if general_changed {
                 onboarding::write_general(&tx, &hash, &stored)?;
@@ -185,7 +227,7 @@ pub async fn save(
                     onboarding::countries_refused(onboarding::write_countries(&tx, &hash, &chosen)?)
                 {
                     // Nothing is committed: the general settings are not saved either.
-                    return Ok(Err(refused));
+                    return Ok(Err(("general.errors.sellingCountries.invalid", refused)));
                 }
                 changes.extend(Change::of(
                     None,
@@ -202,12 +244,7 @@ pub async fn save(
         .await
         .map_err(|e| fault(e.into()))?;
     match outcome {
-        Err(refused) => Err(request::form_error(
-            &state.i18n,
-            "general.errors.sellingCountries.invalid",
-            &refused,
-            field_name,
-        )),
+        Err((code, refused)) => Err(request::form_error(&state.i18n, code, &refused, field_name)),
         Ok((general_changed, countries_changed)) => {
             if general_changed {
                 onboarding::general_saved(state, store);

@@ -304,11 +304,17 @@ pub fn routes(
                         let q: HostedQuery = serde_urlencoded::from_str(&raw).map_err(|_| {
                             AppError::BadRequest(crate::error::Public::new("err_return_link"))
                         })?;
-                        // Each view reads seQura's form: a few a minute per payment.
+                        let link = payment::HostedLink::verify(
+                            &state,
+                            &store,
+                            q.sid,
+                            q.attempt,
+                            &q.signature,
+                        )?;
+                        // Each view reads seQura's form: a few a minute per payment (a real
+                        // link's views only: forged ones never reach this).
                         limit(&state, ("pay", &store, q.sid, q.attempt), 20)?;
-                        let (page, language) =
-                            payment::hosted_page(&state, &store, q.sid, q.attempt, &q.signature)
-                                .await?;
+                        let (page, language) = payment::hosted_page(&state, &store, link).await?;
                         let lang = language.map_or(browser, |l| Lang::from_locale(Some(&l)));
                         page_lang = lang;
                         hosted_form_page(&state, lang, page)

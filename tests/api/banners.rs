@@ -99,7 +99,7 @@ pub(crate) async fn get(app: &TestApp) -> Value {
 }
 
 /// The files in the store's banner folder.
-fn files(app: &TestApp, store: &str) -> BTreeSet<String> {
+pub(crate) fn files(app: &TestApp, store: &str) -> BTreeSet<String> {
     std::fs::read_dir(app.data_path().join("banners").join(store))
         .map(|d| {
             d.map(|e| e.unwrap().file_name().into_string().unwrap())

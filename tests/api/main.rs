@@ -9,6 +9,7 @@ mod attack14;
 mod attack15;
 mod attack16;
 mod attack17;
+mod attack32;
 mod attack_recovery;
 mod banners;
 mod browser;

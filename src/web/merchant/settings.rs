@@ -242,6 +242,10 @@ pub(super) async fn disconnect_submit(state: AppState, merchant: Merchant, req: 
             })?),
         };
     onboarding::disconnect(&state, &merchant.store, deployment).await?;
+    if deployment.is_none() {
+        // The banners' rows went with the account; their images go now.
+        crate::remote::banners::sweep_store(&state, &merchant.store).await;
+    }
     see_other(&merchant, "/app/connect", Some("disconnected"))
 }
 

@@ -1,0 +1,137 @@
+//! Attack review of issue 32 (seQura's remote configuration, banners, the single seQura
+//! button, the hosted page): each test is a defect found by the review, seen failing first.
+
+use serde_json::Value;
+
+use crate::checkout::{STORE, ready, start};
+
+/// The hosted page's link is the shopper's only way to seQura's form. A stranger who guesses
+/// a payment's ids (they are sequential: their own link shows the ones near it) and sends
+/// forged links must not use up the views the real link has: the signature comes before the
+/// per-payment limit.
+#[tokio::test]
+async fn forged_hosted_page_links_never_lock_the_shopper_out_of_their_form() {
+    let (app, session) = ready().await;
+    let resp = app
+        .post_form(
+            "/app/general",
+            &session,
+            &[("allowed_ips", ""), ("hosted_page", "on")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let resp = start(&app, &checkout, "i1", None).await;
+    assert_eq!(resp.status(), 200);
+    let started: Value = resp.json().await.unwrap();
+    let page = started["page"].as_str().unwrap().to_string();
+    let (link, _) = page.split_once("&signature=").unwrap();
+
+    for i in 0..25 {
+        let forged = format!("{link}&signature={i:064x}");
+        assert_eq!(app.get(&forged).await.status(), 403, "forged link {i}");
+    }
+    let resp = app.get(&page).await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "the shopper's own link still shows the form"
+    );
+    assert!(resp.text().await.unwrap().contains("sq-identification-i1"));
+}
+
+/// seQura's `save-general-settings` keeps what it does not name, and asks BigCommerce for the
+/// names of the excluded products it names. The merchant saving the General settings page
+/// meanwhile (here: an allowed IP, which hides seQura from every other shopper while they
+/// test) keeps their change: what seQura did not name is what is stored when it writes, never
+/// what was stored when it asked BigCommerce.
+#[tokio::test]
+async fn a_merchants_save_during_sequras_partial_write_is_kept() {
+    let (app, session) = ready().await;
+    app.bc
+        .set_api_latency(std::time::Duration::from_millis(1500));
+    let remote = crate::remote_config::call(
+        &app,
+        STORE,
+        serde_json::json!({"topic": "save-general-settings", "excludedProducts": ["104"]}),
+    );
+    let merchant = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let resp = app
+            .post_form("/app/general", &session, &[("allowed_ips", "10.1.2.3")])
+            .await;
+        assert_eq!(resp.status(), 303);
+    };
+    let ((status, v), ()) = tokio::join!(remote, merchant);
+    assert_eq!(status, 200, "{v}");
+    app.bc.set_api_latency(std::time::Duration::ZERO);
+
+    let (_, v) = crate::remote_config::call(
+        &app,
+        STORE,
+        serde_json::json!({"topic": "get-general-settings"}),
+    )
+    .await;
+    assert_eq!(
+        v["excludedProducts"],
+        serde_json::json!([{"id": "104", "name": "Zapatillas urbanas"}]),
+        "seQura's change: {v}"
+    );
+    assert_eq!(
+        v["allowedIPAddresses"],
+        serde_json::json!(["10.1.2.3"]),
+        "the merchant's change, made while seQura's was on its way: {v}"
+    );
+}
+
+/// seQura's core deletes the banners, images included, with a full disconnect
+/// (sequra-remote-configuration.md §1.5): they are the account's promotions. Kept, a merchant
+/// who connects again (another account, or months later) shows shoppers offers seQura no
+/// longer makes, and their images stay public.
+#[tokio::test]
+async fn a_full_disconnect_deletes_sequras_banners_and_their_images() {
+    use crate::banners::{entry, files, png, save};
+    let (app, session) = ready().await;
+    let image = png(600, 100, [200, 30, 30]);
+    let (status, saved) = save(
+        &app,
+        vec![entry(
+            "ES",
+            "displayOnHomePage",
+            "https://www.sequra.com/es",
+            Some(&image),
+        )],
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    let url = saved["bannerConfigs"][0]["imageUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.get(&url).await.status(), 200);
+
+    let resp = app
+        .post_form("/app/disconnect", &session, &[("confirm", "yes")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
+        )),
+        0,
+        "the banners went with the account"
+    );
+    assert_eq!(app.get(&url).await.status(), 404);
+    assert!(files(&app, STORE).is_empty(), "{:?}", files(&app, STORE));
+
+    // Connected again: seQura's answer has no banner until it sends one.
+    app.connect_demo(&session).await;
+    let (status, v) = crate::remote_config::call(
+        &app,
+        STORE,
+        serde_json::json!({"topic": "get-banner-settings"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["bannerConfigs"], serde_json::json!([]));
+}
