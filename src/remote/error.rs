@@ -70,6 +70,14 @@ impl TopicError {
         )
     }
 
+    pub fn too_many() -> Self {
+        Self::new(
+            429,
+            "general.errors.tooManyRequests",
+            "Too many requests; try again in a minute.",
+        )
+    }
+
     pub fn too_large() -> Self {
         Self::new(
             413,

@@ -161,7 +161,7 @@ async fn record(
             )),
             None,
         ),
-        Err(e) if e.is_transient() => (None, Some(e.to_string())),
+        Err(e) if e.is_transient() => (None, Some(scrub(&e.to_string(), &planned.url))),
         Err(SequraError::Invalid(m)) => (
             Some((
                 RegistrationState::Failed,
@@ -310,15 +310,16 @@ pub async fn deregister(state: &AppState, store: &StoreHash, id: i64) -> Result<
             );
         }
         Err(e) if e.is_transient() && d.attempts < MAX_DELETE_ATTEMPTS => {
-            return Err(JobError::retry(e.to_string()));
+            return Err(JobError::retry(scrub(&e.to_string(), &d.webhook_url)));
         }
         Err(e) => {
             // seQura keeps a URL it may call; the call fails its signature once the
-            // connection is gone, and changes nothing.
+            // connection is gone, and changes nothing. The URL being deleted may carry the
+            // live signature (a public URL changed, same password): never in the log.
             tracing::warn!(
                 deployment = d.deployment.as_str(),
                 attempts = d.attempts,
-                error = %e,
+                error = scrub(&e.to_string(), &d.webhook_url),
                 "the configuration webhook could not be deleted from seQura; given up"
             );
         }

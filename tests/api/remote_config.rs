@@ -176,3 +176,57 @@ async fn a_store_that_turned_remote_configuration_off_refuses_sequra() {
     assert_eq!(status, 403, "{v}");
     assert_eq!(error_code(&v), "webhook.remote.configuration.disabled");
 }
+
+/// POSTs a call signed with `signature` as if from `ip` (through the trusted proxy).
+async fn call_from(app: &TestApp, ip: &str, signature: &str) -> u16 {
+    app.http
+        .post(format!(
+            "{}/sequra/configuration?storeId={STORE}&signature={signature}",
+            app.address
+        ))
+        .header("x-forwarded-for", ip)
+        .header("content-type", "application/json")
+        .body(json!({"topic": "get-store-info"}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Every call before the signature is known costs a database read and an HMAC per connection:
+/// one caller network gets 300 calls a minute, and a network block (an IPv6 /48: 65 536 /64s,
+/// free from a tunnel broker) that keeps failing the signature is stopped as a whole, while
+/// seQura's signed calls from elsewhere are answered.
+#[tokio::test]
+async fn forged_calls_are_bounded_per_network_and_per_block() {
+    let app =
+        crate::helpers::spawn_app_with(|s| s.server.trusted_proxies = "127.0.0.1".into()).await;
+    let session = app.merchant_session(STORE).await;
+    app.connect_demo(&session).await;
+    let good = contract_signature(STORE, sequra_bc_sandbox::sequra::DEMO_PASSWORD);
+    let bad = "0".repeat(64);
+
+    // One /64 after another of one /48, each under its own network's limit.
+    let mut statuses = Vec::new();
+    for i in 0..200u32 {
+        statuses.push(call_from(&app, &format!("2001:db8:77:{i:x}::1"), &bad).await);
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "a /48 failing the signature 200 times in a minute is stopped: {statuses:?}"
+    );
+    // seQura, elsewhere, is answered.
+    assert_eq!(call_from(&app, "2001:db8:99::1", &good).await, 200);
+    assert_eq!(call_from(&app, "198.51.100.7", &good).await, 200);
+
+    // One caller network: 300 a minute, signed or not.
+    let mut last = 0;
+    for _ in 0..301 {
+        last = call_from(&app, "203.0.113.50", &good).await;
+    }
+    assert_eq!(last, 429);
+    assert_eq!(call_from(&app, "203.0.114.50", &good).await, 200);
+}
