@@ -113,6 +113,17 @@ pub fn save_connection(
     Ok(())
 }
 
+/// Whether the store is installed with at least one seQura deployment connected (what a
+/// configuration webhook's signature stands on).
+pub fn is_connected(conn: &Connection, store: &StoreHash) -> Result<bool, DbError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sequra_connections c JOIN stores s USING (store_hash)
+                        WHERE c.store_hash = ?1 AND s.status = 'installed')",
+        [store.as_str()],
+        |r| r.get(0),
+    )?)
+}
+
 /// The store's connections, the seQura deployment's first.
 pub fn connections(conn: &Connection, store: &StoreHash) -> Result<Vec<SequraConnection>, DbError> {
     let mut stmt = conn.prepare_cached(

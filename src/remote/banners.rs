@@ -372,17 +372,30 @@ pub async fn save(
         .db
         .call(move |c| {
             let tx = c.transaction()?;
+            // The connection whose signature allowed this save may have gone while it was
+            // being checked and written (a disconnect deletes the banners, an uninstall the
+            // connections): nothing of it is kept then.
+            if !db::sequra::is_connected(&tx, &hash)? {
+                return Ok(false);
+            }
             db::banners::replace(&tx, &hash, &rows)?;
             record.write(&tx)?;
             // The widget script goes where banners now are (and leaves where nothing is).
             crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
         .await;
-    if let Err(e) = committed {
-        remove_files(&dir, written).await;
-        return Err(fault(e.into()));
+    match committed {
+        Ok(true) => {}
+        Ok(false) => {
+            remove_files(&dir, written).await;
+            return Err(TopicError::signature());
+        }
+        Err(e) => {
+            remove_files(&dir, written).await;
+            return Err(fault(e.into()));
+        }
     }
     state.jobs.wake();
     state.widget_configs.forget(store);

@@ -135,3 +135,36 @@ async fn a_full_disconnect_deletes_sequras_banners_and_their_images() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["bannerConfigs"], serde_json::json!([]));
 }
+
+/// A banner save seQura sent before the store's connection went (a disconnect, an uninstall),
+/// still writing when that commits, must not bring banners back: the signature that allowed it
+/// is the connection's, and the connection is gone. Uninstalled, the store keeps its selling
+/// countries (a disconnect takes them, and the save's own checks then refuse it first), so the
+/// write reaches its transaction. (The save is called past the webhook's signature check, as it
+/// runs once that check is done.)
+#[tokio::test]
+async fn a_banner_save_authorised_before_the_connection_went_writes_nothing() {
+    use crate::banners::{entry, files, png};
+    let (app, _session) = ready().await;
+    assert_eq!(app.bc.uninstall(STORE).await.unwrap(), 200);
+    let body = serde_json::json!({
+        "topic": "save-banner-settings",
+        "bannerConfigs": [entry(
+            "ES",
+            "displayOnHomePage",
+            "https://www.sequra.com/es",
+            Some(&png(600, 100, [10, 90, 200])),
+        )],
+    });
+    let store = sequra_bc::domain::StoreHash::parse(STORE).unwrap();
+    let saved =
+        sequra_bc::remote::banners::save(&app.state, &store, body.as_object().unwrap()).await;
+    assert_eq!(saved.map_err(|e| e.status), Err(401));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
+        )),
+        0
+    );
+    assert!(files(&app, STORE).is_empty(), "{:?}", files(&app, STORE));
+}
