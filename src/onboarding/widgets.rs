@@ -462,6 +462,17 @@ pub async fn promotable(state: &AppState, store: &StoreHash) -> Result<Promotabl
 
 /// One storefront's settings (`None`: the default of all storefronts), and whether they are
 /// its own (a storefront without its own follows the default).
+/// The settings of every storefront without its own, as stored (read inside a transaction
+/// that writes them).
+pub fn stored_default(
+    conn: &rusqlite::Connection,
+    store: &StoreHash,
+) -> Result<WidgetSettings, crate::db::DbError> {
+    Ok(db::widgets::get(conn, store, db::widgets::DEFAULT)?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
 pub async fn settings_for(
     state: &AppState,
     store: &StoreHash,

@@ -70,6 +70,15 @@ impl TopicError {
         )
     }
 
+    /// What the request would change kept changing under it (the merchant saving meanwhile).
+    pub fn conflict(code: &'static str) -> Self {
+        Self::new(
+            409,
+            code,
+            "The settings kept changing while this request was handled; send it again.",
+        )
+    }
+
     pub fn too_many() -> Self {
         Self::new(
             429,

@@ -115,45 +115,19 @@ pub async fn save(
     let statuses = onboarding::selectable_statuses(state, store)
         .await
         .map_err(fault)?;
-    let hash = store.clone();
-    let current = state
-        .db
-        .call(move |c| db::settings::status_mappings(c, &hash))
-        .await
-        .map_err(|e| fault(e.into()))?;
-    // What the page would submit: the current mapping, with the states seQura names changed.
-    let submitted: Vec<(String, String)> = SequraStatus::ALL
-        .iter()
-        .map(|s| {
-            let value = given
-                .iter()
-                .rev()
-                .find(|(k, _)| k == s.as_str())
-                .map(|(_, v)| v.clone())
-                .or_else(|| {
-                    current
-                        .iter()
-                        .find(|(c, _)| c == s)
-                        .and_then(|(_, id)| id.map(|i| i.to_string()))
-                })
-                .unwrap_or_default();
-            (s.as_str().to_string(), value)
-        })
-        .collect();
-    let chosen = onboarding::check_mapping(&statuses, &submitted).map_err(|e| {
-        request::form_error(
-            &state.i18n,
-            "general.errors.orderStatusMapping.invalidShopStatus",
-            &e,
-            str::to_string,
-        )
-    })?;
+    // What the page would submit: the mapping as the transaction finds it, with the states
+    // seQura names changed (read there, not before: a merchant's save meanwhile would be
+    // undone by the states seQura left out).
     let (i18n, hash) = (state.i18n.clone(), store.clone());
-    state
+    let checked = state
         .db
         .call(move |conn| {
             let tx = conn.transaction()?;
             let before = db::settings::status_mappings(&tx, &hash)?;
+            let chosen = match onboarding::check_mapping(&statuses, &submitted(&given, &before)) {
+                Ok(chosen) => chosen,
+                Err(e) => return Ok(Err(e)),
+            };
             let changes: Vec<Change> = chosen
                 .iter()
                 .filter_map(|(s, after)| {
@@ -171,11 +145,44 @@ pub async fn save(
                 changes::record(&tx, &i18n, &hash, &changes)?;
                 tx.commit()?;
             }
-            Ok(())
+            Ok(Ok(()))
         })
         .await
         .map_err(|e| fault(e.into()))?;
+    checked.map_err(|e| {
+        request::form_error(
+            &state.i18n,
+            "general.errors.orderStatusMapping.invalidShopStatus",
+            &e,
+            str::to_string,
+        )
+    })?;
     Ok(json!([]))
+}
+
+/// The page's form for the mapping `current`, with the states seQura named set as it said.
+fn submitted(
+    given: &[(String, String)],
+    current: &[(SequraStatus, Option<u32>)],
+) -> Vec<(String, String)> {
+    SequraStatus::ALL
+        .iter()
+        .map(|s| {
+            let value = given
+                .iter()
+                .rev()
+                .find(|(k, _)| k == s.as_str())
+                .map(|(_, v)| v.clone())
+                .or_else(|| {
+                    current
+                        .iter()
+                        .find(|(c, _)| c == s)
+                        .and_then(|(_, id)| id.map(|i| i.to_string()))
+                })
+                .unwrap_or_default();
+            (s.as_str().to_string(), value)
+        })
+        .collect()
 }
 
 fn state_term(s: SequraStatus) -> &'static str {

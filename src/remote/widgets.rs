@@ -124,6 +124,25 @@ pub async fn save(
     store: &StoreHash,
     req: &Map<String, Value>,
 ) -> Result<Value, TopicError> {
+    // The fields seQura leaves out keep what the store holds when the save is written: one
+    // that found the settings changed since it read them (the merchant's page saved meanwhile)
+    // is made again from the new ones.
+    for _ in 0..3 {
+        if let Some(answer) = save_once(state, store, req).await? {
+            return Ok(answer);
+        }
+    }
+    Err(TopicError::conflict(
+        "general.errors.widgetSettings.changedMeanwhile",
+    ))
+}
+
+/// One try of [`save`]; `None` when the settings changed between its read and its write.
+async fn save_once(
+    state: &AppState,
+    store: &StoreHash,
+    req: &Map<String, Value>,
+) -> Result<Option<Value>, TopicError> {
     let (current, _) = widgets::settings_for(state, store, None)
         .await
         .map_err(fault)?;
@@ -187,23 +206,29 @@ pub async fn save(
         )
     })?;
     if valid == current {
-        return Ok(json!([]));
+        return Ok(Some(json!([])));
     }
     let changes = widget_changes(&current, &valid);
     let (i18n, hash) = (state.i18n.clone(), store.clone());
-    state
+    let written = state
         .db
         .call(move |conn| {
             let tx = conn.transaction()?;
+            if widgets::stored_default(&tx, &hash)? != current {
+                return Ok(false);
+            }
             widgets::write(&tx, &hash, db::widgets::DEFAULT, &valid)?;
             changes::record(&tx, &i18n, &hash, &changes)?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
         .await
         .map_err(|e| fault(e.into()))?;
+    if !written {
+        return Ok(None);
+    }
     widgets::saved(state, store);
-    Ok(json!([]))
+    Ok(Some(json!([])))
 }
 
 /// The widgets' changes, as the log shows them.
