@@ -297,7 +297,8 @@ pub enum HostedPage {
     Form {
         html: String,
         back: String,
-        sequra_origin: String,
+        /// seQura's origins the form loads from (space-separated).
+        sequra_origins: String,
         storefront_origin: Option<String>,
     },
     /// Somewhere else: back to the checkout (form closed for good, or seQura cannot serve
@@ -407,7 +408,7 @@ pub async fn hosted_page(
         HostedPage::Form {
             html,
             back,
-            sequra_origin: state.sequra.api_origin(&account),
+            sequra_origins: state.sequra.form_origins(&account),
             storefront_origin,
         },
         language,

@@ -210,6 +210,23 @@ impl SequraClient {
             .ascii_serialization()
     }
 
+    /// The origins a browser loads seQura's form from for this account: its API host (the
+    /// form's frame and script, sequra-api.md §4) and its assets host (`assets_base_url`, where
+    /// seQura serves its scripts and styles), space-separated as a policy lists them.
+    pub fn form_origins(&self, account: &SequraAccount) -> String {
+        let assets = self
+            .deployments
+            .assets(account.deployment, account.environment)
+            .origin()
+            .ascii_serialization();
+        let api = self.api_origin(account);
+        if assets == api || assets == "null" {
+            api
+        } else {
+            format!("{api} {assets}")
+        }
+    }
+
     /// Reads seQura's list of deployments (§1.1): `GET deployments` on the seQura
     /// deployment's live API, without authentication.
     /// <https://github.com/sequra/integration-core/blob/master/src/BusinessLogic/SeQuraAPI/Deployments/DeploymentsProxy.php>

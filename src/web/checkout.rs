@@ -603,9 +603,10 @@ fn status_text(status: StatusCode, text: &'static str) -> Response {
 
 /// The hosted page: seQura's form on a page of the app's own (the merchant's "hosted page"
 /// setting), or a redirect where the form cannot be shown. The shopper pages' headers, with a
-/// policy of its own: seQura's form runs scripts from seQura's host (each of its `<script>`
-/// elements gets this response's nonce, nothing else inline runs), frames seQura's pages, and
-/// its stand-in posts to seQura's host, which sends the browser on to the storefront.
+/// policy of its own: seQura's form runs scripts from seQura's hosts (each of its `<script>`
+/// elements gets this response's nonce, nothing else inline runs; the API host and the assets
+/// host, where seQura serves scripts, styles and fonts), frames seQura's pages, and its
+/// stand-in posts to seQura's host, which sends the browser on to the storefront.
 fn hosted_form_page(
     state: &AppState,
     lang: Lang,
@@ -616,9 +617,9 @@ fn hosted_form_page(
         payment::HostedPage::Form {
             html,
             back,
-            sequra_origin,
+            sequra_origins,
             storefront_origin,
-        } => (html, back, sequra_origin, storefront_origin),
+        } => (html, back, sequra_origins, storefront_origin),
     };
     let nonce = hex::encode(rand::random::<[u8; 16]>());
     let t = |k: &str| state.i18n.t(lang, k).to_string();
@@ -638,7 +639,8 @@ fn hosted_form_page(
     let storefront = storefront.unwrap_or_default();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' {sequra}; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data: {sequra}; frame-src {sequra}; \
+         style-src 'self' 'unsafe-inline' {sequra}; font-src 'self' {sequra}; \
+         img-src 'self' data: {sequra}; frame-src {sequra}; \
          connect-src 'self' {sequra}; form-action 'self' {sequra} {storefront}; \
          base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
     );

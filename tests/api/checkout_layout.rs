@@ -406,3 +406,38 @@ async fn the_hosted_page_is_a_signed_link_to_the_form_and_back_to_the_checkout()
         "{resp:?}"
     );
 }
+
+/// seQura serves its scripts, styles and fonts from its assets host as well as its API host
+/// (sequra-api.md §1.1, §10): the hosted page's policy admits both for what the form loads, or
+/// a form whose script pulls its styles from the assets host would show broken to the shopper.
+#[tokio::test]
+async fn the_hosted_page_admits_sequras_assets_host_for_what_the_form_loads() {
+    let (app, session) = crate::checkout::ready_with(|s| {
+        s.sequra.sandbox_assets_url = "https://assets.sequra.test/assets/".into();
+    })
+    .await;
+    hosted_page(&app, &session, true).await;
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let resp = start(&app, &checkout, "i1", None).await;
+    assert_eq!(resp.status(), 200);
+    let started: Value = resp.json().await.unwrap();
+    let resp = app.get(started["page"].as_str().unwrap()).await;
+    assert_eq!(resp.status(), 200);
+    let csp = header(&resp, "content-security-policy").to_string();
+    let api = app.sequra.sandbox_url().origin().ascii_serialization();
+    for directive in ["script-src", "style-src", "font-src", "img-src"] {
+        let listed = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with(directive))
+            .unwrap_or_else(|| panic!("no {directive}: {csp}"));
+        assert!(
+            listed.contains("https://assets.sequra.test") && listed.contains(&api),
+            "{directive} admits seQura's assets and API hosts: {csp}"
+        );
+    }
+    assert!(
+        !csp.contains("font-src *") && !csp.contains("script-src *"),
+        "{csp}"
+    );
+}
