@@ -1667,6 +1667,52 @@ async fn products_paginate_with_meta_and_refuse_bad_paging() {
     assert!(body["errors"]["id:in"].is_string());
 }
 
+/// `sort` takes the products list's sort fields (`ProductsSortEnum`: id, name, sku, price,
+/// date_modified, date_last_imported, inventory_level, is_visible, total_sold) with
+/// `direction` asc or desc; anything else is refused, not ignored.
+#[tokio::test]
+async fn products_sort_by_name_or_sku_either_way_and_refuse_unknown_sorts() {
+    let h = harness().await;
+    let token = h.install("storea").await;
+    let get = |q: &'static str| {
+        let h = &h;
+        let token = token.clone();
+        async move {
+            h.json(
+                "GET",
+                &format!("/stores/storea/v3/catalog/products?{q}"),
+                &token,
+                None,
+            )
+            .await
+        }
+    };
+    let (status, body) = get("sort=name&limit=4").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        ids(&body),
+        [106, 105, 107, 101],
+        "Bolso, Botas, Calcetines, Camiseta básica"
+    );
+    let (_, body) = get("sort=name&direction=asc&limit=2&page=2").await;
+    assert_eq!(ids(&body), [107, 101]);
+    let (_, body) = get("sort=name&direction=desc&limit=2").await;
+    assert_eq!(ids(&body), [104, 108], "Zapatillas, Tarjeta");
+    let (_, body) = get("sort=sku&keyword=cam").await;
+    assert_eq!(ids(&body), [101, 102]);
+    let (_, body) = get("sort=id&direction=desc&limit=1").await;
+    assert_eq!(ids(&body), [109]);
+    for q in [
+        "sort=colour",
+        "sort=name&direction=up",
+        "direction=sideways",
+    ] {
+        let (status, body) = get(q).await;
+        assert_eq!(status, 422, "{q}: {body}");
+        assert_eq!(body["type"], ERROR_TYPE);
+    }
+}
+
 #[tokio::test]
 async fn categories_filter_by_name_like_id_in_and_parent() {
     let h = harness().await;

@@ -617,7 +617,8 @@ impl StoreApi {
     }
 
     /// Page `page` (from 1) of `limit` (1–250) products whose name, SKU, description or brand
-    /// matches `keyword` (a blank one: every product), in BigCommerce's order.
+    /// matches `keyword` (a blank one: every product), by name (as a person looks for one, and
+    /// as seQura's plugins list them).
     /// <https://developer.bigcommerce.com/docs/rest-catalog/products#get-all-products>
     pub async fn products_page(
         &self,
@@ -626,18 +627,27 @@ impl StoreApi {
         limit: u32,
     ) -> Result<Vec<CatalogProduct>, BcError> {
         let path = "v3/catalog/products";
-        self.catalog_page(path, PRODUCT_FIELDS, "keyword", keyword, page, limit)
-            .await
+        let by_name = [("sort", "name"), ("direction", "asc")];
+        self.catalog_page(
+            path,
+            PRODUCT_FIELDS,
+            ("keyword", keyword),
+            &by_name,
+            page,
+            limit,
+        )
+        .await
     }
 
-    /// Page `page` (from 1) of `limit` (1–250) rows of the catalog list at `path` with `fields`,
-    /// filtered by `search` as the query parameter `param` when it is not blank.
+    /// Page `page` (from 1) of `limit` (1–250) rows of the catalog list at `path` with `fields`
+    /// in the `order` given (query parameters; none: BigCommerce's), filtered by `search`'s
+    /// value as its query parameter when the value is not blank.
     async fn catalog_page<T: DeserializeOwned>(
         &self,
         path: &str,
         fields: &str,
-        param: &str,
-        search: &str,
+        (param, search): (&str, &str),
+        order: &[(&str, &str)],
         page: u32,
         limit: u32,
     ) -> Result<Vec<T>, BcError> {
@@ -654,6 +664,7 @@ impl StoreApi {
         if !search.is_empty() {
             query.insert(0, (param, search));
         }
+        query.extend_from_slice(order);
         let env: Envelope<Vec<T>> = self.get_with(path, &query).await?;
         Ok(env.data)
     }
@@ -668,7 +679,7 @@ impl StoreApi {
         limit: u32,
     ) -> Result<Vec<CatalogCategory>, BcError> {
         let path = "v3/catalog/categories";
-        self.catalog_page(path, CATEGORY_FIELDS, "name:like", name, page, limit)
+        self.catalog_page(path, CATEGORY_FIELDS, ("name:like", name), &[], page, limit)
             .await
     }
 

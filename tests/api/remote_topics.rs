@@ -326,12 +326,13 @@ async fn selling_countries_and_the_catalog_are_paged_and_searched() {
             .map(|p| p["id"].as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
+    // By name, as seQura's plugins list them (WooCommerce orders its products by name).
     let first = page(json!({"topic": "get-shop-products", "page": 1, "limit": 2})).await;
-    assert_eq!(ids(&first), ["101", "102"]);
-    assert_eq!(first[1]["sku"], "CAM-002");
-    assert_eq!(first[1]["name"], "Camiseta de lino");
+    assert_eq!(ids(&first), ["106", "105"]);
+    assert_eq!(first[1]["sku"], "BOT-001");
+    assert_eq!(first[1]["name"], "Botas de piel");
     let second = page(json!({"topic": "get-shop-products", "page": 2, "limit": 2})).await;
-    assert_eq!(ids(&second), ["103", "104"]);
+    assert_eq!(ids(&second), ["107", "101"]);
     let all = page(json!({"topic": "get-shop-products", "limit": 100000})).await;
     assert_eq!(all.as_array().unwrap().len(), 9, "capped, not refused");
     assert_eq!(

@@ -6,7 +6,10 @@
 //! Filters modelled: products `id`, `id:in`, `categories:in` (assigned to any of them, not
 //! their subcategories), `keyword`, `name`, `sku`; categories `id`,
 //! `id:in`, `name`, `name:like`, `parent_id`, `parent_id:in`; both `include_fields`,
-//! `exclude_fields`, `page`, `limit`; products `include=custom_fields` (a sub-resource, added
+//! `exclude_fields`, `page`, `limit`; products `sort` (`ProductsSortEnum`: `id`, `name`,
+//! `sku`, `price` ordered as named, the enum's other fields by id; ties by id) and `direction`
+//! (`asc`, the default, or `desc`), anything else in either refused 422 [U: the error's
+//! wording]; products `include=custom_fields` (a sub-resource, added
 //! whatever `include_fields` says; other `include` values are ignored). Other parameters are ignored, as BigCommerce ignores
 //! unknown ones.
 //!
@@ -245,7 +248,7 @@ pub(crate) fn products(st: &State, auth: &Auth, req: &Incoming) -> Resp {
             .filter(|p| name.as_ref().is_none_or(|n| &p.name == n))
             .filter(|p| sku.as_ref().is_none_or(|s| &p.sku == s))
             .collect();
-        matching.sort_by_key(|p| p.id);
+        sort_products(&mut matching, req)?;
         let items = matching
             .into_iter()
             .map(|p| {
@@ -260,6 +263,46 @@ pub(crate) fn products(st: &State, auth: &Auth, req: &Incoming) -> Resp {
         Ok(respond::json(200, &paginate(items, &paging)))
     };
     run().unwrap_or_else(|resp| *resp)
+}
+
+/// Orders products as `sort` and `direction` ask (by id when neither is given).
+fn sort_products(products: &mut [&CatalogProduct], req: &Incoming) -> Result<(), Box<Resp>> {
+    const SORTS: [&str; 9] = [
+        "id",
+        "name",
+        "sku",
+        "price",
+        "date_modified",
+        "date_last_imported",
+        "inventory_level",
+        "is_visible",
+        "total_sold",
+    ];
+    let sort = param(req, "sort").unwrap_or_else(|| "id".to_owned());
+    if !SORTS.contains(&sort.as_str()) {
+        return Err(invalid(
+            "sort",
+            &format!("sort must be one of {}", SORTS.join(", ")),
+        ));
+    }
+    let descending = match param(req, "direction").as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(invalid("direction", "direction must be asc or desc")),
+    };
+    products.sort_by(|a, b| {
+        let by = match sort.as_str() {
+            "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            "sku" => a.sku.cmp(&b.sku),
+            "price" => a.price_cents.cmp(&b.price_cents),
+            _ => std::cmp::Ordering::Equal,
+        };
+        by.then(a.id.cmp(&b.id))
+    });
+    if descending {
+        products.reverse();
+    }
+    Ok(())
 }
 
 /// `GET /v3/catalog/categories`.
