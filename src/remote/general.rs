@@ -16,6 +16,7 @@ use super::request::{self, bool_field, id_list, string_field, string_list};
 use crate::db;
 use crate::domain::{Country, MerchantRef, StoreHash};
 use crate::error::AppError;
+use crate::i18n::Lang;
 use crate::onboarding::{self, ExcludedCategory, ExcludedProduct, FormError, GeneralForm};
 use crate::state::AppState;
 use crate::stores::lifecycle::store_api;
@@ -427,11 +428,37 @@ pub async fn selling_countries(
     let all = onboarding::sellable_countries(state, store)
         .await
         .map_err(fault)?;
-    let needle = paging.search.to_lowercase();
-    let matching: Vec<&'static str> = all
-        .into_iter()
-        .filter(|c| needle.is_empty() || c.name().to_lowercase().contains(&needle))
-        .map(Country::code)
-        .collect();
+    let needle = folded(&paging.search);
+    // seQura's core searches the platform's country names; seQura's team may type one in any
+    // language this app speaks, with or without its accents, or the code.
+    let matches = |c: &Country| {
+        needle.is_empty()
+            || folded(c.code()) == needle
+            || folded(c.name()).contains(&needle)
+            || Lang::ALL.iter().any(|l| {
+                let key = format!("country_{}", c.code());
+                let name = state.i18n.t(*l, &key);
+                name != key && folded(name).contains(&needle)
+            })
+    };
+    let matching: Vec<&'static str> = all.into_iter().filter(matches).map(Country::code).collect();
     Ok(json!(paging.slice(&matching)))
+}
+
+/// `text` lower-cased and without the accents of the app's languages (España → espana).
+fn folded(text: &str) -> String {
+    text.trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ä' | 'ã' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ñ' => 'n',
+            'ç' => 'c',
+            other => other,
+        })
+        .collect()
 }

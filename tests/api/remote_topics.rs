@@ -314,6 +314,20 @@ async fn selling_countries_and_the_catalog_are_paged_and_searched() {
         json!(["FR"]),
         "by the country's name"
     );
+    // seQura's team may type it in any language the app speaks, accents or not, or its code.
+    for (search, found) in [
+        ("españa", json!(["ES"])),
+        ("Espana", json!(["ES"])),
+        ("Spagna", json!(["ES"])),
+        ("pt", json!(["PT"])),
+        ("zz", json!([])),
+    ] {
+        assert_eq!(
+            page(json!({"topic": "get-selling-countries", "search": search})).await,
+            found,
+            "{search}"
+        );
+    }
     assert_eq!(
         page(json!({"topic": "get-selling-countries", "page": 3})).await,
         json!([])
