@@ -336,15 +336,17 @@ pub async fn change_connection(
 }
 
 /// Deletes one deployment's credentials (`None`: every deployment's), with the selling
-/// countries and cached methods of its merchant refs: they leave checkout.
+/// countries and cached methods of its merchant refs: they leave checkout. Returns whether no
+/// account is left: then seQura's banners went too, and their files are the caller's to sweep
+/// (`remote::banners::sweep_store`).
 pub async fn disconnect(
     state: &AppState,
     store: &StoreHash,
     deployment: Option<Deployment>,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
     let (key, public_url) = (state.key.clone(), state.public_url.clone());
     let hash = store.clone();
-    state
+    let none_left = state
         .db
         .call(move |conn| {
             let tx = conn.transaction()?;
@@ -358,15 +360,19 @@ pub async fn disconnect(
                 None => {
                     registration::connections_leaving(&tx, &key, &public_url, &hash)?;
                     db::sequra::disconnect(&tx, &hash)?;
-                    // The banners are the account's promotions: they go with it, as seQura's
-                    // core deletes them (their files: `remote::banners::sweep_store`).
-                    db::banners::replace(&tx, &hash, &[])?;
                 }
+            }
+            // The banners are the accounts' promotions: they go with the last one (one
+            // deployment after the other is a full disconnect too), as seQura's core deletes
+            // them.
+            let none_left = db::sequra::connections(&tx, &hash)?.is_empty();
+            if none_left {
+                db::banners::replace(&tx, &hash, &[])?;
             }
             // The widget scripts go with the last account.
             crate::queue::enqueue(&tx, &hash, &crate::queue::Job::Provision)?;
             tx.commit()?;
-            Ok(())
+            Ok(none_left)
         })
         .await?;
     state.jobs.wake();
@@ -375,5 +381,5 @@ pub async fn disconnect(
         deployment = deployment.map_or("all", Deployment::as_str),
         "seQura account disconnected"
     );
-    Ok(())
+    Ok(none_left)
 }

@@ -460,8 +460,6 @@ pub async fn promotable(state: &AppState, store: &StoreHash) -> Result<Promotabl
         .collect())
 }
 
-/// One storefront's settings (`None`: the default of all storefronts), and whether they are
-/// its own (a storefront without its own follows the default).
 /// The settings of every storefront without its own, as stored (read inside a transaction
 /// that writes them).
 pub fn stored_default(
@@ -473,6 +471,8 @@ pub fn stored_default(
         .unwrap_or_default())
 }
 
+/// One storefront's settings (`None`: the default of all storefronts), and whether they are
+/// its own (a storefront without its own follows the default).
 pub async fn settings_for(
     state: &AppState,
     store: &StoreHash,

@@ -168,3 +168,60 @@ async fn a_banner_save_authorised_before_the_connection_went_writes_nothing() {
     );
     assert!(files(&app, STORE).is_empty(), "{:?}", files(&app, STORE));
 }
+
+/// Disconnecting the accounts one deployment at a time (SVEA's, then seQura's: two tabs of the
+/// Connection page, or one after the other) leaves no account, as a full disconnect does: the
+/// banners go with the last one.
+#[tokio::test]
+async fn the_banners_go_with_the_last_deployment_disconnected_one_at_a_time() {
+    use crate::banners::{entry, files, png, save};
+    let app = crate::helpers::spawn_app().await;
+    let session = app.merchant_session(STORE).await;
+    crate::deployments::connect_both(&app, &session, sequra_bc_sandbox::sequra::DEMO_USERNAME)
+        .await;
+    let resp = app
+        .post_form(
+            "/app/countries",
+            &session,
+            &[
+                ("country", "ES"),
+                ("ref_ES", sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (status, saved) = save(
+        &app,
+        vec![entry(
+            "ES",
+            "displayOnHomePage",
+            "https://www.sequra.com/es",
+            Some(&png(600, 100, [20, 120, 40])),
+        )],
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    for deployment in ["svea", "sequra"] {
+        let resp = app
+            .post_form(
+                "/app/disconnect",
+                &session,
+                &[("confirm", "yes"), ("deployment", deployment)],
+            )
+            .await;
+        assert_eq!(resp.status(), 303, "{deployment}");
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sequra_connections"),
+        0,
+        "no account left"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
+        )),
+        0,
+        "the banners went with the last account"
+    );
+    assert!(files(&app, STORE).is_empty(), "{:?}", files(&app, STORE));
+}

@@ -241,9 +241,8 @@ pub(super) async fn disconnect_submit(state: AppState, merchant: Merchant, req: 
                 AppError::BadRequest(crate::error::Public::new("err_request_body"))
             })?),
         };
-    onboarding::disconnect(&state, &merchant.store, deployment).await?;
-    if deployment.is_none() {
-        // The banners' rows went with the account; their images go now.
+    if onboarding::disconnect(&state, &merchant.store, deployment).await? {
+        // The banners' rows went with the last account; their images go now.
         crate::remote::banners::sweep_store(&state, &merchant.store).await;
     }
     see_other(&merchant, "/app/connect", Some("disconnected"))
