@@ -81,16 +81,21 @@ impl RateLimiter {
         self.count_at(key, crate::clock::instant())
     }
 
-    /// [`Self::count`] at `now` (for callers that read the clock once).
+    /// [`Self::count`] at `now` (for callers that read the clock once). A key read counts as
+    /// used: one only read while it refuses (a block over its limit) is not pushed out first.
     pub fn count_at(&self, key: impl Hash, now: Instant) -> u32 {
         let hash = self.hasher.hash_one(key);
         let now = self.secs(now);
         let set = (hash as usize) & (self.sets - 1);
-        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let uses = table.uses;
         table.counters[set * WAYS..(set + 1) * WAYS]
-            .iter()
+            .iter_mut()
             .find(|c| c.key == hash && c.live(now, self.window))
-            .map_or(0, |c| c.count)
+            .map_or(0, |c| {
+                c.last_seen = uses;
+                c.count
+            })
     }
 
     /// Counts one request for `key`; false once more than `per_minute` arrived in its window.
@@ -229,5 +234,21 @@ mod tests {
             "b was used more recently than a"
         );
         assert!(r.allow_at("a", 1, at(72)), "a was pushed out");
+    }
+
+    /// A key only read while it refuses (the configuration webhook's locked block) is used:
+    /// others push out the key unused longest, not it.
+    #[test]
+    fn a_key_only_read_is_not_pushed_out_first() {
+        let r = RateLimiter::new(WINDOW, WAYS);
+        let t0 = Instant::now();
+        assert!(r.allow_at("locked", 1, t0));
+        for k in ["a", "b", "c"] {
+            assert!(r.allow_at(k, 1, t0));
+        }
+        assert_eq!(r.count_at("locked", t0), 1);
+        assert!(r.allow_at("d", 1, t0));
+        assert_eq!(r.count_at("locked", t0), 1, "locked was pushed out");
+        assert!(r.allow_at("a", 1, t0), "a, unused longest, was");
     }
 }

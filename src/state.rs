@@ -61,6 +61,8 @@ pub struct Shared {
     pub widget_configs: Arc<crate::checkout::widget_cache::WidgetConfigs>,
     /// The banner images being served, one copy each.
     pub banner_images: Arc<crate::remote::banner_images::BannerImages>,
+    /// The configuration webhook's signatures answered lately (`remote::known`).
+    pub remote_known: Arc<crate::remote::known::KnownSignatures>,
     /// The `Content-Security-Policy` of every page, built once.
     pub content_security_policy: Arc<str>,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -122,6 +124,7 @@ impl AppState {
             service_marks: Arc::default(),
             widget_configs: Arc::default(),
             banner_images: Arc::default(),
+            remote_known: Arc::default(),
             trusted_proxies,
             content_security_policy,
             jobs,

@@ -20,6 +20,7 @@ mod catalog;
 mod changes;
 mod error;
 mod general;
+pub mod known;
 pub mod registrar;
 pub mod registration;
 mod request;

@@ -22,7 +22,8 @@ const PER_IP_PER_MINUTE: u32 = 300;
 /// Calls refused for their signature per network block (an IPv4 /24, an IPv6 /48) per
 /// minute, after which the block is refused before the signature is looked at: a block holds
 /// 65 536 IPv6 networks, each with its own 300, and every unsigned call costs a database read
-/// and an HMAC per connection. seQura signs its calls, so its own never count.
+/// and an HMAC per connection. A caller presenting a store's signature answered lately
+/// (`remote::known`) is never refused for its block: seQura may share one with an attacker.
 const REFUSED_PER_BLOCK_PER_MINUTE: u32 = 60;
 
 #[derive(Deserialize)]
@@ -71,23 +72,39 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
+    let query = serde_urlencoded::from_str::<Query>(raw_query).unwrap_or(Query {
+        store_id: None,
+        signature: None,
+    });
+    let (store_id, signature) = (
+        query.store_id.as_deref().unwrap_or_default(),
+        query.signature.as_deref().unwrap_or_default(),
+    );
+    let now = crate::clock::instant();
+    let known = state.remote_known.knows(store_id, signature, now);
     let refused = ("remote-refused", ip.map(caller_block));
-    if state.rate_limiter.count(refused) >= REFUSED_PER_BLOCK_PER_MINUTE
+    if (!known && state.rate_limiter.count(refused) >= REFUSED_PER_BLOCK_PER_MINUTE)
         || limit(state, ("remote", ip.map(caller_network)), PER_IP_PER_MINUTE).is_err()
     {
         return Err(TopicError::too_many());
     }
-    let authorised = match serde_urlencoded::from_str::<Query>(raw_query) {
-        Ok(q) => remote::authorise(state, q.store_id.as_deref(), q.signature.as_deref()).await,
-        Err(_) => Err(TopicError::signature()),
-    };
-    let store = authorised.inspect_err(|e| {
-        if e.status == 401 {
-            state
-                .rate_limiter
-                .allow(refused, REFUSED_PER_BLOCK_PER_MINUTE);
+    let authorised =
+        remote::authorise(state, query.store_id.as_deref(), query.signature.as_deref()).await;
+    let store = match authorised {
+        Ok(store) => {
+            state.remote_known.remember(store_id, signature, now);
+            store
         }
-    })?;
+        Err(e) => {
+            if e.status == 401 {
+                state.remote_known.forget(store_id, signature);
+                state
+                    .rate_limiter
+                    .allow(refused, REFUSED_PER_BLOCK_PER_MINUTE);
+            }
+            return Err(e);
+        }
+    };
     tracing::Span::current().record("store_hash", store.as_str());
     if length.is_some_and(|l| l > remote::MAX_BODY as u64) {
         return Err(TopicError::too_large());

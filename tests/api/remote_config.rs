@@ -197,7 +197,8 @@ async fn call_from(app: &TestApp, ip: &str, signature: &str) -> u16 {
 /// Every call before the signature is known costs a database read and an HMAC per connection:
 /// one caller network gets 300 calls a minute, and a network block (an IPv6 /48: 65 536 /64s,
 /// free from a tunnel broker) that keeps failing the signature is stopped as a whole, while
-/// seQura's signed calls from elsewhere are answered.
+/// seQura's signed calls from elsewhere are answered, and from within that block too once its
+/// signature was answered (seQura may share a cloud's block with an attacker).
 #[tokio::test]
 async fn forged_calls_are_bounded_per_network_and_per_block() {
     let app =
@@ -206,6 +207,8 @@ async fn forged_calls_are_bounded_per_network_and_per_block() {
     app.connect_demo(&session).await;
     let good = contract_signature(STORE, sequra_bc_sandbox::sequra::DEMO_PASSWORD);
     let bad = "0".repeat(64);
+    // seQura calls once from the block before the attack starts.
+    assert_eq!(call_from(&app, "2001:db8:77:aaaa::1", &good).await, 200);
 
     // One /64 after another of one /48, each under its own network's limit.
     let mut statuses = Vec::new();
@@ -218,8 +221,11 @@ async fn forged_calls_are_bounded_per_network_and_per_block() {
         Some(&429),
         "a /48 failing the signature 200 times in a minute is stopped: {statuses:?}"
     );
-    // seQura, elsewhere, is answered.
+    // seQura, elsewhere and within the block, is answered.
     assert_eq!(call_from(&app, "2001:db8:99::1", &good).await, 200);
+    assert_eq!(call_from(&app, "2001:db8:77:bbbb::1", &good).await, 200);
+    // A forged signature from the block is still refused before it is checked.
+    assert_eq!(call_from(&app, "2001:db8:77:cccc::1", &bad).await, 429);
     assert_eq!(call_from(&app, "198.51.100.7", &good).await, 200);
 
     // One caller network: 300 a minute, signed or not.
