@@ -223,6 +223,10 @@ async fn save(
                     }
                 }
                 db::sequra::disconnect(&tx, &hash)?;
+                // The other environment's banners (the sandbox's are test promotions) go with
+                // its connection; their files are not served without their rows, and go with
+                // the next save's or start's sweep.
+                db::banners::replace(&tx, &hash, &[])?;
             }
             let mut environment = None;
             for (account, merchants) in &checked {

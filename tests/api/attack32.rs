@@ -225,3 +225,48 @@ async fn the_banners_go_with_the_last_deployment_disconnected_one_at_a_time() {
     );
     assert!(files(&app, STORE).is_empty(), "{:?}", files(&app, STORE));
 }
+
+/// A switch from the sandbox to live (or back) resets the connection as a disconnect does:
+/// the sandbox's banners (test promotions) must not reach live shoppers.
+#[tokio::test]
+async fn an_environment_switch_leaves_the_other_environments_banners_behind() {
+    use crate::banners::{entry, png, save};
+    use sequra_bc_sandbox::sequra::{LIVE_PASSWORD, LIVE_USERNAME};
+    let (app, session) = ready().await;
+    let (status, saved) = save(
+        &app,
+        vec![entry(
+            "ES",
+            "displayOnHomePage",
+            "https://www.sequra.com/es",
+            Some(&png(600, 100, [90, 20, 140])),
+        )],
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    let url = saved["bannerConfigs"][0]["imageUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = app
+        .post_form(
+            "/app/connect",
+            &session,
+            &[
+                ("username", LIVE_USERNAME),
+                ("password", LIVE_PASSWORD),
+                ("environment", "live"),
+                ("confirm_switch", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
+        )),
+        0,
+        "the sandbox's banners stayed on the live store"
+    );
+    assert_eq!(app.get(&url).await.status(), 404);
+}
