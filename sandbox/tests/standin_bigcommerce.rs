@@ -1418,6 +1418,17 @@ async fn shutdown_stops_the_server() {
     assert!(h.http.get(url).send().await.is_err());
 }
 
+/// `GET /v3/catalog/products?{q}` of storea.
+async fn products(h: &Harness, token: &str, q: &str) -> (StatusCode, Value) {
+    h.json(
+        "GET",
+        &format!("/stores/storea/v3/catalog/products?{q}"),
+        token,
+        None,
+    )
+    .await
+}
+
 fn ids(list: &Value) -> Vec<u64> {
     list["data"]
         .as_array()
@@ -1578,17 +1589,9 @@ async fn products_filter_by_keyword_in_name_or_sku_case_insensitively() {
     assert!(total >= 8);
 
     let get = |q: &'static str| {
-        let h = &h;
-        let token = token.clone();
+        let (h, token) = (&h, token.clone());
         async move {
-            let (status, body) = h
-                .json(
-                    "GET",
-                    &format!("/stores/storea/v3/catalog/products?{q}"),
-                    &token,
-                    None,
-                )
-                .await;
+            let (status, body) = products(h, &token, q).await;
             assert_eq!(status, 200, "{q}: {body}");
             body
         }
@@ -1675,17 +1678,8 @@ async fn products_sort_by_name_or_sku_either_way_and_refuse_unknown_sorts() {
     let h = harness().await;
     let token = h.install("storea").await;
     let get = |q: &'static str| {
-        let h = &h;
-        let token = token.clone();
-        async move {
-            h.json(
-                "GET",
-                &format!("/stores/storea/v3/catalog/products?{q}"),
-                &token,
-                None,
-            )
-            .await
-        }
+        let (h, token) = (&h, token.clone());
+        async move { products(h, &token, q).await }
     };
     let (status, body) = get("sort=name&limit=4").await;
     assert_eq!(status, 200, "{body}");

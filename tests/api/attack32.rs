@@ -4,6 +4,34 @@
 use serde_json::Value;
 
 use crate::checkout::{STORE, ready, start};
+use crate::helpers::TestApp;
+
+/// seQura pushes a home-page banner for Spain in `rgb`; returns its image's URL.
+async fn pushed_banner(app: &TestApp, rgb: [u8; 3]) -> String {
+    use crate::banners::{entry, png, save};
+    let (status, saved) = save(
+        app,
+        vec![entry(
+            "ES",
+            "displayOnHomePage",
+            "https://www.sequra.com/es",
+            Some(&png(600, 100, rgb)),
+        )],
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    saved["bannerConfigs"][0]["imageUrl"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The store's banner rows.
+fn banner_rows(app: &TestApp) -> i64 {
+    app.count(&format!(
+        "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
+    ))
+}
 
 /// The hosted page's link is the shopper's only way to seQura's form. A stranger who guesses
 /// a payment's ids (they are sequential: their own link shows the ones near it) and sends
@@ -90,37 +118,16 @@ async fn a_merchants_save_during_sequras_partial_write_is_kept() {
 /// longer makes, and their images stay public.
 #[tokio::test]
 async fn a_full_disconnect_deletes_sequras_banners_and_their_images() {
-    use crate::banners::{entry, files, png, save};
+    use crate::banners::files;
     let (app, session) = ready().await;
-    let image = png(600, 100, [200, 30, 30]);
-    let (status, saved) = save(
-        &app,
-        vec![entry(
-            "ES",
-            "displayOnHomePage",
-            "https://www.sequra.com/es",
-            Some(&image),
-        )],
-    )
-    .await;
-    assert_eq!(status, 200, "{saved}");
-    let url = saved["bannerConfigs"][0]["imageUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = pushed_banner(&app, [200, 30, 30]).await;
     assert_eq!(app.get(&url).await.status(), 200);
 
     let resp = app
         .post_form("/app/disconnect", &session, &[("confirm", "yes")])
         .await;
     assert_eq!(resp.status(), 303);
-    assert_eq!(
-        app.count(&format!(
-            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
-        )),
-        0,
-        "the banners went with the account"
-    );
+    assert_eq!(banner_rows(&app), 0, "the banners went with the account");
     assert_eq!(app.get(&url).await.status(), 404);
     assert!(files(&app, STORE).is_empty(), "{:?}", files(&app, STORE));
 
@@ -160,12 +167,7 @@ async fn a_banner_save_authorised_before_the_connection_went_writes_nothing() {
     let saved =
         sequra_bc::remote::banners::save(&app.state, &store, body.as_object().unwrap()).await;
     assert_eq!(saved.map_err(|e| e.status), Err(401));
-    assert_eq!(
-        app.count(&format!(
-            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
-        )),
-        0
-    );
+    assert_eq!(banner_rows(&app), 0);
     assert!(files(&app, STORE).is_empty(), "{:?}", files(&app, STORE));
 }
 
@@ -174,33 +176,13 @@ async fn a_banner_save_authorised_before_the_connection_went_writes_nothing() {
 /// banners go with the last one.
 #[tokio::test]
 async fn the_banners_go_with_the_last_deployment_disconnected_one_at_a_time() {
-    use crate::banners::{entry, files, png, save};
+    use crate::banners::files;
     let app = crate::helpers::spawn_app().await;
     let session = app.merchant_session(STORE).await;
     crate::deployments::connect_both(&app, &session, sequra_bc_sandbox::sequra::DEMO_USERNAME)
         .await;
-    let resp = app
-        .post_form(
-            "/app/countries",
-            &session,
-            &[
-                ("country", "ES"),
-                ("ref_ES", sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
-    let (status, saved) = save(
-        &app,
-        vec![entry(
-            "ES",
-            "displayOnHomePage",
-            "https://www.sequra.com/es",
-            Some(&png(600, 100, [20, 120, 40])),
-        )],
-    )
-    .await;
-    assert_eq!(status, 200, "{saved}");
+    app.sell_in_spain(&session).await;
+    pushed_banner(&app, [20, 120, 40]).await;
     for deployment in ["svea", "sequra"] {
         let resp = app
             .post_form(
@@ -217,9 +199,7 @@ async fn the_banners_go_with_the_last_deployment_disconnected_one_at_a_time() {
         "no account left"
     );
     assert_eq!(
-        app.count(&format!(
-            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
-        )),
+        banner_rows(&app),
         0,
         "the banners went with the last account"
     );
@@ -230,24 +210,9 @@ async fn the_banners_go_with_the_last_deployment_disconnected_one_at_a_time() {
 /// the sandbox's banners (test promotions) must not reach live shoppers.
 #[tokio::test]
 async fn an_environment_switch_leaves_the_other_environments_banners_behind() {
-    use crate::banners::{entry, png, save};
     use sequra_bc_sandbox::sequra::{LIVE_PASSWORD, LIVE_USERNAME};
     let (app, session) = ready().await;
-    let (status, saved) = save(
-        &app,
-        vec![entry(
-            "ES",
-            "displayOnHomePage",
-            "https://www.sequra.com/es",
-            Some(&png(600, 100, [90, 20, 140])),
-        )],
-    )
-    .await;
-    assert_eq!(status, 200, "{saved}");
-    let url = saved["bannerConfigs"][0]["imageUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = pushed_banner(&app, [90, 20, 140]).await;
     let resp = app
         .post_form(
             "/app/connect",
@@ -262,9 +227,7 @@ async fn an_environment_switch_leaves_the_other_environments_banners_behind() {
         .await;
     assert_eq!(resp.status(), 303);
     assert_eq!(
-        app.count(&format!(
-            "SELECT COUNT(*) FROM banners WHERE store_hash = '{STORE}'"
-        )),
+        banner_rows(&app),
         0,
         "the sandbox's banners stayed on the live store"
     );

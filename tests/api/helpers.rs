@@ -282,18 +282,23 @@ impl TestApp {
     pub async fn spanish_store(&self, hash: &str) -> String {
         let session = self.merchant_session(hash).await;
         self.connect_demo(&session).await;
+        self.sell_in_spain(&session).await;
+        session
+    }
+
+    /// The merchant sells to Spain with the demo merchant ref (the demo account connected).
+    pub async fn sell_in_spain(&self, session: &str) {
         let resp = self
             .post_form(
                 "/app/countries",
-                &session,
+                session,
                 &[
                     ("country", "ES"),
                     ("ref_ES", sequra_bc_sandbox::sequra::DEMO_MERCHANT_ES),
                 ],
             )
             .await;
-        assert_eq!(resp.status(), 303, "countries of {hash}");
-        session
+        assert_eq!(resp.status(), 303, "countries");
     }
 
     /// Connects the store's seQura account with the demo sandbox credentials.
