@@ -142,10 +142,22 @@ impl SequraStatus {
     pub fn may_give(self, bc_status: u32) -> bool {
         self == SequraStatus::Cancelled || bc_status != CANCELLED_BC_STATUS
     }
+
+    /// Whether an order at `current` keeps its status for this outcome: a payment going ahead
+    /// (approved, in review) leaves alone an order the merchant cancelled, and one whose
+    /// fulfilment is under way (shipped, partly shipped, awaiting pickup, completed: the
+    /// merchant acted while seQura reviewed it; moved back to be fulfilled, it would be sent
+    /// twice). seQura's cancellation still says so on any order.
+    pub fn keeps(self, current: u32) -> bool {
+        !self.may_give(current)
+            || (self != SequraStatus::Cancelled && FULFILMENT_UNDER_WAY.contains(&current))
+    }
 }
 
 /// BigCommerce's Cancelled.
 const CANCELLED_BC_STATUS: u32 = 5;
+/// BigCommerce's Shipped, Partially Shipped, Awaiting Pickup and Completed.
+const FULFILMENT_UNDER_WAY: [u32; 4] = [2, 3, 8, 10];
 
 #[cfg(test)]
 mod tests {
@@ -157,6 +169,22 @@ mod tests {
         for bad in ["", "a b", "x/y", "<script>", &"a".repeat(101)] {
             assert!(MerchantRef::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_payment_going_ahead_keeps_a_cancelled_or_shipped_order_as_the_merchant_left_it() {
+        for outcome in [SequraStatus::Approved, SequraStatus::NeedsReview] {
+            for kept in [5, 2, 3, 8, 10] {
+                assert!(outcome.keeps(kept), "{outcome:?} {kept}");
+            }
+            for moved in [0, 1, 4, 7, 9, 11, 12, 14] {
+                assert!(!outcome.keeps(moved), "{outcome:?} {moved}");
+            }
+        }
+        assert!(
+            !SequraStatus::Cancelled.keeps(2),
+            "seQura's cancellation says so"
+        );
     }
 
     #[test]

@@ -339,8 +339,9 @@ struct StatusWrite {
     default: Option<u32>,
 }
 
-/// An order the merchant cancelled keeps its status when seQura approves or reviews it.
-/// Otherwise the merchant's mapping decides; None leaves the merchant's
+/// An order the merchant cancelled, or whose fulfilment they started (shipped, completed),
+/// keeps its status when seQura approves or reviews it. Otherwise the merchant's mapping
+/// decides; None leaves the merchant's
 /// status alone. But an order
 /// whose status is not the merchant's — still none (Incomplete: invisible to the merchant, who
 /// would never ship what was paid) or still the one the app chose itself last time — gets
@@ -356,13 +357,14 @@ async fn status_for(
     current: u32,
     status: SequraStatus,
 ) -> Result<StatusWrite, JobError> {
-    if !status.may_give(current) {
+    if status.keeps(current) {
         // The merchant cancelled the order while seQura decided (the cancellation went to
-        // seQura): an approval does not make it look payable again.
+        // seQura): an approval does not make it look payable again. Or they shipped it: an
+        // approval does not ask for it to be fulfilled again.
         tracing::info!(
             order_id = s.bc_order_id.0,
             current,
-            "the order stays closed as the merchant left it"
+            "the order keeps the status the merchant gave it"
         );
         return Ok(StatusWrite {
             id: None,

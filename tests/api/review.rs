@@ -214,3 +214,36 @@ async fn review_a_flood_of_real_carts_from_a_few_addresses_spends_the_whole_shop
         "a seen shopper during the flood; flood {flood:?}"
     );
 }
+
+/// A merchant who ships an order while seQura reviews it (the review's placement made it
+/// visible) keeps it shipped when seQura approves: the approval's status (Awaiting Fulfillment)
+/// would tell them to ship it again. Its fulfilment under way, the order keeps the merchant's
+/// status; the approval still reaches the order (its method and reference).
+#[tokio::test]
+async fn review_an_order_shipped_during_its_review_stays_shipped_when_sequra_approves() {
+    let (app, _) = ready().await;
+    app.sequra
+        .set_review_delay(std::time::Duration::from_secs(2));
+    let checkout = app.bc.create_checkout(STORE, &[(104, 1)], "ES");
+    let (order, uuid) = started(&app, &checkout, "i1").await;
+    let form = crate::checkout::complete_later(&app, &uuid, ShopperProfile::ReviewApprove);
+    crate::order_sync::eventually("the order placed in review", || {
+        (status_of(&app, order) != 0).then_some(())
+    })
+    .await;
+    assert!(app.bc.ship_all(STORE, order).is_some());
+    assert_eq!(status_of(&app, order), 2);
+    let outcome = form.await.unwrap();
+    assert!(outcome.deliveries.iter().all(|d| d.2 == 200), "{outcome:?}");
+    settled(&app).await;
+    assert_eq!(
+        status_of(&app, order),
+        2,
+        "the approval moved a shipped order back to be fulfilled"
+    );
+    let confirmed = app.sequra.order(&uuid).unwrap().state;
+    assert!(
+        matches!(confirmed.as_str(), "confirmed" | "shipped"),
+        "{confirmed}"
+    );
+}
