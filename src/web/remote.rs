@@ -19,12 +19,12 @@ use crate::state::AppState;
 /// Calls per caller network per minute: seQura's teams page through catalogs, nobody else
 /// gets past the signature.
 const PER_IP_PER_MINUTE: u32 = 300;
-/// Calls refused for their signature per network block (an IPv4 /24, an IPv6 /48) per
-/// minute, after which the block is refused before the signature is looked at: a block holds
-/// 65 536 IPv6 networks, each with its own 300, and every unsigned call costs a database read
-/// and an HMAC per connection. A caller presenting a store's signature answered lately
-/// (`remote::known`) is never refused for its block: seQura may share one with an attacker.
-const REFUSED_PER_BLOCK_PER_MINUTE: u32 = 60;
+/// Calls per network block (an IPv4 /24, an IPv6 /48) per minute whose signature was not
+/// answered lately (`remote::known`), counted before it is checked: a block holds 65 536 IPv6
+/// networks, each with its own 300, and every such call costs a database read and an HMAC per
+/// connection. seQura's calls are known after their first answer, so a forger sharing seQura's
+/// block (a cloud's) does not lock seQura out; counted before, calls in flight count too.
+const UNKNOWN_PER_BLOCK_PER_MINUTE: u32 = 120;
 
 #[derive(Deserialize)]
 struct Query {
@@ -82,9 +82,14 @@ where
     );
     let now = crate::clock::instant();
     let known = state.remote_known.knows(store_id, signature, now);
-    let refused = ("remote-refused", ip.map(caller_block));
-    if (!known && state.rate_limiter.count(refused) >= REFUSED_PER_BLOCK_PER_MINUTE)
-        || limit(state, ("remote", ip.map(caller_network)), PER_IP_PER_MINUTE).is_err()
+    if limit(state, ("remote", ip.map(caller_network)), PER_IP_PER_MINUTE).is_err()
+        || (!known
+            && limit(
+                state,
+                ("remote-unknown", ip.map(caller_block)),
+                UNKNOWN_PER_BLOCK_PER_MINUTE,
+            )
+            .is_err())
     {
         return Err(TopicError::too_many());
     }
@@ -98,9 +103,6 @@ where
         Err(e) => {
             if e.status == 401 {
                 state.remote_known.forget(store_id, signature);
-                state
-                    .rate_limiter
-                    .allow(refused, REFUSED_PER_BLOCK_PER_MINUTE);
             }
             return Err(e);
         }

@@ -236,3 +236,29 @@ async fn forged_calls_are_bounded_per_network_and_per_block() {
     assert_eq!(last, 429);
     assert_eq!(call_from(&app, "203.0.114.50", &good).await, 200);
 }
+
+/// Forged calls sent all at once from one block are bounded as calls one after the other are:
+/// counted before their signature is read, the ones in flight count too.
+#[tokio::test]
+async fn forged_calls_sent_at_once_from_one_block_are_bounded_too() {
+    use futures_util::StreamExt;
+    let app =
+        crate::helpers::spawn_app_with(|s| s.server.trusted_proxies = "127.0.0.1".into()).await;
+    let session = app.merchant_session(STORE).await;
+    app.connect_demo(&session).await;
+    let bad = "0".repeat(64);
+    let statuses: Vec<u16> = futures_util::stream::iter(0..400u32)
+        .map(|i| {
+            let (app, bad) = (&app, bad.clone());
+            async move { call_from(app, &format!("2001:db8:55:{i:x}::1"), &bad).await }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        checked <= 120,
+        "{checked} forged calls of one /48 had their signature checked in a minute"
+    );
+    assert!(statuses.iter().all(|s| matches!(s, 401 | 429)), "{statuses:?}");
+}
