@@ -1,8 +1,8 @@
-//! The configuration webhook's signed calls answered lately. A network block whose calls keep
-//! failing the signature is refused before any signature is checked (`web::remote`); seQura
-//! may call from the same block as an attacker (a cloud's shared /24 or /48), so a caller
-//! presenting a store's signature that was answered lately skips that block's refusal, and
-//! only a call that finds no match here can be refused for its block.
+//! The configuration webhook's signed calls answered lately. A network block's calls with a
+//! signature not known here are limited before the signature is checked (`web::remote`);
+//! seQura may call from the same block as an attacker (a cloud's shared /24 or /48), so a
+//! caller presenting a store's signature that was answered lately skips that block's limit,
+//! and only calls that find no match here spend it.
 //!
 //! Kept as hashes under this process's random keys, bounded, each for a day.
 //!
