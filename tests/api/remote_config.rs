@@ -260,5 +260,8 @@ async fn forged_calls_sent_at_once_from_one_block_are_bounded_too() {
         checked <= 120,
         "{checked} forged calls of one /48 had their signature checked in a minute"
     );
-    assert!(statuses.iter().all(|s| matches!(s, 401 | 429)), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 429)),
+        "{statuses:?}"
+    );
 }
