@@ -513,9 +513,33 @@ fn readyz_status(addr: SocketAddr) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other("answered something that is not HTTP"))
 }
 
+/// Brings the schema up to date for a command that works beside a running server: nothing to
+/// do when nothing is pending; otherwise only where no server holds the data directory (the
+/// older server of an upgrade would go on writing a schema it does not know), as `migrate`.
+fn migrated_beside_a_server(settings: &Settings, db: &Db, what: &str) -> CliResult {
+    let pending = db
+        .migration_status()?
+        .iter()
+        .filter(|m| m.applied_on.is_none())
+        .count();
+    if pending == 0 {
+        return Ok(());
+    }
+    db.call_blocking(|c| db::refuse_newer(c))?;
+    let _lock = DataDirLock::acquire(&settings.storage.data_dir).map_err(|e| {
+        format!(
+            "refusing to {what}: the database needs {pending} migration(s) first, and {e}. \
+             Start the new server (it migrates when it starts), or stop the running one and \
+             run `migrate`"
+        )
+    })?;
+    db.migrate()?;
+    Ok(())
+}
+
 fn stores_list_command(settings: &Settings, json: bool) -> CliResult {
     let db = open_db(settings)?;
-    db.migrate()?;
+    migrated_beside_a_server(settings, &db, "list the stores")?;
     let stores = db.call_blocking(|c| db::stores::list(c))?;
     if json {
         // What an operator's scripts need of each store; no token, secret or owner's email.
@@ -676,7 +700,7 @@ fn diagnostics_command(settings: &Settings, hash: &str, out: Option<PathBuf>) ->
 fn stores_purge_command(settings: &Settings, hash: &str, yes: bool) -> CliResult {
     let hash = StoreHash::parse(hash).map_err(|_| format!("{hash:?} is not a store hash"))?;
     let db = open_db(settings)?;
-    db.migrate()?;
+    migrated_beside_a_server(settings, &db, "purge")?;
     let h = hash.clone();
     if db.call_blocking(move |c| db::stores::get(c, &h))?.is_none() {
         return Err(format!("no store {hash}").into());

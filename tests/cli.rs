@@ -1013,6 +1013,42 @@ fn migrate_refuses_to_apply_while_serve_uses_the_data_dir() {
     drop(server);
 }
 
+/// `stores list` and `stores purge` read and write beside a running server, but never migrate
+/// under it: the database an older server still serves keeps the schema that server knows.
+#[test]
+fn stores_commands_never_migrate_under_a_running_server() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve();
+    sandbox
+        .run(&["stores", "list"])
+        .success()
+        .stdout_has("No stores.");
+    sandbox
+        .connect()
+        .execute_batch(
+            "DROP TABLE app_log; DELETE FROM refinery_schema_history WHERE version >= 26;",
+        )
+        .unwrap();
+    for args in [
+        &["stores", "list"][..],
+        &["stores", "purge", "abc123", "--yes"][..],
+    ] {
+        sandbox
+            .run(args)
+            .failure()
+            .stderr_has("a sequra-bc server is using");
+    }
+    assert_eq!(
+        count(
+            &sandbox.connect(),
+            "SELECT MAX(version) FROM refinery_schema_history"
+        ),
+        25,
+        "migrated under the running server"
+    );
+    drop(server);
+}
+
 #[test]
 fn a_second_serve_on_the_same_data_dir_refuses_to_start() {
     let sandbox = Sandbox::new();
