@@ -979,6 +979,24 @@ fn restore_refuses_while_serve_uses_the_data_dir() {
     assert_eq!(kept, 0);
 }
 
+/// The database as the sequra-bc before issue 17 left it (V26 added app_log): migrations
+/// pending for this binary.
+fn one_migration_behind(sandbox: &Sandbox) {
+    sandbox
+        .connect()
+        .execute_batch(
+            "DROP TABLE app_log; DELETE FROM refinery_schema_history WHERE version >= 26;",
+        )
+        .unwrap();
+}
+
+fn schema_version(sandbox: &Sandbox) -> i64 {
+    count(
+        &sandbox.connect(),
+        "SELECT MAX(version) FROM refinery_schema_history",
+    )
+}
+
 /// `migrate` applies nothing under a running server: the server (the older binary of an
 /// upgrade, still serving while the operator reads the plan) would go on writing a schema it
 /// does not know, and refuse that database at its next start. `--status` still reads it.
@@ -988,12 +1006,7 @@ fn migrate_refuses_to_apply_while_serve_uses_the_data_dir() {
     let server = sandbox.serve();
     // The running server's database as the sequra-bc before issue 17 left it (V26 added
     // app_log): one migration pending for this binary.
-    sandbox
-        .connect()
-        .execute_batch(
-            "DROP TABLE app_log; DELETE FROM refinery_schema_history WHERE version >= 26;",
-        )
-        .unwrap();
+    one_migration_behind(&sandbox);
     sandbox
         .run(&["migrate", "--status"])
         .success()
@@ -1003,10 +1016,7 @@ fn migrate_refuses_to_apply_while_serve_uses_the_data_dir() {
         .failure()
         .stderr_has("a sequra-bc server is using");
     assert_eq!(
-        count(
-            &sandbox.connect(),
-            "SELECT MAX(version) FROM refinery_schema_history"
-        ),
+        schema_version(&sandbox),
         25,
         "migrated under the running server"
     );
@@ -1023,12 +1033,7 @@ fn stores_commands_never_migrate_under_a_running_server() {
         .run(&["stores", "list"])
         .success()
         .stdout_has("No stores.");
-    sandbox
-        .connect()
-        .execute_batch(
-            "DROP TABLE app_log; DELETE FROM refinery_schema_history WHERE version >= 26;",
-        )
-        .unwrap();
+    one_migration_behind(&sandbox);
     for args in [
         &["stores", "list"][..],
         &["stores", "purge", "abc123", "--yes"][..],
@@ -1039,10 +1044,7 @@ fn stores_commands_never_migrate_under_a_running_server() {
             .stderr_has("a sequra-bc server is using");
     }
     assert_eq!(
-        count(
-            &sandbox.connect(),
-            "SELECT MAX(version) FROM refinery_schema_history"
-        ),
+        schema_version(&sandbox),
         25,
         "migrated under the running server"
     );
@@ -1401,12 +1403,7 @@ fn diagnostics_never_migrates_or_creates_a_database() {
         "SELECT MAX(version) FROM refinery_schema_history",
     );
     // The database as the sequra-bc before issue 17 left it (V26 added app_log).
-    sandbox
-        .connect()
-        .execute_batch(
-            "DROP TABLE app_log; DELETE FROM refinery_schema_history WHERE version >= 26;",
-        )
-        .unwrap();
+    one_migration_behind(&sandbox);
     let out = sandbox.run(&["diagnostics", "abc123"]).failure();
     assert!(
         out.stderr.contains("V25") && out.stderr.contains(&format!("V{newest}")),

@@ -51,8 +51,11 @@ pub fn folder(data_dir: &Path, store: &StoreHash) -> PathBuf {
     data_dir.join(FOLDER).join(store.as_str())
 }
 
-/// `get-banner-settings`.
-pub async fn get(state: &AppState, store: &StoreHash) -> Result<Value, TopicError> {
+/// The store's banners and its selling countries.
+async fn stored(
+    state: &AppState,
+    store: &StoreHash,
+) -> Result<(Vec<db::banners::Banner>, Vec<Country>), TopicError> {
     let hash = store.clone();
     let (banners, selling) = state
         .db
@@ -64,7 +67,12 @@ pub async fn get(state: &AppState, store: &StoreHash) -> Result<Value, TopicErro
         })
         .await
         .map_err(|e| fault(e.into()))?;
-    let selling: Vec<Country> = selling.into_iter().map(|(c, _)| c).collect();
+    Ok((banners, selling.into_iter().map(|(c, _)| c).collect()))
+}
+
+/// `get-banner-settings`.
+pub async fn get(state: &AppState, store: &StoreHash) -> Result<Value, TopicError> {
+    let (banners, selling) = stored(state, store).await?;
     Ok(answer(state, store, &banners, &selling))
 }
 
@@ -272,18 +280,7 @@ pub async fn save(
     let inputs = inputs(request)?;
     let lock = state.payment_locks.lock_for(format!("banners:{store}"));
     let _held = lock.lock().await;
-    let hash = store.clone();
-    let (old, selling) = state
-        .db
-        .call(move |c| {
-            Ok((
-                db::banners::list(c, &hash)?,
-                db::settings::countries(c, &hash)?,
-            ))
-        })
-        .await
-        .map_err(|e| fault(e.into()))?;
-    let selling: Vec<Country> = selling.into_iter().map(|(c, _)| c).collect();
+    let (old, selling) = stored(state, store).await?;
     let dir = folder(&state.settings.storage.data_dir, store);
     // What an earlier save that crashed left behind goes first.
     let used: HashSet<String> = old.iter().map(|b| b.file.clone()).collect();

@@ -8,22 +8,7 @@ use crate::helpers::TestApp;
 
 /// seQura pushes a home-page banner for Spain in `rgb`; returns its image's URL.
 async fn pushed_banner(app: &TestApp, rgb: [u8; 3]) -> String {
-    use crate::banners::{entry, png, save};
-    let (status, saved) = save(
-        app,
-        vec![entry(
-            "ES",
-            "displayOnHomePage",
-            "https://www.sequra.com/es",
-            Some(&png(600, 100, rgb)),
-        )],
-    )
-    .await;
-    assert_eq!(status, 200, "{saved}");
-    saved["bannerConfigs"][0]["imageUrl"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    crate::banners::pushed_banner(app, &crate::banners::png(600, 100, rgb)).await
 }
 
 /// The store's banner rows.

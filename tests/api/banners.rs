@@ -92,6 +92,22 @@ pub(crate) async fn save(app: &TestApp, configs: Vec<Value>) -> (u16, Value) {
     .await
 }
 
+/// seQura pushes one home-page banner for Spain with `image`; returns the image's URL.
+pub(crate) async fn pushed_banner(app: &TestApp, image: &[u8]) -> String {
+    let (status, v) = save(
+        app,
+        vec![entry(
+            "ES",
+            "displayOnHomePage",
+            "https://www.sequra.com/",
+            Some(image),
+        )],
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    image_urls(&v)[0].clone()
+}
+
 pub(crate) async fn get(app: &TestApp) -> Value {
     let (status, v) = call(app, STORE, json!({"topic": "get-banner-settings"})).await;
     assert_eq!(status, 200, "{v}");
@@ -449,17 +465,7 @@ async fn a_banner_path_reaches_that_stores_banners_and_nothing_else() {
     let other = app.merchant_session("store2").await;
     app.connect_sandbox(&other, sequra_bc_sandbox::sequra::DEMO2_USERNAME)
         .await;
-    let (_, v) = save(
-        &app,
-        vec![entry(
-            "ES",
-            "displayOnHomePage",
-            "https://www.sequra.com/",
-            Some(&png(60, 10, [5, 5, 5])),
-        )],
-    )
-    .await;
-    let url = image_urls(&v)[0].clone();
+    let url = pushed_banner(&app, &png(60, 10, [5, 5, 5])).await;
     let file = url.rsplit('/').next().unwrap().to_string();
     // A file left in the folder that no banner names (as a crash would leave it) is not served.
     let orphan = format!("FR-{}.png", "0".repeat(32));
@@ -508,17 +514,12 @@ async fn a_banner_path_reaches_that_stores_banners_and_nothing_else() {
 #[tokio::test]
 async fn unused_images_left_by_a_crash_are_swept_at_the_next_start() {
     let (app, _) = ready().await;
-    let (_, v) = save(
-        &app,
-        vec![entry(
-            "ES",
-            "displayOnHomePage",
-            "https://www.sequra.com/",
-            Some(&png(60, 10, [5, 5, 5])),
-        )],
-    )
-    .await;
-    let file = image_urls(&v)[0].rsplit('/').next().unwrap().to_string();
+    let file = pushed_banner(&app, &png(60, 10, [5, 5, 5]))
+        .await
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     let (dir, bc, sequra) = app.stop().await;
     let folder = dir.path().join("banners").join(STORE);
     let orphan = folder.join(format!("FR-{}.png", "1".repeat(32)));
